@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {Governor} from "@openzeppelin/contracts/governance/Governor.sol";
+import {GovernorSettings} from "@openzeppelin/contracts/governance/extensions/GovernorSettings.sol";
+import {GovernorCountingSimple} from "@openzeppelin/contracts/governance/extensions/GovernorCountingSimple.sol";
+import {GovernorVotes} from "@openzeppelin/contracts/governance/extensions/GovernorVotes.sol";
+import {GovernorVotesQuorumFraction} from
+    "@openzeppelin/contracts/governance/extensions/GovernorVotesQuorumFraction.sol";
+import {GovernorTimelockControl} from "@openzeppelin/contracts/governance/extensions/GovernorTimelockControl.sol";
+import {GovernorStorage} from "@openzeppelin/contracts/governance/extensions/GovernorStorage.sol";
+import {TimelockController} from "@openzeppelin/contracts/governance/TimelockController.sol";
+import {IVotes} from "@openzeppelin/contracts/governance/utils/IVotes.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+
+/// @title ModelGovernanceDAO, JoyNet's governor
+/// @notice JOY holders propose and vote on every protocol parameter; a passed proposal is queued
+/// in the {JoyTimelock} and executed from it after the delay. Proposal storage lets anyone queue
+/// and execute by proposal id. Every setting has hard bounds, so no vote can make governance
+/// instant, unreachable or frozen.
+/// @dev Clock: the token's block-number clock (ERC-6372), so delays and periods are in blocks.
+contract ModelGovernanceDAO is
+    Governor,
+    GovernorVotes,
+    GovernorSettings,
+    GovernorCountingSimple,
+    GovernorStorage,
+    GovernorVotesQuorumFraction,
+    GovernorTimelockControl
+{
+    /// @notice Longest voting delay: about 30 days of 2-second blocks.
+    uint256 public constant MAX_VOTING_DELAY = 1_296_000;
+    /// @notice Shortest voting period, in blocks: a vote must stay open long enough to be seen.
+    uint256 public constant MIN_VOTING_PERIOD = 10;
+    /// @notice Longest voting period: about 30 days of 2-second blocks.
+    uint256 public constant MAX_VOTING_PERIOD = 1_296_000;
+    /// @notice Quorum bounds, in percent of the votable supply.
+    uint256 public constant MIN_QUORUM_PERCENT = 1;
+    uint256 public constant MAX_QUORUM_PERCENT = 50;
+    /// @notice Highest proposal threshold, in basis points of the token supply.
+    uint256 public constant MAX_PROPOSAL_THRESHOLD_BPS = 100;
+
+    /// @notice A governance setting outside its hard bounds.
+    /// @param setting which one: "votingDelay", "votingPeriod", "quorumNumerator" or "proposalThreshold"
+    error ModelGovernanceDAOSettingOutOfBounds(string setting, uint256 value, uint256 min, uint256 max);
+
+    /// @param token the JOY token (its votes and clock)
+    /// @param timelock the timelock that executes passed proposals and holds the treasury
+    /// @param initialVotingDelay blocks between proposal and start of voting
+    /// @param initialVotingPeriod blocks the vote stays open
+    /// @param initialProposalThreshold votes needed to propose (18 decimals)
+    /// @param quorumPercent share of the votable supply that must vote for/abstain
+    constructor(
+        IVotes token,
+        TimelockController timelock,
+        uint48 initialVotingDelay,
+        uint32 initialVotingPeriod,
+        uint256 initialProposalThreshold,
+        uint256 quorumPercent
+    )
+        Governor("ModelGovernanceDAO")
+        GovernorSettings(initialVotingDelay, initialVotingPeriod, initialProposalThreshold)
+        GovernorVotes(token)
+        GovernorVotesQuorumFraction(quorumPercent)
+        GovernorTimelockControl(timelock)
+    {}
+
+    // ---- bounds on every governable setting ----
+
+    function _setVotingDelay(uint48 newVotingDelay) internal override {
+        _checkBounds("votingDelay", newVotingDelay, 0, MAX_VOTING_DELAY);
+        super._setVotingDelay(newVotingDelay);
+    }
+
+    function _setVotingPeriod(uint32 newVotingPeriod) internal override {
+        _checkBounds("votingPeriod", newVotingPeriod, MIN_VOTING_PERIOD, MAX_VOTING_PERIOD);
+        super._setVotingPeriod(newVotingPeriod);
+    }
+
+    function _setProposalThreshold(uint256 newProposalThreshold) internal override {
+        uint256 maxThreshold = (_tokenSupply() * MAX_PROPOSAL_THRESHOLD_BPS) / 10_000;
+        _checkBounds("proposalThreshold", newProposalThreshold, 0, maxThreshold);
+        super._setProposalThreshold(newProposalThreshold);
+    }
+
+    function _updateQuorumNumerator(uint256 newQuorumNumerator) internal override {
+        _checkBounds("quorumNumerator", newQuorumNumerator, MIN_QUORUM_PERCENT, MAX_QUORUM_PERCENT);
+        super._updateQuorumNumerator(newQuorumNumerator);
+    }
+
+    function _checkBounds(string memory setting, uint256 value, uint256 min, uint256 max) private pure {
+        if (value < min || value > max) revert ModelGovernanceDAOSettingOutOfBounds(setting, value, min, max);
+    }
+
+    function _tokenSupply() private view returns (uint256) {
+        // GovernorVotes comes before GovernorSettings in the inheritance list so that its
+        // constructor has set token() when GovernorSettings' constructor checks the threshold.
+        return IERC20(address(token())).totalSupply();
+    }
+
+    // ---- overrides required by Solidity for the combined extensions ----
+
+    /// @inheritdoc Governor
+    function votingDelay() public view override(Governor, GovernorSettings) returns (uint256) {
+        return super.votingDelay();
+    }
+
+    /// @inheritdoc Governor
+    function votingPeriod() public view override(Governor, GovernorSettings) returns (uint256) {
+        return super.votingPeriod();
+    }
+
+    /// @inheritdoc Governor
+    function proposalThreshold() public view override(Governor, GovernorSettings) returns (uint256) {
+        return super.proposalThreshold();
+    }
+
+    /// @inheritdoc Governor
+    function quorum(uint256 timepoint) public view override(Governor, GovernorVotesQuorumFraction) returns (uint256) {
+        return super.quorum(timepoint);
+    }
+
+    /// @inheritdoc Governor
+    function state(uint256 proposalId)
+        public
+        view
+        override(Governor, GovernorTimelockControl)
+        returns (ProposalState)
+    {
+        return super.state(proposalId);
+    }
+
+    /// @inheritdoc Governor
+    function proposalNeedsQueuing(uint256 proposalId)
+        public
+        view
+        override(Governor, GovernorTimelockControl)
+        returns (bool)
+    {
+        return super.proposalNeedsQueuing(proposalId);
+    }
+
+    function _propose(
+        address[] memory targets,
+        uint256[] memory values,
+        bytes[] memory calldatas,
+        string memory description,
+        address proposer
+    ) internal override(Governor, GovernorStorage) returns (uint256) {
+        return super._propose(targets, values, calldatas, description, proposer);
+    }
+
+    function _queueOperations(
+        uint256 proposalId,
+        address[] memory targets,
+        uint256[] memory values,
+        bytes[] memory calldatas,
+        bytes32 descriptionHash
+    ) internal override(Governor, GovernorTimelockControl) returns (uint48) {
+        return super._queueOperations(proposalId, targets, values, calldatas, descriptionHash);
+    }
+
+    function _executeOperations(
+        uint256 proposalId,
+        address[] memory targets,
+        uint256[] memory values,
+        bytes[] memory calldatas,
+        bytes32 descriptionHash
+    ) internal override(Governor, GovernorTimelockControl) {
+        super._executeOperations(proposalId, targets, values, calldatas, descriptionHash);
+    }
+
+    function _cancel(
+        address[] memory targets,
+        uint256[] memory values,
+        bytes[] memory calldatas,
+        bytes32 descriptionHash
+    ) internal override(Governor, GovernorTimelockControl) returns (uint256) {
+        return super._cancel(targets, values, calldatas, descriptionHash);
+    }
+
+    function _executor() internal view override(Governor, GovernorTimelockControl) returns (address) {
+        return super._executor();
+    }
+}

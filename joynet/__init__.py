@@ -1,0 +1,19 @@
+"""JoyNet: a decentralized marketplace for AI model inference.
+
+The Python side of the protocol: clients of the contracts and the runtime of the agents.
+Names follow the original design (``ModelGovernanceDAO``, ``ModelMarketplace``, ``EdgeNode``...).
+Importing this package does not import Ape; each client does when it is used.
+"""
+
+from joynet.deployment import Deployment, DeploymentError, load_deployment
+from joynet.governance import GovernanceError, ModelGovernanceDAO, ProposalState, VoteType
+
+__all__ = [
+    "Deployment",
+    "DeploymentError",
+    "GovernanceError",
+    "ModelGovernanceDAO",
+    "ProposalState",
+    "VoteType",
+    "load_deployment",
+]

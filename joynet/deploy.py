@@ -1,0 +1,176 @@
+"""Deploy the JoyNet protocol and hand every power in it to the DAO.
+
+Used by ``ape run deploy`` (``scripts/deploy.py``), by the demo and by the test fixtures, so
+that all three build the protocol the same way. The order matters:
+
+1. ``JoyTimelock`` with the deployer as temporary admin (the DAO does not exist yet);
+2. ``JoyToken``, minting the genesis allocations (the treasury share to the timelock);
+3. ``ModelGovernanceDAO`` in front of the timelock;
+4. the DAO becomes the timelock's only proposer and canceller, anyone may execute;
+5. the deployer renounces the timelock's admin role: from here on only proposals change anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from joynet.deployment import PROJECT_ROOT, Deployment
+
+JOY = 10**18
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "deploy-config.yaml"
+
+
+class DeployConfigError(ValueError):
+    """The deploy configuration is missing a network, a field, or has an invalid value."""
+
+
+@dataclass(frozen=True)
+class Allocation:
+    to: str  # "treasury", "deployer", "test_accounts" or an address
+    amount: int  # whole JOY
+
+
+@dataclass(frozen=True)
+class GovernanceConfig:
+    voting_delay_blocks: int
+    voting_period_blocks: int
+    proposal_threshold: int  # whole JOY
+    quorum_percent: int
+    timelock_delay_seconds: int
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    token_name: str
+    token_symbol: str
+    allocations: tuple[Allocation, ...]
+    governance: GovernanceConfig
+
+    @classmethod
+    def from_mapping(cls, network: str, data: Any) -> "DeployConfig":
+        where = f"deploy configuration for network {network!r}"
+        if not isinstance(data, dict):
+            raise DeployConfigError(f"{where}: expected a mapping")
+        try:
+            token = data["token"]
+            allocations = tuple(
+                Allocation(to=str(item["to"]), amount=int(item["amount"])) for item in data["allocations"]
+            )
+            gov = data["governance"]
+            governance = GovernanceConfig(
+                voting_delay_blocks=int(gov["voting_delay_blocks"]),
+                voting_period_blocks=int(gov["voting_period_blocks"]),
+                proposal_threshold=int(gov["proposal_threshold"]),
+                quorum_percent=int(gov["quorum_percent"]),
+                timelock_delay_seconds=int(gov["timelock_delay_seconds"]),
+            )
+            config = cls(str(token["name"]), str(token["symbol"]), allocations, governance)
+        except KeyError as err:
+            raise DeployConfigError(f"{where}: missing field {err}") from None
+        except (TypeError, ValueError) as err:
+            raise DeployConfigError(f"{where}: {err}") from None
+        if not allocations:
+            raise DeployConfigError(f"{where}: no allocations, so the token would have no supply")
+        for allocation in allocations:
+            if allocation.amount <= 0:
+                raise DeployConfigError(f"{where}: allocation to {allocation.to} must be positive")
+        return config
+
+
+def load_deploy_config(network: str, path: Path = DEFAULT_CONFIG_PATH) -> DeployConfig:
+    try:
+        document = yaml.safe_load(Path(path).read_text(encoding="utf8")) or {}
+    except FileNotFoundError:
+        raise DeployConfigError(f"no deploy configuration at {path}") from None
+    if network not in document:
+        raise DeployConfigError(
+            f"{path} has no section for network {network!r} (it has: {', '.join(document) or 'none'})"
+        )
+    return DeployConfig.from_mapping(network, document[network])
+
+
+def resolve_allocations(
+    allocations: tuple[Allocation, ...], treasury: str, deployer: str, test_accounts: list[str] | None
+) -> tuple[list[str], list[int]]:
+    """Turn the configuration's recipients into the token constructor's (addresses, wei amounts)."""
+    recipients: list[str] = []
+    amounts: list[int] = []
+    for allocation in allocations:
+        if allocation.to == "treasury":
+            targets = [treasury]
+        elif allocation.to == "deployer":
+            targets = [deployer]
+        elif allocation.to == "test_accounts":
+            if not test_accounts:
+                raise DeployConfigError("'test_accounts' allocations exist only on local networks")
+            targets = list(test_accounts)
+        elif allocation.to.startswith("0x") and len(allocation.to) == 42:
+            targets = [allocation.to]
+        else:
+            raise DeployConfigError(f"unknown allocation recipient {allocation.to!r}")
+        for target in targets:
+            recipients.append(target)
+            amounts.append(allocation.amount * JOY)
+    return recipients, amounts
+
+
+def deploy_protocol(
+    deployer,
+    config: DeployConfig,
+    test_accounts: list | None = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> Deployment:
+    """Deploy and wire the protocol from ``deployer``; returns the (unsaved) deployment record."""
+    from ape import chain, project
+
+    gov = config.governance
+    start_block = chain.blocks.height + 1
+
+    log(f"JoyTimelock (delay {gov.timelock_delay_seconds} s)")
+    timelock = deployer.deploy(
+        project.JoyTimelock, gov.timelock_delay_seconds, [], [ZERO_ADDRESS], deployer.address
+    )
+
+    recipients, amounts = resolve_allocations(
+        config.allocations,
+        treasury=timelock.address,
+        deployer=deployer.address,
+        test_accounts=[account.address for account in test_accounts or []],
+    )
+    log(f"JoyToken ({sum(amounts) // JOY:,} {config.token_symbol} to {len(recipients)} recipients)")
+    token = deployer.deploy(project.JoyToken, config.token_name, config.token_symbol, recipients, amounts)
+
+    log(
+        f"ModelGovernanceDAO (delay {gov.voting_delay_blocks} blocks, period {gov.voting_period_blocks}"
+        f" blocks, quorum {gov.quorum_percent} %)"
+    )
+    dao = deployer.deploy(
+        project.ModelGovernanceDAO,
+        token.address,
+        timelock.address,
+        gov.voting_delay_blocks,
+        gov.voting_period_blocks,
+        gov.proposal_threshold * JOY,
+        gov.quorum_percent,
+    )
+
+    log("wiring: the DAO proposes and cancels, anyone executes; the deployer renounces admin")
+    timelock.grantRole(timelock.PROPOSER_ROLE(), dao.address, sender=deployer)
+    timelock.grantRole(timelock.CANCELLER_ROLE(), dao.address, sender=deployer)
+    timelock.renounceRole(timelock.DEFAULT_ADMIN_ROLE(), deployer.address, sender=deployer)
+
+    return Deployment(
+        chain_id=chain.chain_id,
+        deployer=deployer.address,
+        start_block=start_block,
+        contracts={
+            "JoyToken": token.address,
+            "TimelockController": timelock.address,
+            "ModelGovernanceDAO": dao.address,
+        },
+    )

@@ -1,0 +1,140 @@
+"""Shared fixtures: named accounts, the protocol deployed by the same code as `ape run deploy`,
+and a helper that carries a proposal through the whole governance lifecycle."""
+
+import os
+import socket
+
+import pytest
+
+
+def _free_local_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# The suite gets a chain of its own, on a free port, so that it never deploys into (or
+# reverts snapshots of) a chain that a demo or agents are using at the default host.
+# ape-foundry reads APE_FOUNDRY_HOST when it connects, which is after conftest is imported.
+if "APE_FOUNDRY_HOST" not in os.environ:
+    os.environ["APE_FOUNDRY_HOST"] = f"http://127.0.0.1:{_free_local_port()}"
+
+import ape  # noqa: E402  (after the environment above is settled)
+
+from joynet.deploy import JOY, deploy_protocol, load_deploy_config  # noqa: E402
+from joynet.governance import ProposalState  # noqa: E402
+
+
+# ---- accounts ----
+
+
+@pytest.fixture(scope="session")
+def deployer(accounts):
+    return accounts[0]
+
+
+@pytest.fixture(scope="session")
+def alice(accounts):
+    return accounts[1]
+
+
+@pytest.fixture(scope="session")
+def bob(accounts):
+    return accounts[2]
+
+
+@pytest.fixture(scope="session")
+def carol(accounts):
+    return accounts[3]
+
+
+@pytest.fixture(scope="session")
+def outsider(accounts):
+    """A funded account that holds no JOY and no role: it stands for anyone on the chain."""
+    account = accounts.generate_test_account()
+    accounts[0].transfer(account, "10 ether")
+    return account
+
+
+# ---- the protocol ----
+
+
+@pytest.fixture(scope="session")
+def deploy_config():
+    return load_deploy_config("local")
+
+
+@pytest.fixture(scope="session")
+def deployment(deployer, deploy_config, accounts):
+    return deploy_protocol(deployer, deploy_config, test_accounts=list(accounts))
+
+
+@pytest.fixture(scope="session")
+def token(project, deployment):
+    return project.JoyToken.at(deployment.address("JoyToken"))
+
+
+@pytest.fixture(scope="session")
+def timelock(project, deployment):
+    return project.JoyTimelock.at(deployment.address("TimelockController"))
+
+
+@pytest.fixture(scope="session")
+def dao(project, deployment):
+    return project.ModelGovernanceDAO.at(deployment.address("ModelGovernanceDAO"))
+
+
+@pytest.fixture(scope="session")
+def voters(token, alice, bob, carol):
+    """Alice, Bob and Carol each hold 50M JOY (5 % of the supply) and delegate to themselves."""
+    for voter in (alice, bob, carol):
+        token.delegate(voter, sender=voter)
+    return alice, bob, carol
+
+
+class Governance:
+    """Drives a proposal through the governor with real transactions and chain-time moves."""
+
+    def __init__(self, dao, timelock, chain):
+        self.dao, self.timelock, self.chain = dao, timelock, chain
+
+    def propose(self, proposer, calls, description):
+        targets = [target.address if hasattr(target, "address") else target for target, _ in calls]
+        calldata = [data for _, data in calls]
+        values = [0] * len(calls)
+        receipt = self.dao.propose(targets, values, calldata, description, sender=proposer)
+        (created,) = receipt.decode_logs(self.dao.ProposalCreated)
+        self.chain.mine(self.dao.votingDelay() + 1)
+        return created.proposalId
+
+    def vote(self, proposal_id, ballots):
+        for voter, support in ballots:
+            self.dao.castVote(proposal_id, support, sender=voter)
+        self.chain.mine(self.dao.votingPeriod() + 1)
+        return ProposalState(self.dao.state(proposal_id))
+
+    def wait_timelock(self):
+        self.chain.pending_timestamp += self.timelock.getMinDelay() + 1
+        self.chain.mine()
+
+    def pass_and_queue(self, proposer, calls, description, ballots):
+        proposal_id = self.propose(proposer, calls, description)
+        assert self.vote(proposal_id, ballots) is ProposalState.Succeeded
+        self.dao.queue(proposal_id, sender=proposer)
+        return proposal_id
+
+    def enact(self, proposer, calls, description, ballots):
+        proposal_id = self.pass_and_queue(proposer, calls, description, ballots)
+        self.wait_timelock()
+        return self.dao.execute(proposal_id, sender=proposer)
+
+
+@pytest.fixture(scope="session")
+def governance(dao, timelock, chain, voters):
+    return Governance(dao, timelock, chain)
+
+
+@pytest.fixture(scope="session")
+def joy():
+    """Whole JOY to wei."""
+    return lambda amount: amount * JOY

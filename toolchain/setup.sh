@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# make setup: everything JoyNet needs on a fresh machine, from PyPI and npm only. Idempotent:
+# each step is skipped when what it produced is newer than what it was made from.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+VENV="$ROOT/.venv"
+PYTHON=${PYTHON:-python3}
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "joynet setup: '$1' not found: install $2" >&2; exit 1; }; }
+need "$PYTHON" "Python 3.11 (Debian: apt-get install python3 python3-venv)"
+need node "Node.js 20 or newer (Debian: apt-get install nodejs)"
+need npm "npm (Debian: apt-get install npm)"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+  || { echo "joynet setup: Python 3.11 is required (found $("$PYTHON" --version 2>&1)); set PYTHON=python3.11" >&2; exit 1; }
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
+  || { echo "joynet setup: Node.js 20 or newer is required (found $(node --version))" >&2; exit 1; }
+
+step() { printf '==> %s\n' "$*"; }
+stale() { [ ! -e "$1" ] || [ -n "$(find "${@:2}" -newer "$1" 2>/dev/null | head -1)" ]; }
+
+# 1. npm packages (solc-js, anvil, circom2, snarkjs, circomlib, OpenZeppelin) from the lock file.
+if stale node_modules/.joynet-installed package-lock.json package.json; then
+  step "npm ci (solc 0.8.28, anvil, circom2, snarkjs, circomlib, OpenZeppelin contracts)"
+  npm ci --no-audit --no-fund --loglevel=error
+  touch node_modules/.joynet-installed
+fi
+
+# 2. Python virtualenv from the pinned requirements, with the joynet package itself editable.
+if [ ! -x "$VENV/bin/python" ]; then
+  step "python -m venv .venv"
+  "$PYTHON" -m venv "$VENV"
+fi
+if stale "$VENV/.joynet-installed" requirements.txt pyproject.toml; then
+  step "pip install -r requirements.txt (pinned)"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+  touch "$VENV/.joynet-installed"
+fi
+
+# 3. The solc-js shim where py-solc-x looks for installed compilers (SOLCX_BINARY_PATH, set for
+#    every venv process by toolchain/joynet_env.py), the anvil binary on the venv's PATH, and the
+#    .pth file that applies that environment.
+SOLC_VERSION=$(node -p 'require("./node_modules/solc/package.json").version')
+mkdir -p "$VENV/solcx"
+SHIM="$VENV/solcx/solc-v$SOLC_VERSION"
+cat > "$SHIM.tmp" <<SH
+#!/bin/sh
+# solc $SOLC_VERSION (solc-js) for py-solc-x / ape-solidity; written by toolchain/setup.sh.
+exec node "$ROOT/toolchain/solc-shim.js" "\$@"
+SH
+chmod +x "$SHIM.tmp" && mv "$SHIM.tmp" "$SHIM"
+ln -sf "$ROOT/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil" "$VENV/bin/anvil"
+SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+printf '%s\nimport joynet_env\n' "$ROOT/toolchain" > "$SITE/joynet-toolchain.pth"
+
+# 4. Checks that the toolchain answers as ape expects.
+"$SHIM" --version | grep -q "Version: $SOLC_VERSION+commit." \
+  || { echo "joynet setup: the solc shim does not report solc $SOLC_VERSION" >&2; exit 1; }
+"$VENV/bin/anvil" --version >/dev/null \
+  || { echo "joynet setup: anvil from npm does not run on this machine" >&2; exit 1; }
+step "toolchain ready: $("$SHIM" --version | tail -1), $("$VENV/bin/anvil" --version | head -1)"
