@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eth_utils import to_checksum_address
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -75,8 +77,8 @@ class Deployment:
         try:
             return cls(
                 chain_id=int(data["chain_id"]),
-                deployer=str(data["deployer"]),
-                contracts={str(k): str(v) for k, v in data["contracts"].items()},
+                deployer=to_checksum_address(data["deployer"]),
+                contracts={str(k): to_checksum_address(v) for k, v in data["contracts"].items()},
                 start_block=int(data.get("start_block", 0)),
                 path=path,
             )

@@ -63,6 +63,7 @@ class ModelGovernanceDAO:
             address = load_deployment().address("ModelGovernanceDAO")
         self.contract = project.ModelGovernanceDAO.at(address)
         self.account = account
+        self.last_receipt: Any = None  # receipt of the latest transaction, for gas accounting
 
     @property
     def address(self) -> str:
@@ -116,8 +117,15 @@ class ModelGovernanceDAO:
 
     async def execute(self, proposal_id: int) -> Any:
         """Executes a queued proposal whose timelock delay has passed."""
+        from ape import chain
+
         if (state := self.state(proposal_id)) is not ProposalState.Queued:
             raise GovernanceError(f"proposal {proposal_id} is {state.name}; only a Queued one can be executed")
+        eta = self.contract.proposalEta(proposal_id)
+        if (now := chain.pending_timestamp) < eta:
+            raise GovernanceError(
+                f"proposal {proposal_id} is in the timelock until {eta} ({eta - now} s from now)"
+            )
         return await self._send(self.contract.execute, proposal_id)
 
     # snake_case aliases of the original camelCase API
@@ -126,4 +134,5 @@ class ModelGovernanceDAO:
     async def _send(self, method, *args) -> Any:
         if self.account is None:
             raise GovernanceError("this client has no account: pass account= to sign transactions")
-        return await asyncio.to_thread(method, *args, sender=self.account)
+        self.last_receipt = await asyncio.to_thread(method, *args, sender=self.account)
+        return self.last_receipt

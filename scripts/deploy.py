@@ -54,6 +54,7 @@ def _existing_deployment(path: Path) -> Deployment | None:
 @click.command(cls=ConnectedProviderCommand, short_help="Deploy the JoyNet protocol")
 @click.option("--account", "account_alias", help="Ape account alias (networks other than local)")
 @click.option("--redeploy", is_flag=True, help="Deploy a new protocol even if one is already deployed")
+@click.option("--yes", is_flag=True, help="Do not ask before signing the deployment (non-local networks)")
 @click.option(
     "--config",
     "config_path",
@@ -62,7 +63,7 @@ def _existing_deployment(path: Path) -> Deployment | None:
     show_default=True,
     help="Deploy configuration (token allocations, governance settings) per network",
 )
-def cli(account_alias, redeploy, config_path):
+def cli(account_alias, redeploy, yes, config_path):
     network = networks.provider.network
     out_path = deployment_path(network.name)
     existing = _existing_deployment(out_path)
@@ -81,7 +82,14 @@ def cli(account_alias, redeploy, config_path):
 
     deployer = _deployer(account_alias)
     test_accounts = list(accounts.test_accounts) if network.is_local else None
-    click.echo(f"deploy: deploying JoyNet to {network.choice} (chain {chain.chain_id}) from {deployer.address}")
+    target = f"{network.choice} (chain {chain.chain_id}) from {deployer.address}"
+    if not network.is_local:
+        # One question for the whole deployment instead of one per transaction; the passphrase
+        # comes from APE_ACCOUNTS_<alias>_PASSPHRASE or a prompt.
+        if not yes and not click.confirm(f"Deploy JoyNet to {target}?"):
+            _fail("aborted")
+        deployer.set_autosign(True)
+    click.echo(f"deploy: deploying JoyNet to {target}")
     try:
         deployment = deploy_protocol(
             deployer, config, test_accounts, log=lambda message: click.echo(f"  - {message}")

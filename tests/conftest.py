@@ -88,7 +88,7 @@ def dao(project, deployment):
 def voters(token, alice, bob, carol):
     """Alice, Bob and Carol each hold 50M JOY (5 % of the supply) and delegate to themselves."""
     for voter in (alice, bob, carol):
-        token.delegate(voter, sender=voter)
+        token.invoke_transaction("delegate", voter, sender=voter)
     return alice, bob, carol
 
 

@@ -1,0 +1,27 @@
+# JoyNet. `make demo` runs the main job, `make test` the whole suite; both set up first.
+SHELL := /bin/bash
+APE := .venv/bin/ape
+
+.PHONY: help setup test demo deploy clean
+
+help:
+	@echo "make setup   install the toolchain into .venv and node_modules (idempotent, offline registries only)"
+	@echo "make test    run the whole test suite on a private anvil chain"
+	@echo "make demo    local chain + protocol + one governance change through the timelock"
+	@echo "make deploy  deploy to the local chain at JOYNET_LOCAL_CHAIN_HOST (ape run deploy)"
+	@echo "make clean   remove everything make setup and the builds created"
+
+setup:
+	@bash toolchain/setup.sh
+
+test: setup
+	$(APE) test tests -q
+
+demo: setup
+	$(APE) run demo
+
+deploy: setup
+	$(APE) run deploy
+
+clean:
+	rm -rf .venv node_modules .build contracts/.cache toolchain/.solc-version-cache
