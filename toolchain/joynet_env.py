@@ -8,6 +8,9 @@ module at interpreter start, so ``.venv/bin/ape``, ``.venv/bin/pytest`` and agen
   solc-js shim is installed as ``solc-v0.8.28``; nothing is written to ``~/.solcx``.
 * ``.venv/bin`` (where the npm anvil binary is linked) leads ``PATH``, which is the only place
   ape-foundry looks for anvil.
+* When the project itself lies under the system temporary directory (a CI clone in /tmp),
+  ``TMPDIR`` moves to ``.venv/tmp``: Ape treats any project inside the temporary directory as
+  one of its own throw-away copies and then finds no sources to compile.
 * ``.env`` (the operator's settings) and then ``.env.template`` (the documented defaults) fill
   in variables that ``ape-config.yaml`` expands, such as ``POLYGON_SUPERNET_CHAIN_ID``. A value
   already in the environment always wins.
@@ -44,8 +47,20 @@ def _read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+def _move_tempdir_out_of_the_way() -> None:
+    import tempfile
+
+    system_temp = Path(tempfile.gettempdir()).resolve()
+    if PROJECT_ROOT == system_temp or system_temp in PROJECT_ROOT.parents:
+        private_temp = PROJECT_ROOT / ".venv" / "tmp"
+        private_temp.mkdir(parents=True, exist_ok=True)
+        os.environ["TMPDIR"] = str(private_temp)
+        tempfile.tempdir = None  # forget the cached answer so the new TMPDIR is used
+
+
 def apply() -> None:
     os.environ.setdefault("SOLCX_BINARY_PATH", str(SOLCX_DIR))
+    _move_tempdir_out_of_the_way()
     path_entries = os.environ.get("PATH", "").split(os.pathsep)
     if str(VENV_BIN) not in path_entries:
         os.environ["PATH"] = os.pathsep.join([str(VENV_BIN), *path_entries])
