@@ -65,8 +65,14 @@ def deploy_config():
 
 
 @pytest.fixture(scope="session")
-def deployment(deployer, deploy_config, accounts):
-    return deploy_protocol(deployer, deploy_config, test_accounts=list(accounts))
+def genesis_holders(accounts):
+    """Ape's configured test accounts (not the ones generated later, like ``outsider``)."""
+    return [accounts[index] for index in range(10)]
+
+
+@pytest.fixture(scope="session")
+def deployment(deployer, deploy_config, genesis_holders):
+    return deploy_protocol(deployer, deploy_config, test_accounts=genesis_holders)
 
 
 @pytest.fixture(scope="session")
@@ -84,9 +90,10 @@ def dao(project, deployment):
     return project.ModelGovernanceDAO.at(deployment.address("ModelGovernanceDAO"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def voters(token, alice, bob, carol):
-    """Alice, Bob and Carol each hold 50M JOY (5 % of the supply) and delegate to themselves."""
+    """Alice, Bob and Carol each hold 50M JOY (5 % of the supply) and delegate to themselves.
+    Function-scoped: Ape reverts the delegations after each test, so other tests start undelegated."""
     for voter in (alice, bob, carol):
         token.invoke_transaction("delegate", voter, sender=voter)
     return alice, bob, carol
@@ -129,7 +136,7 @@ class Governance:
         return self.dao.execute(proposal_id, sender=proposer)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def governance(dao, timelock, chain, voters):
     return Governance(dao, timelock, chain)
 

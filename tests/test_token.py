@@ -47,18 +47,19 @@ def _permit_signature(token, owner, spender, value, deadline, nonce=None, chain_
 # ---- genesis supply ----
 
 
-def test_supply__after_deploy__equals_configured_allocations(token, deploy_config, accounts):
+def test_supply__after_deploy__equals_configured_allocations(token, deploy_config, genesis_holders):
     configured = sum(
-        a.amount * (len(accounts) if a.to == "test_accounts" else 1) for a in deploy_config.allocations
+        a.amount * (len(genesis_holders) if a.to == "test_accounts" else 1) for a in deploy_config.allocations
     )
     assert token.totalSupply() == configured * JOY == 10**9 * JOY
     assert token.decimals() == 18
     assert (token.name(), token.symbol()) == ("JoyNet", "JOY")
 
 
-def test_supply__treasury_share__is_held_by_the_timelock(token, timelock, accounts):
+def test_supply__treasury_share__is_held_by_the_timelock(token, timelock, genesis_holders, outsider):
     assert token.balanceOf(timelock) == 500_000_000 * JOY
-    assert all(token.balanceOf(account) == 50_000_000 * JOY for account in accounts)
+    assert all(token.balanceOf(account) == 50_000_000 * JOY for account in genesis_holders)
+    assert token.balanceOf(outsider) == 0
 
 
 def test_deploy__genesis_events__name_every_recipient(project, deployer, alice, bob):
