@@ -56,6 +56,16 @@ def outsider(accounts):
     return account
 
 
+@pytest.fixture(scope="session")
+def doomed_deployer(accounts):
+    """Sends only deployments that must revert. Ape remembers which contract type lives at an
+    address even after a test's snapshot is reverted; an account whose deployments never succeed
+    never leaves such a record behind for the next test's reverting deployment to be decoded by."""
+    account = accounts.generate_test_account()
+    accounts[0].transfer(account, "10 ether")
+    return account
+
+
 # ---- the protocol ----
 
 

@@ -1,9 +1,10 @@
 """ModelGovernanceDAO + JoyTimelock: the whole lifecycle of a proposal, and every way it fails."""
 
-import ape
 import pytest
+from eth_abi import decode as abi_decode
 from eth_utils import keccak
 
+from chain_asserts import reverts_with
 from joynet.deploy import JOY
 from joynet.governance import ProposalState
 
@@ -62,7 +63,7 @@ def test_proposal__abstentions__count_for_quorum_not_for_outcome(dao, governance
 
 def test_execute__before_timelock_delay__reverts(dao, timelock, governance, alice, bob, set_voting_period):
     proposal_id = governance.pass_and_queue(alice, set_voting_period(30), "Too early", [(alice, 1), (bob, 1)])
-    with ape.reverts(timelock.TimelockUnexpectedOperationState):
+    with reverts_with("TimelockUnexpectedOperationState"):
         dao.execute(proposal_id, sender=alice)
     assert dao.votingPeriod() == 20
 
@@ -80,7 +81,7 @@ def test_proposal__below_quorum__is_defeated_and_cannot_queue(
     state = governance.vote(proposal_id, [(outsider, 1)])
 
     assert state is ProposalState.Defeated
-    with ape.reverts(dao.GovernorUnexpectedProposalState):
+    with reverts_with("GovernorUnexpectedProposalState"):
         dao.queue(proposal_id, sender=outsider)
 
 
@@ -91,16 +92,16 @@ def test_proposal__more_against_than_for__is_defeated_and_cannot_queue(
     state = governance.vote(proposal_id, [(alice, 1), (bob, 0), (carol, 0)])
     assert state is ProposalState.Defeated
     assert dao.proposalVotes(proposal_id) == (100_000_000 * JOY, 50_000_000 * JOY, 0)
-    with ape.reverts(dao.GovernorUnexpectedProposalState):
+    with reverts_with("GovernorUnexpectedProposalState"):
         dao.queue(proposal_id, sender=alice)
-    with ape.reverts(dao.GovernorUnexpectedProposalState):
+    with reverts_with("GovernorUnexpectedProposalState"):
         dao.execute(proposal_id, sender=alice)
 
 
 def test_vote__twice__reverts(dao, governance, alice, set_voting_period):
     proposal_id = governance.propose(alice, set_voting_period(30), "Vote twice")
     dao.castVote(proposal_id, 1, sender=alice)
-    with ape.reverts(dao.GovernorAlreadyCastVote):
+    with reverts_with("GovernorAlreadyCastVote"):
         dao.castVote(proposal_id, 0, sender=alice)
 
 
@@ -108,7 +109,7 @@ def test_vote__before_voting_starts__reverts(dao, alice, set_voting_period):
     (target, data), = set_voting_period(30)
     receipt = dao.propose([target], [0], [data], "Not open yet", sender=alice)
     (created,) = receipt.decode_logs(dao.ProposalCreated)
-    with ape.reverts(dao.GovernorUnexpectedProposalState):
+    with reverts_with("GovernorUnexpectedProposalState"):
         dao.castVote(created.proposalId, 1, sender=alice)
 
 
@@ -123,7 +124,7 @@ def test_cancel__by_someone_else__reverts(dao, alice, bob, set_voting_period):
     description = "Cancel me"
     dao.propose([target], [0], [data], description, sender=alice)
     proposal_id = dao.hashProposal([target], [0], [data], keccak(text=description))
-    with ape.reverts(dao.GovernorUnableToCancel):
+    with reverts_with("GovernorUnableToCancel"):
         dao.cancel(proposal_id, sender=bob)
 
 
@@ -151,25 +152,25 @@ def test_cancel__by_proposer_while_pending__cancels(dao, alice, set_voting_perio
 )
 def test_dao_setting__called_directly__reverts(dao, deployer, outsider, method, args):
     for caller in (deployer, outsider):
-        with ape.reverts(dao.GovernorOnlyExecutor):
+        with reverts_with("GovernorOnlyExecutor"):
             getattr(dao, method)(*args, sender=caller)
 
 
 def test_timelock__update_delay_by_anyone_but_itself__reverts(timelock, deployer):
-    with ape.reverts(timelock.TimelockUnauthorizedCaller):
+    with reverts_with("TimelockUnauthorizedCaller"):
         timelock.updateDelay(3600, sender=deployer)
     assert timelock.getMinDelay() == 60
 
 
 @pytest.mark.parametrize("role", ["PROPOSER_ROLE", "CANCELLER_ROLE", "DEFAULT_ADMIN_ROLE"])
 def test_timelock__grant_role_by_deployer__reverts(timelock, deployer, role):
-    with ape.reverts(timelock.AccessControlUnauthorizedAccount):
+    with reverts_with("AccessControlUnauthorizedAccount"):
         timelock.grantRole(getattr(timelock, role)(), deployer, sender=deployer)
 
 
 def test_timelock__schedule_by_deployer__reverts(timelock, token, deployer):
     data = token.transfer.encode_input(deployer, 1)
-    with ape.reverts(timelock.AccessControlUnauthorizedAccount):
+    with reverts_with("AccessControlUnauthorizedAccount"):
         timelock.schedule(token, 0, data, b"\0" * 32, b"\0" * 32, 3600, sender=deployer)
 
 
@@ -180,7 +181,7 @@ def test_proposal__quorum_above_cap__passes_vote_but_cannot_execute(dao, governa
     calls = [(dao, dao.updateQuorumNumerator.encode_input(80))]
     proposal_id = governance.pass_and_queue(alice, calls, "Quorum 80 %", [(alice, 1), (bob, 1)])
     governance.wait_timelock()
-    with ape.reverts(dao.ModelGovernanceDAOSettingOutOfBounds):
+    with reverts_with("ModelGovernanceDAOSettingOutOfBounds"):
         dao.execute(proposal_id, sender=alice)
     assert dao.quorumNumerator() == 4
 
@@ -189,7 +190,7 @@ def test_proposal__timelock_delay_below_floor__cannot_execute(dao, timelock, gov
     calls = [(timelock, timelock.updateDelay.encode_input(10))]
     proposal_id = governance.pass_and_queue(alice, calls, "Delay 10 s", [(alice, 1), (bob, 1)])
     governance.wait_timelock()
-    with ape.reverts(timelock.JoyTimelockDelayOutOfBounds):
+    with reverts_with("JoyTimelockDelayOutOfBounds"):
         dao.execute(proposal_id, sender=alice)
     assert timelock.getMinDelay() == 60
 
@@ -211,13 +212,19 @@ def test_proposal__timelock_delay_within_bounds__changes_delay(dao, timelock, go
     ],
 )
 def test_deploy_dao__setting_out_of_bounds__reverts(
-    project, deployer, token, timelock, voting_delay, voting_period, threshold, quorum, setting
+    project, doomed_deployer, token, timelock, voting_delay, voting_period, threshold, quorum, setting
 ):
-    with ape.reverts(project.ModelGovernanceDAO.ModelGovernanceDAOSettingOutOfBounds):
-        deployer.deploy(project.ModelGovernanceDAO, token, timelock, voting_delay, voting_period, threshold, quorum)
+    with reverts_with("ModelGovernanceDAOSettingOutOfBounds", abi=project.ModelGovernanceDAO) as revert:
+        doomed_deployer.deploy(
+            project.ModelGovernanceDAO, token, timelock, voting_delay, voting_period, threshold, quorum
+        )
+    # ModelGovernanceDAOSettingOutOfBounds(string setting, uint256 value, uint256 min, uint256 max)
+    name, value, _, _ = abi_decode(["string", "uint256", "uint256", "uint256"], revert.data[4:])
+    assert name == setting
+    assert value in (voting_delay, voting_period, threshold, quorum)
 
 
 @pytest.mark.parametrize("delay", [0, 59, 30 * 24 * 3600 + 1])
-def test_deploy_timelock__delay_out_of_bounds__reverts(project, deployer, delay):
-    with ape.reverts(project.JoyTimelock.JoyTimelockDelayOutOfBounds):
-        deployer.deploy(project.JoyTimelock, delay, [], [], deployer)
+def test_deploy_timelock__delay_out_of_bounds__reverts(project, doomed_deployer, delay):
+    with reverts_with("JoyTimelockDelayOutOfBounds", abi=project.JoyTimelock):
+        doomed_deployer.deploy(project.JoyTimelock, delay, [], [], doomed_deployer)

@@ -5,6 +5,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
+from chain_asserts import reverts_with
 from joynet.deploy import JOY
 
 
@@ -68,19 +69,19 @@ def test_deploy__genesis_events__name_every_recipient(project, deployer, alice, 
     assert events == [(alice.address, 1), (bob.address, 2)]
 
 
-def test_deploy__mismatched_allocation__reverts(project, deployer, alice):
-    with ape.reverts(project.JoyToken.JoyTokenAllocationLengthMismatch):
-        deployer.deploy(project.JoyToken, "J", "J", [alice, alice], [1])
+def test_deploy__mismatched_allocation__reverts(project, doomed_deployer, alice):
+    with reverts_with("JoyTokenAllocationLengthMismatch", abi=project.JoyToken):
+        doomed_deployer.deploy(project.JoyToken, "J", "J", [alice, alice], [1])
 
 
-def test_deploy__empty_allocation__reverts(project, deployer):
-    with ape.reverts(project.JoyToken.JoyTokenEmptyAllocation):
-        deployer.deploy(project.JoyToken, "J", "J", [], [])
+def test_deploy__empty_allocation__reverts(project, doomed_deployer):
+    with reverts_with("JoyTokenEmptyAllocation", abi=project.JoyToken):
+        doomed_deployer.deploy(project.JoyToken, "J", "J", [], [])
 
 
-def test_deploy__zero_allocation__reverts(project, deployer, alice):
-    with ape.reverts(project.JoyToken.JoyTokenZeroAllocation):
-        deployer.deploy(project.JoyToken, "J", "J", [alice], [0])
+def test_deploy__zero_allocation__reverts(project, doomed_deployer, alice):
+    with reverts_with("JoyTokenZeroAllocation", abi=project.JoyToken):
+        doomed_deployer.deploy(project.JoyToken, "J", "J", [alice], [0])
 
 
 # ---- no owner, no mint ----
@@ -110,12 +111,12 @@ def test_transfer__within_balance__moves_tokens(token, alice, bob):
 
 
 def test_transfer__over_balance__reverts(token, outsider, alice):
-    with ape.reverts(token.ERC20InsufficientBalance):
+    with reverts_with("ERC20InsufficientBalance"):
         token.transfer(alice, 1, sender=outsider)
 
 
 def test_transfer_from__without_allowance__reverts(token, alice, bob, outsider):
-    with ape.reverts(token.ERC20InsufficientAllowance):
+    with reverts_with("ERC20InsufficientAllowance"):
         token.transferFrom(alice, outsider, 1, sender=bob)
 
 
@@ -136,28 +137,28 @@ def test_permit__replayed_signature__reverts(token, alice, bob, chain):
     deadline = chain.pending_timestamp + 3600
     v, r, s = _permit_signature(token, alice, bob, JOY, deadline)
     token.permit(alice, bob, JOY, deadline, v, r, s, sender=bob)
-    with ape.reverts(token.ERC2612InvalidSigner):
+    with reverts_with("ERC2612InvalidSigner"):
         token.permit(alice, bob, JOY, deadline, v, r, s, sender=bob)
 
 
 def test_permit__expired_deadline__reverts(token, alice, bob, chain):
     deadline = chain.pending_timestamp - 1
     v, r, s = _permit_signature(token, alice, bob, JOY, deadline)
-    with ape.reverts(token.ERC2612ExpiredSignature):
+    with reverts_with("ERC2612ExpiredSignature"):
         token.permit(alice, bob, JOY, deadline, v, r, s, sender=bob)
 
 
 def test_permit__signed_by_someone_else__reverts(token, alice, bob, carol, chain):
     deadline = chain.pending_timestamp + 3600
     v, r, s = _permit_signature(token, carol, bob, JOY, deadline, nonce=token.nonces(alice))
-    with ape.reverts(token.ERC2612InvalidSigner):
+    with reverts_with("ERC2612InvalidSigner"):
         token.permit(alice, bob, JOY, deadline, v, r, s, sender=bob)
 
 
 def test_permit__other_chain_signature__reverts(token, alice, bob, chain):
     deadline = chain.pending_timestamp + 3600
     v, r, s = _permit_signature(token, alice, bob, JOY, deadline, chain_id=chain.chain_id + 1)
-    with ape.reverts(token.ERC2612InvalidSigner):
+    with reverts_with("ERC2612InvalidSigner"):
         token.permit(alice, bob, JOY, deadline, v, r, s, sender=bob)
 
 
@@ -191,7 +192,7 @@ def test_delegate__to_another__moves_voting_power_not_balance(token, alice, bob)
 
 
 def test_past_votes__future_timepoint__reverts(token, alice, chain):
-    with ape.reverts(token.ERC5805FutureLookup):
+    with reverts_with("ERC5805FutureLookup", abi=token):
         token.getPastVotes(alice, chain.blocks.head.number + 10)
 
 

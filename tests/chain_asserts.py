@@ -1,0 +1,53 @@
+"""Assertions about transactions, shared by the test modules."""
+
+import re
+from contextlib import contextmanager
+
+import ape
+from ape.exceptions import CustomError
+from eth_utils import keccak
+
+_REVERT_DATA = re.compile(r"^(?:custom error )?0x([0-9a-fA-F]{8})([0-9a-fA-F]*)")
+
+
+class Revert:
+    """What ``reverts_with`` saw: the error name and, when Ape left it undecoded, its raw data."""
+
+    name: str = ""
+    data: bytes = b""
+
+
+def _error_selectors(abi_source, error_names) -> set[str]:
+    selectors = set()
+    for error in abi_source.contract_type.errors:
+        if error.name in error_names:
+            selectors.add(keccak(text=error.selector)[:4].hex())
+    missing = set(error_names) - {e.name for e in abi_source.contract_type.errors}
+    assert not missing, f"{abi_source.contract_type.name} declares no error named {sorted(missing)}"
+    return selectors
+
+
+@contextmanager
+def reverts_with(*error_names, abi=None):
+    """``ape.reverts()`` that insists on one of the named custom errors.
+
+    ``ape.reverts(SomeCustomError)`` alone lets a revert that Ape did not decode as a custom
+    error pass (no data, a panic, a string, a constructor's or an eth_call's revert), and only
+    compares the error class when it comes from a contract *instance*, so the name is checked
+    here explicitly. Reverts Ape leaves undecoded (deployments, view calls) are matched by the
+    4-byte selector of the named errors, looked up in ``abi`` (a contract or container).
+    """
+    seen = Revert()
+    with ape.reverts() as info:
+        yield seen
+    error = info.value
+    if isinstance(error, CustomError):
+        seen.name = type(error).__name__
+        assert seen.name in error_names, f"expected one of {error_names}, got {error!r}"
+        return
+    assert abi is not None, f"expected one of {error_names}, got undecoded {error!r}: pass abi= to match it"
+    match = _REVERT_DATA.match(str(getattr(error, "revert_message", "") or error.message))
+    assert match, f"expected one of {error_names}, got {error!r}"
+    assert match.group(1).lower() in _error_selectors(abi, error_names), f"expected one of {error_names}, got {error!r}"
+    seen.name = next(n for n in error_names if n in {e.name for e in abi.contract_type.errors})
+    seen.data = bytes.fromhex(match.group(1) + match.group(2))
