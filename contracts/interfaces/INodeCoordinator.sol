@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+/// @title The part of NodeCoordinator the marketplace calls
+interface INodeCoordinator {
+    /// @notice Picks `count` distinct eligible nodes serving `modelId`, load-aware, in O(1) gas in
+    /// the number of registered nodes; locks one task bond and one unit of capacity on each.
+    /// Reverts with NodeCoordinatorNoEligibleNode when not enough eligible nodes are found.
+    /// @param seed randomness mixed with block.prevrandao (the marketplace passes the request id)
+    function assign(bytes32 modelId, uint256 count, uint256 seed) external returns (address[] memory nodes);
+
+    /// @notice The task ended well (or not by the node's fault): unlock its bond and capacity.
+    function release(address node) external;
+
+    /// @notice The node failed the task (timeout, dissent, invalid result): its task bond is taken
+    /// from its stake, `slashBeneficiaryShareBps` of it paid to `beneficiary`, the rest to the
+    /// treasury; its capacity unit is freed; a timeout also counts a missed deadline.
+    /// @return slashed the bond amount taken
+    function slash(address node, address beneficiary, bool missedDeadline) external returns (uint256 slashed);
+
+    /// @notice JOY locked from a node's stake for each open task.
+    function taskBond() external view returns (uint256);
+}
