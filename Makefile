@@ -2,12 +2,13 @@
 SHELL := /bin/bash
 APE := .venv/bin/ape
 
-.PHONY: help setup test demo deploy clean
+.PHONY: help setup test demo bench deploy clean
 
 help:
 	@echo "make setup   install the toolchain into .venv and node_modules (idempotent, offline registries only)"
 	@echo "make test    run the whole test suite on a private anvil chain"
 	@echo "make demo    local chain + protocol + one governance change through the timelock"
+	@echo "make bench   gas per protocol step from real transactions (writes bench/results.json)"
 	@echo "make deploy  deploy to the local chain at JOYNET_LOCAL_CHAIN_HOST (ape run deploy)"
 	@echo "make clean   remove everything make setup and the builds created"
 
@@ -19,6 +20,9 @@ test: setup
 
 demo: setup
 	$(APE) run demo
+
+bench: setup
+	$(APE) run bench
 
 deploy: setup
 	$(APE) run deploy

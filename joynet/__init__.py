@@ -5,15 +5,23 @@ Names follow the original design (``ModelGovernanceDAO``, ``ModelMarketplace``, 
 Importing this package does not import Ape; each client does when it is used.
 """
 
+from joynet.deploy import JOY
 from joynet.deployment import Deployment, DeploymentError, load_deployment
 from joynet.governance import GovernanceError, ModelGovernanceDAO, ProposalState, VoteType
+from joynet.marketplace import InferenceResult, MarketplaceError, ModelMarketplace, RequestStatus, model_key
 
 __all__ = [
+    "JOY",
     "Deployment",
     "DeploymentError",
     "GovernanceError",
+    "InferenceResult",
+    "MarketplaceError",
+    "ModelMarketplace",
+    "RequestStatus",
     "ModelGovernanceDAO",
     "ProposalState",
     "VoteType",
     "load_deployment",
+    "model_key",
 ]

@@ -7,7 +7,10 @@ that all three build the protocol the same way. The order matters:
 2. ``JoyToken``, minting the genesis allocations (the treasury share to the timelock);
 3. ``ModelGovernanceDAO`` in front of the timelock;
 4. the DAO becomes the timelock's only proposer and canceller, anyone may execute;
-5. the deployer renounces the timelock's admin role: from here on only proposals change anything.
+5. the deployer renounces the timelock's admin role;
+6. the marketplace core (NodeCoordinator, ProofOfInference, ProofOfUse, ModelMarketplaceV2)
+   with the deployer as owner, wired together, then every ownership handed to the timelock:
+   from here on only proposals change anything.
 """
 
 from __future__ import annotations
@@ -45,11 +48,37 @@ class GovernanceConfig:
 
 
 @dataclass(frozen=True)
+class MarketplaceConfig:
+    node_share_bps: int
+    owner_share_bps: int
+    protocol_share_bps: int
+    max_deadline_window_seconds: int
+
+
+@dataclass(frozen=True)
+class NodesConfig:
+    min_stake: int  # whole JOY
+    task_bond: int  # whole JOY
+    unbonding_delay_seconds: int
+    max_missed_deadlines: int
+    slash_requester_share_bps: int
+
+
+@dataclass(frozen=True)
+class UsageConfig:
+    epoch_length_seconds: int
+    owner_share_bps: int
+
+
+@dataclass(frozen=True)
 class DeployConfig:
     token_name: str
     token_symbol: str
     allocations: tuple[Allocation, ...]
     governance: GovernanceConfig
+    marketplace: MarketplaceConfig
+    nodes: NodesConfig
+    usage: UsageConfig
 
     @classmethod
     def from_mapping(cls, network: str, data: Any) -> "DeployConfig":
@@ -69,7 +98,31 @@ class DeployConfig:
                 quorum_percent=int(gov["quorum_percent"]),
                 timelock_delay_seconds=int(gov["timelock_delay_seconds"]),
             )
-            config = cls(str(token["name"]), str(token["symbol"]), allocations, governance)
+            market, nodes, usage = data["marketplace"], data["nodes"], data["usage"]
+            shares = market["fee_shares_bps"]
+            config = cls(
+                str(token["name"]),
+                str(token["symbol"]),
+                allocations,
+                governance,
+                MarketplaceConfig(
+                    node_share_bps=int(shares["node"]),
+                    owner_share_bps=int(shares["owner"]),
+                    protocol_share_bps=int(shares["protocol"]),
+                    max_deadline_window_seconds=int(market["max_deadline_window_seconds"]),
+                ),
+                NodesConfig(
+                    min_stake=int(nodes["min_stake"]),
+                    task_bond=int(nodes["task_bond"]),
+                    unbonding_delay_seconds=int(nodes["unbonding_delay_seconds"]),
+                    max_missed_deadlines=int(nodes["max_missed_deadlines"]),
+                    slash_requester_share_bps=int(nodes["slash_requester_share_bps"]),
+                ),
+                UsageConfig(
+                    epoch_length_seconds=int(usage["epoch_length_seconds"]),
+                    owner_share_bps=int(usage["owner_share_bps"]),
+                ),
+            )
         except KeyError as err:
             raise DeployConfigError(f"{where}: missing field {err}") from None
         except (TypeError, ValueError) as err:
@@ -164,6 +217,7 @@ def deploy_protocol(
     timelock.grantRole(timelock.CANCELLER_ROLE(), dao.address, sender=deployer)
     timelock.renounceRole(timelock.DEFAULT_ADMIN_ROLE(), deployer.address, sender=deployer)
 
+    core = _deploy_marketplace_core(deployer, config, token, timelock, log)
     return Deployment(
         chain_id=chain.chain_id,
         deployer=deployer.address,
@@ -172,5 +226,55 @@ def deploy_protocol(
             "JoyToken": token.address,
             "TimelockController": timelock.address,
             "ModelGovernanceDAO": dao.address,
+            **{name: contract.address for name, contract in core.items()},
         },
     )
+
+
+def _deploy_marketplace_core(deployer, config: DeployConfig, token, timelock, log) -> dict:
+    """The marketplace and its components, owned by the deployer only until they are wired."""
+    from ape import project
+
+    nodes, usage, market = config.nodes, config.usage, config.marketplace
+    log(f"NodeCoordinator (min stake {nodes.min_stake:,} JOY, task bond {nodes.task_bond:,} JOY)")
+    coordinator = deployer.deploy(
+        project.NodeCoordinator,
+        token.address,
+        deployer.address,
+        timelock.address,
+        nodes.min_stake * JOY,
+        nodes.task_bond * JOY,
+        nodes.unbonding_delay_seconds,
+        nodes.max_missed_deadlines,
+        nodes.slash_requester_share_bps,
+    )
+    log("ProofOfInference (quorum policy; ZK verifier registered by the DAO)")
+    judge = deployer.deploy(project.ProofOfInference, deployer.address)
+    log(f"ProofOfUse (epochs of {usage.epoch_length_seconds:,} s)")
+    proof_of_use = deployer.deploy(
+        project.ProofOfUse, token.address, deployer.address, usage.epoch_length_seconds, usage.owner_share_bps
+    )
+    shares = [market.node_share_bps, market.owner_share_bps, market.protocol_share_bps]
+    log(f"ModelMarketplaceV2 (fee shares node/owner/protocol {'/'.join(str(s) for s in shares)} bps)")
+    marketplace = deployer.deploy(
+        project.ModelMarketplaceV2,
+        token.address,
+        deployer.address,
+        timelock.address,
+        shares,
+        market.max_deadline_window_seconds,
+    )
+
+    log("wiring the marketplace core, then handing every ownership to the timelock")
+    marketplace.setComponents(coordinator, judge, proof_of_use, sender=deployer)
+    for component in (coordinator, judge, proof_of_use):
+        component.setMarketplace(marketplace, sender=deployer)
+    core = {
+        "NodeCoordinator": coordinator,
+        "ProofOfInference": judge,
+        "ProofOfUse": proof_of_use,
+        "ModelMarketplace": marketplace,
+    }
+    for contract in core.values():
+        contract.transferOwnership(timelock, sender=deployer)
+    return core

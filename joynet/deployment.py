@@ -18,6 +18,8 @@ from pathlib import Path
 from eth_utils import to_checksum_address
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The contract type behind each name in the deployment file, where the two differ.
+CONTRACT_TYPES = {"TimelockController": "JoyTimelock", "ModelMarketplace": "ModelMarketplaceV2"}
 
 
 class DeploymentError(RuntimeError):
@@ -49,6 +51,12 @@ class Deployment:
             raise DeploymentError(
                 f"no contract named {name!r}{where}; it has: {', '.join(sorted(self.contracts))}"
             ) from None
+
+    def contract(self, name: str):
+        """The Ape contract instance deployed under ``name`` (with its deployed type's ABI)."""
+        from ape import project
+
+        return getattr(project, CONTRACT_TYPES.get(name, name)).at(self.address(name))
 
     def to_json(self) -> dict:
         return {

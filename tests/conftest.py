@@ -155,3 +155,102 @@ def governance(dao, timelock, chain, voters):
 def joy():
     """Whole JOY to wei."""
     return lambda amount: amount * JOY
+
+
+# ---- the marketplace core ----
+
+
+@pytest.fixture(scope="session")
+def coordinator(deployment):
+    return deployment.contract("NodeCoordinator")
+
+
+@pytest.fixture(scope="session")
+def judge(deployment):
+    return deployment.contract("ProofOfInference")
+
+
+@pytest.fixture(scope="session")
+def proof_of_use(deployment):
+    return deployment.contract("ProofOfUse")
+
+
+@pytest.fixture(scope="session")
+def marketplace(deployment):
+    return deployment.contract("ModelMarketplace")
+
+
+@pytest.fixture(scope="session")
+def model_owner(accounts):
+    return accounts[4]
+
+
+@pytest.fixture(scope="session")
+def requester(accounts):
+    return accounts[5]
+
+
+@pytest.fixture(scope="session")
+def operators(accounts):
+    """Four node operators (each a genesis holder with 50M JOY)."""
+    return [accounts[index] for index in range(6, 10)]
+
+
+def model_key(name: str) -> bytes:
+    from eth_utils import keccak
+
+    return keccak(text=name)
+
+
+@pytest.fixture
+def register_model(marketplace, model_owner):
+    """Registers a model; returns its 32-byte id."""
+
+    def register(name="digits", price=5 * JOY, quorum=1, circuit_id=b"\0" * 32, stream=b"\0" * 32, owner=None):
+        model_id = model_key(name)
+        marketplace.registerModel(
+            model_id,
+            f"ipfs://bafy{name}metadata",
+            model_key(f"weights:{name}"),
+            price,
+            (quorum, circuit_id),
+            stream,
+            sender=owner or model_owner,
+        )
+        return model_id
+
+    return register
+
+
+@pytest.fixture
+def register_node(coordinator, token):
+    """Approves and registers ``operator`` as a node serving ``models``."""
+
+    def register(operator, models, stake=2_000 * JOY, capacity=4):
+        token.approve(coordinator, stake, sender=operator)
+        coordinator.registerNode(stake, capacity, list(models), sender=operator)
+        return operator
+
+    return register
+
+
+@pytest.fixture
+def request_inference(marketplace, token, requester, chain):
+    """Approves and requests; returns (request id, assigned node addresses, receipt)."""
+
+    def request(model_id, max_price=None, deadline_in=600, sender=None, input_commitment=None):
+        sender = sender or requester
+        max_price = marketplace.getModel(model_id).price if max_price is None else max_price
+        token.approve(marketplace, max_price, sender=sender)
+        receipt = marketplace.requestInference(
+            model_id,
+            input_commitment or model_key(f"input:{chain.blocks.height}"),
+            "ipfs://bafyinput",
+            max_price,
+            chain.pending_timestamp + deadline_in,
+            sender=sender,
+        )
+        (event,) = receipt.decode_logs(marketplace.InferenceRequested)
+        return event.requestId, list(event.nodes), receipt
+
+    return request

@@ -12,7 +12,10 @@ import sys
 import time
 from pathlib import Path
 
+import ape
 import pytest
+
+from joynet.deployment import CONTRACT_TYPES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 APE = str(Path(sys.executable).with_name("ape"))
@@ -57,9 +60,19 @@ def role_holders(contract, start_block, chain):
     return {(role, account) for role, account in candidates if contract.hasRole(role, account)}
 
 
-def contract_at(project, name, address):
-    deployed_as = {"TimelockController": "JoyTimelock"}
-    return getattr(project, deployed_as.get(name, name)).at(address)
+PROTOCOL = {
+    "JoyToken",
+    "TimelockController",
+    "ModelGovernanceDAO",
+    "NodeCoordinator",
+    "ProofOfInference",
+    "ProofOfUse",
+    "ModelMarketplace",
+}
+
+
+def contract_at(name, address):
+    return getattr(ape.project, CONTRACT_TYPES.get(name, name)).at(address)
 
 
 def test_deploy__local__writes_deployment_file(deploy_locally, chain, project):
@@ -67,7 +80,7 @@ def test_deploy__local__writes_deployment_file(deploy_locally, chain, project):
     assert set(data) >= {"chain_id", "deployer", "contracts"}
     assert data["chain_id"] == chain.chain_id
     assert data["deployer"] == ANVIL_ADDRESS_0
-    assert set(data["contracts"]) == {"JoyToken", "TimelockController", "ModelGovernanceDAO"}
+    assert set(data["contracts"]) == PROTOCOL
     for name, address in data["contracts"].items():
         assert chain.provider.get_code(address), f"{name} has no code at {address}"
     token = project.JoyToken.at(data["contracts"]["JoyToken"])
@@ -78,12 +91,14 @@ def test_deploy__local__writes_deployment_file(deploy_locally, chain, project):
 def test_deploy__after_wiring__no_externally_owned_account_holds_any_power(deploy_locally, project, chain):
     _, data = deploy_locally()
     protocol = {address.lower() for address in data["contracts"].values()}
-    contracts = {name: contract_at(project, name, address) for name, address in data["contracts"].items()}
-    found_roles = 0
+    contracts = {name: contract_at(name, address) for name, address in data["contracts"].items()}
+    timelock_address = data["contracts"]["TimelockController"]
+    found_roles = owned = 0
     for name, contract in contracts.items():
         abi_names = {item.name for item in contract.contract_type.abi if getattr(item, "name", None)}
         if "owner" in abi_names:
-            assert contract.owner().lower() in protocol, f"{name} is owned by {contract.owner()}"
+            owned += 1
+            assert contract.owner() == timelock_address, f"{name} is owned by {contract.owner()}"
         if "hasRole" in abi_names:
             holders = role_holders(contract, data["start_block"], chain)
             found_roles += len(holders)
@@ -93,6 +108,7 @@ def test_deploy__after_wiring__no_externally_owned_account_holds_any_power(deplo
                 assert account == ZERO or chain.provider.get_code(account), f"{account} is not a contract"
             assert not any(contract.hasRole(role, data["deployer"]) for role, _ in holders)
     timelock, dao = contracts["TimelockController"], contracts["ModelGovernanceDAO"]
+    assert owned == 4  # coordinator, judge, usage ledger and marketplace: all the timelock's
     assert found_roles == 4  # admin: the timelock itself; proposer + canceller: the DAO; executor: anyone
     assert timelock.hasRole(timelock.DEFAULT_ADMIN_ROLE(), timelock)
     assert timelock.hasRole(timelock.PROPOSER_ROLE(), dao) and timelock.hasRole(timelock.CANCELLER_ROLE(), dao)

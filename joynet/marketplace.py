@@ -1,0 +1,247 @@
+"""``joynet.ModelMarketplace``: the marketplace client with the original design's async API.
+
+    marketplace = ModelMarketplace(web3_provider="http://127.0.0.1:8545", account=owner)
+    await marketplace.register_model(model_id="mymodel", metadata="ipfs://...", price=5 * JOY)
+    request_id = await marketplace.request_inference("mymodel", input_commitment, "ipfs://input")
+    result = await marketplace.get_result(request_id)   # waits for settlement or refund
+
+Node-side calls (``register_node``, ``submit_result``, ``decline_request``, ``close_expired``,
+``withdraw_earnings``) are here too. Model ids are names; on chain a model is keyed by the
+keccak-256 of its name (:func:`model_key`). Everything goes through Ape: the connected provider
+(or the one ``web3_provider`` names) and an Ape account. Transactions run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from eth_utils import keccak
+
+from joynet.deployment import load_deployment
+
+ZERO32 = b"\0" * 32
+
+
+class MarketplaceError(RuntimeError):
+    """A marketplace call that cannot succeed as asked (bad argument, wrong state, timeout)."""
+
+
+class RequestStatus(enum.IntEnum):
+    """ModelMarketplace.Status, by name."""
+
+    Unknown = 0
+    Open = 1
+    Settled = 2
+    Refunded = 3
+
+
+def model_key(model_id: str | bytes) -> bytes:
+    """The on-chain 32-byte key of a model: keccak-256 of its name (32 raw bytes pass through)."""
+    if isinstance(model_id, bytes):
+        if len(model_id) != 32:
+            raise MarketplaceError(f"a raw model key is 32 bytes, got {len(model_id)}")
+        return model_id
+    if not model_id:
+        raise MarketplaceError("a model id must not be empty")
+    return keccak(text=model_id)
+
+
+def _bytes32(value: bytes | str | None, name: str) -> bytes:
+    if value is None:
+        return ZERO32
+    if isinstance(value, str):
+        value = bytes.fromhex(value.removeprefix("0x"))
+    if len(value) != 32:
+        raise MarketplaceError(f"{name} must be 32 bytes, got {len(value)}")
+    return bytes(value)
+
+
+@dataclass
+class InferenceResult:
+    """The outcome of a request, as the chain recorded it."""
+
+    request_id: int
+    status: RequestStatus
+    output_commitment: bytes | None = None
+    output_uri: str | None = None
+    nodes: list[str] = field(default_factory=list)
+    refund_reason: str | None = None
+
+
+class ModelMarketplace:
+    """Client of the deployed ModelMarketplaceV2 (and the NodeCoordinator it uses)."""
+
+    def __init__(self, web3_provider: str | None = None, contract_address: str | None = None, account: Any = None):
+        """``web3_provider``: an RPC URL to connect Ape to when no provider is connected yet;
+        ``contract_address``: the marketplace (default: from the deployment file);
+        ``account``: the Ape account that signs transactions."""
+        from ape import networks, project
+
+        self._provider_context = None
+        if web3_provider and not networks.active_provider:
+            self._provider_context = networks.parse_network_choice(web3_provider)
+            self._provider_context.__enter__()
+        deployment = None
+        if contract_address is None:
+            deployment = load_deployment()
+            contract_address = deployment.address("ModelMarketplace")
+        self.contract = project.ModelMarketplaceV2.at(contract_address)
+        self.coordinator = project.NodeCoordinator.at(self.contract.coordinator())
+        self.token = project.JoyToken.at(self.contract.joy())
+        self.account = account
+        self.start_block = deployment.start_block if deployment else 0
+        self.last_receipt: Any = None
+
+    def close(self) -> None:
+        """Disconnects the provider this client connected (if it connected one)."""
+        if self._provider_context is not None:
+            self._provider_context.__exit__(None, None, None)
+            self._provider_context = None
+
+    @property
+    def address(self) -> str:
+        return self.contract.address
+
+    # ---- model owners ----
+
+    async def register_model(
+        self,
+        model_id: str | bytes,
+        metadata: str,
+        price: int = 0,
+        iota_stream_id: bytes | str | None = None,
+        weights_commitment: bytes | str | None = None,
+        quorum: int = 1,
+        circuit_id: bytes | str | None = None,
+    ) -> bytes:
+        """Registers a model; returns its on-chain key. ``price`` in JOY wei; 0 needs a stream."""
+        if not metadata.startswith("ipfs://"):
+            raise MarketplaceError(f"metadata must be an ipfs:// URI, got {metadata!r}")
+        if price == 0 and iota_stream_id is None:
+            raise MarketplaceError("a free model must name its IOTA stream (iota_stream_id)")
+        key = model_key(model_id)
+        policy = (quorum, _bytes32(circuit_id, "circuit_id"))
+        await self._send(
+            self.contract.registerModel,
+            key,
+            metadata,
+            _bytes32(weights_commitment, "weights_commitment"),
+            price,
+            policy,
+            _bytes32(iota_stream_id, "iota_stream_id"),
+        )
+        return key
+
+    def get_model(self, model_id: str | bytes):
+        model = self.contract.getModel(model_key(model_id))
+        if model.owner == "0x" + "00" * 20:
+            raise MarketplaceError(f"no model {model_id!r} is registered")
+        return model
+
+    # ---- requesters ----
+
+    async def request_inference(
+        self,
+        model_id: str | bytes,
+        input_commitment: bytes | str,
+        input_uri: str,
+        max_price: int | None = None,
+        deadline_seconds: int = 600,
+    ) -> int:
+        """Pays the model's price into escrow (approving it if needed) and asks for an inference;
+        returns the request id. ``max_price`` defaults to the current price."""
+        from ape import chain
+
+        model = self.get_model(model_id)
+        max_price = model.price if max_price is None else max_price
+        if model.price > max_price:
+            raise MarketplaceError(f"the price is {model.price} wei, above max_price {max_price}")
+        if self.token.allowance(self._sender(), self.contract) < model.price:
+            await self._send(self.token.approve, self.contract, max_price)
+        deadline = chain.pending_timestamp + deadline_seconds
+        receipt = await self._send(
+            self.contract.requestInference,
+            model_key(model_id),
+            _bytes32(input_commitment, "input_commitment"),
+            input_uri,
+            max_price,
+            deadline,
+        )
+        (event,) = receipt.decode_logs(self.contract.InferenceRequested)
+        return event.requestId
+
+    def status(self, request_id: int) -> RequestStatus:
+        return RequestStatus(self.contract.getRequest(request_id).status)
+
+    async def get_result(self, request_id: int, timeout: float | None = 60.0, poll_seconds: float = 0.5) -> InferenceResult:
+        """Waits until the request is settled or refunded and returns its outcome."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (status := self.status(request_id)) is RequestStatus.Open:
+            if deadline is not None and time.monotonic() > deadline:
+                raise MarketplaceError(f"request {request_id} is still open after {timeout} s")
+            await asyncio.sleep(poll_seconds)
+        if status is RequestStatus.Unknown:
+            raise MarketplaceError(f"there is no request {request_id}")
+        return self._outcome(request_id, status)
+
+    # ---- node operators ----
+
+    async def register_node(self, stake: int, capacity: int, models: Sequence[str | bytes]) -> None:
+        """Approves ``stake`` JOY and registers the account as a node serving ``models``."""
+        await self._send(self.token.approve, self.coordinator, stake)
+        await self._send(self.coordinator.registerNode, stake, capacity, [model_key(m) for m in models])
+
+    async def submit_result(
+        self, request_id: int, output_commitment: bytes | str, output_uri: str, proof: bytes = b""
+    ) -> Any:
+        return await self._send(
+            self.contract.submitResult, request_id, _bytes32(output_commitment, "output_commitment"), output_uri, proof
+        )
+
+    async def decline_request(self, request_id: int, reason: str) -> Any:
+        return await self._send(self.contract.declineRequest, request_id, reason)
+
+    async def close_expired(self, request_id: int) -> Any:
+        return await self._send(self.contract.closeExpired, request_id)
+
+    async def withdraw_earnings(self, account: str | None = None) -> Any:
+        return await self._send(self.contract.withdrawEarnings, account or self._sender())
+
+    # ---- internals ----
+
+    def _outcome(self, request_id: int, status: RequestStatus) -> InferenceResult:
+        from ape import chain
+
+        result = InferenceResult(request_id, status, nodes=list(self.contract.assignedNodes(request_id)))
+        stop = chain.blocks.height
+        if status is RequestStatus.Settled:
+            (settled,) = self.contract.InferenceSettled.range(
+                self.start_block, stop + 1, search_topics={"requestId": request_id}
+            )
+            result.output_commitment = bytes(settled.outputCommitment)
+            for submitted in self.contract.ResultSubmitted.range(
+                self.start_block, stop + 1, search_topics={"requestId": request_id}
+            ):
+                if bytes(submitted.outputCommitment) == result.output_commitment:
+                    result.output_uri = submitted.outputURI
+                    break
+        else:
+            (refunded,) = self.contract.InferenceRefunded.range(
+                self.start_block, stop + 1, search_topics={"requestId": request_id}
+            )
+            result.refund_reason = refunded.reason
+        return result
+
+    def _sender(self) -> str:
+        if self.account is None:
+            raise MarketplaceError("this client has no account: pass account= to sign transactions")
+        return self.account.address
+
+    async def _send(self, method, *args) -> Any:
+        self._sender()
+        self.last_receipt = await asyncio.to_thread(method, *args, sender=self.account)
+        return self.last_receipt

@@ -1,0 +1,162 @@
+"""`ape run bench` (what `make bench` runs): gas from real transactions on a fresh local chain.
+
+Writes bench/results.json (a flat {"metric": number} object) and prints a table with the
+machine it ran on. A benchmark, not a test: it asserts nothing, it measures.
+"""
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import click
+from ape import accounts, chain, networks, project
+from ape.cli import ConnectedProviderCommand
+from ape.logging import logger
+from eth_utils import keccak, to_checksum_address
+
+from joynet.deploy import JOY, deploy_protocol, load_deploy_config
+from joynet.deployment import PROJECT_ROOT
+
+RESULTS = PROJECT_ROOT / "bench" / "results.json"
+# Targets from the issue that asked for each figure (round trip: Ritual Infernet spends 352,544
+# gas on create + deliver without payment; Chainlink Functions about 378,000).
+TARGETS = {"gas.round_trip_quorum1": 220_000}
+ZERO32 = b"\0" * 32
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+class Bench:
+    def __init__(self, deployment):
+        self.token = project.JoyToken.at(deployment.address("JoyToken"))
+        self.coordinator = deployment.contract("NodeCoordinator")
+        self.marketplace = deployment.contract("ModelMarketplace")
+        self.owner, self.requester = accounts.test_accounts[4], accounts.test_accounts[5]
+        self.funder = accounts.test_accounts[1]
+        self.results: dict[str, float] = {}
+        self.requests = 0
+        self.operators = 0
+
+    def model(self, name, quorum=1, price=5 * JOY):
+        model_id = keccak(text=name)
+        receipt = self.marketplace.registerModel(
+            model_id, f"ipfs://bafy{name}", keccak(text=name + "w"), price, (quorum, ZERO32), ZERO32, sender=self.owner
+        )
+        return model_id, receipt.gas_used
+
+    def node(self, operator, model_ids, stake=2_000 * JOY, capacity=1_000):
+        self.token.approve(self.coordinator, stake, sender=operator)
+        return self.coordinator.registerNode(stake, capacity, list(model_ids), sender=operator).gas_used
+
+    def bulk_register_nodes(self, model_id, count, say):
+        """Registers ``count`` fresh nodes for ``model_id`` with raw eth_sendTransaction calls
+        from impersonated addresses: Ape's own transaction path slows down as its history of
+        accounts and receipts grows, which would make a thousand registrations take many minutes.
+        The transactions are the same real ones; only the client-side bookkeeping is skipped."""
+        web3 = networks.provider.web3
+        networks.provider.make_request("anvil_autoImpersonateAccount", [True])
+        stake = 2_000 * JOY
+        started = time.monotonic()
+        for index in range(count):
+            self.operators += 1
+            operator = to_checksum_address(keccak(text=f"bench-operator-{self.operators}")[:20])
+            calls = [
+                (self.funder.address, operator, 10**18, b""),
+                (self.funder.address, self.token.address, 0, self.token.transfer.encode_input(operator, stake)),
+                (operator, self.token.address, 0, self.token.approve.encode_input(self.coordinator, stake)),
+                (operator, self.coordinator.address, 0,
+                 self.coordinator.registerNode.encode_input(stake, 1_000, [model_id])),
+            ]
+            for sender, to, value, data in calls:
+                tx_hash = web3.eth.send_transaction({"from": sender, "to": to, "value": value, "data": data})
+                if web3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.005).status != 1:
+                    raise click.ClickException(f"bench set-up transaction failed: {tx_hash.hex()}")
+            if (index + 1) % 250 == 0:
+                say(f"  {index + 1}/{count} nodes registered ({time.monotonic() - started:.0f} s)")
+        networks.provider.make_request("anvil_autoImpersonateAccount", [False])
+
+    def request(self, model_id, price=5 * JOY):
+        self.requests += 1
+        self.token.approve(self.marketplace, price, sender=self.requester)
+        receipt = self.marketplace.requestInference(
+            model_id, keccak(text=f"in{self.requests}"), "ipfs://in", price, chain.pending_timestamp + 600,
+            sender=self.requester,
+        )
+        (event,) = receipt.decode_logs(self.marketplace.InferenceRequested)
+        return event.requestId, list(event.nodes), receipt.gas_used
+
+    def submit(self, request_id, node, output=b"\1" * 32):
+        return self.marketplace.submitResult(request_id, output, "ipfs://out", b"", sender=accounts[node]).gas_used
+
+
+def run(bench: Bench, say) -> None:
+    r = bench.results
+    operators = [accounts.test_accounts[i] for i in range(6, 10)]
+    digits, r["gas.register_model"] = bench.model("digits")
+    embedder, _ = bench.model("minilm", quorum=3, price=9 * JOY)
+    gas = [bench.node(op, [digits, embedder]) for op in operators]
+    r["gas.register_node"] = gas[0]
+    say("models and nodes registered")
+
+    # Warm up with one full round trip: the first-ever writes of counters and earnings (zero to
+    # nonzero) cost 20k gas each more than the steady state a busy marketplace runs in.
+    request_id, (node,), _ = bench.request(digits)
+    bench.submit(request_id, node)
+    request_id, (node,), r["gas.request_paid"] = bench.request(digits)
+    r["gas.submit_settle_quorum1"] = bench.submit(request_id, node)
+    r["gas.round_trip_quorum1"] = r["gas.request_paid"] + r["gas.submit_settle_quorum1"]
+
+    request_id, nodes, _ = bench.request(embedder, price=9 * JOY)
+    for quorum_node in nodes:
+        bench.submit(request_id, quorum_node)
+    request_id, nodes, gas_request = bench.request(embedder, price=9 * JOY)
+    r["gas.round_trip_quorum3"] = gas_request + sum(bench.submit(request_id, n) for n in nodes)
+    say("round trips measured")
+
+    request_id, _, _ = bench.request(digits)
+    chain.pending_timestamp += 601
+    r["gas.timeout_refund"] = bench.marketplace.closeExpired(request_id, sender=bench.requester).gas_used
+
+    for size in (10, 1000):
+        model_id, _ = bench.model(f"scale{size}")
+        bench.bulk_register_nodes(model_id, size, say)
+        bench.request(model_id)  # warm up
+        r[f"gas.assign_{size}_nodes"] = bench.request(model_id)[2]
+    say("assignment measured at 10 and 1000 nodes")
+
+
+@click.command(cls=ConnectedProviderCommand, short_help="Measure JoyNet's gas on a local chain")
+def cli():
+    if not networks.provider.network.is_local:
+        raise click.ClickException("the benchmark runs on a local chain only")
+    logger.set_level("WARNING")
+    say = lambda text: click.echo(text, err=True)  # noqa: E731
+    started = time.monotonic()
+    deployment = deploy_protocol(
+        accounts.test_accounts[0], load_deploy_config("local"), list(accounts.test_accounts)[:10]
+    )
+    bench = Bench(deployment)
+    run(bench, say)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(bench.results, indent=2, sort_keys=True) + "\n")
+
+    click.echo(f"\nJoyNet benchmark on {machine()} ({time.monotonic() - started:.0f} s)")
+    click.echo(f"{'metric':<32} {'value':>12} {'target':>12}")
+    for name, value in sorted(bench.results.items()):
+        target = TARGETS.get(name)
+        click.echo(f"{name:<32} {value:>12,.0f} {'≤ ' + format(target, ',') if target else '':>12}")
+    ratio = bench.results["gas.assign_1000_nodes"] / bench.results["gas.assign_10_nodes"]
+    click.echo(f"{'assign 1000 / 10 nodes':<32} {ratio:>12.3f} {'≤ 1.05':>12}")
+    click.echo(f"\nwrote {RESULTS}")
