@@ -1,10 +1,12 @@
-"""Assertions about transactions, shared by the test modules."""
+"""Helpers shared by the test modules: revert assertions and EIP-2612 permit signatures."""
 
 import re
 from contextlib import contextmanager
 
 import ape
 from ape.exceptions import CustomError
+from eth_account import Account
+from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
 _REVERT_DATA = re.compile(r"^(?:custom error )?0x([0-9a-fA-F]{8})([0-9a-fA-F]*)")
@@ -51,3 +53,40 @@ def reverts_with(*error_names, abi=None):
     assert match.group(1).lower() in _error_selectors(abi, error_names), f"expected one of {error_names}, got {error!r}"
     seen.name = next(n for n in error_names if n in {e.name for e in abi.contract_type.errors})
     seen.data = bytes.fromhex(match.group(1) + match.group(2))
+
+
+def permit_signature(token, owner, spender, value, deadline, nonce=None, chain_id=None):
+    """(v, r, s) of an EIP-2612 permit signed by ``owner`` (a test account with a private key)."""
+    typed = {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "Permit": [
+                {"name": "owner", "type": "address"},
+                {"name": "spender", "type": "address"},
+                {"name": "value", "type": "uint256"},
+                {"name": "nonce", "type": "uint256"},
+                {"name": "deadline", "type": "uint256"},
+            ],
+        },
+        "primaryType": "Permit",
+        "domain": {
+            "name": token.name(),
+            "version": "1",
+            "chainId": chain_id if chain_id is not None else ape.chain.chain_id,
+            "verifyingContract": token.address,
+        },
+        "message": {
+            "owner": owner.address,
+            "spender": spender.address,
+            "value": value,
+            "nonce": token.nonces(owner) if nonce is None else nonce,
+            "deadline": deadline,
+        },
+    }
+    signed = Account.sign_message(encode_typed_data(full_message=typed), owner.private_key)
+    return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")

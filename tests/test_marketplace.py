@@ -4,7 +4,7 @@ verification, settlement, timeouts, declines, earnings and governance, success a
 import pytest
 from eth_utils import keccak
 
-from chain_asserts import reverts_with
+from chain_asserts import permit_signature, reverts_with
 from joynet.deploy import JOY
 
 ZERO32 = b"\0" * 32
@@ -165,10 +165,8 @@ def test_request__model_without_nodes__reverts_and_keeps_escrow(register_model, 
 
 
 def test_request__with_permit__needs_no_approval(marketplace, token, requester, digits, chain):
-    from test_token import _permit_signature
-
     deadline = chain.pending_timestamp + 600
-    v, r, s = _permit_signature(token, requester, marketplace, PRICE, deadline)
+    v, r, s = permit_signature(token, requester, marketplace, PRICE, deadline)
     receipt = marketplace.requestInferenceWithPermit(
         digits, ZERO32, "ipfs://in", PRICE, deadline, deadline, v, r, s, sender=requester
     )

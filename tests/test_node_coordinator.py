@@ -8,8 +8,6 @@ assign / release / slash directly. Nodes are genesis holders (50M JOY each) or f
 import pytest
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_utils import keccak, to_checksum_address
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
@@ -22,7 +20,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from chain_asserts import reverts_with
+from chain_asserts import permit_signature, reverts_with
 from joynet.deploy import JOY
 
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -154,37 +152,6 @@ def assert_conserved(coordinator, token, nodes):
     """The coordinator holds exactly the stakes and the unbonding JOY of its nodes."""
     held = sum(info(coordinator, n).stake + coordinator.unbondingOf(n)[0] for n in nodes)
     assert token.balanceOf(coordinator) == held
-
-
-def permit_signature(token, owner, spender, value, deadline, chain_id):
-    typed = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {"name": token.name(), "version": "1", "chainId": chain_id, "verifyingContract": token.address},
-        "message": {
-            "owner": owner.address,
-            "spender": spender.address,
-            "value": value,
-            "nonce": token.nonces(owner),
-            "deadline": deadline,
-        },
-    }
-    signed = Account.sign_message(encode_typed_data(full_message=typed), owner.private_key)
-    return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
 
 
 # ---- deployment and governed parameters ----
@@ -384,7 +351,7 @@ def test_register__valid__pulls_stake_activates_and_lists_models(coordinator, to
 def test_register_with_permit__signed_permit__registers_without_approval(coordinator, token, accounts, chain, alice):
     node = fresh_nodes(accounts, chain, token, alice, 1)[0]
     deadline = chain.pending_timestamp + 3_600
-    v, r, s = permit_signature(token, node, coordinator, MIN_STAKE, deadline, chain.chain_id)
+    v, r, s = permit_signature(token, node, coordinator, MIN_STAKE, deadline)
     coordinator.registerNodeWithPermit(MIN_STAKE, 2, [MODEL], deadline, v, r, s, sender=node)
     assert info(coordinator, node).stake == MIN_STAKE
     assert token.allowance(node, coordinator) == 0
@@ -393,7 +360,7 @@ def test_register_with_permit__signed_permit__registers_without_approval(coordin
 def test_register_with_permit__permit_already_used__still_registers(coordinator, token, chain, alice, outsider):
     # Someone front-runs the permit with the same signature: the allowance is there anyway.
     deadline = chain.pending_timestamp + 3_600
-    v, r, s = permit_signature(token, alice, coordinator, MIN_STAKE, deadline, chain.chain_id)
+    v, r, s = permit_signature(token, alice, coordinator, MIN_STAKE, deadline)
     token.permit(alice, coordinator, MIN_STAKE, deadline, v, r, s, sender=outsider)
     coordinator.registerNodeWithPermit(MIN_STAKE, 2, [MODEL], deadline, v, r, s, sender=alice)
     assert info(coordinator, alice).registered
@@ -401,7 +368,7 @@ def test_register_with_permit__permit_already_used__still_registers(coordinator,
 
 def test_register_with_permit__bad_signature__reverts(coordinator, token, chain, alice, bob):
     deadline = chain.pending_timestamp + 3_600
-    v, r, s = permit_signature(token, bob, coordinator, MIN_STAKE, deadline, chain.chain_id)  # bob signed
+    v, r, s = permit_signature(token, bob, coordinator, MIN_STAKE, deadline)  # bob signed
     with reverts_with("ERC20InsufficientAllowance", abi=token):
         coordinator.registerNodeWithPermit(MIN_STAKE, 2, [MODEL], deadline, v, r, s, sender=alice)
 

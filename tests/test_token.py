@@ -1,48 +1,10 @@
 """JoyToken: fixed genesis supply, ERC-20 transfers, EIP-2612 permit, ERC-5805 votes, no mint."""
 
 import ape
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
-from chain_asserts import reverts_with
+from chain_asserts import permit_signature, reverts_with
 from joynet.deploy import JOY
-
-
-def _permit_signature(token, owner, spender, value, deadline, nonce=None, chain_id=None):
-    typed = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {
-            "name": token.name(),
-            "version": "1",
-            "chainId": chain_id if chain_id is not None else ape.chain.chain_id,
-            "verifyingContract": token.address,
-        },
-        "message": {
-            "owner": owner.address,
-            "spender": spender.address,
-            "value": value,
-            "nonce": token.nonces(owner) if nonce is None else nonce,
-            "deadline": deadline,
-        },
-    }
-    signed = Account.sign_message(encode_typed_data(full_message=typed), owner.private_key)
-    return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
 
 
 # ---- genesis supply ----
@@ -125,7 +87,7 @@ def test_transfer_from__without_allowance__reverts(token, alice, bob, outsider):
 
 def test_permit__valid_signature__sets_allowance_without_gas_from_owner(token, alice, outsider, bob, chain):
     deadline = chain.pending_timestamp + 3600
-    v, r, s = _permit_signature(token, alice, bob, 5 * JOY, deadline)
+    v, r, s = permit_signature(token, alice, bob, 5 * JOY, deadline)
     token.permit(alice, bob, 5 * JOY, deadline, v, r, s, sender=outsider)
     assert token.allowance(alice, bob) == 5 * JOY
     assert token.nonces(alice) == 1
@@ -135,7 +97,7 @@ def test_permit__valid_signature__sets_allowance_without_gas_from_owner(token, a
 
 def test_permit__replayed_signature__reverts(token, alice, bob, chain):
     deadline = chain.pending_timestamp + 3600
-    v, r, s = _permit_signature(token, alice, bob, JOY, deadline)
+    v, r, s = permit_signature(token, alice, bob, JOY, deadline)
     token.permit(alice, bob, JOY, deadline, v, r, s, sender=bob)
     with reverts_with("ERC2612InvalidSigner"):
         token.permit(alice, bob, JOY, deadline, v, r, s, sender=bob)
@@ -143,21 +105,21 @@ def test_permit__replayed_signature__reverts(token, alice, bob, chain):
 
 def test_permit__expired_deadline__reverts(token, alice, bob, chain):
     deadline = chain.pending_timestamp - 1
-    v, r, s = _permit_signature(token, alice, bob, JOY, deadline)
+    v, r, s = permit_signature(token, alice, bob, JOY, deadline)
     with reverts_with("ERC2612ExpiredSignature"):
         token.permit(alice, bob, JOY, deadline, v, r, s, sender=bob)
 
 
 def test_permit__signed_by_someone_else__reverts(token, alice, bob, carol, chain):
     deadline = chain.pending_timestamp + 3600
-    v, r, s = _permit_signature(token, carol, bob, JOY, deadline, nonce=token.nonces(alice))
+    v, r, s = permit_signature(token, carol, bob, JOY, deadline, nonce=token.nonces(alice))
     with reverts_with("ERC2612InvalidSigner"):
         token.permit(alice, bob, JOY, deadline, v, r, s, sender=bob)
 
 
 def test_permit__other_chain_signature__reverts(token, alice, bob, chain):
     deadline = chain.pending_timestamp + 3600
-    v, r, s = _permit_signature(token, alice, bob, JOY, deadline, chain_id=chain.chain_id + 1)
+    v, r, s = permit_signature(token, alice, bob, JOY, deadline, chain_id=chain.chain_id + 1)
     with reverts_with("ERC2612InvalidSigner"):
         token.permit(alice, bob, JOY, deadline, v, r, s, sender=bob)
 
