@@ -23,6 +23,7 @@ import ape  # noqa: E402  (after the environment above is settled)
 
 from joynet.deploy import JOY, deploy_protocol, load_deploy_config  # noqa: E402
 from joynet.governance import ProposalState  # noqa: E402
+from joynet.marketplace import model_key  # noqa: E402
 
 
 # ---- accounts ----
@@ -194,12 +195,6 @@ def requester(accounts):
 def operators(accounts):
     """Four node operators (each a genesis holder with 50M JOY)."""
     return [accounts[index] for index in range(6, 10)]
-
-
-def model_key(name: str) -> bytes:
-    from eth_utils import keccak
-
-    return keccak(text=name)
 
 
 @pytest.fixture
