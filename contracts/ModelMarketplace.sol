@@ -113,6 +113,7 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
     error ModelMarketplaceDeadlineNotPassed(uint256 requestId, uint256 deadline);
     error ModelMarketplaceNotAssigned(uint256 requestId, address caller);
     error ModelMarketplaceAlreadySubmitted(uint256 requestId, address node);
+    error ModelMarketplaceResultsSubmitted(uint256 requestId);
     error ModelMarketplaceNothingToWithdraw(address account);
     error ModelMarketplaceParameterOutOfBounds(string name, uint256 value, uint256 min, uint256 max);
     error ModelMarketplaceInvalidFeeShares(uint16 nodeShareBps, uint16 ownerShareBps, uint16 protocolShareBps);
@@ -334,10 +335,14 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
 
     /// @notice An assigned node declines a request it cannot serve (input fails the model's
     /// schema, cannot be fetched, is too large...). The requester is refunded at once with the
-    /// reason; no node is slashed, since the input is what failed.
+    /// reason; no node is slashed, since the input is what failed. Only before the deadline and
+    /// before any result is in: otherwise a silent node could dodge its timeout slash, and a
+    /// quorum node about to lose the vote could cancel the request and its own slash.
     function declineRequest(uint256 requestId, string calldata reason) external nonReentrant {
         Request storage request = _openRequest(requestId);
         _assignedSlot(requestId, request, msg.sender);
+        if (block.timestamp > request.deadline) revert ModelMarketplaceDeadlinePassed(requestId, request.deadline);
+        if (request.submittedMask != 0) revert ModelMarketplaceResultsSubmitted(requestId);
         emit RequestDeclined(requestId, msg.sender, reason);
         _refund(requestId, request, reason);
         _releaseAll(requestId, request);

@@ -330,6 +330,28 @@ def test_decline__assigned_node__refunds_with_reason(
     conserved()
 
 
+def test_decline__after_deadline__reverts_so_the_timeout_slash_stands(
+    marketplace, coordinator, digits, request_inference, by_address, outsider, chain
+):
+    request_id, (node,), _ = request_inference(digits, deadline_in=120)
+    chain.pending_timestamp += 121
+    with reverts_with("ModelMarketplaceDeadlinePassed"):
+        marketplace.declineRequest(request_id, "too late", sender=by_address[node])
+    marketplace.closeExpired(request_id, sender=outsider)
+    assert coordinator.nodeInfo(node).missedDeadlines == 1
+
+
+def test_decline__after_a_result_is_in__reverts_so_the_vote_stands(
+    marketplace, embedder, request_inference, by_address
+):
+    request_id, nodes, _ = request_inference(embedder)
+    marketplace.submitResult(request_id, keccak(text="wrong"), "", b"", sender=by_address[nodes[0]])
+    for node in nodes:
+        with reverts_with("ModelMarketplaceResultsSubmitted"):
+            marketplace.declineRequest(request_id, "changed my mind", sender=by_address[node])
+    assert marketplace.getRequest(request_id).status == 1
+
+
 def test_decline__unassigned__reverts(marketplace, digits, request_inference, outsider):
     request_id, _, _ = request_inference(digits)
     with reverts_with("ModelMarketplaceNotAssigned"):

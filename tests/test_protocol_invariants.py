@@ -621,12 +621,16 @@ class ProtocolMachine(RuleBasedStateMachine):
             request.submitted[node] = OUTPUTS[output]
             self._judge(request)
 
-    @precondition(lambda self: self._open())
+    def _declinable(self):
+        """Open requests a node may still decline: before the deadline, no result in yet."""
+        return [r.id for r in self._open() if not r.submitted and self.clock <= r.deadline]
+
+    @precondition(lambda self: self._declinable())
     @rule(data=st.data())
     def decline_request(self, data):
-        """An assigned node (one that already submitted, too) declines: refund, every node
-        released. The contract takes a decline at any time, after the deadline as well."""
-        request = self.requests[data.draw(st.sampled_from([r.id for r in self._open()]), label="request")]
+        """An assigned node declines before any result is in and before the deadline: refund,
+        every node released, nobody slashed."""
+        request = self.requests[data.draw(st.sampled_from(self._declinable()), label="request")]
         node = data.draw(st.sampled_from(request.nodes), label="node")
         self._send(self.env.marketplace.declineRequest, request.id, "input fails the schema", sender=node)
         self._refund(request)
