@@ -13,10 +13,10 @@ in a worker thread so that an agent's event loop keeps serving while one is mine
 
 from __future__ import annotations
 
-import asyncio
 import enum
 from typing import Any, Sequence
 
+from joynet._signing import SigningClient
 from joynet.deployment import load_deployment
 
 
@@ -51,8 +51,10 @@ def _support(vote: bool | int | VoteType) -> VoteType:
     return VoteType(int(vote))
 
 
-class ModelGovernanceDAO:
+class ModelGovernanceDAO(SigningClient):
     """Client of the deployed ``ModelGovernanceDAO`` governor and its timelock."""
+
+    error_type = GovernanceError
 
     def __init__(self, address: str | None = None, account: Any = None):
         """``address``: the governor (default: from the connected network's deployment file);
@@ -61,9 +63,8 @@ class ModelGovernanceDAO:
 
         if address is None:
             address = load_deployment().address("ModelGovernanceDAO")
+        super().__init__(account)
         self.contract = project.ModelGovernanceDAO.at(address)
-        self.account = account
-        self.last_receipt: Any = None  # receipt of the latest transaction, for gas accounting
 
     @property
     def address(self) -> str:
@@ -130,9 +131,3 @@ class ModelGovernanceDAO:
 
     # snake_case aliases of the original camelCase API
     cast_vote = castVote
-
-    async def _send(self, method, *args) -> Any:
-        if self.account is None:
-            raise GovernanceError("this client has no account: pass account= to sign transactions")
-        self.last_receipt = await asyncio.to_thread(method, *args, sender=self.account)
-        return self.last_receipt

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 from eth_utils import keccak
 
+from joynet._signing import SigningClient
 from joynet.deployment import load_deployment
 
 ZERO32 = b"\0" * 32
@@ -72,8 +73,10 @@ class InferenceResult:
     refund_reason: str | None = None
 
 
-class ModelMarketplace:
+class ModelMarketplace(SigningClient):
     """Client of the deployed ModelMarketplaceV2 (and the NodeCoordinator it uses)."""
+
+    error_type = MarketplaceError
 
     def __init__(self, web3_provider: str | None = None, contract_address: str | None = None, account: Any = None):
         """``web3_provider``: an RPC URL to connect Ape to when no provider is connected yet;
@@ -92,9 +95,8 @@ class ModelMarketplace:
         self.contract = project.ModelMarketplaceV2.at(contract_address)
         self.coordinator = project.NodeCoordinator.at(self.contract.coordinator())
         self.token = project.JoyToken.at(self.contract.joy())
-        self.account = account
+        super().__init__(account)
         self.start_block = deployment.start_block if deployment else 0
-        self.last_receipt: Any = None
 
     def close(self) -> None:
         """Disconnects the provider this client connected (if it connected one)."""
@@ -235,13 +237,3 @@ class ModelMarketplace:
             )
             result.refund_reason = refunded.reason
         return result
-
-    def _sender(self) -> str:
-        if self.account is None:
-            raise MarketplaceError("this client has no account: pass account= to sign transactions")
-        return self.account.address
-
-    async def _send(self, method, *args) -> Any:
-        self._sender()
-        self.last_receipt = await asyncio.to_thread(method, *args, sender=self.account)
-        return self.last_receipt

@@ -132,11 +132,9 @@ def cli():
         steps.say(f"{name:<20} {address}")
     steps.say(f"deployment written to {path}")
 
-    from ape import project
-
-    token = project.JoyToken.at(deployment.address("JoyToken"))
-    timelock = project.JoyTimelock.at(deployment.address("TimelockController"))
-    dao_contract = project.ModelGovernanceDAO.at(deployment.address("ModelGovernanceDAO"))
+    token = deployment.contract("JoyToken")
+    timelock = deployment.contract("TimelockController")
+    dao_contract = deployment.contract("ModelGovernanceDAO")
     admin = timelock.DEFAULT_ADMIN_ROLE()
     steps.say(
         f"treasury (timelock) holds {joy(token.balanceOf(timelock))}; "

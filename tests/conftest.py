@@ -87,18 +87,18 @@ def deployment(deployer, deploy_config, genesis_holders):
 
 
 @pytest.fixture(scope="session")
-def token(project, deployment):
-    return project.JoyToken.at(deployment.address("JoyToken"))
+def token(deployment):
+    return deployment.contract("JoyToken")
 
 
 @pytest.fixture(scope="session")
-def timelock(project, deployment):
-    return project.JoyTimelock.at(deployment.address("TimelockController"))
+def timelock(deployment):
+    return deployment.contract("TimelockController")
 
 
 @pytest.fixture(scope="session")
-def dao(project, deployment):
-    return project.ModelGovernanceDAO.at(deployment.address("ModelGovernanceDAO"))
+def dao(deployment):
+    return deployment.contract("ModelGovernanceDAO")
 
 
 @pytest.fixture
@@ -141,9 +141,14 @@ class Governance:
         self.dao.queue(proposal_id, sender=proposer)
         return proposal_id
 
-    def enact(self, proposer, calls, description, ballots):
+    def ready_to_execute(self, proposer, calls, description, ballots):
+        """Passes, queues and waits out the timelock; returns the proposal id."""
         proposal_id = self.pass_and_queue(proposer, calls, description, ballots)
         self.wait_timelock()
+        return proposal_id
+
+    def enact(self, proposer, calls, description, ballots):
+        proposal_id = self.ready_to_execute(proposer, calls, description, ballots)
         return self.dao.execute(proposal_id, sender=proposer)
 
 

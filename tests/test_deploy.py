@@ -12,10 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-import ape
 import pytest
 
-from joynet.deployment import CONTRACT_TYPES
+from joynet.deployment import Deployment
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 APE = str(Path(sys.executable).with_name("ape"))
@@ -71,10 +70,6 @@ PROTOCOL = {
 }
 
 
-def contract_at(name, address):
-    return getattr(ape.project, CONTRACT_TYPES.get(name, name)).at(address)
-
-
 def test_deploy__local__writes_deployment_file(deploy_locally, chain, project):
     process, data = deploy_locally()
     assert set(data) >= {"chain_id", "deployer", "contracts"}
@@ -88,10 +83,11 @@ def test_deploy__local__writes_deployment_file(deploy_locally, chain, project):
     assert "wrote" in process.stdout
 
 
-def test_deploy__after_wiring__no_externally_owned_account_holds_any_power(deploy_locally, project, chain):
+def test_deploy__after_wiring__no_externally_owned_account_holds_any_power(deploy_locally, deployments_dir, chain):
     _, data = deploy_locally()
     protocol = {address.lower() for address in data["contracts"].values()}
-    contracts = {name: contract_at(name, address) for name, address in data["contracts"].items()}
+    deployed = Deployment.load(deployments_dir / "local.json")
+    contracts = {name: deployed.contract(name) for name in data["contracts"]}
     timelock_address = data["contracts"]["TimelockController"]
     found_roles = owned = 0
     for name, contract in contracts.items():

@@ -179,8 +179,7 @@ def test_timelock__schedule_by_deployer__reverts(timelock, token, deployer):
 
 def test_proposal__quorum_above_cap__passes_vote_but_cannot_execute(dao, governance, alice, bob):
     calls = [(dao, dao.updateQuorumNumerator.encode_input(80))]
-    proposal_id = governance.pass_and_queue(alice, calls, "Quorum 80 %", [(alice, 1), (bob, 1)])
-    governance.wait_timelock()
+    proposal_id = governance.ready_to_execute(alice, calls, "Quorum 80 %", [(alice, 1), (bob, 1)])
     with reverts_with("ModelGovernanceDAOSettingOutOfBounds"):
         dao.execute(proposal_id, sender=alice)
     assert dao.quorumNumerator() == 4
@@ -188,8 +187,7 @@ def test_proposal__quorum_above_cap__passes_vote_but_cannot_execute(dao, governa
 
 def test_proposal__timelock_delay_below_floor__cannot_execute(dao, timelock, governance, alice, bob):
     calls = [(timelock, timelock.updateDelay.encode_input(10))]
-    proposal_id = governance.pass_and_queue(alice, calls, "Delay 10 s", [(alice, 1), (bob, 1)])
-    governance.wait_timelock()
+    proposal_id = governance.ready_to_execute(alice, calls, "Delay 10 s", [(alice, 1), (bob, 1)])
     with reverts_with("JoyTimelockDelayOutOfBounds"):
         dao.execute(proposal_id, sender=alice)
     assert timelock.getMinDelay() == 60

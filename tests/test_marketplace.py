@@ -407,16 +407,14 @@ def test_fee_shares__changed_by_proposal__apply_to_next_settlement(
 )
 def test_fee_shares__outside_bounds__cannot_execute(marketplace, governance, alice, bob, dao, shares):
     calls = [(marketplace, marketplace.setFeeShares.encode_input(*shares))]
-    proposal_id = governance.pass_and_queue(alice, calls, f"Shares {shares}", [(alice, 1), (bob, 1)])
-    governance.wait_timelock()
+    proposal_id = governance.ready_to_execute(alice, calls, f"Shares {shares}", [(alice, 1), (bob, 1)])
     with reverts_with("ModelMarketplaceInvalidFeeShares"):
         dao.execute(proposal_id, sender=alice)
 
 
 def test_deadline_window__below_floor__cannot_execute(marketplace, governance, alice, bob, dao):
     calls = [(marketplace, marketplace.setMaxDeadlineWindow.encode_input(59))]
-    proposal_id = governance.pass_and_queue(alice, calls, "Window 59 s", [(alice, 1), (bob, 1)])
-    governance.wait_timelock()
+    proposal_id = governance.ready_to_execute(alice, calls, "Window 59 s", [(alice, 1), (bob, 1)])
     with reverts_with("ModelMarketplaceParameterOutOfBounds"):
         dao.execute(proposal_id, sender=alice)
 

@@ -318,8 +318,7 @@ def test_ownership__dao_proposal_out_of_bounds__passes_vote_but_cannot_execute(
 ):
     coordinator.transferOwnership(timelock, sender=deployer)
     calls = [(coordinator, coordinator.setSlashBeneficiaryShareBps.encode_input(10_001))]
-    proposal_id = governance.pass_and_queue(alice, calls, "Pay beneficiaries 100.01 %", [(alice, 1), (bob, 1)])
-    governance.wait_timelock()
+    proposal_id = governance.ready_to_execute(alice, calls, "Pay beneficiaries 100.01 %", [(alice, 1), (bob, 1)])
     with reverts_with("NodeCoordinatorParameterOutOfBounds", abi=coordinator):
         dao.execute(proposal_id, sender=alice)
     assert coordinator.slashBeneficiaryShareBps() == SHARE_BPS
