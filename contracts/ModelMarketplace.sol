@@ -18,8 +18,10 @@ import {IProofOfUse} from "./interfaces/IProofOfUse.sol";
 /// {IProofOfInference} judges; an accepted result splits the fee between the nodes, the model
 /// owner and the protocol treasury (credited here, withdrawn by each party); a request nobody
 /// served by its deadline is refunded in full and the silent nodes are slashed.
-/// @dev Escrow and earnings stay in this contract: its JOY balance always equals the escrow of
-/// open requests plus unwithdrawn earnings.
+/// @dev Escrow and earnings stay in this contract: its JOY balance is the escrow of open
+/// requests, plus the earnings credited to nodes and model owners, plus the protocol's share of
+/// settled fees (the rest; {protocolEarnings}), which is not credited per settlement because one
+/// fewer storage write per request is worth it.
 contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -40,6 +42,8 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
         string metadataURI; // slot 5 (ipfs://...)
     }
 
+    /// @notice Where a request stands: open until a result is accepted (Settled) or the escrow
+    /// goes back to the requester (Refunded).
     enum Status {
         None,
         Open,
@@ -47,17 +51,18 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
         Refunded
     }
 
-    /// @dev Four slots per quorum-1 request; further nodes of a quorum in {_extraNodes}.
+    /// @notice A request as the chain committed to it. Only its digest is stored; the nodes, the
+    /// requester and anyone closing it pass it back from the {InferenceRequested} event (the
+    /// pattern of Chainlink Functions' request commitments): one storage slot per request
+    /// instead of four, the largest part of a request's gas.
     struct Request {
-        address requester; // slot 0
+        uint256 id;
+        bytes32 modelId;
+        address requester;
         uint96 escrow;
-        bytes32 modelId; // slot 1
-        bytes32 inputCommitment; // slot 2
-        address firstNode; // slot 3
+        bytes32 inputCommitment;
         uint64 deadline;
-        uint8 quorum;
-        Status status;
-        uint16 submittedMask; // bit i: assigned node i has submitted
+        address[] nodes; // the assigned nodes; the quorum is their number
     }
 
     uint8 public constant MAX_QUORUM = 16;
@@ -71,29 +76,32 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
     uint64 public constant MAX_DEADLINE_WINDOW = 30 days;
 
     IERC20 public immutable joy;
+    // The order packs what one step reads into one slot: the coordinator with the deadline
+    // window (every request), the usage ledger with the fee shares (every settlement).
     INodeCoordinator public coordinator;
-    IProofOfInference public proofOfInference;
+    /// @notice The latest deadline a request may set, counted from the request's block.
+    uint64 public maxDeadlineWindow;
     IProofOfUse public proofOfUse;
-    address public treasury;
-
     uint16 public nodeShareBps;
     uint16 public ownerShareBps;
     uint16 public protocolShareBps;
-    /// @notice The latest deadline a request may set, counted from the request's block.
-    uint64 public maxDeadlineWindow;
+    IProofOfInference public proofOfInference;
+    address public treasury;
 
     /// @dev The three counters every request and settlement updates, in one slot (one write).
     struct Totals {
         uint64 requestCount;
         uint96 escrow; // escrow of open requests
-        uint96 earnings; // credited, not yet withdrawn
+        uint96 earnings; // credited to nodes and model owners, not yet withdrawn
     }
 
     Totals private _totals;
     mapping(bytes32 modelId => Model) internal _models;
-    mapping(uint256 requestId => Request) private _requests;
-    mapping(uint256 requestId => address[]) private _extraNodes;
-    /// @notice JOY credited to nodes, model owners and the treasury, withdrawn with {withdrawEarnings}.
+    /// @dev keccak256(abi.encode(request)) while the request is open; its final {Status} after.
+    mapping(uint256 requestId => bytes32) private _requestDigests;
+    /// @dev Quorum requests only: bit i set once assigned node i has submitted.
+    mapping(uint256 requestId => uint256) private _submittedMasks;
+    /// @notice JOY credited to nodes and model owners, withdrawn with {withdrawEarnings}.
     mapping(address account => uint256) public earnings;
 
     // ---- errors ----
@@ -108,6 +116,7 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
     error ModelMarketplacePriceAboveMax(uint256 price, uint256 maxPrice);
     error ModelMarketplaceInvalidDeadline(uint256 deadline, uint256 earliest, uint256 latest);
     error ModelMarketplaceUnknownRequest(uint256 requestId);
+    error ModelMarketplaceRequestMismatch(uint256 requestId);
     error ModelMarketplaceRequestClosed(uint256 requestId, Status status);
     error ModelMarketplaceDeadlinePassed(uint256 requestId, uint256 deadline);
     error ModelMarketplaceDeadlineNotPassed(uint256 requestId, uint256 deadline);
@@ -150,6 +159,7 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
     event InferenceRefunded(uint256 indexed requestId, address indexed requester, uint256 amount, string reason);
     event RequestDeclined(uint256 indexed requestId, address indexed node, string reason);
     event EarningsWithdrawn(address indexed account, uint256 amount);
+    event ProtocolEarningsWithdrawn(address indexed treasury, uint256 amount);
     event FeeSharesSet(uint16 nodeShareBps, uint16 ownerShareBps, uint16 protocolShareBps);
     event MaxDeadlineWindowSet(uint64 oldWindow, uint64 newWindow);
     event TreasurySet(address indexed oldTreasury, address indexed newTreasury);
@@ -253,7 +263,8 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
     /// @param inputURI where the assigned nodes fetch the input (ipfs:// or a channel address)
     /// @param maxPrice the most the caller agrees to pay (the price may have changed)
     /// @param deadline unix time by which the result must be in
-    /// @return requestId the new request's id
+    /// @return requestId the new request's id; the {InferenceRequested} event carries the
+    /// {Request} that results, declines and closing pass back
     function requestInference(
         bytes32 modelId,
         bytes32 inputCommitment,
@@ -273,11 +284,20 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
         requestId = ++totals.requestCount;
         totals.escrow += price;
         _totals = totals;
-        uint8 quorum = model.quorum;
         joy.safeTransferFrom(msg.sender, address(this), price);
-        address[] memory nodes = coordinator.assign(modelId, quorum, requestId);
-        _storeRequest(requestId, modelId, inputCommitment, price, deadline, quorum, nodes);
-        emit InferenceRequested(requestId, modelId, msg.sender, inputCommitment, inputURI, price, deadline, nodes);
+        Request memory request = Request({
+            id: requestId,
+            modelId: modelId,
+            requester: msg.sender,
+            escrow: price,
+            inputCommitment: inputCommitment,
+            deadline: deadline,
+            nodes: coordinator.assign(modelId, model.quorum, requestId)
+        });
+        _requestDigests[requestId] = keccak256(abi.encode(request));
+        emit InferenceRequested(
+            requestId, modelId, msg.sender, inputCommitment, inputURI, price, deadline, request.nodes
+        );
     }
 
     /// @notice {requestInference} with an EIP-2612 permit for `maxPrice` instead of an approval.
@@ -298,38 +318,46 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
         return requestInference(modelId, inputCommitment, inputURI, maxPrice, deadline);
     }
 
-    /// @notice An assigned node submits its result; the judge decides and, once a result is
-    /// accepted, the fee is split and credited.
+    /// @notice An assigned node submits its result; once a result is accepted under the model's
+    /// policy, the fee is split and credited.
+    /// @param request the open request, as {InferenceRequested} announced it
     /// @param outputCommitment commitment to the (quantized) output
     /// @param outputURI where the requester fetches the output
     /// @param proof ZK proof for ZK models, empty otherwise
-    function submitResult(uint256 requestId, bytes32 outputCommitment, string calldata outputURI, bytes calldata proof)
-        external
-        nonReentrant
-    {
-        Request storage request = _openRequest(requestId);
-        if (block.timestamp > request.deadline) revert ModelMarketplaceDeadlinePassed(requestId, request.deadline);
-        uint256 slot = _assignedSlot(requestId, request, msg.sender);
-        if (request.submittedMask & (1 << slot) != 0) revert ModelMarketplaceAlreadySubmitted(requestId, msg.sender);
-        request.submittedMask |= uint16(1 << slot);
-        emit ResultSubmitted(requestId, msg.sender, outputCommitment, outputURI);
-
+    function submitResult(
+        Request calldata request,
+        bytes32 outputCommitment,
+        string calldata outputURI,
+        bytes calldata proof
+    ) external nonReentrant {
+        _checkOpen(request);
+        if (block.timestamp > request.deadline) revert ModelMarketplaceDeadlinePassed(request.id, request.deadline);
+        uint256 slot = _assignedSlot(request, msg.sender);
+        emit ResultSubmitted(request.id, msg.sender, outputCommitment, outputURI);
         Model storage model = _models[request.modelId];
+        bytes32 circuitId = model.circuitId;
+        if (request.nodes.length == 1 && circuitId == bytes32(0)) {
+            // A single node under no proof: its result is the result. Nothing for the judge to
+            // record or check, so the call is skipped.
+            _settle(request, model, outputCommitment, new address[](0));
+            return;
+        }
+        if (request.nodes.length > 1) _markSubmitted(request.id, slot);
         IProofOfInference.ResultContext memory ctx = IProofOfInference.ResultContext({
-            requestId: requestId,
+            requestId: request.id,
             node: msg.sender,
             weightsCommitment: model.weightsCommitment,
             inputCommitment: request.inputCommitment,
-            quorum: request.quorum,
-            circuitId: model.circuitId
+            quorum: uint8(request.nodes.length),
+            circuitId: circuitId
         });
         (IProofOfInference.Verdict verdict, bytes32 accepted, address[] memory dissenters) =
             proofOfInference.judge(ctx, outputCommitment, proof);
         if (verdict == IProofOfInference.Verdict.Accepted) {
-            _settle(requestId, request, model, accepted, dissenters);
+            _settle(request, model, accepted, dissenters);
         } else if (verdict == IProofOfInference.Verdict.Rejected) {
-            _refund(requestId, request, "no majority among the results");
-            _releaseAll(requestId, request);
+            _refund(request, "no majority among the results");
+            _releaseAll(request);
         }
     }
 
@@ -338,28 +366,28 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
     /// reason; no node is slashed, since the input is what failed. Only before the deadline and
     /// before any result is in: otherwise a silent node could dodge its timeout slash, and a
     /// quorum node about to lose the vote could cancel the request and its own slash.
-    function declineRequest(uint256 requestId, string calldata reason) external nonReentrant {
-        Request storage request = _openRequest(requestId);
-        _assignedSlot(requestId, request, msg.sender);
-        if (block.timestamp > request.deadline) revert ModelMarketplaceDeadlinePassed(requestId, request.deadline);
-        if (request.submittedMask != 0) revert ModelMarketplaceResultsSubmitted(requestId);
-        emit RequestDeclined(requestId, msg.sender, reason);
-        _refund(requestId, request, reason);
-        _releaseAll(requestId, request);
+    /// @param request the open request, as {InferenceRequested} announced it
+    function declineRequest(Request calldata request, string calldata reason) external nonReentrant {
+        _checkOpen(request);
+        _assignedSlot(request, msg.sender);
+        if (block.timestamp > request.deadline) revert ModelMarketplaceDeadlinePassed(request.id, request.deadline);
+        if (_submittedMasks[request.id] != 0) revert ModelMarketplaceResultsSubmitted(request.id);
+        emit RequestDeclined(request.id, msg.sender, reason);
+        _refund(request, reason);
+        _releaseAll(request);
     }
 
     /// @notice Closes a request whose deadline passed without an accepted result: the requester
     /// gets the escrow back and a share of the silent nodes' slashed bonds. Anyone may call it.
-    function closeExpired(uint256 requestId) external nonReentrant {
-        Request storage request = _openRequest(requestId);
-        if (block.timestamp <= request.deadline) revert ModelMarketplaceDeadlineNotPassed(requestId, request.deadline);
-        address requester = request.requester;
-        _refund(requestId, request, "deadline passed");
-        uint256 quorum = request.quorum;
-        for (uint256 i = 0; i < quorum; ++i) {
-            address node = _nodeAt(requestId, request, i);
-            if (request.submittedMask & (1 << i) != 0) coordinator.release(node);
-            else coordinator.slash(node, requester, true);
+    /// @param request the open request, as {InferenceRequested} announced it
+    function closeExpired(Request calldata request) external nonReentrant {
+        _checkOpen(request);
+        if (block.timestamp <= request.deadline) revert ModelMarketplaceDeadlineNotPassed(request.id, request.deadline);
+        uint256 submitted = _submittedMasks[request.id];
+        _refund(request, "deadline passed");
+        for (uint256 i = 0; i < request.nodes.length; ++i) {
+            if (submitted & (1 << i) != 0) coordinator.release(request.nodes[i]);
+            else coordinator.slash(request.nodes[i], request.requester, true);
         }
     }
 
@@ -373,23 +401,39 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
         return _totals.escrow;
     }
 
-    /// @notice Sum of {earnings}: what the marketplace owes besides escrow.
+    /// @notice Sum of {earnings}: what the marketplace owes nodes and model owners.
     function totalEarnings() external view returns (uint256) {
         return _totals.earnings;
     }
 
-    /// @notice A request's state.
-    function getRequest(uint256 requestId) external view returns (Request memory) {
-        return _requests[requestId];
+    /// @notice The protocol's share of settled fees not yet sent to the treasury: everything the
+    /// marketplace holds beyond escrow and {earnings} (JOY sent here by mistake ends up there too).
+    function protocolEarnings() public view returns (uint256) {
+        Totals memory totals = _totals;
+        return joy.balanceOf(address(this)) - totals.escrow - totals.earnings;
     }
 
-    /// @notice The nodes assigned to a request, in assignment order.
-    function assignedNodes(uint256 requestId) external view returns (address[] memory nodes) {
-        Request memory request = _requests[requestId];
-        nodes = new address[](request.quorum);
-        for (uint256 i = 0; i < nodes.length; ++i) {
-            nodes[i] = _nodeAt(requestId, request, i);
-        }
+    /// @notice Where a request stands.
+    function requestStatus(uint256 requestId) public view returns (Status) {
+        bytes32 digest = _requestDigests[requestId];
+        if (digest == bytes32(0)) return Status.None;
+        if (uint256(digest) <= uint256(type(Status).max)) return Status(uint256(digest));
+        return Status.Open;
+    }
+
+    /// @notice The digest kept of an open request (zero, or its final {Status}, otherwise).
+    function requestDigest(uint256 requestId) external view returns (bytes32) {
+        return _requestDigests[requestId];
+    }
+
+    /// @notice The digest the chain keeps of an open request (what {Request} must hash to).
+    function hashRequest(Request calldata request) external pure returns (bytes32) {
+        return keccak256(abi.encode(request));
+    }
+
+    /// @notice Bit i set: assigned node i of the (quorum) request has submitted.
+    function submittedMask(uint256 requestId) external view returns (uint256) {
+        return _submittedMasks[requestId];
     }
 
     /// @notice Pays `account` the earnings credited to it. Anyone may trigger it (the JOY only
@@ -401,6 +445,14 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
         _totals.earnings -= uint96(amount);
         joy.safeTransfer(account, amount);
         emit EarningsWithdrawn(account, amount);
+    }
+
+    /// @notice Sends {protocolEarnings} to the treasury. Anyone may trigger it.
+    function withdrawProtocolEarnings() external nonReentrant {
+        uint256 amount = protocolEarnings();
+        if (amount == 0) revert ModelMarketplaceNothingToWithdraw(treasury);
+        joy.safeTransfer(treasury, amount);
+        emit ProtocolEarningsWithdrawn(treasury, amount);
     }
 
     // =====================================================================================
@@ -442,98 +494,86 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
     // Internals
     // =====================================================================================
 
-    function _storeRequest(
-        uint256 requestId,
-        bytes32 modelId,
-        bytes32 inputCommitment,
-        uint96 price,
-        uint64 deadline,
-        uint8 quorum,
-        address[] memory nodes
-    ) private {
-        _requests[requestId] = Request({
-            requester: msg.sender,
-            escrow: price,
-            modelId: modelId,
-            inputCommitment: inputCommitment,
-            firstNode: nodes[0],
-            deadline: deadline,
-            quorum: quorum,
-            status: Status.Open,
-            submittedMask: 0
-        });
-        if (nodes.length > 1) {
-            address[] storage extra = _extraNodes[requestId];
-            for (uint256 i = 1; i < nodes.length; ++i) {
-                extra.push(nodes[i]);
-            }
+    function _settle(Request calldata request, Model storage model, bytes32 accepted, address[] memory dissenters)
+        private
+    {
+        _close(request, Status.Settled);
+        address[] memory agreeing = _agreeingNodes(request.nodes, dissenters);
+        address modelOwner = model.owner;
+        (uint256 nodesPaid, uint256 ownerPaid, uint256 protocolPaid) =
+            _splitFee(request.escrow, agreeing, modelOwner);
+        Totals memory totals = _totals;
+        totals.escrow -= request.escrow;
+        // The protocol's part stays in the contract as {protocolEarnings}; the rest is credited.
+        totals.earnings += uint96(nodesPaid + ownerPaid);
+        _totals = totals;
+        INodeCoordinator coordinator_ = coordinator;
+        for (uint256 i = 0; i < dissenters.length; ++i) {
+            coordinator_.slash(dissenters[i], request.requester, false);
         }
+        proofOfUse.recordUsage(request.modelId, modelOwner, agreeing);
+        emit InferenceSettled(request.id, accepted, nodesPaid, ownerPaid, protocolPaid);
     }
 
-    function _settle(
-        uint256 requestId,
-        Request storage request,
-        Model storage model,
-        bytes32 accepted,
-        address[] memory dissenters
-    ) private {
-        request.status = Status.Settled;
-        uint96 fee = request.escrow;
-        Totals memory totals = _totals;
-        totals.escrow -= fee;
-        totals.earnings += fee; // every part of the fee is credited to someone below
-        _totals = totals;
-        address[] memory agreeing = _agreeingNodes(requestId, request, dissenters);
-        uint256 nodesPaid = (uint256(fee) * nodeShareBps) / BPS;
-        uint256 ownerPaid = (uint256(fee) * ownerShareBps) / BPS;
-        uint256 perNode = nodesPaid / agreeing.length;
+    /// @dev Credits the nodes' and owner's parts of the fee and frees the agreeing nodes' bonds.
+    function _splitFee(uint256 fee, address[] memory agreeing, address modelOwner)
+        private
+        returns (uint256 nodesPaid, uint256 ownerPaid, uint256 protocolPaid)
+    {
+        ownerPaid = (fee * ownerShareBps) / BPS;
+        uint256 perNode = (fee * nodeShareBps) / BPS / agreeing.length;
         nodesPaid = perNode * agreeing.length;
         // Rounding dust goes to the protocol, so the three parts always add up to the fee.
-        uint256 protocolPaid = fee - nodesPaid - ownerPaid;
+        protocolPaid = fee - nodesPaid - ownerPaid;
+        INodeCoordinator coordinator_ = coordinator;
         for (uint256 i = 0; i < agreeing.length; ++i) {
             _credit(agreeing[i], perNode);
-            coordinator.release(agreeing[i]);
+            coordinator_.release(agreeing[i]);
         }
-        _credit(model.owner, ownerPaid);
-        _credit(treasury, protocolPaid);
-        for (uint256 i = 0; i < dissenters.length; ++i) {
-            coordinator.slash(dissenters[i], request.requester, false);
-        }
-        proofOfUse.recordUsage(request.modelId, model.owner, agreeing);
-        emit InferenceSettled(requestId, accepted, nodesPaid, ownerPaid, protocolPaid);
+        _credit(modelOwner, ownerPaid);
     }
 
     function _credit(address account, uint256 amount) private {
         if (amount != 0) earnings[account] += amount;
     }
 
-    function _refund(uint256 requestId, Request storage request, string memory reason) private {
-        request.status = Status.Refunded;
+    function _refund(Request calldata request, string memory reason) private {
+        _close(request, Status.Refunded);
         uint96 amount = request.escrow;
         _totals.escrow -= amount;
-        address requester = request.requester;
-        joy.safeTransfer(requester, amount);
-        emit InferenceRefunded(requestId, requester, amount, reason);
+        joy.safeTransfer(request.requester, amount);
+        emit InferenceRefunded(request.id, request.requester, amount, reason);
     }
 
-    function _releaseAll(uint256 requestId, Request storage request) private {
-        uint256 quorum = request.quorum;
-        for (uint256 i = 0; i < quorum; ++i) {
-            coordinator.release(_nodeAt(requestId, request, i));
+    /// @dev The digest slot keeps the final status, so a closed request can never be reopened
+    /// or closed again; a quorum request's submission bits are cleared (a gas refund).
+    function _close(Request calldata request, Status status) private {
+        _requestDigests[request.id] = bytes32(uint256(status));
+        if (request.nodes.length > 1) delete _submittedMasks[request.id];
+    }
+
+    function _releaseAll(Request calldata request) private {
+        for (uint256 i = 0; i < request.nodes.length; ++i) {
+            coordinator.release(request.nodes[i]);
         }
     }
 
-    function _agreeingNodes(uint256 requestId, Request storage request, address[] memory dissenters)
+    function _markSubmitted(uint256 requestId, uint256 slot) private {
+        uint256 mask = _submittedMasks[requestId];
+        if (mask & (1 << slot) != 0) revert ModelMarketplaceAlreadySubmitted(requestId, msg.sender);
+        _submittedMasks[requestId] = mask | (1 << slot);
+    }
+
+    function _agreeingNodes(address[] calldata nodes, address[] memory dissenters)
         private
-        view
+        pure
         returns (address[] memory agreeing)
     {
-        uint256 quorum = request.quorum;
-        agreeing = new address[](quorum - dissenters.length);
+        if (dissenters.length == 0) return nodes;
+        agreeing = new address[](nodes.length - dissenters.length);
         uint256 n;
-        for (uint256 i = 0; i < quorum; ++i) {
-            address node = _nodeAt(requestId, request, i);
-            if (!_contains(dissenters, node)) agreeing[n++] = node;
+        for (uint256 i = 0; i < nodes.length; ++i) {
+            if (!_contains(dissenters, nodes[i])) agreeing[n++] = nodes[i];
         }
     }
 
@@ -544,23 +584,21 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
         return false;
     }
 
-    function _nodeAt(uint256 requestId, Request memory request, uint256 index) private view returns (address) {
-        return index == 0 ? request.firstNode : _extraNodes[requestId][index - 1];
-    }
-
-    function _assignedSlot(uint256 requestId, Request storage request, address node) private view returns (uint256) {
-        if (request.firstNode == node) return 0;
-        address[] storage extra = _extraNodes[requestId];
-        for (uint256 i = 0; i < extra.length; ++i) {
-            if (extra[i] == node) return i + 1;
+    function _assignedSlot(Request calldata request, address node) private pure returns (uint256) {
+        for (uint256 i = 0; i < request.nodes.length; ++i) {
+            if (request.nodes[i] == node) return i;
         }
-        revert ModelMarketplaceNotAssigned(requestId, node);
+        revert ModelMarketplaceNotAssigned(request.id, node);
     }
 
-    function _openRequest(uint256 requestId) private view returns (Request storage request) {
-        request = _requests[requestId];
-        if (request.status == Status.None) revert ModelMarketplaceUnknownRequest(requestId);
-        if (request.status != Status.Open) revert ModelMarketplaceRequestClosed(requestId, request.status);
+    /// @dev Reverts unless `request` is an open request exactly as it was made.
+    function _checkOpen(Request calldata request) private view {
+        bytes32 digest = _requestDigests[request.id];
+        if (digest == keccak256(abi.encode(request))) return;
+        Status status = requestStatus(request.id);
+        if (status == Status.None) revert ModelMarketplaceUnknownRequest(request.id);
+        if (status != Status.Open) revert ModelMarketplaceRequestClosed(request.id, status);
+        revert ModelMarketplaceRequestMismatch(request.id);
     }
 
     function _ownedModel(bytes32 modelId) private view returns (Model storage model) {

@@ -17,7 +17,7 @@ import asyncio
 import enum
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 from eth_utils import keccak
 
@@ -29,6 +29,36 @@ ZERO32 = b"\0" * 32
 
 class MarketplaceError(RuntimeError):
     """A marketplace call that cannot succeed as asked (bad argument, wrong state, timeout)."""
+
+
+class Request(NamedTuple):
+    """ModelMarketplace.Request: what the chain committed to when the request was made. The
+    chain keeps only its digest, so submitting, declining and closing pass it back; it is
+    rebuilt from the InferenceRequested event."""
+
+    id: int
+    modelId: bytes
+    requester: str
+    escrow: int
+    inputCommitment: bytes
+    deadline: int
+    nodes: list[str]
+
+    @classmethod
+    def from_event(cls, event) -> "Request":
+        return cls(
+            event.requestId,
+            bytes(event.modelId),
+            event.requester,
+            event.price,
+            bytes(event.inputCommitment),
+            event.deadline,
+            list(event.nodes),
+        )
+
+    @property
+    def quorum(self) -> int:
+        return len(self.nodes)
 
 
 class RequestStatus(enum.IntEnum):
@@ -177,7 +207,20 @@ class ModelMarketplace(SigningClient):
         return event.requestId
 
     def status(self, request_id: int) -> RequestStatus:
-        return RequestStatus(self.contract.getRequest(request_id).status)
+        return RequestStatus(self.contract.requestStatus(request_id))
+
+    def get_request(self, request_id: int) -> Request:
+        """The request as it was made (from its InferenceRequested event)."""
+        from ape import chain
+
+        events = list(
+            self.contract.InferenceRequested.range(
+                self.start_block, chain.blocks.height + 1, search_topics={"requestId": request_id}
+            )
+        )
+        if not events:
+            raise MarketplaceError(f"there is no request {request_id}")
+        return Request.from_event(events[0])
 
     async def get_result(self, request_id: int, timeout: float | None = 60.0, poll_seconds: float = 0.5) -> InferenceResult:
         """Waits until the request is settled or refunded and returns its outcome."""
@@ -198,27 +241,35 @@ class ModelMarketplace(SigningClient):
         await self._send(self.coordinator.registerNode, stake, capacity, [model_key(m) for m in models])
 
     async def submit_result(
-        self, request_id: int, output_commitment: bytes | str, output_uri: str, proof: bytes = b""
+        self, request: int | Request, output_commitment: bytes | str, output_uri: str, proof: bytes = b""
     ) -> Any:
+        """Submits a result for ``request`` (a :class:`Request` or its id)."""
         return await self._send(
-            self.contract.submitResult, request_id, _bytes32(output_commitment, "output_commitment"), output_uri, proof
+            self.contract.submitResult,
+            self._request(request),
+            _bytes32(output_commitment, "output_commitment"),
+            output_uri,
+            proof,
         )
 
-    async def decline_request(self, request_id: int, reason: str) -> Any:
-        return await self._send(self.contract.declineRequest, request_id, reason)
+    async def decline_request(self, request: int | Request, reason: str) -> Any:
+        return await self._send(self.contract.declineRequest, self._request(request), reason)
 
-    async def close_expired(self, request_id: int) -> Any:
-        return await self._send(self.contract.closeExpired, request_id)
+    async def close_expired(self, request: int | Request) -> Any:
+        return await self._send(self.contract.closeExpired, self._request(request))
 
     async def withdraw_earnings(self, account: str | None = None) -> Any:
         return await self._send(self.contract.withdrawEarnings, account or self._sender())
 
     # ---- internals ----
 
+    def _request(self, request: int | Request) -> Request:
+        return request if isinstance(request, Request) else self.get_request(request)
+
     def _outcome(self, request_id: int, status: RequestStatus) -> InferenceResult:
         from ape import chain
 
-        result = InferenceResult(request_id, status, nodes=list(self.contract.assignedNodes(request_id)))
+        result = InferenceResult(request_id, status, nodes=self.get_request(request_id).nodes)
         stop = chain.blocks.height
         if status is RequestStatus.Settled:
             (settled,) = self.contract.InferenceSettled.range(

@@ -23,7 +23,7 @@ import ape  # noqa: E402  (after the environment above is settled)
 
 from joynet.deploy import JOY, deploy_protocol, load_deploy_config  # noqa: E402
 from joynet.governance import ProposalState  # noqa: E402
-from joynet.marketplace import model_key  # noqa: E402
+from joynet.marketplace import Request, model_key  # noqa: E402
 
 
 # ---- accounts ----
@@ -236,7 +236,8 @@ def register_node(coordinator, token):
 
 @pytest.fixture
 def request_inference(marketplace, token, requester, chain):
-    """Approves and requests; returns (request id, assigned node addresses, receipt)."""
+    """Approves and requests; returns (the Request the nodes pass back, assigned node addresses,
+    receipt)."""
 
     def request(model_id, max_price=None, deadline_in=600, sender=None, input_commitment=None):
         sender = sender or requester
@@ -251,6 +252,7 @@ def request_inference(marketplace, token, requester, chain):
             sender=sender,
         )
         (event,) = receipt.decode_logs(marketplace.InferenceRequested)
-        return event.requestId, list(event.nodes), receipt
+        request = Request.from_event(event)
+        return request, request.nodes, receipt
 
     return request

@@ -6,6 +6,7 @@ from eth_utils import keccak
 
 from chain_asserts import permit_signature, reverts_with
 from joynet.deploy import JOY
+from joynet.marketplace import Request
 
 ZERO32 = b"\0" * 32
 PRICE = 5 * JOY
@@ -17,11 +18,19 @@ def by_address(operators):
 
 
 @pytest.fixture
-def conserved(token, marketplace):
-    """Checks that the marketplace holds exactly the escrow of open requests plus earnings."""
+def conserved(token, marketplace, chain):
+    """Checks that the marketplace holds exactly the escrow of open requests, the earnings of
+    nodes and owners, and the protocol's share of every settlement (from the events) not yet
+    sent to the treasury."""
 
     def check():
-        assert token.balanceOf(marketplace) == marketplace.totalEscrow() + marketplace.totalEarnings()
+        height = chain.blocks.height + 1
+        protocol_share = sum(e.protocolPaid for e in marketplace.InferenceSettled.range(0, height))
+        protocol_share -= sum(e.amount for e in marketplace.ProtocolEarningsWithdrawn.range(0, height))
+        assert marketplace.protocolEarnings() == protocol_share
+        assert token.balanceOf(marketplace) == (
+            marketplace.totalEscrow() + marketplace.totalEarnings() + protocol_share
+        )
 
     return check
 
@@ -131,11 +140,11 @@ def test_request__valid__escrows_price_and_bonds_a_node(
     marketplace, coordinator, token, requester, digits, request_inference, conserved
 ):
     balance = token.balanceOf(requester)
-    request_id, nodes, _ = request_inference(digits, max_price=PRICE * 2)
+    request, nodes, _ = request_inference(digits, max_price=PRICE * 2)
     assert token.balanceOf(requester) == balance - PRICE  # the surplus over the price never leaves
-    request = marketplace.getRequest(request_id)
-    assert (request.escrow, request.status, request.quorum) == (PRICE, 1, 1)
-    assert marketplace.assignedNodes(request_id) == nodes and len(nodes) == 1
+    assert (request.escrow, request.quorum) == (PRICE, 1) and len(nodes) == 1
+    assert marketplace.requestStatus(request.id) == 1  # Open
+    assert marketplace.hashRequest(request) == marketplace.requestDigest(request.id)
     assert coordinator.freeStake(nodes[0]) == 2_000 * JOY - coordinator.taskBond()
     conserved()
 
@@ -180,15 +189,15 @@ def test_request__with_permit__needs_no_approval(marketplace, token, requester, 
 def test_submit__assigned_node__settles_and_splits_fee(
     marketplace, coordinator, proof_of_use, timelock, model_owner, digits, request_inference, by_address, conserved
 ):
-    request_id, (node,), _ = request_inference(digits)
+    request, (node,), _ = request_inference(digits)
     output = keccak(text="class 7")
-    receipt = marketplace.submitResult(request_id, output, "ipfs://out", b"", sender=by_address[node])
+    receipt = marketplace.submitResult(request, output, "ipfs://out", b"", sender=by_address[node])
 
-    assert marketplace.getRequest(request_id).status == 2  # Settled
+    assert marketplace.requestStatus(request.id) == 2  # Settled
     assert marketplace.earnings(node) == PRICE * 70 // 100
     assert marketplace.earnings(model_owner) == PRICE * 20 // 100
-    assert marketplace.earnings(timelock) == PRICE * 10 // 100
-    assert marketplace.InferenceSettled(request_id, output, PRICE * 70 // 100, PRICE * 20 // 100, PRICE // 10) in receipt.events
+    assert marketplace.protocolEarnings() == PRICE * 10 // 100
+    assert marketplace.InferenceSettled(request.id, output, PRICE * 70 // 100, PRICE * 20 // 100, PRICE // 10) in receipt.events
     assert coordinator.freeStake(node) == 2_000 * JOY
     epoch = proof_of_use.currentEpoch()
     assert proof_of_use.modelUsage(epoch, digits) == 1
@@ -197,53 +206,70 @@ def test_submit__assigned_node__settles_and_splits_fee(
 
 
 def test_submit__unassigned_node__reverts(marketplace, digits, request_inference, operators, by_address):
-    request_id, (node,), _ = request_inference(digits)
+    request, (node,), _ = request_inference(digits)
     stranger = next(op for op in operators if op.address != node)
     with reverts_with("ModelMarketplaceNotAssigned"):
-        marketplace.submitResult(request_id, ZERO32, "", b"", sender=stranger)
+        marketplace.submitResult(request, ZERO32, "", b"", sender=stranger)
 
 
 def test_submit__after_settlement__reverts(marketplace, digits, request_inference, by_address):
-    request_id, (node,), _ = request_inference(digits)
-    marketplace.submitResult(request_id, ZERO32, "", b"", sender=by_address[node])
+    request, (node,), _ = request_inference(digits)
+    marketplace.submitResult(request, ZERO32, "", b"", sender=by_address[node])
     with reverts_with("ModelMarketplaceRequestClosed"):
-        marketplace.submitResult(request_id, ZERO32, "", b"", sender=by_address[node])
+        marketplace.submitResult(request, ZERO32, "", b"", sender=by_address[node])
 
 
 def test_submit__after_deadline__reverts(marketplace, digits, request_inference, by_address, chain):
-    request_id, (node,), _ = request_inference(digits, deadline_in=120)
+    request, (node,), _ = request_inference(digits, deadline_in=120)
     chain.pending_timestamp += 121
     with reverts_with("ModelMarketplaceDeadlinePassed"):
-        marketplace.submitResult(request_id, ZERO32, "", b"", sender=by_address[node])
+        marketplace.submitResult(request, ZERO32, "", b"", sender=by_address[node])
 
 
 def test_submit__unknown_request__reverts(marketplace, operators):
+    unknown = Request(999, ZERO32, operators[1].address, PRICE, ZERO32, 10**10, [operators[0].address])
     with reverts_with("ModelMarketplaceUnknownRequest"):
-        marketplace.submitResult(999, ZERO32, "", b"", sender=operators[0])
+        marketplace.submitResult(unknown, ZERO32, "", b"", sender=operators[0])
+
+
+@pytest.mark.parametrize("field", ["escrow", "deadline", "inputCommitment", "nodes"])
+def test_submit__request_altered__reverts(marketplace, digits, request_inference, by_address, operators, field):
+    request, (node,), _ = request_inference(digits)
+    altered = {
+        "escrow": request._replace(escrow=request.escrow * 2),
+        "deadline": request._replace(deadline=request.deadline + 3600),
+        "inputCommitment": request._replace(inputCommitment=keccak(text="other input")),
+        "nodes": request._replace(nodes=[op.address for op in operators]),
+    }[field]
+    with reverts_with("ModelMarketplaceRequestMismatch"):
+        marketplace.submitResult(altered, ZERO32, "", b"", sender=by_address[node])
+    with reverts_with("ModelMarketplaceRequestMismatch"):
+        marketplace.declineRequest(altered, "no", sender=by_address[node])
+    assert marketplace.requestStatus(request.id) == 1
 
 
 def test_submit__zk_model_without_verifier__reverts(register_model, request_inference, register_node, operators, marketplace, by_address):
     model_id = register_model("zk", circuit_id=keccak(text="mlp-64-16-10"))
     register_node(operators[0], [model_id])
-    request_id, (node,), _ = request_inference(model_id)
+    request, (node,), _ = request_inference(model_id)
     with reverts_with("ProofOfInferenceNoVerifier"):
-        marketplace.submitResult(request_id, ZERO32, "", b"proof", sender=by_address[node])
+        marketplace.submitResult(request, ZERO32, "", b"proof", sender=by_address[node])
 
 
 # ---- quorum 3 ----
 
 
 def test_quorum__all_agree__settles_and_pays_each_node(marketplace, embedder, request_inference, by_address, conserved):
-    request_id, nodes, _ = request_inference(embedder)
+    request, nodes, _ = request_inference(embedder)
     assert len(set(nodes)) == 3
     output = keccak(text="embedding")
     for node in nodes[:2]:
-        marketplace.submitResult(request_id, output, "", b"", sender=by_address[node])
-        assert marketplace.getRequest(request_id).status == 1  # still open
+        marketplace.submitResult(request, output, "", b"", sender=by_address[node])
+        assert marketplace.requestStatus(request.id) == 1  # still open
     with reverts_with("ModelMarketplaceAlreadySubmitted"):
-        marketplace.submitResult(request_id, output, "", b"", sender=by_address[nodes[0]])
-    marketplace.submitResult(request_id, output, "", b"", sender=by_address[nodes[2]])
-    assert marketplace.getRequest(request_id).status == 2
+        marketplace.submitResult(request, output, "", b"", sender=by_address[nodes[0]])
+    marketplace.submitResult(request, output, "", b"", sender=by_address[nodes[2]])
+    assert marketplace.requestStatus(request.id) == 2
     per_node = (9 * JOY * 70 // 100) // 3
     assert all(marketplace.earnings(node) == per_node for node in nodes)
     conserved()
@@ -252,13 +278,13 @@ def test_quorum__all_agree__settles_and_pays_each_node(marketplace, embedder, re
 def test_quorum__one_dissenter__is_slashed_and_majority_paid(
     marketplace, coordinator, token, embedder, request_inference, by_address, requester, timelock, conserved
 ):
-    request_id, nodes, _ = request_inference(embedder)
+    request, nodes, _ = request_inference(embedder)
     bond = coordinator.taskBond()
     requester_balance, treasury_balance = token.balanceOf(requester), token.balanceOf(timelock)
     good, bad = keccak(text="good"), keccak(text="bad")
     for node, output in zip(nodes, (good, bad, good)):
-        marketplace.submitResult(request_id, output, "", b"", sender=by_address[node])
-    assert marketplace.getRequest(request_id).status == 2
+        marketplace.submitResult(request, output, "", b"", sender=by_address[node])
+    assert marketplace.requestStatus(request.id) == 2
     assert marketplace.earnings(nodes[1]) == 0
     assert coordinator.nodeInfo(nodes[1]).stake == 2_000 * JOY - bond
     assert token.balanceOf(requester) == requester_balance + bond // 2
@@ -270,11 +296,11 @@ def test_quorum__one_dissenter__is_slashed_and_majority_paid(
 def test_quorum__no_majority__refunds_and_slashes_nobody(
     marketplace, coordinator, token, embedder, request_inference, by_address, requester, conserved
 ):
-    request_id, nodes, _ = request_inference(embedder)
+    request, nodes, _ = request_inference(embedder)
     balance = token.balanceOf(requester)
     for index, node in enumerate(nodes):
-        marketplace.submitResult(request_id, keccak(text=str(index)), "", b"", sender=by_address[node])
-    assert marketplace.getRequest(request_id).status == 3  # Refunded
+        marketplace.submitResult(request, keccak(text=str(index)), "", b"", sender=by_address[node])
+    assert marketplace.requestStatus(request.id) == 3  # Refunded
     assert token.balanceOf(requester) == balance + 9 * JOY
     assert all(coordinator.nodeInfo(node).stake == 2_000 * JOY for node in nodes)
     assert all(coordinator.freeStake(node) == 2_000 * JOY for node in nodes)
@@ -285,33 +311,33 @@ def test_quorum__no_majority__refunds_and_slashes_nobody(
 
 
 def test_close_expired__before_deadline__reverts(marketplace, digits, request_inference, outsider):
-    request_id, _, _ = request_inference(digits)
+    request, _, _ = request_inference(digits)
     with reverts_with("ModelMarketplaceDeadlineNotPassed"):
-        marketplace.closeExpired(request_id, sender=outsider)
+        marketplace.closeExpired(request, sender=outsider)
 
 
 def test_close_expired__silent_node__refunds_and_slashes(
     marketplace, coordinator, token, digits, request_inference, requester, outsider, chain, conserved
 ):
-    request_id, (node,), _ = request_inference(digits, deadline_in=120)
+    request, (node,), _ = request_inference(digits, deadline_in=120)
     balance = token.balanceOf(requester)
     bond = coordinator.taskBond()
     chain.pending_timestamp += 121
-    marketplace.closeExpired(request_id, sender=outsider)  # anyone may close it
+    marketplace.closeExpired(request, sender=outsider)  # anyone may close it
     assert token.balanceOf(requester) == balance + PRICE + bond // 2
     assert coordinator.nodeInfo(node).missedDeadlines == 1
     with reverts_with("ModelMarketplaceRequestClosed"):
-        marketplace.closeExpired(request_id, sender=outsider)
+        marketplace.closeExpired(request, sender=outsider)
     conserved()
 
 
 def test_close_expired__quorum_partly_served__slashes_only_the_silent(
     marketplace, coordinator, embedder, request_inference, by_address, outsider, chain
 ):
-    request_id, nodes, _ = request_inference(embedder, deadline_in=120)
-    marketplace.submitResult(request_id, keccak(text="x"), "", b"", sender=by_address[nodes[0]])
+    request, nodes, _ = request_inference(embedder, deadline_in=120)
+    marketplace.submitResult(request, keccak(text="x"), "", b"", sender=by_address[nodes[0]])
     chain.pending_timestamp += 121
-    marketplace.closeExpired(request_id, sender=outsider)
+    marketplace.closeExpired(request, sender=outsider)
     bond = coordinator.taskBond()
     assert coordinator.nodeInfo(nodes[0]).stake == 2_000 * JOY
     assert coordinator.freeStake(nodes[0]) == 2_000 * JOY
@@ -321,11 +347,11 @@ def test_close_expired__quorum_partly_served__slashes_only_the_silent(
 def test_decline__assigned_node__refunds_with_reason(
     marketplace, token, digits, request_inference, by_address, requester, coordinator, conserved
 ):
-    request_id, (node,), _ = request_inference(digits)
+    request, (node,), _ = request_inference(digits)
     balance = token.balanceOf(requester)
-    receipt = marketplace.declineRequest(request_id, "input fails the schema", sender=by_address[node])
+    receipt = marketplace.declineRequest(request, "input fails the schema", sender=by_address[node])
     assert token.balanceOf(requester) == balance + PRICE
-    assert marketplace.RequestDeclined(request_id, node, "input fails the schema") in receipt.events
+    assert marketplace.RequestDeclined(request.id, node, "input fails the schema") in receipt.events
     assert coordinator.freeStake(node) == 2_000 * JOY
     conserved()
 
@@ -333,44 +359,47 @@ def test_decline__assigned_node__refunds_with_reason(
 def test_decline__after_deadline__reverts_so_the_timeout_slash_stands(
     marketplace, coordinator, digits, request_inference, by_address, outsider, chain
 ):
-    request_id, (node,), _ = request_inference(digits, deadline_in=120)
+    request, (node,), _ = request_inference(digits, deadline_in=120)
     chain.pending_timestamp += 121
     with reverts_with("ModelMarketplaceDeadlinePassed"):
-        marketplace.declineRequest(request_id, "too late", sender=by_address[node])
-    marketplace.closeExpired(request_id, sender=outsider)
+        marketplace.declineRequest(request, "too late", sender=by_address[node])
+    marketplace.closeExpired(request, sender=outsider)
     assert coordinator.nodeInfo(node).missedDeadlines == 1
 
 
 def test_decline__after_a_result_is_in__reverts_so_the_vote_stands(
     marketplace, embedder, request_inference, by_address
 ):
-    request_id, nodes, _ = request_inference(embedder)
-    marketplace.submitResult(request_id, keccak(text="wrong"), "", b"", sender=by_address[nodes[0]])
+    request, nodes, _ = request_inference(embedder)
+    marketplace.submitResult(request, keccak(text="wrong"), "", b"", sender=by_address[nodes[0]])
     for node in nodes:
         with reverts_with("ModelMarketplaceResultsSubmitted"):
-            marketplace.declineRequest(request_id, "changed my mind", sender=by_address[node])
-    assert marketplace.getRequest(request_id).status == 1
+            marketplace.declineRequest(request, "changed my mind", sender=by_address[node])
+    assert marketplace.requestStatus(request.id) == 1
 
 
 def test_decline__unassigned__reverts(marketplace, digits, request_inference, outsider):
-    request_id, _, _ = request_inference(digits)
+    request, _, _ = request_inference(digits)
     with reverts_with("ModelMarketplaceNotAssigned"):
-        marketplace.declineRequest(request_id, "no", sender=outsider)
+        marketplace.declineRequest(request, "no", sender=outsider)
 
 
 # ---- earnings ----
 
 
 def test_withdraw_earnings__credited__pays_once(marketplace, token, digits, request_inference, by_address, timelock, outsider, conserved):
-    request_id, (node,), _ = request_inference(digits)
-    marketplace.submitResult(request_id, ZERO32, "", b"", sender=by_address[node])
+    request, (node,), _ = request_inference(digits)
+    marketplace.submitResult(request, ZERO32, "", b"", sender=by_address[node])
     before = token.balanceOf(node), token.balanceOf(timelock)
     marketplace.withdrawEarnings(node, sender=by_address[node])
-    marketplace.withdrawEarnings(timelock, sender=outsider)  # anyone sweeps fees to the treasury
+    receipt = marketplace.withdrawProtocolEarnings(sender=outsider)  # anyone sweeps fees to the treasury
+    assert marketplace.ProtocolEarningsWithdrawn(timelock, PRICE // 10) in receipt.events
     assert token.balanceOf(node) == before[0] + PRICE * 70 // 100
     assert token.balanceOf(timelock) == before[1] + PRICE // 10
     with reverts_with("ModelMarketplaceNothingToWithdraw"):
         marketplace.withdrawEarnings(node, sender=by_address[node])
+    with reverts_with("ModelMarketplaceNothingToWithdraw"):
+        marketplace.withdrawProtocolEarnings(sender=outsider)
     conserved()
 
 
@@ -397,8 +426,8 @@ def test_fee_shares__changed_by_proposal__apply_to_next_settlement(
 ):
     calls = [(marketplace, marketplace.setFeeShares.encode_input(6000, 3000, 1000))]
     governance.enact(alice, calls, "Owners get 30 %", [(alice, 1), (bob, 1)])
-    request_id, (node,), _ = request_inference(digits)
-    marketplace.submitResult(request_id, ZERO32, "", b"", sender=by_address[node])
+    request, (node,), _ = request_inference(digits)
+    marketplace.submitResult(request, ZERO32, "", b"", sender=by_address[node])
     assert marketplace.earnings(model_owner) == PRICE * 30 // 100
 
 

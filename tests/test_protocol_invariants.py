@@ -7,7 +7,7 @@ a few JOY), register a node (an operator, once; a subset of the models, capacity
 JOY), add stake, reactivate a node, request an inference (or, now and then, request a model that
 too few eligible nodes serve: NodeCoordinatorNoEligibleNode, nothing moves), submit one result,
 serve a request (every remaining node submits), decline, close an expired request (time moves
-past its deadline), withdraw earnings, request an unstake, withdraw unstaked JOY (time moves past
+past its deadline), withdraw earnings, send the protocol's fees to the treasury, request an unstake, withdraw unstaked JOY (time moves past
 the unbonding delay), advance an epoch, fund an epoch's ProofOfUse pool, claim an owner or node
 reward. Outputs come from {A, B, C}, so quorum requests sometimes agree and sometimes do not.
 
@@ -17,12 +17,15 @@ pools), and after every step the chain must agree with it and with these invaria
 1. JOY is conserved: the genesis holders, the timelock, the marketplace, the coordinator,
    ProofOfUse and an outsider hold together totalSupply, which is still 10**9 JOY; each of them
    holds exactly what the model says.
-2. Every contract holds exactly what it owes: the marketplace totalEscrow() + totalEarnings(), with
-   totalEscrow the escrow of the model's open requests (and every account's earnings as modelled);
+2. Every contract holds exactly what it owes: the marketplace totalEscrow() + totalEarnings() +
+   the protocol's share of settled fees (== protocolEarnings()), with totalEscrow the escrow of the
+   model's open requests (and every account's earnings as modelled);
    the coordinator the sum over nodes of stake + unbonding; ProofOfUse what was funded minus what
    was paid (== outstandingRewards(), and every touched epoch's pool, paid-out and usage totals).
 3. Every request ends exactly once: its status only moves Open -> Settled or Open -> Refunded and
-   never changes afterwards; settled + refunded + open == requestCount().
+   never changes afterwards; settled + refunded + open == requestCount(); an open request's stored
+   digest is the hash of the request as made, a closed one's its final status; quorum requests
+   keep the submission bits of the nodes that submitted while open.
 4. No node exceeds its capacity; each node's activeTasks is the number of open requests it is
    assigned to (a quorum node that submitted stays bonded until the request closes); its bonded
    JOY is one task bond per open task and never exceeds its stake; the eligibility sets hold
@@ -60,6 +63,7 @@ from hypothesis.stateful import (
 
 from chain_asserts import reverts_with
 from joynet.deploy import JOY
+from joynet.marketplace import Request
 
 EXAMPLES = int(os.environ.get("JOYNET_STATEFUL_EXAMPLES", "200"))
 STEPS = int(os.environ.get("JOYNET_STATEFUL_STEPS", "8"))
@@ -166,7 +170,7 @@ class RawViews:
 
 
 NODE_INFO = ("uint96", "uint96", "uint16", "uint16", "uint8", "bool", "bool")
-REQUEST = ("address", "uint96", "bytes32", "bytes32", "address", "uint64", "uint8", "uint8", "uint16")
+REQUEST_ABI = "(uint256,bytes32,address,uint96,bytes32,uint64,address[])"  # ModelMarketplace.Request
 EPOCH_INFO = ("uint128", "uint64", "uint64", "uint128", "uint16", "bool", "bool")
 
 
@@ -200,8 +204,10 @@ class NodeState:
 class RequestState:
     id: int
     model: str
+    model_id: bytes
     requester: str
     escrow: int
+    input_commitment: bytes
     deadline: int
     nodes: list
     submitted: dict = field(default_factory=dict)  # node -> output commitment, in order
@@ -209,7 +215,23 @@ class RequestState:
 
     @property
     def mask(self):
+        """The marketplace's submission bits: kept for quorum requests while they are open."""
+        if len(self.nodes) == 1 or self.status != OPEN:
+            return 0
         return sum(1 << slot for slot, node in enumerate(self.nodes) if node in self.submitted)
+
+    @property
+    def on_chain(self):
+        """The ModelMarketplace.Request the chain keeps the digest of."""
+        return Request(
+            self.id, self.model_id, self.requester, self.escrow, self.input_commitment, self.deadline, self.nodes
+        )
+
+    @property
+    def digest(self):
+        if self.status != OPEN:
+            return self.status.to_bytes(32, "big")  # a closed request's slot keeps its final status
+        return keccak(abi_encode([REQUEST_ABI], [tuple(self.on_chain)]))
 
 
 @dataclass
@@ -293,6 +315,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.nodes = {}  # address -> NodeState
         self.requests = {}  # id -> RequestState
         self.earnings = {}  # address -> JOY credited in the marketplace
+        self.protocol_earnings = 0  # the protocol's share of settled fees, held for the treasury
         self.epochs = {}  # epoch -> EpochState
         self.usage = {}  # (epoch, role, address) -> inferences (owner) or tasks (node)
         self.claimed = set()  # (epoch, role, address)
@@ -420,7 +443,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             self._credit(node, per_node)
             self._release(node)
         self._credit(model.owner, owner_paid)
-        self._credit(self.treasury, protocol_paid)
+        self.protocol_earnings += protocol_paid
         for node in dissenters:
             self._slash(node, request.requester, False)
         epoch = self._epoch(self.tx_time)
@@ -535,17 +558,19 @@ class ProtocolMachine(RuleBasedStateMachine):
         scores = {address: self._score(node) for address, node in eligible.items()}
         request_id = len(self.requests) + 1
         deadline = self.clock + deadline_in
-        self._send(
+        input_commitment = keccak(text=f"input:{request_id}")
+        receipt = self._send(
             self.env.marketplace.requestInference,
             model.id,
-            keccak(text=f"input:{request_id}"),
+            input_commitment,
             "ipfs://bafyinput",
             model.price,
             deadline,
             sender=requester,
         )
-        assigned = self.views.call(self.mk, "assignedNodes(uint256)", request_id, returns=("address[]",))
-        nodes = [to_checksum_address(address) for address in assigned]
+        (event,) = receipt.decode_logs(self.env.marketplace.InferenceRequested)
+        assert event.requestId == request_id, f"request id {event.requestId}, expected {request_id}"
+        nodes = [to_checksum_address(address) for address in event.nodes]
         note(f"request {request_id} ({name}, quorum {model.quorum}) assigned to {nodes}")
 
         # Quorum distinct eligible nodes, each the least loaded of those left (sets of up to 8
@@ -559,7 +584,9 @@ class ProtocolMachine(RuleBasedStateMachine):
             self.nodes[address].bonded += self.bond
             self.nodes[address].active_tasks += 1
         self._move(requester, self.mk, model.price)
-        self.requests[request_id] = RequestState(request_id, name, requester, model.price, deadline, nodes)
+        self.requests[request_id] = RequestState(
+            request_id, name, model.id, requester, model.price, input_commitment, deadline, nodes
+        )
 
     @precondition(lambda self: self._servable())
     @rule(data=st.data(), requester=holder_index, deadline_in=deadlines, probe=st.integers(0, 4))
@@ -598,7 +625,9 @@ class ProtocolMachine(RuleBasedStateMachine):
         """One assigned node that has not submitted yet submits, before the deadline."""
         request_id, node = data.draw(st.sampled_from(self._submittable()), label="request, node")
         request = self.requests[request_id]
-        self._send(self.env.marketplace.submitResult, request_id, OUTPUTS[output], "ipfs://bafyout", b"", sender=node)
+        self._send(
+            self.env.marketplace.submitResult, request.on_chain, OUTPUTS[output], "ipfs://bafyout", b"", sender=node
+        )
         request.submitted[node] = OUTPUTS[output]
         self._judge(request)
 
@@ -616,7 +645,12 @@ class ProtocolMachine(RuleBasedStateMachine):
                 break
             output = data.draw(output_names, label="output")
             self._send(
-                self.env.marketplace.submitResult, request.id, OUTPUTS[output], "ipfs://bafyout", b"", sender=node
+                self.env.marketplace.submitResult,
+                request.on_chain,
+                OUTPUTS[output],
+                "ipfs://bafyout",
+                b"",
+                sender=node,
             )
             request.submitted[node] = OUTPUTS[output]
             self._judge(request)
@@ -632,7 +666,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         every node released, nobody slashed."""
         request = self.requests[data.draw(st.sampled_from(self._declinable()), label="request")]
         node = data.draw(st.sampled_from(request.nodes), label="node")
-        self._send(self.env.marketplace.declineRequest, request.id, "input fails the schema", sender=node)
+        self._send(self.env.marketplace.declineRequest, request.on_chain, "input fails the schema", sender=node)
         self._refund(request)
         for address in request.nodes:
             self._release(address)
@@ -644,7 +678,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         request = self.requests[data.draw(st.sampled_from([r.id for r in self._open()]), label="request")]
         self.clock = max(self.clock, request.deadline + late_by)
         sender = self.env.outsider.address if closer == 10 else self._holder(closer)
-        self._send(self.env.marketplace.closeExpired, request.id, sender=sender)
+        self._send(self.env.marketplace.closeExpired, request.on_chain, sender=sender)
         self._refund(request)
         for address in request.nodes:
             if address in request.submitted:
@@ -660,6 +694,15 @@ class ProtocolMachine(RuleBasedStateMachine):
         sender = self.env.outsider.address if caller == 10 else self._holder(caller)
         self._send(self.env.marketplace.withdrawEarnings, account, sender=sender)
         self._move(self.mk, account, self.earnings.pop(account))
+
+    @precondition(lambda self: self.protocol_earnings)
+    @rule(caller=st.integers(0, 10))
+    def withdraw_protocol_earnings(self, caller):
+        """Anyone sends the protocol's share of settled fees to the treasury."""
+        sender = self.env.outsider.address if caller == 10 else self._holder(caller)
+        self._send(self.env.marketplace.withdrawProtocolEarnings, sender=sender)
+        self._move(self.mk, self.treasury, self.protocol_earnings)
+        self.protocol_earnings = 0
 
     # ---- rules: unstaking ----
 
@@ -750,12 +793,14 @@ class ProtocolMachine(RuleBasedStateMachine):
         read("supply", token, "totalSupply()")
         for address in self.env.joy_holders:
             read(("balance", address), token, "balanceOf(address)", address)
-        for name in ("totalEscrow", "totalEarnings", "requestCount"):
+        for name in ("totalEscrow", "totalEarnings", "protocolEarnings", "requestCount"):
             read(name, mk, f"{name}()")
         for address in self.env.earners:
             read(("earnings", address), mk, "earnings(address)", address)
         for request_id in self.requests:
-            read(("request", request_id), mk, "getRequest(uint256)", request_id, returns=REQUEST)
+            read(("status", request_id), mk, "requestStatus(uint256)", request_id, returns=("uint8",))
+            read(("digest", request_id), mk, "requestDigest(uint256)", request_id, returns=("bytes32",))
+            read(("mask", request_id), mk, "submittedMask(uint256)", request_id)
         for address in self.env.operators:
             read(("node", address), co, "nodeInfo(address)", address, returns=NODE_INFO)
             read(("unbonding", address), co, "unbondingOf(address)", address, returns=("uint256", "uint256"))
@@ -783,8 +828,11 @@ class ProtocolMachine(RuleBasedStateMachine):
     def contracts_hold_what_they_owe(self):
         chain = self._chain()
         total_escrow, total_earnings = chain["totalEscrow"], chain["totalEarnings"]
-        assert chain["balance", self.mk] == total_escrow + total_earnings, (
-            f"marketplace holds {chain['balance', self.mk]}, owes escrow {total_escrow} + earnings {total_earnings}"
+        protocol = chain["protocolEarnings"]
+        assert protocol == self.protocol_earnings, f"protocolEarnings {protocol} != model {self.protocol_earnings}"
+        assert chain["balance", self.mk] == total_escrow + total_earnings + self.protocol_earnings, (
+            f"marketplace holds {chain['balance', self.mk]}, owes escrow {total_escrow} + earnings"
+            f" {total_earnings} + protocol share {self.protocol_earnings}"
         )
         open_escrow = sum(r.escrow for r in self._open())
         assert total_escrow == open_escrow, f"totalEscrow {total_escrow} != escrow of the open requests {open_escrow}"
@@ -826,7 +874,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         chain = self._chain()
         tally = {OPEN: 0, SETTLED: 0, REFUNDED: 0}
         for request_id, request in self.requests.items():
-            _, escrow, _, _, _, deadline, quorum, status, mask = chain["request", request_id]
+            status, digest, mask = chain["status", request_id], chain["digest", request_id], chain["mask", request_id]
             before = self.seen_status.get(request_id, 0)
             allowed = {0: {OPEN}, OPEN: {OPEN, SETTLED, REFUNDED}, SETTLED: {SETTLED}, REFUNDED: {REFUNDED}}[before]
             assert status in allowed, (
@@ -837,10 +885,9 @@ class ProtocolMachine(RuleBasedStateMachine):
                 f"request {request_id} is {STATUS_NAMES.get(status, status)},"
                 f" model says {STATUS_NAMES[request.status]}"
             )
-            expected = (request.escrow, request.deadline, len(request.nodes), request.mask)
-            assert (escrow, deadline, quorum, mask) == expected, (
-                f"request {request_id}: chain (escrow, deadline, quorum, submitted mask)"
-                f" {(escrow, deadline, quorum, mask)} != model {expected}"
+            assert (bytes(digest), mask) == (request.digest, request.mask), (
+                f"request {request_id}: chain (digest, submitted mask) {(bytes(digest).hex(), mask)}"
+                f" != model {(request.digest.hex(), request.mask)}"
             )
             tally[status] += 1
         count = chain["requestCount"]
