@@ -8,8 +8,9 @@ that all three build the protocol the same way. The order matters:
 3. ``ModelGovernanceDAO`` in front of the timelock;
 4. the DAO becomes the timelock's only proposer and canceller, anyone may execute;
 5. the deployer renounces the timelock's admin role;
-6. the marketplace core (NodeCoordinator, ProofOfInference, ProofOfUse, ModelMarketplaceV2)
-   with the deployer as owner, wired together, then every ownership handed to the timelock:
+6. the marketplace core (NodeCoordinator, ProofOfInference, ZKVerifier, ProofOfUse,
+   ModelMarketplaceV2) with the deployer as owner, wired together, then every ownership handed
+   to the timelock:
    from here on only proposals change anything.
 """
 
@@ -248,8 +249,10 @@ def _deploy_marketplace_core(deployer, config: DeployConfig, token, timelock, lo
         nodes.max_missed_deadlines,
         nodes.slash_requester_share_bps,
     )
-    log("ProofOfInference (quorum policy; ZK verifier registered by the DAO)")
+    log("ProofOfInference (quorum and zero-knowledge policies) and the ZKVerifier circuit registry")
     judge = deployer.deploy(project.ProofOfInference, deployer.address)
+    zk_verifier = deployer.deploy(project.ZKVerifier, deployer.address)
+    judge.setZKVerifier(zk_verifier, sender=deployer)
     log(f"ProofOfUse (epochs of {usage.epoch_length_seconds:,} s)")
     proof_of_use = deployer.deploy(
         project.ProofOfUse, token.address, deployer.address, usage.epoch_length_seconds, usage.owner_share_bps
@@ -272,6 +275,7 @@ def _deploy_marketplace_core(deployer, config: DeployConfig, token, timelock, lo
     core = {
         "NodeCoordinator": coordinator,
         "ProofOfInference": judge,
+        "ZKVerifier": zk_verifier,
         "ProofOfUse": proof_of_use,
         "ModelMarketplace": marketplace,
     }

@@ -177,6 +177,11 @@ def judge(deployment):
 
 
 @pytest.fixture(scope="session")
+def zk_verifier(deployment):
+    return deployment.contract("ZKVerifier")
+
+
+@pytest.fixture(scope="session")
 def proof_of_use(deployment):
     return deployment.contract("ProofOfUse")
 

@@ -248,12 +248,15 @@ def test_submit__request_altered__reverts(marketplace, digits, request_inference
     assert marketplace.requestStatus(request.id) == 1
 
 
-def test_submit__zk_model_without_verifier__reverts(register_model, request_inference, register_node, operators, marketplace, by_address):
-    model_id = register_model("zk", circuit_id=keccak(text="mlp-64-16-10"))
+def test_submit__zk_model_with_unregistered_circuit__reverts(
+    register_model, request_inference, register_node, operators, marketplace, zk_verifier, by_address
+):
+    model_id = register_model("zk", circuit_id=keccak(text="a circuit the DAO never registered"))
     register_node(operators[0], [model_id])
     request, (node,), _ = request_inference(model_id)
-    with reverts_with("ProofOfInferenceNoVerifier"):
-        marketplace.submitResult(request, ZERO32, "", b"proof", sender=by_address[node])
+    with reverts_with("ZKVerifierUnknownCircuit", abi=zk_verifier):
+        marketplace.submitResult(request, ZERO32, "", b"\1" * 256, sender=by_address[node])
+    assert marketplace.requestStatus(request.id) == 1  # still open: nothing paid
 
 
 # ---- quorum 3 ----
@@ -455,7 +458,9 @@ def test_update_governance__by_proposal__hands_over(marketplace, governance, ali
     assert marketplace.version() == 2
 
 
-@pytest.mark.parametrize("name", ["ModelMarketplace", "NodeCoordinator", "ProofOfInference", "ProofOfUse"])
+@pytest.mark.parametrize(
+    "name", ["ModelMarketplace", "NodeCoordinator", "ProofOfInference", "ZKVerifier", "ProofOfUse"]
+)
 def test_renounce_ownership__even_by_governance__is_disabled(deployment, name, timelock, accounts, deployer):
     contract = deployment.contract(name)
     governor = accounts[timelock.address]  # impersonated: the timelock owns every component

@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {JoyGoverned} from "./governance/JoyGoverned.sol";
+import {IZKVerifier} from "./interfaces/IZKVerifier.sol";
+
+/// @title ZKVerifier, the registry of inference circuits
+/// @notice Maps a circuit id to the snarkjs-exported Groth16 verifier of that circuit and to the
+/// order of its public signals. Only the DAO (through the timelock) adds or removes circuits, so
+/// a model can only name a circuit whose verifier the token holders accepted.
+/// @dev Every registered circuit has exactly five public signals, each one of {Signal}: the
+/// weights commitment, the input commitment and the output commitment tie the proof to the
+/// model, the request's input and the claimed output; the request id and the submitting node's
+/// address bind it to one request and one node, so that a proof can be neither replayed for
+/// another request nor submitted by a node that did not make it.
+contract ZKVerifier is IZKVerifier, JoyGoverned {
+    /// @notice What each public signal of a circuit carries.
+    enum Signal {
+        WeightsCommitment,
+        InputCommitment,
+        OutputCommitment,
+        RequestId,
+        Node
+    }
+
+    /// @notice A registered circuit (one storage slot).
+    struct Circuit {
+        address verifier; // snarkjs Groth16 verifier: verifyProof(a, b, c, uint256[5]) returns (bool)
+        bytes5 layout; // byte i: the {Signal} at public-signal position i
+    }
+
+    /// @notice The number of public signals of every circuit.
+    uint256 public constant PUBLIC_SIGNALS = 5;
+    /// @notice Length of a proof: abi.encode(uint256[2] a, uint256[2][2] b, uint256[2] c).
+    uint256 public constant PROOF_LENGTH = 256;
+    bytes4 private constant _VERIFY_PROOF_SELECTOR =
+        bytes4(keccak256("verifyProof(uint256[2],uint256[2][2],uint256[2],uint256[5])"));
+
+    mapping(bytes32 circuitId => Circuit) private _circuits;
+
+    /// @notice No circuit is registered under this id.
+    error ZKVerifierUnknownCircuit(bytes32 circuitId);
+    /// @notice A circuit is already registered under this id (remove it first to replace it).
+    error ZKVerifierCircuitExists(bytes32 circuitId);
+    /// @notice The circuit id is zero (zero means "no circuit" in a model's policy).
+    error ZKVerifierZeroCircuitId();
+    /// @notice The verifier address holds no contract.
+    error ZKVerifierNotAContract(address verifier);
+    /// @notice The layout is not a permutation of the five {Signal}s.
+    error ZKVerifierInvalidLayout(bytes5 layout);
+    /// @notice A proof of the wrong length.
+    error ZKVerifierMalformedProof(uint256 length);
+
+    /// @notice The DAO registered a circuit.
+    event CircuitRegistered(bytes32 indexed circuitId, address indexed verifier, bytes5 layout);
+    /// @notice The DAO removed a circuit: results of models naming it are refused from now on.
+    event CircuitRemoved(bytes32 indexed circuitId, address indexed verifier);
+
+    /// @param initialOwner the deployer while wiring; the timelock afterwards
+    constructor(address initialOwner) JoyGoverned(initialOwner) {}
+
+    /// @notice Registers `verifier` for `circuitId`, its public signals in the order `layout`
+    /// gives (byte i is the {Signal} at position i). Governance only.
+    function registerCircuit(bytes32 circuitId, address verifier, bytes5 layout) external onlyOwner {
+        if (circuitId == bytes32(0)) revert ZKVerifierZeroCircuitId();
+        if (_circuits[circuitId].verifier != address(0)) revert ZKVerifierCircuitExists(circuitId);
+        if (verifier.code.length == 0) revert ZKVerifierNotAContract(verifier);
+        _checkLayout(layout);
+        _circuits[circuitId] = Circuit(verifier, layout);
+        emit CircuitRegistered(circuitId, verifier, layout);
+    }
+
+    /// @notice Removes a circuit (a broken verifier or a compromised setup). Governance only.
+    function removeCircuit(bytes32 circuitId) external onlyOwner {
+        address verifier = _circuit(circuitId).verifier;
+        delete _circuits[circuitId];
+        emit CircuitRemoved(circuitId, verifier);
+    }
+
+    /// @notice The verifier and layout of a registered circuit.
+    function circuitOf(bytes32 circuitId) external view returns (Circuit memory) {
+        return _circuit(circuitId);
+    }
+
+    /// @inheritdoc IZKVerifier
+    /// @dev Reverts for an unknown circuit or a proof of the wrong length; false for a proof the
+    /// verifier rejects (including values outside the BN254 scalar field).
+    function verifyInference(
+        bytes32 circuitId,
+        bytes32 weightsCommitment,
+        bytes32 inputCommitment,
+        bytes32 outputCommitment,
+        uint256 requestId,
+        address node,
+        bytes calldata proof
+    ) external view returns (bool) {
+        Circuit memory circuit = _circuit(circuitId);
+        if (proof.length != PROOF_LENGTH) revert ZKVerifierMalformedProof(proof.length);
+        uint256[PUBLIC_SIGNALS] memory values = [
+            uint256(weightsCommitment),
+            uint256(inputCommitment),
+            uint256(outputCommitment),
+            requestId,
+            uint256(uint160(node))
+        ];
+        uint256[PUBLIC_SIGNALS] memory signals;
+        for (uint256 i = 0; i < PUBLIC_SIGNALS; ++i) {
+            signals[i] = values[uint8(circuit.layout[i])];
+        }
+        // Static arrays are encoded in place, so the call is the selector, the proof's eight
+        // words and the five signals.
+        (bool ok, bytes memory result) =
+            circuit.verifier.staticcall(abi.encodePacked(_VERIFY_PROOF_SELECTOR, proof, signals));
+        return ok && result.length == 32 && abi.decode(result, (bool));
+    }
+
+    function _circuit(bytes32 circuitId) private view returns (Circuit memory circuit) {
+        circuit = _circuits[circuitId];
+        if (circuit.verifier == address(0)) revert ZKVerifierUnknownCircuit(circuitId);
+    }
+
+    function _checkLayout(bytes5 layout) private pure {
+        uint256 seen;
+        for (uint256 i = 0; i < PUBLIC_SIGNALS; ++i) {
+            uint8 signal = uint8(layout[i]);
+            if (signal >= PUBLIC_SIGNALS || seen & (1 << signal) != 0) revert ZKVerifierInvalidLayout(layout);
+            seen |= 1 << signal;
+        }
+    }
+}
