@@ -9,7 +9,7 @@ that all three build the protocol the same way. The order matters:
 4. the DAO becomes the timelock's only proposer and canceller, anyone may execute;
 5. the deployer renounces the timelock's admin role;
 6. the marketplace core (NodeCoordinator, ProofOfInference, ZKVerifier, ProofOfUse,
-   ModelMarketplaceV2) with the deployer as owner, wired together, then every ownership handed
+   ModelMarketplaceV2, IOTAValidator) with the deployer as owner, wired together, then every ownership handed
    to the timelock:
    from here on only proposals change anything.
 """
@@ -72,6 +72,12 @@ class UsageConfig:
 
 
 @dataclass(frozen=True)
+class BridgeConfig:
+    committee: tuple[str, ...]  # "test_account:N" (local chains) or addresses
+    threshold: int
+
+
+@dataclass(frozen=True)
 class DeployConfig:
     token_name: str
     token_symbol: str
@@ -80,6 +86,7 @@ class DeployConfig:
     marketplace: MarketplaceConfig
     nodes: NodesConfig
     usage: UsageConfig
+    bridge: BridgeConfig
 
     @classmethod
     def from_mapping(cls, network: str, data: Any) -> "DeployConfig":
@@ -99,7 +106,7 @@ class DeployConfig:
                 quorum_percent=int(gov["quorum_percent"]),
                 timelock_delay_seconds=int(gov["timelock_delay_seconds"]),
             )
-            market, nodes, usage = data["marketplace"], data["nodes"], data["usage"]
+            market, nodes, usage, bridge = data["marketplace"], data["nodes"], data["usage"], data["bridge"]
             shares = market["fee_shares_bps"]
             config = cls(
                 str(token["name"]),
@@ -122,6 +129,10 @@ class DeployConfig:
                 UsageConfig(
                     epoch_length_seconds=int(usage["epoch_length_seconds"]),
                     owner_share_bps=int(usage["owner_share_bps"]),
+                ),
+                BridgeConfig(
+                    committee=tuple(str(member) for member in bridge["committee"]),
+                    threshold=int(bridge["threshold"]),
                 ),
             )
         except KeyError as err:
@@ -173,6 +184,24 @@ def resolve_allocations(
     return recipients, amounts
 
 
+def resolve_committee(committee: tuple[str, ...], test_accounts: list[str] | None) -> list[str]:
+    """Turn the configuration's bridgers ("test_account:N" or addresses) into addresses."""
+    members = []
+    for member in committee:
+        if member.startswith("test_account:"):
+            index = member.removeprefix("test_account:")
+            if not test_accounts:
+                raise DeployConfigError(f"{member!r}: test accounts exist only on local networks")
+            if not index.isdigit() or int(index) >= len(test_accounts):
+                raise DeployConfigError(f"{member!r}: there are {len(test_accounts)} test accounts")
+            members.append(test_accounts[int(index)])
+        elif member.startswith("0x") and len(member) == 42:
+            members.append(member)
+        else:
+            raise DeployConfigError(f"unknown bridge committee member {member!r}")
+    return members
+
+
 def deploy_protocol(
     deployer,
     config: DeployConfig,
@@ -218,7 +247,8 @@ def deploy_protocol(
     timelock.grantRole(timelock.CANCELLER_ROLE(), dao.address, sender=deployer)
     timelock.renounceRole(timelock.DEFAULT_ADMIN_ROLE(), deployer.address, sender=deployer)
 
-    core = _deploy_marketplace_core(deployer, config, token, timelock, log)
+    committee = resolve_committee(config.bridge.committee, [a.address for a in test_accounts or []])
+    core = _deploy_marketplace_core(deployer, config, token, timelock, committee, log)
     return Deployment(
         chain_id=chain.chain_id,
         deployer=deployer.address,
@@ -232,7 +262,7 @@ def deploy_protocol(
     )
 
 
-def _deploy_marketplace_core(deployer, config: DeployConfig, token, timelock, log) -> dict:
+def _deploy_marketplace_core(deployer, config: DeployConfig, token, timelock, committee, log) -> dict:
     """The marketplace and its components, owned by the deployer only until they are wired."""
     from ape import project
 
@@ -268,16 +298,23 @@ def _deploy_marketplace_core(deployer, config: DeployConfig, token, timelock, lo
         market.max_deadline_window_seconds,
     )
 
+    log(f"IOTAValidator (bridger committee of {len(committee)}, threshold {config.bridge.threshold})")
+    bridge = deployer.deploy(
+        project.IOTAValidator, deployer.address, marketplace, proof_of_use, committee, config.bridge.threshold
+    )
+
     log("wiring the marketplace core, then handing every ownership to the timelock")
     marketplace.setComponents(coordinator, judge, proof_of_use, sender=deployer)
     for component in (coordinator, judge, proof_of_use):
         component.setMarketplace(marketplace, sender=deployer)
+    proof_of_use.setBridge(bridge, sender=deployer)
     core = {
         "NodeCoordinator": coordinator,
         "ProofOfInference": judge,
         "ZKVerifier": zk_verifier,
         "ProofOfUse": proof_of_use,
         "ModelMarketplace": marketplace,
+        "IOTAValidator": bridge,
     }
     for contract in core.values():
         contract.transferOwnership(timelock, sender=deployer)

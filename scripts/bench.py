@@ -17,13 +17,14 @@ from ape.logging import logger
 from eth_utils import keccak, to_checksum_address
 
 from joynet.deploy import JOY, deploy_protocol, load_deploy_config
+from joynet.bridge import Checkpoint, Usage, ordered_signatures, sign_checkpoint
 from joynet.deployment import PROJECT_ROOT
 from joynet.marketplace import Request
 
 RESULTS = PROJECT_ROOT / "bench" / "results.json"
 # Targets from the issue that asked for each figure (round trip: Ritual Infernet spends 352,544
 # gas on create + deliver without payment; Chainlink Functions about 378,000).
-TARGETS = {"gas.round_trip_quorum1": 220_000}
+TARGETS = {"gas.round_trip_quorum1": 220_000, "gas.feeless_per_inference_batch1000": 1_000}
 ZERO32 = b"\0" * 32
 
 
@@ -44,6 +45,7 @@ class Bench:
         self.token = project.JoyToken.at(deployment.address("JoyToken"))
         self.coordinator = deployment.contract("NodeCoordinator")
         self.marketplace = deployment.contract("ModelMarketplace")
+        self.bridge = deployment.contract("IOTAValidator")
         self.owner, self.requester = accounts.test_accounts[4], accounts.test_accounts[5]
         self.funder = accounts.test_accounts[1]
         self.results: dict[str, float] = {}
@@ -142,6 +144,36 @@ def run(bench: Bench, say) -> None:
         bench.request(model_id)  # warm up
         r[f"gas.assign_{size}_nodes"] = bench.request(model_id)[2]
     say("assignment measured at 10 and 1000 nodes")
+    measure_checkpoints(bench, operators, say)
+
+
+def measure_checkpoints(bench: Bench, operators, say) -> None:
+    """Gas of IOTAValidator checkpoints signed by two of the three local bridgers: one feeless
+    inference, then a batch of 1,000 served by the four nodes (one usage entry per node)."""
+    r, stream = bench.results, keccak(text="bench-stream")
+    model_id = keccak(text="feeless")
+    bench.marketplace.registerModel(
+        model_id, "ipfs://bafyfeeless", keccak(text="w"), 0, (1, ZERO32), stream, sender=bench.owner
+    )
+    bench.bridge.linkStream(stream, model_id, sender=bench.owner)
+    bridgers = [accounts.test_accounts[i] for i in (7, 8)]
+    head, sequence = ZERO32, 0
+
+    def checkpoint(counts):
+        nonlocal head, sequence
+        sequence += sum(counts)
+        new_head = keccak(text=f"head {sequence}")
+        cp = Checkpoint(stream, sequence, head, new_head, keccak(text=f"root {sequence}"),
+                        [Usage(op.address, count) for op, count in zip(operators, counts)])
+        signed = [sign_checkpoint(b.private_key, cp, chain.chain_id, bench.bridge.address) for b in bridgers]
+        head = new_head
+        return bench.bridge.submitCheckpoint(cp, ordered_signatures(signed), sender=bridgers[0]).gas_used
+
+    checkpoint([1])  # warm-up: the stream's and the nodes' first usage slots
+    r["gas.checkpoint_batch_1"] = checkpoint([1])
+    r["gas.checkpoint_batch_1000"] = checkpoint([250, 250, 250, 250])
+    r["gas.feeless_per_inference_batch1000"] = r["gas.checkpoint_batch_1000"] / 1000
+    say("checkpoints measured")
 
 
 @click.command(cls=ConnectedProviderCommand, short_help="Measure JoyNet's gas on a local chain")

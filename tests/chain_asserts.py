@@ -5,9 +5,9 @@ from contextlib import contextmanager
 
 import ape
 from ape.exceptions import CustomError
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_utils import keccak
+
+from joynet.eip712 import sign_typed, typed_message
 
 _REVERT_DATA = re.compile(r"^(?:custom error )?0x([0-9a-fA-F]{8})([0-9a-fA-F]*)")
 
@@ -57,36 +57,25 @@ def reverts_with(*error_names, abi=None):
 
 def permit_signature(token, owner, spender, value, deadline, nonce=None, chain_id=None):
     """(v, r, s) of an EIP-2612 permit signed by ``owner`` (a test account with a private key)."""
-    typed = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
+    typed = typed_message(
+        "Permit",
+        {
             "Permit": [
                 {"name": "owner", "type": "address"},
                 {"name": "spender", "type": "address"},
                 {"name": "value", "type": "uint256"},
                 {"name": "nonce", "type": "uint256"},
                 {"name": "deadline", "type": "uint256"},
-            ],
+            ]
         },
-        "primaryType": "Permit",
-        "domain": {
-            "name": token.name(),
-            "version": "1",
-            "chainId": chain_id if chain_id is not None else ape.chain.chain_id,
-            "verifyingContract": token.address,
-        },
-        "message": {
+        (token.name(), "1", chain_id if chain_id is not None else ape.chain.chain_id, token.address),
+        {
             "owner": owner.address,
             "spender": spender.address,
             "value": value,
             "nonce": token.nonces(owner) if nonce is None else nonce,
             "deadline": deadline,
         },
-    }
-    signed = Account.sign_message(encode_typed_data(full_message=typed), owner.private_key)
+    )
+    signed = sign_typed(owner.private_key, typed)
     return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")

@@ -459,7 +459,7 @@ def test_update_governance__by_proposal__hands_over(marketplace, governance, ali
 
 
 @pytest.mark.parametrize(
-    "name", ["ModelMarketplace", "NodeCoordinator", "ProofOfInference", "ZKVerifier", "ProofOfUse"]
+    "name", ["ModelMarketplace", "NodeCoordinator", "ProofOfInference", "ZKVerifier", "ProofOfUse", "IOTAValidator"]
 )
 def test_renounce_ownership__even_by_governance__is_disabled(deployment, name, timelock, accounts, deployer):
     contract = deployment.contract(name)

@@ -1,0 +1,73 @@
+"""Checkpoints of feeless channels as the IOTAValidator contract accepts them.
+
+A bridger signs a :class:`Checkpoint` with EIP-712 (domain "JoyNet IOTAValidator", version "1",
+the chain id and the validator's address); the contract takes the signatures of at least its
+threshold of distinct committee members, ordered by signer address (:func:`ordered_signatures`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+from eth_account import Account
+
+from joynet.eip712 import sign_typed, typed_message
+
+ZERO32 = b"\0" * 32
+
+
+class Usage(NamedTuple):
+    """Inferences ``node`` served on the stream since the previous checkpoint."""
+
+    node: str
+    count: int
+
+
+class Checkpoint(NamedTuple):
+    """IOTAValidator.Checkpoint: field names and order as in the contract."""
+
+    streamId: bytes
+    sequence: int
+    previousHead: bytes
+    headHash: bytes
+    messagesRoot: bytes
+    usage: list[Usage]
+
+    @property
+    def inferences(self) -> int:
+        return sum(entry.count for entry in self.usage)
+
+
+CHECKPOINT_TYPES = {
+    "Checkpoint": [
+        {"name": "streamId", "type": "bytes32"},
+        {"name": "sequence", "type": "uint64"},
+        {"name": "previousHead", "type": "bytes32"},
+        {"name": "headHash", "type": "bytes32"},
+        {"name": "messagesRoot", "type": "bytes32"},
+        {"name": "usage", "type": "Usage[]"},
+    ],
+    "Usage": [{"name": "node", "type": "address"}, {"name": "count", "type": "uint64"}],
+}
+
+
+def checkpoint_typed_data(checkpoint: Checkpoint, chain_id: int, validator: str) -> dict:
+    """The EIP-712 message a bridger signs for ``checkpoint``."""
+    message = {
+        **checkpoint._asdict(),
+        "usage": [{"node": entry.node, "count": entry.count} for entry in checkpoint.usage],
+    }
+    domain = ("JoyNet IOTAValidator", "1", chain_id, validator)
+    return typed_message("Checkpoint", CHECKPOINT_TYPES, domain, message)
+
+
+def sign_checkpoint(private_key, checkpoint: Checkpoint, chain_id: int, validator: str) -> tuple[str, bytes]:
+    """(signer address, 65-byte signature) of ``checkpoint`` by ``private_key``."""
+    signed = sign_typed(private_key, checkpoint_typed_data(checkpoint, chain_id, validator))
+    return Account.from_key(private_key).address, bytes(signed.signature)
+
+
+def ordered_signatures(signed: Sequence[tuple[str, bytes]]) -> list[bytes]:
+    """The signatures ordered by signer address, as IOTAValidator.submitCheckpoint requires
+    (the order is how it sees that no member signed twice)."""
+    return [signature for _, signature in sorted(signed, key=lambda pair: int(pair[0], 16))]
