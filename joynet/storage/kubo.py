@@ -50,7 +50,7 @@ class KuboStore(ModelStore):
 
     async def _put(self, blocks: Iterator[Block], source: bytes | Path, cid_version: int) -> CID:
         expected = _last(blocks)
-        answer = await self._call(self._add(source, cid_version), "add")
+        answer = await self._call(self._send_file(source, cid_version), "add")
         added = parse_cid(answer["Hash"])
         if added != expected:
             raise CIDMismatchError(
@@ -59,7 +59,7 @@ class KuboStore(ModelStore):
             )
         return expected
 
-    async def _add(self, source: bytes | Path, cid_version: int) -> dict:
+    async def _send_file(self, source: bytes | Path, cid_version: int) -> dict:
         options = dict(
             cid_version=cid_version,
             raw_leaves=cid_version == 1,
@@ -86,7 +86,7 @@ class KuboStore(ModelStore):
         try:
             return await asyncio.wait_for(request, self.timeout)
         except TimeoutError:
-            raise ContentNotFoundError(f"{what}: no answer from {self.api} within {self.timeout:g} s") from None
+            raise ContentNotFoundError(f"{what}: not available from {self.api} within {self.timeout:g} s") from None
         except aioipfs.APIError as error:
             raise ContentNotFoundError(f"{what}: the IPFS daemon at {self.api} answered: {error.message}") from None
         except (aiohttp.ClientError, OSError) as error:
