@@ -78,7 +78,12 @@ class KuboStore(ModelStore):
     def _ipfs(self) -> aioipfs.AsyncIPFS:
         # Made on first use, inside the running event loop that its HTTP session belongs to.
         if self._client is None:
-            self._client = aioipfs.AsyncIPFS(maddr=self.api)
+            try:
+                self._client = aioipfs.AsyncIPFS(maddr=self.api)
+            except aioipfs.InvalidNodeAddressError:
+                raise StoreUnavailableError(
+                    f"{self.api!r} is not an RPC API multiaddr (like {DEFAULT_API})"
+                ) from None
         return self._client
 
     async def _call(self, request, what: str):
