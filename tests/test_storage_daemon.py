@@ -11,10 +11,13 @@ import pytest
 from aiohttp import web
 
 from ipfs_daemon import free_local_port, running_ipfs_daemon
+from joynet import load_model_package, publish_model
+from joynet.cli import main
 from joynet.storage import CIDMismatchError, ContentNotFoundError, EmbeddedStore, StoreUnavailableError
 from joynet.storage.cids import cid_text, parse_cid
 from joynet.storage.kubo import KuboStore
 from joynet.storage.unixfs import CHUNK_SIZE, MAX_LINKS
+from model_directory import CONFIG, WEIGHTS, write_model_directory
 
 run = asyncio.run
 
@@ -159,3 +162,27 @@ def test_cat__cid_the_daemon_lacks__raises_content_not_found(ipfs_api):
 def test_cat__nothing_listening__raises_store_unavailable():
     with pytest.raises(StoreUnavailableError, match="cannot reach the IPFS RPC API"):
         run(kubo_call(f"/ip4/127.0.0.1/tcp/{free_local_port()}", KuboStore.cat, "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"))
+
+
+def test_joynet_ipfs__api_option__adds_and_cats_through_the_daemon(ipfs_api, tmp_path, capsysbinary):
+    (tmp_path / "weights.bin").write_bytes(WEIGHTS)
+    assert main(["ipfs", "add", "--cid-version", "1", "--api", ipfs_api, str(tmp_path / "weights.bin")]) == 0
+    cid = capsysbinary.readouterr().out.decode().strip()
+    assert cid == cid_of(WEIGHTS, cid_version=1)
+    assert main(["ipfs", "cat", "--api", ipfs_api, cid]) == 0
+    assert capsysbinary.readouterr().out == WEIGHTS
+
+
+def test_joynet_ipfs_cat__joynet_ipfs_api_set__reads_from_the_daemon(ipfs_api, monkeypatch, capsysbinary):
+    cid = run(daemon_add(ipfs_api, b"only the daemon has this"))
+    monkeypatch.setenv("JOYNET_IPFS_API", ipfs_api)
+    assert main(["ipfs", "cat", cid]) == 0
+    assert capsysbinary.readouterr().out == b"only the daemon has this"
+
+
+def test_load_model_package__published_through_the_daemon__same_files(ipfs_api, tmp_path):
+    async def publish_then_load():
+        async with KuboStore(ipfs_api) as store:
+            return await load_model_package(store, await publish_model(store, write_model_directory(tmp_path / "m")))
+
+    assert run(publish_then_load()).files == {"weights.bin": WEIGHTS, "config/layers.json": CONFIG}
