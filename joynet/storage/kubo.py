@@ -15,7 +15,7 @@ import aioipfs
 
 from joynet.storage.cids import CID, cid_text, parse_cid
 from joynet.storage.errors import CIDMismatchError, ContentNotFoundError, StoreUnavailableError
-from joynet.storage.store import ModelStore, _last
+from joynet.storage.store import ModelStore, root_cid
 from joynet.storage.unixfs import CHUNK_SIZE, Block
 
 DEFAULT_API = "/ip4/127.0.0.1/tcp/5001"
@@ -49,7 +49,7 @@ class KuboStore(ModelStore):
             self._client = None
 
     async def _put(self, blocks: Iterator[Block], source: bytes | Path, cid_version: int) -> CID:
-        expected = _last(blocks)
+        expected = root_cid(blocks)
         answer = await self._call(self._send_file(source, cid_version), "add")
         added = parse_cid(answer["Hash"])
         if added != expected:

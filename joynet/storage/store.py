@@ -68,7 +68,7 @@ class ModelStore(ABC):
         if cid_version not in (0, 1):
             raise ValueError(f"cid_version must be 0 or 1, not {cid_version!r}")
         blocks = file_blocks(chunked(read), cid_version)
-        root = _last(blocks) if only_hash else await self._put(blocks, source, cid_version)
+        root = root_cid(blocks) if only_hash else await self._put(blocks, source, cid_version)
         return cid_text(root)
 
     async def _verified_block(self, cid: CID) -> bytes:
@@ -84,7 +84,8 @@ class ModelStore(ABC):
         """The raw block stored under ``cid``, unverified; ContentNotFoundError if absent."""
 
 
-def _last(blocks: Iterator[Block]) -> CID:
+def root_cid(blocks: Iterator[Block]) -> CID:
+    """Runs through a DAG's blocks (root last) keeping none of them; returns the root's CID."""
     root = None
     for root in blocks:
         pass
