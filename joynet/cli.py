@@ -60,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="joynet", description="JoyNet: models on IPFS for the inference marketplace.")
     groups = parser.add_subparsers(dest="group", required=True)
 
-    ipfs = groups.add_parser("ipfs", help="add and fetch files with kubo's CIDs").add_subparsers(dest="action", required=True)
+    ipfs = groups.add_parser("ipfs", help="add and fetch files with kubo's CIDs")
+    ipfs = ipfs.add_subparsers(dest="action", required=True)
     add = ipfs.add_parser("add", parents=[store_options, cid_version], help="add a file; print its CID")
     add.add_argument("--only-hash", action="store_true", help="compute the CID without storing anything")
     add.add_argument("file")
@@ -69,7 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     cat.add_argument("cid")
     cat.set_defaults(command=_ipfs_cat)
 
-    model = groups.add_parser("model", help="model packages").add_subparsers(dest="action", required=True)
+    model = groups.add_parser("model", help="model packages")
+    model = model.add_subparsers(dest="action", required=True)
     publish = model.add_parser(
         "publish", parents=[store_options, cid_version], help="add a model directory; print its metadata CID"
     )

@@ -87,11 +87,13 @@ class Link:
 
 
 def encode_node(data: bytes, links: Iterable[Link]) -> bytes:
-    encoded_links = b"".join(
-        _bytes_field(2, _bytes_field(1, link.cid.buffer) + _bytes_field(2, link.name.encode()) + _varint_field(3, link.tsize))
-        for link in links
-    )
-    return encoded_links + _bytes_field(1, data)
+    """PBNode in dag-pb's canonical order: every Link (field 2), then Data (field 1)."""
+    return b"".join(_bytes_field(2, _encode_link(link)) for link in links) + _bytes_field(1, data)
+
+
+def _encode_link(link: Link) -> bytes:
+    # kubo writes Name even when empty, and Tsize.
+    return _bytes_field(1, link.cid.buffer) + _bytes_field(2, link.name.encode()) + _varint_field(3, link.tsize)
 
 
 def decode_node(block: bytes) -> tuple[bytes | None, list[Link]]:
