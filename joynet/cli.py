@@ -61,18 +61,18 @@ def _parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", required=True)
 
     ipfs = groups.add_parser("ipfs", help="add and fetch files with kubo's CIDs")
-    ipfs = ipfs.add_subparsers(dest="action", required=True)
-    add = ipfs.add_parser("add", parents=[store_options, cid_version], help="add a file; print its CID")
+    ipfs_actions = ipfs.add_subparsers(dest="action", required=True)
+    add = ipfs_actions.add_parser("add", parents=[store_options, cid_version], help="add a file; print its CID")
     add.add_argument("--only-hash", action="store_true", help="compute the CID without storing anything")
     add.add_argument("file")
     add.set_defaults(command=_ipfs_add)
-    cat = ipfs.add_parser("cat", parents=[store_options], help="write a file to stdout (verified)")
+    cat = ipfs_actions.add_parser("cat", parents=[store_options], help="write a file to stdout (verified)")
     cat.add_argument("cid")
     cat.set_defaults(command=_ipfs_cat)
 
     model = groups.add_parser("model", help="model packages")
-    model = model.add_subparsers(dest="action", required=True)
-    publish = model.add_parser(
+    model_actions = model.add_subparsers(dest="action", required=True)
+    publish = model_actions.add_parser(
         "publish", parents=[store_options, cid_version], help="add a model directory; print its metadata CID"
     )
     publish.add_argument("directory", help="the model's files and its model.yaml (or model.json)")
