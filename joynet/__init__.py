@@ -9,6 +9,8 @@ from joynet.deploy import JOY
 from joynet.deployment import Deployment, DeploymentError, load_deployment
 from joynet.governance import GovernanceError, ModelGovernanceDAO, ProposalState, VoteType
 from joynet.marketplace import InferenceResult, MarketplaceError, ModelMarketplace, RequestStatus, model_key
+from joynet.model_package import ModelPackage, ModelPackageError, load_model_package, publish_model
+from joynet.storage import ModelStore, StoreError, open_store
 
 __all__ = [
     "JOY",
@@ -18,10 +20,17 @@ __all__ = [
     "InferenceResult",
     "MarketplaceError",
     "ModelMarketplace",
+    "ModelPackage",
+    "ModelPackageError",
+    "ModelStore",
     "RequestStatus",
     "ModelGovernanceDAO",
     "ProposalState",
+    "StoreError",
     "VoteType",
     "load_deployment",
+    "load_model_package",
     "model_key",
+    "open_store",
+    "publish_model",
 ]

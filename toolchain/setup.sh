@@ -19,9 +19,9 @@ node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)
 step() { printf '==> %s\n' "$*"; }
 stale() { [ ! -e "$1" ] || [ -n "$(find "${@:2}" -newer "$1" 2>/dev/null | head -1)" ]; }
 
-# 1. npm packages (solc-js, anvil, circom2, snarkjs, circomlib, OpenZeppelin) from the lock file.
+# 1. npm packages (solc-js, anvil, circom2, snarkjs, circomlib, OpenZeppelin, js-ipfs) from the lock file.
 if stale node_modules/.joynet-installed package-lock.json package.json; then
-  step "npm ci (solc 0.8.28, anvil, circom2, snarkjs, circomlib, OpenZeppelin contracts)"
+  step "npm ci (solc 0.8.28, anvil, circom2, snarkjs, circomlib, OpenZeppelin contracts, js-ipfs for the storage tests)"
   npm ci --no-audit --no-fund --loglevel=error
   touch node_modules/.joynet-installed
 fi
@@ -31,9 +31,11 @@ if [ ! -x "$VENV/bin/python" ]; then
   step "python -m venv .venv"
   "$PYTHON" -m venv "$VENV"
 fi
-if stale "$VENV/.joynet-installed" requirements.txt pyproject.toml; then
+if stale "$VENV/.joynet-installed" requirements.txt requirements-ipfs.txt pyproject.toml; then
   step "pip install -r requirements.txt (pinned)"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  # --no-deps: see the header of requirements-ipfs.txt.
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-ipfs.txt
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
   touch "$VENV/.joynet-installed"
 fi

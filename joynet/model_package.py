@@ -1,0 +1,217 @@
+"""Model packages: a model's files plus one metadata JSON, all on IPFS.
+
+The metadata (what a model's on-chain ``metadataURI`` points at)::
+
+    {"name": "digits-mlp", "version": "1.0.0", "framework": "pytorch",
+     "inputSchema": {...JSON Schema...}, "outputSchema": {...JSON Schema...},
+     "quantization": "int8" or {...}, "weightsCommitment": "0x<32 bytes hex>",
+     "verification": {"quorum": 1, "circuitId": "0x<32 bytes hex>" or null},
+     "license": "MIT", "files": {"model.pt": "ipfs://Qm..."}}
+
+``publish_model`` builds it from a directory holding the files and a ``model.yaml`` (or
+``model.json``) with every field but ``files``; ``load_model_package`` fetches it back, checks
+it, and fetches every file (each verified against its CID by the store).
+"""
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import yaml
+
+from joynet.storage import ModelStore
+from joynet.storage.cids import parse_cid
+from joynet.storage.errors import InvalidCIDError
+
+DESCRIPTION_FILES = ("model.yaml", "model.yml", "model.json")
+IPFS_SCHEME = "ipfs://"
+MAX_QUORUM = 16  # the marketplace's bound on k
+
+_BYTES32 = re.compile(r"0x[0-9a-fA-F]{64}")
+
+
+class ModelPackageError(ValueError):
+    """A model description or metadata document is missing something or is malformed."""
+
+
+@dataclass(frozen=True)
+class ModelPackage:
+    cid: str  # of the metadata document
+    metadata: dict
+    files: dict[str, bytes]  # name -> contents, each verified against its CID
+
+    @property
+    def name(self) -> str:
+        return self.metadata["name"]
+
+    @property
+    def version(self) -> str:
+        return self.metadata["version"]
+
+    @property
+    def framework(self) -> str:
+        return self.metadata["framework"]
+
+    @property
+    def input_schema(self) -> dict:
+        return self.metadata["inputSchema"]
+
+    @property
+    def output_schema(self) -> dict:
+        return self.metadata["outputSchema"]
+
+    @property
+    def weights_commitment(self) -> str:
+        return self.metadata["weightsCommitment"]
+
+    @property
+    def verification(self) -> dict:
+        return self.metadata["verification"]
+
+    def write_to(self, directory: str | Path) -> Path:
+        """Writes the files under ``directory`` (for loaders that want paths); returns it."""
+        directory = Path(directory)
+        for name, contents in self.files.items():
+            path = directory / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(contents)
+        return directory
+
+
+async def publish_model(store: ModelStore, directory: str | Path, *, cid_version: int = 0) -> str:
+    """Adds every file of ``directory`` (hidden ones excepted, as ``ipfs add -r`` does) and the
+    metadata built from its description; returns the metadata's CID."""
+    directory = Path(directory)
+    description_path = _description_path(directory)
+    description = _read_description(description_path)
+    if "files" in description:
+        raise ModelPackageError(f"{description_path}: 'files' is written by publish (it adds every file of {directory})")
+    _raise_if_invalid(_description_problems(description), description_path)
+    files = {}
+    for path in _package_files(directory, description_path):
+        files[path.relative_to(directory).as_posix()] = IPFS_SCHEME + await store.add_file(path, cid_version=cid_version)
+    metadata = {**description, "files": files}
+    _raise_if_invalid(_metadata_problems(metadata), description_path)
+    encoded = json.dumps(metadata, sort_keys=True, separators=(",", ":")).encode()
+    return await store.add_bytes(encoded, cid_version=cid_version)
+
+
+async def load_model_package(store: ModelStore, cid: str) -> ModelPackage:
+    """The package whose metadata has CID ``cid`` (or ``ipfs://CID``), with every file fetched."""
+    cid = cid.removeprefix(IPFS_SCHEME)
+    try:
+        metadata = json.loads(await store.cat(cid))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        metadata = None
+    if not isinstance(metadata, dict):
+        raise ModelPackageError(f"{cid} is not model metadata (not a JSON object)")
+    _raise_if_invalid(_metadata_problems(metadata), f"model metadata {cid}")
+    files = {name: await store.cat(uri.removeprefix(IPFS_SCHEME)) for name, uri in metadata["files"].items()}
+    return ModelPackage(cid=cid, metadata=metadata, files=files)
+
+
+# ---- reading a package directory ----
+
+
+def _description_path(directory: Path) -> Path:
+    if not directory.is_dir():
+        raise ModelPackageError(f"{directory} is not a directory")
+    for name in DESCRIPTION_FILES:
+        if (directory / name).is_file():
+            return directory / name
+    raise ModelPackageError(f"{directory} has no model description ({' or '.join(DESCRIPTION_FILES)})")
+
+
+def _read_description(path: Path) -> dict:
+    try:
+        description = json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raise ModelPackageError(f"{path} cannot be parsed: {error}") from None
+    if not isinstance(description, dict):
+        raise ModelPackageError(f"{path} must hold a mapping of the model's fields")
+    return description
+
+
+def _package_files(directory: Path, description_path: Path) -> list[Path]:
+    return sorted(
+        path
+        for path in directory.rglob("*")
+        if path.is_file()
+        and path != description_path
+        and not any(part.startswith(".") for part in path.relative_to(directory).parts)
+    )
+
+
+# ---- validation ----
+
+
+def _raise_if_invalid(problems: list[str], source) -> None:
+    if problems:
+        raise ModelPackageError(f"{source}: " + "; ".join(problems))
+
+
+def _description_problems(document: dict) -> list[str]:
+    """Every field but ``files``."""
+    problems = []
+    for field in ("name", "version", "framework", "license"):
+        if not isinstance(document.get(field), str) or not document[field].strip():
+            problems.append(_missing_or_wrong(document, field, "a non-empty string"))
+    for field in ("inputSchema", "outputSchema"):
+        if not isinstance(document.get(field), dict):
+            problems.append(_missing_or_wrong(document, field, "a JSON Schema object"))
+    if not isinstance(document.get("quantization"), (str, dict)):
+        problems.append(_missing_or_wrong(document, "quantization", "a string or an object"))
+    if not _is_bytes32(document.get("weightsCommitment")):
+        problems.append(_missing_or_wrong(document, "weightsCommitment", "0x and 64 hex digits"))
+    problems += _verification_problems(document.get("verification"))
+    return problems
+
+
+def _metadata_problems(document: dict) -> list[str]:
+    return _description_problems(document) + _files_problems(document.get("files"))
+
+
+def _verification_problems(verification) -> list[str]:
+    if not isinstance(verification, dict):
+        return ["verification is missing (it must be {quorum, circuitId})"]
+    problems = []
+    quorum = verification.get("quorum")
+    if not isinstance(quorum, int) or isinstance(quorum, bool) or not 1 <= quorum <= MAX_QUORUM:
+        problems.append(f"verification.quorum must be an integer from 1 to {MAX_QUORUM}")
+    circuit = verification.get("circuitId")
+    if circuit is not None and not _is_bytes32(circuit):
+        problems.append("verification.circuitId must be null or 0x and 64 hex digits")
+    return problems
+
+
+def _files_problems(files) -> list[str]:
+    if not isinstance(files, dict) or not files:
+        return ["files is missing (it must map file names to ipfs:// URIs)"]
+    problems = []
+    for name, uri in files.items():
+        if not _is_safe_relative_path(name):
+            problems.append(f"file name {name!r} must be a relative path without '..'")
+        if not isinstance(uri, str) or not uri.startswith(IPFS_SCHEME):
+            problems.append(f"files[{name!r}] must be an ipfs:// URI")
+            continue
+        try:
+            parse_cid(uri.removeprefix(IPFS_SCHEME))
+        except InvalidCIDError as error:
+            problems.append(f"files[{name!r}]: {error}")
+    return problems
+
+
+def _missing_or_wrong(document: dict, field: str, expected: str) -> str:
+    return f"{field} is missing (it must be {expected})" if field not in document else f"{field} must be {expected}"
+
+
+def _is_bytes32(value) -> bool:
+    return isinstance(value, str) and _BYTES32.fullmatch(value) is not None
+
+
+def _is_safe_relative_path(name) -> bool:
+    if not isinstance(name, str) or not name or "\\" in name:
+        return False
+    path = PurePosixPath(name)
+    return not path.is_absolute() and ".." not in path.parts
