@@ -9,6 +9,7 @@ from joynet.deploy import JOY
 from joynet.deployment import Deployment, DeploymentError, load_deployment
 from joynet.governance import GovernanceError, ModelGovernanceDAO, ProposalState, VoteType
 from joynet.marketplace import InferenceResult, MarketplaceError, ModelMarketplace, RequestStatus, model_key
+from joynet.zk import QuantizedMLP, ZKProof, ZKProofError, ZKProver
 
 __all__ = [
     "JOY",
@@ -22,6 +23,10 @@ __all__ = [
     "ModelGovernanceDAO",
     "ProposalState",
     "VoteType",
+    "QuantizedMLP",
+    "ZKProof",
+    "ZKProofError",
+    "ZKProver",
     "load_deployment",
     "model_key",
 ]
