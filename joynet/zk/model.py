@@ -75,15 +75,17 @@ class QuantizedMLP:
         return {"shift": SHIFT, "w1": [list(r) for r in self.w1], "b1": list(self.b1),
                 "w2": [list(r) for r in self.w2], "b2": list(self.b2)}
 
-    def forward(self, pixels) -> Inference:
-        """The circuit's computation on integer pixels 0..16 (64 of them, row by row)."""
+    def hidden_layer(self, pixels) -> list[int]:
+        """The 16 hidden activations max(floor(acc1 / 2**SHIFT), 0) for integer pixels 0..16."""
         x = check_pixels(pixels)
-        hidden = []
-        for row, bias in zip(self.w1, self.b1):
-            acc = bias + sum(w * p for w, p in zip(row, x))
-            hidden.append(max(acc >> SHIFT, 0))  # Python's >> on ints is floor division by 2**SHIFT
+        # Python's >> on ints is floor division by 2**SHIFT, as the circuit constrains it.
+        return [max((bias + sum(w * p for w, p in zip(row, x))) >> SHIFT, 0) for row, bias in zip(self.w1, self.b1)]
+
+    def forward(self, pixels) -> Inference:
+        """The circuit's computation on 64 integer pixels 0..16 (row by row)."""
+        hidden = self.hidden_layer(pixels)
         logits = tuple(bias + sum(w * h for w, h in zip(row, hidden)) for row, bias in zip(self.w2, self.b2))
-        return Inference(label=logits.index(max(logits)), logits=logits)  # index(): first maximum wins
+        return Inference(label=logits.index(max(logits)), logits=logits)  # index(): the first maximum wins
 
     def weight_bytes(self) -> bytes:
         """The byte string the weights commitment hashes: w1 row-major, b1, w2 row-major, b2.

@@ -101,9 +101,25 @@ def node_as_uint(node) -> tuple[str, int]:
     return checksummed, int(checksummed, 16)
 
 
-def circuit_input(model: QuantizedMLP, pixels: list[int], salt: int, public: dict[str, int]) -> dict:
-    """The witness generator's input: every signal as a decimal string of a field element
-    (negative weights as r - |w|)."""
+def circuit_input(model: QuantizedMLP, pixels, salt: int, request_id: int, node) -> dict:
+    """The witness generator's input for one inference: the public inputs (commitments computed
+    here) and the private ones, every signal a decimal field element (negative weights as r - |w|).
+    Raises ValueError for pixels, a salt, a request id or a node the circuit cannot take."""
+    try:
+        pixels = check_pixels(pixels)
+    except ModelError as error:
+        raise ValueError(str(error)) from None
+    check_salt(salt)
+    if not isinstance(request_id, int) or isinstance(request_id, bool) or not 0 <= request_id < SNARK_SCALAR_FIELD:
+        raise ValueError(f"request_id must be an integer in [0, r), got {request_id!r}")
+    _, node_uint = node_as_uint(node)
+    public = {
+        "weightsCommitment": weights_commitment(model),
+        "inputCommitment": input_commitment(pixels, salt),
+        "outputCommitment": output_commitment(model.forward(pixels)),
+        "requestId": request_id,
+        "node": node_uint,
+    }
     field = lambda value: str(value % SNARK_SCALAR_FIELD)
     return {
         **{name: field(public[name]) for name in PUBLIC_INPUTS},
@@ -186,27 +202,13 @@ class ZKProver:
     def prove(self, model: QuantizedMLP, pixels, salt: int, request_id: int, node) -> ZKProof:
         """Runs the model on `pixels` (64 integers 0..16) and proves it, bound to `request_id` and
         `node`. The input commitment is salted with `salt` (a field element; see random_salt)."""
-        try:
-            pixels = check_pixels(pixels)
-        except ModelError as error:
-            raise ValueError(str(error)) from None
-        check_salt(salt)
-        if not isinstance(request_id, int) or isinstance(request_id, bool) or not 0 <= request_id < SNARK_SCALAR_FIELD:
-            raise ValueError(f"request_id must be an integer in [0, r), got {request_id!r}")
-        node_address, node_uint = node_as_uint(node)
-
+        node_address, _ = node_as_uint(node)
+        signals_in = circuit_input(model, pixels, salt, request_id, node)
         inference = model.forward(pixels)
-        public = {
-            "weightsCommitment": weights_commitment(model),
-            "inputCommitment": input_commitment(pixels, salt),
-            "outputCommitment": output_commitment(inference),
-            "requestId": request_id,
-            "node": node_uint,
-        }
         logger.info("proving inference for request %d (class %d) ...", request_id, inference.label)
-        answer = self._request("prove", input=circuit_input(model, pixels, salt, public))
+        answer = self._request("prove", input=signals_in)
         signals = tuple(int(v) for v in answer["publicSignals"])
-        expected = tuple(public[name] for name in PUBLIC_INPUTS)
+        expected = tuple(int(signals_in[name]) for name in PUBLIC_INPUTS)
         if signals != expected:
             raise ZKProofError(f"the proof's public signals {signals} differ from the expected {expected}")
         if not answer["verified"]:
@@ -215,9 +217,9 @@ class ZKProver:
                     request_id, answer["witnessSeconds"], answer["proveSeconds"])
         return ZKProof(
             inference=inference,
-            weights_commitment=to_bytes32(public["weightsCommitment"]),
-            input_commitment=to_bytes32(public["inputCommitment"]),
-            output_commitment=to_bytes32(public["outputCommitment"]),
+            weights_commitment=to_bytes32(signals[0]),
+            input_commitment=to_bytes32(signals[1]),
+            output_commitment=to_bytes32(signals[2]),
             request_id=request_id,
             node=node_address,
             public_signals=signals,
@@ -226,6 +228,11 @@ class ZKProver:
             witness_seconds=answer["witnessSeconds"],
             prove_seconds=answer["proveSeconds"],
         )
+
+    def witness(self, signals_in: dict) -> list[int]:
+        """Every wire of the witness for a circuit input (see circuit_input); raises ZKProofError
+        when the input violates a constraint. For tests and debugging: prove() needs no call."""
+        return [int(v) for v in self._request("witness", input=signals_in)["witness"]]
 
     def verify(self, public_signals, proof: dict) -> bool:
         """Checks a snarkjs proof against the verification key (off chain)."""

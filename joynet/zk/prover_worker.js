@@ -12,6 +12,8 @@
 //       "witnessSeconds": 0.9, "proveSeconds": 2.4, "verifySeconds": 0.02}
 //   <- {"id": 2, "op": "verify", "publicSignals": [...], "proof": {...}}
 //   -> {"id": 2, "verified": true}
+//   <- {"id": 3, "op": "witness", "input": {...}}
+//   -> {"id": 3, "witness": ["1", ...]}            (every wire, for tests and debugging)
 // A failed request answers {"id": n, "error": "..."}; the process goes on. EOF on stdin ends it.
 // stdout carries only these lines; diagnostics go to stderr.
 "use strict";
@@ -48,6 +50,9 @@ async function main() {
   const handlers = {
     prove: (request) => prove(request.input),
     verify: async (request) => ({ verified: await snarkjs.groth16.verify(vkey, request.publicSignals, request.proof) }),
+    witness: async (request) => ({
+      witness: (await witnessCalculator.calculateWitness(request.input, true)).map(String),
+    }),
   };
 
   reply({ ready: true, nPublic: vkey.nPublic });
