@@ -121,6 +121,16 @@ def test_prover__missing_artefacts__raises(tmp_path):
         ZKProver(circuit_dir=tmp_path)
 
 
+def test_prover__verification_key_of_another_setup__refuses_to_start(tmp_path):
+    for name in ("digits_mlp.wasm", "digits_mlp.zkey"):
+        (tmp_path / name).symlink_to(DEFAULT_CIRCUIT_DIR / name)
+    vkey = json.loads((DEFAULT_CIRCUIT_DIR / "verification_key.json").read_text())
+    vkey["vk_delta_2"] = vkey["vk_gamma_2"]
+    (tmp_path / "verification_key.json").write_text(json.dumps(vkey))
+    with pytest.raises(ZKProofError, match="does not match the verification key"):
+        ZKProver(circuit_dir=tmp_path)
+
+
 def test_close__then_prove__raises_and_worker_is_gone(model):
     prover = ZKProver()
     prover.close()

@@ -13,6 +13,7 @@ import json
 import logging
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from eth_utils import is_address, to_checksum_address
 from joynet.zk.commitments import (
     check_salt, input_commitment, output_commitment, to_bytes32, weights_commitment,
 )
-from joynet.zk.model import Inference, ModelError, QuantizedMLP, check_pixels
+from joynet.zk.model import Inference, QuantizedMLP, check_pixels
 from joynet.zk.poseidon import SNARK_SCALAR_FIELD
 
 logger = logging.getLogger("joynet.zk")
@@ -105,10 +106,7 @@ def circuit_input(model: QuantizedMLP, pixels, salt: int, request_id: int, node)
     """The witness generator's input for one inference: the public inputs (commitments computed
     here) and the private ones, every signal a decimal field element (negative weights as r - |w|).
     Raises ValueError for pixels, a salt, a request id or a node the circuit cannot take."""
-    try:
-        pixels = check_pixels(pixels)
-    except ModelError as error:
-        raise ValueError(str(error)) from None
+    pixels = check_pixels(pixels)  # ModelError is a ValueError
     check_salt(salt)
     if not isinstance(request_id, int) or isinstance(request_id, bool) or not 0 <= request_id < SNARK_SCALAR_FIELD:
         raise ValueError(f"request_id must be an integer in [0, r), got {request_id!r}")
@@ -151,9 +149,12 @@ class ZKProver:
         zkey_mb = (self.circuit_dir / "digits_mlp.zkey").stat().st_size / 2**20
         logger.info("starting the ZK prover worker (loading a %.1f MB proving key)", zkey_mb)
         started = time.monotonic()
+        # stderr goes to a file, not a pipe: nobody reads it while the worker runs, and a full
+        # pipe would block the worker.
+        self._stderr = tempfile.TemporaryFile(mode="w+")
         self._process = subprocess.Popen(
             [node, str(WORKER), *(str(self.circuit_dir / name) for name in CIRCUIT_FILES)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
             cwd=PROJECT_ROOT,
         )
         ready = self._read(start_timeout)
@@ -178,8 +179,10 @@ class ZKProver:
             raise ZKProofError(f"the prover worker gave no answer within {timeout:.0f} s (stopped)")
         line = result[0] if result else ""
         if not line:
-            stderr = self._process.stderr.read() if self._process.poll() is not None else ""
-            raise ZKProofError(f"the prover worker exited (code {self._process.poll()}): {stderr.strip()[-2000:]}")
+            self._process.wait(timeout=10)
+            self._stderr.seek(0)
+            stderr = self._stderr.read().strip()[-2000:]
+            raise ZKProofError(f"the prover worker exited (code {self._process.returncode}): {stderr}")
         return json.loads(line)
 
     def _request(self, op: str, **payload) -> dict:
@@ -250,8 +253,8 @@ class ZKProver:
                 process.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):
                 self._kill()
-        for stream in (process.stdout, process.stderr):
-            stream.close()
+        process.stdout.close()
+        self._stderr.close()
 
     def _kill(self) -> None:
         if self._process.poll() is None:

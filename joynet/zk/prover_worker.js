@@ -31,6 +31,14 @@ async function main() {
   const zkey = new Uint8Array(fs.readFileSync(zkeyPath));
   const vkey = JSON.parse(fs.readFileSync(vkeyPath, "utf8"));
   const curve = await snarkjs.curves.getCurveFromName(vkey.curve);  // cached for every later call
+  // A proving key from another ceremony than the verification key would give proofs that never
+  // verify: refuse to start instead.
+  const zkeyVerificationKey = await snarkjs.zKey.exportVerificationKey(zkey);
+  for (const field of ["nPublic", "vk_alpha_1", "vk_beta_2", "vk_gamma_2", "vk_delta_2", "IC"]) {
+    if (JSON.stringify(zkeyVerificationKey[field]) !== JSON.stringify(vkey[field])) {
+      throw new Error(`the proving key does not match the verification key (${field} differs)`);
+    }
+  }
 
   const reply = (message) => process.stdout.write(JSON.stringify(message) + "\n");
   const seconds = (start) => Number(process.hrtime.bigint() - start) / 1e9;
