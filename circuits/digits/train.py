@@ -1,6 +1,6 @@
 """Trains the 64-16-10 digits MLP with PyTorch and quantizes it for the circuit.
 
-    PYTHONPATH=. .venv/bin/python circuits/digits/train.py
+    .venv/bin/python circuits/digits/train.py
 
 Deterministic: fixed seeds, one thread, deterministic algorithms, full-batch training on a fixed
 stratified split, so a rerun with the pinned torch and scikit-learn writes the same files.
