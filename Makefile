@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 APE := .venv/bin/ape
 
-.PHONY: help setup test test-long demo bench deploy clean
+.PHONY: help setup test test-long demo bench deploy circuits clean
 
 help:
 	@echo "make setup   install the toolchain into .venv and node_modules (idempotent, offline registries only)"
@@ -10,6 +10,7 @@ help:
 	@echo "make test-long  the protocol state machine with 10,000 steps"
 	@echo "make demo    local chain + protocol + one governance change through the timelock"
 	@echo "make bench   gas per protocol step from real transactions (writes bench/results.json)"
+	@echo "make circuits  rebuild the digits MLP circuit, its local trusted setup and DigitsMLPVerifier.sol"
 	@echo "make deploy  deploy to the local chain at JOYNET_LOCAL_CHAIN_HOST (ape run deploy)"
 	@echo "make clean   remove everything make setup and the builds created"
 
@@ -31,6 +32,11 @@ bench: setup
 
 deploy: setup
 	$(APE) run deploy
+
+# Compile, local powers of tau (cached in circuits/ptau/), Groth16 setup, keys and verifier.
+# Minutes; tests and the demo use the committed artefacts and never run it.
+circuits: setup
+	PYTHON=.venv/bin/python bash circuits/build.sh
 
 clean:
 	rm -rf .venv node_modules .build contracts/.cache toolchain/.solc-version-cache

@@ -11,6 +11,7 @@ from joynet.governance import GovernanceError, ModelGovernanceDAO, ProposalState
 from joynet.marketplace import InferenceResult, MarketplaceError, ModelMarketplace, RequestStatus, model_key
 from joynet.model_package import ModelPackage, ModelPackageError, load_model_package, publish_model
 from joynet.storage import ModelStore, StoreError, open_store
+from joynet.zk import QuantizedMLP, ZKProof, ZKProofError, ZKProver
 
 __all__ = [
     "JOY",
@@ -28,6 +29,10 @@ __all__ = [
     "ProposalState",
     "StoreError",
     "VoteType",
+    "QuantizedMLP",
+    "ZKProof",
+    "ZKProofError",
+    "ZKProver",
     "load_deployment",
     "load_model_package",
     "model_key",

@@ -1,0 +1,37 @@
+"""Zero-knowledge proofs of inference for the digits MLP (Circom + Groth16).
+
+The integer model and its forward pass (`QuantizedMLP`), circomlib's Poseidon, the three
+commitments a proof binds, and `ZKProver`, which proves inferences with the committed circuit.
+"""
+
+from joynet.zk.commitments import (
+    input_commitment, output_commitment, pack_bytes, random_salt, to_bytes32, weights_commitment,
+)
+from joynet.zk.model import DEFAULT_MODEL, Inference, ModelError, QuantizedMLP
+from joynet.zk.poseidon import SNARK_SCALAR_FIELD, poseidon
+from joynet.zk.prover import (
+    PUBLIC_INPUTS, ZKProof, ZKProofError, ZKProver, circuit_input, decode_calldata, encode_calldata, solidity_proof,
+)
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "Inference",
+    "ModelError",
+    "PUBLIC_INPUTS",
+    "QuantizedMLP",
+    "SNARK_SCALAR_FIELD",
+    "circuit_input",
+    "ZKProof",
+    "ZKProofError",
+    "ZKProver",
+    "decode_calldata",
+    "encode_calldata",
+    "input_commitment",
+    "output_commitment",
+    "pack_bytes",
+    "poseidon",
+    "random_salt",
+    "solidity_proof",
+    "to_bytes32",
+    "weights_commitment",
+]

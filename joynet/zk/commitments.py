@@ -1,0 +1,71 @@
+"""The three commitments a digits-MLP proof binds, computed as the circuit computes them.
+
+    pack(data)          = [int.from_bytes(data[i:i+31], "little") for i in 0, 31, 62, ...]
+                          (31 bytes per element, so each is below 2**248 < r; the last may be shorter)
+    chain(elements)     = h = Poseidon(e[0..15]); then h = Poseidon(h, next <= 15 elements) until none are left
+    weightsCommitment   = chain(pack(model.weight_bytes()))            (1,236 bytes -> 40 elements -> 3 hashes)
+    inputCommitment     = Poseidon(pack(pixels as 64 bytes) + [salt])  (3 elements + salt: Poseidon(4))
+    outputCommitment    = Poseidon(class, logit_0 mod r, ..., logit_9 mod r)   (Poseidon(11))
+
+Every commitment is a field element below r, exposed on chain as a big-endian bytes32.
+"""
+
+import secrets
+
+from joynet.zk.model import Inference, QuantizedMLP, check_pixels
+from joynet.zk.poseidon import SNARK_SCALAR_FIELD, poseidon
+
+BYTES_PER_ELEMENT = 31
+CHAIN_ARITY = 16  # the widest circomlib Poseidon
+
+
+def pack_bytes(data: bytes) -> list[int]:
+    return [int.from_bytes(data[i:i + BYTES_PER_ELEMENT], "little") for i in range(0, len(data), BYTES_PER_ELEMENT)]
+
+
+def chain_chunks(count: int) -> list[int]:
+    """How many new elements each Poseidon of the chain absorbs (the circuit uses the same split)."""
+    chunks = [min(count, CHAIN_ARITY)]
+    remaining = count - chunks[0]
+    while remaining > 0:
+        chunks.append(min(remaining, CHAIN_ARITY - 1))
+        remaining -= chunks[-1]
+    return chunks
+
+
+def poseidon_chain(elements: list[int]) -> int:
+    chunks = chain_chunks(len(elements))
+    digest = poseidon(elements[:chunks[0]])
+    start = chunks[0]
+    for size in chunks[1:]:
+        digest = poseidon([digest, *elements[start:start + size]])
+        start += size
+    return digest
+
+
+def weights_commitment(model: QuantizedMLP) -> int:
+    return poseidon_chain(pack_bytes(model.weight_bytes()))
+
+
+def check_salt(salt: int) -> int:
+    if not isinstance(salt, int) or isinstance(salt, bool) or not 0 <= salt < SNARK_SCALAR_FIELD:
+        raise ValueError(f"salt must be an integer field element in [0, r), got {salt!r}")
+    return salt
+
+
+def random_salt() -> int:
+    """A uniformly random field element: the input commitment must not be brute-forceable from
+    the few possible 8x8 images."""
+    return secrets.randbelow(SNARK_SCALAR_FIELD)
+
+
+def input_commitment(pixels, salt: int) -> int:
+    return poseidon([*pack_bytes(bytes(check_pixels(pixels))), check_salt(salt)])
+
+
+def output_commitment(inference: Inference) -> int:
+    return poseidon([inference.label, *(logit % SNARK_SCALAR_FIELD for logit in inference.logits)])
+
+
+def to_bytes32(value: int) -> bytes:
+    return value.to_bytes(32, "big")

@@ -1,0 +1,22 @@
+"""scikit-learn's 8x8 digits (shipped inside the package, nothing downloaded) and the fixed
+train / held-out split the committed model was trained and measured on."""
+
+SPLIT_SEED = 0
+HELD_OUT_FRACTION = 0.25
+
+
+def load_split():
+    """(train_pixels, test_pixels, train_labels, test_labels): integer pixels 0..16, stratified split."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    pixels = digits.data.astype(int)
+    return train_test_split(pixels, digits.target, test_size=HELD_OUT_FRACTION,
+                            random_state=SPLIT_SEED, stratify=digits.target)
+
+
+def accuracy(model, pixels, labels) -> float:
+    """Share of images the quantized model (integer forward pass) classifies correctly."""
+    hits = sum(model.forward(image).label == label for image, label in zip(pixels.tolist(), labels.tolist()))
+    return hits / len(labels)

@@ -1,0 +1,273 @@
+"""joynet.ZKProver: Groth16 proofs that a digits-MLP inference was computed as committed.
+
+A ZKProver owns one long-lived Node process (joynet/zk/prover_worker.js) that keeps the wasm
+witness generator, the proving key and the curve loaded; each `prove` costs the witness and the
+proof only. The proof is verified locally before it is returned.
+
+    with ZKProver() as prover:
+        proof = prover.prove(model, pixels, salt, request_id, node)
+        verifier.verifyProof(*proof.verifier_args())    # DigitsMLPVerifier on chain
+"""
+
+import json
+import logging
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from eth_abi import decode, encode
+from eth_utils import is_address, to_checksum_address
+
+from joynet.zk.commitments import (
+    check_salt, input_commitment, output_commitment, to_bytes32, weights_commitment,
+)
+from joynet.zk.model import Inference, QuantizedMLP, check_pixels
+from joynet.zk.poseidon import SNARK_SCALAR_FIELD
+
+logger = logging.getLogger("joynet.zk")
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CIRCUIT_DIR = PROJECT_ROOT / "circuits" / "build"
+WORKER = Path(__file__).with_name("prover_worker.js")
+CIRCUIT_FILES = ("digits_mlp.wasm", "digits_mlp.zkey", "verification_key.json")
+# The circuit's public inputs, in the order the verifier takes them.
+PUBLIC_INPUTS = ("weightsCommitment", "inputCommitment", "outputCommitment", "requestId", "node")
+CALLDATA_TYPES = ["uint256[2]", "uint256[2][2]", "uint256[2]"]
+
+
+class ZKProofError(RuntimeError):
+    """The prover could not produce a proof that verifies, or its worker failed."""
+
+
+@dataclass(frozen=True)
+class ZKProof:
+    """A verified proof of one inference and everything needed to check it on chain."""
+
+    inference: Inference
+    weights_commitment: bytes  # bytes32, big-endian field elements
+    input_commitment: bytes
+    output_commitment: bytes
+    request_id: int
+    node: str  # checksummed address
+    public_signals: tuple[int, ...]  # [weightsCommitment, inputCommitment, outputCommitment, requestId, node]
+    proof: dict  # snarkjs's JSON (pi_a, pi_b, pi_c in projective coordinates)
+    calldata: bytes  # abi.encode(uint256[2] a, uint256[2][2] b, uint256[2] c)
+    witness_seconds: float
+    prove_seconds: float
+
+    @property
+    def label(self) -> int:
+        return self.inference.label
+
+    @property
+    def logits(self) -> tuple[int, ...]:
+        return self.inference.logits
+
+    def verifier_args(self) -> tuple:
+        """(a, b, c, publicSignals): the arguments of the snarkjs verifier's verifyProof."""
+        return (*solidity_proof(self.proof), list(self.public_signals))
+
+
+def solidity_proof(proof: dict) -> tuple[list[int], list[list[int]], list[int]]:
+    """(a, b, c) as the snarkjs Solidity verifier takes them: affine coordinates, and each G2
+    coordinate of b given as (imaginary, real), the order `snarkjs zkey export soliditycalldata`
+    prints."""
+    a = [int(v) for v in proof["pi_a"][:2]]
+    b = [[int(proof["pi_b"][i][1]), int(proof["pi_b"][i][0])] for i in range(2)]
+    c = [int(v) for v in proof["pi_c"][:2]]
+    return a, b, c
+
+
+def encode_calldata(proof: dict) -> bytes:
+    return encode(CALLDATA_TYPES, list(solidity_proof(proof)))
+
+
+def decode_calldata(calldata: bytes) -> tuple[list[int], list[list[int]], list[int]]:
+    """The inverse of encode_calldata: (a, b, c) ready for verifyProof."""
+    a, b, c = decode(CALLDATA_TYPES, calldata)
+    return list(a), [list(row) for row in b], list(c)
+
+
+def node_as_uint(node) -> tuple[str, int]:
+    """An address (hex string, or anything with .address such as an Ape account) as
+    (checksummed string, uint160)."""
+    address = getattr(node, "address", node)
+    if not isinstance(address, str) or not is_address(address):
+        raise ValueError(f"node must be an Ethereum address, got {node!r}")
+    checksummed = to_checksum_address(address)
+    return checksummed, int(checksummed, 16)
+
+
+def circuit_input(model: QuantizedMLP, pixels, salt: int, request_id: int, node) -> dict:
+    """The witness generator's input for one inference: the public inputs (commitments computed
+    here) and the private ones, every signal a decimal field element (negative weights as r - |w|).
+    Raises ValueError for pixels, a salt, a request id or a node the circuit cannot take."""
+    pixels = check_pixels(pixels)  # ModelError is a ValueError
+    check_salt(salt)
+    if not isinstance(request_id, int) or isinstance(request_id, bool) or not 0 <= request_id < SNARK_SCALAR_FIELD:
+        raise ValueError(f"request_id must be an integer in [0, r), got {request_id!r}")
+    _, node_uint = node_as_uint(node)
+    public = {
+        "weightsCommitment": weights_commitment(model),
+        "inputCommitment": input_commitment(pixels, salt),
+        "outputCommitment": output_commitment(model.forward(pixels)),
+        "requestId": request_id,
+        "node": node_uint,
+    }
+    field = lambda value: str(value % SNARK_SCALAR_FIELD)
+    return {
+        **{name: field(public[name]) for name in PUBLIC_INPUTS},
+        "w1": [[field(w) for w in row] for row in model.w1],
+        "b1": [field(b) for b in model.b1],
+        "w2": [[field(w) for w in row] for row in model.w2],
+        "b2": [field(b) for b in model.b2],
+        "pixels": [field(p) for p in pixels],
+        "salt": field(salt),
+    }
+
+
+class ZKProver:
+    """Proves digits-MLP inferences with the committed circuit artefacts (never reruns the ceremony)."""
+
+    def __init__(self, circuit_dir: str | Path = DEFAULT_CIRCUIT_DIR, *, node_binary: str = "node",
+                 start_timeout: float = 120.0, request_timeout: float = 300.0):
+        self.circuit_dir = Path(circuit_dir)
+        missing = [name for name in CIRCUIT_FILES if not (self.circuit_dir / name).is_file()]
+        if missing:
+            raise ZKProofError(f"circuit artefacts missing in {self.circuit_dir}: {', '.join(missing)} "
+                               "(they are committed; `make circuits` rebuilds them)")
+        node = shutil.which(node_binary)
+        if node is None:
+            raise ZKProofError(f"Node.js ({node_binary!r}) not found on PATH; the prover worker needs it")
+        self.request_timeout = request_timeout
+        self._lock = threading.Lock()
+        self._next_id = 0
+        zkey_mb = (self.circuit_dir / "digits_mlp.zkey").stat().st_size / 2**20
+        logger.info("starting the ZK prover worker (loading a %.1f MB proving key)", zkey_mb)
+        started = time.monotonic()
+        # stderr goes to a file, not a pipe: nobody reads it while the worker runs, and a full
+        # pipe would block the worker.
+        self._stderr = tempfile.TemporaryFile(mode="w+")
+        self._process = subprocess.Popen(
+            [node, str(WORKER), *(str(self.circuit_dir / name) for name in CIRCUIT_FILES)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
+            cwd=PROJECT_ROOT,
+        )
+        ready = self._read(start_timeout)
+        if not ready.get("ready"):
+            self.close()
+            raise ZKProofError(f"the prover worker did not start: {ready}")
+        if ready.get("nPublic") != len(PUBLIC_INPUTS):
+            self.close()
+            raise ZKProofError(f"the verification key has {ready.get('nPublic')} public inputs, "
+                               f"expected {len(PUBLIC_INPUTS)}")
+        logger.info("ZK prover worker ready in %.1f s", time.monotonic() - started)
+
+    # ---- the worker protocol ----
+
+    def _read(self, timeout: float) -> dict:
+        result: list[str] = []
+        reader = threading.Thread(target=lambda: result.append(self._process.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if reader.is_alive():
+            self._kill()
+            raise ZKProofError(f"the prover worker gave no answer within {timeout:.0f} s (stopped)")
+        line = result[0] if result else ""
+        if not line:
+            self._process.wait(timeout=10)
+            self._stderr.seek(0)
+            stderr = self._stderr.read().strip()[-2000:]
+            raise ZKProofError(f"the prover worker exited (code {self._process.returncode}): {stderr}")
+        return json.loads(line)
+
+    def _request(self, op: str, **payload) -> dict:
+        with self._lock:
+            if self._process.poll() is not None:
+                raise ZKProofError("the prover worker is not running (closed or crashed)")
+            self._next_id += 1
+            request_id = self._next_id
+            self._process.stdin.write(json.dumps({"id": request_id, "op": op, **payload}) + "\n")
+            self._process.stdin.flush()
+            answer = self._read(self.request_timeout)
+        if answer.get("id") != request_id:
+            raise ZKProofError(f"the prover worker answered request {answer.get('id')}, expected {request_id}")
+        if "error" in answer:
+            raise ZKProofError(f"the prover worker failed: {answer['error']}")
+        return answer
+
+    # ---- API ----
+
+    def prove(self, model: QuantizedMLP, pixels, salt: int, request_id: int, node) -> ZKProof:
+        """Runs the model on `pixels` (64 integers 0..16) and proves it, bound to `request_id` and
+        `node`. The input commitment is salted with `salt` (a field element; see random_salt)."""
+        node_address, _ = node_as_uint(node)
+        signals_in = circuit_input(model, pixels, salt, request_id, node)
+        inference = model.forward(pixels)
+        logger.info("proving inference for request %d (class %d) ...", request_id, inference.label)
+        answer = self._request("prove", input=signals_in)
+        signals = tuple(int(v) for v in answer["publicSignals"])
+        expected = tuple(int(signals_in[name]) for name in PUBLIC_INPUTS)
+        if signals != expected:
+            raise ZKProofError(f"the proof's public signals {signals} differ from the expected {expected}")
+        if not answer["verified"]:
+            raise ZKProofError("the proof does not verify against the verification key")
+        logger.info("proof for request %d ready: witness %.2f s, proof %.2f s, verified locally",
+                    request_id, answer["witnessSeconds"], answer["proveSeconds"])
+        return ZKProof(
+            inference=inference,
+            weights_commitment=to_bytes32(signals[0]),
+            input_commitment=to_bytes32(signals[1]),
+            output_commitment=to_bytes32(signals[2]),
+            request_id=request_id,
+            node=node_address,
+            public_signals=signals,
+            proof=answer["proof"],
+            calldata=encode_calldata(answer["proof"]),
+            witness_seconds=answer["witnessSeconds"],
+            prove_seconds=answer["proveSeconds"],
+        )
+
+    def witness(self, signals_in: dict) -> list[int]:
+        """Every wire of the witness for a circuit input (see circuit_input); raises ZKProofError
+        when the input violates a constraint. For tests and debugging: prove() needs no call."""
+        return [int(v) for v in self._request("witness", input=signals_in)["witness"]]
+
+    def verify(self, public_signals, proof: dict) -> bool:
+        """Checks a snarkjs proof against the verification key (off chain)."""
+        signals = [str(int(v)) for v in public_signals]
+        if len(signals) != len(PUBLIC_INPUTS):
+            raise ValueError(f"expected {len(PUBLIC_INPUTS)} public signals, got {len(signals)}")
+        return bool(self._request("verify", publicSignals=signals, proof=proof)["verified"])
+
+    def close(self) -> None:
+        """Ends the worker: EOF on its stdin lets it release its threads and exit."""
+        process = self._process
+        if process.poll() is None:
+            try:
+                process.stdin.close()
+                process.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self._kill()
+        process.stdout.close()
+        self._stderr.close()
+
+    def _kill(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+
+    def __enter__(self) -> "ZKProver":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        process = getattr(self, "_process", None)
+        if process is not None and process.poll() is None:
+            process.kill()

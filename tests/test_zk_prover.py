@@ -1,0 +1,139 @@
+"""joynet.ZKProver off chain: the circuit's witness equals the Python forward pass bit for bit,
+the circuit refuses inputs that break its constraints, proofs verify locally and only for their
+own public signals, and bad arguments fail before any proving."""
+
+import json
+
+import pytest
+
+from joynet import ZKProofError, ZKProver
+from joynet.zk import PUBLIC_INPUTS, SNARK_SCALAR_FIELD, QuantizedMLP, circuit_input, output_commitment, poseidon
+from joynet.zk.digits import load_split
+from joynet.zk.prover import DEFAULT_CIRCUIT_DIR
+
+NODE = "0x" + "ab" * 20
+MANIFEST = json.loads((DEFAULT_CIRCUIT_DIR / "manifest.json").read_text())
+
+
+def signed(value: int) -> int:
+    """A field element read as the signed integer it encodes."""
+    value %= SNARK_SCALAR_FIELD
+    return value - SNARK_SCALAR_FIELD if value > SNARK_SCALAR_FIELD // 2 else value
+
+
+@pytest.fixture(scope="module")
+def prover():
+    with ZKProver() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def model():
+    return QuantizedMLP.load()
+
+
+@pytest.fixture(scope="module")
+def one_of_each_digit():
+    """The first held-out image of each class 0..9."""
+    _, pixels, _, labels = load_split()
+    return [pixels[list(labels).index(digit)].tolist() for digit in range(10)]
+
+
+@pytest.fixture(scope="module")
+def proof(prover, model, one_of_each_digit):
+    return prover.prove(model, one_of_each_digit[3], salt=12345, request_id=42, node=NODE)
+
+
+def test_witness__ten_digits__equals_python_forward_pass(prover, model, one_of_each_digit):
+    wires = MANIFEST["witness_wires"]
+    for pixels in one_of_each_digit:
+        witness = prover.witness(circuit_input(model, pixels, 7, 1, NODE))
+        inference = model.forward(pixels)
+        assert [witness[wire] for wire in wires["hidden"]] == model.hidden_layer(pixels)
+        logits = tuple(signed(witness[b] + sum(witness[w] for w in row)) for b, row in zip(wires["b2"], wires["products2"]))
+        assert logits == inference.logits
+        assert witness[wires["label"]] == inference.label
+
+
+def test_witness__output_commitment_of_another_class__refused_by_circuit(prover, model, one_of_each_digit):
+    signals = circuit_input(model, one_of_each_digit[0], 7, 1, NODE)
+    inference = model.forward(one_of_each_digit[0])
+    lie = poseidon([(inference.label + 1) % 10, *(logit % SNARK_SCALAR_FIELD for logit in inference.logits)])
+    assert int(signals["outputCommitment"]) == output_commitment(inference)
+    with pytest.raises(ZKProofError, match="Assert Failed"):
+        prover.witness({**signals, "outputCommitment": str(lie)})
+
+
+@pytest.mark.parametrize("signal, value", [("pixels", 17), ("w1", 128)])
+def test_witness__value_outside_its_range__refused_by_circuit(prover, model, one_of_each_digit, signal, value):
+    signals = circuit_input(model, one_of_each_digit[0], 7, 1, NODE)
+    if signal == "pixels":
+        signals["pixels"] = [str(value)] + signals["pixels"][1:]
+    else:
+        signals["w1"] = [[str(value)] + signals["w1"][0][1:]] + signals["w1"][1:]
+    with pytest.raises(ZKProofError, match="Assert Failed"):
+        prover.witness(signals)
+
+
+def test_prove__digit__returns_output_commitments_and_public_signals_in_order(proof, model, one_of_each_digit):
+    assert PUBLIC_INPUTS == ("weightsCommitment", "inputCommitment", "outputCommitment", "requestId", "node")
+    assert (proof.label, proof.logits) == (3, model.forward(one_of_each_digit[3]).logits)
+    assert proof.public_signals == (
+        int.from_bytes(proof.weights_commitment, "big"), int.from_bytes(proof.input_commitment, "big"),
+        int.from_bytes(proof.output_commitment, "big"), 42, int(NODE, 16))
+    assert "0x" + proof.weights_commitment.hex() == json.loads(
+        (DEFAULT_CIRCUIT_DIR.parent / "digits" / "manifest.json").read_text())["weights_commitment"]
+    assert len(proof.calldata) == 8 * 32
+
+
+def test_verify__own_signals__true_and_any_other_signal__false(prover, proof):
+    assert prover.verify(proof.public_signals, proof.proof)
+    for index in range(len(PUBLIC_INPUTS)):
+        altered = list(proof.public_signals)
+        altered[index] = (altered[index] + 1) % SNARK_SCALAR_FIELD
+        assert not prover.verify(altered, proof.proof), PUBLIC_INPUTS[index]
+
+
+def test_verification_key__every_public_input__has_a_nonzero_point():
+    vkey = json.loads((DEFAULT_CIRCUIT_DIR / "verification_key.json").read_text())
+    assert vkey["nPublic"] == 5
+    assert all(point != ["0", "1", "0"] for point in vkey["IC"])
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"pixels": [0] * 63}, "64 pixels"),
+    ({"pixels": [16] * 63 + [17]}, "pixel 63"),
+    ({"salt": SNARK_SCALAR_FIELD}, "salt"),
+    ({"salt": -1}, "salt"),
+    ({"request_id": -1}, "request_id"),
+    ({"request_id": SNARK_SCALAR_FIELD}, "request_id"),
+    ({"node": "0x1234"}, "address"),
+    ({"node": 5}, "address"),
+])
+def test_prove__bad_argument__raises_value_error(prover, model, change, message):
+    arguments = {"pixels": [0] * 64, "salt": 1, "request_id": 1, "node": NODE, **change}
+    with pytest.raises(ValueError, match=message):
+        prover.prove(model, **arguments)
+
+
+def test_prover__missing_artefacts__raises(tmp_path):
+    with pytest.raises(ZKProofError, match="digits_mlp.zkey"):
+        ZKProver(circuit_dir=tmp_path)
+
+
+def test_prover__verification_key_of_another_setup__refuses_to_start(tmp_path):
+    for name in ("digits_mlp.wasm", "digits_mlp.zkey"):
+        (tmp_path / name).symlink_to(DEFAULT_CIRCUIT_DIR / name)
+    vkey = json.loads((DEFAULT_CIRCUIT_DIR / "verification_key.json").read_text())
+    vkey["vk_delta_2"] = vkey["vk_gamma_2"]
+    (tmp_path / "verification_key.json").write_text(json.dumps(vkey))
+    with pytest.raises(ZKProofError, match="does not match the verification key"):
+        ZKProver(circuit_dir=tmp_path)
+
+
+def test_close__then_prove__raises_and_worker_is_gone(model):
+    prover = ZKProver()
+    prover.close()
+    assert prover._process.poll() == 0
+    with pytest.raises(ZKProofError, match="not running"):
+        prover.prove(model, [0] * 64, 1, 1, NODE)

@@ -1,0 +1,83 @@
+"""A real proof from joynet.ZKProver verifies in the deployed DigitsMLPVerifier (the snarkjs
+Solidity verifier exported by `make circuits`), with the calldata decoded as ProofOfInference
+will decode it, and fails for a tampered proof and for every other public signal: another
+output, other weights, another request, another node."""
+
+import pytest
+
+from joynet import ZKProver
+from joynet.zk import SNARK_SCALAR_FIELD, Inference, QuantizedMLP, decode_calldata, output_commitment
+from joynet.zk.digits import load_split
+
+# The BN254 base field: negating a G1 point is (x, q - y).
+BASE_FIELD = 21888242871839275222246405745257275088696311157297823662689037894645226208583
+
+
+@pytest.fixture(scope="module")
+def verifier(project, deployer):
+    return project.DigitsMLPVerifier.deploy(sender=deployer)
+
+
+@pytest.fixture(scope="module")
+def proof(alice):
+    _, pixels, _, _ = load_split()
+    with ZKProver() as prover:
+        return prover.prove(QuantizedMLP.load(), pixels[0].tolist(), salt=987654321, request_id=7, node=alice)
+
+
+def verify(verifier, calldata, signals) -> bool:
+    a, b, c = decode_calldata(calldata)
+    return verifier.verifyProof(a, b, c, list(signals))
+
+
+def with_signal(proof, index, value):
+    signals = list(proof.public_signals)
+    signals[index] = value
+    return signals
+
+
+def test_verify_proof__real_proof__accepted(verifier, proof, alice):
+    assert proof.node == alice.address
+    assert decode_calldata(proof.calldata) == proof.verifier_args()[:3]
+    assert verify(verifier, proof.calldata, proof.public_signals) is True
+
+
+def test_verify_proof__in_a_transaction__accepted_for_gas(verifier, proof, deployer):
+    receipt = verifier.invoke_transaction("verifyProof", *proof.verifier_args(), sender=deployer)
+    assert not receipt.failed
+    assert 150_000 < receipt.gas_used < 300_000
+
+
+def test_verify_proof__tampered_proof__rejected(verifier, proof):
+    a, b, c = decode_calldata(proof.calldata)
+    negated_a = [a[0], BASE_FIELD - a[1]]  # still a curve point, no longer the proof's
+    assert verifier.verifyProof(negated_a, b, c, list(proof.public_signals)) is False
+    flipped_c = [c[0] ^ 1, c[1]]  # not a curve point at all
+    assert verifier.verifyProof(a, b, flipped_c, list(proof.public_signals)) is False
+
+
+def test_verify_proof__output_commitment_of_another_result__rejected(verifier, proof):
+    other = Inference(label=(proof.label + 1) % 10, logits=proof.logits)
+    assert verify(verifier, proof.calldata, with_signal(proof, 2, output_commitment(other))) is False
+
+
+def test_verify_proof__other_weights_commitment__rejected(verifier, proof):
+    assert verify(verifier, proof.calldata, with_signal(proof, 0, (proof.public_signals[0] + 1) % SNARK_SCALAR_FIELD)) is False
+
+
+def test_verify_proof__other_input_commitment__rejected(verifier, proof):
+    assert verify(verifier, proof.calldata, with_signal(proof, 1, (proof.public_signals[1] + 1) % SNARK_SCALAR_FIELD)) is False
+
+
+def test_verify_proof__another_request_id__rejected(verifier, proof):
+    assert verify(verifier, proof.calldata, with_signal(proof, 3, proof.request_id + 1)) is False
+
+
+def test_verify_proof__another_node__rejected(verifier, proof):
+    another_node = int("0x" + "cd" * 20, 16)
+    assert verify(verifier, proof.calldata, with_signal(proof, 4, another_node)) is False
+
+
+def test_verify_proof__signal_not_below_r__rejected(verifier, proof):
+    # The same request id plus r is the same field element: the verifier must refuse it, not wrap.
+    assert verify(verifier, proof.calldata, with_signal(proof, 3, proof.request_id + SNARK_SCALAR_FIELD)) is False
