@@ -23,6 +23,7 @@ from typing import Any, Callable
 import yaml
 
 from joynet.deployment import PROJECT_ROOT, Deployment
+from joynet.zk.prover import ZK_VERIFIER_LAYOUT, circuit_id
 
 JOY = 10**18
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -283,6 +284,9 @@ def _deploy_marketplace_core(deployer, config: DeployConfig, token, timelock, co
     judge = deployer.deploy(project.ProofOfInference, deployer.address)
     zk_verifier = deployer.deploy(project.ZKVerifier, deployer.address)
     judge.setZKVerifier(zk_verifier, sender=deployer)
+    log("DigitsMLPVerifier (Groth16, the committed digits-MLP circuit), registered in ZKVerifier")
+    digits_verifier = deployer.deploy(project.DigitsMLPVerifier)
+    zk_verifier.registerCircuit(circuit_id(), digits_verifier, ZK_VERIFIER_LAYOUT, sender=deployer)
     log(f"ProofOfUse (epochs of {usage.epoch_length_seconds:,} s)")
     proof_of_use = deployer.deploy(
         project.ProofOfUse, token.address, deployer.address, usage.epoch_length_seconds, usage.owner_share_bps
@@ -312,10 +316,12 @@ def _deploy_marketplace_core(deployer, config: DeployConfig, token, timelock, co
         "NodeCoordinator": coordinator,
         "ProofOfInference": judge,
         "ZKVerifier": zk_verifier,
+        "DigitsMLPVerifier": digits_verifier,
         "ProofOfUse": proof_of_use,
         "ModelMarketplace": marketplace,
         "IOTAValidator": bridge,
     }
     for contract in core.values():
-        contract.transferOwnership(timelock, sender=deployer)
+        if contract is not digits_verifier:  # a pure verifier: no owner, nothing to govern
+            contract.transferOwnership(timelock, sender=deployer)
     return core

@@ -20,7 +20,9 @@ from joynet.deploy import JOY, deploy_protocol, load_deploy_config
 from joynet.bridge import Checkpoint, Usage, ordered_signatures, sign_checkpoint
 from joynet.deployment import PROJECT_ROOT
 from joynet.marketplace import Request
+from joynet.zk import QuantizedMLP, ZKProver, circuit_id, input_commitment, random_salt, to_bytes32, weights_commitment
 from joynet.zk.bench import measure_zk
+from joynet.zk.digits import load_split
 
 RESULTS = PROJECT_ROOT / "bench" / "results.json"
 # Targets from the issue that asked for each figure (round trip: Ritual Infernet spends 352,544
@@ -91,19 +93,23 @@ class Bench:
                 say(f"  {index + 1}/{count} nodes registered ({time.monotonic() - started:.0f} s)")
         networks.provider.make_request("anvil_autoImpersonateAccount", [False])
 
-    def request(self, model_id, price=5 * JOY):
+    def request(self, model_id, price=5 * JOY, input_commitment=None):
         self.requests += 1
         self.token.approve(self.marketplace, price, sender=self.requester)
         receipt = self.marketplace.requestInference(
-            model_id, keccak(text=f"in{self.requests}"), "ipfs://in", price, chain.pending_timestamp + 600,
+            model_id,
+            input_commitment or keccak(text=f"in{self.requests}"),
+            "ipfs://in",
+            price,
+            chain.pending_timestamp + 600,
             sender=self.requester,
         )
         (event,) = receipt.decode_logs(self.marketplace.InferenceRequested)
         request = Request.from_event(event)
         return request, request.nodes, receipt.gas_used
 
-    def submit(self, request, node, output=b"\1" * 32):
-        return self.marketplace.submitResult(request, output, "ipfs://out", b"", sender=accounts[node]).gas_used
+    def submit(self, request, node, output=b"\1" * 32, proof=b""):
+        return self.marketplace.submitResult(request, output, "ipfs://out", proof, sender=accounts[node]).gas_used
 
 
 def run(bench: Bench, say) -> None:
@@ -150,7 +156,28 @@ def run(bench: Bench, say) -> None:
     # Zero-knowledge: warm proofs of held-out digits and one verification on chain.
     verifier = project.DigitsMLPVerifier.deploy(sender=accounts.test_accounts[0])
     r.update(measure_zk(n=5, verifier=verifier, sender=accounts.test_accounts[0]))
+    measure_zk_round_trip(bench, operators)
     say("zero-knowledge proofs measured")
+
+
+def measure_zk_round_trip(bench: Bench, operators) -> None:
+    """Request + proven result + settlement of the digits model under the ZK policy (the
+    deployed DigitsMLPVerifier through ZKVerifier), after one warm-up round trip."""
+    model, (_, images, _, _) = QuantizedMLP.load(), load_split()
+    model_id = keccak(text="zk-digits")
+    bench.marketplace.registerModel(
+        model_id, "ipfs://bafyzkdigits", to_bytes32(weights_commitment(model)), 5 * JOY, (1, circuit_id()), ZERO32,
+        sender=bench.owner,
+    )
+    for operator in operators:
+        bench.coordinator.serveModel(model_id, sender=operator)
+    with ZKProver() as prover:
+        for image in images[:2]:  # the second round trip is the measured one
+            pixels, salt = image.tolist(), random_salt()
+            request, (node,), gas_request = bench.request(model_id, input_commitment=to_bytes32(input_commitment(pixels, salt)))
+            proof = prover.prove(model, pixels, salt, request.id, node)
+            gas_submit = bench.submit(request, node, proof.output_commitment, proof.calldata)
+    bench.results["gas.round_trip_zk"] = gas_request + gas_submit
 
 
 def measure_checkpoints(bench: Bench, operators, say) -> None:

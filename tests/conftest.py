@@ -261,3 +261,23 @@ def request_inference(marketplace, token, requester, chain):
         return request, request.nodes, receipt
 
     return request
+
+
+# ---- zero knowledge ----
+
+
+@pytest.fixture(scope="session")
+def prover():
+    """One warm joynet.ZKProver (a long-lived Node worker) for the whole session."""
+    from joynet import ZKProver
+
+    with ZKProver() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="session")
+def model():
+    """The committed quantized digits MLP."""
+    from joynet.zk import QuantizedMLP
+
+    return QuantizedMLP.load()

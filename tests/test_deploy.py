@@ -66,6 +66,7 @@ PROTOCOL = {
     "NodeCoordinator",
     "ProofOfInference",
     "ZKVerifier",
+    "DigitsMLPVerifier",
     "ProofOfUse",
     "ModelMarketplace",
     "IOTAValidator",

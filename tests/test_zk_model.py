@@ -18,11 +18,6 @@ MANIFEST = json.loads((MODEL_DIR / "manifest.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def model():
-    return QuantizedMLP.load()
-
-
-@pytest.fixture(scope="module")
 def held_out():
     _, pixels, _, labels = load_split()
     return pixels, labels

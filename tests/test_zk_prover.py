@@ -7,7 +7,7 @@ import json
 import pytest
 
 from joynet import ZKProofError, ZKProver
-from joynet.zk import PUBLIC_INPUTS, SNARK_SCALAR_FIELD, QuantizedMLP, circuit_input, output_commitment, poseidon
+from joynet.zk import PUBLIC_INPUTS, SNARK_SCALAR_FIELD, circuit_input, output_commitment, poseidon
 from joynet.zk.digits import load_split
 from joynet.zk.prover import DEFAULT_CIRCUIT_DIR
 
@@ -19,17 +19,6 @@ def signed(value: int) -> int:
     """A field element read as the signed integer it encodes."""
     value %= SNARK_SCALAR_FIELD
     return value - SNARK_SCALAR_FIELD if value > SNARK_SCALAR_FIELD // 2 else value
-
-
-@pytest.fixture(scope="module")
-def prover():
-    with ZKProver() as instance:
-        yield instance
-
-
-@pytest.fixture(scope="module")
-def model():
-    return QuantizedMLP.load()
 
 
 @pytest.fixture(scope="module")

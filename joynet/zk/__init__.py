@@ -10,7 +10,8 @@ from joynet.zk.commitments import (
 from joynet.zk.model import DEFAULT_MODEL, Inference, ModelError, QuantizedMLP
 from joynet.zk.poseidon import SNARK_SCALAR_FIELD, poseidon
 from joynet.zk.prover import (
-    PUBLIC_INPUTS, ZKProof, ZKProofError, ZKProver, circuit_input, decode_calldata, encode_calldata, solidity_proof,
+    PUBLIC_INPUTS, ZK_VERIFIER_LAYOUT, ZKProof, ZKProofError, ZKProver, circuit_id, circuit_input, decode_calldata,
+    encode_calldata, solidity_proof,
 )
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "PUBLIC_INPUTS",
     "QuantizedMLP",
     "SNARK_SCALAR_FIELD",
+    "ZK_VERIFIER_LAYOUT",
+    "circuit_id",
     "circuit_input",
     "ZKProof",
     "ZKProofError",

@@ -8,7 +8,7 @@ and returns a flat {"metric": number} dict:
     zk.witness_seconds_p50      witness generation, median
     zk.prove_seconds_p50        witness + Groth16 proof, median (warm worker)
     zk.prove_call_seconds_p50   the whole ZKProver.prove call: commitments, witness, proof, local verification
-    gas.zk_verify_proof         verifyProof in a real transaction (when a deployed verifier is given)
+    gas.groth16_verify         verifyProof in a real transaction (when a deployed verifier is given)
 """
 
 import json
@@ -50,5 +50,5 @@ def measure_zk(n: int = 5, *, circuit_dir=DEFAULT_CIRCUIT_DIR, verifier=None, se
     }
     if verifier is not None:
         receipt = verifier.invoke_transaction("verifyProof", *proof.verifier_args(), sender=sender)
-        results["gas.zk_verify_proof"] = receipt.gas_used
+        results["gas.groth16_verify"] = receipt.gas_used
     return results

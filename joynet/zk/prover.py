@@ -36,6 +36,17 @@ WORKER = Path(__file__).with_name("prover_worker.js")
 CIRCUIT_FILES = ("digits_mlp.wasm", "digits_mlp.zkey", "verification_key.json")
 # The circuit's public inputs, in the order the verifier takes them.
 PUBLIC_INPUTS = ("weightsCommitment", "inputCommitment", "outputCommitment", "requestId", "node")
+# ZKVerifier's layout of those signals: byte i is the ZKVerifier.Signal at position i (the
+# circuit's order is the registry's own: WeightsCommitment, InputCommitment, OutputCommitment,
+# RequestId, Node).
+ZK_VERIFIER_LAYOUT = bytes(range(len(PUBLIC_INPUTS)))
+
+
+def circuit_id(circuit_dir: str | Path = DEFAULT_CIRCUIT_DIR) -> bytes:
+    """The circuit's id in the ZKVerifier registry: the sha-256 of its verification key (from
+    the manifest), so that a new trusted setup is a new circuit the DAO must register."""
+    manifest = json.loads((Path(circuit_dir) / "manifest.json").read_text())
+    return bytes.fromhex(manifest["sha256"]["verification_key"])
 CALLDATA_TYPES = ["uint256[2]", "uint256[2][2]", "uint256[2]"]
 
 

@@ -1,0 +1,209 @@
+"""The zero-knowledge policy on chain: a digit proven by joynet.ZKProver settles a request through
+ProofOfInference, ZKVerifier and the deployed DigitsMLPVerifier; a tampered proof, a wrong output,
+a wrong weights commitment, a proof made for another request or by another node, and a circuit
+the DAO did not register are each refused with nothing paid. Also the registry's governance."""
+
+import pytest
+from eth_utils import keccak
+
+from chain_asserts import reverts_with
+from joynet.deploy import JOY
+from joynet.zk import ZK_VERIFIER_LAYOUT, circuit_id, input_commitment, to_bytes32, weights_commitment
+from joynet.zk.digits import load_split
+
+PRICE = 5 * JOY
+SALT = 123_456_789_012_345
+
+
+@pytest.fixture(scope="module")
+def digit():
+    """A held-out 8x8 image and its label."""
+    _, pixels, _, labels = load_split()
+    return pixels[3].tolist(), int(labels[3])
+
+
+@pytest.fixture
+def zk_model(marketplace, model_owner, model, operators, register_node):
+    """Registers a ZK model (the committed circuit and weights); returns a function that does it
+    for any quorum, weights commitment or circuit id."""
+
+    def register(name="zk-digits", quorum=1, weights=None, circuit=None, nodes=1):
+        model_id = keccak(text=name)
+        marketplace.registerModel(
+            model_id,
+            f"ipfs://bafy{name}",
+            weights or to_bytes32(weights_commitment(model)),
+            PRICE,
+            (quorum, circuit or circuit_id()),
+            b"\0" * 32,
+            sender=model_owner,
+        )
+        for operator in operators[:nodes]:
+            register_node(operator, [model_id])
+        return model_id
+
+    return register
+
+
+@pytest.fixture
+def by_address(operators):
+    return {operator.address: operator for operator in operators}
+
+
+@pytest.fixture
+def zk_request(request_inference, digit):
+    """Requests an inference of `model_id` on the digit with a salted input commitment."""
+
+    def make(model_id):
+        pixels, _ = digit
+        return request_inference(model_id, input_commitment=to_bytes32(input_commitment(pixels, SALT)))
+
+    return make
+
+
+def submit(marketplace, request, proof, node, output=None):
+    return marketplace.submitResult(
+        request, output or proof.output_commitment, "ipfs://bafyout", proof.calldata, sender=node
+    )
+
+
+def refused(marketplace, token, judge, request, submit_call):
+    """The submission reverts with ProofOfInferenceInvalidProof (raised by the judge, hence
+    matched by its ABI), nothing moves and the request stays open."""
+    balance = token.balanceOf(marketplace)
+    with reverts_with("ProofOfInferenceInvalidProof", abi=judge):
+        submit_call()
+    assert marketplace.requestStatus(request.id) == 1
+    assert token.balanceOf(marketplace) == balance and marketplace.totalEarnings() == 0
+
+
+def test_submit__valid_proof__settles_and_pays(marketplace, zk_model, zk_request, prover, model, digit, by_address):
+    request, (node,), _ = zk_request(zk_model())
+    pixels, label = digit
+    proof = prover.prove(model, pixels, SALT, request.id, node)
+    assert proof.label == label  # the held-out digit is classified correctly
+    receipt = submit(marketplace, request, proof, by_address[node])
+    assert marketplace.requestStatus(request.id) == 2  # Settled
+    assert marketplace.earnings(node) == PRICE * 70 // 100
+    assert marketplace.InferenceSettled(request.id, proof.output_commitment, PRICE * 70 // 100, PRICE // 5, PRICE // 10) in receipt.events
+
+
+def test_submit__tampered_proof__reverts(marketplace, token, judge, zk_model, zk_request, prover, model, digit, by_address):
+    request, (node,), _ = zk_request(zk_model())
+    proof = prover.prove(model, digit[0], SALT, request.id, node)
+    tampered = bytearray(proof.calldata)
+    tampered[255] ^= 1  # the last coordinate of c
+    refused(marketplace, token, judge, request, lambda: marketplace.submitResult(
+        request, proof.output_commitment, "ipfs://bafyout", bytes(tampered), sender=by_address[node]))
+
+
+def test_submit__wrong_output__reverts(marketplace, token, judge, zk_model, zk_request, prover, model, digit, by_address):
+    request, (node,), _ = zk_request(zk_model())
+    proof = prover.prove(model, digit[0], SALT, request.id, node)
+    refused(marketplace, token, judge, request,
+            lambda: submit(marketplace, request, proof, by_address[node], output=keccak(text="class 3")[:31].rjust(32, b"\0")))
+
+
+def test_submit__model_with_other_weights__reverts(marketplace, token, judge, zk_model, zk_request, prover, model, digit, by_address):
+    # The same circuit, but the model registered another network's commitment: a proof of the
+    # committed network says nothing about it.
+    request, (node,), _ = zk_request(zk_model(weights=to_bytes32(12345)))
+    proof = prover.prove(model, digit[0], SALT, request.id, node)
+    refused(marketplace, token, judge, request, lambda: submit(marketplace, request, proof, by_address[node]))
+
+
+def test_submit__proof_for_another_request__reverts(
+    marketplace, token, judge, zk_model, zk_request, prover, model, digit, by_address
+):
+    model_id = zk_model()
+    first, (node,), _ = zk_request(model_id)
+    second, (second_node,), _ = zk_request(model_id)  # the same input, hence the same commitment
+    assert node == second_node  # a single node serves the model
+    proof = prover.prove(model, digit[0], SALT, first.id, node)
+    refused(marketplace, token, judge, second, lambda: submit(marketplace, second, proof, by_address[node]))
+    submit(marketplace, first, proof, by_address[node])  # where it belongs, it settles
+    assert marketplace.requestStatus(first.id) == 2
+
+
+def test_submit__proof_of_another_node__reverts(marketplace, token, judge, zk_model, zk_request, prover, model, digit, by_address):
+    # Quorum 2: both nodes are assigned; the second copies the first's proof from the mempool.
+    request, nodes, _ = zk_request(zk_model(quorum=2, nodes=2))
+    proof = prover.prove(model, digit[0], SALT, request.id, nodes[0])
+    refused(marketplace, token, judge, request, lambda: submit(marketplace, request, proof, by_address[nodes[1]]))
+    submit(marketplace, request, proof, by_address[nodes[0]])
+    own = prover.prove(model, digit[0], SALT, request.id, nodes[1])
+    submit(marketplace, request, own, by_address[nodes[1]])
+    assert marketplace.requestStatus(request.id) == 2
+    assert marketplace.earnings(nodes[0]) == marketplace.earnings(nodes[1]) == PRICE * 70 // 100 // 2
+
+
+def test_submit__circuit_not_registered__reverts(
+    marketplace, token, zk_verifier, zk_model, zk_request, prover, model, digit, by_address
+):
+    request, (node,), _ = zk_request(zk_model(circuit=keccak(text="digits, a setup the DAO never saw")))
+    proof = prover.prove(model, digit[0], SALT, request.id, node)
+    with reverts_with("ZKVerifierUnknownCircuit", abi=zk_verifier):
+        submit(marketplace, request, proof, by_address[node])
+    assert marketplace.requestStatus(request.id) == 1
+
+
+# ---- the registry ----
+
+
+def test_deploy__digits_circuit__registered_with_its_verifier(zk_verifier, deployment, judge):
+    circuit = zk_verifier.circuitOf(circuit_id())
+    assert circuit.verifier == deployment.address("DigitsMLPVerifier")
+    assert bytes(circuit.layout) == ZK_VERIFIER_LAYOUT
+    assert judge.zkVerifier() == zk_verifier.address
+
+
+def test_register_circuit__not_from_timelock__reverts(zk_verifier, deployment, deployer, outsider):
+    for caller in (deployer, outsider):
+        with reverts_with("OwnableUnauthorizedAccount"):
+            zk_verifier.registerCircuit(keccak(text="c"), deployment.address("DigitsMLPVerifier"), ZK_VERIFIER_LAYOUT, sender=caller)
+
+
+def test_register_circuit__by_proposal__accepts_its_proofs(
+    zk_verifier, deployment, governance, alice, bob, marketplace, zk_model, zk_request, prover, model, digit, by_address
+):
+    new_id = keccak(text="digits under a second name")
+    calls = [(zk_verifier, zk_verifier.registerCircuit.encode_input(new_id, deployment.address("DigitsMLPVerifier"), ZK_VERIFIER_LAYOUT))]
+    governance.enact(alice, calls, "Register a circuit", [(alice, 1), (bob, 1)])
+    request, (node,), _ = zk_request(zk_model(circuit=new_id))
+    submit(marketplace, request, prover.prove(model, digit[0], SALT, request.id, node), by_address[node])
+    assert marketplace.requestStatus(request.id) == 2
+
+
+def test_remove_circuit__by_proposal__refuses_its_proofs(
+    zk_verifier, governance, alice, bob, marketplace, zk_model, zk_request, prover, model, digit, by_address
+):
+    governance.enact(alice, [(zk_verifier, zk_verifier.removeCircuit.encode_input(circuit_id()))], "Remove", [(alice, 1), (bob, 1)])
+    request, (node,), _ = zk_request(zk_model())
+    with reverts_with("ZKVerifierUnknownCircuit", abi=zk_verifier):
+        submit(marketplace, request, prover.prove(model, digit[0], SALT, request.id, node), by_address[node])
+
+
+@pytest.mark.parametrize(
+    "case, error",
+    [
+        ("zero id", "ZKVerifierZeroCircuitId"),
+        ("existing id", "ZKVerifierCircuitExists"),
+        ("not a contract", "ZKVerifierNotAContract"),
+        ("repeated signal", "ZKVerifierInvalidLayout"),
+        ("unknown signal", "ZKVerifierInvalidLayout"),
+    ],
+)
+def test_register_circuit__invalid__cannot_execute(zk_verifier, deployment, governance, alice, bob, dao, case, error):
+    verifier = deployment.address("DigitsMLPVerifier")
+    args = {
+        "zero id": (b"\0" * 32, verifier, ZK_VERIFIER_LAYOUT),
+        "existing id": (circuit_id(), verifier, ZK_VERIFIER_LAYOUT),
+        "not a contract": (keccak(text="c"), "0x" + "12" * 20, ZK_VERIFIER_LAYOUT),
+        "repeated signal": (keccak(text="c"), verifier, bytes([0, 1, 2, 3, 3])),
+        "unknown signal": (keccak(text="c"), verifier, bytes([0, 1, 2, 3, 5])),
+    }[case]
+    proposal_id = governance.ready_to_execute(
+        alice, [(zk_verifier, zk_verifier.registerCircuit.encode_input(*args))], f"Register: {case}", [(alice, 1), (bob, 1)]
+    )
+    with reverts_with(error):
+        dao.execute(proposal_id, sender=alice)
