@@ -91,6 +91,7 @@ class Channel:
         if channel.state.announcement is None:
             announcement = Announcement(name, private, identity.exchange_public_key)
             channel._publish(MessageType.ANNOUNCE, announcement.encode())
+            channel._sync()
         return channel
 
     @property
