@@ -16,7 +16,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator
 
-from joynet.channels.errors import ChannelError, ChannelForkError, InvalidMessageError, MaskedPayloadAccessError
+from joynet.channels.errors import (
+    ChannelError,
+    ChannelForkError,
+    InvalidMessageError,
+    MaskedPayloadAccessError,
+    NotAuthorizedError,
+)
 from joynet.channels.keys import ChannelIdentity
 from joynet.channels.masking import mask, new_keyload, open_keyload, unmask
 from joynet.channels.message import Announcement, MaskedPart, Message, MessageType, Subscription, derive_channel_id
@@ -141,6 +147,9 @@ class Channel:
         """
         self._sync()
         recipients = {key: self.state.exchange_key_of(key) for key in {*subscribers, self.identity.public_key}}
+        unknown = [key.hex()[:16] for key, exchange_key in recipients.items() if exchange_key is None]
+        if unknown:
+            raise NotAuthorizedError(f"cannot admit keys that never subscribed: {', '.join(unknown)}")
         keyload, _ = new_keyload(self.channel_id, recipients)
         return self._publish(MessageType.KEYLOAD, keyload.encode())
 
