@@ -79,3 +79,21 @@ def test_open__new_ledger__wal_mode_and_unique_channel_sequence(tmp_path):
     assert ledger._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     schema = ledger._db.execute("SELECT sql FROM sqlite_master WHERE name = 'channel_messages'").fetchone()[0]
     assert "UNIQUE (channel_id, sequence)" in schema
+
+
+def test_follow__message_appended_later__yielded_after_waiting(tmp_path):
+    import asyncio
+
+    ledger = SQLiteLedger(tmp_path / "l.sqlite3")
+    channel = Channel.create(ledger, ChannelIdentity.generate(), "followed")
+
+    async def scenario():
+        assert not await ledger.wait_for(channel.channel_id, 0, timeout=0.05)
+        follower = ledger.follow(channel.channel_id, from_sequence=1)
+        later = asyncio.get_running_loop().call_later(0.05, channel.publish, b"late")
+        message = await asyncio.wait_for(follower.__anext__(), timeout=5)
+        later.cancel()
+        return message
+
+    message = asyncio.run(scenario())
+    assert message.sequence == 1 and message.public == b"late"
