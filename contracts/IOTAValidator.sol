@@ -158,14 +158,17 @@ contract IOTAValidator is JoyGoverned, EIP712 {
     }
 
     /// @notice True when `messageHash` is among the messages of the stream's checkpoint at
-    /// `sequence` (OpenZeppelin Merkle proof: sorted pairs, keccak-256).
+    /// `sequence`. Leaves are keccak256(messageHash), so that a leaf (32-byte preimage) can never
+    /// pass for an inner node (64 bytes); nodes are OpenZeppelin's sorted-pair keccak-256
+    /// (joynet.channels.merkle builds the same tree).
     function verifyInclusion(bytes32 streamId, uint64 sequence, bytes32 messageHash, bytes32[] calldata proof)
         external
         view
         returns (bool)
     {
         bytes32 root = _roots[streamId][sequence];
-        return root != bytes32(0) && MerkleProof.verifyCalldata(proof, root, messageHash);
+        return root != bytes32(0)
+            && MerkleProof.verifyCalldata(proof, root, keccak256(abi.encodePacked(messageHash)));
     }
 
     /// @notice The EIP-712 digest the bridgers sign for `checkpoint`.

@@ -8,6 +8,7 @@ Importing this package does not import Ape; each client does when it is used.
 from joynet.deploy import JOY
 from joynet.deployment import Deployment, DeploymentError, load_deployment
 from joynet.governance import GovernanceError, ModelGovernanceDAO, ProposalState, VoteType
+from joynet.iota_handler import IOTAInferenceHandler, IOTAInferenceRequest, IOTAInferenceResponse
 from joynet.marketplace import InferenceResult, MarketplaceError, ModelMarketplace, RequestStatus, model_key
 from joynet.model_package import ModelPackage, ModelPackageError, load_model_package, publish_model
 from joynet.storage import ModelStore, StoreError, open_store
@@ -18,6 +19,9 @@ __all__ = [
     "Deployment",
     "DeploymentError",
     "GovernanceError",
+    "IOTAInferenceHandler",
+    "IOTAInferenceRequest",
+    "IOTAInferenceResponse",
     "InferenceResult",
     "MarketplaceError",
     "ModelMarketplace",

@@ -1,4 +1,5 @@
-"""`ape run bench` (what `make bench` runs): gas from real transactions on a fresh local chain.
+"""`ape run bench` (what `make bench` runs): gas from real transactions on a fresh local chain,
+plus the feeless channel's throughput (`channel.messages_per_s`).
 
 Writes bench/results.json (a flat {"metric": number} object) and prints a table with the
 machine it ran on. A benchmark, not a test: it asserts nothing, it measures.
@@ -16,6 +17,7 @@ from ape.cli import ConnectedProviderCommand
 from ape.logging import logger
 from eth_utils import keccak, to_checksum_address
 
+from joynet.channels.bench import measure_channel
 from joynet.deploy import JOY, deploy_protocol, load_deploy_config
 from joynet.bridge import Checkpoint, Usage, ordered_signatures, sign_checkpoint
 from joynet.deployment import PROJECT_ROOT
@@ -221,6 +223,8 @@ def cli():
     )
     bench = Bench(deployment)
     run(bench, say)
+    bench.results.update(measure_channel())
+    say("feeless channel throughput measured (embedded ledger, signed and verified)")
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(bench.results, indent=2, sort_keys=True) + "\n")
 

@@ -6,14 +6,10 @@ from eth_utils import keccak
 
 from chain_asserts import reverts_with
 from joynet.bridge import Checkpoint, Usage, ordered_signatures, sign_checkpoint
+from joynet.channels.merkle import merkle_leaf, merkle_proof, merkle_root
 
 ZERO32 = b"\0" * 32
 STREAM = keccak(text="iota-stream:feeless-digits")
-
-
-def pair_hash(a: bytes, b: bytes) -> bytes:
-    """OpenZeppelin MerkleProof's node: keccak-256 of the sorted pair."""
-    return keccak(min(a, b) + max(a, b))
 
 
 @pytest.fixture
@@ -36,9 +32,9 @@ def feeless_model(register_model, bridge, model_owner):
 
 @pytest.fixture
 def checkpoint(operators):
-    """The first checkpoint of STREAM: messages 0..3, two nodes served 3 and 1 inferences."""
-    messages = [keccak(text=f"message {i}") for i in range(4)]
-    root = pair_hash(pair_hash(messages[0], messages[1]), pair_hash(messages[2], messages[3]))
+    """The first checkpoint of STREAM: messages 0..4, two nodes served 3 and 1 inferences."""
+    messages = [keccak(text=f"message {i}") for i in range(5)]
+    root = merkle_root([merkle_leaf(message) for message in messages])
     usage = [Usage(operators[0].address, 3), Usage(operators[1].address, 1)]
     return Checkpoint(STREAM, 3, ZERO32, messages[3], root, usage), messages
 
@@ -178,10 +174,13 @@ def test_checkpoint__zero_count__reverts(bridge, proof_of_use, feeless_model, ch
 def test_inclusion__proof_of_a_covered_message__verifies(bridge, feeless_model, checkpoint, sign, bridgers):
     cp, messages = checkpoint
     bridge.submitCheckpoint(cp, sign(bridgers[:2], cp), sender=bridgers[0])
-    proof = [messages[3], pair_hash(messages[0], messages[1])]  # for messages[2]
-    assert bridge.verifyInclusion(STREAM, 3, messages[2], proof)
+    leaves = [merkle_leaf(message) for message in messages]
+    for index, message in enumerate(messages):  # five leaves: the last is carried up unpaired
+        assert bridge.verifyInclusion(STREAM, 3, message, merkle_proof(leaves, index))
+    proof = merkle_proof(leaves, 2)
     assert not bridge.verifyInclusion(STREAM, 3, keccak(text="never sent"), proof)  # bad message
     assert not bridge.verifyInclusion(STREAM, 3, messages[2], proof[:1])  # bad proof
+    assert not bridge.verifyInclusion(STREAM, 3, leaves[2], proof)  # a leaf is not a message
     assert not bridge.verifyInclusion(STREAM, 4, messages[2], proof)  # no checkpoint at 4
 
 

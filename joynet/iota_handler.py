@@ -1,0 +1,208 @@
+"""``IOTAInferenceHandler``: feeless requests and responses over a JoyNet channel.
+
+The original design's API over our Streams-style channel. A model's node (the channel's author)
+creates the model channel; a requester subscribes, is admitted by the author's next keyload,
+then posts requests; the node reads them and posts responses. On a private channel (the default)
+requests and responses travel as masked payloads that only admitted participants can read.
+
+The handler only carries messages: running the model is the edge node's job.
+Payloads are JSON: ``{"kind": "request", "model_id", "input"}`` and
+``{"kind": "response", "request_id", "output", "proof"}``. A requester accepts a response only
+from the channel's author, so another admitted requester cannot answer in the node's place.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from joynet.channels import Channel, ChannelIdentity, MaskedPayloadAccessError, Message, MessageType, SQLiteLedger
+from joynet.channels.iota import IOTATransport
+from joynet.channels.transport import ChannelTransport
+
+AdmissionPolicy = Callable[[bytes, bytes], bool]  # (subscriber's Ed25519 key, its credential) -> admit?
+REQUEST, RESPONSE = "request", "response"
+
+
+def admit_everyone(subscriber: bytes, credential: bytes) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class IOTAInferenceRequest:
+    request_id: str
+    channel_id: str
+    model_id: str
+    input: Any
+    requester: str  # hex Ed25519 key
+    sequence: int
+
+
+@dataclass(frozen=True)
+class IOTAInferenceResponse:
+    response_id: str
+    request_id: str
+    channel_id: str
+    output: Any
+    proof: Any
+    responder: str  # hex Ed25519 key
+    sequence: int
+
+
+@dataclass
+class _Session:
+    channel: Channel
+    pending_requests: OrderedDict[str, IOTAInferenceRequest] = field(default_factory=OrderedDict)
+    responses: dict[str, IOTAInferenceResponse] = field(default_factory=dict)
+    considered: set[bytes] = field(default_factory=set)  # subscribers the admission policy has judged
+
+
+def _channel_bytes(channel_id: str | bytes) -> bytes:
+    return channel_id if isinstance(channel_id, bytes) else bytes.fromhex(channel_id.removeprefix("0x"))
+
+
+class IOTAInferenceHandler:
+    """One participant (requester, node or both) on any number of model channels.
+
+    ``wallet_seed`` is the IOTA wallet's BIP-39 mnemonic; the channel key is the wallet's Ed25519
+    key at ``m/44'/4218'/account'/0'/address_index'``. Without ``node_url`` (and without an explicit
+    ``transport``) messages go to the embedded SQLite ledger at ``$JOYNET_CHANNEL_DB`` (default
+    ``~/.local/share/joynet/channels.sqlite3``), which every process on the machine shares.
+    """
+
+    def __init__(
+        self,
+        node_url: str | None = None,
+        wallet_seed: str | None = None,
+        transport: ChannelTransport | None = None,
+        account: int = 0,
+        address_index: int = 0,
+        admission: AdmissionPolicy = admit_everyone,
+    ):
+        if not wallet_seed:
+            raise ValueError("wallet_seed (the IOTA wallet's BIP-39 mnemonic) is required")
+        self.identity = ChannelIdentity.from_mnemonic(wallet_seed, account, address_index)
+        self.transport = transport or (IOTATransport(node_url) if node_url else SQLiteLedger())
+        self.admission = admission
+        self._sessions: dict[bytes, _Session] = {}
+
+    @property
+    def public_key(self) -> str:
+        return "0x" + self.identity.public_key.hex()
+
+    # ---- node / model owner side ----
+
+    async def create_model_channel(self, model_name: str, private: bool = True) -> str:
+        """Announce (or reopen) this identity's channel for ``model_name``; returns its id (bytes32 hex)."""
+        channel = Channel.create(self.transport, self.identity, model_name, private)
+        self._sessions.setdefault(channel.channel_id, _Session(channel))
+        return "0x" + channel.channel_id.hex()
+
+    async def admit_pending(self, channel_id: str | bytes) -> list[str]:
+        """Author only: one keyload admitting every new subscriber the admission policy accepts."""
+        session = self._session(channel_id)
+        self._pump(session)
+        state = session.channel.state
+        newcomers = [key for key in state.subscribers if key not in session.considered and key not in state.writers]
+        session.considered.update(newcomers)
+        accepted = [key for key in newcomers if self.admission(key, state.subscribers[key].credential)]
+        if accepted:
+            session.channel.admit(set(state.writers) | set(accepted))
+        return ["0x" + key.hex() for key in accepted]
+
+    async def next_request(self, channel_id: str | bytes, timeout: float | None = None) -> IOTAInferenceRequest:
+        """The oldest unanswered request; admits pending subscribers while it waits."""
+        session = self._session(channel_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._pump(session)
+            if session.channel.is_author:
+                await self.admit_pending(channel_id)
+            if session.pending_requests:
+                return session.pending_requests.popitem(last=False)[1]
+            await self._wait(session, deadline, "a request")
+
+    async def send_response(self, channel_id: str | bytes, request_id: str, output: Any, proof: Any = None) -> str:
+        body = {"kind": RESPONSE, "request_id": request_id, "output": output, "proof": proof}
+        return self._post(self._session(channel_id), body).id
+
+    # ---- requester side ----
+
+    async def subscribe(self, channel_id: str | bytes, credential: bytes = b"") -> str:
+        """Ask the channel's author for access (``credential`` goes to its admission policy)."""
+        return self._session(channel_id).channel.subscribe(credential).id
+
+    async def send_request(self, channel_id: str | bytes, model_id: str, input_data: Any, timeout: float = 30.0) -> str:
+        """Post a request once the author has admitted us; returns the request id (message hash)."""
+        session = self._session(channel_id)
+        deadline = time.monotonic() + timeout
+        while not session.channel.admitted:
+            await self._wait(session, deadline, "admission by the channel's author")
+            self._pump(session)
+        return self._post(session, {"kind": REQUEST, "model_id": model_id, "input": input_data}).id
+
+    async def wait_response(self, channel_id: str | bytes, request_id: str, timeout: float = 30.0) -> IOTAInferenceResponse:
+        session = self._session(channel_id)
+        deadline = time.monotonic() + timeout
+        while True:
+            self._pump(session)
+            if request_id in session.responses:
+                return session.responses[request_id]
+            await self._wait(session, deadline, f"the response to {request_id}")
+
+    # ---- plumbing ----
+
+    def _session(self, channel_id: str | bytes) -> _Session:
+        key = _channel_bytes(channel_id)
+        if key not in self._sessions:
+            self._sessions[key] = _Session(Channel(self.transport, self.identity, key))
+        return self._sessions[key]
+
+    def _post(self, session: _Session, body: dict) -> Message:
+        encoded = json.dumps(body, separators=(",", ":")).encode()
+        if session.channel.state.private:
+            return session.channel.publish(masked=encoded)
+        return session.channel.publish(public=encoded)
+
+    async def _wait(self, session: _Session, deadline: float | None, what: str) -> None:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise TimeoutError(f"timed out waiting for {what} on channel 0x{session.channel.channel_id.hex()}")
+        await self.transport.wait_for(session.channel.channel_id, session.channel.state.last_sequence, remaining)
+
+    def _pump(self, session: _Session) -> None:
+        """Take in every newly verified message: queue requests, file responses."""
+        channel = session.channel
+        for message in channel.receive():
+            body = self._packet_body(channel, message)
+            if body is None:
+                continue
+            if body.get("kind") == REQUEST and channel.is_author:
+                request = IOTAInferenceRequest(
+                    message.id, "0x" + channel.channel_id.hex(), str(body.get("model_id")), body.get("input"),
+                    "0x" + message.sender.hex(), message.sequence,
+                )
+                session.pending_requests[request.request_id] = request
+            elif body.get("kind") == RESPONSE and message.sender == channel.state.author:
+                response = IOTAInferenceResponse(
+                    message.id, str(body.get("request_id")), "0x" + channel.channel_id.hex(), body.get("output"),
+                    body.get("proof"), "0x" + message.sender.hex(), message.sequence,
+                )
+                session.responses[response.request_id] = response
+                # A node that restarts replays its channel: requests it already answered are done.
+                session.pending_requests.pop(response.request_id, None)
+
+    def _packet_body(self, channel: Channel, message: Message) -> dict | None:
+        """The JSON body of a packet we may read; None for everything else."""
+        if message.type is not MessageType.PACKET:
+            return None
+        try:
+            raw = channel.open_masked(message) if message.masked else message.public
+            body = json.loads(raw)
+        except (MaskedPayloadAccessError, ValueError):
+            return None  # sealed before we were admitted, or not a JoyNet inference payload
+        return body if isinstance(body, dict) else None

@@ -1,0 +1,134 @@
+"""``joynet.IOTAInferenceHandler``: feeless requests and responses over the embedded ledger."""
+
+import asyncio
+
+import pytest
+
+from joynet import IOTAInferenceHandler, IOTAInferenceRequest, IOTAInferenceResponse
+from joynet.channels import ChannelReader, MaskedPayloadAccessError, MessageType, SQLiteLedger
+from joynet.channels.bench import measure_channel
+
+NODE_SEED = "abandon " * 11 + "about"
+REQUESTER_SEED = "legal winner thank year wave sausage worth useful legal winner thank yellow"
+OTHER_SEED = "letter advice cage absurd amount doctor acoustic avoid letter advice cage above"
+
+
+@pytest.fixture(autouse=True)
+def ledger_path(monkeypatch, tmp_path):
+    path = tmp_path / "channels.sqlite3"
+    monkeypatch.setenv("JOYNET_CHANNEL_DB", str(path))
+    return path
+
+
+async def serve_one(node, channel_id, timeout=5):
+    """What an edge node does for one request (the 'model' doubles its input)."""
+    request = await node.next_request(channel_id, timeout=timeout)
+    await node.send_response(channel_id, request.request_id, {"y": request.input["x"] * 2}, proof={"pi_a": [1, 2]})
+    return request
+
+
+def round_trip(private):
+    async def scenario():
+        node, requester = IOTAInferenceHandler(wallet_seed=NODE_SEED), IOTAInferenceHandler(wallet_seed=REQUESTER_SEED)
+        channel_id = await node.create_model_channel("mymodel", private=private)
+        await requester.subscribe(channel_id)
+        serving = asyncio.create_task(serve_one(node, channel_id))
+        request_id = await requester.send_request(channel_id, "mymodel", {"x": 21}, timeout=5)
+        response = await requester.wait_response(channel_id, request_id, timeout=5)
+        return channel_id, request_id, await serving, response, requester
+
+    return asyncio.run(scenario())
+
+
+def test_request_response__private_channel__requester_gets_output_and_proof_and_payloads_are_masked(ledger_path):
+    channel_id, request_id, request, response, requester = round_trip(private=True)
+
+    assert isinstance(request, IOTAInferenceRequest) and isinstance(response, IOTAInferenceResponse)
+    assert request.request_id == request_id and request.model_id == "mymodel" and request.input == {"x": 21}
+    assert request.requester == requester.public_key
+    assert response.request_id == request_id and response.output == {"y": 42} and response.proof == {"pi_a": [1, 2]}
+    packets = [m for m in SQLiteLedger(ledger_path).read(bytes.fromhex(channel_id[2:])) if m.type is MessageType.PACKET]
+    assert len(packets) == 2 and all(m.masked and not m.public for m in packets)
+    outsider = ChannelReader(SQLiteLedger(ledger_path), bytes.fromhex(channel_id[2:]))
+    outsider.sync()
+    with pytest.raises(MaskedPayloadAccessError):
+        outsider.open_masked(packets[0])
+
+
+def test_request_response__public_channel__payloads_in_the_clear(ledger_path):
+    channel_id, _, _, response, _ = round_trip(private=False)
+    packets = [m for m in SQLiteLedger(ledger_path).read(bytes.fromhex(channel_id[2:])) if m.type is MessageType.PACKET]
+    assert response.output == {"y": 42}
+    assert all(m.public and not m.masked for m in packets)
+
+
+def test_send_request__admission_policy_refuses__times_out_and_nothing_posted(ledger_path):
+    async def scenario():
+        node = IOTAInferenceHandler(wallet_seed=NODE_SEED, admission=lambda key, credential: credential == b"valid")
+        requester = IOTAInferenceHandler(wallet_seed=REQUESTER_SEED)
+        channel_id = await node.create_model_channel("private-model")
+        await requester.subscribe(channel_id, credential=b"forged")
+        assert await node.admit_pending(channel_id) == []
+        with pytest.raises(TimeoutError, match="admission"):
+            await requester.send_request(channel_id, "private-model", {"x": 1}, timeout=0.2)
+        return channel_id
+
+    channel_id = asyncio.run(scenario())
+    kinds = [m.type for m in SQLiteLedger(ledger_path).read(bytes.fromhex(channel_id[2:]))]
+    assert MessageType.PACKET not in kinds and MessageType.KEYLOAD not in kinds
+
+
+def test_wait_response__answer_posted_by_another_requester__ignored(ledger_path):
+    async def scenario():
+        node = IOTAInferenceHandler(wallet_seed=NODE_SEED)
+        requester, impostor = IOTAInferenceHandler(wallet_seed=REQUESTER_SEED), IOTAInferenceHandler(wallet_seed=OTHER_SEED)
+        channel_id = await node.create_model_channel("mymodel")
+        await requester.subscribe(channel_id)
+        await impostor.subscribe(channel_id)
+        await node.admit_pending(channel_id)
+        request_id = await requester.send_request(channel_id, "mymodel", {"x": 21})
+        await impostor.send_response(channel_id, request_id, {"y": -1})  # admitted, but not the node
+        with pytest.raises(TimeoutError):
+            await requester.wait_response(channel_id, request_id, timeout=0.2)
+        await serve_one(node, channel_id)
+        return await requester.wait_response(channel_id, request_id, timeout=5)
+
+    assert asyncio.run(scenario()).output == {"y": 42}
+
+
+def test_next_request__node_restarts__answered_requests_not_served_again(ledger_path):
+    async def scenario():
+        node, requester = IOTAInferenceHandler(wallet_seed=NODE_SEED), IOTAInferenceHandler(wallet_seed=REQUESTER_SEED)
+        channel_id = await node.create_model_channel("mymodel")
+        await requester.subscribe(channel_id)
+        await node.admit_pending(channel_id)
+        first = await requester.send_request(channel_id, "mymodel", {"x": 1})
+        second = await requester.send_request(channel_id, "mymodel", {"x": 2})
+        assert (await serve_one(node, channel_id)).request_id == first
+
+        restarted = IOTAInferenceHandler(wallet_seed=NODE_SEED)
+        assert await restarted.create_model_channel("mymodel") == channel_id
+        return second, await serve_one(restarted, channel_id)
+
+    second, served = asyncio.run(scenario())
+    assert served.request_id == second and served.input == {"x": 2}
+
+
+def test_next_request__nothing_arrives__timeout_error():
+    async def scenario():
+        node = IOTAInferenceHandler(wallet_seed=NODE_SEED)
+        channel_id = await node.create_model_channel("quiet")
+        await node.next_request(channel_id, timeout=0.1)
+
+    with pytest.raises(TimeoutError, match="a request"):
+        asyncio.run(scenario())
+
+
+def test_handler__no_wallet_seed__refused():
+    with pytest.raises(ValueError, match="mnemonic"):
+        IOTAInferenceHandler()
+
+
+def test_measure_channel__small_run__positive_rate():
+    result = measure_channel(n=50)
+    assert set(result) == {"channel.messages_per_s"} and result["channel.messages_per_s"] > 0
