@@ -10,7 +10,9 @@
    timelock, read from their ABIs minus an explicit allow-list of functions that are
    permissionless by design, reverts with an authorization error for any caller that is not the
    DAO's executor and for any arguments; afterwards the governance settings, the timelock roles
-   and the treasury are what they were.
+   and the treasury are what they were. The same holds for the marketplace core (marketplace,
+   coordinator, judge, circuit registry, usage ledger, bridge): every function outside its
+   allow-list reverts for every caller with the timelock's or another component's guard.
 3. A passed proposal runs once, and only through the timelock: the timelock refuses the
    operation before the DAO queued it and before the delay, the DAO executes it once, and
    neither the DAO nor the timelock runs it a second time.
@@ -297,6 +299,19 @@ def calldata(abi, args):
     return keccak(text=abi.selector)[:4] + abi_encode(types, list(args))
 
 
+def tuple_components(abi_type):
+    """The component types of a tuple type "(a,(b,c)[],d)": split at top-level commas."""
+    components, depth, current = [], 0, ""
+    for char in abi_type[1:-1]:
+        depth += (char == "(") - (char == ")")
+        if char == "," and depth == 0:
+            components.append(current)
+            current = ""
+        else:
+            current += char
+    return components + ([current] if current else [])
+
+
 def abi_strategy(abi_type, examples):
     """Values of any ABI type, mixed with ``examples[abi_type]`` (known, meaningful values)."""
     if array := re.fullmatch(r"(.+)\[(\d*)\]", abi_type):
@@ -320,6 +335,8 @@ def abi_strategy(abi_type, examples):
         strategy = st.text(max_size=40)
     elif abi_type == "bool":
         strategy = st.booleans()
+    elif abi_type.startswith("(") and abi_type.endswith(")"):
+        strategy = st.tuples(*(abi_strategy(component, examples) for component in tuple_components(abi_type)))
     else:
         raise NotImplementedError(f"no strategy for ABI type {abi_type!r}: extend abi_strategy")
     if abi_type in examples:
@@ -338,15 +355,18 @@ def test_abi__state_changing_functions__are_guarded_or_allow_listed(dao, timeloc
     assert not guarded & {"propose(address[],uint256[],bytes[],string)", "renounceRole(bytes32,address)"}
 
 
-def refused_for_everyone(contract, abi, callers, arguments, value):
-    """A Hypothesis test: ``abi`` called with any caller, arguments and value reverts."""
+def refused_for_everyone(
+    contract, abi, callers, arguments, value, errors=AUTHORIZATION_ERRORS, examples=EXAMPLES_PER_FUNCTION
+):
+    """A Hypothesis test: ``abi`` called with any caller, arguments and value reverts with one
+    of ``errors``."""
 
-    @settings(max_examples=EXAMPLES_PER_FUNCTION, **CHAIN_SETTINGS)
+    @settings(max_examples=examples, **CHAIN_SETTINGS)
     @given(caller=st.sampled_from(callers), args=arguments, value=value)
     def call_is_refused(caller, args, value):
         note(f"{contract.contract_type.name}.{abi.selector} from {caller.address}")
-        with reverts_with(*AUTHORIZATION_ERRORS):
-            caller.transfer(contract, value, data=calldata(abi, args), gas_limit=1_000_000)
+        with reverts_with(*errors, abi=contract):
+            caller.transfer(contract, value, data=calldata(abi, args), gas_limit=2_000_000)
 
     return call_is_refused
 
@@ -398,6 +418,81 @@ def test_guarded_function__any_caller_but_the_dao_any_arguments__reverts_and_cha
     for caller in callers:
         for role in ("DEFAULT_ADMIN_ROLE", "PROPOSER_ROLE", "CANCELLER_ROLE"):
             assert not timelock.hasRole(role_ids[role], caller)
+
+
+# The marketplace core: functions anyone may call by design (each checks its own caller: a model's
+# owner, an assigned node, a registered node, a claimant...) and functions only another protocol
+# contract may call. Everything else must be the timelock's alone.
+CORE_PERMISSIONLESS = {
+    "ModelMarketplaceV2": {
+        "registerModel(bytes32,string,bytes32,uint96,(uint8,bytes32),bytes32)",
+        "updatePrice(bytes32,uint96)",
+        "updateMetadata(bytes32,string)",
+        "deactivateModel(bytes32)",
+        "requestInference(bytes32,bytes32,string,uint256,uint64)",
+        "requestInferenceWithPermit(bytes32,bytes32,string,uint256,uint64,uint256,uint8,bytes32,bytes32)",
+        "submitResult((uint256,bytes32,address,uint96,bytes32,uint64,address[]),bytes32,string,bytes)",
+        "declineRequest((uint256,bytes32,address,uint96,bytes32,uint64,address[]),string)",
+        "closeExpired((uint256,bytes32,address,uint96,bytes32,uint64,address[]))",
+        "withdrawEarnings(address)",
+        "withdrawProtocolEarnings()",
+    },
+    "NodeCoordinator": {
+        "registerNode(uint96,uint16,bytes32[])",
+        "registerNodeWithPermit(uint96,uint16,bytes32[],uint256,uint8,bytes32,bytes32)",
+        "addStake(uint96)",
+        "requestUnstake(uint96)",
+        "withdrawUnstaked()",
+        "setCapacity(uint16)",
+        "serveModel(bytes32)",
+        "stopServingModel(bytes32)",
+        "deactivate()",
+        "reactivate()",
+        "evictUnderstaked(address)",
+    },
+    "ProofOfInference": set(),
+    "ZKVerifier": set(),
+    "ProofOfUse": {
+        "fundEpoch(uint256,uint256)",
+        "claimOwnerReward(uint256)",
+        "claimNodeReward(uint256)",
+    },
+    "IOTAValidator": {
+        "linkStream(bytes32,bytes32)",
+        "submitCheckpoint((bytes32,uint64,bytes32,bytes32,bytes32,(address,uint64)[]),bytes[])",
+    },
+}
+CORE_AUTHORIZATION_ERRORS = (
+    "OwnableUnauthorizedAccount",  # the timelock's setters
+    "NodeCoordinatorCallerNotMarketplace",  # assign, release, slash
+    "ProofOfInferenceCallerNotMarketplace",  # judge
+    "ProofOfUseCallerNotMarketplace",  # recordUsage
+    "ProofOfUseCallerNotBridge",  # recordBridgedUsage
+)
+CORE = tuple(CORE_PERMISSIONLESS)
+
+
+def test_core_guarded_function__any_caller_any_arguments__reverts(deployment, genesis_holders, deployer, outsider):
+    callers = [*genesis_holders, outsider]
+    contracts = {name: deployment.contract(name) for name in (
+        "ModelMarketplace", "NodeCoordinator", "ProofOfInference", "ZKVerifier", "ProofOfUse", "IOTAValidator"
+    )}
+    examples = {"address": [c.address for c in callers] + [c.address for c in contracts.values()] + [ZERO_ADDRESS]}
+    guarded_count = 0
+    for contract in contracts.values():
+        name = contract.contract_type.name
+        assert name in CORE, f"{name} has no allow-list"
+        functions = state_changing_functions(contract)
+        selectors = {abi.selector for abi in functions}
+        # A stale allow-list entry would excuse a function that might come back changed.
+        assert CORE_PERMISSIONLESS[name] <= selectors, f"{name}: {CORE_PERMISSIONLESS[name] - selectors}"
+        for abi in functions:
+            if abi.selector in CORE_PERMISSIONLESS[name]:
+                continue
+            guarded_count += 1
+            arguments = st.tuples(*(abi_strategy(p.canonical_type, examples) for p in abi.inputs))
+            refused_for_everyone(contract, abi, callers, arguments, st.just(0), CORE_AUTHORIZATION_ERRORS, 4)()
+    assert guarded_count >= 30  # every setter of six contracts, transferOwnership, the component-only calls
 
 
 def test_raw_call_harness__sent_by_the_timelock__takes_effect(timelock, accounts, deployer, outsider):
