@@ -8,6 +8,7 @@ measure_ezkl(workdir, deployer) returns
     zk.ezkl_setup_seconds   key generation (ezkl.setup)
     gas.ezkl_verify         the generated Solidity verifier called in a real transaction with
                             ezkl's encoded calldata (21,000 base and calldata included)
+    zk.ezkl_verifier_bytes  runtime code size of that verifier (the EVM limit is 24,576)
 
 The network: the committed quantized model (circuits/digits/model.json) with its integer weights
 dequantized by the scales in circuits/digits/manifest.json, taking the raw pixels 0..16:
