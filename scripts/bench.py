@@ -8,6 +8,7 @@ machine it ran on. A benchmark, not a test: it asserts nothing, it measures.
 import json
 import os
 import platform
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from joynet.deployment import PROJECT_ROOT
 from joynet.marketplace import Request
 from joynet.zk import QuantizedMLP, ZKProver, circuit_id, input_commitment, random_salt, to_bytes32, weights_commitment
 from joynet.zk.bench import measure_zk
+from joynet.zk.ezkl_bench import EzklUnavailable, measure_ezkl
 from joynet.zk.digits import load_split
 
 RESULTS = PROJECT_ROOT / "bench" / "results.json"
@@ -160,6 +162,15 @@ def run(bench: Bench, say) -> None:
     r.update(measure_zk(n=5, verifier=verifier, sender=accounts.test_accounts[0]))
     measure_zk_round_trip(bench, operators)
     say("zero-knowledge proofs measured")
+
+    # The same quantized network proven with EZKL (Halo2), when the optional ezkl package is installed.
+    with tempfile.TemporaryDirectory(prefix="joynet-ezkl-") as workdir:
+        try:
+            say("EZKL: proving the digits MLP with Halo2 (about a minute)")
+            r.update(measure_ezkl(workdir, accounts.test_accounts[0]))
+            say("EZKL measured")
+        except EzklUnavailable as why:
+            say(f"EZKL comparison skipped: {why}")
 
 
 def measure_zk_round_trip(bench: Bench, operators) -> None:

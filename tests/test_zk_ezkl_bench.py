@@ -1,0 +1,30 @@
+"""joynet.zk.ezkl_bench without running EZKL (a run takes a minute: `make bench` does it)."""
+
+import sys
+
+import pytest
+
+from joynet.zk.ezkl_bench import EzklUnavailable, dequantized_weights, ezkl_available, measure_ezkl
+from joynet.zk.model import QuantizedMLP
+
+
+def test_missing_ezkl_is_a_clean_skip(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ezkl", None)  # import ezkl now raises ImportError
+    available, why = ezkl_available()
+    assert not available and "ezkl" in why
+    with pytest.raises(EzklUnavailable, match="ezkl"):
+        measure_ezkl(tmp_path / "work")
+    assert not (tmp_path / "work").exists()  # nothing was started
+
+
+def test_dequantized_network_classifies_like_the_integer_model():
+    from joynet.zk.digits import load_split
+
+    model, weights = QuantizedMLP.load(), dequantized_weights()
+    _, images, _, _ = load_split()
+    agree = 0
+    for image in images.tolist():
+        hidden = [max(sum(w * p for w, p in zip(row, image)) + b, 0.0) for row, b in zip(weights["w1"], weights["b1"])]
+        logits = [sum(w * h for w, h in zip(row, hidden)) + b for row, b in zip(weights["w2"], weights["b2"])]
+        agree += logits.index(max(logits)) == model.forward(image).label
+    assert agree == len(images)  # all 450 held-out digits
