@@ -7,7 +7,7 @@ import json
 import pytest
 
 from joynet import ZKProofError, ZKProver
-from joynet.zk import PUBLIC_INPUTS, SNARK_SCALAR_FIELD, circuit_input, output_commitment, poseidon
+from joynet.zk import PUBLIC_INPUTS, SNARK_SCALAR_FIELD, circuit_input, input_commitment, output_commitment, poseidon
 from joynet.zk.digits import load_split
 from joynet.zk.prover import DEFAULT_CIRCUIT_DIR
 
@@ -33,15 +33,24 @@ def proof(prover, model, one_of_each_digit):
     return prover.prove(model, one_of_each_digit[3], salt=12345, request_id=42, node=NODE)
 
 
-def test_witness__ten_digits__equals_python_forward_pass(prover, model, one_of_each_digit):
+def test_witness__every_held_out_digit__equals_python_forward_pass(prover, model):
+    """All 450 held-out images: the circuit's hidden layer, logits and class are the quantized
+    Python model's, bit for bit (one warm prover; the witness alone, no proof)."""
+    _, pixels, _, _ = load_split()
     wires = MANIFEST["witness_wires"]
-    for pixels in one_of_each_digit:
-        witness = prover.witness(circuit_input(model, pixels, 7, 1, NODE))
-        inference = model.forward(pixels)
-        assert [witness[wire] for wire in wires["hidden"]] == model.hidden_layer(pixels)
+    template = circuit_input(model, pixels[0].tolist(), 7, 1, NODE)
+    for image in pixels.tolist():
+        inference = model.forward(image)
+        # The circuit checks the commitments too: only the input- and output-dependent ones change.
+        signals = {**template, "pixels": [str(p) for p in image],
+                   "inputCommitment": str(input_commitment(image, 7)),
+                   "outputCommitment": str(output_commitment(inference))}
+        witness = prover.witness(signals)
+        assert [witness[wire] for wire in wires["hidden"]] == model.hidden_layer(image)
         logits = tuple(signed(witness[b] + sum(witness[w] for w in row)) for b, row in zip(wires["b2"], wires["products2"]))
         assert logits == inference.logits
         assert witness[wires["label"]] == inference.label
+    assert len(pixels) == 450
 
 
 def test_witness__output_commitment_of_another_class__refused_by_circuit(prover, model, one_of_each_digit):
