@@ -5,7 +5,7 @@ commitments a proof binds, and `ZKProver`, which proves inferences with the comm
 """
 
 from joynet.zk.commitments import (
-    input_commitment, output_commitment, pack_bytes, random_salt, to_bytes32, weights_commitment,
+    input_commitment, output_commitment, pack_bytes, pack_nibbles, random_salt, to_bytes32, weights_commitment,
 )
 from joynet.zk.model import DEFAULT_MODEL, Inference, ModelError, QuantizedMLP
 from joynet.zk.poseidon import SNARK_SCALAR_FIELD, poseidon
@@ -32,6 +32,7 @@ __all__ = [
     "input_commitment",
     "output_commitment",
     "pack_bytes",
+    "pack_nibbles",
     "poseidon",
     "random_salt",
     "solidity_proof",
