@@ -3,7 +3,8 @@ pragma circom 2.1.0;
 // Proof of one inference of the 64-16-10 digits MLP (joynet/zk/model.py computes the same thing
 // bit for bit). The weights, biases, pixels and salt stay private; the proof shows that the
 // network committed to by weightsCommitment, applied to the image committed to by
-// inputCommitment, outputs what outputCommitment commits to, for this requestId and this node.
+// inputCommitment, outputs what outputCommitment commits to, for the request and the node that
+// binding = requestId * 2^160 + node names (requestId < 2^64, so binding < 2^224 < r).
 // Commitment definitions: joynet/zk/commitments.py and the README ("Zero-knowledge proofs").
 
 include "poseidon.circom";
@@ -146,12 +147,11 @@ template DigitsMLP(nInputs, nHidden, nClasses, shift) {
     var quotientBits = 16 - shift + 1;
     var logitDiffBits = 23;
 
-    // Public inputs, in this order: [weightsCommitment, inputCommitment, outputCommitment, requestId, node].
+    // Public inputs, in this order: [weightsCommitment, inputCommitment, outputCommitment, binding].
     signal input weightsCommitment;
     signal input inputCommitment;
     signal input outputCommitment;
-    signal input requestId;
-    signal input node;
+    signal input binding;  // requestId * 2^160 + node, computed by ZKVerifier from the request and msg.sender
 
     signal input w1[nHidden][nInputs];
     signal input b1[nHidden];
@@ -267,10 +267,10 @@ template DigitsMLP(nInputs, nHidden, nClasses, shift) {
     }
     outputCommitment === outputHash.out;
 
-    // requestId and node take part in no other constraint; a quadratic constraint on each keeps
-    // them in the R1CS after optimization, so a proof is bound to its request and its node.
-    signal requestIdSquare <== requestId * requestId;
-    signal nodeSquare <== node * node;
+    // binding takes part in no other constraint; a quadratic constraint keeps it in the R1CS
+    // after optimization (its verification-key point is non-zero), so a proof is bound to its
+    // request and its node. Nothing else needs to be known about it inside the circuit.
+    signal bindingSquare <== binding * binding;
 }
 
-component main {public [weightsCommitment, inputCommitment, outputCommitment, requestId, node]} = DigitsMLP(64, 16, 10, 2);
+component main {public [weightsCommitment, inputCommitment, outputCommitment, binding]} = DigitsMLP(64, 16, 10, 2);

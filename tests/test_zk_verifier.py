@@ -1,12 +1,12 @@
 """A real proof from joynet.ZKProver verifies in the deployed DigitsMLPVerifier (the snarkjs
 Solidity verifier exported by `make circuits`), with the calldata decoded as ProofOfInference
 will decode it, and fails for a tampered proof and for every other public signal: another
-output, other weights, another request, another node."""
+output, other weights, another request, another node (the binding requestId * 2^160 + node)."""
 
 import pytest
 
 from joynet import ZKProver
-from joynet.zk import SNARK_SCALAR_FIELD, Inference, QuantizedMLP, decode_calldata, output_commitment
+from joynet.zk import SNARK_SCALAR_FIELD, Inference, QuantizedMLP, decode_calldata, output_commitment, request_binding
 from joynet.zk.digits import load_split
 
 # The BN254 base field: negating a G1 point is (x, q - y).
@@ -69,15 +69,19 @@ def test_verify_proof__other_input_commitment__rejected(verifier, proof):
     assert verify(verifier, proof.calldata, with_signal(proof, 1, (proof.public_signals[1] + 1) % SNARK_SCALAR_FIELD)) is False
 
 
+def test_verify_proof__binding__request_id_times_2_160_plus_node(proof, alice):
+    assert proof.public_signals[3] == 7 * 2**160 + int(alice.address, 16) == request_binding(7, alice)
+
+
 def test_verify_proof__another_request_id__rejected(verifier, proof):
-    assert verify(verifier, proof.calldata, with_signal(proof, 3, proof.request_id + 1)) is False
+    assert verify(verifier, proof.calldata, with_signal(proof, 3, request_binding(proof.request_id + 1, proof.node))) is False
 
 
 def test_verify_proof__another_node__rejected(verifier, proof):
-    another_node = int("0x" + "cd" * 20, 16)
-    assert verify(verifier, proof.calldata, with_signal(proof, 4, another_node)) is False
+    another_node = "0x" + "cd" * 20
+    assert verify(verifier, proof.calldata, with_signal(proof, 3, request_binding(proof.request_id, another_node))) is False
 
 
 def test_verify_proof__signal_not_below_r__rejected(verifier, proof):
-    # The same request id plus r is the same field element: the verifier must refuse it, not wrap.
-    assert verify(verifier, proof.calldata, with_signal(proof, 3, proof.request_id + SNARK_SCALAR_FIELD)) is False
+    # The same binding plus r is the same field element: the verifier must refuse it, not wrap.
+    assert verify(verifier, proof.calldata, with_signal(proof, 3, proof.public_signals[3] + SNARK_SCALAR_FIELD)) is False
