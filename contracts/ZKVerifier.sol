@@ -36,7 +36,8 @@ contract ZKVerifier is IZKVerifier, JoyGoverned {
     uint256 public constant PROOF_LENGTH = 256;
     /// @notice Request ids of a binding are below 2^REQUEST_ID_BITS.
     uint256 public constant REQUEST_ID_BITS = 64;
-    bytes4 private constant _VERIFY_PROOF_SELECTOR =
+    /// @notice The verifiers' verifyProof selector (0x5fe8c13b, written as a literal in {verifyInference}).
+    bytes4 public constant VERIFY_PROOF_SELECTOR =
         bytes4(keccak256("verifyProof(uint256[2],uint256[2][2],uint256[2],uint256[4])"));
 
     mapping(bytes32 circuitId => Circuit) private _circuits;
@@ -98,30 +99,30 @@ contract ZKVerifier is IZKVerifier, JoyGoverned {
         address node,
         bytes calldata proof
     ) external view returns (bool valid) {
-        Circuit memory circuit = _circuit(circuitId);
+        Circuit storage circuit = _circuits[circuitId];
+        address verifier = circuit.verifier;
+        if (verifier == address(0)) revert ZKVerifierUnknownCircuit(circuitId);
+        bytes4 layout = circuit.layout;
         if (proof.length != PROOF_LENGTH) revert ZKVerifierMalformedProof(proof.length);
         if (requestId >> REQUEST_ID_BITS != 0) return false;
-        uint256 binding = (requestId << 160) | uint256(uint160(node));
-        address verifier = circuit.verifier;
-        bytes4 layout = circuit.layout;
-        bytes4 selector = _VERIFY_PROOF_SELECTOR;
-        // The verifier's calldata, built in place in free memory: the selector, the proof's eight
-        // words copied straight from calldata (static arrays are encoded in place), then the
-        // four signals in the circuit's order. The answer lands in scratch space.
+        // The verifier's calldata, built in place in free memory (no arrays): the selector, the
+        // proof's eight words copied straight from calldata (static arrays are encoded in place),
+        // then the four signals in the circuit's order, picked through `layout` from the values
+        // written in {Signal} order just past the call's data. The answer lands in scratch space.
         assembly ("memory-safe") {
             let data := mload(0x40)
-            mstore(data, selector)
+            mstore(data, shl(224, 0x5fe8c13b)) // VERIFY_PROOF_SELECTOR
             calldatacopy(add(data, 4), proof.offset, 256)
-            let signals := add(data, 260)
+            let values := add(data, 388)
+            mstore(values, weightsCommitment)
+            mstore(add(values, 32), inputCommitment)
+            mstore(add(values, 64), outputCommitment)
+            mstore(add(values, 96), or(shl(160, requestId), node)) // the request binding
             for { let i := 0 } lt(i, 4) { i := add(i, 1) } {
-                let signal := byte(i, layout)
-                let value := binding
-                switch signal
-                case 0 { value := weightsCommitment }
-                case 1 { value := inputCommitment }
-                case 2 { value := outputCommitment }
-                mstore(add(signals, mul(i, 32)), value)
+                mstore(add(add(data, 260), shl(5, i)), mload(add(values, shl(5, byte(i, layout)))))
             }
+            // Two statements: Yul evaluates arguments right to left, so the result checks must
+            // not share an expression with the call.
             let ok := staticcall(gas(), verifier, data, 388, 0, 32)
             valid := and(ok, and(eq(returndatasize(), 32), eq(mload(0), 1)))
         }

@@ -157,6 +157,7 @@ def test_verify_inference__request_id_from_2_64__false(zk_verifier, model, prove
     assert zk_verifier.verifyInference(*args, 5 + 2**64, alice, proof.calldata) is False
     assert zk_verifier.verifyInference(*args, 6, alice, proof.calldata) is False
     assert zk_verifier.verifyInference(*args, 5, "0x" + "cd" * 20, proof.calldata) is False
+    assert zk_verifier.VERIFY_PROOF_SELECTOR() == keccak(text="verifyProof(uint256[2],uint256[2][2],uint256[2],uint256[4])")[:4]
 
 
 # ---- the registry ----
