@@ -3,7 +3,8 @@ pragma circom 2.1.0;
 // Proof of one inference of the 64-16-10 digits MLP (joynet/zk/model.py computes the same thing
 // bit for bit). The weights, biases, pixels and salt stay private; the proof shows that the
 // network committed to by weightsCommitment, applied to the image committed to by
-// inputCommitment, outputs what outputCommitment commits to, for this requestId and this node.
+// inputCommitment, outputs what outputCommitment commits to, for the request and the node that
+// binding = requestId * 2^160 + node names (requestId < 2^64, so binding < 2^224 < r).
 // Commitment definitions: joynet/zk/commitments.py and the README ("Zero-knowledge proofs").
 
 include "poseidon.circom";
@@ -22,6 +23,24 @@ template PackBytes(n) {
         for (var i = 31 * e; i < n && i < 31 * (e + 1); i++) {
             packed += in[i] * weight;
             weight *= 256;
+        }
+        out[e] <== packed;
+    }
+}
+
+// Packs nibbles (each already constrained to 0..15) into field elements, 63 nibbles per element,
+// little-endian: 63 nibbles stay below 2^252 < r, so packing is injective.
+template PackNibbles(n) {
+    var nElements = (n + 62) \ 63;
+    signal input in[n];
+    signal output out[nElements];
+
+    for (var e = 0; e < nElements; e++) {
+        var packed = 0;
+        var weight = 1;
+        for (var i = 63 * e; i < n && i < 63 * (e + 1); i++) {
+            packed += in[i] * weight;
+            weight *= 16;
         }
         out[e] <== packed;
     }
@@ -121,17 +140,18 @@ template ArgMax(n, diffBits) {
 }
 
 template DigitsMLP(nInputs, nHidden, nClasses, shift) {
-    // Bounds (see joynet/zk/model.py): pixels 0..16, int8 weights, int16 biases give
-    // |acc1| < 2^18, a 13-bit signed quotient, and logit differences below 2^25.
-    var quotientBits = 18 - shift + 1;
-    var logitDiffBits = 25;
+    // Bounds (see joynet/zk/model.py): pixels 0..16, int4 weights, int16 biases give
+    // |acc1| < 2^16, a 15-bit signed quotient (shift 2), and logit differences below 2^23.
+    var weightBits = 4;
+    var biasBits = 16;
+    var quotientBits = 16 - shift + 1;
+    var logitDiffBits = 23;
 
-    // Public inputs, in this order: [weightsCommitment, inputCommitment, outputCommitment, requestId, node].
+    // Public inputs, in this order: [weightsCommitment, inputCommitment, outputCommitment, binding].
     signal input weightsCommitment;
     signal input inputCommitment;
     signal input outputCommitment;
-    signal input requestId;
-    signal input node;
+    signal input binding;  // requestId * 2^160 + node, computed by ZKVerifier from the request and msg.sender
 
     signal input w1[nHidden][nInputs];
     signal input b1[nHidden];
@@ -140,9 +160,12 @@ template DigitsMLP(nInputs, nHidden, nClasses, shift) {
     signal input pixels[nInputs];
     signal input salt;
 
-    // ---- weights: int8 / int16 range checks, the byte stream, its commitment ----
-    var nWeightBytes = nHidden * nInputs + 2 * nHidden + nClasses * nHidden + 2 * nClasses;
-    signal weightBytes[nWeightBytes];
+    // ---- weights: int4 / int16 range checks, the nibble stream, its commitment ----
+    // A weight w is the nibble w + 8 (its 4-bit range check); a bias b is the four nibbles of
+    // b + 2^15 (its 16-bit range check), least significant first.
+    var nibblesPerBias = biasBits \ 4;
+    var nNibbles = (nHidden * nInputs + nClasses * nHidden) + nibblesPerBias * (nHidden + nClasses);
+    signal nibbles[nNibbles];
     component w1Range[nHidden][nInputs];
     component b1Range[nHidden];
     component w2Range[nClasses][nHidden];
@@ -150,49 +173,47 @@ template DigitsMLP(nInputs, nHidden, nClasses, shift) {
     var at = 0;
     for (var j = 0; j < nHidden; j++) {
         for (var i = 0; i < nInputs; i++) {
-            w1Range[j][i] = Num2Bits(8);
-            w1Range[j][i].in <== w1[j][i] + 128;
-            weightBytes[at] <== w1[j][i] + 128;
+            w1Range[j][i] = Num2Bits(weightBits);
+            w1Range[j][i].in <== w1[j][i] + (1 << (weightBits - 1));
+            nibbles[at] <== w1[j][i] + (1 << (weightBits - 1));
             at++;
         }
     }
     for (var j = 0; j < nHidden; j++) {
-        b1Range[j] = Num2Bits(16);
-        b1Range[j].in <== b1[j] + 32768;
-        var low = 0;
-        var high = 0;
-        for (var k = 0; k < 8; k++) {
-            low += b1Range[j].out[k] * (1 << k);
-            high += b1Range[j].out[k + 8] * (1 << k);
-        }
-        weightBytes[at] <== low;
-        weightBytes[at + 1] <== high;
-        at += 2;
-    }
-    for (var k = 0; k < nClasses; k++) {
-        for (var j = 0; j < nHidden; j++) {
-            w2Range[k][j] = Num2Bits(8);
-            w2Range[k][j].in <== w2[k][j] + 128;
-            weightBytes[at] <== w2[k][j] + 128;
+        b1Range[j] = Num2Bits(biasBits);
+        b1Range[j].in <== b1[j] + (1 << (biasBits - 1));
+        for (var n = 0; n < nibblesPerBias; n++) {
+            var nibble = 0;
+            for (var k = 0; k < 4; k++) {
+                nibble += b1Range[j].out[4 * n + k] * (1 << k);
+            }
+            nibbles[at] <== nibble;
             at++;
         }
     }
     for (var k = 0; k < nClasses; k++) {
-        b2Range[k] = Num2Bits(16);
-        b2Range[k].in <== b2[k] + 32768;
-        var low = 0;
-        var high = 0;
-        for (var i = 0; i < 8; i++) {
-            low += b2Range[k].out[i] * (1 << i);
-            high += b2Range[k].out[i + 8] * (1 << i);
+        for (var j = 0; j < nHidden; j++) {
+            w2Range[k][j] = Num2Bits(weightBits);
+            w2Range[k][j].in <== w2[k][j] + (1 << (weightBits - 1));
+            nibbles[at] <== w2[k][j] + (1 << (weightBits - 1));
+            at++;
         }
-        weightBytes[at] <== low;
-        weightBytes[at + 1] <== high;
-        at += 2;
     }
-    component weightElements = PackBytes(nWeightBytes);
-    weightElements.in <== weightBytes;
-    component weightsHash = PoseidonChain((nWeightBytes + 30) \ 31);
+    for (var k = 0; k < nClasses; k++) {
+        b2Range[k] = Num2Bits(biasBits);
+        b2Range[k].in <== b2[k] + (1 << (biasBits - 1));
+        for (var n = 0; n < nibblesPerBias; n++) {
+            var nibble = 0;
+            for (var i = 0; i < 4; i++) {
+                nibble += b2Range[k].out[4 * n + i] * (1 << i);
+            }
+            nibbles[at] <== nibble;
+            at++;
+        }
+    }
+    component weightElements = PackNibbles(nNibbles);
+    weightElements.in <== nibbles;
+    component weightsHash = PoseidonChain((nNibbles + 62) \ 63);
     weightsHash.in <== weightElements.out;
     weightsCommitment === weightsHash.out;
 
@@ -246,10 +267,10 @@ template DigitsMLP(nInputs, nHidden, nClasses, shift) {
     }
     outputCommitment === outputHash.out;
 
-    // requestId and node take part in no other constraint; a quadratic constraint on each keeps
-    // them in the R1CS after optimization, so a proof is bound to its request and its node.
-    signal requestIdSquare <== requestId * requestId;
-    signal nodeSquare <== node * node;
+    // binding takes part in no other constraint; a quadratic constraint keeps it in the R1CS
+    // after optimization (its verification-key point is non-zero), so a proof is bound to its
+    // request and its node. Nothing else needs to be known about it inside the circuit.
+    signal bindingSquare <== binding * binding;
 }
 
-component main {public [weightsCommitment, inputCommitment, outputCommitment, requestId, node]} = DigitsMLP(64, 16, 10, 6);
+component main {public [weightsCommitment, inputCommitment, outputCommitment, binding]} = DigitsMLP(64, 16, 10, 2);

@@ -23,7 +23,7 @@ ARTEFACTS = {
     "verification_key": BUILD / "verification_key.json",
     "solidity_verifier": ROOT / "contracts" / "verifiers" / "DigitsMLPVerifier.sol",
 }
-PUBLIC_INPUTS = ["weightsCommitment", "inputCommitment", "outputCommitment", "requestId", "node"]
+PUBLIC_INPUTS = ["weightsCommitment", "inputCommitment", "outputCommitment", "binding"]
 # Signals of the circuit that the forward-pass test reads from the witness.
 WITNESS_SIGNALS = {
     "hidden": re.compile(r"^main\.hidden\[(\d+)\]\.out$"),

@@ -10,7 +10,8 @@ import {JoyGoverned} from "./governance/JoyGoverned.sol";
 /// - **quorum k**: the k assigned nodes each submit an output commitment; once all k are in, a
 ///   commitment backed by a strict majority is accepted and the others are dissenters (the
 ///   marketplace slashes them); without a majority the request is rejected (refunded). With
-///   k = 1 the single submission is accepted at once and nothing is stored.
+///   k = 1 the single submission is accepted at once: nothing is stored and no {Judged} event is
+///   emitted (the marketplace's settlement event says it all).
 /// - **zero knowledge** (circuitId != 0): every submission must carry a proof that the
 ///   {IZKVerifier} accepts for this model's weights, this request's input, this request and this
 ///   node; an invalid proof reverts, so the node may resubmit before the deadline.
@@ -45,7 +46,7 @@ contract ProofOfInference is IProofOfInference, JoyGoverned {
     event ZKVerifierSet(address indexed previous, address indexed current);
     /// @notice A quorum request received a submission and waits for more.
     event SubmissionRecorded(uint256 indexed requestId, address indexed node, bytes32 outputCommitment, uint256 count);
-    /// @notice A request was judged.
+    /// @notice A quorum request (k > 1) was judged.
     event Judged(uint256 indexed requestId, Verdict verdict, bytes32 accepted, uint256 dissenters);
 
     /// @param initialOwner the deployer while wiring; the timelock afterwards
@@ -71,10 +72,7 @@ contract ProofOfInference is IProofOfInference, JoyGoverned {
     {
         if (msg.sender != marketplace) revert ProofOfInferenceCallerNotMarketplace(msg.sender);
         if (ctx.circuitId != bytes32(0)) _checkProof(ctx, outputCommitment, proof);
-        if (ctx.quorum <= 1) {
-            emit Judged(ctx.requestId, Verdict.Accepted, outputCommitment, 0);
-            return (Verdict.Accepted, outputCommitment, dissenters);
-        }
+        if (ctx.quorum <= 1) return (Verdict.Accepted, outputCommitment, dissenters);
         return _tally(ctx, outputCommitment);
     }
 

@@ -1,5 +1,5 @@
 """The quantized digits MLP: accuracy on the held-out split, the integer forward pass's rules
-(floor rescale, ReLU, first-maximum argmax), the model's int8 / int16 bounds, and the commitments."""
+(floor rescale, ReLU, first-maximum argmax), the model's int4 / int16 bounds, and the commitments."""
 
 import hashlib
 import json
@@ -8,7 +8,7 @@ import pytest
 
 from joynet.zk import (
     SNARK_SCALAR_FIELD, Inference, ModelError, QuantizedMLP, input_commitment, output_commitment,
-    pack_bytes, poseidon, to_bytes32, weights_commitment,
+    pack_bytes, pack_nibbles, poseidon, to_bytes32, weights_commitment,
 )
 from joynet.zk.commitments import chain_chunks, poseidon_chain
 from joynet.zk.digits import accuracy, load_split
@@ -43,8 +43,8 @@ def test_model_file__committed__matches_manifest_hash(model):
     assert "0x" + to_bytes32(weights_commitment(model)).hex() == MANIFEST["weights_commitment"]
 
 
-@pytest.mark.parametrize("acc, hidden", [(0, 0), (63, 0), (64, 1), (127, 1), (128, 2), (-1, 0), (-64, 0), (-65, 0)])
-def test_hidden_layer__bias_only__floors_by_64_then_relu(acc, hidden):
+@pytest.mark.parametrize("acc, hidden", [(0, 0), (3, 0), (4, 1), (7, 1), (8, 2), (1001, 250), (-1, 0), (-4, 0), (-5, 0)])
+def test_hidden_layer__bias_only__floors_by_4_then_relu(acc, hidden):
     model = blank_model(b1=[acc] + [0] * 15)
     assert model.hidden_layer([0] * 64)[0] == hidden
 
@@ -54,12 +54,12 @@ def test_forward__hidden_times_weights__gives_logits():
     w1[0][5] = 3  # acc1[0] = 3 * pixel 5 + 10
     w2 = [[0] * 16 for _ in range(10)]
     w2[7][0], w2[2][0] = -2, 5
-    model = blank_model(w1=w1, b1=[10] + [0] * 15, w2=w2, b2=[1, 0, 0, 0, 0, 0, 0, 0, 0, -4])
+    model = blank_model(w1=w1, b1=[-45] + [0] * 15, w2=w2, b2=[1, 0, 0, 0, 0, 0, 0, 0, 0, -4])
     pixels = [0] * 64
-    pixels[5] = 16  # acc1 = 58 -> hidden 0
+    pixels[5] = 16  # acc1 = 3 -> hidden 0
     assert model.forward(pixels) == Inference(label=0, logits=(1, 0, 0, 0, 0, 0, 0, 0, 0, -4))
-    model = blank_model(w1=w1, b1=[200] + [0] * 15, w2=w2, b2=[1, 0, 0, 0, 0, 0, 0, 0, 0, -4])
-    pixels[5] = 16  # acc1 = 248 -> hidden 3
+    model = blank_model(w1=w1, b1=[-36] + [0] * 15, w2=w2, b2=[1, 0, 0, 0, 0, 0, 0, 0, 0, -4])
+    pixels[5] = 16  # acc1 = 12 -> hidden 3
     assert model.forward(pixels) == Inference(label=2, logits=(1, 0, 15, 0, 0, 0, 0, -6, 0, -4))
 
 
@@ -79,8 +79,8 @@ def test_forward__pixels_outside_the_image_format__raise(model, pixels, message)
         model.forward(pixels)
 
 
-@pytest.mark.parametrize("field, value", [("w1", 128), ("w1", -129), ("w2", 200), ("b1", 2**15), ("b2", -(2**15) - 1)])
-def test_model__value_outside_int8_or_int16__is_rejected(field, value):
+@pytest.mark.parametrize("field, value", [("w1", 8), ("w1", -9), ("w2", 200), ("b1", 2**15), ("b2", -(2**15) - 1)])
+def test_model__value_outside_int4_or_int16__is_rejected(field, value):
     shapes = {"w1": [[0] * 64 for _ in range(16)], "b1": [0] * 16, "w2": [[0] * 16 for _ in range(10)], "b2": [0] * 10}
     target = shapes[field]
     if isinstance(target[0], list):
@@ -91,15 +91,24 @@ def test_model__value_outside_int8_or_int16__is_rejected(field, value):
         blank_model(**{field: target})
 
 
-def test_weight_bytes__layout__offset_binary_little_endian():
+def test_weight_nibbles__layout__offset_binary_little_endian():
     w1 = [[0] * 64 for _ in range(16)]
-    w1[0][0], w1[0][1] = -128, 127
+    w1[0][0], w1[0][1] = -8, 7
     model = blank_model(w1=w1, b1=[-2] + [0] * 15, b2=[0] * 9 + [0x1234])
-    data = model.weight_bytes()
-    assert len(data) == 16 * 64 + 2 * 16 + 10 * 16 + 2 * 10 == 1236
-    assert data[:3] == bytes([0, 255, 128])
-    assert data[1024:1026] == (2**15 - 2).to_bytes(2, "little")
-    assert data[-2:] == (0x1234 + 2**15).to_bytes(2, "little")
+    data = model.weight_nibbles()
+    assert len(data) == 16 * 64 + 4 * 16 + 10 * 16 + 4 * 10 == 1288
+    assert data[:3] == [0, 15, 8]
+    assert data[1024:1028] == [0xE, 0xF, 0xF, 0x7]  # -2 + 2**15 = 0x7FFE
+    assert data[-4:] == [0x4, 0x3, 0x2, 0x9]  # 0x1234 + 2**15 = 0x9234
+
+
+def test_pack_nibbles__63_per_element__little_endian():
+    nibbles = [i % 16 for i in range(130)]
+    elements = pack_nibbles(nibbles)
+    assert len(elements) == 3
+    assert elements[0] == sum(n << (4 * k) for k, n in enumerate(nibbles[:63]))
+    assert elements[2] == nibbles[126] + (nibbles[127] << 4) + (nibbles[128] << 8) + (nibbles[129] << 12)
+    assert pack_nibbles([15] * 63) == [2**252 - 1] and 2**252 < SNARK_SCALAR_FIELD
 
 
 def test_pack_bytes__31_per_element__little_endian():
@@ -109,23 +118,23 @@ def test_pack_bytes__31_per_element__little_endian():
     assert all(e < 2**248 for e in elements)
 
 
-def test_chain_chunks__forty_elements__three_hashes():
+def test_chain_chunks__twenty_one_elements__two_hashes():
+    assert chain_chunks(21) == [16, 5]
     assert chain_chunks(40) == [16, 15, 9]
     assert chain_chunks(16) == [16]
     assert chain_chunks(3) == [3]
 
 
 def test_weights_commitment__definition__poseidon_chain_of_packed_weights(model):
-    elements = pack_bytes(model.weight_bytes())
-    assert len(elements) == 40
+    elements = pack_nibbles(model.weight_nibbles())
+    assert len(elements) == 21
     first = poseidon(elements[:16])
-    second = poseidon([first, *elements[16:31]])
-    assert weights_commitment(model) == poseidon([second, *elements[31:]]) == poseidon_chain(elements)
+    assert weights_commitment(model) == poseidon([first, *elements[16:]]) == poseidon_chain(elements)
 
 
 def test_weights_commitment__one_weight_changed__changes(model):
     w1 = [list(row) for row in model.w1]
-    w1[3][7] += 1 if w1[3][7] < 127 else -1
+    w1[3][7] += 1 if w1[3][7] < 7 else -1
     assert weights_commitment(blank_model(w1=w1, b1=model.b1, w2=model.w2, b2=model.b2)) != weights_commitment(model)
 
 

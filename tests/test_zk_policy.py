@@ -147,6 +147,19 @@ def test_submit__circuit_not_registered__reverts(
     assert marketplace.requestStatus(request.id) == 1
 
 
+def test_verify_inference__request_id_from_2_64__false(zk_verifier, model, prover, digit, alice):
+    # The binding requestId * 2^160 + node only names requests below 2^64 (so that it stays below
+    # 2^224 < r and never wraps around the field): beyond, no proof counts.
+    pixels, _ = digit
+    proof = prover.prove(model, pixels, SALT, 5, alice)
+    args = (circuit_id(), proof.weights_commitment, proof.input_commitment, proof.output_commitment)
+    assert zk_verifier.verifyInference(*args, 5, alice, proof.calldata) is True
+    assert zk_verifier.verifyInference(*args, 5 + 2**64, alice, proof.calldata) is False
+    assert zk_verifier.verifyInference(*args, 6, alice, proof.calldata) is False
+    assert zk_verifier.verifyInference(*args, 5, "0x" + "cd" * 20, proof.calldata) is False
+    assert zk_verifier.VERIFY_PROOF_SELECTOR() == keccak(text="verifyProof(uint256[2],uint256[2][2],uint256[2],uint256[4])")[:4]
+
+
 # ---- the registry ----
 
 
@@ -199,8 +212,8 @@ def test_register_circuit__invalid__cannot_execute(zk_verifier, deployment, gove
         "zero id": (b"\0" * 32, verifier, ZK_VERIFIER_LAYOUT),
         "existing id": (circuit_id(), verifier, ZK_VERIFIER_LAYOUT),
         "not a contract": (keccak(text="c"), "0x" + "12" * 20, ZK_VERIFIER_LAYOUT),
-        "repeated signal": (keccak(text="c"), verifier, bytes([0, 1, 2, 3, 3])),
-        "unknown signal": (keccak(text="c"), verifier, bytes([0, 1, 2, 3, 5])),
+        "repeated signal": (keccak(text="c"), verifier, bytes([0, 1, 2, 2])),
+        "unknown signal": (keccak(text="c"), verifier, bytes([0, 1, 2, 4])),
     }[case]
     proposal_id = governance.ready_to_execute(
         alice, [(zk_verifier, zk_verifier.registerCircuit.encode_input(*args))], f"Register: {case}", [(alice, 1), (bob, 1)]

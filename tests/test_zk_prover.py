@@ -7,7 +7,9 @@ import json
 import pytest
 
 from joynet import ZKProofError, ZKProver
-from joynet.zk import PUBLIC_INPUTS, SNARK_SCALAR_FIELD, circuit_input, output_commitment, poseidon
+from joynet.zk import (
+    PUBLIC_INPUTS, SNARK_SCALAR_FIELD, circuit_input, input_commitment, output_commitment, poseidon, request_binding,
+)
 from joynet.zk.digits import load_split
 from joynet.zk.prover import DEFAULT_CIRCUIT_DIR
 
@@ -33,15 +35,24 @@ def proof(prover, model, one_of_each_digit):
     return prover.prove(model, one_of_each_digit[3], salt=12345, request_id=42, node=NODE)
 
 
-def test_witness__ten_digits__equals_python_forward_pass(prover, model, one_of_each_digit):
+def test_witness__every_held_out_digit__equals_python_forward_pass(prover, model):
+    """All 450 held-out images: the circuit's hidden layer, logits and class are the quantized
+    Python model's, bit for bit (one warm prover; the witness alone, no proof)."""
+    _, pixels, _, _ = load_split()
     wires = MANIFEST["witness_wires"]
-    for pixels in one_of_each_digit:
-        witness = prover.witness(circuit_input(model, pixels, 7, 1, NODE))
-        inference = model.forward(pixels)
-        assert [witness[wire] for wire in wires["hidden"]] == model.hidden_layer(pixels)
+    template = circuit_input(model, pixels[0].tolist(), 7, 1, NODE)
+    for image in pixels.tolist():
+        inference = model.forward(image)
+        # The circuit checks the commitments too: only the input- and output-dependent ones change.
+        signals = {**template, "pixels": [str(p) for p in image],
+                   "inputCommitment": str(input_commitment(image, 7)),
+                   "outputCommitment": str(output_commitment(inference))}
+        witness = prover.witness(signals)
+        assert [witness[wire] for wire in wires["hidden"]] == model.hidden_layer(image)
         logits = tuple(signed(witness[b] + sum(witness[w] for w in row)) for b, row in zip(wires["b2"], wires["products2"]))
         assert logits == inference.logits
         assert witness[wires["label"]] == inference.label
+    assert len(pixels) == 450
 
 
 def test_witness__output_commitment_of_another_class__refused_by_circuit(prover, model, one_of_each_digit):
@@ -65,11 +76,12 @@ def test_witness__value_outside_its_range__refused_by_circuit(prover, model, one
 
 
 def test_prove__digit__returns_output_commitments_and_public_signals_in_order(proof, model, one_of_each_digit):
-    assert PUBLIC_INPUTS == ("weightsCommitment", "inputCommitment", "outputCommitment", "requestId", "node")
+    assert PUBLIC_INPUTS == ("weightsCommitment", "inputCommitment", "outputCommitment", "binding")
     assert (proof.label, proof.logits) == (3, model.forward(one_of_each_digit[3]).logits)
     assert proof.public_signals == (
         int.from_bytes(proof.weights_commitment, "big"), int.from_bytes(proof.input_commitment, "big"),
-        int.from_bytes(proof.output_commitment, "big"), 42, int(NODE, 16))
+        int.from_bytes(proof.output_commitment, "big"), 42 * 2**160 + int(NODE, 16))
+    assert proof.public_signals[3] == request_binding(42, NODE)
     assert "0x" + proof.weights_commitment.hex() == json.loads(
         (DEFAULT_CIRCUIT_DIR.parent / "digits" / "manifest.json").read_text())["weights_commitment"]
     assert len(proof.calldata) == 8 * 32
@@ -85,7 +97,7 @@ def test_verify__own_signals__true_and_any_other_signal__false(prover, proof):
 
 def test_verification_key__every_public_input__has_a_nonzero_point():
     vkey = json.loads((DEFAULT_CIRCUIT_DIR / "verification_key.json").read_text())
-    assert vkey["nPublic"] == 5
+    assert vkey["nPublic"] == 4
     assert all(point != ["0", "1", "0"] for point in vkey["IC"])
 
 
@@ -96,6 +108,7 @@ def test_verification_key__every_public_input__has_a_nonzero_point():
     ({"salt": -1}, "salt"),
     ({"request_id": -1}, "request_id"),
     ({"request_id": SNARK_SCALAR_FIELD}, "request_id"),
+    ({"request_id": 2**64}, "request_id"),
     ({"node": "0x1234"}, "address"),
     ({"node": 5}, "address"),
 ])

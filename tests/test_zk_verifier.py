@@ -1,12 +1,13 @@
 """A real proof from joynet.ZKProver verifies in the deployed DigitsMLPVerifier (the snarkjs
 Solidity verifier exported by `make circuits`), with the calldata decoded as ProofOfInference
 will decode it, and fails for a tampered proof and for every other public signal: another
-output, other weights, another request, another node."""
+output, other weights, another request, another node (the binding requestId * 2^160 + node)."""
 
 import pytest
 
 from joynet import ZKProver
-from joynet.zk import SNARK_SCALAR_FIELD, Inference, QuantizedMLP, decode_calldata, output_commitment
+from joynet.zk import SNARK_SCALAR_FIELD, Inference, QuantizedMLP, decode_calldata, output_commitment, request_binding
+from joynet.zk.bench import calldata_gas
 from joynet.zk.digits import load_split
 
 # The BN254 base field: negating a G1 point is (x, q - y).
@@ -42,10 +43,16 @@ def test_verify_proof__real_proof__accepted(verifier, proof, alice):
     assert verify(verifier, proof.calldata, proof.public_signals) is True
 
 
-def test_verify_proof__in_a_transaction__accepted_for_gas(verifier, proof, deployer):
-    receipt = verifier.invoke_transaction("verifyProof", *proof.verifier_args(), sender=deployer)
+def test_verify_proof__in_a_transaction__execution_within_215k_gas(verifier, proof, deployer):
+    args = proof.verifier_args()
+    receipt = verifier.invoke_transaction("verifyProof", *args, sender=deployer)
     assert not receipt.failed
-    assert 150_000 < receipt.gas_used < 300_000
+    data = bytes(verifier.verifyProof.encode_input(*args))
+    assert data[:4] == bytes.fromhex("5fe8c13b") and len(data) == 4 + 12 * 32
+    execution = receipt.gas_used - 21_000 - calldata_gas(data)
+    # Four pairings (181,000) and four scalar multiplications with additions (4 x 6,150) are
+    # 205,600 of it: the issue's target counts execution gas.
+    assert 205_600 < execution <= 215_000
 
 
 def test_verify_proof__tampered_proof__rejected(verifier, proof):
@@ -69,15 +76,19 @@ def test_verify_proof__other_input_commitment__rejected(verifier, proof):
     assert verify(verifier, proof.calldata, with_signal(proof, 1, (proof.public_signals[1] + 1) % SNARK_SCALAR_FIELD)) is False
 
 
+def test_verify_proof__binding__request_id_times_2_160_plus_node(proof, alice):
+    assert proof.public_signals[3] == 7 * 2**160 + int(alice.address, 16) == request_binding(7, alice)
+
+
 def test_verify_proof__another_request_id__rejected(verifier, proof):
-    assert verify(verifier, proof.calldata, with_signal(proof, 3, proof.request_id + 1)) is False
+    assert verify(verifier, proof.calldata, with_signal(proof, 3, request_binding(proof.request_id + 1, proof.node))) is False
 
 
 def test_verify_proof__another_node__rejected(verifier, proof):
-    another_node = int("0x" + "cd" * 20, 16)
-    assert verify(verifier, proof.calldata, with_signal(proof, 4, another_node)) is False
+    another_node = "0x" + "cd" * 20
+    assert verify(verifier, proof.calldata, with_signal(proof, 3, request_binding(proof.request_id, another_node))) is False
 
 
 def test_verify_proof__signal_not_below_r__rejected(verifier, proof):
-    # The same request id plus r is the same field element: the verifier must refuse it, not wrap.
-    assert verify(verifier, proof.calldata, with_signal(proof, 3, proof.request_id + SNARK_SCALAR_FIELD)) is False
+    # The same binding plus r is the same field element: the verifier must refuse it, not wrap.
+    assert verify(verifier, proof.calldata, with_signal(proof, 3, proof.public_signals[3] + SNARK_SCALAR_FIELD)) is False

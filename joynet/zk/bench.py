@@ -8,7 +8,9 @@ and returns a flat {"metric": number} dict:
     zk.witness_seconds_p50      witness generation, median
     zk.prove_seconds_p50        witness + Groth16 proof, median (warm worker)
     zk.prove_call_seconds_p50   the whole ZKProver.prove call: commitments, witness, proof, local verification
-    gas.groth16_verify         verifyProof in a real transaction (when a deployed verifier is given)
+    gas.groth16_verify         verifyProof in a real transaction, whole (when a deployed verifier is given)
+    gas.groth16_verify_execution  the same without the transaction's 21,000 base and its calldata
+                                (4 gas per zero byte, 16 per other byte): the verifier's own execution
 """
 
 import json
@@ -20,6 +22,11 @@ from joynet.zk.model import QuantizedMLP
 from joynet.zk.prover import DEFAULT_CIRCUIT_DIR, ZKProver
 
 BENCH_NODE = "0x" + "42" * 20
+
+
+def calldata_gas(data: bytes) -> int:
+    """What a transaction's data costs (EIP-2028): 4 gas per zero byte, 16 per other byte."""
+    return sum(4 if byte == 0 else 16 for byte in data)
 
 
 def measure_zk(n: int = 5, *, circuit_dir=DEFAULT_CIRCUIT_DIR, verifier=None, sender=None) -> dict[str, float]:
@@ -49,6 +56,9 @@ def measure_zk(n: int = 5, *, circuit_dir=DEFAULT_CIRCUIT_DIR, verifier=None, se
         "zk.prove_call_seconds_p50": round(statistics.median(call), 3),
     }
     if verifier is not None:
-        receipt = verifier.invoke_transaction("verifyProof", *proof.verifier_args(), sender=sender)
+        args = proof.verifier_args()
+        receipt = verifier.invoke_transaction("verifyProof", *args, sender=sender)
         results["gas.groth16_verify"] = receipt.gas_used
+        results["gas.groth16_verify_execution"] = receipt.gas_used - 21_000 - calldata_gas(
+            bytes(verifier.verifyProof.encode_input(*args)))
     return results

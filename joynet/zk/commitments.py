@@ -2,11 +2,16 @@
 
     pack(data)          = [int.from_bytes(data[i:i+31], "little") for i in 0, 31, 62, ...]
                           (31 bytes per element, so each is below 2**248 < r; the last may be shorter)
+    pack_nibbles(n)     = [sum(n[i+k] * 16**k for k < 63) for i in 0, 63, 126, ...]
+                          (63 nibbles per element, so each is below 2**252 < r; the last may be shorter)
     chain(elements)     = h = Poseidon(e[0..15]); then h = Poseidon(h, next <= 15 elements) until none are left
-    weightsCommitment   = chain(pack(model.weight_bytes()))            (1,236 bytes -> 40 elements -> 3 hashes)
+    weightsCommitment   = chain(pack_nibbles(model.weight_nibbles()))  (1,288 nibbles -> 21 elements -> 2 hashes)
     inputCommitment     = Poseidon(pack(pixels as 64 bytes) + [salt])  (3 elements + salt: Poseidon(4))
     outputCommitment    = Poseidon(class, logit_0 mod r, ..., logit_9 mod r)   (Poseidon(11))
 
+Both packings are injective: every byte (nibble) is range-checked to 0..255 (0..15) in the
+circuit, an element holds at most 248 (252) bits, below r > 2**253, so no element wraps around the
+field, and the number of elements and their widths are fixed by the architecture.
 Every commitment is a field element below r, exposed on chain as a big-endian bytes32.
 """
 
@@ -16,11 +21,17 @@ from joynet.zk.model import Inference, QuantizedMLP, check_pixels
 from joynet.zk.poseidon import SNARK_SCALAR_FIELD, poseidon
 
 BYTES_PER_ELEMENT = 31
+NIBBLES_PER_ELEMENT = 63
 CHAIN_ARITY = 16  # the widest circomlib Poseidon
 
 
 def pack_bytes(data: bytes) -> list[int]:
     return [int.from_bytes(data[i:i + BYTES_PER_ELEMENT], "little") for i in range(0, len(data), BYTES_PER_ELEMENT)]
+
+
+def pack_nibbles(nibbles: list[int]) -> list[int]:
+    return [sum(n << (4 * k) for k, n in enumerate(nibbles[i:i + NIBBLES_PER_ELEMENT]))
+            for i in range(0, len(nibbles), NIBBLES_PER_ELEMENT)]
 
 
 def chain_chunks(count: int) -> list[int]:
@@ -44,7 +55,7 @@ def poseidon_chain(elements: list[int]) -> int:
 
 
 def weights_commitment(model: QuantizedMLP) -> int:
-    return poseidon_chain(pack_bytes(model.weight_bytes()))
+    return poseidon_chain(pack_nibbles(model.weight_nibbles()))
 
 
 def check_salt(salt: int) -> int:

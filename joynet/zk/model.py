@@ -2,12 +2,12 @@
 
 This is bit for bit what circuits/digits_mlp.circom computes and constrains:
 
-    acc1[j]  = b1[j] + sum_i w1[j][i] * pixels[i]          (int8 weights, int16 biases, pixels 0..16)
+    acc1[j]  = b1[j] + sum_i w1[j][i] * pixels[i]          (int4 weights, int16 biases, pixels 0..16)
     hidden[j] = max(floor(acc1[j] / 2**SHIFT), 0)           (floor division, i.e. rounding towards -inf)
     logits[k] = b2[k] + sum_j w2[k][j] * hidden[j]
     class     = the lowest index k whose logit is the maximum
 
-The bounds below are what the circuit's range checks rely on: with int8 weights, int16 biases
+The bounds below are what the circuit's range checks rely on: with int4 weights, int16 biases
 and pixels in 0..16, |acc1| < 2**ACC1_BITS, so the quotient fits QUOTIENT_BITS signed bits and
 every logit difference fits LOGIT_DIFF_BITS bits, far below the field size (no wrap-around).
 """
@@ -18,12 +18,15 @@ from pathlib import Path
 
 INPUTS, HIDDEN, CLASSES = 64, 16, 10
 PIXEL_MAX = 16  # scikit-learn's 8x8 digits: every pixel is an integer 0..16
-WEIGHT_MIN, WEIGHT_MAX = -128, 127  # int8
-BIAS_MIN, BIAS_MAX = -(2**15), 2**15 - 1  # int16
-SHIFT = 6  # hidden activations are rescaled by 2**SHIFT (floor division) before the ReLU
-ACC1_BITS = 18  # |acc1| <= 64 * 16 * 128 + 2**15 = 163,840 < 2**18
-QUOTIENT_BITS = ACC1_BITS - SHIFT + 1  # signed quotient in [-2**12, 2**12): 13 bits
-LOGIT_DIFF_BITS = 25  # |logit| <= 16 * (2**12 - 1) * 128 + 2**15 < 2**24, so differences < 2**25
+WEIGHT_BITS = 4  # int4: the circuit range-checks each weight with 4 bits
+WEIGHT_MIN, WEIGHT_MAX = -(2 ** (WEIGHT_BITS - 1)), 2 ** (WEIGHT_BITS - 1) - 1  # -8..7
+BIAS_BITS = 16
+BIAS_MIN, BIAS_MAX = -(2 ** (BIAS_BITS - 1)), 2 ** (BIAS_BITS - 1) - 1  # int16
+SHIFT = 2  # hidden activations are rescaled by 2**SHIFT (floor division) before the ReLU
+ACC1_BITS = 16  # |acc1| <= 64 * 16 * 8 + 2**15 = 40,960 < 2**16
+QUOTIENT_BITS = ACC1_BITS - SHIFT + 1  # signed quotient in [-2**14, 2**14): 15 bits
+LOGIT_DIFF_BITS = 23  # |logit| <= 16 * (2**14 - 1) * 8 + 2**15 < 2**22, so differences < 2**23
+NIBBLE_BITS = 4  # the weights commitment hashes the model as a stream of 4-bit nibbles
 
 MODEL_DIR = Path(__file__).resolve().parents[2] / "circuits" / "digits"
 DEFAULT_MODEL = MODEL_DIR / "model.json"
@@ -87,15 +90,16 @@ class QuantizedMLP:
         logits = tuple(bias + sum(w * h for w, h in zip(row, hidden)) for row, bias in zip(self.w2, self.b2))
         return Inference(label=logits.index(max(logits)), logits=logits)  # index(): the first maximum wins
 
-    def weight_bytes(self) -> bytes:
-        """The byte string the weights commitment hashes: w1 row-major, b1, w2 row-major, b2.
-        A weight w is the byte w + 128; a bias b is the two bytes of b + 2**15, little-endian."""
-        out = bytearray()
+    def weight_nibbles(self) -> list[int]:
+        """The 4-bit digits (0..15) the weights commitment hashes: w1 row-major, b1, w2
+        row-major, b2. A weight w is the one nibble w + 8; a bias b is the four nibbles of
+        b + 2**15, least significant first. 16 * 64 + 4 * 16 + 10 * 16 + 4 * 10 = 1,288 nibbles."""
+        out: list[int] = []
         for matrix, biases in ((self.w1, self.b1), (self.w2, self.b2)):
-            out.extend(w + 128 for row in matrix for w in row)
+            out.extend(w - WEIGHT_MIN for row in matrix for w in row)
             for b in biases:
-                out.extend((b + 2**15).to_bytes(2, "little"))
-        return bytes(out)
+                out.extend(((b - BIAS_MIN) >> (NIBBLE_BITS * k)) & 15 for k in range(BIAS_BITS // NIBBLE_BITS))
+        return out
 
 
 def check_pixels(pixels) -> list[int]:

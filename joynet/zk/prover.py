@@ -35,11 +35,24 @@ DEFAULT_CIRCUIT_DIR = PROJECT_ROOT / "circuits" / "build"
 WORKER = Path(__file__).with_name("prover_worker.js")
 CIRCUIT_FILES = ("digits_mlp.wasm", "digits_mlp.zkey", "verification_key.json")
 # The circuit's public inputs, in the order the verifier takes them.
-PUBLIC_INPUTS = ("weightsCommitment", "inputCommitment", "outputCommitment", "requestId", "node")
+PUBLIC_INPUTS = ("weightsCommitment", "inputCommitment", "outputCommitment", "binding")
 # ZKVerifier's layout of those signals: byte i is the ZKVerifier.Signal at position i (the
 # circuit's order is the registry's own: WeightsCommitment, InputCommitment, OutputCommitment,
-# RequestId, Node).
+# RequestBinding).
 ZK_VERIFIER_LAYOUT = bytes(range(len(PUBLIC_INPUTS)))
+# binding = requestId * 2**160 + uint160(node): one public input names both the request and the
+# node. Request ids are below 2**64, so binding < 2**224 < r and the map is injective.
+REQUEST_ID_BITS = 64
+NODE_BITS = 160
+
+
+def request_binding(request_id: int, node) -> int:
+    """The public input that binds a proof to one request and one node (ZKVerifier computes
+    the same value from the request id and the submitting node)."""
+    if not isinstance(request_id, int) or isinstance(request_id, bool) or not 0 <= request_id < 2**REQUEST_ID_BITS:
+        raise ValueError(f"request_id must be an integer in [0, 2**{REQUEST_ID_BITS}), got {request_id!r}")
+    _, node_uint = node_as_uint(node)
+    return (request_id << NODE_BITS) | node_uint
 
 
 def circuit_id(circuit_dir: str | Path = DEFAULT_CIRCUIT_DIR) -> bytes:
@@ -64,7 +77,7 @@ class ZKProof:
     output_commitment: bytes
     request_id: int
     node: str  # checksummed address
-    public_signals: tuple[int, ...]  # [weightsCommitment, inputCommitment, outputCommitment, requestId, node]
+    public_signals: tuple[int, ...]  # [weightsCommitment, inputCommitment, outputCommitment, binding]
     proof: dict  # snarkjs's JSON (pi_a, pi_b, pi_c in projective coordinates)
     calldata: bytes  # abi.encode(uint256[2] a, uint256[2][2] b, uint256[2] c)
     witness_seconds: float
@@ -119,15 +132,11 @@ def circuit_input(model: QuantizedMLP, pixels, salt: int, request_id: int, node)
     Raises ValueError for pixels, a salt, a request id or a node the circuit cannot take."""
     pixels = check_pixels(pixels)  # ModelError is a ValueError
     check_salt(salt)
-    if not isinstance(request_id, int) or isinstance(request_id, bool) or not 0 <= request_id < SNARK_SCALAR_FIELD:
-        raise ValueError(f"request_id must be an integer in [0, r), got {request_id!r}")
-    _, node_uint = node_as_uint(node)
     public = {
         "weightsCommitment": weights_commitment(model),
         "inputCommitment": input_commitment(pixels, salt),
         "outputCommitment": output_commitment(model.forward(pixels)),
-        "requestId": request_id,
-        "node": node_uint,
+        "binding": request_binding(request_id, node),
     }
     field = lambda value: str(value % SNARK_SCALAR_FIELD)
     return {

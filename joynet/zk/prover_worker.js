@@ -6,7 +6,7 @@
 // JSON response per stdout line, so that a proof pays neither Node start-up nor key loading.
 //
 //   node prover_worker.js <circuit.wasm> <circuit.zkey> <verification_key.json>
-//   -> {"ready": true, "nPublic": 5}
+//   -> {"ready": true, "nPublic": 4}
 //   <- {"id": 1, "op": "prove", "input": {"signal": "decimal" | [...], ...}}
 //   -> {"id": 1, "proof": {...}, "publicSignals": [...], "verified": true,
 //       "witnessSeconds": 0.9, "proveSeconds": 2.4, "verifySeconds": 0.02}
