@@ -53,7 +53,7 @@ def validate_input(validator: Draft202012Validator, value, model: str) -> None:
     errors = sorted(validator.iter_errors(value), key=lambda e: (list(e.absolute_path), e.message))
     if not errors:
         return
-    problems = [f"{_path(error)}: {_short(error.message)}" for error in errors[:MAX_REPORTED_PROBLEMS]]
+    problems = [f"{_path(error)}: {_describe(error)}" for error in errors[:MAX_REPORTED_PROBLEMS]]
     more = f" (and {len(errors) - MAX_REPORTED_PROBLEMS} more)" if len(errors) > MAX_REPORTED_PROBLEMS else ""
     raise InvalidInputError(f"input does not match the inputSchema of model {model}: " + "; ".join(problems) + more)
 
@@ -62,5 +62,19 @@ def _path(error) -> str:
     return "input" + "".join(f"[{part!r}]" for part in error.absolute_path)
 
 
-def _short(message: str, limit: int = 200) -> str:
-    return message if len(message) <= limit else message[:limit] + "..."
+def _describe(error) -> str:
+    """jsonschema's message, with a long input value replaced by a summary of it."""
+    message, shown = error.message, repr(error.instance)
+    if len(shown) > 60 and shown in message:
+        message = message.replace(shown, _summary(error.instance))
+    return message if len(message) <= 200 else message[:200] + "..."
+
+
+def _summary(value) -> str:
+    if isinstance(value, list):
+        return f"an array of {len(value)} items"
+    if isinstance(value, str):
+        return f"a string of {len(value)} characters"
+    if isinstance(value, dict):
+        return f"an object with {len(value)} properties"
+    return f"a {type(value).__name__}"
