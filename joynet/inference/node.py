@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,9 @@ class InferenceNode:
         self.prover_factory = prover_factory
         self._models: dict[str, LoadedModel] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        # Models run on one long-lived worker thread: the event loop stays free, and torch's
+        # intra-op thread pool (OpenMP) is created once for that thread instead of per call.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="joynet-inference")
 
     @property
     def device(self) -> str:
@@ -184,7 +188,7 @@ class InferenceNode:
         validator = compile_schema(package.input_schema, cid)
         context = RuntimeContext(cache_dir=self.cache_dir / cid, device=self.device, prover_factory=self.prover_factory)
         try:
-            runtime = await asyncio.to_thread(runtime_class, package, context)
+            runtime = await self._in_worker(runtime_class, package, context)
         except InferenceError:
             raise
         except Exception as error:  # noqa: BLE001 - a plugin's failure is a load failure
@@ -225,7 +229,10 @@ class InferenceNode:
                 "use_iota=True (feeless requests over an IOTA channel) is not served by InferenceNode yet; "
                 "use joynet.IOTAInferenceHandler to carry the request and call execute_inference(use_iota=False)")
         loaded = await self.load_model(model_id)
-        return await asyncio.to_thread(self.run, loaded, input_data, request_id=request_id, node=node, model_id=model_id)
+        return await self._in_worker(self.run, loaded, input_data, request_id=request_id, node=node, model_id=model_id)
+
+    async def _in_worker(self, function, *args, **kwargs):
+        return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: function(*args, **kwargs))
 
     # ---- lifecycle ----
 
@@ -236,6 +243,8 @@ class InferenceNode:
         for loaded in self._models.values():
             loaded.runtime.close()
         self._models.clear()
+        self._executor.shutdown(wait=True)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="joynet-inference")  # reusable
         if self._owns_marketplace and self._marketplace is not None:
             self._marketplace.close()
             self._marketplace = None
