@@ -309,3 +309,22 @@ def test_execute_inference__oversized_payload__payload_too_large_error(store, wo
     with pytest.raises(PayloadTooLargeError, match="at most 1,000"):
         run(small.execute_inference(cids["minilm"], json.dumps(big).encode()))
     assert issubclass(PayloadTooLargeError, InvalidInputError)  # an agent declines both alike
+
+
+# ---- publishing ----
+
+
+def test_publish_builtin_command__embedded_store__prints_the_functions_cids(tmp_path, monkeypatch, capsys, cids):
+    from joynet.cli import main
+
+    monkeypatch.setenv("JOYNET_IPFS_DIR", str(tmp_path / "ipfs"))
+    assert main(["model", "publish-builtin"]) == 0
+    assert json.loads(capsys.readouterr().out) == cids
+
+
+def test_model_publish_command__written_digits_package__same_cid_as_builtin(tmp_path, monkeypatch, capsys, cids):
+    from joynet.cli import main
+
+    monkeypatch.setenv("JOYNET_IPFS_DIR", str(tmp_path / "ipfs"))
+    assert main(["model", "publish", str(write_digits_package(tmp_path / "digits"))]) == 0
+    assert capsys.readouterr().out.strip() == cids["digits"]
