@@ -4,7 +4,6 @@ from a package path), deterministic outputs and commitments, and every refusal w
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ import yaml
 from eth_hash.auto import keccak
 
 from joynet import InferenceNode, InvalidInputError, ModelLoadError, PayloadTooLargeError
-from joynet.inference import ModelNotRegisteredError, UnknownRuntimeError
+from joynet.inference import UnknownRuntimeError
 from joynet.inference.runtimes.sentence_embedding import embedding_commitment, encode_quantized, quantize
 from joynet.model_package import publish_model
 from joynet.models import minilm_source_dir, publish_builtin_models, write_digits_package, write_minilm_package
@@ -162,27 +161,6 @@ def test_execute_inference__raw_json_bytes__same_result_as_dict(node, cids, held
 
 
 # ---- the model id on chain ----
-
-
-def test_execute_inference__registered_model_id__loads_metadata_uri_from_marketplace(
-        store, workdir, cids, marketplace, model_owner):
-    from joynet import JOY, ModelMarketplace
-
-    package = run(node_for(store, workdir).load_model(cids["minilm"])).package
-    owner = ModelMarketplace(contract_address=marketplace.address, account=model_owner)
-    run(owner.register_model(model_id="mymodel", metadata=f"ipfs://{cids['minilm']}", price=JOY,
-                             weights_commitment=package.weights_commitment, quorum=3))
-    node = InferenceNode(web3_provider=None, contract_address=marketplace.address, iota_node_url=None,
-                         iota_wallet_seed=None, store=store, cache_dir=workdir / "models")
-    result = run(node.execute_inference(model_id="mymodel", input_data={"text": "Hello world"}, use_iota=False))
-    assert result.model_cid == cids["minilm"] and len(result.output["embedding"]) == 384
-    assert result.verification == {"quorum": 3, "circuitId": None}
-
-
-def test_execute_inference__unregistered_model_id__model_not_registered_error(store, workdir, marketplace):
-    node = InferenceNode(contract_address=marketplace.address, store=store, cache_dir=workdir / "models")
-    with pytest.raises(ModelNotRegisteredError, match="no model 'nosuchmodel' is registered"):
-        run(node.execute_inference("nosuchmodel", {"text": "x"}))
 
 
 def test_execute_inference__chain_weights_commitment_differs__model_load_error(store, workdir, cids):
