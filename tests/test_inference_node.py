@@ -53,11 +53,12 @@ def node(store, workdir, cids):
 
 
 @pytest.fixture(scope="module")
-def reference_minilm():
-    """sentence-transformers' own model, straight from the wheel: the reference, never the node's."""
+def reference_minilm(node):
+    """sentence-transformers' own model, straight from the wheel: the reference, never the node's
+    (on the node's device: CPU and GPU floats may differ in the last bit)."""
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(str(minilm_source_dir()), device="cpu", local_files_only=True)
+    return SentenceTransformer(str(minilm_source_dir()), device=node.device, local_files_only=True)
 
 
 @pytest.fixture(scope="module")
