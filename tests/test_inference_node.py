@@ -307,3 +307,14 @@ def test_model_publish_command__written_digits_package__same_cid_as_builtin(tmp_
     monkeypatch.setenv("JOYNET_IPFS_DIR", str(tmp_path / "ipfs"))
     assert main(["model", "publish", str(write_digits_package(tmp_path / "digits"))]) == 0
     assert capsys.readouterr().out.strip() == cids["digits"]
+
+
+def test_measure_minilm_throughput__small_batch__reports_edge_figures():
+    from joynet.inference.bench import measure_minilm_throughput, sample_texts
+
+    figures = measure_minilm_throughput(n=8, rounds=1)
+    assert set(figures) == {"edge.minilm_throughput_ratio", "edge.minilm_throughput_ratio_median_pair",
+                            "edge.minilm_node_embeddings_per_s", "edge.minilm_bare_embeddings_per_s",
+                            "edge.minilm_load_seconds"}
+    assert all(value > 0 for value in figures.values())
+    assert len(set(sample_texts(64))) == 64
