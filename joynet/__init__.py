@@ -8,6 +8,9 @@ Importing this package does not import Ape; each client does when it is used.
 from joynet.deploy import JOY
 from joynet.deployment import Deployment, DeploymentError, load_deployment
 from joynet.governance import GovernanceError, ModelGovernanceDAO, ProposalState, VoteType
+from joynet.inference import (
+    InferenceError, InferenceNode, InferenceOutput, InvalidInputError, ModelLoadError, PayloadTooLargeError,
+)
 from joynet.iota_handler import IOTAInferenceHandler, IOTAInferenceRequest, IOTAInferenceResponse
 from joynet.marketplace import InferenceResult, MarketplaceError, ModelMarketplace, RequestStatus, model_key
 from joynet.model_package import ModelPackage, ModelPackageError, load_model_package, publish_model
@@ -20,6 +23,12 @@ __all__ = [
     "DeploymentError",
     "GovernanceError",
     "IOTAInferenceHandler",
+    "InferenceError",
+    "InferenceNode",
+    "InferenceOutput",
+    "InvalidInputError",
+    "ModelLoadError",
+    "PayloadTooLargeError",
     "IOTAInferenceRequest",
     "IOTAInferenceResponse",
     "InferenceResult",

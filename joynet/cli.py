@@ -3,6 +3,8 @@
     joynet ipfs add [--cid-version 1] [--only-hash] FILE   prints the CID (as ``ipfs add -Q``)
     joynet ipfs cat CID                                    writes the file to stdout
     joynet model publish DIR                               prints the model metadata's CID
+    joynet model publish-builtin                           publishes the digits MLP and all-MiniLM-L6-v2;
+                                                           prints {"digits": CID, "minilm": CID}
 
 Content goes to the embedded store ($JOYNET_IPFS_DIR, default ~/.joynet/ipfs) unless
 ``--api MULTIADDR`` (or $JOYNET_IPFS_API) names a Kubo RPC API. Errors print one line on stderr
@@ -45,6 +47,15 @@ async def _model_publish(args) -> None:
         print(await publish_model(store, args.directory, cid_version=args.cid_version))
 
 
+async def _model_publish_builtin(args) -> None:
+    import json
+
+    from joynet.models import publish_builtin_models
+
+    async with open_store(args.api) as store:
+        print(json.dumps(await publish_builtin_models(store, cid_version=args.cid_version)))
+
+
 def _parser() -> argparse.ArgumentParser:
     store_options = argparse.ArgumentParser(add_help=False)
     store_options.add_argument(
@@ -77,6 +88,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     publish.add_argument("directory", help="the model's files and its model.yaml (or model.json)")
     publish.set_defaults(command=_model_publish)
+    builtin = model_actions.add_parser(
+        "publish-builtin", parents=[store_options, cid_version],
+        help='publish the built-in models (digits MLP, all-MiniLM-L6-v2); print {"digits": CID, "minilm": CID}',
+    )
+    builtin.set_defaults(command=_model_publish_builtin)
     return parser
 
 

@@ -1,0 +1,269 @@
+"""``joynet.InferenceNode``: the base class for model execution on an edge node.
+
+    node = InferenceNode(web3_provider="http://127.0.0.1:8545", contract_address=None,
+                         iota_node_url=None, iota_wallet_seed=None, store=None)
+    result = await node.execute_inference(model_id="mymodel", input_data={"text": "Hello world"}, use_iota=False)
+    result.output, result.output_commitment          # what submitResult carries
+
+``model_id`` is a model registered on chain (its ``metadataURI`` is read from the marketplace),
+or directly a metadata CID (``ipfs://CID`` or ``CID``). The package is fetched from the
+``ModelStore`` (every block re-hashed against its CID), its runtime is chosen by the metadata's
+``framework`` (``joynet.inference.runtimes``), the input is checked against the package's
+``inputSchema`` and the node's payload limit, and the runtime gives a deterministic output and
+its output commitment. Every failure is an ``InferenceError`` with a message a requester can read.
+"""
+
+import asyncio
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from joynet.inference.errors import InferenceError, ModelLoadError, ModelNotRegisteredError
+from joynet.inference.runtimes import RuntimeContext, RuntimeOutput, runtime_for
+from joynet.inference.schema import compile_schema, decode_payload, validate_input
+from joynet.model_package import IPFS_SCHEME, ModelPackage, ModelPackageError, load_model_package
+from joynet.storage import ModelStore, StoreError, open_store
+from joynet.storage.cids import cid_text, parse_cid
+from joynet.storage.errors import InvalidCIDError
+
+logger = logging.getLogger("joynet.inference")
+
+DEFAULT_MAX_INPUT_BYTES = 64 * 1024
+MODEL_CACHE_ENV = "JOYNET_MODEL_CACHE"
+ZERO_BYTES32 = b"\x00" * 32
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get(MODEL_CACHE_ENV) or Path.home() / ".joynet" / "models")
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass
+class LoadedModel:
+    cid: str  # of the metadata document
+    package: ModelPackage
+    runtime: Any  # a ModelRuntime
+    validator: Any  # the compiled inputSchema
+
+    @property
+    def name(self) -> str:
+        return self.package.name
+
+    @property
+    def verification(self) -> dict:
+        return self.package.verification
+
+
+@dataclass(frozen=True)
+class InferenceOutput:
+    """A result as a node submits it."""
+
+    model_id: str
+    model_cid: str
+    output: dict  # matches the model's outputSchema
+    output_commitment: bytes  # bytes32
+    input_commitment: bytes | None  # bytes32 (ZK models), else None
+    proof: Any  # a joynet.zk.ZKProof when one was made
+    proof_calldata: bytes  # b"" without a proof
+    verification: dict  # the model's {quorum, circuitId}
+    seconds: float  # validation + run
+
+    @property
+    def output_commitment_hex(self) -> str:
+        return "0x" + self.output_commitment.hex()
+
+
+class InferenceNode:
+    def __init__(
+        self,
+        web3_provider: str | None = None,
+        contract_address: str | None = None,
+        iota_node_url: str | None = None,
+        iota_wallet_seed: str | None = None,
+        store: ModelStore | None = None,
+        *,
+        marketplace: Any = None,
+        cache_dir: str | Path | None = None,
+        device: str | None = None,
+        max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
+        prover_factory: Any = None,
+    ):
+        """``web3_provider`` / ``contract_address``: where the marketplace is (used, lazily, only
+        to resolve model ids registered on chain; defaults: the connected provider and the
+        deployment file); ``marketplace``: an existing ``joynet.ModelMarketplace`` instead;
+        ``store``: the ModelStore (default ``open_store()``); ``cache_dir``: where runtimes that
+        need files on disk write a package's verified files, one directory per metadata CID;
+        ``device``: "cpu" or "cuda" (default: cuda when available); ``max_input_bytes``: the
+        largest input payload accepted; ``prover_factory``: () -> ZKProver for ZK models."""
+        if max_input_bytes <= 0:
+            raise ValueError("max_input_bytes must be positive")
+        self.web3_provider = web3_provider
+        self.contract_address = contract_address
+        self.iota_node_url = iota_node_url
+        self.iota_wallet_seed = iota_wallet_seed
+        self.store = store if store is not None else open_store()
+        self._marketplace = marketplace
+        self._owns_marketplace = False
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self._device = device
+        self.max_input_bytes = max_input_bytes
+        self.prover_factory = prover_factory
+        self._models: dict[str, LoadedModel] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        # Models run on one long-lived worker thread: the event loop stays free, and torch's
+        # intra-op thread pool (OpenMP) is created once for that thread instead of per call.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="joynet-inference")
+
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            self._device = default_device()
+        return self._device
+
+    @property
+    def marketplace(self):
+        if self._marketplace is None:
+            from joynet.marketplace import ModelMarketplace
+
+            self._marketplace = ModelMarketplace(web3_provider=self.web3_provider, contract_address=self.contract_address)
+            self._owns_marketplace = True
+        return self._marketplace
+
+    # ---- loading ----
+
+    async def resolve(self, model_id: str) -> tuple[str, bytes | None]:
+        """(metadata CID, the weights commitment the chain holds or None) for a model id or CID."""
+        cid = as_cid(model_id)
+        if cid is not None:
+            return cid, None
+        from joynet.marketplace import MarketplaceError
+
+        try:
+            model = self.marketplace.get_model(model_id)
+        except MarketplaceError as error:
+            raise ModelNotRegisteredError(f"{error} (and {model_id!r} is not a CID)") from None
+        uri = model.metadataURI
+        cid = as_cid(uri) if uri.startswith(IPFS_SCHEME) else None
+        if cid is None:
+            raise ModelLoadError(f"model {model_id!r}: its metadataURI {uri!r} is not an ipfs:// CID")
+        commitment = bytes(model.weightsCommitment)
+        return cid, (commitment if commitment != ZERO_BYTES32 else None)
+
+    async def load_model(self, model_id: str, expected_weights_commitment: bytes | None = None) -> LoadedModel:
+        """The model (loaded once per metadata CID, then kept). Raises ModelLoadError."""
+        cid = as_cid(model_id)
+        if cid is None:
+            cid, chain_commitment = await self.resolve(model_id)
+            expected_weights_commitment = expected_weights_commitment or chain_commitment
+        lock = self._locks.setdefault(cid, asyncio.Lock())
+        async with lock:
+            if cid not in self._models:
+                self._models[cid] = await self._load(cid)
+        loaded = self._models[cid]
+        declared = loaded.package.weights_commitment.lower()
+        if expected_weights_commitment is not None and declared != "0x" + expected_weights_commitment.hex():
+            raise ModelLoadError(
+                f"model {model_id!r}: the chain's weightsCommitment 0x{expected_weights_commitment.hex()} differs "
+                f"from its metadata's {declared}")
+        return loaded
+
+    async def _load(self, cid: str) -> LoadedModel:
+        started = time.perf_counter()
+        try:
+            package = await load_model_package(self.store, cid)
+        except StoreError as error:
+            raise ModelLoadError(f"model {cid} cannot be loaded from the store: {error}") from None
+        except ModelPackageError as error:
+            raise ModelLoadError(f"model {cid} has bad metadata: {error}") from None
+        runtime_class = runtime_for(package.framework)
+        validator = compile_schema(package.input_schema, cid)
+        context = RuntimeContext(cache_dir=self.cache_dir / cid, device=self.device, prover_factory=self.prover_factory)
+        try:
+            runtime = await self._in_worker(runtime_class, package, context)
+        except InferenceError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a plugin's failure is a load failure
+            raise ModelLoadError(f"model {cid} ({package.framework}) failed to load: {error}") from error
+        logger.info("loaded model %s (%s, %s) from the store in %.2f s", package.name, package.framework, cid,
+                    time.perf_counter() - started)
+        return LoadedModel(cid=cid, package=package, runtime=runtime, validator=validator)
+
+    # ---- running ----
+
+    def run(self, loaded: LoadedModel, input_data, *, request_id: int | None = None, node: Any = None,
+            model_id: str | None = None) -> InferenceOutput:
+        """Validates and runs one input on a loaded model (synchronous; for worker threads)."""
+        started = time.perf_counter()
+        value = decode_payload(input_data, self.max_input_bytes)
+        validate_input(loaded.validator, value, loaded.cid)
+        result: RuntimeOutput = loaded.runtime.run(value, request_id=request_id, node=node)
+        return InferenceOutput(
+            model_id=model_id or loaded.cid,
+            model_cid=loaded.cid,
+            output=result.output,
+            output_commitment=result.output_commitment,
+            input_commitment=result.input_commitment,
+            proof=result.proof,
+            proof_calldata=result.proof_calldata,
+            verification=dict(loaded.verification),
+            seconds=time.perf_counter() - started,
+        )
+
+    async def execute_inference(self, model_id: str, input_data, use_iota: bool = False, *,
+                                request_id: int | None = None, node: Any = None) -> InferenceOutput:
+        """Runs ``input_data`` (a dict, or a raw JSON document as bytes/str) on ``model_id`` (a
+        registered model id or a metadata CID). With ``request_id`` and ``node`` (an address), a ZK
+        model also proves the result. Raises InvalidInputError (PayloadTooLargeError),
+        ModelLoadError (ModelNotRegisteredError, UnknownRuntimeError)."""
+        if use_iota:
+            raise NotImplementedError(
+                "use_iota=True (feeless requests over an IOTA channel) is not served by InferenceNode yet; "
+                "use joynet.IOTAInferenceHandler to carry the request and call execute_inference(use_iota=False)")
+        loaded = await self.load_model(model_id)
+        return await self._in_worker(self.run, loaded, input_data, request_id=request_id, node=node, model_id=model_id)
+
+    async def _in_worker(self, function, *args, **kwargs):
+        return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: function(*args, **kwargs))
+
+    # ---- lifecycle ----
+
+    def loaded_models(self) -> list[LoadedModel]:
+        return list(self._models.values())
+
+    async def close(self) -> None:
+        for loaded in self._models.values():
+            loaded.runtime.close()
+        self._models.clear()
+        self._executor.shutdown(wait=True)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="joynet-inference")  # reusable
+        if self._owns_marketplace and self._marketplace is not None:
+            self._marketplace.close()
+            self._marketplace = None
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc_info):
+        await self.close()
+
+
+def as_cid(model_id: str) -> str | None:
+    """The CID text of ``ipfs://CID`` or ``CID``; None when ``model_id`` is not one."""
+    if not isinstance(model_id, str):
+        return None
+    text = model_id.removeprefix(IPFS_SCHEME)
+    try:
+        return cid_text(parse_cid(text))
+    except InvalidCIDError:
+        if model_id.startswith(IPFS_SCHEME):
+            raise ModelLoadError(f"{model_id!r} is not a valid CID") from None
+        return None

@@ -1,0 +1,72 @@
+"""Model runtimes: one plugin per ``framework`` value of the model metadata.
+
+A runtime is built from a verified ``ModelPackage`` (every file already re-hashed against its CID
+by the store) and turns a schema-valid input into a deterministic output and the commitment a
+node submits on chain. Register a new one with ``@register_runtime("my-framework")``.
+"""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from joynet.inference.errors import UnknownRuntimeError
+from joynet.model_package import ModelPackage
+
+_RUNTIMES: dict[str, type["ModelRuntime"]] = {}
+
+
+@dataclass(frozen=True)
+class RuntimeContext:
+    """What the node hands a runtime when it loads one."""
+
+    cache_dir: Path  # a directory of the runtime's own, keyed by the metadata CID
+    device: str  # "cpu" or "cuda"
+    prover_factory: Any = None  # () -> ZKProver, for runtimes that prove
+
+
+@dataclass(frozen=True)
+class RuntimeOutput:
+    output: dict  # JSON-serialisable, matches the model's outputSchema
+    output_commitment: bytes  # bytes32, what submitResult carries
+    input_commitment: bytes | None = None  # bytes32 when the runtime can compute it (ZK models)
+    proof: Any = None  # e.g. a joynet.zk.ZKProof
+    proof_calldata: bytes = b""
+    extra: dict = field(default_factory=dict)
+
+
+class ModelRuntime(ABC):
+    framework: str = ""
+
+    def __init__(self, package: ModelPackage, context: RuntimeContext):
+        self.package = package
+        self.context = context
+
+    @abstractmethod
+    def run(self, input_data: dict, *, request_id: int | None = None, node: Any = None) -> RuntimeOutput:
+        """Runs one schema-valid input. Raises InvalidInputError for input the schema let through
+        but the model cannot take."""
+
+    def close(self) -> None:
+        """Releases what the runtime holds (worker processes...)."""
+
+
+def register_runtime(framework: str):
+    def decorate(cls: type[ModelRuntime]) -> type[ModelRuntime]:
+        cls.framework = framework
+        _RUNTIMES[framework] = cls
+        return cls
+
+    return decorate
+
+
+def runtime_for(framework: str) -> type[ModelRuntime]:
+    try:
+        return _RUNTIMES[framework]
+    except KeyError:
+        known = ", ".join(sorted(_RUNTIMES)) or "none"
+        raise UnknownRuntimeError(f"no runtime for framework {framework!r} on this node (known: {known})") from None
+
+
+def registered_frameworks() -> list[str]:
+    return sorted(_RUNTIMES)

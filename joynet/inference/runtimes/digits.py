@@ -1,0 +1,96 @@
+"""The digits MLP (ZK policy): ``joynet.zk.QuantizedMLP`` loaded from the package's ``model.json``.
+
+Input ``{"pixels": [64 integers 0..16], "salt": field element}`` (the salt as an integer, a decimal
+string or a 0x-hex string: JSON numbers above 2**53 do not survive every JSON reader).
+Output ``{"class": int, "logits": [10 ints]}``, computed with the integer forward pass, bit for bit
+what the circuit constrains. Output commitment: the circuit's outputCommitment
+``Poseidon(class, logit_0 mod r, ..., logit_9 mod r)`` as a big-endian bytes32; with a request id
+and a node address, the result also carries a Groth16 proof (``ZKProver.prove``) and its calldata.
+"""
+
+import json
+
+from joynet.inference.errors import InferenceError, InvalidInputError, ModelLoadError
+from joynet.inference.runtimes.base import ModelRuntime, RuntimeOutput, register_runtime
+from joynet.zk.commitments import check_salt, input_commitment, output_commitment, to_bytes32, weights_commitment
+from joynet.zk.model import ModelError, QuantizedMLP, check_pixels
+
+FRAMEWORK = "joynet-int-mlp"
+MODEL_FILE = "model.json"
+
+
+def parse_salt(salt) -> int:
+    if isinstance(salt, str):
+        try:
+            salt = int(salt, 16) if salt.lower().startswith("0x") else int(salt, 10)
+        except ValueError:
+            raise InvalidInputError(f"salt {salt!r} is not a decimal or 0x-hex integer") from None
+    try:
+        return check_salt(salt)
+    except ValueError as error:
+        raise InvalidInputError(str(error)) from None
+
+
+@register_runtime(FRAMEWORK)
+class DigitsMLPRuntime(ModelRuntime):
+    def __init__(self, package, context):
+        super().__init__(package, context)
+        if MODEL_FILE not in package.files:
+            raise ModelLoadError(f"model {package.cid}: the package has no {MODEL_FILE}")
+        try:
+            self.model = QuantizedMLP.from_dict(json.loads(package.files[MODEL_FILE]))
+        except (ValueError, KeyError, TypeError) as error:
+            raise ModelLoadError(f"model {package.cid}: {MODEL_FILE} is not a quantized digits MLP: {error}") from None
+        self.weights_commitment = to_bytes32(weights_commitment(self.model))
+        declared = package.weights_commitment.lower()
+        if "0x" + self.weights_commitment.hex() != declared:
+            raise ModelLoadError(
+                f"model {package.cid}: its weights hash to 0x{self.weights_commitment.hex()}, "
+                f"not to the weightsCommitment {declared} its metadata declares")
+        self._prover = None
+
+    def run(self, input_data, *, request_id=None, node=None) -> RuntimeOutput:
+        try:
+            pixels = check_pixels(input_data["pixels"])
+        except ModelError as error:
+            raise InvalidInputError(str(error)) from None
+        salt = parse_salt(input_data["salt"])
+        inference = self.model.forward(pixels)
+        output = {"class": inference.label, "logits": list(inference.logits)}
+        commitment = to_bytes32(output_commitment(inference))
+        proof = None
+        if request_id is not None and node is not None:
+            proof = self._prove(pixels, salt, request_id, node)
+            if proof.output_commitment != commitment:  # the prover runs the same integer model
+                raise InferenceError("the circuit's output commitment differs from the runtime's")
+        return RuntimeOutput(
+            output=output,
+            output_commitment=commitment,
+            input_commitment=to_bytes32(input_commitment(pixels, salt)),
+            proof=proof,
+            proof_calldata=proof.calldata if proof else b"",
+        )
+
+    def _prove(self, pixels, salt, request_id, node):
+        from joynet.zk.prover import circuit_id
+
+        declared = self.package.verification.get("circuitId")
+        if declared is None:
+            raise ModelLoadError(f"model {self.package.cid} names no circuit (verification.circuitId): nothing to prove with")
+        if declared.lower() != "0x" + circuit_id().hex():
+            raise ModelLoadError(
+                f"model {self.package.cid} is verified by circuit {declared}; this node proves with 0x{circuit_id().hex()}")
+        if self._prover is None:
+            factory = self.context.prover_factory
+            if factory is None:
+                from joynet.zk import ZKProver as factory
+            self._prover = factory()
+        try:
+            return self._prover.prove(self.model, pixels, salt, request_id, node)
+        except ValueError as error:  # a request id outside the field, a node that is not an address
+            raise InvalidInputError(str(error)) from None
+
+    def close(self) -> None:
+        if self._prover is not None:
+            self._prover.close()
+            self._prover = None
