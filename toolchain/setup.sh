@@ -52,7 +52,17 @@ cat > "$SHIM.tmp" <<SH
 exec node "$ROOT/toolchain/solc-shim.js" "\$@"
 SH
 chmod +x "$SHIM.tmp" && mv "$SHIM.tmp" "$SHIM"
-ln -sf "$ROOT/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil" "$VENV/bin/anvil"
+# anvil writes the chain's older states to ~/.foundry/anvil/tmp/anvil-state-* and leaves them
+# there when it is stopped by a signal, as ape-foundry stops it: about 500 MB per test run, which
+# filled the CI disk. The wrapper keeps old states in memory only (--max-persisted-states 0), so
+# state queries at blocks far behind the head fail with BlockOutOfRangeError; nothing here needs them.
+rm -f "$VENV/bin/anvil"
+cat > "$VENV/bin/anvil.tmp" <<SH
+#!/bin/sh
+# anvil from npm, without on-disk state history; written by toolchain/setup.sh.
+exec "$ROOT/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil" "\$@" --max-persisted-states 0
+SH
+chmod +x "$VENV/bin/anvil.tmp" && mv "$VENV/bin/anvil.tmp" "$VENV/bin/anvil"
 SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 printf '%s\nimport joynet_env\n' "$ROOT/toolchain" > "$SITE/joynet-toolchain.pth"
 
