@@ -23,13 +23,13 @@ ARTEFACTS = {
     "verification_key": BUILD / "verification_key.json",
     "solidity_verifier": ROOT / "contracts" / "verifiers" / "DigitsMLPVerifier.sol",
 }
-PUBLIC_INPUTS = ["weightsCommitment", "inputCommitment", "outputCommitment", "binding"]
+PUBLIC_INPUTS = ["weightsCommitment", "inputCommitment", "outputBinding"]
 # Signals of the circuit that the forward-pass test reads from the witness.
 WITNESS_SIGNALS = {
     "hidden": re.compile(r"^main\.hidden\[(\d+)\]\.out$"),
     "products2": re.compile(r"^main\.products2\[(\d+)\]\[(\d+)\]$"),
     "b2": re.compile(r"^main\.b2\[(\d+)\]$"),
-    "label": re.compile(r"^main\.label\.index$"),
+    "outputBinding": re.compile(r"^main\.outputBinding$"),  # class * 2^224 + requestNode
 }
 
 
@@ -51,7 +51,7 @@ def r1cs_header(path: Path) -> dict:
 
 
 def witness_wires(sym: Path) -> dict:
-    found = {"hidden": {}, "products2": {}, "b2": {}, "label": None}
+    found = {"hidden": {}, "products2": {}, "b2": {}, "outputBinding": None}
     for line in sym.read_text().splitlines():
         _label, wire, _component, name = line.split(",", 3)
         for key, pattern in WITNESS_SIGNALS.items():
@@ -60,14 +60,14 @@ def witness_wires(sym: Path) -> dict:
                 continue
             if int(wire) < 0:
                 raise SystemExit(f"{name} was optimized out of the witness; the forward-pass test needs it")
-            if key == "label":
+            if key == "outputBinding":
                 found[key] = int(wire)
             else:
                 found[key][tuple(map(int, match.groups()))] = int(wire)
     as_list = lambda table, shape: [table[(i,)] for i in range(shape)] if isinstance(shape, int) else [
         [table[(i, j)] for j in range(shape[1])] for i in range(shape[0])]
     return {"hidden": as_list(found["hidden"], 16), "b2": as_list(found["b2"], 10),
-            "products2": as_list(found["products2"], (10, 16)), "label": found["label"]}
+            "products2": as_list(found["products2"], (10, 16)), "outputBinding": found["outputBinding"]}
 
 
 def main(r1cs: str, sym: str) -> None:

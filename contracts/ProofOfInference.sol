@@ -2,8 +2,8 @@
 pragma solidity 0.8.28;
 
 import {IProofOfInference} from "./interfaces/IProofOfInference.sol";
-import {IZKVerifier} from "./interfaces/IZKVerifier.sol";
 import {JoyGoverned} from "./governance/JoyGoverned.sol";
+import {ZKVerifier} from "./ZKVerifier.sol";
 
 /// @title ProofOfInference, the judge of results
 /// @notice Decides whether a submitted result is valid under its model's policy:
@@ -12,10 +12,12 @@ import {JoyGoverned} from "./governance/JoyGoverned.sol";
 ///   marketplace slashes them); without a majority the request is rejected (refunded). With
 ///   k = 1 the single submission is accepted at once: nothing is stored and no {Judged} event is
 ///   emitted (the marketplace's settlement event says it all).
-/// - **zero knowledge** (circuitId != 0): every submission must carry a proof that the
-///   {IZKVerifier} accepts for this model's weights, this request's input, this request and this
-///   node; an invalid proof reverts, so the node may resubmit before the deadline.
-contract ProofOfInference is IProofOfInference, JoyGoverned {
+/// - **zero knowledge** (circuitId != 0): every submission must carry a proof that the circuit
+///   registered under the model's circuit id accepts for this model's weights, this request's
+///   input, the claimed output, this request and this node; an invalid proof reverts, so the
+///   node may resubmit before the deadline. The circuit registry is {ZKVerifier}, which this
+///   contract is: circuits are registered here, by the DAO only.
+contract ProofOfInference is IProofOfInference, ZKVerifier {
     struct Submission {
         address node;
         bytes32 outputCommitment;
@@ -23,16 +25,12 @@ contract ProofOfInference is IProofOfInference, JoyGoverned {
 
     /// @notice The marketplace, the only caller of {judge}.
     address public marketplace;
-    /// @notice The ZK verifier registry; zero until the DAO registers one (ZK models are refused).
-    IZKVerifier public zkVerifier;
 
     /// @dev Submissions of quorum requests (k > 1) until all k are in; deleted once judged.
     mapping(uint256 requestId => Submission[]) private _submissions;
 
     /// @notice A caller other than the marketplace called {judge}.
     error ProofOfInferenceCallerNotMarketplace(address caller);
-    /// @notice A ZK model's result came while no verifier is registered.
-    error ProofOfInferenceNoVerifier();
     /// @notice The proof does not verify for this model, input, output, request and node.
     error ProofOfInferenceInvalidProof(uint256 requestId, address node);
     /// @notice A node submitted twice for one request.
@@ -42,8 +40,6 @@ contract ProofOfInference is IProofOfInference, JoyGoverned {
 
     /// @notice The marketplace changed.
     event MarketplaceSet(address indexed previous, address indexed current);
-    /// @notice The ZK verifier changed.
-    event ZKVerifierSet(address indexed previous, address indexed current);
     /// @notice A quorum request received a submission and waits for more.
     event SubmissionRecorded(uint256 indexed requestId, address indexed node, bytes32 outputCommitment, uint256 count);
     /// @notice A quorum request (k > 1) was judged.
@@ -59,12 +55,6 @@ contract ProofOfInference is IProofOfInference, JoyGoverned {
         marketplace = newMarketplace;
     }
 
-    /// @notice Sets the ZK verifier registry (zero disables ZK models). Governance only.
-    function setZKVerifier(IZKVerifier newVerifier) external onlyOwner {
-        emit ZKVerifierSet(address(zkVerifier), address(newVerifier));
-        zkVerifier = newVerifier;
-    }
-
     /// @inheritdoc IProofOfInference
     function judge(ResultContext calldata ctx, bytes32 outputCommitment, bytes calldata proof)
         external
@@ -76,15 +66,18 @@ contract ProofOfInference is IProofOfInference, JoyGoverned {
         return _tally(ctx, outputCommitment);
     }
 
+    /// @inheritdoc IProofOfInference
+    function checkProof(ResultContext calldata ctx, bytes32 outputCommitment, bytes calldata proof) external view {
+        _checkProof(ctx, outputCommitment, proof);
+    }
+
     /// @notice Submissions recorded so far for a quorum request that is still open.
     function submissionsOf(uint256 requestId) external view returns (Submission[] memory) {
         return _submissions[requestId];
     }
 
     function _checkProof(ResultContext calldata ctx, bytes32 outputCommitment, bytes calldata proof) private view {
-        IZKVerifier verifier = zkVerifier;
-        if (address(verifier) == address(0)) revert ProofOfInferenceNoVerifier();
-        bool valid = verifier.verifyInference(
+        bool valid = _verifyInference(
             ctx.circuitId, ctx.weightsCommitment, ctx.inputCommitment, outputCommitment, ctx.requestId, ctx.node, proof
         );
         if (!valid) revert ProofOfInferenceInvalidProof(ctx.requestId, ctx.node);

@@ -8,37 +8,41 @@ import {IZKVerifier} from "./interfaces/IZKVerifier.sol";
 /// @notice Maps a circuit id to the snarkjs-exported Groth16 verifier of that circuit and to the
 /// order of its public signals. Only the DAO (through the timelock) adds or removes circuits, so
 /// a model can only name a circuit whose verifier the token holders accepted.
-/// @dev Every registered circuit has exactly four public signals, each one of {Signal}: the
-/// weights commitment, the input commitment and the output commitment tie the proof to the
-/// model, the request's input and the claimed output; the request binding
-/// `requestId * 2^160 + uint160(node)` ties it to one request and one submitting node, so that a
-/// proof can be neither replayed for another request nor submitted by a node that did not make
-/// it. Request ids are below 2^64 (the marketplace counts them from 1), so the binding is below
-/// 2^224, inside the BN254 scalar field, and names exactly one (request, node) pair.
-contract ZKVerifier is IZKVerifier, JoyGoverned {
+/// @dev Abstract: {ProofOfInference} is the ZKVerifier (the registry lives at its address), so
+/// that judging a ZK result costs no call to a separate registry contract (about 6,000 gas).
+/// Every registered circuit has exactly three public signals, each one of {Signal}: the weights
+/// commitment and the input commitment tie the proof to the model and the request's input; the
+/// output binding `output * 2^224 + requestId * 2^160 + uint160(node)` ties it to the claimed
+/// output, one request and one submitting node, so that a proof can be neither replayed for
+/// another request nor submitted by a node that did not make it. The output (a class index for a
+/// classifier) is below 2^29 and request ids are below 2^64 (the marketplace counts them from 1),
+/// so the binding is below 2^253, inside the BN254 scalar field, and names exactly one
+/// (output, request, node) triple.
+abstract contract ZKVerifier is IZKVerifier, JoyGoverned {
     /// @notice What each public signal of a circuit carries.
     enum Signal {
         WeightsCommitment,
         InputCommitment,
-        OutputCommitment,
-        RequestBinding
+        OutputBinding
     }
 
     /// @notice A registered circuit (one storage slot).
     struct Circuit {
-        address verifier; // snarkjs Groth16 verifier: verifyProof(a, b, c, uint256[4]) returns (bool)
-        bytes4 layout; // byte i: the {Signal} at public-signal position i
+        address verifier; // snarkjs Groth16 verifier: verifyProof(a, b, c, uint256[3]) returns (bool)
+        bytes3 layout; // byte i: the {Signal} at public-signal position i
     }
 
     /// @notice The number of public signals of every circuit.
-    uint256 public constant PUBLIC_SIGNALS = 4;
+    uint256 public constant PUBLIC_SIGNALS = 3;
     /// @notice Length of a proof: abi.encode(uint256[2] a, uint256[2][2] b, uint256[2] c).
     uint256 public constant PROOF_LENGTH = 256;
     /// @notice Request ids of a binding are below 2^REQUEST_ID_BITS.
     uint256 public constant REQUEST_ID_BITS = 64;
-    /// @notice The verifiers' verifyProof selector (0x5fe8c13b, written as a literal in {verifyInference}).
+    /// @notice Outputs of a binding are below 2^OUTPUT_BITS (the binding stays below 2^253 < r).
+    uint256 public constant OUTPUT_BITS = 29;
+    /// @notice The verifiers' verifyProof selector (0x11479fea, written as a literal in {_verifyInference}).
     bytes4 public constant VERIFY_PROOF_SELECTOR =
-        bytes4(keccak256("verifyProof(uint256[2],uint256[2][2],uint256[2],uint256[4])"));
+        bytes4(keccak256("verifyProof(uint256[2],uint256[2][2],uint256[2],uint256[3])"));
 
     mapping(bytes32 circuitId => Circuit) private _circuits;
 
@@ -50,22 +54,19 @@ contract ZKVerifier is IZKVerifier, JoyGoverned {
     error ZKVerifierZeroCircuitId();
     /// @notice The verifier address holds no contract.
     error ZKVerifierNotAContract(address verifier);
-    /// @notice The layout is not a permutation of the four {Signal}s.
-    error ZKVerifierInvalidLayout(bytes4 layout);
+    /// @notice The layout is not a permutation of the three {Signal}s.
+    error ZKVerifierInvalidLayout(bytes3 layout);
     /// @notice A proof of the wrong length.
     error ZKVerifierMalformedProof(uint256 length);
 
     /// @notice The DAO registered a circuit.
-    event CircuitRegistered(bytes32 indexed circuitId, address indexed verifier, bytes4 layout);
+    event CircuitRegistered(bytes32 indexed circuitId, address indexed verifier, bytes3 layout);
     /// @notice The DAO removed a circuit: results of models naming it are refused from now on.
     event CircuitRemoved(bytes32 indexed circuitId, address indexed verifier);
 
-    /// @param initialOwner the deployer while wiring; the timelock afterwards
-    constructor(address initialOwner) JoyGoverned(initialOwner) {}
-
     /// @notice Registers `verifier` for `circuitId`, its public signals in the order `layout`
     /// gives (byte i is the {Signal} at position i). Governance only.
-    function registerCircuit(bytes32 circuitId, address verifier, bytes4 layout) external onlyOwner {
+    function registerCircuit(bytes32 circuitId, address verifier, bytes3 layout) external onlyOwner {
         if (circuitId == bytes32(0)) revert ZKVerifierZeroCircuitId();
         if (_circuits[circuitId].verifier != address(0)) revert ZKVerifierCircuitExists(circuitId);
         if (verifier.code.length == 0) revert ZKVerifierNotAContract(verifier);
@@ -88,8 +89,8 @@ contract ZKVerifier is IZKVerifier, JoyGoverned {
 
     /// @inheritdoc IZKVerifier
     /// @dev Reverts for an unknown circuit or a proof of the wrong length; false for a request id
-    /// of 2^64 or more (no binding for it) and for a proof the verifier rejects (including values
-    /// outside the BN254 scalar field).
+    /// of 2^64 or more or an output of 2^29 or more (no binding for them) and for a proof the
+    /// verifier rejects (including values outside the BN254 scalar field).
     function verifyInference(
         bytes32 circuitId,
         bytes32 weightsCommitment,
@@ -98,32 +99,43 @@ contract ZKVerifier is IZKVerifier, JoyGoverned {
         uint256 requestId,
         address node,
         bytes calldata proof
-    ) external view returns (bool valid) {
+    ) external view returns (bool) {
+        return _verifyInference(circuitId, weightsCommitment, inputCommitment, outputCommitment, requestId, node, proof);
+    }
+
+    function _verifyInference(
+        bytes32 circuitId,
+        bytes32 weightsCommitment,
+        bytes32 inputCommitment,
+        bytes32 output,
+        uint256 requestId,
+        address node,
+        bytes calldata proof
+    ) internal view returns (bool valid) {
         Circuit storage circuit = _circuits[circuitId];
         address verifier = circuit.verifier;
         if (verifier == address(0)) revert ZKVerifierUnknownCircuit(circuitId);
-        bytes4 layout = circuit.layout;
+        bytes3 layout = circuit.layout;
         if (proof.length != PROOF_LENGTH) revert ZKVerifierMalformedProof(proof.length);
-        if (requestId >> REQUEST_ID_BITS != 0) return false;
+        if (requestId >> REQUEST_ID_BITS != 0 || uint256(output) >> OUTPUT_BITS != 0) return false;
         // The verifier's calldata, built in place in free memory (no arrays): the selector, the
         // proof's eight words copied straight from calldata (static arrays are encoded in place),
-        // then the four signals in the circuit's order, picked through `layout` from the values
+        // then the three signals in the circuit's order, picked through `layout` from the values
         // written in {Signal} order just past the call's data. The answer lands in scratch space.
         assembly ("memory-safe") {
             let data := mload(0x40)
-            mstore(data, shl(224, 0x5fe8c13b)) // VERIFY_PROOF_SELECTOR
+            mstore(data, shl(224, 0x11479fea)) // VERIFY_PROOF_SELECTOR
             calldatacopy(add(data, 4), proof.offset, 256)
-            let values := add(data, 388)
+            let values := add(data, 356)
             mstore(values, weightsCommitment)
             mstore(add(values, 32), inputCommitment)
-            mstore(add(values, 64), outputCommitment)
-            mstore(add(values, 96), or(shl(160, requestId), node)) // the request binding
-            for { let i := 0 } lt(i, 4) { i := add(i, 1) } {
+            mstore(add(values, 64), or(shl(224, output), or(shl(160, requestId), node))) // the output binding
+            for { let i := 0 } lt(i, 3) { i := add(i, 1) } {
                 mstore(add(add(data, 260), shl(5, i)), mload(add(values, shl(5, byte(i, layout)))))
             }
             // Two statements: Yul evaluates arguments right to left, so the result checks must
             // not share an expression with the call.
-            let ok := staticcall(gas(), verifier, data, 388, 0, 32)
+            let ok := staticcall(gas(), verifier, data, 356, 0, 32)
             valid := and(ok, and(eq(returndatasize(), 32), eq(mload(0), 1)))
         }
     }
@@ -133,7 +145,7 @@ contract ZKVerifier is IZKVerifier, JoyGoverned {
         if (circuit.verifier == address(0)) revert ZKVerifierUnknownCircuit(circuitId);
     }
 
-    function _checkLayout(bytes4 layout) private pure {
+    function _checkLayout(bytes3 layout) private pure {
         uint256 seen;
         for (uint256 i = 0; i < PUBLIC_SIGNALS; ++i) {
             uint8 signal = uint8(layout[i]);

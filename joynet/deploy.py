@@ -8,8 +8,8 @@ that all three build the protocol the same way. The order matters:
 3. ``ModelGovernanceDAO`` in front of the timelock;
 4. the DAO becomes the timelock's only proposer and canceller, anyone may execute;
 5. the deployer renounces the timelock's admin role;
-6. the marketplace core (NodeCoordinator, ProofOfInference, ZKVerifier, ProofOfUse,
-   ModelMarketplaceV2, IOTAValidator) with the deployer as owner, wired together, then every ownership handed
+6. the marketplace core (NodeCoordinator, ProofOfInference with its ZKVerifier circuit registry and
+   the digits circuit registered, ProofOfUse, ModelMarketplaceV2, IOTAValidator) with the deployer as owner, wired together, then every ownership handed
    to the timelock:
    from here on only proposals change anything.
 """
@@ -280,13 +280,11 @@ def _deploy_marketplace_core(deployer, config: DeployConfig, token, timelock, co
         nodes.max_missed_deadlines,
         nodes.slash_requester_share_bps,
     )
-    log("ProofOfInference (quorum and zero-knowledge policies) and the ZKVerifier circuit registry")
+    log("ProofOfInference (quorum and zero-knowledge policies; the ZKVerifier circuit registry)")
     judge = deployer.deploy(project.ProofOfInference, deployer.address)
-    zk_verifier = deployer.deploy(project.ZKVerifier, deployer.address)
-    judge.setZKVerifier(zk_verifier, sender=deployer)
-    log("DigitsMLPVerifier (Groth16, the committed digits-MLP circuit), registered in ZKVerifier")
+    log("DigitsMLPVerifier (Groth16, the committed digits-MLP circuit), registered in ProofOfInference")
     digits_verifier = deployer.deploy(project.DigitsMLPVerifier)
-    zk_verifier.registerCircuit(circuit_id(), digits_verifier, ZK_VERIFIER_LAYOUT, sender=deployer)
+    judge.registerCircuit(circuit_id(), digits_verifier, ZK_VERIFIER_LAYOUT, sender=deployer)
     log(f"ProofOfUse (epochs of {usage.epoch_length_seconds:,} s)")
     proof_of_use = deployer.deploy(
         project.ProofOfUse, token.address, deployer.address, usage.epoch_length_seconds, usage.owner_share_bps
@@ -315,7 +313,6 @@ def _deploy_marketplace_core(deployer, config: DeployConfig, token, timelock, co
     core = {
         "NodeCoordinator": coordinator,
         "ProofOfInference": judge,
-        "ZKVerifier": zk_verifier,
         "DigitsMLPVerifier": digits_verifier,
         "ProofOfUse": proof_of_use,
         "ModelMarketplace": marketplace,

@@ -105,10 +105,18 @@ class Bench:
                 say(f"  {index + 1}/{count} nodes registered ({time.monotonic() - started:.0f} s)")
         networks.provider.make_request("anvil_autoImpersonateAccount", [False])
 
-    def request(self, model_id, price=5 * JOY, input_commitment=None):
+    def request(self, model_id, price=5 * JOY, input_commitment=None, from_balance=False):
+        """A request paid by a token transfer (approve first), or from the requester's deposited
+        balance in the marketplace (requestInferenceFromBalance)."""
         self.requests += 1
-        self.token.approve(self.marketplace, price, sender=self.requester)
-        receipt = self.marketplace.requestInference(
+        if from_balance:
+            if self.marketplace.earnings(self.requester) < price:
+                self.token.approve(self.marketplace, 100 * price, sender=self.requester)
+                self.marketplace.deposit(self.requester, 100 * price, sender=self.requester)
+        else:
+            self.token.approve(self.marketplace, price, sender=self.requester)
+        send = self.marketplace.requestInferenceFromBalance if from_balance else self.marketplace.requestInference
+        receipt = send(
             model_id,
             input_commitment or keccak(text=f"in{self.requests}"),
             "ipfs://in",
@@ -183,7 +191,10 @@ def run(bench: Bench, say) -> None:
 
 def measure_zk_round_trip(bench: Bench, operators) -> None:
     """Request + proven result + settlement of the digits model under the ZK policy (the
-    deployed DigitsMLPVerifier through ZKVerifier), after one warm-up round trip."""
+    deployed DigitsMLPVerifier through ProofOfInference's circuit registry), after one warm-up
+    round trip. gas.round_trip_zk pays the request from a deposited balance, as a requester
+    with a prepaid balance (a Chainlink Functions subscription, an Infernet wallet) does;
+    gas.round_trip_zk_transfer pays it with a token transfer."""
     model, (_, images, _, _) = QuantizedMLP.load(), load_split()
     model_id = keccak(text="zk-digits")
     bench.marketplace.registerModel(
@@ -193,12 +204,17 @@ def measure_zk_round_trip(bench: Bench, operators) -> None:
     for operator in operators:
         bench.coordinator.serveModel(model_id, sender=operator)
     with ZKProver() as prover:
-        for image in images[:2]:  # the second round trip is the measured one
-            pixels, salt = image.tolist(), random_salt()
-            request, (node,), gas_request = bench.request(model_id, input_commitment=to_bytes32(input_commitment(pixels, salt)))
+        for from_balance in (False, False, True, True):  # the second of each kind is measured
+            pixels, salt = images[bench.requests % len(images)].tolist(), random_salt()
+            request, (node,), gas_request = bench.request(
+                model_id, input_commitment=to_bytes32(input_commitment(pixels, salt)), from_balance=from_balance
+            )
             proof = prover.prove(model, pixels, salt, request.id, node)
             gas_submit = bench.submit(request, node, proof.output_commitment, proof.calldata)
-    bench.results["gas.round_trip_zk"] = gas_request + gas_submit
+            name = "gas.round_trip_zk" if from_balance else "gas.round_trip_zk_transfer"
+            bench.results[name] = gas_request + gas_submit
+            if from_balance:
+                bench.results["gas.request_from_balance"] = gas_request
 
 
 def measure_checkpoints(bench: Bench, operators, say) -> None:

@@ -178,7 +178,7 @@ def judge(deployment):
 
 @pytest.fixture(scope="session")
 def zk_verifier(deployment):
-    return deployment.contract("ZKVerifier")
+    return deployment.contract("ProofOfInference")  # ProofOfInference is the ZKVerifier registry
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from joynet.models import minilm_source_dir, publish_builtin_models, write_digit
 from joynet.storage import EmbeddedStore
 from joynet.storage.cids import parse_cid
 from joynet.zk import QuantizedMLP, input_commitment, output_commitment, to_bytes32
-from joynet.zk.prover import request_binding
+from joynet.zk.prover import output_binding
 from joynet.zk.digits import load_split
 
 run = asyncio.run
@@ -151,7 +151,8 @@ def test_execute_inference__digits_with_request_and_node__proof_binds_same_outpu
     assert result.proof is not None
     assert result.proof.output_commitment == result.output_commitment
     assert result.proof.input_commitment == result.input_commitment
-    assert result.proof.public_signals[3] == request_binding(7, "0x" + "42" * 20)
+    label = int.from_bytes(result.output_commitment, "big")
+    assert result.proof.public_signals[2] == output_binding(label, 7, "0x" + "42" * 20)
     assert len(result.proof_calldata) == 8 * 32
 
 

@@ -430,6 +430,8 @@ CORE_PERMISSIONLESS = {
         "updateMetadata(bytes32,string)",
         "deactivateModel(bytes32)",
         "requestInference(bytes32,bytes32,string,uint256,uint64)",
+        "requestInferenceFromBalance(bytes32,bytes32,string,uint256,uint64)",
+        "deposit(address,uint256)",
         "requestInferenceWithPermit(bytes32,bytes32,string,uint256,uint64,uint256,uint8,bytes32,bytes32)",
         "submitResult((uint256,bytes32,address,uint96,bytes32,uint64,address[]),bytes32,string,bytes)",
         "declineRequest((uint256,bytes32,address,uint96,bytes32,uint64,address[]),string)",
@@ -451,7 +453,6 @@ CORE_PERMISSIONLESS = {
         "evictUnderstaked(address)",
     },
     "ProofOfInference": set(),
-    "ZKVerifier": set(),
     "ProofOfUse": {
         "fundEpoch(uint256,uint256)",
         "claimOwnerReward(uint256)",
@@ -475,7 +476,7 @@ CORE = tuple(CORE_PERMISSIONLESS)
 def test_core_guarded_function__any_caller_any_arguments__reverts(deployment, genesis_holders, deployer, outsider):
     callers = [*genesis_holders, outsider]
     contracts = {name: deployment.contract(name) for name in (
-        "ModelMarketplace", "NodeCoordinator", "ProofOfInference", "ZKVerifier", "ProofOfUse", "IOTAValidator"
+        "ModelMarketplace", "NodeCoordinator", "ProofOfInference", "ProofOfUse", "IOTAValidator"
     )}
     examples = {"address": [c.address for c in callers] + [c.address for c in contracts.values()] + [ZERO_ADDRESS]}
     guarded_count = 0

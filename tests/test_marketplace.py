@@ -9,6 +9,7 @@ from joynet.deploy import JOY
 from joynet.marketplace import Request
 
 ZERO32 = b"\0" * 32
+ZERO_ADDRESS = "0x" + "00" * 20
 PRICE = 5 * JOY
 
 
@@ -181,6 +182,96 @@ def test_request__with_permit__needs_no_approval(marketplace, token, requester, 
     )
     assert receipt.decode_logs(marketplace.InferenceRequested)
     assert token.allowance(requester, marketplace) == 0
+
+
+# ---- prepaid balance: deposit, then requests without a token transfer ----
+
+
+def deposit(marketplace, token, sender, amount, account=None):
+    token.approve(marketplace, amount, sender=sender)
+    return marketplace.deposit(account or sender, amount, sender=sender)
+
+
+def request_from_balance(marketplace, chain, requester, model_id, max_price=PRICE):
+    receipt = marketplace.requestInferenceFromBalance(
+        model_id, keccak(text=f"input {chain.blocks.height}"), "ipfs://bafyinput", max_price,
+        chain.pending_timestamp + 600, sender=requester,
+    )
+    (event,) = receipt.decode_logs(marketplace.InferenceRequested)
+    return Request.from_event(event), receipt
+
+
+def test_deposit__for_another_account__credits_its_balance(marketplace, token, requester, outsider, conserved):
+    # A sponsor (here the requester account) funds someone else's balance.
+    balance, earnings = token.balanceOf(requester), marketplace.totalEarnings()
+    receipt = deposit(marketplace, token, requester, 3 * PRICE, account=outsider)
+    assert marketplace.earnings(outsider) == 3 * PRICE and marketplace.earnings(requester) == 0
+    assert token.balanceOf(requester) == balance - 3 * PRICE
+    assert marketplace.totalEarnings() == earnings + 3 * PRICE
+    assert marketplace.Deposited(outsider, requester, 3 * PRICE) in receipt.events
+    conserved()
+
+
+@pytest.mark.parametrize("case, error", [("zero amount", "ModelMarketplaceZeroDeposit"), ("zero account", "ModelMarketplaceZeroAddress")])
+def test_deposit__invalid__reverts_and_moves_nothing(marketplace, token, requester, case, error):
+    balance = token.balanceOf(requester)
+    amount, account = (0, requester.address) if case == "zero amount" else (PRICE, ZERO_ADDRESS)
+    token.approve(marketplace, PRICE, sender=requester)
+    with reverts_with(error):
+        marketplace.deposit(account, amount, sender=requester)
+    assert token.balanceOf(requester) == balance and marketplace.totalEarnings() == 0
+
+
+def test_request_from_balance__deposited__escrows_without_a_transfer(
+    marketplace, token, requester, digits, chain, conserved
+):
+    deposit(marketplace, token, requester, 2 * PRICE)
+    tokens = token.balanceOf(requester)
+    request, receipt = request_from_balance(marketplace, chain, requester, digits, max_price=2 * PRICE)
+    assert token.balanceOf(requester) == tokens  # no transfer: the balance paid
+    assert marketplace.earnings(requester) == PRICE  # only the price, not maxPrice
+    assert (request.escrow, marketplace.totalEscrow()) == (PRICE, PRICE)
+    assert not receipt.decode_logs(token.Transfer)
+    conserved()
+
+
+def test_request_from_balance__settled__pays_as_a_transferred_request(
+    marketplace, token, requester, model_owner, digits, chain, by_address, conserved
+):
+    deposit(marketplace, token, requester, PRICE)
+    request, _ = request_from_balance(marketplace, chain, requester, digits)
+    marketplace.submitResult(request, keccak(text="class 1"), "ipfs://out", b"", sender=by_address[request.nodes[0]])
+    assert marketplace.earnings(request.nodes[0]) == PRICE * 70 // 100
+    assert marketplace.earnings(model_owner) == PRICE * 20 // 100
+    assert marketplace.earnings(requester) == 0
+    conserved()
+
+
+def test_request_from_balance__refunded__returns_tokens_to_requester(marketplace, token, requester, digits, chain, conserved):
+    deposit(marketplace, token, requester, PRICE)
+    request, _ = request_from_balance(marketplace, chain, requester, digits)
+    tokens = token.balanceOf(requester)
+    chain.pending_timestamp += 601
+    marketplace.closeExpired(request, sender=requester)
+    assert token.balanceOf(requester) >= tokens + PRICE  # the escrow, plus a share of the slash
+    conserved()
+
+
+def test_request_from_balance__insufficient__reverts_and_keeps_balance(marketplace, token, requester, digits, chain):
+    deposit(marketplace, token, requester, PRICE - 1)
+    count = marketplace.requestCount()
+    with reverts_with("ModelMarketplaceInsufficientBalance"):
+        request_from_balance(marketplace, chain, requester, digits)
+    assert marketplace.earnings(requester) == PRICE - 1 and marketplace.requestCount() == count
+    assert marketplace.totalEscrow() == 0
+
+
+def test_withdraw_earnings__deposit__returns_it(marketplace, token, requester, conserved):
+    deposit(marketplace, token, requester, PRICE)
+    tokens = token.balanceOf(requester)
+    marketplace.withdrawEarnings(requester, sender=requester)
+    assert token.balanceOf(requester) == tokens + PRICE and marketplace.earnings(requester) == 0
+    conserved()
 
 
 # ---- quorum 1: submit and settle ----
@@ -459,7 +550,7 @@ def test_update_governance__by_proposal__hands_over(marketplace, governance, ali
 
 
 @pytest.mark.parametrize(
-    "name", ["ModelMarketplace", "NodeCoordinator", "ProofOfInference", "ZKVerifier", "ProofOfUse", "IOTAValidator"]
+    "name", ["ModelMarketplace", "NodeCoordinator", "ProofOfInference", "ProofOfUse", "IOTAValidator"]
 )
 def test_renounce_ownership__even_by_governance__is_disabled(deployment, name, timelock, accounts, deployer):
     contract = deployment.contract(name)

@@ -100,8 +100,11 @@ def test_submit__tampered_proof__reverts(marketplace, token, judge, zk_model, zk
 def test_submit__wrong_output__reverts(marketplace, token, judge, zk_model, zk_request, prover, model, digit, by_address):
     request, (node,), _ = zk_request(zk_model())
     proof = prover.prove(model, digit[0], SALT, request.id, node)
-    refused(marketplace, token, judge, request,
-            lambda: submit(marketplace, request, proof, by_address[node], output=keccak(text="class 3")[:31].rjust(32, b"\0")))
+    another_class = ((proof.label + 1) % 10).to_bytes(32, "big")
+    refused(marketplace, token, judge, request, lambda: submit(marketplace, request, proof, by_address[node], output=another_class))
+    # An output of 2^29 or more has no binding: refused before the verifier is asked.
+    too_wide = keccak(text="class 3")[:31].rjust(32, b"\0")
+    refused(marketplace, token, judge, request, lambda: submit(marketplace, request, proof, by_address[node], output=too_wide))
 
 
 def test_submit__model_with_other_weights__reverts(marketplace, token, judge, zk_model, zk_request, prover, model, digit, by_address):
@@ -148,8 +151,9 @@ def test_submit__circuit_not_registered__reverts(
 
 
 def test_verify_inference__request_id_from_2_64__false(zk_verifier, model, prover, digit, alice):
-    # The binding requestId * 2^160 + node only names requests below 2^64 (so that it stays below
-    # 2^224 < r and never wraps around the field): beyond, no proof counts.
+    # The binding class * 2^224 + requestId * 2^160 + node only names requests below 2^64 and
+    # outputs below 2^29 (so that it stays below 2^253 < r and never wraps around the field):
+    # beyond, no proof counts.
     pixels, _ = digit
     proof = prover.prove(model, pixels, SALT, 5, alice)
     args = (circuit_id(), proof.weights_commitment, proof.input_commitment, proof.output_commitment)
@@ -157,7 +161,9 @@ def test_verify_inference__request_id_from_2_64__false(zk_verifier, model, prove
     assert zk_verifier.verifyInference(*args, 5 + 2**64, alice, proof.calldata) is False
     assert zk_verifier.verifyInference(*args, 6, alice, proof.calldata) is False
     assert zk_verifier.verifyInference(*args, 5, "0x" + "cd" * 20, proof.calldata) is False
-    assert zk_verifier.VERIFY_PROOF_SELECTOR() == keccak(text="verifyProof(uint256[2],uint256[2][2],uint256[2],uint256[4])")[:4]
+    wrapped = (proof.label + 2**29).to_bytes(32, "big")  # same low bits, wider than the binding holds
+    assert zk_verifier.verifyInference(*args[:3], wrapped, 5, alice, proof.calldata) is False
+    assert zk_verifier.VERIFY_PROOF_SELECTOR() == keccak(text="verifyProof(uint256[2],uint256[2][2],uint256[2],uint256[3])")[:4]
 
 
 # ---- the registry ----
@@ -167,7 +173,7 @@ def test_deploy__digits_circuit__registered_with_its_verifier(zk_verifier, deplo
     circuit = zk_verifier.circuitOf(circuit_id())
     assert circuit.verifier == deployment.address("DigitsMLPVerifier")
     assert bytes(circuit.layout) == ZK_VERIFIER_LAYOUT
-    assert judge.zkVerifier() == zk_verifier.address
+    assert zk_verifier.address == judge.address  # ProofOfInference is the registry
 
 
 def test_register_circuit__not_from_timelock__reverts(zk_verifier, deployment, deployer, outsider):
@@ -212,8 +218,8 @@ def test_register_circuit__invalid__cannot_execute(zk_verifier, deployment, gove
         "zero id": (b"\0" * 32, verifier, ZK_VERIFIER_LAYOUT),
         "existing id": (circuit_id(), verifier, ZK_VERIFIER_LAYOUT),
         "not a contract": (keccak(text="c"), "0x" + "12" * 20, ZK_VERIFIER_LAYOUT),
-        "repeated signal": (keccak(text="c"), verifier, bytes([0, 1, 2, 2])),
-        "unknown signal": (keccak(text="c"), verifier, bytes([0, 1, 2, 4])),
+        "repeated signal": (keccak(text="c"), verifier, bytes([0, 1, 1])),
+        "unknown signal": (keccak(text="c"), verifier, bytes([0, 1, 3])),
     }[case]
     proposal_id = governance.ready_to_execute(
         alice, [(zk_verifier, zk_verifier.registerCircuit.encode_input(*args))], f"Register: {case}", [(alice, 1), (bob, 1)]

@@ -8,7 +8,7 @@ import pytest
 
 from joynet import ZKProofError, ZKProver
 from joynet.zk import (
-    PUBLIC_INPUTS, SNARK_SCALAR_FIELD, circuit_input, input_commitment, output_commitment, poseidon, request_binding,
+    PUBLIC_INPUTS, SNARK_SCALAR_FIELD, circuit_input, input_commitment, output_binding, request_binding,
 )
 from joynet.zk.digits import load_split
 from joynet.zk.prover import DEFAULT_CIRCUIT_DIR
@@ -46,22 +46,35 @@ def test_witness__every_held_out_digit__equals_python_forward_pass(prover, model
         # The circuit checks the commitments too: only the input- and output-dependent ones change.
         signals = {**template, "pixels": [str(p) for p in image],
                    "inputCommitment": str(input_commitment(image, 7)),
-                   "outputCommitment": str(output_commitment(inference))}
+                   "outputBinding": str(output_binding(inference.label, 1, NODE))}
         witness = prover.witness(signals)
         assert [witness[wire] for wire in wires["hidden"]] == model.hidden_layer(image)
         logits = tuple(signed(witness[b] + sum(witness[w] for w in row)) for b, row in zip(wires["b2"], wires["products2"]))
         assert logits == inference.logits
-        assert witness[wires["label"]] == inference.label
+        assert witness[wires["outputBinding"]] >> 224 == inference.label
     assert len(pixels) == 450
 
 
-def test_witness__output_commitment_of_another_class__refused_by_circuit(prover, model, one_of_each_digit):
+def test_witness__output_binding_of_another_class__refused_by_circuit(prover, model, one_of_each_digit):
     signals = circuit_input(model, one_of_each_digit[0], 7, 1, NODE)
     inference = model.forward(one_of_each_digit[0])
-    lie = poseidon([(inference.label + 1) % 10, *(logit % SNARK_SCALAR_FIELD for logit in inference.logits)])
-    assert int(signals["outputCommitment"]) == output_commitment(inference)
+    assert int(signals["outputBinding"]) == output_binding(inference.label, 1, NODE)
+    lie = output_binding((inference.label + 1) % 10, 1, NODE)
     with pytest.raises(ZKProofError, match="Assert Failed"):
-        prover.witness({**signals, "outputCommitment": str(lie)})
+        prover.witness({**signals, "outputBinding": str(lie)})
+
+
+def test_witness__class_moved_into_request_node__refused_by_circuit(prover, model, one_of_each_digit):
+    # The chain computes outputBinding = c' * 2^224 + requestNode for a claimed class c'. A prover
+    # whose network gives c can balance the sum with requestNode + (c' - c) * 2^224 (mod r); the
+    # 224-bit range check on requestNode must refuse that, for c' above and below c.
+    signals = circuit_input(model, one_of_each_digit[0], 7, 1, NODE)
+    label = model.forward(one_of_each_digit[0]).label
+    for claimed in ((label + 1) % 10, (label + 9) % 10):
+        binding = output_binding(claimed, 1, NODE)
+        balanced = (binding - label * 2**224) % SNARK_SCALAR_FIELD
+        with pytest.raises(ZKProofError, match="Assert Failed"):
+            prover.witness({**signals, "outputBinding": str(binding), "requestNode": str(balanced)})
 
 
 @pytest.mark.parametrize("signal, value", [("pixels", 17), ("w1", 128)])
@@ -76,12 +89,13 @@ def test_witness__value_outside_its_range__refused_by_circuit(prover, model, one
 
 
 def test_prove__digit__returns_output_commitments_and_public_signals_in_order(proof, model, one_of_each_digit):
-    assert PUBLIC_INPUTS == ("weightsCommitment", "inputCommitment", "outputCommitment", "binding")
+    assert PUBLIC_INPUTS == ("weightsCommitment", "inputCommitment", "outputBinding")
     assert (proof.label, proof.logits) == (3, model.forward(one_of_each_digit[3]).logits)
+    assert proof.output_commitment == (3).to_bytes(32, "big")
     assert proof.public_signals == (
         int.from_bytes(proof.weights_commitment, "big"), int.from_bytes(proof.input_commitment, "big"),
-        int.from_bytes(proof.output_commitment, "big"), 42 * 2**160 + int(NODE, 16))
-    assert proof.public_signals[3] == request_binding(42, NODE)
+        3 * 2**224 + 42 * 2**160 + int(NODE, 16))
+    assert proof.public_signals[2] == output_binding(3, 42, NODE)
     assert "0x" + proof.weights_commitment.hex() == json.loads(
         (DEFAULT_CIRCUIT_DIR.parent / "digits" / "manifest.json").read_text())["weights_commitment"]
     assert len(proof.calldata) == 8 * 32
@@ -97,7 +111,7 @@ def test_verify__own_signals__true_and_any_other_signal__false(prover, proof):
 
 def test_verification_key__every_public_input__has_a_nonzero_point():
     vkey = json.loads((DEFAULT_CIRCUIT_DIR / "verification_key.json").read_text())
-    assert vkey["nPublic"] == 4
+    assert vkey["nPublic"] == 3
     assert all(point != ["0", "1", "0"] for point in vkey["IC"])
 
 

@@ -1,12 +1,13 @@
 """A real proof from joynet.ZKProver verifies in the deployed DigitsMLPVerifier (the snarkjs
 Solidity verifier exported by `make circuits`), with the calldata decoded as ProofOfInference
 will decode it, and fails for a tampered proof and for every other public signal: another
-output, other weights, another request, another node (the binding requestId * 2^160 + node)."""
+output, other weights, another request, another node (the output binding
+class * 2^224 + requestId * 2^160 + node)."""
 
 import pytest
 
 from joynet import ZKProver
-from joynet.zk import SNARK_SCALAR_FIELD, Inference, QuantizedMLP, decode_calldata, output_commitment, request_binding
+from joynet.zk import SNARK_SCALAR_FIELD, QuantizedMLP, decode_calldata, output_binding
 from joynet.zk.bench import calldata_gas
 from joynet.zk.digits import load_split
 
@@ -48,11 +49,11 @@ def test_verify_proof__in_a_transaction__execution_within_215k_gas(verifier, pro
     receipt = verifier.invoke_transaction("verifyProof", *args, sender=deployer)
     assert not receipt.failed
     data = bytes(verifier.verifyProof.encode_input(*args))
-    assert data[:4] == bytes.fromhex("5fe8c13b") and len(data) == 4 + 12 * 32
+    assert data[:4] == bytes.fromhex("11479fea") and len(data) == 4 + 11 * 32
     execution = receipt.gas_used - 21_000 - calldata_gas(data)
-    # Four pairings (181,000) and four scalar multiplications with additions (4 x 6,150) are
-    # 205,600 of it: the issue's target counts execution gas.
-    assert 205_600 < execution <= 215_000
+    # Four pairings (181,000) and three scalar multiplications with additions (3 x 6,150) are
+    # 199,450 of it: the issue's target counts execution gas.
+    assert 199_450 < execution <= 215_000
 
 
 def test_verify_proof__tampered_proof__rejected(verifier, proof):
@@ -63,9 +64,9 @@ def test_verify_proof__tampered_proof__rejected(verifier, proof):
     assert verifier.verifyProof(a, b, flipped_c, list(proof.public_signals)) is False
 
 
-def test_verify_proof__output_commitment_of_another_result__rejected(verifier, proof):
-    other = Inference(label=(proof.label + 1) % 10, logits=proof.logits)
-    assert verify(verifier, proof.calldata, with_signal(proof, 2, output_commitment(other))) is False
+def test_verify_proof__another_class__rejected(verifier, proof):
+    other = (proof.label + 1) % 10
+    assert verify(verifier, proof.calldata, with_signal(proof, 2, output_binding(other, proof.request_id, proof.node))) is False
 
 
 def test_verify_proof__other_weights_commitment__rejected(verifier, proof):
@@ -76,19 +77,21 @@ def test_verify_proof__other_input_commitment__rejected(verifier, proof):
     assert verify(verifier, proof.calldata, with_signal(proof, 1, (proof.public_signals[1] + 1) % SNARK_SCALAR_FIELD)) is False
 
 
-def test_verify_proof__binding__request_id_times_2_160_plus_node(proof, alice):
-    assert proof.public_signals[3] == 7 * 2**160 + int(alice.address, 16) == request_binding(7, alice)
+def test_verify_proof__binding__class_times_2_224_plus_request_id_times_2_160_plus_node(proof, alice):
+    expected = proof.label * 2**224 + 7 * 2**160 + int(alice.address, 16)
+    assert proof.public_signals[2] == expected == output_binding(proof.label, 7, alice)
 
 
 def test_verify_proof__another_request_id__rejected(verifier, proof):
-    assert verify(verifier, proof.calldata, with_signal(proof, 3, request_binding(proof.request_id + 1, proof.node))) is False
+    binding = output_binding(proof.label, proof.request_id + 1, proof.node)
+    assert verify(verifier, proof.calldata, with_signal(proof, 2, binding)) is False
 
 
 def test_verify_proof__another_node__rejected(verifier, proof):
-    another_node = "0x" + "cd" * 20
-    assert verify(verifier, proof.calldata, with_signal(proof, 3, request_binding(proof.request_id, another_node))) is False
+    binding = output_binding(proof.label, proof.request_id, "0x" + "cd" * 20)
+    assert verify(verifier, proof.calldata, with_signal(proof, 2, binding)) is False
 
 
 def test_verify_proof__signal_not_below_r__rejected(verifier, proof):
     # The same binding plus r is the same field element: the verifier must refuse it, not wrap.
-    assert verify(verifier, proof.calldata, with_signal(proof, 3, proof.public_signals[3] + SNARK_SCALAR_FIELD)) is False
+    assert verify(verifier, proof.calldata, with_signal(proof, 2, proof.public_signals[2] + SNARK_SCALAR_FIELD)) is False

@@ -28,4 +28,9 @@ interface IProofOfInference {
     function judge(ResultContext calldata ctx, bytes32 outputCommitment, bytes calldata proof)
         external
         returns (Verdict verdict, bytes32 accepted, address[] memory dissenters);
+
+    /// @notice Reverts unless `proof` is valid for `ctx` and `outputCommitment` under the ZK
+    /// policy (`ctx.circuitId` nonzero). Records nothing: for a single-node ZK request the
+    /// marketplace only needs the check, and a view call needs no caller check.
+    function checkProof(ResultContext calldata ctx, bytes32 outputCommitment, bytes calldata proof) external view;
 }

@@ -11,7 +11,7 @@ from joynet.zk.model import DEFAULT_MODEL, Inference, ModelError, QuantizedMLP
 from joynet.zk.poseidon import SNARK_SCALAR_FIELD, poseidon
 from joynet.zk.prover import (
     PUBLIC_INPUTS, ZK_VERIFIER_LAYOUT, ZKProof, ZKProofError, ZKProver, circuit_id, circuit_input, decode_calldata,
-    encode_calldata, request_binding, solidity_proof,
+    encode_calldata, output_binding, request_binding, solidity_proof,
 )
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "pack_nibbles",
     "poseidon",
     "random_salt",
+    "output_binding",
     "request_binding",
     "solidity_proof",
     "to_bytes32",

@@ -1,4 +1,4 @@
-"""The three commitments a digits-MLP proof binds, computed as the circuit computes them.
+"""The commitments a digits-MLP proof binds, computed as the circuit computes them.
 
     pack(data)          = [int.from_bytes(data[i:i+31], "little") for i in 0, 31, 62, ...]
                           (31 bytes per element, so each is below 2**248 < r; the last may be shorter)
@@ -7,12 +7,13 @@
     chain(elements)     = h = Poseidon(e[0..15]); then h = Poseidon(h, next <= 15 elements) until none are left
     weightsCommitment   = chain(pack_nibbles(model.weight_nibbles()))  (1,288 nibbles -> 21 elements -> 2 hashes)
     inputCommitment     = Poseidon(pack(pixels as 64 bytes) + [salt])  (3 elements + salt: Poseidon(4))
-    outputCommitment    = Poseidon(class, logit_0 mod r, ..., logit_9 mod r)   (Poseidon(11))
+    output              = the class (0..9), which the proof's outputBinding public input carries
+                          (class * 2**224 + requestId * 2**160 + node; see joynet.zk.prover)
 
 Both packings are injective: every byte (nibble) is range-checked to 0..255 (0..15) in the
 circuit, an element holds at most 248 (252) bits, below r > 2**253, so no element wraps around the
 field, and the number of elements and their widths are fixed by the architecture.
-Every commitment is a field element below r, exposed on chain as a big-endian bytes32.
+Every commitment (and the output) is a field element below r, exposed on chain as a big-endian bytes32.
 """
 
 import secrets
@@ -75,7 +76,9 @@ def input_commitment(pixels, salt: int) -> int:
 
 
 def output_commitment(inference: Inference) -> int:
-    return poseidon([inference.label, *(logit % SNARK_SCALAR_FIELD for logit in inference.logits)])
+    """What a ZK result commits to on chain: the class itself. The circuit proves it is the argmax
+    of the committed network's logits on the committed input; the logits stay off chain."""
+    return inference.label
 
 
 def to_bytes32(value: int) -> bytes:

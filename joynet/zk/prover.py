@@ -35,24 +35,36 @@ DEFAULT_CIRCUIT_DIR = PROJECT_ROOT / "circuits" / "build"
 WORKER = Path(__file__).with_name("prover_worker.js")
 CIRCUIT_FILES = ("digits_mlp.wasm", "digits_mlp.zkey", "verification_key.json")
 # The circuit's public inputs, in the order the verifier takes them.
-PUBLIC_INPUTS = ("weightsCommitment", "inputCommitment", "outputCommitment", "binding")
+PUBLIC_INPUTS = ("weightsCommitment", "inputCommitment", "outputBinding")
 # ZKVerifier's layout of those signals: byte i is the ZKVerifier.Signal at position i (the
-# circuit's order is the registry's own: WeightsCommitment, InputCommitment, OutputCommitment,
-# RequestBinding).
+# circuit's order is the registry's own: WeightsCommitment, InputCommitment, OutputBinding).
 ZK_VERIFIER_LAYOUT = bytes(range(len(PUBLIC_INPUTS)))
-# binding = requestId * 2**160 + uint160(node): one public input names both the request and the
-# node. Request ids are below 2**64, so binding < 2**224 < r and the map is injective.
+# requestNode = requestId * 2**160 + uint160(node) names both the request and the node; request
+# ids are below 2**64, so it is below 2**224. outputBinding = class * 2**224 + requestNode puts the
+# output in the same public input (ZKVerifier accepts outputs below 2**29): below 2**253 < r, and
+# the map is injective.
 REQUEST_ID_BITS = 64
 NODE_BITS = 160
+OUTPUT_SHIFT = REQUEST_ID_BITS + NODE_BITS
+OUTPUT_BITS = 29
 
 
 def request_binding(request_id: int, node) -> int:
-    """The public input that binds a proof to one request and one node (ZKVerifier computes
-    the same value from the request id and the submitting node)."""
+    """requestId * 2**160 + node: the private half of the output binding that names one request
+    and one node."""
     if not isinstance(request_id, int) or isinstance(request_id, bool) or not 0 <= request_id < 2**REQUEST_ID_BITS:
         raise ValueError(f"request_id must be an integer in [0, 2**{REQUEST_ID_BITS}), got {request_id!r}")
     _, node_uint = node_as_uint(node)
     return (request_id << NODE_BITS) | node_uint
+
+
+def output_binding(output: int, request_id: int, node) -> int:
+    """The public input that binds a proof to its output, one request and one node
+    (ProofOfInference computes the same value from the claimed output, the request id and the
+    submitting node)."""
+    if not isinstance(output, int) or isinstance(output, bool) or not 0 <= output < 2**OUTPUT_BITS:
+        raise ValueError(f"output must be an integer in [0, 2**{OUTPUT_BITS}), got {output!r}")
+    return (output << OUTPUT_SHIFT) | request_binding(request_id, node)
 
 
 def circuit_id(circuit_dir: str | Path = DEFAULT_CIRCUIT_DIR) -> bytes:
@@ -74,10 +86,10 @@ class ZKProof:
     inference: Inference
     weights_commitment: bytes  # bytes32, big-endian field elements
     input_commitment: bytes
-    output_commitment: bytes
+    output_commitment: bytes  # the class as a bytes32: the output submitResult carries
     request_id: int
     node: str  # checksummed address
-    public_signals: tuple[int, ...]  # [weightsCommitment, inputCommitment, outputCommitment, binding]
+    public_signals: tuple[int, ...]  # [weightsCommitment, inputCommitment, outputBinding]
     proof: dict  # snarkjs's JSON (pi_a, pi_b, pi_c in projective coordinates)
     calldata: bytes  # abi.encode(uint256[2] a, uint256[2][2] b, uint256[2] c)
     witness_seconds: float
@@ -135,12 +147,12 @@ def circuit_input(model: QuantizedMLP, pixels, salt: int, request_id: int, node)
     public = {
         "weightsCommitment": weights_commitment(model),
         "inputCommitment": input_commitment(pixels, salt),
-        "outputCommitment": output_commitment(model.forward(pixels)),
-        "binding": request_binding(request_id, node),
+        "outputBinding": output_binding(output_commitment(model.forward(pixels)), request_id, node),
     }
     field = lambda value: str(value % SNARK_SCALAR_FIELD)
     return {
         **{name: field(public[name]) for name in PUBLIC_INPUTS},
+        "requestNode": field(request_binding(request_id, node)),
         "w1": [[field(w) for w in row] for row in model.w1],
         "b1": [field(b) for b in model.b1],
         "w2": [[field(w) for w in row] for row in model.w2],
@@ -242,7 +254,7 @@ class ZKProver:
             inference=inference,
             weights_commitment=to_bytes32(signals[0]),
             input_commitment=to_bytes32(signals[1]),
-            output_commitment=to_bytes32(signals[2]),
+            output_commitment=to_bytes32(signals[2] >> OUTPUT_SHIFT),
             request_id=request_id,
             node=node_address,
             public_signals=signals,

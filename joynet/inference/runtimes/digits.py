@@ -3,9 +3,9 @@
 Input ``{"pixels": [64 integers 0..16], "salt": field element}`` (the salt as an integer, a decimal
 string or a 0x-hex string: JSON numbers above 2**53 do not survive every JSON reader).
 Output ``{"class": int, "logits": [10 ints]}``, computed with the integer forward pass, bit for bit
-what the circuit constrains. Output commitment: the circuit's outputCommitment
-``Poseidon(class, logit_0 mod r, ..., logit_9 mod r)`` as a big-endian bytes32; with a request id
-and a node address, the result also carries a Groth16 proof (``ZKProver.prove``) and its calldata.
+what the circuit constrains. Output commitment: the class itself as a big-endian bytes32 (the
+proof's public outputBinding carries it; the logits stay off chain); with a request id and a node
+address, the result also carries a Groth16 proof (``ZKProver.prove``) and its calldata.
 """
 
 import json
