@@ -13,7 +13,8 @@ node's place.
 
 On a private channel the masked part carries the whole payload and the public part only what the
 bridgers count usage with: ``{"kind": "request"}`` and ``{"kind": "response", "request_id",
-"node"}`` (the node's EVM address, which ProofOfUse credits). Inputs, outputs and proofs stay
+"node", "served"}`` (the node's EVM address, which ProofOfUse credits, and whether it served or
+declined). Inputs, outputs and proofs stay
 masked, so the bridgers need no key of the channel.
 """
 
@@ -142,7 +143,7 @@ class IOTAInferenceHandler:
                             node: str | None = None, error: str | None = None) -> str:
         """Answer ``request_id``: an output (and proof), or ``error`` saying why it was declined.
         ``node`` is the EVM address credited for the inference (public, for the bridgers)."""
-        accounting = {"kind": RESPONSE, "request_id": request_id, "node": node}
+        accounting = {"kind": RESPONSE, "request_id": request_id, "node": node, "served": error is None}
         body = {**accounting, "output": output, "proof": proof, "error": error}
         return self._post(self._session(channel_id), body, accounting).id
 

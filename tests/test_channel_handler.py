@@ -52,7 +52,7 @@ def test_request_response__private_channel__requester_gets_output_and_proof_and_
     assert len(packets) == 2 and all(m.masked for m in packets)
     # In the clear only what the bridgers count usage with: no input, output or proof.
     assert [json.loads(m.public) for m in packets] == [
-        {"kind": "request"}, {"kind": "response", "request_id": request_id, "node": None}]
+        {"kind": "request"}, {"kind": "response", "request_id": request_id, "node": None, "served": True}]
     outsider = ChannelReader(SQLiteLedger(ledger_path), bytes.fromhex(channel_id[2:]))
     outsider.sync()
     with pytest.raises(MaskedPayloadAccessError):
