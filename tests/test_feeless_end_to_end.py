@@ -49,6 +49,7 @@ def run_bridgers(env, members):
     outputs = [process.communicate(timeout=240)[0] for process in processes]
     for process, output in zip(processes, outputs):
         assert process.returncode == 0, output
+    print(*outputs, sep="\n")  # the bridgers' log: shown with -s, and by pytest on failure
     return "\n".join(outputs)
 
 
