@@ -14,8 +14,7 @@ node's place.
 On a private channel the masked part carries the whole payload and the public part only what the
 bridgers count usage with: ``{"kind": "request"}`` and ``{"kind": "response", "request_id",
 "node", "served"}`` (the node's EVM address, which ProofOfUse credits, and whether it served or
-declined). Inputs, outputs and proofs stay
-masked, so the bridgers need no key of the channel.
+declined). Inputs, outputs and proofs stay masked, so the bridgers need no key of the channel.
 """
 
 from __future__ import annotations

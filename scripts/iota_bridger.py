@@ -120,12 +120,13 @@ def cli(account_alias, test_account, poll_seconds, max_seconds, until_caught_up)
         except BridgeError as error:
             say(f"skipping: {error}")
             return True
-        proposals = board.proposals(stream_id, head, validator.isCommitteeMember)
-        for proposal in proposals:
+        endorsed = False  # a pending proposal this member agrees with
+        for proposal in board.proposals(stream_id, head, validator.isCommitteeMember):
             rebuilt = build_checkpoint(ledger, stream_id, state.sequence, head, has_checkpoint,
                                        up_to=proposal.checkpoint.sequence)
             if rebuilt != proposal.checkpoint:
                 continue  # not what the channel says: never sign it
+            endorsed = True
             if signer.address not in proposal.signatures:
                 proposal.signatures[signer.address] = sign(proposal.checkpoint)
                 board.post(proposal.checkpoint, signer.address, proposal.signatures[signer.address])
@@ -133,7 +134,7 @@ def cli(account_alias, test_account, poll_seconds, max_seconds, until_caught_up)
             if len(proposal.signatures) >= validator.threshold():
                 submit(proposal)
                 return False
-        if mine is not None and not proposals:
+        if mine is not None and not endorsed:  # a wrong proposal by another member blocks nothing
             board.post(mine, signer.address, sign(mine))
             say(f"proposed checkpoint of 0x{stream_id.hex()[:16]}... sequence {mine.sequence}, "
                 f"{mine.inferences} inferences over {len(mine.usage)} node(s)")

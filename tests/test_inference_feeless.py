@@ -176,22 +176,22 @@ def test_private_model__expired_or_foreign_credential__never_admitted(store, dig
         private_model_round(store, digits_cid, digits, tmp_path, ledger_path, bad)
 
 
-def test_private_model__credential_revoked_after_admission__request_declined(store, digits_cid, digits, tmp_path, ledger_path):
+def test_private_model__credential_revoked_after_admission__request_declined(
+    store, digits_cid, digits, tmp_path, ledger_path, monkeypatch
+):
+    admits = ModelAccessPolicy.admits
+    revocations = []
+
+    def admit_then_revoke(policy, key, credential):
+        admitted = admits(policy, key, credential)
+        revocations[0].revoke("urn:uuid:gone")  # the owner revokes right after the node admitted the holder
+        return admitted
+
+    monkeypatch.setattr(ModelAccessPolicy, "admits", admit_then_revoke)
+
     def revoked_later(owner, holder, registry):
-        jwt = owner.issue_model_access(holder, digits_cid, expires_at=int(time.time()) + 600, credential_id="urn:uuid:gone")
-        original_admits = ModelAccessPolicy.admits
+        revocations.append(registry)
+        return owner.issue_model_access(holder, digits_cid, expires_at=int(time.time()) + 600, credential_id="urn:uuid:gone")
 
-        def admit_then_revoke(policy, key, credential):
-            admitted = original_admits(policy, key, credential)
-            registry.revoke("urn:uuid:gone")  # the owner revokes right after the node admitted the holder
-            return admitted
-
-        ModelAccessPolicy.admits = admit_then_revoke
-        return jwt
-
-    original = ModelAccessPolicy.admits
-    try:
-        with pytest.raises(AccessDeniedError, match="revoked"):
-            private_model_round(store, digits_cid, digits, tmp_path, ledger_path, revoked_later)
-    finally:
-        ModelAccessPolicy.admits = original
+    with pytest.raises(AccessDeniedError, match="access denied: the credential urn:uuid:gone was revoked"):
+        private_model_round(store, digits_cid, digits, tmp_path, ledger_path, revoked_later)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("joynet.inference.feeless")
 
 ZERO_BYTES32 = b"\0" * 32
+ACCESS_DENIED = "access denied"  # how a node's refusal for want of a valid credential begins
 
 
 class ProofRejectedError(InferenceError):
@@ -87,8 +88,8 @@ async def request_over_channel(
     request_id = await handler.send_request(channel_id, model_id, input_data, timeout=timeout)
     response = await handler.wait_response(channel_id, request_id, timeout=timeout)
     if response.error:
-        raise AccessDeniedError(f"the node declined: {response.error}") if "credential" in response.error \
-            else InferenceError(f"the node declined: {response.error}")
+        declined = AccessDeniedError if response.error.startswith(ACCESS_DENIED) else InferenceError
+        raise declined(f"the node declined: {response.error}")
     proof, calldata = None, b""
     circuit = package.verification.get("circuitId")
     if circuit and int(circuit, 16):
@@ -96,7 +97,7 @@ async def request_over_channel(
         from joynet.zk import encode_calldata
 
         calldata = encode_calldata(proof["proof"])
-    output = response.output if isinstance(response.output, dict) else {"value": response.output}
+    output = dict(response.output) if isinstance(response.output, dict) else {"value": response.output}
     commitment = bytes.fromhex(str(output.pop("outputCommitment", "0x" + "00" * 32)).removeprefix("0x"))
     return InferenceOutput(
         model_id=model_id, model_cid=package.cid, output=output, output_commitment=commitment,
@@ -160,7 +161,10 @@ async def serve_channel(
                 model_id, request.input, request_id=circuit_request_id(request.request_id), node=node_address)
             reply["output"] = {**result.output, "outputCommitment": result.output_commitment_hex}
             reply["proof"] = proof_document(result.proof)
-        except (InferenceError, CredentialError) as error:
+        except CredentialError as error:
+            logger.info("declined request %s: %s", request.request_id, error)
+            reply["error"] = f"{ACCESS_DENIED}: {error}"
+        except InferenceError as error:
             logger.info("declined request %s: %s", request.request_id, error)
             reply["error"] = str(error)
         await handler.send_response(channel_id, request.request_id, reply.get("output"), reply.get("proof"),
