@@ -3,8 +3,8 @@
     ape run iota_bridger --network ethereum:local:foundry --test-account 7
     ape run iota_bridger --network polygon:supernet:node --account bridger1
 
-Silverback-style (Silverback itself is not installed: it pins another eth-ape than this project's):
-one decorated handler per event or tick on a small agent loop.
+Silverback-style: one decorated handler per event or tick, on a small agent loop of the same shape
+(Silverback itself is not a dependency: it brings apepay, taskiq and more for one loop).
 
   * ``StreamLinked`` (IOTAValidator): follow the newly linked stream;
   * every tick: for each followed stream, co-sign the board's proposals that continue from the
