@@ -7,8 +7,14 @@ requests and responses travel as masked payloads that only admitted participants
 
 The handler only carries messages: running the model is the edge node's job.
 Payloads are JSON: ``{"kind": "request", "model_id", "input"}`` and
-``{"kind": "response", "request_id", "output", "proof"}``. A requester accepts a response only
-from the channel's author, so another admitted requester cannot answer in the node's place.
+``{"kind": "response", "request_id", "node", "output", "proof", "error"}``. A requester accepts a
+response only from the channel's author, so another admitted requester cannot answer in the
+node's place.
+
+On a private channel the masked part carries the whole payload and the public part only what the
+bridgers count usage with: ``{"kind": "request"}`` and ``{"kind": "response", "request_id",
+"node", "served"}`` (the node's EVM address, which ProofOfUse credits, and whether it served or
+declined). Inputs, outputs and proofs stay masked, so the bridgers need no key of the channel.
 """
 
 from __future__ import annotations
@@ -51,6 +57,8 @@ class IOTAInferenceResponse:
     proof: Any
     responder: str  # hex Ed25519 key
     sequence: int
+    node: str | None = None  # the EVM address the node is credited under
+    error: str | None = None  # why the node declined (then output and proof are None)
 
 
 @dataclass
@@ -59,6 +67,10 @@ class _Session:
     pending_requests: OrderedDict[str, IOTAInferenceRequest] = field(default_factory=OrderedDict)
     responses: dict[str, IOTAInferenceResponse] = field(default_factory=dict)
     considered: set[bytes] = field(default_factory=set)  # subscribers the admission policy has judged
+
+
+def _json_bytes(value: dict) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _channel_bytes(channel_id: str | bytes) -> bytes:
@@ -126,9 +138,19 @@ class IOTAInferenceHandler:
                 return session.pending_requests.popitem(last=False)[1]
             await self._wait(session, deadline, "a request")
 
-    async def send_response(self, channel_id: str | bytes, request_id: str, output: Any, proof: Any = None) -> str:
-        body = {"kind": RESPONSE, "request_id": request_id, "output": output, "proof": proof}
-        return self._post(self._session(channel_id), body).id
+    async def send_response(self, channel_id: str | bytes, request_id: str, output: Any, proof: Any = None,
+                            node: str | None = None, error: str | None = None) -> str:
+        """Answer ``request_id``: an output (and proof), or ``error`` saying why it was declined.
+        ``node`` is the EVM address credited for the inference (public, for the bridgers)."""
+        accounting = {"kind": RESPONSE, "request_id": request_id, "node": node, "served": error is None}
+        body = {**accounting, "output": output, "proof": proof, "error": error}
+        return self._post(self._session(channel_id), body, accounting).id
+
+    def credential_of(self, channel_id: str | bytes, subscriber: str | bytes) -> bytes:
+        """The credential ``subscriber`` (hex or raw Ed25519 key) presented when it subscribed."""
+        key = _channel_bytes(subscriber)
+        subscription = self._session(channel_id).channel.state.subscribers.get(key)
+        return subscription.credential if subscription else b""
 
     # ---- requester side ----
 
@@ -143,7 +165,8 @@ class IOTAInferenceHandler:
         while not session.channel.admitted:
             await self._wait(session, deadline, "admission by the channel's author")
             self._pump(session)
-        return self._post(session, {"kind": REQUEST, "model_id": model_id, "input": input_data}).id
+        body = {"kind": REQUEST, "model_id": model_id, "input": input_data}
+        return self._post(session, body, {"kind": REQUEST}).id
 
     async def wait_response(self, channel_id: str | bytes, request_id: str, timeout: float = 30.0) -> IOTAInferenceResponse:
         session = self._session(channel_id)
@@ -162,11 +185,11 @@ class IOTAInferenceHandler:
             self._sessions[key] = _Session(Channel(self.transport, self.identity, key))
         return self._sessions[key]
 
-    def _post(self, session: _Session, body: dict) -> Message:
-        encoded = json.dumps(body, separators=(",", ":")).encode()
+    def _post(self, session: _Session, body: dict, accounting: dict) -> Message:
+        """``body`` masked on a private channel (with ``accounting`` public), else in the clear."""
         if session.channel.state.private:
-            return session.channel.publish(masked=encoded)
-        return session.channel.publish(public=encoded)
+            return session.channel.publish(public=_json_bytes(accounting), masked=_json_bytes(body))
+        return session.channel.publish(public=_json_bytes(body))
 
     async def _wait(self, session: _Session, deadline: float | None, what: str) -> None:
         remaining = None if deadline is None else deadline - time.monotonic()
@@ -190,7 +213,8 @@ class IOTAInferenceHandler:
             elif body.get("kind") == RESPONSE and message.sender == channel.state.author:
                 response = IOTAInferenceResponse(
                     message.id, str(body.get("request_id")), "0x" + channel.channel_id.hex(), body.get("output"),
-                    body.get("proof"), "0x" + message.sender.hex(), message.sequence,
+                    body.get("proof"), "0x" + message.sender.hex(), message.sequence, body.get("node"),
+                    body.get("error"),
                 )
                 session.responses[response.request_id] = response
                 # A node that restarts replays its channel: requests it already answered are done.

@@ -1,6 +1,7 @@
 """``joynet.IOTAInferenceHandler``: feeless requests and responses over the embedded ledger."""
 
 import asyncio
+import json
 
 import pytest
 
@@ -48,7 +49,10 @@ def test_request_response__private_channel__requester_gets_output_and_proof_and_
     assert request.requester == requester.public_key
     assert response.request_id == request_id and response.output == {"y": 42} and response.proof == {"pi_a": [1, 2]}
     packets = [m for m in SQLiteLedger(ledger_path).read(bytes.fromhex(channel_id[2:])) if m.type is MessageType.PACKET]
-    assert len(packets) == 2 and all(m.masked and not m.public for m in packets)
+    assert len(packets) == 2 and all(m.masked for m in packets)
+    # In the clear only what the bridgers count usage with: no input, output or proof.
+    assert [json.loads(m.public) for m in packets] == [
+        {"kind": "request"}, {"kind": "response", "request_id": request_id, "node": None, "served": True}]
     outsider = ChannelReader(SQLiteLedger(ledger_path), bytes.fromhex(channel_id[2:]))
     outsider.sync()
     with pytest.raises(MaskedPayloadAccessError):

@@ -174,11 +174,6 @@ def test_execute_inference__chain_weights_commitment_differs__model_load_error(s
         run(node.execute_inference("digits", {"pixels": [0] * 64, "salt": 1}))
 
 
-def test_execute_inference__use_iota__not_implemented_with_reason(node, cids):
-    with pytest.raises(NotImplementedError, match="IOTAInferenceHandler"):
-        run(node.execute_inference(cids["digits"], {"pixels": [0] * 64, "salt": 1}, use_iota=True))
-
-
 # ---- refusals: the store ----
 
 

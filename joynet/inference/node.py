@@ -118,6 +118,9 @@ class InferenceNode:
         self.max_input_bytes = max_input_bytes
         self.prover_factory = prover_factory
         self._models: dict[str, LoadedModel] = {}
+        self._iota_handler = None
+        self._subscribed: set[str] = set()
+        self._verifier = None  # a ZKProver, to check channel answers' proofs
         self._locks: dict[str, asyncio.Lock] = {}
         # Models run on one long-lived worker thread: the event loop stays free, and torch's
         # intra-op thread pool (OpenMP) is created once for that thread instead of per call.
@@ -219,17 +222,71 @@ class InferenceNode:
         )
 
     async def execute_inference(self, model_id: str, input_data, use_iota: bool = False, *,
-                                request_id: int | None = None, node: Any = None) -> InferenceOutput:
+                                request_id: int | None = None, node: Any = None, channel_id: str | None = None,
+                                credential: str | bytes | None = None, timeout: float = 120.0) -> InferenceOutput:
         """Runs ``input_data`` (a dict, or a raw JSON document as bytes/str) on ``model_id`` (a
         registered model id or a metadata CID). With ``request_id`` and ``node`` (an address), a ZK
         model also proves the result. Raises InvalidInputError (PayloadTooLargeError),
-        ModelLoadError (ModelNotRegisteredError, UnknownRuntimeError)."""
+        ModelLoadError (ModelNotRegisteredError, UnknownRuntimeError).
+
+        ``use_iota=True``: this node is the requester of a feeless inference. The request goes over
+        the model's channel (``channel_id``, default the model's iotaStreamId on chain) to the edge
+        node serving it, with ``credential`` (a model-access JWT) for a private model; a ZK model's
+        answer is accepted only with a Groth16 proof of this result that snarkjs verifies here
+        (ProofRejectedError otherwise; AccessDeniedError when the node refused the credential)."""
         if use_iota:
-            raise NotImplementedError(
-                "use_iota=True (feeless requests over an IOTA channel) is not served by InferenceNode yet; "
-                "use joynet.IOTAInferenceHandler to carry the request and call execute_inference(use_iota=False)")
+            from joynet.inference.feeless import request_over_channel
+
+            return await request_over_channel(self, self.iota_handler(), model_id, input_data, channel_id=channel_id,
+                                              credential=credential, timeout=timeout)
         loaded = await self.load_model(model_id)
         return await self._in_worker(self.run, loaded, input_data, request_id=request_id, node=node, model_id=model_id)
+
+    # ---- feeless (channel) mode ----
+
+    def iota_handler(self, admission=None):
+        """This node's ``joynet.IOTAInferenceHandler`` (on ``iota_node_url``, else the embedded
+        ledger), keyed by ``iota_wallet_seed``; ``admission`` is used when it is first created."""
+        if self._iota_handler is None:
+            from joynet.iota_handler import IOTAInferenceHandler, admit_everyone
+
+            self._iota_handler = IOTAInferenceHandler(node_url=self.iota_node_url, wallet_seed=self.iota_wallet_seed,
+                                                      admission=admission or admit_everyone)
+        return self._iota_handler
+
+    async def open_model_channel(self, model_name: str, private: bool = True, access=None) -> str:
+        """Announces (or reopens) this node's channel for ``model_name``; with ``access`` (a
+        ``joynet.identity.ModelAccessPolicy``) only credential holders are admitted to it."""
+        admission = access.admits if access is not None else None
+        return await self.iota_handler(admission).create_model_channel(model_name, private=private)
+
+    async def subscribe_once(self, channel_id: str, credential: bytes = b"") -> None:
+        if channel_id not in self._subscribed:
+            await self.iota_handler().subscribe(channel_id, credential)
+            self._subscribed.add(channel_id)
+
+    async def serve_iota(self, channel_id: str, model_id: str, *, node_address: str, access=None,
+                         max_requests: int | None = None, timeout: float | None = None) -> int:
+        """Answers feeless requests on ``channel_id`` with ``model_id`` (proofs bound to
+        ``node_address``, the EVM address ProofOfUse credits); returns how many were answered."""
+        from joynet.inference.feeless import serve_channel
+
+        return await serve_channel(self, self.iota_handler(), channel_id, model_id, node_address=node_address,
+                                   access=access, max_requests=max_requests, timeout=timeout)
+
+    async def verify_channel_proof(self, package, input_data, request_id: str, response) -> dict:
+        """Checks a channel answer's proof: its statement here, its pairing with snarkjs."""
+        from joynet.inference.feeless import ProofRejectedError, check_proof_statement
+
+        document = check_proof_statement(package, input_data, request_id, response)
+        if self._verifier is None:
+            factory = self.prover_factory
+            if factory is None:
+                from joynet.zk import ZKProver as factory
+            self._verifier = await self._in_worker(factory)
+        if not await self._in_worker(self._verifier.verify, document["publicSignals"], document["proof"]):
+            raise ProofRejectedError(f"the Groth16 proof of {request_id} does not verify (snarkjs)")
+        return document
 
     async def _in_worker(self, function, *args, **kwargs):
         return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: function(*args, **kwargs))
@@ -243,6 +300,9 @@ class InferenceNode:
         for loaded in self._models.values():
             loaded.runtime.close()
         self._models.clear()
+        if self._verifier is not None:
+            self._verifier.close()
+            self._verifier = None
         self._executor.shutdown(wait=True)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="joynet-inference")  # reusable
         if self._owns_marketplace and self._marketplace is not None:
