@@ -72,11 +72,12 @@ class Bound:
         return None
 
     def describe(self, name: str, value: Any) -> str:
+        shown = f"{name}={show_value(value)}"
         if self.one_of is not None:
-            return f"{name}={show_value(value)} is an allowed value"
-        low = "-inf" if self.minimum is None else self.minimum
-        high = "inf" if self.maximum is None else self.maximum
-        return f"{name}={show_value(value)} within [{low}, {high}]"
+            return f"{shown} is an allowed value"
+        if self.minimum is not None and self.maximum is not None:
+            return f"{shown} within [{self.minimum}, {self.maximum}]"
+        return f"{shown} >= {self.minimum}" if self.minimum is not None else f"{shown} <= {self.maximum}"
 
 
 @dataclass(frozen=True)

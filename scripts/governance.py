@@ -117,8 +117,8 @@ def vote(proposal, support, reason, account_spec):
     proposal_id = existing_proposal(dao, proposal)
     if dao.contract.hasVoted(proposal_id, dao.account):
         fail(f"{dao.account.address} has already voted on proposal {proposal}")
-    weight = dao.contract.getVotes(dao.account, dao.contract.proposalSnapshot(proposal_id))
     send(dao.castVote, proposal_id, SUPPORT[support.lower()], reason)
+    weight = dao.contract.getVotes(dao.account, dao.contract.proposalSnapshot(proposal_id))
     click.echo(f"voted {support.lower()} on {hex(proposal_id)} with {weight / JOY:,.0f} JOY (gas {dao.last_receipt.gas_used:,})")
     if weight == 0:
         click.echo("  note: this account had no voting power at the proposal's snapshot (delegate first)")

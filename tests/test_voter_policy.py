@@ -104,7 +104,7 @@ def test_evaluate__value_not_in_one_of__votes_against(policy, directory):
 def test_evaluate__unknown_target__votes_against(policy, directory):
     decision = policy.evaluate([call(STRANGER, "setFeeShares(uint16,uint16,uint16)", 7000, 2500, 500)], directory)
     assert decision.support is VoteType.Against
-    assert f"a call to {STRANGER}" in decision.reason.lower() or "not a JoyNet contract" in decision.reason
+    assert f"a call to {STRANGER}: not a JoyNet contract of this deployment" in decision.reason
 
 
 def test_evaluate__function_not_in_policy__votes_against(policy, directory):
