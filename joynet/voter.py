@@ -442,7 +442,11 @@ class DaoVoter:
             if self.dao.contract.hasVoted(proposal_id, self.account):
                 continue
             weight = self.token.getPastVotes(self.account, pending.vote_start)
-            await self.dao.castVote(proposal_id, pending.decision.support, reason=pending.decision.reason)
+            try:
+                await self.dao.castVote(proposal_id, pending.decision.support, reason=pending.decision.reason)
+            except Exception as err:  # a failed vote must not stop the agent from voting on the next
+                self.log(f"could not vote on {_short(proposal_id)}: {err}")
+                continue
             self.votes_cast += 1
             self.log(
                 f"voted {pending.decision.support.name.upper()} on {_short(proposal_id)} with {_joy(weight)} "
