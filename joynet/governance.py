@@ -105,7 +105,7 @@ class ModelGovernanceDAO(SigningClient):
     async def castVote(self, proposal_id: int, support: bool | int | VoteType, reason: str = "") -> Any:
         """Votes for (True), against (False) or abstains (``VoteType.Abstain``)."""
         if (state := self.state(proposal_id)) is not ProposalState.Active:
-            raise GovernanceError(f"proposal {proposal_id} is {state.name}, not Active: no vote possible")
+            raise GovernanceError(f"proposal {proposal_id:#x} is {state.name}, not Active: no vote possible")
         if reason:
             return await self._send(self.contract.castVoteWithReason, proposal_id, _support(support), reason)
         return await self._send(self.contract.castVote, proposal_id, _support(support))
@@ -113,7 +113,7 @@ class ModelGovernanceDAO(SigningClient):
     async def queue(self, proposal_id: int) -> Any:
         """Queues a succeeded proposal in the timelock."""
         if (state := self.state(proposal_id)) is not ProposalState.Succeeded:
-            raise GovernanceError(f"proposal {proposal_id} is {state.name}; only a Succeeded one can be queued")
+            raise GovernanceError(f"proposal {proposal_id:#x} is {state.name}; only a Succeeded one can be queued")
         return await self._send(self.contract.queue, proposal_id)
 
     async def execute(self, proposal_id: int) -> Any:
@@ -121,11 +121,11 @@ class ModelGovernanceDAO(SigningClient):
         from ape import chain
 
         if (state := self.state(proposal_id)) is not ProposalState.Queued:
-            raise GovernanceError(f"proposal {proposal_id} is {state.name}; only a Queued one can be executed")
+            raise GovernanceError(f"proposal {proposal_id:#x} is {state.name}; only a Queued one can be executed")
         eta = self.contract.proposalEta(proposal_id)
         if (now := chain.pending_timestamp) < eta:
             raise GovernanceError(
-                f"proposal {proposal_id} is in the timelock until {eta} ({eta - now} s from now)"
+                f"proposal {proposal_id:#x} is in the timelock until {eta} ({eta - now} s from now)"
             )
         return await self._send(self.contract.execute, proposal_id)
 

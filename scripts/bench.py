@@ -28,6 +28,7 @@ from joynet.zk import QuantizedMLP, ZKProver, circuit_id, input_commitment, rand
 from joynet.zk.bench import measure_zk
 from joynet.zk.ezkl_bench import EzklUnavailable, measure_ezkl
 from joynet.zk.digits import load_split
+from joynet.bench_report import MACHINE_PATH, write_benchmarks
 
 RESULTS = PROJECT_ROOT / "bench" / "results.json"
 # Targets from the issue that asked for each figure (round trip: Ritual Infernet spends 352,544
@@ -264,6 +265,8 @@ def cli():
     say("MiniLM throughput through InferenceNode vs bare sentence-transformers measured")
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(bench.results, indent=2, sort_keys=True) + "\n")
+    MACHINE_PATH.write_text(machine() + "\n")
+    report = write_benchmarks()
 
     click.echo(f"\nJoyNet benchmark on {machine()} ({time.monotonic() - started:.0f} s)")
     click.echo(f"{'metric':<32} {'value':>12} {'target':>12}")
@@ -275,4 +278,4 @@ def cli():
     click.echo(f"{'assign 1000 / 10 nodes':<32} {ratio:>12.3f} {'≤ 1.05':>12}")
     minilm = bench.results["edge.minilm_throughput_ratio"]
     click.echo(f"{'MiniLM node / bare throughput':<32} {minilm:>12.3f} {'≥ 0.9':>12}")
-    click.echo(f"\nwrote {RESULTS}")
+    click.echo(f"\nwrote {RESULTS} and {report}")

@@ -1,0 +1,217 @@
+"""What ``ape run governance`` (``scripts/governance.py``) is made of: accounts, proposed calls
+written as ``Contract.function(arg, ...)``, a dry run of each call as the timelock, and
+readable proposal states with the time left.
+
+    ape run governance propose --account test:1 --description "Royalty 25 %" \\
+        --call "ModelMarketplace.setFeeShares(7000, 2500, 500)"
+    ape run governance vote 0x1234... for --reason "fair to owners" --account test:2
+    ape run governance queue 0x1234... --account test:1
+    ape run governance execute 0x1234... --account test:1
+    ape run governance status [0x1234...]
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import encode as abi_encode
+from eth_utils import function_signature_to_4byte_selector, is_address, to_checksum_address
+
+from joynet.governance import GovernanceError, ProposalState
+from joynet.voter import ContractDirectory, DecodedCall, show_value
+
+CALL_PATTERN = re.compile(r"^\s*(\w+)\.(\w+)\s*\((.*)\)\s*$", re.DOTALL)
+HEX_TOKEN = re.compile(r"(?<![\w'\"])(0x[0-9a-fA-F]+)")
+# On a chain that mines only when asked (a local anvil) blocks have no natural pace; time left
+# in blocks is then shown in seconds at the supernet's pace.
+DEFAULT_SECONDS_PER_BLOCK = 2
+
+
+class AccountError(ValueError):
+    """An account option that names no usable account."""
+
+
+def signing_account(spec: str | None):
+    """``test:N`` (Ape's test account N, local chains only) or an Ape account alias; default
+    ``$JOYNET_ACCOUNT``, and on a local chain test account 0."""
+    from ape import accounts, networks
+
+    spec = spec or os.environ.get("JOYNET_ACCOUNT")
+    local = networks.provider.network.is_local
+    if not spec:
+        if local:
+            return accounts.test_accounts[0]
+        raise AccountError("this network needs an account: pass --account ALIAS or set JOYNET_ACCOUNT")
+    if spec.startswith("test:"):
+        index = spec.removeprefix("test:")
+        if not local:
+            raise AccountError(f"{spec!r}: test accounts exist only on local chains")
+        if not index.isdigit() or int(index) >= len(accounts.test_accounts):
+            raise AccountError(f"{spec!r}: there are {len(accounts.test_accounts)} test accounts (test:0 ...)")
+        return accounts.test_accounts[int(index)]
+    try:
+        return accounts.load(spec)
+    except Exception as err:  # Ape raises several kinds for unknown aliases
+        raise AccountError(f"cannot load Ape account {spec!r}: {err}") from None
+
+
+# ---- proposed calls ----
+
+
+@dataclass(frozen=True)
+class EncodedCall(DecodedCall):
+    target: str = ""
+    calldata: bytes = b""
+
+
+def parse_call(text: str, deployment, directory: ContractDirectory) -> EncodedCall:
+    """``"ModelMarketplace.setFeeShares(7000, 2500, 500)"`` -> the target and calldata, with a
+    readable GovernanceError for an unknown contract or function, a wrong argument count, or a
+    value its ABI type cannot hold."""
+    match = CALL_PATTERN.match(text)
+    if not match:
+        raise GovernanceError(f"cannot read call {text!r}: write it as Contract.function(arg, ...)")
+    contract, function, raw_args = match.groups()
+    if contract not in deployment.contracts:
+        raise GovernanceError(f"unknown contract {contract!r}; the deployment has: {', '.join(sorted(deployment.contracts))}")
+    functions = directory.functions(contract)
+    if function not in functions:
+        raise GovernanceError(f"{contract} has no function {function!r}; its functions: {', '.join(sorted(functions))}")
+    method = functions[function]
+    signature = ", ".join(f"{arg.canonical_type} {arg.name}" for arg in method.inputs)
+    try:
+        # Hex literals stay strings (an address or bytes32 is not a number); each type converts.
+        values = ast.literal_eval("[" + HEX_TOKEN.sub(r"'\1'", raw_args) + "]") if raw_args.strip() else []
+    except (ValueError, SyntaxError):
+        raise GovernanceError(f"cannot read the arguments of {contract}.{function}: {raw_args!r}") from None
+    if len(values) != len(method.inputs):
+        raise GovernanceError(f"{contract}.{function} takes {len(method.inputs)} argument(s) ({signature}), got {len(values)}")
+    converted = {
+        arg.name: _convert(value, arg.canonical_type, f"{contract}.{function} argument {arg.name}")
+        for arg, value in zip(method.inputs, values)
+    }
+    types = [arg.canonical_type for arg in method.inputs]
+    calldata = function_signature_to_4byte_selector(method.selector) + abi_encode(types, list(converted.values()))
+    return EncodedCall(contract, function, converted, deployment.address(contract), calldata)
+
+
+def _convert(value: Any, abi_type: str, where: str) -> Any:
+    if abi_type.endswith("[]"):
+        if not isinstance(value, (list, tuple)):
+            raise GovernanceError(f"{where}: expected a list for {abi_type}, got {value!r}")
+        return [_convert(item, abi_type[:-2], where) for item in value]
+    if abi_type.startswith(("uint", "int")):
+        number = value
+        if isinstance(value, str):
+            try:
+                number = int(value, 0)
+            except ValueError:
+                raise GovernanceError(f"{where}: {value!r} is not a number") from None
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise GovernanceError(f"{where}: {value!r} is not a number")
+        bits = int(re.sub(r"^u?int", "", abi_type) or 256)
+        low, high = (0, 2**bits - 1) if abi_type.startswith("uint") else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+        if not low <= number <= high:
+            raise GovernanceError(f"{where}: {number} is out of range for {abi_type} ({low:,} to {high:,})")
+        return number
+    if abi_type == "address":
+        if not isinstance(value, str) or not is_address(value):
+            raise GovernanceError(f"{where}: {value!r} is not an address")
+        return to_checksum_address(value)
+    if abi_type == "bool":
+        if not isinstance(value, bool):
+            raise GovernanceError(f"{where}: expected True or False, got {value!r}")
+        return value
+    if abi_type.startswith("bytes"):
+        if not isinstance(value, str) or not value.startswith("0x"):
+            raise GovernanceError(f"{where}: expected 0x-hex bytes for {abi_type}, got {value!r}")
+        data = bytes.fromhex(value[2:])
+        size = abi_type.removeprefix("bytes")
+        if size and len(data) != int(size):
+            raise GovernanceError(f"{where}: {abi_type} needs {size} bytes, got {len(data)}")
+        return data
+    if abi_type == "string":
+        return str(value)
+    raise GovernanceError(f"{where}: arguments of type {abi_type} are not supported by this command")
+
+
+def dry_run(call: EncodedCall, timelock: str, governor: str, directory: ContractDirectory) -> str | None:
+    """Simulates the call as the timelock (which will make it). Returns the revert, readable, or
+    None when it would succeed. Calls to the governor itself cannot be simulated (it accepts
+    them only in the middle of its own execute) and are not."""
+    from ape import networks
+    from web3.exceptions import ContractCustomError, ContractLogicError
+
+    if call.target == to_checksum_address(governor):
+        return None
+    try:
+        networks.provider.web3.eth.call({"from": timelock, "to": call.target, "data": call.calldata})
+    except ContractCustomError as err:
+        return _decode_error(err.data, call.contract, directory)
+    except ContractLogicError as err:
+        return str(err.message or err)
+    return None
+
+
+def _decode_error(data: Any, contract: str, directory: ContractDirectory) -> str:
+    from eth_abi import decode as abi_decode
+
+    raw = bytes.fromhex(data[2:]) if isinstance(data, str) else bytes(data)
+    for error in directory.contract_type(contract).errors:
+        if function_signature_to_4byte_selector(error.selector) == raw[:4]:
+            values = abi_decode([arg.canonical_type for arg in error.inputs], raw[4:])
+            shown = ", ".join(f"{arg.name}={show_value(value)}" for arg, value in zip(error.inputs, values))
+            return f"{error.name}({shown})"
+    return f"custom error 0x{raw[:4].hex()}"
+
+
+# ---- proposal ids and states ----
+
+
+def parse_proposal_id(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise GovernanceError(f"{text!r} is not a proposal id (a number, decimal or 0x-hex)") from None
+
+
+def time_left(dao, proposal_id: int, seconds_per_block: float) -> str:
+    """What the proposal waits for and how long, in blocks and seconds."""
+    from ape import chain
+
+    state = ProposalState(dao.state(proposal_id))
+    head = chain.blocks.height
+    if state is ProposalState.Pending:
+        blocks = dao.proposalSnapshot(proposal_id) + 1 - head
+        return f"voting opens in {blocks} block(s) (≈ {blocks * seconds_per_block:,.0f} s)"
+    if state is ProposalState.Active:
+        blocks = dao.proposalDeadline(proposal_id) + 1 - head
+        return f"voting closes in {blocks} block(s) (≈ {blocks * seconds_per_block:,.0f} s)"
+    if state is ProposalState.Queued:
+        seconds = dao.proposalEta(proposal_id) - chain.pending_timestamp
+        if seconds > 0:
+            return f"executable in {seconds:,} s (≈ {seconds / seconds_per_block:,.0f} block(s)), after the timelock delay"
+        return "the timelock delay is over: ready to execute"
+    if state is ProposalState.Succeeded:
+        return "passed: ready to queue"
+    if state is ProposalState.Defeated:
+        return "did not pass (more against than for, or below quorum)"
+    return "nothing left to wait for"
+
+
+def seconds_per_block() -> float:
+    from ape import networks
+
+    block_time = networks.provider.network.block_time
+    return block_time if block_time and not networks.provider.network.is_local else DEFAULT_SECONDS_PER_BLOCK
+
+
+def proposals(dao, start_block: int) -> list:
+    """Every ProposalCreated log of the governor since ``start_block``, oldest first."""
+    from ape import chain
+
+    return list(dao.ProposalCreated.range(start_block, chain.blocks.height + 1))
