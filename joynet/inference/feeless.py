@@ -110,10 +110,10 @@ def check_proof_statement(package: ModelPackage, input_data, request_id: str, re
     """The proof's public signals must state this model, this input, this output, this request and
     the answering node; returns the proof document. The pairing check itself is snarkjs's."""
     from joynet.inference.runtimes.digits import parse_salt
-    from joynet.zk import SNARK_SCALAR_FIELD, input_commitment, poseidon, request_binding
+    from joynet.zk import PUBLIC_INPUTS, input_commitment, output_binding
 
     document = response.proof
-    if not isinstance(document, dict) or "proof" not in document or len(document.get("publicSignals") or []) != 4:
+    if not isinstance(document, dict) or "proof" not in document or len(document.get("publicSignals") or []) != len(PUBLIC_INPUTS):
         raise ProofRejectedError(f"the answer to {request_id} carries no Groth16 proof for a ZK model")
     signals = [int(value) for value in document["publicSignals"]]
     value = json.loads(input_data) if isinstance(input_data, (str, bytes)) else input_data
@@ -122,13 +122,11 @@ def check_proof_statement(package: ModelPackage, input_data, request_id: str, re
         expected = [
             int(package.weights_commitment, 16),
             input_commitment(value["pixels"], parse_salt(value["salt"])),
-            poseidon([int(output["class"]), *(int(logit) % SNARK_SCALAR_FIELD for logit in output["logits"])]),
-            request_binding(circuit_request_id(request_id), response.node),
+            output_binding(int(output["class"]), circuit_request_id(request_id), response.node),
         ]
     except (KeyError, TypeError, ValueError) as error:
         raise ProofRejectedError(f"the answer to {request_id} cannot be checked: {error}") from None
-    names = ("weightsCommitment", "inputCommitment", "outputCommitment", "binding")
-    wrong = [name for name, got, want in zip(names, signals, expected) if got != want]
+    wrong = [name for name, got, want in zip(PUBLIC_INPUTS, signals, expected) if got != want]
     if wrong:
         raise ProofRejectedError(f"the proof of {request_id} does not state this result: {', '.join(wrong)} differ")
     return document
