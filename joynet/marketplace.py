@@ -183,20 +183,27 @@ class ModelMarketplace(SigningClient):
         input_uri: str,
         max_price: int | None = None,
         deadline_seconds: int = 600,
+        from_balance: bool = False,
     ) -> int:
         """Pays the model's price into escrow (approving it if needed) and asks for an inference;
-        returns the request id. ``max_price`` defaults to the current price."""
+        returns the request id. ``max_price`` defaults to the current price. With
+        ``from_balance`` the price comes from the caller's deposited balance (see deposit) and no
+        token moves."""
         from ape import chain
 
         model = self.get_model(model_id)
         max_price = model.price if max_price is None else max_price
         if model.price > max_price:
             raise MarketplaceError(f"the price is {model.price} wei, above max_price {max_price}")
-        if self.token.allowance(self._sender(), self.contract) < model.price:
+        if from_balance:
+            balance = self.contract.earnings(self._sender())
+            if balance < model.price:
+                raise MarketplaceError(f"the balance is {balance} wei, below the price {model.price}: deposit first")
+        elif self.token.allowance(self._sender(), self.contract) < model.price:
             await self._send(self.token.approve, self.contract, max_price)
         deadline = chain.pending_timestamp + deadline_seconds
         receipt = await self._send(
-            self.contract.requestInference,
+            self.contract.requestInferenceFromBalance if from_balance else self.contract.requestInference,
             model_key(model_id),
             _bytes32(input_commitment, "input_commitment"),
             input_uri,
@@ -257,6 +264,15 @@ class ModelMarketplace(SigningClient):
 
     async def close_expired(self, request: int | Request) -> Any:
         return await self._send(self.contract.closeExpired, self._request(request))
+
+    async def deposit(self, amount: int, account: str | None = None) -> Any:
+        """Moves ``amount`` JOY wei from the caller into ``account``'s balance (the caller's by
+        default), from which request_inference(from_balance=True) pays."""
+        if amount <= 0:
+            raise MarketplaceError(f"the deposit must be positive, got {amount}")
+        if self.token.allowance(self._sender(), self.contract) < amount:
+            await self._send(self.token.approve, self.contract, amount)
+        return await self._send(self.contract.deposit, account or self._sender(), amount)
 
     async def withdraw_earnings(self, account: str | None = None) -> Any:
         return await self._send(self.contract.withdrawEarnings, account or self._sender())

@@ -91,3 +91,28 @@ def test_client__without_account__cannot_send(marketplace):
     client = ModelMarketplace(contract_address=marketplace.address)
     with pytest.raises(MarketplaceError, match="no account"):
         asyncio.run(client.register_model("m", "ipfs://x", price=1))
+
+
+def test_client__deposit_then_request_from_balance__pays_from_balance(client_for, register_model, register_node, requester, operators, token, marketplace):
+    register_model("mymodel", price=JOY)
+    register_node(operators[0], [model_key("mymodel")])
+    buyer = client_for(requester)
+
+    async def flow():
+        await buyer.deposit(3 * JOY)
+        tokens = token.balanceOf(requester)
+        request_id = await buyer.request_inference("mymodel", keccak(text="in"), "ipfs://in", from_balance=True)
+        return request_id, tokens
+
+    request_id, tokens = asyncio.run(flow())
+    assert buyer.status(request_id) is RequestStatus.Open
+    assert token.balanceOf(requester) == tokens and marketplace.earnings(requester) == 2 * JOY
+
+
+def test_client__request_from_balance_without_deposit__raises_before_sending(client_for, register_model, register_node, requester, operators, marketplace):
+    register_model("mymodel", price=JOY)
+    register_node(operators[0], [model_key("mymodel")])
+    count = marketplace.requestCount()
+    with pytest.raises(MarketplaceError, match="below the price .* deposit first"):
+        asyncio.run(client_for(requester).request_inference("mymodel", keccak(text="in"), "ipfs://in", from_balance=True))
+    assert marketplace.requestCount() == count
