@@ -551,8 +551,9 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     # ---- rules: requests ----
 
-    def _request(self, name, requester_index, deadline_in):
-        """Requests an inference of a model the model says can be served, and checks the assignment."""
+    def _request(self, name, requester_index, deadline_in, from_balance=False):
+        """Requests an inference of a model the model says can be served, and checks the assignment.
+        ``from_balance``: paid from the requester's deposited balance (requestInferenceFromBalance)."""
         model, requester = self.models[name], self._holder(requester_index)
         eligible = {node.address: node for node in self._eligible(model)}
         scores = {address: self._score(node) for address, node in eligible.items()}
@@ -560,7 +561,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         deadline = self.clock + deadline_in
         input_commitment = keccak(text=f"input:{request_id}")
         receipt = self._send(
-            self.env.marketplace.requestInference,
+            self.env.marketplace.requestInferenceFromBalance if from_balance else self.env.marketplace.requestInference,
             model.id,
             input_commitment,
             "ipfs://bafyinput",
@@ -583,10 +584,40 @@ class ProtocolMachine(RuleBasedStateMachine):
         for address in nodes:
             self.nodes[address].bonded += self.bond
             self.nodes[address].active_tasks += 1
-        self._move(requester, self.mk, model.price)
+        if from_balance:
+            self.earnings[requester] -= model.price  # the JOY is in the marketplace already
+        else:
+            self._move(requester, self.mk, model.price)
         self.requests[request_id] = RequestState(
             request_id, name, model.id, requester, model.price, input_commitment, deadline, nodes
         )
+
+    @rule(depositor=holder_index, other=st.one_of(st.none(), holder_index), amount=st.integers(1, 50).map(lambda joy: joy * JOY))
+    def deposit(self, depositor, other, amount):
+        """A holder prepays JOY into its own balance in the marketplace, or into another's."""
+        account = self._holder(depositor if other is None else other)
+        self._send(self.env.marketplace.deposit, account, amount, sender=self._holder(depositor))
+        self._move(self._holder(depositor), self.mk, amount)
+        self._credit(account, amount)
+
+    @precondition(lambda self: self._servable())
+    @rule(data=st.data(), deadline_in=deadlines)
+    def request_from_balance(self, data, deadline_in):
+        """Requests a servable model paid from a holder's balance: one that can pay if there is one
+        (else any holder); with too small a balance it must revert and change nothing."""
+        name = data.draw(st.sampled_from(self._servable()), label="model")
+        model = self.models[name]
+        holders = [self._holder(i) for i in range(10)]
+        funded = [i for i, address in enumerate(holders) if self.earnings.get(address, 0) >= model.price]
+        requester = data.draw(st.sampled_from(funded or list(range(10))), label="requester")
+        if funded:
+            self._request(name, requester, deadline_in, from_balance=True)
+            return
+        with reverts_with("ModelMarketplaceInsufficientBalance"):
+            self._send(
+                self.env.marketplace.requestInferenceFromBalance, model.id, keccak(text="input:unpaid"),
+                "ipfs://bafyinput", model.price, self.clock + deadline_in, sender=holders[requester],
+            )
 
     @precondition(lambda self: self._servable())
     @rule(data=st.data(), requester=holder_index, deadline_in=deadlines, probe=st.integers(0, 4))
