@@ -5,8 +5,8 @@ status (stake, load, jobs, earnings).
         --journal ~/.joynet/edge/node6.sqlite
     ape run edge_agent status --account-index 6 --journal ~/.joynet/edge/node6.sqlite
 
-Built like a Silverback bot (one decorated handler per event; see joynet/edge/app.py for why it is
-not Silverback itself). Every option also reads an environment variable (shown by --help). The
+The agent is a Silverback-shaped bot (joynet/edge/agent.py: one decorated handler per event; see
+joynet/edge/app.py for why it is not Silverback itself); this script is its command line. Every option also reads an environment variable (shown by --help). The
 protocol is found through the deployment file (deployments/<network>.json, $JOYNET_DEPLOYMENTS_DIR);
 inputs and models come from the embedded store ($JOYNET_IPFS_DIR) or a Kubo RPC API ($JOYNET_IPFS_API).
 SIGTERM (or Ctrl-C) drains in-flight jobs, collects fees and exits.
@@ -23,54 +23,13 @@ from ape.cli import ConnectedProviderCommand
 from ape.logging import logger as ape_logger
 
 from joynet.deploy import JOY
-from joynet.edge import EdgeApp, EdgeNode, JobJournal, node_status
-from joynet.edge.node import EdgeNodeError, logger
+from joynet.edge import EdgeNode, JobJournal, node_status
+from joynet.edge.agent import app
+from joynet.edge.node import EdgeNodeError, format_joy, logger
 from joynet.edge.journal import JournalError
 from joynet.inference import DEFAULT_MAX_INPUT_BYTES
 from joynet.marketplace import ModelMarketplace
 from joynet.storage import open_store
-
-app = EdgeApp()
-
-
-@app.on_startup()
-async def join_network(node: EdgeNode):
-    """Register and stake when needed, load the models, resume the journal's unfinished jobs."""
-    await node.join()
-    resumed = await node.reconcile()
-    if resumed:
-        logger.info("resumed %d unfinished job(s) from the journal", resumed)
-
-
-@app.on_("InferenceRequested")
-async def serve_request(node: EdgeNode, event):
-    """An assignment: journal it, then fetch, run, prove, submit (or decline) in the background."""
-    await node.on_request(event)
-
-
-@app.on_("InferenceSettled")
-async def collect_fees(node: EdgeNode, event):
-    """A settled request of ours: withdraw the earnings once they reach the threshold."""
-    if node.on_outcome(event.requestId, "settled"):
-        await node.collect_fees()
-
-
-@app.on_("InferenceRefunded")
-async def record_refund(node: EdgeNode, event):
-    """A refunded request of ours (declined, expired, or no majority): keep the journal's record."""
-    if node.on_outcome(event.requestId, "refunded"):
-        logger.info("request %d: refunded to the requester (%s)", event.requestId, event.reason)
-
-
-@app.on_shutdown()
-async def drain(node: EdgeNode):
-    """SIGTERM: finish what is in flight, collect what was earned, close."""
-    await node.drain()
-    await node.collect_fees(minimum=1)
-    status = node.status()
-    logger.info("stopped: jobs %s, %s JOY withdrawn in all", status["jobs"], _joy(status["earnings_withdrawn"]))
-    await node.close()
-
 
 def _account(alias, index):
     if alias:
@@ -80,10 +39,6 @@ def _account(alias, index):
     if not networks.provider.network.is_local:
         raise click.UsageError("--account-index names Ape's test accounts, which exist on local networks only")
     return accounts.test_accounts[index]
-
-
-def _joy(wei: int) -> str:
-    return f"{wei / JOY:,.2f}"
 
 
 def _default_journal(address: str) -> Path:
@@ -107,13 +62,13 @@ def _print_status(status: dict, as_json: bool) -> None:
         return
     click.echo(f"node            {status['node']}  ({'active' if status['active'] else 'inactive'}"
                f"{'' if status['registered'] else ', not registered'})")
-    click.echo(f"stake           {_joy(status['stake'])} JOY ({_joy(status['bonded'])} bonded to open tasks, "
-               f"{_joy(status['unbonding'])} unbonding)")
+    click.echo(f"stake           {format_joy(status['stake'])} JOY ({format_joy(status['bonded'])} bonded to open tasks, "
+               f"{format_joy(status['unbonding'])} unbonding)")
     click.echo(f"load            {status['active_tasks']} / {status['capacity']} tasks, "
                f"{status['missed_deadlines']} missed deadline(s) in a row")
     click.echo(f"models          {', '.join(status['models']) or '-'}")
-    click.echo(f"earnings        {_joy(status['earnings_unwithdrawn'])} JOY to withdraw, "
-               f"{_joy(status['earnings_withdrawn'])} JOY withdrawn")
+    click.echo(f"earnings        {format_joy(status['earnings_unwithdrawn'])} JOY to withdraw, "
+               f"{format_joy(status['earnings_withdrawn'])} JOY withdrawn")
     jobs = ", ".join(f"{count} {state}" for state, count in sorted(status["jobs"].items())) or "none"
     outcomes = ", ".join(f"{count} {name}" for name, count in sorted(status["outcomes"].items())) or "none"
     click.echo(f"jobs            {jobs} (requests {outcomes})")

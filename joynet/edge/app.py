@@ -37,7 +37,7 @@ class EdgeApp:
         self._startup: list[Handler] = []
         self._shutdown: list[Handler] = []
         self._events: dict[str, list[Handler]] = {}
-        self._stop: asyncio.Event | None = None
+        self._stops: list[asyncio.Event] = []
 
     # ---- registration (decorators) ----
 
@@ -62,21 +62,26 @@ class EdgeApp:
     # ---- running ----
 
     def run(self, node) -> None:
+        """Serves ``node`` until SIGTERM or SIGINT."""
         asyncio.run(self.serve(node))
 
     def stop(self) -> None:
-        if self._stop is not None:
-            self._stop.set()
+        """Stops every node this app serves (each drains through the shutdown handlers)."""
+        for stop in self._stops:
+            stop.set()
 
-    async def serve(self, node) -> None:
-        """Startup handlers, then events until stopped (SIGTERM, SIGINT or :meth:`stop`), then the
-        shutdown handlers."""
+    async def serve(self, node, stop: asyncio.Event | None = None) -> None:
+        """Startup handlers, then events until stopped, then the shutdown handlers. Without
+        ``stop``, SIGTERM and SIGINT stop it (main thread only); several nodes can be served
+        in one event loop, each with its own ``stop`` event."""
         from ape import networks
 
-        self._stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, self._on_signal, signum)
+        signals = (signal.SIGTERM, signal.SIGINT) if stop is None else ()
+        stop = stop or asyncio.Event()
+        self._stops.append(stop)
+        for signum in signals:
+            loop.add_signal_handler(signum, self._on_signal, signum, stop)
         provider, contract = networks.provider, node.contract
         abis = [getattr(contract, name).abi for name in self._events]
         topics = ["0x" + keccak(text=abi.selector).hex() for abi in abis]
@@ -84,7 +89,7 @@ class EdgeApp:
             for handler in self._startup:
                 await handler(node)
             logger.info("listening for %s from block %d", ", ".join(self._events), node.journal.cursor + 1)
-            while not self._stop.is_set():
+            while not stop.is_set():
                 head = int(provider.make_request("eth_blockNumber", []), 16)
                 cursor = node.journal.cursor
                 if head > cursor:
@@ -96,15 +101,17 @@ class EdgeApp:
                             await handler(node, event)
                     node.journal.cursor = head
                 try:
-                    await asyncio.wait_for(self._stop.wait(), self.poll_seconds)
+                    await asyncio.wait_for(stop.wait(), self.poll_seconds)
                 except asyncio.TimeoutError:
                     pass
         finally:
-            for signum in (signal.SIGTERM, signal.SIGINT):
+            for signum in signals:
                 loop.remove_signal_handler(signum)
+            self._stops.remove(stop)
             for handler in self._shutdown:
                 await handler(node)
 
-    def _on_signal(self, signum: int) -> None:
+    @staticmethod
+    def _on_signal(signum: int, stop: asyncio.Event) -> None:
         logger.info("%s received: finishing in-flight work, then exiting", signal.Signals(signum).name)
-        self._stop.set()
+        stop.set()

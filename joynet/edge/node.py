@@ -104,7 +104,7 @@ class EdgeNode:
         self._slots = asyncio.Semaphore(capacity)
         self._tx_lock = asyncio.Lock()  # one nonce sequence: the node's transactions go one by one
         self._tasks: set[asyncio.Task] = set()
-        self._draining = False
+        self.ready = asyncio.Event()  # set once join() is done: models loaded, node eligible
 
     # ---- chain access ----
 
@@ -150,6 +150,7 @@ class EdgeNode:
         await self._ensure_registered()
         for name in self.models.values():
             await self._load(name)
+        self.ready.set()
 
     async def _ensure_registered(self) -> None:
         info = self.coordinator.nodeInfo(self.address)
@@ -158,13 +159,13 @@ class EdgeNode:
         if not info.registered:
             await self._approve(target)
             await self._transact(self.coordinator.registerNode, target, self.capacity, keys)
-            logger.info("registered node %s: stake %s JOY, capacity %d, models %s", self.address, _joy(target),
+            logger.info("registered node %s: stake %s JOY, capacity %d, models %s", self.address, format_joy(target),
                         self.capacity, ", ".join(self.models.values()))
             return
         if info.stake < target:
             await self._approve(target - info.stake)
             await self._transact(self.coordinator.addStake, target - info.stake)
-            logger.info("added %s JOY of stake (now %s JOY)", _joy(target - info.stake), _joy(target))
+            logger.info("added %s JOY of stake (now %s JOY)", format_joy(target - info.stake), format_joy(target))
         served = {bytes(key) for key in self.coordinator.modelsOf(self.address)}
         for key in keys:
             if key not in served:
@@ -177,12 +178,12 @@ class EdgeNode:
             await self._transact(self.coordinator.reactivate)
             logger.info("node reactivated")
         logger.info("node %s registered: stake %s JOY, capacity %d", self.address,
-                    _joy(self.coordinator.nodeInfo(self.address).stake), self.capacity)
+                    format_joy(self.coordinator.nodeInfo(self.address).stake), self.capacity)
 
     async def _approve(self, amount: int) -> None:
         balance = self.market.token.balanceOf(self.address)
         if balance < amount:
-            raise EdgeNodeError(f"{self.address} holds {_joy(balance)} JOY; staking needs {_joy(amount)} JOY")
+            raise EdgeNodeError(f"{self.address} holds {format_joy(balance)} JOY; staking needs {format_joy(amount)} JOY")
         await self._transact(self.market.token.approve, self.coordinator, amount)
 
     async def _load(self, name: str) -> None:
@@ -365,14 +366,13 @@ class EdgeNode:
             return 0
         receipt = await self._transact(self.contract.withdrawEarnings, self.address)
         self.journal.add_withdrawal(receipt.txn_hash, amount)
-        logger.info("collected %s JOY of fees (tx %s)", _joy(amount), receipt.txn_hash)
+        logger.info("collected %s JOY of fees (tx %s)", format_joy(amount), receipt.txn_hash)
         return amount
 
     # ---- shutdown ----
 
     async def drain(self, timeout: float | None = None) -> None:
         """Finishes the in-flight jobs (SIGTERM): no new work is taken meanwhile."""
-        self._draining = True
         if self._tasks:
             logger.info("draining %d in-flight job(s) before exit", len(self._tasks))
             done, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
@@ -399,7 +399,8 @@ def _describe(output: dict) -> str:
     return "output"
 
 
-def _joy(wei: int) -> str:
+def format_joy(wei: int) -> str:
+    """JOY wei as whole JOY with two decimals."""
     from joynet.deploy import JOY
 
     return f"{wei / JOY:,.2f}"
