@@ -29,7 +29,7 @@ from joynet.inference.errors import InvalidInputError, PayloadTooLargeError
 from joynet.model_package import IPFS_SCHEME
 from joynet.storage import ModelStore, StoreError
 from joynet.storage.cids import cid_text, parse_cid
-from joynet.storage.errors import InvalidCIDError
+from joynet.storage.errors import ContentNotFoundError, InvalidCIDError
 
 
 class InputFetchError(InvalidInputError):
@@ -86,6 +86,8 @@ async def fetch_input(store: ModelStore, input_uri: str, max_bytes: int) -> byte
             if size > max_bytes:
                 raise PayloadTooLargeError(f"input {cid} is over {max_bytes:,} bytes, the most this node accepts")
             pieces.append(piece)
+    except ContentNotFoundError:  # its message names the node's store directory: not for the chain
+        raise InputFetchError(f"input {cid} cannot be fetched: not found in the store this node reads") from None
     except StoreError as error:
         raise InputFetchError(f"input {cid} cannot be fetched: {error}") from None
     return b"".join(pieces)
