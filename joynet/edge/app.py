@@ -90,16 +90,11 @@ class EdgeApp:
                 await handler(node)
             logger.info("listening for %s from block %d", ", ".join(self._events), node.journal.cursor + 1)
             while not stop.is_set():
-                head = int(provider.make_request("eth_blockNumber", []), 16)
-                cursor = node.journal.cursor
-                if head > cursor:
-                    logs = provider.make_request("eth_getLogs", [{
-                        "address": contract.address, "fromBlock": hex(cursor + 1), "toBlock": hex(head),
-                        "topics": [topics]}])
-                    for event in provider.network.ecosystem.decode_logs(logs, *abis):
-                        for handler in self._events[event.event_name]:
-                            await handler(node, event)
-                    node.journal.cursor = head
+                try:
+                    await self._poll(node, provider, contract.address, abis, topics)
+                except Exception as error:  # noqa: BLE001 - an RPC hiccup must not stop a node
+                    # The cursor did not move: the same blocks are read again (handlers are idempotent).
+                    logger.warning("reading events failed (%s: %s); retrying", type(error).__name__, error)
                 try:
                     await asyncio.wait_for(stop.wait(), self.poll_seconds)
                 except asyncio.TimeoutError:
@@ -110,6 +105,19 @@ class EdgeApp:
             self._stops.remove(stop)
             for handler in self._shutdown:
                 await handler(node)
+
+    async def _poll(self, node, provider, address: str, abis: list, topics: list[str]) -> None:
+        """Handles the events of the blocks after the journal's cursor, then moves the cursor."""
+        head = int(provider.make_request("eth_blockNumber", []), 16)
+        cursor = node.journal.cursor
+        if head <= cursor:
+            return
+        logs = provider.make_request("eth_getLogs", [{
+            "address": address, "fromBlock": hex(cursor + 1), "toBlock": hex(head), "topics": [topics]}])
+        for event in provider.network.ecosystem.decode_logs(logs, *abis):
+            for handler in self._events[event.event_name]:
+                await handler(node, event)
+        node.journal.cursor = head
 
     @staticmethod
     def _on_signal(signum: int, stop: asyncio.Event) -> None:

@@ -104,6 +104,7 @@ class EdgeNode:
         self._slots = asyncio.Semaphore(capacity)
         self._tx_lock = asyncio.Lock()  # one nonce sequence: the node's transactions go one by one
         self._tasks: set[asyncio.Task] = set()
+        self._running: set[int] = set()  # request ids of the tasks in flight
         self.ready = asyncio.Event()  # set once join() is done: models loaded, node eligible
 
     # ---- chain access ----
@@ -207,7 +208,11 @@ class EdgeNode:
             return
         name = self.models.get(request.modelId, "0x" + request.modelId.hex())
         if not self.journal.add(request, name, event.inputURI, event.block_number):
-            return  # seen before (a restart replays the blocks after the cursor)
+            # Seen before: the blocks after the cursor are replayed after a restart or a failed poll.
+            job = self.journal.get(request.id)
+            if job.state in UNFINISHED and request.id not in self._running:
+                self._spawn(job)
+            return
         if self.market.status(request.id) is not RequestStatus.Open:
             self.journal.update(request.id, CLOSED, reason="closed before this node saw it")
             return
@@ -225,7 +230,8 @@ class EdgeNode:
     def _spawn(self, job: Job) -> None:
         task = asyncio.create_task(self._serve(job), name=f"request-{job.request_id}")
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._running.add(job.request_id)
+        task.add_done_callback(lambda done: (self._tasks.discard(done), self._running.discard(job.request_id)))
 
     @property
     def in_flight(self) -> int:
