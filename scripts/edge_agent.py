@@ -14,6 +14,7 @@ SIGTERM (or Ctrl-C) drains in-flight jobs, collects fees and exits.
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -33,7 +34,12 @@ from joynet.storage import open_store
 
 def _account(alias, index):
     if alias:
-        return accounts.load(alias)
+        account = accounts.load(alias)
+        # An agent runs unattended: with Ape's passphrase variable set, it signs without prompting.
+        passphrase = os.environ.get(f"APE_ACCOUNTS_{alias}_PASSPHRASE")
+        if passphrase:
+            account.set_autosign(True, passphrase=passphrase)
+        return account
     if index is None:
         raise click.UsageError("name the operator: --account ALIAS, or --account-index N (local test accounts)")
     if not networks.provider.network.is_local:
