@@ -17,7 +17,7 @@ from ape import accounts
 
 from joynet import JOY, ModelMarketplace
 from joynet.edge import digits_input, document_commitment, encode_document
-from joynet.edge.journal import COMPUTED, RUNNING
+from joynet.edge.journal import RUNNING, SUBMITTED
 from joynet.marketplace import RequestStatus
 from joynet.models import publish_builtin_models
 from joynet.storage import EmbeddedStore
@@ -88,8 +88,7 @@ def expected():
 
 
 def test_edge_agents__three_processes__serve_decline_and_survive_sigkill(
-        edge_models, agent_env, store, expected, marketplace, coordinator, token, requester, deployment, chain,
-        tmp_path):
+        edge_models, agent_env, store, expected, marketplace, coordinator, token, requester, chain, tmp_path):
     from joynet.zk.digits import load_split
 
     start_block = chain.blocks.height
@@ -140,7 +139,7 @@ def test_edge_agents__three_processes__serve_decline_and_survive_sigkill(
         oversized = {"texts": ["x" * 8000] * 10}
         bad[run(request_with_input(client, store, MINILM, oversized, zk=False))] = "the most this node accepts"
         lying = {"text": "the commitment names another document"}
-        uri, _ = run(_publish(store, lying))
+        uri = run(_publish(store, lying))
         wait_until_nodes_free(client, MINILM)
         bad[run(client.request_inference(MINILM, b"\2" * 32, uri))] = "not to the request's inputCommitment"
         good_after = run(request_with_input(client, store, MINILM, {"text": TEXTS[0]}, zk=False))
@@ -191,11 +190,11 @@ def test_edge_agents__three_processes__serve_decline_and_survive_sigkill(
                                      zk=True))
         (node,) = client.get_request(rid).nodes
         draining = next(agent for agent in agents if addresses[agent.index] == node)
-        wait_for(lambda: draining.job_state(rid) in (RUNNING, COMPUTED, "submitted"), 60, "the job to start", 0.01)
+        wait_for(lambda: draining.job_state(rid) == RUNNING, 60, "the job to start proving", 0.01)
         draining.signal(signal.SIGTERM)
         assert draining.process.wait(60) == 0
-        assert draining.job_state(rid) == "submitted" and client.status(rid) is RequestStatus.Settled
-        assert "draining" in draining.log() or "submitted" in draining.log()
+        assert "draining 1 in-flight job(s) before exit" in draining.log()
+        assert draining.job_state(rid) == SUBMITTED and client.status(rid) is RequestStatus.Settled
 
         # ---- status: stake, load, jobs, earnings ----
         status_run = draining.status()
@@ -210,9 +209,9 @@ def test_edge_agents__three_processes__serve_decline_and_survive_sigkill(
             agent.stop()
 
 
-async def _publish(store, document):
-    cid = await store.add_bytes(encode_document(document))
-    return "ipfs://" + cid, None
+async def _publish(store, document) -> str:
+    """An input document published without computing its commitment (the request names another)."""
+    return "ipfs://" + await store.add_bytes(encode_document(document))
 
 
 async def _publish_and_tamper(store, document):
