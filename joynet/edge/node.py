@@ -233,10 +233,6 @@ class EdgeNode:
         self._running.add(job.request_id)
         task.add_done_callback(lambda done: (self._tasks.discard(done), self._running.discard(job.request_id)))
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._tasks)
-
     async def _serve(self, job: Job) -> None:
         async with self._slots:
             try:
