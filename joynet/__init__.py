@@ -52,3 +52,7 @@ __all__ = [
     "open_store",
     "publish_model",
 ]
+
+from joynet.edge import EdgeNode, publish_input  # noqa: E402  (the edge agent, issue 5)
+
+__all__ += ["EdgeNode", "publish_input"]

@@ -1,0 +1,49 @@
+"""The edge agent's handlers: one per event, in the shape of a Silverback bot.
+
+``scripts/edge_agent.py`` (``ape run edge_agent``) runs ``app`` with an :class:`EdgeNode` built
+from its options; the benchmark runs it in-process (``app.serve(node, stop=event)``).
+"""
+
+from joynet.edge.app import EdgeApp
+from joynet.edge.node import EdgeNode, format_joy, logger
+
+app = EdgeApp()
+
+
+@app.on_startup()
+async def join_network(node: EdgeNode):
+    """Register and stake when needed, load the models, resume the journal's unfinished jobs."""
+    await node.join()
+    resumed = await node.reconcile()
+    if resumed:
+        logger.info("resumed %d unfinished job(s) from the journal", resumed)
+
+
+@app.on_("InferenceRequested")
+async def serve_request(node: EdgeNode, event):
+    """An assignment: journal it, then fetch, run, prove, submit (or decline) in the background."""
+    await node.on_request(event)
+
+
+@app.on_("InferenceSettled")
+async def collect_fees(node: EdgeNode, event):
+    """A settled request of ours: withdraw the earnings once they reach the threshold."""
+    if node.on_outcome(event.requestId, "settled"):
+        await node.collect_fees()
+
+
+@app.on_("InferenceRefunded")
+async def record_refund(node: EdgeNode, event):
+    """A refunded request of ours (declined, expired, or no majority): keep the journal's record."""
+    if node.on_outcome(event.requestId, "refunded"):
+        logger.info("request %d: refunded to the requester (%s)", event.requestId, event.reason)
+
+
+@app.on_shutdown()
+async def drain(node: EdgeNode):
+    """SIGTERM: finish what is in flight, collect what was earned, close."""
+    await node.drain()
+    await node.collect_fees(minimum=1)
+    status = node.status()
+    logger.info("stopped: jobs %s, %s JOY withdrawn in all", status["jobs"], format_joy(status["earnings_withdrawn"]))
+    await node.close()

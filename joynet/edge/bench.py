@@ -1,0 +1,123 @@
+"""Edge agent figures, measured through real EdgeNodes on the connected (local) chain.
+
+``measure_edge_e2e(funder, owner, requester)`` publishes both built-in models to a fresh store,
+registers them, funds three new operators and serves them with the agent's own handlers
+(``joynet.edge.agent.app``) in this process's event loop: one node serves the digits model (ZK)
+and MiniLM, two more serve MiniLM (quorum 3); all share one InferenceNode, as processes on one
+machine share its cores. It returns
+
+- ``e2e.latency_zk_p50_s``: request sent -> InferenceSettled, digits model with a Groth16 proof
+  verified on chain, one request at a time (median);
+- ``e2e.latency_minilm_p50_s``: the same for MiniLM with a quorum of 3 agreeing nodes;
+- ``edge.zk_inferences_per_min``: proven digits inferences settled per minute by one node, with
+  requests sent back to back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from joynet.deploy import JOY
+from joynet.edge.agent import app
+from joynet.edge.inputs import digits_input, publish_input
+from joynet.edge.node import EdgeNode
+from joynet.inference import InferenceNode
+from joynet.marketplace import ModelMarketplace, RequestStatus
+from joynet.models import publish_builtin_models
+from joynet.storage import EmbeddedStore
+
+SENTENCES = ["Edge nodes serve models.", "A proof binds the output.", "Quorum nodes agree.",
+             "Requesters pay in JOY.", "Results settle on chain.", "Fees are split three ways.",
+             "Stake is slashed on timeouts.", "The DAO governs parameters.", "Hello world"]
+
+
+async def _settle_time(client: ModelMarketplace, store, model: str, document: dict, zk: bool) -> float:
+    uri, commitment = await publish_input(store, document, zk=zk)
+    started = time.perf_counter()
+    request_id = await client.request_inference(model, commitment, uri)
+    while client.status(request_id) is RequestStatus.Open:
+        await asyncio.sleep(0.02)
+    if client.status(request_id) is not RequestStatus.Settled:
+        raise RuntimeError(f"bench request {request_id} ({model}) was refunded: {(await client.get_result(request_id)).refund_reason}")
+    return time.perf_counter() - started
+
+
+async def _measure(marketplace_address, owner, requester, operators, workdir: Path, n_latency, n_throughput, say):
+    from joynet.zk.digits import load_split
+
+    store = EmbeddedStore(workdir / "ipfs")
+    cids = await publish_builtin_models(store)
+    owner_client = ModelMarketplace(contract_address=marketplace_address, account=owner)
+    suffix = str(int(time.time()))
+    digits, minilm = f"bench-edge-digits-{suffix}", f"bench-edge-minilm-{suffix}"
+    for name, cid, price in ((digits, cids["digits"], 5 * JOY), (minilm, cids["minilm"], 9 * JOY)):
+        description = json.loads(await store.cat(cid))
+        await owner_client.register_model(name, f"ipfs://{cid}", price=price,
+                                          weights_commitment=description["weightsCommitment"],
+                                          quorum=description["verification"]["quorum"],
+                                          circuit_id=description["verification"]["circuitId"])
+    client = ModelMarketplace(contract_address=marketplace_address, account=requester)
+    client.token.approve(client.contract, 100_000 * JOY, sender=requester)
+    shared = InferenceNode(store=store, marketplace=client, cache_dir=workdir / "models")
+    nodes = [
+        EdgeNode(operator, [digits, minilm] if index == 0 else [minilm], journal=workdir / f"journal{index}.sqlite",
+                 capacity=16, store=store, inference=shared, withdraw_threshold=1_000 * JOY,
+                 marketplace=ModelMarketplace(contract_address=marketplace_address, account=operator))
+        for index, operator in enumerate(operators)
+    ]
+    stop = asyncio.Event()
+    serving = [asyncio.create_task(app.serve(node, stop=stop)) for node in nodes]
+    try:
+        await asyncio.wait_for(asyncio.gather(*(node.ready.wait() for node in nodes)), 600)
+        say("edge bench: three agents ready")
+        images = load_split()[1]
+        await _settle_time(client, store, digits, digits_input(images[0]), True)  # warm-up round trips
+        await _settle_time(client, store, minilm, {"text": "warm up"}, False)
+        zk = [await _settle_time(client, store, digits, digits_input(image), True) for image in images[1:1 + n_latency]]
+        text = [await _settle_time(client, store, minilm, {"text": SENTENCES[i % len(SENTENCES)]}, False)
+                for i in range(n_latency)]
+        say(f"edge bench: latency ZK {statistics.median(zk):.2f} s, MiniLM {statistics.median(text):.2f} s (p50)")
+        batch = []
+        for image in images[20:20 + n_throughput]:
+            batch.append(await publish_input(store, digits_input(image), zk=True))
+        started = time.perf_counter()
+        request_ids = [await client.request_inference(digits, commitment, uri) for uri, commitment in batch]
+        while any(client.status(rid) is RequestStatus.Open for rid in request_ids):
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        settled = sum(client.status(rid) is RequestStatus.Settled for rid in request_ids)
+        say(f"edge bench: {settled} proven inferences settled in {elapsed:.1f} s")
+    finally:
+        stop.set()
+        await asyncio.gather(*serving, return_exceptions=True)
+    return {
+        "e2e.latency_zk_p50_s": statistics.median(zk),
+        "e2e.latency_minilm_p50_s": statistics.median(text),
+        "edge.zk_inferences_per_min": settled / elapsed * 60,
+    }
+
+
+def measure_edge_e2e(funder, owner, requester, marketplace_address: str | None = None, *, n_latency: int = 7,
+                     n_throughput: int = 10, say=print) -> dict:
+    """``funder``: an account with ETH and JOY that funds three fresh operators; ``owner``
+    registers the models; ``requester`` (holding JOY) pays for the requests."""
+    from ape import accounts
+
+    from joynet.deployment import load_deployment
+
+    marketplace_address = marketplace_address or load_deployment().address("ModelMarketplace")
+    token = ModelMarketplace(contract_address=marketplace_address).token
+    operators = []
+    for _ in range(3):
+        operator = accounts.test_accounts.generate_test_account()
+        funder.transfer(operator, "10 ether")
+        token.transfer(operator, 5_000 * JOY, sender=funder)
+        operators.append(operator)
+    with tempfile.TemporaryDirectory(prefix="joynet-edge-bench-") as workdir:
+        return asyncio.run(_measure(marketplace_address, owner, requester, operators, Path(workdir), n_latency,
+                                    n_throughput, say))

@@ -1,0 +1,128 @@
+"""`ape run edge_agent [serve|status] [options]`: an edge node's agent (serve, the default) or its
+status (stake, load, jobs, earnings).
+
+    ape run edge_agent --account-index 6 --model digits --model minilm --capacity 4 \
+        --journal ~/.joynet/edge/node6.sqlite
+    ape run edge_agent status --account-index 6 --journal ~/.joynet/edge/node6.sqlite
+
+The agent is a Silverback-shaped bot (joynet/edge/agent.py: one decorated handler per event; see
+joynet/edge/app.py for why it is not Silverback itself); this script is its command line. Every option also reads an environment variable (shown by --help). The
+protocol is found through the deployment file (deployments/<network>.json, $JOYNET_DEPLOYMENTS_DIR);
+inputs and models come from the embedded store ($JOYNET_IPFS_DIR) or a Kubo RPC API ($JOYNET_IPFS_API).
+SIGTERM (or Ctrl-C) drains in-flight jobs, collects fees and exits.
+"""
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+from ape import accounts, networks
+from ape.cli import ConnectedProviderCommand
+from ape.logging import logger as ape_logger
+
+from joynet.deploy import JOY
+from joynet.edge import EdgeNode, JobJournal, node_status
+from joynet.edge.agent import app
+from joynet.edge.node import EdgeNodeError, format_joy, logger
+from joynet.edge.journal import JournalError
+from joynet.inference import DEFAULT_MAX_INPUT_BYTES
+from joynet.marketplace import ModelMarketplace
+from joynet.storage import open_store
+
+def _account(alias, index):
+    if alias:
+        account = accounts.load(alias)
+        # An agent runs unattended: with Ape's passphrase variable set, it signs without prompting.
+        passphrase = os.environ.get(f"APE_ACCOUNTS_{alias}_PASSPHRASE")
+        if passphrase:
+            account.set_autosign(True, passphrase=passphrase)
+        return account
+    if index is None:
+        raise click.UsageError("name the operator: --account ALIAS, or --account-index N (local test accounts)")
+    if not networks.provider.network.is_local:
+        raise click.UsageError("--account-index names Ape's test accounts, which exist on local networks only")
+    return accounts.test_accounts[index]
+
+
+def _default_journal(address: str) -> Path:
+    return Path.home() / ".joynet" / "edge" / f"{networks.provider.network.name}-{address.lower()}.sqlite"
+
+
+def _setup_logging(address: str) -> None:
+    ape_logger.set_level("WARNING")  # the agent logs each transaction itself, with its request
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"%(asctime)s edge {address[:8]} %(levelname)s %(message)s", "%H:%M:%S"))
+    for name in ("joynet.edge", "joynet.inference"):
+        log = logging.getLogger(name)
+        log.handlers[:] = [handler]
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+def _print_status(status: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(status, indent=1))
+        return
+    click.echo(f"node            {status['node']}  ({'active' if status['active'] else 'inactive'}"
+               f"{'' if status['registered'] else ', not registered'})")
+    click.echo(f"stake           {format_joy(status['stake'])} JOY ({format_joy(status['bonded'])} bonded to open tasks, "
+               f"{format_joy(status['unbonding'])} unbonding)")
+    click.echo(f"load            {status['active_tasks']} / {status['capacity']} tasks, "
+               f"{status['missed_deadlines']} missed deadline(s) in a row")
+    click.echo(f"models          {', '.join(status['models']) or '-'}")
+    click.echo(f"earnings        {format_joy(status['earnings_unwithdrawn'])} JOY to withdraw, "
+               f"{format_joy(status['earnings_withdrawn'])} JOY withdrawn")
+    jobs = ", ".join(f"{count} {state}" for state, count in sorted(status["jobs"].items())) or "none"
+    outcomes = ", ".join(f"{count} {name}" for name, count in sorted(status["outcomes"].items())) or "none"
+    click.echo(f"jobs            {jobs} (requests {outcomes})")
+    for job in status["recent"]:
+        took = f"{job['seconds']:.2f} s" if job["seconds"] is not None else ""
+        reason = f"  {job['reason']}" if job["reason"] else ""
+        click.echo(f"  #{job['request']:<6} {job['model']:<10} {job['state']:<10} {job['outcome'] or '':<9} {took:>8}{reason}")
+
+
+@click.command(cls=ConnectedProviderCommand, short_help="Run a JoyNet edge node agent, or show its status")
+@click.argument("action", type=click.Choice(["serve", "status"]), default="serve")
+@click.option("--account", "account_alias", envvar="JOYNET_ACCOUNT", help="Ape account alias of the operator")
+@click.option("--account-index", type=int, envvar="JOYNET_EDGE_ACCOUNT_INDEX",
+              help="Ape test account N instead (local networks)")
+@click.option("--model", "models", multiple=True, envvar="JOYNET_EDGE_MODELS",
+              help="a model name registered on chain to serve (repeat; env: space-separated)")
+@click.option("--capacity", type=click.IntRange(1, 1024), default=4, show_default=True, envvar="JOYNET_EDGE_CAPACITY",
+              help="concurrent tasks declared on chain")
+@click.option("--stake", type=float, envvar="JOYNET_EDGE_STAKE",
+              help="JOY to keep staked [default: minStake + capacity x taskBond]")
+@click.option("--store-dir", envvar="JOYNET_IPFS_DIR", help="embedded store directory [default: ~/.joynet/ipfs]")
+@click.option("--ipfs-api", envvar="JOYNET_IPFS_API", help="a Kubo RPC API multiaddr instead of the embedded store")
+@click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=Path), envvar="JOYNET_EDGE_JOURNAL",
+              help="SQLite job journal [default: ~/.joynet/edge/<network>-<address>.sqlite]")
+@click.option("--withdraw-at", type=float, default=10.0, show_default=True, envvar="JOYNET_EDGE_WITHDRAW_AT",
+              help="withdraw earnings once they reach this many JOY (0: after every settlement)")
+@click.option("--max-input-bytes", type=click.IntRange(1), default=DEFAULT_MAX_INPUT_BYTES, show_default=True,
+              envvar="JOYNET_EDGE_MAX_INPUT_BYTES", help="largest input document accepted")
+@click.option("--json", "as_json", is_flag=True, help="status: print JSON")
+def cli(action, account_alias, account_index, models, capacity, stake, store_dir, ipfs_api, journal_path, withdraw_at,
+        max_input_bytes, as_json):
+    account = _account(account_alias, account_index)
+    journal_path = journal_path or _default_journal(account.address)
+    models = [name for value in models for name in value.replace(",", " ").split()]
+    market = ModelMarketplace(account=account)
+    if action == "status":
+        journal = JobJournal(journal_path, readonly=True) if journal_path.exists() else None
+        _print_status(node_status(market, account.address, journal, models), as_json)
+        return
+    if not models:
+        raise click.UsageError("name the models to serve: --model NAME (repeatable) or JOYNET_EDGE_MODELS")
+    _setup_logging(account.address)
+    try:
+        node = EdgeNode(account, models, journal=journal_path, capacity=capacity,
+                        stake=int(stake * JOY) if stake else None, store=open_store(ipfs_api, store_dir),
+                        marketplace=market, max_input_bytes=max_input_bytes, withdraw_threshold=int(withdraw_at * JOY))
+        logger.info("edge agent %s on %s: models %s, capacity %d, journal %s", account.address,
+                    networks.provider.network.name, ", ".join(models), capacity, journal_path)
+        app.run(node)
+    except (EdgeNodeError, JournalError) as error:
+        raise click.ClickException(str(error)) from None

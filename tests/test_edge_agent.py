@@ -1,0 +1,222 @@
+"""`ape run edge_agent` end to end: three agents as separate processes on the suite's anvil.
+
+One test carries the agents' whole life, because Ape reverts the chain after each test and the
+agents' own transactions (registration, stake) would be reverted under them: 30 paid requests
+across both models settle with the right results, bad inputs are declined and refunded, an agent
+killed with SIGKILL mid-task is slashed and its request refunded through closeExpired, and
+restarted it submits nothing twice; SIGTERM drains; the status command reports.
+"""
+
+import asyncio
+import json
+import os
+import signal
+
+import pytest
+from ape import accounts
+
+from joynet import JOY, ModelMarketplace
+from joynet.edge import digits_input, document_commitment, encode_document
+from joynet.edge.journal import RUNNING, SUBMITTED
+from joynet.marketplace import RequestStatus
+from joynet.models import publish_builtin_models
+from joynet.storage import EmbeddedStore
+from joynet.storage.cids import parse_cid
+from edge_agents import AgentProcess, events_of, request_with_input, wait_for, wait_until_nodes_free
+
+run = asyncio.run
+DIGITS, MINILM = "edge-digits", "edge-minilm"
+DIGITS_PRICE, MINILM_PRICE = 5 * JOY, 9 * JOY
+TEXTS = [
+    "Edge nodes stake JOY and serve models.", "The quick brown fox jumps over the lazy dog.",
+    "Zero-knowledge proofs bind outputs to inputs.", "A requester pays into escrow.", "Hello world",
+    "Quorum results must agree bit for bit.", "IPFS addresses content by its hash.",
+    "Anvil mines a block per transaction.", "Sentence embeddings map text to vectors.",
+    "Slashing punishes silent nodes.", "The DAO governs every parameter.", "Fees are split three ways.",
+    "A journal survives a crash.", "Decline bad input with a reason.", "Thirty requests settle.",
+]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """The store the requester publishes to and the agents read from (the 'IPFS network')."""
+    return EmbeddedStore(tmp_path_factory.mktemp("edge-ipfs"))
+
+
+@pytest.fixture(scope="module")
+def edge_models(marketplace, model_owner, store):
+    cids = run(publish_builtin_models(store))
+    owner = ModelMarketplace(contract_address=marketplace.address, account=model_owner)
+    for name, cid, price in ((DIGITS, cids["digits"], DIGITS_PRICE), (MINILM, cids["minilm"], MINILM_PRICE)):
+        metadata = json.loads(run(store.cat(cid)))
+        verification = metadata["verification"]
+        run(owner.register_model(name, f"ipfs://{cid}", price=price, weights_commitment=metadata["weightsCommitment"],
+                                 quorum=verification["quorum"], circuit_id=verification["circuitId"]))
+    return cids
+
+
+@pytest.fixture(scope="module")
+def agent_env(deployment, store, tmp_path_factory, chain):
+    directory = tmp_path_factory.mktemp("edge-deployments")
+    deployment.save(directory / f"{chain.provider.network.name}.json")
+    return {**os.environ, "JOYNET_DEPLOYMENTS_DIR": str(directory), "APE_FOUNDRY_HOST": chain.provider.uri,
+            "JOYNET_IPFS_DIR": str(store.directory)}
+
+
+@pytest.fixture(scope="module")
+def expected():
+    """The local references: the quantized digits model, and sentence-transformers loaded
+    straight from the wheel with the int8 quantization of the model's metadata."""
+    from sentence_transformers import SentenceTransformer
+
+    from joynet.inference.runtimes.sentence_embedding import embedding_commitment, quantize
+    from joynet.models import minilm_source_dir
+    from joynet.zk import QuantizedMLP, output_commitment, to_bytes32
+
+    digits_model = QuantizedMLP.load()
+    embedder = SentenceTransformer(str(minilm_source_dir()), device="cpu", local_files_only=True)
+
+    def digits(pixels):
+        inference = digits_model.forward(pixels)
+        return to_bytes32(output_commitment(inference)), {"class": inference.label, "logits": list(inference.logits)}
+
+    def minilm(text):
+        q = quantize(embedder.encode([text], batch_size=32))
+        return embedding_commitment(q), {"embedding": q[0].tolist()}
+
+    return {DIGITS: digits, MINILM: minilm}
+
+
+def test_edge_agents__three_processes__serve_decline_and_survive_sigkill(
+        edge_models, agent_env, store, expected, marketplace, coordinator, token, requester, chain, tmp_path):
+    from joynet.zk.digits import load_split
+
+    start_block = chain.blocks.height
+    workdir = tmp_path
+    agents = [AgentProcess(index, workdir, agent_env, [DIGITS, MINILM]) for index in (6, 7, 8)]
+    client = ModelMarketplace(contract_address=marketplace.address, account=requester)
+    token.approve(marketplace, 10_000 * JOY, sender=requester)
+    try:
+        for agent in agents:
+            agent.start()
+        for agent in agents:
+            agent.wait_ready()
+        addresses = {agent.index: accounts.test_accounts[agent.index].address for agent in agents}
+
+        # ---- 30 paid requests across both models ----
+        images = load_split()[1][:15]
+        sent = {}  # request id -> (model, input)
+        for image, text in zip(images, TEXTS):
+            pixels = [int(p) for p in image]
+            rid = run(request_with_input(client, store, DIGITS, digits_input(pixels), zk=True))
+            sent[rid] = (DIGITS, pixels)
+            rid = run(request_with_input(client, store, MINILM, {"text": text}, zk=False))
+            sent[rid] = (MINILM, text)
+        wait_for(lambda: all(client.status(rid) is not RequestStatus.Open for rid in sent), 240,
+                 "the 30 requests to close", interval=0.5)
+        for rid, (model, value) in sent.items():
+            result = run(client.get_result(rid))
+            assert result.status is RequestStatus.Settled, (rid, model, result.refund_reason)
+            commitment, output = expected[model](value)
+            assert result.output_commitment == commitment, (rid, model)
+            document = json.loads(run(store.cat(result.output_uri.removeprefix("ipfs://"))))
+            assert document["output"] == output and document["requestId"] == rid
+        assert {node for rid in sent for node in client.get_request(rid).nodes} == set(addresses.values())
+
+        # ---- bad input: declined with a reason the requester reads, escrow back, agents keep serving ----
+        balance_before = token.balanceOf(requester)
+        bad = {}
+        malformed = {"pixels": [17] * 64, "salt": "0x1"}
+        bad[run(request_with_input(client, store, DIGITS, malformed, zk=False))] = "inputSchema"
+        missing_cid = "ipfs://" + run(store.add_bytes(b'{"text":"never stored"}', only_hash=True))
+        wait_until_nodes_free(client, DIGITS)
+        bad[run(client.request_inference(DIGITS, b"\1" * 32, missing_cid))] = "cannot be fetched"
+        wait_until_nodes_free(client, DIGITS)
+        bad[run(client.request_inference(DIGITS, b"\1" * 32, "ipfs://not-a-cid"))] = "not a valid CID"
+        tampered_uri, tampered_commitment = run(_publish_and_tamper(store, {"text": "a tampered block"}))
+        wait_until_nodes_free(client, MINILM)
+        bad[run(client.request_inference(MINILM, tampered_commitment, tampered_uri))] = "does not hash to its CID"
+        oversized = {"texts": ["x" * 8000] * 10}
+        bad[run(request_with_input(client, store, MINILM, oversized, zk=False))] = "the most this node accepts"
+        lying = {"text": "the commitment names another document"}
+        uri = run(_publish(store, lying))
+        wait_until_nodes_free(client, MINILM)
+        bad[run(client.request_inference(MINILM, b"\2" * 32, uri))] = "not to the request's inputCommitment"
+        good_after = run(request_with_input(client, store, MINILM, {"text": TEXTS[0]}, zk=False))
+        wait_for(lambda: all(client.status(rid) is not RequestStatus.Open for rid in [*bad, good_after]), 120,
+                 "the bad requests to be declined", interval=0.5)
+        for rid, words in bad.items():
+            result = run(client.get_result(rid))
+            assert result.status is RequestStatus.Refunded and words in result.refund_reason, (rid, result)
+        assert run(client.get_result(good_after)).output_commitment == expected[MINILM](TEXTS[0])[0]
+        assert token.balanceOf(requester) == balance_before - MINILM_PRICE  # only the good one was paid
+
+        # ---- SIGKILL mid-task: refunded through closeExpired, the silent node slashed ----
+        victim = agents[0]
+        heavy = {"texts": [" ".join(TEXTS) * 2 for _ in range(48)]}
+        killed_rid = run(request_with_input(client, store, MINILM, heavy, zk=False, deadline_seconds=120))
+        wait_for(lambda: victim.job_state(killed_rid) == RUNNING, 60, "the victim to start the heavy job", 0.01)
+        victim.signal(signal.SIGKILL)
+        victim.process.wait(10)
+        victim_address = addresses[victim.index]
+        stake_before = coordinator.nodeInfo(victim_address).stake
+        wait_for(lambda: len(events_of(marketplace, "ResultSubmitted", start_block, requestId=killed_rid)) == 2, 120,
+                 "the two surviving agents to submit", interval=0.5)
+        chain.provider.make_request("evm_increaseTime", [121])
+        chain.mine()
+        refund_before = token.balanceOf(requester)
+        receipt = marketplace.closeExpired(client.get_request(killed_rid), sender=requester)
+        assert client.status(killed_rid) is RequestStatus.Refunded
+        (slashed,) = receipt.decode_logs(coordinator.NodeSlashed)
+        assert slashed.node == victim_address and slashed.amount == coordinator.taskBond()
+        assert coordinator.nodeInfo(victim_address).stake == stake_before - coordinator.taskBond()
+        assert token.balanceOf(requester) == refund_before + MINILM_PRICE + slashed.beneficiaryShare
+
+        # ---- restarted, it resumes from its journal and submits nothing twice ----
+        submitted_before = events_of(marketplace, "ResultSubmitted", start_block, node=victim_address)
+        victim.start()
+        victim.wait_ready()
+        assert f"request {killed_rid}: closed by the chain; nothing to send" in victim.log()
+        after = [run(request_with_input(client, store, MINILM, {"text": text}, zk=False)) for text in TEXTS[:2]]
+        wait_for(lambda: all(client.status(rid) is RequestStatus.Settled for rid in after), 120, "settlement", 0.5)
+        submissions = events_of(marketplace, "ResultSubmitted", start_block)
+        pairs = [(event.requestId, event.node) for event in submissions]
+        assert len(pairs) == len(set(pairs)), "a node submitted a result twice"
+        victim_now = [event for event in submissions if event.node == victim_address]
+        assert len(victim_now) == len(submitted_before) + len(after)
+
+        # ---- SIGTERM drains the in-flight job before exiting ----
+        rid = run(request_with_input(client, store, DIGITS, {"pixels": [int(p) for p in images[0]], "salt": "0x7"},
+                                     zk=True))
+        (node,) = client.get_request(rid).nodes
+        draining = next(agent for agent in agents if addresses[agent.index] == node)
+        wait_for(lambda: draining.job_state(rid) == RUNNING, 60, "the job to start proving", 0.01)
+        draining.signal(signal.SIGTERM)
+        assert draining.process.wait(60) == 0
+        assert "draining 1 in-flight job(s) before exit" in draining.log()
+        assert draining.job_state(rid) == SUBMITTED and client.status(rid) is RequestStatus.Settled
+
+        # ---- status: stake, load, jobs, earnings ----
+        status_run = draining.status()
+        assert status_run.returncode == 0, status_run.stderr
+        status = json.loads(status_run.stdout)
+        assert status["node"] == node and status["registered"] and status["stake"] >= coordinator.minStake()
+        assert status["active_tasks"] == 0 and set(status["models"]) == {DIGITS, MINILM}
+        assert status["jobs"]["submitted"] >= 1 and status["earnings_withdrawn"] > 0
+        assert status["earnings_unwithdrawn"] == 0  # collected on shutdown
+    finally:
+        for agent in agents:
+            agent.stop()
+
+
+async def _publish(store, document) -> str:
+    """An input document published without computing its commitment (the request names another)."""
+    return "ipfs://" + await store.add_bytes(encode_document(document))
+
+
+async def _publish_and_tamper(store, document):
+    data = encode_document(document)
+    cid = await store.add_bytes(data)
+    path = store.block_path(parse_cid(cid))
+    path.write_bytes(path.read_bytes().replace(b"tampered", b"TAMPERED"))
+    return "ipfs://" + cid, document_commitment(data)
