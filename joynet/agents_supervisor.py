@@ -120,6 +120,9 @@ class AgentSupervisor:
                 next_progress = now + progress_every
             time.sleep(0.25)
 
+    def find(self, name: str | None) -> Agent | None:
+        return next((agent for agent in self.agents if agent.name == name), None)
+
     def check_alive(self) -> None:
         """Raises AgentError (after showing its log tail) if an agent has died."""
         for agent in self.agents:
@@ -147,18 +150,22 @@ class AgentSupervisor:
                 agent.exit_code = agent.process.wait()
             _kill_group(agent.pid)  # helpers it left behind (its group outlives it)
             self.report(f"stopped {agent.name:<10} pid {agent.pid:<7} exit {agent.exit_code}")
+        deadline = time.monotonic() + 5  # SIGKILL is delivered asynchronously
+        while self.leftovers() and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     def leftovers(self) -> list[int]:
-        """Pids still alive in the agents' process groups (empty after stop_all)."""
+        """Pids still alive (zombies aside) in the agents' process groups: empty after stop_all."""
         groups = {agent.pid for agent in self.agents if agent.pid}
         alive = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    if os.getpgid(int(entry.name)) in groups:
-                        alive.append(int(entry.name))
-                except (ProcessLookupError, PermissionError):
-                    continue
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                # "pid (comm) state ppid pgrp ...": comm may hold spaces, so split after its ")"
+                state, _ppid, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+            if int(pgrp) in groups and state != "Z":
+                alive.append(int(stat.parent.name))
         return alive
 
 

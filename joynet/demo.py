@@ -359,8 +359,12 @@ class Demo:
         started = time.monotonic()
         request_id = asyncio.run(self.client.request_inference(model, commitment, uri, from_balance=True))
         self.steps.record("requestInference (from balance)", self.client.last_receipt)
-        wait_until(lambda: self.client.status(request_id) is not RequestStatus.Open, self.plan.settle_timeout,
-                   f"request {request_id} ({model}) to settle", self.supervisor, interval=0.05)
+        try:
+            wait_until(lambda: self.client.status(request_id) is not RequestStatus.Open, self.plan.settle_timeout,
+                       f"request {request_id} ({model}) to settle", self.supervisor, interval=0.05)
+        except DemoError:
+            self.explain_unsettled(request_id)
+            raise
         request = PaidRequest(model, request_id, time.monotonic() - started, phase)
         self.record.paid.append(request)
         result = asyncio.run(self.client.get_result(request_id, timeout=0))
@@ -377,6 +381,17 @@ class Demo:
         for log in submitted:
             self.steps.record(f"submitResult ({model})", chain.get_receipt(log.transaction_hash))
         return request, result, submitted
+
+    def explain_unsettled(self, request_id: int) -> None:
+        """Shows which assigned agents have not submitted, with the end of their logs."""
+        assigned = self.client.get_request(request_id).nodes
+        submitted = {log.node for log in self.marketplace.ResultSubmitted.range(
+            self.deployment.start_block, chain.blocks.height + 1, search_topics={"requestId": request_id})}
+        by_address = {self.accounts[index].address: name for name, index in EDGE_NODES.items()}
+        for node in assigned:
+            if node not in submitted and (agent := self.supervisor.find(by_address.get(node))):
+                self.steps.alert(f"request {request_id}: no result from {agent.name}; the end of {agent.log_path}:\n"
+                                 f"{agent.tail()}")
 
     def digits_request(self, pixels: list[int], label: int, phase: str = "before") -> PaidRequest:
         from joynet.edge import digits_input
@@ -409,7 +424,7 @@ class Demo:
     def proof_seconds(self, request_id: int, node: str) -> float:
         """The proving time the node logged for the request ("proved in X s")."""
         name = next(name for name, index in EDGE_NODES.items() if self.accounts[index].address == node)
-        agent = next(agent for agent in self.supervisor.agents if agent.name == name)
+        agent = self.supervisor.find(name)
         marker = f"request {request_id}: computed"
         for line in agent.log().splitlines():
             if marker in line and "proved in " in line:
