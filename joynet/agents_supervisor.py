@@ -2,7 +2,8 @@
 
 ``ape run demo`` starts three edge agents, two bridgers and a voter with :class:`AgentSupervisor`.
 Each agent runs as ``ape run <script> ...`` in its own session (so a Ctrl-C in the terminal
-reaches only the demo, which then stops them in order), with its output in a log file. Stopping
+reaches only the demo, which then stops them in order), with its output in a log file, and is
+sent SIGTERM by the kernel should the demo die without stopping it. Stopping
 sends SIGTERM (the agents drain and exit), waits, then kills the agent's whole process group
 (its Node prover worker included) if anything is left.
 """
@@ -52,7 +53,7 @@ class Agent:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [APE, "run", *self.args], cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
             )
         self.started_at = time.monotonic()
 
@@ -167,6 +168,15 @@ class AgentSupervisor:
             if int(pgrp) in groups and state != "Z":
                 alive.append(int(stat.parent.name))
         return alive
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it if the supervisor dies (even by SIGKILL), as Ape does
+    for the anvil it starts. Linux only; elsewhere the supervisor's own stop is all there is."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def _kill_group(pgid: int) -> None:

@@ -71,7 +71,7 @@ class DemoPlan:
     settle_timeout: float = 120.0
 
 
-FULL_PLAN = DemoPlan(digits=4, minilm=2, feeless=2)
+FULL_PLAN = DemoPlan(digits=6, minilm=3, feeless=3)
 SHORT_PLAN = DemoPlan(digits=2, minilm=1, feeless=1)
 
 
@@ -692,7 +692,8 @@ def run_demo(plan: DemoPlan, workdir: Path | None, summary_json: Path | None, sh
     workdir.mkdir(parents=True, exist_ok=True)
     os.environ["JOYNET_CHANNEL_DB"] = str(workdir / "channels.sqlite3")  # the ledger this demo's processes share
     demo = Demo(plan, workdir, steps)
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM'd demo still stops its agents
+    # Ape's own handlers would stop anvil first; these let the agents stop while it still runs.
+    previous = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         with steps.stage("Local chain and deployment: every role handed to the DAO"):
             demo.deploy()
@@ -710,8 +711,9 @@ def run_demo(plan: DemoPlan, workdir: Path | None, summary_json: Path | None, sh
             demo.governance()
         with steps.stage("JOY flows"):
             demo.flows()
-    except BaseException:
-        click.secho("\nStopping every process the demo started", bold=True, err=True)
+    except BaseException as error:
+        why = "Interrupted" if isinstance(error, KeyboardInterrupt) else "Failed"
+        click.secho(f"\n{why}: stopping every process the demo started", bold=True, err=True)
         try:
             demo.shutdown()
         except Exception as error:  # noqa: BLE001 - the original failure is the one to report
@@ -719,7 +721,8 @@ def run_demo(plan: DemoPlan, workdir: Path | None, summary_json: Path | None, sh
         steps.alert(f"the run's directory (logs, store, journals) is kept: {workdir}")
         raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     with steps.stage("Stop every process the demo started"):
         demo.shutdown()
     summary = demo.summary()
