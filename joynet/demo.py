@@ -32,7 +32,7 @@ from pathlib import Path
 import click
 from ape import accounts, chain, networks
 
-from joynet.agents_supervisor import Agent, AgentError, AgentSupervisor
+from joynet.agents_supervisor import Agent, AgentSupervisor
 from joynet.deploy import JOY, deploy_protocol, load_deploy_config
 from joynet.deployment import deployment_path
 from joynet.governance import GovernanceError, ModelGovernanceDAO, ProposalState, VoteType
@@ -147,7 +147,6 @@ class PaidRequest:
     model: str
     request_id: int
     latency: float
-    phase: str = "before"
     nodes_paid: int = 0
     owner_paid: int = 0
     protocol_paid: int = 0
@@ -189,7 +188,7 @@ class Demo:
         self.feeless_nodes: list = []
         self.references = {}
 
-    # 1-2: chain and deployment
+    # ---- stages ----
 
     def deploy(self) -> None:
         network = networks.provider.network
@@ -216,8 +215,6 @@ class Demo:
         self.say(f"treasury (timelock) holds {joy(self.token.balanceOf(self.timelock))}; deployer is timelock "
                  f"admin: False; marketplace, coordinator and validator owned by the timelock")
 
-    # 3: models
-
     def publish_and_register(self) -> None:
         from joynet.models import publish_builtin_models
         from joynet.storage import EmbeddedStore
@@ -229,7 +226,6 @@ class Demo:
         self.say(f"published to the embedded store {self.store.directory} in {time.monotonic() - started:.1f} s")
         owner = self.accounts[MODEL_OWNER]
         client = ModelMarketplace(contract_address=self.marketplace.address, account=owner)
-        self.owner_client = client
         metadata = {name: json.loads(asyncio.run(self.store.cat(cid))) for name, cid in cids.items()}
         if metadata[DIGITS]["verification"]["circuitId"] != "0x" + circuit_id().hex():
             raise DemoError("the digits package names another circuit than the committed one")
@@ -264,8 +260,6 @@ class Demo:
         self.steps.record("linkStream", receipt)
         self.say(f"{FEELESS:<15} price 0, stream {self.channel_id[:18]}... (the node's channel), linked in "
                  f"IOTAValidator for the bridgers")
-
-    # 4: agents
 
     def start_agents(self, uri: str) -> None:
         from joynet.channels.ledger import default_ledger_path
@@ -311,8 +305,6 @@ class Demo:
         return {name: self.token.balanceOf(address) + self.marketplace.earnings(address)
                 for name, address in parties.items()}
 
-    # 5: paid requests
-
     def load_references(self) -> None:
         """The local references: the quantized digits model, and sentence-transformers loaded
         straight from the wheel with the model's int8 quantization."""
@@ -350,7 +342,7 @@ class Demo:
         for text in SENTENCES[:self.plan.minilm]:
             self.minilm_request(text)
 
-    def paid_request(self, model: str, document: dict, zk: bool, phase: str = "before"):
+    def paid_request(self, model: str, document: dict, zk: bool):
         """Publishes the input, requests from the deposited balance, waits for the settlement;
         returns (PaidRequest, the InferenceResult, the ResultSubmitted logs)."""
         from joynet.edge import publish_input
@@ -365,7 +357,7 @@ class Demo:
         except DemoError:
             self.explain_unsettled(request_id)
             raise
-        request = PaidRequest(model, request_id, time.monotonic() - started, phase)
+        request = PaidRequest(model, request_id, time.monotonic() - started)
         self.record.paid.append(request)
         result = asyncio.run(self.client.get_result(request_id, timeout=0))
         if result.status is not RequestStatus.Settled:
@@ -393,11 +385,11 @@ class Demo:
                 self.steps.alert(f"request {request_id}: no result from {agent.name}; the end of {agent.log_path}:\n"
                                  f"{agent.tail()}")
 
-    def digits_request(self, pixels: list[int], label: int, phase: str = "before") -> PaidRequest:
+    def digits_request(self, pixels: list[int], label: int) -> PaidRequest:
         from joynet.edge import digits_input
         from joynet.zk import to_bytes32
 
-        request, result, submitted = self.paid_request(DIGITS, digits_input(pixels), zk=True, phase=phase)
+        request, result, submitted = self.paid_request(DIGITS, digits_input(pixels), zk=True)
         document = json.loads(asyncio.run(self.store.cat(result.output_uri.removeprefix("ipfs://"))))
         got, expected = document["output"]["class"], self.references[DIGITS](pixels)
         if got != expected or result.output_commitment != to_bytes32(expected):
@@ -432,8 +424,6 @@ class Demo:
                 self.record.proof_seconds.append(seconds)
                 return seconds
         raise DemoError(f"{name} logged no proof for request {request_id}")
-
-    # 6: feeless requests and the bridgers' checkpoint
 
     def feeless_requests(self) -> None:
         node = self.accounts[FEELESS_NODE].address
@@ -495,14 +485,14 @@ class Demo:
         epoch = self.record.checkpoints[-1]["epoch"]
         node, owner = self.accounts[FEELESS_NODE], self.accounts[MODEL_OWNER]
         usage = self.proof_of_use.modelUsage(epoch, model_key(FEELESS))
-        self.record.usage = {"epoch": epoch, "model": usage, "checkpointed": sum(c["inferences"] for c in self.record.checkpoints)}
+        checkpointed = sum(c["inferences"] for c in self.record.checkpoints)
+        self.record.usage = {"epoch": epoch, "model": usage, "checkpointed": checkpointed}
         if usage != wanted:
             raise DemoError(f"ProofOfUse counts {usage} feeless inference(s) in epoch {epoch}, not {wanted}")
+        node_tasks, owner_inferences = self.proof_of_use.nodeUsage(epoch, node), self.proof_of_use.ownerUsage(epoch, owner)
         self.say(f"ProofOfUse, epoch {epoch}: {usage} feeless inference(s) of {FEELESS}; node {node.address[:10]}... "
-                 f"has {self.proof_of_use.nodeUsage(epoch, node)} task(s), owner {self.proof_of_use.ownerUsage(epoch, owner)} "
-                 f"inference(s) this epoch (paid ones included): their share of the epoch's reward pool")
-
-    # 7: governance
+                 f"has {node_tasks} task(s), owner {owner_inferences} inference(s) this epoch (paid ones included): "
+                 f"their share of the epoch's reward pool")
 
     def governance(self) -> None:
         alice, voter = self.accounts[ALICE], self.accounts[VOTER]
@@ -513,7 +503,8 @@ class Demo:
         proposer = ModelGovernanceDAO(self.dao.address, account=alice)
         proposals = {}
         for label, shares in (("within", ROYALTY_WITHIN_POLICY), ("outside", ROYALTY_OUTSIDE_POLICY)):
-            description = f"Model-owner royalty {before[1] / 100:g} % -> {shares[1] / 100:g} % (fee shares {'/'.join(map(str, shares))})"
+            description = (f"Model-owner royalty {before[1] / 100:g} % -> {shares[1] / 100:g} % "
+                           f"(fee shares {'/'.join(map(str, shares))})")
             proposal_id = asyncio.run(proposer.propose([self.marketplace.address], [0],
                                                        [self.marketplace.setFeeShares.encode_input(*shares)], description))
             self.steps.record("propose", proposer.last_receipt)
@@ -570,12 +561,10 @@ class Demo:
                                "voter": VoteType(votes[proposals["outside"]].support).name},
         }
         pixels, label = self.images[self.plan.digits + self.plan.feeless]
-        request = self.digits_request(pixels, label, phase="after")
+        request = self.digits_request(pixels, label)
         if request.owner_paid * 10_000 != request.price * after[1]:
             raise DemoError(f"the owner got {joy(request.owner_paid)} of {joy(request.price)} after the change")
         self.say(f"a request under the new royalty: the owner gets {after[1] / 100:g} % of {joy(request.price)}")
-
-    # 8: flows
 
     def flows(self) -> None:
         after = self.balances()
@@ -592,7 +581,8 @@ class Demo:
         }
         if flows["requester_paid"] != sum(r.price for r in paid):
             raise DemoError("the requester's balance moved by something other than the settled prices")
-        if sum(nodes.values()) != sum(r.nodes_paid for r in paid) or flows["owner_royalty"] != sum(r.owner_paid for r in paid):
+        settled_to_nodes, settled_to_owner = sum(r.nodes_paid for r in paid), sum(r.owner_paid for r in paid)
+        if sum(nodes.values()) != settled_to_nodes or flows["owner_royalty"] != settled_to_owner:
             raise DemoError("the nodes' or the owner's balances do not match the settlements")
         if self.marketplace.protocolEarnings() != flows["protocol_share"]:
             raise DemoError("the marketplace's protocol earnings do not match the settlements")

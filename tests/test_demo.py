@@ -24,7 +24,8 @@ def processes_with_environment(marker: str) -> list[str]:
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if marker.encode() in (proc / "environ").read_bytes() and b"Z" != (proc / "stat").read_bytes().rsplit(b")", 1)[1].split()[0]:
+            state = (proc / "stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+            if marker.encode() in (proc / "environ").read_bytes() and state != b"Z":  # zombies hold nothing
                 found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
         except (OSError, IndexError):
             continue
