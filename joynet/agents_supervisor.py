@@ -2,10 +2,10 @@
 
 ``ape run demo`` starts three edge agents, two bridgers and a voter with :class:`AgentSupervisor`.
 Each agent runs as ``ape run <script> ...`` in its own session (so a Ctrl-C in the terminal
-reaches only the demo, which then stops them in order), with its output in a log file, and is
-sent SIGTERM by the kernel should the demo die without stopping it. Stopping
-sends SIGTERM (the agents drain and exit), waits, then kills the agent's whole process group
-(its Node prover worker included) if anything is left.
+reaches only the demo, which then stops them in order), with its output in a log file, and gets
+SIGTERM from the kernel should the demo die without stopping it. Stopping sends SIGTERM (the
+agents drain and exit), waits, then kills whatever is left of the agent's process group (its
+Node prover worker included).
 """
 
 from __future__ import annotations
