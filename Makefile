@@ -8,7 +8,7 @@ help:
 	@echo "make setup   install the toolchain into .venv and node_modules (idempotent, offline registries only)"
 	@echo "make test    run the whole test suite on a private anvil chain"
 	@echo "make test-long  the protocol state machine with 10,000 steps"
-	@echo "make demo    local chain + protocol + one governance change through the timelock"
+	@echo "make demo    JoyNet end to end on a local chain: models, edge agents, bridgers, voter, requests, governance"
 	@echo "make bench   gas per protocol step from real transactions (writes bench/results.json)"
 	@echo "make circuits  rebuild the digits MLP circuit, its local trusted setup and DigitsMLPVerifier.sol"
 	@echo "make deploy  deploy to the local chain at JOYNET_LOCAL_CHAIN_HOST (ape run deploy)"

@@ -16,6 +16,7 @@ Channels and the bridge board are on the embedded ledger (``$JOYNET_CHANNEL_DB``
 every followed stream is checkpointed up to its last served request (for tests and cron use).
 """
 
+import signal
 import time
 from collections.abc import Callable
 
@@ -154,4 +155,10 @@ def cli(account_alias, test_account, poll_seconds, max_seconds, until_caught_up)
         say(f"submitted checkpoint of 0x{checkpoint.streamId.hex()[:16]}... sequence {checkpoint.sequence}: "
             f"{checkpoint.inferences} inferences credited, gas {receipt.gas_used:,}")
 
+    def stop(signum, _frame):
+        say(f"{signal.Signals(signum).name} received: stopping after this round")
+        agent.stopped = True
+
+    signal.signal(signal.SIGTERM, stop)  # a supervisor's SIGTERM ends the loop cleanly (exit 0)
+    signal.signal(signal.SIGINT, stop)
     agent.run(deployment.start_block, poll_seconds, max_seconds)

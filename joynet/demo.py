@@ -1,0 +1,729 @@
+"""The main job (``ape run demo``, what ``make demo`` runs): JoyNet end to end on a local chain.
+
+1. a local anvil (Ape's provider) and the protocol deployed by ``ape run deploy``'s code, every
+   role handed to the DAO;
+2. the two built-in models published to an embedded store in the run's directory and registered:
+   the digits MLP (ZK policy), MiniLM (quorum 3), and a feeless digits model (price 0, its channel
+   as IOTA stream, linked in IOTAValidator);
+3. three ``ape run edge_agent``, two ``ape run iota_bridger`` and one ``ape run dao_voter`` as
+   separate processes on that chain;
+4. paid requests for both models (each result checked against a local run), feeless requests over
+   the channel (the requester verifies the proof), the bridgers' checkpoint, and a royalty change
+   the voter supports carried through the timelock (and one outside its policy that it defeats);
+5. a summary: requests and how each was verified, JOY flows, gas per step, proof time, latency.
+
+Every agent process is stopped in all cases (success, failure, Ctrl-C or SIGTERM).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import statistics
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+from ape import accounts, chain, networks
+
+from joynet.agents_supervisor import Agent, AgentSupervisor
+from joynet.deploy import JOY, deploy_protocol, load_deploy_config
+from joynet.deployment import deployment_path
+from joynet.governance import GovernanceError, ModelGovernanceDAO, ProposalState, VoteType
+from joynet.marketplace import ModelMarketplace, RequestStatus, model_key
+
+DIGITS, MINILM, FEELESS = "digits", "minilm", "digits-feeless"
+PRICES = {DIGITS: 5 * JOY, MINILM: 6 * JOY}
+# Ape's ten test accounts: who is who in the demo. The bridge committee is 7, 8 and 9
+# (deploy-config.yaml); two of them run bridgers, which is the threshold.
+DEPLOYER, VOTER, ALICE, BOB, MODEL_OWNER, REQUESTER = 0, 0, 1, 2, 4, 5
+EDGE_NODES = {"edge-A": 3, "edge-B": 6, "edge-C": 9}
+BRIDGERS = {"bridger-1": 7, "bridger-2": 8}
+FEELESS_NODE = 6  # the operator of edge-B also serves the feeless channel (credited by ProofOfUse)
+# Development wallets (BIP-39 test vectors) of the feeless channel's node and requester.
+NODE_WALLET = "abandon " * 11 + "about"
+REQUESTER_WALLET = "legal winner thank year wave sausage worth useful legal winner thank yellow"
+SENTENCES = [
+    "Edge nodes stake JOY and serve models.",
+    "Zero-knowledge proofs bind outputs to inputs.",
+    "The DAO governs every parameter.",
+]
+ROYALTY_WITHIN_POLICY = (6500, 2500, 1000)  # node / owner / protocol bps: owner 20 % -> 25 %
+ROYALTY_OUTSIDE_POLICY = (5000, 4500, 500)  # owner 45 %: the contract allows it, the voter's policy not
+
+
+class DemoError(RuntimeError):
+    """Something the demo checks did not hold."""
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    digits: int
+    minilm: int
+    feeless: int
+    agent_start_timeout: float = 300.0
+    settle_timeout: float = 120.0
+
+
+FULL_PLAN = DemoPlan(digits=6, minilm=3, feeless=3)
+SHORT_PLAN = DemoPlan(digits=2, minilm=1, feeless=1)
+
+
+# ---- console: numbered, timed stages and a gas ledger ----
+
+
+class Steps:
+    def __init__(self):
+        self.number = 0
+        self.started = time.monotonic()
+        self.gas: dict[str, list[int]] = {}
+
+    @contextmanager
+    def stage(self, title: str):
+        """A numbered stage; any failure in it becomes one line naming the stage."""
+        self.number += 1
+        number, started = self.number, time.monotonic()
+        click.secho(f"\n[{number}] {title}", bold=True)
+        try:
+            yield
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except click.ClickException as error:
+            raise click.ClickException(f"stage {number} ({title}) failed: {error.message}") from error
+        except Exception as error:  # noqa: BLE001 - every failure is reported as the stage's
+            raise click.ClickException(f"stage {number} ({title}) failed: {one_line(error)}") from error
+        self.say(f"({time.monotonic() - started:.1f} s)")
+
+    def say(self, text: str) -> None:
+        click.echo(f"    {text}")
+
+    def alert(self, text: str) -> None:
+        click.secho(f"    {text}", fg="red", err=True)
+
+    def record(self, label: str, receipt) -> None:
+        self.gas.setdefault(label, []).append(receipt.gas_used)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    name = type(error).__name__
+    text = text if name in ("AgentError", "DemoError", "GovernanceError", "MarketplaceError") else f"{name}: {text}"
+    return text if len(text) <= 300 else text[:299] + "…"
+
+
+def joy(amount: int) -> str:
+    return f"{amount / JOY:,.2f} JOY"
+
+
+def p50(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def wait_until(predicate, timeout: float, what: str, supervisor: AgentSupervisor, interval: float = 0.1):
+    """Polls ``predicate`` until it returns something truthy; an agent's death stops the wait."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        supervisor.check_alive()
+        time.sleep(interval)
+    raise DemoError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+# ---- what happened, for the summary ----
+
+
+@dataclass
+class PaidRequest:
+    model: str
+    request_id: int
+    latency: float
+    nodes_paid: int = 0
+    owner_paid: int = 0
+    protocol_paid: int = 0
+    price: int = 0
+    settled: bool = False
+    checked: bool = False  # equal to the local reference
+
+
+@dataclass
+class FeelessRequest:
+    seconds: float
+    label: int
+    expected: int
+    proof_verified: bool
+
+
+@dataclass
+class Record:
+    paid: list[PaidRequest] = field(default_factory=list)
+    feeless: list[FeelessRequest] = field(default_factory=list)
+    proof_seconds: list[float] = field(default_factory=list)
+    checkpoints: list[dict] = field(default_factory=list)
+    usage: dict = field(default_factory=dict)
+    governance: dict = field(default_factory=dict)
+    flows: dict = field(default_factory=dict)
+
+
+# ---- the demo ----
+
+
+class Demo:
+    def __init__(self, plan: DemoPlan, workdir: Path, steps: Steps):
+        self.plan, self.workdir, self.steps = plan, workdir, steps
+        self.say = steps.say
+        self.supervisor = AgentSupervisor(report=steps.say, alert=steps.alert)
+        self.record = Record()
+        self.accounts = accounts.test_accounts
+        self.store = None
+        self.feeless_nodes: list = []
+        self.references = {}
+
+    # ---- stages ----
+
+    def deploy(self) -> None:
+        network = networks.provider.network
+        self.say(f"anvil at {networks.provider.uri}, chain id {chain.chain_id}, block {chain.blocks.height}")
+        deployer = self.accounts[DEPLOYER]
+        self.deployment = deploy_protocol(deployer, load_deploy_config(network.name), list(self.accounts),
+                                          log=self.say)
+        self.deployment_file = deployment_path(network.name)
+        self.deployment.save(self.deployment_file)
+        blocks = list(chain.blocks.range(self.deployment.start_block, chain.blocks.height + 1))
+        # anvil mines one block per transaction: a block's gas is its transaction's
+        self.steps.gas["deploy and wiring"] = [block.gas_used for block in blocks if block.transactions]
+        self.say(f"{sum(len(block.transactions) for block in blocks)} transactions; deployment written to "
+                 f"{self.deployment_file}")
+        contract = self.deployment.contract
+        self.token, self.timelock = contract("JoyToken"), contract("TimelockController")
+        self.dao, self.marketplace = contract("ModelGovernanceDAO"), contract("ModelMarketplace")
+        self.coordinator, self.proof_of_use = contract("NodeCoordinator"), contract("ProofOfUse")
+        self.validator = contract("IOTAValidator")
+        admin = self.timelock.DEFAULT_ADMIN_ROLE()
+        owners = {self.marketplace.owner(), self.coordinator.owner(), self.validator.owner()}
+        if self.timelock.hasRole(admin, deployer) or owners != {self.timelock.address}:
+            raise DemoError("an account other than the timelock still holds a role")
+        self.say(f"treasury (timelock) holds {joy(self.token.balanceOf(self.timelock))}; deployer is timelock "
+                 f"admin: False; marketplace, coordinator and validator owned by the timelock")
+
+    def publish_and_register(self) -> None:
+        from joynet.models import publish_builtin_models
+        from joynet.storage import EmbeddedStore
+        from joynet.zk import circuit_id
+
+        self.store = EmbeddedStore(self.workdir / "ipfs")
+        started = time.monotonic()
+        cids = asyncio.run(publish_builtin_models(self.store))
+        self.say(f"published to the embedded store {self.store.directory} in {time.monotonic() - started:.1f} s")
+        owner = self.accounts[MODEL_OWNER]
+        client = ModelMarketplace(contract_address=self.marketplace.address, account=owner)
+        metadata = {name: json.loads(asyncio.run(self.store.cat(cid))) for name, cid in cids.items()}
+        if metadata[DIGITS]["verification"]["circuitId"] != "0x" + circuit_id().hex():
+            raise DemoError("the digits package names another circuit than the committed one")
+        for name in (DIGITS, MINILM):
+            verification = metadata[name]["verification"]
+            asyncio.run(client.register_model(
+                name, f"ipfs://{cids[name]}", price=PRICES[name], weights_commitment=metadata[name]["weightsCommitment"],
+                quorum=verification["quorum"], circuit_id=verification["circuitId"]))
+            self.steps.record("registerModel", client.last_receipt)
+            policy = (f"ZK policy, circuit {verification['circuitId'][:18]}..." if verification["circuitId"]
+                      else f"quorum {verification['quorum']}")
+            self.say(f"{name:<15} ipfs://{cids[name][:16]}...  {joy(PRICES[name])}  {policy}  "
+                     f"weights {metadata[name]['weightsCommitment'][:18]}...")
+
+        # The feeless model: the node announces its channel; the channel id is the model's stream.
+        from joynet import InferenceNode
+
+        node_client = ModelMarketplace(contract_address=self.marketplace.address)
+        self.serving = InferenceNode(store=self.store, cache_dir=self.workdir / "feeless-node", marketplace=node_client,
+                                     iota_wallet_seed=NODE_WALLET)
+        self.requesting = InferenceNode(store=self.store, cache_dir=self.workdir / "feeless-requester",
+                                        marketplace=node_client, iota_wallet_seed=REQUESTER_WALLET)
+        self.feeless_nodes = [self.serving, self.requesting]
+        self.channel_id = asyncio.run(self.serving.open_model_channel(FEELESS, private=True))
+        verification = metadata[DIGITS]["verification"]
+        asyncio.run(client.register_model(
+            FEELESS, f"ipfs://{cids[DIGITS]}", price=0, iota_stream_id=self.channel_id,
+            weights_commitment=metadata[DIGITS]["weightsCommitment"], quorum=1, circuit_id=verification["circuitId"]))
+        self.steps.record("registerModel", client.last_receipt)
+        stream = bytes.fromhex(self.channel_id[2:])
+        receipt = self.validator.linkStream(stream, model_key(FEELESS), sender=owner)
+        self.steps.record("linkStream", receipt)
+        self.say(f"{FEELESS:<15} price 0, stream {self.channel_id[:18]}... (the node's channel), linked in "
+                 f"IOTAValidator for the bridgers")
+
+    def start_agents(self, uri: str) -> None:
+        from joynet.channels.ledger import default_ledger_path
+
+        bob, voter = self.accounts[BOB], self.accounts[VOTER]
+        receipt = self.token.invoke_transaction("delegate", voter, sender=bob)
+        self.steps.record("delegate", receipt)
+        self.say(f"bob delegates his {joy(self.token.balanceOf(bob))} of votes to the voter agent {voter.address}")
+        env = {
+            **os.environ,
+            "APE_FOUNDRY_HOST": uri,
+            "JOYNET_DEPLOYMENTS_DIR": str(self.deployment_file.parent),
+            "JOYNET_IPFS_DIR": str(self.store.directory),
+            "JOYNET_CHANNEL_DB": str(default_ledger_path()),
+            "PYTHONUNBUFFERED": "1",
+        }
+        logs = self.workdir / "logs"
+        for name, index in EDGE_NODES.items():
+            agent_env = {**env, "JOYNET_MODEL_CACHE": str(self.workdir / f"cache-{name}")}
+            self.supervisor.start(Agent(name, [
+                "edge_agent", "--account-index", str(index), "--model", DIGITS, "--model", MINILM, "--capacity", "4",
+                "--journal", str(self.workdir / f"{name}.sqlite")], logs / f"{name}.log", "listening for", agent_env))
+        for name, index in BRIDGERS.items():
+            self.supervisor.start(Agent(name, ["iota_bridger", "--test-account", str(index), "--poll-seconds", "0.5"],
+                                        logs / f"{name}.log", "iota_bridger: member", env))
+        self.supervisor.start(Agent("voter", ["dao_voter", "--account", f"test:{VOTER}", "--poll-seconds", "0.2"],
+                                    logs / "voter.log", "voting power of", env))
+        self.say(f"logs in {logs}; waiting for each to be ready (edge agents load and warm up both models)")
+        self.supervisor.wait_ready(self.plan.agent_start_timeout)
+        self.baseline = self.balances()
+        for name, index in EDGE_NODES.items():
+            info = self.coordinator.nodeInfo(self.accounts[index])
+            self.say(f"{name} {self.accounts[index].address}: stake {joy(info.stake)}, capacity {info.capacity}")
+        for log in self.coordinator.NodeRegistered.range(self.deployment.start_block, chain.blocks.height + 1):
+            self.steps.record("registerNode", chain.get_receipt(log.transaction_hash))
+        voter_line = next(line for line in self.supervisor.agents[-1].log().splitlines() if "voting power" in line)
+        self.say(f"voter: {voter_line.split('voting power of ', 1)[-1].strip()}")
+
+    def balances(self) -> dict[str, int]:
+        """Each party's JOY: wallet plus its balance in the marketplace."""
+        parties = {**{name: self.accounts[i].address for name, i in EDGE_NODES.items()},
+                   "owner": self.accounts[MODEL_OWNER].address, "requester": self.accounts[REQUESTER].address}
+        return {name: self.token.balanceOf(address) + self.marketplace.earnings(address)
+                for name, address in parties.items()}
+
+    def load_references(self) -> None:
+        """The local references: the quantized digits model, and sentence-transformers loaded
+        straight from the wheel with the model's int8 quantization."""
+        from sentence_transformers import SentenceTransformer
+
+        from joynet.inference.runtimes.sentence_embedding import embedding_commitment, offline, quantize
+        from joynet.models import minilm_source_dir
+        from joynet.zk import QuantizedMLP
+        from joynet.zk.digits import load_split
+
+        offline()
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # its "Loading weights" bar would cut through the steps
+        digits_model = QuantizedMLP.load()
+        embedder = SentenceTransformer(str(minilm_source_dir()), device="cpu", local_files_only=True)
+        _, pixels, _, labels = load_split()
+        self.images = [([int(p) for p in row], int(label)) for row, label in zip(pixels.tolist(), labels.tolist())]
+        self.references = {
+            DIGITS: lambda pixels: digits_model.forward(pixels).label,
+            MINILM: lambda text: embedding_commitment(quantize(embedder.encode([text]))),
+        }
+
+    def paid_requests(self) -> None:
+        self.load_references()
+        requester = self.accounts[REQUESTER]
+        self.client = ModelMarketplace(contract_address=self.marketplace.address, account=requester)
+        amount = PRICES[DIGITS] * (self.plan.digits + 1) + PRICES[MINILM] * self.plan.minilm
+        asyncio.run(self.client.deposit(amount))
+        self.steps.record("deposit", self.client.last_receipt)
+        self.say(f"requester {requester.address} deposits {joy(amount)}: each request is paid from that balance")
+        for pixels, label in self.images[:self.plan.digits]:
+            self.digits_request(pixels, label)
+        for text in SENTENCES[:self.plan.minilm]:
+            self.minilm_request(text)
+
+    def paid_request(self, model: str, document: dict, zk: bool):
+        """Publishes the input, requests from the deposited balance, waits for the settlement;
+        returns (PaidRequest, the InferenceResult, the ResultSubmitted logs)."""
+        from joynet.edge import publish_input
+
+        uri, commitment = asyncio.run(publish_input(self.store, document, zk=zk))
+        started = time.monotonic()
+        request_id = asyncio.run(self.client.request_inference(model, commitment, uri, from_balance=True))
+        self.steps.record("requestInference (from balance)", self.client.last_receipt)
+        try:
+            wait_until(lambda: self.client.status(request_id) is not RequestStatus.Open, self.plan.settle_timeout,
+                       f"request {request_id} ({model}) to settle", self.supervisor, interval=0.05)
+        except DemoError:
+            self.explain_unsettled(request_id)
+            raise
+        request = PaidRequest(model, request_id, time.monotonic() - started)
+        self.record.paid.append(request)
+        result = asyncio.run(self.client.get_result(request_id, timeout=0))
+        if result.status is not RequestStatus.Settled:
+            raise DemoError(f"request {request_id} ({model}) was refunded: {result.refund_reason}")
+        request.settled = True
+        (settled,) = self.marketplace.InferenceSettled.range(
+            self.deployment.start_block, chain.blocks.height + 1, search_topics={"requestId": request_id})
+        request.nodes_paid, request.owner_paid, request.protocol_paid = (
+            settled.nodesPaid, settled.ownerPaid, settled.protocolPaid)
+        request.price = request.nodes_paid + request.owner_paid + request.protocol_paid
+        submitted = list(self.marketplace.ResultSubmitted.range(
+            self.deployment.start_block, chain.blocks.height + 1, search_topics={"requestId": request_id}))
+        for log in submitted:
+            self.steps.record(f"submitResult ({model})", chain.get_receipt(log.transaction_hash))
+        return request, result, submitted
+
+    def explain_unsettled(self, request_id: int) -> None:
+        """Shows which assigned agents have not submitted, with the end of their logs."""
+        assigned = self.client.get_request(request_id).nodes
+        submitted = {log.node for log in self.marketplace.ResultSubmitted.range(
+            self.deployment.start_block, chain.blocks.height + 1, search_topics={"requestId": request_id})}
+        by_address = {self.accounts[index].address: name for name, index in EDGE_NODES.items()}
+        for node in assigned:
+            if node not in submitted and (agent := self.supervisor.find(by_address.get(node))):
+                self.steps.alert(f"request {request_id}: no result from {agent.name}; the end of {agent.log_path}:\n"
+                                 f"{agent.tail()}")
+
+    def digits_request(self, pixels: list[int], label: int) -> PaidRequest:
+        from joynet.edge import digits_input
+        from joynet.zk import to_bytes32
+
+        request, result, submitted = self.paid_request(DIGITS, digits_input(pixels), zk=True)
+        document = json.loads(asyncio.run(self.store.cat(result.output_uri.removeprefix("ipfs://"))))
+        got, expected = document["output"]["class"], self.references[DIGITS](pixels)
+        if got != expected or result.output_commitment != to_bytes32(expected):
+            raise DemoError(f"request {request.request_id}: class {got}, but the local quantized model says {expected}")
+        request.checked = True
+        proof = self.proof_seconds(request.request_id, submitted[0].node)
+        self.say(f"digits  #{request.request_id:<3} class {got} (label {label}, local model {expected})  "
+                 f"Groth16 proof by {submitted[0].node[:10]}... in {proof:.2f} s, verified on chain  "
+                 f"settled {request.latency:.2f} s after the request  owner +{joy(request.owner_paid)}")
+        return request
+
+    def minilm_request(self, text: str) -> PaidRequest:
+        request, result, submitted = self.paid_request(MINILM, {"text": text}, zk=False)
+        expected = self.references[MINILM](text)
+        if result.output_commitment != expected:
+            raise DemoError(f"request {request.request_id}: the settled embedding commitment differs from the local "
+                            f"sentence-transformers run")
+        request.checked = True
+        self.say(f"minilm  #{request.request_id:<3} {text!r}: {len(submitted)} nodes agreed on "
+                 f"0x{result.output_commitment.hex()[:16]}... = local sentence-transformers  "
+                 f"settled {request.latency:.2f} s after the request")
+        return request
+
+    def proof_seconds(self, request_id: int, node: str) -> float:
+        """The proving time the node logged for the request ("proved in X s")."""
+        name = next(name for name, index in EDGE_NODES.items() if self.accounts[index].address == node)
+        agent = self.supervisor.find(name)
+        marker = f"request {request_id}: computed"
+        for line in agent.log().splitlines():
+            if marker in line and "proved in " in line:
+                seconds = float(line.split("proved in ", 1)[1].split(" s", 1)[0])
+                self.record.proof_seconds.append(seconds)
+                return seconds
+        raise DemoError(f"{name} logged no proof for request {request_id}")
+
+    def feeless_requests(self) -> None:
+        node = self.accounts[FEELESS_NODE].address
+        height = chain.blocks.height
+        images = self.images[self.plan.digits:self.plan.digits + self.plan.feeless]
+
+        async def scenario():
+            from joynet.zk import random_salt
+
+            served = asyncio.create_task(self.serving.serve_iota(self.channel_id, FEELESS, node_address=node,
+                                                                 max_requests=len(images)))
+            for pixels, label in images:
+                started = time.monotonic()
+                result = await self.requesting.execute_inference(FEELESS, {"pixels": pixels, "salt": random_salt()},
+                                                                 use_iota=True)
+                seconds = time.monotonic() - started
+                expected = self.references[DIGITS](pixels)
+                verified = len(result.proof_calldata) == 256
+                self.record.feeless.append(FeelessRequest(seconds, result.output["class"], expected, verified))
+                self.say(f"feeless class {result.output['class']} (label {label}, local model {expected})  "
+                         f"proof by {node[:10]}... verified by the requester (snarkjs)  round trip {seconds:.2f} s")
+                if result.output["class"] != expected or not verified:
+                    raise DemoError("a feeless answer differs from the local model or came without a verified proof")
+            if await served != len(images):
+                raise DemoError("the channel's node did not answer every request")
+
+        asyncio.run(scenario())
+        # The requester has no EVM account; what was mined meanwhile is the agents' own (a bridger
+        # may already checkpoint the channel, a node may collect its fees).
+        agents = {self.accounts[i].address for i in (*EDGE_NODES.values(), *BRIDGERS.values())}
+        senders = [tx.sender for number in range(height + 1, chain.blocks.height + 1)
+                   for tx in chain.blocks[number].transactions]
+        if not set(senders) <= agents:
+            raise DemoError(f"transactions by {sorted(set(senders) - agents)} during the feeless requests")
+        self.say(f"requests and answers went over the channel: no transaction by the requester (the chain saw "
+                 f"{len(senders)} meanwhile, all by the agents)")
+
+    def checkpoint(self) -> None:
+        stream = bytes.fromhex(self.channel_id[2:])
+        wanted = len(self.record.feeless)
+
+        def accepted():
+            logs = list(self.validator.CheckpointAccepted.range(
+                self.deployment.start_block, chain.blocks.height + 1, search_topics={"streamId": stream}))
+            return logs if sum(log.inferences for log in logs) >= wanted else None
+
+        logs = wait_until(accepted, self.plan.settle_timeout, f"the bridgers to checkpoint {wanted} inference(s)",
+                          self.supervisor, interval=0.25)
+        genesis, length = self.proof_of_use.genesisTime(), self.proof_of_use.epochLength()
+        for log in logs:
+            receipt = chain.get_receipt(log.transaction_hash)
+            self.steps.record("submitCheckpoint", receipt)
+            epoch = (chain.blocks[log.block_number].timestamp - genesis) // length
+            submitter = next(name for name, index in BRIDGERS.items() if self.accounts[index].address == receipt.sender)
+            self.record.checkpoints.append({"sequence": log.sequence, "inferences": log.inferences, "epoch": epoch,
+                                            "submitter": submitter})
+            self.say(f"checkpoint up to sequence {log.sequence}: {log.inferences} inference(s), signed by 2 of the "
+                     f"committee of 3, submitted by {submitter}, Merkle root 0x{bytes(log.messagesRoot).hex()[:16]}...")
+        epoch = self.record.checkpoints[-1]["epoch"]
+        node, owner = self.accounts[FEELESS_NODE], self.accounts[MODEL_OWNER]
+        usage = self.proof_of_use.modelUsage(epoch, model_key(FEELESS))
+        checkpointed = sum(c["inferences"] for c in self.record.checkpoints)
+        self.record.usage = {"epoch": epoch, "model": usage, "checkpointed": checkpointed}
+        if usage != wanted:
+            raise DemoError(f"ProofOfUse counts {usage} feeless inference(s) in epoch {epoch}, not {wanted}")
+        node_tasks, owner_inferences = self.proof_of_use.nodeUsage(epoch, node), self.proof_of_use.ownerUsage(epoch, owner)
+        self.say(f"ProofOfUse, epoch {epoch}: {usage} feeless inference(s) of {FEELESS}; node {node.address[:10]}... "
+                 f"has {node_tasks} task(s), owner {owner_inferences} inference(s) this epoch (paid ones included): "
+                 f"their share of the epoch's reward pool")
+
+    def governance(self) -> None:
+        alice, voter = self.accounts[ALICE], self.accounts[VOTER]
+        receipt = self.token.invoke_transaction("delegate", alice, sender=alice)
+        self.steps.record("delegate", receipt)
+        chain.mine()
+        before = (self.marketplace.nodeShareBps(), self.marketplace.ownerShareBps(), self.marketplace.protocolShareBps())
+        proposer = ModelGovernanceDAO(self.dao.address, account=alice)
+        proposals = {}
+        for label, shares in (("within", ROYALTY_WITHIN_POLICY), ("outside", ROYALTY_OUTSIDE_POLICY)):
+            description = (f"Model-owner royalty {before[1] / 100:g} % -> {shares[1] / 100:g} % "
+                           f"(fee shares {'/'.join(map(str, shares))})")
+            proposal_id = asyncio.run(proposer.propose([self.marketplace.address], [0],
+                                                       [self.marketplace.setFeeShares.encode_input(*shares)], description))
+            self.steps.record("propose", proposer.last_receipt)
+            proposals[label] = proposal_id
+            self.say(f"alice proposes {description}: {hex(proposal_id)[:14]}...")
+        chain.mine(self.dao.votingDelay() + 1)
+        self.say(f"voting opens after {self.dao.votingDelay()} block; alice votes for both")
+        for proposal_id in proposals.values():
+            asyncio.run(proposer.castVote(proposal_id, True))
+            self.steps.record("castVote", proposer.last_receipt)
+
+        def voter_votes():
+            logs = [log for log in self.dao.VoteCast.range(self.deployment.start_block, chain.blocks.height + 1)
+                    if log.voter == voter.address and log.proposalId in proposals.values()]
+            return logs if len(logs) == len(proposals) else None
+
+        votes = {log.proposalId: log for log in wait_until(voter_votes, 60, "the voter agent's votes", self.supervisor)}
+        for label, proposal_id in proposals.items():
+            vote = votes[proposal_id]
+            self.steps.record("castVote", chain.get_receipt(vote.transaction_hash))
+            self.say(f"voter agent votes {VoteType(vote.support).name.upper()} on {hex(proposal_id)[:14]}... with "
+                     f"{joy(vote.weight)}: {vote.reason}")
+        chain.mine(self.dao.votingPeriod() + 1)
+        states = {label: ProposalState(self.dao.state(pid)) for label, pid in proposals.items()}
+        self.say(f"voting period over: within policy {states['within'].name}, outside policy {states['outside'].name}")
+        if states != {"within": ProposalState.Succeeded, "outside": ProposalState.Defeated}:
+            raise DemoError(f"expected Succeeded and Defeated, got {states['within'].name} and {states['outside'].name}")
+
+        accepted = proposals["within"]
+        asyncio.run(proposer.queue(accepted))
+        self.steps.record("queue", proposer.last_receipt)
+        delay = self.timelock.getMinDelay()
+        try:
+            asyncio.run(proposer.execute(accepted))
+        except GovernanceError as error:
+            self.say(f"queued; executing now is refused: {error}")
+        else:
+            raise DemoError("the proposal was executed before its timelock delay")
+        chain.pending_timestamp += delay + 1
+        chain.mine()
+        executor = ModelGovernanceDAO(self.dao.address, account=self.accounts[REQUESTER])
+        asyncio.run(executor.execute(accepted))
+        self.steps.record("execute", executor.last_receipt)
+        after = (self.marketplace.nodeShareBps(), self.marketplace.ownerShareBps(), self.marketplace.protocolShareBps())
+        if after != ROYALTY_WITHIN_POLICY:
+            raise DemoError(f"the executed proposal left the fee shares at {after}")
+        self.say(f"after {delay} s of chain time anyone executes: fee shares node/owner/protocol "
+                 f"{'/'.join(map(str, before))} -> {'/'.join(map(str, after))} bps")
+        self.record.governance = {
+            "royalty_before_bps": before[1], "royalty_after_bps": after[1],
+            "within_policy": {"state": ProposalState(self.dao.state(accepted)).name,
+                              "voter": VoteType(votes[accepted].support).name},
+            "outside_policy": {"state": states["outside"].name,
+                               "voter": VoteType(votes[proposals["outside"]].support).name},
+        }
+        pixels, label = self.images[self.plan.digits + self.plan.feeless]
+        request = self.digits_request(pixels, label)
+        if request.owner_paid * 10_000 != request.price * after[1]:
+            raise DemoError(f"the owner got {joy(request.owner_paid)} of {joy(request.price)} after the change")
+        self.say(f"a request under the new royalty: the owner gets {after[1] / 100:g} % of {joy(request.price)}")
+
+    def flows(self) -> None:
+        after = self.balances()
+        paid = self.record.paid
+        refunds = sum(log.amount for log in self.marketplace.InferenceRefunded.range(
+            self.deployment.start_block, chain.blocks.height + 1))
+        nodes = {name: after[name] - self.baseline[name] for name in EDGE_NODES}
+        flows = {
+            "requester_paid": self.baseline["requester"] - after["requester"],
+            "refunded": refunds,
+            "nodes_earned": nodes,
+            "owner_royalty": after["owner"] - self.baseline["owner"],
+            "protocol_share": sum(r.protocol_paid for r in paid),
+        }
+        if flows["requester_paid"] != sum(r.price for r in paid):
+            raise DemoError("the requester's balance moved by something other than the settled prices")
+        settled_to_nodes, settled_to_owner = sum(r.nodes_paid for r in paid), sum(r.owner_paid for r in paid)
+        if sum(nodes.values()) != settled_to_nodes or flows["owner_royalty"] != settled_to_owner:
+            raise DemoError("the nodes' or the owner's balances do not match the settlements")
+        if self.marketplace.protocolEarnings() != flows["protocol_share"]:
+            raise DemoError("the marketplace's protocol earnings do not match the settlements")
+        self.record.flows = flows
+        self.say(f"requester paid {joy(flows['requester_paid'])} = nodes {joy(sum(nodes.values()))} + owner "
+                 f"{joy(flows['owner_royalty'])} + protocol {joy(flows['protocol_share'])}; JOY is conserved")
+
+    def shutdown(self) -> None:
+        """Stops the agents (SIGTERM, then SIGKILL) and closes the in-process nodes; raises if
+        any process of theirs is left."""
+        self.supervisor.stop_all()
+        for node in self.feeless_nodes:
+            asyncio.run(node.close())
+        self.feeless_nodes = []
+        if left := self.supervisor.leftovers():
+            raise DemoError(f"processes still running after the stop: {left}")
+
+    # ---- summary ----
+
+    def summary(self) -> dict:
+        paid, record = self.record.paid, self.record
+        models = {}
+        for model, verified_by in ((DIGITS, "Groth16 proof verified on chain (ZK policy)"),
+                                   (MINILM, "quorum of 3 nodes, same commitment")):
+            requests = [r for r in paid if r.model == model]
+            models[model] = {
+                "made": len(requests), "settled": sum(r.settled for r in requests),
+                "checked": sum(r.checked for r in requests), "verified_by": verified_by,
+                "latency_p50_s": p50([r.latency for r in requests]),
+            }
+        models[DIGITS]["proof_p50_s"] = p50(record.proof_seconds)
+        models[FEELESS] = {
+            "made": len(record.feeless), "settled": record.usage.get("checkpointed", 0),
+            "checked": sum(f.label == f.expected and f.proof_verified for f in record.feeless),
+            "verified_by": "channel: proof verified by the requester; bridgers' checkpoint (2 of 3) on chain",
+            "latency_p50_s": p50([f.seconds for f in record.feeless]),
+        }
+        return {
+            "models": models,
+            "checkpoints": record.checkpoints,
+            "usage": record.usage,
+            "governance": record.governance,
+            "flows": record.flows,
+            "gas": {label: {"txs": len(values), "per_tx": sum(values) // len(values)} for label, values in
+                    self.steps.gas.items()},
+            "processes": [{"name": a.name, "pid": a.pid, "exit": a.exit_code} for a in self.supervisor.agents],
+            "leftover_pids": self.supervisor.leftovers(),
+            "seconds": round(self.steps.elapsed(), 1),
+        }
+
+
+def print_summary(summary: dict, short: bool) -> None:
+    echo = click.echo
+    click.secho(f"\nSummary ({'short' if short else 'full'} run, {summary['seconds']:.1f} s)", bold=True)
+    echo(f"    {'model':<15} {'made':>4} {'settled':>7} {'checked':>7} {'p50 latency':>11}  verified by")
+    for name, model in summary["models"].items():
+        latency = f"{model['latency_p50_s']:.2f} s" if model["latency_p50_s"] is not None else "-"
+        echo(f"    {name:<15} {model['made']:>4} {model['settled']:>7} {model['checked']:>7} {latency:>11}  "
+             f"{model['verified_by']}")
+    echo("    latency: paid = request transaction to InferenceSettled; feeless = request to verified answer")
+    echo("    checked: equal to a local run (digits class of the quantized model; MiniLM commitment of "
+         "sentence-transformers)")
+    proof = summary["models"][DIGITS].get("proof_p50_s")
+    echo(f"    proof time p50 (edge agents, Groth16 with snarkjs): {proof:.2f} s" if proof is not None else "")
+    usage = summary["usage"]
+    echo(f"    checkpoints: {len(summary['checkpoints'])}, {usage.get('checkpointed', 0)} feeless inference(s) "
+         f"credited in ProofOfUse epoch {usage.get('epoch')}")
+    flows = summary["flows"]
+    echo("    JOY flows")
+    echo(f"      requester paid     {joy(flows['requester_paid']):>14}   refunded {joy(flows['refunded'])}; "
+         "feeless requests cost nothing")
+    for name, amount in flows["nodes_earned"].items():
+        echo(f"      {name} earned      {joy(amount):>14}")
+    governance = summary["governance"]
+    echo(f"      model owner royalty {joy(flows['owner_royalty']):>13}   "
+         f"({governance['royalty_before_bps'] / 100:g} %, {governance['royalty_after_bps'] / 100:g} % after the change)")
+    echo(f"      protocol share     {joy(flows['protocol_share']):>14}   (kept in the marketplace for the treasury)")
+    echo(f"    governance: royalty {governance['royalty_before_bps']} -> {governance['royalty_after_bps']} bps "
+         f"{governance['within_policy']['state']} (voter {governance['within_policy']['voter']}); the 45 % proposal "
+         f"{governance['outside_policy']['state']} (voter {governance['outside_policy']['voter']})")
+    echo(f"    {'gas':<34} {'txs':>4} {'per tx':>10}")
+    for label, gas in summary["gas"].items():
+        echo(f"      {label:<32} {gas['txs']:>4} {gas['per_tx']:>10,}")
+    stopped = [p for p in summary["processes"] if p["exit"] is not None]
+    echo(f"    processes: {len(summary['processes'])} started, {len(stopped)} stopped "
+         f"(exit codes {', '.join(str(p['exit']) for p in summary['processes'])}); "
+         f"{len(summary['leftover_pids'])} left running")
+    echo(f"    done in {summary['seconds']:.1f} s")
+
+
+def run_demo(plan: DemoPlan, workdir: Path | None, summary_json: Path | None, short: bool) -> dict:
+    """The whole demo on the connected local chain; returns the summary. Raises ClickException
+    naming the stage that failed; the agents are stopped in every case."""
+    steps = Steps()
+    keep = workdir is not None
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="joynet-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    os.environ["JOYNET_CHANNEL_DB"] = str(workdir / "channels.sqlite3")  # the ledger this demo's processes share
+    demo = Demo(plan, workdir, steps)
+    # Ape's own handlers would stop anvil first; these let the agents stop while it still runs.
+    previous = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with steps.stage("Local chain and deployment: every role handed to the DAO"):
+            demo.deploy()
+        with steps.stage("Publish the built-in models to the embedded store and register them"):
+            demo.publish_and_register()
+        with steps.stage("Start 3 edge agents, 2 bridgers and the voter as separate processes"):
+            demo.start_agents(networks.provider.uri)
+        with steps.stage(f"Paid requests: {plan.digits} digits (ZK proof), {plan.minilm} MiniLM (quorum of 3)"):
+            demo.paid_requests()
+        with steps.stage(f"Feeless requests over the channel: {plan.feeless} digits, proofs verified by the requester"):
+            demo.feeless_requests()
+        with steps.stage("The bridgers checkpoint the channel on chain"):
+            demo.checkpoint()
+        with steps.stage("Governance: a royalty change the voter supports, through the timelock; one it defeats"):
+            demo.governance()
+        with steps.stage("JOY flows"):
+            demo.flows()
+    except BaseException as error:
+        why = "Interrupted" if isinstance(error, KeyboardInterrupt) else "Failed"
+        click.secho(f"\n{why}: stopping every process the demo started", bold=True, err=True)
+        try:
+            demo.shutdown()
+        except Exception as error:  # noqa: BLE001 - the original failure is the one to report
+            steps.alert(f"while stopping: {one_line(error)}")
+        steps.alert(f"the run's directory (logs, store, journals) is kept: {workdir}")
+        raise
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    with steps.stage("Stop every process the demo started"):
+        demo.shutdown()
+    summary = demo.summary()
+    summary["short"] = short
+    print_summary(summary, short)
+    if summary_json:
+        summary_json.write_text(json.dumps(summary, indent=1, default=str))
+    if not keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return summary
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
