@@ -97,3 +97,31 @@ def test_follow__message_appended_later__yielded_after_waiting(tmp_path):
 
     message = asyncio.run(scenario())
     assert message.sequence == 1 and message.public == b"late"
+
+
+class _RacingLedger:
+    """A ledger where another process appends the very message we send just before we do."""
+
+    def __init__(self, ledger):
+        self.ledger, self.raced = ledger, False
+
+    def __getattr__(self, name):
+        return getattr(self.ledger, name)
+
+    def append(self, message):
+        if not self.raced:
+            self.raced = True
+            self.ledger.append(message)  # the other writer wins the race with the same bytes
+        self.ledger.append(message)
+
+
+def test_create__same_key_announced_by_another_process_meanwhile__opens_the_channel(tmp_path):
+    ledger = SQLiteLedger(tmp_path / "ledger.sqlite3")
+    identity = ChannelIdentity(b"\x07" * 32)
+    racing = _RacingLedger(ledger)
+    channel = Channel.create(racing, identity, "board", private=False)
+    assert racing.raced
+    assert channel.state.announcement is not None and channel.state.announcement.name == "board"
+    channel.publish(public=b"after the race")
+    messages = list(ChannelReader(ledger, channel.channel_id).verified_messages())
+    assert [m.type for m in messages] == [MessageType.ANNOUNCE, MessageType.PACKET]

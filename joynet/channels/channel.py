@@ -22,6 +22,7 @@ from joynet.channels.errors import (
     InvalidMessageError,
     MaskedPayloadAccessError,
     NotAuthorizedError,
+    ReplayError,
 )
 from joynet.channels.keys import ChannelIdentity
 from joynet.channels.masking import mask, new_keyload, open_keyload, unmask
@@ -96,7 +97,13 @@ class Channel:
         channel._sync()
         if channel.state.announcement is None:
             announcement = Announcement(name, private, identity.exchange_public_key)
-            channel._publish(MessageType.ANNOUNCE, announcement.encode())
+            try:
+                channel._publish(MessageType.ANNOUNCE, announcement.encode())
+            except ReplayError:
+                # Another process holding the same key announced the same channel between our
+                # read and our append. Ed25519 signatures are deterministic, so its announcement is
+                # byte for byte ours: the channel exists, which is all we wanted.
+                pass
             channel._sync()
         return channel
 
