@@ -281,3 +281,23 @@ def model():
     from joynet.zk import QuantizedMLP
 
     return QuantizedMLP.load()
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Refuses a fixture name defined with different scopes in different test files: Ape's
+    isolation keys snapshots by fixture name, so a function-scoped ``digits`` in one module and a
+    module-scoped ``digits`` in another made the function's chain state outlive its test (it
+    leaked into every later test of test_marketplace.py)."""
+    scopes: dict[str, set[str]] = {}
+    for item in items:
+        for name in getattr(item, "fixturenames", ()):
+            for definition in item._fixtureinfo.name2fixturedefs.get(name, ()):
+                scopes.setdefault(name, set()).add(definition.scope)
+    clashes = {name: found for name, found in scopes.items() if len(found) > 1 and name not in _SCOPE_CLASH_ALLOWED}
+    if clashes:
+        raise pytest.UsageError(f"fixture names defined with several scopes (rename one): {clashes}")
+
+
+# Pre-existing clashes that touch no chain state in their function-scoped form (a channel test's
+# `alice` key, a storage test's `store`) or are the node-coordinator module's own deployment.
+_SCOPE_CLASH_ALLOWED = {"store", "alice", "marketplace", "coordinator", "nodes"}

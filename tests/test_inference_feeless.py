@@ -44,7 +44,7 @@ def digits_cid(store, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def digits():
+def digit_inputs():
     _, pixels, _, labels = load_split()
     return [{"pixels": row, "salt": SALT} for row in pixels.tolist()[:3]]
 
@@ -61,26 +61,26 @@ async def close(*nodes):
 
 
 def test_execute_inference__use_iota_zk_model__output_with_locally_verified_proof_and_no_chain(
-    store, digits_cid, digits, tmp_path, ledger_path
+    store, digits_cid, digit_inputs, tmp_path, ledger_path
 ):
     async def scenario():
         serving, requesting = nodes(store, tmp_path)
         channel_id = await serving.open_model_channel("digits")
         served = asyncio.create_task(serving.serve_iota(channel_id, digits_cid, node_address=NODE_ADDRESS, max_requests=1))
-        result = await requesting.execute_inference(digits_cid, digits[0], use_iota=True, channel_id=channel_id)
+        result = await requesting.execute_inference(digits_cid, digit_inputs[0], use_iota=True, channel_id=channel_id)
         assert await served == 1
         await close(serving, requesting)
         return channel_id, result
 
     channel_id, result = asyncio.run(scenario())
-    inference = QuantizedMLP.load().forward(digits[0]["pixels"])
+    inference = QuantizedMLP.load().forward(digit_inputs[0]["pixels"])
     assert result.output == {"class": inference.label, "logits": list(inference.logits)}
     assert int(result.proof["publicSignals"][2]) >> 224 == inference.label and len(result.proof_calldata) == 256
     packets = [m for m in SQLiteLedger(ledger_path).read(bytes.fromhex(channel_id[2:])) if m.type is MessageType.PACKET]
     assert len(packets) == 2 and all(m.masked for m in packets)  # input, output and proof never in the clear
 
 
-def forged_answers(store, digits_cid, digits, tmp_path, forge):
+def forged_answers(store, digits_cid, digit_inputs, tmp_path, forge):
     """The node proves honestly, then answers with ``forge(output, proof)``; the requester's verdict."""
 
     async def dishonest_node(serving, channel_id):
@@ -98,7 +98,7 @@ def forged_answers(store, digits_cid, digits, tmp_path, forge):
         task = asyncio.create_task(dishonest_node(serving, channel_id))
         try:
             with pytest.raises(ProofRejectedError) as rejected:
-                await requesting.execute_inference(digits_cid, digits[1], use_iota=True, channel_id=channel_id)
+                await requesting.execute_inference(digits_cid, digit_inputs[1], use_iota=True, channel_id=channel_id)
             await task
         finally:
             await close(serving, requesting)
@@ -107,29 +107,29 @@ def forged_answers(store, digits_cid, digits, tmp_path, forge):
     return asyncio.run(scenario())
 
 
-def test_execute_inference__use_iota_output_changed_after_proving__rejected(store, digits_cid, digits, tmp_path):
+def test_execute_inference__use_iota_output_changed_after_proving__rejected(store, digits_cid, digit_inputs, tmp_path):
     def other_class(output, proof):
         return {**output, "class": (output["class"] + 1) % 10}, proof
 
-    assert "outputBinding differ" in forged_answers(store, digits_cid, digits, tmp_path, other_class)
+    assert "outputBinding differ" in forged_answers(store, digits_cid, digit_inputs, tmp_path, other_class)
 
 
-def test_execute_inference__use_iota_proof_points_tampered__rejected_by_snarkjs(store, digits_cid, digits, tmp_path):
+def test_execute_inference__use_iota_proof_points_tampered__rejected_by_snarkjs(store, digits_cid, digit_inputs, tmp_path):
     def bent_proof(output, proof):
         proof["proof"]["pi_a"][0] = str(int(proof["proof"]["pi_a"][0]) + 1)
         return output, proof
 
-    assert "does not verify" in forged_answers(store, digits_cid, digits, tmp_path, bent_proof)
+    assert "does not verify" in forged_answers(store, digits_cid, digit_inputs, tmp_path, bent_proof)
 
 
-def test_execute_inference__use_iota_no_proof_for_zk_model__rejected(store, digits_cid, digits, tmp_path):
-    assert "no Groth16 proof" in forged_answers(store, digits_cid, digits, tmp_path, lambda output, proof: (output, None))
+def test_execute_inference__use_iota_no_proof_for_zk_model__rejected(store, digits_cid, digit_inputs, tmp_path):
+    assert "no Groth16 proof" in forged_answers(store, digits_cid, digit_inputs, tmp_path, lambda output, proof: (output, None))
 
 
 # ---- private models ----
 
 
-def private_model_round(store, digits_cid, digits, tmp_path, ledger_path, credential_for):
+def private_model_round(store, digits_cid, digit_inputs, tmp_path, ledger_path, credential_for):
     """A private digits model; the requester presents ``credential_for(owner, requester_did, registry)``."""
     owner = DIDIdentity.from_mnemonic(OWNER_SEED)
     requester_did = DIDIdentity.from_mnemonic(REQUESTER_SEED).did
@@ -141,11 +141,11 @@ def private_model_round(store, digits_cid, digits, tmp_path, ledger_path, creden
 
     async def scenario():
         serving, requesting = nodes(store, tmp_path)
-        channel_id = await serving.open_model_channel("private-digits", access=access)
+        channel_id = await serving.open_model_channel("private-digit_inputs", access=access)
         served = asyncio.create_task(serving.serve_iota(channel_id, digits_cid, node_address=NODE_ADDRESS, access=access,
                                                         max_requests=1, timeout=3))
         try:
-            return await requesting.execute_inference(digits_cid, digits[2], use_iota=True, channel_id=channel_id,
+            return await requesting.execute_inference(digits_cid, digit_inputs[2], use_iota=True, channel_id=channel_id,
                                                       credential=credential, timeout=3)
         finally:
             await served
@@ -154,16 +154,16 @@ def private_model_round(store, digits_cid, digits, tmp_path, ledger_path, creden
     return asyncio.run(scenario())
 
 
-def test_private_model__valid_credential__served(store, digits_cid, digits, tmp_path, ledger_path):
+def test_private_model__valid_credential__served(store, digits_cid, digit_inputs, tmp_path, ledger_path):
     def valid(owner, holder, registry):
         return owner.issue_model_access(holder, digits_cid, expires_at=int(time.time()) + 600)
 
-    result = private_model_round(store, digits_cid, digits, tmp_path, ledger_path, valid)
-    assert result.output["class"] == QuantizedMLP.load().forward(digits[2]["pixels"]).label
+    result = private_model_round(store, digits_cid, digit_inputs, tmp_path, ledger_path, valid)
+    assert result.output["class"] == QuantizedMLP.load().forward(digit_inputs[2]["pixels"]).label
 
 
 @pytest.mark.parametrize("case", ["expired", "foreign", "none"])
-def test_private_model__expired_or_foreign_credential__never_admitted(store, digits_cid, digits, tmp_path, ledger_path, case):
+def test_private_model__expired_or_foreign_credential__never_admitted(store, digits_cid, digit_inputs, tmp_path, ledger_path, case):
     def bad(owner, holder, registry):
         now = int(time.time())
         if case == "expired":
@@ -173,11 +173,11 @@ def test_private_model__expired_or_foreign_credential__never_admitted(store, dig
         return None
 
     with pytest.raises(TimeoutError, match="admission"):
-        private_model_round(store, digits_cid, digits, tmp_path, ledger_path, bad)
+        private_model_round(store, digits_cid, digit_inputs, tmp_path, ledger_path, bad)
 
 
 def test_private_model__credential_revoked_after_admission__request_declined(
-    store, digits_cid, digits, tmp_path, ledger_path, monkeypatch
+    store, digits_cid, digit_inputs, tmp_path, ledger_path, monkeypatch
 ):
     admits = ModelAccessPolicy.admits
     revocations = []
@@ -194,4 +194,4 @@ def test_private_model__credential_revoked_after_admission__request_declined(
         return owner.issue_model_access(holder, digits_cid, expires_at=int(time.time()) + 600, credential_id="urn:uuid:gone")
 
     with pytest.raises(AccessDeniedError, match="access denied: the credential urn:uuid:gone was revoked"):
-        private_model_round(store, digits_cid, digits, tmp_path, ledger_path, revoked_later)
+        private_model_round(store, digits_cid, digit_inputs, tmp_path, ledger_path, revoked_later)
