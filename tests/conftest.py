@@ -292,6 +292,8 @@ def pytest_collection_modifyitems(session, config, items):
     for item in items:
         for name in getattr(item, "fixturenames", ()):
             for definition in item._fixtureinfo.name2fixturedefs.get(name, ()):
+                if getattr(definition.func, "__name__", "") == "get_direct_param_fixture_func":
+                    continue  # a @pytest.mark.parametrize argument, not a fixture
                 scopes.setdefault(name, set()).add(definition.scope)
     clashes = {name: found for name, found in scopes.items() if len(found) > 1 and name not in _SCOPE_CLASH_ALLOWED}
     if clashes:
