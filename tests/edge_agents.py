@@ -43,7 +43,8 @@ class AgentProcess:
     def start(self) -> "AgentProcess":
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
-        env = {**self.env, "JOYNET_MODEL_CACHE": str(self.cache_dir)}
+        # One torch thread per agent: three agents with a thread per core each starve anvil.
+        env = {**self.env, "JOYNET_MODEL_CACHE": str(self.cache_dir), "OMP_NUM_THREADS": "1"}
         self.process = subprocess.Popen(
             self.args("--capacity", "8", "--withdraw-at", "0"), cwd=PROJECT_ROOT, env=env, stdout=log,
             stderr=subprocess.STDOUT)

@@ -103,7 +103,10 @@ def test_feeless__channel_inferences_two_bridgers__node_and_owner_credited_and_c
     assert all(len(result.proof_calldata) == 256 for result in results)  # proofs verified by the requester
 
     output = run_bridgers(feeless_env, [7, 8])
-    assert "submitted checkpoint" in output and "co-signed" in output, output
+    # One member proposes and the other co-signs, or both propose the same checkpoint at once
+    # (each signature counts for the same checkpoint): either way one of them submits it.
+    assert "submitted checkpoint" in output, output
+    assert "co-signed" in output or output.count("proposed checkpoint") == 2, output
     state = bridge.streamOf(stream)
     assert state.checkpoints == 1
     assert proof_of_use.nodeUsage(epoch, node_operator) == 2 and proof_of_use.modelUsage(epoch, model_key(MODEL)) == 2
