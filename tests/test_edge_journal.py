@@ -62,6 +62,18 @@ def _assignment(marketplace, chain, request_id):
     return event
 
 
+async def restart(new_node, request_id):
+    """A restarted agent: joins, reconciles its journal with the chain, drains; returns the number
+    of jobs it resumed and the request's job as the journal then says."""
+    node = new_node()
+    await node.join()
+    resumed = await node.reconcile()
+    await node.drain()
+    job = node.journal.get(request_id)
+    await node.close()
+    return resumed, job
+
+
 def test_restart__submission_mined_but_not_journaled__not_submitted_again(
         digits_model, new_node, client, store, marketplace, operator, chain):
     async def serve_once():
@@ -79,16 +91,7 @@ def test_restart__submission_mined_but_not_journaled__not_submitted_again(
     journal.update(request_id, COMPUTED)  # killed after the transaction was mined, before the journal said so
     journal.close()
 
-    async def restart():
-        node = new_node()
-        await node.join()
-        resumed = await node.reconcile()
-        await node.drain()
-        job = node.journal.get(request_id)
-        await node.close()
-        return resumed, job
-
-    resumed, job = run(restart())
+    resumed, job = run(restart(new_node, request_id))
     assert resumed == 0 and job.state == SUBMITTED and job.tx_hash
     assert len(events_of(marketplace, "ResultSubmitted", 0, requestId=request_id, node=operator.address)) == 1
     assert client.status(request_id) is RequestStatus.Settled
@@ -113,16 +116,7 @@ def test_restart__result_journaled_but_not_sent__journaled_result_submitted(
     request_id, commitment = run(compute_then_die())
     assert client.status(request_id) is RequestStatus.Open
 
-    async def restart():
-        node = new_node()
-        await node.join()
-        resumed = await node.reconcile()
-        await node.drain()
-        job = node.journal.get(request_id)
-        await node.close()
-        return resumed, job
-
-    resumed, job = run(restart())
+    resumed, job = run(restart(new_node, request_id))
     assert resumed == 1 and job.state == SUBMITTED
     (submitted,) = events_of(marketplace, "ResultSubmitted", 0, requestId=request_id, node=operator.address)
     assert bytes(submitted.outputCommitment) == commitment

@@ -549,15 +549,40 @@ def test_update_governance__by_proposal__hands_over(marketplace, governance, ali
     assert marketplace.version() == 2
 
 
+@pytest.fixture
+def as_timelock(timelock, accounts, deployer):
+    """The timelock, impersonated: it owns every component, so this is what an executed proposal sends."""
+    governor = accounts[timelock.address]
+    deployer.transfer(governor, "1 ether")
+    return governor
+
+
+def test_set_components__from_timelock__rewires_and_announces(marketplace, coordinator, judge, as_timelock, outsider):
+    new_usage_ledger = outsider.address  # any non-zero address: the marketplace does not probe it
+    receipt = marketplace.setComponents(coordinator, judge, new_usage_ledger, sender=as_timelock)
+    assert marketplace.coordinator() == coordinator.address
+    assert marketplace.proofOfInference() == judge.address
+    assert marketplace.proofOfUse() == new_usage_ledger
+    (event,) = receipt.decode_logs(marketplace.ComponentsSet)
+    assert event.proofOfUse == new_usage_ledger
+
+
+@pytest.mark.parametrize("zeroed", [0, 1, 2])
+def test_set_components__zero_address__reverts(marketplace, coordinator, judge, proof_of_use, as_timelock, zeroed):
+    components = [coordinator.address, judge.address, proof_of_use.address]
+    components[zeroed] = ZERO_ADDRESS
+    with reverts_with("ModelMarketplaceZeroAddress"):
+        marketplace.setComponents(*components, sender=as_timelock)
+    assert marketplace.proofOfUse() == proof_of_use.address
+
+
 @pytest.mark.parametrize(
     "name", ["ModelMarketplace", "NodeCoordinator", "ProofOfInference", "ProofOfUse", "IOTAValidator"]
 )
-def test_renounce_ownership__even_by_governance__is_disabled(deployment, name, timelock, accounts, deployer):
+def test_renounce_ownership__even_by_governance__is_disabled(deployment, name, timelock, as_timelock):
     contract = deployment.contract(name)
-    governor = accounts[timelock.address]  # impersonated: the timelock owns every component
-    deployer.transfer(governor, "1 ether")
     with reverts_with("JoyGovernedRenounceDisabled", abi=contract):
-        contract.renounceOwnership(sender=governor)
+        contract.renounceOwnership(sender=as_timelock)
     assert contract.owner() == timelock.address
 
 
