@@ -34,6 +34,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from joynet.channels import Channel, ChannelIdentity, ChannelReader, MessageType, derive_channel_id
 from joynet.channels.transport import ChannelTransport
+from joynet.iota_handler import AdmissionRefusedError
+
+ACCESS_DENIED = "access denied"  # how a node's refusal for want of a valid credential begins
 
 DID_NETWORK = "joynet"
 KEY_FRAGMENT = "key-0"
@@ -280,9 +283,10 @@ class ModelAccessPolicy:
                                    revoked=self.revoked)
 
     def admits(self, holder_key: bytes, credential: bytes) -> bool:
-        """Admission policy for the model channel's keyloads (``IOTAInferenceHandler``)."""
+        """Admission policy for the model channel's keyloads (``IOTAInferenceHandler``): True, or
+        ``AdmissionRefusedError`` saying why, which the handler passes on to the subscriber."""
         try:
             self.check(credential, holder_key)
-        except CredentialError:
-            return False
+        except CredentialError as error:
+            raise AdmissionRefusedError(f"{ACCESS_DENIED}: {error}") from None
         return True

@@ -11,6 +11,12 @@ Payloads are JSON: ``{"kind": "request", "model_id", "input"}`` and
 response only from the channel's author, so another admitted requester cannot answer in the
 node's place.
 
+A subscriber the author's admission policy refuses gets a public, author-signed
+``{"kind": "refusal", "subscriber", "credential", "reason"}`` (``credential``: the SHA-256 of the
+credential it presented), so its ``send_request`` fails at once with the reason
+(``AdmissionRefusedError``) instead of waiting out its timeout. The refusal names the credential
+it judged: a later subscription with another credential is judged afresh.
+
 On a private channel the masked part carries the whole payload and the public part only what the
 bridgers count usage with: ``{"kind": "request"}`` and ``{"kind": "response", "request_id",
 "node", "served"}`` (the node's EVM address, which ProofOfUse credits, and whether it served or
@@ -19,6 +25,7 @@ declined). Inputs, outputs and proofs stay masked, so the bridgers need no key o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import OrderedDict
@@ -30,12 +37,25 @@ from joynet.channels import Channel, ChannelIdentity, MaskedPayloadAccessError, 
 from joynet.channels.iota import IOTATransport
 from joynet.channels.transport import ChannelTransport
 
-AdmissionPolicy = Callable[[bytes, bytes], bool]  # (subscriber's Ed25519 key, its credential) -> admit?
-REQUEST, RESPONSE = "request", "response"
+# (subscriber's Ed25519 key, its credential) -> admit? A policy refuses by returning False or, to
+# tell the subscriber why, by raising AdmissionRefusedError(reason).
+AdmissionPolicy = Callable[[bytes, bytes], bool]
+REQUEST, RESPONSE, REFUSAL = "request", "response", "refusal"
+REFUSED_WITHOUT_REASON = "refused by the channel's admission policy"
+
+
+class AdmissionRefusedError(PermissionError):
+    """The channel's author refused a subscription (raised by a policy with the reason, and by
+    ``send_request`` on the refused subscriber's side)."""
 
 
 def admit_everyone(subscriber: bytes, credential: bytes) -> bool:
     return True
+
+
+def credential_digest(credential: bytes) -> str:
+    """How a refusal names the credential it judged, without repeating it."""
+    return "0x" + hashlib.sha256(credential).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -66,7 +86,11 @@ class _Session:
     channel: Channel
     pending_requests: OrderedDict[str, IOTAInferenceRequest] = field(default_factory=OrderedDict)
     responses: dict[str, IOTAInferenceResponse] = field(default_factory=dict)
-    considered: set[bytes] = field(default_factory=set)  # subscribers the admission policy has judged
+    # (subscriber, credential) pairs the admission policy has judged: a subscriber refused once is
+    # judged again when it subscribes with another credential
+    considered: set[tuple[bytes, bytes]] = field(default_factory=set)
+    presented: bytes | None = None  # the credential of our own latest subscription
+    refusal: str | None = None  # why the author refused that subscription
 
 
 def _json_bytes(value: dict) -> bytes:
@@ -119,12 +143,28 @@ class IOTAInferenceHandler:
         session = self._session(channel_id)
         self._pump(session)
         state = session.channel.state
-        newcomers = [key for key in state.subscribers if key not in session.considered and key not in state.writers]
+        newcomers = [(key, subscription.credential) for key, subscription in state.subscribers.items()
+                     if key not in state.writers and (key, subscription.credential) not in session.considered]
         session.considered.update(newcomers)
-        accepted = [key for key in newcomers if self.admission(key, state.subscribers[key].credential)]
+        accepted = []
+        for key, credential in newcomers:
+            reason = self._refusal_reason(key, credential)
+            if reason is None:
+                accepted.append(key)
+            else:
+                refusal = {"kind": REFUSAL, "subscriber": "0x" + key.hex(),
+                           "credential": credential_digest(credential), "reason": reason}
+                session.channel.publish(public=_json_bytes(refusal))
         if accepted:
             session.channel.admit(set(state.writers) | set(accepted))
         return ["0x" + key.hex() for key in accepted]
+
+    def _refusal_reason(self, key: bytes, credential: bytes) -> str | None:
+        """None when the admission policy admits ``key``, else why not."""
+        try:
+            return None if self.admission(key, credential) else REFUSED_WITHOUT_REASON
+        except AdmissionRefusedError as refused:
+            return str(refused) or REFUSED_WITHOUT_REASON
 
     async def next_request(self, channel_id: str | bytes, timeout: float | None = None) -> IOTAInferenceRequest:
         """The oldest unanswered request; admits pending subscribers while it waits."""
@@ -156,13 +196,21 @@ class IOTAInferenceHandler:
 
     async def subscribe(self, channel_id: str | bytes, credential: bytes = b"") -> str:
         """Ask the channel's author for access (``credential`` goes to its admission policy)."""
-        return self._session(channel_id).channel.subscribe(credential).id
+        session = self._session(channel_id)
+        message = session.channel.subscribe(credential)
+        session.presented, session.refusal = credential, None
+        return message.id
 
     async def send_request(self, channel_id: str | bytes, model_id: str, input_data: Any, timeout: float = 30.0) -> str:
-        """Post a request once the author has admitted us; returns the request id (message hash)."""
+        """Post a request once the author has admitted us; returns the request id (message hash).
+        ``AdmissionRefusedError`` (with the author's reason) if the author refused us instead."""
         session = self._session(channel_id)
         deadline = time.monotonic() + timeout
+        self._pump(session)
         while not session.channel.admitted:
+            if session.refusal is not None:
+                raise AdmissionRefusedError(
+                    f"the author of channel 0x{session.channel.channel_id.hex()} refused us: {session.refusal}")
             await self._wait(session, deadline, "admission by the channel's author")
             self._pump(session)
         body = {"kind": REQUEST, "model_id": model_id, "input": input_data}
@@ -219,6 +267,14 @@ class IOTAInferenceHandler:
                 session.responses[response.request_id] = response
                 # A node that restarts replays its channel: requests it already answered are done.
                 session.pending_requests.pop(response.request_id, None)
+            elif body.get("kind") == REFUSAL and message.sender == channel.state.author and self._refuses_us(session, body):
+                session.refusal = str(body.get("reason") or REFUSED_WITHOUT_REASON)
+
+    def _refuses_us(self, session: _Session, refusal: dict) -> bool:
+        """Whether ``refusal`` judged our own latest subscription (our key and that credential)."""
+        return (session.presented is not None
+                and refusal.get("subscriber") == "0x" + self.identity.public_key.hex()
+                and refusal.get("credential") == credential_digest(session.presented))
 
     def _packet_body(self, channel: Channel, message: Message) -> dict | None:
         """The JSON body of a packet we may read; None for everything else."""

@@ -2,12 +2,14 @@
 
 import asyncio
 import json
+import time
 
 import pytest
 
 from joynet import IOTAInferenceHandler, IOTAInferenceRequest, IOTAInferenceResponse
 from joynet.channels import ChannelReader, MaskedPayloadAccessError, MessageType, SQLiteLedger
 from joynet.channels.bench import measure_channel
+from joynet.iota_handler import REFUSED_WITHOUT_REASON, AdmissionRefusedError, credential_digest
 
 NODE_SEED = "abandon " * 11 + "about"
 REQUESTER_SEED = "legal winner thank year wave sausage worth useful legal winner thank yellow"
@@ -66,20 +68,60 @@ def test_request_response__public_channel__payloads_in_the_clear(ledger_path):
     assert all(m.public and not m.masked for m in packets)
 
 
-def test_send_request__admission_policy_refuses__times_out_and_nothing_posted(ledger_path):
+def refused_round(policy, presented=b"forged"):
+    """A requester presenting ``presented`` to a node whose admission policy is ``policy``."""
+    async def scenario():
+        node = IOTAInferenceHandler(wallet_seed=NODE_SEED, admission=policy)
+        requester = IOTAInferenceHandler(wallet_seed=REQUESTER_SEED)
+        channel_id = await node.create_model_channel("private-model")
+        await requester.subscribe(channel_id, credential=presented)
+        assert await node.admit_pending(channel_id) == []
+        with pytest.raises(AdmissionRefusedError) as refused:
+            await requester.send_request(channel_id, "private-model", {"x": 1}, timeout=30)
+        return channel_id, requester, str(refused.value)
+
+    return asyncio.run(scenario())
+
+
+def test_send_request__admission_policy_returns_false__refused_at_once_and_nothing_admitted(ledger_path):
+    started = time.monotonic()
+    channel_id, requester, message = refused_round(lambda key, credential: credential == b"valid")
+    assert time.monotonic() - started < 10  # told, not timed out (the timeout is 30 s)
+    assert message.endswith(REFUSED_WITHOUT_REASON)
+    messages = SQLiteLedger(ledger_path).read(bytes.fromhex(channel_id[2:]))
+    assert MessageType.KEYLOAD not in [m.type for m in messages]
+    (packet,) = [m for m in messages if m.type is MessageType.PACKET]  # the refusal only: no request was posted
+    assert json.loads(packet.public) == {
+        "kind": "refusal", "subscriber": requester.public_key, "credential": credential_digest(b"forged"),
+        "reason": REFUSED_WITHOUT_REASON}
+
+
+def test_send_request__admission_policy_raises_reason__subscriber_told_why(ledger_path):
+    def policy(key, credential):
+        raise AdmissionRefusedError("the credential expired")
+
+    _, _, message = refused_round(policy)
+    assert message.endswith("refused us: the credential expired")
+
+
+def test_send_request__refused_then_new_credential__judged_again_and_served(ledger_path):
+    """A refusal names the credential it judged: after resubscribing with another credential the
+    author judges again, and the requester waits for that instead of failing on the old refusal."""
     async def scenario():
         node = IOTAInferenceHandler(wallet_seed=NODE_SEED, admission=lambda key, credential: credential == b"valid")
         requester = IOTAInferenceHandler(wallet_seed=REQUESTER_SEED)
         channel_id = await node.create_model_channel("private-model")
         await requester.subscribe(channel_id, credential=b"forged")
-        assert await node.admit_pending(channel_id) == []
-        with pytest.raises(TimeoutError, match="admission"):
-            await requester.send_request(channel_id, "private-model", {"x": 1}, timeout=0.2)
-        return channel_id
+        await node.admit_pending(channel_id)
+        with pytest.raises(AdmissionRefusedError):
+            await requester.send_request(channel_id, "private-model", {"x": 1}, timeout=5)
+        await requester.subscribe(channel_id, credential=b"valid")
+        serving = asyncio.create_task(serve_one(node, channel_id))  # the same node judges the new subscription
+        request_id = await requester.send_request(channel_id, "private-model", {"x": 4}, timeout=5)
+        await serving
+        return await requester.wait_response(channel_id, request_id, timeout=5)
 
-    channel_id = asyncio.run(scenario())
-    kinds = [m.type for m in SQLiteLedger(ledger_path).read(bytes.fromhex(channel_id[2:]))]
-    assert MessageType.PACKET not in kinds and MessageType.KEYLOAD not in kinds
+    assert asyncio.run(scenario()).output == {"y": 8}
 
 
 def test_wait_response__answer_posted_by_another_requester__ignored(ledger_path):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from joynet.channels import SQLiteLedger
+from joynet.iota_handler import AdmissionRefusedError
 from joynet.identity import (
     CredentialError, DIDIdentity, ExpiredCredentialError, ForeignCredentialError, ModelAccessPolicy,
     ModelAccessRegistry, RevokedCredentialError, check_document, did_of, verify_model_access,
@@ -126,14 +127,17 @@ def test_access_policy__private_model_and_revocation_on_owner_channel__enforced(
     registry.mark_private()
     jwt = owner.issue_model_access(holder.did, MODEL, expires_at=in_an_hour(), credential_id="urn:uuid:revoke-me")
     assert policy.check(jwt.encode(), holder.public_key).id == "urn:uuid:revoke-me"
-    assert policy.admits(holder.public_key, jwt.encode()) and not policy.admits(stranger.public_key, jwt.encode())
+    assert policy.admits(holder.public_key, jwt.encode())
+    with pytest.raises(AdmissionRefusedError, match="access denied: issued to .*, presented by"):
+        policy.admits(stranger.public_key, jwt.encode())
     with pytest.raises(ForeignCredentialError):
         policy.check(jwt, stranger.public_key)  # a stolen credential: its holder is someone else
 
     registry.revoke("urn:uuid:revoke-me")
     with pytest.raises(RevokedCredentialError):
         policy.check(jwt, holder.public_key)
-    assert not policy.admits(holder.public_key, jwt.encode())
+    with pytest.raises(AdmissionRefusedError, match="access denied: the credential urn:uuid:revoke-me was revoked"):
+        policy.admits(holder.public_key, jwt.encode())
 
 
 def test_access_policy__revocation_posted_by_someone_else__ignored(ledger, owner, holder, stranger):

@@ -122,6 +122,13 @@ def test_execute_inference__use_iota_proof_points_tampered__rejected_by_snarkjs(
     assert "does not verify" in forged_answers(store, digits_cid, digit_inputs, tmp_path, bent_proof)
 
 
+def test_execute_inference__use_iota_commitment_not_of_the_output__rejected(store, digits_cid, digit_inputs, tmp_path):
+    def other_commitment(output, proof):  # the class and its proof are honest; the commitment is not
+        return {**output, "outputCommitment": "0x" + ((output["class"] + 1) % 10).to_bytes(32, "big").hex()}, proof
+
+    assert "does not commit to its output" in forged_answers(store, digits_cid, digit_inputs, tmp_path, other_commitment)
+
+
 def test_execute_inference__use_iota_no_proof_for_zk_model__rejected(store, digits_cid, digit_inputs, tmp_path):
     assert "no Groth16 proof" in forged_answers(store, digits_cid, digit_inputs, tmp_path, lambda output, proof: (output, None))
 
@@ -162,8 +169,11 @@ def test_private_model__valid_credential__served(store, digits_cid, digit_inputs
     assert result.output["class"] == QuantizedMLP.load().forward(digit_inputs[2]["pixels"]).label
 
 
-@pytest.mark.parametrize("case", ["expired", "foreign", "none"])
-def test_private_model__expired_or_foreign_credential__never_admitted(store, digits_cid, digit_inputs, tmp_path, ledger_path, case):
+@pytest.mark.parametrize(
+    "case, reason", [("expired", "the credential expired at"), ("foreign", "issued to .*, presented by"),
+                     ("none", "no access credential presented")])
+def test_private_model__expired_foreign_or_no_credential__refused_with_the_reason(
+        store, digits_cid, digit_inputs, tmp_path, ledger_path, case, reason):
     def bad(owner, holder, registry):
         now = int(time.time())
         if case == "expired":
@@ -172,7 +182,7 @@ def test_private_model__expired_or_foreign_credential__never_admitted(store, dig
             return owner.issue_model_access(owner.did, digits_cid, expires_at=now + 600)
         return None
 
-    with pytest.raises(TimeoutError, match="admission"):
+    with pytest.raises(AccessDeniedError, match=f"refused us: access denied: .*{reason}"):
         private_model_round(store, digits_cid, digit_inputs, tmp_path, ledger_path, bad)
 
 

@@ -16,7 +16,10 @@ from eth_hash.auto import keccak
 
 from joynet import InferenceNode, InvalidInputError, ModelLoadError, PayloadTooLargeError
 from joynet.inference import UnknownRuntimeError
-from joynet.inference.runtimes.sentence_embedding import embedding_commitment, encode_quantized, quantize
+from joynet.inference.runtimes.digits import DigitsMLPRuntime
+from joynet.inference.runtimes.sentence_embedding import (
+    SentenceEmbeddingRuntime, embedding_commitment, encode_quantized, quantize,
+)
 from joynet.model_package import publish_model
 from joynet.models import minilm_source_dir, publish_builtin_models, write_digits_package, write_minilm_package
 from joynet.storage import EmbeddedStore
@@ -84,6 +87,7 @@ def test_execute_inference__digits_held_out__equals_quantized_mlp(node, cids, he
         expected = model.forward(image)
         assert result.output == {"class": expected.label, "logits": list(expected.logits)}
         assert result.output_commitment == to_bytes32(output_commitment(expected))
+        assert DigitsMLPRuntime.commitment_of(result.output) == result.output_commitment  # a requester's re-check
         assert result.input_commitment == to_bytes32(input_commitment(image, SALT))
         assert result.proof is None and result.proof_calldata == b""
         hits += expected.label == label
@@ -103,6 +107,7 @@ def test_execute_inference__minilm_text__equals_quantized_sentence_transformers(
         expected = quantize(reference_minilm.encode([text], convert_to_numpy=True))
         assert result.output == {"embedding": expected[0].tolist()}
         assert result.output_commitment == keccak(encode_quantized(expected))
+        assert SentenceEmbeddingRuntime.commitment_of(result.output) == result.output_commitment
 
 
 def test_execute_inference__minilm_batch__equals_quantized_batch(node, cids, reference_minilm):
@@ -110,6 +115,21 @@ def test_execute_inference__minilm_batch__equals_quantized_batch(node, cids, ref
     expected = quantize(reference_minilm.encode(TEXTS, convert_to_numpy=True))
     assert result.output == {"embeddings": expected.tolist()}
     assert result.output_commitment == embedding_commitment(expected)
+    assert SentenceEmbeddingRuntime.commitment_of(result.output) == result.output_commitment
+
+
+@pytest.mark.parametrize("output", [
+    {"embedding": [1, 2, 128]}, {"embeddings": [[1, 2], [3]]}, {"embeddings": []}, {"embedding": ["a", "b"]}, {},
+])
+def test_commitment_of__not_an_int8_embedding__value_error(output):
+    with pytest.raises(ValueError, match="int8 embedding matrix"):
+        SentenceEmbeddingRuntime.commitment_of(output)
+
+
+@pytest.mark.parametrize("output", [{}, {"class": "seven"}, {"class": None}])
+def test_commitment_of__not_a_digits_output__value_error(output):
+    with pytest.raises(ValueError, match="not a digits output"):
+        DigitsMLPRuntime.commitment_of(output)
 
 
 def test_execute_inference__minilm__loaded_from_store_cache_dir(node, cids, workdir):

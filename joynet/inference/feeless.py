@@ -20,7 +20,9 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from joynet.identity import ACCESS_DENIED, CredentialError
 from joynet.inference.errors import InferenceError, InvalidInputError
+from joynet.iota_handler import AdmissionRefusedError
 from joynet.model_package import ModelPackage
 
 if TYPE_CHECKING:
@@ -31,15 +33,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger("joynet.inference.feeless")
 
 ZERO_BYTES32 = b"\0" * 32
-ACCESS_DENIED = "access denied"  # how a node's refusal for want of a valid credential begins
 
 
 class ProofRejectedError(InferenceError):
-    """The node's answer to a ZK model carries no proof, or one that does not prove this result."""
+    """The node's answer to a ZK model carries no proof, or one that does not prove this result; or
+    an answer's output commitment does not commit to its output."""
 
 
 class AccessDeniedError(InferenceError):
-    """The node declined a private model's request: no valid access credential."""
+    """The node refused admission to a private model's channel, or declined a request: no valid
+    access credential (the message says why)."""
 
 
 def circuit_request_id(request_id: str) -> int:
@@ -85,7 +88,10 @@ async def request_over_channel(
     package = await model_metadata(node, model_id)
     credential = credential.encode() if isinstance(credential, str) else (credential or b"")
     await node.subscribe_once(channel_id, credential)
-    request_id = await handler.send_request(channel_id, model_id, input_data, timeout=timeout)
+    try:
+        request_id = await handler.send_request(channel_id, model_id, input_data, timeout=timeout)
+    except AdmissionRefusedError as refused:
+        raise AccessDeniedError(str(refused)) from None
     response = await handler.wait_response(channel_id, request_id, timeout=timeout)
     if response.error:
         declined = AccessDeniedError if response.error.startswith(ACCESS_DENIED) else InferenceError
@@ -98,12 +104,32 @@ async def request_over_channel(
 
         calldata = encode_calldata(proof["proof"])
     output = dict(response.output) if isinstance(response.output, dict) else {"value": response.output}
-    commitment = bytes.fromhex(str(output.pop("outputCommitment", "0x" + "00" * 32)).removeprefix("0x"))
+    commitment = check_output_commitment(package, output, output.pop("outputCommitment", None), request_id)
     return InferenceOutput(
         model_id=model_id, model_cid=package.cid, output=output, output_commitment=commitment,
         input_commitment=None, proof=proof, proof_calldata=calldata, verification=dict(package.verification),
         seconds=0.0,
     )
+
+
+def check_output_commitment(package: ModelPackage, output: dict, claimed, request_id: str) -> bytes:
+    """The answer's output commitment, once it is the one the model's runtime computes for the
+    output (what a node would submit on chain for it); ProofRejectedError otherwise."""
+    from joynet.inference.errors import UnknownRuntimeError
+    from joynet.inference.runtimes import runtime_for
+
+    try:
+        commitment = bytes.fromhex(str(claimed).removeprefix("0x"))
+        if len(commitment) != 32:
+            raise ValueError(f"outputCommitment {claimed!r} is not 32 bytes")
+        expected = runtime_for(package.framework).commitment_of(output)
+    except UnknownRuntimeError:
+        expected = None  # a framework this requester has no runtime for: it cannot tell
+    except ValueError as error:
+        raise ProofRejectedError(f"the answer to {request_id} cannot be checked: {error}") from None
+    if expected is not None and commitment != expected:
+        raise ProofRejectedError(f"the answer to {request_id}: its outputCommitment does not commit to its output")
+    return commitment
 
 
 def check_proof_statement(package: ModelPackage, input_data, request_id: str, response: IOTAInferenceResponse) -> dict:
@@ -140,8 +166,6 @@ async def serve_channel(
     node_address: str, access: ModelAccessPolicy | None, max_requests: int | None, timeout: float | None,
 ) -> int:
     """Answer requests until ``max_requests`` were answered (or ``timeout`` passes with none)."""
-    from joynet.identity import CredentialError
-
     answered = 0
     while max_requests is None or answered < max_requests:
         try:

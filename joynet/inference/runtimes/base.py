@@ -50,6 +50,13 @@ class ModelRuntime(ABC):
     def close(self) -> None:
         """Releases what the runtime holds (worker processes...)."""
 
+    @classmethod
+    def commitment_of(cls, output: dict) -> bytes | None:
+        """The commitment of ``output`` as :meth:`run` computes it, without the model: a requester
+        re-checks an answer's commitment with it. None when the runtime cannot tell; ValueError
+        for an output this runtime could not have produced."""
+        return None
+
 
 def register_runtime(framework: str):
     def decorate(cls: type[ModelRuntime]) -> type[ModelRuntime]:

@@ -71,6 +71,13 @@ class DigitsMLPRuntime(ModelRuntime):
             proof_calldata=proof.calldata if proof else b"",
         )
 
+    @classmethod
+    def commitment_of(cls, output: dict) -> bytes:
+        try:
+            return to_bytes32(int(output["class"]))
+        except (KeyError, TypeError, ValueError, OverflowError) as error:
+            raise ValueError(f"not a digits output: {error!r}") from None
+
     def _prove(self, pixels, salt, request_id, node):
         from joynet.zk.prover import circuit_id
 

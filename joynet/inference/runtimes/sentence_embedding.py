@@ -142,3 +142,14 @@ class SentenceEmbeddingRuntime(ModelRuntime):
         rows = q.tolist()
         output = {"embedding": rows[0]} if single else {"embeddings": rows}
         return RuntimeOutput(output=output, output_commitment=embedding_commitment(q))
+
+    @classmethod
+    def commitment_of(cls, output: dict) -> bytes:
+        rows = [output["embedding"]] if "embedding" in output else output.get("embeddings")
+        try:
+            values = np.asarray(rows, dtype=np.int64)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"not an int8 embedding matrix: {error}") from None
+        if values.ndim != 2 or values.size == 0 or np.abs(values).max() > INT8_SCALE:
+            raise ValueError("not an int8 embedding matrix (n x dim, values in -127..127)")
+        return embedding_commitment(values.astype(np.int8))
