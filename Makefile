@@ -7,7 +7,7 @@ APE := .venv/bin/ape
 help:
 	@echo "make setup   install the toolchain into .venv and node_modules (idempotent, offline registries only)"
 	@echo "make test    run the whole test suite on a private anvil chain"
-	@echo "make test-long  the protocol state machine with 10,000 steps"
+	@echo "make test-long  the protocol state machine, at least 10,000 steps"
 	@echo "make demo    JoyNet end to end on a local chain: models, edge agents, bridgers, voter, requests, governance"
 	@echo "make bench   gas per protocol step from real transactions (writes bench/results.json)"
 	@echo "make circuits  rebuild the digits MLP circuit, its local trusted setup and DigitsMLPVerifier.sol"
@@ -22,7 +22,7 @@ test: setup
 
 # The protocol state machine at length: 500 examples of 20 steps (10,000 steps; several minutes).
 test-long: setup
-	JOYNET_STATEFUL_EXAMPLES=500 JOYNET_STATEFUL_STEPS=20 $(APE) test tests/test_protocol_invariants.py -q
+	JOYNET_STATEFUL_EXAMPLES=800 JOYNET_STATEFUL_STEPS=20 JOYNET_STATEFUL_MIN_STEPS=10000 $(APE) test tests/test_protocol_invariants.py -q
 
 demo: setup
 	$(APE) run demo

@@ -39,8 +39,10 @@ share of its capacity) of those left, as the coordinator scans sets of up to 8 n
 The model pins every block's timestamp (evm_setNextBlockTimestamp before each transaction), so
 deadlines, unbonding and epoch boundaries are exact rather than subject to the wall clock.
 
-Size: JOYNET_STATEFUL_EXAMPLES examples (default 200) of JOYNET_STATEFUL_STEPS steps (default 8,
-the bootstrap being the first); `make test-long` runs 500 x 20.
+Size: JOYNET_STATEFUL_EXAMPLES examples (default 200) of up to JOYNET_STATEFUL_STEPS steps
+(default 8, the bootstrap being the first). Hypothesis ends some examples early, so the run counts
+the steps it took and fails below JOYNET_STATEFUL_MIN_STEPS: `make test-long` runs 800 examples of
+up to 20 steps and requires 10,000 (500 x 20 gave 7,772).
 """
 
 import os
@@ -67,6 +69,7 @@ from joynet.marketplace import Request
 
 EXAMPLES = int(os.environ.get("JOYNET_STATEFUL_EXAMPLES", "200"))
 STEPS = int(os.environ.get("JOYNET_STATEFUL_STEPS", "8"))
+MIN_STEPS = int(os.environ.get("JOYNET_STATEFUL_MIN_STEPS", "0"))  # a run that took fewer steps fails
 
 # As in test_invariants.py: chain-bound examples take milliseconds, so no deadline; no example
 # database; no "explain" phase (it re-runs a failure under a line tracer, minutes through Ape).
@@ -262,6 +265,9 @@ class Env:
             outsider.address,
         ]
         self.earners = [*(account.address for account in holders), timelock.address]
+        # What the run covered, reported at its end: Hypothesis may end an example before
+        # stateful_step_count steps, so examples x steps is only an upper bound.
+        self.examples_run = self.checks_run = 0
 
         mk, co, pou = marketplace.address, coordinator.address, proof_of_use.address
         v = self.views
@@ -300,6 +306,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.treasury = to_checksum_address(env.marketplace_treasury)
         self.slash_treasury = to_checksum_address(env.coordinator_treasury)
         self.snapshot_id = None
+        env.examples_run += 1
 
     # ---- bootstrap and reset ----
 
@@ -847,6 +854,7 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     @invariant()
     def joy_is_conserved(self):
+        self.env.checks_run += 1  # the invariants run after every step, the bootstrap included
         chain = self._chain()
         on_chain = {address: chain["balance", address] for address in self.env.joy_holders}
         assert sum(on_chain.values()) == chain["supply"] == GENESIS_SUPPLY, (
@@ -956,7 +964,7 @@ class ProtocolMachine(RuleBasedStateMachine):
 
 
 def test_protocol__random_use__keeps_every_invariant(
-    chain, token, marketplace, coordinator, proof_of_use, timelock, genesis_holders, outsider
+    chain, token, marketplace, coordinator, proof_of_use, timelock, genesis_holders, outsider, capsys
 ):
     env = Env(chain, token, marketplace, coordinator, proof_of_use, timelock, genesis_holders, outsider)
     assert env.params == EXPECTED_PARAMETERS, f"deployed parameters {env.params} != {EXPECTED_PARAMETERS}"
@@ -971,5 +979,9 @@ def test_protocol__random_use__keeps_every_invariant(
         lambda: ProtocolMachine(env),
         settings=settings(max_examples=EXAMPLES, stateful_step_count=STEPS, **CHAIN_SETTINGS),
     )
+    with capsys.disabled():
+        print(f"\nprotocol state machine: {env.checks_run} steps (bootstraps included), each followed by "
+              f"every invariant, in {env.examples_run} examples")
+    assert env.checks_run >= MIN_STEPS, f"{env.checks_run} steps, fewer than the {MIN_STEPS} asked for"
 
 
