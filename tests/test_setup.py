@@ -59,7 +59,7 @@ def _rpc(url, method, params):
 
 
 def test_anvil__many_blocks_then_stopped__leaves_no_state_files_behind(tmp_path):
-    # The npm anvil spills old states to ~/.foundry/anvil/tmp after a few hundred blocks and keeps
+    # The npm anvil spills old states to a state folder under the home directory after a few hundred blocks and keeps
     # them after a SIGTERM; the suite's runs filled a CI disk that way. Setup's wrapper stops it.
     home = tmp_path / "home"
     home.mkdir()

@@ -52,7 +52,7 @@ cat > "$SHIM.tmp" <<SH
 exec node "$ROOT/toolchain/solc-shim.js" "\$@"
 SH
 chmod +x "$SHIM.tmp" && mv "$SHIM.tmp" "$SHIM"
-# anvil writes the chain's older states to .foundry/anvil/tmp/anvil-state-* in the home directory and leaves them
+# anvil writes the chain's older states to a state folder under the home directory and leaves them
 # there when it is stopped by a signal, as ape-foundry stops it: about 500 MB per test run, which
 # filled the CI disk. The wrapper keeps old states in memory only (--max-persisted-states 0), so
 # state queries at blocks far behind the head fail with BlockOutOfRangeError; nothing here needs them.
