@@ -19,8 +19,9 @@ contract ModelMarketplaceV2 is ModelMarketplace {
         address initialOwner,
         address treasury_,
         uint16[3] memory shares,
-        uint64 maxDeadlineWindow_
-    ) ModelMarketplace(joy_, initialOwner, treasury_, shares, maxDeadlineWindow_) {}
+        uint64 maxDeadlineWindow_,
+        uint32[2] memory windows
+    ) ModelMarketplace(joy_, initialOwner, treasury_, shares, maxDeadlineWindow_, windows) {}
 
     /// @notice Hands governance of the marketplace to `newGovernor` (a new timelock after a DAO
     /// migration). Callable only by the current governance.

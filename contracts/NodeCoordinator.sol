@@ -124,6 +124,9 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     mapping(address node => EnumerableSet.Bytes32Set) private _modelsOf;
     /// @dev Per model: the active nodes serving it. O(1) add/remove (swap and pop).
     mapping(bytes32 modelId => EnumerableSet.AddressSet) private _eligible;
+    /// @dev Marketplaces governance replaced: they may still release and slash the nodes of the
+    /// requests they opened, so that no request is stranded by an upgrade; they assign no more.
+    mapping(address marketplace => bool) private _formerMarketplaces;
 
     // ---- errors ----
 
@@ -220,6 +223,14 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
 
     modifier onlyMarketplace() {
         if (msg.sender != _marketplace) revert NodeCoordinatorCallerNotMarketplace(msg.sender);
+        _;
+    }
+
+    /// @dev The current marketplace, or one it replaced (closing the requests it still holds).
+    modifier onlyMarketplaceOrFormer() {
+        if (msg.sender != _marketplace && !_formerMarketplaces[msg.sender]) {
+            revert NodeCoordinatorCallerNotMarketplace(msg.sender);
+        }
         _;
     }
 
@@ -394,8 +405,11 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     /// gates eligibility (minStake, a free bond per task), and weighting by it would steer work
     /// to large stakers whatever their load. As an idle node cannot be beaten, an idle first
     /// draw ends the comparison without reading the second (the common, cheap case).
-    /// Randomness: keccak256(block.prevrandao, seed, draw); a block proposer could bias it
-    /// slightly, which buys a node no more than a task it must still perform correctly.
+    /// Randomness: keccak256(seed, draw) only. The marketplace derives the seed from the hash of
+    /// the request's block, which the request could not see; nothing of the assigning
+    /// transaction (such as block.prevrandao) enters, so whoever sends it cannot draw again by
+    /// retrying in another block. The proposer of the request's block could bias its hash,
+    /// which buys a node no more than a task it must still perform correctly.
     function assign(bytes32 modelId, uint256 count, uint256 seed)
         external
         onlyMarketplace
@@ -405,7 +419,7 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         EnumerableSet.AddressSet storage candidates = _eligible[modelId];
         uint256 size = candidates.length();
         uint256 bond = _taskBond;
-        uint256 entropy = _random(block.prevrandao, seed);
+        uint256 entropy = seed;
 
         nodes = new address[](count);
         uint256 found;
@@ -428,7 +442,7 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     /// @inheritdoc INodeCoordinator
     /// @dev Unlocks the node's average bond per open task (see the contract notes) and resets its
     /// missed-deadline count: a completed task proves the node is live.
-    function release(address nodeAddress) external onlyMarketplace {
+    function release(address nodeAddress) external onlyMarketplaceOrFormer {
         Node storage node = _nodes[nodeAddress];
         uint256 word = _loadWord(node);
         uint256 tasks = uint16(word >> _TASKS_OFFSET);
@@ -447,7 +461,7 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     /// its stake falls below {minStake}; its remaining open tasks continue.
     function slash(address nodeAddress, address beneficiary, bool missedDeadline)
         external
-        onlyMarketplace
+        onlyMarketplaceOrFormer
         returns (uint256 slashed)
     {
         Node storage node = _nodes[nodeAddress];
@@ -509,11 +523,21 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         _setTreasury(newTreasury);
     }
 
-    /// @notice Sets the marketplace, the only caller of {assign}, {release} and {slash}.
+    /// @notice Sets the marketplace, the only caller of {assign}. The marketplace it replaces
+    /// may still {release} and {slash}, so that its open requests close normally.
     function setMarketplace(address newMarketplace) external onlyOwner {
         if (newMarketplace == address(0)) revert NodeCoordinatorInvalidAddress("marketplace", newMarketplace);
-        emit MarketplaceSet(_marketplace, newMarketplace);
+        address previous = _marketplace;
+        emit MarketplaceSet(previous, newMarketplace);
+        if (previous != address(0)) _formerMarketplaces[previous] = true;
+        _formerMarketplaces[newMarketplace] = false;
         _marketplace = newMarketplace;
+    }
+
+    /// @notice Whether `account` is a marketplace governance replaced, which may still release
+    /// and slash the nodes of its open requests.
+    function isFormerMarketplace(address account) external view returns (bool) {
+        return _formerMarketplaces[account];
     }
 
     // =====================================================================================

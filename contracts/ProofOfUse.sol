@@ -12,10 +12,17 @@ import {JoyGoverned} from "./governance/JoyGoverned.sol";
 import {IProofOfUse} from "./interfaces/IProofOfUse.sol";
 
 /// @title ProofOfUse, usage-based epoch rewards for model owners and edge nodes
-/// @notice Counts inferences per epoch (from paid settlements reported by the marketplace and
-/// from feeless checkpoints reported by the bridge) and splits each epoch's JOY pool, once the
-/// epoch has ended, pro rata to usage: {ownerShareBps} of the pool to model owners by their
-/// inferences, the rest to nodes by the tasks they served. Rewards are pulled by the recipients.
+/// @notice Records usage per epoch (paid settlements reported by the marketplace; feeless
+/// checkpoints reported by the bridge) and splits each epoch's JOY pool, once the epoch has
+/// ended, pro rata to the value paid: {ownerShareBps} of the pool to model owners, the rest to
+/// the nodes that served, each by the fees of its settlements. Rewards are pulled.
+///
+/// Self-dealing never pays. A settlement weighs what its payer can never get back, the
+/// protocol's part of the fee (an account that owns the model, runs the node and pays the
+/// request gets every other part back), and no reward exceeds {REWARD_CAP_BPS} of the weight
+/// behind it, so the rewards a settlement earns in total stay below what it cost. Feeless usage
+/// is counted per model but weighs nothing: nobody paid for it. What the caps leave in a pool
+/// stays there until governance sweeps it after the claim period.
 ///
 /// The pool of an epoch is funded by anyone before the epoch ends (the DAO through a proposal
 /// that approves and calls {fundEpoch}; donors directly). JOY is conserved: the contract holds
@@ -50,13 +57,20 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
     /// governance may sweep what is left ({sweepUnclaimed}). A constant, so that no vote can
     /// shorten the window of rewards already earned.
     uint256 public constant CLAIM_PERIOD = 180 days;
+    /// @notice Most a role's claim pays per unit of its usage weight (before the owner/node
+    /// split), in basis points: below 100 %, so that a settlement's rewards never reach what it
+    /// cost its payer.
+    uint256 public constant REWARD_CAP_BPS = 9_000;
+    /// @notice Usage weights are counted in units of this many JOY wei (1 gwei of JOY), which
+    /// keeps the counters in 64 bits; a settlement weighing less counts nothing.
+    uint256 public constant WEIGHT_UNIT = 1e9;
 
     /// @notice What is known about one epoch.
     /// @dev Slot 0 is what {recordUsage} writes (and funding pre-warms); slot 1 what claims write.
     struct EpochInfo {
         uint128 pool; // JOY credited to the epoch
-        uint64 totalInferences; // inferences recorded in the epoch (the owners' denominator)
-        uint64 totalNodeTasks; // node tasks recorded in the epoch (the nodes' denominator)
+        uint64 totalOwnerWeight; // owners' usage weight in the epoch, in WEIGHT_UNITs (their denominator)
+        uint64 totalNodeWeight; // nodes' usage weight in the epoch, in WEIGHT_UNITs (their denominator)
         uint128 paidOut; // JOY paid out of the pool (claims and a sweep)
         uint16 ownerShareBps; // the owners' share; in {epochInfo}, the current one until fixed
         bool shareFixed; // whether ownerShareBps is the epoch's final share
@@ -75,7 +89,7 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
     /// epoch (an epoch number would point at a different time span), mixing usage and pools.
     uint64 public immutable epochLength;
 
-    /// @notice The marketplace, the only caller of {recordUsage}.
+    /// @notice The marketplace, the only caller of {recordUsage} (beside the ones it replaced).
     address public marketplace;
     /// @notice Basis points of each epoch's pool that go to model owners; the rest goes to
     /// nodes. Shares the marketplace's slot, which is read on every settlement anyway.
@@ -86,12 +100,14 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
 
     uint256 private _outstanding; // sum over epochs of pool - paidOut
     mapping(uint256 epoch => EpochInfo) private _epochs;
-    // modelId => epoch / 4 => counts of epochs 4k..4k+3
+    // modelId => epoch / 4 => inference counts of epochs 4k..4k+3
     mapping(bytes32 modelId => mapping(uint256 epochQuad => uint64[4])) private _modelUsage;
-    // account => epoch / 2 => [owner count, node count] of epoch 2k, then of epoch 2k+1
+    // account => epoch / 2 => [owner weight, node weight] of epoch 2k, then of epoch 2k+1
     mapping(address account => mapping(uint256 epochPair => uint64[4])) private _accountUsage;
     // account => bit 2 * epoch + role, set once the account claimed that role's reward
     mapping(address account => BitMaps.BitMap) private _claimed;
+    // marketplaces governance replaced: they still record the usage of the requests they close
+    mapping(address marketplace => bool) private _formerMarketplaces;
 
     /// @notice A governed parameter outside its hard bounds.
     /// @param name "epochLength" or "ownerShareBps"
@@ -133,7 +149,9 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
     /// @notice The owners' share of future splits changed.
     event OwnerShareBpsSet(uint16 oldOwnerShareBps, uint16 newOwnerShareBps);
     /// @notice One settled paid inference of `modelId`, served by `nodes`.
-    event UsageRecorded(uint256 indexed epoch, bytes32 indexed modelId, address indexed modelOwner, address[] nodes);
+    event UsageRecorded(
+        uint256 indexed epoch, bytes32 indexed modelId, address indexed modelOwner, address[] nodes, uint256 value
+    );
     /// @notice `count` feeless inferences of `modelId` served by `node`, from a bridged checkpoint.
     event BridgedUsageRecorded(
         uint256 indexed epoch, bytes32 indexed modelId, address indexed modelOwner, address node, uint256 count
@@ -154,7 +172,9 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
     event SurplusPooled(uint256 indexed epoch, uint256 amount);
 
     modifier onlyMarketplace() {
-        if (msg.sender != marketplace) revert ProofOfUseCallerNotMarketplace(msg.sender);
+        if (msg.sender != marketplace && !_formerMarketplaces[msg.sender]) {
+            revert ProofOfUseCallerNotMarketplace(msg.sender);
+        }
         _;
     }
 
@@ -183,11 +203,15 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
 
     // ---- governance ----
 
-    /// @notice Sets the marketplace, the only caller of {recordUsage}. Owner only.
+    /// @notice Sets the marketplace, the caller of {recordUsage}; the one it replaces may still
+    /// record the usage of the requests it closes. Owner only.
     /// @param newMarketplace the marketplace; never zero (usage of paid inferences is always on)
     function setMarketplace(address newMarketplace) external onlyOwner {
         if (newMarketplace == address(0)) revert ProofOfUseZeroAddress("marketplace");
-        emit MarketplaceSet(marketplace, newMarketplace);
+        address previous = marketplace;
+        emit MarketplaceSet(previous, newMarketplace);
+        if (previous != address(0)) _formerMarketplaces[previous] = true;
+        _formerMarketplaces[newMarketplace] = false;
         marketplace = newMarketplace;
     }
 
@@ -214,7 +238,7 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
         _requireEnded(fromEpoch);
         _requireNotEnded(toEpoch);
         EpochInfo storage from = _epochs[fromEpoch];
-        if (from.totalInferences != 0) revert ProofOfUseEpochHadUsage(fromEpoch);
+        if (from.totalOwnerWeight != 0 || from.totalNodeWeight != 0) revert ProofOfUseEpochHadUsage(fromEpoch);
         uint256 amount = from.pool - from.paidOut;
         if (amount == 0) revert ProofOfUseNothingToMove(fromEpoch);
         from.pool = from.paidOut;
@@ -256,18 +280,34 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
     // ---- usage ----
 
     /// @inheritdoc IProofOfUse
-    /// @dev Counts, in the current epoch, one inference for the model and its owner and one task
-    /// per listed node (a node listed twice served twice). Reverts on a zero owner or node, whose
-    /// reward nobody could claim, and on an empty node list.
-    function recordUsage(bytes32 modelId, address modelOwner, address[] calldata nodes) external onlyMarketplace {
+    /// @dev Counts, in the current epoch, one inference of the model; adds `value` (in
+    /// WEIGHT_UNITs, floored) to the owner's weight and an equal part of it to each listed node
+    /// (a node listed twice gets two parts). Reverts on a zero owner or node, whose reward
+    /// nobody could claim, and on an empty node list.
+    function recordUsage(bytes32 modelId, address modelOwner, address[] calldata nodes, uint256 value)
+        external
+        onlyMarketplace
+    {
         uint256 nodeCount = nodes.length;
         if (nodeCount == 0) revert ProofOfUseNoNodes();
+        if (modelOwner == address(0)) revert ProofOfUseZeroAddress("modelOwner");
         uint256 epoch = currentEpoch();
-        _recordInferences(epoch, modelId, modelOwner, 1, nodeCount);
-        for (uint256 i = 0; i < nodeCount; ++i) {
-            _recordNodeTasks(epoch, nodes[i], 1);
+        // Far below 2**64 units: a fee is escrowed as uint96 wei, 2**96 / 1e9 < 2**67, and the
+        // whole supply of JOY is 1e27 wei, 1e18 units.
+        uint256 ownerWeight = value / WEIGHT_UNIT;
+        uint256 nodeWeight = ownerWeight / nodeCount;
+        _modelUsage[modelId][epoch >> 2][epoch & 3] += 1;
+        if (ownerWeight != 0) {
+            EpochInfo storage info = _epochs[epoch];
+            (info.totalOwnerWeight, info.totalNodeWeight) =
+                (info.totalOwnerWeight + uint64(ownerWeight), info.totalNodeWeight + uint64(nodeWeight * nodeCount));
+            _accountUsage[modelOwner][epoch >> 1][_lane(epoch, _OWNER)] += uint64(ownerWeight);
         }
-        emit UsageRecorded(epoch, modelId, modelOwner, nodes);
+        for (uint256 i = 0; i < nodeCount; ++i) {
+            if (nodes[i] == address(0)) revert ProofOfUseZeroAddress("node");
+            if (nodeWeight != 0) _accountUsage[nodes[i]][epoch >> 1][_lane(epoch, _NODE)] += uint64(nodeWeight);
+        }
+        emit UsageRecorded(epoch, modelId, modelOwner, nodes, value);
     }
 
     /// @inheritdoc IProofOfUse
@@ -280,9 +320,10 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
         if (count == 0 || count > MAX_BRIDGED_COUNT) {
             revert ProofOfUseCountOutOfBounds(count, 1, MAX_BRIDGED_COUNT);
         }
+        if (modelOwner == address(0)) revert ProofOfUseZeroAddress("modelOwner");
+        if (node == address(0)) revert ProofOfUseZeroAddress("node");
         uint256 epoch = currentEpoch();
-        _recordInferences(epoch, modelId, modelOwner, count, count);
-        _recordNodeTasks(epoch, node, count);
+        _modelUsage[modelId][epoch >> 2][epoch & 3] += uint64(count);
         emit BridgedUsageRecorded(epoch, modelId, modelOwner, node, count);
     }
 
@@ -303,7 +344,8 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
     }
 
     /// @notice Pays the caller its model-owner reward for an ended epoch: the owners' part of
-    /// the pool times the caller's share of the epoch's inferences, floored.
+    /// the pool times the caller's share of the owners' usage weight, floored, and at most
+    /// {REWARD_CAP_BPS} of the owners' part of the caller's weight.
     /// @param epoch an ended epoch
     /// @return amount the JOY paid
     function claimOwnerReward(uint256 epoch) external nonReentrant returns (uint256 amount) {
@@ -312,7 +354,8 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
     }
 
     /// @notice Pays the caller its node reward for an ended epoch: the nodes' part of the pool
-    /// times the caller's share of the epoch's node tasks, floored.
+    /// times the caller's share of the nodes' usage weight, floored, and at most
+    /// {REWARD_CAP_BPS} of the nodes' part of the caller's weight.
     /// @param epoch an ended epoch
     /// @return amount the JOY paid
     function claimNodeReward(uint256 epoch) external nonReentrant returns (uint256 amount) {
@@ -350,14 +393,14 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
         return _modelUsage[modelId][epoch >> 2][epoch & 3];
     }
 
-    /// @notice Inferences of `modelOwner`'s models recorded in `epoch`.
+    /// @notice Usage weight of `modelOwner`'s models in `epoch`, in JOY wei (whole WEIGHT_UNITs).
     function ownerUsage(uint256 epoch, address modelOwner) external view returns (uint256) {
-        return _usage(epoch, modelOwner, _OWNER);
+        return _usage(epoch, modelOwner, _OWNER) * WEIGHT_UNIT;
     }
 
-    /// @notice Tasks `node` served in `epoch`.
+    /// @notice Usage weight of the tasks `node` served in `epoch`, in JOY wei (whole WEIGHT_UNITs).
     function nodeUsage(uint256 epoch, address node) external view returns (uint256) {
-        return _usage(epoch, node, _NODE);
+        return _usage(epoch, node, _NODE) * WEIGHT_UNIT;
     }
 
     /// @notice The model-owner reward `account` can claim for `epoch` (zero once claimed or
@@ -405,25 +448,6 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
         if (epoch < current) revert ProofOfUseEpochEnded(epoch, current);
     }
 
-    /// @dev One slot for the epoch's totals and one for the model and the owner each.
-    function _recordInferences(uint256 epoch, bytes32 modelId, address modelOwner, uint256 inferences, uint256 tasks)
-        private
-    {
-        if (modelOwner == address(0)) revert ProofOfUseZeroAddress("modelOwner");
-        EpochInfo storage info = _epochs[epoch];
-        // Both totals live in slot 0 next to the pool: one read and one write together.
-        // The casts are safe: inferences <= MAX_BRIDGED_COUNT and tasks is bounded by calldata.
-        (info.totalInferences, info.totalNodeTasks) =
-            (info.totalInferences + uint64(inferences), info.totalNodeTasks + uint64(tasks));
-        _modelUsage[modelId][epoch >> 2][epoch & 3] += uint64(inferences);
-        _accountUsage[modelOwner][epoch >> 1][_lane(epoch, _OWNER)] += uint64(inferences);
-    }
-
-    function _recordNodeTasks(uint256 epoch, address node, uint256 tasks) private {
-        if (node == address(0)) revert ProofOfUseZeroAddress("node");
-        _accountUsage[node][epoch >> 1][_lane(epoch, _NODE)] += uint64(tasks);
-    }
-
     /// @dev Adds JOY that is already in (or about to enter) the contract to a pool. `fixShare`
     /// fixes the epoch's owner share when governance commits funds to it.
     function _credit(uint256 epoch, uint256 amount, bool fixShare) private {
@@ -463,7 +487,8 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
 
     /// @dev The owners' part is floored and the nodes get the rest, so the two parts sum to the
     /// pool exactly; each claimant's pro-rata amount is floored again, so the claims of a role
-    /// sum to at most its part, leaving under one wei of dust per claimant.
+    /// sum to at most its part, leaving under one wei of dust per claimant. The cap bounds what
+    /// a unit of weight earns: weight x role share x REWARD_CAP_BPS.
     function _reward(EpochInfo memory info, uint256 epoch, address account, uint256 role)
         private
         view
@@ -471,9 +496,19 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
     {
         uint256 usage = _usage(epoch, account, role);
         if (usage == 0) return 0; // also covers an epoch without usage (a zero denominator)
-        uint256 ownersPart = Math.mulDiv(info.pool, _shareOf(info), MAX_BPS);
-        if (role == _OWNER) return Math.mulDiv(ownersPart, usage, info.totalInferences);
-        return Math.mulDiv(info.pool - ownersPart, usage, info.totalNodeTasks);
+        uint256 share = _shareOf(info);
+        uint256 ownersPart = Math.mulDiv(info.pool, share, MAX_BPS);
+        uint256 proRata;
+        uint256 roleShare;
+        if (role == _OWNER) {
+            proRata = Math.mulDiv(ownersPart, usage, info.totalOwnerWeight);
+            roleShare = share;
+        } else {
+            proRata = Math.mulDiv(info.pool - ownersPart, usage, info.totalNodeWeight);
+            roleShare = MAX_BPS - share;
+        }
+        uint256 cap = Math.mulDiv(usage * WEIGHT_UNIT, roleShare * REWARD_CAP_BPS, MAX_BPS * MAX_BPS);
+        return proRata < cap ? proRata : cap;
     }
 
     function _pending(uint256 epoch, address account, uint256 role) private view returns (uint256) {

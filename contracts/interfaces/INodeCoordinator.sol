@@ -6,7 +6,8 @@ interface INodeCoordinator {
     /// @notice Picks `count` distinct eligible nodes serving `modelId`, load-aware, in O(1) gas in
     /// the number of registered nodes; locks one task bond and one unit of capacity on each.
     /// Reverts with NodeCoordinatorNoEligibleNode when not enough eligible nodes are found.
-    /// @param seed randomness mixed with block.prevrandao (the marketplace passes the request id)
+    /// @param seed the draw's only randomness: the marketplace derives it from the hash of the
+    /// request's block, which nobody knew when the request was made
     function assign(bytes32 modelId, uint256 count, uint256 seed) external returns (address[] memory nodes);
 
     /// @notice The task ended well (or not by the node's fault): unlock its bond and capacity.

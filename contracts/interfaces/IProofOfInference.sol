@@ -2,35 +2,37 @@
 pragma solidity 0.8.28;
 
 /// @title How the marketplace asks whether a result is valid under the model's policy
+/// @notice The judge keeps no state of its own about requests: the marketplace holds the
+/// commitments and reveals of every open request, so a request closes the same way whichever
+/// judge the DAO points the marketplace at, and a closed request leaves nothing behind.
 interface IProofOfInference {
-    /// @notice Where a request stands after a submission.
+    /// @notice What the results of a quorum request amount to.
     enum Verdict {
-        Pending, // more submissions are needed (quorum not complete yet)
-        Accepted, // the result is valid: settle
-        Rejected // the submissions cannot be accepted: refund the requester
+        Pending, // not used by the judge any more; kept so that the values stay stable
+        Accepted, // a strict majority of the assigned nodes revealed the same output: settle
+        Rejected // no output has a strict majority: nobody can be blamed for dissent
     }
 
-    /// @notice What a result is judged against.
+    /// @notice What a ZK result is checked against.
     struct ResultContext {
         uint256 requestId;
         address node; // the submitting node (bound into ZK proofs against theft and replay)
         bytes32 weightsCommitment; // the model's registered weights commitment
         bytes32 inputCommitment; // the request's salted input commitment
-        uint8 quorum; // k distinct assigned nodes must agree (1 = a single node)
-        bytes32 circuitId; // nonzero: a ZK proof through ZKVerifier is required
+        bytes32 circuitId; // the model's circuit (nonzero)
     }
 
-    /// @notice Records `ctx.node`'s result and judges it under the model's policy.
-    /// Callable only by the marketplace. `proof` is empty for quorum-only models.
-    /// @return verdict what the marketplace must do next
-    /// @return accepted the accepted output commitment (when verdict is Accepted)
-    /// @return dissenters assigned nodes whose output disagreed with the accepted one
-    function judge(ResultContext calldata ctx, bytes32 outputCommitment, bytes calldata proof)
+    /// @notice Judges the outputs the k assigned nodes of a quorum request revealed.
+    /// @param quorum k, the number of assigned nodes (the majority is of k, not of the reveals)
+    /// @param outputs one entry per assigned node: its revealed output, zero if it revealed none
+    /// @return verdict Accepted when one nonzero output was revealed by more than k / 2 nodes
+    /// @return accepted that output (zero otherwise)
+    function tally(uint256 quorum, bytes32[] calldata outputs)
         external
-        returns (Verdict verdict, bytes32 accepted, address[] memory dissenters);
+        pure
+        returns (Verdict verdict, bytes32 accepted);
 
     /// @notice Reverts unless `proof` is valid for `ctx` and `outputCommitment` under the ZK
-    /// policy (`ctx.circuitId` nonzero). Records nothing: for a single-node ZK request the
-    /// marketplace only needs the check, and a view call needs no caller check.
+    /// policy (`ctx.circuitId` nonzero). Records nothing.
     function checkProof(ResultContext calldata ctx, bytes32 outputCommitment, bytes calldata proof) external view;
 }
