@@ -55,6 +55,8 @@ class MarketplaceConfig:
     owner_share_bps: int
     protocol_share_bps: int
     max_deadline_window_seconds: int
+    min_response_window_seconds: int
+    reveal_window_seconds: int
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,8 @@ class DeployConfig:
                     owner_share_bps=int(shares["owner"]),
                     protocol_share_bps=int(shares["protocol"]),
                     max_deadline_window_seconds=int(market["max_deadline_window_seconds"]),
+                    min_response_window_seconds=int(market["min_response_window_seconds"]),
+                    reveal_window_seconds=int(market["reveal_window_seconds"]),
                 ),
                 NodesConfig(
                     min_stake=int(nodes["min_stake"]),
@@ -298,6 +302,7 @@ def _deploy_marketplace_core(deployer, config: DeployConfig, token, timelock, co
         timelock.address,
         shares,
         market.max_deadline_window_seconds,
+        [market.min_response_window_seconds, market.reveal_window_seconds],
     )
 
     log(f"IOTAValidator (bridger committee of {len(committee)}, threshold {config.bridge.threshold})")
@@ -307,7 +312,7 @@ def _deploy_marketplace_core(deployer, config: DeployConfig, token, timelock, co
 
     log("wiring the marketplace core, then handing every ownership to the timelock")
     marketplace.setComponents(coordinator, judge, proof_of_use, sender=deployer)
-    for component in (coordinator, judge, proof_of_use):
+    for component in (coordinator, proof_of_use):
         component.setMarketplace(marketplace, sender=deployer)
     proof_of_use.setBridge(bridge, sender=deployer)
     core = {

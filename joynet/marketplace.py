@@ -5,21 +5,29 @@
     request_id = await marketplace.request_inference("mymodel", input_commitment, "ipfs://input")
     result = await marketplace.get_result(request_id)   # waits for settlement or refund
 
-Node-side calls (``register_node``, ``submit_result``, ``decline_request``, ``close_expired``,
+A request's life on chain: the request pays into escrow; from the next block anyone assigns its
+nodes (``assign_nodes``; ``request_inference`` does it by default), seeded by the request block's
+hash; a single node submits its result (``submit_result``), the k nodes of a quorum first commit
+to a sealed result (``commit_result``) and reveal it once all have committed
+(``reveal_result``). Node-side calls (``register_node``, ``decline_request``, ``close_expired``,
 ``withdraw_earnings``) are here too. Model ids are names; on chain a model is keyed by the
-keccak-256 of its name (:func:`model_key`). Everything goes through Ape: the connected provider
-(or the one ``web3_provider`` names) and an Ape account. Transactions run in a worker thread.
+keccak-256 of its name (:func:`model_key`), registered in two steps (a commitment, then the
+registration from a later block) so that nobody can front-run the name. Everything goes through
+Ape: the connected provider (or the one ``web3_provider`` names) and an Ape account.
+Transactions run in a worker thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Sequence
 
-from eth_utils import keccak
+from eth_abi import encode as abi_encode
+from eth_utils import keccak, to_checksum_address
 
 from joynet._signing import SigningClient
 from joynet.deployment import load_deployment
@@ -31,10 +39,14 @@ class MarketplaceError(RuntimeError):
     """A marketplace call that cannot succeed as asked (bad argument, wrong state, timeout)."""
 
 
+ZERO_ADDRESS = "0x" + "00" * 20
+
+
 class Request(NamedTuple):
-    """ModelMarketplace.Request: what the chain committed to when the request was made. The
-    chain keeps only its digest, so submitting, declining and closing pass it back; it is
-    rebuilt from the InferenceRequested event."""
+    """ModelMarketplace.Request: what the chain committed to when the request was made and its
+    nodes were assigned. The chain keeps only its digest, so assigning, submitting, declining and
+    closing pass it back; it is rebuilt from the InferenceRequested event (its block is the seed
+    block) and, once assigned, the NodesAssigned event (the nodes and the deadline)."""
 
     id: int
     modelId: bytes
@@ -42,19 +54,29 @@ class Request(NamedTuple):
     escrow: int
     inputCommitment: bytes
     deadline: int
+    seedBlock: int
+    coordinator: str
     nodes: list[str]
 
     @classmethod
-    def from_event(cls, event) -> "Request":
-        return cls(
+    def from_event(cls, event, assigned=None) -> "Request":
+        """From an InferenceRequested event, and the request's NodesAssigned event if any."""
+        request = cls(
             event.requestId,
             bytes(event.modelId),
             event.requester,
             event.price,
             bytes(event.inputCommitment),
             event.deadline,
-            list(event.nodes),
+            event.block_number,
+            event.coordinator,
+            [],
         )
+        return request.assigned(assigned) if assigned is not None else request
+
+    def assigned(self, event) -> "Request":
+        """This request as its NodesAssigned event left it."""
+        return self._replace(deadline=event.deadline, nodes=[to_checksum_address(n) for n in event.nodes])
 
     @property
     def quorum(self) -> int:
@@ -68,6 +90,17 @@ class RequestStatus(enum.IntEnum):
     Open = 1
     Settled = 2
     Refunded = 3
+
+
+def seal_result(request_id: int, node: str, output_commitment: bytes, salt: bytes) -> bytes:
+    """The sealed result a quorum node commits to (ModelMarketplace.sealResult)."""
+    return keccak(abi_encode(["uint256", "address", "bytes32", "bytes32"],
+                             [request_id, to_checksum_address(node), output_commitment, salt]))
+
+
+def registration_commitment(model: bytes, owner: str, salt: bytes) -> bytes:
+    """What a model owner commits to before registering (ModelMarketplace.commitModelRegistration)."""
+    return keccak(abi_encode(["bytes32", "address", "bytes32"], [model, to_checksum_address(owner), salt]))
 
 
 def model_key(model_id: str | bytes) -> bytes:
@@ -149,14 +182,23 @@ class ModelMarketplace(SigningClient):
         weights_commitment: bytes | str | None = None,
         quorum: int = 1,
         circuit_id: bytes | str | None = None,
+        response_window: int = 0,
     ) -> bytes:
-        """Registers a model; returns its on-chain key. ``price`` in JOY wei; 0 needs a stream."""
+        """Registers a model; returns its on-chain key. ``price`` in JOY wei; 0 needs a stream.
+        ``response_window``: the seconds its nodes need at least (0: the network's minimum).
+        Two transactions: a commitment to (key, owner, a random salt), then the registration
+        from a later block, so that nobody who sees the registration can take the name first."""
         if not metadata.startswith("ipfs://"):
             raise MarketplaceError(f"metadata must be an ipfs:// URI, got {metadata!r}")
         if price == 0 and iota_stream_id is None:
             raise MarketplaceError("a free model must name its IOTA stream (iota_stream_id)")
         key = model_key(model_id)
-        policy = (quorum, _bytes32(circuit_id, "circuit_id"))
+        if self.contract.getModel(key).owner != ZERO_ADDRESS:
+            raise MarketplaceError(f"model {model_id!r} is already registered")
+        policy = (quorum, _bytes32(circuit_id, "circuit_id"), response_window)
+        salt = os.urandom(32)
+        await self._send(self.contract.commitModelRegistration, registration_commitment(key, self._sender(), salt))
+        await self._next_block()
         await self._send(
             self.contract.registerModel,
             key,
@@ -165,6 +207,7 @@ class ModelMarketplace(SigningClient):
             price,
             policy,
             _bytes32(iota_stream_id, "iota_stream_id"),
+            salt,
         )
         return key
 
@@ -184,11 +227,13 @@ class ModelMarketplace(SigningClient):
         max_price: int | None = None,
         deadline_seconds: int = 600,
         from_balance: bool = False,
+        assign: bool = True,
     ) -> int:
         """Pays the model's price into escrow (approving it if needed) and asks for an inference;
         returns the request id. ``max_price`` defaults to the current price. With
         ``from_balance`` the price comes from the caller's deposited balance (see deposit) and no
-        token moves."""
+        token moves. With ``assign`` (the default) the client also assigns the request's nodes
+        from the next block, unless a node did it first."""
         from ape import chain
 
         model = self.get_model(model_id)
@@ -211,23 +256,42 @@ class ModelMarketplace(SigningClient):
             deadline,
         )
         (event,) = receipt.decode_logs(self.contract.InferenceRequested)
+        if assign:
+            await self.assign_nodes(Request.from_event(event))
         return event.requestId
+
+    async def assign_nodes(self, request: int | Request) -> Request:
+        """Assigns the request's nodes (from the block after the request's); returns the request
+        as assigned. A request some node assigned meanwhile is only read back."""
+        request = self._request(request)
+        if request.nodes:
+            return request
+        await self._next_block(after=request.seedBlock)
+        try:
+            receipt = await self._send(self.contract.assignNodes, request)
+        except MarketplaceError:
+            assigned = self.get_request(request.id)
+            if assigned.nodes or self.status(request.id) is not RequestStatus.Open:
+                return assigned
+            raise
+        (event,) = receipt.decode_logs(self.contract.NodesAssigned)
+        return request.assigned(event)
 
     def status(self, request_id: int) -> RequestStatus:
         return RequestStatus(self.contract.requestStatus(request_id))
 
     def get_request(self, request_id: int) -> Request:
-        """The request as it was made (from its InferenceRequested event)."""
+        """The request as it was made and assigned (from its InferenceRequested and NodesAssigned
+        events)."""
         from ape import chain
 
-        events = list(
-            self.contract.InferenceRequested.range(
-                self.start_block, chain.blocks.height + 1, search_topics={"requestId": request_id}
-            )
-        )
+        stop = chain.blocks.height + 1
+        topics = {"requestId": request_id}
+        events = list(self.contract.InferenceRequested.range(self.start_block, stop, search_topics=topics))
         if not events:
             raise MarketplaceError(f"there is no request {request_id}")
-        return Request.from_event(events[0])
+        assigned = list(self.contract.NodesAssigned.range(events[0].block_number, stop, search_topics=topics))
+        return Request.from_event(events[0], assigned[0] if assigned else None)
 
     async def get_result(self, request_id: int, timeout: float | None = 60.0, poll_seconds: float = 0.5) -> InferenceResult:
         """Waits until the request is settled or refunded and returns its outcome."""
@@ -250,11 +314,32 @@ class ModelMarketplace(SigningClient):
     async def submit_result(
         self, request: int | Request, output_commitment: bytes | str, output_uri: str, proof: bytes = b""
     ) -> Any:
-        """Submits a result for ``request`` (a :class:`Request` or its id)."""
+        """Submits the result of a single-node request (a :class:`Request` or its id)."""
         return await self._send(
             self.contract.submitResult,
             self._request(request),
             _bytes32(output_commitment, "output_commitment"),
+            output_uri,
+            proof,
+        )
+
+    async def commit_result(self, request: int | Request, output_commitment: bytes | str, salt: bytes) -> Any:
+        """Commits to the sealed result of a quorum request; keep ``salt`` to reveal it."""
+        request = self._request(request)
+        sealed = seal_result(request.id, self._sender(), _bytes32(output_commitment, "output_commitment"),
+                             _bytes32(salt, "salt"))
+        return await self._send(self.contract.commitResult, request, sealed)
+
+    async def reveal_result(
+        self, request: int | Request, output_commitment: bytes | str, salt: bytes, output_uri: str, proof: bytes = b""
+    ) -> Any:
+        """Reveals a committed result of a quorum request (once every node committed, or after
+        the deadline)."""
+        return await self._send(
+            self.contract.revealResult,
+            self._request(request),
+            _bytes32(output_commitment, "output_commitment"),
+            _bytes32(salt, "salt"),
             output_uri,
             proof,
         )
@@ -275,12 +360,33 @@ class ModelMarketplace(SigningClient):
         return await self._send(self.contract.deposit, account or self._sender(), amount)
 
     async def withdraw_earnings(self, account: str | None = None) -> Any:
+        """Withdraws the JOY held for ``account`` (the caller's own by default; another account's
+        only if it approved the caller as its operator)."""
         return await self._send(self.contract.withdrawEarnings, account or self._sender())
+
+    async def set_operator(self, operator: str, approved: bool = True) -> Any:
+        """Allows (or no longer allows) ``operator`` to withdraw the caller's earnings to it."""
+        return await self._send(self.contract.setOperator, operator, approved)
 
     # ---- internals ----
 
     def _request(self, request: int | Request) -> Request:
         return request if isinstance(request, Request) else self.get_request(request)
+
+    async def _next_block(self, after: int | None = None, timeout: float = 120.0) -> None:
+        """Waits until the chain is past block ``after`` (default: the current block), so that
+        the next transaction lands in a later block. A local chain that mines on demand moves
+        by itself with the next transaction."""
+        from ape import chain
+
+        target = chain.blocks.height if after is None else after
+        if _mines_on_demand():
+            return
+        deadline = time.monotonic() + timeout
+        while chain.blocks.height <= target:
+            if time.monotonic() > deadline:
+                raise MarketplaceError(f"the chain did not pass block {target} within {timeout} s")
+            await asyncio.sleep(0.5)
 
     def _outcome(self, request_id: int, status: RequestStatus) -> InferenceResult:
         from ape import chain
@@ -304,3 +410,11 @@ class ModelMarketplace(SigningClient):
             )
             result.refund_reason = refunded.reason
         return result
+
+
+def _mines_on_demand() -> bool:
+    """True for a local development chain that mines a block per transaction (anvil's automine):
+    the next transaction is always in a later block."""
+    from ape import chain
+
+    return chain.chain_id in (31337, 1337)

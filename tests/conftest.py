@@ -23,7 +23,7 @@ import ape  # noqa: E402  (after the environment above is settled)
 
 from joynet.deploy import JOY, deploy_protocol, load_deploy_config  # noqa: E402
 from joynet.governance import ProposalState  # noqa: E402
-from joynet.marketplace import Request, model_key  # noqa: E402
+from joynet.marketplace import Request, model_key, registration_commitment, seal_result  # noqa: E402
 
 
 # ---- accounts ----
@@ -209,18 +209,25 @@ def operators(accounts):
 
 @pytest.fixture
 def register_model(marketplace, model_owner):
-    """Registers a model; returns its 32-byte id."""
+    """Registers a model (its commitment, then the registration); returns its 32-byte id."""
 
-    def register(name="digits", price=5 * JOY, quorum=1, circuit_id=b"\0" * 32, stream=b"\0" * 32, owner=None):
+    def register(
+        name="digits", price=5 * JOY, quorum=1, circuit_id=b"\0" * 32, stream=b"\0" * 32, owner=None,
+        response_window=0,
+    ):
+        owner = owner or model_owner
         model_id = model_key(name)
+        salt = model_key(f"salt:{name}")
+        marketplace.commitModelRegistration(registration_commitment(model_id, owner.address, salt), sender=owner)
         marketplace.registerModel(
             model_id,
             f"ipfs://bafy{name}metadata",
             model_key(f"weights:{name}"),
             price,
-            (quorum, circuit_id),
+            (quorum, circuit_id, response_window),
             stream,
-            sender=owner or model_owner,
+            salt,
+            sender=owner,
         )
         return model_id
 
@@ -240,11 +247,25 @@ def register_node(coordinator, token):
 
 
 @pytest.fixture
-def request_inference(marketplace, token, requester, chain):
-    """Approves and requests; returns (the Request the nodes pass back, assigned node addresses,
+def assign_nodes(marketplace, outsider):
+    """Assigns an unassigned request's nodes (by anyone: ``outsider`` by default, from the next
+    block); returns the request as assigned."""
+
+    def assign(request, sender=None):
+        receipt = marketplace.assignNodes(request, sender=sender or outsider)
+        (event,) = receipt.decode_logs(marketplace.NodesAssigned)
+        return request.assigned(event)
+
+    return assign
+
+
+@pytest.fixture
+def request_inference(marketplace, token, requester, chain, assign_nodes):
+    """Approves and requests, then (unless ``assign=False``) assigns the nodes in the next
+    block; returns (the Request the nodes pass back, assigned node addresses, the request's
     receipt)."""
 
-    def request(model_id, max_price=None, deadline_in=600, sender=None, input_commitment=None):
+    def request(model_id, max_price=None, deadline_in=600, sender=None, input_commitment=None, assign=True):
         sender = sender or requester
         max_price = marketplace.getModel(model_id).price if max_price is None else max_price
         token.approve(marketplace, max_price, sender=sender)
@@ -258,9 +279,32 @@ def request_inference(marketplace, token, requester, chain):
         )
         (event,) = receipt.decode_logs(marketplace.InferenceRequested)
         request = Request.from_event(event)
+        if assign:
+            request = assign_nodes(request)
         return request, request.nodes, receipt
 
     return request
+
+
+@pytest.fixture
+def commit_reveal(marketplace, accounts):
+    """Carries quorum results through commit and reveal: ``outputs`` maps each assigned node's
+    address to its output commitment (a node left out stays silent); every listed node commits,
+    then reveals. Returns the receipts of the reveals."""
+
+    def run(request, outputs, uri="ipfs://bafyoutput", reveal=True):
+        salts = {node: model_key(f"salt:{request.id}:{node}") for node in outputs}
+        for node, output in outputs.items():
+            marketplace.commitResult(request, seal_result(request.id, node, output, salts[node]),
+                                     sender=accounts[node])
+        if not reveal:
+            return salts
+        return [
+            marketplace.revealResult(request, output, salts[node], uri, b"", sender=accounts[node])
+            for node, output in outputs.items()
+        ]
+
+    return run
 
 
 # ---- zero knowledge ----
