@@ -1,5 +1,7 @@
 """IOTAValidator: stream links, t-of-n EIP-712 checkpoints crediting ProofOfUse, inclusion proofs,
-and the committee only the DAO sets; every refusal leaves nothing recorded."""
+and the committee only the DAO sets; every refusal leaves nothing recorded. Bridged (feeless)
+usage is counted per model and announced per node, but carries no reward weight: nobody paid for
+it, so a committee that inflated it could not mint rewards from the usage pool."""
 
 import pytest
 from eth_utils import keccak
@@ -48,8 +50,17 @@ def sign(bridge, chain):
 
 
 def usage_of(proof_of_use, model_id, nodes):
+    """The model's inferences counted this epoch, and the reward weights of the given nodes."""
     epoch = proof_of_use.currentEpoch()
     return proof_of_use.modelUsage(epoch, model_id), [proof_of_use.nodeUsage(epoch, node) for node in nodes]
+
+
+def bridged_counts(proof_of_use, receipt):
+    """Per node, the feeless inferences a checkpoint's receipt reported to ProofOfUse."""
+    counts = {}
+    for event in receipt.decode_logs(proof_of_use.BridgedUsageRecorded):
+        counts[event.node] = counts.get(event.node, 0) + event.count
+    return counts
 
 
 # ---- streams ----
@@ -82,13 +93,19 @@ def test_link_stream__twice__reverts(feeless_model, bridge, model_owner):
 # ---- checkpoints ----
 
 
-def test_checkpoint__threshold_of_members__credits_usage(
-    bridge, proof_of_use, feeless_model, checkpoint, sign, bridgers, operators, outsider
+def test_checkpoint__threshold_of_members__counts_usage_without_reward_weight(
+    bridge, proof_of_use, feeless_model, checkpoint, sign, bridgers, operators, outsider, model_owner
 ):
     cp, _ = checkpoint
     receipt = bridge.submitCheckpoint(cp, sign(bridgers[:2], cp), sender=outsider)  # anyone may relay
     assert bridge.CheckpointAccepted(STREAM, 3, cp.headHash, cp.messagesRoot, 4) in receipt.events
-    assert usage_of(proof_of_use, feeless_model, [operators[0], operators[1]]) == (4, [3, 1])
+    assert bridged_counts(proof_of_use, receipt) == {operators[0].address: 3, operators[1].address: 1}
+    # Counted for the model, but no reward weight for the nodes or the owner: it was feeless.
+    assert usage_of(proof_of_use, feeless_model, [operators[0], operators[1]]) == (4, [0, 0])
+    epoch = proof_of_use.currentEpoch()
+    assert proof_of_use.ownerUsage(epoch, model_owner) == 0
+    info = proof_of_use.epochInfo(epoch)
+    assert (info.totalOwnerWeight, info.totalNodeWeight) == (0, 0)
     stream = bridge.streamOf(STREAM)
     assert (stream.sequence, bytes(stream.head), stream.checkpoints) == (3, cp.headHash, 1)
 
@@ -97,8 +114,9 @@ def test_checkpoint__next_one_linked__accepted(bridge, proof_of_use, feeless_mod
     cp, _ = checkpoint
     bridge.submitCheckpoint(cp, sign(bridgers[1:], cp), sender=bridgers[1])
     following = Checkpoint(STREAM, 9, cp.headHash, keccak(text="m9"), keccak(text="root 2"), [Usage(operators[0].address, 2)])
-    bridge.submitCheckpoint(following, sign(bridgers, following), sender=bridgers[0])
-    assert usage_of(proof_of_use, feeless_model, [operators[0]]) == (6, [5])
+    receipt = bridge.submitCheckpoint(following, sign(bridgers, following), sender=bridgers[0])
+    assert bridged_counts(proof_of_use, receipt) == {operators[0].address: 2}
+    assert usage_of(proof_of_use, feeless_model, [operators[0]]) == (6, [0])
 
 
 def rejected(bridge, proof_of_use, model_id, operators, error, submit):
@@ -152,7 +170,7 @@ def test_checkpoint__stale_sequence__reverts(bridge, proof_of_use, feeless_model
         bridge.submitCheckpoint(stale, sign(bridgers[:2], stale), sender=bridgers[0])
     with reverts_with("IOTAValidatorBrokenLink"):  # replaying the accepted checkpoint
         bridge.submitCheckpoint(cp, sign(bridgers[:2], cp), sender=bridgers[0])
-    assert usage_of(proof_of_use, feeless_model, operators[:1]) == (4, [3])
+    assert usage_of(proof_of_use, feeless_model, operators[:1]) == (4, [0])
 
 
 def test_checkpoint__unknown_stream__reverts(bridge, checkpoint, sign, bridgers):
