@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make slither: Slither over contracts/ (OpenZeppelin left out of the findings), offline, compiled by
+# make slither: Slither over contracts/ (OpenZeppelin and the test-only attacker contracts of
+# contracts/test/, which are never deployed, left out of the findings), offline, compiled by
 # the project's solc (solc-js behind toolchain/solc-shim.js, installed by make setup). Slither lives
 # in its own virtualenv, .venv-slither, made here on first use from toolchain/requirements-slither.txt
 # (idempotent: reinstalled only when that file is newer). Arguments are passed on to slither, e.g.
@@ -40,5 +41,5 @@ INPUT="$VENV/joynet-standard-input.json"
 exec "$VENV/bin/slither" "$INPUT" \
   --compile-force-framework solc-json \
   --solc "$SOLC" \
-  --filter-paths 'node_modules|openzeppelin' \
+  --filter-paths 'node_modules|openzeppelin|contracts/test/' \
   "$@"
