@@ -269,7 +269,7 @@ class ModelMarketplace(SigningClient):
         await self._next_block(after=request.seedBlock)
         try:
             receipt = await self._send(self.contract.assignNodes, request)
-        except MarketplaceError:
+        except Exception:  # a revert (Ape's ContractLogicError): a node may have assigned it first
             assigned = self.get_request(request.id)
             if assigned.nodes or self.status(request.id) is not RequestStatus.Open:
                 return assigned
