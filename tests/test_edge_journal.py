@@ -1,7 +1,8 @@
 """The edge agent's job journal against the chain: a restarted EdgeNode resumes without losing or
-duplicating a submission, whichever side of the transaction it died on. In-process EdgeNodes
-(the agent's own class) on the suite's anvil; the crash is the journal left as a killed process
-leaves it."""
+duplicating a submission, a commitment or a reveal, whichever side of a transaction it died on;
+and the node's part of the request lifecycle (assigning a request nobody assigned, declining in
+time what it cannot compute). In-process EdgeNodes (the agent's own class) on the suite's anvil;
+the crash is the journal left as a killed process leaves it."""
 
 import asyncio
 import json
@@ -11,14 +12,18 @@ import pytest
 from edge_agents import events_of, request_with_input
 from joynet import JOY, ModelMarketplace
 from joynet.edge import EdgeNode, JobJournal, JournalError, digits_input
-from joynet.edge.journal import COMPUTED, SUBMITTED
-from joynet.marketplace import Request, RequestStatus
+from joynet.edge import node as edge_node
+from joynet.edge.journal import COMMITTED, COMPUTED, DECLINED, REVEALED, SUBMITTED
+from joynet.edge.node import request_digest
+from joynet.marketplace import Request, RequestStatus, model_key, seal_result
 from joynet.models import publish_builtin_models
 from joynet.storage import EmbeddedStore
 
 run = asyncio.run
 DIGITS = "journal-digits"
+QUORUM = "journal-digits-quorum"  # the digits package registered with a quorum of 2 and no circuit
 PIXELS = [0, 0, 5, 13, 9, 1, 0, 0] * 8
+JOURNALED_SALT, PEER_SALT = bytes([7] * 32), bytes([9] * 32)
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +32,17 @@ def store(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def digits_model(marketplace, model_owner, store):
+def digits_model(marketplace, coordinator, model_owner, store):
+    """The digits model, twice (single node with its circuit; a quorum of 2 without). Names the
+    session's ``coordinator`` so that it is set up before any module snapshot (``peer`` needs it;
+    a session fixture first met later makes Ape rebase its snapshots)."""
     cid = run(publish_builtin_models(store))["digits"]
     metadata = json.loads(run(store.cat(cid)))
     owner = ModelMarketplace(contract_address=marketplace.address, account=model_owner)
     run(owner.register_model(DIGITS, f"ipfs://{cid}", price=5 * JOY, weights_commitment=metadata["weightsCommitment"],
                              quorum=1, circuit_id=metadata["verification"]["circuitId"]))
+    run(owner.register_model(QUORUM, f"ipfs://{cid}", price=5 * JOY, weights_commitment=metadata["weightsCommitment"],
+                             quorum=2))
     return cid
 
 
@@ -42,11 +52,18 @@ def operator(accounts):
 
 
 @pytest.fixture
+def peer(accounts, register_node, digits_model):
+    """The other node of the quorum model (driven by the test itself)."""
+    return register_node(accounts[8], [model_key(QUORUM)])
+
+
+@pytest.fixture
 def new_node(operator, marketplace, store, tmp_path):
-    def build():
-        return EdgeNode(operator, [DIGITS], journal=tmp_path / "journal.sqlite", store=store, warm_up=False,
+    def build(**options):
+        return EdgeNode(operator, [DIGITS, QUORUM], journal=tmp_path / "journal.sqlite", store=store, warm_up=False,
                         cache_dir=tmp_path / "models",
-                        marketplace=ModelMarketplace(contract_address=marketplace.address, account=operator))
+                        marketplace=ModelMarketplace(contract_address=marketplace.address, account=operator),
+                        **options)
 
     return build
 
@@ -57,8 +74,8 @@ def client(marketplace, requester, token):
     return ModelMarketplace(contract_address=marketplace.address, account=requester)
 
 
-def _assignment(marketplace, chain, request_id):
-    (event,) = events_of(marketplace, "InferenceRequested", chain.blocks.height - 5, requestId=request_id)
+def _event(marketplace, name, request_id):
+    (event,) = events_of(marketplace, name, 0, requestId=request_id)
     return event
 
 
@@ -74,13 +91,25 @@ async def restart(new_node, request_id):
     return resumed, job
 
 
+async def journal_result(node, marketplace, request_id, model):
+    """What the agent journals before sending (the process then dies: nothing is sent)."""
+    requested, assigned = (_event(marketplace, name, request_id) for name in ("InferenceRequested", "NodesAssigned"))
+    request = Request.from_event(requested, assigned)
+    node.journal.add(request, model, requested.inputURI, requested.block_number)
+    commitment, output_uri, proof, _ = await node._compute(node.journal.get(request_id))
+    salt = {"salt": "0x" + JOURNALED_SALT.hex()} if request.quorum > 1 else {}
+    node.journal.update(request_id, COMPUTED, output_commitment="0x" + commitment.hex(), output_uri=output_uri,
+                        proof="0x" + proof.hex(), **salt)
+    return request, commitment
+
+
 def test_restart__submission_mined_but_not_journaled__not_submitted_again(
         digits_model, new_node, client, store, marketplace, operator, chain):
     async def serve_once():
         node = new_node()
         await node.join()
         request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True)
-        await node.on_request(_assignment(marketplace, chain, request_id))
+        await node.on_assigned(_event(marketplace, "NodesAssigned", request_id))
         await node.drain()
         await node.close()
         return request_id, node.journal.path
@@ -103,13 +132,7 @@ def test_restart__result_journaled_but_not_sent__journaled_result_submitted(
         node = new_node()
         await node.join()
         request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True)
-        event = _assignment(marketplace, chain, request_id)
-        request = Request.from_event(event)
-        node.journal.add(request, DIGITS, event.inputURI, event.block_number)
-        # What the agent journals before sending (the process then dies: nothing is sent).
-        commitment, output_uri, proof, _ = await node._compute(node.journal.get(request_id))
-        node.journal.update(request_id, COMPUTED, output_commitment="0x" + commitment.hex(), output_uri=output_uri,
-                            proof="0x" + proof.hex())
+        _, commitment = await journal_result(node, marketplace, request_id, DIGITS)
         await node.close()
         return request_id, commitment
 
@@ -121,6 +144,139 @@ def test_restart__result_journaled_but_not_sent__journaled_result_submitted(
     (submitted,) = events_of(marketplace, "ResultSubmitted", 0, requestId=request_id, node=operator.address)
     assert bytes(submitted.outputCommitment) == commitment
     assert client.status(request_id) is RequestStatus.Settled
+
+
+def serve_quorum_after_restart(commitment_mined, new_node, client, store, marketplace, operator, peer):
+    """A quorum job journaled with its result and salt, its commitment sent or not before the
+    crash; the peer commits meanwhile; the restarted node must commit once and reveal with the
+    journaled salt. Returns the request, its output commitment and the job after the restart."""
+    async def compute_then_die():
+        node = new_node()
+        await node.join()
+        request_id = await request_with_input(client, store, QUORUM, digits_input(PIXELS), zk=True)
+        request, commitment = await journal_result(node, marketplace, request_id, QUORUM)
+        if commitment_mined:  # sent and mined, then killed before the journal said so
+            await node._commit(node.journal.get(request_id))
+            assert node.journal.get(request_id).state == COMMITTED
+            node.journal.update(request_id, COMPUTED)
+        await node.close()
+        return request, commitment
+
+    request, commitment = run(compute_then_die())
+    assert set(request.nodes) == {operator.address, peer.address}
+    marketplace.commitResult(request, seal_result(request.id, peer.address, commitment, PEER_SALT), sender=peer)
+
+    resumed, job = run(restart(new_node, request.id))  # every node committed: it reveals at once
+    assert resumed == 1
+    return request, commitment, job
+
+
+def assert_revealed_once_with_journaled_salt(request, commitment, job, marketplace, operator, peer, client):
+    assert job.state == REVEALED and job.salt == "0x" + JOURNALED_SALT.hex()
+    assert len(events_of(marketplace, "ResultCommitted", 0, requestId=request.id, node=operator.address)) == 1
+    (revealed,) = events_of(marketplace, "ResultSubmitted", 0, requestId=request.id, node=operator.address)
+    assert bytes(revealed.outputCommitment) == commitment
+    # The reveal matched the sealed result of the journaled salt, or it would have reverted.
+    assert marketplace.resultOf(request.id, request.nodes.index(operator.address)) == commitment
+    marketplace.revealResult(request, commitment, PEER_SALT, "ipfs://peer", b"", sender=peer)
+    assert client.status(request.id) is RequestStatus.Settled
+
+
+def test_restart__quorum_commitment_mined_but_not_journaled__reveals_with_the_journaled_salt(
+        digits_model, new_node, client, store, marketplace, operator, peer):
+    request, commitment, job = serve_quorum_after_restart(True, new_node, client, store, marketplace, operator, peer)
+    assert_revealed_once_with_journaled_salt(request, commitment, job, marketplace, operator, peer, client)
+
+
+def test_restart__quorum_result_and_salt_journaled_but_not_committed__commits_then_reveals_with_that_salt(
+        digits_model, new_node, client, store, marketplace, operator, peer):
+    request, commitment, job = serve_quorum_after_restart(False, new_node, client, store, marketplace, operator, peer)
+    assert_revealed_once_with_journaled_salt(request, commitment, job, marketplace, operator, peer, client)
+
+
+def test_on_requested__nobody_assigned__node_assigns_after_its_grace(
+        digits_model, new_node, client, store, marketplace, operator, chain):
+    async def scenario():
+        node = new_node(assign_delay=0)
+        await node.join()
+        from joynet.edge import publish_input
+
+        uri, commitment = await publish_input(store, digits_input(PIXELS), zk=True)
+        request_id = await client.request_inference(DIGITS, commitment, uri, assign=False)
+        requested = _event(marketplace, "InferenceRequested", request_id)
+        assert marketplace.requestDigest(request_id) == request_digest(Request.from_event(requested))
+        await node.on_requested(requested)
+        await node.drain()  # waits for the assignment attempt
+        assigned = _event(marketplace, "NodesAssigned", request_id)
+        await node.on_assigned(assigned)
+        await node.drain()
+        job = node.journal.get(request_id)
+        await node.close()
+        return request_id, assigned, job
+
+    request_id, assigned, job = run(scenario())
+    assert chain.get_receipt(assigned.transaction_hash).sender == operator.address
+    assert list(assigned.nodes) == [operator.address] and job.request.deadline == assigned.deadline
+    assert job.request.seedBlock == _event(marketplace, "InferenceRequested", request_id).block_number
+    assert job.state == SUBMITTED and client.status(request_id) is RequestStatus.Settled
+
+
+def test_on_requested__requester_assigned_first__node_sends_nothing(
+        digits_model, new_node, client, store, marketplace, operator, chain):
+    async def scenario():
+        node = new_node(assign_delay=0)
+        await node.join()
+        nonce = operator.nonce
+        request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True)  # client assigns
+        await node.on_requested(_event(marketplace, "InferenceRequested", request_id))
+        await node.drain()
+        # Losing the race after the checks (another assignment landed in between) is quiet too:
+        # the dry run reverts, nothing is mined, nothing is raised.
+        answers = iter([True, True])
+        node._unassigned = lambda request: next(answers, False)
+        await node._assign(Request.from_event(_event(marketplace, "InferenceRequested", request_id)))
+        sent = operator.nonce - nonce
+        await node.close()
+        return sent
+
+    assert run(scenario()) == 0
+
+
+def test_serve__result_not_computable_in_time__declined_before_the_deadline(
+        digits_model, new_node, client, store, marketplace, operator, chain, monkeypatch):
+    # Leave the node about 5 s of its 120 s to compute, and a computation that never ends.
+    monkeypatch.setattr(edge_node, "ANSWER_MARGIN_SECONDS", 115)
+
+    async def scenario():
+        node = new_node()
+        await node.join()
+
+        async def stuck(job):
+            await asyncio.sleep(3600)
+
+        node._compute = stuck
+        request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True,
+                                              deadline_seconds=120)
+        await node.on_assigned(_event(marketplace, "NodesAssigned", request_id))
+        await node.drain()
+        job = node.journal.get(request_id)
+        await node.close()
+        return request_id, job
+
+    request_id, job = run(scenario())
+    assert job.state == DECLINED
+    result = run(client.get_result(request_id, timeout=0))
+    assert result.status is RequestStatus.Refunded and "could not compute the result" in result.refund_reason
+
+
+def test_journal__assigned_request__round_trips_with_seed_block_coordinator_and_nodes(tmp_path):
+    journal = JobJournal(tmp_path / "journal.sqlite")
+    request = Request(3, b"\1" * 32, "0x" + "aa" * 20, 5 * JOY, b"\2" * 32, 1_700_000_060, 41, "0x" + "bb" * 20,
+                      ["0x" + "cc" * 20, "0x" + "dd" * 20])
+    assert journal.add(request, "m", "ipfs://x", 41) and not journal.add(request, "m", "ipfs://x", 41)
+    journal.update(3, COMPUTED, salt="0x" + "ee" * 32)
+    job = journal.get(3)
+    assert job.request == request and job.salt == "0x" + "ee" * 32 and job.state == COMPUTED
 
 
 def test_journal__bound_to_another_node__refused(tmp_path):

@@ -20,14 +20,29 @@ async def join_network(node: EdgeNode):
 
 
 @app.on_("InferenceRequested")
+async def assign_request(node: EdgeNode, event):
+    """A request for a model this node serves: assign its nodes if nobody has after a short grace."""
+    await node.on_requested(event)
+
+
+@app.on_("NodesAssigned")
 async def serve_request(node: EdgeNode, event):
-    """An assignment: journal it, then fetch, run, prove, submit (or decline) in the background."""
-    await node.on_request(event)
+    """An assignment naming this node: journal it, then fetch, run, prove and submit (a quorum:
+    commit, then reveal), or decline, in the background."""
+    await node.on_assigned(event)
+
+
+@app.on_("ResultCommitted")
+async def note_commitment(node: EdgeNode, event):
+    """A quorum node committed: a job of ours waiting for every commitment looks again at once."""
+    node.on_committed(event)
 
 
 @app.on_("InferenceSettled")
 async def collect_fees(node: EdgeNode, event):
-    """A settled request of ours: withdraw the earnings once they reach the threshold."""
+    """A settled request of ours: withdraw the earnings once they reach the threshold. Any
+    settlement frees nodes: a request nobody could assign is tried again."""
+    node.retry_assignments()
     if node.on_outcome(event.requestId, "settled"):
         await node.collect_fees()
 
@@ -35,6 +50,7 @@ async def collect_fees(node: EdgeNode, event):
 @app.on_("InferenceRefunded")
 async def record_refund(node: EdgeNode, event):
     """A refunded request of ours (declined, expired, or no majority): keep the journal's record."""
+    node.retry_assignments()
     if node.on_outcome(event.requestId, "refunded"):
         logger.info("request %d: refunded to the requester (%s)", event.requestId, event.reason)
 

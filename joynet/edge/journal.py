@@ -8,10 +8,17 @@ submission landed before sending anything again.
 
 States of a job (``state``), in order::
 
-    assigned -> running -> computed -> submitted          (a result)
-                        -> declining -> declined          (an input the node refuses)
+    assigned -> running -> computed -> submitted          (a result, single-node request)
+                        -> computed -> committed -> revealed
+                                                          (a result, quorum request: the sealed
+                                                           result, then the result itself)
+                        -> declining -> declined          (an input the node refuses, or a result
+                                                           it cannot compute before the deadline)
     any unfinished state -> closed | expired | failed     (the request closed without us, the
                                                            deadline passed, an error of the node)
+
+A quorum job journals its result *and* the salt of its sealed result at ``computed``, before
+the commitment is sent: the reveal after a restart must use exactly that salt.
 
 ``outcome`` is what the chain finally did with the request (``settled`` / ``refunded``).
 """
@@ -27,25 +34,27 @@ from pathlib import Path
 from joynet.marketplace import Request
 
 ASSIGNED, RUNNING, COMPUTED, SUBMITTED = "assigned", "running", "computed", "submitted"
+COMMITTED, REVEALED = "committed", "revealed"
 DECLINING, DECLINED = "declining", "declined"
 CLOSED, EXPIRED, FAILED = "closed", "expired", "failed"
-UNFINISHED = (ASSIGNED, RUNNING, COMPUTED, DECLINING)
-FINISHED = (SUBMITTED, DECLINED, CLOSED, EXPIRED, FAILED)
+UNFINISHED = (ASSIGNED, RUNNING, COMPUTED, COMMITTED, DECLINING)
+FINISHED = (SUBMITTED, REVEALED, DECLINED, CLOSED, EXPIRED, FAILED)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (
     request_id INTEGER PRIMARY KEY,
     model TEXT NOT NULL,              -- the model's name as the agent serves it
-    request TEXT NOT NULL,            -- the Request tuple (JSON), as submitResult takes it back
+    request TEXT NOT NULL,            -- the assigned Request tuple (JSON), as the chain takes it back
     input_uri TEXT NOT NULL,
-    block INTEGER NOT NULL,           -- where InferenceRequested was
+    block INTEGER NOT NULL,           -- where InferenceRequested was (the request's seed block)
     state TEXT NOT NULL,
-    output_commitment TEXT,           -- 0x..., journaled before submitResult
+    output_commitment TEXT,           -- 0x..., journaled before submitResult / commitResult
     output_uri TEXT,
-    proof TEXT,                       -- 0x... calldata of the ZK proof (empty for quorum models)
+    proof TEXT,                       -- 0x... calldata of the ZK proof (empty without a circuit)
+    salt TEXT,                        -- 0x... salt of the sealed result (quorum requests)
     reason TEXT,                      -- decline reason or error
-    tx_hash TEXT,
+    tx_hash TEXT,                     -- the latest transaction (a quorum job: commit, then reveal)
     outcome TEXT,                     -- settled | refunded, once the chain closed the request
     received_at REAL NOT NULL,
     updated_at REAL NOT NULL,
@@ -77,6 +86,7 @@ class Job:
     received_at: float
     updated_at: float
     seconds: float | None
+    salt: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Job":
@@ -87,13 +97,17 @@ class Job:
 
 def request_to_json(request: Request) -> str:
     return json.dumps([request.id, "0x" + request.modelId.hex(), request.requester, str(request.escrow),
-                       "0x" + request.inputCommitment.hex(), request.deadline, list(request.nodes)])
+                       "0x" + request.inputCommitment.hex(), request.deadline, request.seedBlock,
+                       request.coordinator, list(request.nodes)])
 
 
 def request_from_json(text: str) -> Request:
-    rid, model_id, requester, escrow, commitment, deadline, nodes = json.loads(text)
+    values = json.loads(text)
+    if len(values) == 7:  # written before requests had a seed block and a coordinator: readable, not sendable
+        values[6:6] = [0, "0x" + "00" * 20]
+    rid, model_id, requester, escrow, commitment, deadline, seed_block, coordinator, nodes = values
     return Request(rid, bytes.fromhex(model_id[2:]), requester, int(escrow), bytes.fromhex(commitment[2:]),
-                   deadline, nodes)
+                   deadline, seed_block, coordinator, nodes)
 
 
 class JobJournal:
@@ -111,6 +125,9 @@ class JobJournal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+            if "salt" not in columns:  # a journal written before quorum jobs had a salt
+                self._db.execute("ALTER TABLE jobs ADD COLUMN salt TEXT")
         self._db.row_factory = sqlite3.Row
 
     def close(self) -> None:

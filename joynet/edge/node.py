@@ -3,39 +3,60 @@
     node = EdgeNode(account, models=["digits", "minilm"], capacity=4, journal="edge.sqlite")
     await node.join()                 # register and stake when needed, serve the models, warm up
     await node.reconcile()            # resume the journal's unfinished jobs (after a restart)
-    await node.on_request(event)      # an InferenceRequested event: journal it, serve it if ours
+    await node.on_requested(event)    # InferenceRequested: assign the nodes if nobody does
+    await node.on_assigned(event)     # NodesAssigned: journal the job, serve it if it is ours
     await node.drain()                # finish in-flight jobs, collect fees, close
 
-``scripts/edge_agent.py`` wires these to chain events (``ape run edge_agent``). For each request
-assigned to it the node fetches the input document (``joynet.edge.inputs``: every block verified,
-size-limited), runs it with :class:`joynet.InferenceNode` (schema check, the model loaded from the
-store by its on-chain metadataURI), checks the request's inputCommitment against the document,
-proves ZK models with :class:`joynet.ZKProver`, publishes the output document to the store,
-journals the result and only then submits it. An input it cannot serve is declined with a reason
-the requester can read (the escrow goes back at once); the node keeps serving.
+``scripts/edge_agent.py`` wires these to chain events (``ape run edge_agent``). A request is
+made unassigned; from the next block anyone assigns its nodes. The requester's client normally
+does; a node serving the model checks, after a short grace, whether it still has no nodes and
+then assigns them itself. For each request assigned to it the node fetches the input document
+(``joynet.edge.inputs``: every block verified, size-limited), runs it with
+:class:`joynet.InferenceNode` (schema check, the model loaded from the store by its on-chain
+metadataURI), checks the request's inputCommitment against the document, proves ZK models with
+:class:`joynet.ZKProver`, publishes the output document to the store and journals the result
+before sending anything. A single node then submits it. A node of a quorum journals a random
+salt with it, commits to the sealed result, waits until every assigned node has committed (or
+the deadline passed) and reveals it with that salt before the reveal window closes. An input it
+cannot serve, or a result it cannot compute before the deadline, is declined with a reason the
+requester can read (the escrow goes back at once); the node keeps serving.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
 import time
 from typing import Any, Sequence
 
+from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
 from joynet.edge.inputs import document_commitment, encode_document, fetch_input
 from joynet.edge.journal import (
-    ASSIGNED, CLOSED, COMPUTED, DECLINED, DECLINING, EXPIRED, FAILED, RUNNING, SUBMITTED, UNFINISHED, Job,
-    JobJournal,
+    ASSIGNED, CLOSED, COMMITTED, COMPUTED, DECLINED, DECLINING, EXPIRED, FAILED, REVEALED, RUNNING, SUBMITTED,
+    UNFINISHED, Job, JobJournal,
 )
 from joynet.inference import DEFAULT_MAX_INPUT_BYTES, InferenceError, InferenceNode, InvalidInputError
-from joynet.marketplace import MarketplaceError, ModelMarketplace, Request, RequestStatus, model_key
+from joynet.marketplace import MarketplaceError, ModelMarketplace, Request, RequestStatus, model_key, seal_result
 from joynet.model_package import IPFS_SCHEME
 
 logger = logging.getLogger("joynet.edge")
 
 MAX_REASON_CHARS = 300  # a decline reason is stored in an event: readable, not a stack trace
+# The requester's client assigns a request's nodes right after the request (by default): a node
+# leaves it that long before checking, then waits its own offset within the spread, so that
+# when nobody else does it, one node of the model assigns it rather than all at once.
+ASSIGN_GRACE_SECONDS = 1.0
+ASSIGN_SPREAD_SECONDS = 1.5
+SEED_BLOCKS = 256  # assignment needs the hash of the request's block: the EVM keeps the last 256
+# Time kept before the deadline to send a decline (or a quorum commitment) and have it mined.
+ANSWER_MARGIN_SECONDS = 10
+REVEAL_POLL_SECONDS = 1.0  # a quorum job waiting to reveal looks again at least this often
+_ACTIONS = {SUBMITTED: "result", COMMITTED: "commitment", REVEALED: "reveal", DECLINED: "decline"}
+_REQUEST_ABI = "(uint256,bytes32,address,uint96,bytes32,uint64,uint64,address,address[])"
 # One input per framework to run (and, for circuits, prove) once at start: the first request
 # then costs what every later one does.
 WARM_UP_INPUTS = {
@@ -48,9 +69,24 @@ class EdgeNodeError(RuntimeError):
     """A configuration the node cannot start with (unknown model, too little JOY...)."""
 
 
+class TransactionWouldRevert(RuntimeError):
+    """The dry run of a transaction reverted: it was not sent."""
+
+
 def _short(text: str) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 1] + "…"
+
+
+def _hex(value: str) -> bytes:
+    return bytes.fromhex(value.removeprefix("0x"))
+
+
+def request_digest(request: Request) -> bytes:
+    """What the marketplace keeps of an open request: keccak256(abi.encode(request))."""
+    return keccak(abi_encode([_REQUEST_ABI], [(request.id, request.modelId, request.requester, request.escrow,
+                                                request.inputCommitment, request.deadline, request.seedBlock,
+                                                request.coordinator, list(request.nodes))]))
 
 
 def _topic(value: int | str) -> str:
@@ -75,12 +111,14 @@ class EdgeNode:
         withdraw_threshold: int = 0,
         cache_dir: str | None = None,
         warm_up: bool = True,
+        assign_delay: float = ASSIGN_GRACE_SECONDS,
     ):
         """``account``: the operator's Ape account; ``models``: names of models registered on
         chain to serve; ``capacity``: concurrent tasks declared on chain; ``stake``: JOY wei to
         hold staked (default: minStake + capacity task bonds); ``store``: the ModelStore inputs
         and models come from (default ``open_store()``); ``withdraw_threshold``: earnings (JOY wei)
-        from which a settlement triggers a withdrawal (0: after every settlement)."""
+        from which a settlement triggers a withdrawal (0: after every settlement); ``assign_delay``:
+        seconds left to the requester's client to assign a request before this node does."""
         from joynet.storage import open_store
 
         if not models:
@@ -101,10 +139,18 @@ class EdgeNode:
         self.stake = stake
         self.withdraw_threshold = withdraw_threshold
         self.warm_up = warm_up
+        self.assign_delay = assign_delay
         self._slots = asyncio.Semaphore(capacity)
         self._tx_lock = asyncio.Lock()  # one nonce sequence: the node's transactions go one by one
         self._tasks: set[asyncio.Task] = set()
         self._running: set[int] = set()  # request ids of the tasks in flight
+        self._assigners: set[asyncio.Task] = set()  # assignment attempts in flight
+        self._assigning: set[int] = set()  # their request ids
+        self._backlog: dict[int, Request] = {}  # requests nobody could assign yet (no node had room)
+        self._requested: dict[int, Any] = {}  # InferenceRequested events of served models, until assigned
+        self._wakeups: dict[int, asyncio.Event] = {}  # quorum jobs waiting to reveal
+        self._clock: tuple[int, int, float] | None = None  # latest block (number, timestamp) and when first seen
+        self._error_names: dict[str, str] | None = None  # custom error selector -> name, for the logs
         self.ready = asyncio.Event()  # set once join() is done: models loaded, node eligible
 
     # ---- chain access ----
@@ -116,10 +162,22 @@ class EdgeNode:
         return networks.provider
 
     def chain_time(self) -> int:
-        return int(self.provider.make_request("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+        """The chain's time now, at least: the latest block's timestamp plus the time since this
+        node first saw that block. A local chain mines only with transactions, so its latest block
+        may be old; the next block's timestamp is no less than this (a deadline this says has
+        passed has passed for the next transaction too)."""
+        block = self.provider.make_request("eth_getBlockByNumber", ["latest", False])
+        number, stamp, now = int(block["number"], 16), int(block["timestamp"], 16), time.monotonic()
+        if self._clock is None or self._clock[:2] != (number, stamp):
+            self._clock = (number, stamp, now)
+        return int(stamp + now - self._clock[2])
+
+    def _head(self) -> int:
+        return int(self.provider.make_request("eth_blockNumber", []), 16)
 
     def _my_event_tx(self, job: Job, event: str) -> str | None:
-        """The transaction of this node's ResultSubmitted / RequestDeclined for the job, if any."""
+        """The transaction of this node's ResultSubmitted / ResultCommitted / RequestDeclined for
+        the job, if any."""
         selector = getattr(self.contract, event).abi.selector
         logs = self.provider.make_request("eth_getLogs", [{
             "address": self.contract.address, "fromBlock": hex(job.block), "toBlock": "latest",
@@ -129,7 +187,30 @@ class EdgeNode:
 
     async def _transact(self, method, *args):
         async with self._tx_lock:
-            return await asyncio.to_thread(method, *args, sender=self.account)
+            return await self._send_now(method, *args)
+
+    async def _send_now(self, method, *args):
+        """Sends a transaction (the caller holds the transaction lock) after a dry run in the
+        pending block: one that would revert is not sent (a local chain does not estimate gas,
+        and would mine it as a failure)."""
+        await asyncio.to_thread(self._dry_run, method, *args)
+        return await asyncio.to_thread(method, *args, sender=self.account)
+
+    def _dry_run(self, method, *args) -> None:
+        call = {"from": self.address, "to": method.contract.address, "data": method.encode_input(*args).to_0x_hex()}
+        try:
+            self.provider.make_request("eth_call", [call, "pending"])
+        except Exception as error:  # noqa: BLE001 - a revert: named, if the error is one of ours
+            raise TransactionWouldRevert(self._explain(str(error))) from None
+
+    def _explain(self, message: str) -> str:
+        """A revert message with the custom error's selector replaced by its name."""
+        if self._error_names is None:
+            self._error_names = {}
+            for contract in (self.contract, self.coordinator, self.market.token):
+                for abi in contract.contract_type.errors:
+                    self._error_names["0x" + keccak(text=abi.selector)[:4].hex()] = abi.name
+        return re.sub(r"0x[0-9a-fA-F]{8}\b", lambda m: self._error_names.get(m.group(0).lower(), m.group(0)), message)
 
     # ---- joining the network ----
 
@@ -198,33 +279,132 @@ class EdgeNode:
         logger.info("model %s ready (%s, %s) in %.1f s", name, loaded.package.framework, loaded.cid,
                     time.perf_counter() - started)
 
+    # ---- assignment ----
+
+    async def on_requested(self, event) -> None:
+        """Handles an InferenceRequested event: remembers it (its input URI is needed once nodes
+        are assigned) and, for a model this node serves, sees that the request gets its nodes:
+        the requester's client usually assigns them at once, so the node waits a moment, checks
+        the chain, and assigns them itself only if nobody has."""
+        if bytes(event.modelId) not in self.models:
+            return
+        rid = event.requestId
+        self._requested[rid] = event
+        for old in [r for r, e in self._requested.items() if e.block_number < event.block_number - SEED_BLOCKS]:
+            del self._requested[old]
+        if rid in self._assigning or self.journal.get(rid) is not None:
+            return
+        if self._head() - event.block_number >= SEED_BLOCKS:  # its seed block hash is gone: nobody can assign it
+            return
+        self._start_assigning(Request.from_event(event))
+
+    def _assign_delay(self, request: Request, grace: bool = True) -> float:
+        """The grace left to the requester's client, plus this node's own offset for the request
+        (spread over the nodes of the model, so that usually one of them, not all, sends it)."""
+        draw = keccak(abi_encode(["uint256", "address"], [request.id, self.address]))
+        offset = int.from_bytes(draw[:4], "big") / 2**32 * ASSIGN_SPREAD_SECONDS
+        return (self.assign_delay if grace else 0.0) + offset
+
+    def _unassigned(self, request: Request) -> bool:
+        """True while the request is open and still has no nodes (its digest is the unassigned one)."""
+        return bytes(self.contract.requestDigest(request.id)) == request_digest(request)
+
+    async def _assign(self, request: Request, delay: bool = True) -> None:
+        rid = request.id
+        try:
+            await asyncio.sleep(self._assign_delay(request, grace=delay))
+            if not self._unassigned(request):
+                self._backlog.pop(rid, None)
+                return
+            async with self._tx_lock:
+                # Checked again right before sending: the requester's or another node's may just have landed.
+                if not self._unassigned(request):
+                    self._backlog.pop(rid, None)
+                    return
+                receipt = await self._send_now(self.contract.assignNodes, request)
+            self._backlog.pop(rid, None)
+            logger.info("request %d: assigned its nodes (tx %s, gas %s)", rid, receipt.txn_hash, f"{receipt.gas_used:,}")
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - losing the race is normal; anything else is logged
+            try:
+                lost = not self._unassigned(request)
+            except Exception:  # noqa: BLE001 - the chain is unreachable: the next event will tell
+                lost = False
+            if lost:
+                self._backlog.pop(rid, None)
+                logger.debug("request %d: assigned by someone else meanwhile", rid)
+            else:
+                # Typically no node has room now: tried again when a request closes.
+                if rid not in self._backlog:
+                    logger.warning("request %d: cannot assign its nodes yet: %s", rid, _short(str(error)))
+                self._backlog[rid] = request
+
+    def retry_assignments(self) -> None:
+        """Tries again the requests nobody could assign (no node had room), now that a request
+        closed and freed some; forgets those past their deadline or their seed block's hash."""
+        if not self._backlog:
+            return
+        head, now = self._head(), self.chain_time()
+        for rid, request in list(self._backlog.items()):
+            if head - request.seedBlock >= SEED_BLOCKS or now > request.deadline:
+                del self._backlog[rid]
+            elif rid not in self._assigning:
+                self._start_assigning(request, delay=False)
+
+    def _start_assigning(self, request: Request, delay: bool = True) -> None:
+        rid = request.id
+        self._assigning.add(rid)
+        task = asyncio.create_task(self._assign(request, delay), name=f"assign-{rid}")
+        self._assigners.add(task)
+        task.add_done_callback(lambda done: (self._assigners.discard(done), self._assigning.discard(rid)))
+
     # ---- requests ----
 
-    async def on_request(self, event) -> None:
-        """Handles an InferenceRequested event: journals it and starts serving it when this node
-        is among the assigned ones."""
-        request = Request.from_event(event)
-        if self.address not in {to_checksum_address(node) for node in request.nodes}:
+    async def on_assigned(self, event) -> None:
+        """Handles a NodesAssigned event: journals the assigned request and starts serving it when
+        this node is among its nodes."""
+        if self.address not in {to_checksum_address(node) for node in event.nodes}:
             return
-        name = self.models.get(request.modelId, "0x" + request.modelId.hex())
-        if not self.journal.add(request, name, event.inputURI, event.block_number):
+        rid = event.requestId
+        job = self.journal.get(rid)
+        if job is not None:
             # Seen before: the blocks after the cursor are replayed after a restart or a failed poll.
-            job = self.journal.get(request.id)
-            if job.state in UNFINISHED and request.id not in self._running:
+            if job.state in UNFINISHED and rid not in self._running:
                 self._spawn(job)
             return
-        if self.market.status(request.id) is not RequestStatus.Open:
-            self.journal.update(request.id, CLOSED, reason="closed before this node saw it")
+        requested = self._requested.pop(rid, None) or self._find_requested(rid, event.block_number)
+        if requested is None:
+            logger.warning("request %d: assigned to this node, but its InferenceRequested event is not found", rid)
             return
-        logger.info("request %d: assigned (%s, quorum %d, deadline in %d s)", request.id, name, request.quorum,
+        request = Request.from_event(requested, event)
+        name = self.models.get(request.modelId, "0x" + request.modelId.hex())
+        self.journal.add(request, name, requested.inputURI, requested.block_number)
+        if self.market.status(rid) is not RequestStatus.Open:
+            self.journal.update(rid, CLOSED, reason="closed before this node saw it")
+            return
+        logger.info("request %d: assigned (%s, quorum %d, deadline in %d s)", rid, name, request.quorum,
                     request.deadline - self.chain_time())
-        self._spawn(self.journal.get(request.id))
+        self._spawn(self.journal.get(rid))
+
+    def _find_requested(self, request_id: int, assigned_block: int):
+        """The request's InferenceRequested event, at most SEED_BLOCKS before its assignment."""
+        events = list(self.contract.InferenceRequested.range(
+            max(assigned_block - SEED_BLOCKS, 0), assigned_block + 1, search_topics={"requestId": request_id}))
+        return events[0] if events else None
+
+    def on_committed(self, event) -> None:
+        """Handles a ResultCommitted event: wakes this node's job waiting to reveal, if any."""
+        if (wake := self._wakeups.get(event.requestId)) is not None:
+            wake.set()
 
     def on_outcome(self, request_id: int, outcome: str) -> bool:
         """Records how the chain closed a request (settled / refunded); True if it was ours."""
         if self.journal.get(request_id) is None:
             return False
         self.journal.update(request_id, outcome=outcome)
+        if (wake := self._wakeups.get(request_id)) is not None:
+            wake.set()
         return True
 
     def _spawn(self, job: Job) -> None:
@@ -242,25 +422,50 @@ class EdgeNode:
                 self.journal.update(job.request_id, FAILED, reason=_short(f"{type(error).__name__}: {error}"))
 
     async def _work(self, job: Job) -> None:
-        rid = job.request_id
+        rid, quorum = job.request_id, job.request.quorum
         if job.state in (ASSIGNED, RUNNING):
             self.journal.update(rid, RUNNING)
             try:
-                commitment, output_uri, proof, summary = await self._compute(job)
+                commitment, output_uri, proof, summary = await self._compute_in_time(job)
             except InferenceError as error:
                 reason = _short(str(error))
                 logger.warning("request %d: declining: %s", rid, reason)
                 self.journal.update(rid, DECLINING, reason=reason)
+            except Exception as error:  # noqa: BLE001 - the node's own failure: refund rather than stay silent
+                logger.exception("request %d: computing failed; declining", rid)
+                self.journal.update(rid, DECLINING, reason=f"this node failed to compute the result ({type(error).__name__})")
             else:
-                # Journaled before the transaction: a restart resubmits exactly this, or finds it on chain.
-                self.journal.update(rid, COMPUTED, output_commitment="0x" + commitment.hex(), output_uri=output_uri,
-                                    proof="0x" + proof.hex())
+                # Journaled before any transaction: a restart sends exactly this (a quorum job:
+                # with this salt), or finds it on chain.
+                fields = {"output_commitment": "0x" + commitment.hex(), "output_uri": output_uri,
+                          "proof": "0x" + proof.hex()}
+                if quorum > 1:
+                    fields["salt"] = "0x" + os.urandom(32).hex()
+                self.journal.update(rid, COMPUTED, **fields)
                 logger.info("request %d: %s", rid, summary)
             job = self.journal.get(rid)
         if job.state == COMPUTED:
-            await self._submit(job)
+            if quorum > 1:
+                await self._commit(job)
+            else:
+                await self._submit(job)
+            job = self.journal.get(rid)
+        if job.state == COMMITTED:
+            await self._wait_until_revealable(job)
+            await self._reveal(job)
         elif job.state == DECLINING:
             await self._decline(job)
+
+    async def _compute_in_time(self, job: Job) -> tuple[bytes, str, bytes, str]:
+        """_compute, given up in time to still decline (or commit) before the deadline."""
+        budget = job.request.deadline - self.chain_time() - ANSWER_MARGIN_SECONDS
+        if budget <= 0:
+            raise InferenceError(f"the deadline is too close: {ANSWER_MARGIN_SECONDS} s are needed to answer")
+        try:
+            return await asyncio.wait_for(self._compute(job), budget)
+        except asyncio.TimeoutError:
+            raise InferenceError(f"this node could not compute the result within the {int(budget)} s left before "
+                                 f"the deadline") from None
 
     async def _compute(self, job: Job) -> tuple[bytes, str, bytes, str]:
         request, started = job.request, time.perf_counter()
@@ -284,55 +489,110 @@ class EdgeNode:
         summary = f"computed {_describe(result.output)}{proved} ({time.perf_counter() - started:.2f} s)"
         return result.output_commitment, output_uri, result.proof_calldata, summary
 
-    def _closed_state(self, job: Job, *, look_for_own: bool) -> tuple[str, str | None] | None:
-        """The final state the chain already decided for the job, or None if it is still ours to
-        act on. ``look_for_own``: also look for this node's own submission or decline (after a
-        restart: the transaction may have been mined just before the process died)."""
-        if look_for_own:
-            if tx := self._my_event_tx(job, "ResultSubmitted"):
-                return SUBMITTED, tx
-            if tx := self._my_event_tx(job, "RequestDeclined"):
-                return DECLINED, tx
-        status = self.market.status(job.request_id)
-        if status is not RequestStatus.Open:
+    # ---- what the chain says ----
+
+    def _own_step(self, job: Job) -> tuple[str, str] | None:
+        """This node's latest step for the job found on chain, as (state, tx hash): its decline,
+        its result (single node: submitted; quorum: revealed) or its sealed result (committed).
+        After a restart the last transaction may have been mined just before the process died."""
+        if tx := self._my_event_tx(job, "RequestDeclined"):
+            return DECLINED, tx
+        if tx := self._my_event_tx(job, "ResultSubmitted"):
+            return (REVEALED if job.request.quorum > 1 else SUBMITTED), tx
+        if job.request.quorum > 1 and (tx := self._my_event_tx(job, "ResultCommitted")):
+            return COMMITTED, tx
+        return None
+
+    def _closed_state(self, job: Job) -> tuple[str, None] | None:
+        """CLOSED if the chain closed the request, EXPIRED if the time for the job's next step
+        has passed (a reveal: the reveal window after the deadline), else None."""
+        if self.market.status(job.request_id) is not RequestStatus.Open:
             return CLOSED, None
-        if self.chain_time() >= job.request.deadline:
+        limit = job.request.deadline
+        if job.state == COMMITTED:
+            limit += self.contract.revealWindow()
+        if self.chain_time() > limit:
             return EXPIRED, None
         return None
 
+    # ---- transactions ----
+
     async def _submit(self, job: Job) -> None:
-        await self._send(job, SUBMITTED, self.contract.submitResult, job.request,
-                         bytes.fromhex(job.output_commitment[2:]), job.output_uri, bytes.fromhex(job.proof[2:]))
+        await self._send(job, SUBMITTED, self.contract.submitResult, job.request, _hex(job.output_commitment),
+                         job.output_uri, _hex(job.proof))
+
+    async def _commit(self, job: Job) -> None:
+        sealed = seal_result(job.request_id, self.address, _hex(job.output_commitment), _hex(job.salt))
+        await self._send(job, COMMITTED, self.contract.commitResult, job.request, sealed)
+
+    async def _wait_until_revealable(self, job: Job) -> None:
+        """Waits until every assigned node has committed, or the deadline has passed (then the
+        reveals are open to those who committed), or the request closed."""
+        rid, request = job.request_id, job.request
+        everyone = (1 << request.quorum) - 1
+        wake = self._wakeups.setdefault(rid, asyncio.Event())
+        logged = False
+        try:
+            while True:
+                wake.clear()
+                if self.market.status(rid) is not RequestStatus.Open:
+                    return
+                if self.contract.submittedMask(rid) & everyone == everyone or self.chain_time() > request.deadline:
+                    return
+                if not logged:
+                    logger.info("request %d: waiting for the other nodes' commitments (or the deadline, in %d s) "
+                                "to reveal", rid, request.deadline - self.chain_time())
+                    logged = True
+                try:
+                    await asyncio.wait_for(wake.wait(), REVEAL_POLL_SECONDS)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            self._wakeups.pop(rid, None)
+
+    async def _reveal(self, job: Job) -> None:
+        await self._send(job, REVEALED, self.contract.revealResult, job.request, _hex(job.output_commitment),
+                         _hex(job.salt), job.output_uri, _hex(job.proof))
 
     async def _decline(self, job: Job) -> None:
+        if job.request.quorum > 1 and self.market.status(job.request_id) is RequestStatus.Open \
+                and self.contract.submittedMask(job.request_id) != 0:
+            # The chain refuses a decline once a node has committed: the request goes on without us.
+            logger.warning("request %d: cannot decline (another node already committed): %s", job.request_id,
+                           job.reason)
+            self.journal.update(job.request_id, FAILED, reason=_short(f"not declined, a node had committed: {job.reason}"))
+            return
         await self._send(job, DECLINED, self.contract.declineRequest, job.request, job.reason)
 
     async def _send(self, job: Job, done: str, method, *args) -> None:
         rid = job.request_id
-        closed = self._closed_state(job, look_for_own=False)
+        closed = self._closed_state(job)
         if closed is not None:
             self._finish(job, *closed)
             return
         try:
             receipt = await self._transact(method, *args)
         except Exception as error:  # noqa: BLE001 - a revert or an RPC failure: ask the chain what happened
-            closed = self._closed_state(job, look_for_own=True)
-            if closed is None:
+            own = self._own_step(job)
+            outcome = own if own is not None and own[0] == done else self._closed_state(job)
+            if outcome is None:
                 raise
-            logger.info("request %d: the %s transaction failed (%s); the chain says %s", rid,
-                        "result" if done == SUBMITTED else "decline", _short(str(error)), closed[0])
-            self._finish(job, *closed)
+            logger.info("request %d: the %s transaction failed (%s); the chain says %s", rid, _ACTIONS[done],
+                        _short(str(error)), outcome[0])
+            self._finish(job, *outcome)
             return
-        seconds = time.time() - job.received_at
-        self.journal.update(rid, done, tx_hash=receipt.txn_hash, seconds=seconds)
-        logger.info("request %d: %s (tx %s, gas %s, %.2f s after the assignment)", rid,
-                    "submitted" if done == SUBMITTED else "declined", receipt.txn_hash, f"{receipt.gas_used:,}", seconds)
+        fields = {"tx_hash": receipt.txn_hash}
+        if done != COMMITTED:
+            fields["seconds"] = time.time() - job.received_at
+        self.journal.update(rid, done, **fields)
+        logger.info("request %d: %s (tx %s, gas %s%s)", rid, done, receipt.txn_hash, f"{receipt.gas_used:,}",
+                    f", {fields['seconds']:.2f} s after the assignment" if "seconds" in fields else "")
 
     def _finish(self, job: Job, state: str, tx_hash: str | None) -> None:
         self.journal.update(job.request_id, state, tx_hash=tx_hash or job.tx_hash)
-        if state == SUBMITTED:
-            logger.info("request %d: our result is already on chain (tx %s); not submitting it again",
-                        job.request_id, tx_hash)
+        if state in (SUBMITTED, REVEALED, COMMITTED):
+            logger.info("request %d: our %s is already on chain (tx %s); not sending it again", job.request_id,
+                        "sealed result" if state == COMMITTED else "result", tx_hash)
         elif state == DECLINED:
             logger.info("request %d: our decline is already on chain (tx %s)", job.request_id, tx_hash)
         else:
@@ -342,13 +602,21 @@ class EdgeNode:
     # ---- restart ----
 
     async def reconcile(self) -> int:
-        """Resumes the journal's unfinished jobs: a job whose submission (or decline) is already
-        on chain, or whose request closed or expired, is only recorded; the others are resumed
-        from where they stopped (a journaled result is sent as it is, not recomputed). Returns
-        how many were resumed."""
+        """Resumes the journal's unfinished jobs: a job whose last step (result, reveal or decline)
+        is already on chain, or whose request closed or expired, is only recorded; a quorum job
+        whose sealed result is on chain goes on to reveal it with the journaled salt; the others
+        are resumed from where they stopped (a journaled result is sent as it is, not
+        recomputed). Returns how many were resumed."""
         resumed = 0
         for job in self.journal.jobs(UNFINISHED):
-            closed = self._closed_state(job, look_for_own=True)
+            own = self._own_step(job)
+            if own is not None and own[0] != COMMITTED:
+                self._finish(job, *own)
+                continue
+            if own is not None and job.state != COMMITTED:
+                self._finish(job, *own)
+                job = self.journal.get(job.request_id)
+            closed = self._closed_state(job)
             if closed is not None:
                 self._finish(job, *closed)
                 continue
@@ -375,6 +643,8 @@ class EdgeNode:
 
     async def drain(self, timeout: float | None = None) -> None:
         """Finishes the in-flight jobs (SIGTERM): no new work is taken meanwhile."""
+        if self._assigners:  # a few seconds at most; one of them may be sending
+            await asyncio.wait(set(self._assigners), timeout=timeout)
         if self._tasks:
             logger.info("draining %d in-flight job(s) before exit", len(self._tasks))
             done, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
