@@ -1,0 +1,143 @@
+"""Attack: steering the assignment.
+
+The attacker is a requester contract (contracts/test/AssignmentSteerer.sol). It wants its
+requests served by a node of its choosing (its own, or one it targets), so it makes the draw in
+a transaction that reverts unless the chosen node is drawn, and tries again until it is.
+
+Rule: nobody can choose or predict, within the transaction that makes a request, which nodes it
+will be assigned to; nodes are assigned from the next block on, seeded by the request block's
+hash and the request id only, so the same request draws the same nodes in every later block and
+from every sender: retrying gains nothing. Over many requests a chosen node gets what chance
+gives, and assignment stays load-aware.
+
+Old code (43cec05): requestInference drew the nodes at once from keccak(prevrandao, request id),
+which the request's own transaction could read. A contract that reverted unless its chosen node
+(one of four idle ones) was drawn got it for 10 of 10 requests (fair share 1/4) after 35
+attempts, the 25 reverted ones costing gas only.
+"""
+
+import pytest
+
+from adversary import output, request_event
+from chain_asserts import reverts_with
+from joynet.deploy import JOY
+from joynet.marketplace import Request
+
+PRICE = 5 * JOY
+STEERER_FUNDS = 1_000 * JOY
+
+
+@pytest.fixture
+def digits(register_model, register_node, operators):
+    """A quorum-1 model served by the four operators, each with capacity 4."""
+    model_id = register_model("digits", price=PRICE)
+    for operator in operators:
+        register_node(operator, [model_id])
+    return model_id
+
+
+@pytest.fixture
+def steerer(project, marketplace, token, requester, fresh_account):
+    """The attacker's requester contract, funded by the requester."""
+    contract = fresh_account().deploy(project.AssignmentSteerer, marketplace, token)
+    token.transfer(contract, STEERER_FUNDS, sender=requester)
+    return contract
+
+
+def steered_request(marketplace, steerer, model_id, chain, requester, deadline_in=600) -> Request:
+    receipt = steerer.request(model_id, chain.pending_timestamp + deadline_in, sender=requester)
+    return request_event(marketplace, receipt)
+
+
+def test_request_and_assign__in_the_request_transaction__seed_not_available_and_nothing_happens(
+    marketplace, token, steerer, digits, chain, requester, coordinator, operators
+):
+    with reverts_with("ModelMarketplaceSeedNotAvailable"):
+        steerer.requestAndAssign(digits, chain.pending_timestamp + 600, sender=requester)
+    # The whole attempt reverted: no request, no escrow, no task.
+    assert marketplace.requestCount() == 0 and token.balanceOf(steerer) == STEERER_FUNDS
+    assert all(coordinator.nodeInfo(operator).activeTasks == 0 for operator in operators)
+
+
+def test_assign_if_drawn__retried_in_later_blocks_and_by_other_senders__same_draw_so_it_keeps_reverting(
+    marketplace, steerer, digits, chain, requester, outsider, operators, assign_nodes, fresh_account
+):
+    request = steered_request(marketplace, steerer, digits, chain, requester)
+    snapshot = chain.snapshot()
+    drawn = assign_nodes(request).nodes[0]  # what the draw is, seen by trying it once
+    chain.restore(snapshot)
+    unwanted = next(operator for operator in operators if operator.address != drawn)
+    # The attacker wants another node. Whenever it tries, and whoever sends it, the draw is the same.
+    for blocks_later, sender in ((0, requester), (1, outsider), (7, fresh_account()), (60, requester)):
+        chain.mine(blocks_later)
+        with reverts_with("AssignmentSteererNotDrawn"):
+            steerer.assignIfDrawn(request, unwanted, sender=sender)
+    # And the node that is drawn is the one the draw gave from the first block on.
+    receipt = steerer.assignIfDrawn(request, drawn, sender=outsider)
+    (assigned,) = receipt.decode_logs(marketplace.NodesAssigned)
+    assert list(assigned.nodes) == [drawn]
+
+
+def test_assign_if_drawn__many_requests__chosen_node_gets_its_fair_share_only(
+    marketplace, steerer, digits, chain, requester, outsider, operators, by_address
+):
+    # 24 requests, four idle nodes: the attacker wants operators[2] on each. It tries right after
+    # the request and again a few blocks later; when both fail, anyone (the nodes' agents) assigns.
+    target = operators[2]
+    requests, hits, first_try_hits = 24, 0, 0
+    for _ in range(requests):
+        request = steered_request(marketplace, steerer, digits, chain, requester)
+        try:
+            steerer.assignIfDrawn(request, target, sender=requester)
+            first_try_hits += 1
+        except Exception as error:  # noqa: BLE001 - the attacker's draw failed; checked by name below
+            assert "AssignmentSteererNotDrawn" in repr(error), error
+            chain.mine(3)
+            with reverts_with("AssignmentSteererNotDrawn"):  # retrying later never turns a miss into a hit
+                steerer.assignIfDrawn(request, target, sender=requester)
+            marketplace.assignNodes(request, sender=outsider)
+        (assigned,) = list(marketplace.NodesAssigned.range(chain.blocks.height, chain.blocks.height + 1))
+        node = assigned.nodes[0]
+        hits += node == target.address
+        # The node serves it, so every node is idle again for the next draw (no load to bias it).
+        marketplace.submitResult(request.assigned(assigned), output("answer"), "ipfs://bafyout", b"", sender=by_address[node])
+    assert hits == first_try_hits
+    # Binomial(24, 1/4): mean 6. 17 or more happens by chance with probability 3e-6; the old
+    # code gave the attacker every one.
+    assert hits <= 16, f"the chosen node served {hits} of {requests} requests"
+
+
+def test_assign_nodes__open_requests__spread_by_load_whatever_the_seeds(
+    marketplace, steerer, digits, chain, requester, outsider, operators, coordinator
+):
+    # Assignment stays load-aware: eight open requests on four equal idle nodes give each node
+    # exactly two, whatever the block hashes; a loaded node is never preferred to an idle one.
+    for index in range(8):
+        request = steered_request(marketplace, steerer, digits, chain, requester)
+        marketplace.assignNodes(request, sender=outsider)
+        loads = sorted(coordinator.nodeInfo(operator).activeTasks for operator in operators)
+        assert loads[-1] - loads[0] <= 1, loads
+    assert [coordinator.nodeInfo(operator).activeTasks for operator in operators] == [2, 2, 2, 2]
+
+
+def test_assign_if_drawn__target_busier_than_the_others__never_drawn(
+    marketplace, coordinator, steerer, digits, chain, requester, outsider, operators, by_address,
+    register_model, request_inference,
+):
+    # The attacker cannot pull work to a node that carries more load than the others, however it
+    # times its tries: the least loaded node wins. The target has one open task (of a model
+    # only it serves); the three others are idle.
+    target = operators[0]
+    solo = register_model("solo", price=PRICE)
+    coordinator.serveModel(solo, sender=target)
+    _, (busy,), _ = request_inference(solo)
+    assert busy == target.address and coordinator.nodeInfo(target).activeTasks == 1
+    for _ in range(6):
+        request = steered_request(marketplace, steerer, digits, chain, requester)
+        with reverts_with("AssignmentSteererNotDrawn"):
+            steerer.assignIfDrawn(request, target, sender=requester)
+        receipt = marketplace.assignNodes(request, sender=outsider)
+        (assigned,) = receipt.decode_logs(marketplace.NodesAssigned)
+        node = assigned.nodes[0]
+        assert node != target.address
+        marketplace.submitResult(request.assigned(assigned), output("answer"), "ipfs://bafyout", b"", sender=by_address[node])
