@@ -195,20 +195,15 @@ class ModelMarketplace(SigningClient):
         key = model_key(model_id)
         if self.contract.getModel(key).owner != ZERO_ADDRESS:
             raise MarketplaceError(f"model {model_id!r} is already registered")
+        # Every argument is checked before the commitment is sent: a bad one found afterwards
+        # would leave a spent commitment transaction and no registration.
         policy = (quorum, _bytes32(circuit_id, "circuit_id"), response_window)
+        weights = _bytes32(weights_commitment, "weights_commitment")
+        stream = _bytes32(iota_stream_id, "iota_stream_id")
         salt = os.urandom(32)
         await self._send(self.contract.commitModelRegistration, registration_commitment(key, self._sender(), salt))
         await self._next_block()
-        await self._send(
-            self.contract.registerModel,
-            key,
-            metadata,
-            _bytes32(weights_commitment, "weights_commitment"),
-            price,
-            policy,
-            _bytes32(iota_stream_id, "iota_stream_id"),
-            salt,
-        )
+        await self._send(self.contract.registerModel, key, metadata, weights, price, policy, stream, salt)
         return key
 
     def get_model(self, model_id: str | bytes):
