@@ -11,7 +11,7 @@
    permissionless by design, reverts with an authorization error for any caller that is not the
    DAO's executor and for any arguments; afterwards the governance settings, the timelock roles
    and the treasury are what they were. The same holds for the marketplace core (marketplace,
-   coordinator, judge, circuit registry, usage ledger, bridge): every function outside its
+   coordinator, judge and circuit registry, usage ledger, bridge): every function outside its
    allow-list reverts for every caller with the timelock's or another component's guard.
 3. A passed proposal runs once, and only through the timelock: the timelock refuses the
    operation before the DAO queued it and before the delay, the DAO executes it once, and
@@ -423,21 +423,31 @@ def test_guarded_function__any_caller_but_the_dao_any_arguments__reverts_and_cha
 # The marketplace core: functions anyone may call by design (each checks its own caller: a model's
 # owner, an assigned node, a registered node, a claimant...) and functions only another protocol
 # contract may call. Everything else must be the timelock's alone.
+REQUEST = "(uint256,bytes32,address,uint96,bytes32,uint64,uint64,address,address[])"  # ModelMarketplace.Request
 CORE_PERMISSIONLESS = {
     "ModelMarketplaceV2": {
-        "registerModel(bytes32,string,bytes32,uint96,(uint8,bytes32),bytes32)",
-        "updatePrice(bytes32,uint96)",
+        # Registration: a commitment anyone may make (it binds the future owner), then the
+        # registration by that owner from a later block.
+        "commitModelRegistration(bytes32)",
+        "registerModel(bytes32,string,bytes32,uint96,(uint8,bytes32,uint32),bytes32,bytes32)",
+        "updatePrice(bytes32,uint96)",  # the model's owner only
         "updateMetadata(bytes32,string)",
         "deactivateModel(bytes32)",
-        "requestInference(bytes32,bytes32,string,uint256,uint64)",
+        "requestInference(bytes32,bytes32,string,uint256,uint64)",  # the caller pays
         "requestInferenceFromBalance(bytes32,bytes32,string,uint256,uint64)",
         "deposit(address,uint256)",
         "requestInferenceWithPermit(bytes32,bytes32,string,uint256,uint64,uint256,uint8,bytes32,bytes32)",
-        "submitResult((uint256,bytes32,address,uint96,bytes32,uint64,address[]),bytes32,string,bytes)",
-        "declineRequest((uint256,bytes32,address,uint96,bytes32,uint64,address[]),string)",
-        "closeExpired((uint256,bytes32,address,uint96,bytes32,uint64,address[]))",
-        "withdrawEarnings(address)",
-        "withdrawProtocolEarnings()",
+        # Anyone assigns: the draw depends only on the request block's hash, not on the caller.
+        f"assignNodes({REQUEST})",
+        # The assigned nodes only.
+        f"submitResult({REQUEST},bytes32,string,bytes)",
+        f"commitResult({REQUEST},bytes32)",
+        f"revealResult({REQUEST},bytes32,bytes32,string,bytes)",
+        f"declineRequest({REQUEST},string)",
+        f"closeExpired({REQUEST})",  # anyone, after the deadline (and the reveal window)
+        "setOperator(address,bool)",  # the caller's own operators
+        "withdrawEarnings(address)",  # the account or an operator it approved, to the account
+        "withdrawProtocolEarnings()",  # always to the treasury
     },
     "NodeCoordinator": {
         "registerNode(uint96,uint16,bytes32[])",
@@ -466,7 +476,6 @@ CORE_PERMISSIONLESS = {
 CORE_AUTHORIZATION_ERRORS = (
     "OwnableUnauthorizedAccount",  # the timelock's setters
     "NodeCoordinatorCallerNotMarketplace",  # assign, release, slash
-    "ProofOfInferenceCallerNotMarketplace",  # judge
     "ProofOfUseCallerNotMarketplace",  # recordUsage
     "ProofOfUseCallerNotBridge",  # recordBridgedUsage
 )
@@ -479,7 +488,7 @@ def test_core_guarded_function__any_caller_any_arguments__reverts(deployment, ge
         "ModelMarketplace", "NodeCoordinator", "ProofOfInference", "ProofOfUse", "IOTAValidator"
     )}
     examples = {"address": [c.address for c in callers] + [c.address for c in contracts.values()] + [ZERO_ADDRESS]}
-    guarded_count = 0
+    guarded_count, guarded = 0, set()
     for contract in contracts.values():
         name = contract.contract_type.name
         assert name in CORE, f"{name} has no allow-list"
@@ -493,7 +502,21 @@ def test_core_guarded_function__any_caller_any_arguments__reverts(deployment, ge
             guarded_count += 1
             arguments = st.tuples(*(abi_strategy(p.canonical_type, examples) for p in abi.inputs))
             refused_for_everyone(contract, abi, callers, arguments, st.just(0), CORE_AUTHORIZATION_ERRORS, 4)()
+            guarded.add(f"{name}.{abi.selector}")
     assert guarded_count >= 30  # every setter of six contracts, transferOwnership, the component-only calls
+    # The new lifecycle's parameters are the timelock's; the judge has no caller-checked entry
+    # point left (it is stateless: tally and checkProof are views).
+    assert {
+        "ModelMarketplaceV2.setMinResponseWindow(uint32)",
+        "ModelMarketplaceV2.setRevealWindow(uint32)",
+        "NodeCoordinator.assign(bytes32,uint256,uint256)",
+        "ProofOfUse.recordUsage(bytes32,address,address[],uint256)",
+    } <= guarded
+    assert {selector for selector in guarded if selector.startswith("ProofOfInference.")} == {
+        "ProofOfInference.registerCircuit(bytes32,address,bytes3)",
+        "ProofOfInference.removeCircuit(bytes32)",
+        "ProofOfInference.transferOwnership(address)",
+    }
 
 
 def test_raw_call_harness__sent_by_the_timelock__takes_effect(timelock, accounts, deployer, outsider):
