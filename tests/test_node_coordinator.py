@@ -154,6 +154,35 @@ def assert_conserved(coordinator, token, nodes):
     assert token.balanceOf(coordinator) == held
 
 
+def seed_draw(seed, draw):
+    """Draw number ``draw`` of an assignment seeded with ``seed``: keccak256(abi.encode(seed,
+    draw)). Nothing else enters (no block.prevrandao), so it can be computed here."""
+    return int.from_bytes(keccak(abi_encode(["uint256", "uint256"], [seed, draw])), "big")
+
+
+def idle_large_set_picks(order, seed, count):
+    """The nodes `assign` picks from an eligibility set in ``order``, larger than the full-scan
+    limit, of idle nodes: per slot, up to four rounds of two distinct draws (the first wins
+    unless already picked), then a probe from a last random start."""
+    size, picked = len(order), []
+    for slot in range(count):
+        draw = slot * (4 + 1)  # DRAW_ROUNDS + 1 draws per slot
+        for round_ in range(4):
+            random = seed_draw(seed, draw + round_)
+            first = (random % 2**128) % size
+            second = (random >> 128) % (size - 1)
+            if second >= first:
+                second += 1
+            choice = next((order[i] for i in (first, second) if order[i] not in picked), None)
+            if choice:
+                break
+        else:
+            start = seed_draw(seed, draw + 4) % size
+            choice = next(order[(start + i) % size] for i in range(size) if order[(start + i) % size] not in picked)
+        picked.append(choice)
+    return picked
+
+
 # ---- deployment and governed parameters ----
 
 
@@ -276,12 +305,85 @@ def test_set_treasury__zero_or_the_coordinator__reverts(coordinator, deployer):
             coordinator.setTreasury(treasury, sender=deployer)
 
 
-def test_set_marketplace__new_address__sets_and_emits(coordinator, deployer, marketplace, outsider):
+def test_set_marketplace__new_address__sets_emits_and_marks_the_old_one_former(
+    coordinator, deployer, marketplace, outsider
+):
+    assert not coordinator.isFormerMarketplace(marketplace)
     receipt = coordinator.setMarketplace(outsider, sender=deployer)
     assert coordinator.marketplace() == outsider.address
     assert coordinator.MarketplaceSet(marketplace.address, outsider.address) in receipt.events
+    assert coordinator.isFormerMarketplace(marketplace) and not coordinator.isFormerMarketplace(outsider)
     with reverts_with("NodeCoordinatorCallerNotMarketplace"):
-        coordinator.assign(MODEL, 1, 1, sender=marketplace)  # the old one lost its power
+        coordinator.assign(MODEL, 1, 1, sender=marketplace)  # the old one assigns no more
+
+
+def test_set_marketplace__first_wiring__marks_nobody_former(project, token, timelock, deployer, marketplace):
+    fresh = project.NodeCoordinator.deploy(token, deployer, timelock, *PARAMETERS, sender=deployer)
+    receipt = fresh.setMarketplace(marketplace, sender=deployer)
+    assert fresh.MarketplaceSet(ZERO_ADDRESS, marketplace.address) in receipt.events
+    assert not fresh.isFormerMarketplace(ZERO_ADDRESS) and not fresh.isFormerMarketplace(marketplace)
+
+
+def test_former_marketplace__after_a_switch__releases_and_slashes_its_nodes_open_tasks(
+    coordinator, token, timelock, deployer, alice, bob, marketplace, outsider
+):
+    """An upgrade strands no request: the replaced marketplace still closes the requests it
+    opened, releasing the nodes that delivered and slashing the ones that did not."""
+    register(coordinator, token, alice, stake=2_000 * JOY)
+    register(coordinator, token, bob, stake=2_000 * JOY)
+    opened = assigned(coordinator, coordinator.assign(MODEL, 2, 1, sender=marketplace))
+    assert sorted(opened) == sorted([alice.address, bob.address])
+    coordinator.setMarketplace(outsider, sender=deployer)
+
+    receipt = coordinator.release(alice, sender=marketplace)
+    assert coordinator.NodeReleased(alice, TASK_BOND) in receipt.events
+    treasury = token.balanceOf(timelock)
+    receipt = coordinator.slash(bob, ZERO_ADDRESS, True, sender=marketplace)
+    assert receipt.return_value == TASK_BOND
+    assert coordinator.DeadlineMissed(bob, 1) in receipt.events
+    assert token.balanceOf(timelock) == treasury + TASK_BOND
+    for node, stake in ((alice, 2_000 * JOY), (bob, 2_000 * JOY - TASK_BOND)):
+        state = info(coordinator, node)
+        assert (state.activeTasks, state.bonded, state.stake) == (0, 0, stake)
+    assert_conserved(coordinator, token, [alice, bob])
+
+    # The new marketplace assigns the freed nodes as usual.
+    assert sorted(assigned(coordinator, coordinator.assign(MODEL, 2, 2, sender=outsider))) == sorted(opened)
+
+
+def test_former_marketplace__assign__reverts(coordinator, token, deployer, alice, marketplace, outsider):
+    register(coordinator, token, alice)
+    coordinator.setMarketplace(outsider, sender=deployer)
+    with reverts_with("NodeCoordinatorCallerNotMarketplace"):
+        coordinator.assign(MODEL, 1, 1, sender=marketplace)
+    assert info(coordinator, alice).activeTasks == 0
+
+
+def test_set_marketplace__back_to_a_former_one__makes_it_current_again(
+    coordinator, token, deployer, alice, bob, marketplace, outsider
+):
+    register(coordinator, token, alice)
+    coordinator.setMarketplace(outsider, sender=deployer)
+    coordinator.assign(MODEL, 1, 1, sender=outsider)  # a task of the second marketplace
+
+    coordinator.setMarketplace(marketplace, sender=deployer)
+    assert coordinator.marketplace() == marketplace.address
+    assert not coordinator.isFormerMarketplace(marketplace) and coordinator.isFormerMarketplace(outsider)
+    assert assigned(coordinator, coordinator.assign(MODEL, 1, 2, sender=marketplace)) == [alice.address]
+    with reverts_with("NodeCoordinatorCallerNotMarketplace"):
+        coordinator.assign(MODEL, 1, 3, sender=outsider)
+    coordinator.release(alice, sender=outsider)  # the second one closes its task all the same
+    coordinator.release(alice, sender=marketplace)
+    assert info(coordinator, alice).activeTasks == 0
+    # Anyone who never was the marketplace is refused everything.
+    for method, args in (("release", (alice,)), ("slash", (alice, ZERO_ADDRESS, False))):
+        with reverts_with("NodeCoordinatorCallerNotMarketplace"):
+            getattr(coordinator, method)(*args, sender=bob)
+
+
+def test_set_marketplace__to_the_current_one__leaves_it_current_and_not_former(coordinator, deployer, marketplace):
+    coordinator.setMarketplace(marketplace, sender=deployer)
+    assert coordinator.marketplace() == marketplace.address and not coordinator.isFormerMarketplace(marketplace)
 
 
 def test_set_marketplace__zero__reverts(coordinator, deployer):
@@ -880,6 +982,31 @@ def test_assign__large_set_with_full_node__never_picks_it(coordinator, bulk, mar
         coordinator.assign(MODEL, 1, 99, sender=marketplace)
 
 
+def test_assign__large_idle_set__picks_what_the_seed_alone_draws_in_any_block(coordinator, bulk, chain, marketplace):
+    """Assignment entropy is the seed only (the marketplace derives it from the hash of the
+    request's block): the block that carries the assignment, its prevrandao and its time, changes
+    nothing, so whoever sends the assignment cannot draw again by retrying later."""
+    bulk.nodes(12)
+    size = coordinator.eligibleNodes(MODEL)
+    assert size == 12 > coordinator.FULL_SCAN_LIMIT()
+    order = [coordinator.eligibleNodeAt(MODEL, index) for index in range(size)]
+    for seed in (0, 1, 2**255 + 7):
+        expected = idle_large_set_picks(order, seed, 3)
+        got, randao = [], []
+        for wait in (0, 7):
+            snapshot = chain.snapshot()
+            if wait:
+                chain.pending_timestamp += wait * 12
+                chain.mine(wait)
+            receipt = coordinator.assign(MODEL, 3, seed, sender=marketplace)
+            block = chain.provider.make_request("eth_getBlockByNumber", [hex(receipt.block_number), False])
+            got.append(assigned(coordinator, receipt))
+            randao.append(block["mixHash"])
+            chain.restore(snapshot)
+        assert randao[0] != randao[1]  # another block, another prevrandao...
+        assert got == [expected, expected]  # ...and the same nodes
+
+
 # ---- O(1) gas in the number of registered nodes ----
 
 
@@ -955,6 +1082,11 @@ class RawViews:
     def eligible_nodes(self, model):
         return self._call(self.coordinator, "eligibleNodes(bytes32)", ["bytes32"], [model], ["uint256"])[0]
 
+    def eligible_node_at(self, model, index):
+        types = ["bytes32", "uint256"]
+        (node,) = self._call(self.coordinator, "eligibleNodeAt(bytes32,uint256)", types, [model, index], ["address"])
+        return to_checksum_address(node)
+
 
 def for_some_node(qualifies):
     """Precondition of a rule that acts on a node that `qualifies`."""
@@ -963,22 +1095,25 @@ def for_some_node(qualifies):
 
 class CoordinatorLedger(RuleBasedStateMachine):
     """Four operators register, stake, unstake, withdraw, leave and rejoin; the marketplace
-    assigns, releases and slashes; governance changes the task bond under open tasks. A Python
-    model follows the stakes, bonds and tasks of every node.
+    assigns, releases and slashes; governance changes the task bond under open tasks and swaps
+    the marketplace for another (the replaced one still releases and slashes, and may no longer
+    assign). A Python model follows the stakes, bonds and tasks of every node, and the order of
+    the model's eligibility set.
 
-    Four nodes lie under the full-scan limit, so an assignment is predictable: it succeeds
-    exactly when enough nodes are eligible and picks, slot by slot, a least utilized one.
-    Rules that act on "a node with ..." draw ``pick`` and take that node among those that
-    qualify; most have a precondition that some node does.
+    Four nodes lie under the full-scan limit, and the seed is the only entropy, so the model
+    predicts every assignment exactly: it succeeds exactly when enough nodes are eligible, and
+    each slot takes the first least utilized eligible node scanning the set from the entry the
+    seed draws. Rules that act on "a node with ..." draw ``pick`` and take that node among those
+    that qualify; most have a precondition that some node does.
     """
 
     pick = st.integers(0, 2**16)
     OVERASK = st.sampled_from([False] * 3 + [True])  # ask for more nodes than are eligible
 
-    def __init__(self, chain, token, coordinator, operators, marketplace, beneficiary, treasury, owner):
+    def __init__(self, chain, token, coordinator, operators, marketplaces, beneficiary, treasury, owner):
         super().__init__()
         self.chain, self.token, self.coordinator = chain, token, coordinator
-        self.operators, self.marketplace, self.owner = operators, marketplace, owner
+        self.operators, self.marketplaces, self.owner = operators, marketplaces, owner
         self.beneficiary, self.treasury = beneficiary, treasury
         self.views = RawViews(chain.provider, token, coordinator)
         self.snapshot_id = None
@@ -988,6 +1123,9 @@ class CoordinatorLedger(RuleBasedStateMachine):
     def start(self, first_nodes):
         self.snapshot_id = self.chain.snapshot()
         self.bond = TASK_BOND
+        self.marketplace, self.formers = self.marketplaces[0], []  # assigns; still close their tasks
+        assert self.coordinator.marketplace() == self.marketplace.address
+        self.order = []  # the eligibility set of MODEL, in the contract's order
         self.paid_out = 0  # slashed JOY, to the beneficiary and the treasury
         self.treasury_start = self.views.balance(self.treasury.address)
         self.beneficiary_start = self.views.balance(self.beneficiary.address)
@@ -1020,6 +1158,45 @@ class CoordinatorLedger(RuleBasedStateMachine):
         self.nodes[operator.address] = dict(
             stake=stake, bonded=0, capacity=capacity, tasks=0, active=True, missed=0, unbonding=0
         )
+        self.order.append(operator.address)
+
+    def _deactivate(self, address):
+        """The node leaves the eligibility set (an EnumerableSet: the last entry takes its place)."""
+        if not self.nodes[address]["active"]:
+            return
+        self.nodes[address]["active"] = False
+        index, last = self.order.index(address), self.order.pop()
+        if last != address:
+            self.order[index] = last
+
+    def _score(self, address, picked):
+        """The coordinator's score of a node for one more task: 0 if it cannot take it, else its
+        free share of capacity in units of 2**-32."""
+        if not self._eligible(address, picked):
+            return 0
+        node = self.nodes[address]
+        return ((node["capacity"] - node["tasks"]) << 32) // node["capacity"]
+
+    def _predict(self, count, seed):
+        """The nodes `assign` picks (a set of at most FULL_SCAN_LIMIT entries is scanned whole,
+        from a start the seed draws; the first best score wins), or None if it must fail."""
+        size, picked = len(self.order), []
+        if size < count:
+            return None
+        for slot in range(count):
+            start = seed_draw(seed, slot * (4 + 1)) % size
+            best, best_score = None, 0
+            for offset in range(size):
+                address = self.order[(start + offset) % size]
+                score = self._score(address, picked)
+                if score > best_score:
+                    best, best_score = address, score
+                    if score == 1 << 32:  # idle: nothing beats it
+                        break
+            if best is None:
+                return None
+            picked.append(best)
+        return picked
 
     # -- operators --
 
@@ -1046,7 +1223,7 @@ class CoordinatorLedger(RuleBasedStateMachine):
         node["stake"] -= amount
         node["unbonding"] += amount
         if node["stake"] < MIN_STAKE:
-            node["active"] = False
+            self._deactivate(operator.address)
 
     @for_some_node(lambda node: node["bonded"] > 0)
     @rule(pick=pick)
@@ -1080,10 +1257,11 @@ class CoordinatorLedger(RuleBasedStateMachine):
         operator, node = self._choose(pick, can_toggle)
         if node["active"]:
             self.coordinator.deactivate(sender=operator)
-            node["active"] = False
+            self._deactivate(operator.address)
         else:
             self.coordinator.reactivate(sender=operator)
             node["active"], node["missed"] = True, 0
+            self.order.append(operator.address)
 
     # -- governance --
 
@@ -1092,6 +1270,21 @@ class CoordinatorLedger(RuleBasedStateMachine):
         # Open tasks keep their bonds: release and slash must still unlock exactly what was locked.
         self.coordinator.setTaskBond(bond, sender=self.owner)
         self.bond = bond
+
+    @rule(former_tries=st.sampled_from([False] * 7 + [True]))
+    def switch_marketplace(self, former_tries):
+        """Governance swaps the marketplace (back to a former one, from the second swap on); the
+        replaced one keeps its open tasks and, ``former_tries``, is refused an assignment."""
+        (other,) = [m for m in self.marketplaces if m != self.marketplace]
+        self.coordinator.setMarketplace(other, sender=self.owner)
+        self.formers = [m for m in self.formers if m != other] + [self.marketplace]
+        self.marketplace = other
+        assert [self.coordinator.isFormerMarketplace(m) for m in self.marketplaces] == [
+            m in self.formers for m in self.marketplaces
+        ]
+        if former_tries:
+            with reverts_with("NodeCoordinatorCallerNotMarketplace"):
+                self.coordinator.assign(MODEL, 1, 0, sender=self.formers[-1])
 
     # -- marketplace --
 
@@ -1106,11 +1299,14 @@ class CoordinatorLedger(RuleBasedStateMachine):
             if not eligible:
                 return
             count = min(count, len(eligible))
-        if len(eligible) < count:
+        predicted = self._predict(count, seed)
+        assert (predicted is None) == (len(eligible) < count)
+        if predicted is None:
             with reverts_with("NodeCoordinatorNoEligibleNode"):
                 self.coordinator.assign(MODEL, count, seed, sender=self.marketplace)
             return
         picked = assigned(self.coordinator, self.coordinator.assign(MODEL, count, seed, sender=self.marketplace))
+        assert picked == predicted
         assert len(set(picked)) == count
         for slot, address in enumerate(picked):
             candidates = [a for a in self.nodes if self._eligible(a, picked[:slot])]
@@ -1120,15 +1316,24 @@ class CoordinatorLedger(RuleBasedStateMachine):
             self.nodes[address]["tasks"] += 1
             self.nodes[address]["bonded"] += self.bond
 
-    @rule(task=st.tuples(pick, st.sampled_from(["release", "timeout", "wrong result", "wrong result, no beneficiary"])))
+    @rule(
+        task=st.tuples(
+            pick,
+            st.sampled_from(["release", "timeout", "wrong result", "wrong result, no beneficiary"]),
+            st.booleans(),
+        )
+    )
     def finish_task(self, task):
-        pick, outcome = task
+        """A task ends, closed by the marketplace or (``by_former``, if there is one) by one
+        governance replaced: the coordinator knows no task's marketplace, only the node's."""
+        pick, outcome, by_former = task
         if not any(node["tasks"] for node in self.nodes.values()):
             return  # no precondition: it would make Hypothesis draw this rule much less often
         operator, node = self._choose(pick, lambda node: node["tasks"] > 0)
+        closer = self.formers[-1] if by_former and self.formers else self.marketplace
         bond = node["bonded"] // node["tasks"]  # the average open bond; the last takes the rest
         if outcome == "release":
-            receipt = self.coordinator.release(operator, sender=self.marketplace)
+            receipt = self.coordinator.release(operator, sender=closer)
             assert [log.bond for log in receipt.decode_logs(self.coordinator.NodeReleased)] == [bond]
             node["bonded"] -= bond
             node["tasks"] -= 1
@@ -1137,7 +1342,7 @@ class CoordinatorLedger(RuleBasedStateMachine):
 
         missed_deadline = outcome == "timeout"
         beneficiary = ZERO_ADDRESS if outcome.endswith("no beneficiary") else self.beneficiary.address
-        receipt = self.coordinator.slash(operator, beneficiary, missed_deadline, sender=self.marketplace)
+        receipt = self.coordinator.slash(operator, beneficiary, missed_deadline, sender=closer)
         (slashed,) = receipt.decode_logs(self.coordinator.NodeSlashed)
         assert slashed.amount == bond
         assert slashed.beneficiaryShare == (0 if beneficiary == ZERO_ADDRESS else bond * SHARE_BPS // 10_000)
@@ -1148,9 +1353,9 @@ class CoordinatorLedger(RuleBasedStateMachine):
         if missed_deadline:
             node["missed"] += 1
             if node["missed"] >= MAX_MISSED:
-                node["active"] = False
+                self._deactivate(operator.address)
         if node["stake"] < MIN_STAKE:
-            node["active"] = False
+            self._deactivate(operator.address)
 
     # -- invariants --
 
@@ -1184,14 +1389,17 @@ class CoordinatorLedger(RuleBasedStateMachine):
             )
             assert min(missed, MAX_MISSED) == min(model["missed"], MAX_MISSED)
         active = sum(1 for n in self.nodes.values() if n["active"])
-        assert self.views.eligible_nodes(MODEL) == active
+        assert self.views.eligible_nodes(MODEL) == active == len(self.order)
+        # The set's order, on which the next assignments depend.
+        assert [self.views.eligible_node_at(MODEL, i) for i in range(active)] == self.order
 
 
-def test_ledger__random_operations__conserve_joy_and_keep_bonds_covered(
+def test_ledger__random_operations__conserve_joy_keep_bonds_covered_and_assign_as_predicted(
     chain, token, coordinator, accounts, marketplace, outsider, timelock, deployer
 ):
     operators = [accounts[index] for index in (1, 2, 4, 5)]
+    marketplaces = (marketplace, accounts[8])  # the second one replaces the first, and back
     run_state_machine_as_test(
-        lambda: CoordinatorLedger(chain, token, coordinator, operators, marketplace, outsider, timelock, deployer),
+        lambda: CoordinatorLedger(chain, token, coordinator, operators, marketplaces, outsider, timelock, deployer),
         settings=settings(max_examples=20, stateful_step_count=15, **CHAIN_SETTINGS),
     )
