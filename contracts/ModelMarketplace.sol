@@ -136,8 +136,9 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
     mapping(uint256 requestId => uint256) private _submittedMasks;
     /// @dev Quorum requests only: slot i's sealed result, then the output it revealed.
     mapping(uint256 requestId => mapping(uint256 slot => bytes32)) private _results;
-    /// @dev Model registration commitments: keccak256(abi.encode(modelId, owner, salt)) => block.
-    mapping(bytes32 commitment => uint256 blockNumber) private _modelCommitments;
+    /// @dev Model registration commitments, per committer (nobody can renew or spend another's):
+    /// keccak256(abi.encode(modelId, owner, salt)) => the block it was committed in.
+    mapping(address committer => mapping(bytes32 commitment => uint256 blockNumber)) private _modelCommitments;
     /// @notice JOY the marketplace holds for an account: fees credited to nodes and model owners,
     /// and {deposit}s. Withdrawn with {withdrawEarnings}; spent by {requestInferenceFromBalance}.
     mapping(address account => uint256) public earnings;
@@ -172,7 +173,6 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
     error ModelMarketplaceRevealNotOpen(uint256 requestId);
     error ModelMarketplaceRevealClosed(uint256 requestId, uint256 revealDeadline);
     error ModelMarketplaceRevealMismatch(uint256 requestId, address node);
-    error ModelMarketplaceZeroOutput();
     error ModelMarketplaceResultsSubmitted(uint256 requestId);
     error ModelMarketplaceNotAuthorized(address account, address caller);
     error ModelMarketplaceNothingToWithdraw(address account);
@@ -259,10 +259,10 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
     /// @notice First step of a registration: commits to keccak256(abi.encode(modelId, owner,
     /// salt)) without revealing the model id. {registerModel} from a later block reveals it; a
     /// front-runner who sees that transaction has no commitment of its own for the id and
-    /// cannot take it.
+    /// cannot take it. Commitments are kept per committer: nobody can renew another's.
     /// @param commitment keccak256(abi.encode(modelId, the future owner, a secret salt))
     function commitModelRegistration(bytes32 commitment) external {
-        _modelCommitments[commitment] = block.number;
+        _modelCommitments[msg.sender][commitment] = block.number;
         emit ModelRegistrationCommitted(commitment, msg.sender);
     }
 
@@ -287,11 +287,11 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
     ) external {
         if (_models[modelId].owner != address(0)) revert ModelMarketplaceModelExists(modelId);
         bytes32 commitment = keccak256(abi.encode(modelId, msg.sender, salt));
-        uint256 committedAt = _modelCommitments[commitment];
+        uint256 committedAt = _modelCommitments[msg.sender][commitment];
         if (committedAt == 0 || committedAt >= block.number) {
             revert ModelMarketplaceRegistrationNotCommitted(modelId, msg.sender);
         }
-        delete _modelCommitments[commitment];
+        delete _modelCommitments[msg.sender][commitment];
         _checkMetadataURI(metadataURI);
         if (
             policy.quorum == 0 || policy.quorum > MAX_QUORUM
@@ -464,7 +464,6 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
         }
         if (request.nodes[0] != msg.sender) revert ModelMarketplaceNotAssigned(request.id, msg.sender);
         if (block.timestamp > request.deadline) revert ModelMarketplaceDeadlinePassed(request.id, request.deadline);
-        if (outputCommitment == bytes32(0)) revert ModelMarketplaceZeroOutput();
         emit ResultSubmitted(request.id, msg.sender, outputCommitment, outputURI);
         Model storage model = _models[request.modelId];
         _checkProofIfZK(request, model, outputCommitment, proof);
@@ -491,7 +490,7 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
     /// @notice A node of a quorum request reveals the result it committed to. When the last
     /// assigned node has revealed, the request is judged and closed at once.
     /// @param request the open request, as {InferenceRequested} and {NodesAssigned} announced it
-    /// @param outputCommitment the committed output commitment (nonzero)
+    /// @param outputCommitment the committed output commitment
     /// @param salt the salt of the sealed result
     /// @param outputURI where the requester fetches the output
     /// @param proof ZK proof for ZK models, empty otherwise
@@ -736,42 +735,69 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
     /// Unrevealed and dissenting slots are slashed when a majority was found; without one only
     /// the unrevealed, as nobody can tell who was right.
     function _judge(Request calldata request, Model storage model, uint256 mask) private {
-        uint256 quorum = request.nodes.length;
-        bytes32[] memory outputs = new bytes32[](quorum);
-        uint256 revealedCount;
-        for (uint256 i = 0; i < quorum; ++i) {
-            if (mask & (1 << (i + _REVEALED_OFFSET)) != 0) {
-                outputs[i] = _results[request.id][i];
-                ++revealedCount;
-            }
-            if (mask & (1 << i) != 0) delete _results[request.id][i];
-        }
-        (IProofOfInference.Verdict verdict, bytes32 accepted) = proofOfInference.tally(quorum, outputs);
-        INodeCoordinator coordinator_ = INodeCoordinator(request.coordinator);
+        uint256 revealed = mask >> _REVEALED_OFFSET;
+        (bytes32[] memory outputs, bytes32[] memory revealedOutputs) = _collectResults(request, mask);
+        (IProofOfInference.Verdict verdict, bytes32 accepted) =
+            proofOfInference.tally(request.nodes.length, revealedOutputs);
         if (verdict == IProofOfInference.Verdict.Accepted) {
-            address[] memory agreeing = new address[](quorum);
-            uint256 n;
-            for (uint256 i = 0; i < quorum; ++i) {
-                if (outputs[i] == accepted) agreeing[n++] = request.nodes[i];
-                else coordinator_.slash(request.nodes[i], address(0), outputs[i] == bytes32(0));
-            }
-            assembly ("memory-safe") {
-                mstore(agreeing, n) // shrink to the agreeing nodes
-            }
-            _settle(request, model, accepted, agreeing);
+            _settle(request, model, accepted, _sortOut(request, outputs, revealed, accepted));
             return;
         }
-        for (uint256 i = 0; i < quorum; ++i) {
-            if (outputs[i] == bytes32(0)) coordinator_.slash(request.nodes[i], address(0), true);
+        INodeCoordinator coordinator_ = INodeCoordinator(request.coordinator);
+        for (uint256 i = 0; i < request.nodes.length; ++i) {
+            if (revealed & (1 << i) == 0) coordinator_.slash(request.nodes[i], address(0), true);
             else coordinator_.release(request.nodes[i]);
         }
-        if (revealedCount == 0) {
+        if (revealedOutputs.length == 0) {
             _refund(request, request.escrow, "no result was revealed");
         } else {
             // The requester has seen the revealed answers: the nodes' share of the fee is not
             // refunded (it stays with the protocol), so that forcing "no majority" is never free.
             uint256 kept = (uint256(request.escrow) * nodeShareBps) / BPS;
             _refund(request, request.escrow - kept, "no majority among the results");
+        }
+    }
+
+    /// @dev Reads (and deletes) a quorum request's results: `outputs[i]` is slot i's revealed
+    /// output, `revealedOutputs` the same without the slots that revealed nothing (any value,
+    /// zero included, is an output).
+    function _collectResults(Request calldata request, uint256 mask)
+        private
+        returns (bytes32[] memory outputs, bytes32[] memory revealedOutputs)
+    {
+        uint256 quorum = request.nodes.length;
+        outputs = new bytes32[](quorum);
+        revealedOutputs = new bytes32[](quorum);
+        uint256 count;
+        for (uint256 i = 0; i < quorum; ++i) {
+            if (mask & (1 << (i + _REVEALED_OFFSET)) != 0) {
+                outputs[i] = _results[request.id][i];
+                revealedOutputs[count++] = outputs[i];
+            }
+            if (mask & (1 << i) != 0) delete _results[request.id][i];
+        }
+        assembly ("memory-safe") {
+            mstore(revealedOutputs, count) // shrink to the revealed outputs
+        }
+    }
+
+    /// @dev Slashes the nodes that revealed nothing (missed deadline) or another output than the
+    /// accepted one (dissent); returns the agreeing nodes.
+    function _sortOut(Request calldata request, bytes32[] memory outputs, uint256 revealed, bytes32 accepted)
+        private
+        returns (address[] memory agreeing)
+    {
+        uint256 quorum = request.nodes.length;
+        INodeCoordinator coordinator_ = INodeCoordinator(request.coordinator);
+        agreeing = new address[](quorum);
+        uint256 n;
+        for (uint256 i = 0; i < quorum; ++i) {
+            bool silent = revealed & (1 << i) == 0;
+            if (!silent && outputs[i] == accepted) agreeing[n++] = request.nodes[i];
+            else coordinator_.slash(request.nodes[i], address(0), silent);
+        }
+        assembly ("memory-safe") {
+            mstore(agreeing, n) // shrink to the agreeing nodes
         }
     }
 
@@ -847,7 +873,6 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
         }
         uint256 revealDeadline = uint256(request.deadline) + revealWindow;
         if (block.timestamp > revealDeadline) revert ModelMarketplaceRevealClosed(request.id, revealDeadline);
-        if (outputCommitment == bytes32(0)) revert ModelMarketplaceZeroOutput();
         if (_results[request.id][slot] != sealResult(request.id, msg.sender, outputCommitment, salt)) {
             revert ModelMarketplaceRevealMismatch(request.id, msg.sender);
         }

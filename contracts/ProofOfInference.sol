@@ -25,7 +25,8 @@ contract ProofOfInference is IProofOfInference, ZKVerifier {
     constructor(address initialOwner) JoyGoverned(initialOwner) {}
 
     /// @inheritdoc IProofOfInference
-    /// @dev k <= 16: quadratic is fine.
+    /// @dev k <= 16: quadratic is fine. Counting each value from its first occurrence on finds
+    /// its full count there; later occurrences count less and never win.
     function tally(uint256 quorum, bytes32[] calldata outputs)
         external
         pure
@@ -34,13 +35,11 @@ contract ProofOfInference is IProofOfInference, ZKVerifier {
         if (quorum == 0 || outputs.length > quorum) revert ProofOfInferenceInvalidTally(quorum, outputs.length);
         uint256 bestVotes;
         for (uint256 i = 0; i < outputs.length; ++i) {
-            bytes32 output = outputs[i];
-            if (output == bytes32(0) || output == accepted) continue;
             uint256 votes;
             for (uint256 j = i; j < outputs.length; ++j) {
-                if (outputs[j] == output) ++votes;
+                if (outputs[j] == outputs[i]) ++votes;
             }
-            if (votes > bestVotes) (accepted, bestVotes) = (output, votes);
+            if (votes > bestVotes) (accepted, bestVotes) = (outputs[i], votes);
         }
         if (bestVotes * 2 > quorum) return (Verdict.Accepted, accepted);
         return (Verdict.Rejected, bytes32(0));

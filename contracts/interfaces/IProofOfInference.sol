@@ -24,8 +24,9 @@ interface IProofOfInference {
 
     /// @notice Judges the outputs the k assigned nodes of a quorum request revealed.
     /// @param quorum k, the number of assigned nodes (the majority is of k, not of the reveals)
-    /// @param outputs one entry per assigned node: its revealed output, zero if it revealed none
-    /// @return verdict Accepted when one nonzero output was revealed by more than k / 2 nodes
+    /// @param outputs the outputs revealed, one per node that revealed (at most k; any order;
+    /// any value, zero included)
+    /// @return verdict Accepted when one output was revealed by more than k / 2 nodes
     /// @return accepted that output (zero otherwise)
     function tally(uint256 quorum, bytes32[] calldata outputs)
         external
