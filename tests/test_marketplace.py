@@ -119,7 +119,7 @@ def in_one_block(chain, calls):
         chain.mine()
     finally:
         provider.auto_mine = True
-    receipts = [provider.get_receipt(h.hex() if isinstance(h, bytes) else h.to_0x_hex()) for h in hashes]
+    receipts = [provider.get_receipt(h.to_0x_hex()) for h in hashes]
     assert len({r.block_number for r in receipts}) == 1
     return receipts
 
@@ -140,7 +140,7 @@ def test_register_model__valid__stores_and_announces(marketplace, model_owner, r
     assert not marketplace.isFeeless(model_id)
 
 
-def test_register_model__committed_in_an_earlier_block__registers_and_spends_the_commitment(
+def test_register_model__committed_in_an_earlier_block__registers_and_keeps_the_id(
     marketplace, model_owner
 ):
     model_id, salt = keccak(text="m"), keccak(text="secret")
@@ -151,7 +151,7 @@ def test_register_model__committed_in_an_earlier_block__registers_and_spends_the
     receipt = register(marketplace, model_owner, model_id, salt)
     (event,) = receipt.decode_logs(marketplace.ModelRegistered)
     assert (event.modelId, event.owner, event.price) == (model_id, model_owner.address, PRICE)
-    # Spent: deactivated and committed no more, the same salt cannot register the id again.
+    # Deactivated, the id stays taken: not even its owner's commitment registers it again.
     marketplace.deactivateModel(model_id, sender=model_owner)
     with reverts_with("ModelMarketplaceModelExists"):
         register(marketplace, model_owner, model_id, salt)
