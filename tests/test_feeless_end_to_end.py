@@ -1,8 +1,9 @@
 """Feeless inference end to end on Anvil: a price-0 digits model with a stream; requests and
 ZK-proven results travel over the channel (the requester sends no transaction); two `ape run
 iota_bridger` processes exchange signatures on the bridge board and checkpoint the stream;
-ProofOfUse credits the node and the model owner, who claim the DAO-funded epoch pool afterwards.
-Restarted bridgers (another pair) checkpoint only what is new."""
+ProofOfUse counts the model's inferences, but feeless usage carries no reward weight (nobody paid
+for it), so neither the node nor the model owner can claim the DAO-funded epoch pool, which stays
+whole. Restarted bridgers (another pair) checkpoint only what is new."""
 
 import asyncio
 import os
@@ -12,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from chain_asserts import reverts_with
 from joynet import InferenceNode, ModelMarketplace
 from joynet.channels import MessageType, SQLiteLedger
 from joynet.channels.merkle import merkle_leaf, merkle_proof
 from joynet.deploy import JOY
-from joynet.marketplace import model_key
+from joynet.marketplace import model_key, registration_commitment
 from joynet.model_package import load_model_package, publish_model
 from joynet.models import write_digits_package
 from joynet.storage import EmbeddedStore
@@ -64,7 +66,7 @@ def feeless_requests(serving, requesting, channel_id, inputs, node_address):
     return asyncio.run(scenario())
 
 
-def test_feeless__channel_inferences_two_bridgers__node_and_owner_credited_and_claim(
+def test_feeless__channel_inferences_two_bridgers__usage_counted_without_reward_weight(
     feeless_env, tmp_path, chain, deployment, marketplace, proof_of_use, token, governance, model_owner, operators,
     alice, bob,
 ):
@@ -78,12 +80,15 @@ def test_feeless__channel_inferences_two_bridgers__node_and_owner_credited_and_c
     requesting = InferenceNode(store=store, cache_dir=tmp_path / "req", iota_wallet_seed=REQUESTER_SEED, marketplace=client)
 
     # The node announces the model's channel; the owner registers the price-0 model with it as stream
-    # and links the stream in IOTAValidator.
+    # (committed first, registered from a later block) and links the stream in IOTAValidator.
     channel_id = asyncio.run(serving.open_model_channel(MODEL, private=True))
     stream = bytes.fromhex(channel_id[2:])
     circuit = bytes.fromhex(package.verification["circuitId"][2:])
+    salt = model_key(f"salt:{MODEL}")
+    marketplace.commitModelRegistration(registration_commitment(model_key(MODEL), model_owner.address, salt),
+                                        sender=model_owner)
     marketplace.registerModel(model_key(MODEL), f"ipfs://{cid}", bytes.fromhex(package.weights_commitment[2:]), 0,
-                              (1, circuit), stream, sender=model_owner)
+                              (1, circuit, 0), stream, salt, sender=model_owner)
     bridge.linkStream(stream, model_key(MODEL), sender=model_owner)
 
     # The DAO funds the next epoch's usage pool from the treasury (through the timelock).
@@ -109,8 +114,9 @@ def test_feeless__channel_inferences_two_bridgers__node_and_owner_credited_and_c
     assert "co-signed" in output or output.count("proposed checkpoint") == 2, output
     state = bridge.streamOf(stream)
     assert state.checkpoints == 1
-    assert proof_of_use.nodeUsage(epoch, node_operator) == 2 and proof_of_use.modelUsage(epoch, model_key(MODEL)) == 2
-    assert proof_of_use.ownerUsage(epoch, model_owner) == 2
+    # Counted per model; no reward weight for the node or the owner: nobody paid for the inferences.
+    assert proof_of_use.modelUsage(epoch, model_key(MODEL)) == 2
+    assert proof_of_use.nodeUsage(epoch, node_operator) == proof_of_use.ownerUsage(epoch, model_owner) == 0
 
     # Anyone can prove a request message is in the checkpoint.
     messages = SQLiteLedger().read(stream)
@@ -125,16 +131,22 @@ def test_feeless__channel_inferences_two_bridgers__node_and_owner_credited_and_c
     feeless_requests(serving, requesting, channel_id, inputs[2:], node_operator.address)
     run_bridgers(feeless_env, [8, 9])
     assert bridge.streamOf(stream).checkpoints == 2
-    assert proof_of_use.nodeUsage(epoch, node_operator) == 3 and proof_of_use.ownerUsage(epoch, model_owner) == 3
+    assert proof_of_use.modelUsage(epoch, model_key(MODEL)) == 3
+    assert proof_of_use.nodeUsage(epoch, node_operator) == proof_of_use.ownerUsage(epoch, model_owner) == 0
     asyncio.run(serving.close())
     asyncio.run(requesting.close())
 
-    # After the epoch, the node and the model owner claim the pool (30 % to owners, 70 % to nodes).
+    # After the epoch neither can claim any of the pool: feeless usage earns no reward. The epoch
+    # weighs nothing, so the pool stays whole for the DAO to roll over to a later epoch.
     chain.pending_timestamp = proof_of_use.epochEnd(epoch) + 10
     chain.mine()
-    owners_part = POOL * proof_of_use.ownerShareBps() // 10_000
+    assert proof_of_use.pendingOwnerReward(epoch, model_owner) == 0
+    assert proof_of_use.pendingNodeReward(epoch, node_operator) == 0
     owner_before, node_before = token.balanceOf(model_owner), token.balanceOf(node_operator)
-    proof_of_use.claimOwnerReward(epoch, sender=model_owner)
-    proof_of_use.claimNodeReward(epoch, sender=node_operator)
-    assert token.balanceOf(model_owner) - owner_before == owners_part
-    assert token.balanceOf(node_operator) - node_before == POOL - owners_part
+    with reverts_with("ProofOfUseNothingToClaim"):
+        proof_of_use.claimOwnerReward(epoch, sender=model_owner)
+    with reverts_with("ProofOfUseNothingToClaim"):
+        proof_of_use.claimNodeReward(epoch, sender=node_operator)
+    assert (token.balanceOf(model_owner), token.balanceOf(node_operator)) == (owner_before, node_before)
+    info = proof_of_use.epochInfo(epoch)
+    assert (info.pool, info.paidOut, info.totalOwnerWeight, info.totalNodeWeight) == (POOL, 0, 0, 0)
