@@ -3,6 +3,9 @@
 Used by ``ape run deploy`` (``scripts/deploy.py``), by the demo and by the test fixtures, so
 that all three build the protocol the same way. The order matters:
 
+0. the configuration is checked against the chain before any transaction: the governance
+   delays against the contracts' floors for this chain id, and, outside local development
+   chains, that no single genesis holder can reach the quorum alone (``check_deploy_config``);
 1. ``JoyTimelock`` with the deployer as temporary admin (the DAO does not exist yet);
 2. ``JoyToken``, minting the genesis allocations (the treasury share to the timelock);
 3. ``ModelGovernanceDAO`` in front of the timelock;
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import yaml
+from eth_utils import to_checksum_address
 
 from joynet.deployment import PROJECT_ROOT, Deployment
 from joynet.zk.prover import ZK_VERIFIER_LAYOUT, circuit_id
@@ -30,8 +34,40 @@ ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "deploy-config.yaml"
 
 
+# Chain ids of local development chains (anvil and hardhat, ganache and geth --dev): the only ones
+# on which the governance contracts accept their short floors (contracts/governance/JoyChains.sol)
+# and on which one genesis holder may reach the quorum alone (tests and demos need that).
+LOCAL_CHAIN_IDS = frozenset({31337, 1337})
+
+
 class DeployConfigError(ValueError):
     """The deploy configuration is missing a network, a field, or has an invalid value."""
+
+
+@dataclass(frozen=True)
+class GovernanceFloors:
+    """The shortest governance delays the contracts accept on a chain."""
+
+    timelock_delay_seconds: int  # JoyTimelock.minDelayFloor()
+    voting_delay_blocks: int  # ModelGovernanceDAO.minVotingDelay()
+    voting_period_blocks: int  # ModelGovernanceDAO.minVotingPeriod()
+
+
+# The contracts' *_LOCAL and *_PRODUCTION constants (the tests compare the two).
+LOCAL_FLOORS = GovernanceFloors(timelock_delay_seconds=60, voting_delay_blocks=0, voting_period_blocks=10)
+PRODUCTION_FLOORS = GovernanceFloors(
+    timelock_delay_seconds=2 * 86_400,  # 2 days
+    voting_delay_blocks=21_600,  # 12 hours of 2-second blocks
+    voting_period_blocks=129_600,  # 3 days of 2-second blocks
+)
+
+
+def is_local_chain(chain_id: int) -> bool:
+    return int(chain_id) in LOCAL_CHAIN_IDS
+
+
+def governance_floors(chain_id: int) -> GovernanceFloors:
+    return LOCAL_FLOORS if is_local_chain(chain_id) else PRODUCTION_FLOORS
 
 
 @dataclass(frozen=True)
@@ -207,16 +243,104 @@ def resolve_committee(committee: tuple[str, ...], test_accounts: list[str] | Non
     return members
 
 
+def quorum_votes(supply: int, quorum_percent: int) -> int:
+    """The votes (wei) that reach the quorum of a supply (wei): GovernorVotesQuorumFraction's
+    ``supply * numerator / 100``. A vote reaches it when for + abstain is at least this much."""
+    return supply * quorum_percent // 100
+
+
+def genesis_holdings(
+    config: DeployConfig, deployer: str, test_accounts: list[str] | None = None
+) -> tuple[int, dict[str, int], dict[str, list[str]]]:
+    """The genesis supply (wei) and what each address other than the treasury receives at
+    genesis (wei, summed over every entry naming it), with the entries that name it."""
+    treasury = "treasury"  # stands for the timelock, whose address is not known before deployment
+    holdings: dict[str, int] = {}
+    names: dict[str, list[str]] = {}
+    supply = 0
+    for allocation in config.allocations:
+        recipients, amounts = resolve_allocations((allocation,), treasury, deployer, test_accounts)
+        for recipient, amount in zip(recipients, amounts):
+            supply += amount
+            if recipient == treasury:
+                continue
+            key = recipient.lower()
+            holdings[key] = holdings.get(key, 0) + amount
+            names.setdefault(key, []).append(allocation.to)
+    return supply, holdings, names
+
+
+def check_deploy_config(
+    config: DeployConfig, chain_id: int, deployer: str, test_accounts: list[str] | None = None
+) -> None:
+    """Refuses, before any transaction, a configuration that must not be deployed on this chain.
+
+    * Governance delays below the floors the contracts enforce on this chain id (the deployment
+      would revert half-way, after the timelock and the token).
+    * Genesis allocations outside the treasury that together stay below the quorum: no proposal
+      could ever pass, and the treasury could never be spent.
+    * Outside local development chains: any single address (the deployer, an address named in
+      several entries, any recipient but the treasury) receiving at least the quorum. Its holder
+      alone could propose, vote, queue and execute every proposal, the treasury transfer to
+      itself included: an admin key behind the timelock. The treasury is exempt: the timelock
+      holds no delegation and spends only what proposals decide.
+    """
+    where = f"deploy configuration refused on chain {chain_id}"
+    gov = config.governance
+    floors = governance_floors(chain_id)
+    kind = "a local development chain" if is_local_chain(chain_id) else "not a local development chain"
+    for setting, value, floor, unit in (
+        ("timelock_delay_seconds", gov.timelock_delay_seconds, floors.timelock_delay_seconds, "s"),
+        ("voting_delay_blocks", gov.voting_delay_blocks, floors.voting_delay_blocks, "blocks"),
+        ("voting_period_blocks", gov.voting_period_blocks, floors.voting_period_blocks, "blocks"),
+    ):
+        if value < floor:
+            raise DeployConfigError(
+                f"{where} ({kind}): governance.{setting} is {value:,} {unit}, below the floor of"
+                f" {floor:,} {unit} that the contracts enforce on this chain"
+            )
+
+    supply, holdings, names = genesis_holdings(config, deployer, test_accounts)
+    quorum = quorum_votes(supply, gov.quorum_percent)
+    outside_treasury = sum(holdings.values())
+    if outside_treasury < quorum:
+        raise DeployConfigError(
+            f"{where}: the allocations outside the treasury total {outside_treasury // JOY:,} JOY, below"
+            f" the quorum of {quorum // JOY:,} JOY ({gov.quorum_percent} % of the {supply // JOY:,} JOY"
+            " supply): no proposal could ever reach the quorum"
+        )
+    if is_local_chain(chain_id):
+        return
+    captured = sorted((amount, address) for address, amount in holdings.items() if amount >= quorum)
+    if captured:
+        details = "; ".join(
+            f"{to_checksum_address(address)} ({' + '.join(names[address])}) receives {amount // JOY:,} JOY"
+            for amount, address in reversed(captured)
+        )
+        raise DeployConfigError(
+            f"{where} ({kind}): {details}, at least the quorum of {quorum // JOY:,} JOY"
+            f" ({gov.quorum_percent} % of the {supply // JOY:,} JOY supply): one holder could pass"
+            " any proposal alone. Split each such allocation among independent recipients, each"
+            f" receiving less than {quorum // JOY:,} JOY."
+        )
+
+
 def deploy_protocol(
     deployer,
     config: DeployConfig,
     test_accounts: list | None = None,
     log: Callable[[str], None] = lambda message: None,
 ) -> Deployment:
-    """Deploy and wire the protocol from ``deployer``; returns the (unsaved) deployment record."""
+    """Deploy and wire the protocol from ``deployer``; returns the (unsaved) deployment record.
+
+    Raises DeployConfigError, with nothing deployed, for a configuration that
+    ``check_deploy_config`` refuses on the connected chain."""
     from ape import chain, project
 
     gov = config.governance
+    check_deploy_config(
+        config, chain.chain_id, deployer.address, [account.address for account in test_accounts or []]
+    )
     start_block = chain.blocks.height + 1
 
     log(f"JoyTimelock (delay {gov.timelock_delay_seconds} s)")

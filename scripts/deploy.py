@@ -13,7 +13,13 @@ import click
 from ape import accounts, chain, networks
 from ape.cli import ConnectedProviderCommand
 
-from joynet.deploy import DEFAULT_CONFIG_PATH, DeployConfigError, deploy_protocol, load_deploy_config
+from joynet.deploy import (
+    DEFAULT_CONFIG_PATH,
+    DeployConfigError,
+    check_deploy_config,
+    deploy_protocol,
+    load_deploy_config,
+)
 from joynet.deployment import Deployment, DeploymentError, deployment_path
 
 
@@ -82,6 +88,11 @@ def cli(account_alias, redeploy, yes, config_path):
 
     deployer = _deployer(account_alias)
     test_accounts = list(accounts.test_accounts) if network.is_local else None
+    try:
+        # Before the question below: a refused configuration is reported without prompting.
+        check_deploy_config(config, chain.chain_id, deployer.address, [a.address for a in test_accounts or []])
+    except DeployConfigError as err:
+        _fail(str(err))
     target = f"{network.choice} (chain {chain.chain_id}) from {deployer.address}"
     if not network.is_local:
         # One question for the whole deployment instead of one per transaction; the passphrase

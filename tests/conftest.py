@@ -24,6 +24,7 @@ import ape  # noqa: E402  (after the environment above is settled)
 from joynet.deploy import JOY, deploy_protocol, load_deploy_config  # noqa: E402
 from joynet.governance import ProposalState  # noqa: E402
 from joynet.marketplace import Request, model_key, registration_commitment, seal_result  # noqa: E402
+from other_chains import anvil, import_deployer_account, run_ape, supernet_chain_id  # noqa: E402
 
 
 # ---- accounts ----
@@ -161,6 +162,55 @@ def governance(dao, timelock, chain, voters):
 def joy():
     """Whole JOY to wei."""
     return lambda amount: amount * JOY
+
+
+# ---- a production network: an anvil with the supernet's chain id ----
+
+SUPERNET_DEPLOYER = "supernet_deployer"
+SUPERNET_PASSPHRASE = "correct horse"
+
+
+@pytest.fixture
+def deployments_dir(tmp_path):
+    return tmp_path / "deployments"
+
+
+@pytest.fixture
+def supernet_anvil():
+    """An anvil with the supernet's chain id, standing in for a Polygon Supernet RPC; yields
+    (url, chain id)."""
+    chain_id = supernet_chain_id()
+    with anvil(chain_id) as url:
+        yield url, chain_id
+
+
+@pytest.fixture
+def ape_data_folder(tmp_path):
+    """A throw-away Ape data folder holding one imported deployer account (anvil's first key)."""
+    folder = tmp_path / "ape-data"
+    import_deployer_account(folder, SUPERNET_DEPLOYER, SUPERNET_PASSPHRASE)
+    return folder
+
+
+@pytest.fixture
+def supernet_deploy(supernet_anvil, ape_data_folder, deployments_dir):
+    """Runs `ape run deploy --network polygon:supernet:node --account supernet_deployer --yes`
+    against ``supernet_anvil``, as an operator would; returns the finished process."""
+    url, _ = supernet_anvil
+
+    def deploy(*extra):
+        env = {
+            "POLYGON_SUPERNET_RPC": url,
+            "APE_DATA_FOLDER": str(ape_data_folder),
+            f"APE_ACCOUNTS_{SUPERNET_DEPLOYER}_PASSPHRASE": SUPERNET_PASSPHRASE,
+            "JOYNET_DEPLOYMENTS_DIR": str(deployments_dir),
+        }
+        return run_ape(
+            "run", "deploy", "--network", "polygon:supernet:node", "--account", SUPERNET_DEPLOYER, "--yes", *extra,
+            env_overrides=env,
+        )
+
+    return deploy
 
 
 # ---- the marketplace core ----

@@ -5,35 +5,12 @@ These run the real script in a subprocess, as an operator would, against the sui
 """
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
+from joynet.deploy import LOCAL_CHAIN_IDS
 from joynet.deployment import Deployment
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-APE = str(Path(sys.executable).with_name("ape"))
-ZERO = "0x0000000000000000000000000000000000000000"
-# Anvil's (and Ape's test mnemonic's) first account: a well-known development key.
-ANVIL_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-ANVIL_ADDRESS_0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
-
-
-def run_ape(*args, env_overrides, input_text=None):
-    env = {**os.environ, **env_overrides}
-    return subprocess.run(
-        [APE, *args], cwd=PROJECT_ROOT, env=env, input=input_text, capture_output=True, text=True, timeout=300
-    )
-
-
-@pytest.fixture
-def deployments_dir(tmp_path):
-    return tmp_path / "deployments"
+from other_chains import ANVIL_ADDRESS_0, ZERO, connected, run_ape
 
 
 @pytest.fixture
@@ -85,10 +62,46 @@ def test_deploy__local__writes_deployment_file(deploy_locally, chain, project):
     assert "wrote" in process.stdout
 
 
-def test_deploy__after_wiring__no_externally_owned_account_holds_any_power(deploy_locally, deployments_dir, chain):
-    _, data = deploy_locally()
+def assert_no_single_account_reaches_quorum(token, dao, timelock, start_block, chain):
+    """No account but the treasury holds, or votes with, the quorum or more. Balances count as
+    well as votes: a balance becomes votes with one delegation. Every holder is found from the
+    token's events, and together they must hold the whole supply."""
+    height = chain.blocks.height
+    holders = {log.to for log in token.Transfer.range(start_block, height + 1)}
+    holders |= {log.toDelegate for log in token.DelegateChanged.range(start_block, height + 1)}
+    holders.discard(ZERO)
+    assert sum(token.balanceOf(holder) for holder in holders) == token.totalSupply()
+    quorum = dao.quorum(height - 1)
+    assert quorum == token.totalSupply() * dao.quorumNumerator() // dao.quorumDenominator() > 0
+    # The treasury votes only through proposals: it delegates to nobody, so its JOY never votes.
+    assert token.delegates(timelock) == ZERO and token.getVotes(timelock) == 0
+    for holder in holders - {timelock.address}:
+        assert token.balanceOf(holder) < quorum, f"{holder} holds {token.balanceOf(holder)}, quorum {quorum}"
+        assert token.getVotes(holder) < quorum, f"{holder} votes {token.getVotes(holder)}, quorum {quorum}"
+    return holders
+
+
+@pytest.fixture(params=["local", "supernet"])
+def wired_deployment(request, deployments_dir):
+    """(network, deployment json) of the protocol as `ape run deploy` leaves it: on the suite's
+    chain with the local configuration, or on an anvil with the supernet's chain id with the
+    supernet configuration (Ape then talks to that chain for the rest of the test)."""
+    if request.param == "local":
+        _, data = request.getfixturevalue("deploy_locally")()
+        yield "local", data
+        return
+    process = request.getfixturevalue("supernet_deploy")()
+    assert process.returncode == 0, process.stdout + process.stderr
+    data = json.loads((deployments_dir / "supernet.json").read_text())
+    with connected(request.getfixturevalue("supernet_anvil")[0]):
+        yield "supernet", data
+
+
+def test_deploy__after_wiring__no_externally_owned_account_holds_any_power(wired_deployment, deployments_dir, chain):
+    network, data = wired_deployment
+    assert chain.chain_id == data["chain_id"]
     protocol = {address.lower() for address in data["contracts"].values()}
-    deployed = Deployment.load(deployments_dir / "local.json")
+    deployed = Deployment.load(deployments_dir / f"{network}.json")
     contracts = {name: deployed.contract(name) for name in data["contracts"]}
     timelock_address = data["contracts"]["TimelockController"]
     found_roles = owned = 0
@@ -113,6 +126,15 @@ def test_deploy__after_wiring__no_externally_owned_account_holds_any_power(deplo
     assert timelock.hasRole(timelock.EXECUTOR_ROLE(), ZERO)
     assert dao.timelock() == timelock.address
     assert dao.token() == data["contracts"]["JoyToken"]
+    # No key behind the timelock either: on a production chain no single genesis holder reaches
+    # the quorum. Local chains are exempt by design (each test account holds 5 % of the supply,
+    # above the 4 % quorum, so that tests pass proposals with few voters).
+    if network == "supernet":
+        assert chain.chain_id not in LOCAL_CHAIN_IDS
+        holders = assert_no_single_account_reaches_quorum(contracts["JoyToken"], dao, timelock, data["start_block"], chain)
+        assert data["deployer"] in holders and len(holders) == 12  # treasury, deployer, ten recipients
+    else:
+        assert chain.chain_id in LOCAL_CHAIN_IDS
 
 
 def test_deploy__run_twice__refuses_a_second_protocol(deploy_locally):
@@ -151,59 +173,9 @@ def test_deploy__corrupt_file__fails_with_clear_message(chain, deployments_dir):
 # ---- the supernet network ----
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def supernet_anvil():
-    """An anvil with the supernet's chain id, standing in for a Polygon Supernet RPC."""
-    chain_id = os.environ["POLYGON_SUPERNET_CHAIN_ID"]
-    port = _free_port()
-    process = subprocess.Popen(
-        ["anvil", "--port", str(port), "--chain-id", chain_id, "--silent"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.1)
-    yield url, int(chain_id)
-    process.terminate()
-    process.wait(timeout=10)
-
-
-@pytest.fixture
-def ape_data_folder(tmp_path):
-    """A throw-away Ape data folder holding one imported deployer account."""
-    folder = tmp_path / "ape-data"
-    code = (
-        "from ape_accounts import import_account_from_private_key as imp;"
-        f"imp('supernet_deployer', 'correct horse', '{ANVIL_KEY_0}')"
-    )
-    env = {**os.environ, "APE_DATA_FOLDER": str(folder)}
-    subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=PROJECT_ROOT, capture_output=True)
-    return folder
-
-
-def test_deploy__supernet_network__deploys_with_named_account(supernet_anvil, ape_data_folder, deployments_dir):
+def test_deploy__supernet_network__deploys_with_named_account(supernet_anvil, supernet_deploy, deployments_dir):
     url, chain_id = supernet_anvil
-    env = {
-        "POLYGON_SUPERNET_RPC": url,
-        "APE_DATA_FOLDER": str(ape_data_folder),
-        "APE_ACCOUNTS_supernet_deployer_PASSPHRASE": "correct horse",
-        "JOYNET_DEPLOYMENTS_DIR": str(deployments_dir),
-    }
-    process = run_ape(
-        "run", "deploy", "--network", "polygon:supernet:node", "--account", "supernet_deployer", "--yes",
-        env_overrides=env,
-    )
+    process = supernet_deploy()
     assert process.returncode == 0, process.stdout + process.stderr
     data = json.loads((deployments_dir / "supernet.json").read_text())
     assert data["chain_id"] == chain_id

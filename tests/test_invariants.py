@@ -543,7 +543,7 @@ def test_proposal__full_lifecycle__executes_once_and_only_through_the_timelock(
 ):
     period = dao.votingPeriod()
     treasury = timelock.address
-    new_periods = st.integers(dao.MIN_VOTING_PERIOD(), dao.MAX_VOTING_PERIOD()).filter(lambda p: p != period)
+    new_periods = st.integers(dao.minVotingPeriod(), dao.MAX_VOTING_PERIOD()).filter(lambda p: p != period)
     payments = st.tuples(st.sampled_from([carol.address, outsider.address]), st.integers(1, 500_000_000 * JOY))
     actions = st.one_of(
         new_periods.map(lambda blocks: ("votingPeriod", blocks)),

@@ -2,23 +2,35 @@
 pragma solidity 0.8.28;
 
 import {TimelockController} from "@openzeppelin/contracts/governance/TimelockController.sol";
+import {JoyChains} from "./JoyChains.sol";
 
 /// @title JoyTimelock, the only account that changes JoyNet
 /// @notice OpenZeppelin's TimelockController with hard bounds on its delay. The DAO is its only
 /// proposer and canceller, anyone may execute a ready operation, and after deployment nobody
 /// but the timelock itself holds its admin role. The delay can only change through a proposal
-/// that waits out the current delay, and never below {MIN_DELAY_FLOOR}: a captured DAO cannot
+/// that waits out the current delay, and never below {minDelayFloor}: a captured DAO cannot
 /// turn the timelock into an instant-execution path.
+/// @dev The floor depends on the chain (see {JoyChains}): one minute on local development chains
+/// (chain ids 31337 and 1337), so that tests and demos run a proposal in seconds, and two days
+/// on every other chain. Two days is the time between a proposal passing and its execution; it
+/// gives holders, node operators and integrators who check the chain once a day at least one
+/// full day to see a queued operation and act on it (withdraw, unstake, object publicly) before
+/// it runs. It is also the minimum delay of Compound's Timelock, which many DAOs deploy as is.
 contract JoyTimelock is TimelockController {
-    /// @notice Shortest delay the timelock accepts (local chains use it; production uses days).
-    uint256 public constant MIN_DELAY_FLOOR = 1 minutes;
+    /// @notice Shortest delay accepted on a local development chain (chain id 31337 or 1337).
+    uint256 public constant MIN_DELAY_FLOOR_LOCAL = 1 minutes;
+    /// @notice Shortest delay accepted on every other chain.
+    uint256 public constant MIN_DELAY_FLOOR_PRODUCTION = 2 days;
     /// @notice Longest delay the timelock accepts, so that governance cannot freeze itself.
     uint256 public constant MAX_DELAY_CEILING = 30 days;
 
-    /// @notice A delay outside [MIN_DELAY_FLOOR, MAX_DELAY_CEILING].
+    /// @notice A delay outside [{minDelayFloor}, MAX_DELAY_CEILING] on this chain.
+    /// @param delay the delay refused, in seconds
+    /// @param floor the floor on this chain ({minDelayFloor})
+    /// @param ceiling MAX_DELAY_CEILING
     error JoyTimelockDelayOutOfBounds(uint256 delay, uint256 floor, uint256 ceiling);
 
-    /// @param minDelay initial delay in seconds, within the bounds
+    /// @param minDelay initial delay in seconds, within the bounds of this chain
     /// @param proposers accounts granted the proposer and canceller roles
     /// @param executors accounts granted the executor role (address(0) alone: anyone)
     /// @param admin optional admin for the initial wiring; deploy renounces it
@@ -29,7 +41,7 @@ contract JoyTimelock is TimelockController {
     }
 
     /// @notice Changes the delay; callable only by the timelock itself (a DAO proposal).
-    /// @param newDelay the new delay in seconds, within the bounds
+    /// @param newDelay the new delay in seconds, within the bounds of this chain
     function updateDelay(uint256 newDelay) public override {
         // Authorization first, so that an outsider always sees TimelockUnauthorizedCaller.
         if (msg.sender != address(this)) revert TimelockUnauthorizedCaller(msg.sender);
@@ -37,9 +49,17 @@ contract JoyTimelock is TimelockController {
         super.updateDelay(newDelay);
     }
 
-    function _checkDelay(uint256 delay) private pure {
-        if (delay < MIN_DELAY_FLOOR || delay > MAX_DELAY_CEILING) {
-            revert JoyTimelockDelayOutOfBounds(delay, MIN_DELAY_FLOOR, MAX_DELAY_CEILING);
+    /// @notice The shortest delay this timelock accepts on the current chain, in seconds:
+    /// MIN_DELAY_FLOOR_LOCAL on a local development chain, MIN_DELAY_FLOOR_PRODUCTION elsewhere.
+    /// @return the floor in seconds
+    function minDelayFloor() public view returns (uint256) {
+        return JoyChains.isLocal() ? MIN_DELAY_FLOOR_LOCAL : MIN_DELAY_FLOOR_PRODUCTION;
+    }
+
+    function _checkDelay(uint256 delay) private view {
+        uint256 floor = minDelayFloor();
+        if (delay < floor || delay > MAX_DELAY_CEILING) {
+            revert JoyTimelockDelayOutOfBounds(delay, floor, MAX_DELAY_CEILING);
         }
     }
 }

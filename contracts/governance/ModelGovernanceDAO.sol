@@ -12,6 +12,7 @@ import {GovernorStorage} from "@openzeppelin/contracts/governance/extensions/Gov
 import {TimelockController} from "@openzeppelin/contracts/governance/TimelockController.sol";
 import {IVotes} from "@openzeppelin/contracts/governance/utils/IVotes.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {JoyChains} from "./JoyChains.sol";
 
 /// @title ModelGovernanceDAO, JoyNet's governor
 /// @notice JOY holders propose and vote on every protocol parameter; a passed proposal is queued
@@ -19,6 +20,17 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 /// and execute by proposal id. Every setting has hard bounds, so no vote can make governance
 /// instant, unreachable or frozen.
 /// @dev Clock: the token's block-number clock (ERC-6372), so delays and periods are in blocks.
+/// The floors of the voting delay and period depend on the chain (see {JoyChains}). On local
+/// development chains (chain ids 31337 and 1337) they stay short, so that tests and demos run a
+/// proposal in seconds: no voting delay, a 10-block vote. On every other chain they are counted
+/// in days of 2-second blocks (Polygon Supernet's block time; on a chain with faster blocks the
+/// same floors last less wall time, and its deploy configuration must set longer values):
+/// - voting delay at least 21,600 blocks (12 hours): a proposal is public for half a day before
+///   the snapshot of votes is taken, so holders can delegate or move tokens in response;
+/// - voting period at least 129,600 blocks (3 days): a holder who checks the chain once a day, in
+///   any time zone, sees the vote open at least twice before it closes.
+/// With the timelock's floor (two days outside local chains) a proposal needs at least five and
+/// a half days from its creation to its execution.
 contract ModelGovernanceDAO is
     Governor,
     GovernorVotes,
@@ -28,10 +40,16 @@ contract ModelGovernanceDAO is
     GovernorVotesQuorumFraction,
     GovernorTimelockControl
 {
+    /// @notice Shortest voting delay on a local development chain (chain id 31337 or 1337), in blocks.
+    uint256 public constant MIN_VOTING_DELAY_LOCAL = 0;
+    /// @notice Shortest voting delay on every other chain: 12 hours of 2-second blocks.
+    uint256 public constant MIN_VOTING_DELAY_PRODUCTION = 21_600;
     /// @notice Longest voting delay: about 30 days of 2-second blocks.
     uint256 public constant MAX_VOTING_DELAY = 1_296_000;
-    /// @notice Shortest voting period, in blocks: a vote must stay open long enough to be seen.
-    uint256 public constant MIN_VOTING_PERIOD = 10;
+    /// @notice Shortest voting period on a local development chain, in blocks.
+    uint256 public constant MIN_VOTING_PERIOD_LOCAL = 10;
+    /// @notice Shortest voting period on every other chain: 3 days of 2-second blocks.
+    uint256 public constant MIN_VOTING_PERIOD_PRODUCTION = 129_600;
     /// @notice Longest voting period: about 30 days of 2-second blocks.
     uint256 public constant MAX_VOTING_PERIOD = 1_296_000;
     /// @notice Quorum bounds, in percent of the votable supply.
@@ -40,14 +58,17 @@ contract ModelGovernanceDAO is
     /// @notice Highest proposal threshold, in basis points of the token supply.
     uint256 public constant MAX_PROPOSAL_THRESHOLD_BPS = 100;
 
-    /// @notice A governance setting outside its hard bounds.
+    /// @notice A governance setting outside its hard bounds on this chain.
     /// @param setting which one: "votingDelay", "votingPeriod", "quorumNumerator" or "proposalThreshold"
+    /// @param value the value refused
+    /// @param min the lowest value accepted on this chain
+    /// @param max the highest value accepted
     error ModelGovernanceDAOSettingOutOfBounds(string setting, uint256 value, uint256 min, uint256 max);
 
     /// @param token the JOY token (its votes and clock)
     /// @param timelock the timelock that executes passed proposals and holds the treasury
-    /// @param initialVotingDelay blocks between proposal and start of voting
-    /// @param initialVotingPeriod blocks the vote stays open
+    /// @param initialVotingDelay blocks between proposal and start of voting, at least {minVotingDelay}
+    /// @param initialVotingPeriod blocks the vote stays open, at least {minVotingPeriod}
     /// @param initialProposalThreshold votes needed to propose (18 decimals)
     /// @param quorumPercent share of the votable supply that must vote for/abstain
     constructor(
@@ -67,13 +88,27 @@ contract ModelGovernanceDAO is
 
     // ---- bounds on every governable setting ----
 
+    /// @notice The shortest voting delay accepted on the current chain, in blocks:
+    /// MIN_VOTING_DELAY_LOCAL on a local development chain, MIN_VOTING_DELAY_PRODUCTION elsewhere.
+    /// @return the floor in blocks
+    function minVotingDelay() public view returns (uint256) {
+        return JoyChains.isLocal() ? MIN_VOTING_DELAY_LOCAL : MIN_VOTING_DELAY_PRODUCTION;
+    }
+
+    /// @notice The shortest voting period accepted on the current chain, in blocks:
+    /// MIN_VOTING_PERIOD_LOCAL on a local development chain, MIN_VOTING_PERIOD_PRODUCTION elsewhere.
+    /// @return the floor in blocks
+    function minVotingPeriod() public view returns (uint256) {
+        return JoyChains.isLocal() ? MIN_VOTING_PERIOD_LOCAL : MIN_VOTING_PERIOD_PRODUCTION;
+    }
+
     function _setVotingDelay(uint48 newVotingDelay) internal override {
-        _checkBounds("votingDelay", newVotingDelay, 0, MAX_VOTING_DELAY);
+        _checkBounds("votingDelay", newVotingDelay, minVotingDelay(), MAX_VOTING_DELAY);
         super._setVotingDelay(newVotingDelay);
     }
 
     function _setVotingPeriod(uint32 newVotingPeriod) internal override {
-        _checkBounds("votingPeriod", newVotingPeriod, MIN_VOTING_PERIOD, MAX_VOTING_PERIOD);
+        _checkBounds("votingPeriod", newVotingPeriod, minVotingPeriod(), MAX_VOTING_PERIOD);
         super._setVotingPeriod(newVotingPeriod);
     }
 
