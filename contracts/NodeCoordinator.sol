@@ -127,6 +127,11 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     /// @dev Marketplaces governance replaced: they may still release and slash the nodes of the
     /// requests they opened, so that no request is stranded by an upgrade; they assign no more.
     mapping(address marketplace => bool) private _formerMarketplaces;
+    /// @dev Per model: the last block in which its eligibility set changed. The draw reads the
+    /// set's order and size, which a node changes at will (leaving and rejoining moves it to the
+    /// end; any change of size re-rolls every index): a model whose set changed in this block is
+    /// not assigned in it, so that nobody can reshuffle the set and assign in one transaction.
+    mapping(bytes32 modelId => uint256 blockNumber) private _eligibleChangedAt;
 
     // ---- errors ----
 
@@ -170,6 +175,8 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     error NodeCoordinatorStakeSufficient(address node, uint256 stake, uint256 minStake);
     /// @notice An {assign} count outside [1, MAX_ASSIGNMENT].
     error NodeCoordinatorInvalidAssignmentCount(uint256 count, uint256 max);
+    /// @notice The model's eligibility set changed in this block: assign from the next one.
+    error NodeCoordinatorEligibilityJustChanged(bytes32 modelId);
     /// @notice Fewer eligible nodes than wanted were found; nothing was assigned.
     error NodeCoordinatorNoEligibleNode(bytes32 modelId, uint256 wanted, uint256 found);
     /// @notice Release or slash of a node without open tasks.
@@ -349,14 +356,14 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     function serveModel(bytes32 modelId) external {
         _registeredNode(msg.sender);
         _addModel(msg.sender, modelId);
-        if (_nodes[msg.sender].active) _eligible[modelId].add(msg.sender);
+        if (_nodes[msg.sender].active) _joinEligibleSet(modelId, msg.sender);
     }
 
     /// @notice The caller stops serving `modelId`; open tasks of that model continue.
     function stopServingModel(bytes32 modelId) external {
         Node storage node = _registeredNode(msg.sender);
         if (!_modelsOf[msg.sender].remove(modelId)) revert NodeCoordinatorModelNotServed(modelId);
-        if (node.active) _eligible[modelId].remove(msg.sender);
+        if (node.active) _leaveEligibleSet(modelId, msg.sender);
         emit ModelServingStopped(msg.sender, modelId);
     }
 
@@ -410,12 +417,16 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     /// transaction (such as block.prevrandao) enters, so whoever sends it cannot draw again by
     /// retrying in another block. The proposer of the request's block could bias its hash,
     /// which buys a node no more than a task it must still perform correctly.
+    /// The draw also reads the eligibility set's order and size; a model whose set changed in
+    /// this block is not assigned in it (NodeCoordinatorEligibilityJustChanged), so that nobody
+    /// reshuffles the set and draws again within one transaction.
     function assign(bytes32 modelId, uint256 count, uint256 seed)
         external
         onlyMarketplace
         returns (address[] memory nodes)
     {
         if (count == 0 || count > MAX_ASSIGNMENT) revert NodeCoordinatorInvalidAssignmentCount(count, MAX_ASSIGNMENT);
+        if (_eligibleChangedAt[modelId] == block.number) revert NodeCoordinatorEligibilityJustChanged(modelId);
         EnumerableSet.AddressSet storage candidates = _eligible[modelId];
         uint256 size = candidates.length();
         uint256 bond = _taskBond;
@@ -574,7 +585,8 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         return _treasury;
     }
 
-    /// @notice The only caller of {assign}, {release} and {slash} (zero until wired).
+    /// @notice The only caller of {assign} (zero until wired); it and the marketplaces it
+    /// replaced call {release} and {slash}.
     function marketplace() external view returns (address) {
         return _marketplace;
     }
@@ -639,7 +651,7 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         (node.stake, node.capacity, node.active, node.registered) = (stake, capacity, true, true);
         for (uint256 i = 0; i < models.length; ++i) {
             _addModel(msg.sender, models[i]);
-            _eligible[models[i]].add(msg.sender);
+            _joinEligibleSet(models[i], msg.sender);
         }
         emit NodeRegistered(msg.sender, stake, capacity, models);
         joy.safeTransferFrom(msg.sender, address(this), stake);
@@ -669,12 +681,20 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         emit ModelServingStarted(nodeAddress, modelId);
     }
 
+    function _joinEligibleSet(bytes32 modelId, address nodeAddress) private {
+        if (_eligible[modelId].add(nodeAddress)) _eligibleChangedAt[modelId] = block.number;
+    }
+
+    function _leaveEligibleSet(bytes32 modelId, address nodeAddress) private {
+        if (_eligible[modelId].remove(nodeAddress)) _eligibleChangedAt[modelId] = block.number;
+    }
+
     /// @dev Bounded by MAX_MODELS_PER_NODE set insertions.
     function _joinEligibleSets(address nodeAddress) private {
         EnumerableSet.Bytes32Set storage models = _modelsOf[nodeAddress];
         uint256 length = models.length();
         for (uint256 i = 0; i < length; ++i) {
-            _eligible[models.at(i)].add(nodeAddress);
+            _joinEligibleSet(models.at(i), nodeAddress);
         }
     }
 
@@ -684,7 +704,7 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         EnumerableSet.Bytes32Set storage models = _modelsOf[nodeAddress];
         uint256 length = models.length();
         for (uint256 i = 0; i < length; ++i) {
-            _eligible[models.at(i)].remove(nodeAddress);
+            _leaveEligibleSet(models.at(i), nodeAddress);
         }
         emit NodeDeactivated(nodeAddress, reason);
     }

@@ -215,6 +215,12 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
         marketplace = newMarketplace;
     }
 
+    /// @notice Whether `account` is a marketplace governance replaced, which may still record the
+    /// usage of the requests it closes.
+    function isFormerMarketplace(address account) external view returns (bool) {
+        return _formerMarketplaces[account];
+    }
+
     /// @notice Sets the bridge, the only caller of {recordBridgedUsage}. Owner only.
     /// @param newBridge the IOTAValidator, or zero to disable bridged usage
     function setBridge(address newBridge) external onlyOwner {
