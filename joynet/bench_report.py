@@ -1,8 +1,8 @@
 """BENCHMARKS.md from bench/results.json: metric, value, machine, the anchor's figure, the target.
 
 `make bench` writes it after measuring; to regenerate it from the last results without
-measuring again: ``.venv/bin/python -m joynet.bench_report`` (reads bench/results.json and
-bench/machine.txt, writes BENCHMARKS.md).
+measuring again: ``.venv/bin/python -m joynet.bench_report`` (reads bench/results.json,
+bench/machine.txt, bench/before_hardening.json and bench/breakdown.json, writes BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -17,6 +17,11 @@ from joynet.deployment import PROJECT_ROOT
 RESULTS_PATH = PROJECT_ROOT / "bench" / "results.json"
 MACHINE_PATH = PROJECT_ROOT / "bench" / "machine.txt"
 REPORT_PATH = PROJECT_ROOT / "BENCHMARKS.md"
+# The figures of the last run before the request lifecycle was hardened (committed; the
+# "before hardening" column).
+BEFORE_PATH = PROJECT_ROOT / "bench" / "before_hardening.json"
+# Where each measured transaction's gas went (from traces): the "Where the gas goes" section.
+BREAKDOWN_PATH = PROJECT_ROOT / "bench" / "breakdown.json"
 
 
 @dataclass(frozen=True)
@@ -39,28 +44,49 @@ class Metric:
     target: Target | None = None
 
 
-# What each figure is, the outside figure it is compared with and the issue's target.
+# What each figure is, the outside figure it is compared with and the issue's target. Gas of a
+# step is one transaction's; a round trip is the sum of its steps' transactions.
 METRICS: dict[str, Metric] = {
-    "gas.register_model": Metric(3, "register a model (ipfs:// metadata URI)"),
+    "gas.register_model": Metric(3, "register a model: commitModelRegistration + registerModel (before: registerModel alone)"),
+    "gas.commit_model_registration": Metric(3, "commitModelRegistration (the first step of a registration)"),
+    "gas.register_model_tx": Metric(3, "registerModel, from a later block (the second step)"),
     "gas.register_node": Metric(3, "register a node: stake, capacity, two models"),
-    "gas.request_paid": Metric(3, "a paid request: escrow + assignment"),
+    "gas.request_paid": Metric(3, "requestInference paid by a token transfer: escrow only (before: escrow + assignment)"),
+    "gas.assign_nodes": Metric(3, "assignNodes, quorum 1 (its own transaction since the hardening)"),
     "gas.submit_settle_quorum1": Metric(3, "result + settlement, quorum 1"),
     "gas.round_trip_quorum1": Metric(
-        3, "request + result + settlement, quorum 1",
-        "Ritual Infernet create + deliver 352,544 (no payment); Chainlink Functions ~378,000", Target(220_000),
+        3, "request + assignment + result + settlement, quorum 1",
+        "Ritual Infernet create + deliver 352,544 (no payment); Chainlink Functions ~378,000", Target(230_000),
     ),
-    "gas.round_trip_quorum3": Metric(3, "request + three matching results"),
-    "gas.timeout_refund": Metric(3, "closeExpired: refund + slash"),
-    "gas.assign_10_nodes": Metric(3, "a request with 10 eligible nodes"),
-    "gas.assign_1000_nodes": Metric(3, "a request with 1,000 eligible nodes (target on the ratio below)"),
+    "gas.request_paid_quorum3": Metric(3, "requestInference of a quorum-3 model, paid by a token transfer"),
+    "gas.assign_nodes_quorum3": Metric(3, "assignNodes, quorum 3 (three nodes)"),
+    "gas.commit_result_first": Metric(3, "commitResult, the first node of a quorum (writes the mask)"),
+    "gas.commit_result": Metric(3, "commitResult, a later node of a quorum"),
+    "gas.commit_results_quorum3": Metric(3, "the three commitResult transactions of a quorum-3 request"),
+    "gas.reveal_result": Metric(3, "revealResult, not the last"),
+    "gas.reveal_and_settle_quorum3": Metric(3, "revealResult, the last of three: judge + settlement (three nodes paid)"),
+    "gas.reveal_results_quorum3": Metric(3, "the three revealResult transactions of a quorum-3 request"),
+    "gas.round_trip_quorum3": Metric(
+        3, "request + assignment + three commitments + three reveals (before: request + three matching results)",
+        "", Target(700_000),
+    ),
+    "gas.timeout_refund": Metric(3, "closeExpired of a silent node's request: refund + slash"),
+    "gas.timeout_refund_unassigned": Metric(3, "closeExpired of a request nobody assigned: refund"),
+    "gas.assign_10_nodes": Metric(3, "assignNodes with 10 eligible nodes (before: a request, with its assignment)"),
+    "gas.assign_1000_nodes": Metric(3, "assignNodes with 1,000 eligible nodes (target on the ratio below)"),
     "zk.constraints": Metric(4, "R1CS constraints of the digits MLP circuit", "", Target(12_000)),
     "zk.witness_seconds_p50": Metric(4, "witness generation, median"),
     "zk.prove_seconds_p50": Metric(4, "witness + Groth16 proof, warm prover, median", "EZKL on this model: 7.3 s (private weights)", Target(1.0)),
     "gas.groth16_verify_execution": Metric(4, "verifyProof execution gas", "EZKL on this model: 476k-577k gas", Target(215_000)),
     "gas.groth16_verify": Metric(4, "verifyProof as a whole transaction"),
-    "gas.round_trip_zk": Metric(4, "request (paid from a deposited balance) + proven result + settlement", "Ritual Infernet EZKL round trip: median 861,471", Target(430_000)),
+    "gas.request_from_balance": Metric(3, "requestInferenceFromBalance: escrow only (before: escrow + assignment)"),
+    "gas.assign_nodes_zk": Metric(4, "assignNodes of the ZK request"),
+    "gas.submit_settle_zk": Metric(4, "proven result (Groth16 verified on chain) + settlement"),
+    "gas.round_trip_zk": Metric(
+        4, "request (paid from a deposited balance) + assignment + proven result + settlement",
+        "Ritual Infernet EZKL round trip: median 861,471", Target(430_000),
+    ),
     "gas.round_trip_zk_transfer": Metric(4, "the same, the request paid by a token transfer"),
-    "gas.request_from_balance": Metric(3, "a request paid from a deposited balance: escrow + assignment"),
     "zk.ezkl_prove_seconds": Metric(4, "EZKL 23 proof of the same network, measured here"),
     "gas.ezkl_verify": Metric(4, "EZKL verifier call, same network, measured here", "EZKL on this model: 476k-577k gas"),
     "edge.minilm_throughput_ratio": Metric(5, "MiniLM embeddings/s through InferenceNode ÷ bare sentence-transformers", "", Target(0.9, at_most=False)),
@@ -71,6 +97,7 @@ METRICS: dict[str, Metric] = {
     "gas.checkpoint_batch_1": Metric(6, "IOTAValidator checkpoint of 1 feeless inference"),
     "gas.checkpoint_batch_1000": Metric(6, "IOTAValidator checkpoint of 1,000 feeless inferences"),
     "gas.feeless_per_inference_batch1000": Metric(6, "the above per inference", "Livepeer winning-ticket redemption ~350,000", Target(1_000)),
+    "host.load_average_at_start": Metric(0, "1-minute load average when the bench started: the machine is shared, times grow with it"),
 }
 # Targets on a ratio of two measured figures.
 RATIOS = {"assign 1000 / 10 nodes": ("gas.assign_1000_nodes", "gas.assign_10_nodes", Target(1.05))}
@@ -82,43 +109,147 @@ def _number(value: float) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
-def render_benchmarks(results: dict[str, float], machine: str) -> str:
-    """The BENCHMARKS.md text: the described metrics in issue order, then any others."""
+def _change(before: float | None, now: float) -> str:
+    if before is None or not before:
+        return ""
+    return f"{(now - before) / before:+.1%}".replace("%", " %")
+
+
+def render_benchmarks(
+    results: dict[str, float], machine: str, before: dict | None = None, breakdown: dict | None = None
+) -> str:
+    """The BENCHMARKS.md text: the described metrics in issue order, then any others. ``before``
+    (the contents of bench/before_hardening.json: "results", "machine", "commit") adds the
+    figures of the earlier run beside the new ones; ``breakdown`` (bench/breakdown.json) the
+    section on where each measured transaction's gas went."""
+    old = (before or {}).get("results", {})
     lines = [
         "# Benchmarks",
         "",
         "Generated by `make bench` from `bench/results.json` (regenerate without measuring again:",
         "`.venv/bin/python -m joynet.bench_report`). Gas from real transactions on a local anvil;",
-        "times on the machine named. Anchors are outside figures the issues compare with.",
+        "times on the machine named. Anchors are outside figures the issues compare with. Each step",
+        "of the request lifecycle is its own transaction; a round trip is the sum of its steps, in",
+        "the steady state (after every node served a round trip in the same usage epoch).",
         "",
-        "| metric | value | machine | anchor | target | met | what it is |",
-        "|---|---|---|---|---|---|---|",
+        f"Machine: {machine}.",
+    ]
+    if "host.load_average_at_start" in results:
+        lines[-1] += (
+            f" Load average (1 min) when this run started: {_number(results['host.load_average_at_start'])};"
+            " the machine is shared, and the times (not the gas) grow with its load."
+        )
+    if before:
+        lines += [
+            "",
+            "*Before hardening*: the same benchmark before the request lifecycle was hardened (commit",
+            f"{before.get('commit', '?')[:7]}, {before.get('machine', 'unknown machine')}; `bench/before_hardening.json`).",
+            "A request then assigned its nodes within the request's transaction, a quorum's nodes",
+            "submitted their results directly and a model was registered in one transaction.",
+        ]
+    lines += [
+        "",
+        "| metric | before hardening | value | change | machine | anchor | target | met | what it is |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     ordered = [name for name in METRICS if name in results] + sorted(set(results) - set(METRICS))
     for name in ordered:
         metric = METRICS.get(name, Metric(0, ""))
         target = metric.target
         met = ("yes" if target.met(results[name]) else "**no**") if target else ""
+        was = old.get(name)
         lines.append(
-            f"| `{name}` | {_number(results[name])} | {machine} | {metric.anchor} | {target or ''} | {met} | {metric.what} |"
+            f"| `{name}` | {'' if was is None else _number(was)} | {_number(results[name])} | {_change(was, results[name])} "
+            f"| {machine} | {metric.anchor} | {target or ''} | {met} | {metric.what} |"
         )
     for label, (numerator, denominator, target) in RATIOS.items():
         if numerator in results and denominator in results and results[denominator]:
             ratio = results[numerator] / results[denominator]
+            was = old[numerator] / old[denominator] if old.get(numerator) and old.get(denominator) else None
             met = "yes" if target.met(ratio) else "**no**"
-            lines.append(f"| {label} | {ratio:.3f} | {machine} |  | {target} | {met} | assignment gas does not grow with the node count |")
+            lines.append(
+                f"| {label} | {'' if was is None else f'{was:.3f}'} | {ratio:.3f} | {_change(was, ratio)} | {machine} "
+                f"|  | {target} | {met} | assignment gas does not grow with the node count |"
+            )
     missing = [name for name, metric in METRICS.items() if metric.target and name not in results]
     if missing:
         lines += ["", "Not measured in this run: " + ", ".join(f"`{name}`" for name in missing) + "."]
+    if breakdown:
+        lines += render_breakdown(breakdown)
     return "\n".join(lines) + "\n"
 
 
+# Breakdown rows: a measured transaction by its "<round trip>.<step>" name, and what it is.
+BREAKDOWN_STEPS = {
+    "quorum1.request": "quorum 1: requestInference (token transfer)",
+    "quorum1.assign": "quorum 1: assignNodes",
+    "quorum1.submit": "quorum 1: submitResult + settlement",
+    "quorum3.request": "quorum 3: requestInference",
+    "quorum3.assign": "quorum 3: assignNodes",
+    "quorum3.commit1": "quorum 3: commitResult, first",
+    "quorum3.commit2": "quorum 3: commitResult, second",
+    "quorum3.commit3": "quorum 3: commitResult, third",
+    "quorum3.reveal1": "quorum 3: revealResult, first",
+    "quorum3.reveal2": "quorum 3: revealResult, second",
+    "quorum3.reveal3": "quorum 3: revealResult, last: judge + settlement",
+    "zk.request": "ZK: requestInferenceFromBalance",
+    "zk.assign": "ZK: assignNodes",
+    "zk.submit": "ZK: submitResult with a Groth16 proof + settlement",
+    "timeout.close": "closeExpired: refund + slash",
+    "timeout_unassigned.close": "closeExpired of an unassigned request: refund",
+    "assign_10_nodes.assign": "assignNodes, 10 eligible nodes",
+    "assign_1000_nodes.assign": "assignNodes, 1,000 eligible nodes",
+}
+
+
+def render_breakdown(breakdown: dict[str, dict[str, float]]) -> list[str]:
+    """The "Where the gas goes" section: one row per measured transaction. Calls are the
+    contracts the marketplace called, each with all it spent (its own calls included); "own" is
+    the rest of the execution, the marketplace's (cold account access of its calls included).
+    The columns add up: gas = base + calldata + own + calls - refund."""
+    lines = [
+        "",
+        "## Where the gas goes",
+        "",
+        "Each measured transaction from anvil's traces (`bench/breakdown.json`). gas = base + calldata",
+        "+ own + calls − refund. *Own*: the execution of the contract called, without the contracts it",
+        "called (*calls*: each with everything it spent). *Writes*, *reads* and *events* count across",
+        "all contracts the transaction ran (gas, number of operations; *fresh*: zero-to-nonzero writes,",
+        "20,000 gas more each). *Refund*: cleared storage, taken off at the end.",
+        "",
+        "| transaction | gas | base | calldata (bytes) | own | calls | writes (n, fresh) | reads (n) | events | refund |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    ordered = [name for name in BREAKDOWN_STEPS if name in breakdown] + sorted(set(breakdown) - set(BREAKDOWN_STEPS))
+    for name in ordered:
+        row = breakdown[name]
+        calls = "; ".join(
+            f"{key.removeprefix('call.')} {_number(value)}" for key, value in row.items() if key.startswith("call.")
+        )
+        lines.append(
+            f"| {BREAKDOWN_STEPS.get(name, name)} | {_number(row['gas'])} | {_number(row['base'])} "
+            f"| {_number(row['calldata'])} ({row['calldata_bytes']}) | {_number(row['own'])} | {calls} "
+            f"| {_number(row.get('sstore', 0))} ({row.get('sstore_count', 0)}, {row.get('sstore_fresh', 0)}) "
+            f"| {_number(row.get('sload', 0))} ({row.get('sload_count', 0)}) | {_number(row.get('log', 0))} "
+            f"| {_number(row['refund'])} |"
+        )
+    return lines
+
+
 def write_benchmarks(
-    results_path: Path = RESULTS_PATH, machine_path: Path = MACHINE_PATH, out_path: Path = REPORT_PATH
+    results_path: Path = RESULTS_PATH,
+    machine_path: Path = MACHINE_PATH,
+    out_path: Path = REPORT_PATH,
+    before_path: Path = BEFORE_PATH,
+    breakdown_path: Path = BREAKDOWN_PATH,
 ) -> Path:
     results = json.loads(Path(results_path).read_text(encoding="utf8"))
     machine = Path(machine_path).read_text(encoding="utf8").strip() if Path(machine_path).exists() else "unknown"
-    Path(out_path).write_text(render_benchmarks(results, machine), encoding="utf8")
+    before, breakdown = (
+        json.loads(Path(path).read_text(encoding="utf8")) if Path(path).exists() else None
+        for path in (before_path, breakdown_path)
+    )
+    Path(out_path).write_text(render_benchmarks(results, machine, before, breakdown), encoding="utf8")
     return Path(out_path)
 
 
@@ -127,10 +258,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results", type=Path, default=RESULTS_PATH)
     parser.add_argument("--machine", type=Path, default=MACHINE_PATH)
     parser.add_argument("--out", type=Path, default=REPORT_PATH)
+    parser.add_argument("--before", type=Path, default=BEFORE_PATH)
+    parser.add_argument("--breakdown", type=Path, default=BREAKDOWN_PATH)
     args = parser.parse_args(argv)
     if not args.results.exists():
         parser.exit(1, f"bench_report: no {args.results}: run `make bench` first\n")
-    print(f"wrote {write_benchmarks(args.results, args.machine, args.out)}")
+    print(f"wrote {write_benchmarks(args.results, args.machine, args.out, args.before, args.breakdown)}")
 
 
 if __name__ == "__main__":

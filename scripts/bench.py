@@ -1,8 +1,19 @@
 """`ape run bench` (what `make bench` runs): gas from real transactions on a fresh local chain,
 plus the feeless channel's throughput (`channel.messages_per_s`).
 
-Writes bench/results.json (a flat {"metric": number} object) and prints a table with the
-machine it ran on. A benchmark, not a test: it asserts nothing, it measures.
+Writes bench/results.json (a flat {"metric": number} object), bench/breakdown.json (where the
+gas of each measured transaction went, from anvil's traces) and BENCHMARKS.md, and prints a
+table with the machine it ran on. A benchmark, not a test: it asserts nothing, it measures.
+
+Every step of the request lifecycle is its own transaction and its own figure (a registration
+commitment and the registration; a request, the assignment of its nodes, then a result, or
+commitments and reveals for a quorum); a round trip is the sum of its steps. Figures are the
+steady state of a busy marketplace: each round trip is measured after warm-up round trips in
+which every node served once in the same usage epoch (the first write of a balance, a counter
+or an epoch's usage slot costs 20,000 gas more than every later one).
+
+`ape run bench --gas-only` measures the gas, the ZK prover and the checkpoints only (no EZKL,
+edge agents, channel or MiniLM throughput).
 """
 
 import json
@@ -10,7 +21,10 @@ import os
 import platform
 import tempfile
 import time
+from dataclasses import dataclass, field
+from itertools import cycle
 from pathlib import Path
+from typing import Any, Callable
 
 import click
 from ape import accounts, chain, networks, project
@@ -18,32 +32,19 @@ from ape.cli import ConnectedProviderCommand
 from ape.logging import logger
 from eth_utils import keccak, to_checksum_address
 
-from joynet.channels.bench import measure_channel
-from joynet.inference.bench import measure_minilm_throughput
-from joynet.edge.bench import measure_edge_e2e
-from joynet.deploy import JOY, deploy_protocol, load_deploy_config
+from joynet.bench_report import BREAKDOWN_PATH, MACHINE_PATH, METRICS, RATIOS, write_benchmarks
 from joynet.bridge import Checkpoint, Usage, ordered_signatures, sign_checkpoint
+from joynet.deploy import JOY, deploy_protocol, load_deploy_config
 from joynet.deployment import PROJECT_ROOT
-from joynet.marketplace import Request
+from joynet.marketplace import Request, registration_commitment, seal_result
 from joynet.zk import QuantizedMLP, ZKProver, circuit_id, input_commitment, random_salt, to_bytes32, weights_commitment
 from joynet.zk.bench import measure_zk
-from joynet.zk.ezkl_bench import EzklUnavailable, measure_ezkl
 from joynet.zk.digits import load_split
-from joynet.bench_report import MACHINE_PATH, write_benchmarks
+from joynet.zk.ezkl_bench import EzklUnavailable, measure_ezkl
 
 RESULTS = PROJECT_ROOT / "bench" / "results.json"
-# Targets from the issue that asked for each figure (round trip: Ritual Infernet spends 352,544
-# gas on create + deliver without payment; Chainlink Functions about 378,000).
-TARGETS = {
-    "gas.round_trip_quorum1": 220_000,
-    "gas.feeless_per_inference_batch1000": 1_000,
-    "zk.constraints": 12_000,
-    "zk.prove_seconds_p50": 1.0,
-    "gas.groth16_verify_execution": 215_000,
-    "gas.round_trip_zk": 430_000,
-    "e2e.latency_zk_p50_s": 2.0,
-}
 ZERO32 = b"\0" * 32
+OUTPUT = b"\1" * 32
 
 
 def machine() -> str:
@@ -58,24 +59,89 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
+@dataclass
+class Trip:
+    """One round trip: the nodes that served it, the receipt of each step (in order) and the
+    usage epoch in which it settled."""
+
+    nodes: list[str]
+    receipts: dict[str, Any] = field(default_factory=dict)
+    epoch: int = -1
+
+    @property
+    def steps(self) -> dict[str, int]:
+        return {step: receipt.gas_used for step, receipt in self.receipts.items()}
+
+    @property
+    def total(self) -> int:
+        return sum(self.steps.values())
+
+
+def calldata_gas(data: bytes) -> int:
+    """What a transaction's data costs (EIP-2028): 4 gas per zero byte, 16 per other byte."""
+    return sum(4 if byte == 0 else 16 for byte in data)
+
+
+def gas_breakdown(receipt, names: dict[str, str]) -> dict[str, float]:
+    """Where one transaction's gas went, from anvil's traces: the 21,000 base, the calldata,
+    each contract called from the transaction's target (inclusive of what it calls), storage
+    writes and reads, events, and the refund (cleared storage) taken off the total."""
+    provider, web3 = networks.provider, networks.provider.web3
+    tx_hash = receipt.txn_hash if isinstance(receipt.txn_hash, str) else receipt.txn_hash.hex()
+    data = bytes(web3.eth.get_transaction(tx_hash)["input"])
+    frames = provider.make_request("debug_traceTransaction", [tx_hash, {"tracer": "callTracer"}])
+    steps = provider.make_request(
+        "debug_traceTransaction", [tx_hash, {"disableStorage": True, "disableMemory": True, "disableStack": True}]
+    )["structLogs"]
+    top = [step for step in steps if step["depth"] == 1]
+    execution = top[0]["gas"] - top[-1]["gas"] + top[-1]["gasCost"]
+    out = {"gas": receipt.gas_used, "base": 21_000, "calldata": calldata_gas(data), "calldata_bytes": len(data)}
+    calls = 0
+    for frame in frames.get("calls") or []:
+        name = names.get(to_checksum_address(frame["to"]), frame["to"])
+        out[f"call.{name}"] = out.get(f"call.{name}", 0) + int(frame["gasUsed"], 16)
+        calls += int(frame["gasUsed"], 16)
+    out["own"] = execution - calls
+    for step in steps:
+        op, cost = step["op"], step["gasCost"]
+        kind = "sstore" if op == "SSTORE" else "sload" if op == "SLOAD" else "log" if op.startswith("LOG") else None
+        if kind:
+            out[kind] = out.get(kind, 0) + cost
+            out[f"{kind}_count"] = out.get(f"{kind}_count", 0) + 1
+        if op == "SSTORE" and cost >= 20_000:  # zero to nonzero: a fresh slot
+            out["sstore_fresh"] = out.get("sstore_fresh", 0) + 1
+    out["refund"] = out["base"] + out["calldata"] + execution - receipt.gas_used
+    return out
+
+
 class Bench:
     def __init__(self, deployment):
         self.token = project.JoyToken.at(deployment.address("JoyToken"))
         self.coordinator = deployment.contract("NodeCoordinator")
         self.marketplace = deployment.contract("ModelMarketplace")
+        self.usage = deployment.contract("ProofOfUse")
         self.bridge = deployment.contract("IOTAValidator")
         self.owner, self.requester = accounts.test_accounts[4], accounts.test_accounts[5]
         self.funder = accounts.test_accounts[1]
         self.results: dict[str, float] = {}
+        # Where each measured transaction's gas went, traced at once (anvil keeps the state
+        # needed to trace only for recent blocks); contract names by address.
+        self.breakdown: dict[str, dict[str, float]] = {}
+        self.names = {address: name for name, address in deployment.contracts.items()}
         self.requests = 0
         self.operators = 0
+        self._epoch_clock = (self.usage.genesisTime(), self.usage.epochLength())
 
-    def model(self, name, quorum=1, price=5 * JOY):
-        model_id = keccak(text=name)
-        receipt = self.marketplace.registerModel(
-            model_id, f"ipfs://bafy{name}", keccak(text=name + "w"), price, (quorum, ZERO32), ZERO32, sender=self.owner
+    def model(self, name, quorum=1, price=5 * JOY, circuit=ZERO32, weights=None, stream=ZERO32):
+        """Registers a model in its two steps; returns its id and the gas of each step."""
+        model_id, salt = keccak(text=name), keccak(text=f"salt:{name}")
+        commitment = registration_commitment(model_id, self.owner.address, salt)
+        committed = self.marketplace.commitModelRegistration(commitment, sender=self.owner)
+        registered = self.marketplace.registerModel(
+            model_id, f"ipfs://bafy{name}", weights or keccak(text=name + "w"), price, (quorum, circuit, 0), stream,
+            salt, sender=self.owner,
         )
-        return model_id, receipt.gas_used
+        return model_id, committed.gas_used, registered.gas_used
 
     def node(self, operator, model_ids, stake=2_000 * JOY, capacity=1_000):
         self.token.approve(self.coordinator, stake, sender=operator)
@@ -108,14 +174,35 @@ class Bench:
                 say(f"  {index + 1}/{count} nodes registered ({time.monotonic() - started:.0f} s)")
         networks.provider.make_request("anvil_autoImpersonateAccount", [False])
 
+    def keep(self, name: str, trip: Trip) -> None:
+        """Traces a measured round trip's transactions (see ``trace``)."""
+        for step, receipt in trip.receipts.items():
+            self.trace(f"{name}.{step}", receipt)
+
+    def trace(self, name: str, receipt) -> None:
+        """Adds the transaction's gas breakdown as ``name``; a tracing failure only loses it."""
+        try:
+            self.breakdown[name] = gas_breakdown(receipt, self.names)
+        except Exception as why:  # noqa: BLE001  (a benchmark's side figure must not end the run)
+            click.echo(f"no gas breakdown of {name}: {why}", err=True)
+
+    def epoch_of(self, receipt) -> int:
+        genesis, length = self._epoch_clock
+        return (chain.blocks[receipt.block_number].timestamp - genesis) // length
+
+    def deposit(self, amount):
+        """Funds the requester's balance in the marketplace (requestInferenceFromBalance)."""
+        self.token.approve(self.marketplace, amount, sender=self.requester)
+        self.marketplace.deposit(self.requester, amount, sender=self.requester)
+
     def request(self, model_id, price=5 * JOY, input_commitment=None, from_balance=False):
-        """A request paid by a token transfer (approve first), or from the requester's deposited
-        balance in the marketplace (requestInferenceFromBalance)."""
+        """A request paid by a token transfer (approved just before, as a one-off requester
+        does), or from the requester's deposited balance; returns the unassigned Request and
+        its receipt."""
         self.requests += 1
         if from_balance:
             if self.marketplace.earnings(self.requester) < price:
-                self.token.approve(self.marketplace, 100 * price, sender=self.requester)
-                self.marketplace.deposit(self.requester, 100 * price, sender=self.requester)
+                self.deposit(100 * price)
         else:
             self.token.approve(self.marketplace, price, sender=self.requester)
         send = self.marketplace.requestInferenceFromBalance if from_balance else self.marketplace.requestInference
@@ -128,59 +215,122 @@ class Bench:
             sender=self.requester,
         )
         (event,) = receipt.decode_logs(self.marketplace.InferenceRequested)
-        request = Request.from_event(event)
-        return request, request.nodes, receipt.gas_used
+        return Request.from_event(event), receipt
 
-    def submit(self, request, node, output=b"\1" * 32, proof=b""):
-        return self.marketplace.submitResult(request, output, "ipfs://out", proof, sender=accounts[node]).gas_used
+    def assign(self, request):
+        """assignNodes, sent by the requester's client (anyone may) in the next block."""
+        receipt = self.marketplace.assignNodes(request, sender=self.requester)
+        (event,) = receipt.decode_logs(self.marketplace.NodesAssigned)
+        return request.assigned(event), receipt
+
+    def submit(self, request, node, output=OUTPUT, proof=b""):
+        return self.marketplace.submitResult(request, output, "ipfs://out", proof, sender=accounts[node])
+
+    def quorum1_trip(self, model_id, price=5 * JOY, from_balance=False, zk_input=None) -> Trip:
+        """Request, assignment and one node's result. For a ZK model, ``zk_input()`` returns the
+        input's commitment and ``prove(request, node)`` -> (output commitment, proof)."""
+        commitment, prove = zk_input() if zk_input is not None else (None, None)
+        request, requested = self.request(model_id, price, commitment, from_balance)
+        request, assigned = self.assign(request)
+        (node,) = request.nodes
+        output, proof = (OUTPUT, b"") if prove is None else prove(request, node)
+        receipt = self.submit(request, node, output, proof)
+        steps = {"request": requested, "assign": assigned, "submit": receipt}
+        return Trip(list(request.nodes), steps, self.epoch_of(receipt))
+
+    def quorum_trip(self, model_id, price) -> Trip:
+        """Request, assignment, a commitment from each node, then each node's reveal (the last
+        one judges and settles)."""
+        request, requested = self.request(model_id, price)
+        request, assigned = self.assign(request)
+        steps = {"request": requested, "assign": assigned}
+        salts = {node: keccak(text=f"salt:{request.id}:{node}") for node in request.nodes}
+        for index, node in enumerate(request.nodes):
+            sealed = seal_result(request.id, node, OUTPUT, salts[node])
+            steps[f"commit{index + 1}"] = self.marketplace.commitResult(request, sealed, sender=accounts[node])
+        for index, node in enumerate(request.nodes):
+            steps[f"reveal{index + 1}"] = receipt = self.marketplace.revealResult(
+                request, OUTPUT, salts[node], "ipfs://out", b"", sender=accounts[node]
+            )
+        return Trip(list(request.nodes), steps, self.epoch_of(receipt))
+
+    def steady(self, trip: Callable[[], Trip], nodes, *measured: Callable[[], Trip]) -> list[Trip]:
+        """Warm-up round trips (``trip``) until each of ``nodes`` has served one in the current
+        usage epoch, then the ``measured`` round trips, which must settle in that epoch too
+        (else all again: a new epoch's usage slots are fresh)."""
+        for _ in range(3):
+            served, epoch = set(), None
+            while not set(nodes) <= served:
+                warm = trip()
+                if warm.epoch != epoch:
+                    served, epoch = set(), warm.epoch
+                served.update(warm.nodes)
+            trips = [measure() for measure in measured]
+            if all(t.epoch == epoch for t in trips):
+                return trips
+        raise click.ClickException("the usage epoch changed during every measurement")
 
 
-def run(bench: Bench, say) -> None:
+def run(bench: Bench, say, gas_only=False) -> None:
     r = bench.results
     operators = [accounts.test_accounts[i] for i in range(6, 10)]
-    digits, r["gas.register_model"] = bench.model("digits")
-    embedder, _ = bench.model("minilm", quorum=3, price=9 * JOY)
+    addresses = [op.address for op in operators]
+    digits, r["gas.commit_model_registration"], r["gas.register_model_tx"] = bench.model("digits")
+    r["gas.register_model"] = r["gas.commit_model_registration"] + r["gas.register_model_tx"]
+    embedder, _, _ = bench.model("minilm", quorum=3, price=9 * JOY)
     gas = [bench.node(op, [digits, embedder]) for op in operators]
     r["gas.register_node"] = gas[0]
     say("models and nodes registered")
 
-    # Warm up with a round trip per node: the first writes of a counter or an earnings balance
-    # (zero to nonzero, also the first usage of each node in an epoch) cost 20k gas more than
-    # the steady state a busy marketplace runs in.
-    warm = set()
-    while len(warm) < len(operators):  # assignment is random: go on until every node served
-        request, (node,), _ = bench.request(digits)
-        bench.submit(request, node)
-        warm.add(node)
-    request, (node,), r["gas.request_paid"] = bench.request(digits)
-    r["gas.submit_settle_quorum1"] = bench.submit(request, node)
-    r["gas.round_trip_quorum1"] = r["gas.request_paid"] + r["gas.submit_settle_quorum1"]
+    # Quorum 1, paid by a token transfer.
+    (trip,) = bench.steady(lambda: bench.quorum1_trip(digits), addresses, lambda: bench.quorum1_trip(digits))
+    bench.keep("quorum1", trip)
+    r["gas.request_paid"], r["gas.assign_nodes"], r["gas.submit_settle_quorum1"] = trip.steps.values()
+    r["gas.round_trip_quorum1"] = trip.total
 
-    for _ in range(2):  # two quorum-3 round trips give each of the four nodes some usage
-        request, nodes, _ = bench.request(embedder, price=9 * JOY)
-        for quorum_node in nodes:
-            bench.submit(request, quorum_node)
-    request, nodes, gas_request = bench.request(embedder, price=9 * JOY)
-    r["gas.round_trip_quorum3"] = gas_request + sum(bench.submit(request, n) for n in nodes)
+    # Quorum 3: commit and reveal.
+    quorum3 = lambda: bench.quorum_trip(embedder, 9 * JOY)  # noqa: E731
+    (trip,) = bench.steady(quorum3, addresses, quorum3)
+    bench.keep("quorum3", trip)
+    s = trip.steps
+    r["gas.request_paid_quorum3"], r["gas.assign_nodes_quorum3"] = s["request"], s["assign"]
+    r["gas.commit_result_first"], r["gas.commit_result"] = s["commit1"], s["commit2"]
+    r["gas.commit_results_quorum3"] = s["commit1"] + s["commit2"] + s["commit3"]
+    r["gas.reveal_result"], r["gas.reveal_and_settle_quorum3"] = s["reveal1"], s["reveal3"]
+    r["gas.reveal_results_quorum3"] = s["reveal1"] + s["reveal2"] + s["reveal3"]
+    r["gas.round_trip_quorum3"] = trip.total
     say("round trips measured")
 
-    request, _, _ = bench.request(digits)
+    # Timeouts: an assigned request whose node stayed silent, and one nobody assigned.
+    assigned, _ = bench.assign(bench.request(digits)[0])
+    unassigned, _ = bench.request(digits)
     chain.pending_timestamp += 601
-    r["gas.timeout_refund"] = bench.marketplace.closeExpired(request, sender=bench.requester).gas_used
+    closed = bench.marketplace.closeExpired(assigned, sender=bench.requester)
+    r["gas.timeout_refund"] = closed.gas_used
+    bench.trace("timeout.close", closed)
+    closed = bench.marketplace.closeExpired(unassigned, sender=bench.requester)
+    r["gas.timeout_refund_unassigned"] = closed.gas_used
+    bench.trace("timeout_unassigned.close", closed)
 
     for size in (10, 1000):
-        model_id, _ = bench.model(f"scale{size}")
+        model_id, _, _ = bench.model(f"scale{size}")
         bench.bulk_register_nodes(model_id, size, say)
-        bench.request(model_id)  # warm up
-        r[f"gas.assign_{size}_nodes"] = bench.request(model_id)[2]
+        # Warm-up round trip (the model's usage slot), settled so that every node is idle again:
+        # both sizes are then measured alike, the first draw's node taking the task.
+        bench.quorum1_trip(model_id)
+        assigned = bench.assign(bench.request(model_id)[0])[1]
+        r[f"gas.assign_{size}_nodes"] = assigned.gas_used
+        bench.trace(f"assign_{size}_nodes.assign", assigned)
     say("assignment measured at 10 and 1000 nodes")
     measure_checkpoints(bench, operators, say)
 
     # Zero-knowledge: warm proofs of held-out digits and one verification on chain.
     verifier = project.DigitsMLPVerifier.deploy(sender=accounts.test_accounts[0])
     r.update(measure_zk(n=5, verifier=verifier, sender=accounts.test_accounts[0]))
-    measure_zk_round_trip(bench, operators)
+    measure_zk_round_trip(bench, addresses)
     say("zero-knowledge proofs measured")
+    if gas_only:
+        return
 
     # The same quantized network proven with EZKL (Halo2), when the optional ezkl package is installed.
     with tempfile.TemporaryDirectory(prefix="joynet-ezkl-") as workdir:
@@ -193,42 +343,50 @@ def run(bench: Bench, say) -> None:
     measure_edge_agents(bench, say)
 
 
-def measure_zk_round_trip(bench: Bench, operators) -> None:
-    """Request + proven result + settlement of the digits model under the ZK policy (the
-    deployed DigitsMLPVerifier through ProofOfInference's circuit registry), after one warm-up
-    round trip. gas.round_trip_zk pays the request from a deposited balance, as a requester
+def measure_zk_round_trip(bench: Bench, nodes) -> None:
+    """Request + assignment + proven result + settlement of the digits model under the ZK
+    policy (the deployed DigitsMLPVerifier through ProofOfInference's circuit registry), in the
+    steady state. gas.round_trip_zk pays the request from a deposited balance, as a requester
     with a prepaid balance (a Chainlink Functions subscription, an Infernet wallet) does;
     gas.round_trip_zk_transfer pays it with a token transfer."""
     model, (_, images, _, _) = QuantizedMLP.load(), load_split()
-    model_id = keccak(text="zk-digits")
-    bench.marketplace.registerModel(
-        model_id, "ipfs://bafyzkdigits", to_bytes32(weights_commitment(model)), 5 * JOY, (1, circuit_id()), ZERO32,
-        sender=bench.owner,
+    model_id, _, _ = bench.model(
+        "zk-digits", circuit=circuit_id(), weights=to_bytes32(weights_commitment(model))
     )
-    for operator in operators:
-        bench.coordinator.serveModel(model_id, sender=operator)
+    for node in nodes:
+        bench.coordinator.serveModel(model_id, sender=accounts[node])
+    bench.deposit(1_000 * JOY)
+
     with ZKProver() as prover:
-        for from_balance in (False, False, True, True):  # the second of each kind is measured
-            pixels, salt = images[bench.requests % len(images)].tolist(), random_salt()
-            request, (node,), gas_request = bench.request(
-                model_id, input_commitment=to_bytes32(input_commitment(pixels, salt)), from_balance=from_balance
-            )
-            proof = prover.prove(model, pixels, salt, request.id, node)
-            gas_submit = bench.submit(request, node, proof.output_commitment, proof.calldata)
-            name = "gas.round_trip_zk" if from_balance else "gas.round_trip_zk_transfer"
-            bench.results[name] = gas_request + gas_submit
-            if from_balance:
-                bench.results["gas.request_from_balance"] = gas_request
+
+        # The class is the output commitment, and the marketplace refuses a zero output: digits
+        # the model reads as 0 cannot be submitted, so the bench proves the others.
+        digits = (pixels for pixels in cycle(image.tolist() for image in images) if model.forward(pixels).label != 0)
+
+        def inputs():
+            pixels, salt = next(digits), random_salt()
+
+            def prove(request, node):
+                proof = prover.prove(model, pixels, salt, request.id, node)
+                return proof.output_commitment, proof.calldata
+
+            return to_bytes32(input_commitment(pixels, salt)), prove
+
+        transfer = lambda: bench.quorum1_trip(model_id, zk_input=inputs)  # noqa: E731
+        balance = lambda: bench.quorum1_trip(model_id, from_balance=True, zk_input=inputs)  # noqa: E731
+        paid, prepaid = bench.steady(transfer, nodes, transfer, balance)
+    bench.keep("zk", prepaid)
+    r = bench.results
+    r["gas.round_trip_zk_transfer"] = paid.total
+    r["gas.request_from_balance"], r["gas.assign_nodes_zk"], r["gas.submit_settle_zk"] = prepaid.steps.values()
+    r["gas.round_trip_zk"] = prepaid.total
 
 
 def measure_checkpoints(bench: Bench, operators, say) -> None:
     """Gas of IOTAValidator checkpoints signed by two of the three local bridgers: one feeless
     inference, then a batch of 1,000 served by the four nodes (one usage entry per node)."""
     r, stream = bench.results, keccak(text="bench-stream")
-    model_id = keccak(text="feeless")
-    bench.marketplace.registerModel(
-        model_id, "ipfs://bafyfeeless", keccak(text="w"), 0, (1, ZERO32), stream, sender=bench.owner
-    )
+    model_id, _, _ = bench.model("feeless", price=0, weights=keccak(text="w"), stream=stream)
     bench.bridge.linkStream(stream, model_id, sender=bench.owner)
     bridgers = [accounts.test_accounts[i] for i in (7, 8)]
     head, sequence = ZERO32, 0
@@ -253,39 +411,61 @@ def measure_checkpoints(bench: Bench, operators, say) -> None:
 def measure_edge_agents(bench: Bench, say) -> None:
     """Request -> settled through real edge agents (joynet.edge.bench): digits with a proof,
     MiniLM with a quorum of 3, and proven inferences per minute of one node."""
+    from joynet.edge.bench import measure_edge_e2e
+
     say("edge agents: three EdgeNodes serving both models (about a minute)")
-    bench.results.update(measure_edge_e2e(bench.funder, bench.owner, bench.requester, bench.marketplace.address, say=say))
+    try:
+        bench.results.update(
+            measure_edge_e2e(bench.funder, bench.owner, bench.requester, bench.marketplace.address, say=say)
+        )
+    except Exception as why:  # noqa: BLE001  (the figures measured so far are still written)
+        say(f"edge agents NOT measured: {type(why).__name__}: {why}")
+
+
+def print_table(results: dict[str, float]) -> None:
+    click.echo(f"{'metric':<36} {'value':>12} {'target':>12}")
+    for name, value in sorted(results.items()):
+        target = METRICS[name].target if name in METRICS else None
+        shown = f"{value:>12.3f}" if name.endswith(("seconds", "ratio", "_s")) or "_seconds_" in name else f"{value:>12,.0f}"
+        verdict = ("" if target.met(value) else "  NOT MET") if target else ""
+        click.echo(f"{name:<36} {shown} {str(target) if target else '':>12}{verdict}")
+    for label, (numerator, denominator, target) in RATIOS.items():
+        if numerator in results and denominator in results:
+            ratio = results[numerator] / results[denominator]
+            click.echo(f"{label:<36} {ratio:>12.3f} {str(target):>12}{'' if target.met(ratio) else '  NOT MET'}")
 
 
 @click.command(cls=ConnectedProviderCommand, short_help="Measure JoyNet's gas on a local chain")
-def cli():
+@click.option("--gas-only", is_flag=True, help="gas, ZK proofs and checkpoints only: no EZKL, edge agents, channel or MiniLM")
+def cli(gas_only):
     if not networks.provider.network.is_local:
         raise click.ClickException("the benchmark runs on a local chain only")
     logger.set_level("WARNING")
     say = lambda text: click.echo(text, err=True)  # noqa: E731
     started = time.monotonic()
+    # The machine is shared: the times measured scale with what else runs on it.
+    load_at_start = round(os.getloadavg()[0], 2)
     deployment = deploy_protocol(
         accounts.test_accounts[0], load_deploy_config("local"), list(accounts.test_accounts)[:10]
     )
     bench = Bench(deployment)
-    run(bench, say)
-    bench.results.update(measure_channel())
-    say("feeless channel throughput measured (embedded ledger, signed and verified)")
-    bench.results.update(measure_minilm_throughput(n=64))
-    say("MiniLM throughput through InferenceNode vs bare sentence-transformers measured")
+    run(bench, say, gas_only)
+    BREAKDOWN_PATH.parent.mkdir(exist_ok=True)
+    BREAKDOWN_PATH.write_text(json.dumps(bench.breakdown, indent=1) + "\n")
+    if not gas_only:
+        from joynet.channels.bench import measure_channel
+        from joynet.inference.bench import measure_minilm_throughput
+
+        bench.results.update(measure_channel())
+        say("feeless channel throughput measured (embedded ledger, signed and verified)")
+        bench.results.update(measure_minilm_throughput(n=64))
+        say("MiniLM throughput through InferenceNode vs bare sentence-transformers measured")
+    bench.results["host.load_average_at_start"] = load_at_start
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(bench.results, indent=2, sort_keys=True) + "\n")
     MACHINE_PATH.write_text(machine() + "\n")
     report = write_benchmarks()
 
     click.echo(f"\nJoyNet benchmark on {machine()} ({time.monotonic() - started:.0f} s)")
-    click.echo(f"{'metric':<32} {'value':>12} {'target':>12}")
-    for name, value in sorted(bench.results.items()):
-        target = TARGETS.get(name)
-        shown = f"{value:>12.3f}" if name.endswith(("seconds", "ratio", "_s")) or "_seconds_" in name else f"{value:>12,.0f}"
-        click.echo(f"{name:<32} {shown} {'≤ ' + format(target, ',') if target else '':>12}")
-    ratio = bench.results["gas.assign_1000_nodes"] / bench.results["gas.assign_10_nodes"]
-    click.echo(f"{'assign 1000 / 10 nodes':<32} {ratio:>12.3f} {'≤ 1.05':>12}")
-    minilm = bench.results["edge.minilm_throughput_ratio"]
-    click.echo(f"{'MiniLM node / bare throughput':<32} {minilm:>12.3f} {'≥ 0.9':>12}")
-    click.echo(f"\nwrote {RESULTS} and {report}")
+    print_table(bench.results)
+    click.echo(f"\nwrote {RESULTS}, {BREAKDOWN_PATH} and {report}")
