@@ -433,15 +433,33 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
         if (request.nodes.length != 0) revert ModelMarketplaceAlreadyAssigned(request.id);
         bytes32 seed = blockhash(request.seedBlock);
         if (seed == bytes32(0)) revert ModelMarketplaceSeedNotAvailable(request.id, request.seedBlock);
-        Model storage model = _models[request.modelId];
-        uint256 earliest = block.timestamp + responseWindowOf(request.modelId);
-        Request memory assigned = request;
-        if (assigned.deadline < earliest) assigned.deadline = uint64(earliest);
-        assigned.nodes = INodeCoordinator(request.coordinator).assign(
-            request.modelId, model.quorum, uint256(keccak256(abi.encode(seed, request.id)))
+        _recordAssignment(
+            request,
+            INodeCoordinator(request.coordinator).assign(
+                request.modelId, _models[request.modelId].quorum, _assignmentSeed(seed, request.id)
+            )
         );
-        _requestDigests[request.id] = keccak256(abi.encode(assigned));
-        emit NodesAssigned(request.id, assigned.deadline, assigned.nodes);
+    }
+
+    /// @notice {assignNodes} for several requests in one transaction, which shares its base cost
+    /// among them (an edge agent assigns every pending request it sees at once). A request that
+    /// cannot be assigned now (closed, already assigned, altered, seed not available, no eligible
+    /// node) is skipped, so that nobody can void a batch by assigning one of its requests first.
+    /// @param requests open, unassigned requests, as {InferenceRequested} announced them
+    /// @return assigned how many of them were assigned
+    function assignNodesBatch(Request[] calldata requests) external nonReentrant returns (uint256 assigned) {
+        for (uint256 i = 0; i < requests.length; ++i) {
+            Request calldata request = requests[i];
+            if (request.nodes.length != 0 || _requestDigests[request.id] != keccak256(abi.encode(request))) continue;
+            bytes32 seed = blockhash(request.seedBlock);
+            if (seed == bytes32(0)) continue;
+            try INodeCoordinator(request.coordinator).assign(
+                request.modelId, _models[request.modelId].quorum, _assignmentSeed(seed, request.id)
+            ) returns (address[] memory nodes) {
+                _recordAssignment(request, nodes);
+                ++assigned;
+            } catch {}
+        }
     }
 
     /// @notice The single assigned node of a request submits its result, which is accepted once
@@ -729,6 +747,21 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
         emit InferenceRequested(
             requestId, modelId, msg.sender, inputCommitment, inputURI, price, deadline, address(coordinator_)
         );
+    }
+
+    /// @dev The draw's only randomness: the hash of the request's block and its id.
+    function _assignmentSeed(bytes32 seed, uint256 requestId) private pure returns (uint256) {
+        return uint256(keccak256(abi.encode(seed, requestId)));
+    }
+
+    /// @dev Stores the assigned request's digest, its deadline moved to leave the response window.
+    function _recordAssignment(Request calldata request, address[] memory nodes) private {
+        uint256 earliest = block.timestamp + responseWindowOf(request.modelId);
+        Request memory assigned = request;
+        if (assigned.deadline < earliest) assigned.deadline = uint64(earliest);
+        assigned.nodes = nodes;
+        _requestDigests[request.id] = keccak256(abi.encode(assigned));
+        emit NodesAssigned(request.id, assigned.deadline, nodes);
     }
 
     /// @dev Judges a quorum request on its revealed results and closes it (see {closeExpired}).
