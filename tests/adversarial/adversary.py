@@ -1,7 +1,10 @@
 """What the attacks of the adversarial suite share: JOY sums, the protocol constants they are
-measured against, and the moves (request, commit, reveal, blocks of several transactions) an
-attacker makes."""
+measured against, the moves (request, commit, reveal, blocks of several transactions) an
+attacker makes, and a few fixtures, which a test module imports by name (this folder has no
+conftest.py of its own: tests/conftest.py applies here as everywhere below tests/, and its
+helpers, such as chain_asserts, import as from any test module)."""
 
+import pytest
 from eth_utils import keccak
 
 from joynet.deploy import JOY
@@ -93,3 +96,35 @@ def revert_name(receipt) -> str:
     sent through Ape, so ``reverts_with`` cannot catch it: Ape decodes it from the trace)."""
     assert receipt.failed, "the transaction did not revert"
     return receipt.trace.revert_message.split("(", 1)[0]
+
+
+# ---- fixtures (imported by the test modules that use them) ----
+
+
+@pytest.fixture
+def by_address(operators):
+    """The node operators by address (assignments name nodes by address)."""
+    return {operator.address: operator for operator in operators}
+
+
+@pytest.fixture
+def as_timelock(timelock, accounts, deployer):
+    """The timelock, impersonated: it owns every component, so this is what an executed proposal
+    sends (tests/test_governance.py carries real proposals through the DAO)."""
+    governor = accounts[timelock.address]
+    deployer.transfer(governor, "1 ether")
+    return governor
+
+
+@pytest.fixture
+def fresh_account(accounts):
+    """A new funded account per call. Contracts deployed in a test are reverted with it, and Ape
+    remembers the contract type at an address: a deployer that never deployed before never
+    reuses an address another test's deployment had."""
+
+    def make():
+        account = accounts.generate_test_account()
+        accounts[0].transfer(account, "10 ether")
+        return account
+
+    return make

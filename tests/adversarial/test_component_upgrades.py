@@ -22,6 +22,7 @@ to the same judge, request 1's first node (the same node) was refused as a dupli
 
 import pytest
 
+from adversary import as_timelock, by_address, fresh_account  # noqa: F401 (fixtures)
 from adversary import (
     NODE_SHARE_BPS, BPS, OPEN, REFUNDED, SETTLED, TASK_BOND, commit, output, past_deadline, past_reveal_window, reveal,
 )

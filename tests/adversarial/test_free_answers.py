@@ -21,6 +21,7 @@ honest node paid 0 (net 0 JOY, the answer free).
 
 import pytest
 
+from adversary import by_address  # noqa: F401 (fixtures)
 from adversary import (
     NODE_SHARE_BPS, BPS, SETTLED, TASK_BOND, commit, joy_held, output, past_deadline, past_reveal_window, reveal,
 )

@@ -19,6 +19,7 @@ running the model; the request settled.
 
 import pytest
 
+from adversary import by_address  # noqa: F401 (fixtures)
 from adversary import (
     NODE_SHARE_BPS, BPS, SETTLED, TASK_BOND, commit, output, past_deadline, past_reveal_window, reveal, salt_for,
 )

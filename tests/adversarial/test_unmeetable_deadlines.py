@@ -18,6 +18,7 @@ took the node(s) out of assignment (three missed deadlines).
 
 import pytest
 
+from adversary import by_address  # noqa: F401 (fixtures)
 from adversary import TASK_BOND, output, past_deadline, past_reveal_window
 from chain_asserts import reverts_with
 from joynet.deploy import JOY
