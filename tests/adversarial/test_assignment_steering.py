@@ -15,18 +15,25 @@ which the request's own transaction could read. A contract that reverted unless 
 (one of four idle ones) was drawn got it for 10 of 10 requests (fair share 1/4) after 35
 attempts, the 25 reverted ones costing gas only.
 
-Still open (the xfail test at the end): the draw is fixed by the seed, but it reads state that
-a node controls, its place in the model's eligibility set (and, under load, its declared
-capacity: see test_sybil_majority.py). A node operator contract (contracts/test/NodeSteerer.sol)
-that assigns someone else's request tries the draw as it stands, then moves itself to the end
-of the set (stopServingModel + serveModel) and tries again, in one transaction: a node at index
-0 of four idle ones is drawn when the start is 0 or 3, twice its fair share until it sits at the
-end; several nodes of one operator, leaving and rejoining, re-roll the start with each set size.
+A node is an attacker too: the draw is fixed by the seed, but it reads state a node controls,
+its place in the model's eligibility set (leaving and rejoining moves it to the end; and, under
+load, its declared capacity: see test_sybil_majority.py). A node operator contract
+(contracts/test/NodeSteerer.sol) that assigns someone else's request tries the draw as it
+stands, then moves itself and tries again, in one transaction: the coordinator now refuses to
+assign a model whose set changed in the same block.
+
+Still open (the xfail test at the end): the move need not share the assignment's transaction.
+A node that dislikes the draw sends its move ahead of the assignment, in the block where the
+assignment lands; the assignment is refused there and, retried in the next block, reads the new
+order. A node at index 0 of four idle ones is drawn when the start is 0 or 3, twice its fair
+share (until it sits at the end); several nodes of one operator, leaving and rejoining, re-roll
+the start with every set size.
 """
 
 import pytest
 
-from adversary import output, request_event
+from adversary import by_address, fresh_account  # noqa: F401 (fixtures)
+from adversary import in_one_block, output, request_event, revert_name
 from chain_asserts import reverts_with
 from joynet.deploy import JOY
 from joynet.marketplace import Request
@@ -151,47 +158,104 @@ def test_assign_if_drawn__target_busier_than_the_others__never_drawn(
         marketplace.submitResult(request.assigned(assigned), output("answer"), "ipfs://bafyout", b"", sender=by_address[node])
 
 
+@pytest.fixture
+def first_node_digits(register_model, register_node, operators):
+    """digits served by four idle nodes, ``register_first`` (an operator or a node contract's
+    registration) at index 0 of the eligibility set, so that it is not at its end."""
+
+    def make(register_first):
+        model_id = register_model("digits", price=PRICE)
+        register_first(model_id)
+        for operator in operators[1:4]:
+            register_node(operator, [model_id])
+        return model_id
+
+    return make
+
+
+def peek(chain, assign_nodes, request, before=lambda: None):
+    """The node the request would draw if assigned now (after ``before``), seen by trying it."""
+    snapshot = chain.snapshot()
+    before()
+    drawn = assign_nodes(request).nodes[0]
+    chain.restore(snapshot)
+    return drawn
+
+
+def test_node_contract__moves_itself_in_the_eligibility_set_while_assigning__refused_and_the_seed_decides(
+    project, marketplace, coordinator, token, chain, operators, request_inference, assign_nodes, fresh_account,
+    by_address, first_node_digits,
+):
+    # The attacker here is a node, not the requester: a contract registered as a node (at index
+    # 0 of four) that assigns other requesters' requests (anyone may), trying the draw as it
+    # stands and, failing that, again after moving itself to the end of the set, in one
+    # transaction. The coordinator refuses to assign a model whose set changed in the block.
+    runner = fresh_account()
+    node = runner.deploy(project.NodeSteerer, marketplace, coordinator, token)
+    token.transfer(node, 2_000 * JOY, sender=operators[3])
+    model_id = first_node_digits(lambda model: node.register(2_000 * JOY, 4, [model], sender=runner))
+    assert coordinator.eligibleNodeAt(model_id, 0) == node.address
+
+    for _ in range(8):
+        request, _, _ = request_inference(model_id, assign=False)
+        drawn = peek(chain, assign_nodes, request)
+        if drawn == node.address:
+            receipt = node.assignToSelf(request, sender=runner)  # the seed gave it this one: fair
+            (event,) = receipt.decode_logs(marketplace.NodesAssigned)
+            node.submit(request.assigned(event), output("answer"), sender=runner)
+            continue
+        # Not drawn as the set stands: its manoeuvre is refused, so the transaction reverts...
+        with reverts_with("NodeCoordinatorEligibilityJustChanged", abi=coordinator):
+            node.assignToSelf(request, sender=runner)
+        # ...and the request goes, from the next block, to the node the seed gave it.
+        assigned = assign_nodes(request)
+        assert assigned.nodes == [drawn]
+        marketplace.submitResult(assigned, output("answer"), "ipfs://bafyout", b"", sender=by_address[drawn])
+
+
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
     reason="the draw reads the eligibility set's order, which a node changes at will (stopServingModel + "
-    "serveModel, or deactivate + reactivate, move it to the end): a node operator contract that assigns "
-    "someone else's request tries the draw as it stands, then again after moving itself, and keeps the "
-    "one that draws it",
+    "serveModel move it to the end); assignment is refused only in the block of the change, so a node that "
+    "sees a draw it dislikes moves itself in the block where the assignment would land (ahead of it), and "
+    "the assignment retried in the next block reads the new order",
 )
-def test_node_contract__moves_itself_in_the_eligibility_set_while_assigning__never_drawn_where_the_draw_had_not(
-    project, marketplace, coordinator, token, chain, register_model, register_node, operators, requester,
-    request_inference, assign_nodes, fresh_account, by_address,
+def test_node__moves_itself_ahead_of_the_assignment__never_drawn_where_the_seed_had_not(
+    marketplace, coordinator, chain, operators, requester, request_inference, assign_nodes, register_node,
+    outsider, by_address, first_node_digits,
 ):
-    # The attacker here is a node, not the requester: a contract that is registered as a node
-    # (first, so that it is not at the end of the set) and assigns other requesters' requests
-    # (anyone may), in one transaction with a manoeuvre of its own.
-    model_id = register_model("digits", price=PRICE)
-    runner = fresh_account()
-    node = runner.deploy(project.NodeSteerer, marketplace, coordinator, token)
-    token.transfer(node, 2_000 * JOY, sender=operators[3])
-    node.register(2_000 * JOY, 4, [model_id], sender=runner)
-    for operator in operators[:3]:
-        register_node(operator, [model_id])
-    assert coordinator.eligibleNodeAt(model_id, 0) == node.address
+    # The same node, an account this time, one block at a time: the request is made; the seed
+    # (its block's hash) is known from the next block; the node computes the draw as the set
+    # stands and as it would stand with itself moved to the end, and when only the second draws
+    # it, it sends the move ahead of the assignment the requester's client sends.
+    attacker = operators[0]
+    model_id = first_node_digits(lambda model: register_node(attacker, [model]))
+    assert coordinator.eligibleNodeAt(model_id, 0) == attacker.address
+
+    def move_to_the_end():
+        coordinator.stopServingModel(model_id, sender=attacker)
+        coordinator.serveModel(model_id, sender=attacker)
+        chain.mine()
 
     stolen = []
-    for _ in range(40):  # each request: 1/4 that the manoeuvre wins it; none in 40 has chance 1e-5
+    for _ in range(40):  # each request: 1/4 that only the move draws it; none in 40 has chance 1e-5
         request, _, _ = request_inference(model_id, assign=False)
-        snapshot = chain.snapshot()
-        drawn = assign_nodes(request).nodes[0]  # the draw as it stands, seen by trying it
-        chain.restore(snapshot)
-        try:
-            receipt = node.assignToSelf(request, sender=runner)
-        except Exception as error:  # noqa: BLE001 - neither draw picked it; checked by name
-            assert "NodeSteererNotDrawn" in repr(error), error
-            assigned = assign_nodes(request)
-            marketplace.submitResult(assigned, output("answer"), "ipfs://bafyout", b"", sender=by_address[drawn])
-            continue
-        (event,) = receipt.decode_logs(marketplace.NodesAssigned)
-        assert list(event.nodes) == [node.address]
-        node.submit(request.assigned(event), output("anything"), sender=runner)
-        if drawn != node.address:
-            stolen.append(request.id)
-            break
-    assert not stolen, f"the node contract drew request {stolen} that the draw had given to another node"
+        as_it_stands = peek(chain, assign_nodes, request)
+        after_the_move = peek(chain, assign_nodes, request, before=move_to_the_end)
+        if as_it_stands != attacker.address and after_the_move == attacker.address:
+            moved_out, moved_in, refused = in_one_block(chain, [
+                (attacker, coordinator.stopServingModel, (model_id,)),
+                (attacker, coordinator.serveModel, (model_id,)),
+                (outsider, marketplace.assignNodes, (request,)),  # the requester's client, say
+            ])
+            assert not moved_out.failed and not moved_in.failed
+            assert revert_name(refused) == "NodeCoordinatorEligibilityJustChanged"
+            assigned = assign_nodes(request)  # retried in the next block
+            if assigned.nodes == [attacker.address]:
+                stolen.append(request.id)
+                break
+        assigned = assign_nodes(request)
+        marketplace.submitResult(assigned, output("answer"), "ipfs://bafyout", b"",
+                                 sender=by_address[assigned.nodes[0]])
+    assert not stolen, f"the node drew request {stolen}, which the seed gave another node"
