@@ -58,6 +58,11 @@ METRICS: dict[str, Metric] = {
         3, "request + assignment + result + settlement, quorum 1",
         "Ritual Infernet create + deliver 352,544 (no payment); Chainlink Functions ~378,000", Target(230_000),
     ),
+    "gas.assign_nodes_batch10": Metric(3, "assignNodesBatch of 10 pending quorum-1 requests (an agent assigns what it sees at once)"),
+    "gas.assign_nodes_batch10_per_request": Metric(3, "the above per request"),
+    "gas.round_trip_quorum1_batched": Metric(
+        3, "request + a tenth of a 10-request assignment batch + result + settlement, quorum 1", "", Target(230_000),
+    ),
     "gas.request_paid_quorum3": Metric(3, "requestInference of a quorum-3 model, paid by a token transfer"),
     "gas.assign_nodes_quorum3": Metric(3, "assignNodes, quorum 3 (three nodes)"),
     "gas.commit_result_first": Metric(3, "commitResult, the first node of a quorum (writes the mask)"),
@@ -87,6 +92,10 @@ METRICS: dict[str, Metric] = {
         "Ritual Infernet EZKL round trip: median 861,471", Target(430_000),
     ),
     "gas.round_trip_zk_transfer": Metric(4, "the same, the request paid by a token transfer"),
+    "gas.round_trip_zk_batched": Metric(
+        4, "request (from a balance) + a tenth of a 10-request assignment batch + proven result + settlement",
+        "", Target(430_000),
+    ),
     "zk.ezkl_prove_seconds": Metric(4, "EZKL 23 proof of the same network, measured here"),
     "gas.ezkl_verify": Metric(4, "EZKL verifier call, same network, measured here", "EZKL on this model: 476k-577k gas"),
     "edge.minilm_throughput_ratio": Metric(5, "MiniLM embeddings/s through InferenceNode ÷ bare sentence-transformers", "", Target(0.9, at_most=False)),

@@ -255,6 +255,15 @@ class ModelMarketplace(SigningClient):
             await self.assign_nodes(Request.from_event(event))
         return event.requestId
 
+    async def assign_nodes_batch(self, requests: Sequence[int | Request]) -> list[Request]:
+        """Assigns several requests' nodes in one transaction (assignNodesBatch, which skips any
+        that cannot be assigned now); returns the requests as they stand afterwards."""
+        pending = [request for request in map(self._request, requests) if not request.nodes]
+        if pending:
+            await self._next_block(after=max(request.seedBlock for request in pending))
+            await self._send(self.contract.assignNodesBatch, pending)
+        return [self.get_request(self._request(request).id) for request in requests]
+
     async def assign_nodes(self, request: int | Request) -> Request:
         """Assigns the request's nodes (from the block after the request's); returns the request
         as assigned. A request some node assigned meanwhile is only read back."""
