@@ -425,14 +425,16 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
     /// the requester's client do), from the block after the request's and within 256 blocks of
     /// it: the draw is seeded by the hash of the request's block, which nobody knew while the
     /// request was made, and by nothing of the assigning transaction, so retrying it in other
-    /// blocks draws the same way. If less than the model's response window is left before the
-    /// deadline, the deadline moves to now plus that window.
+    /// blocks draws the same way. If the model's eligibility set changed after the request's
+    /// block, the hash of the block of that change seeds it instead (the draw reads the set).
+    /// If less than the model's response window is left before the deadline, the deadline
+    /// moves to now plus that window.
     /// @param request the open, unassigned request, as {InferenceRequested} announced it
     function assignNodes(Request calldata request) external nonReentrant {
         _checkOpen(request);
         if (request.nodes.length != 0) revert ModelMarketplaceAlreadyAssigned(request.id);
-        bytes32 seed = blockhash(request.seedBlock);
-        if (seed == bytes32(0)) revert ModelMarketplaceSeedNotAvailable(request.id, request.seedBlock);
+        (uint256 seedBlock, bytes32 seed) = _seed(request);
+        if (seed == bytes32(0)) revert ModelMarketplaceSeedNotAvailable(request.id, seedBlock);
         _recordAssignment(
             request,
             INodeCoordinator(request.coordinator).assign(
@@ -451,7 +453,7 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
         for (uint256 i = 0; i < requests.length; ++i) {
             Request calldata request = requests[i];
             if (request.nodes.length != 0 || _requestDigests[request.id] != keccak256(abi.encode(request))) continue;
-            bytes32 seed = blockhash(request.seedBlock);
+            (, bytes32 seed) = _seed(request);
             if (seed == bytes32(0)) continue;
             try INodeCoordinator(request.coordinator).assign(
                 request.modelId, _models[request.modelId].quorum, _assignmentSeed(seed, request.id)
@@ -749,7 +751,18 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
         );
     }
 
-    /// @dev The draw's only randomness: the hash of the request's block and its id.
+    /// @dev The block whose hash seeds the request's draw, and that hash (zero while unknown, or
+    /// after 256 blocks): the request's block, or the last block in which the model's
+    /// eligibility set changed if that is later. The draw reads the set's order and size, so a
+    /// node that reshuffles the set once it knows the request's seed only draws anew, blind.
+    function _seed(Request calldata request) private view returns (uint256 seedBlock, bytes32 seed) {
+        seedBlock = request.seedBlock;
+        uint256 changed = INodeCoordinator(request.coordinator).eligibleChangedAt(request.modelId);
+        if (changed > seedBlock) seedBlock = changed;
+        if (seedBlock < block.number) seed = blockhash(seedBlock);
+    }
+
+    /// @dev The draw's only randomness: the hash of the seed block and the request's id.
     function _assignmentSeed(bytes32 seed, uint256 requestId) private pure returns (uint256) {
         return uint256(keccak256(abi.encode(seed, requestId)));
     }

@@ -618,6 +618,13 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         return _modelsOf[nodeAddress].contains(modelId);
     }
 
+    /// @notice The last block in which the eligibility set of `modelId` changed (0: never). The
+    /// marketplace seeds an assignment with the hash of this block when it is later than the
+    /// request's, so that a change made once the request's seed was known draws anew.
+    function eligibleChangedAt(bytes32 modelId) external view returns (uint256) {
+        return _eligibleChangedAt[modelId];
+    }
+
     /// @notice Size of the eligibility set of `modelId`: the active nodes serving it, busy or not.
     function eligibleNodes(bytes32 modelId) external view returns (uint256) {
         return _eligible[modelId].length();

@@ -19,6 +19,9 @@ interface INodeCoordinator {
     /// @return slashed the bond amount taken
     function slash(address node, address beneficiary, bool missedDeadline) external returns (uint256 slashed);
 
+    /// @notice The last block in which the eligibility set of `modelId` changed (0: never).
+    function eligibleChangedAt(bytes32 modelId) external view returns (uint256);
+
     /// @notice JOY locked from a node's stake for each open task.
     function taskBond() external view returns (uint256);
 }
