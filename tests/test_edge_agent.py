@@ -2,9 +2,11 @@
 
 One test carries the agents' whole life, because Ape reverts the chain after each test and the
 agents' own transactions (registration, stake) would be reverted under them: 30 paid requests
-across both models settle with the right results, bad inputs are declined and refunded, an agent
-killed with SIGKILL mid-task is slashed and its request refunded through closeExpired, and
-restarted it submits nothing twice; SIGTERM drains; the status command reports.
+across both models settle with the right results (MiniLM's quorum of 3 through commit and
+reveal), a request its requester left unassigned is assigned by an agent, bad inputs are
+declined and refunded, an agent killed with SIGKILL mid-task is slashed while the two others
+reveal after the deadline and settle the request by majority, and restarted it submits nothing
+twice; SIGTERM drains; the status command reports; no agent ever had a transaction revert.
 """
 
 import asyncio
@@ -16,8 +18,8 @@ import pytest
 from ape import accounts
 
 from joynet import JOY, ModelMarketplace
-from joynet.edge import digits_input, document_commitment, encode_document
-from joynet.edge.journal import RUNNING, SUBMITTED
+from joynet.edge import digits_input, document_commitment, encode_document, publish_input
+from joynet.edge.journal import REVEALED, RUNNING, SUBMITTED
 from joynet.marketplace import RequestStatus
 from joynet.models import publish_builtin_models
 from joynet.storage import EmbeddedStore
@@ -104,7 +106,7 @@ def test_edge_agents__three_processes__serve_decline_and_survive_sigkill(
         addresses = {agent.index: accounts.test_accounts[agent.index].address for agent in agents}
 
         # ---- 30 paid requests across both models ----
-        images = load_split()[1][:15]
+        images = load_split()[1][:15]  # two of them 0s: a result of class 0 is bytes32(0), settled like any other
         sent = {}  # request id -> (model, input)
         for image, text in zip(images, TEXTS):
             pixels = [int(p) for p in image]
@@ -112,8 +114,8 @@ def test_edge_agents__three_processes__serve_decline_and_survive_sigkill(
             sent[rid] = (DIGITS, pixels)
             rid = run(request_with_input(client, store, MINILM, {"text": text}, zk=False))
             sent[rid] = (MINILM, text)
-        wait_for(lambda: all(client.status(rid) is not RequestStatus.Open for rid in sent), 240,
-                 "the 30 requests to close", interval=0.5)
+        wait_or_explain(lambda: all(client.status(rid) is not RequestStatus.Open for rid in sent), 300,
+                        "the 30 requests to close", client, sent, agents)
         for rid, (model, value) in sent.items():
             result = run(client.get_result(rid))
             assert result.status is RequestStatus.Settled, (rid, model, result.refund_reason)
@@ -122,6 +124,20 @@ def test_edge_agents__three_processes__serve_decline_and_survive_sigkill(
             document = json.loads(run(store.cat(result.output_uri.removeprefix("ipfs://"))))
             assert document["output"] == output and document["requestId"] == rid
         assert {node for rid in sent for node in client.get_request(rid).nodes} == set(addresses.values())
+        for rid, (model, _) in sent.items():  # the quorum committed before anyone revealed
+            committed = events_of(marketplace, "ResultCommitted", start_block, requestId=rid)
+            revealed = events_of(marketplace, "ResultSubmitted", start_block, requestId=rid)
+            assert len(committed) == (3 if model == MINILM else 0) and len(revealed) == (3 if model == MINILM else 1)
+            assert max(e.block_number for e in committed or revealed) <= min(e.block_number for e in revealed)
+
+        # ---- a request its requester does not assign: an agent serving the model does ----
+        uri, commitment = run(publish_input(store, {"text": TEXTS[1]}, zk=False))
+        wait_until_nodes_free(client, MINILM)
+        unassigned = run(client.request_inference(MINILM, commitment, uri, assign=False))
+        wait_for(lambda: client.status(unassigned) is RequestStatus.Settled, 120, "the unassigned request to settle", 0.5)
+        (assignment,) = events_of(marketplace, "NodesAssigned", start_block, requestId=unassigned)
+        assert chain.get_receipt(assignment.transaction_hash).sender in addresses.values()
+        assert run(client.get_result(unassigned)).output_commitment == expected[MINILM](TEXTS[1])[0]
 
         # ---- bad input: declined with a reason the requester reads, escrow back, agents keep serving ----
         balance_before = token.balanceOf(requester)
@@ -150,8 +166,9 @@ def test_edge_agents__three_processes__serve_decline_and_survive_sigkill(
             assert result.status is RequestStatus.Refunded and words in result.refund_reason, (rid, result)
         assert run(client.get_result(good_after)).output_commitment == expected[MINILM](TEXTS[0])[0]
         assert token.balanceOf(requester) == balance_before - MINILM_PRICE  # only the good one was paid
+        # Every assigned agent declined; the first decline closed the request, the others saw it closed.
 
-        # ---- SIGKILL mid-task: refunded through closeExpired, the silent node slashed ----
+        # ---- SIGKILL mid-task: the two others commit, reveal after the deadline and win by majority ----
         victim = agents[0]
         heavy = {"texts": [" ".join(TEXTS) * 2 for _ in range(48)]}
         killed_rid = run(request_with_input(client, store, MINILM, heavy, zk=False, deadline_seconds=120))
@@ -159,24 +176,37 @@ def test_edge_agents__three_processes__serve_decline_and_survive_sigkill(
         victim.signal(signal.SIGKILL)
         victim.process.wait(10)
         victim_address = addresses[victim.index]
+        survivors = [agent for agent in agents if agent is not victim]
         stake_before = coordinator.nodeInfo(victim_address).stake
-        wait_for(lambda: len(events_of(marketplace, "ResultSubmitted", start_block, requestId=killed_rid)) == 2, 120,
-                 "the two surviving agents to submit", interval=0.5)
-        chain.provider.make_request("evm_increaseTime", [121])
+        wait_for(lambda: len(events_of(marketplace, "ResultCommitted", start_block, requestId=killed_rid)) == 2, 120,
+                 "the two surviving agents to commit", interval=0.5)
+        assert not events_of(marketplace, "ResultSubmitted", start_block, requestId=killed_rid)  # not before the deadline
+        killed = client.get_request(killed_rid)
+        chain.pending_timestamp = killed.deadline + 1  # the deadline passes: the reveals open
         chain.mine()
-        refund_before = token.balanceOf(requester)
-        receipt = marketplace.closeExpired(client.get_request(killed_rid), sender=requester)
-        assert client.status(killed_rid) is RequestStatus.Refunded
+        wait_for(lambda: all(agent.job_state(killed_rid) == REVEALED for agent in survivors), 60,
+                 "the two surviving agents to reveal", interval=0.5)
+        paid_before = token.balanceOf(requester)
+        chain.pending_timestamp = killed.deadline + marketplace.revealWindow() + 1
+        receipt = marketplace.closeExpired(killed, sender=requester)
+        assert client.status(killed_rid) is RequestStatus.Settled
+        revealed = events_of(marketplace, "ResultSubmitted", start_block, requestId=killed_rid)
+        assert {e.node for e in revealed} == {addresses[a.index] for a in survivors}
+        assert {bytes(e.outputCommitment) for e in revealed} == {run(client.get_result(killed_rid)).output_commitment}
         (slashed,) = receipt.decode_logs(coordinator.NodeSlashed)
         assert slashed.node == victim_address and slashed.amount == coordinator.taskBond()
+        assert slashed.beneficiaryShare == 0  # every slash to the treasury
         assert coordinator.nodeInfo(victim_address).stake == stake_before - coordinator.taskBond()
-        assert token.balanceOf(requester) == refund_before + MINILM_PRICE + slashed.beneficiaryShare
+        (settled,) = receipt.decode_logs(marketplace.InferenceSettled)
+        assert settled.nodesPaid == MINILM_PRICE * marketplace.nodeShareBps() // 10_000 // 2 * 2
+        assert token.balanceOf(requester) == paid_before  # settled: nothing comes back
 
         # ---- restarted, it resumes from its journal and submits nothing twice ----
         submitted_before = events_of(marketplace, "ResultSubmitted", start_block, node=victim_address)
         victim.start()
         victim.wait_ready()
         assert f"request {killed_rid}: closed by the chain; nothing to send" in victim.log()
+        assert victim.job_state(killed_rid) == "closed"
         after = [run(request_with_input(client, store, MINILM, {"text": text}, zk=False)) for text in TEXTS[:2]]
         wait_for(lambda: all(client.status(rid) is RequestStatus.Settled for rid in after), 120, "settlement", 0.5)
         submissions = events_of(marketplace, "ResultSubmitted", start_block)
@@ -204,9 +234,32 @@ def test_edge_agents__three_processes__serve_decline_and_survive_sigkill(
         assert status["active_tasks"] == 0 and set(status["models"]) == {DIGITS, MINILM}
         assert status["jobs"]["submitted"] >= 1 and status["earnings_withdrawn"] > 0
         assert status["earnings_unwithdrawn"] == 0  # collected on shutdown
+
+        # ---- the agents checked before sending: not one transaction of theirs reverted ----
+        failed = [(n, receipt["transactionHash"]) for n in range(start_block, chain.blocks.height + 1)
+                  for receipt in chain.provider.make_request("eth_getBlockReceipts", [hex(n)])
+                  if receipt["from"].lower() in {a.lower() for a in addresses.values()} and int(receipt["status"], 16) == 0]
+        assert failed == []
     finally:
         for agent in agents:
             agent.stop()
+
+
+def wait_or_explain(predicate, timeout, what, client, request_ids, agents):
+    """wait_for, but a timeout names the requests still open (assigned to whom, committed,
+    revealed) and shows the end of each agent's log."""
+    try:
+        wait_for(predicate, timeout, what, interval=0.5)
+    except AssertionError as error:
+        open_ones = [rid for rid in request_ids if client.status(rid) is RequestStatus.Open]
+        lines = [str(error)]
+        for rid in open_ones:
+            request = client.get_request(rid)
+            mask = client.contract.submittedMask(rid)
+            lines.append(f"request {rid}: nodes {request.nodes}, mask {mask:#x}")
+        for agent in agents:
+            lines.append(f"--- agent {agent.index}:\n" + "\n".join(agent.log(whole=True).splitlines()[-40:]))
+        raise AssertionError("\n".join(lines)) from None
 
 
 async def _publish(store, document) -> str:

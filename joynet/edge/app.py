@@ -15,6 +15,12 @@ decorated handler per contract event, startup and shutdown hooks — over a plai
 Events are read with ``eth_getLogs`` from the block after the journal's cursor to the chain
 head, handled in chain order, and only then is the cursor moved: an agent that dies between two
 polls replays those blocks when it restarts (handlers are idempotent through the journal).
+
+On a local development chain (anvil's automine) the loop also mines a block when a transaction
+has waited in the pool for over a second: anvil mines a block when a transaction arrives, but one
+that did not fit in it (two arriving together, each with the whole block's gas, as Ape sends on
+local chains) waits for the next arrival, which may never come when everyone waits on it (a
+quorum waiting for its last reveal).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from typing import Awaitable, Callable
 
 from eth_utils import keccak
@@ -29,6 +36,37 @@ from eth_utils import keccak
 logger = logging.getLogger("joynet.edge")
 
 Handler = Callable[..., Awaitable[None]]
+LOCAL_CHAIN_IDS = (31337, 1337)
+STUCK_SECONDS = 1.0  # a transaction pending this long on an automining local chain is stuck
+
+
+class _PoolNudger:
+    """Mines a block on a local chain whose pool has held a pending transaction for too long."""
+
+    def __init__(self, provider):
+        self.provider = provider
+        self.enabled = provider.chain_id in LOCAL_CHAIN_IDS
+        self.since: float | None = None
+        self.checked = 0.0
+
+    def check(self) -> None:
+        if not self.enabled or time.monotonic() - self.checked < STUCK_SECONDS / 2:
+            return
+        self.checked = time.monotonic()
+        try:
+            pending = int(self.provider.make_request("txpool_status", [])["pending"], 16)
+        except Exception:  # noqa: BLE001 - a local node without txpool_status: nothing to do
+            self.enabled = False
+            return
+        now = time.monotonic()
+        if pending == 0:
+            self.since = None
+        elif self.since is None:
+            self.since = now
+        elif now - self.since > STUCK_SECONDS:
+            self.provider.make_request("evm_mine", [])
+            self.since = None
+            logger.info("mined a block for %d transaction(s) left pending by the local chain", pending)
 
 
 class EdgeApp:
@@ -83,6 +121,7 @@ class EdgeApp:
         for signum in signals:
             loop.add_signal_handler(signum, self._on_signal, signum, stop)
         provider, contract = networks.provider, node.contract
+        nudger = _PoolNudger(provider)
         abis = [getattr(contract, name).abi for name in self._events]
         topics = ["0x" + keccak(text=abi.selector).hex() for abi in abis]
         try:
@@ -92,6 +131,7 @@ class EdgeApp:
             while not stop.is_set():
                 try:
                     await self._poll(node, provider, contract.address, abis, topics)
+                    nudger.check()
                 except Exception as error:  # noqa: BLE001 - an RPC hiccup must not stop a node
                     # The cursor did not move: the same blocks are read again (handlers are idempotent).
                     logger.warning("reading events failed (%s: %s); retrying", type(error).__name__, error)

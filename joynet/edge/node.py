@@ -54,7 +54,11 @@ ASSIGN_SPREAD_SECONDS = 1.5
 SEED_BLOCKS = 256  # assignment needs the hash of the request's block: the EVM keeps the last 256
 # Time kept before the deadline to send a decline (or a quorum commitment) and have it mined.
 ANSWER_MARGIN_SECONDS = 10
+DECLINE_STEP_SECONDS = 2.0  # a quorum node declines this much later than the node of the slot before
 REVEAL_POLL_SECONDS = 1.0  # a quorum job waiting to reveal looks again at least this often
+# Gas allowed above a transaction's estimate: a quorum reveal estimated while others are still
+# to come may land last, and then also judges and settles the request.
+GAS_MARGIN = 1_000_000
 _ACTIONS = {SUBMITTED: "result", COMMITTED: "commitment", REVEALED: "reveal", DECLINED: "decline"}
 _REQUEST_ABI = "(uint256,bytes32,address,uint96,bytes32,uint64,uint64,address,address[])"
 # One input per framework to run (and, for circuits, prove) once at start: the first request
@@ -70,7 +74,12 @@ class EdgeNodeError(RuntimeError):
 
 
 class TransactionWouldRevert(RuntimeError):
-    """The dry run of a transaction reverted: it was not sent."""
+    """The dry run of a transaction reverted: it was not sent. ``error``: the contract's error
+    name when it is one of ours, else the node's message."""
+
+    def __init__(self, message: str, error: str):
+        super().__init__(message)
+        self.error = error
 
 
 def _short(text: str) -> str:
@@ -151,6 +160,7 @@ class EdgeNode:
         self._wakeups: dict[int, asyncio.Event] = {}  # quorum jobs waiting to reveal
         self._clock: tuple[int, int, float] | None = None  # latest block (number, timestamp) and when first seen
         self._error_names: dict[str, str] | None = None  # custom error selector -> name, for the logs
+        self._gas_ceiling: int | None = None  # the chain's block gas limit
         self.ready = asyncio.Event()  # set once join() is done: models loaded, node eligible
 
     # ---- chain access ----
@@ -190,18 +200,34 @@ class EdgeNode:
             return await self._send_now(method, *args)
 
     async def _send_now(self, method, *args):
-        """Sends a transaction (the caller holds the transaction lock) after a dry run in the
-        pending block: one that would revert is not sent (a local chain does not estimate gas,
-        and would mine it as a failure)."""
-        await asyncio.to_thread(self._dry_run, method, *args)
-        return await asyncio.to_thread(method, *args, sender=self.account)
+        """Sends a transaction (the caller holds the transaction lock) after estimating its gas
+        in the pending block: one that would revert is not sent (Ape does not estimate on a local
+        chain, which would mine it as a failure). Its gas limit is the estimate plus GAS_MARGIN,
+        not the whole block: anvil fits only one whole-block transaction per block and leaves the
+        others pending until some later transaction arrives."""
+        estimate = await asyncio.to_thread(self._dry_run, method, *args)
+        limit = min(estimate + GAS_MARGIN, self._block_gas_limit())
+        return await asyncio.to_thread(method, *args, sender=self.account, gas_limit=limit)
 
-    def _dry_run(self, method, *args) -> None:
+    def _block_gas_limit(self) -> int:
+        if self._gas_ceiling is None:
+            block = self.provider.make_request("eth_getBlockByNumber", ["latest", False])
+            self._gas_ceiling = int(block["gasLimit"], 16)
+        return self._gas_ceiling
+
+    def _dry_run(self, method, *args) -> int:
+        """The transaction's gas in the pending block; TransactionWouldRevert if it reverts."""
         call = {"from": self.address, "to": method.contract.address, "data": method.encode_input(*args).to_0x_hex()}
         try:
-            self.provider.make_request("eth_call", [call, "pending"])
+            return int(self.provider.make_request("eth_estimateGas", [call, "pending"]), 16)
         except Exception as error:  # noqa: BLE001 - a revert: named, if the error is one of ours
-            raise TransactionWouldRevert(self._explain(str(error))) from None
+            if "revert" not in str(error).lower():
+                raise  # the node could not ask (an RPC failure), which says nothing of the transaction
+            message = self._explain(str(error))
+            name = re.search(r"custom error (\w+)", message)
+            if name:  # the rest is the error's raw ABI-encoded arguments
+                message = f"reverted: {name.group(1)}"
+            raise TransactionWouldRevert(message, name.group(1) if name else message) from None
 
     def _explain(self, message: str) -> str:
         """A revert message with the custom error's selector replaced by its name."""
@@ -323,7 +349,8 @@ class EdgeNode:
                     return
                 receipt = await self._send_now(self.contract.assignNodes, request)
             self._backlog.pop(rid, None)
-            logger.info("request %d: assigned its nodes (tx %s, gas %s)", rid, receipt.txn_hash, f"{receipt.gas_used:,}")
+            logger.info("request %d: assigned its nodes (tx %s, gas %s)", rid, receipt.txn_hash,
+                        f"{receipt.gas_used:,}")
         except asyncio.CancelledError:
             raise
         except Exception as error:  # noqa: BLE001 - losing the race is normal; anything else is logged
@@ -433,7 +460,8 @@ class EdgeNode:
                 self.journal.update(rid, DECLINING, reason=reason)
             except Exception as error:  # noqa: BLE001 - the node's own failure: refund rather than stay silent
                 logger.exception("request %d: computing failed; declining", rid)
-                self.journal.update(rid, DECLINING, reason=f"this node failed to compute the result ({type(error).__name__})")
+                self.journal.update(rid, DECLINING,
+                                    reason=f"this node failed to compute the result ({type(error).__name__})")
             else:
                 # Journaled before any transaction: a restart sends exactly this (a quorum job:
                 # with this salt), or finds it on chain.
@@ -445,10 +473,15 @@ class EdgeNode:
                 logger.info("request %d: %s", rid, summary)
             job = self.journal.get(rid)
         if job.state == COMPUTED:
-            if quorum > 1:
-                await self._commit(job)
-            else:
-                await self._submit(job)
+            try:
+                await (self._commit if quorum > 1 else self._submit)(job)
+            except TransactionWouldRevert as refused:
+                # The chain refuses the result itself while the request is still ours to answer
+                # (the proof does not verify, say): a decline refunds the requester now instead
+                # of a silent expiry and a slash.
+                reason = _short(f"the marketplace refuses this node's result: {refused.error}")
+                logger.warning("request %d: declining: %s", rid, reason)
+                self.journal.update(rid, DECLINING, reason=reason)
             job = self.journal.get(rid)
         if job.state == COMMITTED:
             await self._wait_until_revealable(job)
@@ -458,9 +491,10 @@ class EdgeNode:
 
     async def _compute_in_time(self, job: Job) -> tuple[bytes, str, bytes, str]:
         """_compute, given up in time to still decline (or commit) before the deadline."""
-        budget = job.request.deadline - self.chain_time() - ANSWER_MARGIN_SECONDS
+        margin = ANSWER_MARGIN_SECONDS + self._decline_turn(job)
+        budget = job.request.deadline - self.chain_time() - margin
         if budget <= 0:
-            raise InferenceError(f"the deadline is too close: {ANSWER_MARGIN_SECONDS} s are needed to answer")
+            raise InferenceError(f"the deadline is too close: {margin:g} s are needed to answer")
         try:
             return await asyncio.wait_for(self._compute(job), budget)
         except asyncio.TimeoutError:
@@ -554,13 +588,23 @@ class EdgeNode:
         await self._send(job, REVEALED, self.contract.revealResult, job.request, _hex(job.output_commitment),
                          _hex(job.salt), job.output_uri, _hex(job.proof))
 
+    def _decline_turn(self, job: Job) -> float:
+        nodes = job.request.nodes
+        return nodes.index(self.address) * DECLINE_STEP_SECONDS if len(nodes) > 1 and self.address in nodes else 0.0
+
     async def _decline(self, job: Job) -> None:
+        if job.request.quorum > 1:
+            # The nodes of a quorum usually refuse a bad input together, and the first decline
+            # closes the request: each waits its turn (its slot), so that the others see it
+            # closed instead of sending a decline that would revert.
+            await asyncio.sleep(self._decline_turn(job))
         if job.request.quorum > 1 and self.market.status(job.request_id) is RequestStatus.Open \
                 and self.contract.submittedMask(job.request_id) != 0:
             # The chain refuses a decline once a node has committed: the request goes on without us.
             logger.warning("request %d: cannot decline (another node already committed): %s", job.request_id,
                            job.reason)
-            self.journal.update(job.request_id, FAILED, reason=_short(f"not declined, a node had committed: {job.reason}"))
+            self.journal.update(job.request_id, FAILED,
+                                reason=_short(f"not declined, a node had committed: {job.reason}"))
             return
         await self._send(job, DECLINED, self.contract.declineRequest, job.request, job.reason)
 
