@@ -7,7 +7,8 @@
    as IOTA stream, linked in IOTAValidator);
 3. three ``ape run edge_agent``, two ``ape run iota_bridger`` and one ``ape run dao_voter`` as
    separate processes on that chain;
-4. paid requests for both models (each result checked against a local run), feeless requests over
+4. paid requests for both models (each assigned from the block after the request, each result
+   checked against a local run; MiniLM's three nodes commit, then reveal), feeless requests over
    the channel (the requester verifies the proof), the bridgers' checkpoint, and a royalty change
    the voter supports carried through the timelock (and one outside its policy that it defeats);
 5. a summary: requests and how each was verified, JOY flows, gas per step, proof time, latency.
@@ -227,6 +228,7 @@ class Demo:
         owner = self.accounts[MODEL_OWNER]
         client = ModelMarketplace(contract_address=self.marketplace.address, account=owner)
         metadata = {name: json.loads(asyncio.run(self.store.cat(cid))) for name, cid in cids.items()}
+        registered_from = chain.blocks.height
         if metadata[DIGITS]["verification"]["circuitId"] != "0x" + circuit_id().hex():
             raise DemoError("the digits package names another circuit than the committed one")
         for name in (DIGITS, MINILM):
@@ -234,7 +236,6 @@ class Demo:
             asyncio.run(client.register_model(
                 name, f"ipfs://{cids[name]}", price=PRICES[name], weights_commitment=metadata[name]["weightsCommitment"],
                 quorum=verification["quorum"], circuit_id=verification["circuitId"]))
-            self.steps.record("registerModel", client.last_receipt)
             policy = (f"ZK policy, circuit {verification['circuitId'][:18]}..." if verification["circuitId"]
                       else f"quorum {verification['quorum']}")
             self.say(f"{name:<15} ipfs://{cids[name][:16]}...  {joy(PRICES[name])}  {policy}  "
@@ -254,12 +255,21 @@ class Demo:
         asyncio.run(client.register_model(
             FEELESS, f"ipfs://{cids[DIGITS]}", price=0, iota_stream_id=self.channel_id,
             weights_commitment=metadata[DIGITS]["weightsCommitment"], quorum=1, circuit_id=verification["circuitId"]))
-        self.steps.record("registerModel", client.last_receipt)
+        # Each registration is two transactions: a commitment to (name, owner, salt), then the
+        # registration itself from a later block.
+        self.record_registrations(registered_from)
         stream = bytes.fromhex(self.channel_id[2:])
         receipt = self.validator.linkStream(stream, model_key(FEELESS), sender=owner)
         self.steps.record("linkStream", receipt)
         self.say(f"{FEELESS:<15} price 0, stream {self.channel_id[:18]}... (the node's channel), linked in "
                  f"IOTAValidator for the bridgers")
+
+    def record_registrations(self, after_block: int) -> None:
+        """Records the gas of both steps of each model registration since ``after_block``."""
+        for event, label in (("ModelRegistrationCommitted", "commitModelRegistration"),
+                             ("ModelRegistered", "registerModel")):
+            for log in getattr(self.marketplace, event).range(after_block + 1, chain.blocks.height + 1):
+                self.steps.record(label, chain.get_receipt(log.transaction_hash))
 
     def start_agents(self, uri: str) -> None:
         from joynet.channels.ledger import default_ledger_path
@@ -343,14 +353,14 @@ class Demo:
             self.minilm_request(text)
 
     def paid_request(self, model: str, document: dict, zk: bool):
-        """Publishes the input, requests from the deposited balance, waits for the settlement;
-        returns (PaidRequest, the InferenceResult, the ResultSubmitted logs)."""
+        """Publishes the input, requests from the deposited balance (the client assigns the nodes
+        from the next block, unless an agent did first), waits for the settlement; returns
+        (PaidRequest, the InferenceResult, the ResultSubmitted logs: results or reveals)."""
         from joynet.edge import publish_input
 
         uri, commitment = asyncio.run(publish_input(self.store, document, zk=zk))
         started = time.monotonic()
         request_id = asyncio.run(self.client.request_inference(model, commitment, uri, from_balance=True))
-        self.steps.record("requestInference (from balance)", self.client.last_receipt)
         try:
             wait_until(lambda: self.client.status(request_id) is not RequestStatus.Open, self.plan.settle_timeout,
                        f"request {request_id} ({model}) to settle", self.supervisor, interval=0.05)
@@ -368,21 +378,39 @@ class Demo:
         request.nodes_paid, request.owner_paid, request.protocol_paid = (
             settled.nodesPaid, settled.ownerPaid, settled.protocolPaid)
         request.price = request.nodes_paid + request.owner_paid + request.protocol_paid
-        submitted = list(self.marketplace.ResultSubmitted.range(
-            self.deployment.start_block, chain.blocks.height + 1, search_topics={"requestId": request_id}))
-        for log in submitted:
-            self.steps.record(f"submitResult ({model})", chain.get_receipt(log.transaction_hash))
+        submitted = self.logs("ResultSubmitted", request_id)
+        (requested,), (assigned,) = self.logs("InferenceRequested", request_id), self.logs("NodesAssigned", request_id)
+        self.steps.record("requestInference (from balance)", chain.get_receipt(requested.transaction_hash))
+        self.steps.record("assignNodes", chain.get_receipt(assigned.transaction_hash))
+        if len(assigned.nodes) == 1:
+            self.steps.record(f"submitResult ({model})", chain.get_receipt(submitted[0].transaction_hash))
+        else:
+            for log in self.logs("ResultCommitted", request_id):
+                self.steps.record(f"commitResult ({model})", chain.get_receipt(log.transaction_hash))
+            for log in submitted:  # the last reveal also judges and settles the request
+                label = "revealResult+settle" if log.transaction_hash == settled.transaction_hash else "revealResult"
+                self.steps.record(f"{label} ({model})", chain.get_receipt(log.transaction_hash))
         return request, result, submitted
 
+    def logs(self, event: str, request_id: int) -> list:
+        return list(getattr(self.marketplace, event).range(
+            self.deployment.start_block, chain.blocks.height + 1, search_topics={"requestId": request_id}))
+
     def explain_unsettled(self, request_id: int) -> None:
-        """Shows which assigned agents have not submitted, with the end of their logs."""
+        """Shows whether the request was assigned, and which assigned agents have not submitted
+        (or, in a quorum, not committed or not revealed), with the end of their logs."""
         assigned = self.client.get_request(request_id).nodes
-        submitted = {log.node for log in self.marketplace.ResultSubmitted.range(
-            self.deployment.start_block, chain.blocks.height + 1, search_topics={"requestId": request_id})}
+        if not assigned:
+            self.steps.alert(f"request {request_id}: no node was assigned")
+            return
+        committed = {log.node for log in self.logs("ResultCommitted", request_id)}
+        submitted = {log.node for log in self.logs("ResultSubmitted", request_id)}
         by_address = {self.accounts[index].address: name for name, index in EDGE_NODES.items()}
         for node in assigned:
             if node not in submitted and (agent := self.supervisor.find(by_address.get(node))):
-                self.steps.alert(f"request {request_id}: no result from {agent.name}; the end of {agent.log_path}:\n"
+                what = ("no result" if len(assigned) == 1 else
+                        "a commitment but no reveal" if node in committed else "no commitment")
+                self.steps.alert(f"request {request_id}: {what} from {agent.name}; the end of {agent.log_path}:\n"
                                  f"{agent.tail()}")
 
     def digits_request(self, pixels: list[int], label: int) -> PaidRequest:
@@ -408,7 +436,7 @@ class Demo:
             raise DemoError(f"request {request.request_id}: the settled embedding commitment differs from the local "
                             f"sentence-transformers run")
         request.checked = True
-        self.say(f"minilm  #{request.request_id:<3} {text!r}: {len(submitted)} nodes agreed on "
+        self.say(f"minilm  #{request.request_id:<3} {text!r}: {len(submitted)} nodes committed, then revealed "
                  f"0x{result.output_commitment.hex()[:16]}... = local sentence-transformers  "
                  f"settled {request.latency:.2f} s after the request")
         return request
@@ -489,10 +517,10 @@ class Demo:
         self.record.usage = {"epoch": epoch, "model": usage, "checkpointed": checkpointed}
         if usage != wanted:
             raise DemoError(f"ProofOfUse counts {usage} feeless inference(s) in epoch {epoch}, not {wanted}")
-        node_tasks, owner_inferences = self.proof_of_use.nodeUsage(epoch, node), self.proof_of_use.ownerUsage(epoch, owner)
-        self.say(f"ProofOfUse, epoch {epoch}: {usage} feeless inference(s) of {FEELESS}; node {node.address[:10]}... "
-                 f"has {node_tasks} task(s), owner {owner_inferences} inference(s) this epoch (paid ones included): "
-                 f"their share of the epoch's reward pool")
+        node_weight, owner_weight = self.proof_of_use.nodeUsage(epoch, node), self.proof_of_use.ownerUsage(epoch, owner)
+        self.say(f"ProofOfUse, epoch {epoch}: {usage} feeless inference(s) of {FEELESS} counted; reward weight this "
+                 f"epoch: node {node.address[:10]}... {joy(node_weight)}, owner {joy(owner_weight)} (the protocol's "
+                 f"share of the paid fees; feeless usage carries none)")
 
     def governance(self) -> None:
         alice, voter = self.accounts[ALICE], self.accounts[VOTER]
@@ -606,7 +634,7 @@ class Demo:
         paid, record = self.record.paid, self.record
         models = {}
         for model, verified_by in ((DIGITS, "Groth16 proof verified on chain (ZK policy)"),
-                                   (MINILM, "quorum of 3 nodes, same commitment")):
+                                   (MINILM, "quorum of 3 nodes: sealed commitments, then the same result revealed")):
             requests = [r for r in paid if r.model == model]
             models[model] = {
                 "made": len(requests), "settled": sum(r.settled for r in requests),
