@@ -439,6 +439,7 @@ CORE_PERMISSIONLESS = {
         "requestInferenceWithPermit(bytes32,bytes32,string,uint256,uint64,uint256,uint8,bytes32,bytes32)",
         # Anyone assigns: the draw depends only on the request block's hash, not on the caller.
         f"assignNodes({REQUEST})",
+        f"assignNodesBatch({REQUEST}[])",  # each as assignNodes alone; the unassignable skipped
         # The assigned nodes only.
         f"submitResult({REQUEST},bytes32,string,bytes)",
         f"commitResult({REQUEST},bytes32)",
