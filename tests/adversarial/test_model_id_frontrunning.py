@@ -14,11 +14,11 @@ Old code (43cec05): registerModel had no commitment. The attacker's registration
 mined first, made it the model's owner and the owner's own registration reverted
 (ModelMarketplaceModelExists).
 
-Still open (see the xfail test at the end): commitModelRegistration overwrites the block of a
-commitment that exists, and anyone may call it with any hash. The owner's pending registration
-shows its commitment hash (modelId, owner, salt are in its calldata); an attacker who re-commits
-that hash ahead of it in the same block makes it revert, commits its own in that block, and
-registers first in the next.
+A variant found while writing these tests: commitModelRegistration kept one block per
+commitment hash, for whoever sent it. The owner's pending registration shows its commitment
+hash (modelId, owner and salt are in its calldata); an attacker who re-committed that hash
+ahead of it in the same block made it revert (too early), committed its own in that block and
+registered first in the next. Commitments are now kept per committer (the last test).
 """
 
 import pytest
@@ -89,18 +89,12 @@ def test_register_model__without_any_commitment__not_committed(marketplace, atta
     assert marketplace.getModel(MODEL).owner == ZERO_ADDRESS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="commitModelRegistration overwrites an existing commitment's block: re-committing the owner's "
-    "(public) commitment hash in the block of its registration makes the registration revert, and the "
-    "attacker, committed in that block too, registers the id first in the next block",
-)
 def test_register_model__attacker_renews_the_owners_commitment_in_its_block__owner_still_keeps_the_id(
     marketplace, chain, victim, attacker
 ):
     # The owner's pending registration carries MODEL, OWNER_SALT and its sender: its commitment
-    # hash is public. The attacker re-commits it (resetting its block) and commits its own.
+    # hash is public. The attacker re-commits it in the registration's block, ahead of it (to
+    # reset its block, so that the registration looks too early), and commits its own.
     owners_commitment = registration_commitment(MODEL, victim.address, OWNER_SALT)
     own_commitment = registration_commitment(MODEL, attacker.address, ATTACKER_SALT)
     renewed, committed, owners = in_one_block(chain, [
@@ -109,10 +103,8 @@ def test_register_model__attacker_renews_the_owners_commitment_in_its_block__own
         (victim, marketplace.registerModel, registration(marketplace, OWNER_SALT, "ipfs://bafyowner")),
     ])
     assert not renewed.failed and not committed.failed
-    if owners.failed:
-        # The owner tries again in the next block; the attacker's registration goes first.
-        in_one_block(chain, [
-            (attacker, marketplace.registerModel, registration(marketplace, ATTACKER_SALT, "ipfs://bafyattacker")),
-            (victim, marketplace.registerModel, registration(marketplace, OWNER_SALT, "ipfs://bafyowner")),
-        ])
+    # Commitments are kept per committer: the attacker's copy is its own, the owner's stands.
+    assert not owners.failed and marketplace.getModel(MODEL).owner == victim.address
+    with reverts_with("ModelMarketplaceModelExists"):
+        marketplace.registerModel(*registration(marketplace, ATTACKER_SALT, "ipfs://bafyattacker"), sender=attacker)
     assert marketplace.getModel(MODEL).owner == victim.address
