@@ -22,12 +22,16 @@ load, its declared capacity: see test_sybil_majority.py). A node operator contra
 stands, then moves itself and tries again, in one transaction: the coordinator now refuses to
 assign a model whose set changed in the same block.
 
-Still open (the xfail test at the end): the move need not share the assignment's transaction.
-A node that dislikes the draw sends its move ahead of the assignment, in the block where the
-assignment lands; the assignment is refused there and, retried in the next block, reads the new
-order. A node at index 0 of four idle ones is drawn when the start is 0 or 3, twice its fair
-share (until it sits at the end); several nodes of one operator, leaving and rejoining, re-roll
-the start with every set size.
+The move need not share the assignment's transaction: a node that disliked the draw could move
+in the block where the assignment lands, ahead of it; the next block's assignment read the new
+order. Now a change of the set after the request's block reseeds the draw with the hash of the
+block of the change, which the node could not know when it moved.
+
+Still open (the xfail test at the end): the reseeded draw is blind, but it is a new draw, and the
+node decides when to take one. Whenever a pending request's draw gives it to another node, the
+node leaves and rejoins the set ahead of the assignment, and draws again from the next block;
+in a few blocks (four on average among four nodes) it has the request. Every pending request of
+the model is redrawn with it.
 """
 
 import pytest
@@ -67,7 +71,7 @@ def steered_request(marketplace, steerer, model_id, chain, requester, deadline_i
 def test_request_and_assign__in_the_request_transaction__seed_not_available_and_nothing_happens(
     marketplace, token, steerer, digits, chain, requester, coordinator, operators
 ):
-    with reverts_with("ModelMarketplaceSeedNotAvailable"):
+    with reverts_with("ModelMarketplaceSeedNotAvailable", abi=marketplace):
         steerer.requestAndAssign(digits, chain.pending_timestamp + 600, sender=requester)
     # The whole attempt reverted: no request, no escrow, no task.
     assert marketplace.requestCount() == 0 and token.balanceOf(steerer) == STEERER_FUNDS
@@ -189,7 +193,8 @@ def test_node_contract__moves_itself_in_the_eligibility_set_while_assigning__ref
     # The attacker here is a node, not the requester: a contract registered as a node (at index
     # 0 of four) that assigns other requesters' requests (anyone may), trying the draw as it
     # stands and, failing that, again after moving itself to the end of the set, in one
-    # transaction. The coordinator refuses to assign a model whose set changed in the block.
+    # transaction. A model whose set changed in the block is not assigned in it (the draw is
+    # reseeded with the hash of the block of the change, unknown until that block is mined).
     runner = fresh_account()
     node = runner.deploy(project.NodeSteerer, marketplace, coordinator, token)
     token.transfer(node, 2_000 * JOY, sender=operators[3])
@@ -205,7 +210,7 @@ def test_node_contract__moves_itself_in_the_eligibility_set_while_assigning__ref
             node.submit(request.assigned(event), output("answer"), sender=runner)
             continue
         # Not drawn as the set stands: its manoeuvre is refused, so the transaction reverts...
-        with reverts_with("NodeCoordinatorEligibilityJustChanged", abi=coordinator):
+        with reverts_with("ModelMarketplaceSeedNotAvailable", abi=marketplace):
             node.assignToSelf(request, sender=runner)
         # ...and the request goes, from the next block, to the node the seed gave it.
         assigned = assign_nodes(request)
@@ -216,46 +221,37 @@ def test_node_contract__moves_itself_in_the_eligibility_set_while_assigning__ref
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
-    reason="the draw reads the eligibility set's order, which a node changes at will (stopServingModel + "
-    "serveModel move it to the end); assignment is refused only in the block of the change, so a node that "
-    "sees a draw it dislikes moves itself in the block where the assignment would land (ahead of it), and "
-    "the assignment retried in the next block reads the new order",
+    reason="a change of the model's eligibility set reseeds the draw of its pending requests, and any node "
+    "changes the set at will (stopServingModel + serveModel): a node that dislikes a pending request's "
+    "draw changes the set in the block where the assignment would land, ahead of it, and gets a fresh "
+    "(blind) draw from the next block; it does so until a draw gives it the request",
 )
-def test_node__moves_itself_ahead_of_the_assignment__never_drawn_where_the_seed_had_not(
-    marketplace, coordinator, chain, operators, requester, request_inference, assign_nodes, register_node,
-    outsider, by_address, first_node_digits,
+def test_node__reshuffles_the_set_whenever_it_dislikes_the_draw__never_drawn_where_the_seed_had_not(
+    marketplace, coordinator, chain, operators, request_inference, assign_nodes, register_node, outsider,
+    first_node_digits,
 ):
-    # The same node, an account this time, one block at a time: the request is made; the seed
-    # (its block's hash) is known from the next block; the node computes the draw as the set
-    # stands and as it would stand with itself moved to the end, and when only the second draws
-    # it, it sends the move ahead of the assignment the requester's client sends.
+    # The node is an account; one victim's request. From the block after it, everyone knows its
+    # draw. Whenever the draw gives the request to another node, the attacker leaves and rejoins
+    # the set in the block where the assignment (the requester's client, say) lands, ahead of
+    # it: the assignment is refused there, and the next block's draw is a new one.
     attacker = operators[0]
     model_id = first_node_digits(lambda model: register_node(attacker, [model]))
-    assert coordinator.eligibleNodeAt(model_id, 0) == attacker.address
-
-    def move_to_the_end():
-        coordinator.stopServingModel(model_id, sender=attacker)
-        coordinator.serveModel(model_id, sender=attacker)
-        chain.mine()
-
-    stolen = []
-    for _ in range(40):  # each request: 1/4 that only the move draws it; none in 40 has chance 1e-5
+    for _ in range(20):  # a request the seed gives another node (3/4 of them)
         request, _, _ = request_inference(model_id, assign=False)
-        as_it_stands = peek(chain, assign_nodes, request)
-        after_the_move = peek(chain, assign_nodes, request, before=move_to_the_end)
-        if as_it_stands != attacker.address and after_the_move == attacker.address:
-            moved_out, moved_in, refused = in_one_block(chain, [
-                (attacker, coordinator.stopServingModel, (model_id,)),
-                (attacker, coordinator.serveModel, (model_id,)),
-                (outsider, marketplace.assignNodes, (request,)),  # the requester's client, say
-            ])
-            assert not moved_out.failed and not moved_in.failed
-            assert revert_name(refused) == "NodeCoordinatorEligibilityJustChanged"
-            assigned = assign_nodes(request)  # retried in the next block
-            if assigned.nodes == [attacker.address]:
-                stolen.append(request.id)
-                break
-        assigned = assign_nodes(request)
-        marketplace.submitResult(assigned, output("answer"), "ipfs://bafyout", b"",
-                                 sender=by_address[assigned.nodes[0]])
-    assert not stolen, f"the node drew request {stolen}, which the seed gave another node"
+        first = peek(chain, assign_nodes, request)
+        if first != attacker.address:
+            break
+        assign_nodes(request)
+    rerolls = 0
+    while peek(chain, assign_nodes, request) != attacker.address and rerolls < 30:  # (3/4)^30 < 2e-4
+        moved_out, moved_in, refused = in_one_block(chain, [
+            (attacker, coordinator.stopServingModel, (model_id,)),
+            (attacker, coordinator.serveModel, (model_id,)),
+            (outsider, marketplace.assignNodes, (request,)),
+        ])
+        assert not moved_out.failed and not moved_in.failed
+        assert revert_name(refused) in ("ModelMarketplaceSeedNotAvailable", "NodeCoordinatorEligibilityJustChanged")
+        rerolls += 1
+    assigned = assign_nodes(request)
+    # The seed of the request's block decides who serves it, not the node's will.
+    assert assigned.nodes == [first], f"the node drew the request after {rerolls} reshuffles; the seed gave {first}"
