@@ -198,15 +198,15 @@ def test_register_model__another_accounts_commitment__reverts(marketplace, model
     commit_registration(marketplace, model_owner, model_id, salt, committer=outsider)
     with reverts_with("ModelMarketplaceRegistrationNotCommitted"):
         register(marketplace, outsider, model_id, salt)
+    # Commitments are kept per committer: one made by someone else does not count for the owner.
+    other_salt = keccak(text="another secret")
+    commit_registration(marketplace, model_owner, model_id, other_salt, committer=outsider)
+    with reverts_with("ModelMarketplaceRegistrationNotCommitted"):
+        register(marketplace, model_owner, model_id, other_salt)
     register(marketplace, model_owner, model_id, salt)
     assert marketplace.getModel(model_id).owner == model_owner.address
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="contract: commitModelRegistration overwrites an existing commitment's block, so anyone "
-    "who re-commits the (public) commitment in the registration's block makes it revert",
-)
 def test_register_model__commitment_renewed_by_someone_else__still_registers(marketplace, model_owner, outsider, chain):
     # The commitment hash is public once committed: a griefer who re-commits it in the block of
     # the owner's registration must not be able to block that registration.
@@ -612,12 +612,13 @@ def test_submit__before_assignment__reverts(marketplace, digits, request_inferen
         marketplace.submitResult(request, keccak(text="x"), "", b"", sender=operators[0])
 
 
-def test_submit__zero_output__reverts(marketplace, digits, request_inference, by_address):
-    # Zero means "nothing revealed" to the judge: no result may claim it.
+def test_submit__zero_output__settles(marketplace, digits, request_inference, by_address, conserved):
+    # Any value is an output (a ZK digits result is the class itself: class 0 is zero).
     request, (node,), _ = request_inference(digits)
-    with reverts_with("ModelMarketplaceZeroOutput"):
-        marketplace.submitResult(request, ZERO32, "", b"", sender=by_address[node])
-    assert marketplace.requestStatus(request.id) == OPEN
+    receipt = marketplace.submitResult(request, ZERO32, "ipfs://out", b"", sender=by_address[node])
+    assert marketplace.InferenceSettled(request.id, ZERO32, PRICE * 70 // 100, PRICE * 20 // 100, PRICE // 10) in receipt.events
+    assert marketplace.requestStatus(request.id) == SETTLED
+    conserved()
 
 
 def test_submit__quorum_request__commit_required(marketplace, embedder, request_inference, by_address):
@@ -816,11 +817,20 @@ def test_reveal__single_node_request__reverts(marketplace, digits, request_infer
         reveal(marketplace, request, node, keccak(text="e"), by_address[node])
 
 
-def test_reveal__zero_output__reverts(marketplace, embedder, request_inference, by_address, commit_reveal):
+def test_reveal__zero_output__is_a_vote_like_any_other(
+    marketplace, coordinator, embedder, request_inference, by_address, commit_reveal, conserved
+):
+    # Zero is an output, not silence: two zeros outvote the third node, which is slashed for
+    # dissent (not for a missed deadline), and the zero-revealing nodes are paid.
     request, nodes, _ = request_inference(embedder)
-    commit_reveal(request, {nodes[0]: ZERO32, nodes[1]: keccak(text="e"), nodes[2]: keccak(text="e")}, reveal=False)
-    with reverts_with("ModelMarketplaceZeroOutput"):
-        reveal(marketplace, request, nodes[0], ZERO32, by_address[nodes[0]])
+    receipts = commit_reveal(request, {nodes[0]: ZERO32, nodes[1]: keccak(text="e"), nodes[2]: ZERO32})
+    (settled,) = receipts[-1].decode_logs(marketplace.InferenceSettled)
+    assert settled.outputCommitment == ZERO32
+    assert marketplace.earnings(nodes[0]) == marketplace.earnings(nodes[2]) == (EMBEDDER_PRICE * 70 // 100) // 2
+    assert marketplace.earnings(nodes[1]) == 0
+    dissenter = coordinator.nodeInfo(nodes[1])
+    assert (dissenter.stake, dissenter.missedDeadlines) == (STAKE - coordinator.taskBond(), 0)
+    conserved()
 
 
 # ---- quorum k: judging ----
@@ -978,14 +988,18 @@ def test_quorum__one_revealed_two_silent__no_majority_slashes_the_silent_and_kee
 
 
 def test_tally__majority_of_the_quorum__not_of_the_reveals(judge):
+    # The judge gets only the outputs revealed (any order, any value, zero included) and the
+    # quorum k: an output wins with more than k / 2 of them.
     a, b = keccak(text="a"), keccak(text="b")
-    assert judge.tally(3, [a, a, ZERO32]) == (1, a)  # Accepted
-    assert judge.tally(3, [a, a, b]) == (1, a)
-    assert judge.tally(3, [a, ZERO32, ZERO32]).verdict == 2  # one of three: Rejected
+    assert judge.tally(3, [a, a]) == (1, a)  # Accepted: two of three, the third silent
+    assert judge.tally(3, [b, a, a]) == (1, a)
+    assert judge.tally(3, [a]).verdict == 2  # one of three: Rejected
+    assert judge.tally(3, []) == (2, ZERO32)
     assert judge.tally(4, [a, a, b, b]).verdict == 2  # a tie is no majority
+    assert judge.tally(4, [a, b, a]).verdict == 2  # two of four is no majority
     assert judge.tally(2, [a, b]) == (2, ZERO32)
     assert judge.tally(1, [a]) == (1, a)
-    assert judge.tally(3, [ZERO32, ZERO32, ZERO32]).verdict == 2
+    assert judge.tally(3, [ZERO32, ZERO32]) == (1, ZERO32)  # zero is an output like any other
 
 
 @pytest.mark.parametrize("quorum, outputs", [(0, 0), (2, 3)])
