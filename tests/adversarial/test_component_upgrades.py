@@ -15,9 +15,11 @@ marketplace on the same judge settles its quorum requests normally.
 
 Old code (43cec05): after setComponents(new coordinator), closeExpired of an open 5 JOY request
 reverted (NodeCoordinatorNoOpenTask): 5 JOY of escrow and the node's 10 JOY bond locked for
-good. An expired quorum-3 request left one submission in the judge; on a new marketplace wired
-to the same judge, request 1's first node (the same node) was refused as a duplicate
-(ProofOfInferenceDuplicateSubmission) and the request settled with the stale submission counted.
+good. An expired quorum-3 request left one submission in the judge. On a new marketplace wired
+to the same judge (its request 1 again), the node that had submitted was refused as a duplicate
+(ProofOfInferenceDuplicateSubmission) and the request settled with the stale submission counted;
+when that node was not among the new request's nodes, the second and third submissions panicked
+(0x32, array index out of bounds) and the 9 JOY request could not settle.
 """
 
 import pytest
