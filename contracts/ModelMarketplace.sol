@@ -273,7 +273,8 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
     /// @param weightsCommitment commitment to the quantized weights (Poseidon hash for ZK models)
     /// @param price JOY wei per inference; 0 only together with an IOTA stream (feeless model)
     /// @param policy verification policy: quorum k (1..16), optional ZK circuit id, and the
-    /// response window its nodes need (0, or between the network's minimum and one day)
+    /// response window its nodes need, at most one day (the network's minimum applies when it
+    /// is shorter, 0 included)
     /// @param iotaStreamId the model's IOTA channel id, or zero
     /// @param salt the salt of the registration commitment
     function registerModel(
