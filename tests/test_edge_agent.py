@@ -216,15 +216,27 @@ def test_edge_agents__three_processes__serve_decline_and_survive_sigkill(
         assert len(victim_now) == len(submitted_before) + len(after)
 
         # ---- SIGTERM drains the in-flight job before exiting ----
-        rid = run(request_with_input(client, store, DIGITS, {"pixels": [int(p) for p in images[0]], "salt": "0x7"},
-                                     zk=True))
-        (node,) = client.get_request(rid).nodes
-        draining = next(agent for agent in agents if addresses[agent.index] == node)
-        wait_for(lambda: draining.job_state(rid) == RUNNING, 60, "the job to start proving", 0.01)
-        draining.signal(signal.SIGTERM)
-        assert draining.process.wait(60) == 0
-        assert "draining 1 in-flight job(s) before exit" in draining.log()
-        assert draining.job_state(rid) == SUBMITTED and client.status(rid) is RequestStatus.Settled
+        # The signal must arrive while the proof runs; on a loaded machine the job may finish
+        # between the journal's poll and the signal, and then there is nothing to drain: such a
+        # round is run again (the job is still checked), up to three times.
+        drained = False
+        for attempt, pixels in enumerate(images[:3]):
+            rid = run(request_with_input(client, store, DIGITS, {"pixels": [int(p) for p in pixels], "salt": "0x7"},
+                                         zk=True))
+            (node,) = client.get_request(rid).nodes
+            draining = next(agent for agent in agents if addresses[agent.index] == node)
+            drains_before = draining.log().count("draining 1 in-flight job(s) before exit")
+            wait_for(lambda: draining.job_state(rid) == RUNNING, 60, "the job to start proving", 0.01)
+            draining.signal(signal.SIGTERM)
+            assert draining.process.wait(60) == 0
+            wait_for(lambda: client.status(rid) is RequestStatus.Settled, 60, "settlement", 0.5)
+            assert draining.job_state(rid) == SUBMITTED  # drained or already done: never lost
+            drained = draining.log().count("draining 1 in-flight job(s) before exit") > drains_before
+            if drained:
+                break
+            draining.start()
+            draining.wait_ready()
+        assert drained, "SIGTERM never arrived while a job was in flight"
 
         # ---- status: stake, load, jobs, earnings ----
         status_run = draining.status()
