@@ -96,6 +96,11 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     /// @notice When every draw of a slot missed, this many consecutive set entries from a random
     /// start are probed before giving up, so a nearly full network rarely fails by bad luck.
     uint256 public constant FALLBACK_WINDOW = 16;
+    /// @notice Blocks a node that left an eligibility set waits before it joins one again. The
+    /// marketplace assigns a request within 256 blocks of the block whose hash seeds its draw, and
+    /// a change of a model's set reseeds the draws of its pending requests: without the wait, a
+    /// node that disliked a draw could leave and rejoin until a fresh draw gave it the request.
+    uint256 public constant REJOIN_DELAY = 256;
 
     /// @dev Bit offsets of `Node` members in its slot (stake at 0), and the score of an idle node.
     uint256 private constant _BONDED_OFFSET = 96;
@@ -132,6 +137,8 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     /// end; any change of size re-rolls every index): a model whose set changed in this block is
     /// not assigned in it, so that nobody can reshuffle the set and assign in one transaction.
     mapping(bytes32 modelId => uint256 blockNumber) private _eligibleChangedAt;
+    /// @dev The last block in which the node left an eligibility set (0: never).
+    mapping(address node => uint256 blockNumber) private _leftAt;
 
     // ---- errors ----
 
@@ -181,6 +188,8 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     error NodeCoordinatorNoEligibleNode(bytes32 modelId, uint256 wanted, uint256 found);
     /// @notice Release or slash of a node without open tasks.
     error NodeCoordinatorNoOpenTask(address node);
+    /// @notice The node left an eligibility set less than REJOIN_DELAY blocks ago.
+    error NodeCoordinatorRejoinTooSoon(address node, uint256 rejoinableAt);
 
     // ---- events ----
 
@@ -412,6 +421,7 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     /// gates eligibility (minStake, a free bond per task), and weighting by it would steer work
     /// to large stakers whatever their load. As an idle node cannot be beaten, an idle first
     /// draw ends the comparison without reading the second (the common, cheap case).
+    /// A quorum's seats (`count` > 1) go to the first eligible draws, load aside: see `_score`.
     /// Randomness: keccak256(seed, draw) only. The marketplace derives the seed from the hash of
     /// the request's block, which the request could not see; nothing of the assigning
     /// transaction (such as block.prevrandao) enters, so whoever sends it cannot draw again by
@@ -419,7 +429,9 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     /// which buys a node no more than a task it must still perform correctly.
     /// The draw also reads the eligibility set's order and size; a model whose set changed in
     /// this block is not assigned in it (NodeCoordinatorEligibilityJustChanged), so that nobody
-    /// reshuffles the set and draws again within one transaction.
+    /// reshuffles the set and draws again within one transaction; the marketplace reseeds the
+    /// draw of a request whose model's set changed after its block, and a node that left a set
+    /// cannot join one again for REJOIN_DELAY blocks, so that leaving buys no fresh draw.
     function assign(bytes32 modelId, uint256 count, uint256 seed)
         external
         onlyMarketplace
@@ -625,6 +637,13 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         return _eligibleChangedAt[modelId];
     }
 
+    /// @notice The first block in which `nodeAddress` may join an eligibility set again
+    /// ({serveModel}, {reactivate}): REJOIN_DELAY blocks after it last left one (0: any block).
+    function rejoinableAt(address nodeAddress) public view returns (uint256) {
+        uint256 left = _leftAt[nodeAddress];
+        return left == 0 ? 0 : left + REJOIN_DELAY;
+    }
+
     /// @notice Size of the eligibility set of `modelId`: the active nodes serving it, busy or not.
     function eligibleNodes(bytes32 modelId) external view returns (uint256) {
         return _eligible[modelId].length();
@@ -689,11 +708,16 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     }
 
     function _joinEligibleSet(bytes32 modelId, address nodeAddress) private {
+        uint256 rejoinable = rejoinableAt(nodeAddress);
+        if (block.number < rejoinable) revert NodeCoordinatorRejoinTooSoon(nodeAddress, rejoinable);
         if (_eligible[modelId].add(nodeAddress)) _eligibleChangedAt[modelId] = block.number;
     }
 
     function _leaveEligibleSet(bytes32 modelId, address nodeAddress) private {
-        if (_eligible[modelId].remove(nodeAddress)) _eligibleChangedAt[modelId] = block.number;
+        if (_eligible[modelId].remove(nodeAddress)) {
+            _eligibleChangedAt[modelId] = block.number;
+            _leftAt[nodeAddress] = block.number;
+        }
     }
 
     /// @dev Bounded by MAX_MODELS_PER_NODE set insertions.
@@ -729,6 +753,7 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     ) private view returns (address best) {
         uint256 draw = pickedCount * (DRAW_ROUNDS + 1); // each slot has its own draws
         if (size <= FULL_SCAN_LIMIT) {
+            if (picked.length > 1) return _uniformSeat(candidates, size, bond, picked, pickedCount, entropy, draw);
             // The random start only breaks ties between equally loaded nodes.
             uint256 start = _random(entropy, draw) % size;
             return _bestInWindow(candidates, size, start, size, bond, picked, pickedCount);
@@ -753,6 +778,27 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         random = _random(entropy, draw + DRAW_ROUNDS);
         uint256 window = size < FALLBACK_WINDOW ? size : FALLBACK_WINDOW; // visit no entry twice
         return _bestInWindow(candidates, size, random % size, window, bond, picked, pickedCount);
+    }
+
+    /// @dev A quorum seat in a set small enough to scan whole: one of its eligible entries, each
+    /// with the same chance (a random start followed by the first eligible entry would favour
+    /// the entries after ineligible or already picked ones), or address(0).
+    function _uniformSeat(
+        EnumerableSet.AddressSet storage candidates,
+        uint256 size,
+        uint256 bond,
+        address[] memory picked,
+        uint256 pickedCount,
+        uint256 entropy,
+        uint256 draw
+    ) private view returns (address) {
+        address[] memory eligible = new address[](size);
+        uint256 count;
+        for (uint256 i = 0; i < size; ++i) {
+            address candidate = _candidateAt(candidates, i);
+            if (_score(candidate, bond, picked, pickedCount) != 0) eligible[count++] = candidate;
+        }
+        return count == 0 ? address(0) : eligible[_random(entropy, draw) % count];
     }
 
     /// @dev The best scored eligible node among `length` (<= size) consecutive entries from
@@ -785,6 +831,11 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     /// share of capacity, `(capacity - activeTasks) / capacity`, in units of 2**-32 (an idle
     /// node scores _IDLE_SCORE). Two different shares never round to the same score: with
     /// capacities of at most 2**10 they differ by at least 2**-20.
+    /// The seats of a quorum (`picked` has room for more than one node) are not scored by load:
+    /// every eligible node scores as idle, so the first eligible draw takes the seat. A declared
+    /// capacity costs nothing but a bond per task, and nodes that declare a large one would stay
+    /// ahead of busy honest nodes and hold the majority of every concurrent quorum: a quorum's
+    /// verdict is only as independent as its seats are random.
     function _score(address nodeAddress, uint256 bond, address[] memory picked, uint256 pickedCount)
         private
         view
@@ -799,6 +850,7 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         bool active = (word >> _ACTIVE_OFFSET) & 1 == 1;
         uint256 free = uint96(word) - uint96(word >> _BONDED_OFFSET); // stake >= bonded
         if (!active || tasks >= capacity || free < bond) return 0;
+        if (picked.length > 1) return _IDLE_SCORE;
         return ((capacity - tasks) << 32) / capacity;
     }
 

@@ -30,7 +30,7 @@ def _error_selectors(abi_source, error_names) -> set[str]:
 
 
 @contextmanager
-def reverts_with(*error_names, abi=None):
+def reverts_with(*error_names, abi=None, **inputs):
     """``ape.reverts()`` that insists on one of the named custom errors.
 
     ``ape.reverts(SomeCustomError)`` alone lets a revert that Ape did not decode as a custom
@@ -38,6 +38,7 @@ def reverts_with(*error_names, abi=None):
     compares the error class when it comes from a contract *instance*, so the name is checked
     here explicitly. Reverts Ape leaves undecoded (deployments, view calls) are matched by the
     4-byte selector of the named errors, looked up in ``abi`` (a contract or container).
+    ``inputs`` are arguments the decoded error must carry (by name).
     """
     seen = Revert()
     with ape.reverts() as info:
@@ -46,7 +47,10 @@ def reverts_with(*error_names, abi=None):
     if isinstance(error, CustomError):
         seen.name = type(error).__name__
         assert seen.name in error_names, f"expected one of {error_names}, got {error!r}"
+        for name, value in inputs.items():
+            assert error.inputs[name] == value, f"{seen.name}: {name} = {error.inputs[name]!r}, expected {value!r}"
         return
+    assert not inputs, f"{error!r} was not decoded: its inputs cannot be checked"
     assert abi is not None, f"expected one of {error_names}, got undecoded {error!r}: pass abi= to match it"
     match = _REVERT_DATA.match(str(getattr(error, "revert_message", "") or error.message))
     assert match, f"expected one of {error_names}, got {error!r}"

@@ -221,6 +221,34 @@ def test_on_requested__nobody_assigned__node_assigns_after_its_grace(
     assert job.state == SUBMITTED and client.status(request_id) is RequestStatus.Settled
 
 
+def test_join__node_left_its_sets_recently__waits_out_the_rejoin_delay_then_reactivates(
+        digits_model, new_node, coordinator, operator, chain, monkeypatch):
+    monkeypatch.setattr(edge_node, "REJOIN_POLL_SECONDS", 0.05)
+
+    async def scenario():
+        node = new_node()
+        await node.join()
+        await node.close()
+        coordinator.deactivate(sender=operator)  # say, the operator paused it for maintenance
+        rejoinable = coordinator.rejoinableAt(operator)
+        node = new_node()
+        joining = asyncio.create_task(node.join())
+        await asyncio.sleep(0.5)
+        # A reactivation now would be refused (NodeCoordinatorRejoinTooSoon): the agent waits.
+        waited = not joining.done() and not coordinator.nodeInfo(operator).active
+        chain.mine(rejoinable - chain.blocks.head.number - 1)  # its reactivation lands in `rejoinable`
+        await asyncio.wait_for(joining, 30)
+        await node.close()
+        return waited, rejoinable
+
+    waited, rejoinable = run(scenario())
+    assert waited
+    assert coordinator.nodeInfo(operator).active
+    assert coordinator.isEligible(operator, model_key(DIGITS))
+    (event,) = events_of(coordinator, "NodeReactivated", rejoinable, node=operator.address)
+    assert event.block_number == rejoinable
+
+
 def test_on_requested__requester_assigned_first__node_sends_nothing(
         digits_model, new_node, client, store, marketplace, operator, chain):
     async def scenario():

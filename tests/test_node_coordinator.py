@@ -26,11 +26,13 @@ from joynet.deploy import JOY
 ZERO_ADDRESS = "0x" + "00" * 20
 MODEL = keccak(text="joynet/mnist-mlp")
 OTHER_MODEL = keccak(text="joynet/all-MiniLM-L6-v2")
+THIRD_MODEL = keccak(text="joynet/third-model")
 
 MIN_STAKE = 1_000 * JOY
 TASK_BOND = 10 * JOY
 UNBONDING_DELAY = 3_600
 MAX_MISSED = 3
+REJOIN_DELAY = 256  # blocks
 SHARE_BPS = 2_500
 PARAMETERS = (MIN_STAKE, TASK_BOND, UNBONDING_DELAY, MAX_MISSED, SHARE_BPS)
 
@@ -72,6 +74,14 @@ def wider_fixtures_first(chain, coordinator, outsider, doomed_deployer, dao, ali
 def nodes(accounts):
     """Eight genesis holders that are neither the deployer nor the marketplace."""
     return [accounts[index] for index in (1, 2, 4, 5, 6, 7, 8, 9)]
+
+
+
+def wait_out_rejoin_delay(chain, coordinator, node):
+    """Mines blocks until ``node``'s next transaction may join an eligibility set again."""
+    blocks = coordinator.rejoinableAt(node) - chain.blocks.head.number - 1
+    if blocks > 0:
+        chain.mine(blocks)
 
 
 def register(coordinator, token, node, stake=MIN_STAKE, capacity=4, models=(MODEL,)):
@@ -653,11 +663,12 @@ def test_serve_and_stop_serving_model__active_node__updates_eligibility(coordina
     assert [bytes(m) for m in coordinator.modelsOf(alice)] == [OTHER_MODEL]
 
 
-def test_serve_model__inactive_node__serves_but_is_not_eligible_until_reactivated(coordinator, token, alice):
+def test_serve_model__inactive_node__serves_but_is_not_eligible_until_reactivated(chain, coordinator, token, alice):
     register(coordinator, token, alice)
     coordinator.deactivate(sender=alice)
     coordinator.serveModel(OTHER_MODEL, sender=alice)
     assert coordinator.servesModel(alice, OTHER_MODEL) and coordinator.eligibleNodes(OTHER_MODEL) == 0
+    wait_out_rejoin_delay(chain, coordinator, alice)
     coordinator.reactivate(sender=alice)
     assert coordinator.eligibleNodes(OTHER_MODEL) == coordinator.eligibleNodes(MODEL) == 1
 
@@ -707,9 +718,10 @@ def test_reactivate__already_active__reverts(coordinator, token, alice):
         coordinator.reactivate(sender=alice)
 
 
-def test_reactivate__stake_below_minimum__reverts(coordinator, token, alice):
+def test_reactivate__stake_below_minimum__reverts(chain, coordinator, token, alice):
     register(coordinator, token, alice, stake=1_100 * JOY)
     coordinator.requestUnstake(200 * JOY, sender=alice)
+    wait_out_rejoin_delay(chain, coordinator, alice)
     with reverts_with("NodeCoordinatorStakeBelowMinimum"):
         coordinator.reactivate(sender=alice)
     token.approve(coordinator, 100 * JOY, sender=alice)
@@ -718,6 +730,42 @@ def test_reactivate__stake_below_minimum__reverts(coordinator, token, alice):
     receipt = coordinator.reactivate(sender=alice)
     assert coordinator.NodeReactivated(alice) in receipt.events
     assert info(coordinator, alice).active and coordinator.eligibleNodes(MODEL) == 1
+
+
+def test_reactivate__within_rejoin_delay_of_deactivating__reverts_until_it_passed(chain, coordinator, token, alice):
+    register(coordinator, token, alice)
+    assert coordinator.rejoinableAt(alice) == 0  # never left a set
+    left = coordinator.deactivate(sender=alice).block_number
+    assert coordinator.rejoinableAt(alice) == left + REJOIN_DELAY == left + coordinator.REJOIN_DELAY()
+    chain.mine(REJOIN_DELAY - 2)  # the next transaction lands in block left + REJOIN_DELAY - 1
+    with reverts_with("NodeCoordinatorRejoinTooSoon", node=alice.address, rejoinableAt=left + REJOIN_DELAY):
+        coordinator.reactivate(sender=alice)
+    assert not info(coordinator, alice).active and coordinator.eligibleNodes(MODEL) == 0
+    receipt = coordinator.reactivate(sender=alice)
+    assert receipt.block_number == left + REJOIN_DELAY and info(coordinator, alice).active
+    assert coordinator.eligibleNodeAt(MODEL, 0) == alice.address
+
+
+def test_serve_model__within_rejoin_delay_of_stopping_any_model__reverts(chain, coordinator, token, alice):
+    # Leaving one model's set holds back joining any other set too: a node's rejoin delay is one.
+    register(coordinator, token, alice, models=[MODEL, OTHER_MODEL])
+    left = coordinator.stopServingModel(MODEL, sender=alice).block_number
+    for model in (MODEL, THIRD_MODEL):
+        with reverts_with("NodeCoordinatorRejoinTooSoon", node=alice.address, rejoinableAt=left + REJOIN_DELAY):
+            coordinator.serveModel(model, sender=alice)
+    wait_out_rejoin_delay(chain, coordinator, alice)
+    coordinator.serveModel(MODEL, sender=alice)
+    assert coordinator.isEligible(alice, MODEL) and coordinator.eligibleNodes(OTHER_MODEL) == 1
+
+
+def test_serve_model__inactive_node_within_rejoin_delay__serves_without_joining(chain, coordinator, token, alice):
+    # An inactive node joins no set by serving a model, so nothing is refused until it reactivates.
+    register(coordinator, token, alice)
+    coordinator.deactivate(sender=alice)
+    coordinator.serveModel(OTHER_MODEL, sender=alice)
+    assert coordinator.servesModel(alice, OTHER_MODEL) and coordinator.eligibleNodes(OTHER_MODEL) == 0
+    with reverts_with("NodeCoordinatorRejoinTooSoon"):
+        coordinator.reactivate(sender=alice)
 
 
 def test_evict_understaked__after_min_stake_raise__deactivates(coordinator, token, deployer, alice, bob, outsider):
@@ -859,7 +907,7 @@ def test_slash__stake_falls_below_minimum__deactivates(coordinator, token, alice
     assert_conserved(coordinator, token, [alice])
 
 
-def test_slash__max_missed_deadlines__deactivates_until_reactivated(coordinator, token, alice, bob, marketplace):
+def test_slash__max_missed_deadlines__deactivates_until_reactivated(chain, coordinator, token, alice, bob, marketplace):
     register(coordinator, token, alice, stake=2_000 * JOY, capacity=10)
     register(coordinator, token, bob, stake=2_000 * JOY, capacity=10)
     for seed in range(MAX_MISSED):
@@ -875,6 +923,7 @@ def test_slash__max_missed_deadlines__deactivates_until_reactivated(coordinator,
     with reverts_with("NodeCoordinatorNoEligibleNode"):
         coordinator.assign(MODEL, 2, 20, sender=marketplace)
 
+    wait_out_rejoin_delay(chain, coordinator, alice)
     coordinator.reactivate(sender=alice)
     assert info(coordinator, alice).missedDeadlines == 0
     assert sorted(assigned(coordinator, coordinator.assign(MODEL, 2, 21, sender=marketplace))) == sorted(
@@ -1156,7 +1205,7 @@ class CoordinatorLedger(RuleBasedStateMachine):
         stake = MIN_STAKE + extra * JOY
         register(self.coordinator, self.token, operator, stake=stake, capacity=capacity)
         self.nodes[operator.address] = dict(
-            stake=stake, bonded=0, capacity=capacity, tasks=0, active=True, missed=0, unbonding=0
+            stake=stake, bonded=0, capacity=capacity, tasks=0, active=True, missed=0, unbonding=0, left_at=0
         )
         self.order.append(operator.address)
 
@@ -1165,6 +1214,7 @@ class CoordinatorLedger(RuleBasedStateMachine):
         if not self.nodes[address]["active"]:
             return
         self.nodes[address]["active"] = False
+        self.nodes[address]["left_at"] = self.chain.blocks.head.number
         index, last = self.order.index(address), self.order.pop()
         if last != address:
             self.order[index] = last
@@ -1178,13 +1228,21 @@ class CoordinatorLedger(RuleBasedStateMachine):
         return ((node["capacity"] - node["tasks"]) << 32) // node["capacity"]
 
     def _predict(self, count, seed):
-        """The nodes `assign` picks (a set of at most FULL_SCAN_LIMIT entries is scanned whole,
-        from a start the seed draws; the first best score wins), or None if it must fail."""
+        """The nodes `assign` picks (a set of at most FULL_SCAN_LIMIT entries is scanned whole:
+        one node, from a start the seed draws, the first best score wins; a quorum's seats, the
+        eligible entry the seed draws, load aside), or None if it must fail."""
         size, picked = len(self.order), []
         if size < count:
             return None
         for slot in range(count):
-            start = seed_draw(seed, slot * (4 + 1)) % size
+            random = seed_draw(seed, slot * (4 + 1))
+            if count > 1:
+                eligible = [address for address in self.order if self._eligible(address, picked)]
+                if not eligible:
+                    return None
+                picked.append(eligible[random % len(eligible)])
+                continue
+            start = random % size
             best, best_score = None, 0
             for offset in range(size):
                 address = self.order[(start + offset) % size]
@@ -1258,10 +1316,17 @@ class CoordinatorLedger(RuleBasedStateMachine):
         if node["active"]:
             self.coordinator.deactivate(sender=operator)
             self._deactivate(operator.address)
+        elif node["left_at"] and self.chain.blocks.head.number + 1 < node["left_at"] + REJOIN_DELAY:
+            with reverts_with("NodeCoordinatorRejoinTooSoon"):
+                self.coordinator.reactivate(sender=operator)
         else:
             self.coordinator.reactivate(sender=operator)
             node["active"], node["missed"] = True, 0
             self.order.append(operator.address)
+
+    @rule()
+    def rejoin_delay_passes(self):
+        self.chain.mine(REJOIN_DELAY)
 
     # -- governance --
 
@@ -1311,7 +1376,8 @@ class CoordinatorLedger(RuleBasedStateMachine):
         for slot, address in enumerate(picked):
             candidates = [a for a in self.nodes if self._eligible(a, picked[:slot])]
             share = lambda a: 1 - self.nodes[a]["tasks"] / self.nodes[a]["capacity"]  # noqa: E731
-            assert address in candidates and share(address) == max(share(a) for a in candidates)
+            assert address in candidates  # a quorum's seats go to any eligible node, at random
+            assert count > 1 or share(address) == max(share(a) for a in candidates)  # a single node: by load
         for address in picked:
             self.nodes[address]["tasks"] += 1
             self.nodes[address]["bonded"] += self.bond

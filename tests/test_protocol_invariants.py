@@ -189,6 +189,7 @@ BPS = 10_000
 WEIGHT_UNIT = 10**9  # ProofOfUse.WEIGHT_UNIT
 REWARD_CAP_BPS = 9_000  # ProofOfUse.REWARD_CAP_BPS
 FULL_SCAN_LIMIT, DRAW_ROUNDS, IDLE_SCORE = 8, 4, 1 << 32  # NodeCoordinator's assignment constants
+REJOIN_DELAY = 256  # NodeCoordinator.REJOIN_DELAY, in blocks
 BLOCKHASH_DEPTH = 256
 TX_TIMEOUT = 120  # seconds, as ape-config.yaml gives Ape on a starved machine
 TX_GAS = 3_000_000  # every transaction's gas limit (a quorum-3 reveal that settles uses < 500,000)
@@ -421,6 +422,7 @@ class NodeState:
     active: bool = True
     unbonding: int = 0
     ready_at: int = 0
+    left_at: int = 0  # the last block in which it left an eligibility set
 
 
 @dataclass
@@ -574,6 +576,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         # Every transaction's timestamp is pinned by the model, strictly increasing from the
         # snapshot's block (not the wall clock), so that every replay of an example is the same.
         self.clock = self.views.block_timestamp("latest") + 1
+        self.block = self.views.block_number()  # the latest block (each transaction mines the next)
         self.history = b""  # hash of the transactions sent in this example (see _send)
         token = self.env.token.address
         self.balances = {a: self.views.call(token, "balanceOf(address)", a) for a in self.env.joy_holders}
@@ -653,13 +656,16 @@ class ProtocolMachine(RuleBasedStateMachine):
         try:
             data = "0x" + self.views.calldata(f"{function}{SIGNATURES[function]}", args).hex()
             # Examples start from the same snapshot, and anvil still answers for the hash of a
-            # transaction that a restored snapshot undid (and answers eth_sendTransaction before
-            # mining): the same transaction after another history once returned the receipt of
-            # another example's. So the gas limit folds in a hash of the example's history, which
-            # keeps every replay of the same draws identical (its blocks, hence its seeds, too)
-            # and tells different histories apart. A gas limit also spares anvil an estimate; a
-            # reverting call mines with status 0.
-            self.history = keccak(self.history + bytes.fromhex(sender[2:] + to[2:] + data[2:]))
+            # transaction that a restored snapshot undid, and answers eth_sendTransaction before
+            # mining: the same transaction in another example once returned that example's
+            # receipt. So the receipt counts only once it is from the block this transaction
+            # makes, and the gas limit folds in a hash of the example's history (transactions,
+            # time, empty blocks), which keeps every replay of the same draws identical (its
+            # blocks, hence its seeds, too) and gives different histories different hashes. A gas
+            # limit also spares anvil an estimate; a reverting call mines with status 0.
+            block = self.block + 1
+            context = self.clock.to_bytes(8, "big") + block.to_bytes(8, "big")
+            self.history = keccak(self.history + context + bytes.fromhex(sender[2:] + to[2:] + data[2:]))
             gas = TX_GAS + word(self.history) % 1_000_000
             transaction = {"from": sender, "to": to, "data": data, "gas": hex(gas)}
             response = rpc.make_request("eth_sendTransaction", [transaction])
@@ -667,14 +673,14 @@ class ProtocolMachine(RuleBasedStateMachine):
                 error = response["error"]
                 revert = error.get("data") if isinstance(error.get("data"), str) else error.get("message")
                 raise ContractLogicError(revert_message=revert, set_ape_traceback=False)
-            # anvil answers as soon as the transaction is in; its block may land a moment later.
             receipt, waited = None, 0.0
-            while receipt is None:
+            while receipt is None or int(receipt["blockNumber"], 16) != block:
                 receipt = rpc.make_request("eth_getTransactionReceipt", [response["result"]])["result"]
-                if receipt is None:
-                    assert waited < TX_TIMEOUT, f"{function}: no receipt after {TX_TIMEOUT} s"
+                if receipt is None or int(receipt["blockNumber"], 16) != block:
+                    assert waited < TX_TIMEOUT, f"{function}: no receipt from block {block} after {TX_TIMEOUT} s"
                     time.sleep(0.002)
                     waited += 0.002
+            self.block = block
             timestamp = receipt.get("blockTimestamp", self.clock)
             timestamp = int(timestamp, 16) if isinstance(timestamp, str) else timestamp
             assert timestamp == self.clock, f"{function}: a receipt from another block ({timestamp}, not {self.clock})"
@@ -683,8 +689,8 @@ class ProtocolMachine(RuleBasedStateMachine):
                 trace = rpc.make_request("debug_traceTransaction", [response["result"], {"tracer": "callTracer"}])
                 raise ContractLogicError(revert_message=trace["result"].get("output") or str(trace),
                                          set_ape_traceback=False)
-            self.tx_block = int(receipt["blockNumber"], 16)
-            return Receipt(receipt["logs"], self.tx_block)
+            self.tx_block = block
+            return Receipt(receipt["logs"], block)
         finally:
             self.tx_time = self.clock
             self.clock += 1
@@ -745,6 +751,12 @@ class ProtocolMachine(RuleBasedStateMachine):
         if index < len(members):
             members[index] = last
         self.set_changed[name] = self.tx_block
+        self.nodes[address].left_at = self.tx_block
+
+    def _rejoin_refused(self, node):
+        """Whether the node's next transaction may not join a set: it left one less than
+        REJOIN_DELAY blocks before that transaction's block."""
+        return node.left_at != 0 and self.block + 1 < node.left_at + REJOIN_DELAY
 
     def _join_sets(self, node):
         for name in node.models:
@@ -763,11 +775,18 @@ class ProtocolMachine(RuleBasedStateMachine):
             self._leave_set(name, address)
 
     def _serve(self, address, name):
-        self._send(self.co, "serveModel", model_id(name), sender=address)
+        """serveModel; returns whether it was accepted (an active node that left a set less
+        than REJOIN_DELAY blocks ago is refused)."""
         node = self.nodes[address]
+        if node.active and self._rejoin_refused(node):
+            with self._reverts("NodeCoordinatorRejoinTooSoon"):
+                self._send(self.co, "serveModel", model_id(name), sender=address)
+            return False
+        self._send(self.co, "serveModel", model_id(name), sender=address)
         node.models.append(name)
         if node.active:
             self._join_set(name, address)
+        return True
 
     def _release(self, address):
         node = self.nodes[address]
@@ -1004,7 +1023,8 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     def _predict_draw(self, request):
         """The nodes NodeCoordinator.assign picks for the request now (sets of up to 8 nodes are
-        scanned whole from a start drawn from keccak(entropy, draw)), or None."""
+        scanned whole: a single node, the best scored from a start drawn from keccak(entropy,
+        draw); a quorum's seats, the eligible node that draw indexes), or None."""
         model = self.models[request.model]
         members = self.eligible.get(request.model, [])
         size = len(members)
@@ -1018,7 +1038,15 @@ class ProtocolMachine(RuleBasedStateMachine):
         picked = []
         for found in range(model.quorum):
             draw = found * (DRAW_ROUNDS + 1)
-            start = word(keccak(abi_encode(["uint256", "uint256"], [seed, draw]))) % size
+            random = word(keccak(abi_encode(["uint256", "uint256"], [seed, draw])))
+            if model.quorum > 1:
+                # A quorum's seats: uniformly among the eligible nodes, load aside.
+                eligible = [candidate for candidate in members if self._free_score(candidate, picked)]
+                if not eligible:
+                    return None
+                picked.append(eligible[random % len(eligible)])
+                continue
+            start = random % size
             best, best_score = None, 0
             for offset in range(size):
                 candidate = members[(start + offset) % size]
@@ -1034,7 +1062,7 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     def _seed_available(self, request):
         # The next transaction is mined in the next block; blockhash covers the 256 before it.
-        return self.views.block_number() + 1 - BLOCKHASH_DEPTH <= self._seed_block(request)
+        return self.block + 1 - BLOCKHASH_DEPTH <= self._seed_block(request)
 
     def _assign(self, request, sender, target=None):
         """assignNodes by ``sender``: the exact predicted draw, or the predicted revert. With a
@@ -1072,13 +1100,14 @@ class ProtocolMachine(RuleBasedStateMachine):
         deadline, nodes = abi_decode(["uint64", "address[]"], data)
         nodes = [to_checksum_address(a) for a in nodes]
         assert word(topics[1]) == request.id, f"NodesAssigned for request {word(topics[1])}, not {request.id}"
-        # Quorum distinct eligible nodes, each the least loaded of those left, and exactly the
-        # predicted draw; the deadline leaves the nodes at least the response window.
+        # Quorum distinct eligible nodes (a single node: the least loaded; a quorum's seats: any,
+        # at random), and exactly the predicted draw; the deadline leaves the nodes at least the
+        # response window.
         assert len(nodes) == model.quorum == len(set(nodes)), f"assigned {nodes} for quorum {model.quorum}"
         for index, address in enumerate(nodes):
             assert scores.get(address), f"assigned {address}, which cannot take the task"
             best = max(score for a, score in scores.items() if a not in nodes[:index])
-            assert scores[address] == best, f"assigned {address} (score {scores[address]}) over one of {best}"
+            assert model.quorum > 1 or scores[address] == best, f"assigned {address} (score {scores[address]}) over one of {best}"
         assert nodes == predicted, f"assigned {nodes}, the draw predicts {predicted}"
         expected_deadline = max(request.deadline, self.tx_time + model.window)
         if self.tx_time > request.deadline:
@@ -1207,8 +1236,13 @@ class ProtocolMachine(RuleBasedStateMachine):
         """A node deactivated by missed deadlines or a low stake, back at the minimum, rejoins."""
         candidates = sorted(a for a, n in self.nodes.items() if not n.active and n.stake >= self.min_stake)
         address = data.draw(st.sampled_from(candidates), label="node")
-        self._send(self.co, "reactivate", sender=address)
         node = self.nodes[address]
+        if self._rejoin_refused(node):
+            with self._reverts("NodeCoordinatorRejoinTooSoon"):
+                self._send(self.co, "reactivate", sender=address)
+            self.env.count("rejoin refused")
+            return
+        self._send(self.co, "reactivate", sender=address)
         node.active, node.missed = True, 0
         self._join_sets(node)
 
@@ -1471,6 +1505,8 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.env.chain.provider.make_request("evm_setNextBlockTimestamp", [self.clock])
         self.env.chain.provider.make_request("anvil_mine", [hex(blocks), hex(1)])
         self.chain_state = None
+        self.block += blocks
+        assert self.views.block_number() == self.block, f"mined to block {self.views.block_number()}, not {self.block}"
         self.clock = self.views.block_timestamp("latest") + 1
 
     @precondition(lambda self: self._open())
@@ -1533,9 +1569,11 @@ class ProtocolMachine(RuleBasedStateMachine):
     def _steer(self, request, reroll):
         """Assigns the steerer's request through its attacker contract (AssignmentSteerer), which
         reverts unless the steerer's own node is drawn; the request waits otherwise. With
-        ``reroll``, a draw it dislikes is drawn again: its node stops serving the model and
-        serves it again (two transactions), which changes the model's eligibility set, so that
-        the next block's draw is seeded by the hash of that change's block, then it tries again."""
+        ``reroll``, a draw it dislikes is drawn again if it can: its node stops serving the model
+        and serves it again (two transactions), which changes the model's eligibility set, so
+        that the next block's draw is seeded by the hash of that change's block. The rejoin is
+        refused for REJOIN_DELAY blocks after the leave (the draw was re-rolled without it); once
+        they passed, its node serves the model again, which re-rolls the draw too."""
         if self._assign(request, self.steerer, target=self.steerer):
             self.env.count("steerer assigned its own node")
             if request.id in self.held_back:
@@ -1544,9 +1582,12 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.env.count("steerer held back a draw")
         self.held_back.add(request.id)
         node = self.nodes[self.steerer]
-        if reroll and node.active and request.model in node.models:
-            self._stop_serving(self.steerer, request.model)
-            self._serve(self.steerer, request.model)
+        if reroll and node.active:
+            if request.model in node.models:
+                self._stop_serving(self.steerer, request.model)
+            if not self._serve(self.steerer, request.model):
+                self.env.count("steerer's rejoin refused")
+                return
             self.env.count("steerer re-rolled a draw")
             if self._assign(request, self.steerer, target=self.steerer):
                 self.env.count("steerer got its node by re-rolling")

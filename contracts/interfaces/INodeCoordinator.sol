@@ -3,8 +3,9 @@ pragma solidity 0.8.28;
 
 /// @title The part of NodeCoordinator the marketplace calls
 interface INodeCoordinator {
-    /// @notice Picks `count` distinct eligible nodes serving `modelId`, load-aware, in O(1) gas in
-    /// the number of registered nodes; locks one task bond and one unit of capacity on each.
+    /// @notice Picks `count` distinct eligible nodes serving `modelId` in O(1) gas in the number
+    /// of registered nodes (a single node by load; a quorum's seats at random among the nodes
+    /// with room for a task); locks one task bond and one unit of capacity on each.
     /// Reverts with NodeCoordinatorNoEligibleNode when not enough eligible nodes are found.
     /// @param seed the draw's only randomness: the marketplace derives it from the hash of the
     /// request's block, which nobody knew when the request was made

@@ -56,6 +56,7 @@ SEED_BLOCKS = 256  # assignment needs the hash of the request's block: the EVM k
 ANSWER_MARGIN_SECONDS = 10
 DECLINE_STEP_SECONDS = 2.0  # a quorum node declines this much later than the node of the slot before
 REVEAL_POLL_SECONDS = 1.0  # a quorum job waiting to reveal looks again at least this often
+REJOIN_POLL_SECONDS = 2.0  # a node waiting out the coordinator's rejoin delay looks at the head this often
 # Gas allowed above a transaction's estimate: a quorum reveal estimated while others are still
 # to come may land last, and then also judges and settles the request.
 GAS_MARGIN = 1_000_000
@@ -275,6 +276,8 @@ class EdgeNode:
             await self._transact(self.coordinator.addStake, target - info.stake)
             logger.info("added %s JOY of stake (now %s JOY)", format_joy(target - info.stake), format_joy(target))
         served = {bytes(key) for key in self.coordinator.modelsOf(self.address)}
+        if not info.active or any(key not in served for key in keys):
+            await self._await_rejoin()
         for key in keys:
             if key not in served:
                 await self._transact(self.coordinator.serveModel, key)
@@ -287,6 +290,22 @@ class EdgeNode:
             logger.info("node reactivated")
         logger.info("node %s registered: stake %s JOY, capacity %d", self.address,
                     format_joy(self.coordinator.nodeInfo(self.address).stake), self.capacity)
+
+    async def _await_rejoin(self) -> None:
+        """Waits until the node may join eligibility sets again: the coordinator refuses a node
+        that left one (stopped serving a model, deactivated, evicted) for REJOIN_DELAY blocks,
+        so that leaving buys no fresh draw of pending requests."""
+        rejoinable = self.coordinator.rejoinableAt(self.address)
+        if self._head() + 1 >= rejoinable:
+            return
+        logger.info("this node left an eligibility set recently: it may rejoin from block %d (head %d); waiting",
+                    rejoinable, self._head())
+        last_report = time.monotonic()
+        while self._head() + 1 < rejoinable:
+            await asyncio.sleep(REJOIN_POLL_SECONDS)
+            if time.monotonic() - last_report >= 30:
+                logger.info("waiting to rejoin: %d blocks to go", rejoinable - self._head() - 1)
+                last_report = time.monotonic()
 
     async def _approve(self, amount: int) -> None:
         balance = self.market.token.balanceOf(self.address)

@@ -27,11 +27,10 @@ in the block where the assignment lands, ahead of it; the next block's assignmen
 order. Now a change of the set after the request's block reseeds the draw with the hash of the
 block of the change, which the node could not know when it moved.
 
-Still open (the xfail test at the end): the reseeded draw is blind, but it is a new draw, and the
-node decides when to take one. Whenever a pending request's draw gives it to another node, the
-node leaves and rejoins the set ahead of the assignment, and draws again from the next block;
-in a few blocks (four on average among four nodes) it has the request. Every pending request of
-the model is redrawn with it.
+A reseeded draw is blind, but it is a new draw: a node that disliked a pending request's draw
+could leave and rejoin the set ahead of the assignment, again and again, until a draw gave it
+the request. A node that left a set now joins none for REJOIN_DELAY blocks, past the 256 blocks
+within which any pending request is assigned: its leave re-rolls the draw without it.
 """
 
 import pytest
@@ -209,8 +208,10 @@ def test_node_contract__moves_itself_in_the_eligibility_set_while_assigning__ref
             (event,) = receipt.decode_logs(marketplace.NodesAssigned)
             node.submit(request.assigned(event), output("answer"), sender=runner)
             continue
-        # Not drawn as the set stands: its manoeuvre is refused, so the transaction reverts...
-        with reverts_with("ModelMarketplaceSeedNotAvailable", abi=marketplace):
+        # Not drawn as the set stands: its manoeuvre is refused (it cannot rejoin the set it
+        # left; a set changed in this block is not assigned in it either), so the transaction
+        # reverts...
+        with reverts_with("NodeCoordinatorRejoinTooSoon", abi=coordinator):
             node.assignToSelf(request, sender=runner)
         # ...and the request goes, from the next block, to the node the seed gave it.
         assigned = assign_nodes(request)
@@ -218,22 +219,15 @@ def test_node_contract__moves_itself_in_the_eligibility_set_while_assigning__ref
         marketplace.submitResult(assigned, output("answer"), "ipfs://bafyout", b"", sender=by_address[drawn])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a change of the model's eligibility set reseeds the draw of its pending requests, and any node "
-    "changes the set at will (stopServingModel + serveModel): a node that dislikes a pending request's "
-    "draw changes the set in the block where the assignment would land, ahead of it, and gets a fresh "
-    "(blind) draw from the next block; it does so until a draw gives it the request",
-)
-def test_node__reshuffles_the_set_whenever_it_dislikes_the_draw__never_drawn_where_the_seed_had_not(
+def test_node__leaves_and_rejoins_whenever_it_dislikes_the_draw__rejoin_refused_and_never_drawn(
     marketplace, coordinator, chain, operators, request_inference, assign_nodes, register_node, outsider,
     first_node_digits,
 ):
     # The node is an account; one victim's request. From the block after it, everyone knows its
-    # draw. Whenever the draw gives the request to another node, the attacker leaves and rejoins
-    # the set in the block where the assignment (the requester's client, say) lands, ahead of
-    # it: the assignment is refused there, and the next block's draw is a new one.
+    # draw. The draw gives the request to another node, so the attacker leaves and rejoins the
+    # set in the block where the assignment (the requester's client, say) lands, ahead of it:
+    # a change of the set refuses the assignment there and reseeds the draw from the next block,
+    # blind, which the attacker would repeat until a draw gave it the request.
     attacker = operators[0]
     model_id = first_node_digits(lambda model: register_node(attacker, [model]))
     for _ in range(20):  # a request the seed gives another node (3/4 of them)
@@ -242,16 +236,25 @@ def test_node__reshuffles_the_set_whenever_it_dislikes_the_draw__never_drawn_whe
         if first != attacker.address:
             break
         assign_nodes(request)
-    rerolls = 0
-    while peek(chain, assign_nodes, request) != attacker.address and rerolls < 30:  # (3/4)^30 < 2e-4
-        moved_out, moved_in, refused = in_one_block(chain, [
-            (attacker, coordinator.stopServingModel, (model_id,)),
-            (attacker, coordinator.serveModel, (model_id,)),
-            (outsider, marketplace.assignNodes, (request,)),
-        ])
-        assert not moved_out.failed and not moved_in.failed
-        assert revert_name(refused) in ("ModelMarketplaceSeedNotAvailable", "NodeCoordinatorEligibilityJustChanged")
-        rerolls += 1
+    assert first != attacker.address
+    moved_out, moved_in, refused = in_one_block(chain, [
+        (attacker, coordinator.stopServingModel, (model_id,)),
+        (attacker, coordinator.serveModel, (model_id,)),
+        (outsider, marketplace.assignNodes, (request,)),
+    ])
+    assert not moved_out.failed
+    # A node that left a set joins none for REJOIN_DELAY blocks, longer than any pending
+    # request's draw can wait (256 blocks): the leave re-rolled the draw without it.
+    assert moved_in.failed and revert_name(moved_in) == "NodeCoordinatorRejoinTooSoon"
+    # The assignment in the block of the change is refused: the reseeded draw's block hash is
+    # not known yet.
+    assert revert_name(refused) == "ModelMarketplaceSeedNotAvailable"
     assigned = assign_nodes(request)
-    # The seed of the request's block decides who serves it, not the node's will.
-    assert assigned.nodes == [first], f"the node drew the request after {rerolls} reshuffles; the seed gave {first}"
+    assert attacker.address not in assigned.nodes
+    rejoinable = coordinator.rejoinableAt(attacker)
+    assert rejoinable == moved_out.block_number + coordinator.REJOIN_DELAY() == moved_out.block_number + 256
+    chain.mine(rejoinable - chain.blocks.head.number - 2)
+    with reverts_with("NodeCoordinatorRejoinTooSoon", abi=coordinator):
+        coordinator.serveModel(model_id, sender=attacker)  # mined in block rejoinable - 1
+    coordinator.serveModel(model_id, sender=attacker)  # mined in block rejoinable
+    assert coordinator.servesModel(attacker, model_id) and coordinator.isEligible(attacker, model_id)
