@@ -227,10 +227,9 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     event NodeDeactivated(address indexed node, DeactivationReason reason);
     /// @notice The node is active again; its missed-deadline count was reset.
     event NodeReactivated(address indexed node);
-    /// @notice The node got a task of `modelId` for the marketplace request `seed`.
-    event NodeAssigned(address indexed node, bytes32 indexed modelId, uint256 seed);
-    /// @notice A task of the node ended: `bond` was unlocked, its missed-deadline count reset.
-    event NodeReleased(address indexed node, uint256 bond);
+    // Assignments and releases emit nothing here: the marketplace's NodesAssigned,
+    // InferenceSettled and InferenceRefunded name the nodes and the outcome of every task, and a
+    // second log per node would cost every request about 3,000 gas.
     /// @notice `amount` was taken from the node's stake: `beneficiaryShare` to `beneficiary`,
     /// the rest to the treasury.
     event NodeSlashed(address indexed node, uint256 amount, address indexed beneficiary, uint256 beneficiaryShare);
@@ -458,7 +457,6 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
 
         for (uint256 i = 0; i < count; ++i) {
             _lockBond(nodes[i], bond);
-            emit NodeAssigned(nodes[i], modelId, seed);
         }
     }
 
@@ -474,7 +472,6 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         // bonded -= bond (<= bonded), activeTasks -= 1 (>= 1): no field borrows from the next.
         word -= (bond << _BONDED_OFFSET) + (1 << _TASKS_OFFSET);
         _storeWord(node, word & ~(uint256(type(uint8).max) << _MISSED_OFFSET)); // missedDeadlines = 0
-        emit NodeReleased(nodeAddress, bond);
     }
 
     /// @inheritdoc INodeCoordinator

@@ -148,10 +148,9 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
     event BridgeSet(address oldBridge, address newBridge);
     /// @notice The owners' share of future splits changed.
     event OwnerShareBpsSet(uint16 oldOwnerShareBps, uint16 newOwnerShareBps);
-    /// @notice One settled paid inference of `modelId`, served by `nodes`.
-    event UsageRecorded(
-        uint256 indexed epoch, bytes32 indexed modelId, address indexed modelOwner, address[] nodes, uint256 value
-    );
+    // A settled paid inference emits nothing here: the marketplace's InferenceSettled (with
+    // NodesAssigned) carries the model, the nodes and the protocol's part of the fee, which is
+    // the usage's value; a second log would cost every settlement about 2,500 gas.
     /// @notice `count` feeless inferences of `modelId` served by `node`, from a bridged checkpoint.
     event BridgedUsageRecorded(
         uint256 indexed epoch, bytes32 indexed modelId, address indexed modelOwner, address node, uint256 count
@@ -313,7 +312,6 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
             if (nodes[i] == address(0)) revert ProofOfUseZeroAddress("node");
             if (nodeWeight != 0) _accountUsage[nodes[i]][epoch >> 1][_lane(epoch, _NODE)] += uint64(nodeWeight);
         }
-        emit UsageRecorded(epoch, modelId, modelOwner, nodes, value);
     }
 
     /// @inheritdoc IProofOfUse

@@ -221,6 +221,32 @@ def test_on_requested__nobody_assigned__node_assigns_after_its_grace(
     assert job.state == SUBMITTED and client.status(request_id) is RequestStatus.Settled
 
 
+def test_on_requested__several_requests_nobody_assigned__node_assigns_them_in_one_transaction(
+        digits_model, new_node, client, store, marketplace, operator, chain):
+    async def scenario():
+        node = new_node(assign_delay=0)
+        await node.join()
+        from joynet.edge import publish_input
+
+        ids = []
+        for pixel in range(3):
+            uri, commitment = await publish_input(store, digits_input([pixel] * 64), zk=True)
+            ids.append(await client.request_inference(DIGITS, commitment, uri, assign=False))
+        for request_id in ids:
+            await node.on_requested(_event(marketplace, "InferenceRequested", request_id))
+        await node.drain()  # waits for the assignment attempts
+        assigned = [_event(marketplace, "NodesAssigned", request_id) for request_id in ids]
+        await node.close()
+        return assigned
+
+    assigned = run(scenario())
+    # One transaction, the node's own assignNodesBatch, assigned all three.
+    (tx,) = {event.transaction_hash for event in assigned}
+    receipt = chain.get_receipt(tx)
+    assert receipt.sender == operator.address and receipt.method_called.name == "assignNodesBatch"
+    assert all(list(event.nodes) == [operator.address] for event in assigned)
+
+
 def test_join__node_left_its_sets_recently__waits_out_the_rejoin_delay_then_reactivates(
         digits_model, new_node, coordinator, operator, chain, monkeypatch):
     monkeypatch.setattr(edge_node, "REJOIN_POLL_SECONDS", 0.05)

@@ -156,6 +156,7 @@ class EdgeNode:
         self._running: set[int] = set()  # request ids of the tasks in flight
         self._assigners: set[asyncio.Task] = set()  # assignment attempts in flight
         self._assigning: set[int] = set()  # their request ids
+        self._graced: dict[int, tuple[Request, float]] = {}  # those, with when their grace ends (monotonic)
         self._backlog: dict[int, Request] = {}  # requests nobody could assign yet (no node had room)
         self._requested: dict[int, Any] = {}  # InferenceRequested events of served models, until assigned
         self._wakeups: dict[int, asyncio.Event] = {}  # quorum jobs waiting to reveal
@@ -354,8 +355,17 @@ class EdgeNode:
         """True while the request is open and still has no nodes (its digest is the unassigned one)."""
         return bytes(self.contract.requestDigest(request.id)) == request_digest(request)
 
+    def _due_for_assignment(self, request: Request) -> list[Request]:
+        """The request and every other one this node is about to assign whose grace has ended,
+        still unassigned: one assignNodesBatch shares the base cost of a transaction among them."""
+        now, head = time.monotonic(), self._head()
+        due = [other for other, graced_at in self._graced.values()
+               if other.id != request.id and graced_at <= now and other.seedBlock <= head]
+        return [request] + [other for other in due if self._unassigned(other)]
+
     async def _assign(self, request: Request, delay: bool = True) -> None:
         rid = request.id
+        self._graced[rid] = (request, time.monotonic() + (self.assign_delay if delay else 0.0))
         try:
             await asyncio.sleep(self._assign_delay(request, grace=delay))
             if not self._unassigned(request):
@@ -366,10 +376,22 @@ class EdgeNode:
                 if not self._unassigned(request):
                     self._backlog.pop(rid, None)
                     return
-                receipt = await self._send_now(self.contract.assignNodes, request)
-            self._backlog.pop(rid, None)
-            logger.info("request %d: assigned its nodes (tx %s, gas %s)", rid, receipt.txn_hash,
-                        f"{receipt.gas_used:,}")
+                batch = self._due_for_assignment(request)
+                if len(batch) == 1:
+                    receipt = await self._send_now(self.contract.assignNodes, request)
+                else:
+                    receipt = await self._send_now(self.contract.assignNodesBatch, batch)
+            for assigned in batch:
+                if assigned.id == rid or not self._unassigned(assigned):
+                    self._backlog.pop(assigned.id, None)
+            if len(batch) == 1:
+                logger.info("request %d: assigned its nodes (tx %s, gas %s)", rid, receipt.txn_hash,
+                            f"{receipt.gas_used:,}")
+            else:
+                logger.info("requests %s: assigned their nodes in one transaction (tx %s, gas %s)",
+                            ", ".join(str(r.id) for r in batch), receipt.txn_hash, f"{receipt.gas_used:,}")
+            if self._unassigned(request):  # the batch skipped it: no node has room now
+                raise EdgeNodeError(f"request {rid} was skipped by assignNodesBatch")
         except asyncio.CancelledError:
             raise
         except Exception as error:  # noqa: BLE001 - losing the race is normal; anything else is logged
@@ -403,7 +425,8 @@ class EdgeNode:
         self._assigning.add(rid)
         task = asyncio.create_task(self._assign(request, delay), name=f"assign-{rid}")
         self._assigners.add(task)
-        task.add_done_callback(lambda done: (self._assigners.discard(done), self._assigning.discard(rid)))
+        task.add_done_callback(lambda done: (self._assigners.discard(done), self._assigning.discard(rid),
+                                             self._graced.pop(rid, None)))
 
     # ---- requests ----
 
@@ -706,10 +729,11 @@ class EdgeNode:
 
     async def drain(self, timeout: float | None = None) -> None:
         """Finishes the in-flight jobs (SIGTERM): no new work is taken meanwhile."""
+        if self._tasks:  # told at once: the assigners below may take a few seconds
+            logger.info("draining %d in-flight job(s) before exit", len(self._tasks))
         if self._assigners:  # a few seconds at most; one of them may be sending
             await asyncio.wait(set(self._assigners), timeout=timeout)
         if self._tasks:
-            logger.info("draining %d in-flight job(s) before exit", len(self._tasks))
             done, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
             for task in pending:
                 logger.warning("%s did not finish in %s s; the journal resumes it at the next start", task.get_name(),

@@ -154,10 +154,13 @@ def test_coordinator_set_marketplace__new_marketplace__old_one_still_closes_its_
     # The requester got back the escrow of the declined, the silent and the unassigned requests.
     assert token.balanceOf(requester) == before + 3 * PRICE
     # And the usage of what it settled was still recorded, as a former marketplace's.
-    recorded = proof_of_use.UsageRecorded.range(start_block, chain.blocks.height + 1)
-    assert sorted(bytes(event.modelId) for event in recorded) == sorted(
-        [open_requests["answered"].modelId, open_requests["quorum"].modelId]
+    settled = marketplace.InferenceSettled.range(start_block, chain.blocks.height + 1)
+    assert sorted(event.requestId for event in settled) == sorted(
+        [open_requests["answered"].id, open_requests["quorum"].id]
     )
+    epoch = proof_of_use.currentEpoch()
+    for request in (open_requests["answered"], open_requests["quorum"]):
+        assert proof_of_use.modelUsage(epoch, request.modelId) >= 1
 
 
 def test_fresh_marketplace_on_the_same_judge__request_ids_restart__quorum_requests_settle(
