@@ -297,6 +297,20 @@ def register_node(coordinator, token):
 
 
 @pytest.fixture
+def served_model(register_model, register_node, operators):
+    """Registers a model (``register_model``'s arguments) and every operator as a node serving
+    it; returns the model id."""
+
+    def register(name, **model):
+        model_id = register_model(name, **model)
+        for operator in operators:
+            register_node(operator, [model_id])
+        return model_id
+
+    return register
+
+
+@pytest.fixture
 def assign_nodes(marketplace, outsider):
     """Assigns an unassigned request's nodes (by anyone: ``outsider`` by default, from the next
     block); returns the request as assigned."""

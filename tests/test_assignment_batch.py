@@ -11,11 +11,8 @@ PRICE = 5 * JOY
 
 
 @pytest.fixture
-def digits(register_model, register_node, operators):
-    model_id = register_model("digits", price=PRICE)
-    for operator in operators:
-        register_node(operator, [model_id])
-    return model_id
+def digits(served_model):
+    return served_model("digits", price=PRICE)
 
 
 def _assigned(marketplace, receipt):

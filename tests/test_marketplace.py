@@ -45,30 +45,21 @@ def conserved(token, marketplace, chain):
 
 
 @pytest.fixture
-def digits(register_model, register_node, operators):
+def digits(served_model):
     """A quorum-1 model served by all four operators."""
-    model_id = register_model("digits", price=PRICE)
-    for operator in operators:
-        register_node(operator, [model_id])
-    return model_id
+    return served_model("digits", price=PRICE)
 
 
 @pytest.fixture
-def embedder(register_model, register_node, operators):
+def embedder(served_model):
     """A quorum-3 model served by all four operators."""
-    model_id = register_model("minilm", price=EMBEDDER_PRICE, quorum=3)
-    for operator in operators:
-        register_node(operator, [model_id])
-    return model_id
+    return served_model("minilm", price=EMBEDDER_PRICE, quorum=3)
 
 
 @pytest.fixture
-def pair(register_model, register_node, operators):
+def pair(served_model):
     """A quorum-2 model served by all four operators: any dissent leaves it without a majority."""
-    model_id = register_model("pair", price=PRICE, quorum=2)
-    for operator in operators:
-        register_node(operator, [model_id])
-    return model_id
+    return served_model("pair", price=PRICE, quorum=2)
 
 
 def salt_of(request, node):

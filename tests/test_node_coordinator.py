@@ -21,6 +21,7 @@ from hypothesis.stateful import (
 )
 
 from chain_asserts import permit_signature, reverts_with
+from draw_model import predict_draw, seed_draw
 from joynet.deploy import JOY
 
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -165,12 +166,6 @@ def assert_conserved(coordinator, token, nodes):
     """The coordinator holds exactly the stakes and the unbonding JOY of its nodes."""
     held = sum(info(coordinator, n).stake + coordinator.unbondingOf(n)[0] for n in nodes)
     assert token.balanceOf(coordinator) == held
-
-
-def seed_draw(seed, draw):
-    """Draw number ``draw`` of an assignment seeded with ``seed``: keccak256(abi.encode(seed,
-    draw)). Nothing else enters (no block.prevrandao), so it can be computed here."""
-    return int.from_bytes(keccak(abi_encode(["uint256", "uint256"], [seed, draw])), "big")
 
 
 def idle_large_set_picks(order, seed, count):
@@ -1231,33 +1226,8 @@ class CoordinatorLedger(RuleBasedStateMachine):
         return ((node["capacity"] - node["tasks"]) << 32) // node["capacity"]
 
     def _predict(self, count, seed):
-        """The nodes `assign` picks (a set of at most FULL_SCAN_LIMIT entries is scanned whole:
-        one node, from a start the seed draws, the first best score wins; a quorum's seats, the
-        eligible entry the seed draws, load aside), or None if it must fail."""
-        size, picked = len(self.order), []
-        if size < count:
-            return None
-        for slot in range(count):
-            random = seed_draw(seed, slot * (4 + 1))
-            if count > 1:
-                eligible = [address for address in self.order if self._eligible(address, picked)]
-                if not eligible:
-                    return None
-                picked.append(eligible[random % len(eligible)])
-                continue
-            start = random % size
-            best, best_score = None, 0
-            for offset in range(size):
-                address = self.order[(start + offset) % size]
-                score = self._score(address, picked)
-                if score > best_score:
-                    best, best_score = address, score
-                    if score == 1 << 32:  # idle: nothing beats it
-                        break
-            if best is None:
-                return None
-            picked.append(best)
-        return picked
+        """The nodes `assign` picks (draw_model), or None if it must fail."""
+        return predict_draw(self.order, count, seed, self._score)
 
     # -- operators --
 

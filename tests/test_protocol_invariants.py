@@ -150,6 +150,7 @@ from hypothesis.stateful import (
 )
 
 from chain_asserts import reverts_with
+from draw_model import predict_draw
 from joynet.deploy import JOY
 from joynet.marketplace import Request, registration_commitment, seal_result
 
@@ -188,7 +189,6 @@ EXPECTED_PARAMETERS = {
 BPS = 10_000
 WEIGHT_UNIT = 10**9  # ProofOfUse.WEIGHT_UNIT
 REWARD_CAP_BPS = 9_000  # ProofOfUse.REWARD_CAP_BPS
-FULL_SCAN_LIMIT, DRAW_ROUNDS, IDLE_SCORE = 8, 4, 1 << 32  # NodeCoordinator's assignment constants
 REJOIN_DELAY = 256  # NodeCoordinator.REJOIN_DELAY, in blocks
 BLOCKHASH_DEPTH = 256
 TX_TIMEOUT = 120  # seconds, as ape-config.yaml gives Ape on a starved machine
@@ -1022,43 +1022,16 @@ class ProtocolMachine(RuleBasedStateMachine):
         return max(request.seed_block, self.set_changed.get(request.model, 0))
 
     def _predict_draw(self, request):
-        """The nodes NodeCoordinator.assign picks for the request now (sets of up to 8 nodes are
-        scanned whole: a single node, the best scored from a start drawn from keccak(entropy,
-        draw); a quorum's seats, the eligible node that draw indexes), or None."""
+        """The nodes NodeCoordinator.assign picks for the request now (draw_model), or None."""
         model = self.models[request.model]
         members = self.eligible.get(request.model, [])
-        size = len(members)
-        assert size <= FULL_SCAN_LIMIT, "the machine keeps every eligibility set within a full scan"
-        if size < model.quorum:
+        if len(members) < model.quorum:
             return None
         seed_block = self._seed_block(request)
         if seed_block not in self.block_hashes:
             self.block_hashes[seed_block] = self.views.block_hash(seed_block)
         seed = word(keccak(abi_encode(["bytes32", "uint256"], [self.block_hashes[seed_block], request.id])))
-        picked = []
-        for found in range(model.quorum):
-            draw = found * (DRAW_ROUNDS + 1)
-            random = word(keccak(abi_encode(["uint256", "uint256"], [seed, draw])))
-            if model.quorum > 1:
-                # A quorum's seats: uniformly among the eligible nodes, load aside.
-                eligible = [candidate for candidate in members if self._free_score(candidate, picked)]
-                if not eligible:
-                    return None
-                picked.append(eligible[random % len(eligible)])
-                continue
-            start = random % size
-            best, best_score = None, 0
-            for offset in range(size):
-                candidate = members[(start + offset) % size]
-                score = self._free_score(candidate, picked)
-                if score > best_score:
-                    best, best_score = candidate, score
-                    if score == IDLE_SCORE:
-                        break
-            if best is None:
-                return None
-            picked.append(best)
-        return picked
+        return predict_draw(members, model.quorum, seed, self._free_score)
 
     def _seed_available(self, request):
         # The next transaction is mined in the next block; blockhash covers the 256 before it.

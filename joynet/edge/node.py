@@ -381,16 +381,16 @@ class EdgeNode:
                     receipt = await self._send_now(self.contract.assignNodes, request)
                 else:
                     receipt = await self._send_now(self.contract.assignNodesBatch, batch)
-            for assigned in batch:
-                if assigned.id == rid or not self._unassigned(assigned):
-                    self._backlog.pop(assigned.id, None)
+            assigned = {event.requestId for event in receipt.decode_logs(self.contract.NodesAssigned)}
+            for assigned_id in assigned:
+                self._backlog.pop(assigned_id, None)
             if len(batch) == 1:
                 logger.info("request %d: assigned its nodes (tx %s, gas %s)", rid, receipt.txn_hash,
                             f"{receipt.gas_used:,}")
             else:
                 logger.info("requests %s: assigned their nodes in one transaction (tx %s, gas %s)",
-                            ", ".join(str(r.id) for r in batch), receipt.txn_hash, f"{receipt.gas_used:,}")
-            if self._unassigned(request):  # the batch skipped it: no node has room now
+                            ", ".join(map(str, sorted(assigned))), receipt.txn_hash, f"{receipt.gas_used:,}")
+            if rid not in assigned:  # the batch skipped it: no node has room now
                 raise EdgeNodeError(f"request {rid} was skipped by assignNodesBatch")
         except asyncio.CancelledError:
             raise

@@ -46,12 +46,9 @@ STEERER_FUNDS = 1_000 * JOY
 
 
 @pytest.fixture
-def digits(register_model, register_node, operators):
+def digits(served_model):
     """A quorum-1 model served by the four operators, each with capacity 4."""
-    model_id = register_model("digits", price=PRICE)
-    for operator in operators:
-        register_node(operator, [model_id])
-    return model_id
+    return served_model("digits", price=PRICE)
 
 
 @pytest.fixture
