@@ -434,13 +434,24 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
     function assignNodes(Request calldata request) external nonReentrant {
         _checkOpen(request);
         if (request.nodes.length != 0) revert ModelMarketplaceAlreadyAssigned(request.id);
-        (uint256 seedBlock, bytes32 seed) = _seed(request);
-        if (seed == bytes32(0)) revert ModelMarketplaceSeedNotAvailable(request.id, seedBlock);
         _recordAssignment(
             request,
             INodeCoordinator(request.coordinator).assign(
-                request.modelId, _models[request.modelId].quorum, _assignmentSeed(seed, request.id)
+                request.modelId, _models[request.modelId].quorum, _drawSeed(request)
             )
+        );
+    }
+
+    /// @notice The nodes {assignNodes} would assign to the request now (a single node's draw
+    /// reads the nodes' loads, so it holds until they change). A node serving a single-node
+    /// model calls it to learn whether an unassigned request is its own to answer with
+    /// {submitResult}, which then assigns it.
+    /// @param request the open, unassigned request, as {InferenceRequested} announced it
+    function drawnNodes(Request calldata request) external view returns (address[] memory) {
+        _checkOpen(request);
+        if (request.nodes.length != 0) revert ModelMarketplaceAlreadyAssigned(request.id);
+        return INodeCoordinator(request.coordinator).draw(
+            request.modelId, _models[request.modelId].quorum, _drawSeed(request)
         );
     }
 
@@ -467,7 +478,9 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
 
     /// @notice The single assigned node of a request submits its result, which is accepted once
     /// its proof (if the model has a circuit) checks out: the fee is split and credited.
-    /// Quorum requests use {commitResult} and {revealResult}.
+    /// A single-node request may also be submitted unassigned, by the node that {assignNodes}
+    /// would assign now ({drawnNodes}): the draw, the assignment and the result then take one
+    /// transaction instead of two. Quorum requests use {commitResult} and {revealResult}.
     /// @param request the open request, as {InferenceRequested} and {NodesAssigned} announced it
     /// @param outputCommitment commitment to the (quantized) output
     /// @param outputURI where the requester fetches the output
@@ -479,16 +492,24 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
         bytes calldata proof
     ) external nonReentrant {
         _checkOpen(request);
-        if (request.nodes.length != 1) {
-            if (request.nodes.length == 0) revert ModelMarketplaceNotAssignedYet(request.id);
-            revert ModelMarketplaceCommitRequired(request.id);
+        Model storage model = _models[request.modelId];
+        address[] memory nodes = request.nodes;
+        if (nodes.length == 0) {
+            // Assigned with its result: the draw is the one {assignNodes} would make now, so the
+            // submitting node gains nothing it could not get by assigning first.
+            if (model.quorum != 1) revert ModelMarketplaceNotAssignedYet(request.id);
+            nodes = INodeCoordinator(request.coordinator).assign(request.modelId, 1, _drawSeed(request));
+            if (nodes[0] != msg.sender) revert ModelMarketplaceNotAssigned(request.id, msg.sender);
+            // Announced as any assignment is: whoever rebuilds requests from events sees its node.
+            emit NodesAssigned(request.id, request.deadline, nodes);
+        } else {
+            if (nodes.length != 1) revert ModelMarketplaceCommitRequired(request.id);
+            if (nodes[0] != msg.sender) revert ModelMarketplaceNotAssigned(request.id, msg.sender);
         }
-        if (request.nodes[0] != msg.sender) revert ModelMarketplaceNotAssigned(request.id, msg.sender);
         if (block.timestamp > request.deadline) revert ModelMarketplaceDeadlinePassed(request.id, request.deadline);
         emit ResultSubmitted(request.id, msg.sender, outputCommitment, outputURI);
-        Model storage model = _models[request.modelId];
         _checkProofIfZK(request, model, outputCommitment, proof);
-        _settle(request, model, outputCommitment, request.nodes);
+        _settle(request, model, outputCommitment, nodes);
     }
 
     /// @notice A node of a quorum request commits to its result before the deadline, without
@@ -766,6 +787,13 @@ contract ModelMarketplace is JoyGoverned, ReentrancyGuardTransient {
     /// @dev The draw's only randomness: the hash of the seed block and the request's id.
     function _assignmentSeed(bytes32 seed, uint256 requestId) private pure returns (uint256) {
         return uint256(keccak256(abi.encode(seed, requestId)));
+    }
+
+    /// @dev The request's draw seed; reverts while its seed block's hash is unknown (or gone).
+    function _drawSeed(Request calldata request) private view returns (uint256) {
+        (uint256 seedBlock, bytes32 seed) = _seed(request);
+        if (seed == bytes32(0)) revert ModelMarketplaceSeedNotAvailable(request.id, seedBlock);
+        return _assignmentSeed(seed, request.id);
     }
 
     /// @dev Stores the assigned request's digest, its deadline moved to leave the response window.

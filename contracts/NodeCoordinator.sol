@@ -436,6 +436,16 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         onlyMarketplace
         returns (address[] memory nodes)
     {
+        nodes = draw(modelId, count, seed);
+        uint256 bond = _taskBond;
+        for (uint256 i = 0; i < count; ++i) {
+            _lockBond(nodes[i], bond);
+        }
+    }
+
+    /// @inheritdoc INodeCoordinator
+    /// @dev See {assign}, which locks what this picks.
+    function draw(bytes32 modelId, uint256 count, uint256 seed) public view returns (address[] memory nodes) {
         if (count == 0 || count > MAX_ASSIGNMENT) revert NodeCoordinatorInvalidAssignmentCount(count, MAX_ASSIGNMENT);
         if (_eligibleChangedAt[modelId] == block.number) revert NodeCoordinatorEligibilityJustChanged(modelId);
         EnumerableSet.AddressSet storage candidates = _eligible[modelId];
@@ -454,10 +464,6 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
             }
         }
         if (found < count) revert NodeCoordinatorNoEligibleNode(modelId, count, found);
-
-        for (uint256 i = 0; i < count; ++i) {
-            _lockBond(nodes[i], bond);
-        }
     }
 
     /// @inheritdoc INodeCoordinator

@@ -54,10 +54,14 @@ METRICS: dict[str, Metric] = {
     "gas.request_paid": Metric(3, "requestInference paid by a token transfer: escrow only (before: escrow + assignment)"),
     "gas.assign_nodes": Metric(3, "assignNodes, quorum 1 (its own transaction since the hardening)"),
     "gas.submit_settle_quorum1": Metric(3, "result + settlement, quorum 1"),
+    "gas.submit_assign_settle_quorum1": Metric(
+        3, "submitResult of the unassigned request by its drawn node: assignment + result + settlement"),
     "gas.round_trip_quorum1": Metric(
-        3, "request + assignment + result + settlement, quorum 1",
+        3, "request + the drawn node's result, which assigns it + settlement, quorum 1",
         "Ritual Infernet create + deliver 352,544 (no payment); Chainlink Functions ~378,000", Target(230_000),
     ),
+    "gas.round_trip_quorum1_assigned_first": Metric(
+        3, "request + assignNodes alone + result + settlement, quorum 1 (the requester's client assigns)"),
     "gas.assign_nodes_batch10": Metric(3, "assignNodesBatch of 10 pending quorum-1 requests (an agent assigns what it sees at once)"),
     "gas.assign_nodes_batch10_per_request": Metric(3, "the above per request"),
     "gas.round_trip_quorum1_batched": Metric(
@@ -87,10 +91,13 @@ METRICS: dict[str, Metric] = {
     "gas.request_from_balance": Metric(3, "requestInferenceFromBalance: escrow only (before: escrow + assignment)"),
     "gas.assign_nodes_zk": Metric(4, "assignNodes of the ZK request"),
     "gas.submit_settle_zk": Metric(4, "proven result (Groth16 verified on chain) + settlement"),
+    "gas.submit_assign_settle_zk": Metric(4, "the drawn node's proven result on the unassigned request: assignment + Groth16 + settlement"),
     "gas.round_trip_zk": Metric(
-        4, "request (paid from a deposited balance) + assignment + proven result + settlement",
+        4, "request (paid from a deposited balance) + the drawn node's proven result, which assigns it + settlement",
         "Ritual Infernet EZKL round trip: median 861,471", Target(430_000),
     ),
+    "gas.round_trip_zk_assigned_first": Metric(
+        4, "request (from a balance) + assignNodes alone + proven result + settlement"),
     "gas.round_trip_zk_transfer": Metric(4, "the same, the request paid by a token transfer"),
     "gas.round_trip_zk_batched": Metric(
         4, "request (from a balance) + a tenth of a 10-request assignment batch + proven result + settlement",

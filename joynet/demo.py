@@ -7,8 +7,9 @@
    as IOTA stream, linked in IOTAValidator);
 3. three ``ape run edge_agent``, two ``ape run iota_bridger`` and one ``ape run dao_voter`` as
    separate processes on that chain;
-4. paid requests for both models (each assigned from the block after the request, each result
-   checked against a local run; MiniLM's three nodes commit, then reveal), feeless requests over
+4. paid requests for both models (each assigned from the block after the request: a digits
+   request by its drawn agent's result, MiniLM's by the requester's client; each result checked
+   against a local run; MiniLM's three nodes commit, then reveal), feeless requests over
    the channel (the requester verifies the proof), the bridgers' checkpoint, and a royalty change
    the voter supports carried through the timelock (and one outside its policy that it defeats);
 5. a summary: requests and how each was verified, JOY flows, gas per step, proof time, latency.
@@ -353,8 +354,9 @@ class Demo:
             self.minilm_request(text)
 
     def paid_request(self, model: str, document: dict, zk: bool):
-        """Publishes the input, requests from the deposited balance (the client assigns the nodes
-        from the next block, unless an agent did first), waits for the settlement; returns
+        """Publishes the input, requests from the deposited balance (the client assigns a quorum
+        request's nodes from the next block, unless an agent did first; a single-node request is
+        assigned by its drawn agent's result), waits for the settlement; returns
         (PaidRequest, the InferenceResult, the ResultSubmitted logs: results or reveals)."""
         from joynet.edge import publish_input
 
@@ -381,10 +383,13 @@ class Demo:
         submitted = self.logs("ResultSubmitted", request_id)
         (requested,), (assigned,) = self.logs("InferenceRequested", request_id), self.logs("NodesAssigned", request_id)
         self.steps.record("requestInference (from balance)", chain.get_receipt(requested.transaction_hash))
-        self.steps.record("assignNodes", chain.get_receipt(assigned.transaction_hash))
-        if len(assigned.nodes) == 1:
+        if len(assigned.nodes) == 1 and assigned.transaction_hash == submitted[0].transaction_hash:
+            self.steps.record(f"submitResult+assign ({model})", chain.get_receipt(submitted[0].transaction_hash))
+        elif len(assigned.nodes) == 1:  # assigned by a standby agent first: the drawn one was slow
+            self.steps.record("assignNodes", chain.get_receipt(assigned.transaction_hash))
             self.steps.record(f"submitResult ({model})", chain.get_receipt(submitted[0].transaction_hash))
         else:
+            self.steps.record("assignNodes", chain.get_receipt(assigned.transaction_hash))
             for log in self.logs("ResultCommitted", request_id):
                 self.steps.record(f"commitResult ({model})", chain.get_receipt(log.transaction_hash))
             for log in submitted:  # the last reveal also judges and settles the request
@@ -400,12 +405,16 @@ class Demo:
         """Shows whether the request was assigned, and which assigned agents have not submitted
         (or, in a quorum, not committed or not revealed), with the end of their logs."""
         assigned = self.client.get_request(request_id).nodes
+        by_address = {self.accounts[index].address: name for name, index in EDGE_NODES.items()}
         if not assigned:
-            self.steps.alert(f"request {request_id}: no node was assigned")
+            try:
+                drawn = ", ".join(by_address.get(node, node) for node in self.client.drawn_nodes(request_id))
+            except Exception as why:  # noqa: BLE001 - a revert says why nobody could assign it
+                drawn = f"none ({one_line(why)})"
+            self.steps.alert(f"request {request_id}: no node was assigned; the draw names {drawn}")
             return
         committed = {log.node for log in self.logs("ResultCommitted", request_id)}
         submitted = {log.node for log in self.logs("ResultSubmitted", request_id)}
-        by_address = {self.accounts[index].address: name for name, index in EDGE_NODES.items()}
         for node in assigned:
             if node not in submitted and (agent := self.supervisor.find(by_address.get(node))):
                 what = ("no result" if len(assigned) == 1 else

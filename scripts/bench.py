@@ -226,17 +226,22 @@ class Bench:
     def submit(self, request, node, output=OUTPUT, proof=b""):
         return self.marketplace.submitResult(request, output, "ipfs://out", proof, sender=accounts[node])
 
-    def quorum1_trip(self, model_id, price=5 * JOY, from_balance=False, zk_input=None) -> Trip:
+    def quorum1_trip(self, model_id, price=5 * JOY, from_balance=False, zk_input=None, assign=True) -> Trip:
         """Request, assignment and one node's result. For a ZK model, ``zk_input()`` returns the
-        input's commitment and ``prove(request, node)`` -> (output commitment, proof)."""
+        input's commitment and ``prove(request, node)`` -> (output commitment, proof). Without
+        ``assign`` the node drawn for the request (drawnNodes, in the pending block) submits it
+        unassigned, which assigns it with the result."""
         commitment, prove = zk_input() if zk_input is not None else (None, None)
         request, requested = self.request(model_id, price, commitment, from_balance)
-        request, assigned = self.assign(request)
-        (node,) = request.nodes
+        steps = {"request": requested}
+        if assign:
+            request, steps["assign"] = self.assign(request)
+            (node,) = request.nodes
+        else:
+            (node,) = self.marketplace.drawnNodes(request, block_id="pending")
         output, proof = (OUTPUT, b"") if prove is None else prove(request, node)
-        receipt = self.submit(request, node, output, proof)
-        steps = {"request": requested, "assign": assigned, "submit": receipt}
-        return Trip(list(request.nodes), steps, self.epoch_of(receipt))
+        steps["submit"] = receipt = self.submit(request, node, output, proof)
+        return Trip([node], steps, self.epoch_of(receipt))
 
     def quorum_trip(self, model_id, price) -> Trip:
         """Request, assignment, a commitment from each node, then each node's reveal (the last
@@ -283,10 +288,15 @@ def run(bench: Bench, say, gas_only=False) -> None:
     say("models and nodes registered")
 
     # Quorum 1, paid by a token transfer.
-    (trip,) = bench.steady(lambda: bench.quorum1_trip(digits), addresses, lambda: bench.quorum1_trip(digits))
+    trip, direct = bench.steady(lambda: bench.quorum1_trip(digits), addresses, lambda: bench.quorum1_trip(digits),
+                                lambda: bench.quorum1_trip(digits, assign=False))
     bench.keep("quorum1", trip)
     r["gas.request_paid"], r["gas.assign_nodes"], r["gas.submit_settle_quorum1"] = trip.steps.values()
-    r["gas.round_trip_quorum1"] = trip.total
+    r["gas.round_trip_quorum1_assigned_first"] = trip.total
+    # The drawn node answers the unassigned request: assignment, result and settlement in one.
+    bench.keep("quorum1_direct", direct)
+    r["gas.submit_assign_settle_quorum1"] = direct.steps["submit"]
+    r["gas.round_trip_quorum1"] = direct.total
 
     # Quorum 3: commit and reveal.
     quorum3 = lambda: bench.quorum_trip(embedder, 9 * JOY)  # noqa: E731
@@ -398,12 +408,16 @@ def measure_zk_round_trip(bench: Bench, nodes) -> None:
 
         transfer = lambda: bench.quorum1_trip(model_id, zk_input=inputs)  # noqa: E731
         balance = lambda: bench.quorum1_trip(model_id, from_balance=True, zk_input=inputs)  # noqa: E731
-        paid, prepaid = bench.steady(transfer, nodes, transfer, balance)
+        direct = lambda: bench.quorum1_trip(model_id, from_balance=True, zk_input=inputs, assign=False)  # noqa: E731
+        paid, prepaid, prepaid_direct = bench.steady(transfer, nodes, transfer, balance, direct)
     bench.keep("zk", prepaid)
+    bench.keep("zk_direct", prepaid_direct)
     r = bench.results
     r["gas.round_trip_zk_transfer"] = paid.total
     r["gas.request_from_balance"], r["gas.assign_nodes_zk"], r["gas.submit_settle_zk"] = prepaid.steps.values()
-    r["gas.round_trip_zk"] = prepaid.total
+    r["gas.round_trip_zk_assigned_first"] = prepaid.total
+    r["gas.submit_assign_settle_zk"] = prepaid_direct.steps["submit"]
+    r["gas.round_trip_zk"] = prepaid_direct.total
     if f"gas.assign_nodes_batch{BATCH}_per_request" in r:
         r["gas.round_trip_zk_batched"] = (
             r["gas.request_from_balance"] + r[f"gas.assign_nodes_batch{BATCH}_per_request"] + r["gas.submit_settle_zk"]

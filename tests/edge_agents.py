@@ -90,12 +90,14 @@ class AgentProcess:
                               text=True, timeout=120)
 
 
-async def request_with_input(client, store, model: str, document: dict, *, zk: bool, deadline_seconds: int = 600):
+async def request_with_input(client, store, model: str, document: dict, *, zk: bool, deadline_seconds: int = 600,
+                             assign: bool | None = None):
     """Publishes the input and requests, once enough nodes have room (as a patient requester
-    would: a request no node can take reverts with NodeCoordinatorNoEligibleNode)."""
+    would: a request no node can take reverts with NodeCoordinatorNoEligibleNode). ``assign``:
+    as the client's (by default a single-node request is left to its drawn node)."""
     uri, commitment = await publish_input(store, document, zk=zk)
     wait_until_nodes_free(client, model)
-    return await client.request_inference(model, commitment, uri, deadline_seconds=deadline_seconds)
+    return await client.request_inference(model, commitment, uri, deadline_seconds=deadline_seconds, assign=assign)
 
 
 def wait_until_nodes_free(client, model: str, timeout: float = 120) -> None:

@@ -3,7 +3,8 @@
 One test carries the agents' whole life, because Ape reverts the chain after each test and the
 agents' own transactions (registration, stake) would be reverted under them: 30 paid requests
 across both models settle with the right results (MiniLM's quorum of 3 through commit and
-reveal), a request its requester left unassigned is assigned by an agent, bad inputs are
+reveal; each digits request answered by its drawn agent, whose result assigns it), a quorum
+request its requester left unassigned is assigned by an agent, bad inputs are
 declined and refunded, an agent killed with SIGKILL mid-task is slashed while the two others
 reveal after the deadline and settle the request by majority, and restarted it submits nothing
 twice; SIGTERM drains; the status command reports; no agent ever had a transaction revert.
@@ -130,6 +131,16 @@ def test_edge_agents__three_processes__serve_decline_and_survive_sigkill(
             assert len(committed) == (3 if model == MINILM else 0) and len(revealed) == (3 if model == MINILM else 1)
             assert max(e.block_number for e in committed or revealed) <= min(e.block_number for e in revealed)
 
+        # Single-node requests were left unassigned by the client: each drawn agent's result
+        # assigned its request (one transaction), unless the standby agents assigned it first.
+        for rid in (rid for rid, (model, _) in sent.items() if model == DIGITS):
+            (assignment,) = events_of(marketplace, "NodesAssigned", start_block, requestId=rid)
+            (submitted,) = events_of(marketplace, "ResultSubmitted", start_block, requestId=rid)
+            assert list(assignment.nodes) == [submitted.node]
+        assert any(events_of(marketplace, "NodesAssigned", start_block, requestId=rid)[0].transaction_hash
+                   == events_of(marketplace, "ResultSubmitted", start_block, requestId=rid)[0].transaction_hash
+                   for rid, (model, _) in sent.items() if model == DIGITS)
+
         # ---- a request its requester does not assign: an agent serving the model does ----
         uri, commitment = run(publish_input(store, {"text": TEXTS[1]}, zk=False))
         wait_until_nodes_free(client, MINILM)
@@ -221,12 +232,15 @@ def test_edge_agents__three_processes__serve_decline_and_survive_sigkill(
         # round is run again (the job is still checked), up to three times.
         drained = False
         for attempt, pixels in enumerate(images[:3]):
+            drains_before = {agent.index: agent.log().count("draining 1 in-flight job(s) before exit")
+                             for agent in agents}
             rid = run(request_with_input(client, store, DIGITS, {"pixels": [int(p) for p in pixels], "salt": "0x7"},
                                          zk=True))
-            (node,) = client.get_request(rid).nodes
-            draining = next(agent for agent in agents if addresses[agent.index] == node)
-            drains_before = draining.log().count("draining 1 in-flight job(s) before exit")
-            wait_for(lambda: draining.job_state(rid) == RUNNING, 60, "the job to start proving", 0.01)
+            # Left unassigned by the client: the drawn agent journals it and starts proving.
+            wait_for(lambda: any(agent.job_state(rid) is not None for agent in agents), 60, "the drawn agent", 0.01)
+            draining = next(agent for agent in agents if agent.job_state(rid) is not None)
+            node = addresses[draining.index]
+            drains_before = drains_before[draining.index]
             draining.signal(signal.SIGTERM)
             assert draining.process.wait(60) == 0
             wait_for(lambda: client.status(rid) is RequestStatus.Settled, 60, "settlement", 0.5)

@@ -108,7 +108,7 @@ def test_restart__submission_mined_but_not_journaled__not_submitted_again(
     async def serve_once():
         node = new_node()
         await node.join()
-        request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True)
+        request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True, assign=True)
         await node.on_assigned(_event(marketplace, "NodesAssigned", request_id))
         await node.drain()
         await node.close()
@@ -131,7 +131,7 @@ def test_restart__result_journaled_but_not_sent__journaled_result_submitted(
     async def compute_then_die():
         node = new_node()
         await node.join()
-        request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True)
+        request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True, assign=True)
         _, commitment = await journal_result(node, marketplace, request_id, DIGITS)
         await node.close()
         return request_id, commitment
@@ -194,35 +194,30 @@ def test_restart__quorum_result_and_salt_journaled_but_not_committed__commits_th
     assert_revealed_once_with_journaled_salt(request, commitment, job, marketplace, operator, peer, client)
 
 
-def test_on_requested__nobody_assigned__node_assigns_after_its_grace(
-        digits_model, new_node, client, store, marketplace, operator, chain):
+def test_on_requested__quorum_request_nobody_assigned__node_assigns_after_its_grace(
+        digits_model, new_node, client, store, marketplace, operator, peer, chain):
     async def scenario():
         node = new_node(assign_delay=0)
         await node.join()
         from joynet.edge import publish_input
 
         uri, commitment = await publish_input(store, digits_input(PIXELS), zk=True)
-        request_id = await client.request_inference(DIGITS, commitment, uri, assign=False)
+        request_id = await client.request_inference(QUORUM, commitment, uri, assign=False)
         requested = _event(marketplace, "InferenceRequested", request_id)
         assert marketplace.requestDigest(request_id) == request_digest(Request.from_event(requested))
         await node.on_requested(requested)
         await node.drain()  # waits for the assignment attempt
-        assigned = _event(marketplace, "NodesAssigned", request_id)
-        await node.on_assigned(assigned)
-        await node.drain()
-        job = node.journal.get(request_id)
         await node.close()
-        return request_id, assigned, job
+        return request_id
 
-    request_id, assigned, job = run(scenario())
+    request_id = run(scenario())
+    assigned = _event(marketplace, "NodesAssigned", request_id)
     assert chain.get_receipt(assigned.transaction_hash).sender == operator.address
-    assert list(assigned.nodes) == [operator.address] and job.request.deadline == assigned.deadline
-    assert job.request.seedBlock == _event(marketplace, "InferenceRequested", request_id).block_number
-    assert job.state == SUBMITTED and client.status(request_id) is RequestStatus.Settled
+    assert set(assigned.nodes) == {operator.address, peer.address}
 
 
-def test_on_requested__several_requests_nobody_assigned__node_assigns_them_in_one_transaction(
-        digits_model, new_node, client, store, marketplace, operator, chain):
+def test_on_requested__several_quorum_requests_nobody_assigned__node_assigns_them_in_one_transaction(
+        digits_model, new_node, client, store, marketplace, operator, peer, chain):
     async def scenario():
         node = new_node(assign_delay=0)
         await node.join()
@@ -231,7 +226,7 @@ def test_on_requested__several_requests_nobody_assigned__node_assigns_them_in_on
         ids = []
         for pixel in range(3):
             uri, commitment = await publish_input(store, digits_input([pixel] * 64), zk=True)
-            ids.append(await client.request_inference(DIGITS, commitment, uri, assign=False))
+            ids.append(await client.request_inference(QUORUM, commitment, uri, assign=False))
         for request_id in ids:
             await node.on_requested(_event(marketplace, "InferenceRequested", request_id))
         await node.drain()  # waits for the assignment attempts
@@ -244,7 +239,126 @@ def test_on_requested__several_requests_nobody_assigned__node_assigns_them_in_on
     (tx,) = {event.transaction_hash for event in assigned}
     receipt = chain.get_receipt(tx)
     assert receipt.sender == operator.address and receipt.method_called.name == "assignNodesBatch"
-    assert all(list(event.nodes) == [operator.address] for event in assigned)
+    assert all(set(event.nodes) == {operator.address, peer.address} for event in assigned)
+
+
+def test_on_requested__drawn_for_this_node__served_and_its_result_assigns_it(
+        digits_model, new_node, client, store, marketplace, operator, chain):
+    async def scenario():
+        node = new_node()
+        await node.join()
+        nonce = operator.nonce
+        request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True)
+        assert client.get_request(request_id).nodes == []  # the client leaves a single-node request to its node
+        await node.on_requested(_event(marketplace, "InferenceRequested", request_id))
+        await node.drain()
+        job = node.journal.get(request_id)
+        await node.close()
+        return request_id, job, operator.nonce - nonce
+
+    request_id, job, sent = run(scenario())
+    assert job.state == SUBMITTED and client.status(request_id) is RequestStatus.Settled
+    # One transaction: the result, which assigned the request to this node and settled it.
+    assert sent == 1
+    assigned, submitted = (_event(marketplace, name, request_id) for name in ("NodesAssigned", "ResultSubmitted"))
+    assert assigned.transaction_hash == submitted.transaction_hash == job.tx_hash
+    assert list(assigned.nodes) == [operator.address]
+    assert chain.get_receipt(job.tx_hash).method_called.name == "submitResult"
+
+
+@pytest.fixture
+def silent_peer(accounts, register_node, digits_model):
+    """A second node of the single-node model, which never answers."""
+    return register_node(accounts[7], [model_key(DIGITS)])
+
+
+async def _request_drawn_for(client, store, node_address: str) -> int:
+    """A fresh unassigned DIGITS request whose draw names ``node_address`` (each request's draw
+    is an independent fair coin between two idle nodes: 30 tries miss with chance 1e-9)."""
+    for pixel in range(30):
+        request_id = await request_with_input(client, store, DIGITS, digits_input([pixel] * 64), zk=True)
+        if client.drawn_nodes(request_id) == [node_address]:
+            return request_id
+    raise AssertionError(f"no request was drawn for {node_address}")
+
+
+def test_on_requested__another_node_drawn_and_silent__assigned_to_it_after_the_standby(
+        digits_model, new_node, client, store, marketplace, operator, silent_peer, chain, monkeypatch):
+    monkeypatch.setattr(edge_node, "DRAWN_NODE_STANDBY_SECONDS", 0.5)
+
+    async def scenario():
+        node = new_node(assign_delay=0)
+        await node.join()
+        request_id = await _request_drawn_for(client, store, silent_peer.address)
+        await node.on_requested(_event(marketplace, "InferenceRequested", request_id))
+        await node.drain()  # waits for the assignment attempt
+        job = node.journal.get(request_id)
+        await node.close()
+        return request_id, job
+
+    request_id, job = run(scenario())
+    # The drawn node stayed silent: this one assigned it, to that node, which is now liable.
+    assigned = _event(marketplace, "NodesAssigned", request_id)
+    assert chain.get_receipt(assigned.transaction_hash).sender == operator.address
+    assert list(assigned.nodes) == [silent_peer.address]
+    assert job is None  # never this node's job
+
+
+async def _journal_drawn_result(node, marketplace, request_id):
+    """A drawn job journaled with its result, unassigned (the agent then died before sending)."""
+    requested = _event(marketplace, "InferenceRequested", request_id)
+    node.journal.add(Request.from_event(requested), DIGITS, requested.inputURI, requested.block_number)
+    commitment, output_uri, proof, _ = await node._compute(node.journal.get(request_id))
+    node.journal.update(request_id, COMPUTED, output_commitment="0x" + commitment.hex(), output_uri=output_uri,
+                        proof="0x" + proof.hex())
+    return commitment
+
+
+def test_restart__drawn_job_the_draw_now_gives_another_node__assigned_to_it_and_dropped(
+        digits_model, new_node, client, store, marketplace, operator, silent_peer, chain):
+    # The node computed a request it took for its own, but by the time its result goes out the
+    # draw names another node (the loads moved): its result would revert, so it assigns the
+    # request (to that node) and forgets the job, without one reverted transaction.
+    async def compute_then_die():
+        node = new_node()
+        await node.join()
+        request_id = await _request_drawn_for(client, store, silent_peer.address)
+        await _journal_drawn_result(node, marketplace, request_id)
+        await node.close()
+        return request_id
+
+    request_id = run(compute_then_die())
+    start = chain.blocks.height
+    resumed, job = run(restart(new_node, request_id))
+    assert resumed == 1 and job is None
+    assigned = _event(marketplace, "NodesAssigned", request_id)
+    assert list(assigned.nodes) == [silent_peer.address]
+    assert chain.get_receipt(assigned.transaction_hash).sender == operator.address
+    assert not events_of(marketplace, "ResultSubmitted", 0, requestId=request_id)
+    failed = [receipt for n in range(start + 1, chain.blocks.height + 1)
+              for receipt in chain.provider.make_request("eth_getBlockReceipts", [hex(n)])
+              if int(receipt["status"], 16) == 0]
+    assert failed == []
+
+
+def test_restart__drawn_job_assigned_meanwhile_to_this_node__submits_the_assigned_request(
+        digits_model, new_node, client, store, marketplace, operator, chain):
+    async def compute_then_die():
+        node = new_node()
+        await node.join()
+        request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True)
+        commitment = await _journal_drawn_result(node, marketplace, request_id)
+        await node.close()
+        return request_id, commitment
+
+    request_id, commitment = run(compute_then_die())
+    run(client.assign_nodes(request_id))  # the requester's client assigned it while the node was down
+
+    resumed, job = run(restart(new_node, request_id))
+    assert resumed == 1 and job.state == SUBMITTED and job.request.nodes == [operator.address]
+    (submitted,) = events_of(marketplace, "ResultSubmitted", 0, requestId=request_id)
+    assert submitted.node == operator.address and bytes(submitted.outputCommitment) == commitment
+    assert client.status(request_id) is RequestStatus.Settled
 
 
 def test_join__node_left_its_sets_recently__waits_out_the_rejoin_delay_then_reactivates(
@@ -281,7 +395,8 @@ def test_on_requested__requester_assigned_first__node_sends_nothing(
         node = new_node(assign_delay=0)
         await node.join()
         nonce = operator.nonce
-        request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True)  # client assigns
+        request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True,
+                                              assign=True)  # the client assigns
         await node.on_requested(_event(marketplace, "InferenceRequested", request_id))
         await node.drain()
         # Losing the race after the checks (another assignment landed in between) is quiet too:
@@ -310,7 +425,7 @@ def test_serve__result_not_computable_in_time__declined_before_the_deadline(
 
         node._compute = stuck
         request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True,
-                                              deadline_seconds=120)
+                                              deadline_seconds=120, assign=True)
         await node.on_assigned(_event(marketplace, "NodesAssigned", request_id))
         await node.drain()
         job = node.journal.get(request_id)

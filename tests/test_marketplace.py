@@ -417,8 +417,10 @@ def test_assign_nodes__after_256_blocks__seed_not_available_and_expiry_refunds_i
     chain.mine(300)  # the EVM keeps the hashes of the last 256 blocks only
     with reverts_with("ModelMarketplaceSeedNotAvailable"):
         marketplace.assignNodes(request, sender=outsider)
-    with reverts_with("ModelMarketplaceNotAssignedYet"):
-        marketplace.submitResult(request, keccak(text="x"), "", b"", sender=operators[0])
+    # Nor can a node answer it unassigned: its result would assign it, from the same draw.
+    for operator in operators:
+        with reverts_with("ModelMarketplaceSeedNotAvailable", requestId=request.id):
+            marketplace.submitResult(request, keccak(text="x"), "", b"", sender=operator)
     chain.pending_timestamp = max(chain.pending_timestamp, request.deadline + 1)
     receipt = marketplace.closeExpired(request, sender=outsider)
     assert marketplace.InferenceRefunded(request.id, requester, PRICE, "no node was assigned") in receipt.events
@@ -597,10 +599,13 @@ def test_submit__unassigned_node__reverts(marketplace, digits, request_inference
         marketplace.submitResult(request, keccak(text="x"), "", b"", sender=stranger)
 
 
-def test_submit__before_assignment__reverts(marketplace, digits, request_inference, operators):
-    request, _, _ = request_inference(digits, assign=False)
-    with reverts_with("ModelMarketplaceNotAssignedYet"):
-        marketplace.submitResult(request, keccak(text="x"), "", b"", sender=operators[0])
+def test_submit__quorum_request_before_assignment__reverts_not_assigned_yet(
+    marketplace, embedder, request_inference, operators
+):
+    request, _, _ = request_inference(embedder, assign=False)
+    for operator in operators:
+        with reverts_with("ModelMarketplaceNotAssignedYet", requestId=request.id):
+            marketplace.submitResult(request, keccak(text="x"), "", b"", sender=operator)
 
 
 def test_submit__zero_output__settles(marketplace, digits, request_inference, by_address, conserved):

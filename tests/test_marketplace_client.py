@@ -175,16 +175,52 @@ def served(register_model, register_node, operators):
     return serve
 
 
-def test_client__request_inference__assigns_by_default(client_for, served, requester, operators, marketplace):
-    served()
+def test_client__request_inference__quorum_request__assigned_by_default(
+    client_for, served, requester, operators, marketplace
+):
+    served("pair", quorum=2)
     buyer = client_for(requester)
-    request_id = asyncio.run(buyer.request_inference("mymodel", keccak(text="in"), "ipfs://in"))
+    request_id = asyncio.run(buyer.request_inference("pair", keccak(text="in"), "ipfs://in"))
     # The client's last transaction was the assignment, from the block after the request's.
     (assigned,) = buyer.last_receipt.decode_logs(marketplace.NodesAssigned)
     request = buyer.get_request(request_id)
-    assert assigned.requestId == request_id and request.nodes == [operators[0].address]
+    assert assigned.requestId == request_id and set(request.nodes) == {op.address for op in operators[:2]}
     assert buyer.last_receipt.block_number > request.seedBlock
     assert marketplace.requestDigest(request_id) == marketplace.hashRequest(request)
+
+
+def test_client__request_inference__single_node_request__left_to_its_drawn_node_whose_result_assigns_it(
+    client_for, served, requester, operators, marketplace
+):
+    served()
+    buyer = client_for(requester)
+    request_id = asyncio.run(buyer.request_inference("mymodel", keccak(text="in"), "ipfs://in"))
+    assert not buyer.last_receipt.decode_logs(marketplace.NodesAssigned)  # the request was the last transaction
+    assert buyer.get_request(request_id).nodes == []
+    assert buyer.drawn_nodes(request_id) == [operators[0].address]
+
+    receipt = asyncio.run(client_for(operators[0]).submit_result(request_id, keccak(text="out"), "ipfs://out"))
+
+    (assigned,) = receipt.decode_logs(marketplace.NodesAssigned)
+    assert list(assigned.nodes) == [operators[0].address]
+    result = asyncio.run(buyer.get_result(request_id, timeout=5))
+    assert result.status is RequestStatus.Settled and result.nodes == [operators[0].address]
+
+
+def test_client__decline_request__drawn_unassigned_request__assigned_then_declined(
+    client_for, served, requester, operators, marketplace, token
+):
+    served()
+    buyer = client_for(requester)
+    balance = token.balanceOf(requester)
+    request_id = asyncio.run(buyer.request_inference("mymodel", keccak(text="in"), "ipfs://in"))
+
+    asyncio.run(client_for(operators[0]).decline_request(request_id, "not 64 pixels"))
+
+    result = asyncio.run(buyer.get_result(request_id, timeout=5))
+    assert (result.status, result.refund_reason, result.nodes) == (RequestStatus.Refunded, "not 64 pixels",
+                                                                    [operators[0].address])
+    assert token.balanceOf(requester) == balance
 
 
 def test_client__request_without_assign__assign_nodes_assigns_once(client_for, served, requester, operators, marketplace):

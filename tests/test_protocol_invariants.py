@@ -16,7 +16,9 @@ allowed: ModelMarketplaceInvalidDeadline; mostly assigned by someone in the next
 client does), assign a request's nodes (anyone, from a later block; or several requests in one
 assignNodesBatch, which skips those already assigned, closed or unassignable), serve the oldest
 servable request (honest answers; by request id, some quorum requests get a withholder or a
-dissenter), serve a random request (assigned if need be; the single node submits; each quorum
+dissenter, and every other unassigned single-node request is answered by its drawn node, whose
+result assigns it), serve a random request (assigned if need be, or a single-node one answered
+unassigned by its drawn node or, refused, by another; the single node submits; each quorum
 node commits, mostly honestly, now and then as a dissenter, a withholder, a copier or absent;
 then the revealers reveal, a copier tries to reveal what it copied, and the request may be closed
 once its reveal window is over), commit or reveal a quorum result one at a time, decline (before
@@ -1125,6 +1127,43 @@ class ProtocolMachine(RuleBasedStateMachine):
         self._record_results(receipt)
         self._record_closings(receipt)
 
+    def _submit_unassigned(self, request, sender, output):
+        """Quorum 1, unassigned: ``sender`` answers directly. The result is accepted only from
+        the node the draw names now (the draw assignNodes would make), and then assigns the
+        request (its deadline unchanged), announces it and settles it in one transaction;
+        anyone else, a seed not known, no eligible node or a passed deadline is refused."""
+        call = (self.mk, "submitResult", request.on_chain, output, "ipfs://bafyout", b"")
+        predicted = self._predict_draw(request) if self._seed_available(request) else None
+        if not self._seed_available(request):
+            expected = "ModelMarketplaceSeedNotAvailable"
+        elif predicted is None:
+            expected = "NodeCoordinatorNoEligibleNode"
+        elif predicted != [sender]:
+            expected = "ModelMarketplaceNotAssigned"
+        elif self.clock > request.deadline:
+            expected = "ModelMarketplaceDeadlinePassed"
+        else:
+            expected = None
+        if expected is not None:
+            with self._reverts(expected):
+                self._send(*call, sender=sender)
+            self.env.count(f"unassigned results refused: {expected}")
+            return False
+        receipt = self._send(*call, sender=sender)
+        (log,) = decode_logs(receipt, self.mk, "NodesAssigned")
+        deadline, nodes = abi_decode(["uint64", "address[]"], log[1])
+        assert [to_checksum_address(a) for a in nodes] == [sender], f"assigned {nodes}, the draw predicts {predicted}"
+        assert deadline == request.deadline, f"a result that assigns moved the deadline to {deadline}"
+        self.nodes[sender].bonded += self.bond
+        self.nodes[sender].active_tasks += 1
+        request.nodes = [sender]
+        request.revealed[sender] = output
+        self._settle(request, output, [sender])
+        self._record_results(receipt)
+        self._record_closings(receipt)
+        self.env.count("answered unassigned by the drawn node")
+        return True
+
     def _commit(self, request, node, output=None, copy_of=None, withhold=False):
         """A quorum node commits: its own sealed result (it can reveal it), or a copy of
         another node's seal (it cannot)."""
@@ -1380,8 +1419,15 @@ class ProtocolMachine(RuleBasedStateMachine):
         the request once all k have revealed; a copier tries to reveal what it copied. If silent
         nodes left it open, time may move past its reveal window and anyone closes it."""
         request = self.requests[data.draw(st.sampled_from(self._servable_requests()), label="request")]
-        if not request.nodes and not self._assign(request, self._caller(assigner)):
-            return
+        if not request.nodes and self.models[request.model].quorum == 1 and data.draw(st.booleans(), label="direct"):
+            # A node answers the unassigned request: the drawn one (its result assigns it), or
+            # now and then another node, which is refused (then someone assigns as usual).
+            drawn = self._predict_draw(request) if self._seed_available(request) else None
+            others = sorted(address for address in self.nodes if not drawn or address != drawn[0])
+            choices = ([drawn[0]] if drawn else []) + ([data.draw(st.sampled_from(others), label="other")] if others else [])
+            sender = choices[0] if len(choices) == 1 else data.draw(st.sampled_from(choices), label="submitter")
+            if self._submit_unassigned(request, sender, OUTPUTS[data.draw(output_names, label="output")]):
+                return
         if len(request.nodes) == 1:
             self._submit(request, request.nodes[0], OUTPUTS[data.draw(output_names, label="output")])
             return
@@ -1425,8 +1471,15 @@ class ProtocolMachine(RuleBasedStateMachine):
         the request's id, the last node of every fourth quorum request, which withholds its
         reveal (the request is then closed once its reveal window is over), and of every fourth
         other one, which dissents: so verdicts over silent and dissenting nodes come up in every
-        run, not only when serve_request draws them."""
+        run, not only when serve_request draws them. Every other single-node request nobody
+        assigned is answered by its drawn node directly: its result assigns it."""
         request = self.requests[self._servable_requests()[0]]
+        drawn = self._predict_draw(request) if not request.nodes and self._seed_available(request) else None
+        if drawn and len(drawn) == 1 and request.id % 2 == 0 and self.clock <= request.deadline:
+            # Every other single-node request is answered unassigned by its drawn node, as the
+            # edge agent does: the result assigns it.
+            assert self._submit_unassigned(request, drawn[0], OUTPUTS["A"])
+            return
         if not request.nodes and not self._assign(request, self.env.outsider.address):
             return
         if len(request.nodes) == 1:
@@ -1491,10 +1544,19 @@ class ProtocolMachine(RuleBasedStateMachine):
         req = request.on_chain
         candidates = (self._caller(caller), self._holder(0), self.env.outsider.address)
         strangers = [a for a in candidates if a not in request.nodes]
-        if not request.nodes:
-            # Nobody may submit, commit or decline before assignment.
+        if not request.nodes and self.models[request.model].quorum > 1:
+            # Nobody may submit, commit or decline a quorum request before assignment.
             with self._reverts("ModelMarketplaceNotAssignedYet"):
                 self._send(self.mk, "submitResult", req, OUTPUTS["A"], "ipfs://bafyout", b"", sender=strangers[0])
+        elif not request.nodes:
+            # A single-node request: nobody but the node the draw names may answer it unassigned.
+            seed = self._seed_available(request)
+            drawn = self._predict_draw(request) if seed else None
+            sender = next(a for a in strangers if not drawn or a != drawn[0])
+            error = ("ModelMarketplaceSeedNotAvailable" if not seed else
+                     "NodeCoordinatorNoEligibleNode" if drawn is None else "ModelMarketplaceNotAssigned")
+            with self._reverts(error):
+                self._send(self.mk, "submitResult", req, OUTPUTS["A"], "ipfs://bafyout", b"", sender=sender)
         elif kind == 0:
             with self._reverts("ModelMarketplaceAlreadyAssigned"):
                 self._send(self.mk, "assignNodes", req, sender=self._caller(caller))

@@ -58,9 +58,10 @@ def by_address(operators):
 def zk_request(request_inference, digit):
     """Requests an inference of `model_id` on the digit with a salted input commitment."""
 
-    def make(model_id, pixels=None):
+    def make(model_id, pixels=None, assign=True):
         pixels = pixels or digit[0]
-        return request_inference(model_id, input_commitment=to_bytes32(input_commitment(pixels, SALT)))
+        return request_inference(model_id, input_commitment=to_bytes32(input_commitment(pixels, SALT)),
+                                 assign=assign)
 
     return make
 
@@ -286,3 +287,21 @@ def test_register_circuit__invalid__cannot_execute(zk_verifier, deployment, gove
     )
     with reverts_with(error):
         dao.execute(proposal_id, sender=alice)
+
+
+def test_submit__unassigned_by_the_drawn_node__proof_checked_and_settled(
+    marketplace, zk_model, zk_request, prover, model, digit, by_address, chain
+):
+    # The node drawn for an unassigned request proves for itself and submits: one transaction
+    # assigns it, checks the proof and settles.
+    model_id = zk_model(nodes=4)
+    request, nodes, _ = zk_request(model_id, assign=False)
+    assert nodes == []
+    chain.mine()  # the request's seed is known from the next block on
+    (drawn,) = marketplace.drawnNodes(request)
+    proof = prover.prove(model, digit[0], SALT, request.id, drawn)
+
+    receipt = submit(marketplace, request, proof, by_address[drawn])
+
+    (settled,) = receipt.decode_logs(marketplace.InferenceSettled)
+    assert settled.requestId == request.id and marketplace.requestStatus(request.id) == 2

@@ -11,6 +11,10 @@ interface INodeCoordinator {
     /// request's block, which nobody knew when the request was made
     function assign(bytes32 modelId, uint256 count, uint256 seed) external returns (address[] memory nodes);
 
+    /// @notice The nodes {assign} would pick now for the same arguments, without locking
+    /// anything: a node tells whether a request is its to serve before assigning it.
+    function draw(bytes32 modelId, uint256 count, uint256 seed) external view returns (address[] memory nodes);
+
     /// @notice The task ended well (or not by the node's fault): unlock its bond and capacity.
     function release(address node) external;
 

@@ -7,8 +7,8 @@ and MiniLM, two more serve MiniLM (quorum 3); all share one InferenceNode, as pr
 machine share its cores. It returns
 
 - ``e2e.latency_zk_p50_s``: request sent -> InferenceSettled, digits model with a Groth16 proof
-  verified on chain, one request at a time (median); the requester's client assigns the nodes
-  from the next block, so this includes the assignment;
+  verified on chain, one request at a time (median); the client leaves the request to its
+  drawn node, whose result assigns it;
 - ``e2e.latency_minilm_p50_s``: the same for MiniLM with a quorum of 3 agreeing nodes (each
   commits to its sealed result, then reveals it once all three have committed);
 - ``edge.zk_inferences_per_min``: proven digits inferences settled per minute by one node, with

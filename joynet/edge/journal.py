@@ -182,6 +182,15 @@ class JobJournal:
         columns = ", ".join(f"{name} = ?" for name in fields)
         self._db.execute(f"UPDATE jobs SET {columns} WHERE request_id = ?", (*fields.values(), request_id))
 
+    def set_request(self, request_id: int, request: Request) -> None:
+        """Records the request as it now stands on chain (a drawn job's, once assigned)."""
+        self.update(request_id, request=request_to_json(request))
+
+    def forget(self, request_id: int) -> None:
+        """Removes a job this node never held: a request it was drawn for whose draw went to
+        another node before its result landed."""
+        self._db.execute("DELETE FROM jobs WHERE request_id = ?", (request_id,))
+
     def get(self, request_id: int) -> Job | None:
         row = self._db.execute("SELECT * FROM jobs WHERE request_id = ?", (request_id,)).fetchone()
         return Job.from_row(row) if row else None

@@ -8,9 +8,13 @@
     await node.drain()                # finish in-flight jobs, collect fees, close
 
 ``scripts/edge_agent.py`` wires these to chain events (``ape run edge_agent``). A request is
-made unassigned; from the next block anyone assigns its nodes. The requester's client normally
-does; a node serving the model checks, after a short grace, whether it still has no nodes and
-then assigns them itself. For each request assigned to it the node fetches the input document
+made unassigned; from the next block anyone assigns its nodes. The requester's client assigns a
+quorum request's. A single-node request is left to the node the draw names (``drawnNodes``):
+that node serves it at once and its result assigns it, one transaction instead of two; the
+other nodes stand by and assign it only if it is still unassigned after
+``DRAWN_NODE_STANDBY_SECONDS`` (the drawn node may be down: once assigned, its silence is
+slashed). A request still without nodes after a short grace is assigned by a node serving the
+model. For each request assigned (or drawn) to it the node fetches the input document
 (``joynet.edge.inputs``: every block verified, size-limited), runs it with
 :class:`joynet.InferenceNode` (schema check, the model loaded from the store by its on-chain
 metadataURI), checks the request's inputCommitment against the document, proves ZK models with
@@ -52,6 +56,9 @@ MAX_REASON_CHARS = 300  # a decline reason is stored in an event: readable, not 
 ASSIGN_GRACE_SECONDS = 1.0
 ASSIGN_SPREAD_SECONDS = 1.5
 SEED_BLOCKS = 256  # assignment needs the hash of the request's block: the EVM keeps the last 256
+# A single-node request's drawn node answers it unassigned; the other nodes assign it only if it
+# is still unassigned this long after their grace (then the drawn node is liable for silence).
+DRAWN_NODE_STANDBY_SECONDS = 10.0
 # Time kept before the deadline to send a decline (or a quorum commitment) and have it mined.
 ANSWER_MARGIN_SECONDS = 10
 DECLINE_STEP_SECONDS = 2.0  # a quorum node declines this much later than the node of the slot before
@@ -363,11 +370,41 @@ class EdgeNode:
                if other.id != request.id and graced_at <= now and other.seedBlock <= head]
         return [request] + [other for other in due if self._unassigned(other)]
 
+    def _drawn(self, request: Request) -> list[str] | None:
+        """The nodes assignNodes would assign in the pending block (the request's seed is known
+        there from the block after the request's), or None if it cannot say (no eligible node,
+        the request closed or assigned)."""
+        try:
+            return [to_checksum_address(node) for node in self.contract.drawnNodes(request, block_id="pending")]
+        except Exception:  # noqa: BLE001 - a revert: the assignment path says why, if it matters
+            return None
+
+    def _take_drawn(self, request: Request) -> None:
+        """Journals and serves a single-node request the draw gave this node: its result will
+        assign it (submitResult of the unassigned request)."""
+        rid = request.id
+        requested = self._requested.pop(rid, None) or self._find_requested(rid, self._head())
+        if requested is None or not self.journal.add(request, self.models.get(request.modelId, "0x" + request.modelId.hex()),
+                                                     requested.inputURI, requested.block_number):
+            return
+        job = self.journal.get(rid)
+        logger.info("request %d: drawn for this node (%s, deadline in %d s); its result assigns it", rid, job.model,
+                    request.deadline - self.chain_time())
+        self._spawn(job)
+
     async def _assign(self, request: Request, delay: bool = True) -> None:
         rid = request.id
         self._graced[rid] = (request, time.monotonic() + (self.assign_delay if delay else 0.0))
         try:
-            await asyncio.sleep(self._assign_delay(request, grace=delay))
+            drawn = await asyncio.to_thread(self._drawn, request)
+            if drawn == [self.address]:
+                self._backlog.pop(rid, None)
+                self._take_drawn(request)
+                return
+            standby = DRAWN_NODE_STANDBY_SECONDS if drawn is not None and len(drawn) == 1 else 0.0
+            # Batched with another assignment once its grace (and standby) ended, before its own offset.
+            self._graced[rid] = (request, time.monotonic() + (self.assign_delay if delay else 0.0) + standby)
+            await asyncio.sleep(self._assign_delay(request, grace=delay) + standby)
             if not self._unassigned(request):
                 self._backlog.pop(rid, None)
                 return
@@ -438,6 +475,9 @@ class EdgeNode:
         rid = event.requestId
         job = self.journal.get(rid)
         if job is not None:
+            if not job.request.nodes:  # a drawn job another node assigned (to this one) first
+                self.journal.set_request(rid, job.request.assigned(event))
+                job = self.journal.get(rid)
             # Seen before: the blocks after the cursor are replayed after a restart or a failed poll.
             if job.state in UNFINISHED and rid not in self._running:
                 self._spawn(job)
@@ -525,6 +565,8 @@ class EdgeNode:
                 logger.warning("request %d: declining: %s", rid, reason)
                 self.journal.update(rid, DECLINING, reason=reason)
             job = self.journal.get(rid)
+            if job is None:  # a drawn job that went to another node
+                return
         if job.state == COMMITTED:
             await self._wait_until_revealable(job)
             await self._reveal(job)
@@ -594,8 +636,44 @@ class EdgeNode:
     # ---- transactions ----
 
     async def _submit(self, job: Job) -> None:
+        if not job.request.nodes:  # drawn, not assigned: the result assigns it
+            try:
+                await self._send(job, SUBMITTED, self.contract.submitResult, job.request,
+                                 _hex(job.output_commitment), job.output_uri, _hex(job.proof))
+                return
+            except TransactionWouldRevert as refused:
+                logger.info("request %d: the result cannot assign the request (%s); assigning it first",
+                            job.request_id, refused.error)
+            job = await self._claim(job)
+            if job is None:
+                return
         await self._send(job, SUBMITTED, self.contract.submitResult, job.request, _hex(job.output_commitment),
                          job.output_uri, _hex(job.proof))
+
+    async def _claim(self, job: Job) -> Job | None:
+        """A drawn job's request, assigned: by this node now if nobody has (the loads may have
+        moved the draw since, or another node assigned it meanwhile). Returns the job as
+        assigned to this node; None when the chain closed the request (journaled) or assigned
+        it to another node (the job is forgotten: this node never held it)."""
+        rid = job.request_id
+        if self._unassigned(job.request):
+            try:
+                await self._transact(self.contract.assignNodes, job.request)
+            except Exception as error:  # noqa: BLE001 - someone may have assigned it first: read the chain
+                logger.debug("request %d: assignNodes failed: %s", rid, _short(str(error)))
+        if self.market.status(rid) is not RequestStatus.Open:
+            self._finish(job, CLOSED, None)
+            return None
+        assigned = self.market.get_request(rid)
+        if not assigned.nodes:
+            raise EdgeNodeError(f"request {rid} could not be assigned")
+        if self.address not in assigned.nodes:
+            logger.info("request %d: assigned to %s, not this node (the draw moved with the loads); dropped", rid,
+                        ", ".join(assigned.nodes))
+            self.journal.forget(rid)
+            return None
+        self.journal.set_request(rid, assigned)
+        return self.journal.get(rid)
 
     async def _commit(self, job: Job) -> None:
         sealed = seal_result(job.request_id, self.address, _hex(job.output_commitment), _hex(job.salt))
@@ -635,6 +713,10 @@ class EdgeNode:
         return nodes.index(self.address) * DECLINE_STEP_SECONDS if len(nodes) > 1 and self.address in nodes else 0.0
 
     async def _decline(self, job: Job) -> None:
+        if not job.request.nodes:  # drawn, not assigned: only an assigned node may decline
+            job = await self._claim(job)
+            if job is None:
+                return
         if job.request.quorum > 1:
             # The nodes of a quorum usually refuse a bad input together, and the first decline
             # closes the request: each waits its turn (its slot), so that the others see it
