@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 APE := .venv/bin/ape
 
-.PHONY: help setup test test-long demo bench deploy circuits slither clean
+.PHONY: help setup test test-long demo bench deploy circuits slither docs clean
 
 help:
 	@echo "make setup   install the toolchain into .venv and node_modules (idempotent, offline registries only)"
@@ -13,6 +13,7 @@ help:
 	@echo "make circuits  rebuild the digits MLP circuit, its local trusted setup and DigitsMLPVerifier.sol"
 	@echo "make deploy  deploy to the local chain at JOYNET_LOCAL_CHAIN_HOST (ape run deploy)"
 	@echo "make slither  Slither static analysis of contracts/ (SLITHER_FAIL=medium fails on Medium or High findings)"
+	@echo "make docs    build the documentation site into site/ (mkdocs --strict; open site/index.html)"
 	@echo "make clean   remove everything make setup and the builds created"
 
 setup:
@@ -47,5 +48,9 @@ SLITHER_FAIL ?= none
 slither: setup
 	bash toolchain/slither.sh --fail-$(SLITHER_FAIL) $(SLITHER_ARGS)
 
+# The documentation site (mkdocs.yml, docs/): any warning, broken link or anchor fails the build.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf .venv .venv-slither node_modules .build contracts/.cache toolchain/.solc-version-cache
+	rm -rf .venv .venv-slither node_modules .build contracts/.cache toolchain/.solc-version-cache site

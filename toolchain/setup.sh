@@ -26,14 +26,16 @@ if stale node_modules/.joynet-installed package-lock.json package.json; then
   touch node_modules/.joynet-installed
 fi
 
-# 2. Python virtualenv from the pinned requirements, with the joynet package itself editable.
+# 2. Python virtualenv from the pinned requirements (requirements-docs.txt: the documentation site's
+#    tools), with the joynet package itself editable.
 if [ ! -x "$VENV/bin/python" ]; then
   step "python -m venv .venv"
   "$PYTHON" -m venv "$VENV"
 fi
-if stale "$VENV/.joynet-installed" requirements.txt requirements-ipfs.txt pyproject.toml; then
-  step "pip install -r requirements.txt (pinned)"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
+if stale "$VENV/.joynet-installed" requirements.txt requirements-docs.txt requirements-ipfs.txt pyproject.toml; then
+  step "pip install -r requirements.txt -r requirements-docs.txt (pinned)"
+  # One resolution for both: the documentation tools (make docs) move no pin of requirements.txt.
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-docs.txt
   # --no-deps: see the header of requirements-ipfs.txt.
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-ipfs.txt
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
