@@ -53,6 +53,6 @@ __all__ = [
     "publish_model",
 ]
 
-from joynet.edge import EdgeNode, publish_input  # noqa: E402  (the edge agent, issue 5)
+from joynet.edge import EdgeNode, publish_input  # noqa: E402  (the edge agent)
 
 __all__ += ["EdgeNode", "publish_input"]

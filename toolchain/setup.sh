@@ -26,6 +26,22 @@ if stale node_modules/.joynet-installed package-lock.json package.json; then
   touch node_modules/.joynet-installed
 fi
 
+# 1b. Mermaid's self-contained browser bundle, for the documentation site's diagrams (make docs):
+#     the pinned package's tarball only (npm checks its integrity), none of its dependencies. The
+#     site serves it itself, so that no page loads it from a CDN when viewed.
+MERMAID_VERSION=11.17.2
+MERMAID_DIR=node_modules/.mermaid
+if [ "$(cat "$MERMAID_DIR/VERSION" 2>/dev/null)" != "$MERMAID_VERSION" ]; then
+  step "npm pack mermaid@$MERMAID_VERSION (the documentation site's diagrams)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack "mermaid@$MERMAID_VERSION" --loglevel=error >/dev/null)
+  tar -xzf "$tmp/mermaid-$MERMAID_VERSION.tgz" -C "$tmp" package/dist/mermaid.min.js
+  mkdir -p "$MERMAID_DIR"
+  mv "$tmp/package/dist/mermaid.min.js" "$MERMAID_DIR/mermaid.min.js"
+  echo "$MERMAID_VERSION" > "$MERMAID_DIR/VERSION"
+  rm -rf "$tmp"
+fi
+
 # 2. Python virtualenv from the pinned requirements (requirements-docs.txt: the documentation site's
 #    tools), with the joynet package itself editable.
 if [ ! -x "$VENV/bin/python" ]; then
