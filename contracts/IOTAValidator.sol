@@ -7,7 +7,7 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 
 import {JoyGoverned} from "./governance/JoyGoverned.sol";
 import {IProofOfUse} from "./interfaces/IProofOfUse.sol";
-import {ModelMarketplace} from "./ModelMarketplace.sol";
+import {ModelMarketplaceV2} from "./ModelMarketplaceV2.sol";
 
 /// @title IOTAValidator, the bridge of feeless (IOTA channel) inference
 /// @notice Feeless requests and results travel over a model's Streams-style channel; nothing
@@ -51,7 +51,7 @@ contract IOTAValidator is JoyGoverned, EIP712 {
     uint256 public constant MAX_COMMITTEE = 32;
 
     /// @notice The marketplace whose feeless models streams are linked to.
-    ModelMarketplace public immutable marketplace;
+    ModelMarketplaceV2 public immutable marketplace;
     /// @notice The usage ledger credited by checkpoints (its `bridge` must be this contract).
     IProofOfUse public immutable proofOfUse;
 
@@ -105,7 +105,7 @@ contract IOTAValidator is JoyGoverned, EIP712 {
     /// @param threshold_ signatures needed, a strict majority of `committee`
     constructor(
         address initialOwner,
-        ModelMarketplace marketplace_,
+        ModelMarketplaceV2 marketplace_,
         IProofOfUse proofOfUse_,
         address[] memory committee,
         uint256 threshold_
@@ -124,7 +124,7 @@ contract IOTAValidator is JoyGoverned, EIP712 {
     /// @notice Links the caller's feeless model to its stream, so that checkpoints of the stream
     /// credit the model. The stream must be the one the model was registered with.
     function linkStream(bytes32 streamId, bytes32 modelId) external {
-        ModelMarketplace.Model memory model = marketplace.getModel(modelId);
+        ModelMarketplaceV2.Model memory model = marketplace.getModel(modelId);
         if (model.owner != msg.sender) revert IOTAValidatorNotModelOwner(modelId, msg.sender);
         if (model.price != 0 || model.iotaStreamId != streamId || streamId == bytes32(0)) {
             revert IOTAValidatorNotFeelessStream(modelId, streamId);

@@ -1557,6 +1557,7 @@ class ProtocolMachine(RuleBasedStateMachine):
                      "NodeCoordinatorNoEligibleNode" if drawn is None else "ModelMarketplaceNotAssigned")
             with self._reverts(error):
                 self._send(self.mk, "submitResult", req, OUTPUTS["A"], "ipfs://bafyout", b"", sender=sender)
+            self.env.count(f"unassigned results refused: {error}")
         elif kind == 0:
             with self._reverts("ModelMarketplaceAlreadyAssigned"):
                 self._send(self.mk, "assignNodes", req, sender=self._caller(caller))

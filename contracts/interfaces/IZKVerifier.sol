@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-/// @title The zero-knowledge check ProofOfInference relies on (ZKVerifier, issue 3 of the roadmap)
+/// @title The zero-knowledge check ProofOfInference relies on (ZKVerifier)
 interface IZKVerifier {
     /// @notice True when `proof` shows that the network committed to by `weightsCommitment`,
     /// applied to the input committed to by `inputCommitment`, gives `outputCommitment` (the

@@ -3,7 +3,7 @@ pragma solidity 0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
-import {ModelMarketplace} from "../ModelMarketplace.sol";
+import {ModelMarketplaceV2} from "../ModelMarketplaceV2.sol";
 import {NodeCoordinator} from "../NodeCoordinator.sol";
 
 /// @title AssignmentSteerer, a requester contract that tries to choose who serves its requests
@@ -18,19 +18,19 @@ import {NodeCoordinator} from "../NodeCoordinator.sol";
 /// It holds JOY and approves the marketplace once; whoever funds it owns what it requests.
 contract AssignmentSteerer {
     /// @notice The marketplace attacked.
-    ModelMarketplace public immutable marketplace;
+    ModelMarketplaceV2 public immutable marketplace;
     /// @notice The JOY token that pays the requests.
     IERC20 public immutable joy;
 
     /// @notice The assignment did not draw `target` for `requestId`: the whole assignment reverts.
     error AssignmentSteererNotDrawn(uint256 requestId, address target);
 
-    /// @notice Announces a request this contract made, with the fields of its {ModelMarketplace.Request}.
+    /// @notice Announces a request this contract made, with the fields of its {ModelMarketplaceV2.Request}.
     event SteererRequested(uint256 indexed requestId, bytes32 inputCommitment, uint64 deadline);
 
     /// @param marketplace_ the marketplace to request from
     /// @param joy_ the JOY token (this contract approves the marketplace for all it holds)
-    constructor(ModelMarketplace marketplace_, IERC20 joy_) {
+    constructor(ModelMarketplaceV2 marketplace_, IERC20 joy_) {
         marketplace = marketplace_;
         joy = joy_;
         joy_.approve(address(marketplace_), type(uint256).max);
@@ -51,16 +51,16 @@ contract AssignmentSteerer {
     /// @param deadline the request's deadline
     /// @return requestId the new request's id (never returned: the marketplace refuses)
     function requestAndAssign(bytes32 modelId, uint64 deadline) external returns (uint256 requestId) {
-        ModelMarketplace.Request memory made;
+        ModelMarketplaceV2.Request memory made;
         (requestId, made) = _request(modelId, deadline);
         marketplace.assignNodes(made);
     }
 
     /// @notice Assigns the nodes of an open, unassigned request (its own or anyone's) and
     /// reverts unless `target` is one of them.
-    /// @param request_ the request as {ModelMarketplace.InferenceRequested} announced it
+    /// @param request_ the request as {ModelMarketplaceV2.InferenceRequested} announced it
     /// @param target the node the attacker wants drawn
-    function assignIfDrawn(ModelMarketplace.Request calldata request_, address target) external {
+    function assignIfDrawn(ModelMarketplaceV2.Request calldata request_, address target) external {
         NodeCoordinator coordinator = NodeCoordinator(request_.coordinator);
         uint256 tasksBefore = coordinator.nodeInfo(target).activeTasks;
         marketplace.assignNodes(request_);
@@ -71,12 +71,12 @@ contract AssignmentSteerer {
 
     function _request(bytes32 modelId, uint64 deadline)
         private
-        returns (uint256 requestId, ModelMarketplace.Request memory made)
+        returns (uint256 requestId, ModelMarketplaceV2.Request memory made)
     {
         uint96 price = marketplace.getModel(modelId).price;
         bytes32 inputCommitment = keccak256(abi.encode(address(this), block.number, joy.balanceOf(address(this))));
         requestId = marketplace.requestInference(modelId, inputCommitment, "ipfs://bafysteerer", price, deadline);
-        made = ModelMarketplace.Request({
+        made = ModelMarketplaceV2.Request({
             id: requestId,
             modelId: modelId,
             requester: address(this),

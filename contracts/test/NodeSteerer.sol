@@ -3,7 +3,7 @@ pragma solidity 0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
-import {ModelMarketplace} from "../ModelMarketplace.sol";
+import {ModelMarketplaceV2} from "../ModelMarketplaceV2.sol";
 import {NodeCoordinator} from "../NodeCoordinator.sol";
 
 /// @title NodeSteerer, a node operator contract that pulls other requesters' work to itself
@@ -14,7 +14,7 @@ import {NodeCoordinator} from "../NodeCoordinator.sol";
 /// set: leaving and rejoining moves it to the end), then tries again, reverting unless drawn.
 contract NodeSteerer {
     /// @notice The marketplace whose requests it assigns.
-    ModelMarketplace public immutable marketplace;
+    ModelMarketplaceV2 public immutable marketplace;
     /// @notice The coordinator it is a node of.
     NodeCoordinator public immutable coordinator;
     /// @notice The JOY token of its stake.
@@ -30,7 +30,7 @@ contract NodeSteerer {
     /// @param marketplace_ the marketplace
     /// @param coordinator_ its node coordinator
     /// @param joy_ the JOY token
-    constructor(ModelMarketplace marketplace_, NodeCoordinator coordinator_, IERC20 joy_) {
+    constructor(ModelMarketplaceV2 marketplace_, NodeCoordinator coordinator_, IERC20 joy_) {
         marketplace = marketplace_;
         coordinator = coordinator_;
         joy = joy_;
@@ -54,8 +54,8 @@ contract NodeSteerer {
     /// @notice Assigns an open, unassigned request so that this node is drawn: as the draw
     /// stands, or else after moving itself to the end of the model's eligibility set. Reverts
     /// (leaving the request to be assigned by someone else) if neither draws it.
-    /// @param request_ the request as {ModelMarketplace.InferenceRequested} announced it
-    function assignToSelf(ModelMarketplace.Request calldata request_) external onlyOwner {
+    /// @param request_ the request as {ModelMarketplaceV2.InferenceRequested} announced it
+    function assignToSelf(ModelMarketplaceV2.Request calldata request_) external onlyOwner {
         try this.assignIfDrawn(request_) {
             return;
         } catch {}
@@ -65,8 +65,8 @@ contract NodeSteerer {
     }
 
     /// @notice Assigns `request_` and reverts unless this node was drawn. Called by this contract.
-    /// @param request_ the request as {ModelMarketplace.InferenceRequested} announced it
-    function assignIfDrawn(ModelMarketplace.Request calldata request_) external {
+    /// @param request_ the request as {ModelMarketplaceV2.InferenceRequested} announced it
+    function assignIfDrawn(ModelMarketplaceV2.Request calldata request_) external {
         if (msg.sender != address(this)) revert NodeSteererUnauthorized(msg.sender);
         uint256 tasksBefore = coordinator.nodeInfo(address(this)).activeTasks;
         marketplace.assignNodes(request_);
@@ -76,7 +76,7 @@ contract NodeSteerer {
     /// @notice Submits this node's result for a single-node request it was assigned.
     /// @param request_ the request as assigned
     /// @param outputCommitment the result
-    function submit(ModelMarketplace.Request calldata request_, bytes32 outputCommitment) external onlyOwner {
+    function submit(ModelMarketplaceV2.Request calldata request_, bytes32 outputCommitment) external onlyOwner {
         marketplace.submitResult(request_, outputCommitment, "ipfs://bafysteered", "");
     }
 }
