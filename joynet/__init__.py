@@ -5,20 +5,24 @@ Names follow the original design (``ModelGovernanceDAO``, ``ModelMarketplace``, 
 Importing this package does not import Ape; each client does when it is used.
 """
 
-from joynet.deploy import JOY
-from joynet.deployment import Deployment, DeploymentError, load_deployment
-from joynet.governance import GovernanceError, ModelGovernanceDAO, ProposalState, VoteType
-from joynet.inference import (
-    InferenceError, InferenceNode, InferenceOutput, InvalidInputError, ModelLoadError, PayloadTooLargeError,
-)
-from joynet.iota_handler import IOTAInferenceHandler, IOTAInferenceRequest, IOTAInferenceResponse
-from joynet.marketplace import InferenceResult, MarketplaceError, ModelMarketplace, RequestStatus, model_key
-from joynet.model_package import ModelPackage, ModelPackageError, load_model_package, publish_model
+from joynet.chain.dao import GovernanceError, ModelGovernanceDAO, ProposalState, VoteType
+from joynet.chain.deploy import JOY
+from joynet.chain.deployment_file import Deployment, DeploymentError, load_deployment
+from joynet.chain.marketplace import InferenceResult, MarketplaceError, ModelMarketplace, RequestStatus, model_key
+from joynet.edge import EdgeNode, InferenceNode, InferenceOutput
+from joynet.errors import JoyNetError
+from joynet.feeless.handler import IOTAInferenceHandler, IOTAInferenceRequest, IOTAInferenceResponse
+from joynet.inference import InferenceError, InvalidInputError, ModelLoadError, PayloadTooLargeError
+from joynet.inference.inputs import publish_input
+from joynet.models.package import ModelPackage, ModelPackageError, load_model_package, publish_model
 from joynet.storage import ModelStore, StoreError, open_store
 from joynet.zk import QuantizedMLP, ZKProof, ZKProofError, ZKProver
 
 __all__ = [
     "JOY",
+    "EdgeNode",
+    "JoyNetError",
+    "publish_input",
     "Deployment",
     "DeploymentError",
     "GovernanceError",
@@ -52,7 +56,3 @@ __all__ = [
     "open_store",
     "publish_model",
 ]
-
-from joynet.edge import EdgeNode, publish_input  # noqa: E402  (the edge agent)
-
-__all__ += ["EdgeNode", "publish_input"]

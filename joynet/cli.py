@@ -15,7 +15,7 @@ import argparse
 import asyncio
 import sys
 
-from joynet.model_package import ModelPackageError, publish_model
+from joynet.models.package import ModelPackageError, publish_model
 from joynet.storage import API_ENV, StoreError, open_store
 
 
@@ -50,7 +50,7 @@ async def _model_publish(args) -> None:
 async def _model_publish_builtin(args) -> None:
     import json
 
-    from joynet.models import publish_builtin_models
+    from joynet.models.builtin import publish_builtin_models
 
     async with open_store(args.api) as store:
         print(json.dumps(await publish_builtin_models(store, cid_version=args.cid_version)))

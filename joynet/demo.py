@@ -34,11 +34,11 @@ from pathlib import Path
 import click
 from ape import accounts, chain, networks
 
-from joynet.agents_supervisor import Agent, AgentSupervisor
-from joynet.deploy import JOY, deploy_protocol, load_deploy_config
-from joynet.deployment import deployment_path
-from joynet.governance import GovernanceError, ModelGovernanceDAO, ProposalState, VoteType
-from joynet.marketplace import ModelMarketplace, RequestStatus, model_key
+from joynet.processes import Agent, AgentSupervisor
+from joynet.chain.deploy import JOY, deploy_protocol, load_deploy_config
+from joynet.chain.deployment_file import deployment_path
+from joynet.chain.dao import GovernanceError, ModelGovernanceDAO, ProposalState, VoteType
+from joynet.chain.marketplace import ModelMarketplace, RequestStatus, model_key
 
 DIGITS, MINILM, FEELESS = "digits", "minilm", "digits-feeless"
 PRICES = {DIGITS: 5 * JOY, MINILM: 6 * JOY}
@@ -218,7 +218,7 @@ class Demo:
                  f"admin: False; marketplace, coordinator and validator owned by the timelock")
 
     def publish_and_register(self) -> None:
-        from joynet.models import publish_builtin_models
+        from joynet.models.builtin import publish_builtin_models
         from joynet.storage import EmbeddedStore
         from joynet.zk import circuit_id
 
@@ -322,7 +322,7 @@ class Demo:
         from sentence_transformers import SentenceTransformer
 
         from joynet.inference.runtimes.sentence_embedding import embedding_commitment, offline, quantize
-        from joynet.models import minilm_source_dir
+        from joynet.models.builtin import minilm_source_dir
         from joynet.zk import QuantizedMLP
         from joynet.zk.digits import load_split
 
@@ -358,7 +358,7 @@ class Demo:
         request's nodes from the next block, unless an agent did first; a single-node request is
         assigned by its drawn agent's result), waits for the settlement; returns
         (PaidRequest, the InferenceResult, the ResultSubmitted logs: results or reveals)."""
-        from joynet.edge import publish_input
+        from joynet.inference.inputs import publish_input
 
         uri, commitment = asyncio.run(publish_input(self.store, document, zk=zk))
         started = time.monotonic()
@@ -423,7 +423,7 @@ class Demo:
                                  f"{agent.tail()}")
 
     def digits_request(self, pixels: list[int], label: int) -> PaidRequest:
-        from joynet.edge import digits_input
+        from joynet.inference.inputs import digits_input
         from joynet.zk import to_bytes32
 
         request, result, submitted = self.paid_request(DIGITS, digits_input(pixels), zk=True)
@@ -478,7 +478,7 @@ class Demo:
                                                                  use_iota=True)
                 seconds = time.monotonic() - started
                 expected = self.references[DIGITS](pixels)
-                verified = len(result.proof_calldata) == 256
+                verified = result.proof_verified
                 self.record.feeless.append(FeelessRequest(seconds, result.output["class"], expected, verified))
                 self.say(f"feeless class {result.output['class']} (label {label}, local model {expected})  "
                          f"proof by {node[:10]}... verified by the requester (snarkjs)  round trip {seconds:.2f} s")

@@ -32,15 +32,15 @@ from ape.cli import ConnectedProviderCommand
 from ape.logging import logger
 from eth_utils import keccak, to_checksum_address
 
-from joynet.bench_report import BREAKDOWN_PATH, MACHINE_PATH, METRICS, RATIOS, write_benchmarks
-from joynet.bridge import Checkpoint, Usage, ordered_signatures, sign_checkpoint
-from joynet.deploy import JOY, deploy_protocol, load_deploy_config
-from joynet.deployment import PROJECT_ROOT
-from joynet.marketplace import Request, registration_commitment, seal_result
+from bench.report import BREAKDOWN_PATH, MACHINE_PATH, METRICS, RATIOS, write_benchmarks
+from joynet.chain.validator import Checkpoint, Usage, ordered_signatures, sign_checkpoint
+from joynet.chain.deploy import JOY, deploy_protocol, load_deploy_config
+from joynet.chain.deployment_file import PROJECT_ROOT
+from joynet.chain.marketplace import Request, registration_commitment, seal_result
 from joynet.zk import QuantizedMLP, ZKProver, circuit_id, input_commitment, random_salt, to_bytes32, weights_commitment
-from joynet.zk.bench import measure_zk
+from bench.zk_prover import measure_zk
 from joynet.zk.digits import load_split
-from joynet.zk.ezkl_bench import EzklUnavailable, measure_ezkl
+from bench.ezkl import EzklUnavailable, measure_ezkl
 
 RESULTS = PROJECT_ROOT / "bench" / "results.json"
 ZERO32 = b"\0" * 32
@@ -451,9 +451,9 @@ def measure_checkpoints(bench: Bench, operators, say) -> None:
 
 
 def measure_edge_agents(bench: Bench, say) -> None:
-    """Request -> settled through real edge agents (joynet.edge.bench): digits with a proof,
+    """Request -> settled through real edge agents (bench.edge): digits with a proof,
     MiniLM with a quorum of 3, and proven inferences per minute of one node."""
-    from joynet.edge.bench import measure_edge_e2e
+    from bench.edge import measure_edge_e2e
 
     say("edge agents: three EdgeNodes serving both models (about a minute)")
     try:
@@ -495,8 +495,8 @@ def cli(gas_only):
     BREAKDOWN_PATH.parent.mkdir(exist_ok=True)
     BREAKDOWN_PATH.write_text(json.dumps(bench.breakdown, indent=1) + "\n")
     if not gas_only:
-        from joynet.channels.bench import measure_channel
-        from joynet.inference.bench import measure_minilm_throughput
+        from bench.channels import measure_channel
+        from bench.inference import measure_minilm_throughput
 
         bench.results.update(measure_channel())
         say("feeless channel throughput measured (embedded ledger, signed and verified)")

@@ -15,10 +15,10 @@ from ape import chain
 from ape.cli import ConnectedProviderCommand
 from ape.logging import logger
 
-from joynet.deployment import PROJECT_ROOT, DeploymentError, load_deployment
-from joynet.governance import ModelGovernanceDAO
-from joynet.governance_cli import AccountError, signing_account
-from joynet.voter import ContractDirectory, DaoVoter, EventBot, PolicyError, VoterPolicy, timestamped
+from joynet.chain.deployment_file import PROJECT_ROOT, DeploymentError, load_deployment
+from joynet.chain.dao import ModelGovernanceDAO
+from joynet.governance.proposals import AccountError, signing_account
+from joynet.governance.voter import ContractDirectory, DaoVoter, EventBot, PolicyError, VoterPolicy, timestamped
 
 DEFAULT_POLICY = PROJECT_ROOT / "agents" / "voter-policy.yaml"
 

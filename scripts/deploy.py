@@ -13,14 +13,14 @@ import click
 from ape import accounts, chain, networks
 from ape.cli import ConnectedProviderCommand
 
-from joynet.deploy import (
+from joynet.chain.deploy import (
     DEFAULT_CONFIG_PATH,
     DeployConfigError,
     check_deploy_config,
     deploy_protocol,
     load_deploy_config,
 )
-from joynet.deployment import Deployment, DeploymentError, deployment_path
+from joynet.chain.deployment_file import Deployment, DeploymentError, deployment_path
 
 
 def _fail(message: str) -> None:

@@ -19,10 +19,10 @@ import click
 from ape.cli import ConnectedProviderCommand
 from ape.logging import logger
 
-from joynet.deploy import JOY
-from joynet.deployment import DeploymentError, load_deployment
-from joynet.governance import GovernanceError, ModelGovernanceDAO, ProposalState, VoteType
-from joynet.governance_cli import (
+from joynet.chain.deploy import JOY
+from joynet.chain.deployment_file import DeploymentError, load_deployment
+from joynet.chain.dao import GovernanceError, ModelGovernanceDAO, ProposalState, VoteType
+from joynet.governance.proposals import (
     AccountError,
     dry_run,
     parse_call,
@@ -32,7 +32,7 @@ from joynet.governance_cli import (
     signing_account,
     time_left,
 )
-from joynet.voter import ContractDirectory, DecodedCall
+from joynet.governance.voter import ContractDirectory, DecodedCall
 
 SUPPORT = {"for": VoteType.For, "against": VoteType.Against, "abstain": VoteType.Abstain}
 

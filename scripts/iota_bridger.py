@@ -12,7 +12,7 @@ Silverback-style: one decorated handler per event or tick, on a small agent loop
     checkpoint when none is pending; submit a proposal once it holds the threshold of signatures.
 
 Channels and the bridge board are on the embedded ledger (``$JOYNET_CHANNEL_DB``); see
-``joynet.bridger`` for what is counted and how signatures meet. ``--until-caught-up`` stops once
+``joynet.feeless.bridger`` for what is counted and how signatures meet. ``--until-caught-up`` stops once
 every followed stream is checkpointed up to its last served request (for tests and cron use).
 """
 
@@ -26,10 +26,10 @@ from ape.cli import ConnectedProviderCommand
 from ape.logging import logger
 from eth_account.messages import encode_typed_data
 
-from joynet.bridge import checkpoint_typed_data, ordered_signatures
-from joynet.bridger import BridgeBoard, BridgeError, build_checkpoint
+from joynet.chain.validator import checkpoint_typed_data, ordered_signatures
+from joynet.feeless.bridger import BridgeBoard, BridgeError, build_checkpoint
 from joynet.channels import SQLiteLedger
-from joynet.deployment import load_deployment
+from joynet.chain.deployment_file import load_deployment
 
 
 class Agent:

@@ -7,7 +7,7 @@ import ape
 from ape.exceptions import CustomError
 from eth_utils import keccak
 
-from joynet.eip712 import sign_typed, typed_message
+from joynet.chain.eip712 import sign_typed, typed_message
 
 _REVERT_DATA = re.compile(r"^(?:custom error )?0x([0-9a-fA-F]{8})([0-9a-fA-F]*)")
 

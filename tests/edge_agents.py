@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from joynet.edge import JobJournal, publish_input
+from joynet.edge import JobJournal
+from joynet.inference.inputs import publish_input
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 APE = str(Path(sys.executable).with_name("ape"))
@@ -101,7 +102,7 @@ async def request_with_input(client, store, model: str, document: dict, *, zk: b
 
 
 def wait_until_nodes_free(client, model: str, timeout: float = 120) -> None:
-    from joynet.marketplace import model_key
+    from joynet.chain.marketplace import model_key
 
     key, coordinator = model_key(model), client.coordinator
     quorum = client.get_model(model).quorum

@@ -8,7 +8,7 @@ import asyncio
 import json
 import sys
 
-from joynet.inference import InferenceNode
+from joynet.edge import InferenceNode
 from joynet.storage import EmbeddedStore
 
 

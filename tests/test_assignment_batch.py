@@ -4,8 +4,8 @@ pending requests it sees; a request that cannot be assigned is skipped, never th
 import pytest
 
 from chain_asserts import reverts_with
-from joynet.deploy import JOY
-from joynet.marketplace import Request
+from joynet.chain.deploy import JOY
+from joynet.chain.marketplace import Request
 
 PRICE = 5 * JOY
 

@@ -4,7 +4,7 @@ target is met; then where each measured transaction's gas went."""
 
 import json
 
-from joynet.bench_report import main, render_benchmarks, write_benchmarks
+from bench.report import main, render_benchmarks, write_benchmarks
 
 MACHINE = "AMD EPYC, 2 cores, Linux"
 BEFORE = {"commit": "4ce07b15f1c2", "machine": MACHINE, "results": {"gas.round_trip_zk": 422_748}}

@@ -1,4 +1,4 @@
-"""joynet.bridger: what a checkpoint of a feeless channel counts, and the bridge board where the
+"""joynet.feeless.bridger: what a checkpoint of a feeless channel counts, and the bridge board where the
 committee's signatures meet (no chain needed: the EIP-712 signatures are checked off chain)."""
 
 import asyncio
@@ -7,8 +7,8 @@ import pytest
 from eth_account import Account
 
 from joynet import IOTAInferenceHandler
-from joynet.bridge import ZERO32, sign_checkpoint
-from joynet.bridger import BridgeBoard, BridgeError, build_checkpoint
+from joynet.chain.validator import ZERO32, sign_checkpoint
+from joynet.feeless.bridger import BridgeBoard, BridgeError, build_checkpoint
 from joynet.channels import SQLiteLedger
 from joynet.channels.merkle import merkle_leaf, merkle_root
 

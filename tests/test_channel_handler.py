@@ -8,8 +8,8 @@ import pytest
 
 from joynet import IOTAInferenceHandler, IOTAInferenceRequest, IOTAInferenceResponse
 from joynet.channels import ChannelReader, MaskedPayloadAccessError, MessageType, SQLiteLedger
-from joynet.channels.bench import measure_channel
-from joynet.iota_handler import REFUSED_WITHOUT_REASON, AdmissionRefusedError, credential_digest
+from bench.channels import measure_channel
+from joynet.feeless.handler import REFUSED_WITHOUT_REASON, AdmissionRefusedError, credential_digest
 
 NODE_SEED = "abandon " * 11 + "about"
 REQUESTER_SEED = "legal winner thank year wave sausage worth useful legal winner thank yellow"

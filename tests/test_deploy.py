@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from joynet.deploy import LOCAL_CHAIN_IDS
-from joynet.deployment import Deployment
+from joynet.chain.deploy import LOCAL_CHAIN_IDS
+from joynet.chain.deployment_file import Deployment
 from other_chains import ANVIL_ADDRESS_0, ZERO, connected, run_ape
 
 

@@ -19,10 +19,10 @@ import pytest
 from ape import accounts
 
 from joynet import JOY, ModelMarketplace
-from joynet.edge import digits_input, document_commitment, encode_document, publish_input
+from joynet.inference.inputs import digits_input, document_commitment, encode_document, publish_input
 from joynet.edge.journal import REVEALED, RUNNING, SUBMITTED
-from joynet.marketplace import RequestStatus
-from joynet.models import publish_builtin_models
+from joynet.chain.marketplace import RequestStatus
+from joynet.models.builtin import publish_builtin_models
 from joynet.storage import EmbeddedStore
 from joynet.storage.cids import parse_cid
 from edge_agents import AgentProcess, events_of, request_with_input, wait_for, wait_until_nodes_free
@@ -73,7 +73,7 @@ def expected():
     from sentence_transformers import SentenceTransformer
 
     from joynet.inference.runtimes.sentence_embedding import embedding_commitment, quantize
-    from joynet.models import minilm_source_dir
+    from joynet.models.builtin import minilm_source_dir
     from joynet.zk import QuantizedMLP, output_commitment, to_bytes32
 
     digits_model = QuantizedMLP.load()

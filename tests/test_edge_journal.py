@@ -11,12 +11,13 @@ import pytest
 
 from edge_agents import events_of, request_with_input
 from joynet import JOY, ModelMarketplace
-from joynet.edge import EdgeNode, JobJournal, JournalError, digits_input
-from joynet.edge import node as edge_node
+from joynet.edge import EdgeNode, JobJournal, JournalError
+from joynet.inference.inputs import digits_input
+from joynet.edge import edge_node
 from joynet.edge.journal import COMMITTED, COMPUTED, DECLINED, REVEALED, SUBMITTED
-from joynet.edge.node import request_digest
-from joynet.marketplace import Request, RequestStatus, model_key, seal_result
-from joynet.models import publish_builtin_models
+from joynet.edge.edge_node import request_digest
+from joynet.chain.marketplace import Request, RequestStatus, model_key, seal_result
+from joynet.models.builtin import publish_builtin_models
 from joynet.storage import EmbeddedStore
 
 run = asyncio.run
@@ -199,7 +200,7 @@ def test_on_requested__quorum_request_nobody_assigned__node_assigns_after_its_gr
     async def scenario():
         node = new_node(assign_delay=0)
         await node.join()
-        from joynet.edge import publish_input
+        from joynet.inference.inputs import publish_input
 
         uri, commitment = await publish_input(store, digits_input(PIXELS), zk=True)
         request_id = await client.request_inference(QUORUM, commitment, uri, assign=False)
@@ -221,7 +222,7 @@ def test_on_requested__several_quorum_requests_nobody_assigned__node_assigns_the
     async def scenario():
         node = new_node(assign_delay=0)
         await node.join()
-        from joynet.edge import publish_input
+        from joynet.inference.inputs import publish_input
 
         ids = []
         for pixel in range(3):

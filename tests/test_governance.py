@@ -5,8 +5,8 @@ from eth_abi import decode as abi_decode
 from eth_utils import keccak
 
 from chain_asserts import reverts_with
-from joynet.deploy import JOY
-from joynet.governance import ProposalState
+from joynet.chain.deploy import JOY
+from joynet.chain.dao import ProposalState
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import re
 import pytest
 
 from agent_process import ape_env, run_ape
-from joynet.governance import GovernanceError, ProposalState
-from joynet.governance_cli import dry_run, parse_call
-from joynet.voter import ContractDirectory
+from joynet.chain.dao import GovernanceError, ProposalState
+from joynet.governance.proposals import dry_run, parse_call
+from joynet.governance.voter import ContractDirectory
 
 
 @pytest.fixture

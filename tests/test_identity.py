@@ -1,4 +1,4 @@
-"""joynet.identity: did:iota-shaped DID documents, model-access credentials (JWT, EdDSA) checked by
+"""joynet.identity.credentials: did:iota-shaped DID documents, model-access credentials (JWT, EdDSA) checked by
 the edge node against the owner's access channel, and interoperability with IOTA Identity
 (@iota/identity-wasm, through toolchain/identity_interop.mjs) in both directions."""
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from joynet.channels import SQLiteLedger
-from joynet.iota_handler import AdmissionRefusedError
-from joynet.identity import (
+from joynet.feeless.handler import AdmissionRefusedError
+from joynet.identity.credentials import (
     CredentialError, DIDIdentity, ExpiredCredentialError, ForeignCredentialError, ModelAccessPolicy,
     ModelAccessRegistry, RevokedCredentialError, check_document, did_of, verify_model_access,
 )
@@ -111,7 +111,7 @@ def test_verify__bad_credential__refused_with_reason(owner, holder, stranger, ca
 
 def tamper(jwt: str) -> str:
     """The same credential with its expiry pushed a year on (the signature no longer matches)."""
-    from joynet.identity import b64url, b64url_decode
+    from joynet.identity.credentials import b64url, b64url_decode
 
     header, claims, signature = jwt.split(".")
     document = json.loads(b64url_decode(claims))

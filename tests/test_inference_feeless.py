@@ -11,10 +11,11 @@ import pytest
 
 from joynet import InferenceNode
 from joynet.channels import MessageType, SQLiteLedger
-from joynet.identity import DIDIdentity, ModelAccessPolicy, ModelAccessRegistry
-from joynet.inference.feeless import AccessDeniedError, ProofRejectedError, circuit_request_id
-from joynet.model_package import publish_model
-from joynet.models import write_digits_package
+from joynet.identity.credentials import DIDIdentity, ModelAccessPolicy, ModelAccessRegistry
+from joynet.feeless.errors import AccessDeniedError, ProofRejectedError
+from joynet.feeless.handler import circuit_request_id
+from joynet.models.package import publish_model
+from joynet.models.builtin import write_digits_package
 from joynet.storage import EmbeddedStore
 from joynet.zk import QuantizedMLP
 from joynet.zk.digits import load_split

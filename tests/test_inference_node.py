@@ -20,8 +20,8 @@ from joynet.inference.runtimes.digits import DigitsMLPRuntime
 from joynet.inference.runtimes.sentence_embedding import (
     SentenceEmbeddingRuntime, embedding_commitment, encode_quantized, quantize,
 )
-from joynet.model_package import publish_model
-from joynet.models import minilm_source_dir, publish_builtin_models, write_digits_package, write_minilm_package
+from joynet.models.package import publish_model
+from joynet.models.builtin import minilm_source_dir, publish_builtin_models, write_digits_package, write_minilm_package
 from joynet.storage import EmbeddedStore
 from joynet.storage.cids import parse_cid
 from joynet.zk import QuantizedMLP, input_commitment, output_commitment, to_bytes32
@@ -327,7 +327,7 @@ def test_model_publish_command__written_digits_package__same_cid_as_builtin(tmp_
 
 
 def test_measure_minilm_throughput__small_batch__reports_edge_figures():
-    from joynet.inference.bench import measure_minilm_throughput, sample_texts
+    from bench.inference import measure_minilm_throughput, sample_texts
 
     figures = measure_minilm_throughput(n=8, rounds=1)
     assert set(figures) == {"edge.minilm_throughput_ratio", "edge.minilm_throughput_ratio_median_pair",

@@ -8,7 +8,7 @@ import pytest
 
 from joynet import JOY, InferenceNode, ModelMarketplace
 from joynet.inference import ModelNotRegisteredError
-from joynet.models import publish_builtin_models
+from joynet.models.builtin import publish_builtin_models
 from joynet.storage import EmbeddedStore
 
 run = asyncio.run

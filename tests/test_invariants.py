@@ -35,8 +35,8 @@ from hypothesis.stateful import (
 )
 
 from chain_asserts import reverts_with
-from joynet.deploy import JOY
-from joynet.governance import ProposalState
+from joynet.chain.deploy import JOY
+from joynet.chain.dao import ProposalState
 
 ZERO_ADDRESS = "0x" + "00" * 20
 ZERO_BYTES32 = b"\0" * 32

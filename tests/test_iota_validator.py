@@ -7,7 +7,7 @@ import pytest
 from eth_utils import keccak
 
 from chain_asserts import reverts_with
-from joynet.bridge import Checkpoint, Usage, ordered_signatures, sign_checkpoint
+from joynet.chain.validator import Checkpoint, Usage, ordered_signatures, sign_checkpoint
 from joynet.channels.merkle import merkle_leaf, merkle_proof, merkle_root
 
 ZERO32 = b"\0" * 32

@@ -6,8 +6,8 @@ import pytest
 from eth_utils import keccak
 
 from chain_asserts import permit_signature, reverts_with
-from joynet.deploy import JOY
-from joynet.marketplace import Request, model_key, registration_commitment, seal_result
+from joynet.chain.deploy import JOY
+from joynet.chain.marketplace import Request, model_key, registration_commitment, seal_result
 
 ZERO32 = b"\0" * 32
 ZERO_ADDRESS = "0x" + "00" * 20

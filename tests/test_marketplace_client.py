@@ -10,8 +10,8 @@ from eth_utils import keccak
 
 from chain_asserts import reverts_with
 from joynet import InferenceResult, MarketplaceError, ModelMarketplace, RequestStatus, model_key
-from joynet.deploy import JOY
-from joynet.marketplace import Request, seal_result
+from joynet.chain.deploy import JOY
+from joynet.chain.marketplace import Request, seal_result
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from hypothesis.stateful import (
 
 from chain_asserts import permit_signature, reverts_with
 from draw_model import predict_draw, seed_draw
-from joynet.deploy import JOY
+from joynet.chain.deploy import JOY
 
 ZERO_ADDRESS = "0x" + "00" * 20
 MODEL = keccak(text="joynet/mnist-mlp")

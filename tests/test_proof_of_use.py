@@ -30,7 +30,7 @@ from hypothesis.stateful import (
 )
 
 from chain_asserts import reverts_with
-from joynet.deploy import JOY
+from joynet.chain.deploy import JOY
 
 EPOCH = 3600  # seconds
 OWNER_SHARE_BPS = 3_000

@@ -153,8 +153,8 @@ from hypothesis.stateful import (
 
 from chain_asserts import reverts_with
 from draw_model import predict_draw
-from joynet.deploy import JOY
-from joynet.marketplace import Request, registration_commitment, seal_result
+from joynet.chain.deploy import JOY
+from joynet.chain.marketplace import Request, registration_commitment, seal_result
 
 EXAMPLES = int(os.environ.get("JOYNET_STATEFUL_EXAMPLES", "200"))
 STEPS = int(os.environ.get("JOYNET_STATEFUL_STEPS", "10"))

@@ -6,8 +6,8 @@ node, a quorum request, a request whose seed is not known yet and a stale copy a
 import pytest
 
 from chain_asserts import reverts_with
-from joynet.deploy import JOY
-from joynet.marketplace import Request
+from joynet.chain.deploy import JOY
+from joynet.chain.marketplace import Request
 
 PRICE = 5 * JOY
 OUTPUT = b"\x07" * 32

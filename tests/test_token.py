@@ -4,7 +4,7 @@ import ape
 from eth_utils import keccak
 
 from chain_asserts import permit_signature, reverts_with
-from joynet.deploy import JOY
+from joynet.chain.deploy import JOY
 
 
 # ---- genesis supply ----

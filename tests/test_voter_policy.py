@@ -9,9 +9,9 @@ import pytest
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector
 
-from joynet.deployment import PROJECT_ROOT
-from joynet.governance import VoteType
-from joynet.voter import ContractDirectory, PolicyError, ProposedCall, VoterPolicy
+from joynet.chain.deployment_file import PROJECT_ROOT
+from joynet.chain.dao import VoteType
+from joynet.governance.voter import ContractDirectory, PolicyError, ProposedCall, VoterPolicy
 
 MARKETPLACE = "0x" + "11" * 20
 PROOF_OF_USE = "0x" + "22" * 20

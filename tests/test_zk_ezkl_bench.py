@@ -1,10 +1,10 @@
-"""joynet.zk.ezkl_bench without running EZKL (a run takes a minute: `make bench` does it)."""
+"""bench.ezkl without running EZKL (a run takes a minute: `make bench` does it)."""
 
 import sys
 
 import pytest
 
-from joynet.zk.ezkl_bench import EzklUnavailable, dequantized_weights, ezkl_available, measure_ezkl
+from bench.ezkl import EzklUnavailable, dequantized_weights, ezkl_available, measure_ezkl
 from joynet.zk.model import QuantizedMLP
 
 

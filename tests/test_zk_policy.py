@@ -8,8 +8,8 @@ import pytest
 from eth_utils import keccak
 
 from chain_asserts import reverts_with
-from joynet.deploy import JOY
-from joynet.marketplace import registration_commitment, seal_result
+from joynet.chain.deploy import JOY
+from joynet.chain.marketplace import registration_commitment, seal_result
 from joynet.zk import ZK_VERIFIER_LAYOUT, circuit_id, input_commitment, to_bytes32, weights_commitment
 from joynet.zk.digits import load_split
 

@@ -8,7 +8,7 @@ import pytest
 
 from joynet import ZKProver
 from joynet.zk import SNARK_SCALAR_FIELD, QuantizedMLP, decode_calldata, output_binding
-from joynet.zk.bench import calldata_gas
+from bench.zk_prover import calldata_gas
 from joynet.zk.digits import load_split
 
 # The BN254 base field: negating a G1 point is (x, q - y).

@@ -4,8 +4,10 @@ A reader or the ledger raises one of these instead of skipping a message it cann
 that a gap, a fork or a forgery is always reported, never silently papered over.
 """
 
+from joynet.errors import JoyNetError
 
-class ChannelError(Exception):
+
+class ChannelError(JoyNetError):
     """Base of every channel protocol error."""
 
 
@@ -60,3 +62,8 @@ class UnknownChannelError(ChannelError):
 
 class IOTANodeUnavailable(ChannelError):
     """The IOTA transport was asked to reach the network but has no node to talk to."""
+
+
+class AdmissionRefusedError(JoyNetError, PermissionError):
+    """The channel's author refused a subscription (raised by a policy with the reason, and by
+    ``send_request`` on the refused subscriber's side)."""

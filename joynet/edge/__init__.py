@@ -1,26 +1,23 @@
-"""Edge nodes: ``joynet.EdgeNode`` (the operator's agent), its SQLite job journal, the
-Silverback-shaped ``EdgeApp`` that ``ape run edge_agent`` runs, and the request input documents
-(``publish_input`` for requesters, ``fetch_input`` for nodes)."""
+"""What runs on an edge node: ``InferenceNode`` (loads a model package by CID, checks the input,
+runs the model and gives the output and its commitment; also the design's feeless calls),
+``EdgeNode`` (the operator's agent: which requests to serve, results, declines, fees), its SQLite
+job journal, and the Silverback-shaped ``EdgeApp`` that ``ape run edge_agent`` runs."""
 
 from joynet.edge.app import EdgeApp
-from joynet.edge.inputs import (
-    InputFetchError, digits_input, document_commitment, encode_document, fetch_input, publish_input,
-)
-from joynet.edge.journal import Job, JobJournal, JournalError
-from joynet.edge.node import EdgeNode, EdgeNodeError, node_status
+from joynet.edge.edge_node import EdgeNode, node_status
+from joynet.edge.errors import EdgeNodeError, JournalError
+from joynet.edge.inference_node import InferenceNode, InferenceOutput, LoadedModel
+from joynet.edge.journal import Job, JobJournal
 
 __all__ = [
     "EdgeApp",
     "EdgeNode",
     "EdgeNodeError",
-    "InputFetchError",
+    "InferenceNode",
+    "InferenceOutput",
     "Job",
     "JobJournal",
     "JournalError",
-    "digits_input",
-    "document_commitment",
-    "encode_document",
-    "fetch_input",
+    "LoadedModel",
     "node_status",
-    "publish_input",
 ]

@@ -5,7 +5,7 @@ from its options; the benchmark runs it in-process (``app.serve(node, stop=event
 """
 
 from joynet.edge.app import EdgeApp
-from joynet.edge.node import EdgeNode, format_joy, logger
+from joynet.edge.edge_node import EdgeNode, format_joy, logger
 
 app = EdgeApp()
 

@@ -31,7 +31,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from joynet.marketplace import Request
+from joynet.chain.marketplace import Request
+from joynet.edge.errors import JournalError
 
 ASSIGNED, RUNNING, COMPUTED, SUBMITTED = "assigned", "running", "computed", "submitted"
 COMMITTED, REVEALED = "committed", "revealed"
@@ -63,10 +64,6 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
 CREATE TABLE IF NOT EXISTS withdrawals (tx_hash TEXT PRIMARY KEY, amount TEXT NOT NULL, at REAL NOT NULL);
 """
-
-
-class JournalError(RuntimeError):
-    """The journal belongs to another node or deployment."""
 
 
 @dataclass(frozen=True)

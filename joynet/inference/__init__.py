@@ -1,20 +1,19 @@
-"""Edge inference runtime: ``InferenceNode`` loads models from the store by CID, validates input,
-runs them (runtime plugins per ``framework``) and returns deterministic outputs and commitments."""
+"""Model runtimes: a runtime plugin per metadata ``framework`` (``joynet.inference.runtimes``),
+the input and output schemas a package declares (``schema``), the request input documents
+(``inputs``: ``publish_input`` for requesters, ``fetch_input`` for nodes) and the errors a node
+reports when it cannot produce a result."""
 
 from joynet.inference.errors import (
     InferenceError, InvalidInputError, ModelLoadError, ModelNotRegisteredError, PayloadTooLargeError,
     UnknownRuntimeError,
 )
-from joynet.inference.node import DEFAULT_MAX_INPUT_BYTES, InferenceNode, InferenceOutput, LoadedModel
 from joynet.inference.runtimes import ModelRuntime, RuntimeContext, RuntimeOutput, register_runtime
+from joynet.inference.schema import DEFAULT_MAX_INPUT_BYTES
 
 __all__ = [
     "DEFAULT_MAX_INPUT_BYTES",
     "InferenceError",
-    "InferenceNode",
-    "InferenceOutput",
     "InvalidInputError",
-    "LoadedModel",
     "ModelLoadError",
     "ModelNotRegisteredError",
     "ModelRuntime",

@@ -1,8 +1,10 @@
 """What can go wrong when a node runs a model. Every error is an ``InferenceError`` whose message
 is written for the requester (an edge agent declines a request with ``str(error)`` as reason)."""
 
+from joynet.errors import JoyNetError
 
-class InferenceError(Exception):
+
+class InferenceError(JoyNetError):
     """Base class: the node could not produce a result; the message says why."""
 
 

@@ -9,6 +9,8 @@ from jsonschema.exceptions import SchemaError
 from joynet.inference.errors import InvalidInputError, ModelLoadError, PayloadTooLargeError
 
 MAX_REPORTED_PROBLEMS = 5
+# The largest request input a node accepts by default (canonical JSON bytes); a node may set its own.
+DEFAULT_MAX_INPUT_BYTES = 64 * 1024
 
 
 def canonical_json(value) -> bytes:

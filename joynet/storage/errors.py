@@ -1,8 +1,10 @@
 """What can go wrong when storing or fetching content. Every error is a ``StoreError``, so a
 caller (the CLI, an edge agent declining a request) can catch one type and show its message."""
 
+from joynet.errors import JoyNetError
 
-class StoreError(Exception):
+
+class StoreError(JoyNetError):
     """Base class: a store could not do what was asked; the message says why."""
 
 

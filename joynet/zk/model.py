@@ -15,6 +15,7 @@ every logit difference fits LOGIT_DIFF_BITS bits, far below the field size (no w
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from joynet.zk.errors import ModelError
 
 INPUTS, HIDDEN, CLASSES = 64, 16, 10
 PIXEL_MAX = 16  # scikit-learn's 8x8 digits: every pixel is an integer 0..16
@@ -30,10 +31,6 @@ NIBBLE_BITS = 4  # the weights commitment hashes the model as a stream of 4-bit 
 
 MODEL_DIR = Path(__file__).resolve().parents[2] / "circuits" / "digits"
 DEFAULT_MODEL = MODEL_DIR / "model.json"
-
-
-class ModelError(ValueError):
-    """A quantized model or an input that the circuit cannot take."""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from joynet.zk.commitments import (
 )
 from joynet.zk.model import Inference, QuantizedMLP, check_pixels
 from joynet.zk.poseidon import SNARK_SCALAR_FIELD
+from joynet.zk.errors import ZKProofError
 
 logger = logging.getLogger("joynet.zk")
 
@@ -73,10 +74,6 @@ def circuit_id(circuit_dir: str | Path = DEFAULT_CIRCUIT_DIR) -> bytes:
     manifest = json.loads((Path(circuit_dir) / "manifest.json").read_text())
     return bytes.fromhex(manifest["sha256"]["verification_key"])
 CALLDATA_TYPES = ["uint256[2]", "uint256[2][2]", "uint256[2]"]
-
-
-class ZKProofError(RuntimeError):
-    """The prover could not produce a proof that verifies, or its worker failed."""
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ helpers, such as chain_asserts, import as from any test module)."""
 import pytest
 from eth_utils import keccak
 
-from joynet.deploy import JOY
-from joynet.marketplace import Request, model_key, seal_result
+from joynet.chain.deploy import JOY
+from joynet.chain.marketplace import Request, model_key, seal_result
 
 ZERO32 = b"\0" * 32
 ZERO_ADDRESS = "0x" + "00" * 20

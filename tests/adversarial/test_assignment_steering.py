@@ -38,8 +38,8 @@ import pytest
 from adversary import by_address, fresh_account  # noqa: F401 (fixtures)
 from adversary import in_one_block, output, request_event, revert_name
 from chain_asserts import reverts_with
-from joynet.deploy import JOY
-from joynet.marketplace import Request
+from joynet.chain.deploy import JOY
+from joynet.chain.marketplace import Request
 
 PRICE = 5 * JOY
 STEERER_FUNDS = 1_000 * JOY

@@ -18,7 +18,7 @@ import pytest
 
 from adversary import output, request_event
 from chain_asserts import reverts_with
-from joynet.deploy import JOY
+from joynet.chain.deploy import JOY
 
 PRICE = 5 * JOY
 DEPOSIT = 50 * JOY

@@ -29,8 +29,8 @@ from adversary import (
     NODE_SHARE_BPS, BPS, OPEN, REFUNDED, SETTLED, TASK_BOND, commit, output, past_deadline, past_reveal_window, reveal,
 )
 from chain_asserts import reverts_with
-from joynet.deploy import JOY
-from joynet.marketplace import Request, model_key, registration_commitment
+from joynet.chain.deploy import JOY
+from joynet.chain.marketplace import Request, model_key, registration_commitment
 
 PRICE, EMBEDDER_PRICE = 5 * JOY, 9 * JOY
 STAKE = 2_000 * JOY

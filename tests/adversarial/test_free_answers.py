@@ -26,7 +26,7 @@ from adversary import (
     NODE_SHARE_BPS, BPS, SETTLED, TASK_BOND, commit, joy_held, output, past_deadline, past_reveal_window, reveal,
 )
 from chain_asserts import reverts_with
-from joynet.deploy import JOY
+from joynet.chain.deploy import JOY
 
 TRUTH = output("the honest answer")
 

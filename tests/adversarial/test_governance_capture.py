@@ -19,7 +19,7 @@ from eth_abi import decode as abi_decode
 
 from chain_asserts import reverts_with
 from conftest import Governance
-from joynet.deploy import (
+from joynet.chain.deploy import (
     DEFAULT_CONFIG_PATH,
     JOY,
     LOCAL_FLOORS,
@@ -30,7 +30,7 @@ from joynet.deploy import (
     deploy_protocol,
     load_deploy_config,
 )
-from joynet.governance import ProposalState
+from joynet.chain.dao import ProposalState
 from other_chains import ANVIL_ADDRESS_0, ZERO, anvil, connected, supernet_chain_id
 
 DAY = 86_400

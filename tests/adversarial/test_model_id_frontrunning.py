@@ -25,8 +25,8 @@ import pytest
 
 from adversary import ZERO32, ZERO_ADDRESS, in_one_block, revert_name
 from chain_asserts import reverts_with
-from joynet.deploy import JOY
-from joynet.marketplace import model_key, registration_commitment
+from joynet.chain.deploy import JOY
+from joynet.chain.marketplace import model_key, registration_commitment
 
 MODEL = model_key("joy-llm-7b")
 OWNER_SALT, ATTACKER_SALT = model_key("the owner's secret"), model_key("the attacker's secret")

@@ -24,8 +24,8 @@ from adversary import (
     NODE_SHARE_BPS, BPS, SETTLED, TASK_BOND, commit, output, past_deadline, past_reveal_window, reveal, salt_for,
 )
 from chain_asserts import reverts_with
-from joynet.deploy import JOY
-from joynet.marketplace import model_key, seal_result
+from joynet.chain.deploy import JOY
+from joynet.chain.marketplace import model_key, seal_result
 
 PRICE = 9 * JOY
 STAKE = 2_000 * JOY

@@ -24,7 +24,7 @@ import pytest
 
 from adversary import as_timelock, fresh_account  # noqa: F401 (fixtures)
 from adversary import BPS, NODE_SHARE_BPS, TASK_BOND, commit, joy_held, output, reveal
-from joynet.deploy import JOY
+from joynet.chain.deploy import JOY
 
 PRICE = 9 * JOY
 TRUTH, LIE = output("the honest answer"), output("the attacker's answer")

@@ -21,8 +21,8 @@ import pytest
 from adversary import by_address  # noqa: F401 (fixtures)
 from adversary import TASK_BOND, output, past_deadline, past_reveal_window
 from chain_asserts import reverts_with
-from joynet.deploy import JOY
-from joynet.marketplace import Request, model_key
+from joynet.chain.deploy import JOY
+from joynet.chain.marketplace import Request, model_key
 
 PRICE = 5 * JOY
 

@@ -19,7 +19,7 @@ import pytest
 from adversary import by_address  # noqa: F401 (fixtures)
 from adversary import PROTOCOL_SHARE_BPS, BPS, joy_held, output, request_event
 from chain_asserts import reverts_with
-from joynet.deploy import JOY
+from joynet.chain.deploy import JOY
 
 POOL = 1_000 * JOY
 REWARD_CAP_BPS = 9_000

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from joynet.inference.errors import UnknownRuntimeError
-from joynet.model_package import ModelPackage
+from joynet.models.package import ModelPackage
 
 _RUNTIMES: dict[str, type["ModelRuntime"]] = {}
 
@@ -55,6 +55,14 @@ class ModelRuntime(ABC):
         """The commitment of ``output`` as :meth:`run` computes it, without the model: a requester
         re-checks an answer's commitment with it. None when the runtime cannot tell; ValueError
         for an output this runtime could not have produced."""
+        return None
+
+    @classmethod
+    def proof_statement(cls, weights_commitment: str, input_data: dict, output: dict, request_id: int,
+                        node: str) -> dict[str, int] | None:
+        """The public signals a proof of this result must state (for a model with a circuit), by name
+        in the circuit's order, computed from the request and the claimed answer without the model;
+        None when the runtime proves nothing. KeyError, TypeError or ValueError for an input or output it could not have taken."""
         return None
 
 

@@ -78,6 +78,16 @@ class DigitsMLPRuntime(ModelRuntime):
         except (KeyError, TypeError, ValueError, OverflowError) as error:
             raise ValueError(f"not a digits output: {error!r}") from None
 
+    @classmethod
+    def proof_statement(cls, weights_commitment, input_data, output, request_id, node):
+        from joynet.zk.prover import output_binding
+
+        return {
+            "weightsCommitment": int(weights_commitment, 16),
+            "inputCommitment": input_commitment(input_data["pixels"], parse_salt(input_data["salt"])),
+            "outputBinding": output_binding(int(output["class"]), request_id, node),
+        }
+
     def _prove(self, pixels, salt, request_id, node):
         from joynet.zk.prover import circuit_id
 

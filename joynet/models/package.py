@@ -23,16 +23,13 @@ import yaml
 from joynet.storage import ModelStore
 from joynet.storage.cids import parse_cid
 from joynet.storage.errors import InvalidCIDError
+from joynet.models.errors import ModelPackageError
 
 DESCRIPTION_FILES = ("model.yaml", "model.yml", "model.json")
 IPFS_SCHEME = "ipfs://"
 MAX_QUORUM = 16  # the marketplace's bound on k
 
 _BYTES32 = re.compile(r"0x[0-9a-fA-F]{64}")
-
-
-class ModelPackageError(ValueError):
-    """A model description or metadata document is missing something or is malformed."""
 
 
 @dataclass(frozen=True)

@@ -46,9 +46,9 @@ def measure_minilm_throughput(n: int = 64, rounds: int = 10) -> dict[str, float]
 async def _measure(n: int, rounds: int) -> dict[str, float]:
     from sentence_transformers import SentenceTransformer
 
-    from joynet.inference.node import InferenceNode
+    from joynet.edge.inference_node import InferenceNode
     from joynet.inference.runtimes.sentence_embedding import BATCH_SIZE, offline
-    from joynet.models import minilm_source_dir, publish_builtin_models
+    from joynet.models.builtin import minilm_source_dir, publish_builtin_models
     from joynet.storage import EmbeddedStore
 
     offline()

@@ -33,17 +33,14 @@ import yaml
 from eth_abi import decode as abi_decode
 from eth_utils import to_checksum_address
 
-from joynet.governance import ModelGovernanceDAO, ProposalState, VoteType
+from joynet.chain.dao import ModelGovernanceDAO, ProposalState, VoteType
+from joynet.governance.errors import PolicyError
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 OTHERWISE_CHOICES = {"against": VoteType.Against, "abstain": VoteType.Abstain}
 BOUND_KEYS = {"min", "max", "one_of"}
 RULE_KEYS = {"contract", "function", "arguments"}
 POLICY_KEYS = {"otherwise", "supports"}
-
-
-class PolicyError(ValueError):
-    """A voter policy file that cannot be read, or that names what the protocol does not have."""
 
 
 # ---- the policy ----
@@ -138,7 +135,7 @@ class ContractDirectory:
     def from_deployment(cls, deployment) -> "ContractDirectory":
         from ape import project
 
-        from joynet.deployment import CONTRACT_TYPES
+        from joynet.chain.deployment_file import CONTRACT_TYPES
 
         return cls(
             {

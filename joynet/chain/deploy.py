@@ -26,8 +26,9 @@ from typing import Any, Callable
 import yaml
 from eth_utils import to_checksum_address
 
-from joynet.deployment import PROJECT_ROOT, Deployment
+from joynet.chain.deployment_file import PROJECT_ROOT, Deployment
 from joynet.zk.prover import ZK_VERIFIER_LAYOUT, circuit_id
+from joynet.chain.errors import DeployConfigError
 
 JOY = 10**18
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -38,10 +39,6 @@ DEFAULT_CONFIG_PATH = PROJECT_ROOT / "deploy-config.yaml"
 # on which the governance contracts accept their short floors (contracts/governance/JoyChains.sol)
 # and on which one genesis holder may reach the quorum alone (tests and demos need that).
 LOCAL_CHAIN_IDS = frozenset({31337, 1337})
-
-
-class DeployConfigError(ValueError):
-    """The deploy configuration is missing a network, a field, or has an invalid value."""
 
 
 @dataclass(frozen=True)

@@ -36,17 +36,13 @@ from typing import Any
 from joynet.channels import Channel, ChannelIdentity, MaskedPayloadAccessError, Message, MessageType, SQLiteLedger
 from joynet.channels.iota import IOTATransport
 from joynet.channels.transport import ChannelTransport
+from joynet.channels.errors import AdmissionRefusedError
 
 # (subscriber's Ed25519 key, its credential) -> admit? A policy refuses by returning False or, to
 # tell the subscriber why, by raising AdmissionRefusedError(reason).
 AdmissionPolicy = Callable[[bytes, bytes], bool]
 REQUEST, RESPONSE, REFUSAL = "request", "response", "refusal"
 REFUSED_WITHOUT_REASON = "refused by the channel's admission policy"
-
-
-class AdmissionRefusedError(PermissionError):
-    """The channel's author refused a subscription (raised by a policy with the reason, and by
-    ``send_request`` on the refused subscriber's side)."""
 
 
 def admit_everyone(subscriber: bytes, credential: bytes) -> bool:
@@ -286,3 +282,16 @@ class IOTAInferenceHandler:
         except (MaskedPayloadAccessError, ValueError):
             return None  # sealed before we were admitted, or not a JoyNet inference payload
         return body if isinstance(body, dict) else None
+
+
+def circuit_request_id(request_id: str) -> int:
+    """The request id a channel answer's proof binds: the first 8 bytes of the request message's
+    hash (a channel request id is a 32-byte hash; the circuit binds a request id below 2**64)."""
+    return int.from_bytes(bytes.fromhex(request_id.removeprefix("0x"))[:8], "big")
+
+
+def proof_document(proof) -> dict | None:
+    """A ``joynet.zk.ZKProof`` as it travels in a channel answer (snarkjs JSON + public signals)."""
+    if proof is None:
+        return None
+    return {"proof": proof.proof, "publicSignals": [str(signal) for signal in proof.public_signals]}

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from joynet.deployment import PROJECT_ROOT
+from joynet.chain.deployment_file import PROJECT_ROOT
 
 APE = str(Path(sys.executable).with_name("ape"))
 TAIL_LINES = 15

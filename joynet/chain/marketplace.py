@@ -31,14 +31,11 @@ from typing import Any, NamedTuple, Sequence
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
-from joynet._signing import SigningClient
-from joynet.deployment import load_deployment
+from joynet.chain.signing import SigningClient
+from joynet.chain.deployment_file import load_deployment
+from joynet.chain.errors import MarketplaceError
 
 ZERO32 = b"\0" * 32
-
-
-class MarketplaceError(RuntimeError):
-    """A marketplace call that cannot succeed as asked (bad argument, wrong state, timeout)."""
 
 
 ZERO_ADDRESS = "0x" + "00" * 20

@@ -21,18 +21,15 @@ from typing import Any
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, is_address, to_checksum_address
 
-from joynet.governance import GovernanceError, ProposalState
-from joynet.voter import ContractDirectory, DecodedCall, show_value
+from joynet.chain.dao import GovernanceError, ProposalState
+from joynet.governance.voter import ContractDirectory, DecodedCall, show_value
+from joynet.governance.errors import AccountError
 
 CALL_PATTERN = re.compile(r"^\s*(\w+)\.(\w+)\s*\((.*)\)\s*$", re.DOTALL)
 HEX_TOKEN = re.compile(r"(?<![\w'\"])(0x[0-9a-fA-F]+)")
 # On a chain that mines only when asked (a local anvil) blocks have no natural pace; time left
 # in blocks is then shown in seconds at the supernet's pace.
 DEFAULT_SECONDS_PER_BLOCK = 2
-
-
-class AccountError(ValueError):
-    """An account option that names no usable account."""
 
 
 def signing_account(spec: str | None):

@@ -16,12 +16,9 @@ from __future__ import annotations
 import enum
 from typing import Any, Sequence
 
-from joynet._signing import SigningClient
-from joynet.deployment import load_deployment
-
-
-class GovernanceError(RuntimeError):
-    """A governance action that cannot happen in the proposal's current state."""
+from joynet.chain.signing import SigningClient
+from joynet.chain.deployment_file import load_deployment
+from joynet.chain.errors import GovernanceError
 
 
 class ProposalState(enum.IntEnum):

@@ -14,6 +14,7 @@ its output commitment. Every failure is an ``InferenceError`` with a message a r
 """
 
 import asyncio
+import json
 import logging
 import os
 import time
@@ -22,17 +23,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from joynet.feeless.errors import ProofRejectedError
+from joynet.feeless.requester import request_over_channel
+from joynet.feeless.serving import serve_channel
 from joynet.inference.errors import InferenceError, ModelLoadError, ModelNotRegisteredError
 from joynet.inference.runtimes import RuntimeContext, RuntimeOutput, runtime_for
-from joynet.inference.schema import compile_schema, decode_payload, validate_input
-from joynet.model_package import IPFS_SCHEME, ModelPackage, ModelPackageError, load_model_package
+from joynet.inference.schema import DEFAULT_MAX_INPUT_BYTES, compile_schema, decode_payload, validate_input
+from joynet.models.package import IPFS_SCHEME, ModelPackage, ModelPackageError, load_model_package
 from joynet.storage import ModelStore, StoreError, open_store
 from joynet.storage.cids import cid_text, parse_cid
 from joynet.storage.errors import InvalidCIDError
 
 logger = logging.getLogger("joynet.inference")
 
-DEFAULT_MAX_INPUT_BYTES = 64 * 1024
 MODEL_CACHE_ENV = "JOYNET_MODEL_CACHE"
 ZERO_BYTES32 = b"\x00" * 32
 
@@ -76,6 +79,7 @@ class InferenceOutput:
     proof_calldata: bytes  # b"" without a proof
     verification: dict  # the model's {quorum, circuitId}
     seconds: float  # validation + run
+    proof_verified: bool = False  # a feeless answer's proof checked by this requester
 
     @property
     def output_commitment_hex(self) -> str:
@@ -135,7 +139,7 @@ class InferenceNode:
     @property
     def marketplace(self):
         if self._marketplace is None:
-            from joynet.marketplace import ModelMarketplace
+            from joynet.chain.marketplace import ModelMarketplace
 
             self._marketplace = ModelMarketplace(web3_provider=self.web3_provider, contract_address=self.contract_address)
             self._owns_marketplace = True
@@ -148,7 +152,7 @@ class InferenceNode:
         cid = as_cid(model_id)
         if cid is not None:
             return cid, None
-        from joynet.marketplace import MarketplaceError
+        from joynet.chain.marketplace import MarketplaceError
 
         try:
             model = self.marketplace.get_model(model_id)
@@ -235,10 +239,7 @@ class InferenceNode:
         answer is accepted only with a Groth16 proof of this result that snarkjs verifies here
         (ProofRejectedError otherwise; AccessDeniedError when the node refused the credential)."""
         if use_iota:
-            from joynet.inference.feeless import request_over_channel
-
-            return await request_over_channel(self, self.iota_handler(), model_id, input_data, channel_id=channel_id,
-                                              credential=credential, timeout=timeout)
+            return await self._request_over_channel(model_id, input_data, channel_id, credential, timeout)
         loaded = await self.load_model(model_id)
         return await self._in_worker(self.run, loaded, input_data, request_id=request_id, node=node, model_id=model_id)
 
@@ -248,7 +249,7 @@ class InferenceNode:
         """This node's ``joynet.IOTAInferenceHandler`` (on ``iota_node_url``, else the embedded
         ledger), keyed by ``iota_wallet_seed``; ``admission`` is used when it is first created."""
         if self._iota_handler is None:
-            from joynet.iota_handler import IOTAInferenceHandler, admit_everyone
+            from joynet.feeless.handler import IOTAInferenceHandler, admit_everyone
 
             self._iota_handler = IOTAInferenceHandler(node_url=self.iota_node_url, wallet_seed=self.iota_wallet_seed,
                                                       admission=admission or admit_everyone)
@@ -256,7 +257,7 @@ class InferenceNode:
 
     async def open_model_channel(self, model_name: str, private: bool = True, access=None) -> str:
         """Announces (or reopens) this node's channel for ``model_name``; with ``access`` (a
-        ``joynet.identity.ModelAccessPolicy``) only credential holders are admitted to it."""
+        ``joynet.identity.credentials.ModelAccessPolicy``) only credential holders are admitted to it."""
         admission = access.admits if access is not None else None
         return await self.iota_handler(admission).create_model_channel(model_name, private=private)
 
@@ -269,24 +270,53 @@ class InferenceNode:
                          max_requests: int | None = None, timeout: float | None = None) -> int:
         """Answers feeless requests on ``channel_id`` with ``model_id`` (proofs bound to
         ``node_address``, the EVM address ProofOfUse credits); returns how many were answered."""
-        from joynet.inference.feeless import serve_channel
+        return await serve_channel(self.iota_handler(), self.execute_inference, channel_id, model_id,
+                                   node_address=node_address, access=access, max_requests=max_requests,
+                                   timeout=timeout)
 
-        return await serve_channel(self, self.iota_handler(), channel_id, model_id, node_address=node_address,
-                                   access=access, max_requests=max_requests, timeout=timeout)
+    async def _request_over_channel(self, model_id: str, input_data, channel_id: str | None,
+                                    credential: str | bytes | None, timeout: float) -> InferenceOutput:
+        channel_id = channel_id or self._model_channel(model_id)
+        package = await self._model_metadata(model_id)
+        credential = credential.encode() if isinstance(credential, str) else (credential or b"")
+        await self.subscribe_once(channel_id, credential)
+        answer = await request_over_channel(self.iota_handler(), package, channel_id, model_id, input_data,
+                                            timeout=timeout, verify_pairing=self._verify_pairing)
+        calldata = b""
+        if answer.proof is not None:
+            from joynet.zk import encode_calldata
 
-    async def verify_channel_proof(self, package, input_data, request_id: str, response) -> dict:
-        """Checks a channel answer's proof: its statement here, its pairing with snarkjs."""
-        from joynet.inference.feeless import ProofRejectedError, check_proof_statement
+            calldata = encode_calldata(answer.proof["proof"])
+        return InferenceOutput(
+            model_id=model_id, model_cid=package.cid, output=answer.output, output_commitment=answer.output_commitment,
+            input_commitment=None, proof=answer.proof, proof_calldata=calldata,
+            verification=dict(package.verification), seconds=0.0, proof_verified=answer.proof_verified,
+        )
 
-        document = check_proof_statement(package, input_data, request_id, response)
+    def _model_channel(self, model_id: str) -> str:
+        """The channel a registered feeless model names on chain (its iotaStreamId)."""
+        stream = bytes(self.marketplace.get_model(model_id).iotaStreamId)
+        if stream == b"\0" * 32:
+            raise InferenceError(f"model {model_id!r} has no IOTA stream: pass channel_id= or use use_iota=False")
+        return "0x" + stream.hex()
+
+    async def _model_metadata(self, model_id: str) -> ModelPackage:
+        """The model's metadata document (no weights fetched), checked against the chain's commitment."""
+        cid, chain_commitment = await self.resolve(model_id)
+        metadata = json.loads(await self.store.cat(cid))
+        package = ModelPackage(cid=cid, metadata=metadata, files={})
+        if chain_commitment is not None and package.weights_commitment.lower() != "0x" + chain_commitment.hex():
+            raise ProofRejectedError(f"model {model_id!r}: its metadata's weightsCommitment differs from the chain's")
+        return package
+
+    async def _verify_pairing(self, public_signals: list, proof: dict) -> bool:
+        """snarkjs's Groth16 check of a channel answer's proof, on this node's worker thread."""
         if self._verifier is None:
             factory = self.prover_factory
             if factory is None:
                 from joynet.zk import ZKProver as factory
             self._verifier = await self._in_worker(factory)
-        if not await self._in_worker(self._verifier.verify, document["publicSignals"], document["proof"]):
-            raise ProofRejectedError(f"the Groth16 proof of {request_id} does not verify (snarkjs)")
-        return document
+        return await self._in_worker(self._verifier.verify, public_signals, proof)
 
     async def _in_worker(self, function, *args, **kwargs):
         return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: function(*args, **kwargs))

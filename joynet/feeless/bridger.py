@@ -5,7 +5,7 @@ committee exchanges signatures. ``scripts/iota_bridger.py`` (``ape run iota_brid
 chain's ``IOTAValidator.streamOf``: sequence and head) goes into the Merkle root; the usage is the
 number of requests the channel's author (the edge node) *served*, per node address, counting a
 response only when it answers an earlier request packet of another sender and is the first answer
-to it. The bridgers read only the public accounting part of packets (``joynet.iota_handler``), so
+to it. The bridgers read only the public accounting part of packets (``joynet.feeless.handler``), so
 they need no key of a private channel. Every bridger computes the same checkpoint from the same
 messages: usage is sorted by node address.
 
@@ -32,17 +32,14 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import is_address, to_checksum_address
 
-from joynet.bridge import ZERO32, Checkpoint, Usage, checkpoint_typed_data
+from joynet.chain.validator import ZERO32, Checkpoint, Usage, checkpoint_typed_data
 from joynet.channels import Channel, ChannelIdentity, ChannelReader, Message, MessageType
 from joynet.channels.merkle import merkle_leaf, merkle_root
 from joynet.channels.transport import ChannelTransport
+from joynet.feeless.errors import BridgeError
 
 BOARD_CHANNEL = "joynet-bridge-board"
 SIGNATURE_KIND = "checkpoint-signature"
-
-
-class BridgeError(Exception):
-    """The channel and the chain disagree (e.g. the checkpointed head is not in the channel)."""
 
 
 def accounting_of(message: Message) -> dict | None:

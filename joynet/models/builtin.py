@@ -19,10 +19,10 @@ from pathlib import Path
 
 import yaml
 
-from joynet.model_package import publish_model
+from joynet.models.package import publish_model
 from joynet.storage import ModelStore
 
-DIGITS_MODEL = Path(__file__).resolve().parents[1] / "circuits" / "digits" / "model.json"
+DIGITS_MODEL = Path(__file__).resolve().parents[2] / "circuits" / "digits" / "model.json"
 MINILM_FILES = (  # what SentenceTransformer needs, plus the model card (license, provenance)
     "README.md", "config.json", "config_sentence_transformers.json", "model.safetensors", "modules.json",
     "sentence_bert_config.json", "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json",

@@ -15,7 +15,7 @@ other nodes stand by and assign it only if it is still unassigned after
 ``DRAWN_NODE_STANDBY_SECONDS`` (the drawn node may be down: once assigned, its silence is
 slashed). A request still without nodes after a short grace is assigned by a node serving the
 model. For each request assigned (or drawn) to it the node fetches the input document
-(``joynet.edge.inputs``: every block verified, size-limited), runs it with
+(``joynet.inference.inputs``: every block verified, size-limited), runs it with
 :class:`joynet.InferenceNode` (schema check, the model loaded from the store by its on-chain
 metadataURI), checks the request's inputCommitment against the document, proves ZK models with
 :class:`joynet.ZKProver`, publishes the output document to the store and journals the result
@@ -38,14 +38,17 @@ from typing import Any, Sequence
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
-from joynet.edge.inputs import document_commitment, encode_document, fetch_input
+from joynet.inference.inputs import document_commitment, encode_document, fetch_input
 from joynet.edge.journal import (
     ASSIGNED, CLOSED, COMMITTED, COMPUTED, DECLINED, DECLINING, EXPIRED, FAILED, REVEALED, RUNNING, SUBMITTED,
     UNFINISHED, Job, JobJournal,
 )
-from joynet.inference import DEFAULT_MAX_INPUT_BYTES, InferenceError, InferenceNode, InvalidInputError
-from joynet.marketplace import MarketplaceError, ModelMarketplace, Request, RequestStatus, model_key, seal_result
-from joynet.model_package import IPFS_SCHEME
+from joynet.edge.inference_node import InferenceNode
+from joynet.inference import DEFAULT_MAX_INPUT_BYTES, InferenceError, InvalidInputError
+from joynet.chain.marketplace import MarketplaceError, ModelMarketplace, Request, RequestStatus, model_key, seal_result
+from joynet.models.package import IPFS_SCHEME
+from joynet.edge.errors import EdgeNodeError
+from joynet.edge.errors import TransactionWouldRevert
 
 logger = logging.getLogger("joynet.edge")
 
@@ -75,19 +78,6 @@ WARM_UP_INPUTS = {
     "joynet-int-mlp": {"pixels": [0] * 64, "salt": 1},
     "sentence-transformers": {"text": "warm up"},
 }
-
-
-class EdgeNodeError(RuntimeError):
-    """A configuration the node cannot start with (unknown model, too little JOY...)."""
-
-
-class TransactionWouldRevert(RuntimeError):
-    """The dry run of a transaction reverted: it was not sent. ``error``: the contract's error
-    name when it is one of ours, else the node's message."""
-
-    def __init__(self, message: str, error: str):
-        super().__init__(message)
-        self.error = error
 
 
 def _short(text: str) -> str:
@@ -842,7 +832,7 @@ def _describe(output: dict) -> str:
 
 def format_joy(wei: int) -> str:
     """JOY wei as whole JOY with two decimals."""
-    from joynet.deploy import JOY
+    from joynet.chain.deploy import JOY
 
     return f"{wei / JOY:,.2f}"
 

@@ -16,14 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eth_utils import to_checksum_address
+from joynet.chain.errors import DeploymentError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # The contract type behind each name in the deployment file, where the two differ.
 CONTRACT_TYPES = {"TimelockController": "JoyTimelock", "ModelMarketplace": "ModelMarketplaceV2"}
-
-
-class DeploymentError(RuntimeError):
-    """A deployment file is missing, malformed, or does not belong to the connected chain."""
 
 
 def deployments_dir() -> Path:

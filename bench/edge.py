@@ -24,13 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from joynet.deploy import JOY
+from joynet.chain.deploy import JOY
 from joynet.edge.agent import app
-from joynet.edge.inputs import digits_input, publish_input
-from joynet.edge.node import EdgeNode
-from joynet.inference import InferenceNode
-from joynet.marketplace import ModelMarketplace, RequestStatus
-from joynet.models import publish_builtin_models
+from joynet.inference.inputs import digits_input, publish_input
+from joynet.edge.edge_node import EdgeNode
+from joynet.edge import InferenceNode
+from joynet.chain.marketplace import ModelMarketplace, RequestStatus
+from joynet.models.builtin import publish_builtin_models
 from joynet.storage import EmbeddedStore
 
 SENTENCES = ["Edge nodes serve models.", "A proof binds the output.", "Quorum nodes agree.",
@@ -110,7 +110,7 @@ def measure_edge_e2e(funder, owner, requester, marketplace_address: str | None =
     registers the models; ``requester`` (holding JOY) pays for the requests."""
     from ape import accounts
 
-    from joynet.deployment import load_deployment
+    from joynet.chain.deployment_file import load_deployment
 
     marketplace_address = marketplace_address or load_deployment().address("ModelMarketplace")
     token = ModelMarketplace(contract_address=marketplace_address).token

@@ -26,7 +26,7 @@ import json
 from eth_utils import keccak
 
 from joynet.inference.errors import InvalidInputError, PayloadTooLargeError
-from joynet.model_package import IPFS_SCHEME
+from joynet.models.package import IPFS_SCHEME
 from joynet.storage import ModelStore, StoreError
 from joynet.storage.cids import cid_text, parse_cid
 from joynet.storage.errors import ContentNotFoundError, InvalidCIDError

@@ -11,7 +11,7 @@ from typing import NamedTuple, Sequence
 
 from eth_account import Account
 
-from joynet.eip712 import sign_typed, typed_message
+from joynet.chain.eip712 import sign_typed, typed_message
 
 ZERO32 = b"\0" * 32
 

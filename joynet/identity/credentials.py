@@ -34,7 +34,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from joynet.channels import Channel, ChannelIdentity, ChannelReader, MessageType, derive_channel_id
 from joynet.channels.transport import ChannelTransport
-from joynet.iota_handler import AdmissionRefusedError
+from joynet.channels.errors import AdmissionRefusedError
+from joynet.identity.errors import CredentialError
 
 ACCESS_DENIED = "access denied"  # how a node's refusal for want of a valid credential begins
 
@@ -44,10 +45,6 @@ CREDENTIAL_TYPE = "ModelAccessCredential"
 VC_CONTEXT = "https://www.w3.org/2018/credentials/v1"
 ACCESS_CHANNEL_PREFIX = "joynet-access:"
 CLOCK_SKEW_SECONDS = 0
-
-
-class CredentialError(Exception):
-    """A credential that does not grant access; the message says why."""
 
 
 class ExpiredCredentialError(CredentialError):

@@ -1,0 +1,114 @@
+"""The requester's side of a feeless inference: post a request on the model's channel, wait for
+the serving node's answer and accept it only once it checks out.
+
+A ZK model's answer is accepted only with a proof whose public signals state this model, this
+input, this output, this request and the answering node (the model's runtime says what they must
+be: ``ModelRuntime.proof_statement``), and whose pairing ``verify_pairing`` accepts (snarkjs on
+the requester's machine). Every answer's output commitment must be the one the model's runtime
+computes for its output. Nothing touches the chain: the requester sends no transaction.
+
+``joynet.InferenceNode.execute_inference(..., use_iota=True)`` is the design's entry point; it
+resolves the model's channel and metadata and calls :func:`request_over_channel`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from joynet.channels.errors import AdmissionRefusedError
+from joynet.feeless.errors import AccessDeniedError, ProofRejectedError
+from joynet.feeless.handler import circuit_request_id
+from joynet.identity.credentials import ACCESS_DENIED
+from joynet.inference.errors import InferenceError, UnknownRuntimeError
+from joynet.inference.runtimes import runtime_for
+from joynet.models.package import ModelPackage
+
+if TYPE_CHECKING:
+    from joynet.feeless.handler import IOTAInferenceHandler, IOTAInferenceResponse
+
+# (public signals, snarkjs proof) -> whether the Groth16 pairing check holds
+PairingCheck = Callable[[list, dict], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class ChannelAnswer:
+    """An answer the requester accepted."""
+
+    request_id: str  # the request message's hash
+    output: dict  # without its outputCommitment
+    output_commitment: bytes  # bytes32, checked against the output
+    proof: dict | None  # {"proof", "publicSignals"} for a ZK model, else None
+    proof_verified: bool  # the proof states this result and its pairing holds
+
+
+async def request_over_channel(
+    handler: IOTAInferenceHandler, package: ModelPackage, channel_id: str, model_id: str, input_data, *,
+    timeout: float, verify_pairing: PairingCheck,
+) -> ChannelAnswer:
+    """Posts ``input_data`` for ``model_id`` on ``channel_id`` (already subscribed) and returns the
+    checked answer. AccessDeniedError when the node refused the requester, InferenceError when it
+    declined, ProofRejectedError when the answer does not check out."""
+    try:
+        request_id = await handler.send_request(channel_id, model_id, input_data, timeout=timeout)
+    except AdmissionRefusedError as refused:
+        raise AccessDeniedError(str(refused)) from None
+    response = await handler.wait_response(channel_id, request_id, timeout=timeout)
+    if response.error:
+        declined = AccessDeniedError if response.error.startswith(ACCESS_DENIED) else InferenceError
+        raise declined(f"the node declined: {response.error}")
+    proof = None
+    circuit = package.verification.get("circuitId")
+    if circuit and int(circuit, 16):
+        proof = check_proof_statement(package, input_data, request_id, response)
+        if not await verify_pairing(proof["publicSignals"], proof["proof"]):
+            raise ProofRejectedError(f"the Groth16 proof of {request_id} does not verify (snarkjs)")
+    output = dict(response.output) if isinstance(response.output, dict) else {"value": response.output}
+    commitment = check_output_commitment(package, output, output.pop("outputCommitment", None), request_id)
+    return ChannelAnswer(request_id=request_id, output=output, output_commitment=commitment, proof=proof,
+                         proof_verified=proof is not None)
+
+
+def check_output_commitment(package: ModelPackage, output: dict, claimed, request_id: str) -> bytes:
+    """The answer's output commitment, once it is the one the model's runtime computes for the
+    output (what a node would submit on chain for it); ProofRejectedError otherwise."""
+    try:
+        commitment = bytes.fromhex(str(claimed).removeprefix("0x"))
+        if len(commitment) != 32:
+            raise ValueError(f"outputCommitment {claimed!r} is not 32 bytes")
+        expected = runtime_for(package.framework).commitment_of(output)
+    except UnknownRuntimeError:
+        expected = None  # a framework this requester has no runtime for: it cannot tell
+    except ValueError as error:
+        raise ProofRejectedError(f"the answer to {request_id} cannot be checked: {error}") from None
+    if expected is not None and commitment != expected:
+        raise ProofRejectedError(f"the answer to {request_id}: its outputCommitment does not commit to its output")
+    return commitment
+
+
+def check_proof_statement(package: ModelPackage, input_data, request_id: str, response: IOTAInferenceResponse) -> dict:
+    """The proof's public signals must state what the model's runtime says a proof of this result
+    states; returns the proof document. The pairing check itself is the caller's."""
+    document = response.proof
+    signals = document.get("publicSignals") if isinstance(document, dict) else None
+    if not isinstance(signals, list) or "proof" not in document:
+        raise ProofRejectedError(f"the answer to {request_id} carries no Groth16 proof for a ZK model")
+    value = json.loads(input_data) if isinstance(input_data, (str, bytes)) else input_data
+    try:
+        expected = runtime_for(package.framework).proof_statement(
+            package.weights_commitment, value, response.output or {}, circuit_request_id(request_id), response.node)
+        claimed = [int(signal) for signal in signals]
+    except UnknownRuntimeError:
+        raise ProofRejectedError(f"model {package.cid}: no runtime here for {package.framework!r} to check its proof") from None
+    except (KeyError, TypeError, ValueError) as error:
+        raise ProofRejectedError(f"the answer to {request_id} cannot be checked: {error}") from None
+    if expected is None:
+        raise ProofRejectedError(f"model {package.cid} names a circuit, but its runtime proves nothing")
+    if len(claimed) != len(expected):
+        raise ProofRejectedError(f"the answer to {request_id} carries no Groth16 proof for a ZK model")
+    wrong = [name for (name, want), got in zip(expected.items(), claimed) if got != want]
+    if wrong:
+        raise ProofRejectedError(f"the proof of {request_id} does not state this result: {', '.join(wrong)} differ")
+    return document

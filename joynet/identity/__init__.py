@@ -1,0 +1,1 @@
+"""Identity: DID documents and model-access credentials (``joynet.identity.credentials``)."""
