@@ -34,11 +34,11 @@ from pathlib import Path
 import click
 from ape import accounts, chain, networks
 
-from joynet.processes import Agent, AgentSupervisor
+from joynet.chain.dao import GovernanceError, ModelGovernanceDAO, ProposalState, VoteType
 from joynet.chain.deploy import JOY, deploy_protocol, load_deploy_config
 from joynet.chain.deployment_file import deployment_path
-from joynet.chain.dao import GovernanceError, ModelGovernanceDAO, ProposalState, VoteType
 from joynet.chain.marketplace import ModelMarketplace, RequestStatus, model_key
+from joynet.processes import Agent, AgentSupervisor
 
 DIGITS, MINILM, FEELESS = "digits", "minilm", "digits-feeless"
 PRICES = {DIGITS: 5 * JOY, MINILM: 6 * JOY}
@@ -334,7 +334,7 @@ class Demo:
         digits_model = QuantizedMLP.load()
         embedder = SentenceTransformer(str(minilm_source_dir()), device="cpu", local_files_only=True)
         _, pixels, _, labels = load_split()
-        self.images = [([int(p) for p in row], int(label)) for row, label in zip(pixels.tolist(), labels.tolist())]
+        self.images = [([int(p) for p in row], int(label)) for row, label in zip(pixels.tolist(), labels.tolist(), strict=False)]
         self.references = {
             DIGITS: lambda pixels: digits_model.forward(pixels).label,
             MINILM: lambda text: embedding_commitment(quantize(embedder.encode([text]))),
@@ -559,7 +559,7 @@ class Demo:
             return logs if len(logs) == len(proposals) else None
 
         votes = {log.proposalId: log for log in wait_until(voter_votes, 60, "the voter agent's votes", self.supervisor)}
-        for label, proposal_id in proposals.items():
+        for proposal_id in proposals.values():
             vote = votes[proposal_id]
             self.steps.record("castVote", chain.get_receipt(vote.transaction_hash))
             self.say(f"voter agent votes {VoteType(vote.support).name.upper()} on {hex(proposal_id)[:14]}... with "

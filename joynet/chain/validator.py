@@ -7,7 +7,8 @@ threshold of distinct committee members, ordered by signer address (:func:`order
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from eth_account import Account
 

@@ -33,22 +33,34 @@ import logging
 import os
 import re
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
-from joynet.inference.inputs import document_commitment, encode_document, fetch_input
-from joynet.edge.journal import (
-    ASSIGNED, CLOSED, COMMITTED, COMPUTED, DECLINED, DECLINING, EXPIRED, FAILED, REVEALED, RUNNING, SUBMITTED,
-    UNFINISHED, Job, JobJournal,
-)
-from joynet.edge.inference_node import InferenceNode
-from joynet.inference import DEFAULT_MAX_INPUT_BYTES, InferenceError, InvalidInputError
 from joynet.chain.marketplace import MarketplaceError, ModelMarketplace, Request, RequestStatus, model_key, seal_result
+from joynet.edge.errors import EdgeNodeError, TransactionWouldRevert
+from joynet.edge.inference_node import InferenceNode
+from joynet.edge.journal import (
+    ASSIGNED,
+    CLOSED,
+    COMMITTED,
+    COMPUTED,
+    DECLINED,
+    DECLINING,
+    EXPIRED,
+    FAILED,
+    REVEALED,
+    RUNNING,
+    SUBMITTED,
+    UNFINISHED,
+    Job,
+    JobJournal,
+)
+from joynet.inference import DEFAULT_MAX_INPUT_BYTES, InferenceError, InvalidInputError
+from joynet.inference.inputs import document_commitment, encode_document, fetch_input
 from joynet.models.package import IPFS_SCHEME
-from joynet.edge.errors import EdgeNodeError
-from joynet.edge.errors import TransactionWouldRevert
 
 logger = logging.getLogger("joynet.edge")
 
@@ -571,7 +583,7 @@ class EdgeNode:
             raise InferenceError(f"the deadline is too close: {margin:g} s are needed to answer")
         try:
             return await asyncio.wait_for(self._compute(job), budget)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise InferenceError(f"this node could not compute the result within the {int(budget)} s left before "
                                  f"the deadline") from None
 
@@ -689,7 +701,7 @@ class EdgeNode:
                     logged = True
                 try:
                     await asyncio.wait_for(wake.wait(), REVEAL_POLL_SECONDS)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         finally:
             self._wakeups.pop(rid, None)

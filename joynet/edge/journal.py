@@ -86,7 +86,7 @@ class Job:
     salt: str | None = None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Job":
+    def from_row(cls, row: sqlite3.Row) -> Job:
         values = dict(row)
         values["request"] = request_from_json(values["request"])
         return cls(**values)

@@ -108,7 +108,7 @@ def check_proof_statement(package: ModelPackage, input_data, request_id: str, re
         raise ProofRejectedError(f"model {package.cid} names a circuit, but its runtime proves nothing")
     if len(claimed) != len(expected):
         raise ProofRejectedError(f"the answer to {request_id} carries no Groth16 proof for a ZK model")
-    wrong = [name for (name, want), got in zip(expected.items(), claimed) if got != want]
+    wrong = [name for (name, want), got in zip(expected.items(), claimed, strict=False) if got != want]
     if wrong:
         raise ProofRejectedError(f"the proof of {request_id} does not state this result: {', '.join(wrong)} differ")
     return document

@@ -23,11 +23,15 @@ from eth_abi import decode, encode
 from eth_utils import is_address, to_checksum_address
 
 from joynet.zk.commitments import (
-    check_salt, input_commitment, output_commitment, to_bytes32, weights_commitment,
+    check_salt,
+    input_commitment,
+    output_commitment,
+    to_bytes32,
+    weights_commitment,
 )
+from joynet.zk.errors import ZKProofError
 from joynet.zk.model import Inference, QuantizedMLP, check_pixels
 from joynet.zk.poseidon import SNARK_SCALAR_FIELD
-from joynet.zk.errors import ZKProofError
 
 logger = logging.getLogger("joynet.zk")
 
@@ -146,7 +150,10 @@ def circuit_input(model: QuantizedMLP, pixels, salt: int, request_id: int, node)
         "inputCommitment": input_commitment(pixels, salt),
         "outputBinding": output_binding(output_commitment(model.forward(pixels)), request_id, node),
     }
-    field = lambda value: str(value % SNARK_SCALAR_FIELD)
+
+    def field(value: int) -> str:
+        return str(value % SNARK_SCALAR_FIELD)
+
     return {
         **{name: field(public[name]) for name in PUBLIC_INPUTS},
         "requestNode": field(request_binding(request_id, node)),
