@@ -214,7 +214,7 @@ class VoterPolicy:
         supports = data.get("supports")
         if not isinstance(supports, list):
             raise PolicyError(f"{source}: 'supports' must be a list of {{contract, function, arguments}} entries")
-        rules = []
+        rules: list[FunctionRule] = []
         for index, entry in enumerate(supports):
             where = f"{source}: supports[{index}]"
             if not isinstance(entry, dict):

@@ -89,4 +89,6 @@ def root_cid(blocks: Iterator[Block]) -> CID:
     root = None
     for root in blocks:  # noqa: B007  (the loop only keeps the last block: the root)
         pass
+    if root is None:
+        raise ValueError("a DAG has at least its root block")
     return root.cid
