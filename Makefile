@@ -2,12 +2,13 @@
 SHELL := /bin/bash
 APE := .venv/bin/ape
 
-.PHONY: help setup test test-long demo bench deploy circuits slither docs clean
+.PHONY: help setup test test-long lint demo bench deploy circuits slither docs clean
 
 help:
 	@echo "make setup   install the toolchain into .venv and node_modules (idempotent, offline registries only)"
 	@echo "make test    run the whole test suite on a private anvil chain"
 	@echo "make test-long  the protocol state machine, at least 10,000 steps"
+	@echo "make lint    the code checks: import layering (lint-imports), ruff check, mypy joynet"
 	@echo "make demo    JoyNet end to end on a local chain: models, edge agents, bridgers, voter, requests, governance"
 	@echo "make bench   gas per protocol step from real transactions (writes bench/results.json)"
 	@echo "make circuits  rebuild the digits MLP circuit, its local trusted setup and DigitsMLPVerifier.sol"
@@ -26,6 +27,15 @@ test: setup
 # (Hypothesis ends some examples early); about 10 minutes on 2 cores.
 test-long: setup
 	JOYNET_STATEFUL_EXAMPLES=800 JOYNET_STATEFUL_STEPS=20 JOYNET_STATEFUL_MIN_STEPS=10000 $(APE) test tests/test_protocol_invariants.py -q
+
+# The code checks tests/test_code_checks.py runs in the suite; configured in pyproject.toml. All
+# three run, and the target fails if any of them failed.
+lint: setup
+	@status=0; \
+	.venv/bin/lint-imports || status=1; \
+	.venv/bin/ruff check joynet bench scripts || status=1; \
+	.venv/bin/mypy joynet || status=1; \
+	exit $$status
 
 demo: setup
 	$(APE) run demo

@@ -25,11 +25,11 @@ import time
 from pathlib import Path
 
 from joynet.chain.deploy import JOY
-from joynet.edge.agent import app
-from joynet.inference.inputs import digits_input, publish_input
-from joynet.edge.edge_node import EdgeNode
-from joynet.edge import InferenceNode
 from joynet.chain.marketplace import ModelMarketplace, RequestStatus
+from joynet.edge import InferenceNode
+from joynet.edge.agent import app
+from joynet.edge.edge_node import EdgeNode
+from joynet.inference.inputs import digits_input, publish_input
 from joynet.models.builtin import publish_builtin_models
 from joynet.storage import EmbeddedStore
 

@@ -27,18 +27,23 @@ import signal
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 from ape import accounts, chain, networks
 
-from joynet.processes import Agent, AgentSupervisor
+from joynet.chain.dao import GovernanceError, ModelGovernanceDAO, ProposalState, VoteType
 from joynet.chain.deploy import JOY, deploy_protocol, load_deploy_config
 from joynet.chain.deployment_file import deployment_path
-from joynet.chain.dao import GovernanceError, ModelGovernanceDAO, ProposalState, VoteType
 from joynet.chain.marketplace import ModelMarketplace, RequestStatus, model_key
+from joynet.processes import Agent, AgentSupervisor
+
+if TYPE_CHECKING:  # imported at run time where the models are published (publish_and_register)
+    from joynet.storage import EmbeddedStore
 
 DIGITS, MINILM, FEELESS = "digits", "minilm", "digits-feeless"
 PRICES = {DIGITS: 5 * JOY, MINILM: 6 * JOY}
@@ -186,9 +191,15 @@ class Demo:
         self.supervisor = AgentSupervisor(report=steps.say, alert=steps.alert)
         self.record = Record()
         self.accounts = accounts.test_accounts
-        self.store = None
+        self.store: EmbeddedStore | None = None  # set when the models are published
         self.feeless_nodes: list = []
-        self.references = {}
+        self.references: dict[str, Callable[..., Any]] = {}
+
+    def published_store(self) -> EmbeddedStore:
+        """The store the models were published to (by the stage that publishes them)."""
+        if self.store is None:
+            raise DemoError("the models are not published yet")
+        return self.store
 
     # ---- stages ----
 
@@ -283,7 +294,7 @@ class Demo:
             **os.environ,
             "APE_FOUNDRY_HOST": uri,
             "JOYNET_DEPLOYMENTS_DIR": str(self.deployment_file.parent),
-            "JOYNET_IPFS_DIR": str(self.store.directory),
+            "JOYNET_IPFS_DIR": str(self.published_store().directory),
             "JOYNET_CHANNEL_DB": str(default_ledger_path()),
             "PYTHONUNBUFFERED": "1",
         }
@@ -334,7 +345,7 @@ class Demo:
         digits_model = QuantizedMLP.load()
         embedder = SentenceTransformer(str(minilm_source_dir()), device="cpu", local_files_only=True)
         _, pixels, _, labels = load_split()
-        self.images = [([int(p) for p in row], int(label)) for row, label in zip(pixels.tolist(), labels.tolist())]
+        self.images = [([int(p) for p in row], int(label)) for row, label in zip(pixels.tolist(), labels.tolist(), strict=False)]
         self.references = {
             DIGITS: lambda pixels: digits_model.forward(pixels).label,
             MINILM: lambda text: embedding_commitment(quantize(embedder.encode([text]))),
@@ -360,7 +371,7 @@ class Demo:
         (PaidRequest, the InferenceResult, the ResultSubmitted logs: results or reveals)."""
         from joynet.inference.inputs import publish_input
 
-        uri, commitment = asyncio.run(publish_input(self.store, document, zk=zk))
+        uri, commitment = asyncio.run(publish_input(self.published_store(), document, zk=zk))
         started = time.monotonic()
         request_id = asyncio.run(self.client.request_inference(model, commitment, uri, from_balance=True))
         try:
@@ -427,7 +438,7 @@ class Demo:
         from joynet.zk import to_bytes32
 
         request, result, submitted = self.paid_request(DIGITS, digits_input(pixels), zk=True)
-        document = json.loads(asyncio.run(self.store.cat(result.output_uri.removeprefix("ipfs://"))))
+        document = json.loads(asyncio.run(self.published_store().cat(result.output_uri.removeprefix("ipfs://"))))
         got, expected = document["output"]["class"], self.references[DIGITS](pixels)
         if got != expected or result.output_commitment != to_bytes32(expected):
             raise DemoError(f"request {request.request_id}: class {got}, but the local quantized model says {expected}")
@@ -454,6 +465,8 @@ class Demo:
         """The proving time the node logged for the request ("proved in X s")."""
         name = next(name for name, index in EDGE_NODES.items() if self.accounts[index].address == node)
         agent = self.supervisor.find(name)
+        if agent is None:
+            raise DemoError(f"no agent {name} is running")
         marker = f"request {request_id}: computed"
         for line in agent.log().splitlines():
             if marker in line and "proved in " in line:
@@ -559,7 +572,7 @@ class Demo:
             return logs if len(logs) == len(proposals) else None
 
         votes = {log.proposalId: log for log in wait_until(voter_votes, 60, "the voter agent's votes", self.supervisor)}
-        for label, proposal_id in proposals.items():
+        for proposal_id in proposals.values():
             vote = votes[proposal_id]
             self.steps.record("castVote", chain.get_receipt(vote.transaction_hash))
             self.say(f"voter agent votes {VoteType(vote.support).name.upper()} on {hex(proposal_id)[:14]}... with "
@@ -597,8 +610,8 @@ class Demo:
             "outside_policy": {"state": states["outside"].name,
                                "voter": VoteType(votes[proposals["outside"]].support).name},
         }
-        pixels, label = self.images[self.plan.digits + self.plan.feeless]
-        request = self.digits_request(pixels, label)
+        pixels, digit = self.images[self.plan.digits + self.plan.feeless]
+        request = self.digits_request(pixels, digit)
         if request.owner_paid * 10_000 != request.price * after[1]:
             raise DemoError(f"the owner got {joy(request.owner_paid)} of {joy(request.price)} after the change")
         self.say(f"a request under the new royalty: the owner gets {after[1] / 100:g} % of {joy(request.price)}")

@@ -15,9 +15,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from joynet.chain.deployment_file import PROJECT_ROOT
 
@@ -137,19 +137,20 @@ class AgentSupervisor:
         """SIGTERM to every agent at once, up to ``timeout`` for them to drain, then SIGKILL to
         whatever is left of each agent's process group."""
         for agent in self.agents:
-            if agent.running():
+            if agent.process is not None and agent.running():
                 agent.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for agent in self.agents:
-            if agent.process is None:
+            process = agent.process
+            if process is None:
                 continue
             try:
-                agent.exit_code = agent.process.wait(max(deadline - time.monotonic(), 0.1))
+                agent.exit_code = process.wait(max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
-                self.alert(f"{agent.name} (pid {agent.pid}) did not stop within {timeout:.0f} s of SIGTERM: killed")
-                _kill_group(agent.pid)
-                agent.exit_code = agent.process.wait()
-            _kill_group(agent.pid)  # helpers it left behind (its group outlives it)
+                self.alert(f"{agent.name} (pid {process.pid}) did not stop within {timeout:.0f} s of SIGTERM: killed")
+                _kill_group(process.pid)
+                agent.exit_code = process.wait()
+            _kill_group(process.pid)  # helpers it left behind (its group outlives it)
             self.report(f"stopped {agent.name:<10} pid {agent.pid:<7} exit {agent.exit_code}")
         deadline = time.monotonic() + 5  # SIGKILL is delivered asynchronously
         while self.leftovers() and time.monotonic() < deadline:

@@ -21,10 +21,11 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import cycle
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 from ape import accounts, chain, networks, project
@@ -32,15 +33,15 @@ from ape.cli import ConnectedProviderCommand
 from ape.logging import logger
 from eth_utils import keccak, to_checksum_address
 
+from bench.ezkl import EzklUnavailable, measure_ezkl
 from bench.report import BREAKDOWN_PATH, MACHINE_PATH, METRICS, RATIOS, write_benchmarks
-from joynet.chain.validator import Checkpoint, Usage, ordered_signatures, sign_checkpoint
+from bench.zk_prover import measure_zk
 from joynet.chain.deploy import JOY, deploy_protocol, load_deploy_config
 from joynet.chain.deployment_file import PROJECT_ROOT
 from joynet.chain.marketplace import Request, registration_commitment, seal_result
+from joynet.chain.validator import Checkpoint, Usage, ordered_signatures, sign_checkpoint
 from joynet.zk import QuantizedMLP, ZKProver, circuit_id, input_commitment, random_salt, to_bytes32, weights_commitment
-from bench.zk_prover import measure_zk
 from joynet.zk.digits import load_split
-from bench.ezkl import EzklUnavailable, measure_ezkl
 
 RESULTS = PROJECT_ROOT / "bench" / "results.json"
 ZERO32 = b"\0" * 32
@@ -373,7 +374,7 @@ def measure_batched_assignment(bench: Bench, model_id, say) -> None:
     r[f"gas.assign_nodes_batch{BATCH}"] = receipt.gas_used
     r[f"gas.assign_nodes_batch{BATCH}_per_request"] = share = receipt.gas_used // BATCH
     r["gas.round_trip_quorum1_batched"] = r["gas.request_paid"] + share + r["gas.submit_settle_quorum1"]
-    for request, event in zip(pending, assigned):
+    for request, event in zip(pending, assigned, strict=False):
         request = request.assigned(event)
         bench.submit(request, request.nodes[0])
     say(f"assignment measured in a batch of {BATCH}")
@@ -438,7 +439,7 @@ def measure_checkpoints(bench: Bench, operators, say) -> None:
         sequence += sum(counts)
         new_head = keccak(text=f"head {sequence}")
         cp = Checkpoint(stream, sequence, head, new_head, keccak(text=f"root {sequence}"),
-                        [Usage(op.address, count) for op, count in zip(operators, counts)])
+                        [Usage(op.address, count) for op, count in zip(operators, counts, strict=False)])
         signed = [sign_checkpoint(b.private_key, cp, chain.chain_id, bench.bridge.address) for b in bridgers]
         head = new_head
         return bench.bridge.submitCheckpoint(cp, ordered_signatures(signed), sender=bridgers[0]).gas_used

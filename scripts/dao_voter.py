@@ -15,8 +15,8 @@ from ape import chain
 from ape.cli import ConnectedProviderCommand
 from ape.logging import logger
 
-from joynet.chain.deployment_file import PROJECT_ROOT, DeploymentError, load_deployment
 from joynet.chain.dao import ModelGovernanceDAO
+from joynet.chain.deployment_file import PROJECT_ROOT, DeploymentError, load_deployment
 from joynet.governance.proposals import AccountError, signing_account
 from joynet.governance.voter import ContractDirectory, DaoVoter, EventBot, PolicyError, VoterPolicy, timestamped
 

@@ -24,13 +24,14 @@ from ape.cli import ConnectedProviderCommand
 from ape.logging import logger as ape_logger
 
 from joynet.chain.deploy import JOY
+from joynet.chain.marketplace import ModelMarketplace
 from joynet.edge import EdgeNode, JobJournal, node_status
 from joynet.edge.agent import app
 from joynet.edge.edge_node import EdgeNodeError, format_joy, logger
 from joynet.edge.journal import JournalError
 from joynet.inference import DEFAULT_MAX_INPUT_BYTES
-from joynet.chain.marketplace import ModelMarketplace
 from joynet.storage import open_store
+
 
 def _account(alias, index):
     if alias:

@@ -19,9 +19,9 @@ import click
 from ape.cli import ConnectedProviderCommand
 from ape.logging import logger
 
+from joynet.chain.dao import GovernanceError, ModelGovernanceDAO, ProposalState, VoteType
 from joynet.chain.deploy import JOY
 from joynet.chain.deployment_file import DeploymentError, load_deployment
-from joynet.chain.dao import GovernanceError, ModelGovernanceDAO, ProposalState, VoteType
 from joynet.governance.proposals import (
     AccountError,
     dry_run,
@@ -169,7 +169,7 @@ def status(proposal):
     if log is not None:
         click.echo(f"  description {log.description}")
         click.echo(f"  proposer    {log.proposer}")
-        for target, calldata in zip(log.targets, log.calldatas):
+        for target, calldata in zip(log.targets, log.calldatas, strict=False):
             click.echo(f"  call        {describe_call(directory, target, bytes(calldata))}")
     state = dao.state(proposal_id)
     click.echo(f"  state       {state.name}: {time_left(dao.contract, proposal_id, pace)}")

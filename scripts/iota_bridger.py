@@ -26,10 +26,10 @@ from ape.cli import ConnectedProviderCommand
 from ape.logging import logger
 from eth_account.messages import encode_typed_data
 
-from joynet.chain.validator import checkpoint_typed_data, ordered_signatures
-from joynet.feeless.bridger import BridgeBoard, BridgeError, build_checkpoint
-from joynet.channels import SQLiteLedger
 from joynet.chain.deployment_file import load_deployment
+from joynet.chain.validator import checkpoint_typed_data, ordered_signatures
+from joynet.channels import SQLiteLedger
+from joynet.feeless.bridger import BridgeBoard, BridgeError, build_checkpoint
 
 
 class Agent:

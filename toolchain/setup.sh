@@ -43,15 +43,16 @@ if [ "$(cat "$MERMAID_DIR/VERSION" 2>/dev/null)" != "$MERMAID_VERSION" ]; then
 fi
 
 # 2. Python virtualenv from the pinned requirements (requirements-docs.txt: the documentation site's
-#    tools), with the joynet package itself editable.
+#    tools; requirements-dev.txt: the code checks of make lint), with the joynet package itself editable.
 if [ ! -x "$VENV/bin/python" ]; then
   step "python -m venv .venv"
   "$PYTHON" -m venv "$VENV"
 fi
-if stale "$VENV/.joynet-installed" requirements.txt requirements-docs.txt requirements-ipfs.txt pyproject.toml; then
-  step "pip install -r requirements.txt -r requirements-docs.txt (pinned)"
-  # One resolution for both: the documentation tools (make docs) move no pin of requirements.txt.
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-docs.txt
+if stale "$VENV/.joynet-installed" requirements.txt requirements-docs.txt requirements-dev.txt requirements-ipfs.txt pyproject.toml; then
+  step "pip install -r requirements.txt -r requirements-docs.txt -r requirements-dev.txt (pinned)"
+  # One resolution for all three: the documentation tools (make docs) and the code checks (make lint)
+  # move no pin of requirements.txt.
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-docs.txt -r requirements-dev.txt
   # --no-deps: see the header of requirements-ipfs.txt.
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-ipfs.txt
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .

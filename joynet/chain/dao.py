@@ -14,11 +14,12 @@ in a worker thread so that an agent's event loop keeps serving while one is mine
 from __future__ import annotations
 
 import enum
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from joynet.chain.signing import SigningClient
 from joynet.chain.deployment_file import load_deployment
 from joynet.chain.errors import GovernanceError
+from joynet.chain.signing import SigningClient
 
 
 class ProposalState(enum.IntEnum):

@@ -19,16 +19,17 @@ that all three build the protocol the same way. The order matters:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 from eth_utils import to_checksum_address
 
 from joynet.chain.deployment_file import PROJECT_ROOT, Deployment
-from joynet.zk.prover import ZK_VERIFIER_LAYOUT, circuit_id
 from joynet.chain.errors import DeployConfigError
+from joynet.zk.prover import ZK_VERIFIER_LAYOUT, circuit_id
 
 JOY = 10**18
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -125,7 +126,7 @@ class DeployConfig:
     bridge: BridgeConfig
 
     @classmethod
-    def from_mapping(cls, network: str, data: Any) -> "DeployConfig":
+    def from_mapping(cls, network: str, data: Any) -> DeployConfig:
         where = f"deploy configuration for network {network!r}"
         if not isinstance(data, dict):
             raise DeployConfigError(f"{where}: expected a mapping")
@@ -257,7 +258,7 @@ def genesis_holdings(
     supply = 0
     for allocation in config.allocations:
         recipients, amounts = resolve_allocations((allocation,), treasury, deployer, test_accounts)
-        for recipient, amount in zip(recipients, amounts):
+        for recipient, amount in zip(recipients, amounts, strict=False):
             supply += amount
             if recipient == treasury:
                 continue

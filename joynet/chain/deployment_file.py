@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eth_utils import to_checksum_address
+
 from joynet.chain.errors import DeploymentError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +71,7 @@ class Deployment:
         tmp.replace(path)
 
     @classmethod
-    def load(cls, path: Path) -> "Deployment":
+    def load(cls, path: Path) -> Deployment:
         try:
             data = json.loads(path.read_text(encoding="utf8"))
         except FileNotFoundError:

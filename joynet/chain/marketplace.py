@@ -25,15 +25,16 @@ import asyncio
 import enum
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
-from joynet.chain.signing import SigningClient
 from joynet.chain.deployment_file import load_deployment
 from joynet.chain.errors import MarketplaceError
+from joynet.chain.signing import SigningClient
 
 ZERO32 = b"\0" * 32
 
@@ -58,7 +59,7 @@ class Request(NamedTuple):
     nodes: list[str]
 
     @classmethod
-    def from_event(cls, event, assigned=None) -> "Request":
+    def from_event(cls, event, assigned=None) -> Request:
         """From an InferenceRequested event, and the request's NodesAssigned event if any."""
         request = cls(
             event.requestId,
@@ -73,7 +74,7 @@ class Request(NamedTuple):
         )
         return request.assigned(assigned) if assigned is not None else request
 
-    def assigned(self, event) -> "Request":
+    def assigned(self, event) -> Request:
         """This request as its NodesAssigned event left it."""
         return self._replace(deadline=event.deadline, nodes=[to_checksum_address(n) for n in event.nodes])
 

@@ -7,7 +7,8 @@ threshold of distinct committee members, ordered by signer address (:func:`order
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from eth_account import Account
 
@@ -20,7 +21,8 @@ class Usage(NamedTuple):
     """Inferences ``node`` served on the stream since the previous checkpoint."""
 
     node: str
-    count: int
+    # The contract struct's field name; it shadows tuple.count, which nothing here calls.
+    count: int  # type: ignore[assignment]
 
 
 class Checkpoint(NamedTuple):
@@ -31,7 +33,8 @@ class Checkpoint(NamedTuple):
     previousHead: bytes
     headHash: bytes
     messagesRoot: bytes
-    usage: list[Usage]
+    # A list as built; a tuple where the checkpoint must be hashable (a dict key).
+    usage: Sequence[Usage]
 
     @property
     def inferences(self) -> int:

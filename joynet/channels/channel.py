@@ -52,14 +52,14 @@ class ChannelReader:
         for message in self.transport.read(self.channel_id, self.state.last_sequence + 1):
             self.state.apply(message)
             if message.type is MessageType.KEYLOAD and self.identity is not None:
-                self._receive_keyload(message)
+                self._receive_keyload(message, self.identity)
             yield message
 
     def sync(self) -> list[Message]:
         return list(self.verified_messages())
 
-    def _receive_keyload(self, message: Message) -> None:
-        channel_key = open_keyload(self.channel_id, self.state.keyloads[message.hash], self.identity)
+    def _receive_keyload(self, message: Message, identity: ChannelIdentity) -> None:
+        channel_key = open_keyload(self.channel_id, self.state.keyloads[message.hash], identity)
         if channel_key is not None:
             self._channel_keys[message.hash] = channel_key
 
@@ -157,7 +157,8 @@ class Channel:
         unknown = [key.hex()[:16] for key, exchange_key in recipients.items() if exchange_key is None]
         if unknown:
             raise NotAuthorizedError(f"cannot admit keys that never subscribed: {', '.join(unknown)}")
-        keyload, _ = new_keyload(self.channel_id, recipients)
+        keyload, _ = new_keyload(self.channel_id, {key: exchange_key for key, exchange_key in recipients.items()
+                                                   if exchange_key is not None})
         return self._publish(MessageType.KEYLOAD, keyload.encode())
 
     def publish(self, public: bytes = b"", masked: bytes | None = None) -> Message:
@@ -189,6 +190,6 @@ class Channel:
     def _mask(self, message: Message, plaintext: bytes) -> bytes:
         keyload_id = self.state.latest_keyload_id
         channel_key = self.reader.channel_key(keyload_id) if keyload_id else None
-        if channel_key is None:
+        if keyload_id is None or channel_key is None:
             raise MaskedPayloadAccessError("this identity holds no key of the latest keyload: it was not admitted")
         return mask(channel_key, keyload_id, message.header(), plaintext)

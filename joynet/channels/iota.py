@@ -37,17 +37,17 @@ def channel_tag(channel_id: bytes) -> bytes:
 
 def tagged_data_payload(message: Message):
     """The iota-sdk TaggedDataPayload that carries ``message``."""
-    from iota_sdk import TaggedDataPayload
+    from iota_sdk import HexStr, TaggedDataPayload
 
     message.check_size()
-    return TaggedDataPayload(tag=_hex(channel_tag(message.channel_id)), data=_hex(message.to_bytes()))
+    return TaggedDataPayload(tag=HexStr(_hex(channel_tag(message.channel_id))), data=HexStr(_hex(message.to_bytes())))
 
 
 def block_with_message(message: Message, parents: list[str]):
     """An unposted Stardust block carrying ``message`` (the node would choose ``parents``)."""
-    from iota_sdk import Block
+    from iota_sdk import Block, HexStr
 
-    return Block(protocolVersion=STARDUST_PROTOCOL_VERSION, parents=parents, nonce="0", payload=tagged_data_payload(message))
+    return Block(protocolVersion=STARDUST_PROTOCOL_VERSION, parents=[HexStr(p) for p in parents], nonce="0", payload=tagged_data_payload(message))
 
 
 def message_from_payload(payload, channel_id: bytes) -> Message:

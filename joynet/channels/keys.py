@@ -100,9 +100,9 @@ class ChannelIdentity:
 
     def iota_address(self, bech32_hrp: str = "iota") -> str:
         """The Stardust Ed25519 address of the signing key (what the wallet shows)."""
-        from iota_sdk import Utils
+        from iota_sdk import HexStr, Utils
 
-        return Utils.hex_public_key_to_bech32_address("0x" + self.public_key.hex(), bech32_hrp)
+        return Utils.hex_public_key_to_bech32_address(HexStr("0x" + self.public_key.hex()), bech32_hrp)
 
     def __repr__(self) -> str:
         return f"ChannelIdentity({self.public_key.hex()[:16]}...)"

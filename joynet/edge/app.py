@@ -29,7 +29,7 @@ import asyncio
 import logging
 import signal
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from eth_utils import keccak
 
@@ -137,7 +137,7 @@ class EdgeApp:
                     logger.warning("reading events failed (%s: %s); retrying", type(error).__name__, error)
                 try:
                     await asyncio.wait_for(stop.wait(), self.poll_seconds)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         finally:
             for signum in signals:

@@ -33,22 +33,34 @@ import logging
 import os
 import re
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
-from joynet.inference.inputs import document_commitment, encode_document, fetch_input
-from joynet.edge.journal import (
-    ASSIGNED, CLOSED, COMMITTED, COMPUTED, DECLINED, DECLINING, EXPIRED, FAILED, REVEALED, RUNNING, SUBMITTED,
-    UNFINISHED, Job, JobJournal,
-)
-from joynet.edge.inference_node import InferenceNode
-from joynet.inference import DEFAULT_MAX_INPUT_BYTES, InferenceError, InvalidInputError
 from joynet.chain.marketplace import MarketplaceError, ModelMarketplace, Request, RequestStatus, model_key, seal_result
+from joynet.edge.errors import EdgeNodeError, TransactionWouldRevert
+from joynet.edge.inference_node import InferenceNode
+from joynet.edge.journal import (
+    ASSIGNED,
+    CLOSED,
+    COMMITTED,
+    COMPUTED,
+    DECLINED,
+    DECLINING,
+    EXPIRED,
+    FAILED,
+    REVEALED,
+    RUNNING,
+    SUBMITTED,
+    UNFINISHED,
+    Job,
+    JobJournal,
+)
+from joynet.inference import DEFAULT_MAX_INPUT_BYTES, InferenceError, InvalidInputError
+from joynet.inference.inputs import document_commitment, encode_document, fetch_input
 from joynet.models.package import IPFS_SCHEME
-from joynet.edge.errors import EdgeNodeError
-from joynet.edge.errors import TransactionWouldRevert
 
 logger = logging.getLogger("joynet.edge")
 
@@ -85,7 +97,10 @@ def _short(text: str) -> str:
     return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 1] + "…"
 
 
-def _hex(value: str) -> bytes:
+def _hex(value: str | None) -> bytes:
+    """A journaled hex field as bytes: set by the step before the one that sends it."""
+    if value is None:
+        raise ValueError("a job field is sent before the step that sets it")
     return bytes.fromhex(value.removeprefix("0x"))
 
 
@@ -235,7 +250,8 @@ class EdgeNode:
             for contract in (self.contract, self.coordinator, self.market.token):
                 for abi in contract.contract_type.errors:
                     self._error_names["0x" + keccak(text=abi.selector)[:4].hex()] = abi.name
-        return re.sub(r"0x[0-9a-fA-F]{8}\b", lambda m: self._error_names.get(m.group(0).lower(), m.group(0)), message)
+        names = self._error_names
+        return re.sub(r"0x[0-9a-fA-F]{8}\b", lambda m: names.get(m.group(0).lower(), m.group(0)), message)
 
     # ---- joining the network ----
 
@@ -377,7 +393,7 @@ class EdgeNode:
         if requested is None or not self.journal.add(request, self.models.get(request.modelId, "0x" + request.modelId.hex()),
                                                      requested.inputURI, requested.block_number):
             return
-        job = self.journal.get(rid)
+        job = self.journal.existing(rid)
         logger.info("request %d: drawn for this node (%s, deadline in %d s); its result assigns it", rid, job.model,
                     request.deadline - self.chain_time())
         self._spawn(job)
@@ -452,8 +468,13 @@ class EdgeNode:
         self._assigning.add(rid)
         task = asyncio.create_task(self._assign(request, delay), name=f"assign-{rid}")
         self._assigners.add(task)
-        task.add_done_callback(lambda done: (self._assigners.discard(done), self._assigning.discard(rid),
-                                             self._graced.pop(rid, None)))
+
+        def assigned(done: asyncio.Task) -> None:
+            self._assigners.discard(done)
+            self._assigning.discard(rid)
+            self._graced.pop(rid, None)
+
+        task.add_done_callback(assigned)
 
     # ---- requests ----
 
@@ -467,7 +488,7 @@ class EdgeNode:
         if job is not None:
             if not job.request.nodes:  # a drawn job another node assigned (to this one) first
                 self.journal.set_request(rid, job.request.assigned(event))
-                job = self.journal.get(rid)
+                job = self.journal.existing(rid)
             # Seen before: the blocks after the cursor are replayed after a restart or a failed poll.
             if job.state in UNFINISHED and rid not in self._running:
                 self._spawn(job)
@@ -484,7 +505,7 @@ class EdgeNode:
             return
         logger.info("request %d: assigned (%s, quorum %d, deadline in %d s)", rid, name, request.quorum,
                     request.deadline - self.chain_time())
-        self._spawn(self.journal.get(rid))
+        self._spawn(self.journal.existing(rid))
 
     def _find_requested(self, request_id: int, assigned_block: int):
         """The request's InferenceRequested event, at most SEED_BLOCKS before its assignment."""
@@ -510,7 +531,12 @@ class EdgeNode:
         task = asyncio.create_task(self._serve(job), name=f"request-{job.request_id}")
         self._tasks.add(task)
         self._running.add(job.request_id)
-        task.add_done_callback(lambda done: (self._tasks.discard(done), self._running.discard(job.request_id)))
+
+        def served(done: asyncio.Task) -> None:
+            self._tasks.discard(done)
+            self._running.discard(job.request_id)
+
+        task.add_done_callback(served)
 
     async def _serve(self, job: Job) -> None:
         async with self._slots:
@@ -543,7 +569,7 @@ class EdgeNode:
                     fields["salt"] = "0x" + os.urandom(32).hex()
                 self.journal.update(rid, COMPUTED, **fields)
                 logger.info("request %d: %s", rid, summary)
-            job = self.journal.get(rid)
+            job = self.journal.existing(rid)
         if job.state == COMPUTED:
             try:
                 await (self._commit if quorum > 1 else self._submit)(job)
@@ -554,9 +580,10 @@ class EdgeNode:
                 reason = _short(f"the marketplace refuses this node's result: {refused.error}")
                 logger.warning("request %d: declining: %s", rid, reason)
                 self.journal.update(rid, DECLINING, reason=reason)
-            job = self.journal.get(rid)
-            if job is None:  # a drawn job that went to another node
+            current = self.journal.get(rid)
+            if current is None:  # a drawn job that went to another node
                 return
+            job = current
         if job.state == COMMITTED:
             await self._wait_until_revealable(job)
             await self._reveal(job)
@@ -571,7 +598,7 @@ class EdgeNode:
             raise InferenceError(f"the deadline is too close: {margin:g} s are needed to answer")
         try:
             return await asyncio.wait_for(self._compute(job), budget)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise InferenceError(f"this node could not compute the result within the {int(budget)} s left before "
                                  f"the deadline") from None
 
@@ -634,9 +661,10 @@ class EdgeNode:
             except TransactionWouldRevert as refused:
                 logger.info("request %d: the result cannot assign the request (%s); assigning it first",
                             job.request_id, refused.error)
-            job = await self._claim(job)
-            if job is None:
+            claimed = await self._claim(job)
+            if claimed is None:
                 return
+            job = claimed
         await self._send(job, SUBMITTED, self.contract.submitResult, job.request, _hex(job.output_commitment),
                          job.output_uri, _hex(job.proof))
 
@@ -689,7 +717,7 @@ class EdgeNode:
                     logged = True
                 try:
                     await asyncio.wait_for(wake.wait(), REVEAL_POLL_SECONDS)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         finally:
             self._wakeups.pop(rid, None)
@@ -704,9 +732,10 @@ class EdgeNode:
 
     async def _decline(self, job: Job) -> None:
         if not job.request.nodes:  # drawn, not assigned: only an assigned node may decline
-            job = await self._claim(job)
-            if job is None:
+            claimed = await self._claim(job)
+            if claimed is None:
                 return
+            job = claimed
         if job.request.quorum > 1:
             # The nodes of a quorum usually refuse a bad input together, and the first decline
             # closes the request: each waits its turn (its slot), so that the others see it
@@ -773,7 +802,7 @@ class EdgeNode:
                 continue
             if own is not None and job.state != COMMITTED:
                 self._finish(job, *own)
-                job = self.journal.get(job.request_id)
+                job = self.journal.existing(job.request_id)
             closed = self._closed_state(job)
             if closed is not None:
                 self._finish(job, *closed)

@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from joynet.feeless.errors import ProofRejectedError
 from joynet.feeless.requester import request_over_channel
@@ -33,6 +33,9 @@ from joynet.models.package import IPFS_SCHEME, ModelPackage, ModelPackageError, 
 from joynet.storage import ModelStore, StoreError, open_store
 from joynet.storage.cids import cid_text, parse_cid
 from joynet.storage.errors import InvalidCIDError
+
+if TYPE_CHECKING:  # imported at run time only where a proof is first checked (_verify_pairing)
+    from joynet.zk import ZKProver
 
 logger = logging.getLogger("joynet.inference")
 
@@ -124,7 +127,7 @@ class InferenceNode:
         self._models: dict[str, LoadedModel] = {}
         self._iota_handler = None
         self._subscribed: set[str] = set()
-        self._verifier = None  # a ZKProver, to check channel answers' proofs
+        self._verifier: ZKProver | None = None  # to check channel answers' proofs
         self._locks: dict[str, asyncio.Lock] = {}
         # Models run on one long-lived worker thread: the event loop stays free, and torch's
         # intra-op thread pool (OpenMP) is created once for that thread instead of per call.

@@ -86,7 +86,7 @@ class Job:
     salt: str | None = None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Job":
+    def from_row(cls, row: sqlite3.Row) -> Job:
         values = dict(row)
         values["request"] = request_from_json(values["request"])
         return cls(**values)
@@ -192,8 +192,16 @@ class JobJournal:
         row = self._db.execute("SELECT * FROM jobs WHERE request_id = ?", (request_id,)).fetchone()
         return Job.from_row(row) if row else None
 
+    def existing(self, request_id: int) -> Job:
+        """The job of a request the caller has just journaled (KeyError if it is not there)."""
+        job = self.get(request_id)
+        if job is None:
+            raise KeyError(f"request {request_id} is not in the journal")
+        return job
+
     def jobs(self, states: tuple[str, ...] | None = None, limit: int | None = None) -> list[Job]:
-        query, args = "SELECT * FROM jobs", []
+        query = "SELECT * FROM jobs"
+        args: list[object] = []
         if states:
             query += f" WHERE state IN ({', '.join('?' * len(states))})"
             args.extend(states)

@@ -68,7 +68,9 @@ def build_checkpoint(transport: ChannelTransport, stream_id: bytes, last_sequenc
     if last < first or last >= len(hashes):
         return None
     author = reader.state.author
-    requests, answered, usage = set(), set(), Counter()
+    requests: set[str] = set()
+    answered: set[str] = set()
+    usage: Counter[str] = Counter()
     for message in messages[: last + 1]:
         body = accounting_of(message)
         if body is None:

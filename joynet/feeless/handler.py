@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from joynet.channels import Channel, ChannelIdentity, MaskedPayloadAccessError, Message, MessageType, SQLiteLedger
+from joynet.channels.errors import AdmissionRefusedError
 from joynet.channels.iota import IOTATransport
 from joynet.channels.transport import ChannelTransport
-from joynet.channels.errors import AdmissionRefusedError
 
 # (subscriber's Ed25519 key, its credential) -> admit? A policy refuses by returning False or, to
 # tell the subscriber why, by raising AdmissionRefusedError(reason).

@@ -96,6 +96,8 @@ def check_proof_statement(package: ModelPackage, input_data, request_id: str, re
     if not isinstance(signals, list) or "proof" not in document:
         raise ProofRejectedError(f"the answer to {request_id} carries no Groth16 proof for a ZK model")
     value = json.loads(input_data) if isinstance(input_data, (str, bytes)) else input_data
+    if response.node is None:
+        raise ProofRejectedError(f"the answer to {request_id} cannot be checked: it names no node")
     try:
         expected = runtime_for(package.framework).proof_statement(
             package.weights_commitment, value, response.output or {}, circuit_request_id(request_id), response.node)
@@ -108,7 +110,7 @@ def check_proof_statement(package: ModelPackage, input_data, request_id: str, re
         raise ProofRejectedError(f"model {package.cid} names a circuit, but its runtime proves nothing")
     if len(claimed) != len(expected):
         raise ProofRejectedError(f"the answer to {request_id} carries no Groth16 proof for a ZK model")
-    wrong = [name for (name, want), got in zip(expected.items(), claimed) if got != want]
+    wrong = [name for (name, want), got in zip(expected.items(), claimed, strict=False) if got != want]
     if wrong:
         raise ProofRejectedError(f"the proof of {request_id} does not state this result: {', '.join(wrong)} differ")
     return document

@@ -22,8 +22,8 @@ from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, is_address, to_checksum_address
 
 from joynet.chain.dao import GovernanceError, ProposalState
-from joynet.governance.voter import ContractDirectory, DecodedCall, show_value
 from joynet.governance.errors import AccountError
+from joynet.governance.voter import ContractDirectory, DecodedCall, show_value
 
 CALL_PATTERN = re.compile(r"^\s*(\w+)\.(\w+)\s*\((.*)\)\s*$", re.DOTALL)
 HEX_TOKEN = re.compile(r"(?<![\w'\"])(0x[0-9a-fA-F]+)")
@@ -89,7 +89,7 @@ def parse_call(text: str, deployment, directory: ContractDirectory) -> EncodedCa
         raise GovernanceError(f"{contract}.{function} takes {len(method.inputs)} argument(s) ({signature}), got {len(values)}")
     converted = {
         arg.name: _convert(value, arg.canonical_type, f"{contract}.{function} argument {arg.name}")
-        for arg, value in zip(method.inputs, values)
+        for arg, value in zip(method.inputs, values, strict=False)
     }
     types = [arg.canonical_type for arg in method.inputs]
     calldata = function_signature_to_4byte_selector(method.selector) + abi_encode(types, list(converted.values()))
@@ -161,7 +161,7 @@ def _decode_error(data: Any, contract: str, directory: ContractDirectory) -> str
     for error in directory.contract_type(contract).errors:
         if function_signature_to_4byte_selector(error.selector) == raw[:4]:
             values = abi_decode([arg.canonical_type for arg in error.inputs], raw[4:])
-            shown = ", ".join(f"{arg.name}={show_value(value)}" for arg, value in zip(error.inputs, values))
+            shown = ", ".join(f"{arg.name}={show_value(value)}" for arg, value in zip(error.inputs, values, strict=False))
             return f"{error.name}({shown})"
     return f"custom error 0x{raw[:4].hex()}"
 

@@ -25,9 +25,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import yaml
 from eth_abi import decode as abi_decode
@@ -132,7 +133,7 @@ class ContractDirectory:
         self._by_name = {name: contract_type for name, contract_type in self._by_address.values()}
 
     @classmethod
-    def from_deployment(cls, deployment) -> "ContractDirectory":
+    def from_deployment(cls, deployment) -> ContractDirectory:
         from ape import project
 
         from joynet.chain.deployment_file import CONTRACT_TYPES
@@ -154,7 +155,7 @@ class ContractDirectory:
             return {}
         return {abi.name: abi for abi in contract_type.mutable_methods}
 
-    def decode(self, target: str, calldata: bytes) -> "DecodedCall | CallVerdict":
+    def decode(self, target: str, calldata: bytes) -> DecodedCall | CallVerdict:
         """The call by contract and argument names, or the verdict on a call that has none."""
         known = self.lookup(target)
         if known is None:
@@ -167,7 +168,7 @@ class ContractDirectory:
             values = abi_decode([argument.canonical_type for argument in method.inputs], calldata[4:])
         except Exception as err:  # eth_abi raises several kinds for malformed calldata
             return CallVerdict(False, f"{name}.{method.name}", f"calldata does not decode ({err})")
-        return DecodedCall(name, method.name, {arg.name: value for arg, value in zip(method.inputs, values)})
+        return DecodedCall(name, method.name, {arg.name: value for arg, value in zip(method.inputs, values, strict=False)})
 
     def contract_type(self, name: str):
         return self._by_name[name]
@@ -188,7 +189,7 @@ class VoterPolicy:
     # -- reading --
 
     @classmethod
-    def load(cls, path: str | Path) -> "VoterPolicy":
+    def load(cls, path: str | Path) -> VoterPolicy:
         path = Path(path)
         try:
             text = path.read_text(encoding="utf8")
@@ -203,7 +204,7 @@ class VoterPolicy:
         return cls.from_mapping(data, source=str(path))
 
     @classmethod
-    def from_mapping(cls, data: Any, source: str = "policy") -> "VoterPolicy":
+    def from_mapping(cls, data: Any, source: str = "policy") -> VoterPolicy:
         if not isinstance(data, dict):
             raise PolicyError(f"{source}: expected a mapping with 'otherwise' and 'supports'")
         _no_unknown_keys(data, POLICY_KEYS, source)
@@ -213,7 +214,7 @@ class VoterPolicy:
         supports = data.get("supports")
         if not isinstance(supports, list):
             raise PolicyError(f"{source}: 'supports' must be a list of {{contract, function, arguments}} entries")
-        rules = []
+        rules: list[FunctionRule] = []
         for index, entry in enumerate(supports):
             where = f"{source}: supports[{index}]"
             if not isinstance(entry, dict):
@@ -418,7 +419,7 @@ class DaoVoter:
         proposal_id = created.proposalId
         if self.dao.contract.hasVoted(proposal_id, self.account):
             return
-        calls = [ProposedCall(to_checksum_address(t), int(v), bytes(c)) for t, v, c in zip(created.targets, created.values, created.calldatas)]
+        calls = [ProposedCall(to_checksum_address(t), int(v), bytes(c)) for t, v, c in zip(created.targets, created.values, created.calldatas, strict=False)]
         decision = self.policy.evaluate(calls, self.directory)
         title = (created.description or "").splitlines()[0][:80] if created.description else "(no description)"
         self.log(f"proposal {_short(proposal_id)} \"{title}\" by {created.proposer}: will vote {decision.support.name.upper()}")

@@ -33,8 +33,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from joynet.channels import Channel, ChannelIdentity, ChannelReader, MessageType, derive_channel_id
-from joynet.channels.transport import ChannelTransport
 from joynet.channels.errors import AdmissionRefusedError
+from joynet.channels.transport import ChannelTransport
 from joynet.identity.errors import CredentialError
 
 ACCESS_DENIED = "access denied"  # how a node's refusal for want of a valid credential begins

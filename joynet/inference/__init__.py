@@ -4,7 +4,11 @@ the input and output schemas a package declares (``schema``), the request input 
 reports when it cannot produce a result."""
 
 from joynet.inference.errors import (
-    InferenceError, InvalidInputError, ModelLoadError, ModelNotRegisteredError, PayloadTooLargeError,
+    InferenceError,
+    InvalidInputError,
+    ModelLoadError,
+    ModelNotRegisteredError,
+    PayloadTooLargeError,
     UnknownRuntimeError,
 )
 from joynet.inference.runtimes import ModelRuntime, RuntimeContext, RuntimeOutput, register_runtime

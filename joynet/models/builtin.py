@@ -140,8 +140,8 @@ def write_minilm_package(directory: str | Path, quorum: int = DEFAULT_MINILM_QUO
 async def publish_builtin_models(store: ModelStore, *, cid_version: int = 0,
                                  minilm_quorum: int = DEFAULT_MINILM_QUORUM) -> dict[str, str]:
     """Publishes both models to ``store``; returns their metadata CIDs {"digits", "minilm"}."""
-    with tempfile.TemporaryDirectory(prefix="joynet-models-") as staging:
-        staging = Path(staging)
+    with tempfile.TemporaryDirectory(prefix="joynet-models-") as staging_dir:
+        staging = Path(staging_dir)
         digits = await publish_model(store, write_digits_package(staging / "digits"), cid_version=cid_version)
         minilm = await publish_model(store, write_minilm_package(staging / "minilm", minilm_quorum),
                                      cid_version=cid_version)

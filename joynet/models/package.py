@@ -20,10 +20,10 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
+from joynet.models.errors import ModelPackageError
 from joynet.storage import ModelStore
 from joynet.storage.cids import parse_cid
 from joynet.storage.errors import InvalidCIDError
-from joynet.models.errors import ModelPackageError
 
 DESCRIPTION_FILES = ("model.yaml", "model.yml", "model.json")
 IPFS_SCHEME = "ipfs://"

@@ -6,6 +6,7 @@ re-hashed on read.
 """
 
 import hashlib
+from typing import TypeAlias
 
 import cid as pycid
 
@@ -17,7 +18,7 @@ RAW = "raw"
 _SHA2_256 = 0x12
 _SHA2_256_LENGTH = 32
 
-CID = pycid.CIDv0 | pycid.CIDv1
+CID: TypeAlias = pycid.CIDv0 | pycid.CIDv1
 
 
 def sha2_256_multihash(data: bytes) -> bytes:

@@ -51,6 +51,8 @@ class EmbeddedStore(ModelStore):
         for root in blocks:
             self._write_block(root)
             await asyncio.sleep(0)  # hashing a large file should not starve the event loop
+        if root is None:
+            raise ValueError("a DAG has at least its root block")
         self._pins.mkdir(parents=True, exist_ok=True)
         (self._pins / cid_text(root.cid)).touch()
         return root.cid

@@ -55,7 +55,7 @@ class ModelStore(ABC):
     async def pins(self) -> list[str]:
         """The CIDs of the pinned files."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027  (optional hook: the embedded store holds nothing)
         """Releases connections; the embedded store holds none."""
 
     async def __aenter__(self):
@@ -87,6 +87,8 @@ class ModelStore(ABC):
 def root_cid(blocks: Iterator[Block]) -> CID:
     """Runs through a DAG's blocks (root last) keeping none of them; returns the root's CID."""
     root = None
-    for root in blocks:
+    for root in blocks:  # noqa: B007  (the loop only keeps the last block: the root)
         pass
+    if root is None:
+        raise ValueError("a DAG has at least its root block")
     return root.cid

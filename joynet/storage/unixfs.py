@@ -61,6 +61,7 @@ def _read_varint(buffer: bytes, offset: int) -> tuple[int, int]:
 def _fields(buffer: bytes) -> Iterator[tuple[int, int | bytes]]:
     """(field number, value) pairs; only the two wire types dag-pb and UnixFS use."""
     offset = 0
+    value: int | bytes
     while offset < len(buffer):
         tag, offset = _read_varint(buffer, offset)
         number, wire_type = tag >> 3, tag & 7
@@ -110,7 +111,7 @@ def decode_node(block: bytes) -> tuple[bytes | None, list[Link]]:
 
 def _decode_link(encoded: bytes) -> Link:
     fields = dict(_fields(encoded))
-    return Link(cid=cid_from_bytes(bytes(fields[1])), tsize=fields.get(3, 0), name=bytes(fields.get(2, b"")).decode())
+    return Link(cid=cid_from_bytes(bytes(fields[1])), tsize=_varint_value(fields.get(3, 0)), name=bytes(fields.get(2, b"")).decode())
 
 
 # ---- UnixFS ----
@@ -130,7 +131,14 @@ def _decode_unixfs(encoded: bytes) -> tuple[int, bytes]:
     fields = dict(_fields(encoded))
     if 1 not in fields:
         raise ValueError("UnixFS data without a type")
-    return fields[1], bytes(fields.get(2, b""))
+    return _varint_value(fields[1]), bytes(fields.get(2, b""))
+
+
+def _varint_value(value: int | bytes) -> int:
+    """A varint field's value; bytes where a varint belongs make the block malformed."""
+    if isinstance(value, bytes):
+        raise ValueError("a length-delimited field where a varint belongs")
+    return value
 
 
 # ---- building a file's DAG ----

@@ -5,13 +5,29 @@ commitments a proof binds, and `ZKProver`, which proves inferences with the comm
 """
 
 from joynet.zk.commitments import (
-    input_commitment, output_commitment, pack_bytes, pack_nibbles, random_salt, to_bytes32, weights_commitment,
+    input_commitment,
+    output_commitment,
+    pack_bytes,
+    pack_nibbles,
+    random_salt,
+    to_bytes32,
+    weights_commitment,
 )
 from joynet.zk.model import DEFAULT_MODEL, Inference, ModelError, QuantizedMLP
 from joynet.zk.poseidon import SNARK_SCALAR_FIELD, poseidon
 from joynet.zk.prover import (
-    PUBLIC_INPUTS, ZK_VERIFIER_LAYOUT, ZKProof, ZKProofError, ZKProver, circuit_id, circuit_input, decode_calldata,
-    encode_calldata, output_binding, request_binding, solidity_proof,
+    PUBLIC_INPUTS,
+    ZK_VERIFIER_LAYOUT,
+    ZKProof,
+    ZKProofError,
+    ZKProver,
+    circuit_id,
+    circuit_input,
+    decode_calldata,
+    encode_calldata,
+    output_binding,
+    request_binding,
+    solidity_proof,
 )
 
 __all__ = [

@@ -15,6 +15,7 @@ every logit difference fits LOGIT_DIFF_BITS bits, far below the field size (no w
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
 from joynet.zk.errors import ModelError
 
 INPUTS, HIDDEN, CLASSES = 64, 16, 10
@@ -79,12 +80,12 @@ class QuantizedMLP:
         """The 16 hidden activations max(floor(acc1 / 2**SHIFT), 0) for integer pixels 0..16."""
         x = check_pixels(pixels)
         # Python's >> on ints is floor division by 2**SHIFT, as the circuit constrains it.
-        return [max((bias + sum(w * p for w, p in zip(row, x))) >> SHIFT, 0) for row, bias in zip(self.w1, self.b1)]
+        return [max((bias + sum(w * p for w, p in zip(row, x, strict=False))) >> SHIFT, 0) for row, bias in zip(self.w1, self.b1, strict=False)]
 
     def forward(self, pixels) -> Inference:
         """The circuit's computation on 64 integer pixels 0..16 (row by row)."""
         hidden = self.hidden_layer(pixels)
-        logits = tuple(bias + sum(w * h for w, h in zip(row, hidden)) for row, bias in zip(self.w2, self.b2))
+        logits = tuple(bias + sum(w * h for w, h in zip(row, hidden, strict=False)) for row, bias in zip(self.w2, self.b2, strict=False))
         return Inference(label=logits.index(max(logits)), logits=logits)  # index(): the first maximum wins
 
     def weight_nibbles(self) -> list[int]:

@@ -7,7 +7,7 @@ so it yields the same field element the circuit does, which equals circomlibjs's
 """
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 # The BN254 scalar field: every signal of the circuit, and every public input, lives below it.
@@ -29,7 +29,7 @@ class _Width:
         self.p = [[int(v, 16) for v in row] for row in spec["P"]]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _widths() -> dict[int, _Width]:
     data = json.loads(_CONSTANTS.read_text())
     return {int(t): _Width(int(t), spec, data["full_rounds"]) for t, spec in data["widths"].items()}

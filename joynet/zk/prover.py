@@ -18,16 +18,21 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from eth_abi import decode, encode
 from eth_utils import is_address, to_checksum_address
 
 from joynet.zk.commitments import (
-    check_salt, input_commitment, output_commitment, to_bytes32, weights_commitment,
+    check_salt,
+    input_commitment,
+    output_commitment,
+    to_bytes32,
+    weights_commitment,
 )
+from joynet.zk.errors import ZKProofError
 from joynet.zk.model import Inference, QuantizedMLP, check_pixels
 from joynet.zk.poseidon import SNARK_SCALAR_FIELD
-from joynet.zk.errors import ZKProofError
 
 logger = logging.getLogger("joynet.zk")
 
@@ -146,7 +151,10 @@ def circuit_input(model: QuantizedMLP, pixels, salt: int, request_id: int, node)
         "inputCommitment": input_commitment(pixels, salt),
         "outputBinding": output_binding(output_commitment(model.forward(pixels)), request_id, node),
     }
-    field = lambda value: str(value % SNARK_SCALAR_FIELD)
+
+    def field(value: int) -> str:
+        return str(value % SNARK_SCALAR_FIELD)
+
     return {
         **{name: field(public[name]) for name in PUBLIC_INPUTS},
         "requestNode": field(request_binding(request_id, node)),
@@ -186,6 +194,10 @@ class ZKProver:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
             cwd=PROJECT_ROOT,
         )
+        # Both are pipes (PIPE above), never None; kept typed as such for the worker protocol.
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._stdin: IO[str] = self._process.stdin
+        self._stdout: IO[str] = self._process.stdout
         ready = self._read(start_timeout)
         if not ready.get("ready"):
             self.close()
@@ -200,7 +212,7 @@ class ZKProver:
 
     def _read(self, timeout: float) -> dict:
         result: list[str] = []
-        reader = threading.Thread(target=lambda: result.append(self._process.stdout.readline()), daemon=True)
+        reader = threading.Thread(target=lambda: result.append(self._stdout.readline()), daemon=True)
         reader.start()
         reader.join(timeout)
         if reader.is_alive():
@@ -220,8 +232,8 @@ class ZKProver:
                 raise ZKProofError("the prover worker is not running (closed or crashed)")
             self._next_id += 1
             request_id = self._next_id
-            self._process.stdin.write(json.dumps({"id": request_id, "op": op, **payload}) + "\n")
-            self._process.stdin.flush()
+            self._stdin.write(json.dumps({"id": request_id, "op": op, **payload}) + "\n")
+            self._stdin.flush()
             answer = self._read(self.request_timeout)
         if answer.get("id") != request_id:
             raise ZKProofError(f"the prover worker answered request {answer.get('id')}, expected {request_id}")
@@ -278,11 +290,11 @@ class ZKProver:
         process = self._process
         if process.poll() is None:
             try:
-                process.stdin.close()
+                self._stdin.close()
                 process.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):
                 self._kill()
-        process.stdout.close()
+        self._stdout.close()
         self._stderr.close()
 
     def _kill(self) -> None:

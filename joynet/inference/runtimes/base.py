@@ -47,7 +47,7 @@ class ModelRuntime(ABC):
         """Runs one schema-valid input. Raises InvalidInputError for input the schema let through
         but the model cannot take."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional hook: most runtimes hold nothing)
         """Releases what the runtime holds (worker processes...)."""
 
     @classmethod
