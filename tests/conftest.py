@@ -24,7 +24,7 @@ import ape  # noqa: E402  (after the environment above is settled)
 from joynet.chain.deploy import JOY, deploy_protocol, load_deploy_config  # noqa: E402
 from joynet.chain.dao import ProposalState  # noqa: E402
 from joynet.chain.marketplace import Request, model_key, registration_commitment, seal_result  # noqa: E402
-from other_chains import anvil, import_deployer_account, run_ape, supernet_chain_id  # noqa: E402
+from helpers.other_chains import anvil, import_deployer_account, run_ape, supernet_chain_id  # noqa: E402
 
 
 # ---- accounts ----

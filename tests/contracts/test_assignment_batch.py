@@ -3,7 +3,7 @@ pending requests it sees; a request that cannot be assigned is skipped, never th
 
 import pytest
 
-from chain_asserts import reverts_with
+from helpers.chain_asserts import reverts_with
 from joynet.chain.deploy import JOY
 from joynet.chain.marketplace import Request
 

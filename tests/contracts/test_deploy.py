@@ -10,7 +10,7 @@ import pytest
 
 from joynet.chain.deploy import LOCAL_CHAIN_IDS
 from joynet.chain.deployment_file import Deployment
-from other_chains import ANVIL_ADDRESS_0, ZERO, connected, run_ape
+from helpers.other_chains import ANVIL_ADDRESS_0, ZERO, connected, run_ape
 
 
 @pytest.fixture

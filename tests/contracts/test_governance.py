@@ -4,7 +4,7 @@ import pytest
 from eth_abi import decode as abi_decode
 from eth_utils import keccak
 
-from chain_asserts import reverts_with
+from helpers.chain_asserts import reverts_with
 from joynet.chain.deploy import JOY
 from joynet.chain.dao import ProposalState
 

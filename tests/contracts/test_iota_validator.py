@@ -6,7 +6,7 @@ it, so a committee that inflated it could not mint rewards from the usage pool."
 import pytest
 from eth_utils import keccak
 
-from chain_asserts import reverts_with
+from helpers.chain_asserts import reverts_with
 from joynet.chain.validator import Checkpoint, Usage, ordered_signatures, sign_checkpoint
 from joynet.channels.merkle import merkle_leaf, merkle_proof, merkle_root
 

@@ -5,7 +5,7 @@ timeouts, declines, earnings and their operators, and governance, success and fa
 import pytest
 from eth_utils import keccak
 
-from chain_asserts import permit_signature, reverts_with
+from helpers.chain_asserts import permit_signature, reverts_with
 from joynet.chain.deploy import JOY
 from joynet.chain.marketplace import Request, model_key, registration_commitment, seal_result
 

@@ -20,8 +20,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from chain_asserts import permit_signature, reverts_with
-from draw_model import predict_draw, seed_draw
+from helpers.chain_asserts import permit_signature, reverts_with
+from helpers.draw_model import predict_draw, seed_draw
 from joynet.chain.deploy import JOY
 
 ZERO_ADDRESS = "0x" + "00" * 20

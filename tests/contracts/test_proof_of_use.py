@@ -29,7 +29,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from chain_asserts import reverts_with
+from helpers.chain_asserts import reverts_with
 from joynet.chain.deploy import JOY
 
 EPOCH = 3600  # seconds

@@ -5,7 +5,7 @@ node, a quorum request, a request whose seed is not known yet and a stale copy a
 
 import pytest
 
-from chain_asserts import reverts_with
+from helpers.chain_asserts import reverts_with
 from joynet.chain.deploy import JOY
 from joynet.chain.marketplace import Request
 

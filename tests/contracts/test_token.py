@@ -3,7 +3,7 @@
 import ape
 from eth_utils import keccak
 
-from chain_asserts import permit_signature, reverts_with
+from helpers.chain_asserts import permit_signature, reverts_with
 from joynet.chain.deploy import JOY
 
 

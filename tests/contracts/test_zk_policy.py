@@ -7,7 +7,7 @@ each node's proof when it reveals its committed result. Also the registry's gove
 import pytest
 from eth_utils import keccak
 
-from chain_asserts import reverts_with
+from helpers.chain_asserts import reverts_with
 from joynet.chain.deploy import JOY
 from joynet.chain.marketplace import registration_commitment, seal_result
 from joynet.zk import ZK_VERIFIER_LAYOUT, circuit_id, input_commitment, to_bytes32, weights_commitment

@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from helpers import PROJECT_ROOT
+
 APE = str(Path(sys.executable).with_name("ape"))
 
 

@@ -25,7 +25,7 @@ from joynet.chain.marketplace import RequestStatus
 from joynet.models.builtin import publish_builtin_models
 from joynet.storage import EmbeddedStore
 from joynet.storage.cids import parse_cid
-from edge_agents import AgentProcess, events_of, request_with_input, wait_for, wait_until_nodes_free
+from helpers.edge_agents import AgentProcess, events_of, request_with_input, wait_for, wait_until_nodes_free
 
 run = asyncio.run
 DIGITS, MINILM = "edge-digits", "edge-minilm"

@@ -5,7 +5,7 @@ import re
 import subprocess
 import sys
 
-from agent_process import PROJECT_ROOT, ape_env
+from helpers.agent_process import PROJECT_ROOT, ape_env
 from joynet import model_key
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from chain_asserts import reverts_with
+from helpers import PROJECT_ROOT
+from helpers.chain_asserts import reverts_with
 from joynet import InferenceNode, ModelMarketplace
 from joynet.channels import MessageType, SQLiteLedger
 from joynet.channels.merkle import merkle_leaf, merkle_proof
@@ -24,7 +25,7 @@ from joynet.models.builtin import write_digits_package
 from joynet.storage import EmbeddedStore
 from joynet.zk.digits import load_split
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = PROJECT_ROOT
 APE = str(Path(sys.executable).with_name("ape"))
 NODE_SEED = "abandon " * 11 + "about"
 REQUESTER_SEED = "legal winner thank year wave sausage worth useful legal winner thank yellow"

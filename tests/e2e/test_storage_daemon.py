@@ -1,4 +1,4 @@
-"""Against a real IPFS daemon (js-ipfs, see tests/ipfs_daemon.py): the embedded store computes the
+"""Against a real IPFS daemon (js-ipfs, see tests/helpers/ipfs_daemon.py): the embedded store computes the
 daemon's CIDs, and the Kubo RPC backend round-trips files and refuses data that does not match."""
 
 import asyncio
@@ -10,14 +10,14 @@ import aioipfs
 import pytest
 from aiohttp import web
 
-from ipfs_daemon import free_local_port, running_ipfs_daemon
+from helpers.ipfs_daemon import free_local_port, running_ipfs_daemon
 from joynet import load_model_package, publish_model
 from joynet.cli import main
 from joynet.storage import CIDMismatchError, ContentNotFoundError, EmbeddedStore, StoreUnavailableError
 from joynet.storage.cids import cid_text, parse_cid
 from joynet.storage.kubo import KuboStore
 from joynet.storage.unixfs import CHUNK_SIZE, MAX_LINKS
-from model_directory import CONFIG, WEIGHTS, write_model_directory
+from helpers.model_directory import CONFIG, WEIGHTS, write_model_directory
 
 run = asyncio.run
 

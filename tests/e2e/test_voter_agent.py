@@ -4,7 +4,7 @@ votes by agents/voter-policy.yaml, and with its weight decides the outcome."""
 import pytest
 
 from joynet.chain.dao import ProposalState, VoteType
-from agent_process import AgentProcess, ape_env
+from helpers.agent_process import AgentProcess, ape_env
 
 VOTER_ACCOUNT_INDEX = 6
 

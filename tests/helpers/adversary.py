@@ -1,8 +1,7 @@
 """What the attacks of the adversarial suite share: JOY sums, the protocol constants they are
 measured against, the moves (request, commit, reveal, blocks of several transactions) an
-attacker makes, and a few fixtures, which a test module imports by name (this folder has no
-conftest.py of its own: tests/conftest.py applies here as everywhere below tests/, and its
-helpers, such as chain_asserts, import as from any test module)."""
+attacker makes, and a few fixtures, which an attack module imports by name (tests/contracts/attacks
+has no conftest.py of its own: tests/conftest.py applies there as everywhere below tests/)."""
 
 import pytest
 from eth_utils import keccak
@@ -110,7 +109,7 @@ def by_address(operators):
 @pytest.fixture
 def as_timelock(timelock, accounts, deployer):
     """The timelock, impersonated: it owns every component, so this is what an executed proposal
-    sends (tests/test_governance.py carries real proposals through the DAO)."""
+    sends (tests/contracts/test_governance.py carries real proposals through the DAO)."""
     governor = accounts[timelock.address]
     deployer.transfer(governor, "1 ether")
     return governor

@@ -8,7 +8,8 @@ import threading
 import time
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from helpers import PROJECT_ROOT
+
 APE = str(Path(sys.executable).with_name("ape"))
 
 

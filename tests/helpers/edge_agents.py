@@ -8,10 +8,11 @@ import sys
 import time
 from pathlib import Path
 
+from helpers import PROJECT_ROOT
+
 from joynet.edge import JobJournal
 from joynet.inference.inputs import publish_input
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 APE = str(Path(sys.executable).with_name("ape"))
 
 

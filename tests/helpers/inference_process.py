@@ -1,7 +1,7 @@
 """Run by test_inference_node in a fresh process: loads a model from an embedded store directory
 through a new InferenceNode (its own cache directory) and prints the output commitment.
 
-    python tests/inference_process.py STORE_DIR CACHE_DIR CID JSON_INPUT
+    python tests/helpers/inference_process.py STORE_DIR CACHE_DIR CID JSON_INPUT
 """
 
 import asyncio

@@ -9,7 +9,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from helpers import PROJECT_ROOT
+
 LAUNCHER = PROJECT_ROOT / "toolchain" / "ipfs-daemon.mjs"
 
 

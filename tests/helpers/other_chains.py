@@ -18,9 +18,10 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+from helpers import PROJECT_ROOT
+
 from ape import networks
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 APE = str(Path(sys.executable).with_name("ape"))
 ZERO = "0x0000000000000000000000000000000000000000"
 # Anvil's (and Ape's test mnemonic's) first account: a well-known development key.

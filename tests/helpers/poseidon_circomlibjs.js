@@ -1,4 +1,4 @@
-// Poseidon test vectors from circomlibjs, for tests/test_zk_poseidon.py.
+// Poseidon test vectors from circomlibjs, for tests/unit/test_zk_poseidon.py.
 // stdin:  {"hashes": [["1", "2"], ...], "chains": [["e0", "e1", ...], ...]}   (decimal strings)
 // stdout: {"wasm": [...], "reference": [...], "chains": [...]}                  (decimal strings)
 // "wasm" is circomlibjs's default Poseidon, "reference" its straightforward implementation with

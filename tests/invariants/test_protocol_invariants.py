@@ -151,8 +151,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from chain_asserts import reverts_with
-from draw_model import predict_draw
+from helpers.chain_asserts import reverts_with
+from helpers.draw_model import predict_draw
 from joynet.chain.deploy import JOY
 from joynet.chain.marketplace import Request, registration_commitment, seal_result
 

@@ -7,10 +7,11 @@ from collections import Counter
 from pathlib import Path
 
 import joynet
+from helpers import PROJECT_ROOT
 from joynet.channels import Channel, ChannelIdentity, ChannelReader, MessageType, SQLiteLedger, default_ledger_path
 
 MNEMONIC = "legal winner thank year wave sausage worth useful legal winner thank yellow"
-WRITER = Path(__file__).with_name("channel_writer_process.py")
+WRITER = PROJECT_ROOT / "tests" / "helpers" / "channel_writer_process.py"
 WRITER_ACCOUNTS = (1, 2, 3)
 PACKETS_PER_WRITER = 40
 

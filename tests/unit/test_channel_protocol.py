@@ -4,7 +4,7 @@ message a ledger or a reader must refuse (with its typed error, accepting nothin
 import dataclasses
 
 import pytest
-from channel_helpers import UncheckedTransport, packet_after, signed
+from helpers.channel_helpers import UncheckedTransport, packet_after, signed
 
 from joynet.channels import (
     BrokenLinkError,

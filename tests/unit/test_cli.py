@@ -11,9 +11,9 @@ import pytest
 from joynet import load_model_package
 from joynet.cli import main
 from joynet.storage import EmbeddedStore
-from model_directory import WEIGHTS, write_model_directory
+from helpers import PROJECT_ROOT
+from helpers.model_directory import WEIGHTS, write_model_directory
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 HELLO_WORLD_CID = "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
 
 

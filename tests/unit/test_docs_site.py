@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import PROJECT_ROOT
+
+ROOT = PROJECT_ROOT
 PAGES = [
     "index.html",
     "guides/model-owner.html",

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from edge_agents import events_of, request_with_input
+from helpers.edge_agents import events_of, request_with_input
 from joynet import JOY, ModelMarketplace
 from joynet.edge import EdgeNode, JobJournal, JournalError
 from joynet.inference.inputs import digits_input

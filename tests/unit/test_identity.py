@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import PROJECT_ROOT
 from joynet.channels import SQLiteLedger
 from joynet.feeless.handler import AdmissionRefusedError
 from joynet.identity.credentials import (
@@ -16,7 +17,7 @@ from joynet.identity.credentials import (
     ModelAccessRegistry, RevokedCredentialError, check_document, did_of, verify_model_access,
 )
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = PROJECT_ROOT
 OWNER_SEED = "abandon " * 11 + "about"
 HOLDER_SEED = "legal winner thank year wave sausage worth useful legal winner thank yellow"
 OTHER_SEED = "letter advice cage absurd amount doctor acoustic avoid letter advice cage above"

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from eth_hash.auto import keccak
 
+from helpers import PROJECT_ROOT
 from joynet import InferenceNode, InvalidInputError, ModelLoadError, PayloadTooLargeError
 from joynet.inference import UnknownRuntimeError
 from joynet.inference.runtimes.digits import DigitsMLPRuntime
@@ -29,7 +30,7 @@ from joynet.zk.prover import output_binding
 from joynet.zk.digits import load_split
 
 run = asyncio.run
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = PROJECT_ROOT
 SALT = 1234567890123456789
 TEXTS = ["Hello world", "JoyNet pays edge nodes in JOY for verified inferences.", "a", "Ünïcödé text 🚀 too"]
 
@@ -150,7 +151,7 @@ def test_execute_inference__minilm_in_two_processes__identical_commitment(store,
     payload = json.dumps({"text": "Hello world"})
     env = {**os.environ, "PYTHONPATH": str(PROJECT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     processes = [
-        subprocess.Popen([sys.executable, str(PROJECT / "tests/inference_process.py"), str(store.directory),
+        subprocess.Popen([sys.executable, str(PROJECT / "tests/helpers/inference_process.py"), str(store.directory),
                           str(workdir / f"process-{index}"), cids["minilm"], payload],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
         for index in range(2)

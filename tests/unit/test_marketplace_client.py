@@ -8,7 +8,7 @@ import os
 import pytest
 from eth_utils import keccak
 
-from chain_asserts import reverts_with
+from helpers.chain_asserts import reverts_with
 from joynet import InferenceResult, MarketplaceError, ModelMarketplace, RequestStatus, model_key
 from joynet.chain.deploy import JOY
 from joynet.chain.marketplace import Request, seal_result

@@ -8,7 +8,7 @@ import pytest
 from joynet import ModelPackageError, load_model_package, publish_model
 from joynet.storage import CIDMismatchError, EmbeddedStore
 from joynet.storage.cids import parse_cid
-from model_directory import CONFIG, DESCRIPTION, WEIGHTS, write_model_directory
+from helpers.model_directory import CONFIG, DESCRIPTION, WEIGHTS, write_model_directory
 
 run = asyncio.run
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-SETUP = Path(__file__).resolve().parent.parent / "toolchain" / "setup.sh"
+from helpers import PROJECT_ROOT
+
+SETUP = PROJECT_ROOT / "toolchain" / "setup.sh"
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """joynet.zk.poseidon equals circomlibjs's Poseidon (its default and its reference
 implementation), and the weights commitment's chain equals the same chain built in circomlibjs.
-The vectors come from running circomlibjs (tests/zk/poseidon_circomlibjs.js) in this test."""
+The vectors come from running circomlibjs (tests/helpers/poseidon_circomlibjs.js) in this test."""
 
 import json
 import random
@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from helpers import PROJECT_ROOT
 from joynet.zk import SNARK_SCALAR_FIELD, QuantizedMLP, pack_nibbles, poseidon, weights_commitment
 from joynet.zk.commitments import poseidon_chain
 from joynet.zk.poseidon import supported_arities
 
-VECTORS_SCRIPT = Path(__file__).parent / "zk" / "poseidon_circomlibjs.js"
+VECTORS_SCRIPT = PROJECT_ROOT / "tests" / "helpers" / "poseidon_circomlibjs.js"
 R = SNARK_SCALAR_FIELD
 
 

@@ -35,9 +35,9 @@ within which any pending request is assigned: its leave re-rolls the draw withou
 
 import pytest
 
-from adversary import by_address, fresh_account  # noqa: F401 (fixtures)
-from adversary import in_one_block, output, request_event, revert_name
-from chain_asserts import reverts_with
+from helpers.adversary import by_address, fresh_account  # noqa: F401 (fixtures)
+from helpers.adversary import in_one_block, output, request_event, revert_name
+from helpers.chain_asserts import reverts_with
 from joynet.chain.deploy import JOY
 from joynet.chain.marketplace import Request
 

@@ -16,8 +16,8 @@ reverted (ModelMarketplaceInsufficientBalance).
 
 import pytest
 
-from adversary import output, request_event
-from chain_asserts import reverts_with
+from helpers.adversary import output, request_event
+from helpers.chain_asserts import reverts_with
 from joynet.chain.deploy import JOY
 
 PRICE = 5 * JOY

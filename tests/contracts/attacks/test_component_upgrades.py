@@ -24,11 +24,11 @@ when that node was not among the new request's nodes, the second and third submi
 
 import pytest
 
-from adversary import as_timelock, by_address, fresh_account  # noqa: F401 (fixtures)
-from adversary import (
+from helpers.adversary import as_timelock, by_address, fresh_account  # noqa: F401 (fixtures)
+from helpers.adversary import (
     NODE_SHARE_BPS, BPS, OPEN, REFUNDED, SETTLED, TASK_BOND, commit, output, past_deadline, past_reveal_window, reveal,
 )
-from chain_asserts import reverts_with
+from helpers.chain_asserts import reverts_with
 from joynet.chain.deploy import JOY
 from joynet.chain.marketplace import Request, model_key, registration_commitment
 

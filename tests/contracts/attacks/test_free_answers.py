@@ -21,11 +21,11 @@ honest node paid 0 (net 0 JOY, the answer free).
 
 import pytest
 
-from adversary import by_address  # noqa: F401 (fixtures)
-from adversary import (
+from helpers.adversary import by_address  # noqa: F401 (fixtures)
+from helpers.adversary import (
     NODE_SHARE_BPS, BPS, SETTLED, TASK_BOND, commit, joy_held, output, past_deadline, past_reveal_window, reveal,
 )
-from chain_asserts import reverts_with
+from helpers.chain_asserts import reverts_with
 from joynet.chain.deploy import JOY
 
 TRUTH = output("the honest answer")

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from eth_abi import decode as abi_decode
 
-from chain_asserts import reverts_with
+from helpers.chain_asserts import reverts_with
 from conftest import Governance
 from joynet.chain.deploy import (
     DEFAULT_CONFIG_PATH,
@@ -31,7 +31,7 @@ from joynet.chain.deploy import (
     load_deploy_config,
 )
 from joynet.chain.dao import ProposalState
-from other_chains import ANVIL_ADDRESS_0, ZERO, anvil, connected, supernet_chain_id
+from helpers.other_chains import ANVIL_ADDRESS_0, ZERO, anvil, connected, supernet_chain_id
 
 DAY = 86_400
 # The supernet allocation before this rule: the deployer kept 40 % of the supply "for distribution",

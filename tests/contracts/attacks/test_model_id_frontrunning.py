@@ -23,8 +23,8 @@ registered first in the next. Commitments are now kept per committer (the last t
 
 import pytest
 
-from adversary import ZERO32, ZERO_ADDRESS, in_one_block, revert_name
-from chain_asserts import reverts_with
+from helpers.adversary import ZERO32, ZERO_ADDRESS, in_one_block, revert_name
+from helpers.chain_asserts import reverts_with
 from joynet.chain.deploy import JOY
 from joynet.chain.marketplace import model_key, registration_commitment
 

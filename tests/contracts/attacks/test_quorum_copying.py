@@ -19,11 +19,11 @@ running the model; the request settled.
 
 import pytest
 
-from adversary import by_address  # noqa: F401 (fixtures)
-from adversary import (
+from helpers.adversary import by_address  # noqa: F401 (fixtures)
+from helpers.adversary import (
     NODE_SHARE_BPS, BPS, SETTLED, TASK_BOND, commit, output, past_deadline, past_reveal_window, reveal, salt_for,
 )
-from chain_asserts import reverts_with
+from helpers.chain_asserts import reverts_with
 from joynet.chain.deploy import JOY
 from joynet.chain.marketplace import model_key, seal_result
 

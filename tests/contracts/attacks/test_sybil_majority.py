@@ -22,8 +22,8 @@ attacker's JOY rose by 2.3 (-9 paid, +6.3 to its nodes, +5 of the slash).
 
 import pytest
 
-from adversary import as_timelock, fresh_account  # noqa: F401 (fixtures)
-from adversary import BPS, NODE_SHARE_BPS, TASK_BOND, commit, joy_held, output, reveal
+from helpers.adversary import as_timelock, fresh_account  # noqa: F401 (fixtures)
+from helpers.adversary import BPS, NODE_SHARE_BPS, TASK_BOND, commit, joy_held, output, reveal
 from joynet.chain.deploy import JOY
 
 PRICE = 9 * JOY

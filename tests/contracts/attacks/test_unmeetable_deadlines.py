@@ -18,9 +18,9 @@ took the node(s) out of assignment (three missed deadlines).
 
 import pytest
 
-from adversary import by_address  # noqa: F401 (fixtures)
-from adversary import TASK_BOND, output, past_deadline, past_reveal_window
-from chain_asserts import reverts_with
+from helpers.adversary import by_address  # noqa: F401 (fixtures)
+from helpers.adversary import TASK_BOND, output, past_deadline, past_reveal_window
+from helpers.chain_asserts import reverts_with
 from joynet.chain.deploy import JOY
 from joynet.chain.marketplace import Request, model_key
 

@@ -16,9 +16,9 @@ inference shared with it; the attacker's JOY rose by 909.09.
 
 import pytest
 
-from adversary import by_address  # noqa: F401 (fixtures)
-from adversary import PROTOCOL_SHARE_BPS, BPS, joy_held, output, request_event
-from chain_asserts import reverts_with
+from helpers.adversary import by_address  # noqa: F401 (fixtures)
+from helpers.adversary import PROTOCOL_SHARE_BPS, BPS, joy_held, output, request_event
+from helpers.chain_asserts import reverts_with
 from joynet.chain.deploy import JOY
 
 POOL = 1_000 * JOY
