@@ -25,7 +25,7 @@ from joynet.chain.marketplace import RequestStatus
 from joynet.models.builtin import publish_builtin_models
 from joynet.storage import EmbeddedStore
 from joynet.storage.cids import parse_cid
-from helpers.edge_agents import AgentProcess, events_of, request_with_input, wait_for, wait_until_nodes_free
+from helpers.edge_agents import EdgeAgent, events_of, request_with_input, wait_for, wait_until_nodes_free
 
 run = asyncio.run
 DIGITS, MINILM = "edge-digits", "edge-minilm"
@@ -96,7 +96,7 @@ def test_edge_agents__three_processes__serve_decline_and_survive_sigkill(
 
     start_block = chain.blocks.height
     workdir = tmp_path
-    agents = [AgentProcess(index, workdir, agent_env, [DIGITS, MINILM]) for index in (6, 7, 8)]
+    agents = [EdgeAgent.in_workdir(index, workdir, agent_env, [DIGITS, MINILM]) for index in (6, 7, 8)]
     client = ModelMarketplace(contract_address=marketplace.address, account=requester)
     token.approve(marketplace, 10_000 * JOY, sender=requester)
     try:

@@ -5,7 +5,8 @@ import re
 import subprocess
 import sys
 
-from helpers.agent_process import PROJECT_ROOT, ape_env
+from helpers import PROJECT_ROOT
+from helpers.ape_commands import ape_env
 from joynet import model_key
 
 

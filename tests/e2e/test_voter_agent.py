@@ -4,7 +4,8 @@ votes by agents/voter-policy.yaml, and with its weight decides the outcome."""
 import pytest
 
 from joynet.chain.dao import ProposalState, VoteType
-from helpers.agent_process import AgentProcess, ape_env
+from helpers.ape_commands import ape_env
+from joynet.processes import Agent
 
 VOTER_ACCOUNT_INDEX = 6
 
@@ -26,13 +27,14 @@ def backers(token, voter_account, alice, bob):
 def voter_agent(chain, deployment, tmp_path, token, voter_account, backers):
     deployment.save(tmp_path / "local.json")
     assert token.delegates(voter_account) == "0x" + "00" * 20  # so the agent has to delegate
-    agent = AgentProcess(
-        ["run", "dao_voter", "--account", f"test:{VOTER_ACCOUNT_INDEX}", "--poll-seconds", "0.2"],
-        ape_env(chain, tmp_path),
+    agent = Agent(
+        "voter", ["dao_voter", "--account", f"test:{VOTER_ACCOUNT_INDEX}", "--poll-seconds", "0.2"],
+        tmp_path / "voter.log", "following ModelGovernanceDAO", ape_env(chain, tmp_path),
     )
-    agent.wait_for("following ModelGovernanceDAO")
+    agent.start()
+    agent.wait_ready(90)
     yield agent
-    assert agent.stop() == 0, agent.output
+    assert agent.stop(20) == 0, agent.log()
 
 
 def fee_shares_call(marketplace, node, owner, protocol):
@@ -102,7 +104,8 @@ def test_dao_voter__malformed_policy__exits_with_a_clear_error(chain, deployment
     deployment.save(tmp_path / "local.json")
     bad = tmp_path / "policy.yaml"
     bad.write_text("supports: [{contract: ModelMarketplace, function: setFeeShare}]\n")
-    agent = AgentProcess(["run", "dao_voter", "--policy", str(bad)], ape_env(chain, tmp_path))
+    agent = Agent("voter", ["dao_voter", "--policy", str(bad)], tmp_path / "voter.log", "following", ape_env(chain, tmp_path))
+    agent.start()
     assert agent.process.wait(120) == 1
     agent.stop()
-    assert "dao_voter:" in agent.output and "ModelMarketplace has no function 'setFeeShare'" in agent.output
+    assert "dao_voter:" in agent.log() and "ModelMarketplace has no function 'setFeeShare'" in agent.log()

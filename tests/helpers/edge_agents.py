@@ -1,19 +1,15 @@
 """Helpers of the edge-agent tests: real `ape run edge_agent` processes on the suite's anvil,
 requests with published input documents, and the chain's record of what happened."""
 
-import os
-import signal
 import subprocess
-import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpers import PROJECT_ROOT
-
+from helpers.ape_commands import run_ape
 from joynet.edge import JobJournal
 from joynet.inference.inputs import publish_input
-
-APE = str(Path(sys.executable).with_name("ape"))
+from joynet.processes import Agent
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
@@ -26,43 +22,26 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-class AgentProcess:
-    """One `ape run edge_agent` process; its log goes to a file the assertions read."""
+@dataclass
+class EdgeAgent(Agent):
+    """One `ape run edge_agent` of the tests, its journal, log and model cache in a work folder
+    (made by ``in_workdir``); ``job_state`` reads the journal, ``status`` runs `edge_agent status`."""
 
-    def __init__(self, index: int, workdir: Path, env: dict, models: list[str]):
-        self.index, self.env, self.models = index, env, models
-        self.journal_path = workdir / f"agent{index}.sqlite"
-        self.log_path = workdir / f"agent{index}.log"
-        self.cache_dir = workdir / f"cache{index}"
-        self.process: subprocess.Popen | None = None
-        self._log_offset = 0
+    index: int = 0
+    journal_path: Path | None = None
+    status_args: list[str] = field(default_factory=list)
+    status_env: dict[str, str] = field(default_factory=dict)
 
-    def args(self, *extra) -> list[str]:
-        models = [arg for name in self.models for arg in ("--model", name)]
-        return [APE, "run", "edge_agent", *extra, "--account-index", str(self.index), *models,
-                "--journal", str(self.journal_path)]
-
-    def start(self) -> "AgentProcess":
-        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        log = self.log_path.open("ab")
+    @classmethod
+    def in_workdir(cls, index: int, workdir: Path, env: dict, models: list[str]) -> "EdgeAgent":
+        journal_path = workdir / f"agent{index}.sqlite"
+        models_args = [arg for name in models for arg in ("--model", name)]
+        common = ["--account-index", str(index), *models_args, "--journal", str(journal_path)]
         # One torch thread per agent: three agents with a thread per core each starve anvil.
-        env = {**self.env, "JOYNET_MODEL_CACHE": str(self.cache_dir), "OMP_NUM_THREADS": "1"}
-        self.process = subprocess.Popen(
-            self.args("--capacity", "8", "--withdraw-at", "0"), cwd=PROJECT_ROOT, env=env, stdout=log,
-            stderr=subprocess.STDOUT)
-        return self
-
-    def log(self, whole: bool = False) -> str:
-        text = self.log_path.read_bytes().decode(errors="replace") if self.log_path.exists() else ""
-        return text if whole else text[self._log_offset:]
-
-    def wait_ready(self, timeout: float = 240) -> None:
-        def ready():
-            if self.process.poll() is not None:
-                raise AssertionError(f"agent {self.index} exited with {self.process.returncode}:\n{self.log()}")
-            return "listening for" in self.log()
-
-        wait_for(ready, timeout, f"agent {self.index} to listen", interval=0.5)
+        agent_env = {**env, "JOYNET_MODEL_CACHE": str(workdir / f"cache{index}"), "OMP_NUM_THREADS": "1"}
+        return cls(name=f"agent{index}", args=["edge_agent", "--capacity", "8", "--withdraw-at", "0", *common],
+                   log_path=workdir / f"agent{index}.log", ready_text="listening for", env=agent_env, index=index,
+                   journal_path=journal_path, status_args=["edge_agent", "status", "--json", *common], status_env=env)
 
     def job_state(self, request_id: int) -> str | None:
         if not self.journal_path.exists():
@@ -74,22 +53,8 @@ class AgentProcess:
         finally:
             journal.close()
 
-    def signal(self, signum: int) -> None:
-        os.kill(self.process.pid, signum)
-
-    def stop(self, timeout: float = 60) -> int:
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else 0
-        self.signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
-
     def status(self) -> subprocess.CompletedProcess:
-        return subprocess.run(self.args("status", "--json"), cwd=PROJECT_ROOT, env=self.env, capture_output=True,
-                              text=True, timeout=120)
+        return run_ape(["run", *self.status_args], self.status_env, timeout=120)
 
 
 async def request_with_input(client, store, model: str, document: dict, *, zk: bool, deadline_seconds: int = 600,

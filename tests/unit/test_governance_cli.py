@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from helpers.agent_process import ape_env, run_ape
+from helpers.ape_commands import ape_env, run_ape
 from joynet.chain.dao import GovernanceError, ProposalState
 from joynet.governance.proposals import dry_run, parse_call
 from joynet.governance.voter import ContractDirectory
