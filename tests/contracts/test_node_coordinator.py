@@ -9,7 +9,7 @@ import pytest
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -39,13 +39,6 @@ PARAMETERS = (MIN_STAKE, TASK_BOND, UNBONDING_DELAY, MAX_MISSED, SHARE_BPS)
 
 # NodeCoordinator.DeactivationReason
 VOLUNTARY, MISSED_DEADLINES, STAKE_BELOW_MINIMUM = range(3)
-
-CHAIN_SETTINGS = dict(
-    deadline=None,
-    database=None,
-    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
 
 
 # ---- fixtures and helpers ----
@@ -1439,5 +1432,5 @@ def test_ledger__random_operations__conserve_joy_keep_bonds_covered_and_assign_a
     marketplaces = (marketplace, accounts[8])  # the second one replaces the first, and back
     run_state_machine_as_test(
         lambda: CoordinatorLedger(chain, token, coordinator, operators, marketplaces, outsider, timelock, deployer),
-        settings=settings(max_examples=20, stateful_step_count=15, **CHAIN_SETTINGS),
+        settings=settings(max_examples=20, stateful_step_count=15),
     )

@@ -18,7 +18,7 @@ import pytest
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -910,13 +910,6 @@ def test_record_usage__gas__fits_the_settlement_budget(
 
 # ---- invariants (Hypothesis) ----
 
-CHAIN_SETTINGS = dict(
-    deadline=None,
-    database=None,
-    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-
 
 
 def magnitudes(low, high):
@@ -1180,5 +1173,5 @@ def test_books__random_usage_funding_and_claims__conserve_joy_and_pay_capped_sha
 ):
     run_state_machine_as_test(
         lambda: RewardBooks(chain, pou, token, (marketplace, outsider), bridge, deployer, alice, owners, nodes),
-        settings=settings(max_examples=20, stateful_step_count=15, **CHAIN_SETTINGS),
+        settings=settings(max_examples=20, stateful_step_count=15),
     )

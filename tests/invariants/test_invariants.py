@@ -23,7 +23,7 @@ import re
 import ape
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
-from hypothesis import HealthCheck, Phase, given, note, settings
+from hypothesis import given, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -42,17 +42,6 @@ ZERO_ADDRESS = "0x" + "00" * 20
 ZERO_BYTES32 = b"\0" * 32
 MAX_UINT256 = 2**256 - 1
 GENESIS_SUPPLY = 10**9 * JOY
-
-# Every test here talks to anvil, so examples take milliseconds, not microseconds: no deadline.
-# No example database: the per-function tests below are closures that would share one database
-# key, and a failure prints its example anyway. No "explain" phase: it re-runs a failing example
-# under a line tracer, which through Ape and web3 turns a failure report of seconds into minutes.
-CHAIN_SETTINGS = dict(
-    deadline=None,
-    database=None,
-    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
 
 
 # ---- 1. JOY is conserved ----
@@ -220,7 +209,7 @@ def test_ledger__random_transfers_approvals_and_delegations__conserve_supply_and
     assert len(genesis_holders) == 10
     run_state_machine_as_test(
         lambda: JoyLedger(chain, token, genesis_holders, timelock),
-        settings=settings(max_examples=15, stateful_step_count=10, **CHAIN_SETTINGS),
+        settings=settings(max_examples=15, stateful_step_count=10),
     )
 
 
@@ -361,7 +350,7 @@ def refused_for_everyone(
     """A Hypothesis test: ``abi`` called with any caller, arguments and value reverts with one
     of ``errors``."""
 
-    @settings(max_examples=examples, **CHAIN_SETTINGS)
+    @settings(max_examples=examples)
     @given(caller=st.sampled_from(callers), args=arguments, value=value)
     def call_is_refused(caller, args, value):
         note(f"{contract.contract_type.name}.{abi.selector} from {caller.address}")
@@ -551,7 +540,7 @@ def test_proposal__full_lifecycle__executes_once_and_only_through_the_timelock(
         payments.map(lambda payment: ("payment", *payment)),
     )
 
-    @settings(max_examples=4, **CHAIN_SETTINGS)
+    @settings(max_examples=4)
     @given(action=actions)
     def lifecycle(action):
         if action[0] == "votingPeriod":

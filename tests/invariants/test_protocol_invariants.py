@@ -140,7 +140,7 @@ from ape.exceptions import ContractLogicError
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
-from hypothesis import HealthCheck, Phase, note, settings
+from hypothesis import note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -159,15 +159,6 @@ from joynet.chain.marketplace import Request, registration_commitment, seal_resu
 EXAMPLES = int(os.environ.get("JOYNET_STATEFUL_EXAMPLES", "200"))
 STEPS = int(os.environ.get("JOYNET_STATEFUL_STEPS", "10"))
 MIN_STEPS = int(os.environ.get("JOYNET_STATEFUL_MIN_STEPS", "0"))  # a run that took fewer steps fails
-
-# As in test_invariants.py: chain-bound examples take milliseconds, so no deadline; no example
-# database; no "explain" phase (it re-runs a failure under a line tracer, minutes through Ape).
-CHAIN_SETTINGS = dict(
-    deadline=None,
-    database=None,
-    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
 
 GENESIS_SUPPLY = 10**9 * JOY
 MAX_UINT256 = 2**256 - 1
@@ -2071,7 +2062,7 @@ def test_protocol__random_use__keeps_every_invariant(
     try:
         run_state_machine_as_test(
             lambda: ProtocolMachine(env),
-            settings=settings(max_examples=EXAMPLES, stateful_step_count=STEPS, **CHAIN_SETTINGS),
+            settings=settings(max_examples=EXAMPLES, stateful_step_count=STEPS),
         )
     finally:
         for address in generated:
