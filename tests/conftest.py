@@ -419,11 +419,7 @@ def pytest_collection_modifyitems(session, config, items):
                 if getattr(definition.func, "__name__", "") == "get_direct_param_fixture_func":
                     continue  # a @pytest.mark.parametrize argument, not a fixture
                 scopes.setdefault(name, set()).add(definition.scope)
-    clashes = {name: found for name, found in scopes.items() if len(found) > 1 and name not in _SCOPE_CLASH_ALLOWED}
+    clashes = {name: found for name, found in scopes.items() if len(found) > 1}
     if clashes:
         raise pytest.UsageError(f"fixture names defined with several scopes (rename one): {clashes}")
 
-
-# Pre-existing clashes that touch no chain state in their function-scoped form (a channel test's
-# `alice` key, a storage test's `store`) or are the node-coordinator module's own deployment.
-_SCOPE_CLASH_ALLOWED = {"store", "alice", "marketplace", "coordinator", "nodes"}

@@ -45,42 +45,42 @@ VOLUNTARY, MISSED_DEADLINES, STAKE_BELOW_MINIMUM = range(3)
 
 
 @pytest.fixture(scope="module")
-def marketplace(carol):
+def marketplace_caller(carol):
     """Stands in for the marketplace contract: the only caller of assign, release and slash."""
     return carol
 
 
 @pytest.fixture(scope="module")
-def coordinator(project, token, timelock, deployer, marketplace):
+def own_coordinator(project, token, timelock, deployer, marketplace_caller):
     """Owned by the deployer (as before the deploy script hands it over); the timelock is the treasury."""
-    coordinator = project.NodeCoordinator.deploy(token, deployer, timelock, *PARAMETERS, sender=deployer)
-    coordinator.setMarketplace(marketplace, sender=deployer)
-    return coordinator
+    own_coordinator = project.NodeCoordinator.deploy(token, deployer, timelock, *PARAMETERS, sender=deployer)
+    own_coordinator.setMarketplace(marketplace_caller, sender=deployer)
+    return own_coordinator
 
 
 @pytest.fixture(scope="module", autouse=True)
-def wider_fixtures_first(chain, coordinator, outsider, doomed_deployer, dao, alice, bob):
+def wider_fixtures_first(chain, own_coordinator, outsider, doomed_deployer, dao, alice, bob):
     """Sets up the session- and module-scoped fixtures before the first test's snapshot: one
     that appears later makes Ape rebase its isolation snapshots (InvalidIsolationWarning)."""
 
 
 @pytest.fixture(scope="module")
-def nodes(accounts):
+def node_accounts(accounts):
     """Eight genesis holders that are neither the deployer nor the marketplace."""
     return [accounts[index] for index in (1, 2, 4, 5, 6, 7, 8, 9)]
 
 
 
-def wait_out_rejoin_delay(chain, coordinator, node):
+def wait_out_rejoin_delay(chain, own_coordinator, node):
     """Mines blocks until ``node``'s next transaction may join an eligibility set again."""
-    blocks = coordinator.rejoinableAt(node) - chain.blocks.head.number - 1
+    blocks = own_coordinator.rejoinableAt(node) - chain.blocks.head.number - 1
     if blocks > 0:
         chain.mine(blocks)
 
 
-def register(coordinator, token, node, stake=MIN_STAKE, capacity=4, models=(MODEL,)):
-    token.approve(coordinator, stake, sender=node)
-    return coordinator.registerNode(stake, capacity, list(models), sender=node)
+def register(own_coordinator, token, node, stake=MIN_STAKE, capacity=4, models=(MODEL,)):
+    token.approve(own_coordinator, stake, sender=node)
+    return own_coordinator.registerNode(stake, capacity, list(models), sender=node)
 
 
 def fresh_nodes(accounts, chain, token, funder, count, joy_each=2 * MIN_STAKE):
@@ -97,8 +97,8 @@ class BulkNodes:
     transaction, a bare ``eth_sendTransaction`` from an impersonated address a few. Only the
     setup goes this way; what a test measures or asserts on is sent through Ape as usual."""
 
-    def __init__(self, provider, token, coordinator, funder):
-        self.provider, self.token, self.coordinator, self.funder = provider, token, coordinator, funder
+    def __init__(self, provider, token, own_coordinator, funder):
+        self.provider, self.token, self.coordinator, self.funder = provider, token, own_coordinator, funder
         self.impersonated = []
 
     def _send(self, sender, contract, data):
@@ -110,7 +110,7 @@ class BulkNodes:
         assert int(receipt["status"], 16) == 1, receipt
         return receipt
 
-    def nodes(self, count, capacity=4, models=lambda node: (MODEL,)):
+    def node_accounts(self, count, capacity=4, models=lambda node: (MODEL,)):
         """`count` new nodes (deterministic addresses), each staking MIN_STAKE."""
         start = len(self.impersonated)
         network = [to_checksum_address(keccak(text=f"joynet test node {start + i}")[:20]) for i in range(count)]
@@ -124,14 +124,14 @@ class BulkNodes:
             self._send(node, self.coordinator, register_node)
         return network
 
-    def assign(self, marketplace, model, seed):
+    def assign(self, marketplace_caller, model, seed):
         """The nodes assigned (the call's return value, asked right before: the draw depends on
         nothing of the transaction) and the gas used."""
         data = self.coordinator.assign.encode_input(model, 1, seed)
-        call = {"from": marketplace.address, "to": self.coordinator.address, "data": data.to_0x_hex()}
+        call = {"from": marketplace_caller.address, "to": self.coordinator.address, "data": data.to_0x_hex()}
         returned = self.provider.make_request("eth_call", [call, "latest"])
         (picked,) = abi_decode(["address[]"], bytes.fromhex(returned[2:]))
-        receipt = self._send(marketplace.address, self.coordinator, data)
+        receipt = self._send(marketplace_caller.address, self.coordinator, data)
         return [to_checksum_address(node) for node in picked], int(receipt["gasUsed"], 16)
 
     def close(self):
@@ -140,25 +140,25 @@ class BulkNodes:
 
 
 @pytest.fixture
-def bulk(chain, token, coordinator, alice):
-    helper = BulkNodes(chain.provider, token, coordinator, alice)
+def bulk(chain, token, own_coordinator, alice):
+    helper = BulkNodes(chain.provider, token, own_coordinator, alice)
     yield helper
     helper.close()
 
 
-def assigned(coordinator, receipt):
+def assigned(own_coordinator, receipt):
     """The nodes an assign transaction picked, its return value (read from its trace)."""
     return list(receipt.return_value)
 
 
-def info(coordinator, node):
-    return coordinator.nodeInfo(node)
+def info(own_coordinator, node):
+    return own_coordinator.nodeInfo(node)
 
 
-def assert_conserved(coordinator, token, nodes):
+def assert_conserved(own_coordinator, token, node_accounts):
     """The coordinator holds exactly the stakes and the unbonding JOY of its nodes."""
-    held = sum(info(coordinator, n).stake + coordinator.unbondingOf(n)[0] for n in nodes)
-    assert token.balanceOf(coordinator) == held
+    held = sum(info(own_coordinator, n).stake + own_coordinator.unbondingOf(n)[0] for n in node_accounts)
+    assert token.balanceOf(own_coordinator) == held
 
 
 def idle_large_set_picks(order, seed, count):
@@ -188,23 +188,23 @@ def idle_large_set_picks(order, seed, count):
 
 
 def test_deploy__valid_parameters__sets_them_and_emits_events(project, token, timelock, deployer):
-    coordinator = project.NodeCoordinator.deploy(token, deployer, timelock, *PARAMETERS, sender=deployer)
-    assert coordinator.joy() == token.address
-    assert coordinator.owner() == deployer.address
-    assert coordinator.treasury() == timelock.address
-    assert coordinator.marketplace() == ZERO_ADDRESS  # wired later by the deploy script
+    own_coordinator = project.NodeCoordinator.deploy(token, deployer, timelock, *PARAMETERS, sender=deployer)
+    assert own_coordinator.joy() == token.address
+    assert own_coordinator.owner() == deployer.address
+    assert own_coordinator.treasury() == timelock.address
+    assert own_coordinator.marketplace() == ZERO_ADDRESS  # wired later by the deploy script
     got = (
-        coordinator.minStake(),
-        coordinator.taskBond(),
-        coordinator.unbondingDelay(),
-        coordinator.maxMissedDeadlines(),
-        coordinator.slashBeneficiaryShareBps(),
+        own_coordinator.minStake(),
+        own_coordinator.taskBond(),
+        own_coordinator.unbondingDelay(),
+        own_coordinator.maxMissedDeadlines(),
+        own_coordinator.slashBeneficiaryShareBps(),
     )
     assert got == PARAMETERS
-    receipt = coordinator.creation_metadata.receipt
-    assert coordinator.MinStakeSet(0, MIN_STAKE) in receipt.events
-    assert coordinator.TaskBondSet(0, TASK_BOND) in receipt.events
-    assert coordinator.TreasurySet(ZERO_ADDRESS, timelock.address) in receipt.events
+    receipt = own_coordinator.creation_metadata.receipt
+    assert own_coordinator.MinStakeSet(0, MIN_STAKE) in receipt.events
+    assert own_coordinator.TaskBondSet(0, TASK_BOND) in receipt.events
+    assert own_coordinator.TreasurySet(ZERO_ADDRESS, timelock.address) in receipt.events
 
 
 @pytest.mark.parametrize(
@@ -250,11 +250,11 @@ SETTERS = [
 
 
 @pytest.mark.parametrize("setter, value, event, getter", SETTERS)
-def test_setter__by_owner_within_bounds__sets_and_emits(coordinator, deployer, setter, value, event, getter):
-    old = getattr(coordinator, getter)()
-    receipt = getattr(coordinator, setter)(value, sender=deployer)
-    assert getattr(coordinator, getter)() == value
-    assert getattr(coordinator, event)(old, value) in receipt.events
+def test_setter__by_owner_within_bounds__sets_and_emits(own_coordinator, deployer, setter, value, event, getter):
+    old = getattr(own_coordinator, getter)()
+    receipt = getattr(own_coordinator, setter)(value, sender=deployer)
+    assert getattr(own_coordinator, getter)() == value
+    assert getattr(own_coordinator, event)(old, value) in receipt.events
 
 
 @pytest.mark.parametrize(
@@ -273,217 +273,220 @@ def test_setter__by_owner_within_bounds__sets_and_emits(coordinator, deployer, s
     ],
 )
 def test_setter__out_of_bounds__reverts_and_the_bound_itself_is_accepted(
-    coordinator, deployer, setter, value, boundary
+    own_coordinator, deployer, setter, value, boundary
 ):
     getter = next(g for s, _, _, g in SETTERS if s == setter)
-    before = getattr(coordinator, getter)()
+    before = getattr(own_coordinator, getter)()
     with reverts_with("NodeCoordinatorParameterOutOfBounds"):
-        getattr(coordinator, setter)(value, sender=deployer)
-    assert getattr(coordinator, getter)() == before
-    getattr(coordinator, setter)(boundary, sender=deployer)
-    assert getattr(coordinator, getter)() == boundary
+        getattr(own_coordinator, setter)(value, sender=deployer)
+    assert getattr(own_coordinator, getter)() == before
+    getattr(own_coordinator, setter)(boundary, sender=deployer)
+    assert getattr(own_coordinator, getter)() == boundary
 
 
 @pytest.mark.parametrize(
     "setter, value",
     [(s, v) for s, v, _, _ in SETTERS] + [("setTreasury", "0x" + "11" * 20), ("setMarketplace", "0x" + "11" * 20)],
 )
-def test_setter__by_non_owner__reverts(coordinator, marketplace, outsider, setter, value):
-    for caller in (marketplace, outsider):
+def test_setter__by_non_owner__reverts(own_coordinator, marketplace_caller, outsider, setter, value):
+    for caller in (marketplace_caller, outsider):
         with reverts_with("OwnableUnauthorizedAccount"):
-            getattr(coordinator, setter)(value, sender=caller)
+            getattr(own_coordinator, setter)(value, sender=caller)
 
 
-def test_set_treasury__new_address__sets_and_emits(coordinator, deployer, timelock, outsider):
-    receipt = coordinator.setTreasury(outsider, sender=deployer)
-    assert coordinator.treasury() == outsider.address
-    assert coordinator.TreasurySet(timelock.address, outsider.address) in receipt.events
+def test_set_treasury__new_address__sets_and_emits(own_coordinator, deployer, timelock, outsider):
+    receipt = own_coordinator.setTreasury(outsider, sender=deployer)
+    assert own_coordinator.treasury() == outsider.address
+    assert own_coordinator.TreasurySet(timelock.address, outsider.address) in receipt.events
 
 
-def test_set_treasury__zero_or_the_coordinator__reverts(coordinator, deployer):
-    for treasury in (ZERO_ADDRESS, coordinator.address):
+def test_set_treasury__zero_or_the_coordinator__reverts(own_coordinator, deployer):
+    for treasury in (ZERO_ADDRESS, own_coordinator.address):
         with reverts_with("NodeCoordinatorInvalidAddress"):
-            coordinator.setTreasury(treasury, sender=deployer)
+            own_coordinator.setTreasury(treasury, sender=deployer)
 
 
 def test_set_marketplace__new_address__sets_emits_and_marks_the_old_one_former(
-    coordinator, deployer, marketplace, outsider
+    own_coordinator, deployer, marketplace_caller, outsider
 ):
-    assert not coordinator.isFormerMarketplace(marketplace)
-    receipt = coordinator.setMarketplace(outsider, sender=deployer)
-    assert coordinator.marketplace() == outsider.address
-    assert coordinator.MarketplaceSet(marketplace.address, outsider.address) in receipt.events
-    assert coordinator.isFormerMarketplace(marketplace) and not coordinator.isFormerMarketplace(outsider)
+    assert not own_coordinator.isFormerMarketplace(marketplace_caller)
+    receipt = own_coordinator.setMarketplace(outsider, sender=deployer)
+    assert own_coordinator.marketplace() == outsider.address
+    assert own_coordinator.MarketplaceSet(marketplace_caller.address, outsider.address) in receipt.events
+    assert own_coordinator.isFormerMarketplace(marketplace_caller) and not own_coordinator.isFormerMarketplace(outsider)
     with reverts_with("NodeCoordinatorCallerNotMarketplace"):
-        coordinator.assign(MODEL, 1, 1, sender=marketplace)  # the old one assigns no more
+        own_coordinator.assign(MODEL, 1, 1, sender=marketplace_caller)  # the old one assigns no more
 
 
-def test_set_marketplace__first_wiring__marks_nobody_former(project, token, timelock, deployer, marketplace):
+def test_set_marketplace__first_wiring__marks_nobody_former(project, token, timelock, deployer, marketplace_caller):
     fresh = project.NodeCoordinator.deploy(token, deployer, timelock, *PARAMETERS, sender=deployer)
-    receipt = fresh.setMarketplace(marketplace, sender=deployer)
-    assert fresh.MarketplaceSet(ZERO_ADDRESS, marketplace.address) in receipt.events
-    assert not fresh.isFormerMarketplace(ZERO_ADDRESS) and not fresh.isFormerMarketplace(marketplace)
+    receipt = fresh.setMarketplace(marketplace_caller, sender=deployer)
+    assert fresh.MarketplaceSet(ZERO_ADDRESS, marketplace_caller.address) in receipt.events
+    assert not fresh.isFormerMarketplace(ZERO_ADDRESS) and not fresh.isFormerMarketplace(marketplace_caller)
 
 
 def test_former_marketplace__after_a_switch__releases_and_slashes_its_nodes_open_tasks(
-    coordinator, token, timelock, deployer, alice, bob, marketplace, outsider
+    own_coordinator, token, timelock, deployer, alice, bob, marketplace_caller, outsider
 ):
     """An upgrade strands no request: the replaced marketplace still closes the requests it
     opened, releasing the nodes that delivered and slashing the ones that did not."""
-    register(coordinator, token, alice, stake=2_000 * JOY)
-    register(coordinator, token, bob, stake=2_000 * JOY)
-    opened = assigned(coordinator, coordinator.assign(MODEL, 2, 1, sender=marketplace))
+    register(own_coordinator, token, alice, stake=2_000 * JOY)
+    register(own_coordinator, token, bob, stake=2_000 * JOY)
+    opened = assigned(own_coordinator, own_coordinator.assign(MODEL, 2, 1, sender=marketplace_caller))
     assert sorted(opened) == sorted([alice.address, bob.address])
-    coordinator.setMarketplace(outsider, sender=deployer)
+    own_coordinator.setMarketplace(outsider, sender=deployer)
 
-    coordinator.release(alice, sender=marketplace)
-    assert (info(coordinator, alice).bonded, info(coordinator, alice).activeTasks) == (0, 0)
+    own_coordinator.release(alice, sender=marketplace_caller)
+    assert (info(own_coordinator, alice).bonded, info(own_coordinator, alice).activeTasks) == (0, 0)
     treasury = token.balanceOf(timelock)
-    receipt = coordinator.slash(bob, ZERO_ADDRESS, True, sender=marketplace)
+    receipt = own_coordinator.slash(bob, ZERO_ADDRESS, True, sender=marketplace_caller)
     assert receipt.return_value == TASK_BOND
-    assert coordinator.DeadlineMissed(bob, 1) in receipt.events
+    assert own_coordinator.DeadlineMissed(bob, 1) in receipt.events
     assert token.balanceOf(timelock) == treasury + TASK_BOND
     for node, stake in ((alice, 2_000 * JOY), (bob, 2_000 * JOY - TASK_BOND)):
-        state = info(coordinator, node)
+        state = info(own_coordinator, node)
         assert (state.activeTasks, state.bonded, state.stake) == (0, 0, stake)
-    assert_conserved(coordinator, token, [alice, bob])
+    assert_conserved(own_coordinator, token, [alice, bob])
 
     # The new marketplace assigns the freed nodes as usual.
-    assert sorted(assigned(coordinator, coordinator.assign(MODEL, 2, 2, sender=outsider))) == sorted(opened)
+    assert sorted(assigned(own_coordinator, own_coordinator.assign(MODEL, 2, 2, sender=outsider))) == sorted(opened)
 
 
-def test_former_marketplace__assign__reverts(coordinator, token, deployer, alice, marketplace, outsider):
-    register(coordinator, token, alice)
-    coordinator.setMarketplace(outsider, sender=deployer)
+def test_former_marketplace__assign__reverts(own_coordinator, token, deployer, alice, marketplace_caller, outsider):
+    register(own_coordinator, token, alice)
+    own_coordinator.setMarketplace(outsider, sender=deployer)
     with reverts_with("NodeCoordinatorCallerNotMarketplace"):
-        coordinator.assign(MODEL, 1, 1, sender=marketplace)
-    assert info(coordinator, alice).activeTasks == 0
+        own_coordinator.assign(MODEL, 1, 1, sender=marketplace_caller)
+    assert info(own_coordinator, alice).activeTasks == 0
 
 
 def test_set_marketplace__back_to_a_former_one__makes_it_current_again(
-    coordinator, token, deployer, alice, bob, marketplace, outsider
+    own_coordinator, token, deployer, alice, bob, marketplace_caller, outsider
 ):
-    register(coordinator, token, alice)
-    coordinator.setMarketplace(outsider, sender=deployer)
-    coordinator.assign(MODEL, 1, 1, sender=outsider)  # a task of the second marketplace
+    register(own_coordinator, token, alice)
+    own_coordinator.setMarketplace(outsider, sender=deployer)
+    own_coordinator.assign(MODEL, 1, 1, sender=outsider)  # a task of the second marketplace
 
-    coordinator.setMarketplace(marketplace, sender=deployer)
-    assert coordinator.marketplace() == marketplace.address
-    assert not coordinator.isFormerMarketplace(marketplace) and coordinator.isFormerMarketplace(outsider)
-    assert assigned(coordinator, coordinator.assign(MODEL, 1, 2, sender=marketplace)) == [alice.address]
+    own_coordinator.setMarketplace(marketplace_caller, sender=deployer)
+    assert own_coordinator.marketplace() == marketplace_caller.address
+    assert not own_coordinator.isFormerMarketplace(marketplace_caller) and own_coordinator.isFormerMarketplace(outsider)
+    assert assigned(own_coordinator, own_coordinator.assign(MODEL, 1, 2, sender=marketplace_caller)) == [alice.address]
     with reverts_with("NodeCoordinatorCallerNotMarketplace"):
-        coordinator.assign(MODEL, 1, 3, sender=outsider)
-    coordinator.release(alice, sender=outsider)  # the second one closes its task all the same
-    coordinator.release(alice, sender=marketplace)
-    assert info(coordinator, alice).activeTasks == 0
+        own_coordinator.assign(MODEL, 1, 3, sender=outsider)
+    own_coordinator.release(alice, sender=outsider)  # the second one closes its task all the same
+    own_coordinator.release(alice, sender=marketplace_caller)
+    assert info(own_coordinator, alice).activeTasks == 0
     # Anyone who never was the marketplace is refused everything.
     for method, args in (("release", (alice,)), ("slash", (alice, ZERO_ADDRESS, False))):
         with reverts_with("NodeCoordinatorCallerNotMarketplace"):
-            getattr(coordinator, method)(*args, sender=bob)
+            getattr(own_coordinator, method)(*args, sender=bob)
 
 
-def test_set_marketplace__to_the_current_one__leaves_it_current_and_not_former(coordinator, deployer, marketplace):
-    coordinator.setMarketplace(marketplace, sender=deployer)
-    assert coordinator.marketplace() == marketplace.address and not coordinator.isFormerMarketplace(marketplace)
+def test_set_marketplace__to_the_current_one__leaves_it_current_and_not_former(
+        own_coordinator, deployer, marketplace_caller):
+    own_coordinator.setMarketplace(marketplace_caller, sender=deployer)
+    assert own_coordinator.marketplace() == marketplace_caller.address
+    assert not own_coordinator.isFormerMarketplace(marketplace_caller)
 
 
-def test_set_marketplace__zero__reverts(coordinator, deployer):
+def test_set_marketplace__zero__reverts(own_coordinator, deployer):
     with reverts_with("NodeCoordinatorInvalidAddress"):
-        coordinator.setMarketplace(ZERO_ADDRESS, sender=deployer)
+        own_coordinator.setMarketplace(ZERO_ADDRESS, sender=deployer)
 
 
-def test_renounce_ownership__by_owner__reverts(coordinator, deployer):
+def test_renounce_ownership__by_owner__reverts(own_coordinator, deployer):
     # renounceOwnership is a view that always reverts, so Ape calls it: match by selector.
-    with reverts_with("JoyGovernedRenounceDisabled", abi=coordinator):
-        coordinator.renounceOwnership(sender=deployer)
-    assert coordinator.owner() == deployer.address
+    with reverts_with("JoyGovernedRenounceDisabled", abi=own_coordinator):
+        own_coordinator.renounceOwnership(sender=deployer)
+    assert own_coordinator.owner() == deployer.address
 
 
 def test_ownership__transferred_to_timelock__only_a_dao_proposal_changes_a_parameter(
-    coordinator, timelock, governance, deployer, alice, bob
+    own_coordinator, timelock, governance, deployer, alice, bob
 ):
-    coordinator.transferOwnership(timelock, sender=deployer)
-    assert coordinator.owner() == timelock.address
+    own_coordinator.transferOwnership(timelock, sender=deployer)
+    assert own_coordinator.owner() == timelock.address
     for caller in (deployer, alice):
         with reverts_with("OwnableUnauthorizedAccount"):
-            coordinator.setTaskBond(20 * JOY, sender=caller)
+            own_coordinator.setTaskBond(20 * JOY, sender=caller)
 
-    calls = [(coordinator, coordinator.setTaskBond.encode_input(20 * JOY))]
+    calls = [(own_coordinator, own_coordinator.setTaskBond.encode_input(20 * JOY))]
     receipt = governance.enact(alice, calls, "Raise the task bond to 20 JOY", [(alice, 1), (bob, 1)])
 
-    assert coordinator.taskBond() == 20 * JOY
-    (event,) = receipt.decode_logs(coordinator.TaskBondSet)
+    assert own_coordinator.taskBond() == 20 * JOY
+    (event,) = receipt.decode_logs(own_coordinator.TaskBondSet)
     assert (event.oldTaskBond, event.newTaskBond) == (TASK_BOND, 20 * JOY)
 
 
 def test_ownership__dao_proposal_out_of_bounds__passes_vote_but_cannot_execute(
-    coordinator, timelock, governance, dao, deployer, alice, bob
+    own_coordinator, timelock, governance, dao, deployer, alice, bob
 ):
-    coordinator.transferOwnership(timelock, sender=deployer)
-    calls = [(coordinator, coordinator.setSlashBeneficiaryShareBps.encode_input(10_001))]
+    own_coordinator.transferOwnership(timelock, sender=deployer)
+    calls = [(own_coordinator, own_coordinator.setSlashBeneficiaryShareBps.encode_input(10_001))]
     proposal_id = governance.ready_to_execute(alice, calls, "Pay beneficiaries 100.01 %", [(alice, 1), (bob, 1)])
-    with reverts_with("NodeCoordinatorParameterOutOfBounds", abi=coordinator):
+    with reverts_with("NodeCoordinatorParameterOutOfBounds", abi=own_coordinator):
         dao.execute(proposal_id, sender=alice)
-    assert coordinator.slashBeneficiaryShareBps() == SHARE_BPS
+    assert own_coordinator.slashBeneficiaryShareBps() == SHARE_BPS
 
 
 # ---- registration ----
 
 
-def test_register__valid__pulls_stake_activates_and_lists_models(coordinator, token, alice):
+def test_register__valid__pulls_stake_activates_and_lists_models(own_coordinator, token, alice):
     balance = token.balanceOf(alice)
-    receipt = register(coordinator, token, alice, stake=1_500 * JOY, capacity=3, models=(MODEL, OTHER_MODEL))
+    receipt = register(own_coordinator, token, alice, stake=1_500 * JOY, capacity=3, models=(MODEL, OTHER_MODEL))
 
-    node = info(coordinator, alice)
+    node = info(own_coordinator, alice)
     assert (node.stake, node.bonded, node.capacity, node.activeTasks, node.missedDeadlines) == (1_500 * JOY, 0, 3, 0, 0)
     assert node.active and node.registered
     assert token.balanceOf(alice) == balance - 1_500 * JOY
-    assert token.balanceOf(coordinator) == 1_500 * JOY
-    assert [bytes(m) for m in coordinator.modelsOf(alice)] == [MODEL, OTHER_MODEL]
+    assert token.balanceOf(own_coordinator) == 1_500 * JOY
+    assert [bytes(m) for m in own_coordinator.modelsOf(alice)] == [MODEL, OTHER_MODEL]
     for model in (MODEL, OTHER_MODEL):
-        assert coordinator.eligibleNodes(model) == 1
-        assert coordinator.eligibleNodeAt(model, 0) == alice.address
-        assert coordinator.isEligible(alice, model) and coordinator.servesModel(alice, model)
-    assert coordinator.freeStake(alice) == 1_500 * JOY
-    (event,) = receipt.decode_logs(coordinator.NodeRegistered)
+        assert own_coordinator.eligibleNodes(model) == 1
+        assert own_coordinator.eligibleNodeAt(model, 0) == alice.address
+        assert own_coordinator.isEligible(alice, model) and own_coordinator.servesModel(alice, model)
+    assert own_coordinator.freeStake(alice) == 1_500 * JOY
+    (event,) = receipt.decode_logs(own_coordinator.NodeRegistered)
     assert (event.node, event.stake, event.capacity) == (alice.address, 1_500 * JOY, 3)
     assert [bytes(m) for m in event.models] == [MODEL, OTHER_MODEL]
 
 
-def test_register_with_permit__signed_permit__registers_without_approval(coordinator, token, accounts, chain, alice):
+def test_register_with_permit__signed_permit__registers_without_approval(
+        own_coordinator, token, accounts, chain, alice):
     node = fresh_nodes(accounts, chain, token, alice, 1)[0]
     deadline = chain.pending_timestamp + 3_600
-    v, r, s = permit_signature(token, node, coordinator, MIN_STAKE, deadline)
-    coordinator.registerNodeWithPermit(MIN_STAKE, 2, [MODEL], deadline, v, r, s, sender=node)
-    assert info(coordinator, node).stake == MIN_STAKE
-    assert token.allowance(node, coordinator) == 0
+    v, r, s = permit_signature(token, node, own_coordinator, MIN_STAKE, deadline)
+    own_coordinator.registerNodeWithPermit(MIN_STAKE, 2, [MODEL], deadline, v, r, s, sender=node)
+    assert info(own_coordinator, node).stake == MIN_STAKE
+    assert token.allowance(node, own_coordinator) == 0
 
 
-def test_register_with_permit__permit_already_used__still_registers(coordinator, token, chain, alice, outsider):
+def test_register_with_permit__permit_already_used__still_registers(own_coordinator, token, chain, alice, outsider):
     # Someone front-runs the permit with the same signature: the allowance is there anyway.
     deadline = chain.pending_timestamp + 3_600
-    v, r, s = permit_signature(token, alice, coordinator, MIN_STAKE, deadline)
-    token.permit(alice, coordinator, MIN_STAKE, deadline, v, r, s, sender=outsider)
-    coordinator.registerNodeWithPermit(MIN_STAKE, 2, [MODEL], deadline, v, r, s, sender=alice)
-    assert info(coordinator, alice).registered
+    v, r, s = permit_signature(token, alice, own_coordinator, MIN_STAKE, deadline)
+    token.permit(alice, own_coordinator, MIN_STAKE, deadline, v, r, s, sender=outsider)
+    own_coordinator.registerNodeWithPermit(MIN_STAKE, 2, [MODEL], deadline, v, r, s, sender=alice)
+    assert info(own_coordinator, alice).registered
 
 
-def test_register_with_permit__bad_signature__reverts(coordinator, token, chain, alice, bob):
+def test_register_with_permit__bad_signature__reverts(own_coordinator, token, chain, alice, bob):
     deadline = chain.pending_timestamp + 3_600
-    v, r, s = permit_signature(token, bob, coordinator, MIN_STAKE, deadline)  # bob signed
+    v, r, s = permit_signature(token, bob, own_coordinator, MIN_STAKE, deadline)  # bob signed
     with reverts_with("ERC20InsufficientAllowance", abi=token):
-        coordinator.registerNodeWithPermit(MIN_STAKE, 2, [MODEL], deadline, v, r, s, sender=alice)
+        own_coordinator.registerNodeWithPermit(MIN_STAKE, 2, [MODEL], deadline, v, r, s, sender=alice)
 
 
-def test_register__stake_below_minimum__reverts(coordinator, token, alice):
+def test_register__stake_below_minimum__reverts(own_coordinator, token, alice):
     with reverts_with("NodeCoordinatorStakeBelowMinimum"):
-        register(coordinator, token, alice, stake=MIN_STAKE - 1)
+        register(own_coordinator, token, alice, stake=MIN_STAKE - 1)
 
 
 @pytest.mark.parametrize("capacity", [0, 1_025])
-def test_register__capacity_out_of_range__reverts(coordinator, token, alice, capacity):
+def test_register__capacity_out_of_range__reverts(own_coordinator, token, alice, capacity):
     with reverts_with("NodeCoordinatorInvalidCapacity"):
-        register(coordinator, token, alice, capacity=capacity)
+        register(own_coordinator, token, alice, capacity=capacity)
 
 
 @pytest.mark.parametrize(
@@ -495,26 +498,26 @@ def test_register__capacity_out_of_range__reverts(coordinator, token, alice, cap
         ([MODEL, b"\0" * 32], "NodeCoordinatorZeroModelId"),
     ],
 )
-def test_register__bad_model_list__reverts(coordinator, token, alice, models, error):
+def test_register__bad_model_list__reverts(own_coordinator, token, alice, models, error):
     with reverts_with(error):
-        register(coordinator, token, alice, models=models)
+        register(own_coordinator, token, alice, models=models)
 
 
-def test_register__32_models__registers(coordinator, token, alice):
+def test_register__32_models__registers(own_coordinator, token, alice):
     models = [keccak(text=f"model {i}") for i in range(32)]
-    register(coordinator, token, alice, models=models)
-    assert len(coordinator.modelsOf(alice)) == 32
+    register(own_coordinator, token, alice, models=models)
+    assert len(own_coordinator.modelsOf(alice)) == 32
 
 
-def test_register__twice__reverts(coordinator, token, alice):
-    register(coordinator, token, alice)
+def test_register__twice__reverts(own_coordinator, token, alice):
+    register(own_coordinator, token, alice)
     with reverts_with("NodeCoordinatorAlreadyRegistered"):
-        register(coordinator, token, alice, models=(OTHER_MODEL,))
+        register(own_coordinator, token, alice, models=(OTHER_MODEL,))
 
 
-def test_register__without_approval__reverts(coordinator, alice):
+def test_register__without_approval__reverts(own_coordinator, alice):
     with reverts_with("ERC20InsufficientAllowance"):
-        coordinator.registerNode(MIN_STAKE, 1, [MODEL], sender=alice)
+        own_coordinator.registerNode(MIN_STAKE, 1, [MODEL], sender=alice)
 
 
 @pytest.mark.parametrize(
@@ -529,139 +532,140 @@ def test_register__without_approval__reverts(coordinator, alice):
         ("reactivate", ()),
     ],
 )
-def test_node_function__unregistered_caller__reverts(coordinator, outsider, method, args):
+def test_node_function__unregistered_caller__reverts(own_coordinator, outsider, method, args):
     with reverts_with("NodeCoordinatorNotRegistered"):
-        getattr(coordinator, method)(*args, sender=outsider)
+        getattr(own_coordinator, method)(*args, sender=outsider)
 
 
 # ---- stake, unbonding, withdrawal ----
 
 
-def test_add_stake__registered__increases_stake(coordinator, token, alice):
-    register(coordinator, token, alice)
-    token.approve(coordinator, 250 * JOY, sender=alice)
-    receipt = coordinator.addStake(250 * JOY, sender=alice)
-    assert info(coordinator, alice).stake == MIN_STAKE + 250 * JOY
-    assert coordinator.StakeAdded(alice, 250 * JOY, MIN_STAKE + 250 * JOY) in receipt.events
-    assert_conserved(coordinator, token, [alice])
+def test_add_stake__registered__increases_stake(own_coordinator, token, alice):
+    register(own_coordinator, token, alice)
+    token.approve(own_coordinator, 250 * JOY, sender=alice)
+    receipt = own_coordinator.addStake(250 * JOY, sender=alice)
+    assert info(own_coordinator, alice).stake == MIN_STAKE + 250 * JOY
+    assert own_coordinator.StakeAdded(alice, 250 * JOY, MIN_STAKE + 250 * JOY) in receipt.events
+    assert_conserved(own_coordinator, token, [alice])
 
 
-def test_add_or_unstake__zero_amount__reverts(coordinator, token, alice):
-    register(coordinator, token, alice)
-    for method in (coordinator.addStake, coordinator.requestUnstake):
+def test_add_or_unstake__zero_amount__reverts(own_coordinator, token, alice):
+    register(own_coordinator, token, alice)
+    for method in (own_coordinator.addStake, own_coordinator.requestUnstake):
         with reverts_with("NodeCoordinatorZeroAmount"):
             method(0, sender=alice)
 
 
-def test_request_unstake__twice__accumulates_and_restarts_the_delay(coordinator, token, chain, alice):
-    register(coordinator, token, alice, stake=2_000 * JOY)
-    coordinator.requestUnstake(300 * JOY, sender=alice)
+def test_request_unstake__twice__accumulates_and_restarts_the_delay(own_coordinator, token, chain, alice):
+    register(own_coordinator, token, alice, stake=2_000 * JOY)
+    own_coordinator.requestUnstake(300 * JOY, sender=alice)
     chain.pending_timestamp += 1_000
-    receipt = coordinator.requestUnstake(200 * JOY, sender=alice)
+    receipt = own_coordinator.requestUnstake(200 * JOY, sender=alice)
 
-    amount, ready_at = coordinator.unbondingOf(alice)
+    amount, ready_at = own_coordinator.unbondingOf(alice)
     assert amount == 500 * JOY
     assert ready_at == receipt.timestamp + UNBONDING_DELAY
-    assert coordinator.UnstakeRequested(alice, 200 * JOY, 500 * JOY, ready_at) in receipt.events
-    assert info(coordinator, alice).stake == 1_500 * JOY
-    assert info(coordinator, alice).active  # 1,500 JOY is still above the minimum
-    assert_conserved(coordinator, token, [alice])
+    assert own_coordinator.UnstakeRequested(alice, 200 * JOY, 500 * JOY, ready_at) in receipt.events
+    assert info(own_coordinator, alice).stake == 1_500 * JOY
+    assert info(own_coordinator, alice).active  # 1,500 JOY is still above the minimum
+    assert_conserved(own_coordinator, token, [alice])
 
 
-def test_request_unstake__bonded_stake__reverts(coordinator, token, alice, marketplace):
-    register(coordinator, token, alice, stake=1_100 * JOY)
-    coordinator.assign(MODEL, 1, 1, sender=marketplace)
+def test_request_unstake__bonded_stake__reverts(own_coordinator, token, alice, marketplace_caller):
+    register(own_coordinator, token, alice, stake=1_100 * JOY)
+    own_coordinator.assign(MODEL, 1, 1, sender=marketplace_caller)
     free = 1_100 * JOY - TASK_BOND
-    assert coordinator.freeStake(alice) == free
+    assert own_coordinator.freeStake(alice) == free
     with reverts_with("NodeCoordinatorStakeBonded"):
-        coordinator.requestUnstake(free + 1, sender=alice)
-    coordinator.requestUnstake(free, sender=alice)  # everything but the bond may leave
-    assert info(coordinator, alice).stake == TASK_BOND == info(coordinator, alice).bonded
+        own_coordinator.requestUnstake(free + 1, sender=alice)
+    own_coordinator.requestUnstake(free, sender=alice)  # everything but the bond may leave
+    assert info(own_coordinator, alice).stake == TASK_BOND == info(own_coordinator, alice).bonded
 
 
-def test_request_unstake__below_minimum__deactivates(coordinator, token, alice):
-    register(coordinator, token, alice, stake=1_100 * JOY, models=(MODEL, OTHER_MODEL))
-    receipt = coordinator.requestUnstake(101 * JOY, sender=alice)
-    assert not info(coordinator, alice).active
-    assert coordinator.NodeDeactivated(alice, STAKE_BELOW_MINIMUM) in receipt.events
-    assert coordinator.eligibleNodes(MODEL) == coordinator.eligibleNodes(OTHER_MODEL) == 0
+def test_request_unstake__below_minimum__deactivates(own_coordinator, token, alice):
+    register(own_coordinator, token, alice, stake=1_100 * JOY, models=(MODEL, OTHER_MODEL))
+    receipt = own_coordinator.requestUnstake(101 * JOY, sender=alice)
+    assert not info(own_coordinator, alice).active
+    assert own_coordinator.NodeDeactivated(alice, STAKE_BELOW_MINIMUM) in receipt.events
+    assert own_coordinator.eligibleNodes(MODEL) == own_coordinator.eligibleNodes(OTHER_MODEL) == 0
 
 
-def test_withdraw_unstaked__after_delay__pays_out(coordinator, token, chain, alice):
-    register(coordinator, token, alice, stake=1_500 * JOY)
-    coordinator.requestUnstake(500 * JOY, sender=alice)
+def test_withdraw_unstaked__after_delay__pays_out(own_coordinator, token, chain, alice):
+    register(own_coordinator, token, alice, stake=1_500 * JOY)
+    own_coordinator.requestUnstake(500 * JOY, sender=alice)
     balance = token.balanceOf(alice)
     chain.pending_timestamp += UNBONDING_DELAY
-    receipt = coordinator.withdrawUnstaked(sender=alice)
+    receipt = own_coordinator.withdrawUnstaked(sender=alice)
     assert token.balanceOf(alice) == balance + 500 * JOY
-    assert coordinator.unbondingOf(alice) == (0, 0)
-    assert coordinator.UnstakeWithdrawn(alice, 500 * JOY) in receipt.events
-    assert_conserved(coordinator, token, [alice])
+    assert own_coordinator.unbondingOf(alice) == (0, 0)
+    assert own_coordinator.UnstakeWithdrawn(alice, 500 * JOY) in receipt.events
+    assert_conserved(own_coordinator, token, [alice])
 
 
-def test_withdraw_unstaked__before_delay__reverts(coordinator, token, chain, alice):
-    register(coordinator, token, alice, stake=1_500 * JOY)
-    coordinator.requestUnstake(500 * JOY, sender=alice)
+def test_withdraw_unstaked__before_delay__reverts(own_coordinator, token, chain, alice):
+    register(own_coordinator, token, alice, stake=1_500 * JOY)
+    own_coordinator.requestUnstake(500 * JOY, sender=alice)
     chain.pending_timestamp += UNBONDING_DELAY - 10
     with reverts_with("NodeCoordinatorUnbondingNotReady"):
-        coordinator.withdrawUnstaked(sender=alice)
+        own_coordinator.withdrawUnstaked(sender=alice)
 
 
-def test_withdraw_unstaked__nothing_unbonding__reverts(coordinator, token, alice):
-    register(coordinator, token, alice)
+def test_withdraw_unstaked__nothing_unbonding__reverts(own_coordinator, token, alice):
+    register(own_coordinator, token, alice)
     with reverts_with("NodeCoordinatorNothingToWithdraw"):
-        coordinator.withdrawUnstaked(sender=alice)
+        own_coordinator.withdrawUnstaked(sender=alice)
 
 
 # ---- capacity, models, activity ----
 
 
-def test_set_capacity__below_open_tasks__blocks_new_tasks_until_load_drops(coordinator, token, alice, marketplace):
-    register(coordinator, token, alice, capacity=3)
-    coordinator.assign(MODEL, 1, 1, sender=marketplace)
-    coordinator.assign(MODEL, 1, 2, sender=marketplace)
-    receipt = coordinator.setCapacity(1, sender=alice)
-    assert coordinator.NodeCapacitySet(alice, 3, 1) in receipt.events
-    assert info(coordinator, alice).capacity == 1 and info(coordinator, alice).activeTasks == 2
+def test_set_capacity__below_open_tasks__blocks_new_tasks_until_load_drops(
+        own_coordinator, token, alice, marketplace_caller):
+    register(own_coordinator, token, alice, capacity=3)
+    own_coordinator.assign(MODEL, 1, 1, sender=marketplace_caller)
+    own_coordinator.assign(MODEL, 1, 2, sender=marketplace_caller)
+    receipt = own_coordinator.setCapacity(1, sender=alice)
+    assert own_coordinator.NodeCapacitySet(alice, 3, 1) in receipt.events
+    assert info(own_coordinator, alice).capacity == 1 and info(own_coordinator, alice).activeTasks == 2
 
-    assert not coordinator.isEligible(alice, MODEL)
-    coordinator.release(alice, sender=marketplace)  # open tasks carry on as usual
+    assert not own_coordinator.isEligible(alice, MODEL)
+    own_coordinator.release(alice, sender=marketplace_caller)  # open tasks carry on as usual
     with reverts_with("NodeCoordinatorNoEligibleNode"):
-        coordinator.assign(MODEL, 1, 3, sender=marketplace)
-    coordinator.release(alice, sender=marketplace)
-    assert assigned(coordinator, coordinator.assign(MODEL, 1, 4, sender=marketplace)) == [alice.address]
+        own_coordinator.assign(MODEL, 1, 3, sender=marketplace_caller)
+    own_coordinator.release(alice, sender=marketplace_caller)
+    assert assigned(own_coordinator, own_coordinator.assign(MODEL, 1, 4, sender=marketplace_caller)) == [alice.address]
 
 
 @pytest.mark.parametrize("capacity", [0, 1_025])
-def test_set_capacity__out_of_range__reverts(coordinator, token, alice, capacity):
-    register(coordinator, token, alice)
+def test_set_capacity__out_of_range__reverts(own_coordinator, token, alice, capacity):
+    register(own_coordinator, token, alice)
     with reverts_with("NodeCoordinatorInvalidCapacity"):
-        coordinator.setCapacity(capacity, sender=alice)
+        own_coordinator.setCapacity(capacity, sender=alice)
 
 
-def test_serve_and_stop_serving_model__active_node__updates_eligibility(coordinator, token, alice, bob):
-    register(coordinator, token, alice)
-    register(coordinator, token, bob)
-    receipt = coordinator.serveModel(OTHER_MODEL, sender=alice)
-    assert coordinator.ModelServingStarted(alice, OTHER_MODEL) in receipt.events
-    assert coordinator.eligibleNodes(OTHER_MODEL) == 1 and coordinator.isEligible(alice, OTHER_MODEL)
+def test_serve_and_stop_serving_model__active_node__updates_eligibility(own_coordinator, token, alice, bob):
+    register(own_coordinator, token, alice)
+    register(own_coordinator, token, bob)
+    receipt = own_coordinator.serveModel(OTHER_MODEL, sender=alice)
+    assert own_coordinator.ModelServingStarted(alice, OTHER_MODEL) in receipt.events
+    assert own_coordinator.eligibleNodes(OTHER_MODEL) == 1 and own_coordinator.isEligible(alice, OTHER_MODEL)
 
-    receipt = coordinator.stopServingModel(MODEL, sender=alice)
-    assert coordinator.ModelServingStopped(alice, MODEL) in receipt.events
+    receipt = own_coordinator.stopServingModel(MODEL, sender=alice)
+    assert own_coordinator.ModelServingStopped(alice, MODEL) in receipt.events
     # Swap and pop: bob moved into alice's place.
-    assert coordinator.eligibleNodes(MODEL) == 1 and coordinator.eligibleNodeAt(MODEL, 0) == bob.address
-    assert not coordinator.servesModel(alice, MODEL) and not coordinator.isEligible(alice, MODEL)
-    assert [bytes(m) for m in coordinator.modelsOf(alice)] == [OTHER_MODEL]
+    assert own_coordinator.eligibleNodes(MODEL) == 1 and own_coordinator.eligibleNodeAt(MODEL, 0) == bob.address
+    assert not own_coordinator.servesModel(alice, MODEL) and not own_coordinator.isEligible(alice, MODEL)
+    assert [bytes(m) for m in own_coordinator.modelsOf(alice)] == [OTHER_MODEL]
 
 
-def test_serve_model__inactive_node__serves_but_is_not_eligible_until_reactivated(chain, coordinator, token, alice):
-    register(coordinator, token, alice)
-    coordinator.deactivate(sender=alice)
-    coordinator.serveModel(OTHER_MODEL, sender=alice)
-    assert coordinator.servesModel(alice, OTHER_MODEL) and coordinator.eligibleNodes(OTHER_MODEL) == 0
-    wait_out_rejoin_delay(chain, coordinator, alice)
-    coordinator.reactivate(sender=alice)
-    assert coordinator.eligibleNodes(OTHER_MODEL) == coordinator.eligibleNodes(MODEL) == 1
+def test_serve_model__inactive_node__serves_but_is_not_eligible_until_reactivated(chain, own_coordinator, token, alice):
+    register(own_coordinator, token, alice)
+    own_coordinator.deactivate(sender=alice)
+    own_coordinator.serveModel(OTHER_MODEL, sender=alice)
+    assert own_coordinator.servesModel(alice, OTHER_MODEL) and own_coordinator.eligibleNodes(OTHER_MODEL) == 0
+    wait_out_rejoin_delay(chain, own_coordinator, alice)
+    own_coordinator.reactivate(sender=alice)
+    assert own_coordinator.eligibleNodes(OTHER_MODEL) == own_coordinator.eligibleNodes(MODEL) == 1
 
 
 @pytest.mark.parametrize(
@@ -672,106 +676,107 @@ def test_serve_model__inactive_node__serves_but_is_not_eligible_until_reactivate
         ("stopServingModel", OTHER_MODEL, "NodeCoordinatorModelNotServed"),
     ],
 )
-def test_serve_or_stop_serving_model__bad_model__reverts(coordinator, token, alice, method, model, error):
-    register(coordinator, token, alice)
+def test_serve_or_stop_serving_model__bad_model__reverts(own_coordinator, token, alice, method, model, error):
+    register(own_coordinator, token, alice)
     with reverts_with(error):
-        getattr(coordinator, method)(model, sender=alice)
+        getattr(own_coordinator, method)(model, sender=alice)
 
 
-def test_serve_model__33rd_model__reverts(coordinator, token, alice):
-    register(coordinator, token, alice, models=[keccak(text=f"model {i}") for i in range(32)])
+def test_serve_model__33rd_model__reverts(own_coordinator, token, alice):
+    register(own_coordinator, token, alice, models=[keccak(text=f"model {i}") for i in range(32)])
     with reverts_with("NodeCoordinatorTooManyModels"):
-        coordinator.serveModel(MODEL, sender=alice)
+        own_coordinator.serveModel(MODEL, sender=alice)
 
 
-def test_deactivate__with_open_task__leaves_assignment_and_task_continues(coordinator, token, alice, marketplace):
-    register(coordinator, token, alice, models=(MODEL, OTHER_MODEL))
-    coordinator.assign(MODEL, 1, 1, sender=marketplace)
-    receipt = coordinator.deactivate(sender=alice)
-    assert coordinator.NodeDeactivated(alice, VOLUNTARY) in receipt.events
-    assert coordinator.eligibleNodes(MODEL) == coordinator.eligibleNodes(OTHER_MODEL) == 0
+def test_deactivate__with_open_task__leaves_assignment_and_task_continues(
+        own_coordinator, token, alice, marketplace_caller):
+    register(own_coordinator, token, alice, models=(MODEL, OTHER_MODEL))
+    own_coordinator.assign(MODEL, 1, 1, sender=marketplace_caller)
+    receipt = own_coordinator.deactivate(sender=alice)
+    assert own_coordinator.NodeDeactivated(alice, VOLUNTARY) in receipt.events
+    assert own_coordinator.eligibleNodes(MODEL) == own_coordinator.eligibleNodes(OTHER_MODEL) == 0
     with reverts_with("NodeCoordinatorNoEligibleNode"):
-        coordinator.assign(OTHER_MODEL, 1, 2, sender=marketplace)
-    coordinator.release(alice, sender=marketplace)
-    assert info(coordinator, alice).activeTasks == 0 and info(coordinator, alice).bonded == 0
+        own_coordinator.assign(OTHER_MODEL, 1, 2, sender=marketplace_caller)
+    own_coordinator.release(alice, sender=marketplace_caller)
+    assert info(own_coordinator, alice).activeTasks == 0 and info(own_coordinator, alice).bonded == 0
 
 
-def test_deactivate__already_inactive__reverts(coordinator, token, alice):
-    register(coordinator, token, alice)
-    coordinator.deactivate(sender=alice)
+def test_deactivate__already_inactive__reverts(own_coordinator, token, alice):
+    register(own_coordinator, token, alice)
+    own_coordinator.deactivate(sender=alice)
     with reverts_with("NodeCoordinatorNotActive"):
-        coordinator.deactivate(sender=alice)
+        own_coordinator.deactivate(sender=alice)
 
 
-def test_reactivate__already_active__reverts(coordinator, token, alice):
-    register(coordinator, token, alice)
+def test_reactivate__already_active__reverts(own_coordinator, token, alice):
+    register(own_coordinator, token, alice)
     with reverts_with("NodeCoordinatorAlreadyActive"):
-        coordinator.reactivate(sender=alice)
+        own_coordinator.reactivate(sender=alice)
 
 
-def test_reactivate__stake_below_minimum__reverts(chain, coordinator, token, alice):
-    register(coordinator, token, alice, stake=1_100 * JOY)
-    coordinator.requestUnstake(200 * JOY, sender=alice)
-    wait_out_rejoin_delay(chain, coordinator, alice)
+def test_reactivate__stake_below_minimum__reverts(chain, own_coordinator, token, alice):
+    register(own_coordinator, token, alice, stake=1_100 * JOY)
+    own_coordinator.requestUnstake(200 * JOY, sender=alice)
+    wait_out_rejoin_delay(chain, own_coordinator, alice)
     with reverts_with("NodeCoordinatorStakeBelowMinimum"):
-        coordinator.reactivate(sender=alice)
-    token.approve(coordinator, 100 * JOY, sender=alice)
-    coordinator.addStake(100 * JOY, sender=alice)
-    assert not info(coordinator, alice).active  # adding stake alone does not reactivate
-    receipt = coordinator.reactivate(sender=alice)
-    assert coordinator.NodeReactivated(alice) in receipt.events
-    assert info(coordinator, alice).active and coordinator.eligibleNodes(MODEL) == 1
+        own_coordinator.reactivate(sender=alice)
+    token.approve(own_coordinator, 100 * JOY, sender=alice)
+    own_coordinator.addStake(100 * JOY, sender=alice)
+    assert not info(own_coordinator, alice).active  # adding stake alone does not reactivate
+    receipt = own_coordinator.reactivate(sender=alice)
+    assert own_coordinator.NodeReactivated(alice) in receipt.events
+    assert info(own_coordinator, alice).active and own_coordinator.eligibleNodes(MODEL) == 1
 
 
-def test_reactivate__within_rejoin_delay_of_deactivating__reverts_until_it_passed(chain, coordinator, token, alice):
-    register(coordinator, token, alice)
-    assert coordinator.rejoinableAt(alice) == 0  # never left a set
-    left = coordinator.deactivate(sender=alice).block_number
-    assert coordinator.rejoinableAt(alice) == left + REJOIN_DELAY == left + coordinator.REJOIN_DELAY()
+def test_reactivate__within_rejoin_delay_of_deactivating__reverts_until_it_passed(chain, own_coordinator, token, alice):
+    register(own_coordinator, token, alice)
+    assert own_coordinator.rejoinableAt(alice) == 0  # never left a set
+    left = own_coordinator.deactivate(sender=alice).block_number
+    assert own_coordinator.rejoinableAt(alice) == left + REJOIN_DELAY == left + own_coordinator.REJOIN_DELAY()
     chain.mine(REJOIN_DELAY - 2)  # the next transaction lands in block left + REJOIN_DELAY - 1
     with reverts_with("NodeCoordinatorRejoinTooSoon", node=alice.address, rejoinableAt=left + REJOIN_DELAY):
-        coordinator.reactivate(sender=alice)
-    assert not info(coordinator, alice).active and coordinator.eligibleNodes(MODEL) == 0
-    receipt = coordinator.reactivate(sender=alice)
-    assert receipt.block_number == left + REJOIN_DELAY and info(coordinator, alice).active
-    assert coordinator.eligibleNodeAt(MODEL, 0) == alice.address
+        own_coordinator.reactivate(sender=alice)
+    assert not info(own_coordinator, alice).active and own_coordinator.eligibleNodes(MODEL) == 0
+    receipt = own_coordinator.reactivate(sender=alice)
+    assert receipt.block_number == left + REJOIN_DELAY and info(own_coordinator, alice).active
+    assert own_coordinator.eligibleNodeAt(MODEL, 0) == alice.address
 
 
-def test_serve_model__within_rejoin_delay_of_stopping_any_model__reverts(chain, coordinator, token, alice):
+def test_serve_model__within_rejoin_delay_of_stopping_any_model__reverts(chain, own_coordinator, token, alice):
     # Leaving one model's set holds back joining any other set too: a node's rejoin delay is one.
-    register(coordinator, token, alice, models=[MODEL, OTHER_MODEL])
-    left = coordinator.stopServingModel(MODEL, sender=alice).block_number
+    register(own_coordinator, token, alice, models=[MODEL, OTHER_MODEL])
+    left = own_coordinator.stopServingModel(MODEL, sender=alice).block_number
     for model in (MODEL, THIRD_MODEL):
         with reverts_with("NodeCoordinatorRejoinTooSoon", node=alice.address, rejoinableAt=left + REJOIN_DELAY):
-            coordinator.serveModel(model, sender=alice)
-    wait_out_rejoin_delay(chain, coordinator, alice)
-    coordinator.serveModel(MODEL, sender=alice)
-    assert coordinator.isEligible(alice, MODEL) and coordinator.eligibleNodes(OTHER_MODEL) == 1
+            own_coordinator.serveModel(model, sender=alice)
+    wait_out_rejoin_delay(chain, own_coordinator, alice)
+    own_coordinator.serveModel(MODEL, sender=alice)
+    assert own_coordinator.isEligible(alice, MODEL) and own_coordinator.eligibleNodes(OTHER_MODEL) == 1
 
 
-def test_serve_model__inactive_node_within_rejoin_delay__serves_without_joining(chain, coordinator, token, alice):
+def test_serve_model__inactive_node_within_rejoin_delay__serves_without_joining(chain, own_coordinator, token, alice):
     # An inactive node joins no set by serving a model, so nothing is refused until it reactivates.
-    register(coordinator, token, alice)
-    coordinator.deactivate(sender=alice)
-    coordinator.serveModel(OTHER_MODEL, sender=alice)
-    assert coordinator.servesModel(alice, OTHER_MODEL) and coordinator.eligibleNodes(OTHER_MODEL) == 0
+    register(own_coordinator, token, alice)
+    own_coordinator.deactivate(sender=alice)
+    own_coordinator.serveModel(OTHER_MODEL, sender=alice)
+    assert own_coordinator.servesModel(alice, OTHER_MODEL) and own_coordinator.eligibleNodes(OTHER_MODEL) == 0
     with reverts_with("NodeCoordinatorRejoinTooSoon"):
-        coordinator.reactivate(sender=alice)
+        own_coordinator.reactivate(sender=alice)
 
 
-def test_evict_understaked__after_min_stake_raise__deactivates(coordinator, token, deployer, alice, bob, outsider):
-    register(coordinator, token, alice, stake=MIN_STAKE)
-    register(coordinator, token, bob, stake=2_000 * JOY)
-    coordinator.setMinStake(1_500 * JOY, sender=deployer)
-    receipt = coordinator.evictUnderstaked(alice, sender=outsider)  # anyone may
-    assert coordinator.NodeDeactivated(alice, STAKE_BELOW_MINIMUM) in receipt.events
-    assert coordinator.eligibleNodes(MODEL) == 1
+def test_evict_understaked__after_min_stake_raise__deactivates(own_coordinator, token, deployer, alice, bob, outsider):
+    register(own_coordinator, token, alice, stake=MIN_STAKE)
+    register(own_coordinator, token, bob, stake=2_000 * JOY)
+    own_coordinator.setMinStake(1_500 * JOY, sender=deployer)
+    receipt = own_coordinator.evictUnderstaked(alice, sender=outsider)  # anyone may
+    assert own_coordinator.NodeDeactivated(alice, STAKE_BELOW_MINIMUM) in receipt.events
+    assert own_coordinator.eligibleNodes(MODEL) == 1
     with reverts_with("NodeCoordinatorStakeSufficient"):
-        coordinator.evictUnderstaked(bob, sender=outsider)
+        own_coordinator.evictUnderstaked(bob, sender=outsider)
     with reverts_with("NodeCoordinatorNotActive"):
-        coordinator.evictUnderstaked(alice, sender=outsider)
+        own_coordinator.evictUnderstaked(alice, sender=outsider)
     with reverts_with("NodeCoordinatorNotRegistered"):
-        coordinator.evictUnderstaked(outsider, sender=outsider)
+        own_coordinator.evictUnderstaked(outsider, sender=outsider)
 
 
 # ---- marketplace: assign, release, slash ----
@@ -781,255 +786,262 @@ def test_evict_understaked__after_min_stake_raise__deactivates(coordinator, toke
     "method, args",
     [("assign", (MODEL, 1, 1)), ("release", ("0x" + "11" * 20,)), ("slash", ("0x" + "11" * 20, ZERO_ADDRESS, True))],
 )
-def test_marketplace_function__other_caller__reverts(coordinator, deployer, alice, method, args):
+def test_marketplace_function__other_caller__reverts(own_coordinator, deployer, alice, method, args):
     for caller in (deployer, alice):  # not even the owner
         with reverts_with("NodeCoordinatorCallerNotMarketplace"):
-            getattr(coordinator, method)(*args, sender=caller)
+            getattr(own_coordinator, method)(*args, sender=caller)
 
 
-def test_assign__one_node__locks_bond_and_capacity(coordinator, token, alice, marketplace):
-    register(coordinator, token, alice, capacity=2)
-    receipt = coordinator.assign(MODEL, 1, 42, sender=marketplace)
+def test_assign__one_node__locks_bond_and_capacity(own_coordinator, token, alice, marketplace_caller):
+    register(own_coordinator, token, alice, capacity=2)
+    receipt = own_coordinator.assign(MODEL, 1, 42, sender=marketplace_caller)
     assert receipt.return_value == [alice.address]
     assert not receipt.events  # the marketplace's NodesAssigned names the nodes
-    node = info(coordinator, alice)
+    node = info(own_coordinator, alice)
     assert (node.activeTasks, node.bonded, node.stake) == (1, TASK_BOND, MIN_STAKE)
-    assert coordinator.freeStake(alice) == MIN_STAKE - TASK_BOND
-    assert_conserved(coordinator, token, [alice])
+    assert own_coordinator.freeStake(alice) == MIN_STAKE - TASK_BOND
+    assert_conserved(own_coordinator, token, [alice])
 
 
 @pytest.mark.parametrize("count", [0, 17])
-def test_assign__count_out_of_range__reverts(coordinator, marketplace, count):
+def test_assign__count_out_of_range__reverts(own_coordinator, marketplace_caller, count):
     with reverts_with("NodeCoordinatorInvalidAssignmentCount"):
-        coordinator.assign(MODEL, count, 1, sender=marketplace)
+        own_coordinator.assign(MODEL, count, 1, sender=marketplace_caller)
 
 
-def test_assign__quorum__picks_distinct_nodes(coordinator, token, nodes, marketplace):
-    for node in nodes[:5]:
-        register(coordinator, token, node, capacity=4)
-    picked = assigned(coordinator, coordinator.assign(MODEL, 5, 7, sender=marketplace))
-    assert sorted(picked) == sorted(n.address for n in nodes[:5])
+def test_assign__quorum__picks_distinct_nodes(own_coordinator, token, node_accounts, marketplace_caller):
+    for node in node_accounts[:5]:
+        register(own_coordinator, token, node, capacity=4)
+    picked = assigned(own_coordinator, own_coordinator.assign(MODEL, 5, 7, sender=marketplace_caller))
+    assert sorted(picked) == sorted(n.address for n in node_accounts[:5])
     with reverts_with("NodeCoordinatorNoEligibleNode"):
-        coordinator.assign(MODEL, 6, 8, sender=marketplace)  # only five nodes serve the model
+        own_coordinator.assign(MODEL, 6, 8, sender=marketplace_caller)  # only five nodes serve the model
 
 
-def test_assign__unknown_model__reverts_and_changes_nothing(coordinator, token, alice, marketplace):
-    register(coordinator, token, alice)
+def test_assign__unknown_model__reverts_and_changes_nothing(own_coordinator, token, alice, marketplace_caller):
+    register(own_coordinator, token, alice)
     with reverts_with("NodeCoordinatorNoEligibleNode"):
-        coordinator.assign(OTHER_MODEL, 1, 1, sender=marketplace)
-    assert info(coordinator, alice).activeTasks == 0
+        own_coordinator.assign(OTHER_MODEL, 1, 1, sender=marketplace_caller)
+    assert info(own_coordinator, alice).activeTasks == 0
 
 
-def test_assign__capacity_full__finds_nobody(coordinator, token, alice, bob, marketplace):
-    register(coordinator, token, alice, capacity=1)
-    register(coordinator, token, bob, capacity=1)
-    coordinator.assign(MODEL, 2, 1, sender=marketplace)
+def test_assign__capacity_full__finds_nobody(own_coordinator, token, alice, bob, marketplace_caller):
+    register(own_coordinator, token, alice, capacity=1)
+    register(own_coordinator, token, bob, capacity=1)
+    own_coordinator.assign(MODEL, 2, 1, sender=marketplace_caller)
     with reverts_with("NodeCoordinatorNoEligibleNode"):
-        coordinator.assign(MODEL, 1, 2, sender=marketplace)
-    assert info(coordinator, alice).activeTasks == info(coordinator, bob).activeTasks == 1
+        own_coordinator.assign(MODEL, 1, 2, sender=marketplace_caller)
+    assert info(own_coordinator, alice).activeTasks == info(own_coordinator, bob).activeTasks == 1
 
 
-def test_assign__quorum_partly_available__reverts_and_locks_nothing(coordinator, token, alice, bob, marketplace):
-    register(coordinator, token, alice, capacity=1)
-    register(coordinator, token, bob, capacity=1)
-    (busy,) = assigned(coordinator, coordinator.assign(MODEL, 1, 1, sender=marketplace))
+def test_assign__quorum_partly_available__reverts_and_locks_nothing(
+        own_coordinator, token, alice, bob, marketplace_caller):
+    register(own_coordinator, token, alice, capacity=1)
+    register(own_coordinator, token, bob, capacity=1)
+    (busy,) = assigned(own_coordinator, own_coordinator.assign(MODEL, 1, 1, sender=marketplace_caller))
     idle = bob if busy == alice.address else alice
     with reverts_with("NodeCoordinatorNoEligibleNode"):
-        coordinator.assign(MODEL, 2, 2, sender=marketplace)  # one node found, two wanted
-    assert info(coordinator, idle).activeTasks == 0 and info(coordinator, idle).bonded == 0
+        own_coordinator.assign(MODEL, 2, 2, sender=marketplace_caller)  # one node found, two wanted
+    assert info(own_coordinator, idle).activeTasks == 0 and info(own_coordinator, idle).bonded == 0
 
 
-def test_assign__free_stake_below_bond__finds_nobody(coordinator, token, deployer, alice, marketplace):
-    register(coordinator, token, alice, stake=MIN_STAKE, capacity=10)
-    coordinator.setTaskBond(600 * JOY, sender=deployer)
-    coordinator.assign(MODEL, 1, 1, sender=marketplace)
-    assert coordinator.freeStake(alice) == 400 * JOY and not coordinator.isEligible(alice, MODEL)
+def test_assign__free_stake_below_bond__finds_nobody(own_coordinator, token, deployer, alice, marketplace_caller):
+    register(own_coordinator, token, alice, stake=MIN_STAKE, capacity=10)
+    own_coordinator.setTaskBond(600 * JOY, sender=deployer)
+    own_coordinator.assign(MODEL, 1, 1, sender=marketplace_caller)
+    assert own_coordinator.freeStake(alice) == 400 * JOY and not own_coordinator.isEligible(alice, MODEL)
     with reverts_with("NodeCoordinatorNoEligibleNode"):
-        coordinator.assign(MODEL, 1, 2, sender=marketplace)
+        own_coordinator.assign(MODEL, 1, 2, sender=marketplace_caller)
 
 
-def test_release__open_task__unlocks_bond_and_capacity(coordinator, token, alice, marketplace):
-    register(coordinator, token, alice)
-    coordinator.assign(MODEL, 1, 1, sender=marketplace)
-    receipt = coordinator.release(alice, sender=marketplace)
+def test_release__open_task__unlocks_bond_and_capacity(own_coordinator, token, alice, marketplace_caller):
+    register(own_coordinator, token, alice)
+    own_coordinator.assign(MODEL, 1, 1, sender=marketplace_caller)
+    receipt = own_coordinator.release(alice, sender=marketplace_caller)
     assert not receipt.events  # the marketplace's InferenceSettled tells the task's end
-    node = info(coordinator, alice)
+    node = info(own_coordinator, alice)
     assert (node.activeTasks, node.bonded, node.stake) == (0, 0, MIN_STAKE)
 
 
-def test_release_or_slash__no_open_task__reverts(coordinator, token, alice, marketplace):
-    register(coordinator, token, alice)
+def test_release_or_slash__no_open_task__reverts(own_coordinator, token, alice, marketplace_caller):
+    register(own_coordinator, token, alice)
     with reverts_with("NodeCoordinatorNoOpenTask"):
-        coordinator.release(alice, sender=marketplace)
+        own_coordinator.release(alice, sender=marketplace_caller)
     with reverts_with("NodeCoordinatorNoOpenTask"):
-        coordinator.slash(alice, ZERO_ADDRESS, False, sender=marketplace)
+        own_coordinator.slash(alice, ZERO_ADDRESS, False, sender=marketplace_caller)
 
 
 @pytest.mark.parametrize("share_bps, with_beneficiary", [(2_500, True), (0, True), (10_000, True), (2_500, False)])
 def test_slash__open_task__splits_bond_between_beneficiary_and_treasury(
-    coordinator, token, timelock, deployer, alice, outsider, marketplace, share_bps, with_beneficiary
+    own_coordinator, token, timelock, deployer, alice, outsider, marketplace_caller, share_bps, with_beneficiary
 ):
-    coordinator.setSlashBeneficiaryShareBps(share_bps, sender=deployer)
-    register(coordinator, token, alice, stake=2_000 * JOY)
-    coordinator.assign(MODEL, 1, 1, sender=marketplace)
+    own_coordinator.setSlashBeneficiaryShareBps(share_bps, sender=deployer)
+    register(own_coordinator, token, alice, stake=2_000 * JOY)
+    own_coordinator.assign(MODEL, 1, 1, sender=marketplace_caller)
     beneficiary = outsider.address if with_beneficiary else ZERO_ADDRESS
     treasury_before, beneficiary_before = token.balanceOf(timelock), token.balanceOf(outsider)
 
-    receipt = coordinator.slash(alice, beneficiary, False, sender=marketplace)
+    receipt = own_coordinator.slash(alice, beneficiary, False, sender=marketplace_caller)
 
     share = TASK_BOND * share_bps // 10_000 if with_beneficiary else 0
     assert receipt.return_value == TASK_BOND
-    assert coordinator.NodeSlashed(alice, TASK_BOND, beneficiary, share) in receipt.events
+    assert own_coordinator.NodeSlashed(alice, TASK_BOND, beneficiary, share) in receipt.events
     beneficiary_got = token.balanceOf(outsider) - beneficiary_before
     treasury_got = token.balanceOf(timelock) - treasury_before
     assert beneficiary_got == share
     assert beneficiary_got + treasury_got == TASK_BOND
-    node = info(coordinator, alice)
+    node = info(own_coordinator, alice)
     assert (node.stake, node.bonded, node.activeTasks, node.active) == (2_000 * JOY - TASK_BOND, 0, 0, True)
-    assert_conserved(coordinator, token, [alice])
+    assert_conserved(own_coordinator, token, [alice])
 
 
-def test_slash__stake_falls_below_minimum__deactivates(coordinator, token, alice, bob, marketplace):
-    register(coordinator, token, alice, stake=MIN_STAKE)
-    coordinator.assign(MODEL, 1, 1, sender=marketplace)
-    receipt = coordinator.slash(alice, bob, False, sender=marketplace)
-    assert coordinator.NodeDeactivated(alice, STAKE_BELOW_MINIMUM) in receipt.events
-    assert not info(coordinator, alice).active and coordinator.eligibleNodes(MODEL) == 0
-    assert_conserved(coordinator, token, [alice])
+def test_slash__stake_falls_below_minimum__deactivates(own_coordinator, token, alice, bob, marketplace_caller):
+    register(own_coordinator, token, alice, stake=MIN_STAKE)
+    own_coordinator.assign(MODEL, 1, 1, sender=marketplace_caller)
+    receipt = own_coordinator.slash(alice, bob, False, sender=marketplace_caller)
+    assert own_coordinator.NodeDeactivated(alice, STAKE_BELOW_MINIMUM) in receipt.events
+    assert not info(own_coordinator, alice).active and own_coordinator.eligibleNodes(MODEL) == 0
+    assert_conserved(own_coordinator, token, [alice])
 
 
-def test_slash__max_missed_deadlines__deactivates_until_reactivated(chain, coordinator, token, alice, bob, marketplace):
-    register(coordinator, token, alice, stake=2_000 * JOY, capacity=10)
-    register(coordinator, token, bob, stake=2_000 * JOY, capacity=10)
+def test_slash__max_missed_deadlines__deactivates_until_reactivated(
+        chain, own_coordinator, token, alice, bob, marketplace_caller):
+    register(own_coordinator, token, alice, stake=2_000 * JOY, capacity=10)
+    register(own_coordinator, token, bob, stake=2_000 * JOY, capacity=10)
     for seed in range(MAX_MISSED):
-        coordinator.assign(MODEL, 2, seed, sender=marketplace)
-        coordinator.release(bob, sender=marketplace)  # bob delivers, alice times out
-        receipt = coordinator.slash(alice, ZERO_ADDRESS, True, sender=marketplace)
-        assert coordinator.DeadlineMissed(alice, seed + 1) in receipt.events
-    assert coordinator.NodeDeactivated(alice, MISSED_DEADLINES) in receipt.events
-    assert not info(coordinator, alice).active and info(coordinator, alice).missedDeadlines == MAX_MISSED
+        own_coordinator.assign(MODEL, 2, seed, sender=marketplace_caller)
+        own_coordinator.release(bob, sender=marketplace_caller)  # bob delivers, alice times out
+        receipt = own_coordinator.slash(alice, ZERO_ADDRESS, True, sender=marketplace_caller)
+        assert own_coordinator.DeadlineMissed(alice, seed + 1) in receipt.events
+    assert own_coordinator.NodeDeactivated(alice, MISSED_DEADLINES) in receipt.events
+    assert not info(own_coordinator, alice).active and info(own_coordinator, alice).missedDeadlines == MAX_MISSED
 
     for seed in range(10, 15):  # no longer assigned
-        assert assigned(coordinator, coordinator.assign(MODEL, 1, seed, sender=marketplace)) == [bob.address]
+        receipt = own_coordinator.assign(MODEL, 1, seed, sender=marketplace_caller)
+        assert assigned(own_coordinator, receipt) == [bob.address]
     with reverts_with("NodeCoordinatorNoEligibleNode"):
-        coordinator.assign(MODEL, 2, 20, sender=marketplace)
+        own_coordinator.assign(MODEL, 2, 20, sender=marketplace_caller)
 
-    wait_out_rejoin_delay(chain, coordinator, alice)
-    coordinator.reactivate(sender=alice)
-    assert info(coordinator, alice).missedDeadlines == 0
-    assert sorted(assigned(coordinator, coordinator.assign(MODEL, 2, 21, sender=marketplace))) == sorted(
+    wait_out_rejoin_delay(chain, own_coordinator, alice)
+    own_coordinator.reactivate(sender=alice)
+    assert info(own_coordinator, alice).missedDeadlines == 0
+    assert sorted(assigned(own_coordinator, own_coordinator.assign(MODEL, 2, 21, sender=marketplace_caller))) == sorted(
         [alice.address, bob.address]
     )
 
 
-def test_release__after_missed_deadlines__resets_the_count(coordinator, token, alice, marketplace):
-    register(coordinator, token, alice, stake=2_000 * JOY, capacity=4)
-    coordinator.assign(MODEL, 1, 1, sender=marketplace)
-    coordinator.assign(MODEL, 1, 2, sender=marketplace)
-    coordinator.assign(MODEL, 1, 3, sender=marketplace)
-    coordinator.slash(alice, ZERO_ADDRESS, True, sender=marketplace)
-    coordinator.slash(alice, ZERO_ADDRESS, True, sender=marketplace)
-    assert info(coordinator, alice).missedDeadlines == 2
-    coordinator.release(alice, sender=marketplace)
-    assert info(coordinator, alice).missedDeadlines == 0 and info(coordinator, alice).active
+def test_release__after_missed_deadlines__resets_the_count(own_coordinator, token, alice, marketplace_caller):
+    register(own_coordinator, token, alice, stake=2_000 * JOY, capacity=4)
+    own_coordinator.assign(MODEL, 1, 1, sender=marketplace_caller)
+    own_coordinator.assign(MODEL, 1, 2, sender=marketplace_caller)
+    own_coordinator.assign(MODEL, 1, 3, sender=marketplace_caller)
+    own_coordinator.slash(alice, ZERO_ADDRESS, True, sender=marketplace_caller)
+    own_coordinator.slash(alice, ZERO_ADDRESS, True, sender=marketplace_caller)
+    assert info(own_coordinator, alice).missedDeadlines == 2
+    own_coordinator.release(alice, sender=marketplace_caller)
+    assert info(own_coordinator, alice).missedDeadlines == 0 and info(own_coordinator, alice).active
 
 
-def test_slash__not_a_missed_deadline__does_not_count(coordinator, token, alice, marketplace):
-    register(coordinator, token, alice, stake=2_000 * JOY)
-    coordinator.assign(MODEL, 1, 1, sender=marketplace)
-    receipt = coordinator.slash(alice, ZERO_ADDRESS, False, sender=marketplace)  # e.g. a dissenting result
-    assert info(coordinator, alice).missedDeadlines == 0
-    assert not receipt.decode_logs(coordinator.DeadlineMissed)
+def test_slash__not_a_missed_deadline__does_not_count(own_coordinator, token, alice, marketplace_caller):
+    register(own_coordinator, token, alice, stake=2_000 * JOY)
+    own_coordinator.assign(MODEL, 1, 1, sender=marketplace_caller)
+    receipt = own_coordinator.slash(alice, ZERO_ADDRESS, False, sender=marketplace_caller)  # e.g. a dissenting result
+    assert info(own_coordinator, alice).missedDeadlines == 0
+    assert not receipt.decode_logs(own_coordinator.DeadlineMissed)
 
 
 # ---- the bond locked for a task is the bond unlocked ----
 
 
 def test_release__task_bond_changed_while_open__unlocks_the_bond_locked(
-    coordinator, token, deployer, alice, marketplace
+    own_coordinator, token, deployer, alice, marketplace_caller
 ):
-    register(coordinator, token, alice)
-    coordinator.assign(MODEL, 1, 1, sender=marketplace)
-    coordinator.setTaskBond(25 * JOY, sender=deployer)
-    coordinator.release(alice, sender=marketplace)
-    assert info(coordinator, alice).bonded == 0  # the bond locked, not the one in force
+    register(own_coordinator, token, alice)
+    own_coordinator.assign(MODEL, 1, 1, sender=marketplace_caller)
+    own_coordinator.setTaskBond(25 * JOY, sender=deployer)
+    own_coordinator.release(alice, sender=marketplace_caller)
+    assert info(own_coordinator, alice).bonded == 0  # the bond locked, not the one in force
 
 
 def test_slash_and_release__mixed_bonds__unlock_exactly_what_was_locked(
-    coordinator, token, timelock, deployer, alice, marketplace
+    own_coordinator, token, timelock, deployer, alice, marketplace_caller
 ):
-    register(coordinator, token, alice, stake=2_000 * JOY)
-    coordinator.assign(MODEL, 1, 1, sender=marketplace)  # 10 JOY
-    coordinator.setTaskBond(25 * JOY, sender=deployer)
-    coordinator.assign(MODEL, 1, 2, sender=marketplace)  # 25 JOY
-    coordinator.setTaskBond(3 * JOY, sender=deployer)  # a third value, for neither task
-    assert info(coordinator, alice).bonded == 35 * JOY
+    register(own_coordinator, token, alice, stake=2_000 * JOY)
+    own_coordinator.assign(MODEL, 1, 1, sender=marketplace_caller)  # 10 JOY
+    own_coordinator.setTaskBond(25 * JOY, sender=deployer)
+    own_coordinator.assign(MODEL, 1, 2, sender=marketplace_caller)  # 25 JOY
+    own_coordinator.setTaskBond(3 * JOY, sender=deployer)  # a third value, for neither task
+    assert info(own_coordinator, alice).bonded == 35 * JOY
     treasury = token.balanceOf(timelock)
 
-    slashed = coordinator.slash(alice, ZERO_ADDRESS, False, sender=marketplace).return_value
-    bonded = info(coordinator, alice).bonded
-    coordinator.release(alice, sender=marketplace)
+    slashed = own_coordinator.slash(alice, ZERO_ADDRESS, False, sender=marketplace_caller).return_value
+    bonded = info(own_coordinator, alice).bonded
+    own_coordinator.release(alice, sender=marketplace_caller)
 
     # Each unlocks the average of the open bonds; together exactly the 35 JOY locked.
     assert slashed == 35 * JOY // 2 and bonded == 35 * JOY - slashed
     assert token.balanceOf(timelock) - treasury == slashed
-    node = info(coordinator, alice)
+    node = info(own_coordinator, alice)
     assert (node.bonded, node.activeTasks, node.stake) == (0, 0, 2_000 * JOY - slashed)
-    assert_conserved(coordinator, token, [alice])
+    assert_conserved(own_coordinator, token, [alice])
 
 
 # ---- load awareness ----
 
 
-def test_assign__two_equal_nodes__next_task_goes_to_the_less_loaded(coordinator, token, alice, bob, marketplace):
-    register(coordinator, token, alice, capacity=4)
-    register(coordinator, token, bob, capacity=4)
-    picks = [assigned(coordinator, coordinator.assign(MODEL, 1, seed, sender=marketplace))[0] for seed in range(6)]
+def test_assign__two_equal_nodes__next_task_goes_to_the_less_loaded(
+        own_coordinator, token, alice, bob, marketplace_caller):
+    register(own_coordinator, token, alice, capacity=4)
+    register(own_coordinator, token, bob, capacity=4)
+    picks = [assigned(own_coordinator, own_coordinator.assign(MODEL, 1, seed, sender=marketplace_caller))[0]
+             for seed in range(6)]
     # Whoever got a task, the other (idle) one gets the next: picks come in distinct pairs.
     for first, second in zip(picks[::2], picks[1::2]):
         assert {first, second} == {alice.address, bob.address}
-    assert info(coordinator, alice).activeTasks == info(coordinator, bob).activeTasks == 3
+    assert info(own_coordinator, alice).activeTasks == info(own_coordinator, bob).activeTasks == 3
 
 
-def test_assign__unequal_capacities__fills_by_free_share_and_never_overfills(coordinator, token, nodes, marketplace):
+def test_assign__unequal_capacities__fills_by_free_share_and_never_overfills(
+        own_coordinator, token, node_accounts, marketplace_caller):
     capacities = [1, 2, 4]
-    for node, capacity in zip(nodes, capacities):
-        register(coordinator, token, node, capacity=capacity)
+    for node, capacity in zip(node_accounts, capacities):
+        register(own_coordinator, token, node, capacity=capacity)
     for seed in range(sum(capacities)):
-        shares = {n.address: 1 - info(coordinator, n).activeTasks / c for n, c in zip(nodes, capacities)}
-        (picked,) = assigned(coordinator, coordinator.assign(MODEL, 1, seed, sender=marketplace))
+        shares = {n.address: 1 - info(own_coordinator, n).activeTasks / c for n, c in zip(node_accounts, capacities)}
+        (picked,) = assigned(own_coordinator, own_coordinator.assign(MODEL, 1, seed, sender=marketplace_caller))
         assert shares[picked] == max(shares.values()) > 0  # the least utilized node, never a full one
-    assert [info(coordinator, n).activeTasks for n in nodes[:3]] == capacities
+    assert [info(own_coordinator, n).activeTasks for n in node_accounts[:3]] == capacities
     with reverts_with("NodeCoordinatorNoEligibleNode"):
-        coordinator.assign(MODEL, 1, 99, sender=marketplace)
+        own_coordinator.assign(MODEL, 1, 99, sender=marketplace_caller)
 
 
-def test_assign__large_set_with_full_node__never_picks_it(coordinator, bulk, marketplace):
+def test_assign__large_set_with_full_node__never_picks_it(own_coordinator, bulk, marketplace_caller):
     # 12 nodes: above the full-scan limit, so assignment samples.
     (full,) = bulk.nodes(1, capacity=1, models=lambda node: (MODEL, OTHER_MODEL))
     others = bulk.nodes(11, capacity=2)
-    assert coordinator.eligibleNodes(MODEL) == 12 > coordinator.FULL_SCAN_LIMIT()
-    assert bulk.assign(marketplace, OTHER_MODEL, 0)[0] == [full]  # the only node of OTHER_MODEL
+    assert own_coordinator.eligibleNodes(MODEL) == 12 > own_coordinator.FULL_SCAN_LIMIT()
+    assert bulk.assign(marketplace_caller, OTHER_MODEL, 0)[0] == [full]  # the only node of OTHER_MODEL
 
     picks = []
     for seed in range(22):  # exactly the free capacity of the other 11 nodes
-        picks += bulk.assign(marketplace, MODEL, seed)[0]
+        picks += bulk.assign(marketplace_caller, MODEL, seed)[0]
     assert full not in picks
     # Filled, never overfilled; the fallback probe finds the last free slots.
-    assert [coordinator.nodeInfo(node).activeTasks for node in others] == [2] * 11
-    assert coordinator.nodeInfo(full).activeTasks == 1
+    assert [own_coordinator.nodeInfo(node).activeTasks for node in others] == [2] * 11
+    assert own_coordinator.nodeInfo(full).activeTasks == 1
     with reverts_with("NodeCoordinatorNoEligibleNode"):
-        coordinator.assign(MODEL, 1, 99, sender=marketplace)
+        own_coordinator.assign(MODEL, 1, 99, sender=marketplace_caller)
 
 
-def test_assign__large_idle_set__picks_what_the_seed_alone_draws_in_any_block(coordinator, bulk, chain, marketplace):
+def test_assign__large_idle_set__picks_what_the_seed_alone_draws_in_any_block(
+        own_coordinator, bulk, chain, marketplace_caller):
     """Assignment entropy is the seed only (the marketplace derives it from the hash of the
     request's block): the block that carries the assignment, its prevrandao and its time, changes
     nothing, so whoever sends the assignment cannot draw again by retrying later."""
     bulk.nodes(12)
-    size = coordinator.eligibleNodes(MODEL)
-    assert size == 12 > coordinator.FULL_SCAN_LIMIT()
-    order = [coordinator.eligibleNodeAt(MODEL, index) for index in range(size)]
+    size = own_coordinator.eligibleNodes(MODEL)
+    assert size == 12 > own_coordinator.FULL_SCAN_LIMIT()
+    order = [own_coordinator.eligibleNodeAt(MODEL, index) for index in range(size)]
     for seed in (0, 1, 2**255 + 7):
         expected = idle_large_set_picks(order, seed, 3)
         got, randao = [], []
@@ -1038,9 +1050,9 @@ def test_assign__large_idle_set__picks_what_the_seed_alone_draws_in_any_block(co
             if wait:
                 chain.pending_timestamp += wait * 12
                 chain.mine(wait)
-            receipt = coordinator.assign(MODEL, 3, seed, sender=marketplace)
+            receipt = own_coordinator.assign(MODEL, 3, seed, sender=marketplace_caller)
             block = chain.provider.make_request("eth_getBlockByNumber", [hex(receipt.block_number), False])
-            got.append(assigned(coordinator, receipt))
+            got.append(assigned(own_coordinator, receipt))
             randao.append(block["mixHash"])
             chain.restore(snapshot)
         assert randao[0] != randao[1]  # another block, another prevrandao...
@@ -1050,18 +1062,18 @@ def test_assign__large_idle_set__picks_what_the_seed_alone_draws_in_any_block(co
 # ---- O(1) gas in the number of registered nodes ----
 
 
-def test_assign__100_vs_10_nodes__costs_the_same_gas(coordinator, bulk, chain, marketplace):
+def test_assign__100_vs_10_nodes__costs_the_same_gas(own_coordinator, bulk, chain, marketplace_caller):
     own_model = lambda node: keccak(text=node)  # noqa: E731
 
     def load(network):  # one task each, through a model only that node serves
         for node in network:
-            bulk.assign(marketplace, own_model(node), 0)
+            bulk.assign(marketplace_caller, own_model(node), 0)
 
     def assign_gas():
         gas = []
         for seed in range(4):
             snapshot = chain.snapshot()
-            gas.append(coordinator.assign(MODEL, 1, seed, sender=marketplace).gas_used)
+            gas.append(own_coordinator.assign(MODEL, 1, seed, sender=marketplace_caller).gas_used)
             chain.restore(snapshot)
         return gas
 
@@ -1072,7 +1084,7 @@ def test_assign__100_vs_10_nodes__costs_the_same_gas(coordinator, bulk, chain, m
     gas["busy 10"] = assign_gas()
     chain.restore(idle)
     rest = bulk.nodes(90, models=lambda node: (MODEL, own_model(node)))
-    assert coordinator.eligibleNodes(MODEL) == 100
+    assert own_coordinator.eligibleNodes(MODEL) == 100
     gas["idle 100"] = assign_gas()
     load(first + rest)
     gas["busy 100"] = assign_gas()
@@ -1085,10 +1097,10 @@ def test_assign__100_vs_10_nodes__costs_the_same_gas(coordinator, bulk, chain, m
     assert max(gas["idle 100"]) < max(gas["busy 100"]) < 50_000, gas
 
 
-def test_assign_and_release__one_node__fit_the_marketplace_budget(coordinator, token, alice, marketplace):
-    register(coordinator, token, alice)
-    assign_gas = coordinator.assign(MODEL, 1, 1, sender=marketplace).gas_used - 21_000
-    release_gas = coordinator.release(alice, sender=marketplace).gas_used - 21_000
+def test_assign_and_release__one_node__fit_the_marketplace_budget(own_coordinator, token, alice, marketplace_caller):
+    register(own_coordinator, token, alice)
+    assign_gas = own_coordinator.assign(MODEL, 1, 1, sender=marketplace_caller).gas_used - 21_000
+    release_gas = own_coordinator.release(alice, sender=marketplace_caller).gas_used - 21_000
     print(f"assign {assign_gas} + release {release_gas} gas beyond the 21,000 base")
     assert assign_gas + release_gas < 30_000
 
@@ -1100,8 +1112,8 @@ class RawViews:
     """The views the invariants re-read after every step, as bare ``eth_call``s (about 0.5 ms
     each against 3-5 ms through Ape's contract call wrapper)."""
 
-    def __init__(self, provider, token, coordinator):
-        self.provider, self.token, self.coordinator = provider, token, coordinator
+    def __init__(self, provider, token, own_coordinator):
+        self.provider, self.token, self.coordinator = provider, token, own_coordinator
 
     def _call(self, contract, signature, types, args, result_types):
         data = keccak(text=signature)[:4] + abi_encode(types, args)
@@ -1150,12 +1162,12 @@ class CoordinatorLedger(RuleBasedStateMachine):
     pick = st.integers(0, 2**16)
     OVERASK = st.sampled_from([False] * 3 + [True])  # ask for more nodes than are eligible
 
-    def __init__(self, chain, token, coordinator, operators, marketplaces, beneficiary, treasury, owner):
+    def __init__(self, chain, token, own_coordinator, operators, marketplaces, beneficiary, treasury, owner):
         super().__init__()
-        self.chain, self.token, self.coordinator = chain, token, coordinator
+        self.chain, self.token, self.coordinator = chain, token, own_coordinator
         self.operators, self.marketplaces, self.owner = operators, marketplaces, owner
         self.beneficiary, self.treasury = beneficiary, treasury
-        self.views = RawViews(chain.provider, token, coordinator)
+        self.views = RawViews(chain.provider, token, own_coordinator)
         self.snapshot_id = None
         self.nodes = {}  # operator address -> dict(stake, bonded, capacity, tasks, active, missed, unbonding)
 
@@ -1426,11 +1438,12 @@ class CoordinatorLedger(RuleBasedStateMachine):
 
 
 def test_ledger__random_operations__conserve_joy_keep_bonds_covered_and_assign_as_predicted(
-    chain, token, coordinator, accounts, marketplace, outsider, timelock, deployer
+    chain, token, own_coordinator, accounts, marketplace_caller, outsider, timelock, deployer
 ):
     operators = [accounts[index] for index in (1, 2, 4, 5)]
-    marketplaces = (marketplace, accounts[8])  # the second one replaces the first, and back
+    marketplaces = (marketplace_caller, accounts[8])  # the second one replaces the first, and back
     run_state_machine_as_test(
-        lambda: CoordinatorLedger(chain, token, coordinator, operators, marketplaces, outsider, timelock, deployer),
+        lambda: CoordinatorLedger(
+            chain, token, own_coordinator, operators, marketplaces, outsider, timelock, deployer),
         settings=settings(max_examples=20, stateful_step_count=15),
     )

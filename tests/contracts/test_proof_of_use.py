@@ -60,7 +60,7 @@ def pou(project, deployer, token, carol, bob):
 
 
 @pytest.fixture
-def marketplace(carol):
+def marketplace_account(carol):
     return carol
 
 
@@ -80,12 +80,12 @@ def nodes(genesis_holders):
 
 
 @pytest.fixture
-def record(pou, marketplace):
+def record(pou, marketplace_account):
     """One settled inference of ``model`` owned by ``owner``, served by ``served_by``, whose
     protocol share of the fee was ``value``."""
 
     def record(model, owner, served_by, value=FEE, sender=None):
-        return pou.recordUsage(model, owner, list(served_by), value, sender=sender or marketplace)
+        return pou.recordUsage(model, owner, list(served_by), value, sender=sender or marketplace_account)
 
     return record
 
@@ -190,22 +190,22 @@ def test_deploy__bounds_inclusive__deploys(project, deployer, token):
 
 
 def test_set_marketplace__by_owner__replaces_the_recorder_and_the_former_still_records(
-    pou, record, deployer, marketplace, outsider, owners, nodes
+    pou, record, deployer, marketplace_account, outsider, owners, nodes
 ):
     receipt = pou.setMarketplace(outsider, sender=deployer)
     assert pou.marketplace() == outsider.address
-    assert pou.MarketplaceSet(marketplace.address, outsider.address) in receipt.events
+    assert pou.MarketplaceSet(marketplace_account.address, outsider.address) in receipt.events
     record(MODEL_A, owners[0], [nodes[0]], sender=outsider)
     # The replaced marketplace still closes the requests it opened, and their usage counts.
-    record(MODEL_A, owners[0], [nodes[0]], sender=marketplace)
+    record(MODEL_A, owners[0], [nodes[0]], sender=marketplace_account)
     assert pou.modelUsage(0, MODEL_A) == 2
     assert pou.ownerUsage(0, owners[0]) == 2 * FEE
 
 
-def test_set_marketplace__zero__reverts(pou, deployer, marketplace):
+def test_set_marketplace__zero__reverts(pou, deployer, marketplace_account):
     with reverts_with("ProofOfUseZeroAddress"):
         pou.setMarketplace(ZERO_ADDRESS, sender=deployer)
-    assert pou.marketplace() == marketplace.address
+    assert pou.marketplace() == marketplace_account.address
 
 
 def test_set_bridge__to_zero__disables_bridged_usage(pou, deployer, bridge, owners, nodes):
@@ -242,10 +242,10 @@ def test_set_owner_share_bps__above_10000__reverts(pou, deployer):
         ("renounceOwnership", ()),
     ],
 )
-def test_governed_function__called_by_non_owner__reverts(pou, marketplace, outsider, method, args):
+def test_governed_function__called_by_non_owner__reverts(pou, marketplace_account, outsider, method, args):
     # renounceOwnership is a view (it only ever reverts), so Ape eth_calls it and leaves the
     # error undecoded: abi= lets reverts_with match it by selector.
-    for caller in (outsider, marketplace):
+    for caller in (outsider, marketplace_account):
         with reverts_with("OwnableUnauthorizedAccount", abi=pou):
             getattr(pou, method)(*args, sender=caller)
 
@@ -337,46 +337,46 @@ def test_record_usage__not_marketplace__reverts(pou, deployer, bridge, outsider,
 
 
 def test_record_usage__former_marketplace__accepted_and_a_random_address_refused(
-    pou, record, deployer, marketplace, outsider, owners, nodes, genesis_holders, joy
+    pou, record, deployer, marketplace_account, outsider, owners, nodes, genesis_holders, joy
 ):
     newer, stranger = outsider, genesis_holders[9]
     pou.setMarketplace(newer, sender=deployer)
-    record(MODEL_A, owners[0], [nodes[0]], joy(1), sender=marketplace)  # the former one
+    record(MODEL_A, owners[0], [nodes[0]], joy(1), sender=marketplace_account)  # the former one
     assert pou.ownerUsage(0, owners[0]) == joy(1)
     with reverts_with("ProofOfUseCallerNotMarketplace"):
         record(MODEL_A, owners[0], [nodes[0]], joy(1), sender=stranger)
 
     # Switching back makes the first current again; the second becomes a former one.
-    pou.setMarketplace(marketplace, sender=deployer)
-    assert pou.marketplace() == marketplace.address
+    pou.setMarketplace(marketplace_account, sender=deployer)
+    assert pou.marketplace() == marketplace_account.address
     record(MODEL_A, owners[0], [nodes[0]], joy(2), sender=newer)
-    record(MODEL_A, owners[0], [nodes[0]], joy(4), sender=marketplace)
+    record(MODEL_A, owners[0], [nodes[0]], joy(4), sender=marketplace_account)
     with reverts_with("ProofOfUseCallerNotMarketplace"):
         record(MODEL_A, owners[0], [nodes[0]], joy(1), sender=stranger)
     assert pou.modelUsage(0, MODEL_A) == 3
     assert pou.ownerUsage(0, owners[0]) == pou.nodeUsage(0, nodes[0]) == joy(7)
 
 
-def test_record_usage__no_nodes__reverts(pou, marketplace, owners):
+def test_record_usage__no_nodes__reverts(pou, marketplace_account, owners):
     with reverts_with("ProofOfUseNoNodes"):
-        pou.recordUsage(MODEL_A, owners[0], [], FEE, sender=marketplace)
+        pou.recordUsage(MODEL_A, owners[0], [], FEE, sender=marketplace_account)
 
 
 @pytest.mark.parametrize("zero", ["owner", "node"])
-def test_record_usage__zero_account__reverts(pou, marketplace, owners, nodes, zero):
+def test_record_usage__zero_account__reverts(pou, marketplace_account, owners, nodes, zero):
     owner = ZERO_ADDRESS if zero == "owner" else owners[0]
     served_by = [nodes[0], ZERO_ADDRESS] if zero == "node" else [nodes[0]]
     with reverts_with("ProofOfUseZeroAddress"):
-        pou.recordUsage(MODEL_A, owner, served_by, FEE, sender=marketplace)
+        pou.recordUsage(MODEL_A, owner, served_by, FEE, sender=marketplace_account)
 
 
 @pytest.mark.parametrize("zero", ["owner", "node"])
-def test_record_usage__zero_account_and_no_weight__still_reverts(pou, marketplace, owners, nodes, zero):
+def test_record_usage__zero_account_and_no_weight__still_reverts(pou, marketplace_account, owners, nodes, zero):
     """A settlement too small to weigh is checked all the same: its usage is counted per model."""
     owner = ZERO_ADDRESS if zero == "owner" else owners[0]
     served_by = [nodes[0], ZERO_ADDRESS] if zero == "node" else [nodes[0]]
     with reverts_with("ProofOfUseZeroAddress"):
-        pou.recordUsage(MODEL_A, owner, served_by, 0, sender=marketplace)
+        pou.recordUsage(MODEL_A, owner, served_by, 0, sender=marketplace_account)
 
 
 def test_record_bridged_usage__by_bridge__counts_inferences_without_weight(pou, bridge, record, owners, nodes):
@@ -393,8 +393,8 @@ def test_record_bridged_usage__by_bridge__counts_inferences_without_weight(pou, 
     assert (info.totalOwnerWeight, info.totalNodeWeight) == (FEE // WEIGHT_UNIT,) * 2
 
 
-def test_record_bridged_usage__not_bridge__reverts(pou, marketplace, outsider, deployer, owners, nodes):
-    for caller in (marketplace, outsider, deployer):
+def test_record_bridged_usage__not_bridge__reverts(pou, marketplace_account, outsider, deployer, owners, nodes):
+    for caller in (marketplace_account, outsider, deployer):
         with reverts_with("ProofOfUseCallerNotBridge"):
             pou.recordBridgedUsage(MODEL_A, owners[0], nodes[0], 1, sender=caller)
 
@@ -1169,9 +1169,9 @@ class RewardBooks(RuleBasedStateMachine):
 
 
 def test_books__random_usage_funding_and_claims__conserve_joy_and_pay_capped_shares_once(
-    chain, pou, token, marketplace, outsider, bridge, deployer, alice, owners, nodes
+    chain, pou, token, marketplace_account, outsider, bridge, deployer, alice, owners, nodes
 ):
     run_state_machine_as_test(
-        lambda: RewardBooks(chain, pou, token, (marketplace, outsider), bridge, deployer, alice, owners, nodes),
+        lambda: RewardBooks(chain, pou, token, (marketplace_account, outsider), bridge, deployer, alice, owners, nodes),
         settings=settings(max_examples=20, stateful_step_count=15),
     )

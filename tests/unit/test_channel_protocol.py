@@ -40,7 +40,7 @@ def author():
 
 
 @pytest.fixture
-def alice():
+def alice_identity():
     return ChannelIdentity.generate()
 
 
@@ -50,12 +50,12 @@ def mallory():
 
 
 @pytest.fixture
-def channel(ledger, author, alice):
+def channel(ledger, author, alice_identity):
     """A private channel on which alice subscribed and was admitted by a keyload."""
     channel = Channel.create(ledger, author, "mymodel")
-    Channel(ledger, alice, channel.channel_id).subscribe(b"alice's credential")
+    Channel(ledger, alice_identity, channel.channel_id).subscribe(b"alice's credential")
     channel.receive()
-    channel.admit([alice.public_key])
+    channel.admit([alice_identity.public_key])
     channel.receive()
     return channel
 
@@ -74,8 +74,9 @@ def assert_refused(ledger, channel, message, error):
 # ---- round trip ----
 
 
-def test_round_trip__private_channel__admitted_subscriber_reads_masked_and_public_parts(ledger, channel, author, alice):
-    alice_channel = Channel(ledger, alice, channel.channel_id)
+def test_round_trip__private_channel__admitted_subscriber_reads_masked_and_public_parts(
+        ledger, channel, author, alice_identity):
+    alice_channel = Channel(ledger, alice_identity, channel.channel_id)
     sent = alice_channel.publish(public=b"model=mymodel", masked=b"secret input")
     answer = channel.publish(public=b"", masked=b"secret output")
 
@@ -89,11 +90,11 @@ def test_round_trip__private_channel__admitted_subscriber_reads_masked_and_publi
     assert [m.sequence for m in received] == list(range(5))
     assert all(m.previous == p.hash for p, m in zip(received, received[1:]))
     assert received[3].public == b"model=mymodel"
-    alice_view = ChannelReader(ledger, channel.channel_id, alice)
+    alice_view = ChannelReader(ledger, channel.channel_id, alice_identity)
     alice_view.sync()
     assert author_view.open_masked(sent) == b"secret input"
     assert alice_view.open_masked(answer) == b"secret output"
-    assert alice_view.state.subscribers[alice.public_key].credential == b"alice's credential"
+    assert alice_view.state.subscribers[alice_identity.public_key].credential == b"alice's credential"
 
 
 def test_announce__same_author_and_name__reopens_the_channel_without_a_second_announcement(ledger, channel, author):
@@ -184,11 +185,11 @@ def test_publish__writer_never_admitted__not_authorized(ledger, channel, mallory
     assert ledger.head_sequence(channel.channel_id) == before
 
 
-def test_append__keyload_from_a_subscriber__not_authorized(ledger, channel, alice):
+def test_append__keyload_from_a_subscriber__not_authorized(ledger, channel, alice_identity):
     from joynet.channels.masking import new_keyload
 
-    keyload, _ = new_keyload(channel.channel_id, {alice.public_key: alice.exchange_public_key})
-    message = packet_after(head(ledger, channel), alice, type=MessageType.KEYLOAD, public=keyload.encode())
+    keyload, _ = new_keyload(channel.channel_id, {alice_identity.public_key: alice_identity.exchange_public_key})
+    message = packet_after(head(ledger, channel), alice_identity, type=MessageType.KEYLOAD, public=keyload.encode())
     assert_refused(ledger, channel, message, NotAuthorizedError)
 
 
@@ -208,12 +209,12 @@ def test_announce__name_not_matching_the_channel_id__not_authorized(tmp_path, au
     assert ledger.head_sequence(channel_id) == -1
 
 
-def test_publish__subscriber_left_out_of_the_latest_keyload__not_authorized(ledger, channel, alice, mallory):
+def test_publish__subscriber_left_out_of_the_latest_keyload__not_authorized(ledger, channel, alice_identity, mallory):
     Channel(ledger, mallory, channel.channel_id).subscribe()
     channel.receive()
     channel.admit([mallory.public_key])  # a new keyload without alice revokes her
     with pytest.raises((NotAuthorizedError, MaskedPayloadAccessError)):
-        Channel(ledger, alice, channel.channel_id).publish(public=b"still here?")
+        Channel(ledger, alice_identity, channel.channel_id).publish(public=b"still here?")
 
 
 # ---- masked payloads ----
@@ -230,10 +231,10 @@ def test_open_masked__reader_never_admitted__masked_payload_access_error(ledger,
         ChannelReader(ledger, channel.channel_id).open_masked(secret)
 
 
-def test_open_masked__masked_part_moved_to_another_message__refused(ledger, channel, alice):
+def test_open_masked__masked_part_moved_to_another_message__refused(ledger, channel, alice_identity):
     secret = channel.publish(masked=b"secret")
     moved = packet_after(secret, ChannelIdentity.generate(), masked=secret.masked)
-    reader = ChannelReader(ledger, channel.channel_id, alice)
+    reader = ChannelReader(ledger, channel.channel_id, alice_identity)
     reader.sync()
     with pytest.raises(MaskedPayloadAccessError):
         reader.open_masked(moved)
@@ -249,9 +250,9 @@ def test_publish_masked__identity_not_admitted__refused_before_appending(ledger,
 
 
 @pytest.fixture
-def history(ledger, channel, author, alice):
+def history(ledger, channel, author, alice_identity):
     """A valid chain of six messages, copied onto an unchecking transport."""
-    Channel(ledger, alice, channel.channel_id).publish(public=b"request")
+    Channel(ledger, alice_identity, channel.channel_id).publish(public=b"request")
     channel.publish(public=b"response")
     return ledger.read(channel.channel_id)
 
