@@ -268,7 +268,7 @@ def test_edge_agents__three_processes__serve_decline_and_survive_sigkill(
         assert failed == []
     finally:
         for agent in agents:
-            agent.stop()
+            agent.stop(60)
 
 
 def wait_or_explain(predicate, timeout, what, client, request_ids, agents):

@@ -4,7 +4,6 @@ import asyncio
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 import pytest
 

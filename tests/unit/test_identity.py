@@ -5,7 +5,6 @@ the edge node against the owner's access channel, and interoperability with IOTA
 import json
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 

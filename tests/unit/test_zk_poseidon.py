@@ -5,7 +5,6 @@ The vectors come from running circomlibjs (tests/helpers/poseidon_circomlibjs.js
 import json
 import random
 import subprocess
-from pathlib import Path
 
 import pytest
 
