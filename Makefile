@@ -26,7 +26,7 @@ test: setup
 # The protocol state machine at length: 800 examples of up to 20 steps, failing below 10,000 steps
 # (Hypothesis ends some examples early); about 10 minutes on 2 cores.
 test-long: setup
-	JOYNET_STATEFUL_EXAMPLES=800 JOYNET_STATEFUL_STEPS=20 JOYNET_STATEFUL_MIN_STEPS=10000 $(APE) test tests/test_protocol_invariants.py -q
+	JOYNET_STATEFUL_EXAMPLES=800 JOYNET_STATEFUL_STEPS=20 JOYNET_STATEFUL_MIN_STEPS=10000 $(APE) test tests/invariants/test_protocol_invariants.py -q
 
 # The code checks tests/test_code_checks.py runs in the suite; configured in pyproject.toml. All
 # three run, and the target fails if any of them failed.

@@ -43,13 +43,17 @@ class Agent:
     ready_after: float | None = None
     exit_code: int | None = None
     extra: dict = field(default_factory=dict)
+    log_offset: int = 0
 
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
 
     def start(self) -> None:
+        """Starts the process (again, after a stop: the log file goes on, ``log`` reads this run's part)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self.ready_after = self.exit_code = None
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [APE, "run", *self.args], cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
@@ -57,8 +61,10 @@ class Agent:
             )
         self.started_at = time.monotonic()
 
-    def log(self) -> str:
-        return self.log_path.read_bytes().decode(errors="replace") if self.log_path.exists() else ""
+    def log(self, whole: bool = False) -> str:
+        """What this run wrote (every run's output with ``whole``)."""
+        data = self.log_path.read_bytes() if self.log_path.exists() else b""
+        return (data if whole else data[self.log_offset:]).decode(errors="replace")
 
     def tail(self, lines: int = TAIL_LINES) -> str:
         return "\n".join(f"    | {line}" for line in self.log().splitlines()[-lines:]) or "    | (empty)"
@@ -76,6 +82,55 @@ class Agent:
         if self.ready_after is None and self.ready_text in self.log():
             self.ready_after = time.monotonic() - self.started_at
         return self.ready_after is not None
+
+    def wait_for(self, text: str, timeout: float = 90.0, step: Callable[[], None] | None = None,
+                 interval: float = 0.2) -> str:
+        """Waits until a line of this run's log contains ``text`` (calling ``step()`` between looks);
+        returns that line. Raises AgentError if the agent exits first or the time runs out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = next((line for line in self.log().splitlines() if text in line), None)
+            if line is not None:
+                return line
+            try:
+                self.check_alive()
+            except AgentError as error:
+                raise AgentError(f"{error} before {text!r}:\n{self.log()}") from None
+            if time.monotonic() > deadline:
+                raise AgentError(f"no {text!r} from {self.name} within {timeout:.0f} s:\n{self.log()}")
+            if step is not None:
+                step()
+            time.sleep(interval)
+
+    def wait_ready(self, timeout: float = 240.0) -> None:
+        """Waits for this run's ready line (``ready_text``)."""
+        self.wait_for(self.ready_text, timeout, interval=0.5)
+        self.ready_after = time.monotonic() - self.started_at
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM, up to ``timeout`` for the agent to drain, then SIGKILL to whatever is left of its
+        process group; returns the exit code (None if it never started)."""
+        if self.running():
+            self.signal(signal.SIGTERM)
+        self.reap(time.monotonic() + timeout)
+        return self.exit_code
+
+    def reap(self, deadline: float) -> bool:
+        """Waits until ``deadline`` for the exit (then sets ``exit_code``) and kills what is left of
+        the process group; True if the agent itself had to be killed."""
+        if self.process is None:
+            return False
+        killed = False
+        try:
+            self.exit_code = self.process.wait(max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            _kill_group(self.pid)
+            self.exit_code, killed = self.process.wait(), True
+        _kill_group(self.pid)  # helpers it left behind (its group outlives it)
+        return killed
 
 
 class AgentSupervisor:
@@ -141,16 +196,10 @@ class AgentSupervisor:
                 agent.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for agent in self.agents:
-            process = agent.process
-            if process is None:
+            if agent.process is None:
                 continue
-            try:
-                agent.exit_code = process.wait(max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                self.alert(f"{agent.name} (pid {process.pid}) did not stop within {timeout:.0f} s of SIGTERM: killed")
-                _kill_group(process.pid)
-                agent.exit_code = process.wait()
-            _kill_group(process.pid)  # helpers it left behind (its group outlives it)
+            if agent.reap(deadline):
+                self.alert(f"{agent.name} (pid {agent.pid}) did not stop within {timeout:.0f} s of SIGTERM: killed")
             self.report(f"stopped {agent.name:<10} pid {agent.pid:<7} exit {agent.exit_code}")
         deadline = time.monotonic() + 5  # SIGKILL is delivered asynchronously
         while self.leftovers() and time.monotonic() < deadline:

@@ -20,11 +20,27 @@ if "APE_FOUNDRY_HOST" not in os.environ:
     os.environ["APE_FOUNDRY_HOST"] = f"http://127.0.0.1:{_free_local_port()}"
 
 import ape  # noqa: E402  (after the environment above is settled)
+from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 
 from joynet.chain.deploy import JOY, deploy_protocol, load_deploy_config  # noqa: E402
 from joynet.chain.dao import ProposalState  # noqa: E402
 from joynet.chain.marketplace import Request, model_key, registration_commitment, seal_result  # noqa: E402
-from other_chains import anvil, import_deployer_account, run_ape, supernet_chain_id  # noqa: E402
+from helpers.other_chains import anvil, import_deployer_account, run_ape, supernet_chain_id  # noqa: E402
+
+# The suite's one Hypothesis profile. Chain-bound examples take milliseconds to seconds, so no
+# deadline, and fixtures of Ape's isolation are function-scoped. No example database: the
+# per-function tests are closures that would share one database key, and a failure prints its
+# example anyway. No "explain" phase: it re-runs a failing example under a line tracer, which
+# through Ape and web3 turns a failure report of seconds into minutes. Tests set only their
+# example and step counts.
+settings.register_profile(
+    "joynet",
+    deadline=None,
+    database=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.load_profile("joynet")
 
 
 # ---- accounts ----
@@ -403,11 +419,7 @@ def pytest_collection_modifyitems(session, config, items):
                 if getattr(definition.func, "__name__", "") == "get_direct_param_fixture_func":
                     continue  # a @pytest.mark.parametrize argument, not a fixture
                 scopes.setdefault(name, set()).add(definition.scope)
-    clashes = {name: found for name, found in scopes.items() if len(found) > 1 and name not in _SCOPE_CLASH_ALLOWED}
+    clashes = {name: found for name, found in scopes.items() if len(found) > 1}
     if clashes:
         raise pytest.UsageError(f"fixture names defined with several scopes (rename one): {clashes}")
 
-
-# Pre-existing clashes that touch no chain state in their function-scoped form (a channel test's
-# `alice` key, a storage test's `store`) or are the node-coordinator module's own deployment.
-_SCOPE_CLASH_ALLOWED = {"store", "alice", "marketplace", "coordinator", "nodes"}

@@ -1,0 +1,153 @@
+"""Feeless inference end to end on Anvil: a price-0 digits model with a stream; requests and
+ZK-proven results travel over the channel (the requester sends no transaction); two `ape run
+iota_bridger` processes exchange signatures on the bridge board and checkpoint the stream;
+ProofOfUse counts the model's inferences, but feeless usage carries no reward weight (nobody paid
+for it), so neither the node nor the model owner can claim the DAO-funded epoch pool, which stays
+whole. Restarted bridgers (another pair) checkpoint only what is new."""
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import PROJECT_ROOT
+from helpers.chain_asserts import reverts_with
+from joynet import InferenceNode, ModelMarketplace
+from joynet.channels import MessageType, SQLiteLedger
+from joynet.channels.merkle import merkle_leaf, merkle_proof
+from joynet.chain.deploy import JOY
+from joynet.chain.marketplace import model_key, registration_commitment
+from joynet.models.package import load_model_package, publish_model
+from joynet.models.builtin import write_digits_package
+from joynet.storage import EmbeddedStore
+from joynet.zk.digits import load_split
+
+PROJECT = PROJECT_ROOT
+APE = str(Path(sys.executable).with_name("ape"))
+NODE_SEED = "abandon " * 11 + "about"
+REQUESTER_SEED = "legal winner thank year wave sausage worth useful legal winner thank yellow"
+MODEL = "feeless-digits"
+POOL = 10_000 * JOY
+
+
+@pytest.fixture
+def feeless_env(tmp_path, monkeypatch, deployment, chain):
+    monkeypatch.setenv("JOYNET_CHANNEL_DB", str(tmp_path / "channels.sqlite3"))
+    monkeypatch.setenv("JOYNET_DEPLOYMENTS_DIR", str(tmp_path / "deployments"))
+    deployment.save(tmp_path / "deployments" / "local.json")
+    return {**os.environ, "APE_FOUNDRY_HOST": chain.provider.uri}
+
+
+def run_bridgers(env, members):
+    """Two (or more) bridger processes at once, each until the streams are checkpointed."""
+    processes = [
+        subprocess.Popen([APE, "run", "iota_bridger", "--test-account", str(member), "--until-caught-up",
+                          "--poll-seconds", "0.5", "--max-seconds", "150"],
+                         cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for member in members
+    ]
+    outputs = [process.communicate(timeout=240)[0] for process in processes]
+    for process, output in zip(processes, outputs):
+        assert process.returncode == 0, output
+    print(*outputs, sep="\n")  # the bridgers' log: shown with -s, and by pytest on failure
+    return "\n".join(outputs)
+
+
+def feeless_requests(serving, requesting, channel_id, inputs, node_address):
+    async def scenario():
+        served = asyncio.create_task(serving.serve_iota(channel_id, MODEL, node_address=node_address,
+                                                        max_requests=len(inputs)))
+        results = [await requesting.execute_inference(MODEL, data, use_iota=True) for data in inputs]
+        assert await served == len(inputs)
+        return results
+
+    return asyncio.run(scenario())
+
+
+def test_feeless__channel_inferences_two_bridgers__usage_counted_without_reward_weight(
+    feeless_env, tmp_path, chain, deployment, marketplace, proof_of_use, token, governance, model_owner, operators,
+    alice, bob,
+):
+    bridge = deployment.contract("IOTAValidator")
+    node_operator = operators[0]
+    store = EmbeddedStore(tmp_path / "ipfs")
+    cid = asyncio.run(publish_model(store, write_digits_package(tmp_path / "pkg")))
+    package = asyncio.run(load_model_package(store, cid))
+    client = ModelMarketplace(contract_address=marketplace.address)
+    serving = InferenceNode(store=store, cache_dir=tmp_path / "models", iota_wallet_seed=NODE_SEED, marketplace=client)
+    requesting = InferenceNode(store=store, cache_dir=tmp_path / "req", iota_wallet_seed=REQUESTER_SEED, marketplace=client)
+
+    # The node announces the model's channel; the owner registers the price-0 model with it as stream
+    # (committed first, registered from a later block) and links the stream in IOTAValidator.
+    channel_id = asyncio.run(serving.open_model_channel(MODEL, private=True))
+    stream = bytes.fromhex(channel_id[2:])
+    circuit = bytes.fromhex(package.verification["circuitId"][2:])
+    salt = model_key(f"salt:{MODEL}")
+    marketplace.commitModelRegistration(registration_commitment(model_key(MODEL), model_owner.address, salt),
+                                        sender=model_owner)
+    marketplace.registerModel(model_key(MODEL), f"ipfs://{cid}", bytes.fromhex(package.weights_commitment[2:]), 0,
+                              (1, circuit, 0), stream, salt, sender=model_owner)
+    bridge.linkStream(stream, model_key(MODEL), sender=model_owner)
+
+    # The DAO funds the next epoch's usage pool from the treasury (through the timelock).
+    epoch = proof_of_use.currentEpoch() + 1
+    governance.enact(alice, [(token, token.approve.encode_input(proof_of_use, POOL)),
+                             (proof_of_use, proof_of_use.fundEpoch.encode_input(epoch, POOL))],
+                     "Fund the usage pool", [(alice, 1), (bob, 1)])
+    chain.pending_timestamp = proof_of_use.genesisTime() + epoch * proof_of_use.epochLength() + 10
+    chain.mine()
+
+    # Feeless inferences: nothing reaches the chain.
+    _, pixels, _, labels = load_split()
+    inputs = [{"pixels": row, "salt": str(1000 + i)} for i, row in enumerate(pixels.tolist()[:3])]
+    height = chain.blocks.height
+    results = feeless_requests(serving, requesting, channel_id, inputs[:2], node_operator.address)
+    assert chain.blocks.height == height  # no transaction from the requester (nor from anyone)
+    assert all(result.proof_verified for result in results)
+
+    output = run_bridgers(feeless_env, [7, 8])
+    # One member proposes and the other co-signs, or both propose the same checkpoint at once
+    # (each signature counts for the same checkpoint): either way one of them submits it.
+    assert "submitted checkpoint" in output, output
+    assert "co-signed" in output or output.count("proposed checkpoint") == 2, output
+    state = bridge.streamOf(stream)
+    assert state.checkpoints == 1
+    # Counted per model; no reward weight for the node or the owner: nobody paid for the inferences.
+    assert proof_of_use.modelUsage(epoch, model_key(MODEL)) == 2
+    assert proof_of_use.nodeUsage(epoch, node_operator) == proof_of_use.ownerUsage(epoch, model_owner) == 0
+
+    # Anyone can prove a request message is in the checkpoint.
+    messages = SQLiteLedger().read(stream)
+    covered = [m.hash for m in messages[: state.sequence + 1]]
+    request = next(m for m in messages if m.type is MessageType.PACKET)
+    leaves = [merkle_leaf(h) for h in covered]
+    index = covered.index(request.hash)
+    assert bridge.verifyInclusion(stream, state.sequence, request.hash, merkle_proof(leaves, index))
+    assert not bridge.verifyInclusion(stream, state.sequence, b"\x01" * 32, merkle_proof(leaves, index))
+
+    # One more inference; a restarted pair of bridgers credits only the new one.
+    feeless_requests(serving, requesting, channel_id, inputs[2:], node_operator.address)
+    run_bridgers(feeless_env, [8, 9])
+    assert bridge.streamOf(stream).checkpoints == 2
+    assert proof_of_use.modelUsage(epoch, model_key(MODEL)) == 3
+    assert proof_of_use.nodeUsage(epoch, node_operator) == proof_of_use.ownerUsage(epoch, model_owner) == 0
+    asyncio.run(serving.close())
+    asyncio.run(requesting.close())
+
+    # After the epoch neither can claim any of the pool: feeless usage earns no reward. The epoch
+    # weighs nothing, so the pool stays whole for the DAO to roll over to a later epoch.
+    chain.pending_timestamp = proof_of_use.epochEnd(epoch) + 10
+    chain.mine()
+    assert proof_of_use.pendingOwnerReward(epoch, model_owner) == 0
+    assert proof_of_use.pendingNodeReward(epoch, node_operator) == 0
+    owner_before, node_before = token.balanceOf(model_owner), token.balanceOf(node_operator)
+    with reverts_with("ProofOfUseNothingToClaim"):
+        proof_of_use.claimOwnerReward(epoch, sender=model_owner)
+    with reverts_with("ProofOfUseNothingToClaim"):
+        proof_of_use.claimNodeReward(epoch, sender=node_operator)
+    assert (token.balanceOf(model_owner), token.balanceOf(node_operator)) == (owner_before, node_before)
+    info = proof_of_use.epochInfo(epoch)
+    assert (info.pool, info.paidOut, info.totalOwnerWeight, info.totalNodeWeight) == (POOL, 0, 0, 0)

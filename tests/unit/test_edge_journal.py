@@ -1,0 +1,456 @@
+"""The edge agent's job journal against the chain: a restarted EdgeNode resumes without losing or
+duplicating a submission, a commitment or a reveal, whichever side of a transaction it died on;
+and the node's part of the request lifecycle (assigning a request nobody assigned, declining in
+time what it cannot compute). In-process EdgeNodes (the agent's own class) on the suite's anvil;
+the crash is the journal left as a killed process leaves it."""
+
+import asyncio
+import json
+
+import pytest
+
+from helpers.edge_agents import events_of, request_with_input
+from joynet import JOY, ModelMarketplace
+from joynet.edge import EdgeNode, JobJournal, JournalError
+from joynet.inference.inputs import digits_input
+from joynet.edge import edge_node
+from joynet.edge.journal import COMMITTED, COMPUTED, DECLINED, REVEALED, SUBMITTED
+from joynet.edge.edge_node import request_digest
+from joynet.chain.marketplace import Request, RequestStatus, model_key, seal_result
+from joynet.models.builtin import publish_builtin_models
+from joynet.storage import EmbeddedStore
+
+run = asyncio.run
+DIGITS = "journal-digits"
+QUORUM = "journal-digits-quorum"  # the digits package registered with a quorum of 2 and no circuit
+PIXELS = [0, 0, 5, 13, 9, 1, 0, 0] * 8
+JOURNALED_SALT, PEER_SALT = bytes([7] * 32), bytes([9] * 32)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return EmbeddedStore(tmp_path_factory.mktemp("journal-ipfs"))
+
+
+@pytest.fixture(scope="module")
+def digits_model(marketplace, coordinator, model_owner, store):
+    """The digits model, twice (single node with its circuit; a quorum of 2 without). Names the
+    session's ``coordinator`` so that it is set up before any module snapshot (``peer`` needs it;
+    a session fixture first met later makes Ape rebase its snapshots)."""
+    cid = run(publish_builtin_models(store))["digits"]
+    metadata = json.loads(run(store.cat(cid)))
+    owner = ModelMarketplace(contract_address=marketplace.address, account=model_owner)
+    run(owner.register_model(DIGITS, f"ipfs://{cid}", price=5 * JOY, weights_commitment=metadata["weightsCommitment"],
+                             quorum=1, circuit_id=metadata["verification"]["circuitId"]))
+    run(owner.register_model(QUORUM, f"ipfs://{cid}", price=5 * JOY, weights_commitment=metadata["weightsCommitment"],
+                             quorum=2))
+    return cid
+
+
+@pytest.fixture
+def operator(accounts):
+    return accounts[9]
+
+
+@pytest.fixture
+def peer(accounts, register_node, digits_model):
+    """The other node of the quorum model (driven by the test itself)."""
+    return register_node(accounts[8], [model_key(QUORUM)])
+
+
+@pytest.fixture
+def new_node(operator, marketplace, store, tmp_path):
+    def build(**options):
+        return EdgeNode(operator, [DIGITS, QUORUM], journal=tmp_path / "journal.sqlite", store=store, warm_up=False,
+                        cache_dir=tmp_path / "models",
+                        marketplace=ModelMarketplace(contract_address=marketplace.address, account=operator),
+                        **options)
+
+    return build
+
+
+@pytest.fixture
+def client(marketplace, requester, token):
+    token.approve(marketplace, 100 * JOY, sender=requester)
+    return ModelMarketplace(contract_address=marketplace.address, account=requester)
+
+
+def _event(marketplace, name, request_id):
+    (event,) = events_of(marketplace, name, 0, requestId=request_id)
+    return event
+
+
+async def restart(new_node, request_id):
+    """A restarted agent: joins, reconciles its journal with the chain, drains; returns the number
+    of jobs it resumed and the request's job as the journal then says."""
+    node = new_node()
+    await node.join()
+    resumed = await node.reconcile()
+    await node.drain()
+    job = node.journal.get(request_id)
+    await node.close()
+    return resumed, job
+
+
+async def journal_result(node, marketplace, request_id, model):
+    """What the agent journals before sending (the process then dies: nothing is sent)."""
+    requested, assigned = (_event(marketplace, name, request_id) for name in ("InferenceRequested", "NodesAssigned"))
+    request = Request.from_event(requested, assigned)
+    node.journal.add(request, model, requested.inputURI, requested.block_number)
+    commitment, output_uri, proof, _ = await node._compute(node.journal.get(request_id))
+    salt = {"salt": "0x" + JOURNALED_SALT.hex()} if request.quorum > 1 else {}
+    node.journal.update(request_id, COMPUTED, output_commitment="0x" + commitment.hex(), output_uri=output_uri,
+                        proof="0x" + proof.hex(), **salt)
+    return request, commitment
+
+
+def test_restart__submission_mined_but_not_journaled__not_submitted_again(
+        digits_model, new_node, client, store, marketplace, operator, chain):
+    async def serve_once():
+        node = new_node()
+        await node.join()
+        request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True, assign=True)
+        await node.on_assigned(_event(marketplace, "NodesAssigned", request_id))
+        await node.drain()
+        await node.close()
+        return request_id, node.journal.path
+
+    request_id, journal_path = run(serve_once())
+    journal = JobJournal(journal_path)
+    assert journal.get(request_id).state == SUBMITTED
+    journal.update(request_id, COMPUTED)  # killed after the transaction was mined, before the journal said so
+    journal.close()
+
+    resumed, job = run(restart(new_node, request_id))
+    assert resumed == 0 and job.state == SUBMITTED and job.tx_hash
+    assert len(events_of(marketplace, "ResultSubmitted", 0, requestId=request_id, node=operator.address)) == 1
+    assert client.status(request_id) is RequestStatus.Settled
+
+
+def test_restart__result_journaled_but_not_sent__journaled_result_submitted(
+        digits_model, new_node, client, store, marketplace, operator, chain):
+    async def compute_then_die():
+        node = new_node()
+        await node.join()
+        request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True, assign=True)
+        _, commitment = await journal_result(node, marketplace, request_id, DIGITS)
+        await node.close()
+        return request_id, commitment
+
+    request_id, commitment = run(compute_then_die())
+    assert client.status(request_id) is RequestStatus.Open
+
+    resumed, job = run(restart(new_node, request_id))
+    assert resumed == 1 and job.state == SUBMITTED
+    (submitted,) = events_of(marketplace, "ResultSubmitted", 0, requestId=request_id, node=operator.address)
+    assert bytes(submitted.outputCommitment) == commitment
+    assert client.status(request_id) is RequestStatus.Settled
+
+
+def serve_quorum_after_restart(commitment_mined, new_node, client, store, marketplace, operator, peer):
+    """A quorum job journaled with its result and salt, its commitment sent or not before the
+    crash; the peer commits meanwhile; the restarted node must commit once and reveal with the
+    journaled salt. Returns the request, its output commitment and the job after the restart."""
+    async def compute_then_die():
+        node = new_node()
+        await node.join()
+        request_id = await request_with_input(client, store, QUORUM, digits_input(PIXELS), zk=True)
+        request, commitment = await journal_result(node, marketplace, request_id, QUORUM)
+        if commitment_mined:  # sent and mined, then killed before the journal said so
+            await node._commit(node.journal.get(request_id))
+            assert node.journal.get(request_id).state == COMMITTED
+            node.journal.update(request_id, COMPUTED)
+        await node.close()
+        return request, commitment
+
+    request, commitment = run(compute_then_die())
+    assert set(request.nodes) == {operator.address, peer.address}
+    marketplace.commitResult(request, seal_result(request.id, peer.address, commitment, PEER_SALT), sender=peer)
+
+    resumed, job = run(restart(new_node, request.id))  # every node committed: it reveals at once
+    assert resumed == 1
+    return request, commitment, job
+
+
+def assert_revealed_once_with_journaled_salt(request, commitment, job, marketplace, operator, peer, client):
+    assert job.state == REVEALED and job.salt == "0x" + JOURNALED_SALT.hex()
+    assert len(events_of(marketplace, "ResultCommitted", 0, requestId=request.id, node=operator.address)) == 1
+    (revealed,) = events_of(marketplace, "ResultSubmitted", 0, requestId=request.id, node=operator.address)
+    assert bytes(revealed.outputCommitment) == commitment
+    # The reveal matched the sealed result of the journaled salt, or it would have reverted.
+    assert marketplace.resultOf(request.id, request.nodes.index(operator.address)) == commitment
+    marketplace.revealResult(request, commitment, PEER_SALT, "ipfs://peer", b"", sender=peer)
+    assert client.status(request.id) is RequestStatus.Settled
+
+
+def test_restart__quorum_commitment_mined_but_not_journaled__reveals_with_the_journaled_salt(
+        digits_model, new_node, client, store, marketplace, operator, peer):
+    request, commitment, job = serve_quorum_after_restart(True, new_node, client, store, marketplace, operator, peer)
+    assert_revealed_once_with_journaled_salt(request, commitment, job, marketplace, operator, peer, client)
+
+
+def test_restart__quorum_result_and_salt_journaled_but_not_committed__commits_then_reveals_with_that_salt(
+        digits_model, new_node, client, store, marketplace, operator, peer):
+    request, commitment, job = serve_quorum_after_restart(False, new_node, client, store, marketplace, operator, peer)
+    assert_revealed_once_with_journaled_salt(request, commitment, job, marketplace, operator, peer, client)
+
+
+def test_on_requested__quorum_request_nobody_assigned__node_assigns_after_its_grace(
+        digits_model, new_node, client, store, marketplace, operator, peer, chain):
+    async def scenario():
+        node = new_node(assign_delay=0)
+        await node.join()
+        from joynet.inference.inputs import publish_input
+
+        uri, commitment = await publish_input(store, digits_input(PIXELS), zk=True)
+        request_id = await client.request_inference(QUORUM, commitment, uri, assign=False)
+        requested = _event(marketplace, "InferenceRequested", request_id)
+        assert marketplace.requestDigest(request_id) == request_digest(Request.from_event(requested))
+        await node.on_requested(requested)
+        await node.drain()  # waits for the assignment attempt
+        await node.close()
+        return request_id
+
+    request_id = run(scenario())
+    assigned = _event(marketplace, "NodesAssigned", request_id)
+    assert chain.get_receipt(assigned.transaction_hash).sender == operator.address
+    assert set(assigned.nodes) == {operator.address, peer.address}
+
+
+def test_on_requested__several_quorum_requests_nobody_assigned__node_assigns_them_in_one_transaction(
+        digits_model, new_node, client, store, marketplace, operator, peer, chain):
+    async def scenario():
+        node = new_node(assign_delay=0)
+        await node.join()
+        from joynet.inference.inputs import publish_input
+
+        ids = []
+        for pixel in range(3):
+            uri, commitment = await publish_input(store, digits_input([pixel] * 64), zk=True)
+            ids.append(await client.request_inference(QUORUM, commitment, uri, assign=False))
+        for request_id in ids:
+            await node.on_requested(_event(marketplace, "InferenceRequested", request_id))
+        await node.drain()  # waits for the assignment attempts
+        assigned = [_event(marketplace, "NodesAssigned", request_id) for request_id in ids]
+        await node.close()
+        return assigned
+
+    assigned = run(scenario())
+    # One transaction, the node's own assignNodesBatch, assigned all three.
+    (tx,) = {event.transaction_hash for event in assigned}
+    receipt = chain.get_receipt(tx)
+    assert receipt.sender == operator.address and receipt.method_called.name == "assignNodesBatch"
+    assert all(set(event.nodes) == {operator.address, peer.address} for event in assigned)
+
+
+def test_on_requested__drawn_for_this_node__served_and_its_result_assigns_it(
+        digits_model, new_node, client, store, marketplace, operator, chain):
+    async def scenario():
+        node = new_node()
+        await node.join()
+        nonce = operator.nonce
+        request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True)
+        assert client.get_request(request_id).nodes == []  # the client leaves a single-node request to its node
+        await node.on_requested(_event(marketplace, "InferenceRequested", request_id))
+        await node.drain()
+        job = node.journal.get(request_id)
+        await node.close()
+        return request_id, job, operator.nonce - nonce
+
+    request_id, job, sent = run(scenario())
+    assert job.state == SUBMITTED and client.status(request_id) is RequestStatus.Settled
+    # One transaction: the result, which assigned the request to this node and settled it.
+    assert sent == 1
+    assigned, submitted = (_event(marketplace, name, request_id) for name in ("NodesAssigned", "ResultSubmitted"))
+    assert assigned.transaction_hash == submitted.transaction_hash == job.tx_hash
+    assert list(assigned.nodes) == [operator.address]
+    assert chain.get_receipt(job.tx_hash).method_called.name == "submitResult"
+
+
+@pytest.fixture
+def silent_peer(accounts, register_node, digits_model):
+    """A second node of the single-node model, which never answers."""
+    return register_node(accounts[7], [model_key(DIGITS)])
+
+
+async def _request_drawn_for(client, store, node_address: str) -> int:
+    """A fresh unassigned DIGITS request whose draw names ``node_address`` (each request's draw
+    is an independent fair coin between two idle nodes: 30 tries miss with chance 1e-9)."""
+    for pixel in range(30):
+        request_id = await request_with_input(client, store, DIGITS, digits_input([pixel] * 64), zk=True)
+        if client.drawn_nodes(request_id) == [node_address]:
+            return request_id
+    raise AssertionError(f"no request was drawn for {node_address}")
+
+
+def test_on_requested__another_node_drawn_and_silent__assigned_to_it_after_the_standby(
+        digits_model, new_node, client, store, marketplace, operator, silent_peer, chain, monkeypatch):
+    monkeypatch.setattr(edge_node, "DRAWN_NODE_STANDBY_SECONDS", 0.5)
+
+    async def scenario():
+        node = new_node(assign_delay=0)
+        await node.join()
+        request_id = await _request_drawn_for(client, store, silent_peer.address)
+        await node.on_requested(_event(marketplace, "InferenceRequested", request_id))
+        await node.drain()  # waits for the assignment attempt
+        job = node.journal.get(request_id)
+        await node.close()
+        return request_id, job
+
+    request_id, job = run(scenario())
+    # The drawn node stayed silent: this one assigned it, to that node, which is now liable.
+    assigned = _event(marketplace, "NodesAssigned", request_id)
+    assert chain.get_receipt(assigned.transaction_hash).sender == operator.address
+    assert list(assigned.nodes) == [silent_peer.address]
+    assert job is None  # never this node's job
+
+
+async def _journal_drawn_result(node, marketplace, request_id):
+    """A drawn job journaled with its result, unassigned (the agent then died before sending)."""
+    requested = _event(marketplace, "InferenceRequested", request_id)
+    node.journal.add(Request.from_event(requested), DIGITS, requested.inputURI, requested.block_number)
+    commitment, output_uri, proof, _ = await node._compute(node.journal.get(request_id))
+    node.journal.update(request_id, COMPUTED, output_commitment="0x" + commitment.hex(), output_uri=output_uri,
+                        proof="0x" + proof.hex())
+    return commitment
+
+
+def test_restart__drawn_job_the_draw_now_gives_another_node__assigned_to_it_and_dropped(
+        digits_model, new_node, client, store, marketplace, operator, silent_peer, chain):
+    # The node computed a request it took for its own, but by the time its result goes out the
+    # draw names another node (the loads moved): its result would revert, so it assigns the
+    # request (to that node) and forgets the job, without one reverted transaction.
+    async def compute_then_die():
+        node = new_node()
+        await node.join()
+        request_id = await _request_drawn_for(client, store, silent_peer.address)
+        await _journal_drawn_result(node, marketplace, request_id)
+        await node.close()
+        return request_id
+
+    request_id = run(compute_then_die())
+    start = chain.blocks.height
+    resumed, job = run(restart(new_node, request_id))
+    assert resumed == 1 and job is None
+    assigned = _event(marketplace, "NodesAssigned", request_id)
+    assert list(assigned.nodes) == [silent_peer.address]
+    assert chain.get_receipt(assigned.transaction_hash).sender == operator.address
+    assert not events_of(marketplace, "ResultSubmitted", 0, requestId=request_id)
+    failed = [receipt for n in range(start + 1, chain.blocks.height + 1)
+              for receipt in chain.provider.make_request("eth_getBlockReceipts", [hex(n)])
+              if int(receipt["status"], 16) == 0]
+    assert failed == []
+
+
+def test_restart__drawn_job_assigned_meanwhile_to_this_node__submits_the_assigned_request(
+        digits_model, new_node, client, store, marketplace, operator, chain):
+    async def compute_then_die():
+        node = new_node()
+        await node.join()
+        request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True)
+        commitment = await _journal_drawn_result(node, marketplace, request_id)
+        await node.close()
+        return request_id, commitment
+
+    request_id, commitment = run(compute_then_die())
+    run(client.assign_nodes(request_id))  # the requester's client assigned it while the node was down
+
+    resumed, job = run(restart(new_node, request_id))
+    assert resumed == 1 and job.state == SUBMITTED and job.request.nodes == [operator.address]
+    (submitted,) = events_of(marketplace, "ResultSubmitted", 0, requestId=request_id)
+    assert submitted.node == operator.address and bytes(submitted.outputCommitment) == commitment
+    assert client.status(request_id) is RequestStatus.Settled
+
+
+def test_join__node_left_its_sets_recently__waits_out_the_rejoin_delay_then_reactivates(
+        digits_model, new_node, coordinator, operator, chain, monkeypatch):
+    monkeypatch.setattr(edge_node, "REJOIN_POLL_SECONDS", 0.05)
+
+    async def scenario():
+        node = new_node()
+        await node.join()
+        await node.close()
+        coordinator.deactivate(sender=operator)  # say, the operator paused it for maintenance
+        rejoinable = coordinator.rejoinableAt(operator)
+        node = new_node()
+        joining = asyncio.create_task(node.join())
+        await asyncio.sleep(0.5)
+        # A reactivation now would be refused (NodeCoordinatorRejoinTooSoon): the agent waits.
+        waited = not joining.done() and not coordinator.nodeInfo(operator).active
+        chain.mine(rejoinable - chain.blocks.head.number - 1)  # its reactivation lands in `rejoinable`
+        await asyncio.wait_for(joining, 30)
+        await node.close()
+        return waited, rejoinable
+
+    waited, rejoinable = run(scenario())
+    assert waited
+    assert coordinator.nodeInfo(operator).active
+    assert coordinator.isEligible(operator, model_key(DIGITS))
+    (event,) = events_of(coordinator, "NodeReactivated", rejoinable, node=operator.address)
+    assert event.block_number == rejoinable
+
+
+def test_on_requested__requester_assigned_first__node_sends_nothing(
+        digits_model, new_node, client, store, marketplace, operator, chain):
+    async def scenario():
+        node = new_node(assign_delay=0)
+        await node.join()
+        nonce = operator.nonce
+        request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True,
+                                              assign=True)  # the client assigns
+        await node.on_requested(_event(marketplace, "InferenceRequested", request_id))
+        await node.drain()
+        # Losing the race after the checks (another assignment landed in between) is quiet too:
+        # the dry run reverts, nothing is mined, nothing is raised.
+        answers = iter([True, True])
+        node._unassigned = lambda request: next(answers, False)
+        await node._assign(Request.from_event(_event(marketplace, "InferenceRequested", request_id)))
+        sent = operator.nonce - nonce
+        await node.close()
+        return sent
+
+    assert run(scenario()) == 0
+
+
+def test_serve__result_not_computable_in_time__declined_before_the_deadline(
+        digits_model, new_node, client, store, marketplace, operator, chain, monkeypatch):
+    # Leave the node about 5 s of its 120 s to compute, and a computation that never ends.
+    monkeypatch.setattr(edge_node, "ANSWER_MARGIN_SECONDS", 115)
+
+    async def scenario():
+        node = new_node()
+        await node.join()
+
+        async def stuck(job):
+            await asyncio.sleep(3600)
+
+        node._compute = stuck
+        request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True,
+                                              deadline_seconds=120, assign=True)
+        await node.on_assigned(_event(marketplace, "NodesAssigned", request_id))
+        await node.drain()
+        job = node.journal.get(request_id)
+        await node.close()
+        return request_id, job
+
+    request_id, job = run(scenario())
+    assert job.state == DECLINED
+    result = run(client.get_result(request_id, timeout=0))
+    assert result.status is RequestStatus.Refunded and "could not compute the result" in result.refund_reason
+
+
+def test_journal__assigned_request__round_trips_with_seed_block_coordinator_and_nodes(tmp_path):
+    journal = JobJournal(tmp_path / "journal.sqlite")
+    request = Request(3, b"\1" * 32, "0x" + "aa" * 20, 5 * JOY, b"\2" * 32, 1_700_000_060, 41, "0x" + "bb" * 20,
+                      ["0x" + "cc" * 20, "0x" + "dd" * 20])
+    assert journal.add(request, "m", "ipfs://x", 41) and not journal.add(request, "m", "ipfs://x", 41)
+    journal.update(3, COMPUTED, salt="0x" + "ee" * 32)
+    job = journal.get(3)
+    assert job.request == request and job.salt == "0x" + "ee" * 32 and job.state == COMPUTED
+
+
+def test_journal__bound_to_another_node__refused(tmp_path):
+    journal = JobJournal(tmp_path / "journal.sqlite")
+    journal.bind("0x" + "11" * 20, "0x" + "22" * 20, 31337)
+    with pytest.raises(JournalError, match="belongs to node 0x1111"):
+        journal.bind("0x" + "33" * 20, "0x" + "22" * 20, 31337)
