@@ -33,7 +33,7 @@ test-long: setup
 lint: setup
 	@status=0; \
 	.venv/bin/lint-imports || status=1; \
-	.venv/bin/ruff check joynet bench scripts || status=1; \
+	.venv/bin/ruff check joynet agents bench scripts || status=1; \
 	.venv/bin/mypy joynet || status=1; \
 	exit $$status
 

@@ -2,7 +2,7 @@
 
 ``measure_edge_e2e(funder, owner, requester)`` publishes both built-in models to a fresh store,
 registers them, funds three new operators and serves them with the agent's own handlers
-(``joynet.edge.agent.app``) in this process's event loop: one node serves the digits model (ZK)
+(``agents.edge_node.bot``) in this process's event loop: one node serves the digits model (ZK)
 and MiniLM, two more serve MiniLM (quorum 3); all share one InferenceNode, as processes on one
 machine share its cores. It returns
 
@@ -24,10 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from agents.edge_node import bot
 from joynet.chain.deploy import JOY
 from joynet.chain.marketplace import ModelMarketplace, RequestStatus
 from joynet.edge import InferenceNode
-from joynet.edge.agent import app
 from joynet.edge.edge_node import EdgeNode
 from joynet.inference.inputs import digits_input, publish_input
 from joynet.models.builtin import publish_builtin_models
@@ -73,7 +73,7 @@ async def _measure(marketplace_address, owner, requester, operators, workdir: Pa
         for index, operator in enumerate(operators)
     ]
     stop = asyncio.Event()
-    serving = [asyncio.create_task(app.serve(node, stop=stop)) for node in nodes]
+    serving = [asyncio.create_task(bot.serve(node, node.contract, node.journal, stop=stop, nudge_local_pool=True)) for node in nodes]
     try:
         await asyncio.wait_for(asyncio.gather(*(node.ready.wait() for node in nodes)), 600)
         say("edge bench: three agents ready")

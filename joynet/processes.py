@@ -108,6 +108,8 @@ class Agent:
         self.ready_after = time.monotonic() - self.started_at
 
     def signal(self, signum: int) -> None:
+        if self.process is None:
+            raise AgentError(f"{self.name} was never started")
         self.process.send_signal(signum)
 
     def stop(self, timeout: float = 30.0) -> int | None:
@@ -121,15 +123,16 @@ class Agent:
     def reap(self, deadline: float) -> bool:
         """Waits until ``deadline`` for the exit (then sets ``exit_code``) and kills what is left of
         the process group; True if the agent itself had to be killed."""
-        if self.process is None:
+        process = self.process
+        if process is None:
             return False
         killed = False
         try:
-            self.exit_code = self.process.wait(max(deadline - time.monotonic(), 0.1))
+            self.exit_code = process.wait(max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
-            _kill_group(self.pid)
-            self.exit_code, killed = self.process.wait(), True
-        _kill_group(self.pid)  # helpers it left behind (its group outlives it)
+            _kill_group(process.pid)
+            self.exit_code, killed = process.wait(), True
+        _kill_group(process.pid)  # helpers it left behind (its group outlives it)
         return killed
 
 

@@ -1,12 +1,10 @@
 """`ape run dao_voter [--policy agents/voter-policy.yaml] [--account test:6|ALIAS]`
 
-The DAO voter agent: delegates its JOY to itself if it has no delegate, then follows
+The DAO voter agent (agents/dao_voter.py): delegates its JOY to itself if it has no delegate, then follows
 ProposalCreated and votes on each proposal by the policy file as soon as voting opens, with the
 explanation as the vote's reason string and in its log. Runs until SIGTERM or Ctrl-C.
 """
 
-import asyncio
-import signal
 import sys
 from pathlib import Path
 
@@ -15,10 +13,12 @@ from ape import chain
 from ape.cli import ConnectedProviderCommand
 from ape.logging import logger
 
+from agents.dao_voter import bot
+from joynet.chain.bot import BlockCursor
 from joynet.chain.dao import ModelGovernanceDAO
 from joynet.chain.deployment_file import PROJECT_ROOT, DeploymentError, load_deployment
 from joynet.governance.proposals import AccountError, signing_account
-from joynet.governance.voter import ContractDirectory, DaoVoter, EventBot, PolicyError, VoterPolicy, timestamped
+from joynet.governance.voter import ContractDirectory, DaoVoter, PolicyError, VoterPolicy, timestamped
 
 DEFAULT_POLICY = PROJECT_ROOT / "agents" / "voter-policy.yaml"
 
@@ -26,34 +26,6 @@ DEFAULT_POLICY = PROJECT_ROOT / "agents" / "voter-policy.yaml"
 def log(text: str) -> None:
     click.echo(text)
     sys.stdout.flush()
-
-
-def voter_bot(voter: DaoVoter, start_block: int) -> EventBot:
-    """One handler per event source, as a Silverback bot would have them."""
-    bot = EventBot("dao_voter", start_block)
-    dao = voter.dao.contract
-
-    @bot.on_startup()
-    async def delegate_if_needed():
-        await voter.ensure_delegation()
-
-    @bot.on_(dao.ProposalCreated)
-    def proposal_created(log_entry):
-        voter.consider(log_entry)
-
-    @bot.on_(chain.blocks)
-    async def new_block(block):
-        await voter.vote_due(block)
-
-    @bot.on_(dao.ProposalExecuted)
-    def proposal_executed(log_entry):
-        voter.outcome(log_entry)
-
-    @bot.on_(dao.ProposalCanceled)
-    def proposal_canceled(log_entry):
-        voter.outcome(log_entry)
-
-    return bot
 
 
 @click.command(cls=ConnectedProviderCommand, short_help="Vote on JoyNet DAO proposals by a policy file")
@@ -84,11 +56,9 @@ def cli(policy_path, account_spec, from_block, poll_seconds):
     dao = ModelGovernanceDAO(deployment.address("ModelGovernanceDAO"), account=account)
     voter = DaoVoter(policy, dao, deployment.contract("JoyToken"), directory, log=say)
     start = deployment.start_block if from_block is None else from_block
-    bot = voter_bot(voter, start)
-    signal.signal(signal.SIGTERM, bot.stop)
-    signal.signal(signal.SIGINT, bot.stop)
     supported = ", ".join(f"{c}.{f}" for c, f in policy.rules) or "nothing"
     say(f"dao_voter {account.address} on chain {chain.chain_id}: policy {policy_path} supports {supported}; otherwise {policy.otherwise.name.lower()}")
     say(f"following ModelGovernanceDAO {dao.address} from block {start}")
-    asyncio.run(bot.run(poll_seconds))
+    bot.poll_seconds = poll_seconds
+    bot.run(voter, dao.contract, BlockCursor(start - 1))
     say(f"dao_voter stopped after {voter.votes_cast} vote(s)")

@@ -5,8 +5,9 @@ status (stake, load, jobs, earnings).
         --journal ~/.joynet/edge/node6.sqlite
     ape run edge_agent status --account-index 6 --journal ~/.joynet/edge/node6.sqlite
 
-The agent is a Silverback-shaped bot (joynet/edge/agent.py: one decorated handler per event; see
-joynet/edge/app.py for why it is not Silverback itself); this script is its command line. Every option also reads an environment variable (shown by --help). The
+The agent is agents/edge_node.py (one decorated handler per marketplace event, on the agents' bot,
+joynet/chain/bot.py); this script is its command line. Every option also reads an environment
+variable (shown by --help). The
 protocol is found through the deployment file (deployments/<network>.json, $JOYNET_DEPLOYMENTS_DIR);
 inputs and models come from the embedded store ($JOYNET_IPFS_DIR) or a Kubo RPC API ($JOYNET_IPFS_API).
 SIGTERM (or Ctrl-C) drains in-flight jobs, collects fees and exits.
@@ -23,10 +24,10 @@ from ape import accounts, networks
 from ape.cli import ConnectedProviderCommand
 from ape.logging import logger as ape_logger
 
+from agents.edge_node import bot
 from joynet.chain.deploy import JOY
 from joynet.chain.marketplace import ModelMarketplace
 from joynet.edge import EdgeNode, JobJournal, node_status
-from joynet.edge.agent import app
 from joynet.edge.edge_node import EdgeNodeError, format_joy, logger
 from joynet.edge.journal import JournalError
 from joynet.inference import DEFAULT_MAX_INPUT_BYTES
@@ -56,7 +57,7 @@ def _setup_logging(address: str) -> None:
     ape_logger.set_level("WARNING")  # the agent logs each transaction itself, with its request
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(f"%(asctime)s edge {address[:8]} %(levelname)s %(message)s", "%H:%M:%S"))
-    for name in ("joynet.edge", "joynet.inference"):
+    for name in ("joynet.edge", "joynet.inference", "joynet.bot"):
         log = logging.getLogger(name)
         log.handlers[:] = [handler]
         log.setLevel(logging.INFO)
@@ -124,6 +125,6 @@ def cli(action, account_alias, account_index, models, capacity, stake, store_dir
                         marketplace=market, max_input_bytes=max_input_bytes, withdraw_threshold=int(withdraw_at * JOY))
         logger.info("edge agent %s on %s: models %s, capacity %d, journal %s", account.address,
                     networks.provider.network.name, ", ".join(models), capacity, journal_path)
-        app.run(node)
+        bot.run(node, node.contract, node.journal, nudge_local_pool=True)
     except (EdgeNodeError, JournalError) as error:
         raise click.ClickException(str(error)) from None

@@ -158,3 +158,87 @@ class BridgeBoard:
             key = checkpoint._replace(usage=tuple(checkpoint.usage))
             found.setdefault(key, Proposal(checkpoint, {})).signatures[signer] = signature
         return list(found.values())
+
+
+# ---- the bridger agent's decisions ----
+
+
+class Bridger:
+    """One committee member's state and decisions; ``agents/iota_bridger.py`` calls it from its
+    handlers. ``validator`` is the IOTAValidator contract, ``signer`` an Ape account on its
+    committee, ``ledger`` the channels' and the bridge board's ledger, ``say`` where it reports."""
+
+    def __init__(self, validator, signer, ledger, chain_id: int, say=print, until_caught_up: bool = False):
+        self.validator, self.signer, self.ledger, self.chain_id, self.say = validator, signer, ledger, chain_id, say
+        self.board = BridgeBoard(ledger, chain_id, validator.address)
+        self.streams: set[bytes] = set()
+        self.until_caught_up = until_caught_up
+        self.caught_up = False  # every followed stream checkpointed (with ``until_caught_up``: time to stop)
+
+    def follow(self, linked) -> None:
+        """A ``StreamLinked`` log: checkpoint that stream from now on."""
+        stream_id = bytes(linked.streamId)
+        self.streams.add(stream_id)
+        self.say(f"following stream 0x{stream_id.hex()} (model 0x{bytes(linked.modelId).hex()[:16]}...)")
+
+    def checkpoint_streams(self) -> bool:
+        """One round over every followed stream; True when none has anything left to checkpoint."""
+        caught_up = bool(self.streams)
+        for stream_id in sorted(self.streams):
+            caught_up &= self.checkpoint_stream(stream_id)
+        self.caught_up = caught_up
+        return caught_up
+
+    def checkpoint_stream(self, stream_id: bytes) -> bool:
+        """One round for one stream: co-sign the board's proposals this member rebuilt identically
+        from the channel, submit one that holds the threshold, else propose its own; True when
+        there is nothing left to checkpoint."""
+        validator, signer = self.validator, self.signer
+        state = validator.streamOf(stream_id)
+        head, has_checkpoint = bytes(state.head), state.checkpoints > 0
+        try:
+            mine = build_checkpoint(self.ledger, stream_id, state.sequence, head, has_checkpoint)
+        except BridgeError as error:
+            self.say(f"skipping: {error}")
+            return True
+        endorsed = False  # a pending proposal this member agrees with
+        for proposal in self.board.proposals(stream_id, head, validator.isCommitteeMember):
+            rebuilt = build_checkpoint(self.ledger, stream_id, state.sequence, head, has_checkpoint,
+                                       up_to=proposal.checkpoint.sequence)
+            if rebuilt != proposal.checkpoint:
+                continue  # not what the channel says: never sign it
+            endorsed = True
+            if signer.address not in proposal.signatures:
+                proposal.signatures[signer.address] = self.sign(proposal.checkpoint)
+                self.board.post(proposal.checkpoint, signer.address, proposal.signatures[signer.address])
+                self.say(f"co-signed checkpoint of 0x{stream_id.hex()[:16]}... up to sequence "
+                         f"{proposal.checkpoint.sequence}")
+            if len(proposal.signatures) >= validator.threshold():
+                self.submit(proposal)
+                return False
+        if mine is not None and not endorsed:  # a wrong proposal by another member blocks nothing
+            self.board.post(mine, signer.address, self.sign(mine))
+            self.say(f"proposed checkpoint of 0x{stream_id.hex()[:16]}... sequence {mine.sequence}, "
+                     f"{mine.inferences} inferences over {len(mine.usage)} node(s)")
+        return mine is None
+
+    def sign(self, checkpoint: Checkpoint) -> bytes:
+        typed = encode_typed_data(full_message=checkpoint_typed_data(checkpoint, self.chain_id, self.validator.address))
+        return self.signer.sign_message(typed).encode_rsv()
+
+    def submit(self, proposal) -> None:
+        """Submits a proposal holding the threshold, unless another member already did."""
+        from joynet.chain.validator import ordered_signatures
+
+        checkpoint, validator = proposal.checkpoint, self.validator
+        if bytes(validator.streamOf(checkpoint.streamId).head) != checkpoint.previousHead:
+            return  # another member submitted it first: the chain moved on
+        signatures = ordered_signatures(list(proposal.signatures.items()))
+        try:
+            receipt = validator.submitCheckpoint(checkpoint, signatures, sender=self.signer)
+        except Exception as error:  # noqa: BLE001 - a race lost to another member is not fatal
+            if bytes(validator.streamOf(checkpoint.streamId).head) == checkpoint.headHash:
+                return
+            raise BridgeError(f"submitCheckpoint failed: {error}") from error
+        self.say(f"submitted checkpoint of 0x{checkpoint.streamId.hex()[:16]}... sequence {checkpoint.sequence}: "
+                 f"{checkpoint.inferences} inferences credited, gas {receipt.gas_used:,}")

@@ -15,15 +15,13 @@ explanation as the reason string (``castVoteWithReason``) and in the agent's log
           ownerShare: {min: 1000, max: 3000}
           protocolShare: {one_of: [500, 1000]}
 
-``ape run dao_voter`` (``scripts/dao_voter.py``) wires a ``DaoVoter`` into an ``EventBot``: the
-shape of a Silverback bot (one decorated handler per event source) run by a small polling loop,
-because Silverback would bring its own runner and eleven packages for what three handlers need.
+``ape run dao_voter`` runs ``agents/dao_voter.py``: one handler per DAO event and per new block,
+on the agents' ``joynet.chain.bot.Bot``, each calling a ``DaoVoter`` method.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -328,65 +326,6 @@ def show_value(value: Any) -> str:
 # ---- the agent ----
 
 
-class EventBot:
-    """A Silverback-shaped bot on Ape's polling: ``@bot.on_startup()``, ``@bot.on_(contract.Event)``
-    (one call per log) and ``@bot.on_(chain.blocks)`` (one call per new chain head)."""
-
-    def __init__(self, name: str, start_block: int = 0):
-        self.name = name
-        self.next_block = start_block
-        self._startup: list[Callable] = []
-        self._event_handlers: list[tuple[Any, Callable]] = []
-        self._block_handlers: list[Callable] = []
-        self.stopping = False
-
-    def on_startup(self):
-        def register(handler):
-            self._startup.append(handler)
-            return handler
-
-        return register
-
-    def on_(self, source):
-        from ape import chain
-
-        def register(handler):
-            if source is chain.blocks:
-                self._block_handlers.append(handler)
-            elif hasattr(source, "range") and hasattr(source, "abi"):
-                self._event_handlers.append((source, handler))
-            else:
-                raise TypeError(f"{self.name}: cannot follow {source!r} (a contract event or chain.blocks)")
-            return handler
-
-        return register
-
-    def stop(self, *_signal_args) -> None:
-        self.stopping = True
-
-    async def run(self, poll_seconds: float = 1.0) -> None:
-        from ape import chain
-
-        for handler in self._startup:
-            await _call(handler)
-        while not self.stopping:
-            head = chain.blocks.height
-            if head >= self.next_block:
-                for event, handler in self._event_handlers:
-                    for log in event.range(self.next_block, head + 1):
-                        await _call(handler, log)
-                for handler in self._block_handlers:
-                    await _call(handler, chain.blocks[head])
-                self.next_block = head + 1
-            await asyncio.sleep(poll_seconds)
-
-
-async def _call(handler, *args):
-    result = handler(*args)
-    if inspect.isawaitable(result):
-        await result
-
-
 @dataclass
 class PendingVote:
     proposal_id: int
@@ -427,7 +366,7 @@ class DaoVoter:
             self.log(f"    {'ok ' if verdict.supported else 'NO '} {verdict.call}: {verdict.why}")
         self.pending[proposal_id] = PendingVote(proposal_id, decision, int(created.voteStart))
 
-    async def vote_due(self, block) -> None:
+    async def vote_due(self, height: int) -> None:
         """Casts every decided vote whose proposal is now open; drops those that closed unvoted."""
         for proposal_id, pending in list(self.pending.items()):
             state = self.dao.state(proposal_id)
@@ -448,7 +387,7 @@ class DaoVoter:
             self.votes_cast += 1
             self.log(
                 f"voted {pending.decision.support.name.upper()} on {_short(proposal_id)} with {_joy(weight)} "
-                f"(block {block.number}, gas {self.dao.last_receipt.gas_used:,}); reason: {pending.decision.reason}"
+                f"(block {height}, gas {self.dao.last_receipt.gas_used:,}); reason: {pending.decision.reason}"
             )
             if weight == 0:
                 self.log("    my voting power at the proposal's snapshot was 0 (delegated after it was made?)")

@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import pytest
+from helpers import PROJECT_ROOT as ROOT
+
 BIN = Path(sys.executable).parent
 
 
@@ -29,8 +31,8 @@ def test_lint_imports__project__contracts_kept():
     assert process.returncode == 0, output(process)
 
 
-def test_ruff_check__library_bench_and_scripts__no_finding():
-    process = run_tool("ruff", "check", "--no-cache", "joynet", "bench", "scripts")
+def test_ruff_check__library_agents_bench_and_scripts__no_finding():
+    process = run_tool("ruff", "check", "--no-cache", "joynet", "agents", "bench", "scripts")
     assert process.returncode == 0, output(process)
 
 
@@ -41,7 +43,7 @@ def test_mypy__library__no_type_error():
 
 def copy_of_project(tmp_path: Path) -> Path:
     """The packages and the contracts alone, where an added import breaks nothing of the project."""
-    for package in ("joynet", "bench"):
+    for package in ("joynet", "bench", "agents"):
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     return tmp_path
@@ -73,10 +75,11 @@ def test_lint_imports__zk_imports_edge__layers_contract_broken(tmp_path):
     assert "joynet.zk.model -> joynet.edge" in process.stdout, output(process)
 
 
-def test_lint_imports__library_imports_bench__forbidden_contract_broken(tmp_path):
+@pytest.mark.parametrize("forbidden", ["bench", "agents"])
+def test_lint_imports__library_imports_bench_or_agents__forbidden_contract_broken(tmp_path, forbidden):
     copy = copy_of_project(tmp_path)
-    add_import(copy / "joynet" / "storage" / "cids.py", "import bench")
+    add_import(copy / "joynet" / "storage" / "cids.py", f"import {forbidden}")
     process = lint_imports_in(copy)
     assert process.returncode != 0, output(process)
-    assert "the library does not import the benchmarks BROKEN" in process.stdout, output(process)
-    assert "joynet.storage.cids -> bench" in process.stdout, output(process)
+    assert "the library imports neither the agents nor the benchmarks BROKEN" in process.stdout, output(process)
+    assert f"joynet.storage.cids -> {forbidden}" in process.stdout, output(process)

@@ -1,16 +1,17 @@
-"""The edge agent's handlers: one per event, in the shape of a Silverback bot.
+"""The edge node agent: one handler per marketplace event, each calling an :class:`EdgeNode`.
 
-``scripts/edge_agent.py`` (``ape run edge_agent``) runs ``app`` with an :class:`EdgeNode` built
-from its options; the benchmark runs it in-process (``app.serve(node, stop=event)``).
+``ape run edge_agent`` (``scripts/edge_agent.py``) runs ``bot`` with an ``EdgeNode`` built from its
+options, following the marketplace from the node's journal cursor; the benchmark runs it
+in-process (``bot.serve(node, node.contract, node.journal, stop=event)``).
 """
 
-from joynet.edge.app import EdgeApp
+from joynet.chain.bot import Bot
 from joynet.edge.edge_node import EdgeNode, format_joy, logger
 
-app = EdgeApp()
+bot = Bot("edge_node")
 
 
-@app.on_startup()
+@bot.on_startup()
 async def join_network(node: EdgeNode):
     """Register and stake when needed, load the models, resume the journal's unfinished jobs."""
     await node.join()
@@ -19,26 +20,26 @@ async def join_network(node: EdgeNode):
         logger.info("resumed %d unfinished job(s) from the journal", resumed)
 
 
-@app.on_("InferenceRequested")
+@bot.on_("InferenceRequested")
 async def assign_request(node: EdgeNode, event):
     """A request for a model this node serves: assign its nodes if nobody has after a short grace."""
     await node.on_requested(event)
 
 
-@app.on_("NodesAssigned")
+@bot.on_("NodesAssigned")
 async def serve_request(node: EdgeNode, event):
     """An assignment naming this node: journal it, then fetch, run, prove and submit (a quorum:
     commit, then reveal), or decline, in the background."""
     await node.on_assigned(event)
 
 
-@app.on_("ResultCommitted")
+@bot.on_("ResultCommitted")
 async def note_commitment(node: EdgeNode, event):
     """A quorum node committed: a job of ours waiting for every commitment looks again at once."""
     node.on_committed(event)
 
 
-@app.on_("InferenceSettled")
+@bot.on_("InferenceSettled")
 async def collect_fees(node: EdgeNode, event):
     """A settled request of ours: withdraw the earnings once they reach the threshold. Any
     settlement frees nodes: a request nobody could assign is tried again."""
@@ -47,7 +48,7 @@ async def collect_fees(node: EdgeNode, event):
         await node.collect_fees()
 
 
-@app.on_("InferenceRefunded")
+@bot.on_("InferenceRefunded")
 async def record_refund(node: EdgeNode, event):
     """A refunded request of ours (declined, expired, or no majority): keep the journal's record."""
     node.retry_assignments()
@@ -55,7 +56,7 @@ async def record_refund(node: EdgeNode, event):
         logger.info("request %d: refunded to the requester (%s)", event.requestId, event.reason)
 
 
-@app.on_shutdown()
+@bot.on_shutdown()
 async def drain(node: EdgeNode):
     """SIGTERM: finish what is in flight, collect what was earned, close."""
     await node.drain()

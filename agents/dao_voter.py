@@ -1,0 +1,39 @@
+"""The DAO voter agent: one handler per DAO event and per new block, each calling a
+:class:`~joynet.governance.voter.DaoVoter`.
+
+``ape run dao_voter`` (``scripts/dao_voter.py``) runs ``bot`` with a ``DaoVoter`` built from its
+options, following the ModelGovernanceDAO.
+"""
+
+from joynet.chain.bot import Bot
+from joynet.governance.voter import DaoVoter
+
+bot = Bot("dao_voter", poll_seconds=1.0)
+
+
+@bot.on_startup()
+async def delegate_if_needed(voter: DaoVoter):
+    """Undelegated JOY does not vote: delegate the account's JOY to itself if it has no delegate."""
+    await voter.ensure_delegation()
+
+
+@bot.on_("ProposalCreated")
+def proposal_created(voter: DaoVoter, log):
+    """Decide by the policy now; vote once voting opens."""
+    voter.consider(log)
+
+
+@bot.on_block()
+async def new_block(voter: DaoVoter, height: int):
+    """Cast the decided votes whose proposals are now open."""
+    await voter.vote_due(height)
+
+
+@bot.on_("ProposalExecuted")
+def proposal_executed(voter: DaoVoter, log):
+    voter.outcome(log)
+
+
+@bot.on_("ProposalCanceled")
+def proposal_canceled(voter: DaoVoter, log):
+    voter.outcome(log)

@@ -1,0 +1,30 @@
+"""The IOTA bridger agent: one member of the IOTAValidator committee, checkpointing feeless
+channels, each handler calling a :class:`~joynet.feeless.bridger.Bridger`.
+
+  * ``StreamLinked`` (IOTAValidator): follow the newly linked stream;
+  * every tick: for each followed stream, co-sign the board's proposals that continue from the
+    chain's head and that this bridger rebuilt identically from the channel; propose its own
+    checkpoint when none is pending; submit a proposal once it holds the threshold of signatures.
+
+``ape run iota_bridger`` (``scripts/iota_bridger.py``) runs ``bot`` with a ``Bridger`` built from its
+options, following the IOTAValidator.
+"""
+
+from joynet.chain.bot import Bot
+from joynet.feeless.bridger import Bridger
+
+bot = Bot("iota_bridger", poll_seconds=1.0)
+
+
+@bot.on_("StreamLinked")
+def stream_linked(bridger: Bridger, log):
+    """A feeless model's stream was linked: follow it."""
+    bridger.follow(log)
+
+
+@bot.on_tick()
+def checkpoint_streams(bridger: Bridger):
+    """Co-sign, propose or submit the followed streams' checkpoints; stop once caught up if asked."""
+    if bridger.checkpoint_streams() and bridger.until_caught_up:
+        bridger.say("every followed stream is checkpointed: stopping")
+        bot.stop()
