@@ -110,7 +110,7 @@ class BulkNodes:
         assert int(receipt["status"], 16) == 1, receipt
         return receipt
 
-    def node_accounts(self, count, capacity=4, models=lambda node: (MODEL,)):
+    def nodes(self, count, capacity=4, models=lambda node: (MODEL,)):
         """`count` new nodes (deterministic addresses), each staking MIN_STAKE."""
         start = len(self.impersonated)
         network = [to_checksum_address(keccak(text=f"joynet test node {start + i}")[:20]) for i in range(count)]
