@@ -34,7 +34,7 @@ import {IProofOfUse} from "./interfaces/IProofOfUse.sol";
 ///    refunded; a quorum without a majority refunds all but the nodes' share of the fee, since
 ///    the requester holds the answers that were revealed.
 /// @dev Escrow and balances stay in this contract: its JOY balance is the escrow of open
-/// requests, plus the balances it holds for accounts ({earnings}: fees credited to nodes and
+/// requests, plus the balances it holds for accounts ({balances}: fees credited to nodes and
 /// model owners, and requesters' deposits), plus the protocol's share of settled fees (the rest;
 /// {protocolEarnings}), which is not credited per settlement because one fewer storage write per
 /// request is worth it.
@@ -78,7 +78,7 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
     struct Totals {
         uint64 requestCount;
         uint96 escrow; // escrow of open requests
-        uint96 earnings; // sum of {earnings}: fees credited and deposits, not yet withdrawn or spent
+        uint96 balances; // sum of {balances}: fees credited and deposits, not yet withdrawn or spent
     }
 
     Totals private _totals;
@@ -92,8 +92,8 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
     /// @dev Model registration commitments, per committer (nobody can renew or spend another's):
     /// keccak256(abi.encode(modelId, owner, salt)) => the block it was committed in.
     mapping(address committer => mapping(bytes32 commitment => uint256 blockNumber)) private _modelCommitments;
-    /// @dev See {earnings}.
-    mapping(address account => uint256) private _earnings;
+    /// @dev See {balances}.
+    mapping(address account => uint256) private _balances;
     /// @dev See {isOperator}.
     mapping(address account => mapping(address operator => bool)) private _operators;
 
@@ -246,7 +246,7 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
         return _openRequest(modelId, inputCommitment, inputURI, maxPrice, deadline, false);
     }
 
-    /// @notice {requestInference} paid from the caller's {earnings} entry ({deposit}s and fees
+    /// @notice {requestInference} paid from the caller's {balances} entry ({deposit}s and fees
     /// earned) instead of a token transfer: a frequent requester deposits once, as with a
     /// Chainlink Functions subscription, and each request then costs about 20,000 gas less.
     function requestInferenceFromBalance(
@@ -278,13 +278,13 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
     }
 
     /// @notice Moves `amount` JOY from the caller (approve it first) into `account`'s
-    /// balance ({earnings}), from which `account` pays requests with {requestInferenceFromBalance}
-    /// and which it can withdraw at any time with {withdrawEarnings}.
+    /// balance ({balances}), from which `account` pays requests with {requestInferenceFromBalance}
+    /// and which it can withdraw at any time with {withdrawBalance}.
     function deposit(address account, uint256 amount) external nonReentrant {
         if (amount == 0) revert ModelMarketplaceZeroDeposit();
         if (account == address(0)) revert ModelMarketplaceZeroAddress();
         _credit(account, amount);
-        _totals.earnings += SafeCast.toUint96(amount);
+        _totals.balances += SafeCast.toUint96(amount);
         _joy.safeTransferFrom(msg.sender, address(this), amount);
         emit Deposited(account, msg.sender, amount);
     }
@@ -528,8 +528,8 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
     }
 
     /// @inheritdoc IModelMarketplace
-    function earnings(address account) external view returns (uint256) {
-        return _earnings[account];
+    function balances(address account) external view returns (uint256) {
+        return _balances[account];
     }
 
     /// @inheritdoc IModelMarketplace
@@ -547,16 +547,16 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
         return _totals.escrow;
     }
 
-    /// @notice Sum of {earnings}: what the marketplace holds for accounts (fees and deposits).
-    function totalEarnings() external view returns (uint256) {
-        return _totals.earnings;
+    /// @notice Sum of {balances}: what the marketplace holds for accounts (fees and deposits).
+    function totalBalances() external view returns (uint256) {
+        return _totals.balances;
     }
 
     /// @notice The protocol's share of settled fees not yet sent to the treasury: everything the
-    /// marketplace holds beyond escrow and {earnings} (JOY sent here by mistake ends up there too).
+    /// marketplace holds beyond escrow and {balances} (JOY sent here by mistake ends up there too).
     function protocolEarnings() public view returns (uint256) {
         Totals memory totals = _totals;
-        return _joy.balanceOf(address(this)) - totals.escrow - totals.earnings;
+        return _joy.balanceOf(address(this)) - totals.escrow - totals.balances;
     }
 
     /// @notice Where a request stands.
@@ -597,16 +597,16 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
     /// @notice Pays `account` the JOY the marketplace holds for it. Only `account` or an
     /// operator it approved may call it: a deposit is there to pay requests, and nobody else may
     /// decide that it leaves.
-    function withdrawEarnings(address account) external nonReentrant {
+    function withdrawBalance(address account) external nonReentrant {
         if (msg.sender != account && !_operators[account][msg.sender]) {
             revert ModelMarketplaceNotAuthorized(account, msg.sender);
         }
-        uint256 amount = _earnings[account];
+        uint256 amount = _balances[account];
         if (amount == 0) revert ModelMarketplaceNothingToWithdraw(account);
-        _earnings[account] = 0;
-        _totals.earnings -= uint96(amount);
+        _balances[account] = 0;
+        _totals.balances -= uint96(amount);
         _joy.safeTransfer(account, amount);
-        emit EarningsWithdrawn(account, amount);
+        emit BalanceWithdrawn(account, amount);
     }
 
     /// @notice Sends {protocolEarnings} to the treasury. Anyone may trigger it.
@@ -714,7 +714,7 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
         Totals memory totals = _totals;
         requestId = ++totals.requestCount;
         totals.escrow += price;
-        if (fromBalance) totals.earnings -= _spendBalance(price);
+        if (fromBalance) totals.balances -= _spendBalance(price);
         _totals = totals;
         if (!fromBalance) _joy.safeTransferFrom(msg.sender, address(this), price);
         Request memory request = Request({
@@ -854,7 +854,7 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
         Totals memory totals = _totals;
         totals.escrow -= request.escrow;
         // The protocol's part stays in the contract as {protocolEarnings}; the rest is credited.
-        totals.earnings += uint96(nodesPaid + ownerPaid);
+        totals.balances += uint96(nodesPaid + ownerPaid);
         _totals = totals;
         INodeCoordinator coordinator_ = INodeCoordinator(request.coordinator);
         for (uint256 i = 0; i < agreeing.length; ++i) {
@@ -927,14 +927,14 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
 
     /// @dev Takes `price` from the caller's balance; returns it for the totals.
     function _spendBalance(uint96 price) private returns (uint96) {
-        uint256 balance = _earnings[msg.sender];
+        uint256 balance = _balances[msg.sender];
         if (balance < price) revert ModelMarketplaceInsufficientBalance(msg.sender, balance, price);
-        _earnings[msg.sender] = balance - price;
+        _balances[msg.sender] = balance - price;
         return price;
     }
 
     function _credit(address account, uint256 amount) private {
-        if (amount != 0) _earnings[account] += amount;
+        if (amount != 0) _balances[account] += amount;
     }
 
     /// @dev Closes the request as refunded and pays `amount` (at most its escrow) back; what is

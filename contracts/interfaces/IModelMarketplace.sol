@@ -189,7 +189,7 @@ interface IModelMarketplace {
     /// @notice `account` allowed (or disallowed) `operator` to withdraw its balance to it.
     event OperatorSet(address indexed account, address indexed operator, bool approved);
     /// @notice `account`'s whole balance (fees credited and deposits) was paid to it.
-    event EarningsWithdrawn(address indexed account, uint256 amount);
+    event BalanceWithdrawn(address indexed account, uint256 amount);
     /// @notice `from` deposited `amount` JOY into `account`'s balance.
     event Deposited(address indexed account, address indexed from, uint256 amount);
     /// @notice The protocol's share of settled fees was sent to the treasury.
@@ -248,8 +248,8 @@ interface IModelMarketplace {
 
     /// @notice JOY the marketplace holds for `account`: fees credited to it as a node or model
     /// owner, and {deposit}s made for it, less what it spent on requests. Withdrawn with
-    /// {withdrawEarnings}; spent by {requestInferenceFromBalance}.
-    function earnings(address account) external view returns (uint256);
+    /// {withdrawBalance}; spent by {requestInferenceFromBalance}.
+    function balances(address account) external view returns (uint256);
 
     /// @notice Whether `account` allowed `operator` to withdraw its balance for it (to it).
     function isOperator(address account, address operator) external view returns (bool);
