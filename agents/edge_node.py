@@ -41,7 +41,7 @@ async def note_commitment(node: EdgeNode, event):
 
 @bot.on_("InferenceSettled")
 async def collect_fees(node: EdgeNode, event):
-    """A settled request of ours: withdraw the earnings once they reach the threshold. Any
+    """A settled request of ours: withdraw the fees once they reach the threshold. Any
     settlement frees nodes: a request nobody could assign is tried again."""
     node.retry_assignments()
     if node.on_outcome(event.requestId, "settled"):
@@ -62,5 +62,5 @@ async def drain(node: EdgeNode):
     await node.drain()
     await node.collect_fees(minimum=1)
     status = node.status()
-    logger.info("stopped: jobs %s, %s JOY withdrawn in all", status["jobs"], format_joy(status["earnings_withdrawn"]))
+    logger.info("stopped: jobs %s, %s JOY withdrawn in all", status["jobs"], format_joy(status["fees_withdrawn"]))
     await node.close()

@@ -6,8 +6,9 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
 import {JoyGoverned} from "./governance/JoyGoverned.sol";
+import {IIOTAValidator} from "./interfaces/IIOTAValidator.sol";
+import {IModelMarketplace} from "./interfaces/IModelMarketplace.sol";
 import {IProofOfUse} from "./interfaces/IProofOfUse.sol";
-import {ModelMarketplaceV2} from "./ModelMarketplaceV2.sol";
 
 /// @title IOTAValidator, the bridge of feeless (IOTA channel) inference
 /// @notice Feeless requests and results travel over a model's Streams-style channel; nothing
@@ -17,7 +18,7 @@ import {ModelMarketplaceV2} from "./ModelMarketplaceV2.sol";
 /// signed (EIP-712) by at least `threshold` distinct committee members is accepted, its usage
 /// is credited in {IProofOfUse}, and anyone can then prove a message's inclusion against it.
 /// The DAO alone sets the committee and the threshold (a strict majority of the committee).
-contract IOTAValidator is JoyGoverned, EIP712 {
+contract IOTAValidator is IIOTAValidator, JoyGoverned, EIP712 {
     /// @notice Inferences `node` served on the stream since the previous checkpoint.
     struct Usage {
         address node;
@@ -50,13 +51,10 @@ contract IOTAValidator is JoyGoverned, EIP712 {
     /// @notice Largest committee (signature checks grow with it).
     uint256 public constant MAX_COMMITTEE = 32;
 
-    /// @notice The marketplace whose feeless models streams are linked to.
-    ModelMarketplaceV2 public immutable marketplace;
-    /// @notice The usage ledger credited by checkpoints (its `bridge` must be this contract).
-    IProofOfUse public immutable proofOfUse;
+    IModelMarketplace private immutable _marketplace;
+    IProofOfUse private immutable _proofOfUse;
 
-    /// @notice Signatures needed for a checkpoint.
-    uint256 public threshold;
+    uint256 private _threshold;
     address[] private _committee;
     /// @dev member => the committee generation it belongs to; replacing the committee bumps the
     /// generation, so former members lose their seat without a loop over them.
@@ -65,39 +63,6 @@ contract IOTAValidator is JoyGoverned, EIP712 {
     mapping(bytes32 streamId => Stream) private _streams;
     mapping(bytes32 streamId => mapping(uint64 sequence => bytes32 messagesRoot)) private _roots;
 
-    /// @notice The committee is empty, too large, has a zero or repeated member, or the
-    /// threshold is not a strict majority of it.
-    error IOTAValidatorInvalidCommittee(uint256 size, uint256 threshold);
-    /// @notice Only the model's owner links its stream.
-    error IOTAValidatorNotModelOwner(bytes32 modelId, address caller);
-    /// @notice The model is not feeless or names another stream.
-    error IOTAValidatorNotFeelessStream(bytes32 modelId, bytes32 streamId);
-    /// @notice The stream is already linked.
-    error IOTAValidatorStreamLinked(bytes32 streamId);
-    /// @notice No model is linked to the stream.
-    error IOTAValidatorUnknownStream(bytes32 streamId);
-    /// @notice The checkpoint does not continue from the stream's last head.
-    error IOTAValidatorBrokenLink(bytes32 streamId, bytes32 expected, bytes32 given);
-    /// @notice The checkpoint's sequence is not above the last accepted one.
-    error IOTAValidatorStaleSequence(bytes32 streamId, uint64 last, uint64 given);
-    /// @notice A signer is not on the committee.
-    error IOTAValidatorNotCommitteeMember(address signer);
-    /// @notice Signatures must come from distinct members, sorted by address.
-    error IOTAValidatorDuplicateOrUnsortedSigner(address signer);
-    /// @notice Fewer valid signatures than the threshold.
-    error IOTAValidatorBelowThreshold(uint256 signatures, uint256 threshold);
-    /// @notice A usage entry with a zero node or count.
-    error IOTAValidatorInvalidUsage(address node, uint64 count);
-
-    /// @notice The DAO set the committee.
-    event CommitteeSet(address[] members, uint256 threshold);
-    /// @notice A model owner linked the model's stream.
-    event StreamLinked(bytes32 indexed streamId, bytes32 indexed modelId, address indexed modelOwner);
-    /// @notice A checkpoint was accepted and its usage credited.
-    event CheckpointAccepted(
-        bytes32 indexed streamId, uint64 indexed sequence, bytes32 headHash, bytes32 messagesRoot, uint256 inferences
-    );
-
     /// @param initialOwner the deployer while wiring; the timelock afterwards
     /// @param marketplace_ the marketplace of the feeless models
     /// @param proofOfUse_ the usage ledger checkpoints credit
@@ -105,13 +70,13 @@ contract IOTAValidator is JoyGoverned, EIP712 {
     /// @param threshold_ signatures needed, a strict majority of `committee`
     constructor(
         address initialOwner,
-        ModelMarketplaceV2 marketplace_,
+        IModelMarketplace marketplace_,
         IProofOfUse proofOfUse_,
         address[] memory committee,
         uint256 threshold_
     ) JoyGoverned(initialOwner) EIP712("JoyNet IOTAValidator", "1") {
-        marketplace = marketplace_;
-        proofOfUse = proofOfUse_;
+        _marketplace = marketplace_;
+        _proofOfUse = proofOfUse_;
         _setCommittee(committee, threshold_);
     }
 
@@ -124,7 +89,7 @@ contract IOTAValidator is JoyGoverned, EIP712 {
     /// @notice Links the caller's feeless model to its stream, so that checkpoints of the stream
     /// credit the model. The stream must be the one the model was registered with.
     function linkStream(bytes32 streamId, bytes32 modelId) external {
-        ModelMarketplaceV2.Model memory model = marketplace.getModel(modelId);
+        IModelMarketplace.Model memory model = _marketplace.getModel(modelId);
         if (model.owner != msg.sender) revert IOTAValidatorNotModelOwner(modelId, msg.sender);
         if (model.price != 0 || model.iotaStreamId != streamId || streamId == bytes32(0)) {
             revert IOTAValidatorNotFeelessStream(modelId, streamId);
@@ -193,6 +158,21 @@ contract IOTAValidator is JoyGoverned, EIP712 {
         );
     }
 
+    /// @inheritdoc IIOTAValidator
+    function marketplace() external view returns (IModelMarketplace) {
+        return _marketplace;
+    }
+
+    /// @inheritdoc IIOTAValidator
+    function proofOfUse() external view returns (IProofOfUse) {
+        return _proofOfUse;
+    }
+
+    /// @inheritdoc IIOTAValidator
+    function threshold() external view returns (uint256) {
+        return _threshold;
+    }
+
     /// @notice The current bridger committee.
     function committee() external view returns (address[] memory) {
         return _committee;
@@ -221,7 +201,7 @@ contract IOTAValidator is JoyGoverned, EIP712 {
             if (signer <= previous) revert IOTAValidatorDuplicateOrUnsortedSigner(signer);
             previous = signer;
         }
-        if (signatures.length < threshold) revert IOTAValidatorBelowThreshold(signatures.length, threshold);
+        if (signatures.length < _threshold) revert IOTAValidatorBelowThreshold(signatures.length, _threshold);
     }
 
     function _creditUsage(Stream storage stream, Usage[] calldata usage) private returns (uint256 inferences) {
@@ -229,7 +209,7 @@ contract IOTAValidator is JoyGoverned, EIP712 {
         for (uint256 i = 0; i < usage.length; ++i) {
             Usage calldata entry = usage[i];
             if (entry.node == address(0) || entry.count == 0) revert IOTAValidatorInvalidUsage(entry.node, entry.count);
-            proofOfUse.recordBridgedUsage(modelId, modelOwner, entry.node, entry.count);
+            _proofOfUse.recordBridgedUsage(modelId, modelOwner, entry.node, entry.count);
             inferences += entry.count;
         }
     }
@@ -251,7 +231,7 @@ contract IOTAValidator is JoyGoverned, EIP712 {
             _seats[member] = generation;
         }
         _committee = members;
-        threshold = threshold_;
+        _threshold = threshold_;
         emit CommitteeSet(members, threshold_);
     }
 }

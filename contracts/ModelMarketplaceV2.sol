@@ -8,7 +8,9 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 import {JoyGoverned} from "./governance/JoyGoverned.sol";
+import {BASIS_POINTS} from "./libraries/BasisPoints.sol";
 import {INodeCoordinator} from "./interfaces/INodeCoordinator.sol";
+import {IModelMarketplace} from "./interfaces/IModelMarketplace.sol";
 import {IProofOfInference} from "./interfaces/IProofOfInference.sol";
 import {IProofOfUse} from "./interfaces/IProofOfUse.sol";
 
@@ -31,60 +33,15 @@ import {IProofOfUse} from "./interfaces/IProofOfUse.sol";
 ///    every slash going to the treasury, never to the requester. A request nobody served is
 ///    refunded; a quorum without a majority refunds all but the nodes' share of the fee, since
 ///    the requester holds the answers that were revealed.
-/// @dev Escrow and earnings stay in this contract: its JOY balance is the escrow of open
-/// requests, plus the balances it holds for accounts ({earnings}: fees credited to nodes and
+/// @dev Escrow and balances stay in this contract: its JOY balance is the escrow of open
+/// requests, plus the balances it holds for accounts ({balances}: fees credited to nodes and
 /// model owners, and requesters' deposits), plus the protocol's share of settled fees (the rest;
 /// {protocolEarnings}), which is not credited per settlement because one fewer storage write per
 /// request is worth it.
-contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
+contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
-    /// @notice How a model's results are verified, and how long its nodes get to answer.
-    struct Policy {
-        uint8 quorum; // k distinct assigned nodes must agree (1..MAX_QUORUM)
-        bytes32 circuitId; // nonzero: each result carries a ZK proof for this circuit
-        uint32 responseWindow; // seconds a node gets at least; 0: the network's minimum
-    }
-
-    struct Model {
-        address owner; // slot 0
-        uint96 price; //   (per inference, JOY wei; 0 only for feeless models)
-        bytes32 weightsCommitment; // slot 1
-        bytes32 circuitId; // slot 2
-        uint8 quorum; // slot 3
-        bool active;
-        uint32 responseWindow;
-        bytes32 iotaStreamId; // slot 4 (nonzero: the model has an IOTA channel)
-        string metadataURI; // slot 5 (ipfs://...)
-    }
-
-    /// @notice Where a request stands: open until a result is accepted (Settled) or the escrow
-    /// goes back to the requester (Refunded).
-    enum Status {
-        None,
-        Open,
-        Settled,
-        Refunded
-    }
-
-    /// @notice A request as the chain committed to it. Only its digest is stored; the nodes, the
-    /// requester and anyone closing it pass it back, rebuilt from the {InferenceRequested} and
-    /// {NodesAssigned} events (the pattern of Chainlink Functions' request commitments): one
-    /// storage slot per request instead of several, the largest part of a request's gas.
-    struct Request {
-        uint256 id;
-        bytes32 modelId;
-        address requester;
-        uint96 escrow;
-        bytes32 inputCommitment;
-        uint64 deadline; // results (quorum: commitments) are due by then; set again at assignment
-        uint64 seedBlock; // the request's block, whose hash seeds the assignment
-        address coordinator; // the coordinator that assigns, releases and slashes this request's nodes
-        address[] nodes; // the assigned nodes (empty until assigned); the quorum is their number
-    }
-
     uint8 public constant MAX_QUORUM = 16;
-    uint16 public constant BPS = 10_000;
     /// @notice Caps on the fee shares: the protocol never takes more than 20 %, the model owner
     /// never more than 50 %, and the nodes that did the work always get at least 30 %.
     uint16 public constant MAX_PROTOCOL_SHARE_BPS = 2_000;
@@ -103,29 +60,25 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
     /// @dev Quorum requests: bits 0..15 of the mask mark committed slots, bits 16..31 revealed ones.
     uint256 private constant _REVEALED_OFFSET = 16;
 
-    IERC20 public immutable joy;
+    IERC20 private immutable _joy;
     // The order packs what one step reads into one slot: the coordinator with the windows
     // (every request), the usage ledger with the fee shares (every settlement).
-    INodeCoordinator public coordinator;
-    /// @notice The latest deadline a request may set, counted from the request's block.
-    uint64 public maxDeadlineWindow;
-    /// @notice The least time a node gets to answer a request it was assigned (a model may ask
-    /// for more); a node is never slashed for silence after less.
-    uint32 public minResponseWindow;
-    IProofOfUse public proofOfUse;
-    uint16 public nodeShareBps;
-    uint16 public ownerShareBps;
-    uint16 public protocolShareBps;
-    /// @notice Time quorum nodes get after the deadline to reveal what they committed.
-    uint32 public revealWindow;
-    IProofOfInference public proofOfInference;
-    address public treasury;
+    INodeCoordinator private _coordinator;
+    uint64 private _maxDeadlineWindow;
+    uint32 private _minResponseWindow;
+    IProofOfUse private _proofOfUse;
+    uint16 private _nodeShareBps;
+    uint16 private _ownerShareBps;
+    uint16 private _protocolShareBps;
+    uint32 private _revealWindow;
+    IProofOfInference private _proofOfInference;
+    address private _treasury;
 
     /// @dev The three counters every request and settlement updates, in one slot (one write).
     struct Totals {
         uint64 requestCount;
         uint96 escrow; // escrow of open requests
-        uint96 earnings; // sum of {earnings}: fees credited and deposits, not yet withdrawn or spent
+        uint96 balances; // sum of {balances}: fees credited and deposits, not yet withdrawn or spent
     }
 
     Totals private _totals;
@@ -139,117 +92,28 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
     /// @dev Model registration commitments, per committer (nobody can renew or spend another's):
     /// keccak256(abi.encode(modelId, owner, salt)) => the block it was committed in.
     mapping(address committer => mapping(bytes32 commitment => uint256 blockNumber)) private _modelCommitments;
-    /// @notice JOY the marketplace holds for an account: fees credited to nodes and model owners,
-    /// and {deposit}s. Withdrawn with {withdrawEarnings}; spent by {requestInferenceFromBalance}.
-    mapping(address account => uint256) public earnings;
-    /// @notice Accounts an account allowed to withdraw its {earnings} for it (to it).
-    mapping(address account => mapping(address operator => bool)) public isOperator;
-
-    /// @notice Governance moved to a new governor.
-    event GovernanceUpdated(address indexed previousGovernor, address indexed newGovernor);
-
-    // ---- errors ----
-    error ModelMarketplaceModelExists(bytes32 modelId);
-    error ModelMarketplaceUnknownModel(bytes32 modelId);
-    error ModelMarketplaceModelInactive(bytes32 modelId);
-    error ModelMarketplaceNotModelOwner(bytes32 modelId, address caller);
-    error ModelMarketplaceInvalidMetadataURI();
-    error ModelMarketplaceInvalidPolicy(uint8 quorum, uint32 responseWindow);
-    error ModelMarketplaceInvalidPrice(uint96 price, bytes32 iotaStreamId);
-    error ModelMarketplaceRegistrationNotCommitted(bytes32 modelId, address owner);
-    error ModelMarketplaceFeelessModel(bytes32 modelId);
-    error ModelMarketplacePriceAboveMax(uint256 price, uint256 maxPrice);
-    error ModelMarketplaceInvalidDeadline(uint256 deadline, uint256 earliest, uint256 latest);
-    error ModelMarketplaceUnknownRequest(uint256 requestId);
-    error ModelMarketplaceRequestMismatch(uint256 requestId);
-    error ModelMarketplaceRequestClosed(uint256 requestId, Status status);
-    error ModelMarketplaceAlreadyAssigned(uint256 requestId);
-    error ModelMarketplaceNotAssignedYet(uint256 requestId);
-    error ModelMarketplaceSeedNotAvailable(uint256 requestId, uint256 seedBlock);
-    error ModelMarketplaceDeadlinePassed(uint256 requestId, uint256 deadline);
-    error ModelMarketplaceDeadlineNotPassed(uint256 requestId, uint256 closableAfter);
-    error ModelMarketplaceNotAssigned(uint256 requestId, address caller);
-    error ModelMarketplaceAlreadySubmitted(uint256 requestId, address node);
-    error ModelMarketplaceCommitRequired(uint256 requestId);
-    error ModelMarketplaceNotQuorum(uint256 requestId);
-    error ModelMarketplaceNotCommitted(uint256 requestId, address node);
-    error ModelMarketplaceRevealNotOpen(uint256 requestId);
-    error ModelMarketplaceRevealClosed(uint256 requestId, uint256 revealDeadline);
-    error ModelMarketplaceRevealMismatch(uint256 requestId, address node);
-    error ModelMarketplaceResultsSubmitted(uint256 requestId);
-    error ModelMarketplaceNotAuthorized(address account, address caller);
-    error ModelMarketplaceNothingToWithdraw(address account);
-    error ModelMarketplaceInsufficientBalance(address account, uint256 balance, uint256 price);
-    error ModelMarketplaceZeroDeposit();
-    error ModelMarketplaceParameterOutOfBounds(string name, uint256 value, uint256 min, uint256 max);
-    error ModelMarketplaceInvalidFeeShares(uint16 nodeShareBps, uint16 ownerShareBps, uint16 protocolShareBps);
-    error ModelMarketplaceZeroAddress();
-
-    // ---- events ----
-    event ModelRegistrationCommitted(bytes32 indexed commitment, address indexed committer);
-    event ModelRegistered(
-        bytes32 indexed modelId,
-        address indexed owner,
-        string metadataURI,
-        bytes32 weightsCommitment,
-        uint96 price,
-        uint8 quorum,
-        bytes32 circuitId,
-        bytes32 iotaStreamId
-    );
-    event ModelPriceUpdated(bytes32 indexed modelId, uint96 oldPrice, uint96 newPrice);
-    event ModelMetadataUpdated(bytes32 indexed modelId, string metadataURI);
-    event ModelDeactivated(bytes32 indexed modelId);
-    /// @notice A request was made; its seed block is the block of this event.
-    event InferenceRequested(
-        uint256 indexed requestId,
-        bytes32 indexed modelId,
-        address indexed requester,
-        bytes32 inputCommitment,
-        string inputURI,
-        uint256 price,
-        uint64 deadline,
-        address coordinator
-    );
-    /// @notice The request's nodes were picked; `deadline` is the request's deadline from now on.
-    event NodesAssigned(uint256 indexed requestId, uint64 deadline, address[] nodes);
-    /// @notice A quorum node committed to a sealed result.
-    event ResultCommitted(uint256 indexed requestId, address indexed node, uint256 committed);
-    /// @notice A node's result is public: submitted (one node) or revealed (quorum).
-    event ResultSubmitted(uint256 indexed requestId, address indexed node, bytes32 outputCommitment, string outputURI);
-    event InferenceSettled(
-        uint256 indexed requestId, bytes32 outputCommitment, uint256 nodesPaid, uint256 ownerPaid, uint256 protocolPaid
-    );
-    event InferenceRefunded(uint256 indexed requestId, address indexed requester, uint256 amount, string reason);
-    event RequestDeclined(uint256 indexed requestId, address indexed node, string reason);
-    event OperatorSet(address indexed account, address indexed operator, bool approved);
-    event EarningsWithdrawn(address indexed account, uint256 amount);
-    event Deposited(address indexed account, address indexed from, uint256 amount);
-    event ProtocolEarningsWithdrawn(address indexed treasury, uint256 amount);
-    event FeeSharesSet(uint16 nodeShareBps, uint16 ownerShareBps, uint16 protocolShareBps);
-    event MaxDeadlineWindowSet(uint64 oldWindow, uint64 newWindow);
-    event MinResponseWindowSet(uint32 oldWindow, uint32 newWindow);
-    event RevealWindowSet(uint32 oldWindow, uint32 newWindow);
-    event TreasurySet(address indexed oldTreasury, address indexed newTreasury);
-    event ComponentsSet(address coordinator, address proofOfInference, address proofOfUse);
+    /// @dev See {balances}.
+    mapping(address account => uint256) private _balances;
+    /// @dev See {isOperator}.
+    mapping(address account => mapping(address operator => bool)) private _operators;
 
     /// @param joy_ the JOY token
     /// @param initialOwner the deployer while wiring; the timelock afterwards
     /// @param treasury_ receives the protocol share (the timelock)
-    /// @param shares node, owner and protocol fee shares in basis points (sum 10,000)
+    /// @param feeSharesBps node, owner and protocol fee shares in basis points (sum 10,000)
     /// @param maxDeadlineWindow_ the latest deadline a request may set, in seconds from now
     /// @param windows the minimum response window and the reveal window, in seconds
     constructor(
         IERC20 joy_,
         address initialOwner,
         address treasury_,
-        uint16[3] memory shares,
+        uint16[3] memory feeSharesBps,
         uint64 maxDeadlineWindow_,
         uint32[2] memory windows
     ) JoyGoverned(initialOwner) {
-        joy = joy_;
+        _joy = joy_;
         _setTreasury(treasury_);
-        _setFeeShares(shares[0], shares[1], shares[2]);
+        _setFeeShares(feeSharesBps[0], feeSharesBps[1], feeSharesBps[2]);
         _setMaxDeadlineWindow(maxDeadlineWindow_);
         _setMinResponseWindow(windows[0]);
         _setRevealWindow(windows[1]);
@@ -345,7 +209,7 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
         emit ModelDeactivated(modelId);
     }
 
-    /// @notice A registered model.
+    /// @inheritdoc IModelMarketplace
     function getModel(bytes32 modelId) external view returns (Model memory) {
         return _models[modelId];
     }
@@ -354,7 +218,7 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
     /// it declared a longer one than the network's minimum.
     function responseWindowOf(bytes32 modelId) public view returns (uint256) {
         uint256 own = _models[modelId].responseWindow;
-        uint256 floor = minResponseWindow;
+        uint256 floor = _minResponseWindow;
         return own > floor ? own : floor;
     }
 
@@ -382,7 +246,7 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
         return _openRequest(modelId, inputCommitment, inputURI, maxPrice, deadline, false);
     }
 
-    /// @notice {requestInference} paid from the caller's {earnings} balance ({deposit}s and fees
+    /// @notice {requestInference} paid from the caller's {balances} entry ({deposit}s and fees
     /// earned) instead of a token transfer: a frequent requester deposits once, as with a
     /// Chainlink Functions subscription, and each request then costs about 20,000 gas less.
     function requestInferenceFromBalance(
@@ -409,19 +273,19 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
     ) external returns (uint256) {
         // A front-run permit (already used) must not block the request: try it, then rely on
         // the allowance, as OpenZeppelin recommends.
-        try IERC20Permit(address(joy)).permit(msg.sender, address(this), maxPrice, permitDeadline, v, r, s) {} catch {}
+        try IERC20Permit(address(_joy)).permit(msg.sender, address(this), maxPrice, permitDeadline, v, r, s) {} catch {}
         return requestInference(modelId, inputCommitment, inputURI, maxPrice, deadline);
     }
 
     /// @notice Moves `amount` JOY from the caller (approve it first) into `account`'s
-    /// {earnings} balance, from which `account` pays requests with {requestInferenceFromBalance}
-    /// and which it can withdraw at any time with {withdrawEarnings}.
+    /// balance ({balances}), from which `account` pays requests with {requestInferenceFromBalance}
+    /// and which it can withdraw at any time with {withdrawBalance}.
     function deposit(address account, uint256 amount) external nonReentrant {
         if (amount == 0) revert ModelMarketplaceZeroDeposit();
         if (account == address(0)) revert ModelMarketplaceZeroAddress();
         _credit(account, amount);
-        _totals.earnings += SafeCast.toUint96(amount);
-        joy.safeTransferFrom(msg.sender, address(this), amount);
+        _totals.balances += SafeCast.toUint96(amount);
+        _joy.safeTransferFrom(msg.sender, address(this), amount);
         emit Deposited(account, msg.sender, amount);
     }
 
@@ -586,7 +450,7 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
         _checkOpen(request);
         uint256 quorum = request.nodes.length;
         uint256 closableAfter = request.deadline;
-        if (quorum > 1) closableAfter += revealWindow;
+        if (quorum > 1) closableAfter += _revealWindow;
         if (block.timestamp <= closableAfter) revert ModelMarketplaceDeadlineNotPassed(request.id, closableAfter);
         if (quorum == 0) {
             _refund(request, request.escrow, "no node was assigned");
@@ -608,6 +472,71 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
         return keccak256(abi.encode(requestId, node, outputCommitment, salt));
     }
 
+    /// @inheritdoc IModelMarketplace
+    function joy() external view returns (IERC20) {
+        return _joy;
+    }
+
+    /// @inheritdoc IModelMarketplace
+    function coordinator() external view returns (INodeCoordinator) {
+        return _coordinator;
+    }
+
+    /// @inheritdoc IModelMarketplace
+    function maxDeadlineWindow() external view returns (uint64) {
+        return _maxDeadlineWindow;
+    }
+
+    /// @inheritdoc IModelMarketplace
+    function minResponseWindow() external view returns (uint32) {
+        return _minResponseWindow;
+    }
+
+    /// @inheritdoc IModelMarketplace
+    function proofOfUse() external view returns (IProofOfUse) {
+        return _proofOfUse;
+    }
+
+    /// @inheritdoc IModelMarketplace
+    function nodeShareBps() external view returns (uint16) {
+        return _nodeShareBps;
+    }
+
+    /// @inheritdoc IModelMarketplace
+    function ownerShareBps() external view returns (uint16) {
+        return _ownerShareBps;
+    }
+
+    /// @inheritdoc IModelMarketplace
+    function protocolShareBps() external view returns (uint16) {
+        return _protocolShareBps;
+    }
+
+    /// @inheritdoc IModelMarketplace
+    function revealWindow() external view returns (uint32) {
+        return _revealWindow;
+    }
+
+    /// @inheritdoc IModelMarketplace
+    function proofOfInference() external view returns (IProofOfInference) {
+        return _proofOfInference;
+    }
+
+    /// @inheritdoc IModelMarketplace
+    function treasury() external view returns (address) {
+        return _treasury;
+    }
+
+    /// @inheritdoc IModelMarketplace
+    function balances(address account) external view returns (uint256) {
+        return _balances[account];
+    }
+
+    /// @inheritdoc IModelMarketplace
+    function isOperator(address account, address operator) external view returns (bool) {
+        return _operators[account][operator];
+    }
+
     /// @notice Requests made so far (the last request id).
     function requestCount() external view returns (uint256) {
         return _totals.requestCount;
@@ -618,16 +547,16 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
         return _totals.escrow;
     }
 
-    /// @notice Sum of {earnings}: what the marketplace holds for accounts (fees and deposits).
-    function totalEarnings() external view returns (uint256) {
-        return _totals.earnings;
+    /// @notice Sum of {balances}: what the marketplace holds for accounts (fees and deposits).
+    function totalBalances() external view returns (uint256) {
+        return _totals.balances;
     }
 
     /// @notice The protocol's share of settled fees not yet sent to the treasury: everything the
-    /// marketplace holds beyond escrow and {earnings} (JOY sent here by mistake ends up there too).
+    /// marketplace holds beyond escrow and {balances} (JOY sent here by mistake ends up there too).
     function protocolEarnings() public view returns (uint256) {
         Totals memory totals = _totals;
-        return joy.balanceOf(address(this)) - totals.escrow - totals.earnings;
+        return _joy.balanceOf(address(this)) - totals.escrow - totals.balances;
     }
 
     /// @notice Where a request stands.
@@ -659,33 +588,33 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
         return _results[requestId][slot];
     }
 
-    /// @notice Allows (or disallows) `operator` to withdraw the caller's {earnings} to the caller.
+    /// @notice Allows (or disallows) `operator` to withdraw the caller's balance to the caller.
     function setOperator(address operator, bool approved) external {
-        isOperator[msg.sender][operator] = approved;
+        _operators[msg.sender][operator] = approved;
         emit OperatorSet(msg.sender, operator, approved);
     }
 
     /// @notice Pays `account` the JOY the marketplace holds for it. Only `account` or an
     /// operator it approved may call it: a deposit is there to pay requests, and nobody else may
     /// decide that it leaves.
-    function withdrawEarnings(address account) external nonReentrant {
-        if (msg.sender != account && !isOperator[account][msg.sender]) {
+    function withdrawBalance(address account) external nonReentrant {
+        if (msg.sender != account && !_operators[account][msg.sender]) {
             revert ModelMarketplaceNotAuthorized(account, msg.sender);
         }
-        uint256 amount = earnings[account];
+        uint256 amount = _balances[account];
         if (amount == 0) revert ModelMarketplaceNothingToWithdraw(account);
-        earnings[account] = 0;
-        _totals.earnings -= uint96(amount);
-        joy.safeTransfer(account, amount);
-        emit EarningsWithdrawn(account, amount);
+        _balances[account] = 0;
+        _totals.balances -= uint96(amount);
+        _joy.safeTransfer(account, amount);
+        emit BalanceWithdrawn(account, amount);
     }
 
     /// @notice Sends {protocolEarnings} to the treasury. Anyone may trigger it.
     function withdrawProtocolEarnings() external nonReentrant {
         uint256 amount = protocolEarnings();
-        if (amount == 0) revert ModelMarketplaceNothingToWithdraw(treasury);
-        joy.safeTransfer(treasury, amount);
-        emit ProtocolEarningsWithdrawn(treasury, amount);
+        if (amount == 0) revert ModelMarketplaceNothingToWithdraw(_treasury);
+        _joy.safeTransfer(_treasury, amount);
+        emit ProtocolEarningsWithdrawn(_treasury, amount);
     }
 
     // =====================================================================================
@@ -694,8 +623,11 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
 
     /// @notice Sets the node / model owner / protocol split of every fee (sum 10,000 bps, caps
     /// in the constants). Governance only.
-    function setFeeShares(uint16 nodeShare, uint16 ownerShare, uint16 protocolShare) external onlyOwner {
-        _setFeeShares(nodeShare, ownerShare, protocolShare);
+    function setFeeShares(uint16 newNodeShareBps, uint16 newOwnerShareBps, uint16 newProtocolShareBps)
+        external
+        onlyOwner
+    {
+        _setFeeShares(newNodeShareBps, newOwnerShareBps, newProtocolShareBps);
     }
 
     /// @notice Sets how far in the future a request's deadline may be. Governance only.
@@ -729,9 +661,9 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
         if (address(coordinator_) == address(0) || address(judge_) == address(0) || address(usage_) == address(0)) {
             revert ModelMarketplaceZeroAddress();
         }
-        coordinator = coordinator_;
-        proofOfInference = judge_;
-        proofOfUse = usage_;
+        _coordinator = coordinator_;
+        _proofOfInference = judge_;
+        _proofOfUse = usage_;
         emit ComponentsSet(address(coordinator_), address(judge_), address(usage_));
     }
 
@@ -777,14 +709,14 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
         uint96 price = model.price;
         if (price == 0) revert ModelMarketplaceFeelessModel(modelId);
         if (price > maxPrice) revert ModelMarketplacePriceAboveMax(price, maxPrice);
-        INodeCoordinator coordinator_ = coordinator;
+        INodeCoordinator coordinator_ = _coordinator;
         _checkDeadline(deadline, model.responseWindow);
         Totals memory totals = _totals;
         requestId = ++totals.requestCount;
         totals.escrow += price;
-        if (fromBalance) totals.earnings -= _spendBalance(price);
+        if (fromBalance) totals.balances -= _spendBalance(price);
         _totals = totals;
-        if (!fromBalance) joy.safeTransferFrom(msg.sender, address(this), price);
+        if (!fromBalance) _joy.safeTransferFrom(msg.sender, address(this), price);
         Request memory request = Request({
             id: requestId,
             modelId: modelId,
@@ -842,7 +774,7 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
         uint256 revealed = mask >> _REVEALED_OFFSET;
         (bytes32[] memory outputs, bytes32[] memory revealedOutputs) = _collectResults(request, mask);
         (IProofOfInference.Verdict verdict, bytes32 accepted) =
-            proofOfInference.tally(request.nodes.length, revealedOutputs);
+            _proofOfInference.tally(request.nodes.length, revealedOutputs);
         if (verdict == IProofOfInference.Verdict.Accepted) {
             _settle(request, model, accepted, _sortOut(request, outputs, revealed, accepted));
             return;
@@ -857,7 +789,7 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
         } else {
             // The requester has seen the revealed answers: the nodes' share of the fee is not
             // refunded (it stays with the protocol), so that forcing "no majority" is never free.
-            uint256 kept = (uint256(request.escrow) * nodeShareBps) / BPS;
+            uint256 kept = (uint256(request.escrow) * _nodeShareBps) / BASIS_POINTS;
             _refund(request, request.escrow - kept, "no majority among the results");
         }
     }
@@ -914,15 +846,15 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
         _close(request, Status.Settled);
         address modelOwner = model.owner;
         uint256 fee = request.escrow;
-        uint256 ownerPaid = (fee * ownerShareBps) / BPS;
-        uint256 perNode = (fee * nodeShareBps) / BPS / agreeing.length;
+        uint256 ownerPaid = (fee * _ownerShareBps) / BASIS_POINTS;
+        uint256 perNode = (fee * _nodeShareBps) / BASIS_POINTS / agreeing.length;
         uint256 nodesPaid = perNode * agreeing.length;
         // Rounding dust goes to the protocol, so the three parts always add up to the fee.
         uint256 protocolPaid = fee - nodesPaid - ownerPaid;
         Totals memory totals = _totals;
         totals.escrow -= request.escrow;
         // The protocol's part stays in the contract as {protocolEarnings}; the rest is credited.
-        totals.earnings += uint96(nodesPaid + ownerPaid);
+        totals.balances += uint96(nodesPaid + ownerPaid);
         _totals = totals;
         INodeCoordinator coordinator_ = INodeCoordinator(request.coordinator);
         for (uint256 i = 0; i < agreeing.length; ++i) {
@@ -930,7 +862,7 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
             coordinator_.release(agreeing[i]);
         }
         _credit(modelOwner, ownerPaid);
-        proofOfUse.recordUsage(request.modelId, modelOwner, agreeing, protocolPaid);
+        _proofOfUse.recordUsage(request.modelId, modelOwner, agreeing, protocolPaid);
         emit InferenceSettled(request.id, accepted, nodesPaid, ownerPaid, protocolPaid);
     }
 
@@ -942,7 +874,7 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
     {
         bytes32 circuitId = model.circuitId;
         if (circuitId == bytes32(0)) return;
-        proofOfInference.checkProof(
+        _proofOfInference.checkProof(
             IProofOfInference.ResultContext({
                 requestId: request.id,
                 node: msg.sender,
@@ -975,7 +907,7 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
         if (mask & everyone != everyone && block.timestamp <= request.deadline) {
             revert ModelMarketplaceRevealNotOpen(request.id);
         }
-        uint256 revealDeadline = uint256(request.deadline) + revealWindow;
+        uint256 revealDeadline = uint256(request.deadline) + _revealWindow;
         if (block.timestamp > revealDeadline) revert ModelMarketplaceRevealClosed(request.id, revealDeadline);
         if (_results[request.id][slot] != sealResult(request.id, msg.sender, outputCommitment, salt)) {
             revert ModelMarketplaceRevealMismatch(request.id, msg.sender);
@@ -985,24 +917,24 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
     /// @dev A deadline leaves at least the response window (so that no request is made that no
     /// node could meet) and at most {maxDeadlineWindow}.
     function _checkDeadline(uint64 deadline, uint32 modelWindow) private view {
-        uint256 window = modelWindow > minResponseWindow ? modelWindow : minResponseWindow;
+        uint256 window = modelWindow > _minResponseWindow ? modelWindow : _minResponseWindow;
         uint256 earliest = block.timestamp + window;
-        uint256 latest = block.timestamp + maxDeadlineWindow;
+        uint256 latest = block.timestamp + _maxDeadlineWindow;
         if (deadline < earliest || deadline > latest) {
             revert ModelMarketplaceInvalidDeadline(deadline, earliest, latest);
         }
     }
 
-    /// @dev Takes `price` from the caller's {earnings} balance; returns it for the totals.
+    /// @dev Takes `price` from the caller's balance; returns it for the totals.
     function _spendBalance(uint96 price) private returns (uint96) {
-        uint256 balance = earnings[msg.sender];
+        uint256 balance = _balances[msg.sender];
         if (balance < price) revert ModelMarketplaceInsufficientBalance(msg.sender, balance, price);
-        earnings[msg.sender] = balance - price;
+        _balances[msg.sender] = balance - price;
         return price;
     }
 
     function _credit(address account, uint256 amount) private {
-        if (amount != 0) earnings[account] += amount;
+        if (amount != 0) _balances[account] += amount;
     }
 
     /// @dev Closes the request as refunded and pays `amount` (at most its escrow) back; what is
@@ -1010,7 +942,7 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
     function _refund(Request calldata request, uint256 amount, string memory reason) private {
         _close(request, Status.Refunded);
         _totals.escrow -= request.escrow;
-        joy.safeTransfer(request.requester, amount);
+        _joy.safeTransfer(request.requester, amount);
         emit InferenceRefunded(request.id, request.requester, amount, reason);
     }
 
@@ -1066,13 +998,14 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
         if (raw.length <= 7 || bytes7(raw[:7]) != bytes7("ipfs://")) revert ModelMarketplaceInvalidMetadataURI();
     }
 
-    function _setFeeShares(uint16 nodeShare, uint16 ownerShare, uint16 protocolShare) private {
+    function _setFeeShares(uint16 newNodeShareBps, uint16 newOwnerShareBps, uint16 newProtocolShareBps) private {
         if (
-            uint256(nodeShare) + ownerShare + protocolShare != BPS || protocolShare > MAX_PROTOCOL_SHARE_BPS
-                || ownerShare > MAX_OWNER_SHARE_BPS || nodeShare < MIN_NODE_SHARE_BPS
-        ) revert ModelMarketplaceInvalidFeeShares(nodeShare, ownerShare, protocolShare);
-        (nodeShareBps, ownerShareBps, protocolShareBps) = (nodeShare, ownerShare, protocolShare);
-        emit FeeSharesSet(nodeShare, ownerShare, protocolShare);
+            uint256(newNodeShareBps) + newOwnerShareBps + newProtocolShareBps != BASIS_POINTS
+                || newProtocolShareBps > MAX_PROTOCOL_SHARE_BPS || newOwnerShareBps > MAX_OWNER_SHARE_BPS
+                || newNodeShareBps < MIN_NODE_SHARE_BPS
+        ) revert ModelMarketplaceInvalidFeeShares(newNodeShareBps, newOwnerShareBps, newProtocolShareBps);
+        (_nodeShareBps, _ownerShareBps, _protocolShareBps) = (newNodeShareBps, newOwnerShareBps, newProtocolShareBps);
+        emit FeeSharesSet(newNodeShareBps, newOwnerShareBps, newProtocolShareBps);
     }
 
     function _setMaxDeadlineWindow(uint64 window) private {
@@ -1081,8 +1014,8 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
                 "maxDeadlineWindow", window, MIN_DEADLINE_WINDOW, MAX_DEADLINE_WINDOW
             );
         }
-        emit MaxDeadlineWindowSet(maxDeadlineWindow, window);
-        maxDeadlineWindow = window;
+        emit MaxDeadlineWindowSet(_maxDeadlineWindow, window);
+        _maxDeadlineWindow = window;
     }
 
     function _setMinResponseWindow(uint32 window) private {
@@ -1091,21 +1024,21 @@ contract ModelMarketplaceV2 is JoyGoverned, ReentrancyGuardTransient {
                 "minResponseWindow", window, RESPONSE_WINDOW_FLOOR, MAX_RESPONSE_WINDOW
             );
         }
-        emit MinResponseWindowSet(minResponseWindow, window);
-        minResponseWindow = window;
+        emit MinResponseWindowSet(_minResponseWindow, window);
+        _minResponseWindow = window;
     }
 
     function _setRevealWindow(uint32 window) private {
         if (window < MIN_REVEAL_WINDOW || window > MAX_REVEAL_WINDOW) {
             revert ModelMarketplaceParameterOutOfBounds("revealWindow", window, MIN_REVEAL_WINDOW, MAX_REVEAL_WINDOW);
         }
-        emit RevealWindowSet(revealWindow, window);
-        revealWindow = window;
+        emit RevealWindowSet(_revealWindow, window);
+        _revealWindow = window;
     }
 
     function _setTreasury(address newTreasury) private {
         if (newTreasury == address(0)) revert ModelMarketplaceZeroAddress();
-        emit TreasurySet(treasury, newTreasury);
-        treasury = newTreasury;
+        emit TreasurySet(_treasury, newTreasury);
+        _treasury = newTreasury;
     }
 }

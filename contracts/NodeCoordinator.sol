@@ -9,6 +9,7 @@ import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet
 
 import {JoyGoverned} from "./governance/JoyGoverned.sol";
 import {INodeCoordinator} from "./interfaces/INodeCoordinator.sol";
+import {BASIS_POINTS} from "./libraries/BasisPoints.sol";
 
 /// @title NodeCoordinator, the registry, stake and work dispatcher of JoyNet's edge nodes
 /// @notice Edge node operators stake JOY, declare a capacity (concurrent tasks) and the models
@@ -56,13 +57,6 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         uint64 readyAt; // timestamp from which {withdrawUnstaked} pays `amount`
     }
 
-    /// @notice Why a node left assignment.
-    enum DeactivationReason {
-        Voluntary, // the operator called {deactivate}
-        MissedDeadlines, // `maxMissedDeadlines` missed deadlines in a row
-        StakeBelowMinimum // an unstake or a slash left less than `minStake` (or minStake rose)
-    }
-
     // ---- hard bounds of the governed parameters ----
 
     /// @notice Bounds of {minStake}, in JOY wei.
@@ -77,8 +71,6 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     /// @notice Bounds of {maxMissedDeadlines}.
     uint256 public constant MIN_MAX_MISSED_DEADLINES = 1;
     uint256 public constant MAX_MAX_MISSED_DEADLINES = 100;
-    /// @notice Upper bound of {slashBeneficiaryShareBps}: all of the bond.
-    uint256 public constant MAX_BPS = 10_000;
 
     // ---- fixed limits of nodes and assignment ----
 
@@ -110,8 +102,7 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     uint256 private constant _ACTIVE_OFFSET = 232;
     uint256 private constant _IDLE_SCORE = 1 << 32;
 
-    /// @notice The JOY token staked by nodes.
-    IERC20 public immutable joy;
+    IERC20 private immutable _joy;
 
     // Packed after Ownable's owner address: read by owner-only setters, unstaking and slashing.
     uint64 private _unbondingDelay;
@@ -139,102 +130,6 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     mapping(bytes32 modelId => uint256 blockNumber) private _eligibleChangedAt;
     /// @dev The last block in which the node left an eligibility set (0: never).
     mapping(address node => uint256 blockNumber) private _leftAt;
-
-    // ---- errors ----
-
-    /// @notice A governed parameter (or a constructor argument) outside its hard bounds.
-    error NodeCoordinatorParameterOutOfBounds(string name, uint256 value, uint256 min, uint256 max);
-    /// @notice An address that must be set is zero (or, for the treasury, this contract).
-    error NodeCoordinatorInvalidAddress(string name, address value);
-    /// @notice Only the marketplace may assign, release and slash.
-    error NodeCoordinatorCallerNotMarketplace(address caller);
-    /// @notice The caller already registered a node.
-    error NodeCoordinatorAlreadyRegistered(address node);
-    /// @notice The address has no registered node.
-    error NodeCoordinatorNotRegistered(address node);
-    /// @notice A stake below {minStake} where the minimum is required.
-    error NodeCoordinatorStakeBelowMinimum(uint256 stake, uint256 minStake);
-    /// @notice A capacity outside [1, MAX_CAPACITY].
-    error NodeCoordinatorInvalidCapacity(uint256 capacity, uint256 max);
-    /// @notice A registration without models.
-    error NodeCoordinatorNoModels();
-    /// @notice More than MAX_MODELS_PER_NODE models for one node.
-    error NodeCoordinatorTooManyModels(uint256 count, uint256 max);
-    /// @notice The zero model id, which names no model.
-    error NodeCoordinatorZeroModelId();
-    /// @notice The node already serves this model (or the list names it twice).
-    error NodeCoordinatorDuplicateModel(bytes32 modelId);
-    /// @notice The node does not serve this model.
-    error NodeCoordinatorModelNotServed(bytes32 modelId);
-    /// @notice A zero amount of JOY to stake or unstake.
-    error NodeCoordinatorZeroAmount();
-    /// @notice The amount exceeds the stake that is not locked for open tasks.
-    error NodeCoordinatorStakeBonded(uint256 amount, uint256 freeStake);
-    /// @notice The unbonding delay has not passed yet.
-    error NodeCoordinatorUnbondingNotReady(uint256 readyAt, uint256 now_);
-    /// @notice Nothing is unbonding.
-    error NodeCoordinatorNothingToWithdraw();
-    /// @notice The node is not active (for {deactivate} and {evictUnderstaked}).
-    error NodeCoordinatorNotActive(address node);
-    /// @notice The node is already active (for {reactivate}).
-    error NodeCoordinatorAlreadyActive(address node);
-    /// @notice {evictUnderstaked} on a node whose stake meets the minimum.
-    error NodeCoordinatorStakeSufficient(address node, uint256 stake, uint256 minStake);
-    /// @notice An {assign} count outside [1, MAX_ASSIGNMENT].
-    error NodeCoordinatorInvalidAssignmentCount(uint256 count, uint256 max);
-    /// @notice The model's eligibility set changed in this block: assign from the next one.
-    error NodeCoordinatorEligibilityJustChanged(bytes32 modelId);
-    /// @notice Fewer eligible nodes than wanted were found; nothing was assigned.
-    error NodeCoordinatorNoEligibleNode(bytes32 modelId, uint256 wanted, uint256 found);
-    /// @notice Release or slash of a node without open tasks.
-    error NodeCoordinatorNoOpenTask(address node);
-    /// @notice The node left an eligibility set less than REJOIN_DELAY blocks ago.
-    error NodeCoordinatorRejoinTooSoon(address node, uint256 rejoinableAt);
-
-    // ---- events ----
-
-    // Governed parameters changed (the constructor emits them too, from zero).
-    /// @notice {minStake} changed.
-    event MinStakeSet(uint256 oldMinStake, uint256 newMinStake);
-    /// @notice {taskBond} changed; open tasks keep the bonds they locked.
-    event TaskBondSet(uint256 oldTaskBond, uint256 newTaskBond);
-    /// @notice {unbondingDelay} changed.
-    event UnbondingDelaySet(uint256 oldUnbondingDelay, uint256 newUnbondingDelay);
-    /// @notice {maxMissedDeadlines} changed.
-    event MaxMissedDeadlinesSet(uint256 oldMaxMissedDeadlines, uint256 newMaxMissedDeadlines);
-    /// @notice {slashBeneficiaryShareBps} changed.
-    event SlashBeneficiaryShareBpsSet(uint256 oldShareBps, uint256 newShareBps);
-    /// @notice {treasury} changed.
-    event TreasurySet(address oldTreasury, address newTreasury);
-    /// @notice {marketplace} changed.
-    event MarketplaceSet(address oldMarketplace, address newMarketplace);
-
-    /// @notice A node registered with `stake`, `capacity` and `models`, and became active.
-    event NodeRegistered(address indexed node, uint256 stake, uint256 capacity, bytes32[] models);
-    /// @notice The node's stake grew by `amount` to `stake`.
-    event StakeAdded(address indexed node, uint256 amount, uint256 stake);
-    /// @notice `amount` left the node's stake; `unbonding` JOY (the new total) is payable from `readyAt`.
-    event UnstakeRequested(address indexed node, uint256 amount, uint256 unbonding, uint256 readyAt);
-    /// @notice The unbonded `amount` was paid to the node.
-    event UnstakeWithdrawn(address indexed node, uint256 amount);
-    /// @notice The node's capacity changed.
-    event NodeCapacitySet(address indexed node, uint256 oldCapacity, uint256 newCapacity);
-    /// @notice The node serves `modelId` (at registration or later).
-    event ModelServingStarted(address indexed node, bytes32 indexed modelId);
-    /// @notice The node no longer serves `modelId`.
-    event ModelServingStopped(address indexed node, bytes32 indexed modelId);
-    /// @notice The node left assignment (its open tasks continue).
-    event NodeDeactivated(address indexed node, DeactivationReason reason);
-    /// @notice The node is active again; its missed-deadline count was reset.
-    event NodeReactivated(address indexed node);
-    // Assignments and releases emit nothing here: the marketplace's NodesAssigned,
-    // InferenceSettled and InferenceRefunded name the nodes and the outcome of every task, and a
-    // second log per node would cost every request about 3,000 gas.
-    /// @notice `amount` was taken from the node's stake: `beneficiaryShare` to `beneficiary`,
-    /// the rest to the treasury.
-    event NodeSlashed(address indexed node, uint256 amount, address indexed beneficiary, uint256 beneficiaryShare);
-    /// @notice The node missed a deadline; `missedDeadlines` in a row now.
-    event DeadlineMissed(address indexed node, uint256 missedDeadlines);
 
     modifier onlyMarketplace() {
         if (msg.sender != _marketplace) revert NodeCoordinatorCallerNotMarketplace(msg.sender);
@@ -268,7 +163,7 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         uint16 slashBeneficiaryShareBps_
     ) JoyGoverned(initialOwner) {
         if (address(joy_) == address(0)) revert NodeCoordinatorInvalidAddress("joy", address(0));
-        joy = joy_;
+        _joy = joy_;
         _setTreasury(treasury_);
         _setMinStake(minStake_); // before the task bond, whose upper bound it is
         _setTaskBond(taskBond_);
@@ -302,7 +197,7 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         bytes32 r,
         bytes32 s
     ) external {
-        try IERC20Permit(address(joy)).permit(msg.sender, address(this), stake, deadline, v, r, s) {} catch {}
+        try IERC20Permit(address(_joy)).permit(msg.sender, address(this), stake, deadline, v, r, s) {} catch {}
         _register(stake, capacity, models);
     }
 
@@ -314,7 +209,7 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         uint96 stake = node.stake + amount;
         node.stake = stake;
         emit StakeAdded(msg.sender, amount, stake);
-        joy.safeTransferFrom(msg.sender, address(this), amount);
+        _joy.safeTransferFrom(msg.sender, address(this), amount);
     }
 
     /// @notice Moves `amount` of the caller's free stake into unbonding, withdrawable with
@@ -347,7 +242,7 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         }
         delete _unbonding[msg.sender];
         emit UnstakeWithdrawn(msg.sender, unbonding.amount);
-        joy.safeTransfer(msg.sender, unbonding.amount);
+        _joy.safeTransfer(msg.sender, unbonding.amount);
     }
 
     /// @notice Sets the caller's capacity. A capacity below the node's open tasks is allowed:
@@ -539,7 +434,7 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         _setMaxMissedDeadlines(newMaxMissedDeadlines);
     }
 
-    /// @notice Sets the share of a slashed bond paid to the beneficiary, in [0, MAX_BPS] basis points.
+    /// @notice Sets the share of a slashed bond paid to the beneficiary, in [0, 10,000] basis points.
     function setSlashBeneficiaryShareBps(uint16 newShareBps) external onlyOwner {
         _setSlashBeneficiaryShareBps(newShareBps);
     }
@@ -575,33 +470,37 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         return _taskBond;
     }
 
-    /// @notice Least stake of an active node.
+    /// @inheritdoc INodeCoordinator
+    function joy() external view returns (IERC20) {
+        return _joy;
+    }
+
+    /// @inheritdoc INodeCoordinator
     function minStake() external view returns (uint256) {
         return _minStake;
     }
 
-    /// @notice Seconds between an unstake request and its withdrawal.
+    /// @inheritdoc INodeCoordinator
     function unbondingDelay() external view returns (uint256) {
         return _unbondingDelay;
     }
 
-    /// @notice Missed deadlines in a row that deactivate a node.
+    /// @inheritdoc INodeCoordinator
     function maxMissedDeadlines() external view returns (uint256) {
         return _maxMissedDeadlines;
     }
 
-    /// @notice Share of a slashed bond paid to the beneficiary, in basis points.
+    /// @inheritdoc INodeCoordinator
     function slashBeneficiaryShareBps() external view returns (uint256) {
         return _slashBeneficiaryShareBps;
     }
 
-    /// @notice Receives the rest of every slashed bond.
+    /// @inheritdoc INodeCoordinator
     function treasury() external view returns (address) {
         return _treasury;
     }
 
-    /// @notice The only caller of {assign} (zero until wired); it and the marketplaces it
-    /// replaced call {release} and {slash}.
+    /// @inheritdoc INodeCoordinator
     function marketplace() external view returns (address) {
         return _marketplace;
     }
@@ -683,7 +582,7 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
             _joinEligibleSet(models[i], msg.sender);
         }
         emit NodeRegistered(msg.sender, stake, capacity, models);
-        joy.safeTransferFrom(msg.sender, address(this), stake);
+        _joy.safeTransferFrom(msg.sender, address(this), stake);
     }
 
     function _registeredNode(address nodeAddress) private view returns (Node storage node) {
@@ -916,11 +815,11 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     function _payOutSlash(address nodeAddress, uint256 amount, address beneficiary) private {
         uint256 share;
         if (beneficiary != address(0) && beneficiary != address(this)) {
-            share = (amount * _slashBeneficiaryShareBps) / MAX_BPS;
+            share = (amount * _slashBeneficiaryShareBps) / BASIS_POINTS;
         }
         emit NodeSlashed(nodeAddress, amount, beneficiary, share);
-        if (share != 0) joy.safeTransfer(beneficiary, share);
-        if (amount != share) joy.safeTransfer(_treasury, amount - share);
+        if (share != 0) _joy.safeTransfer(beneficiary, share);
+        if (amount != share) _joy.safeTransfer(_treasury, amount - share);
     }
 
     // ---- governed parameters ----
@@ -951,7 +850,7 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     }
 
     function _setSlashBeneficiaryShareBps(uint16 newShareBps) private {
-        _checkBounds("slashBeneficiaryShareBps", newShareBps, 0, MAX_BPS);
+        _checkBounds("slashBeneficiaryShareBps", newShareBps, 0, BASIS_POINTS);
         emit SlashBeneficiaryShareBpsSet(_slashBeneficiaryShareBps, newShareBps);
         _slashBeneficiaryShareBps = newShareBps;
     }

@@ -16,11 +16,6 @@ import {ZKVerifier} from "./ZKVerifier.sol";
 ///   input, the claimed output, this request and this node ({checkProof}). The circuit registry
 ///   is {ZKVerifier}, which this contract is: circuits are registered here, by the DAO only.
 contract ProofOfInference is IProofOfInference, ZKVerifier {
-    /// @notice The proof does not verify for this model, input, output, request and node.
-    error ProofOfInferenceInvalidProof(uint256 requestId, address node);
-    /// @notice A quorum of zero, or more outputs than the quorum.
-    error ProofOfInferenceInvalidTally(uint256 quorum, uint256 outputs);
-
     /// @param initialOwner the deployer while wiring; the timelock afterwards
     constructor(address initialOwner) JoyGoverned(initialOwner) {}
 

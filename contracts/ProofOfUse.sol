@@ -10,6 +10,7 @@ import {BitMaps} from "@openzeppelin/contracts/utils/structs/BitMaps.sol";
 
 import {JoyGoverned} from "./governance/JoyGoverned.sol";
 import {IProofOfUse} from "./interfaces/IProofOfUse.sol";
+import {BASIS_POINTS} from "./libraries/BasisPoints.sol";
 
 /// @title ProofOfUse, usage-based epoch rewards for model owners and edge nodes
 /// @notice Records usage per epoch (paid settlements reported by the marketplace; feeless
@@ -48,8 +49,6 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
     /// @notice Bounds of {epochLength}, in seconds.
     uint256 public constant MIN_EPOCH_LENGTH = 60;
     uint256 public constant MAX_EPOCH_LENGTH = 365 days;
-    /// @notice Basis points of a whole pool.
-    uint256 public constant MAX_BPS = 10_000;
     /// @notice Largest count one bridged report may carry. Keeps the uint64 counters far from
     /// overflow, so that a settlement can never revert on a counter.
     uint256 public constant MAX_BRIDGED_COUNT = type(uint32).max;
@@ -81,22 +80,16 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
     uint256 private constant _OWNER = 0;
     uint256 private constant _NODE = 1;
 
-    /// @notice The JOY token, in which pools are funded and rewards paid.
-    IERC20 public immutable joy;
-    /// @notice Timestamp of epoch 0's start (the deployment).
-    uint64 public immutable genesisTime;
-    /// @notice Length of an epoch in seconds. Immutable: changing it would re-index every past
-    /// epoch (an epoch number would point at a different time span), mixing usage and pools.
-    uint64 public immutable epochLength;
+    IERC20 private immutable _joy;
+    uint64 private immutable _genesisTime;
+    // Immutable: changing it would re-index every past epoch (an epoch number would point at a
+    // different time span), mixing usage and pools.
+    uint64 private immutable _epochLength;
 
-    /// @notice The marketplace, the only caller of {recordUsage} (beside the ones it replaced).
-    address public marketplace;
-    /// @notice Basis points of each epoch's pool that go to model owners; the rest goes to
-    /// nodes. Shares the marketplace's slot, which is read on every settlement anyway.
-    uint16 public ownerShareBps;
-    /// @notice The bridge (IOTAValidator), the only caller of {recordBridgedUsage}; zero
-    /// disables bridged usage.
-    address public bridge;
+    address private _marketplace;
+    // Shares the marketplace's slot, which is read on every settlement anyway.
+    uint16 private _ownerShareBps;
+    address private _bridge;
 
     uint256 private _outstanding; // sum over epochs of pool - paidOut
     mapping(uint256 epoch => EpochInfo) private _epochs;
@@ -109,69 +102,8 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
     // marketplaces governance replaced: they still record the usage of the requests they close
     mapping(address marketplace => bool) private _formerMarketplaces;
 
-    /// @notice A governed parameter outside its hard bounds.
-    /// @param name "epochLength" or "ownerShareBps"
-    error ProofOfUseParameterOutOfBounds(string name, uint256 value, uint256 min, uint256 max);
-    /// @notice An address that must be set is zero.
-    /// @param name "joy", "marketplace", "modelOwner", "node" or "to"
-    error ProofOfUseZeroAddress(string name);
-    /// @notice {recordUsage} called by someone other than the marketplace.
-    error ProofOfUseCallerNotMarketplace(address caller);
-    /// @notice {recordBridgedUsage} called by someone other than the bridge.
-    error ProofOfUseCallerNotBridge(address caller);
-    /// @notice A settlement reported no serving node.
-    error ProofOfUseNoNodes();
-    /// @notice A bridged report's count is zero or above {MAX_BRIDGED_COUNT}.
-    error ProofOfUseCountOutOfBounds(uint256 count, uint256 min, uint256 max);
-    /// @notice Nothing to add: funding of zero JOY, or no surplus for {poolSurplus}.
-    error ProofOfUseZeroAmount();
-    /// @notice The epoch has ended: it can no longer receive JOY.
-    error ProofOfUseEpochEnded(uint256 epoch, uint256 currentEpoch);
-    /// @notice The epoch has not ended: its usage, hence its split, is not final.
-    error ProofOfUseEpochNotEnded(uint256 epoch, uint256 currentEpoch);
-    /// @notice The account already claimed this reward.
-    error ProofOfUseAlreadyClaimed(uint256 epoch, address account);
-    /// @notice The account has no reward of this kind in the epoch.
-    error ProofOfUseNothingToClaim(uint256 epoch, address account);
-    /// @notice Governance swept the epoch's unclaimed rewards.
-    error ProofOfUseEpochSwept(uint256 epoch);
-    /// @notice The epoch's claim period is not over yet.
-    error ProofOfUseClaimPeriodNotOver(uint256 epoch, uint256 claimDeadline);
-    /// @notice The epoch had usage, so its pool belongs to its users and cannot be rolled over.
-    error ProofOfUseEpochHadUsage(uint256 epoch);
-    /// @notice The epoch holds no JOY to move.
-    error ProofOfUseNothingToMove(uint256 epoch);
-
-    /// @notice The marketplace changed.
-    event MarketplaceSet(address oldMarketplace, address newMarketplace);
-    /// @notice The bridge changed (zero: bridged usage disabled).
-    event BridgeSet(address oldBridge, address newBridge);
-    /// @notice The owners' share of future splits changed.
-    event OwnerShareBpsSet(uint16 oldOwnerShareBps, uint16 newOwnerShareBps);
-    // A settled paid inference emits nothing here: the marketplace's InferenceSettled (with
-    // NodesAssigned) carries the model, the nodes and the protocol's part of the fee, which is
-    // the usage's value; a second log would cost every settlement about 2,500 gas.
-    /// @notice `count` feeless inferences of `modelId` served by `node`, from a bridged checkpoint.
-    event BridgedUsageRecorded(
-        uint256 indexed epoch, bytes32 indexed modelId, address indexed modelOwner, address node, uint256 count
-    );
-    /// @notice `funder` added `amount` JOY to the pool of `epoch`.
-    event EpochFunded(uint256 indexed epoch, address indexed funder, uint256 amount);
-    /// @notice The owners' share of `epoch` is fixed: later changes of {ownerShareBps} do not apply.
-    event EpochShareFixed(uint256 indexed epoch, uint16 ownerShareBps);
-    /// @notice A model owner claimed its reward for `epoch`.
-    event OwnerRewardClaimed(uint256 indexed epoch, address indexed owner, uint256 amount);
-    /// @notice A node claimed its reward for `epoch`.
-    event NodeRewardClaimed(uint256 indexed epoch, address indexed node, uint256 amount);
-    /// @notice The pool of an epoch without usage moved to a later epoch.
-    event EpochRolledOver(uint256 indexed fromEpoch, uint256 indexed toEpoch, uint256 amount);
-    /// @notice What was left unclaimed in `epoch` after its claim period went to `to`.
-    event UnclaimedSwept(uint256 indexed epoch, address indexed to, uint256 amount);
-    /// @notice JOY sent to the contract outside {fundEpoch} was added to the pool of `epoch`.
-    event SurplusPooled(uint256 indexed epoch, uint256 amount);
-
     modifier onlyMarketplace() {
-        if (msg.sender != marketplace && !_formerMarketplaces[msg.sender]) {
+        if (msg.sender != _marketplace && !_formerMarketplaces[msg.sender]) {
             revert ProofOfUseCallerNotMarketplace(msg.sender);
         }
         _;
@@ -179,7 +111,7 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
 
     modifier onlyBridge() {
         // A zero bridge matches no caller: bridged usage is then disabled.
-        if (msg.sender != bridge) revert ProofOfUseCallerNotBridge(msg.sender);
+        if (msg.sender != _bridge) revert ProofOfUseCallerNotBridge(msg.sender);
         _;
     }
 
@@ -188,15 +120,15 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
     /// ownership to the timelock
     /// @param epochLength_ epoch length in seconds, within [MIN_EPOCH_LENGTH, MAX_EPOCH_LENGTH];
     /// fixed for the contract's life
-    /// @param initialOwnerShareBps the owners' share of each pool, at most MAX_BPS
+    /// @param initialOwnerShareBps the owners' share of each pool, at most 10,000
     constructor(IERC20 joy_, address initialOwner, uint64 epochLength_, uint16 initialOwnerShareBps)
         JoyGoverned(initialOwner)
     {
         if (address(joy_) == address(0)) revert ProofOfUseZeroAddress("joy");
         _checkBounds("epochLength", epochLength_, MIN_EPOCH_LENGTH, MAX_EPOCH_LENGTH);
-        joy = joy_;
-        epochLength = epochLength_;
-        genesisTime = uint64(block.timestamp);
+        _joy = joy_;
+        _epochLength = epochLength_;
+        _genesisTime = uint64(block.timestamp);
         _setOwnerShareBps(initialOwnerShareBps);
     }
 
@@ -207,11 +139,11 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
     /// @param newMarketplace the marketplace; never zero (usage of paid inferences is always on)
     function setMarketplace(address newMarketplace) external onlyOwner {
         if (newMarketplace == address(0)) revert ProofOfUseZeroAddress("marketplace");
-        address previous = marketplace;
+        address previous = _marketplace;
         emit MarketplaceSet(previous, newMarketplace);
         if (previous != address(0)) _formerMarketplaces[previous] = true;
         _formerMarketplaces[newMarketplace] = false;
-        marketplace = newMarketplace;
+        _marketplace = newMarketplace;
     }
 
     /// @notice Whether `account` is a marketplace governance replaced, which may still record the
@@ -223,14 +155,14 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
     /// @notice Sets the bridge, the only caller of {recordBridgedUsage}. Owner only.
     /// @param newBridge the IOTAValidator, or zero to disable bridged usage
     function setBridge(address newBridge) external onlyOwner {
-        emit BridgeSet(bridge, newBridge);
-        bridge = newBridge;
+        emit BridgeSet(_bridge, newBridge);
+        _bridge = newBridge;
     }
 
     /// @notice Sets the owners' share of the pools whose share is not fixed yet. Owner only.
     /// @dev An epoch's share is fixed when governance first credits its pool or at its first
     /// claim, so a change never alters a split that funds were committed to or paid under.
-    /// @param newOwnerShareBps basis points, at most MAX_BPS
+    /// @param newOwnerShareBps basis points, at most 10,000
     function setOwnerShareBps(uint16 newOwnerShareBps) external onlyOwner {
         _setOwnerShareBps(newOwnerShareBps);
     }
@@ -276,7 +208,7 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
     /// @param epoch the current or a future epoch
     function poolSurplus(uint256 epoch) external onlyOwner {
         _requireNotEnded(epoch);
-        uint256 amount = joy.balanceOf(address(this)) - _outstanding;
+        uint256 amount = _joy.balanceOf(address(this)) - _outstanding;
         if (amount == 0) revert ProofOfUseZeroAmount();
         _credit(epoch, amount, true);
         emit SurplusPooled(epoch, amount);
@@ -343,7 +275,7 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
         if (amount == 0) revert ProofOfUseZeroAmount();
         _requireNotEnded(epoch);
         _credit(epoch, amount, msg.sender == owner());
-        joy.safeTransferFrom(msg.sender, address(this), amount);
+        _joy.safeTransferFrom(msg.sender, address(this), amount);
         emit EpochFunded(epoch, msg.sender, amount);
     }
 
@@ -369,15 +301,45 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
 
     // ---- views ----
 
+    /// @inheritdoc IProofOfUse
+    function joy() external view returns (IERC20) {
+        return _joy;
+    }
+
+    /// @inheritdoc IProofOfUse
+    function genesisTime() external view returns (uint64) {
+        return _genesisTime;
+    }
+
+    /// @inheritdoc IProofOfUse
+    function epochLength() external view returns (uint64) {
+        return _epochLength;
+    }
+
+    /// @inheritdoc IProofOfUse
+    function marketplace() external view returns (address) {
+        return _marketplace;
+    }
+
+    /// @inheritdoc IProofOfUse
+    function ownerShareBps() external view returns (uint16) {
+        return _ownerShareBps;
+    }
+
+    /// @inheritdoc IProofOfUse
+    function bridge() external view returns (address) {
+        return _bridge;
+    }
+
     /// @notice The epoch the chain is in now; epoch n spans
     /// [genesisTime + n * epochLength, genesisTime + (n + 1) * epochLength).
     function currentEpoch() public view returns (uint256) {
-        return (block.timestamp - genesisTime) / epochLength;
+        return (block.timestamp - _genesisTime) / _epochLength;
     }
 
     /// @notice When `epoch` ends (the first second of the next epoch).
     function epochEnd(uint256 epoch) public view returns (uint256) {
-        return genesisTime + (epoch + 1) * epochLength;
+        return _genesisTime + (epoch + 1) * _epochLength;
     }
 
     /// @notice From when governance may sweep what is left of `epoch` ({sweepUnclaimed}).
@@ -433,9 +395,9 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
     // ---- internals ----
 
     function _setOwnerShareBps(uint16 newOwnerShareBps) private {
-        _checkBounds("ownerShareBps", newOwnerShareBps, 0, MAX_BPS);
-        emit OwnerShareBpsSet(ownerShareBps, newOwnerShareBps);
-        ownerShareBps = newOwnerShareBps;
+        _checkBounds("ownerShareBps", newOwnerShareBps, 0, BASIS_POINTS);
+        emit OwnerShareBpsSet(_ownerShareBps, newOwnerShareBps);
+        _ownerShareBps = newOwnerShareBps;
     }
 
     function _checkBounds(string memory name, uint256 value, uint256 min, uint256 max) private pure {
@@ -463,7 +425,7 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
 
     function _fixShare(EpochInfo storage info, uint256 epoch) private {
         if (info.shareFixed) return;
-        uint16 share = ownerShareBps;
+        uint16 share = _ownerShareBps;
         (info.ownerShareBps, info.shareFixed) = (share, true);
         emit EpochShareFixed(epoch, share);
     }
@@ -486,7 +448,7 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
     function _pay(EpochInfo storage info, address to, uint256 amount) private {
         info.paidOut += uint128(amount); // amount <= pool - paidOut, so this fits
         _outstanding -= amount;
-        joy.safeTransfer(to, amount);
+        _joy.safeTransfer(to, amount);
     }
 
     /// @dev The owners' part is floored and the nodes get the rest, so the two parts sum to the
@@ -501,7 +463,7 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
         uint256 usage = _usage(epoch, account, role);
         if (usage == 0) return 0; // also covers an epoch without usage (a zero denominator)
         uint256 share = _shareOf(info);
-        uint256 ownersPart = Math.mulDiv(info.pool, share, MAX_BPS);
+        uint256 ownersPart = Math.mulDiv(info.pool, share, BASIS_POINTS);
         uint256 proRata;
         uint256 roleShare;
         if (role == _OWNER) {
@@ -509,9 +471,9 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
             roleShare = share;
         } else {
             proRata = Math.mulDiv(info.pool - ownersPart, usage, info.totalNodeWeight);
-            roleShare = MAX_BPS - share;
+            roleShare = BASIS_POINTS - share;
         }
-        uint256 cap = Math.mulDiv(usage * WEIGHT_UNIT, roleShare * REWARD_CAP_BPS, MAX_BPS * MAX_BPS);
+        uint256 cap = Math.mulDiv(usage * WEIGHT_UNIT, roleShare * REWARD_CAP_BPS, BASIS_POINTS * BASIS_POINTS);
         return proRata < cap ? proRata : cap;
     }
 
@@ -522,7 +484,7 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
     }
 
     function _shareOf(EpochInfo memory info) private view returns (uint16) {
-        return info.shareFixed ? info.ownerShareBps : ownerShareBps;
+        return info.shareFixed ? info.ownerShareBps : _ownerShareBps;
     }
 
     function _usage(uint256 epoch, address account, uint256 role) private view returns (uint256) {

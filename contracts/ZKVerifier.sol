@@ -46,24 +46,6 @@ abstract contract ZKVerifier is IZKVerifier, JoyGoverned {
 
     mapping(bytes32 circuitId => Circuit) private _circuits;
 
-    /// @notice No circuit is registered under this id.
-    error ZKVerifierUnknownCircuit(bytes32 circuitId);
-    /// @notice A circuit is already registered under this id (remove it first to replace it).
-    error ZKVerifierCircuitExists(bytes32 circuitId);
-    /// @notice The circuit id is zero (zero means "no circuit" in a model's policy).
-    error ZKVerifierZeroCircuitId();
-    /// @notice The verifier address holds no contract.
-    error ZKVerifierNotAContract(address verifier);
-    /// @notice The layout is not a permutation of the three {Signal}s.
-    error ZKVerifierInvalidLayout(bytes3 layout);
-    /// @notice A proof of the wrong length.
-    error ZKVerifierMalformedProof(uint256 length);
-
-    /// @notice The DAO registered a circuit.
-    event CircuitRegistered(bytes32 indexed circuitId, address indexed verifier, bytes3 layout);
-    /// @notice The DAO removed a circuit: results of models naming it are refused from now on.
-    event CircuitRemoved(bytes32 indexed circuitId, address indexed verifier);
-
     /// @notice Registers `verifier` for `circuitId`, its public signals in the order `layout`
     /// gives (byte i is the {Signal} at position i). Governance only.
     function registerCircuit(bytes32 circuitId, address verifier, bytes3 layout) external onlyOwner {

@@ -324,7 +324,7 @@ class Demo:
         """Each party's JOY: wallet plus its balance in the marketplace."""
         parties = {**{name: self.accounts[i].address for name, i in EDGE_NODES.items()},
                    "owner": self.accounts[MODEL_OWNER].address, "requester": self.accounts[REQUESTER].address}
-        return {name: self.token.balanceOf(address) + self.marketplace.earnings(address)
+        return {name: self.token.balanceOf(address) + self.marketplace.balances(address)
                 for name, address in parties.items()}
 
     def load_references(self) -> None:

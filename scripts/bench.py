@@ -202,7 +202,7 @@ class Bench:
         its receipt."""
         self.requests += 1
         if from_balance:
-            if self.marketplace.earnings(self.requester) < price:
+            if self.marketplace.balances(self.requester) < price:
                 self.deposit(100 * price)
         else:
             self.token.approve(self.marketplace, price, sender=self.requester)

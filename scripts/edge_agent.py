@@ -1,5 +1,5 @@
 """`ape run edge_agent [serve|status] [options]`: an edge node's agent (serve, the default) or its
-status (stake, load, jobs, earnings).
+status (stake, load, jobs, fees).
 
     ape run edge_agent --account-index 6 --model digits --model minilm --capacity 4 \
         --journal ~/.joynet/edge/node6.sqlite
@@ -75,8 +75,8 @@ def _print_status(status: dict, as_json: bool) -> None:
     click.echo(f"load            {status['active_tasks']} / {status['capacity']} tasks, "
                f"{status['missed_deadlines']} missed deadline(s) in a row")
     click.echo(f"models          {', '.join(status['models']) or '-'}")
-    click.echo(f"earnings        {format_joy(status['earnings_unwithdrawn'])} JOY to withdraw, "
-               f"{format_joy(status['earnings_withdrawn'])} JOY withdrawn")
+    click.echo(f"fees            {format_joy(status['fees_unwithdrawn'])} JOY to withdraw, "
+               f"{format_joy(status['fees_withdrawn'])} JOY withdrawn")
     jobs = ", ".join(f"{count} {state}" for state, count in sorted(status["jobs"].items())) or "none"
     outcomes = ", ".join(f"{count} {name}" for name, count in sorted(status["outcomes"].items())) or "none"
     click.echo(f"jobs            {jobs} (requests {outcomes})")
@@ -102,7 +102,7 @@ def _print_status(status: dict, as_json: bool) -> None:
 @click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=Path), envvar="JOYNET_EDGE_JOURNAL",
               help="SQLite job journal [default: ~/.joynet/edge/<network>-<address>.sqlite]")
 @click.option("--withdraw-at", type=float, default=10.0, show_default=True, envvar="JOYNET_EDGE_WITHDRAW_AT",
-              help="withdraw earnings once they reach this many JOY (0: after every settlement)")
+              help="withdraw fees once they reach this many JOY (0: after every settlement)")
 @click.option("--max-input-bytes", type=click.IntRange(1), default=DEFAULT_MAX_INPUT_BYTES, show_default=True,
               envvar="JOYNET_EDGE_MAX_INPUT_BYTES", help="largest input document accepted")
 @click.option("--json", "as_json", is_flag=True, help="status: print JSON")

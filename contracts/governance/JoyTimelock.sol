@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {TimelockController} from "@openzeppelin/contracts/governance/TimelockController.sol";
+import {IJoyTimelock} from "../interfaces/IJoyTimelock.sol";
 import {JoyChains} from "./JoyChains.sol";
 
 /// @title JoyTimelock, the only account that changes JoyNet
@@ -16,19 +17,13 @@ import {JoyChains} from "./JoyChains.sol";
 /// gives holders, node operators and integrators who check the chain once a day at least one
 /// full day to see a queued operation and act on it (withdraw, unstake, object publicly) before
 /// it runs. It is also the minimum delay of Compound's Timelock, which many DAOs deploy as is.
-contract JoyTimelock is TimelockController {
+contract JoyTimelock is IJoyTimelock, TimelockController {
     /// @notice Shortest delay accepted on a local development chain (chain id 31337 or 1337).
     uint256 public constant MIN_DELAY_FLOOR_LOCAL = 1 minutes;
     /// @notice Shortest delay accepted on every other chain.
     uint256 public constant MIN_DELAY_FLOOR_PRODUCTION = 2 days;
     /// @notice Longest delay the timelock accepts, so that governance cannot freeze itself.
     uint256 public constant MAX_DELAY_CEILING = 30 days;
-
-    /// @notice A delay outside [{minDelayFloor}, MAX_DELAY_CEILING] on this chain.
-    /// @param delay the delay refused, in seconds
-    /// @param floor the floor on this chain ({minDelayFloor})
-    /// @param ceiling MAX_DELAY_CEILING
-    error JoyTimelockDelayOutOfBounds(uint256 delay, uint256 floor, uint256 ceiling);
 
     /// @param minDelay initial delay in seconds, within the bounds of this chain
     /// @param proposers accounts granted the proposer and canceller roles
@@ -49,9 +44,7 @@ contract JoyTimelock is TimelockController {
         super.updateDelay(newDelay);
     }
 
-    /// @notice The shortest delay this timelock accepts on the current chain, in seconds:
-    /// MIN_DELAY_FLOOR_LOCAL on a local development chain, MIN_DELAY_FLOOR_PRODUCTION elsewhere.
-    /// @return the floor in seconds
+    /// @inheritdoc IJoyTimelock
     function minDelayFloor() public view returns (uint256) {
         return JoyChains.isLocal() ? MIN_DELAY_FLOOR_LOCAL : MIN_DELAY_FLOOR_PRODUCTION;
     }

@@ -12,6 +12,8 @@ import {GovernorStorage} from "@openzeppelin/contracts/governance/extensions/Gov
 import {TimelockController} from "@openzeppelin/contracts/governance/TimelockController.sol";
 import {IVotes} from "@openzeppelin/contracts/governance/utils/IVotes.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {BASIS_POINTS} from "../libraries/BasisPoints.sol";
+import {IModelGovernanceDAO} from "../interfaces/IModelGovernanceDAO.sol";
 import {JoyChains} from "./JoyChains.sol";
 
 /// @title ModelGovernanceDAO, JoyNet's governor
@@ -32,6 +34,7 @@ import {JoyChains} from "./JoyChains.sol";
 /// With the timelock's floor (two days outside local chains) a proposal needs at least five and
 /// a half days from its creation to its execution.
 contract ModelGovernanceDAO is
+    IModelGovernanceDAO,
     Governor,
     GovernorVotes,
     GovernorSettings,
@@ -58,13 +61,6 @@ contract ModelGovernanceDAO is
     /// @notice Highest proposal threshold, in basis points of the token supply.
     uint256 public constant MAX_PROPOSAL_THRESHOLD_BPS = 100;
 
-    /// @notice A governance setting outside its hard bounds on this chain.
-    /// @param setting which one: "votingDelay", "votingPeriod", "quorumNumerator" or "proposalThreshold"
-    /// @param value the value refused
-    /// @param min the lowest value accepted on this chain
-    /// @param max the highest value accepted
-    error ModelGovernanceDAOSettingOutOfBounds(string setting, uint256 value, uint256 min, uint256 max);
-
     /// @param token the JOY token (its votes and clock)
     /// @param timelock the timelock that executes passed proposals and holds the treasury
     /// @param initialVotingDelay blocks between proposal and start of voting, at least {minVotingDelay}
@@ -88,16 +84,12 @@ contract ModelGovernanceDAO is
 
     // ---- bounds on every governable setting ----
 
-    /// @notice The shortest voting delay accepted on the current chain, in blocks:
-    /// MIN_VOTING_DELAY_LOCAL on a local development chain, MIN_VOTING_DELAY_PRODUCTION elsewhere.
-    /// @return the floor in blocks
+    /// @inheritdoc IModelGovernanceDAO
     function minVotingDelay() public view returns (uint256) {
         return JoyChains.isLocal() ? MIN_VOTING_DELAY_LOCAL : MIN_VOTING_DELAY_PRODUCTION;
     }
 
-    /// @notice The shortest voting period accepted on the current chain, in blocks:
-    /// MIN_VOTING_PERIOD_LOCAL on a local development chain, MIN_VOTING_PERIOD_PRODUCTION elsewhere.
-    /// @return the floor in blocks
+    /// @inheritdoc IModelGovernanceDAO
     function minVotingPeriod() public view returns (uint256) {
         return JoyChains.isLocal() ? MIN_VOTING_PERIOD_LOCAL : MIN_VOTING_PERIOD_PRODUCTION;
     }
@@ -113,7 +105,7 @@ contract ModelGovernanceDAO is
     }
 
     function _setProposalThreshold(uint256 newProposalThreshold) internal override {
-        uint256 maxThreshold = (_tokenSupply() * MAX_PROPOSAL_THRESHOLD_BPS) / 10_000;
+        uint256 maxThreshold = (_tokenSupply() * MAX_PROPOSAL_THRESHOLD_BPS) / BASIS_POINTS;
         _checkBounds("proposalThreshold", newProposalThreshold, 0, maxThreshold);
         super._setProposalThreshold(newProposalThreshold);
     }

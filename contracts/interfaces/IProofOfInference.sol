@@ -6,6 +6,11 @@ pragma solidity 0.8.28;
 /// commitments and reveals of every open request, so a request closes the same way whichever
 /// judge the DAO points the marketplace at, and a closed request leaves nothing behind.
 interface IProofOfInference {
+    /// @notice The proof does not verify for this model, input, output, request and node.
+    error ProofOfInferenceInvalidProof(uint256 requestId, address node);
+    /// @notice A quorum of zero, or more outputs than the quorum.
+    error ProofOfInferenceInvalidTally(uint256 quorum, uint256 outputs);
+
     /// @notice What the results of a quorum request amount to.
     enum Verdict {
         Pending, // not used by the judge any more; kept so that the values stay stable

@@ -1,8 +1,27 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-/// @title The zero-knowledge check ProofOfInference relies on (ZKVerifier)
+/// @title The circuit registry's errors and events, and the zero-knowledge check ProofOfInference
+/// relies on (ZKVerifier)
 interface IZKVerifier {
+    /// @notice No circuit is registered under this id.
+    error ZKVerifierUnknownCircuit(bytes32 circuitId);
+    /// @notice A circuit is already registered under this id (remove it first to replace it).
+    error ZKVerifierCircuitExists(bytes32 circuitId);
+    /// @notice The circuit id is zero (zero means "no circuit" in a model's policy).
+    error ZKVerifierZeroCircuitId();
+    /// @notice The verifier address holds no contract.
+    error ZKVerifierNotAContract(address verifier);
+    /// @notice The layout is not a permutation of the three signals (ZKVerifier.Signal).
+    error ZKVerifierInvalidLayout(bytes3 layout);
+    /// @notice A proof of the wrong length.
+    error ZKVerifierMalformedProof(uint256 length);
+
+    /// @notice The DAO registered a circuit.
+    event CircuitRegistered(bytes32 indexed circuitId, address indexed verifier, bytes3 layout);
+    /// @notice The DAO removed a circuit: results of models naming it are refused from now on.
+    event CircuitRemoved(bytes32 indexed circuitId, address indexed verifier);
+
     /// @notice True when `proof` shows that the network committed to by `weightsCommitment`,
     /// applied to the input committed to by `inputCommitment`, gives `outputCommitment` (the
     /// output itself, a small integer such as a class index), bound to `requestId` and `node` so

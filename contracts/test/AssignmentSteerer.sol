@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
+import {IModelMarketplace} from "../interfaces/IModelMarketplace.sol";
 import {ModelMarketplaceV2} from "../ModelMarketplaceV2.sol";
 import {NodeCoordinator} from "../NodeCoordinator.sol";
 
@@ -25,7 +26,7 @@ contract AssignmentSteerer {
     /// @notice The assignment did not draw `target` for `requestId`: the whole assignment reverts.
     error AssignmentSteererNotDrawn(uint256 requestId, address target);
 
-    /// @notice Announces a request this contract made, with the fields of its {ModelMarketplaceV2.Request}.
+    /// @notice Announces a request this contract made, with the fields of its {IModelMarketplace.Request}.
     event SteererRequested(uint256 indexed requestId, bytes32 inputCommitment, uint64 deadline);
 
     /// @param marketplace_ the marketplace to request from
@@ -51,16 +52,16 @@ contract AssignmentSteerer {
     /// @param deadline the request's deadline
     /// @return requestId the new request's id (never returned: the marketplace refuses)
     function requestAndAssign(bytes32 modelId, uint64 deadline) external returns (uint256 requestId) {
-        ModelMarketplaceV2.Request memory made;
+        IModelMarketplace.Request memory made;
         (requestId, made) = _request(modelId, deadline);
         marketplace.assignNodes(made);
     }
 
     /// @notice Assigns the nodes of an open, unassigned request (its own or anyone's) and
     /// reverts unless `target` is one of them.
-    /// @param request_ the request as {ModelMarketplaceV2.InferenceRequested} announced it
+    /// @param request_ the request as {IModelMarketplace.InferenceRequested} announced it
     /// @param target the node the attacker wants drawn
-    function assignIfDrawn(ModelMarketplaceV2.Request calldata request_, address target) external {
+    function assignIfDrawn(IModelMarketplace.Request calldata request_, address target) external {
         NodeCoordinator coordinator = NodeCoordinator(request_.coordinator);
         uint256 tasksBefore = coordinator.nodeInfo(target).activeTasks;
         marketplace.assignNodes(request_);
@@ -71,12 +72,12 @@ contract AssignmentSteerer {
 
     function _request(bytes32 modelId, uint64 deadline)
         private
-        returns (uint256 requestId, ModelMarketplaceV2.Request memory made)
+        returns (uint256 requestId, IModelMarketplace.Request memory made)
     {
         uint96 price = marketplace.getModel(modelId).price;
         bytes32 inputCommitment = keccak256(abi.encode(address(this), block.number, joy.balanceOf(address(this))));
         requestId = marketplace.requestInference(modelId, inputCommitment, "ipfs://bafysteerer", price, deadline);
-        made = ModelMarketplaceV2.Request({
+        made = IModelMarketplace.Request({
             id: requestId,
             modelId: modelId,
             requester: address(this),

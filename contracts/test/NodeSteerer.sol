@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
+import {IModelMarketplace} from "../interfaces/IModelMarketplace.sol";
 import {ModelMarketplaceV2} from "../ModelMarketplaceV2.sol";
 import {NodeCoordinator} from "../NodeCoordinator.sol";
 
@@ -54,8 +55,8 @@ contract NodeSteerer {
     /// @notice Assigns an open, unassigned request so that this node is drawn: as the draw
     /// stands, or else after moving itself to the end of the model's eligibility set. Reverts
     /// (leaving the request to be assigned by someone else) if neither draws it.
-    /// @param request_ the request as {ModelMarketplaceV2.InferenceRequested} announced it
-    function assignToSelf(ModelMarketplaceV2.Request calldata request_) external onlyOwner {
+    /// @param request_ the request as {IModelMarketplace.InferenceRequested} announced it
+    function assignToSelf(IModelMarketplace.Request calldata request_) external onlyOwner {
         try this.assignIfDrawn(request_) {
             return;
         } catch {}
@@ -65,8 +66,8 @@ contract NodeSteerer {
     }
 
     /// @notice Assigns `request_` and reverts unless this node was drawn. Called by this contract.
-    /// @param request_ the request as {ModelMarketplaceV2.InferenceRequested} announced it
-    function assignIfDrawn(ModelMarketplaceV2.Request calldata request_) external {
+    /// @param request_ the request as {IModelMarketplace.InferenceRequested} announced it
+    function assignIfDrawn(IModelMarketplace.Request calldata request_) external {
         if (msg.sender != address(this)) revert NodeSteererUnauthorized(msg.sender);
         uint256 tasksBefore = coordinator.nodeInfo(address(this)).activeTasks;
         marketplace.assignNodes(request_);
@@ -76,7 +77,7 @@ contract NodeSteerer {
     /// @notice Submits this node's result for a single-node request it was assigned.
     /// @param request_ the request as assigned
     /// @param outputCommitment the result
-    function submit(ModelMarketplaceV2.Request calldata request_, bytes32 outputCommitment) external onlyOwner {
+    function submit(IModelMarketplace.Request calldata request_, bytes32 outputCommitment) external onlyOwner {
         marketplace.submitResult(request_, outputCommitment, "ipfs://bafysteered", "");
     }
 }

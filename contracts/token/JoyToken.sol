@@ -6,22 +6,14 @@ import {ERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20P
 import {ERC20Votes} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Votes.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 
+import {IJoyToken} from "../interfaces/IJoyToken.sol";
+
 /// @title JOY, the JoyNet token
 /// @notice Pays for inferences, is staked by edge nodes and carries the votes of the DAO.
 /// The whole supply is minted once, in the constructor, to the recipients the deploy
 /// configuration names (the treasury share to the timelock). The contract has no owner and no
 /// mint function: the supply can never grow after deployment.
-contract JoyToken is ERC20, ERC20Permit, ERC20Votes {
-    /// @notice The allocation arrays differ in length.
-    error JoyTokenAllocationLengthMismatch(uint256 recipients, uint256 amounts);
-    /// @notice An allocation has no recipients or allocates nothing.
-    error JoyTokenEmptyAllocation();
-    /// @notice One allocation entry is zero.
-    error JoyTokenZeroAllocation(address recipient);
-
-    /// @notice Emitted once per recipient when the supply is minted at deployment.
-    event GenesisAllocated(address indexed recipient, uint256 amount);
-
+contract JoyToken is IJoyToken, ERC20, ERC20Permit, ERC20Votes {
     /// @param name_ ERC-20 name (also the EIP-712 domain name used by permit)
     /// @param symbol_ ERC-20 symbol
     /// @param recipients who receives the genesis supply

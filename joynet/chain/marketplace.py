@@ -12,7 +12,7 @@ block's hash. A single-node request is usually left unassigned: the node the dra
 transaction; the other nodes assign it only if that node stays silent. The k nodes of a quorum first commit
 to a sealed result (``commit_result``) and reveal it once all have committed
 (``reveal_result``). Node-side calls (``register_node``, ``decline_request``, ``close_expired``,
-``withdraw_earnings``) are here too. Model ids are names; on chain a model is keyed by the
+``withdraw_balance``) are here too. Model ids are names; on chain a model is keyed by the
 keccak-256 of its name (:func:`model_key`), registered in two steps (a commitment, then the
 registration from a later block) so that nobody can front-run the name. Everything goes through
 Ape: the connected provider (or the one ``web3_provider`` names) and an Ape account.
@@ -238,7 +238,7 @@ class ModelMarketplace(SigningClient):
         if model.price > max_price:
             raise MarketplaceError(f"the price is {model.price} wei, above max_price {max_price}")
         if from_balance:
-            balance = self.contract.earnings(self._sender())
+            balance = self.contract.balances(self._sender())
             if balance < model.price:
                 raise MarketplaceError(f"the balance is {balance} wei, below the price {model.price}: deposit first")
         elif self.token.allowance(self._sender(), self.contract) < model.price:
@@ -376,13 +376,13 @@ class ModelMarketplace(SigningClient):
             await self._send(self.token.approve, self.contract, amount)
         return await self._send(self.contract.deposit, account or self._sender(), amount)
 
-    async def withdraw_earnings(self, account: str | None = None) -> Any:
+    async def withdraw_balance(self, account: str | None = None) -> Any:
         """Withdraws the JOY held for ``account`` (the caller's own by default; another account's
         only if it approved the caller as its operator)."""
-        return await self._send(self.contract.withdrawEarnings, account or self._sender())
+        return await self._send(self.contract.withdrawBalance, account or self._sender())
 
     async def set_operator(self, operator: str, approved: bool = True) -> Any:
-        """Allows (or no longer allows) ``operator`` to withdraw the caller's earnings to it."""
+        """Allows (or no longer allows) ``operator`` to withdraw the caller's balance to it."""
         return await self._send(self.contract.setOperator, operator, approved)
 
     # ---- internals ----

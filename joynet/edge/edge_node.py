@@ -138,7 +138,7 @@ class EdgeNode:
         """``account``: the operator's Ape account; ``models``: names of models registered on
         chain to serve; ``capacity``: concurrent tasks declared on chain; ``stake``: JOY wei to
         hold staked (default: minStake + capacity task bonds); ``store``: the ModelStore inputs
-        and models come from (default ``open_store()``); ``withdraw_threshold``: earnings (JOY wei)
+        and models come from (default ``open_store()``); ``withdraw_threshold``: fees (JOY wei)
         from which a settlement triggers a withdrawal (0: after every settlement); ``assign_delay``:
         seconds left to the requester's client to assign a request before this node does."""
         from joynet.storage import open_store
@@ -815,13 +815,13 @@ class EdgeNode:
     # ---- fees ----
 
     async def collect_fees(self, minimum: int | None = None) -> int:
-        """Withdraws the node's earnings when they reach ``minimum`` (default: the threshold);
-        returns the amount withdrawn."""
+        """Withdraws the node's balance in the marketplace (the fees credited to it) when it
+        reaches ``minimum`` (default: the threshold); returns the amount withdrawn."""
         minimum = self.withdraw_threshold if minimum is None else minimum
-        amount = self.contract.earnings(self.address)
+        amount = self.contract.balances(self.address)
         if amount == 0 or amount < minimum:
             return 0
-        receipt = await self._transact(self.contract.withdrawEarnings, self.address)
+        receipt = await self._transact(self.contract.withdrawBalance, self.address)
         self.journal.add_withdrawal(receipt.txn_hash, amount)
         logger.info("collected %s JOY of fees (tx %s)", format_joy(amount), receipt.txn_hash)
         return amount
@@ -867,7 +867,7 @@ def format_joy(wei: int) -> str:
 
 
 def node_status(market: ModelMarketplace, address: str, journal: JobJournal | None, models=()) -> dict:
-    """Stake, load, jobs and earnings of a node, from the chain and (if given) its journal."""
+    """Stake, load, jobs and fees of a node, from the chain and (if given) its journal."""
     info = market.coordinator.nodeInfo(address)
     names = {model_key(name): name for name in models}
     served = [names.get(bytes(key), "0x" + bytes(key).hex()) for key in market.coordinator.modelsOf(address)]
@@ -884,16 +884,16 @@ def node_status(market: ModelMarketplace, address: str, journal: JobJournal | No
         "load": info.activeTasks / info.capacity if info.capacity else 0.0,
         "missed_deadlines": info.missedDeadlines,
         "models": served,
-        "earnings_unwithdrawn": market.contract.earnings(address),
+        "fees_unwithdrawn": market.contract.balances(address),
         "jobs": {},
         "outcomes": {},
-        "earnings_withdrawn": 0,
+        "fees_withdrawn": 0,
         "recent": [],
     }
     if journal is not None:
         status["jobs"] = journal.counts()
         status["outcomes"] = journal.outcomes()
-        status["earnings_withdrawn"] = journal.withdrawn()
+        status["fees_withdrawn"] = journal.withdrawn()
         status["recent"] = [
             {"request": job.request_id, "model": job.model, "state": job.state, "outcome": job.outcome,
              "reason": job.reason, "seconds": job.seconds}

@@ -12,8 +12,8 @@ explanation as the reason string (``castVoteWithReason``) and in the agent's log
       - contract: ModelMarketplace
         function: setFeeShares
         arguments:                       # by ABI name; an argument not listed may take any value
-          ownerShare: {min: 1000, max: 3000}
-          protocolShare: {one_of: [500, 1000]}
+          newOwnerShareBps: {min: 1000, max: 3000}
+          newProtocolShareBps: {one_of: [500, 1000]}
 
 ``ape run dao_voter`` runs ``agents/dao_voter.py``: one handler per DAO event and per new block,
 on the agents' ``joynet.chain.bot.Bot``, each calling a ``DaoVoter`` method.
@@ -104,7 +104,7 @@ class DecodedCall:
 @dataclass(frozen=True)
 class CallVerdict:
     supported: bool
-    call: str  # readable: "ModelMarketplace.setFeeShares(nodeShare=7000, ...)" or the raw target
+    call: str  # readable: "ModelMarketplace.setFeeShares(newNodeShareBps=7000, ...)" or the raw target
     why: str
 
 

@@ -1,6 +1,6 @@
 """ModelMarketplaceV2 with its coordinator, judge and usage ledger: committed registrations,
 requests, delayed assignment, single-node results, commit-reveal quorums and their judging,
-timeouts, declines, earnings and their operators, and governance, success and failure."""
+timeouts, declines, balances and their operators, and governance, success and failure."""
 
 import pytest
 from eth_utils import keccak
@@ -25,8 +25,8 @@ def by_address(operators):
 
 @pytest.fixture
 def conserved(token, marketplace, chain):
-    """Checks that the marketplace holds exactly the escrow of open requests, the earnings of
-    nodes and owners, and the protocol's part of every closed request (from the events: the
+    """Checks that the marketplace holds exactly the escrow of open requests, the balances of
+    accounts (fees of nodes and owners, deposits), and the protocol's part of every closed request (from the events: the
     protocol share of each settlement, and what a refund kept of its escrow) not yet sent to
     the treasury."""
 
@@ -38,7 +38,7 @@ def conserved(token, marketplace, chain):
         protocol_share -= sum(e.amount for e in marketplace.ProtocolEarningsWithdrawn.range(0, height))
         assert marketplace.protocolEarnings() == protocol_share
         assert token.balanceOf(marketplace) == (
-            marketplace.totalEscrow() + marketplace.totalEarnings() + protocol_share
+            marketplace.totalEscrow() + marketplace.totalBalances() + protocol_share
         )
 
     return check
@@ -495,11 +495,11 @@ def request_from_balance(marketplace, chain, requester, assign_nodes):
 
 def test_deposit__for_another_account__credits_its_balance(marketplace, token, requester, outsider, conserved):
     # A sponsor (here the requester account) funds someone else's balance.
-    balance, earnings = token.balanceOf(requester), marketplace.totalEarnings()
+    balance, held = token.balanceOf(requester), marketplace.totalBalances()
     receipt = deposit(marketplace, token, requester, 3 * PRICE, account=outsider)
-    assert marketplace.earnings(outsider) == 3 * PRICE and marketplace.earnings(requester) == 0
+    assert marketplace.balances(outsider) == 3 * PRICE and marketplace.balances(requester) == 0
     assert token.balanceOf(requester) == balance - 3 * PRICE
-    assert marketplace.totalEarnings() == earnings + 3 * PRICE
+    assert marketplace.totalBalances() == held + 3 * PRICE
     assert marketplace.Deposited(outsider, requester, 3 * PRICE) in receipt.events
     conserved()
 
@@ -511,7 +511,7 @@ def test_deposit__invalid__reverts_and_moves_nothing(marketplace, token, request
     token.approve(marketplace, PRICE, sender=requester)
     with reverts_with(error):
         marketplace.deposit(account, amount, sender=requester)
-    assert token.balanceOf(requester) == balance and marketplace.totalEarnings() == 0
+    assert token.balanceOf(requester) == balance and marketplace.totalBalances() == 0
 
 
 def test_request_from_balance__deposited__escrows_without_a_transfer(
@@ -521,7 +521,7 @@ def test_request_from_balance__deposited__escrows_without_a_transfer(
     tokens = token.balanceOf(requester)
     request, receipt = request_from_balance(digits, max_price=2 * PRICE)
     assert token.balanceOf(requester) == tokens  # no transfer: the balance paid
-    assert marketplace.earnings(requester) == PRICE  # only the price, not maxPrice
+    assert marketplace.balances(requester) == PRICE  # only the price, not maxPrice
     assert (request.escrow, marketplace.totalEscrow()) == (PRICE, PRICE)
     assert not receipt.decode_logs(token.Transfer)
     conserved()
@@ -533,9 +533,9 @@ def test_request_from_balance__settled__pays_as_a_transferred_request(
     deposit(marketplace, token, requester, PRICE)
     request, _ = request_from_balance(digits)
     marketplace.submitResult(request, keccak(text="class 1"), "ipfs://out", b"", sender=by_address[request.nodes[0]])
-    assert marketplace.earnings(request.nodes[0]) == PRICE * 70 // 100
-    assert marketplace.earnings(model_owner) == PRICE * 20 // 100
-    assert marketplace.earnings(requester) == 0
+    assert marketplace.balances(request.nodes[0]) == PRICE * 70 // 100
+    assert marketplace.balances(model_owner) == PRICE * 20 // 100
+    assert marketplace.balances(requester) == 0
     conserved()
 
 
@@ -558,7 +558,7 @@ def test_request_from_balance__insufficient__reverts_and_keeps_balance(
     count = marketplace.requestCount()
     with reverts_with("ModelMarketplaceInsufficientBalance"):
         request_from_balance(digits)
-    assert marketplace.earnings(requester) == PRICE - 1 and marketplace.requestCount() == count
+    assert marketplace.balances(requester) == PRICE - 1 and marketplace.requestCount() == count
     assert marketplace.totalEscrow() == 0
 
 
@@ -573,8 +573,8 @@ def test_submit__assigned_node__settles_splits_fee_and_weighs_usage_by_the_proto
     receipt = marketplace.submitResult(request, output, "ipfs://out", b"", sender=by_address[node])
 
     assert marketplace.requestStatus(request.id) == SETTLED
-    assert marketplace.earnings(node) == PRICE * 70 // 100
-    assert marketplace.earnings(model_owner) == PRICE * 20 // 100
+    assert marketplace.balances(node) == PRICE * 70 // 100
+    assert marketplace.balances(model_owner) == PRICE * 20 // 100
     assert marketplace.protocolEarnings() == PRICE * 10 // 100
     assert marketplace.ResultSubmitted(request.id, node, output, "ipfs://out") in receipt.events
     assert marketplace.InferenceSettled(request.id, output, PRICE * 70 // 100, PRICE * 20 // 100, PRICE // 10) in receipt.events
@@ -822,8 +822,8 @@ def test_reveal__zero_output__is_a_vote_like_any_other(
     receipts = commit_reveal(request, {nodes[0]: ZERO32, nodes[1]: keccak(text="e"), nodes[2]: ZERO32})
     (settled,) = receipts[-1].decode_logs(marketplace.InferenceSettled)
     assert settled.outputCommitment == ZERO32
-    assert marketplace.earnings(nodes[0]) == marketplace.earnings(nodes[2]) == (EMBEDDER_PRICE * 70 // 100) // 2
-    assert marketplace.earnings(nodes[1]) == 0
+    assert marketplace.balances(nodes[0]) == marketplace.balances(nodes[2]) == (EMBEDDER_PRICE * 70 // 100) // 2
+    assert marketplace.balances(nodes[1]) == 0
     dissenter = coordinator.nodeInfo(nodes[1])
     assert (dissenter.stake, dissenter.missedDeadlines) == (STAKE - coordinator.taskBond(), 0)
     conserved()
@@ -845,7 +845,7 @@ def test_quorum__all_agree__settles_at_the_last_reveal_and_pays_each_node(
     receipt = reveal(marketplace, request, nodes[2], output, by_address[nodes[2]])
     assert marketplace.requestStatus(request.id) == SETTLED
     per_node = (EMBEDDER_PRICE * 70 // 100) // 3
-    assert all(marketplace.earnings(node) == per_node for node in nodes)
+    assert all(marketplace.balances(node) == per_node for node in nodes)
     assert all(coordinator.freeStake(node) == STAKE for node in nodes)
     # A closed request leaves no commitments or reveals behind.
     assert marketplace.submittedMask(request.id) == 0
@@ -868,12 +868,12 @@ def test_quorum__one_dissenter__is_slashed_to_the_treasury_and_majority_paid(
     good, bad = keccak(text="good"), keccak(text="bad")
     commit_reveal(request, dict(zip(nodes, (good, bad, good))))
     assert marketplace.requestStatus(request.id) == SETTLED
-    assert marketplace.earnings(nodes[1]) == 0
+    assert marketplace.balances(nodes[1]) == 0
     assert coordinator.nodeInfo(nodes[1]).stake == STAKE - bond
     assert coordinator.nodeInfo(nodes[1]).missedDeadlines == 0  # dissent is not a missed deadline
     assert token.balanceOf(requester) == requester_balance  # none of the slash
     assert token.balanceOf(timelock) == treasury_balance + bond  # all of it
-    assert marketplace.earnings(nodes[0]) == marketplace.earnings(nodes[2]) == (EMBEDDER_PRICE * 70 // 100) // 2
+    assert marketplace.balances(nodes[0]) == marketplace.balances(nodes[2]) == (EMBEDDER_PRICE * 70 // 100) // 2
     assert all(coordinator.freeStake(node) == STAKE for node in (nodes[0], nodes[2]))
     conserved()
 
@@ -902,7 +902,7 @@ def test_quorum__two_agree_one_silent__settles_at_expiry_and_slashes_the_silent(
     receipt = marketplace.closeExpired(request, sender=outsider)
     (settled,) = receipt.decode_logs(marketplace.InferenceSettled)
     assert settled.outputCommitment == output
-    assert marketplace.earnings(nodes[0]) == marketplace.earnings(nodes[1]) == (EMBEDDER_PRICE * 70 // 100) // 2
+    assert marketplace.balances(nodes[0]) == marketplace.balances(nodes[1]) == (EMBEDDER_PRICE * 70 // 100) // 2
     assert coordinator.nodeInfo(nodes[2]).stake == STAKE - bond
     assert coordinator.nodeInfo(nodes[2]).missedDeadlines == 1
     assert token.balanceOf(requester) == requester_balance
@@ -923,7 +923,7 @@ def test_quorum_2__dissent__refunds_all_but_the_nodes_share_and_slashes_nobody(
     assert marketplace.requestStatus(request.id) == REFUNDED
     assert token.balanceOf(requester) == balance + PRICE - kept
     assert marketplace.protocolEarnings() == protocol + kept
-    assert all(marketplace.earnings(node) == 0 for node in nodes)  # nobody paid
+    assert all(marketplace.balances(node) == 0 for node in nodes)  # nobody paid
     assert all(coordinator.nodeInfo(node).stake == STAKE for node in nodes)  # nobody slashed
     assert all(coordinator.freeStake(node) == STAKE for node in nodes)  # bonds released
     conserved()
@@ -978,7 +978,7 @@ def test_quorum__one_revealed_two_silent__no_majority_slashes_the_silent_and_kee
     marketplace.closeExpired(request, sender=outsider)
     assert token.balanceOf(requester) == balance + EMBEDDER_PRICE - EMBEDDER_PRICE * 70 // 100
     assert coordinator.nodeInfo(nodes[0]).stake == coordinator.freeStake(nodes[0]) == STAKE
-    assert marketplace.earnings(nodes[0]) == 0
+    assert marketplace.balances(nodes[0]) == 0
     assert all(coordinator.nodeInfo(node).stake == STAKE - bond for node in nodes[1:])
     conserved()
 
@@ -1130,48 +1130,48 @@ def test_decline__not_assigned__reverts(marketplace, digits, request_inference, 
         marketplace.declineRequest(unassigned, "no", sender=operators[0])
 
 
-# ---- earnings ----
+# ---- balances ----
 
 
-def test_withdraw_earnings__credited__pays_once(marketplace, token, digits, request_inference, by_address, timelock, outsider, conserved):
+def test_withdraw_balance__credited__pays_once(marketplace, token, digits, request_inference, by_address, timelock, outsider, conserved):
     request, (node,), _ = request_inference(digits)
     marketplace.submitResult(request, keccak(text="x"), "", b"", sender=by_address[node])
     before = token.balanceOf(node), token.balanceOf(timelock)
-    receipt = marketplace.withdrawEarnings(node, sender=by_address[node])
-    assert marketplace.EarningsWithdrawn(node, PRICE * 70 // 100) in receipt.events
+    receipt = marketplace.withdrawBalance(node, sender=by_address[node])
+    assert marketplace.BalanceWithdrawn(node, PRICE * 70 // 100) in receipt.events
     receipt = marketplace.withdrawProtocolEarnings(sender=outsider)  # anyone sweeps fees to the treasury
     assert marketplace.ProtocolEarningsWithdrawn(timelock, PRICE // 10) in receipt.events
     assert token.balanceOf(node) == before[0] + PRICE * 70 // 100
     assert token.balanceOf(timelock) == before[1] + PRICE // 10
     with reverts_with("ModelMarketplaceNothingToWithdraw"):
-        marketplace.withdrawEarnings(node, sender=by_address[node])
+        marketplace.withdrawBalance(node, sender=by_address[node])
     with reverts_with("ModelMarketplaceNothingToWithdraw"):
         marketplace.withdrawProtocolEarnings(sender=outsider)
     conserved()
 
 
-def test_withdraw_earnings__deposit__returns_it(marketplace, token, requester, conserved):
+def test_withdraw_balance__deposit__returns_it(marketplace, token, requester, conserved):
     deposit(marketplace, token, requester, PRICE)
     tokens = token.balanceOf(requester)
-    marketplace.withdrawEarnings(requester, sender=requester)
-    assert token.balanceOf(requester) == tokens + PRICE and marketplace.earnings(requester) == 0
+    marketplace.withdrawBalance(requester, sender=requester)
+    assert token.balanceOf(requester) == tokens + PRICE and marketplace.balances(requester) == 0
     conserved()
 
 
-def test_withdraw_earnings__by_an_outsider__reverts_and_the_balance_stays(
+def test_withdraw_balance__by_an_outsider__reverts_and_the_balance_stays(
     marketplace, token, requester, outsider, model_owner
 ):
     # Pushing a requester's deposit back to its wallet would make its balance-paid requests fail.
     deposit(marketplace, token, requester, PRICE)
     with reverts_with("ModelMarketplaceNotAuthorized"):
-        marketplace.withdrawEarnings(requester, sender=outsider)
+        marketplace.withdrawBalance(requester, sender=outsider)
     marketplace.setOperator(outsider, True, sender=model_owner)  # another account's operator
     with reverts_with("ModelMarketplaceNotAuthorized"):
-        marketplace.withdrawEarnings(requester, sender=outsider)
-    assert marketplace.earnings(requester) == PRICE
+        marketplace.withdrawBalance(requester, sender=outsider)
+    assert marketplace.balances(requester) == PRICE
 
 
-def test_withdraw_earnings__by_an_approved_operator__pays_the_account(
+def test_withdraw_balance__by_an_approved_operator__pays_the_account(
     marketplace, token, requester, outsider, conserved
 ):
     deposit(marketplace, token, requester, PRICE)
@@ -1179,7 +1179,7 @@ def test_withdraw_earnings__by_an_approved_operator__pays_the_account(
     assert marketplace.OperatorSet(requester, outsider, True) in receipt.events
     assert marketplace.isOperator(requester, outsider)
     tokens, operator_tokens = token.balanceOf(requester), token.balanceOf(outsider)
-    marketplace.withdrawEarnings(requester, sender=outsider)
+    marketplace.withdrawBalance(requester, sender=outsider)
     assert token.balanceOf(requester) == tokens + PRICE  # to the account, not the operator
     assert token.balanceOf(outsider) == operator_tokens
     # Revoked, the operator can withdraw no more.
@@ -1187,7 +1187,7 @@ def test_withdraw_earnings__by_an_approved_operator__pays_the_account(
     marketplace.setOperator(outsider, False, sender=requester)
     assert not marketplace.isOperator(requester, outsider)
     with reverts_with("ModelMarketplaceNotAuthorized"):
-        marketplace.withdrawEarnings(requester, sender=outsider)
+        marketplace.withdrawBalance(requester, sender=outsider)
     conserved()
 
 
@@ -1218,7 +1218,7 @@ def test_fee_shares__changed_by_proposal__apply_to_next_settlement(
     governance.enact(alice, calls, "Owners get 30 %", [(alice, 1), (bob, 1)])
     request, (node,), _ = request_inference(digits)
     marketplace.submitResult(request, keccak(text="x"), "", b"", sender=by_address[node])
-    assert marketplace.earnings(model_owner) == PRICE * 30 // 100
+    assert marketplace.balances(model_owner) == PRICE * 30 // 100
 
 
 @pytest.mark.parametrize(

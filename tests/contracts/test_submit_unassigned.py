@@ -44,7 +44,7 @@ def test_submit_unassigned__by_the_drawn_node__assigned_and_settled_in_one_trans
     assert assign_nodes(request).nodes == [drawn]  # the draw assignNodes makes in the same state
     chain.restore(snapshot)
     node = accounts[drawn]
-    before = {drawn: marketplace.earnings(drawn), model_owner.address: marketplace.earnings(model_owner)}
+    before = {drawn: marketplace.balances(drawn), model_owner.address: marketplace.balances(model_owner)}
     escrow_before = marketplace.totalEscrow()
 
     receipt = _submit(marketplace, request, node)
@@ -55,8 +55,8 @@ def test_submit_unassigned__by_the_drawn_node__assigned_and_settled_in_one_trans
     (submitted,) = receipt.decode_logs(marketplace.ResultSubmitted)
     assert (submitted.requestId, submitted.node) == (request.id, drawn)
     (settled,) = receipt.decode_logs(marketplace.InferenceSettled)
-    assert marketplace.earnings(drawn) - before[drawn] == settled.nodesPaid > 0
-    assert marketplace.earnings(model_owner) - before[model_owner.address] == settled.ownerPaid > 0
+    assert marketplace.balances(drawn) - before[drawn] == settled.nodesPaid > 0
+    assert marketplace.balances(model_owner) - before[model_owner.address] == settled.ownerPaid > 0
     assert marketplace.totalEscrow() == escrow_before - PRICE
     # The bond locked by the assignment was released with the settlement.
     info = coordinator.nodeInfo(drawn)

@@ -79,7 +79,7 @@ def refused(marketplace, token, judge, request, submit_call):
     with reverts_with("ProofOfInferenceInvalidProof", abi=judge):
         submit_call()
     assert marketplace.requestStatus(request.id) == 1
-    assert token.balanceOf(marketplace) == balance and marketplace.totalEarnings() == 0
+    assert token.balanceOf(marketplace) == balance and marketplace.totalBalances() == 0
 
 
 def test_submit__valid_proof__settles_and_pays(marketplace, zk_model, zk_request, prover, model, digit, by_address):
@@ -89,7 +89,7 @@ def test_submit__valid_proof__settles_and_pays(marketplace, zk_model, zk_request
     assert proof.label == label  # the held-out digit is classified correctly
     receipt = submit(marketplace, request, proof, by_address[node])
     assert marketplace.requestStatus(request.id) == 2  # Settled
-    assert marketplace.earnings(node) == PRICE * 70 // 100
+    assert marketplace.balances(node) == PRICE * 70 // 100
     assert marketplace.InferenceSettled(request.id, proof.output_commitment, PRICE * 70 // 100, PRICE // 5, PRICE // 10) in receipt.events
 
 
@@ -178,7 +178,7 @@ def test_reveal__quorum_zk_each_with_its_own_proof__settles(
             sender=by_address[node],
         )
     assert marketplace.requestStatus(request.id) == 2
-    assert marketplace.earnings(nodes[0]) == marketplace.earnings(nodes[1]) == PRICE * 70 // 100 // 2
+    assert marketplace.balances(nodes[0]) == marketplace.balances(nodes[1]) == PRICE * 70 // 100 // 2
 
 
 def test_reveal__quorum_zk_with_another_nodes_proof__reverts(

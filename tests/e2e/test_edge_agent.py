@@ -252,14 +252,14 @@ def test_edge_agents__three_processes__serve_decline_and_survive_sigkill(
             draining.wait_ready()
         assert drained, "SIGTERM never arrived while a job was in flight"
 
-        # ---- status: stake, load, jobs, earnings ----
+        # ---- status: stake, load, jobs, fees ----
         status_run = draining.status()
         assert status_run.returncode == 0, status_run.stderr
         status = json.loads(status_run.stdout)
         assert status["node"] == node and status["registered"] and status["stake"] >= coordinator.minStake()
         assert status["active_tasks"] == 0 and set(status["models"]) == {DIGITS, MINILM}
-        assert status["jobs"]["submitted"] >= 1 and status["earnings_withdrawn"] > 0
-        assert status["earnings_unwithdrawn"] == 0  # collected on shutdown
+        assert status["jobs"]["submitted"] >= 1 and status["fees_withdrawn"] > 0
+        assert status["fees_unwithdrawn"] == 0  # collected on shutdown
 
         # ---- the agents checked before sending: not one transaction of theirs reverted ----
         failed = [(n, receipt["transactionHash"]) for n in range(start_block, chain.blocks.height + 1)

@@ -73,7 +73,7 @@ def test_dao_voter__royalty_above_policy__votes_against_with_reason_and_proposal
     assert "voted AGAINST" in line and "with 100,000,000 JOY" in line
     vote = vote_cast_by(dao, voter_account, proposal_id, chain, deployment.start_block)
     assert vote.support == VoteType.Against and vote.weight == 100_000_000 * 10**18
-    assert "ownerShare=4500 is above the policy's maximum 3000" in vote.reason
+    assert "newOwnerShareBps=4500 is above the policy's maximum 3000" in vote.reason
     chain.mine(dao.votingPeriod() + 1)
     assert ProposalState(dao.state(proposal_id)) is ProposalState.Defeated
     assert marketplace.ownerShareBps() == 2000
@@ -89,7 +89,7 @@ def test_dao_voter__royalty_within_policy__votes_for_and_proposal_executes_after
     assert "voted FOR" in line
     vote = vote_cast_by(dao, voter_account, proposal_id, chain, deployment.start_block)
     assert vote.support == VoteType.For
-    assert "ownerShare=2500 within [1000, 3000]" in vote.reason
+    assert "newOwnerShareBps=2500 within [1000, 3000]" in vote.reason
     chain.mine(dao.votingPeriod() + 1)
     assert ProposalState(dao.state(proposal_id)) is ProposalState.Succeeded  # the agent's 100M alone reach quorum
     dao.queue(proposal_id, sender=alice)

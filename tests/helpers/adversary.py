@@ -53,7 +53,7 @@ def joy_held(token, marketplace, coordinator, *accounts) -> int:
     total = 0
     for account in accounts:
         address = getattr(account, "address", account)
-        total += token.balanceOf(address) + marketplace.earnings(address)
+        total += token.balanceOf(address) + marketplace.balances(address)
         total += coordinator.nodeInfo(address).stake + coordinator.unbondingOf(address)[0]
     return total
 

@@ -436,7 +436,7 @@ CORE_PERMISSIONLESS = {
         f"declineRequest({REQUEST},string)",
         f"closeExpired({REQUEST})",  # anyone, after the deadline (and the reveal window)
         "setOperator(address,bool)",  # the caller's own operators
-        "withdrawEarnings(address)",  # the account or an operator it approved, to the account
+        "withdrawBalance(address)",  # the account or an operator it approved, to the account
         "withdrawProtocolEarnings()",  # always to the treasury
     },
     "NodeCoordinator": {

@@ -24,7 +24,7 @@ then the revealers reveal, a copier tries to reveal what it copied, and the requ
 once its reveal window is over), commit or reveal a quorum result one at a time, decline (before
 any commit), close an expired request (time moves past its deadline, plus the reveal window for
 a quorum; unassigned requests too), let 257 blocks pass (unassigned requests lose their seed),
-set an operator, withdraw earnings (by the account or an operator it approved; anyone else:
+set an operator, withdraw a marketplace balance (by the account or an operator it approved; anyone else:
 ModelMarketplaceNotAuthorized), send the protocol's fees to the treasury, request an unstake
 (beyond the free stake: NodeCoordinatorStakeBonded), withdraw unstaked JOY, advance an epoch
 (once no request is running), fund an epoch's ProofOfUse pool (dust to 1,000 JOY), claim an owner
@@ -54,7 +54,7 @@ Adversarial actors (two fresh accounts with 20,000 JOY each, and behaviours any 
   node, so revealing the other node's output and salt reverts with
   ModelMarketplaceRevealMismatch, and it ends silent), commit and never reveal, or never commit.
 
-A Python model follows every step (balances, earnings and where they came from, stakes, bonds,
+A Python model follows every step (token balances, marketplace balances and where they came from, stakes, bonds,
 unbonding, eligibility sets in their on-chain order, requests with their commitments and
 reveals, usage weights, pools, every account's gifts and income), and after every step the chain
 must agree with it and with these invariants:
@@ -62,9 +62,9 @@ must agree with it and with these invariants:
 1. JOY is conserved: the genesis holders, the attackers and the steerer's contract, the
    timelock, the marketplace, the coordinator, ProofOfUse and an outsider hold together
    totalSupply, still 10**9 JOY; each holds exactly what the model says.
-2. Every contract holds exactly what it owes: the marketplace totalEscrow() + totalEarnings() +
+2. Every contract holds exactly what it owes: the marketplace totalEscrow() + totalBalances() +
    protocolEarnings(), with totalEscrow the escrow of the open requests (assigned or not) and
-   every account's earnings as modelled; the coordinator the sum over nodes of stake + unbonding;
+   every account's balance as modelled; the coordinator the sum over nodes of stake + unbonding;
    ProofOfUse what was funded minus what was paid (== outstandingRewards(), and every touched
    epoch's pool, paid-out and weight totals, and every model's per-epoch inference count).
 3. Every request ends exactly once: its status only moves Open -> Settled or Open -> Refunded and
@@ -83,9 +83,9 @@ must agree with it and with these invariants:
 6. Every slash goes to the treasury: each NodeSlashed event names no beneficiary and pays it
    nothing, and the slashes of a step are exactly the modelled ones.
 7. No node earns without an accepted result: the node part of every account's marketplace
-   earnings equals what the InferenceSettled events paid to the nodes whose ResultSubmitted
+   balance equals what the InferenceSettled events paid to the nodes whose ResultSubmitted
    output (submitted at quorum 1, revealed at quorum k) was the accepted one, split evenly among
-   them; and each account's earnings are exactly deposits in + node part + owner part -
+   them; and each account's balance is exactly deposits in + node part + owner part -
    withdrawals - spent on requests.
 8. Nobody profits from the protocol, attackers included. For every account a, with its whole
    wealth W(a) = wallet + marketplace balance + stake + unbonding read from the chain:
@@ -361,7 +361,7 @@ SIGNATURES = {
     "declineRequest": f"({REQUEST_ABI},string)",
     "closeExpired": f"({REQUEST_ABI})",
     "setOperator": "(address,bool)",
-    "withdrawEarnings": "(address)",
+    "withdrawBalance": "(address)",
     "withdrawProtocolEarnings": "()",
     # NodeCoordinator
     "registerNode": "(uint96,uint16,bytes32[])",
@@ -573,13 +573,13 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.history = b""  # hash of the transactions sent in this example (see _send)
         token = self.env.token.address
         self.balances = {a: self.views.call(token, "balanceOf(address)", a) for a in self.env.joy_holders}
-        self.start_wealth = {a: self.balances[a] for a in self.env.players}  # no stake nor earnings yet
+        self.start_wealth = {a: self.balances[a] for a in self.env.players}  # no stake nor marketplace balance yet
         self.models = {}  # name -> ModelState
         self.nodes = {}  # address -> NodeState
         self.eligible = {}  # model name -> active nodes serving it, in the contract's set order
         self.set_changed = {}  # model name -> the last block in which its eligibility set changed
         self.requests = {}  # id -> RequestState
-        self.earnings = {}  # address -> JOY credited in the marketplace
+        self.held = {}  # address -> JOY the marketplace holds for it (its balances(address))
         self.ledger = {kind: {} for kind in ("deposit", NODE_ROLE, OWNER_ROLE, "withdrawn", "spent")}
         self.operator_approvals = set()  # (account, operator)
         self.protocol_earnings = 0  # the protocol's share of settled fees (and kept refunds)
@@ -808,11 +808,11 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.env.count("slashes")
 
     def _credit(self, address, amount, kind, payer=None):
-        """Credits marketplace earnings: a deposit, or a node's or owner's part of a fee paid by
+        """Credits a marketplace balance: a deposit, or a node's or owner's part of a fee paid by
         ``payer``; what others pay is income for invariant 8."""
         if not amount:
             return
-        self._add(self.earnings, address, amount)
+        self._add(self.held, address, amount)
         self._add(self.ledger[kind], address, amount)
         if kind != "deposit" and payer != address:
             self._add(self.income_from_others, address, Fraction(amount))
@@ -990,7 +990,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         ((topics, _),) = decode_logs(receipt, self.mk, "InferenceRequested")
         assert word(topics[1]) == request_id, f"request id {word(topics[1])}, expected {request_id}"
         if from_balance:
-            self.earnings[requester] -= model.price  # the JOY is in the marketplace already
+            self.held[requester] -= model.price  # the JOY is in the marketplace already
             self._add(self.ledger["spent"], requester, model.price)
         else:
             self._move(requester, self.mk, model.price)
@@ -1294,7 +1294,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         (else any holder); with too small a balance it must revert and change nothing."""
         name = data.draw(st.sampled_from(self._public_models()), label="model")
         model = self.models[name]
-        funded = [i for i in range(10) if self.earnings.get(self._holder(i), 0) >= model.price]
+        funded = [i for i in range(10) if self.held.get(self._holder(i), 0) >= model.price]
         requester = self._holder(data.draw(st.sampled_from(funded or list(range(10))), label="requester"))
         if funded:
             request = self._request(name, requester, slack, from_balance=True)
@@ -1654,7 +1654,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         if pool is not None:
             self._fund(self._holder(1), 0, pool)
         for _ in range(trades):
-            if self.earnings.get(self.washer, 0) < model.price:
+            if self.held.get(self.washer, 0) < model.price:
                 amount = model.price * refill
                 self._send(self.mk, "deposit", self.washer, amount, sender=self.washer)
                 self._move(self.washer, self.mk, amount)
@@ -1675,30 +1675,30 @@ class ProtocolMachine(RuleBasedStateMachine):
         for epoch, role, account in self._wash_claims():
             self._claim(epoch, role, account, wait)
 
-    # ---- rules: earnings ----
+    # ---- rules: balances ----
 
     @rule(account=holder_index, operator=caller_index, approved=st.booleans())
     def set_operator(self, account, operator, approved):
-        """An account allows (or disallows) another to withdraw its earnings for it."""
+        """An account allows (or disallows) another to withdraw its balance for it."""
         account, operator = self._holder(account), self._caller(operator)
         self._send(self.mk, "setOperator", operator, approved, sender=account)
         (self.operator_approvals.add if approved else self.operator_approvals.discard)((account, operator))
 
-    @precondition(lambda self: any(self.earnings.values()))
+    @precondition(lambda self: any(self.held.values()))
     @rule(data=st.data(), who=st.integers(0, 2), caller=caller_index)
-    def withdraw_earnings(self, data, who, caller):
-        """An account's earnings are paid out to it, by itself (who 0) or an operator it approved
+    def withdraw_balance(self, data, who, caller):
+        """An account's balance is paid out to it, by itself (who 0) or an operator it approved
         (who 1, if any); anyone else (who 2) is refused with ModelMarketplaceNotAuthorized."""
-        account = data.draw(st.sampled_from(sorted(a for a, v in self.earnings.items() if v)), label="account")
+        account = data.draw(st.sampled_from(sorted(a for a, v in self.held.items() if v)), label="account")
         operators = sorted(o for a, o in self.operator_approvals if a == account)
         sender = self._caller(caller)
         if who == 2 and sender != account and (account, sender) not in self.operator_approvals:
             with self._reverts("ModelMarketplaceNotAuthorized"):
-                self._send(self.mk, "withdrawEarnings", account, sender=sender)
+                self._send(self.mk, "withdrawBalance", account, sender=sender)
             return
         sender = operators[caller % len(operators)] if who == 1 and operators else account
-        self._send(self.mk, "withdrawEarnings", account, sender=sender)
-        amount = self.earnings.pop(account)
+        self._send(self.mk, "withdrawBalance", account, sender=sender)
+        amount = self.held.pop(account)
         self._move(self.mk, account, amount)
         self._add(self.ledger["withdrawn"], account, amount)
 
@@ -1813,10 +1813,10 @@ class ProtocolMachine(RuleBasedStateMachine):
         read("supply", token, "totalSupply()")
         for address in self.env.joy_holders:
             read(("balance", address), token, "balanceOf(address)", address)
-        for name in ("totalEscrow", "totalEarnings", "protocolEarnings", "requestCount"):
+        for name in ("totalEscrow", "totalBalances", "protocolEarnings", "requestCount"):
             read(name, mk, f"{name}()")
         for address in self.env.earners:
-            read(("earnings", address), mk, "earnings(address)", address)
+            read(("held", address), mk, "balances(address)", address)
         for request_id, request in self.requests.items():
             read(("status", request_id), mk, "requestStatus(uint256)", request_id, returns=("uint8",))
             read(("digest", request_id), mk, "requestDigest(uint256)", request_id, returns=("bytes32",))
@@ -1857,24 +1857,24 @@ class ProtocolMachine(RuleBasedStateMachine):
     @invariant()
     def contracts_hold_what_they_owe(self):
         chain = self._chain()
-        total_escrow, total_earnings = chain["totalEscrow"], chain["totalEarnings"]
+        total_escrow, total_held = chain["totalEscrow"], chain["totalBalances"]
         protocol = chain["protocolEarnings"]
         assert protocol == self.protocol_earnings, f"protocolEarnings {protocol} != model {self.protocol_earnings}"
-        assert chain["balance", self.mk] == total_escrow + total_earnings + self.protocol_earnings, (
-            f"marketplace holds {chain['balance', self.mk]}, owes escrow {total_escrow} + earnings"
-            f" {total_earnings} + protocol share {self.protocol_earnings}"
+        assert chain["balance", self.mk] == total_escrow + total_held + self.protocol_earnings, (
+            f"marketplace holds {chain['balance', self.mk]}, owes escrow {total_escrow} + balances"
+            f" {total_held} + protocol share {self.protocol_earnings}"
         )
         open_escrow = sum(r.escrow for r in self._open())
         assert total_escrow == open_escrow, f"totalEscrow {total_escrow} != escrow of the open requests {open_escrow}"
-        assert total_earnings == sum(self.earnings.values()), (
-            f"totalEarnings {total_earnings} != credited {sum(self.earnings.values())}"
+        assert total_held == sum(self.held.values()), (
+            f"totalBalances {total_held} != credited {sum(self.held.values())}"
         )
         wrong = {
-            a: (chain["earnings", a], self.earnings.get(a, 0))
+            a: (chain["held", a], self.held.get(a, 0))
             for a in self.env.earners
-            if chain["earnings", a] != self.earnings.get(a, 0)
+            if chain["held", a] != self.held.get(a, 0)
         }
-        assert not wrong, f"earnings (chain, model) differ: {wrong}"
+        assert not wrong, f"balances (chain, model) differ: {wrong}"
 
         owed = 0
         for address in self.env.node_candidates:
@@ -1997,8 +1997,8 @@ class ProtocolMachine(RuleBasedStateMachine):
             )
             parts = {kind: self.ledger[kind].get(address, 0) for kind in self.ledger}
             balance = parts["deposit"] + parts[NODE_ROLE] + parts[OWNER_ROLE] - parts["withdrawn"] - parts["spent"]
-            assert balance == self.earnings.get(address, 0), (
-                f"earnings of {address} {self.earnings.get(address)} != {parts}"
+            assert balance == self.held.get(address, 0), (
+                f"balance of {address} {self.held.get(address)} != {parts}"
             )
 
     @invariant()
@@ -2009,7 +2009,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         for address in self.env.players:
             stake = chain["node", address][0] if address in self.env.node_candidates else 0
             unbonding = chain["unbonding", address][0] if address in self.env.node_candidates else 0
-            wealth = chain["balance", address] + chain["earnings", address] + stake + unbonding
+            wealth = chain["balance", address] + chain["held", address] + stake + unbonding
             others = self.income_from_others.get(address, Fraction(0))
             if address not in self.nodes and address not in owners:
                 assert others == 0, f"model: {address} has neither node nor model but income {others}"

@@ -44,7 +44,7 @@ def test_governance_cli__lifecycle__proposes_votes_queues_and_executes_with_stat
         "--call", "ModelMarketplace.setFeeShares(7000, 2_500, 500)",
     ).stdout
     proposal = re.search(r"proposal (0x[0-9a-f]+)", out).group(1)
-    assert "ModelMarketplace.setFeeShares(nodeShare=7000, ownerShare=2500, protocolShare=500)" in out
+    assert "ModelMarketplace.setFeeShares(newNodeShareBps=7000, newOwnerShareBps=2500, newProtocolShareBps=500)" in out
     assert "Pending: voting opens in" in out
 
     refused = governance_cli("vote", proposal, "for", "--account", "test:1", ok=False)
@@ -81,8 +81,8 @@ def test_governance_cli__lifecycle__proposes_votes_queues_and_executes_with_stat
     "call, message",
     [
         ("ModelMarketplace.setFeeShare(7000, 2500, 500)", "ModelMarketplace has no function 'setFeeShare'; its functions:"),
-        ("ModelMarketplace.setFeeShares(70000, 2500, 500)", "argument nodeShare: 70000 is out of range for uint16 (0 to 65,535)"),
-        ("ModelMarketplace.setFeeShares(7000, 2500)", "takes 3 argument(s) (uint16 nodeShare, uint16 ownerShare, uint16 protocolShare), got 2"),
+        ("ModelMarketplace.setFeeShares(70000, 2500, 500)", "argument newNodeShareBps: 70000 is out of range for uint16 (0 to 65,535)"),
+        ("ModelMarketplace.setFeeShares(7000, 2500)", "takes 3 argument(s) (uint16 newNodeShareBps, uint16 newOwnerShareBps, uint16 newProtocolShareBps), got 2"),
         ("Marketplace.setFeeShares(7000, 2500, 500)", "unknown contract 'Marketplace'; the deployment has:"),
         ("ModelMarketplace.setTreasury(12)", "argument newTreasury: 12 is not an address"),
         ("setFeeShares(7000, 2500, 500)", "write it as Contract.function(arg, ...)"),

@@ -111,7 +111,7 @@ def test_client__deposit_then_request_from_balance__pays_from_balance(client_for
 
     request_id, tokens = asyncio.run(flow())
     assert buyer.status(request_id) is RequestStatus.Open
-    assert token.balanceOf(requester) == tokens and marketplace.earnings(requester) == 2 * JOY
+    assert token.balanceOf(requester) == tokens and marketplace.balances(requester) == 2 * JOY
 
 
 def test_client__request_from_balance_without_deposit__raises_before_sending(client_for, register_model, register_node, requester, operators, marketplace):
@@ -336,10 +336,10 @@ def test_client__submit_result__on_a_quorum_request__reverts(client_for, served,
         asyncio.run(client_for(operators[0]).submit_result(request_id, keccak(text="e"), "ipfs://out"))
 
 
-# ---- earnings and operators ----
+# ---- balances and operators ----
 
 
-def test_client__withdraw_earnings__by_an_approved_operator__pays_the_account(
+def test_client__withdraw_balance__by_an_approved_operator__pays_the_account(
     client_for, served, requester, operators, outsider, token, marketplace
 ):
     served()
@@ -352,28 +352,28 @@ def test_client__withdraw_earnings__by_an_approved_operator__pays_the_account(
         await node.submit_result(request_id, keccak(text="out"), "ipfs://out")
 
     asyncio.run(earn())
-    earned = marketplace.earnings(node_account)
+    earned = marketplace.balances(node_account)
     assert earned == JOY * 70 // 100
     with reverts_with("ModelMarketplaceNotAuthorized"):  # not (yet) the node's operator
-        asyncio.run(keeper.withdraw_earnings(node_account.address))
+        asyncio.run(keeper.withdraw_balance(node_account.address))
     asyncio.run(node.set_operator(outsider.address))
     assert marketplace.isOperator(node_account, outsider)
     tokens, keeper_tokens = token.balanceOf(node_account), token.balanceOf(outsider)
-    asyncio.run(keeper.withdraw_earnings(node_account.address))
+    asyncio.run(keeper.withdraw_balance(node_account.address))
     assert token.balanceOf(node_account) == tokens + earned  # to the node, not its operator
     assert token.balanceOf(outsider) == keeper_tokens
     asyncio.run(node.set_operator(outsider.address, approved=False))
     assert not marketplace.isOperator(node_account, outsider)
 
 
-def test_client__withdraw_earnings__own_deposit_by_default(client_for, requester, token, marketplace):
+def test_client__withdraw_balance__own_deposit_by_default(client_for, requester, token, marketplace):
     buyer = client_for(requester)
     asyncio.run(buyer.deposit(2 * JOY))
     tokens = token.balanceOf(requester)
-    asyncio.run(buyer.withdraw_earnings())
-    assert token.balanceOf(requester) == tokens + 2 * JOY and marketplace.earnings(requester) == 0
+    asyncio.run(buyer.withdraw_balance())
+    assert token.balanceOf(requester) == tokens + 2 * JOY and marketplace.balances(requester) == 0
     with reverts_with("ModelMarketplaceNothingToWithdraw"):
-        asyncio.run(buyer.withdraw_earnings())
+        asyncio.run(buyer.withdraw_balance())
 
 
 def test_client__request_from_event__matches_the_chains_digest(client_for, served, requester, marketplace, chain):

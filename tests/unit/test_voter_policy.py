@@ -24,8 +24,8 @@ supports:
   - contract: ModelMarketplace
     function: setFeeShares
     arguments:
-      ownerShare: {min: 1000, max: 3000}
-      nodeShare: {min: 6000}
+      newOwnerShareBps: {min: 1000, max: 3000}
+      newNodeShareBps: {min: 6000}
   - contract: ProofOfUse
     function: setOwnerShareBps
     arguments:
@@ -71,8 +71,8 @@ def fee_shares(node, owner, protocol):
 def test_evaluate__royalty_within_bounds__votes_for_with_the_bounds_in_the_reason(policy, directory):
     decision = policy.evaluate([fee_shares(7000, 2500, 500)], directory)
     assert decision.support is VoteType.For
-    assert "ModelMarketplace.setFeeShares(nodeShare=7000, ownerShare=2500, protocolShare=500)" in decision.reason
-    assert "ownerShare=2500 within [1000, 3000]" in decision.reason
+    assert "ModelMarketplace.setFeeShares(newNodeShareBps=7000, newOwnerShareBps=2500, newProtocolShareBps=500)" in decision.reason
+    assert "newOwnerShareBps=2500 within [1000, 3000]" in decision.reason
 
 
 @pytest.mark.parametrize("owner", [1000, 3000])
@@ -83,9 +83,9 @@ def test_evaluate__royalty_on_a_bound__votes_for(policy, directory, owner):
 @pytest.mark.parametrize(
     "shares, why",
     [
-        ((5000, 4500, 500), "ownerShare=4500 is above the policy's maximum 3000"),
-        ((8500, 500, 1000), "ownerShare=500 is below the policy's minimum 1000"),
-        ((5500, 3000, 1500), "nodeShare=5500 is below the policy's minimum 6000"),
+        ((5000, 4500, 500), "newOwnerShareBps=4500 is above the policy's maximum 3000"),
+        ((8500, 500, 1000), "newOwnerShareBps=500 is below the policy's minimum 1000"),
+        ((5500, 3000, 1500), "newNodeShareBps=5500 is below the policy's minimum 6000"),
     ],
 )
 def test_evaluate__argument_out_of_bounds__votes_against_and_says_which(policy, directory, shares, why):

@@ -1,7 +1,7 @@
 """Attack: moving someone else's balance.
 
 The attacker is anyone. A requester deposited JOY into the marketplace to pay its requests from
-its balance; the attacker calls ``withdrawEarnings(requester)``, which pushed the whole balance
+its balance; the attacker calls ``withdrawBalance(requester)``, which pushed the whole balance
 back to the requester's wallet, so that the requester's next ``requestInferenceFromBalance``
 fails (its automation stalls, its requests miss their moment).
 
@@ -38,33 +38,33 @@ def deposited(marketplace, token, requester):
     return DEPOSIT
 
 
-def test_withdraw_earnings__outsider_for_the_requester__not_authorized_and_the_balance_still_pays(
+def test_withdraw_balance__outsider_for_the_requester__not_authorized_and_the_balance_still_pays(
     marketplace, token, chain, requester, outsider, operators, digits, deposited, assign_nodes,
 ):
     wallet = token.balanceOf(requester)
     with reverts_with("ModelMarketplaceNotAuthorized"):
-        marketplace.withdrawEarnings(requester, sender=outsider)
-    assert marketplace.earnings(requester) == DEPOSIT and token.balanceOf(requester) == wallet
+        marketplace.withdrawBalance(requester, sender=outsider)
+    assert marketplace.balances(requester) == DEPOSIT and token.balanceOf(requester) == wallet
     # The requester's next request is paid from the balance and served.
     receipt = marketplace.requestInferenceFromBalance(
         digits, output("in"), "ipfs://bafyin", PRICE, chain.pending_timestamp + 600, sender=requester
     )
     request = assign_nodes(request_event(marketplace, receipt))
     marketplace.submitResult(request, output("out"), "ipfs://bafyout", b"", sender=operators[0])
-    assert marketplace.earnings(requester) == DEPOSIT - PRICE and token.balanceOf(requester) == wallet
+    assert marketplace.balances(requester) == DEPOSIT - PRICE and token.balanceOf(requester) == wallet
 
 
-def test_withdraw_earnings__outsider_for_a_node__not_authorized(
+def test_withdraw_balance__outsider_for_a_node__not_authorized(
     marketplace, requester, outsider, operators, digits, request_inference,
 ):
     # The same for what a node earned: nobody decides for it when its fees leave.
     request, (node,), _ = request_inference(digits)
     marketplace.submitResult(request, output("out"), "ipfs://bafyout", b"", sender=operators[0])
-    earned = marketplace.earnings(node)
+    earned = marketplace.balances(node)
     assert earned > 0
     with reverts_with("ModelMarketplaceNotAuthorized"):
-        marketplace.withdrawEarnings(node, sender=outsider)
-    assert marketplace.earnings(node) == earned
+        marketplace.withdrawBalance(node, sender=outsider)
+    assert marketplace.balances(node) == earned
 
 
 def test_set_operator__by_the_outsider_for_itself__grants_nothing_over_others(
@@ -75,19 +75,19 @@ def test_set_operator__by_the_outsider_for_itself__grants_nothing_over_others(
     marketplace.setOperator(outsider, True, sender=outsider)
     assert not marketplace.isOperator(requester, outsider)
     with reverts_with("ModelMarketplaceNotAuthorized"):
-        marketplace.withdrawEarnings(requester, sender=outsider)
+        marketplace.withdrawBalance(requester, sender=outsider)
 
 
-def test_withdraw_earnings__approved_operator__pays_the_account_never_the_operator_and_can_be_revoked(
+def test_withdraw_balance__approved_operator__pays_the_account_never_the_operator_and_can_be_revoked(
     marketplace, token, requester, outsider, carol, deposited,
 ):
     marketplace.setOperator(carol, True, sender=requester)
     wallet, operator_wallet = token.balanceOf(requester), token.balanceOf(carol)
-    marketplace.withdrawEarnings(requester, sender=carol)
+    marketplace.withdrawBalance(requester, sender=carol)
     assert token.balanceOf(requester) == wallet + DEPOSIT and token.balanceOf(carol) == operator_wallet
     # Revoked, the operator is an outsider again.
     token.approve(marketplace, DEPOSIT, sender=requester)
     marketplace.deposit(requester, DEPOSIT, sender=requester)
     marketplace.setOperator(carol, False, sender=requester)
     with reverts_with("ModelMarketplaceNotAuthorized"):
-        marketplace.withdrawEarnings(requester, sender=carol)
+        marketplace.withdrawBalance(requester, sender=carol)

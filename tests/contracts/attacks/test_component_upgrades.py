@@ -204,6 +204,6 @@ def test_fresh_marketplace_on_the_same_judge__request_ids_restart__quorum_reques
     (settled,) = receipt.decode_logs(successor.InferenceSettled)
     per_node = EMBEDDER_PRICE * NODE_SHARE_BPS // BPS // 3
     assert settled.outputCommitment == TRUTH and settled.nodesPaid == 3 * per_node
-    assert all(successor.earnings(node) == per_node for node in request.nodes)
+    assert all(successor.balances(node) == per_node for node in request.nodes)
     assert successor.submittedMask(request.id) == 0
     assert_no_bond_left(coordinator, operators)

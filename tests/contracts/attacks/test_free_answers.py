@@ -83,7 +83,7 @@ def test_own_node_silent__quorum_3__honest_nodes_paid_silent_node_slashed_no_ref
     assert settled.outputCommitment == TRUTH and marketplace.requestStatus(request.id) == SETTLED
     assert not receipt.decode_logs(marketplace.InferenceRefunded)  # no refund at all
     per_node = price * NODE_SHARE_BPS // BPS // 2
-    assert [marketplace.earnings(node) for node in honest] == [per_node, per_node]
+    assert [marketplace.balances(node) for node in honest] == [per_node, per_node]
     assert token.balanceOf(timelock) == treasury + TASK_BOND  # its node's bond, to the treasury
     # The attacker paid the full price and lost its node's bond.
     assert joy_held(token, marketplace, coordinator, requester, attacker_node) == before - price - TASK_BOND

@@ -53,8 +53,8 @@ def assert_copier_lost_and_honest_paid(marketplace, coordinator, token, timelock
     (settled,) = receipt.decode_logs(marketplace.InferenceSettled)
     assert settled.outputCommitment == TRUTH
     per_node = PRICE * NODE_SHARE_BPS // BPS // 2
-    assert [marketplace.earnings(node) for node in honest] == [per_node, per_node]
-    assert marketplace.earnings(copier) == 0
+    assert [marketplace.balances(node) for node in honest] == [per_node, per_node]
+    assert marketplace.balances(copier) == 0
     assert coordinator.nodeInfo(copier).stake == STAKE - TASK_BOND
     assert token.balanceOf(timelock) == treasury + TASK_BOND  # the slash went to the treasury
 

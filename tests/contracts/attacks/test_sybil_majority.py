@@ -6,7 +6,7 @@ dissenter: the attacker wants part of that slash, on top of its nodes' pay.
 
 Rule: requesters never gain from a request and never receive any part of a slash. The slash goes
 to the treasury (whatever share governance gives a beneficiary: the marketplace names none), so
-the attacker's JOY (requester, its nodes' earnings and stakes, and, if it owns the model, the
+the attacker's JOY (requester, its nodes' marketplace balances and stakes, and, if it owns the model, the
 owner's share and its usage rewards) after the request is below what it was before.
 
 (A majority of the assigned nodes is the quorum policy's trust assumption: two colluding nodes

@@ -133,7 +133,7 @@ def test_assign_nodes__late__moves_the_deadline_so_the_node_gets_its_window_and_
     chain.pending_timestamp = assigned_at + window - 5
     node = by_address[assigned.nodes[0]]
     marketplace.submitResult(assigned, output("answer"), "ipfs://bafyout", b"", sender=node)
-    assert marketplace.earnings(node) == PRICE * 7_000 // 10_000
+    assert marketplace.balances(node) == PRICE * 7_000 // 10_000
 
 
 def test_assign_nodes__after_the_deadline__moves_it_and_expiry_waits_for_the_window(

@@ -100,8 +100,8 @@ def test_self_dealing__model_node_and_requester_one_account__rewards_below_fees_
 
     end_epoch(proof_of_use, chain, epoch)
     rewards = claim_everything(proof_of_use, token, attacker, epoch)
-    if marketplace.earnings(attacker):  # at 1 wei a request, the node's and owner's parts round to 0
-        marketplace.withdrawEarnings(attacker, sender=attacker)
+    if marketplace.balances(attacker):  # at 1 wei a request, the node's and owner's parts round to 0
+        marketplace.withdrawBalance(attacker, sender=attacker)
     after = joy_held(token, marketplace, coordinator, attacker)
 
     assert rewards <= protocol_paid * REWARD_CAP_BPS // BPS
