@@ -8,7 +8,7 @@ help:
 	@echo "make setup   install the toolchain into .venv and node_modules (idempotent, offline registries only)"
 	@echo "make test    run the whole test suite on a private anvil chain"
 	@echo "make test-long  the protocol state machine, at least 10,000 steps"
-	@echo "make lint    the code checks: import layering (lint-imports), ruff check, mypy joynet"
+	@echo "make lint    the code checks: import layering (lint-imports), ruff check and format, mypy joynet"
 	@echo "make demo    JoyNet end to end on a local chain: models, edge agents, bridgers, voter, requests, governance"
 	@echo "make bench   gas per protocol step from real transactions (writes bench/results.json)"
 	@echo "make circuits  rebuild the digits MLP circuit, its local trusted setup and DigitsMLPVerifier.sol"
@@ -28,12 +28,13 @@ test: setup
 test-long: setup
 	JOYNET_STATEFUL_EXAMPLES=800 JOYNET_STATEFUL_STEPS=20 JOYNET_STATEFUL_MIN_STEPS=10000 $(APE) test tests/invariants/test_protocol_invariants.py -q
 
-# The code checks tests/test_code_checks.py runs in the suite; configured in pyproject.toml. All
+# The code checks tests/unit/test_code_checks.py runs in the suite; configured in pyproject.toml. All
 # three run, and the target fails if any of them failed.
 lint: setup
 	@status=0; \
 	.venv/bin/lint-imports || status=1; \
 	.venv/bin/ruff check joynet agents bench scripts || status=1; \
+	.venv/bin/ruff format --check joynet agents bench scripts || status=1; \
 	.venv/bin/mypy joynet || status=1; \
 	exit $$status
 

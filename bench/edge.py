@@ -33,9 +33,17 @@ from joynet.inference.inputs import digits_input, publish_input
 from joynet.models.builtin import publish_builtin_models
 from joynet.storage import EmbeddedStore
 
-SENTENCES = ["Edge nodes serve models.", "A proof binds the output.", "Quorum nodes agree.",
-             "Requesters pay in JOY.", "Results settle on chain.", "Fees are split three ways.",
-             "Stake is slashed on timeouts.", "The DAO governs parameters.", "Hello world"]
+SENTENCES = [
+    "Edge nodes serve models.",
+    "A proof binds the output.",
+    "Quorum nodes agree.",
+    "Requesters pay in JOY.",
+    "Results settle on chain.",
+    "Fees are split three ways.",
+    "Stake is slashed on timeouts.",
+    "The DAO governs parameters.",
+    "Hello world",
+]
 
 
 async def _settle_time(client: ModelMarketplace, store, model: str, document: dict, zk: bool) -> float:
@@ -45,7 +53,9 @@ async def _settle_time(client: ModelMarketplace, store, model: str, document: di
     while client.status(request_id) is RequestStatus.Open:
         await asyncio.sleep(0.02)
     if client.status(request_id) is not RequestStatus.Settled:
-        raise RuntimeError(f"bench request {request_id} ({model}) was refunded: {(await client.get_result(request_id)).refund_reason}")
+        raise RuntimeError(
+            f"bench request {request_id} ({model}) was refunded: {(await client.get_result(request_id)).refund_reason}"
+        )
     return time.perf_counter() - started
 
 
@@ -59,33 +69,51 @@ async def _measure(marketplace_address, owner, requester, operators, workdir: Pa
     digits, minilm = f"bench-edge-digits-{suffix}", f"bench-edge-minilm-{suffix}"
     for name, cid, price in ((digits, cids["digits"], 5 * JOY), (minilm, cids["minilm"], 9 * JOY)):
         description = json.loads(await store.cat(cid))
-        await owner_client.register_model(name, f"ipfs://{cid}", price=price,
-                                          weights_commitment=description["weightsCommitment"],
-                                          quorum=description["verification"]["quorum"],
-                                          circuit_id=description["verification"]["circuitId"])
+        await owner_client.register_model(
+            name,
+            f"ipfs://{cid}",
+            price=price,
+            weights_commitment=description["weightsCommitment"],
+            quorum=description["verification"]["quorum"],
+            circuit_id=description["verification"]["circuitId"],
+        )
     client = ModelMarketplace(contract_address=marketplace_address, account=requester)
     client.token.approve(client.contract, 100_000 * JOY, sender=requester)
     shared = InferenceNode(store=store, marketplace=client, cache_dir=workdir / "models")
     nodes = [
-        EdgeNode(operator, [digits, minilm] if index == 0 else [minilm], journal=workdir / f"journal{index}.sqlite",
-                 capacity=16, store=store, inference=shared, withdraw_threshold=1_000 * JOY,
-                 marketplace=ModelMarketplace(contract_address=marketplace_address, account=operator))
+        EdgeNode(
+            operator,
+            [digits, minilm] if index == 0 else [minilm],
+            journal=workdir / f"journal{index}.sqlite",
+            capacity=16,
+            store=store,
+            inference=shared,
+            withdraw_threshold=1_000 * JOY,
+            marketplace=ModelMarketplace(contract_address=marketplace_address, account=operator),
+        )
         for index, operator in enumerate(operators)
     ]
     stop = asyncio.Event()
-    serving = [asyncio.create_task(bot.serve(node, node.contract, node.journal, stop=stop, nudge_local_pool=True)) for node in nodes]
+    serving = [
+        asyncio.create_task(bot.serve(node, node.contract, node.journal, stop=stop, nudge_local_pool=True))
+        for node in nodes
+    ]
     try:
         await asyncio.wait_for(asyncio.gather(*(node.ready.wait() for node in nodes)), 600)
         say("edge bench: three agents ready")
         images = load_split()[1]
         await _settle_time(client, store, digits, digits_input(images[0]), True)  # warm-up round trips
         await _settle_time(client, store, minilm, {"text": "warm up"}, False)
-        zk = [await _settle_time(client, store, digits, digits_input(image), True) for image in images[1:1 + n_latency]]
-        text = [await _settle_time(client, store, minilm, {"text": SENTENCES[i % len(SENTENCES)]}, False)
-                for i in range(n_latency)]
+        zk = [
+            await _settle_time(client, store, digits, digits_input(image), True) for image in images[1 : 1 + n_latency]
+        ]
+        text = [
+            await _settle_time(client, store, minilm, {"text": SENTENCES[i % len(SENTENCES)]}, False)
+            for i in range(n_latency)
+        ]
         say(f"edge bench: latency ZK {statistics.median(zk):.2f} s, MiniLM {statistics.median(text):.2f} s (p50)")
         batch = []
-        for image in images[20:20 + n_throughput]:
+        for image in images[20 : 20 + n_throughput]:
             batch.append(await publish_input(store, digits_input(image), zk=True))
         started = time.perf_counter()
         request_ids = [await client.request_inference(digits, commitment, uri) for uri, commitment in batch]
@@ -104,8 +132,16 @@ async def _measure(marketplace_address, owner, requester, operators, workdir: Pa
     }
 
 
-def measure_edge_e2e(funder, owner, requester, marketplace_address: str | None = None, *, n_latency: int = 7,
-                     n_throughput: int = 10, say=print) -> dict:
+def measure_edge_e2e(
+    funder,
+    owner,
+    requester,
+    marketplace_address: str | None = None,
+    *,
+    n_latency: int = 7,
+    n_throughput: int = 10,
+    say=print,
+) -> dict:
     """``funder``: an account with ETH and JOY that funds three fresh operators; ``owner``
     registers the models; ``requester`` (holding JOY) pays for the requests."""
     from ape import accounts
@@ -121,5 +157,6 @@ def measure_edge_e2e(funder, owner, requester, marketplace_address: str | None =
         token.transfer(operator, 5_000 * JOY, sender=funder)
         operators.append(operator)
     with tempfile.TemporaryDirectory(prefix="joynet-edge-bench-") as workdir:
-        return asyncio.run(_measure(marketplace_address, owner, requester, operators, Path(workdir), n_latency,
-                                    n_throughput, say))
+        return asyncio.run(
+            _measure(marketplace_address, owner, requester, operators, Path(workdir), n_latency, n_throughput, say)
+        )

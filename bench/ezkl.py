@@ -89,8 +89,15 @@ def export_onnx(path: Path, model: QuantizedMLP | None = None) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         # dynamo=False: the TorchScript exporter needs only onnx (the dynamo one wants onnxscript).
-        torch.onnx.export(net, (torch.zeros(1, 64),), str(path), dynamo=False,
-                          input_names=["input"], output_names=["output"], opset_version=17)
+        torch.onnx.export(
+            net,
+            (torch.zeros(1, 64),),
+            str(path),
+            dynamo=False,
+            input_names=["input"],
+            output_names=["output"],
+            opset_version=17,
+        )
 
 
 def _data(path: Path, images) -> None:
@@ -186,16 +193,31 @@ def measure_ezkl(workdir, deployer=None, *, web3=None, proofs: int = PROOFS) -> 
 
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
-    paths = {name: str(work / name) for name in (
-        "network.onnx", "settings.json", "calibration.json", "input.json", "network.ezkl", "kzg.srs",
-        "vk.key", "pk.key", "witness.json", "proof.json", "Verifier.sol", "Verifier.abi", "calldata.bin")}
+    paths = {
+        name: str(work / name)
+        for name in (
+            "network.onnx",
+            "settings.json",
+            "calibration.json",
+            "input.json",
+            "network.ezkl",
+            "kzg.srs",
+            "vk.key",
+            "pk.key",
+            "witness.json",
+            "proof.json",
+            "Verifier.sol",
+            "Verifier.abi",
+            "calldata.bin",
+        )
+    }
     model = QuantizedMLP.load()
     _, images, _, _ = load_split()
     image = images[0].tolist()
 
     export_onnx(Path(paths["network.onnx"]), model)
     _data(Path(paths["input.json"]), [image])
-    _data(Path(paths["calibration.json"]), images[1:1 + CALIBRATION_IMAGES].tolist())
+    _data(Path(paths["calibration.json"]), images[1 : 1 + CALIBRATION_IMAGES].tolist())
 
     run_args = ezkl.PyRunArgs()
     run_args.input_visibility = "public"
@@ -204,8 +226,14 @@ def measure_ezkl(workdir, deployer=None, *, web3=None, proofs: int = PROOFS) -> 
     if not ezkl.gen_settings(paths["network.onnx"], paths["settings.json"], py_run_args=run_args):
         raise RuntimeError("ezkl.gen_settings failed")
     started = time.monotonic()
-    if not _run(ezkl.calibrate_settings, paths["calibration.json"], paths["network.onnx"], paths["settings.json"],
-                                        "resources", max_logrows=MAX_LOGROWS):
+    if not _run(
+        ezkl.calibrate_settings,
+        paths["calibration.json"],
+        paths["network.onnx"],
+        paths["settings.json"],
+        "resources",
+        max_logrows=MAX_LOGROWS,
+    ):
         raise RuntimeError("ezkl.calibrate_settings failed")
     log.info("ezkl: calibrated in %.1f s", time.monotonic() - started)
     if not ezkl.compile_circuit(paths["network.onnx"], paths["network.ezkl"], paths["settings.json"]):
@@ -222,8 +250,14 @@ def measure_ezkl(workdir, deployer=None, *, web3=None, proofs: int = PROOFS) -> 
     setup_seconds = time.monotonic() - started
     log.info("ezkl: logrows %d, SRS %.1f s, setup %.1f s", logrows, srs_seconds, setup_seconds)
 
-    witness = _run(ezkl.gen_witness, paths["input.json"], paths["network.ezkl"], paths["witness.json"],
-                                    vk_path=paths["vk.key"], srs_path=paths["kzg.srs"])
+    witness = _run(
+        ezkl.gen_witness,
+        paths["input.json"],
+        paths["network.ezkl"],
+        paths["witness.json"],
+        vk_path=paths["vk.key"],
+        srs_path=paths["kzg.srs"],
+    )
     outputs = [ezkl.felt_to_float(felt, settings["model_output_scales"][0]) for felt in witness["outputs"][0]]
     expected = model.forward(image).label
     if max(range(10), key=lambda k: (outputs[k], -k)) != expected:
@@ -232,8 +266,14 @@ def measure_ezkl(workdir, deployer=None, *, web3=None, proofs: int = PROOFS) -> 
     prove_seconds = []
     for _ in range(proofs):
         started = time.monotonic()
-        _run(ezkl.prove, paths["witness.json"], paths["network.ezkl"], paths["pk.key"], paths["proof.json"],
-                  srs_path=paths["kzg.srs"])
+        _run(
+            ezkl.prove,
+            paths["witness.json"],
+            paths["network.ezkl"],
+            paths["pk.key"],
+            paths["proof.json"],
+            srs_path=paths["kzg.srs"],
+        )
         prove_seconds.append(time.monotonic() - started)
         log.info("ezkl: proof in %.1f s", prove_seconds[-1])
     if not ezkl.verify(paths["proof.json"], paths["settings.json"], paths["vk.key"], srs_path=paths["kzg.srs"]):
@@ -256,8 +296,14 @@ def _measure_verify_gas(ezkl, paths: dict, deployer, web3) -> dict[str, float]:
         web3 = networks.provider.web3
     sender = getattr(deployer, "address", deployer)
     with local_solc_home(Path(paths["Verifier.sol"]).parent):
-        if not _run(ezkl.create_evm_verifier, paths["vk.key"], paths["settings.json"], paths["Verifier.sol"],
-                    paths["Verifier.abi"], srs_path=paths["kzg.srs"]):
+        if not _run(
+            ezkl.create_evm_verifier,
+            paths["vk.key"],
+            paths["settings.json"],
+            paths["Verifier.sol"],
+            paths["Verifier.abi"],
+            srs_path=paths["kzg.srs"],
+        ):
             raise RuntimeError("ezkl.create_evm_verifier failed")
     creation, runtime_size = compile_solidity(Path(paths["Verifier.sol"]))
     log.info("ezkl: verifier runtime code %d bytes", runtime_size)

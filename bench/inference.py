@@ -22,12 +22,27 @@ import tempfile
 import time
 from pathlib import Path
 
-SUBJECTS = ("The edge node", "A requester", "The DAO", "Every validator", "The model owner", "A bridger",
-            "The marketplace", "Our committee")
+SUBJECTS = (
+    "The edge node",
+    "A requester",
+    "The DAO",
+    "Every validator",
+    "The model owner",
+    "A bridger",
+    "The marketplace",
+    "Our committee",
+)
 VERBS = ("stakes", "proves", "settles", "publishes", "verifies", "embeds", "requests", "governs")
-OBJECTS = ("a result on chain", "the quantized weights", "JOY for each inference", "a Groth16 proof",
-           "the IOTA channel's checkpoint", "an embedding of this sentence", "the escrow before the deadline",
-           "a new circuit through the timelock")
+OBJECTS = (
+    "a result on chain",
+    "the quantized weights",
+    "JOY for each inference",
+    "a Groth16 proof",
+    "the IOTA channel's checkpoint",
+    "an embedding of this sentence",
+    "the escrow before the deadline",
+    "a new circuit through the timelock",
+)
 
 
 def sample_texts(n: int) -> list[str]:

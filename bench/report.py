@@ -46,21 +46,34 @@ class Metric:
 # What each figure is, the outside figure it is compared with and its target. Gas of a
 # step is one transaction's; a round trip is the sum of its steps' transactions.
 METRICS: dict[str, Metric] = {
-    "gas.register_model": Metric("register a model: commitModelRegistration + registerModel (before: registerModel alone)"),
+    "gas.register_model": Metric(
+        "register a model: commitModelRegistration + registerModel (before: registerModel alone)"
+    ),
     "gas.commit_model_registration": Metric("commitModelRegistration (the first step of a registration)"),
     "gas.register_model_tx": Metric("registerModel, from a later block (the second step)"),
     "gas.register_node": Metric("register a node: stake, capacity, two models"),
     "gas.request_paid": Metric("requestInference paid by a token transfer: escrow only (before: escrow + assignment)"),
     "gas.assign_nodes": Metric("assignNodes, quorum 1 (its own transaction since the hardening)"),
     "gas.submit_settle_quorum1": Metric("result + settlement, quorum 1"),
-    "gas.submit_assign_settle_quorum1": Metric("submitResult of the unassigned request by its drawn node: assignment + result + settlement"),
-    "gas.round_trip_quorum1": Metric("request + the drawn node's result, which assigns it + settlement, quorum 1",
-        "Ritual Infernet create + deliver 352,544 (no payment); Chainlink Functions ~378,000", Target(230_000),
+    "gas.submit_assign_settle_quorum1": Metric(
+        "submitResult of the unassigned request by its drawn node: assignment + result + settlement"
     ),
-    "gas.round_trip_quorum1_assigned_first": Metric("request + assignNodes alone + result + settlement, quorum 1 (the requester's client assigns)"),
-    "gas.assign_nodes_batch10": Metric("assignNodesBatch of 10 pending quorum-1 requests (an agent assigns what it sees at once)"),
+    "gas.round_trip_quorum1": Metric(
+        "request + the drawn node's result, which assigns it + settlement, quorum 1",
+        "Ritual Infernet create + deliver 352,544 (no payment); Chainlink Functions ~378,000",
+        Target(230_000),
+    ),
+    "gas.round_trip_quorum1_assigned_first": Metric(
+        "request + assignNodes alone + result + settlement, quorum 1 (the requester's client assigns)"
+    ),
+    "gas.assign_nodes_batch10": Metric(
+        "assignNodesBatch of 10 pending quorum-1 requests (an agent assigns what it sees at once)"
+    ),
     "gas.assign_nodes_batch10_per_request": Metric("the above per request"),
-    "gas.round_trip_quorum1_batched": Metric("request + a tenth of a 10-request assignment batch + result + settlement, quorum 1", "", Target(230_000),
+    "gas.round_trip_quorum1_batched": Metric(
+        "request + a tenth of a 10-request assignment batch + result + settlement, quorum 1",
+        "",
+        Target(230_000),
     ),
     "gas.request_paid_quorum3": Metric("requestInference of a quorum-3 model, paid by a token transfer"),
     "gas.assign_nodes_quorum3": Metric("assignNodes, quorum 3 (three nodes)"),
@@ -70,8 +83,10 @@ METRICS: dict[str, Metric] = {
     "gas.reveal_result": Metric("revealResult, not the last"),
     "gas.reveal_and_settle_quorum3": Metric("revealResult, the last of three: judge + settlement (three nodes paid)"),
     "gas.reveal_results_quorum3": Metric("the three revealResult transactions of a quorum-3 request"),
-    "gas.round_trip_quorum3": Metric("request + assignment + three commitments + three reveals (before: request + three matching results)",
-        "", Target(700_000),
+    "gas.round_trip_quorum3": Metric(
+        "request + assignment + three commitments + three reveals (before: request + three matching results)",
+        "",
+        Target(700_000),
     ),
     "gas.timeout_refund": Metric("closeExpired of a silent node's request: refund + slash"),
     "gas.timeout_refund_unassigned": Metric("closeExpired of a request nobody assigned: refund"),
@@ -79,32 +94,50 @@ METRICS: dict[str, Metric] = {
     "gas.assign_1000_nodes": Metric("assignNodes with 1,000 eligible nodes (target on the ratio below)"),
     "zk.constraints": Metric("R1CS constraints of the digits MLP circuit", "", Target(12_000)),
     "zk.witness_seconds_p50": Metric("witness generation, median"),
-    "zk.prove_seconds_p50": Metric("witness + Groth16 proof, warm prover, median", "EZKL on this model: 7.3 s (private weights)", Target(1.0)),
-    "gas.groth16_verify_execution": Metric("verifyProof execution gas", "EZKL on this model: 476k-577k gas", Target(215_000)),
+    "zk.prove_seconds_p50": Metric(
+        "witness + Groth16 proof, warm prover, median", "EZKL on this model: 7.3 s (private weights)", Target(1.0)
+    ),
+    "gas.groth16_verify_execution": Metric(
+        "verifyProof execution gas", "EZKL on this model: 476k-577k gas", Target(215_000)
+    ),
     "gas.groth16_verify": Metric("verifyProof as a whole transaction"),
     "gas.request_from_balance": Metric("requestInferenceFromBalance: escrow only (before: escrow + assignment)"),
     "gas.assign_nodes_zk": Metric("assignNodes of the ZK request"),
     "gas.submit_settle_zk": Metric("proven result (Groth16 verified on chain) + settlement"),
-    "gas.submit_assign_settle_zk": Metric("the drawn node's proven result on the unassigned request: assignment + Groth16 + settlement"),
-    "gas.round_trip_zk": Metric("request (paid from a deposited balance) + the drawn node's proven result, which assigns it + settlement",
-        "Ritual Infernet EZKL round trip: median 861,471", Target(430_000),
+    "gas.submit_assign_settle_zk": Metric(
+        "the drawn node's proven result on the unassigned request: assignment + Groth16 + settlement"
     ),
-    "gas.round_trip_zk_assigned_first": Metric("request (from a balance) + assignNodes alone + proven result + settlement"),
+    "gas.round_trip_zk": Metric(
+        "request (paid from a deposited balance) + the drawn node's proven result, which assigns it + settlement",
+        "Ritual Infernet EZKL round trip: median 861,471",
+        Target(430_000),
+    ),
+    "gas.round_trip_zk_assigned_first": Metric(
+        "request (from a balance) + assignNodes alone + proven result + settlement"
+    ),
     "gas.round_trip_zk_transfer": Metric("the same, the request paid by a token transfer"),
-    "gas.round_trip_zk_batched": Metric("request (from a balance) + a tenth of a 10-request assignment batch + proven result + settlement",
-        "", Target(430_000),
+    "gas.round_trip_zk_batched": Metric(
+        "request (from a balance) + a tenth of a 10-request assignment batch + proven result + settlement",
+        "",
+        Target(430_000),
     ),
     "zk.ezkl_prove_seconds": Metric("EZKL 23 proof of the same network, measured here"),
     "gas.ezkl_verify": Metric("EZKL verifier call, same network, measured here", "EZKL on this model: 476k-577k gas"),
-    "edge.minilm_throughput_ratio": Metric("MiniLM embeddings/s through InferenceNode ÷ bare sentence-transformers", "", Target(0.9, at_most=False)),
+    "edge.minilm_throughput_ratio": Metric(
+        "MiniLM embeddings/s through InferenceNode ÷ bare sentence-transformers", "", Target(0.9, at_most=False)
+    ),
     "e2e.latency_zk_p50_s": Metric("ZK request → settled, local chain, median", "", Target(2.0)),
     "e2e.latency_minilm_p50_s": Metric("MiniLM request → settled, local chain, median"),
     "edge.zk_inferences_per_min": Metric("ZK inferences per minute, one edge agent"),
     "channel.messages_per_s": Metric("channel messages signed, appended and verified per second (embedded ledger)"),
     "gas.checkpoint_batch_1": Metric("IOTAValidator checkpoint of 1 feeless inference"),
     "gas.checkpoint_batch_1000": Metric("IOTAValidator checkpoint of 1,000 feeless inferences"),
-    "gas.feeless_per_inference_batch1000": Metric("the above per inference", "Livepeer winning-ticket redemption ~350,000", Target(1_000)),
-    "host.load_average_at_start": Metric("1-minute load average when the bench started: the machine is shared, times grow with it"),
+    "gas.feeless_per_inference_batch1000": Metric(
+        "the above per inference", "Livepeer winning-ticket redemption ~350,000", Target(1_000)
+    ),
+    "host.load_average_at_start": Metric(
+        "1-minute load average when the bench started: the machine is shared, times grow with it"
+    ),
 }
 # Targets on a ratio of two measured figures.
 RATIOS = {"assign 1000 / 10 nodes": ("gas.assign_1000_nodes", "gas.assign_10_nodes", Target(1.05))}

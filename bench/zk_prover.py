@@ -59,6 +59,7 @@ def measure_zk(n: int = 5, *, circuit_dir=DEFAULT_CIRCUIT_DIR, verifier=None, se
         args = proof.verifier_args()
         receipt = verifier.invoke_transaction("verifyProof", *args, sender=sender)
         results["gas.groth16_verify"] = receipt.gas_used
-        results["gas.groth16_verify_execution"] = receipt.gas_used - 21_000 - calldata_gas(
-            bytes(verifier.verifyProof.encode_input(*args)))
+        results["gas.groth16_verify_execution"] = (
+            receipt.gas_used - 21_000 - calldata_gas(bytes(verifier.verifyProof.encode_input(*args)))
+        )
     return results

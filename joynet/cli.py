@@ -89,7 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument("directory", help="the model's files and its model.yaml (or model.json)")
     publish.set_defaults(command=_model_publish)
     builtin = model_actions.add_parser(
-        "publish-builtin", parents=[store_options, cid_version],
+        "publish-builtin",
+        parents=[store_options, cid_version],
         help='publish the built-in models (digits MLP, all-MiniLM-L6-v2); print {"digits": CID, "minilm": CID}',
     )
     builtin.set_defaults(command=_model_publish_builtin)

@@ -207,15 +207,16 @@ class Demo:
         network = networks.provider.network
         self.say(f"anvil at {networks.provider.uri}, chain id {chain.chain_id}, block {chain.blocks.height}")
         deployer = self.accounts[DEPLOYER]
-        self.deployment = deploy_protocol(deployer, load_deploy_config(network.name), list(self.accounts),
-                                          log=self.say)
+        self.deployment = deploy_protocol(deployer, load_deploy_config(network.name), list(self.accounts), log=self.say)
         self.deployment_file = deployment_path(network.name)
         self.deployment.save(self.deployment_file)
         blocks = list(chain.blocks.range(self.deployment.start_block, chain.blocks.height + 1))
         # anvil mines one block per transaction: a block's gas is its transaction's
         self.steps.gas["deploy and wiring"] = [block.gas_used for block in blocks if block.transactions]
-        self.say(f"{sum(len(block.transactions) for block in blocks)} transactions; deployment written to "
-                 f"{self.deployment_file}")
+        self.say(
+            f"{sum(len(block.transactions) for block in blocks)} transactions; deployment written to "
+            f"{self.deployment_file}"
+        )
         contract = self.deployment.contract
         self.token, self.timelock = contract("JoyToken"), contract("TimelockController")
         self.dao, self.marketplace = contract("ModelGovernanceDAO"), contract("ModelMarketplace")
@@ -225,8 +226,10 @@ class Demo:
         owners = {self.marketplace.owner(), self.coordinator.owner(), self.validator.owner()}
         if self.timelock.hasRole(admin, deployer) or owners != {self.timelock.address}:
             raise DemoError("an account other than the timelock still holds a role")
-        self.say(f"treasury (timelock) holds {joy(self.token.balanceOf(self.timelock))}; deployer is timelock "
-                 f"admin: False; marketplace, coordinator and validator owned by the timelock")
+        self.say(
+            f"treasury (timelock) holds {joy(self.token.balanceOf(self.timelock))}; deployer is timelock "
+            f"admin: False; marketplace, coordinator and validator owned by the timelock"
+        )
 
     def publish_and_register(self) -> None:
         from joynet.models.builtin import publish_builtin_models
@@ -245,41 +248,73 @@ class Demo:
             raise DemoError("the digits package names another circuit than the committed one")
         for name in (DIGITS, MINILM):
             verification = metadata[name]["verification"]
-            asyncio.run(client.register_model(
-                name, f"ipfs://{cids[name]}", price=PRICES[name], weights_commitment=metadata[name]["weightsCommitment"],
-                quorum=verification["quorum"], circuit_id=verification["circuitId"]))
-            policy = (f"ZK policy, circuit {verification['circuitId'][:18]}..." if verification["circuitId"]
-                      else f"quorum {verification['quorum']}")
-            self.say(f"{name:<15} ipfs://{cids[name][:16]}...  {joy(PRICES[name])}  {policy}  "
-                     f"weights {metadata[name]['weightsCommitment'][:18]}...")
+            asyncio.run(
+                client.register_model(
+                    name,
+                    f"ipfs://{cids[name]}",
+                    price=PRICES[name],
+                    weights_commitment=metadata[name]["weightsCommitment"],
+                    quorum=verification["quorum"],
+                    circuit_id=verification["circuitId"],
+                )
+            )
+            policy = (
+                f"ZK policy, circuit {verification['circuitId'][:18]}..."
+                if verification["circuitId"]
+                else f"quorum {verification['quorum']}"
+            )
+            self.say(
+                f"{name:<15} ipfs://{cids[name][:16]}...  {joy(PRICES[name])}  {policy}  "
+                f"weights {metadata[name]['weightsCommitment'][:18]}..."
+            )
 
         # The feeless model: the node announces its channel; the channel id is the model's stream.
         from joynet import InferenceNode
 
         node_client = ModelMarketplace(contract_address=self.marketplace.address)
-        self.serving = InferenceNode(store=self.store, cache_dir=self.workdir / "feeless-node", marketplace=node_client,
-                                     iota_wallet_seed=NODE_WALLET)
-        self.requesting = InferenceNode(store=self.store, cache_dir=self.workdir / "feeless-requester",
-                                        marketplace=node_client, iota_wallet_seed=REQUESTER_WALLET)
+        self.serving = InferenceNode(
+            store=self.store,
+            cache_dir=self.workdir / "feeless-node",
+            marketplace=node_client,
+            iota_wallet_seed=NODE_WALLET,
+        )
+        self.requesting = InferenceNode(
+            store=self.store,
+            cache_dir=self.workdir / "feeless-requester",
+            marketplace=node_client,
+            iota_wallet_seed=REQUESTER_WALLET,
+        )
         self.feeless_nodes = [self.serving, self.requesting]
         self.channel_id = asyncio.run(self.serving.open_model_channel(FEELESS, private=True))
         verification = metadata[DIGITS]["verification"]
-        asyncio.run(client.register_model(
-            FEELESS, f"ipfs://{cids[DIGITS]}", price=0, iota_stream_id=self.channel_id,
-            weights_commitment=metadata[DIGITS]["weightsCommitment"], quorum=1, circuit_id=verification["circuitId"]))
+        asyncio.run(
+            client.register_model(
+                FEELESS,
+                f"ipfs://{cids[DIGITS]}",
+                price=0,
+                iota_stream_id=self.channel_id,
+                weights_commitment=metadata[DIGITS]["weightsCommitment"],
+                quorum=1,
+                circuit_id=verification["circuitId"],
+            )
+        )
         # Each registration is two transactions: a commitment to (name, owner, salt), then the
         # registration itself from a later block.
         self.record_registrations(registered_from)
         stream = bytes.fromhex(self.channel_id[2:])
         receipt = self.validator.linkStream(stream, model_key(FEELESS), sender=owner)
         self.steps.record("linkStream", receipt)
-        self.say(f"{FEELESS:<15} price 0, stream {self.channel_id[:18]}... (the node's channel), linked in "
-                 f"IOTAValidator for the bridgers")
+        self.say(
+            f"{FEELESS:<15} price 0, stream {self.channel_id[:18]}... (the node's channel), linked in "
+            f"IOTAValidator for the bridgers"
+        )
 
     def record_registrations(self, after_block: int) -> None:
         """Records the gas of both steps of each model registration since ``after_block``."""
-        for event, label in (("ModelRegistrationCommitted", "commitModelRegistration"),
-                             ("ModelRegistered", "registerModel")):
+        for event, label in (
+            ("ModelRegistrationCommitted", "commitModelRegistration"),
+            ("ModelRegistered", "registerModel"),
+        ):
             for log in getattr(self.marketplace, event).range(after_block + 1, chain.blocks.height + 1):
                 self.steps.record(label, chain.get_receipt(log.transaction_hash))
 
@@ -301,14 +336,46 @@ class Demo:
         logs = self.workdir / "logs"
         for name, index in EDGE_NODES.items():
             agent_env = {**env, "JOYNET_MODEL_CACHE": str(self.workdir / f"cache-{name}")}
-            self.supervisor.start(Agent(name, [
-                "edge_agent", "--account-index", str(index), "--model", DIGITS, "--model", MINILM, "--capacity", "4",
-                "--journal", str(self.workdir / f"{name}.sqlite")], logs / f"{name}.log", "listening for", agent_env))
+            self.supervisor.start(
+                Agent(
+                    name,
+                    [
+                        "edge_agent",
+                        "--account-index",
+                        str(index),
+                        "--model",
+                        DIGITS,
+                        "--model",
+                        MINILM,
+                        "--capacity",
+                        "4",
+                        "--journal",
+                        str(self.workdir / f"{name}.sqlite"),
+                    ],
+                    logs / f"{name}.log",
+                    "listening for",
+                    agent_env,
+                )
+            )
         for name, index in BRIDGERS.items():
-            self.supervisor.start(Agent(name, ["iota_bridger", "--test-account", str(index), "--poll-seconds", "0.5"],
-                                        logs / f"{name}.log", "iota_bridger: member", env))
-        self.supervisor.start(Agent("voter", ["dao_voter", "--account", f"test:{VOTER}", "--poll-seconds", "0.2"],
-                                    logs / "voter.log", "voting power of", env))
+            self.supervisor.start(
+                Agent(
+                    name,
+                    ["iota_bridger", "--test-account", str(index), "--poll-seconds", "0.5"],
+                    logs / f"{name}.log",
+                    "iota_bridger: member",
+                    env,
+                )
+            )
+        self.supervisor.start(
+            Agent(
+                "voter",
+                ["dao_voter", "--account", f"test:{VOTER}", "--poll-seconds", "0.2"],
+                logs / "voter.log",
+                "voting power of",
+                env,
+            )
+        )
         self.say(f"logs in {logs}; waiting for each to be ready (edge agents load and warm up both models)")
         self.supervisor.wait_ready(self.plan.agent_start_timeout)
         self.baseline = self.balances()
@@ -322,10 +389,15 @@ class Demo:
 
     def balances(self) -> dict[str, int]:
         """Each party's JOY: wallet plus its balance in the marketplace."""
-        parties = {**{name: self.accounts[i].address for name, i in EDGE_NODES.items()},
-                   "owner": self.accounts[MODEL_OWNER].address, "requester": self.accounts[REQUESTER].address}
-        return {name: self.token.balanceOf(address) + self.marketplace.balances(address)
-                for name, address in parties.items()}
+        parties = {
+            **{name: self.accounts[i].address for name, i in EDGE_NODES.items()},
+            "owner": self.accounts[MODEL_OWNER].address,
+            "requester": self.accounts[REQUESTER].address,
+        }
+        return {
+            name: self.token.balanceOf(address) + self.marketplace.balances(address)
+            for name, address in parties.items()
+        }
 
     def load_references(self) -> None:
         """The local references: the quantized digits model, and sentence-transformers loaded
@@ -345,7 +417,9 @@ class Demo:
         digits_model = QuantizedMLP.load()
         embedder = SentenceTransformer(str(minilm_source_dir()), device="cpu", local_files_only=True)
         _, pixels, _, labels = load_split()
-        self.images = [([int(p) for p in row], int(label)) for row, label in zip(pixels.tolist(), labels.tolist(), strict=False)]
+        self.images = [
+            ([int(p) for p in row], int(label)) for row, label in zip(pixels.tolist(), labels.tolist(), strict=False)
+        ]
         self.references = {
             DIGITS: lambda pixels: digits_model.forward(pixels).label,
             MINILM: lambda text: embedding_commitment(quantize(embedder.encode([text]))),
@@ -359,9 +433,9 @@ class Demo:
         asyncio.run(self.client.deposit(amount))
         self.steps.record("deposit", self.client.last_receipt)
         self.say(f"requester {requester.address} deposits {joy(amount)}: each request is paid from that balance")
-        for pixels, label in self.images[:self.plan.digits]:
+        for pixels, label in self.images[: self.plan.digits]:
             self.digits_request(pixels, label)
-        for text in SENTENCES[:self.plan.minilm]:
+        for text in SENTENCES[: self.plan.minilm]:
             self.minilm_request(text)
 
     def paid_request(self, model: str, document: dict, zk: bool):
@@ -375,8 +449,13 @@ class Demo:
         started = time.monotonic()
         request_id = asyncio.run(self.client.request_inference(model, commitment, uri, from_balance=True))
         try:
-            wait_until(lambda: self.client.status(request_id) is not RequestStatus.Open, self.plan.settle_timeout,
-                       f"request {request_id} ({model}) to settle", self.supervisor, interval=0.05)
+            wait_until(
+                lambda: self.client.status(request_id) is not RequestStatus.Open,
+                self.plan.settle_timeout,
+                f"request {request_id} ({model}) to settle",
+                self.supervisor,
+                interval=0.05,
+            )
         except DemoError:
             self.explain_unsettled(request_id)
             raise
@@ -387,9 +466,13 @@ class Demo:
             raise DemoError(f"request {request_id} ({model}) was refunded: {result.refund_reason}")
         request.settled = True
         (settled,) = self.marketplace.InferenceSettled.range(
-            self.deployment.start_block, chain.blocks.height + 1, search_topics={"requestId": request_id})
+            self.deployment.start_block, chain.blocks.height + 1, search_topics={"requestId": request_id}
+        )
         request.nodes_paid, request.owner_paid, request.protocol_paid = (
-            settled.nodesPaid, settled.ownerPaid, settled.protocolPaid)
+            settled.nodesPaid,
+            settled.ownerPaid,
+            settled.protocolPaid,
+        )
         request.price = request.nodes_paid + request.owner_paid + request.protocol_paid
         submitted = self.logs("ResultSubmitted", request_id)
         (requested,), (assigned,) = self.logs("InferenceRequested", request_id), self.logs("NodesAssigned", request_id)
@@ -409,8 +492,11 @@ class Demo:
         return request, result, submitted
 
     def logs(self, event: str, request_id: int) -> list:
-        return list(getattr(self.marketplace, event).range(
-            self.deployment.start_block, chain.blocks.height + 1, search_topics={"requestId": request_id}))
+        return list(
+            getattr(self.marketplace, event).range(
+                self.deployment.start_block, chain.blocks.height + 1, search_topics={"requestId": request_id}
+            )
+        )
 
     def explain_unsettled(self, request_id: int) -> None:
         """Shows whether the request was assigned, and which assigned agents have not submitted
@@ -428,10 +514,16 @@ class Demo:
         submitted = {log.node for log in self.logs("ResultSubmitted", request_id)}
         for node in assigned:
             if node not in submitted and (agent := self.supervisor.find(by_address.get(node))):
-                what = ("no result" if len(assigned) == 1 else
-                        "a commitment but no reveal" if node in committed else "no commitment")
-                self.steps.alert(f"request {request_id}: {what} from {agent.name}; the end of {agent.log_path}:\n"
-                                 f"{agent.tail()}")
+                what = (
+                    "no result"
+                    if len(assigned) == 1
+                    else "a commitment but no reveal"
+                    if node in committed
+                    else "no commitment"
+                )
+                self.steps.alert(
+                    f"request {request_id}: {what} from {agent.name}; the end of {agent.log_path}:\n{agent.tail()}"
+                )
 
     def digits_request(self, pixels: list[int], label: int) -> PaidRequest:
         from joynet.inference.inputs import digits_input
@@ -444,21 +536,27 @@ class Demo:
             raise DemoError(f"request {request.request_id}: class {got}, but the local quantized model says {expected}")
         request.checked = True
         proof = self.proof_seconds(request.request_id, submitted[0].node)
-        self.say(f"digits  #{request.request_id:<3} class {got} (label {label}, local model {expected})  "
-                 f"Groth16 proof by {submitted[0].node[:10]}... in {proof:.2f} s, verified on chain  "
-                 f"settled {request.latency:.2f} s after the request  owner +{joy(request.owner_paid)}")
+        self.say(
+            f"digits  #{request.request_id:<3} class {got} (label {label}, local model {expected})  "
+            f"Groth16 proof by {submitted[0].node[:10]}... in {proof:.2f} s, verified on chain  "
+            f"settled {request.latency:.2f} s after the request  owner +{joy(request.owner_paid)}"
+        )
         return request
 
     def minilm_request(self, text: str) -> PaidRequest:
         request, result, submitted = self.paid_request(MINILM, {"text": text}, zk=False)
         expected = self.references[MINILM](text)
         if result.output_commitment != expected:
-            raise DemoError(f"request {request.request_id}: the settled embedding commitment differs from the local "
-                            f"sentence-transformers run")
+            raise DemoError(
+                f"request {request.request_id}: the settled embedding commitment differs from the local "
+                f"sentence-transformers run"
+            )
         request.checked = True
-        self.say(f"minilm  #{request.request_id:<3} {text!r}: {len(submitted)} nodes committed, then revealed "
-                 f"0x{result.output_commitment.hex()[:16]}... = local sentence-transformers  "
-                 f"settled {request.latency:.2f} s after the request")
+        self.say(
+            f"minilm  #{request.request_id:<3} {text!r}: {len(submitted)} nodes committed, then revealed "
+            f"0x{result.output_commitment.hex()[:16]}... = local sentence-transformers  "
+            f"settled {request.latency:.2f} s after the request"
+        )
         return request
 
     def proof_seconds(self, request_id: int, node: str) -> float:
@@ -478,23 +576,27 @@ class Demo:
     def feeless_requests(self) -> None:
         node = self.accounts[FEELESS_NODE].address
         height = chain.blocks.height
-        images = self.images[self.plan.digits:self.plan.digits + self.plan.feeless]
+        images = self.images[self.plan.digits : self.plan.digits + self.plan.feeless]
 
         async def scenario():
             from joynet.zk import random_salt
 
-            served = asyncio.create_task(self.serving.serve_iota(self.channel_id, FEELESS, node_address=node,
-                                                                 max_requests=len(images)))
+            served = asyncio.create_task(
+                self.serving.serve_iota(self.channel_id, FEELESS, node_address=node, max_requests=len(images))
+            )
             for pixels, label in images:
                 started = time.monotonic()
-                result = await self.requesting.execute_inference(FEELESS, {"pixels": pixels, "salt": random_salt()},
-                                                                 use_iota=True)
+                result = await self.requesting.execute_inference(
+                    FEELESS, {"pixels": pixels, "salt": random_salt()}, use_iota=True
+                )
                 seconds = time.monotonic() - started
                 expected = self.references[DIGITS](pixels)
                 verified = result.proof_verified
                 self.record.feeless.append(FeelessRequest(seconds, result.output["class"], expected, verified))
-                self.say(f"feeless class {result.output['class']} (label {label}, local model {expected})  "
-                         f"proof by {node[:10]}... verified by the requester (snarkjs)  round trip {seconds:.2f} s")
+                self.say(
+                    f"feeless class {result.output['class']} (label {label}, local model {expected})  "
+                    f"proof by {node[:10]}... verified by the requester (snarkjs)  round trip {seconds:.2f} s"
+                )
                 if result.output["class"] != expected or not verified:
                     raise DemoError("a feeless answer differs from the local model or came without a verified proof")
             if await served != len(images):
@@ -504,34 +606,50 @@ class Demo:
         # The requester has no EVM account; what was mined meanwhile is the agents' own (a bridger
         # may already checkpoint the channel, a node may collect its fees).
         agents = {self.accounts[i].address for i in (*EDGE_NODES.values(), *BRIDGERS.values())}
-        senders = [tx.sender for number in range(height + 1, chain.blocks.height + 1)
-                   for tx in chain.blocks[number].transactions]
+        senders = [
+            tx.sender
+            for number in range(height + 1, chain.blocks.height + 1)
+            for tx in chain.blocks[number].transactions
+        ]
         if not set(senders) <= agents:
             raise DemoError(f"transactions by {sorted(set(senders) - agents)} during the feeless requests")
-        self.say(f"requests and answers went over the channel: no transaction by the requester (the chain saw "
-                 f"{len(senders)} meanwhile, all by the agents)")
+        self.say(
+            f"requests and answers went over the channel: no transaction by the requester (the chain saw "
+            f"{len(senders)} meanwhile, all by the agents)"
+        )
 
     def checkpoint(self) -> None:
         stream = bytes.fromhex(self.channel_id[2:])
         wanted = len(self.record.feeless)
 
         def accepted():
-            logs = list(self.validator.CheckpointAccepted.range(
-                self.deployment.start_block, chain.blocks.height + 1, search_topics={"streamId": stream}))
+            logs = list(
+                self.validator.CheckpointAccepted.range(
+                    self.deployment.start_block, chain.blocks.height + 1, search_topics={"streamId": stream}
+                )
+            )
             return logs if sum(log.inferences for log in logs) >= wanted else None
 
-        logs = wait_until(accepted, self.plan.settle_timeout, f"the bridgers to checkpoint {wanted} inference(s)",
-                          self.supervisor, interval=0.25)
+        logs = wait_until(
+            accepted,
+            self.plan.settle_timeout,
+            f"the bridgers to checkpoint {wanted} inference(s)",
+            self.supervisor,
+            interval=0.25,
+        )
         genesis, length = self.proof_of_use.genesisTime(), self.proof_of_use.epochLength()
         for log in logs:
             receipt = chain.get_receipt(log.transaction_hash)
             self.steps.record("submitCheckpoint", receipt)
             epoch = (chain.blocks[log.block_number].timestamp - genesis) // length
             submitter = next(name for name, index in BRIDGERS.items() if self.accounts[index].address == receipt.sender)
-            self.record.checkpoints.append({"sequence": log.sequence, "inferences": log.inferences, "epoch": epoch,
-                                            "submitter": submitter})
-            self.say(f"checkpoint up to sequence {log.sequence}: {log.inferences} inference(s), signed by 2 of the "
-                     f"committee of 3, submitted by {submitter}, Merkle root 0x{bytes(log.messagesRoot).hex()[:16]}...")
+            self.record.checkpoints.append(
+                {"sequence": log.sequence, "inferences": log.inferences, "epoch": epoch, "submitter": submitter}
+            )
+            self.say(
+                f"checkpoint up to sequence {log.sequence}: {log.inferences} inference(s), signed by 2 of the "
+                f"committee of 3, submitted by {submitter}, Merkle root 0x{bytes(log.messagesRoot).hex()[:16]}..."
+            )
         epoch = self.record.checkpoints[-1]["epoch"]
         node, owner = self.accounts[FEELESS_NODE], self.accounts[MODEL_OWNER]
         usage = self.proof_of_use.modelUsage(epoch, model_key(FEELESS))
@@ -540,23 +658,34 @@ class Demo:
         if usage != wanted:
             raise DemoError(f"ProofOfUse counts {usage} feeless inference(s) in epoch {epoch}, not {wanted}")
         node_weight, owner_weight = self.proof_of_use.nodeUsage(epoch, node), self.proof_of_use.ownerUsage(epoch, owner)
-        self.say(f"ProofOfUse, epoch {epoch}: {usage} feeless inference(s) of {FEELESS} counted; reward weight this "
-                 f"epoch: node {node.address[:10]}... {joy(node_weight)}, owner {joy(owner_weight)} (the protocol's "
-                 f"share of the paid fees; feeless usage carries none)")
+        self.say(
+            f"ProofOfUse, epoch {epoch}: {usage} feeless inference(s) of {FEELESS} counted; reward weight this "
+            f"epoch: node {node.address[:10]}... {joy(node_weight)}, owner {joy(owner_weight)} (the protocol's "
+            f"share of the paid fees; feeless usage carries none)"
+        )
 
     def governance(self) -> None:
         alice, voter = self.accounts[ALICE], self.accounts[VOTER]
         receipt = self.token.invoke_transaction("delegate", alice, sender=alice)
         self.steps.record("delegate", receipt)
         chain.mine()
-        before = (self.marketplace.nodeShareBps(), self.marketplace.ownerShareBps(), self.marketplace.protocolShareBps())
+        before = (
+            self.marketplace.nodeShareBps(),
+            self.marketplace.ownerShareBps(),
+            self.marketplace.protocolShareBps(),
+        )
         proposer = ModelGovernanceDAO(self.dao.address, account=alice)
         proposals = {}
         for label, shares in (("within", ROYALTY_WITHIN_POLICY), ("outside", ROYALTY_OUTSIDE_POLICY)):
-            description = (f"Model-owner royalty {before[1] / 100:g} % -> {shares[1] / 100:g} % "
-                           f"(fee shares {'/'.join(map(str, shares))})")
-            proposal_id = asyncio.run(proposer.propose([self.marketplace.address], [0],
-                                                       [self.marketplace.setFeeShares.encode_input(*shares)], description))
+            description = (
+                f"Model-owner royalty {before[1] / 100:g} % -> {shares[1] / 100:g} % "
+                f"(fee shares {'/'.join(map(str, shares))})"
+            )
+            proposal_id = asyncio.run(
+                proposer.propose(
+                    [self.marketplace.address], [0], [self.marketplace.setFeeShares.encode_input(*shares)], description
+                )
+            )
             self.steps.record("propose", proposer.last_receipt)
             proposals[label] = proposal_id
             self.say(f"alice proposes {description}: {hex(proposal_id)[:14]}...")
@@ -567,21 +696,28 @@ class Demo:
             self.steps.record("castVote", proposer.last_receipt)
 
         def voter_votes():
-            logs = [log for log in self.dao.VoteCast.range(self.deployment.start_block, chain.blocks.height + 1)
-                    if log.voter == voter.address and log.proposalId in proposals.values()]
+            logs = [
+                log
+                for log in self.dao.VoteCast.range(self.deployment.start_block, chain.blocks.height + 1)
+                if log.voter == voter.address and log.proposalId in proposals.values()
+            ]
             return logs if len(logs) == len(proposals) else None
 
         votes = {log.proposalId: log for log in wait_until(voter_votes, 60, "the voter agent's votes", self.supervisor)}
         for proposal_id in proposals.values():
             vote = votes[proposal_id]
             self.steps.record("castVote", chain.get_receipt(vote.transaction_hash))
-            self.say(f"voter agent votes {VoteType(vote.support).name.upper()} on {hex(proposal_id)[:14]}... with "
-                     f"{joy(vote.weight)}: {vote.reason}")
+            self.say(
+                f"voter agent votes {VoteType(vote.support).name.upper()} on {hex(proposal_id)[:14]}... with "
+                f"{joy(vote.weight)}: {vote.reason}"
+            )
         chain.mine(self.dao.votingPeriod() + 1)
         states = {label: ProposalState(self.dao.state(pid)) for label, pid in proposals.items()}
         self.say(f"voting period over: within policy {states['within'].name}, outside policy {states['outside'].name}")
         if states != {"within": ProposalState.Succeeded, "outside": ProposalState.Defeated}:
-            raise DemoError(f"expected Succeeded and Defeated, got {states['within'].name} and {states['outside'].name}")
+            raise DemoError(
+                f"expected Succeeded and Defeated, got {states['within'].name} and {states['outside'].name}"
+            )
 
         accepted = proposals["within"]
         asyncio.run(proposer.queue(accepted))
@@ -601,14 +737,21 @@ class Demo:
         after = (self.marketplace.nodeShareBps(), self.marketplace.ownerShareBps(), self.marketplace.protocolShareBps())
         if after != ROYALTY_WITHIN_POLICY:
             raise DemoError(f"the executed proposal left the fee shares at {after}")
-        self.say(f"after {delay} s of chain time anyone executes: fee shares node/owner/protocol "
-                 f"{'/'.join(map(str, before))} -> {'/'.join(map(str, after))} bps")
+        self.say(
+            f"after {delay} s of chain time anyone executes: fee shares node/owner/protocol "
+            f"{'/'.join(map(str, before))} -> {'/'.join(map(str, after))} bps"
+        )
         self.record.governance = {
-            "royalty_before_bps": before[1], "royalty_after_bps": after[1],
-            "within_policy": {"state": ProposalState(self.dao.state(accepted)).name,
-                              "voter": VoteType(votes[accepted].support).name},
-            "outside_policy": {"state": states["outside"].name,
-                               "voter": VoteType(votes[proposals["outside"]].support).name},
+            "royalty_before_bps": before[1],
+            "royalty_after_bps": after[1],
+            "within_policy": {
+                "state": ProposalState(self.dao.state(accepted)).name,
+                "voter": VoteType(votes[accepted].support).name,
+            },
+            "outside_policy": {
+                "state": states["outside"].name,
+                "voter": VoteType(votes[proposals["outside"]].support).name,
+            },
         }
         pixels, digit = self.images[self.plan.digits + self.plan.feeless]
         request = self.digits_request(pixels, digit)
@@ -619,8 +762,10 @@ class Demo:
     def flows(self) -> None:
         after = self.balances()
         paid = self.record.paid
-        refunds = sum(log.amount for log in self.marketplace.InferenceRefunded.range(
-            self.deployment.start_block, chain.blocks.height + 1))
+        refunds = sum(
+            log.amount
+            for log in self.marketplace.InferenceRefunded.range(self.deployment.start_block, chain.blocks.height + 1)
+        )
         nodes = {name: after[name] - self.baseline[name] for name in EDGE_NODES}
         flows = {
             "requester_paid": self.baseline["requester"] - after["requester"],
@@ -637,8 +782,10 @@ class Demo:
         if self.marketplace.protocolEarnings() != flows["protocol_share"]:
             raise DemoError("the marketplace's protocol earnings do not match the settlements")
         self.record.flows = flows
-        self.say(f"requester paid {joy(flows['requester_paid'])} = nodes {joy(sum(nodes.values()))} + owner "
-                 f"{joy(flows['owner_royalty'])} + protocol {joy(flows['protocol_share'])}; JOY is conserved")
+        self.say(
+            f"requester paid {joy(flows['requester_paid'])} = nodes {joy(sum(nodes.values()))} + owner "
+            f"{joy(flows['owner_royalty'])} + protocol {joy(flows['protocol_share'])}; JOY is conserved"
+        )
 
     def shutdown(self) -> None:
         """Stops the agents (SIGTERM, then SIGKILL) and closes the in-process nodes; raises if
@@ -655,17 +802,22 @@ class Demo:
     def summary(self) -> dict:
         paid, record = self.record.paid, self.record
         models = {}
-        for model, verified_by in ((DIGITS, "Groth16 proof verified on chain (ZK policy)"),
-                                   (MINILM, "quorum of 3 nodes: sealed commitments, then the same result revealed")):
+        for model, verified_by in (
+            (DIGITS, "Groth16 proof verified on chain (ZK policy)"),
+            (MINILM, "quorum of 3 nodes: sealed commitments, then the same result revealed"),
+        ):
             requests = [r for r in paid if r.model == model]
             models[model] = {
-                "made": len(requests), "settled": sum(r.settled for r in requests),
-                "checked": sum(r.checked for r in requests), "verified_by": verified_by,
+                "made": len(requests),
+                "settled": sum(r.settled for r in requests),
+                "checked": sum(r.checked for r in requests),
+                "verified_by": verified_by,
                 "latency_p50_s": p50([r.latency for r in requests]),
             }
         models[DIGITS]["proof_p50_s"] = p50(record.proof_seconds)
         models[FEELESS] = {
-            "made": len(record.feeless), "settled": record.usage.get("checkpointed", 0),
+            "made": len(record.feeless),
+            "settled": record.usage.get("checkpointed", 0),
             "checked": sum(f.label == f.expected and f.proof_verified for f in record.feeless),
             "verified_by": "channel: proof verified by the requester; bridgers' checkpoint (2 of 3) on chain",
             "latency_p50_s": p50([f.seconds for f in record.feeless]),
@@ -676,8 +828,10 @@ class Demo:
             "usage": record.usage,
             "governance": record.governance,
             "flows": record.flows,
-            "gas": {label: {"txs": len(values), "per_tx": sum(values) // len(values)} for label, values in
-                    self.steps.gas.items()},
+            "gas": {
+                label: {"txs": len(values), "per_tx": sum(values) // len(values)}
+                for label, values in self.steps.gas.items()
+            },
             "processes": [{"name": a.name, "pid": a.pid, "exit": a.exit_code} for a in self.supervisor.agents],
             "leftover_pids": self.supervisor.leftovers(),
             "seconds": round(self.steps.elapsed(), 1),
@@ -690,36 +844,50 @@ def print_summary(summary: dict, short: bool) -> None:
     echo(f"    {'model':<15} {'made':>4} {'settled':>7} {'checked':>7} {'p50 latency':>11}  verified by")
     for name, model in summary["models"].items():
         latency = f"{model['latency_p50_s']:.2f} s" if model["latency_p50_s"] is not None else "-"
-        echo(f"    {name:<15} {model['made']:>4} {model['settled']:>7} {model['checked']:>7} {latency:>11}  "
-             f"{model['verified_by']}")
+        echo(
+            f"    {name:<15} {model['made']:>4} {model['settled']:>7} {model['checked']:>7} {latency:>11}  "
+            f"{model['verified_by']}"
+        )
     echo("    latency: paid = request transaction to InferenceSettled; feeless = request to verified answer")
-    echo("    checked: equal to a local run (digits class of the quantized model; MiniLM commitment of "
-         "sentence-transformers)")
+    echo(
+        "    checked: equal to a local run (digits class of the quantized model; MiniLM commitment of "
+        "sentence-transformers)"
+    )
     proof = summary["models"][DIGITS].get("proof_p50_s")
     echo(f"    proof time p50 (edge agents, Groth16 with snarkjs): {proof:.2f} s" if proof is not None else "")
     usage = summary["usage"]
-    echo(f"    checkpoints: {len(summary['checkpoints'])}, {usage.get('checkpointed', 0)} feeless inference(s) "
-         f"credited in ProofOfUse epoch {usage.get('epoch')}")
+    echo(
+        f"    checkpoints: {len(summary['checkpoints'])}, {usage.get('checkpointed', 0)} feeless inference(s) "
+        f"credited in ProofOfUse epoch {usage.get('epoch')}"
+    )
     flows = summary["flows"]
     echo("    JOY flows")
-    echo(f"      requester paid     {joy(flows['requester_paid']):>14}   refunded {joy(flows['refunded'])}; "
-         "feeless requests cost nothing")
+    echo(
+        f"      requester paid     {joy(flows['requester_paid']):>14}   refunded {joy(flows['refunded'])}; "
+        "feeless requests cost nothing"
+    )
     for name, amount in flows["nodes_earned"].items():
         echo(f"      {name} earned      {joy(amount):>14}")
     governance = summary["governance"]
-    echo(f"      model owner royalty {joy(flows['owner_royalty']):>13}   "
-         f"({governance['royalty_before_bps'] / 100:g} %, {governance['royalty_after_bps'] / 100:g} % after the change)")
+    echo(
+        f"      model owner royalty {joy(flows['owner_royalty']):>13}   "
+        f"({governance['royalty_before_bps'] / 100:g} %, {governance['royalty_after_bps'] / 100:g} % after the change)"
+    )
     echo(f"      protocol share     {joy(flows['protocol_share']):>14}   (kept in the marketplace for the treasury)")
-    echo(f"    governance: royalty {governance['royalty_before_bps']} -> {governance['royalty_after_bps']} bps "
-         f"{governance['within_policy']['state']} (voter {governance['within_policy']['voter']}); the 45 % proposal "
-         f"{governance['outside_policy']['state']} (voter {governance['outside_policy']['voter']})")
+    echo(
+        f"    governance: royalty {governance['royalty_before_bps']} -> {governance['royalty_after_bps']} bps "
+        f"{governance['within_policy']['state']} (voter {governance['within_policy']['voter']}); the 45 % proposal "
+        f"{governance['outside_policy']['state']} (voter {governance['outside_policy']['voter']})"
+    )
     echo(f"    {'gas':<34} {'txs':>4} {'per tx':>10}")
     for label, gas in summary["gas"].items():
         echo(f"      {label:<32} {gas['txs']:>4} {gas['per_tx']:>10,}")
     stopped = [p for p in summary["processes"] if p["exit"] is not None]
-    echo(f"    processes: {len(summary['processes'])} started, {len(stopped)} stopped "
-         f"(exit codes {', '.join(str(p['exit']) for p in summary['processes'])}); "
-         f"{len(summary['leftover_pids'])} left running")
+    echo(
+        f"    processes: {len(summary['processes'])} started, {len(stopped)} stopped "
+        f"(exit codes {', '.join(str(p['exit']) for p in summary['processes'])}); "
+        f"{len(summary['leftover_pids'])} left running"
+    )
     echo(f"    done in {summary['seconds']:.1f} s")
 
 

@@ -56,15 +56,21 @@ class Agent:
         self.ready_after = self.exit_code = None
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [APE, "run", *self.args], cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
+                [APE, "run", *self.args],
+                cwd=PROJECT_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         self.started_at = time.monotonic()
 
     def log(self, whole: bool = False) -> str:
         """What this run wrote (every run's output with ``whole``)."""
         data = self.log_path.read_bytes() if self.log_path.exists() else b""
-        return (data if whole else data[self.log_offset:]).decode(errors="replace")
+        return (data if whole else data[self.log_offset :]).decode(errors="replace")
 
     def tail(self, lines: int = TAIL_LINES) -> str:
         return "\n".join(f"    | {line}" for line in self.log().splitlines()[-lines:]) or "    | (empty)"
@@ -74,8 +80,9 @@ class Agent:
 
     def check_alive(self) -> None:
         if self.process is not None and not self.running():
-            raise AgentError(f"{self.name} (pid {self.pid}) exited with code {self.process.returncode}; "
-                             f"its log is {self.log_path}")
+            raise AgentError(
+                f"{self.name} (pid {self.pid}) exited with code {self.process.returncode}; its log is {self.log_path}"
+            )
 
     def is_ready(self) -> bool:
         self.check_alive()
@@ -83,8 +90,9 @@ class Agent:
             self.ready_after = time.monotonic() - self.started_at
         return self.ready_after is not None
 
-    def wait_for(self, text: str, timeout: float = 90.0, step: Callable[[], None] | None = None,
-                 interval: float = 0.2) -> str:
+    def wait_for(
+        self, text: str, timeout: float = 90.0, step: Callable[[], None] | None = None, interval: float = 0.2
+    ) -> str:
         """Waits until a line of this run's log contains ``text`` (calling ``step()`` between looks);
         returns that line. Raises AgentError if the agent exits first or the time runs out."""
         deadline = time.monotonic() + timeout
@@ -170,8 +178,9 @@ class AgentSupervisor:
             now = time.monotonic()
             if now > deadline:
                 for agent in waiting:
-                    self.alert(f"{agent.name} is not ready after {timeout:.0f} s; the end of {agent.log_path}:\n"
-                               f"{agent.tail()}")
+                    self.alert(
+                        f"{agent.name} is not ready after {timeout:.0f} s; the end of {agent.log_path}:\n{agent.tail()}"
+                    )
                 names = ", ".join(agent.name for agent in waiting)
                 raise AgentError(f"{names} not ready within {timeout:.0f} s (no {waiting[0].ready_text!r} in the log)")
             if now > next_progress:

@@ -139,8 +139,14 @@ class Bench:
         commitment = registration_commitment(model_id, self.owner.address, salt)
         committed = self.marketplace.commitModelRegistration(commitment, sender=self.owner)
         registered = self.marketplace.registerModel(
-            model_id, f"ipfs://bafy{name}", weights or keccak(text=name + "w"), price, (quorum, circuit, 0), stream,
-            salt, sender=self.owner,
+            model_id,
+            f"ipfs://bafy{name}",
+            weights or keccak(text=name + "w"),
+            price,
+            (quorum, circuit, 0),
+            stream,
+            salt,
+            sender=self.owner,
         )
         return model_id, committed.gas_used, registered.gas_used
 
@@ -164,8 +170,12 @@ class Bench:
                 (self.funder.address, operator, 10**18, b""),
                 (self.funder.address, self.token.address, 0, self.token.transfer.encode_input(operator, stake)),
                 (operator, self.token.address, 0, self.token.approve.encode_input(self.coordinator, stake)),
-                (operator, self.coordinator.address, 0,
-                 self.coordinator.registerNode.encode_input(stake, 1_000, [model_id])),
+                (
+                    operator,
+                    self.coordinator.address,
+                    0,
+                    self.coordinator.registerNode.encode_input(stake, 1_000, [model_id]),
+                ),
             ]
             for sender, to, value, data in calls:
                 tx_hash = web3.eth.send_transaction({"from": sender, "to": to, "value": value, "data": data})
@@ -289,8 +299,12 @@ def run(bench: Bench, say, gas_only=False) -> None:
     say("models and nodes registered")
 
     # Quorum 1, paid by a token transfer.
-    trip, direct = bench.steady(lambda: bench.quorum1_trip(digits), addresses, lambda: bench.quorum1_trip(digits),
-                                lambda: bench.quorum1_trip(digits, assign=False))
+    trip, direct = bench.steady(
+        lambda: bench.quorum1_trip(digits),
+        addresses,
+        lambda: bench.quorum1_trip(digits),
+        lambda: bench.quorum1_trip(digits, assign=False),
+    )
     bench.keep("quorum1", trip)
     r["gas.request_paid"], r["gas.assign_nodes"], r["gas.submit_settle_quorum1"] = trip.steps.values()
     r["gas.round_trip_quorum1_assigned_first"] = trip.total
@@ -387,15 +401,12 @@ def measure_zk_round_trip(bench: Bench, nodes) -> None:
     with a prepaid balance (a Chainlink Functions subscription, an Infernet wallet) does;
     gas.round_trip_zk_transfer pays it with a token transfer."""
     model, (_, images, _, _) = QuantizedMLP.load(), load_split()
-    model_id, _, _ = bench.model(
-        "zk-digits", circuit=circuit_id(), weights=to_bytes32(weights_commitment(model))
-    )
+    model_id, _, _ = bench.model("zk-digits", circuit=circuit_id(), weights=to_bytes32(weights_commitment(model)))
     for node in nodes:
         bench.coordinator.serveModel(model_id, sender=accounts[node])
     bench.deposit(1_000 * JOY)
 
     with ZKProver() as prover:
-
         digits = cycle(image.tolist() for image in images)
 
         def inputs():
@@ -438,8 +449,14 @@ def measure_checkpoints(bench: Bench, operators, say) -> None:
         nonlocal head, sequence
         sequence += sum(counts)
         new_head = keccak(text=f"head {sequence}")
-        cp = Checkpoint(stream, sequence, head, new_head, keccak(text=f"root {sequence}"),
-                        [Usage(op.address, count) for op, count in zip(operators, counts, strict=False)])
+        cp = Checkpoint(
+            stream,
+            sequence,
+            head,
+            new_head,
+            keccak(text=f"root {sequence}"),
+            [Usage(op.address, count) for op, count in zip(operators, counts, strict=False)],
+        )
         signed = [sign_checkpoint(b.private_key, cp, chain.chain_id, bench.bridge.address) for b in bridgers]
         head = new_head
         return bench.bridge.submitCheckpoint(cp, ordered_signatures(signed), sender=bridgers[0]).gas_used
@@ -469,7 +486,11 @@ def print_table(results: dict[str, float]) -> None:
     click.echo(f"{'metric':<36} {'value':>12} {'target':>12}")
     for name, value in sorted(results.items()):
         target = METRICS[name].target if name in METRICS else None
-        shown = f"{value:>12.3f}" if name.endswith(("seconds", "ratio", "_s")) or "_seconds_" in name else f"{value:>12,.0f}"
+        shown = (
+            f"{value:>12.3f}"
+            if name.endswith(("seconds", "ratio", "_s")) or "_seconds_" in name
+            else f"{value:>12,.0f}"
+        )
         verdict = ("" if target.met(value) else "  NOT MET") if target else ""
         click.echo(f"{name:<36} {shown} {str(target) if target else '':>12}{verdict}")
     for label, (numerator, denominator, target) in RATIOS.items():
@@ -479,7 +500,9 @@ def print_table(results: dict[str, float]) -> None:
 
 
 @click.command(cls=ConnectedProviderCommand, short_help="Measure JoyNet's gas on a local chain")
-@click.option("--gas-only", is_flag=True, help="gas, ZK proofs and checkpoints only: no EZKL, edge agents, channel or MiniLM")
+@click.option(
+    "--gas-only", is_flag=True, help="gas, ZK proofs and checkpoints only: no EZKL, edge agents, channel or MiniLM"
+)
 def cli(gas_only):
     if not networks.provider.network.is_local:
         raise click.ClickException("the benchmark runs on a local chain only")

@@ -37,8 +37,14 @@ def log(text: str) -> None:
     show_default=True,
     help="Voter policy (YAML): supported calls and their bounds",
 )
-@click.option("--account", "account_spec", help="Ape account alias, or test:N on a local chain (default: $JOYNET_ACCOUNT, locally test:0)")
-@click.option("--from-block", type=int, help="Consider proposals from this block (default: the deployment's first block)")
+@click.option(
+    "--account",
+    "account_spec",
+    help="Ape account alias, or test:N on a local chain (default: $JOYNET_ACCOUNT, locally test:0)",
+)
+@click.option(
+    "--from-block", type=int, help="Consider proposals from this block (default: the deployment's first block)"
+)
 @click.option("--poll-seconds", type=float, default=1.0, show_default=True, help="How often to look for new blocks")
 def cli(policy_path, account_spec, from_block, poll_seconds):
     logger.set_level("WARNING")  # Ape's per-transaction lines would drown the voter's own
@@ -57,7 +63,9 @@ def cli(policy_path, account_spec, from_block, poll_seconds):
     voter = DaoVoter(policy, dao, deployment.contract("JoyToken"), directory, log=say)
     start = deployment.start_block if from_block is None else from_block
     supported = ", ".join(f"{c}.{f}" for c, f in policy.rules) or "nothing"
-    say(f"dao_voter {account.address} on chain {chain.chain_id}: policy {policy_path} supports {supported}; otherwise {policy.otherwise.name.lower()}")
+    say(
+        f"dao_voter {account.address} on chain {chain.chain_id}: policy {policy_path} supports {supported}; otherwise {policy.otherwise.name.lower()}"
+    )
     say(f"following ModelGovernanceDAO {dao.address} from block {start}")
     bot.poll_seconds = poll_seconds
     bot.run(voter, dao.contract, BlockCursor(start - 1))

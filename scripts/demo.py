@@ -22,11 +22,17 @@ from joynet.demo import FULL_PLAN, SHORT_PLAN, run_demo
 
 @click.command(cls=ConnectedProviderCommand, short_help="Run the JoyNet demo on a local chain")
 @click.option("--short", is_flag=True, envvar="JOYNET_DEMO_SHORT", help="Fewer requests (what CI runs)")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
-              help="Keep the run's store, channel ledger, journals and agent logs here "
-                   "[default: a temporary directory, removed after a successful run]")
-@click.option("--summary-json", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the summary as JSON to this file")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the run's store, channel ledger, journals and agent logs here "
+    "[default: a temporary directory, removed after a successful run]",
+)
+@click.option(
+    "--summary-json",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the summary as JSON to this file",
+)
 def cli(short, workdir, summary_json):
     if not networks.provider.network.is_local:
         raise click.ClickException("the demo runs on a local chain only (--network ethereum:local:foundry)")

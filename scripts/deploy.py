@@ -102,9 +102,7 @@ def cli(account_alias, redeploy, yes, config_path):
         deployer.set_autosign(True)
     click.echo(f"deploy: deploying JoyNet to {target}")
     try:
-        deployment = deploy_protocol(
-            deployer, config, test_accounts, log=lambda message: click.echo(f"  - {message}")
-        )
+        deployment = deploy_protocol(deployer, config, test_accounts, log=lambda message: click.echo(f"  - {message}"))
     except DeployConfigError as err:
         _fail(str(err))
     deployment.save(out_path)

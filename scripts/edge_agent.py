@@ -68,46 +68,101 @@ def _print_status(status: dict, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(status, indent=1))
         return
-    click.echo(f"node            {status['node']}  ({'active' if status['active'] else 'inactive'}"
-               f"{'' if status['registered'] else ', not registered'})")
-    click.echo(f"stake           {format_joy(status['stake'])} JOY ({format_joy(status['bonded'])} bonded to open tasks, "
-               f"{format_joy(status['unbonding'])} unbonding)")
-    click.echo(f"load            {status['active_tasks']} / {status['capacity']} tasks, "
-               f"{status['missed_deadlines']} missed deadline(s) in a row")
+    click.echo(
+        f"node            {status['node']}  ({'active' if status['active'] else 'inactive'}"
+        f"{'' if status['registered'] else ', not registered'})"
+    )
+    click.echo(
+        f"stake           {format_joy(status['stake'])} JOY ({format_joy(status['bonded'])} bonded to open tasks, "
+        f"{format_joy(status['unbonding'])} unbonding)"
+    )
+    click.echo(
+        f"load            {status['active_tasks']} / {status['capacity']} tasks, "
+        f"{status['missed_deadlines']} missed deadline(s) in a row"
+    )
     click.echo(f"models          {', '.join(status['models']) or '-'}")
-    click.echo(f"fees            {format_joy(status['fees_unwithdrawn'])} JOY to withdraw, "
-               f"{format_joy(status['fees_withdrawn'])} JOY withdrawn")
+    click.echo(
+        f"fees            {format_joy(status['fees_unwithdrawn'])} JOY to withdraw, "
+        f"{format_joy(status['fees_withdrawn'])} JOY withdrawn"
+    )
     jobs = ", ".join(f"{count} {state}" for state, count in sorted(status["jobs"].items())) or "none"
     outcomes = ", ".join(f"{count} {name}" for name, count in sorted(status["outcomes"].items())) or "none"
     click.echo(f"jobs            {jobs} (requests {outcomes})")
     for job in status["recent"]:
         took = f"{job['seconds']:.2f} s" if job["seconds"] is not None else ""
         reason = f"  {job['reason']}" if job["reason"] else ""
-        click.echo(f"  #{job['request']:<6} {job['model']:<10} {job['state']:<10} {job['outcome'] or '':<9} {took:>8}{reason}")
+        click.echo(
+            f"  #{job['request']:<6} {job['model']:<10} {job['state']:<10} {job['outcome'] or '':<9} {took:>8}{reason}"
+        )
 
 
 @click.command(cls=ConnectedProviderCommand, short_help="Run a JoyNet edge node agent, or show its status")
 @click.argument("action", type=click.Choice(["serve", "status"]), default="serve")
 @click.option("--account", "account_alias", envvar="JOYNET_ACCOUNT", help="Ape account alias of the operator")
-@click.option("--account-index", type=int, envvar="JOYNET_EDGE_ACCOUNT_INDEX",
-              help="Ape test account N instead (local networks)")
-@click.option("--model", "models", multiple=True, envvar="JOYNET_EDGE_MODELS",
-              help="a model name registered on chain to serve (repeat; env: space-separated)")
-@click.option("--capacity", type=click.IntRange(1, 1024), default=4, show_default=True, envvar="JOYNET_EDGE_CAPACITY",
-              help="concurrent tasks declared on chain")
-@click.option("--stake", type=float, envvar="JOYNET_EDGE_STAKE",
-              help="JOY to keep staked [default: minStake + capacity x taskBond]")
+@click.option(
+    "--account-index", type=int, envvar="JOYNET_EDGE_ACCOUNT_INDEX", help="Ape test account N instead (local networks)"
+)
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    envvar="JOYNET_EDGE_MODELS",
+    help="a model name registered on chain to serve (repeat; env: space-separated)",
+)
+@click.option(
+    "--capacity",
+    type=click.IntRange(1, 1024),
+    default=4,
+    show_default=True,
+    envvar="JOYNET_EDGE_CAPACITY",
+    help="concurrent tasks declared on chain",
+)
+@click.option(
+    "--stake",
+    type=float,
+    envvar="JOYNET_EDGE_STAKE",
+    help="JOY to keep staked [default: minStake + capacity x taskBond]",
+)
 @click.option("--store-dir", envvar="JOYNET_IPFS_DIR", help="embedded store directory [default: ~/.joynet/ipfs]")
 @click.option("--ipfs-api", envvar="JOYNET_IPFS_API", help="a Kubo RPC API multiaddr instead of the embedded store")
-@click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=Path), envvar="JOYNET_EDGE_JOURNAL",
-              help="SQLite job journal [default: ~/.joynet/edge/<network>-<address>.sqlite]")
-@click.option("--withdraw-at", type=float, default=10.0, show_default=True, envvar="JOYNET_EDGE_WITHDRAW_AT",
-              help="withdraw fees once they reach this many JOY (0: after every settlement)")
-@click.option("--max-input-bytes", type=click.IntRange(1), default=DEFAULT_MAX_INPUT_BYTES, show_default=True,
-              envvar="JOYNET_EDGE_MAX_INPUT_BYTES", help="largest input document accepted")
+@click.option(
+    "--journal",
+    "journal_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="JOYNET_EDGE_JOURNAL",
+    help="SQLite job journal [default: ~/.joynet/edge/<network>-<address>.sqlite]",
+)
+@click.option(
+    "--withdraw-at",
+    type=float,
+    default=10.0,
+    show_default=True,
+    envvar="JOYNET_EDGE_WITHDRAW_AT",
+    help="withdraw fees once they reach this many JOY (0: after every settlement)",
+)
+@click.option(
+    "--max-input-bytes",
+    type=click.IntRange(1),
+    default=DEFAULT_MAX_INPUT_BYTES,
+    show_default=True,
+    envvar="JOYNET_EDGE_MAX_INPUT_BYTES",
+    help="largest input document accepted",
+)
 @click.option("--json", "as_json", is_flag=True, help="status: print JSON")
-def cli(action, account_alias, account_index, models, capacity, stake, store_dir, ipfs_api, journal_path, withdraw_at,
-        max_input_bytes, as_json):
+def cli(
+    action,
+    account_alias,
+    account_index,
+    models,
+    capacity,
+    stake,
+    store_dir,
+    ipfs_api,
+    journal_path,
+    withdraw_at,
+    max_input_bytes,
+    as_json,
+):
     account = _account(account_alias, account_index)
     journal_path = journal_path or _default_journal(account.address)
     models = [name for value in models for name in value.replace(",", " ").split()]
@@ -120,11 +175,25 @@ def cli(action, account_alias, account_index, models, capacity, stake, store_dir
         raise click.UsageError("name the models to serve: --model NAME (repeatable) or JOYNET_EDGE_MODELS")
     _setup_logging(account.address)
     try:
-        node = EdgeNode(account, models, journal=journal_path, capacity=capacity,
-                        stake=int(stake * JOY) if stake else None, store=open_store(ipfs_api, store_dir),
-                        marketplace=market, max_input_bytes=max_input_bytes, withdraw_threshold=int(withdraw_at * JOY))
-        logger.info("edge agent %s on %s: models %s, capacity %d, journal %s", account.address,
-                    networks.provider.network.name, ", ".join(models), capacity, journal_path)
+        node = EdgeNode(
+            account,
+            models,
+            journal=journal_path,
+            capacity=capacity,
+            stake=int(stake * JOY) if stake else None,
+            store=open_store(ipfs_api, store_dir),
+            marketplace=market,
+            max_input_bytes=max_input_bytes,
+            withdraw_threshold=int(withdraw_at * JOY),
+        )
+        logger.info(
+            "edge agent %s on %s: models %s, capacity %d, journal %s",
+            account.address,
+            networks.provider.network.name,
+            ", ".join(models),
+            capacity,
+            journal_path,
+        )
         bot.run(node, node.contract, node.journal, nudge_local_pool=True)
     except (EdgeNodeError, JournalError) as error:
         raise click.ClickException(str(error)) from None

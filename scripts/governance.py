@@ -67,7 +67,11 @@ def send(action, *args) -> None:
         fail(str(err))
 
 
-account_option = click.option("--account", "account_spec", help="Ape account alias, or test:N on a local chain (default: $JOYNET_ACCOUNT, locally test:0)")
+account_option = click.option(
+    "--account",
+    "account_spec",
+    help="Ape account alias, or test:N on a local chain (default: $JOYNET_ACCOUNT, locally test:0)",
+)
 
 
 @click.group(short_help="Propose, vote, queue, execute and follow JoyNet DAO proposals")
@@ -76,7 +80,13 @@ def cli():
 
 
 @cli.command(cls=ConnectedProviderCommand)
-@click.option("--call", "calls", multiple=True, required=True, help='A call, e.g. "ModelMarketplace.setFeeShares(7000, 2500, 500)"; repeat for several')
+@click.option(
+    "--call",
+    "calls",
+    multiple=True,
+    required=True,
+    help='A call, e.g. "ModelMarketplace.setFeeShares(7000, 2500, 500)"; repeat for several',
+)
 @click.option("--description", required=True, help="What the proposal does and why (its id depends on it)")
 @account_option
 def propose(calls, description, account_spec):
@@ -102,7 +112,9 @@ def propose(calls, description, account_spec):
     click.echo(f"proposal {hex(proposal_id)}")
     for call in encoded:
         click.echo(f"  call        {call}")
-    click.echo(f"  state       {dao.state(proposal_id).name}: {time_left(dao.contract, proposal_id, seconds_per_block())}")
+    click.echo(
+        f"  state       {dao.state(proposal_id).name}: {time_left(dao.contract, proposal_id, seconds_per_block())}"
+    )
     click.echo(f"  gas         {dao.last_receipt.gas_used:,}")
 
 
@@ -119,7 +131,9 @@ def vote(proposal, support, reason, account_spec):
         fail(f"{dao.account.address} has already voted on proposal {proposal}")
     send(dao.castVote, proposal_id, SUPPORT[support.lower()], reason)
     weight = dao.contract.getVotes(dao.account, dao.contract.proposalSnapshot(proposal_id))
-    click.echo(f"voted {support.lower()} on {hex(proposal_id)} with {weight / JOY:,.0f} JOY (gas {dao.last_receipt.gas_used:,})")
+    click.echo(
+        f"voted {support.lower()} on {hex(proposal_id)} with {weight / JOY:,.0f} JOY (gas {dao.last_receipt.gas_used:,})"
+    )
     if weight == 0:
         click.echo("  note: this account had no voting power at the proposal's snapshot (delegate first)")
     show_votes(dao, proposal_id)

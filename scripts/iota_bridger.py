@@ -44,7 +44,9 @@ def cli(account_alias, test_account, poll_seconds, max_seconds, until_caught_up)
         raise click.ClickException(f"{signer.address} is not on the IOTAValidator committee")
     ledger = SQLiteLedger()
     bridger = Bridger(validator, signer, ledger, chain.chain_id, say=say, until_caught_up=until_caught_up)
-    say(f"member {signer.address}, validator {validator.address}, ledger {ledger.path}, "
-        f"threshold {validator.threshold()} of {len(validator.committee())}")
+    say(
+        f"member {signer.address}, validator {validator.address}, ledger {ledger.path}, "
+        f"threshold {validator.threshold()} of {len(validator.committee())}"
+    )
     bot.poll_seconds = poll_seconds
     bot.run(bridger, validator, BlockCursor(deployment.start_block - 1), max_seconds=max_seconds)

@@ -146,8 +146,16 @@ class Bot:
         for stop in self._stops:
             stop.set()
 
-    async def serve(self, state, contract, cursor, *, stop: asyncio.Event | None = None,
-                    nudge_local_pool: bool = False, max_seconds: float | None = None) -> None:
+    async def serve(
+        self,
+        state,
+        contract,
+        cursor,
+        *,
+        stop: asyncio.Event | None = None,
+        nudge_local_pool: bool = False,
+        max_seconds: float | None = None,
+    ) -> None:
         """Startup handlers, then polls until stopped (or ``max_seconds``), then the shutdown
         handlers. Without ``stop``, SIGTERM and SIGINT stop it (main thread only); several states
         can be served in one event loop, each with its own ``stop`` event."""
@@ -166,8 +174,12 @@ class Bot:
         try:
             for handler in self._startup:
                 await _call(handler, state)
-            logger.info("%s listening for %s from block %d", self.name, ", ".join(self._events) or "new blocks",
-                        cursor.cursor + 1)
+            logger.info(
+                "%s listening for %s from block %d",
+                self.name,
+                ", ".join(self._events) or "new blocks",
+                cursor.cursor + 1,
+            )
             while not stop.is_set():
                 try:
                     await self._poll(state, provider, contract.address, abis, cursor)
@@ -200,8 +212,9 @@ class Bot:
             return
         if abis:
             topics = ["0x" + keccak(text=abi.selector).hex() for abi in abis]
-            log_filter = LogFilter(addresses=[address], events=abis, topic_filter=[topics],
-                                   start_block=start + 1, stop_block=head)
+            log_filter = LogFilter(
+                addresses=[address], events=abis, topic_filter=[topics], start_block=start + 1, stop_block=head
+            )
             for event in provider.get_contract_logs(log_filter):
                 for handler in self._events[event.event_name]:
                     await _call(handler, state, event)

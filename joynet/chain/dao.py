@@ -94,9 +94,7 @@ class ModelGovernanceDAO(SigningClient):
                 f"targets, values and calldata must be non-empty and of one length "
                 f"(got {len(targets)}, {len(values)}, {len(calldata)})"
             )
-        receipt = await self._send(
-            self.contract.propose, list(targets), list(values), list(calldata), description
-        )
+        receipt = await self._send(self.contract.propose, list(targets), list(values), list(calldata), description)
         (created,) = receipt.decode_logs(self.contract.ProposalCreated)
         return created.proposalId
 
@@ -122,9 +120,7 @@ class ModelGovernanceDAO(SigningClient):
             raise GovernanceError(f"proposal {proposal_id:#x} is {state.name}; only a Queued one can be executed")
         eta = self.contract.proposalEta(proposal_id)
         if (now := chain.pending_timestamp) < eta:
-            raise GovernanceError(
-                f"proposal {proposal_id:#x} is in the timelock until {eta} ({eta - now} s from now)"
-            )
+            raise GovernanceError(f"proposal {proposal_id:#x} is in the timelock until {eta} ({eta - now} s from now)")
         return await self._send(self.contract.execute, proposal_id)
 
     # snake_case aliases of the original camelCase API

@@ -336,15 +336,11 @@ def deploy_protocol(
     from ape import chain, project
 
     gov = config.governance
-    check_deploy_config(
-        config, chain.chain_id, deployer.address, [account.address for account in test_accounts or []]
-    )
+    check_deploy_config(config, chain.chain_id, deployer.address, [account.address for account in test_accounts or []])
     start_block = chain.blocks.height + 1
 
     log(f"JoyTimelock (delay {gov.timelock_delay_seconds} s)")
-    timelock = deployer.deploy(
-        project.JoyTimelock, gov.timelock_delay_seconds, [], [ZERO_ADDRESS], deployer.address
-    )
+    timelock = deployer.deploy(project.JoyTimelock, gov.timelock_delay_seconds, [], [ZERO_ADDRESS], deployer.address)
 
     recipients, amounts = resolve_allocations(
         config.allocations,

@@ -75,9 +75,7 @@ class Deployment:
         try:
             data = json.loads(path.read_text(encoding="utf8"))
         except FileNotFoundError:
-            raise DeploymentError(
-                f"no deployment at {path}: run `ape run deploy` on this network first"
-            ) from None
+            raise DeploymentError(f"no deployment at {path}: run `ape run deploy` on this network first") from None
         except json.JSONDecodeError as err:
             raise DeploymentError(f"{path} is not valid JSON: {err}") from None
         try:
@@ -100,7 +98,6 @@ def load_deployment(network_name: str | None = None, directory: Path | None = No
     deployment = Deployment.load(deployment_path(name, directory))
     if network_name is None and deployment.chain_id != chain.chain_id:
         raise DeploymentError(
-            f"{deployment.path} is for chain {deployment.chain_id}, "
-            f"but the connected chain is {chain.chain_id}"
+            f"{deployment.path} is for chain {deployment.chain_id}, but the connected chain is {chain.chain_id}"
         )
     return deployment

@@ -94,8 +94,12 @@ class RequestStatus(enum.IntEnum):
 
 def seal_result(request_id: int, node: str, output_commitment: bytes, salt: bytes) -> bytes:
     """The sealed result a quorum node commits to (ModelMarketplace.sealResult)."""
-    return keccak(abi_encode(["uint256", "address", "bytes32", "bytes32"],
-                             [request_id, to_checksum_address(node), output_commitment, salt]))
+    return keccak(
+        abi_encode(
+            ["uint256", "address", "bytes32", "bytes32"],
+            [request_id, to_checksum_address(node), output_commitment, salt],
+        )
+    )
 
 
 def registration_commitment(model: bytes, owner: str, salt: bytes) -> bytes:
@@ -287,7 +291,9 @@ class ModelMarketplace(SigningClient):
         """The nodes ``assign_nodes`` would assign to the unassigned request now (as the pending
         block sees it: the request's seed is known from the block after it). A single node's
         draw follows the nodes' loads, so it holds until they change."""
-        return [to_checksum_address(node) for node in self.contract.drawnNodes(self._request(request), block_id="pending")]
+        return [
+            to_checksum_address(node) for node in self.contract.drawnNodes(self._request(request), block_id="pending")
+        ]
 
     def status(self, request_id: int) -> RequestStatus:
         return RequestStatus(self.contract.requestStatus(request_id))
@@ -305,7 +311,9 @@ class ModelMarketplace(SigningClient):
         assigned = list(self.contract.NodesAssigned.range(events[0].block_number, stop, search_topics=topics))
         return Request.from_event(events[0], assigned[0] if assigned else None)
 
-    async def get_result(self, request_id: int, timeout: float | None = 60.0, poll_seconds: float = 0.5) -> InferenceResult:
+    async def get_result(
+        self, request_id: int, timeout: float | None = 60.0, poll_seconds: float = 0.5
+    ) -> InferenceResult:
         """Waits until the request is settled or refunded and returns its outcome."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while (status := self.status(request_id)) is RequestStatus.Open:
@@ -340,8 +348,9 @@ class ModelMarketplace(SigningClient):
     async def commit_result(self, request: int | Request, output_commitment: bytes | str, salt: bytes) -> Any:
         """Commits to the sealed result of a quorum request; keep ``salt`` to reveal it."""
         request = self._request(request)
-        sealed = seal_result(request.id, self._sender(), _bytes32(output_commitment, "output_commitment"),
-                             _bytes32(salt, "salt"))
+        sealed = seal_result(
+            request.id, self._sender(), _bytes32(output_commitment, "output_commitment"), _bytes32(salt, "salt")
+        )
         return await self._send(self.contract.commitResult, request, sealed)
 
     async def reveal_result(

@@ -144,7 +144,9 @@ class Channel:
 
     def subscribe(self, credential: bytes = b"") -> Message:
         """Ask the author for access; ``credential`` is for the author's admission policy."""
-        return self._publish(MessageType.SUBSCRIBE, Subscription(self.identity.exchange_public_key, credential).encode())
+        return self._publish(
+            MessageType.SUBSCRIBE, Subscription(self.identity.exchange_public_key, credential).encode()
+        )
 
     def admit(self, subscribers: Iterable[bytes]) -> Message:
         """Author only: a keyload giving a fresh channel key to ``subscribers`` (and the author).
@@ -157,8 +159,9 @@ class Channel:
         unknown = [key.hex()[:16] for key, exchange_key in recipients.items() if exchange_key is None]
         if unknown:
             raise NotAuthorizedError(f"cannot admit keys that never subscribed: {', '.join(unknown)}")
-        keyload, _ = new_keyload(self.channel_id, {key: exchange_key for key, exchange_key in recipients.items()
-                                                   if exchange_key is not None})
+        keyload, _ = new_keyload(
+            self.channel_id, {key: exchange_key for key, exchange_key in recipients.items() if exchange_key is not None}
+        )
         return self._publish(MessageType.KEYLOAD, keyload.encode())
 
     def publish(self, public: bytes = b"", masked: bytes | None = None) -> Message:
@@ -178,11 +181,15 @@ class Channel:
             except ChannelForkError:
                 continue  # another writer took this sequence: catch up and rebuild on the new head
             return message
-        raise ChannelForkError(f"no free position after {MAX_APPEND_ATTEMPTS} attempts on channel {self.channel_id.hex()}")
+        raise ChannelForkError(
+            f"no free position after {MAX_APPEND_ATTEMPTS} attempts on channel {self.channel_id.hex()}"
+        )
 
     def _build(self, kind: MessageType, public: bytes, masked: bytes | None) -> Message:
         state = self.state
-        message = Message(kind, self.channel_id, state.last_sequence + 1, state.head_hash, self.identity.public_key, public)
+        message = Message(
+            kind, self.channel_id, state.last_sequence + 1, state.head_hash, self.identity.public_key, public
+        )
         if masked is not None:
             message = dataclasses.replace(message, masked=self._mask(message, masked))
         return dataclasses.replace(message, signature=self.identity.sign(message.signing_payload()))

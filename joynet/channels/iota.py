@@ -47,7 +47,12 @@ def block_with_message(message: Message, parents: list[str]):
     """An unposted Stardust block carrying ``message`` (the node would choose ``parents``)."""
     from iota_sdk import Block, HexStr
 
-    return Block(protocolVersion=STARDUST_PROTOCOL_VERSION, parents=[HexStr(p) for p in parents], nonce="0", payload=tagged_data_payload(message))
+    return Block(
+        protocolVersion=STARDUST_PROTOCOL_VERSION,
+        parents=[HexStr(p) for p in parents],
+        nonce="0",
+        payload=tagged_data_payload(message),
+    )
 
 
 def message_from_payload(payload, channel_id: bytes) -> Message:

@@ -69,4 +69,6 @@ def unmask(channel_key: bytes, part: MaskedPart, header: bytes) -> bytes:
     try:
         return ChaCha20Poly1305(channel_key).decrypt(part.nonce, part.ciphertext, header)
     except InvalidTag:
-        raise MaskedPayloadAccessError("masked payload does not decrypt: tampered, or sealed under another key") from None
+        raise MaskedPayloadAccessError(
+            "masked payload does not decrypt: tampered, or sealed under another key"
+        ) from None

@@ -112,7 +112,9 @@ class Message:
         try:
             Ed25519PublicKey.from_public_bytes(self.sender).verify(self.signature, self.signing_payload())
         except (InvalidSignature, ValueError) as error:
-            raise InvalidSignatureError(f"message {self.sequence} of channel {self.channel_id.hex()[:16]}: bad signature") from error
+            raise InvalidSignatureError(
+                f"message {self.sequence} of channel {self.channel_id.hex()[:16]}: bad signature"
+            ) from error
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Message:

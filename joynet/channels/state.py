@@ -84,7 +84,9 @@ class ChannelState:
     def apply(self, message: Message) -> None:
         """Accept ``message`` as the next one, or raise a ChannelError and change nothing."""
         if message.channel_id != self.channel_id:
-            raise WrongChannelError(f"message of channel {message.channel_id.hex()[:16]} offered to {self.channel_id.hex()[:16]}")
+            raise WrongChannelError(
+                f"message of channel {message.channel_id.hex()[:16]} offered to {self.channel_id.hex()[:16]}"
+            )
         message.verify_signature()
         self._check_position(message)
         update = self._RULES[message.type](self, message)
@@ -94,7 +96,9 @@ class ChannelState:
 
     def _check_position(self, message: Message) -> None:
         if message.hash in self._sequence_of:
-            raise ReplayError(f"message {message.id} was already accepted at sequence {self._sequence_of[message.hash]}")
+            raise ReplayError(
+                f"message {message.id} was already accepted at sequence {self._sequence_of[message.hash]}"
+            )
         expected = self.last_sequence + 1
         if message.sequence < expected:
             raise ChannelForkError(

@@ -106,9 +106,24 @@ def _hex(value: str | None) -> bytes:
 
 def request_digest(request: Request) -> bytes:
     """What the marketplace keeps of an open request: keccak256(abi.encode(request))."""
-    return keccak(abi_encode([_REQUEST_ABI], [(request.id, request.modelId, request.requester, request.escrow,
-                                                request.inputCommitment, request.deadline, request.seedBlock,
-                                                request.coordinator, list(request.nodes))]))
+    return keccak(
+        abi_encode(
+            [_REQUEST_ABI],
+            [
+                (
+                    request.id,
+                    request.modelId,
+                    request.requester,
+                    request.escrow,
+                    request.inputCommitment,
+                    request.deadline,
+                    request.seedBlock,
+                    request.coordinator,
+                    list(request.nodes),
+                )
+            ],
+        )
+    )
 
 
 def _topic(value: int | str) -> str:
@@ -153,8 +168,9 @@ class EdgeNode:
         self.contract = self.market.contract
         self.coordinator = self.market.coordinator
         self.store = store if store is not None else open_store()
-        self.inference = inference or InferenceNode(store=self.store, marketplace=self.market, cache_dir=cache_dir,
-                                                    max_input_bytes=max_input_bytes)
+        self.inference = inference or InferenceNode(
+            store=self.store, marketplace=self.market, cache_dir=cache_dir, max_input_bytes=max_input_bytes
+        )
         self.journal = journal if isinstance(journal, JobJournal) else JobJournal(journal)
         self.models = {model_key(name): name for name in models}
         self.capacity = capacity
@@ -203,10 +219,17 @@ class EdgeNode:
         """The transaction of this node's ResultSubmitted / ResultCommitted / RequestDeclined for
         the job, if any."""
         selector = getattr(self.contract, event).abi.selector
-        logs = self.provider.make_request("eth_getLogs", [{
-            "address": self.contract.address, "fromBlock": hex(job.block), "toBlock": "latest",
-            "topics": ["0x" + keccak(text=selector).hex(), _topic(job.request_id), _topic(self.address)],
-        }])
+        logs = self.provider.make_request(
+            "eth_getLogs",
+            [
+                {
+                    "address": self.contract.address,
+                    "fromBlock": hex(job.block),
+                    "toBlock": "latest",
+                    "topics": ["0x" + keccak(text=selector).hex(), _topic(job.request_id), _topic(self.address)],
+                }
+            ],
+        )
         return logs[0]["transactionHash"] if logs else None
 
     async def _transact(self, method, *args):
@@ -282,8 +305,13 @@ class EdgeNode:
         if not info.registered:
             await self._approve(target)
             await self._transact(self.coordinator.registerNode, target, self.capacity, keys)
-            logger.info("registered node %s: stake %s JOY, capacity %d, models %s", self.address, format_joy(target),
-                        self.capacity, ", ".join(self.models.values()))
+            logger.info(
+                "registered node %s: stake %s JOY, capacity %d, models %s",
+                self.address,
+                format_joy(target),
+                self.capacity,
+                ", ".join(self.models.values()),
+            )
             return
         if info.stake < target:
             await self._approve(target - info.stake)
@@ -302,8 +330,12 @@ class EdgeNode:
         if not self.coordinator.nodeInfo(self.address).active:
             await self._transact(self.coordinator.reactivate)
             logger.info("node reactivated")
-        logger.info("node %s registered: stake %s JOY, capacity %d", self.address,
-                    format_joy(self.coordinator.nodeInfo(self.address).stake), self.capacity)
+        logger.info(
+            "node %s registered: stake %s JOY, capacity %d",
+            self.address,
+            format_joy(self.coordinator.nodeInfo(self.address).stake),
+            self.capacity,
+        )
 
     async def _await_rejoin(self) -> None:
         """Waits until the node may join eligibility sets again: the coordinator refuses a node
@@ -312,8 +344,11 @@ class EdgeNode:
         rejoinable = self.coordinator.rejoinableAt(self.address)
         if self._head() + 1 >= rejoinable:
             return
-        logger.info("this node left an eligibility set recently: it may rejoin from block %d (head %d); waiting",
-                    rejoinable, self._head())
+        logger.info(
+            "this node left an eligibility set recently: it may rejoin from block %d (head %d); waiting",
+            rejoinable,
+            self._head(),
+        )
         last_report = time.monotonic()
         while self._head() + 1 < rejoinable:
             await asyncio.sleep(REJOIN_POLL_SECONDS)
@@ -324,7 +359,9 @@ class EdgeNode:
     async def _approve(self, amount: int) -> None:
         balance = self.market.token.balanceOf(self.address)
         if balance < amount:
-            raise EdgeNodeError(f"{self.address} holds {format_joy(balance)} JOY; staking needs {format_joy(amount)} JOY")
+            raise EdgeNodeError(
+                f"{self.address} holds {format_joy(balance)} JOY; staking needs {format_joy(amount)} JOY"
+            )
         await self._transact(self.market.token.approve, self.coordinator, amount)
 
     async def _load(self, name: str) -> None:
@@ -333,10 +370,16 @@ class EdgeNode:
         warm_input = WARM_UP_INPUTS.get(loaded.package.framework) if self.warm_up else None
         if warm_input is not None:
             proving = bool(loaded.verification.get("circuitId"))
-            await self.inference.execute_inference(name, warm_input, request_id=0 if proving else None,
-                                                   node=self.address if proving else None)
-        logger.info("model %s ready (%s, %s) in %.1f s", name, loaded.package.framework, loaded.cid,
-                    time.perf_counter() - started)
+            await self.inference.execute_inference(
+                name, warm_input, request_id=0 if proving else None, node=self.address if proving else None
+            )
+        logger.info(
+            "model %s ready (%s, %s) in %.1f s",
+            name,
+            loaded.package.framework,
+            loaded.cid,
+            time.perf_counter() - started,
+        )
 
     # ---- assignment ----
 
@@ -372,8 +415,11 @@ class EdgeNode:
         """The request and every other one this node is about to assign whose grace has ended,
         still unassigned: one assignNodesBatch shares the base cost of a transaction among them."""
         now, head = time.monotonic(), self._head()
-        due = [other for other, graced_at in self._graced.values()
-               if other.id != request.id and graced_at <= now and other.seedBlock <= head]
+        due = [
+            other
+            for other, graced_at in self._graced.values()
+            if other.id != request.id and graced_at <= now and other.seedBlock <= head
+        ]
         return [request] + [other for other in due if self._unassigned(other)]
 
     def _drawn(self, request: Request) -> list[str] | None:
@@ -390,12 +436,20 @@ class EdgeNode:
         assign it (submitResult of the unassigned request)."""
         rid = request.id
         requested = self._requested.pop(rid, None) or self._find_requested(rid, self._head())
-        if requested is None or not self.journal.add(request, self.models.get(request.modelId, "0x" + request.modelId.hex()),
-                                                     requested.inputURI, requested.block_number):
+        if requested is None or not self.journal.add(
+            request,
+            self.models.get(request.modelId, "0x" + request.modelId.hex()),
+            requested.inputURI,
+            requested.block_number,
+        ):
             return
         job = self.journal.existing(rid)
-        logger.info("request %d: drawn for this node (%s, deadline in %d s); its result assigns it", rid, job.model,
-                    request.deadline - self.chain_time())
+        logger.info(
+            "request %d: drawn for this node (%s, deadline in %d s); its result assigns it",
+            rid,
+            job.model,
+            request.deadline - self.chain_time(),
+        )
         self._spawn(job)
 
     async def _assign(self, request: Request, delay: bool = True) -> None:
@@ -428,11 +482,16 @@ class EdgeNode:
             for assigned_id in assigned:
                 self._backlog.pop(assigned_id, None)
             if len(batch) == 1:
-                logger.info("request %d: assigned its nodes (tx %s, gas %s)", rid, receipt.txn_hash,
-                            f"{receipt.gas_used:,}")
+                logger.info(
+                    "request %d: assigned its nodes (tx %s, gas %s)", rid, receipt.txn_hash, f"{receipt.gas_used:,}"
+                )
             else:
-                logger.info("requests %s: assigned their nodes in one transaction (tx %s, gas %s)",
-                            ", ".join(map(str, sorted(assigned))), receipt.txn_hash, f"{receipt.gas_used:,}")
+                logger.info(
+                    "requests %s: assigned their nodes in one transaction (tx %s, gas %s)",
+                    ", ".join(map(str, sorted(assigned))),
+                    receipt.txn_hash,
+                    f"{receipt.gas_used:,}",
+                )
             if rid not in assigned:  # the batch skipped it: no node has room now
                 raise EdgeNodeError(f"request {rid} was skipped by assignNodesBatch")
         except asyncio.CancelledError:
@@ -503,14 +562,22 @@ class EdgeNode:
         if self.market.status(rid) is not RequestStatus.Open:
             self.journal.update(rid, CLOSED, reason="closed before this node saw it")
             return
-        logger.info("request %d: assigned (%s, quorum %d, deadline in %d s)", rid, name, request.quorum,
-                    request.deadline - self.chain_time())
+        logger.info(
+            "request %d: assigned (%s, quorum %d, deadline in %d s)",
+            rid,
+            name,
+            request.quorum,
+            request.deadline - self.chain_time(),
+        )
         self._spawn(self.journal.existing(rid))
 
     def _find_requested(self, request_id: int, assigned_block: int):
         """The request's InferenceRequested event, at most SEED_BLOCKS before its assignment."""
-        events = list(self.contract.InferenceRequested.range(
-            max(assigned_block - SEED_BLOCKS, 0), assigned_block + 1, search_topics={"requestId": request_id}))
+        events = list(
+            self.contract.InferenceRequested.range(
+                max(assigned_block - SEED_BLOCKS, 0), assigned_block + 1, search_topics={"requestId": request_id}
+            )
+        )
         return events[0] if events else None
 
     def on_committed(self, event) -> None:
@@ -558,13 +625,17 @@ class EdgeNode:
                 self.journal.update(rid, DECLINING, reason=reason)
             except Exception as error:  # noqa: BLE001 - the node's own failure: refund rather than stay silent
                 logger.exception("request %d: computing failed; declining", rid)
-                self.journal.update(rid, DECLINING,
-                                    reason=f"this node failed to compute the result ({type(error).__name__})")
+                self.journal.update(
+                    rid, DECLINING, reason=f"this node failed to compute the result ({type(error).__name__})"
+                )
             else:
                 # Journaled before any transaction: a restart sends exactly this (a quorum job:
                 # with this salt), or finds it on chain.
-                fields = {"output_commitment": "0x" + commitment.hex(), "output_uri": output_uri,
-                          "proof": "0x" + proof.hex()}
+                fields = {
+                    "output_commitment": "0x" + commitment.hex(),
+                    "output_uri": output_uri,
+                    "proof": "0x" + proof.hex(),
+                }
                 if quorum > 1:
                     fields["salt"] = "0x" + os.urandom(32).hex()
                 self.journal.update(rid, COMPUTED, **fields)
@@ -599,8 +670,9 @@ class EdgeNode:
         try:
             return await asyncio.wait_for(self._compute(job), budget)
         except TimeoutError:
-            raise InferenceError(f"this node could not compute the result within the {int(budget)} s left before "
-                                 f"the deadline") from None
+            raise InferenceError(
+                f"this node could not compute the result within the {int(budget)} s left before the deadline"
+            ) from None
 
     async def _compute(self, job: Job) -> tuple[bytes, str, bytes, str]:
         request, started = job.request, time.perf_counter()
@@ -612,14 +684,19 @@ class EdgeNode:
         if committed != request.inputCommitment:
             raise InvalidInputError(
                 f"the input document at {job.input_uri} commits to 0x{committed.hex()}, "
-                f"not to the request's inputCommitment 0x{request.inputCommitment.hex()}")
+                f"not to the request's inputCommitment 0x{request.inputCommitment.hex()}"
+            )
         proved = ""
         if result.verification.get("circuitId"):
             proof_started = time.perf_counter()
             result = await self.inference.execute_inference(job.model, raw, request_id=request.id, node=self.address)
             proved = f", proved in {time.perf_counter() - proof_started:.2f} s"
-        document = {"requestId": request.id, "model": job.model, "output": result.output,
-                    "outputCommitment": result.output_commitment_hex}
+        document = {
+            "requestId": request.id,
+            "model": job.model,
+            "output": result.output,
+            "outputCommitment": result.output_commitment_hex,
+        }
         output_uri = IPFS_SCHEME + await self.store.add_bytes(encode_document(document))
         summary = f"computed {_describe(result.output)}{proved} ({time.perf_counter() - started:.2f} s)"
         return result.output_commitment, output_uri, result.proof_calldata, summary
@@ -653,20 +730,32 @@ class EdgeNode:
     # ---- transactions ----
 
     async def _submit(self, job: Job) -> None:
+        def send(job: Job):
+            return self._send(
+                job,
+                SUBMITTED,
+                self.contract.submitResult,
+                job.request,
+                _hex(job.output_commitment),
+                job.output_uri,
+                _hex(job.proof),
+            )
+
         if not job.request.nodes:  # drawn, not assigned: the result assigns it
             try:
-                await self._send(job, SUBMITTED, self.contract.submitResult, job.request,
-                                 _hex(job.output_commitment), job.output_uri, _hex(job.proof))
+                await send(job)
                 return
             except TransactionWouldRevert as refused:
-                logger.info("request %d: the result cannot assign the request (%s); assigning it first",
-                            job.request_id, refused.error)
+                logger.info(
+                    "request %d: the result cannot assign the request (%s); assigning it first",
+                    job.request_id,
+                    refused.error,
+                )
             claimed = await self._claim(job)
             if claimed is None:
                 return
             job = claimed
-        await self._send(job, SUBMITTED, self.contract.submitResult, job.request, _hex(job.output_commitment),
-                         job.output_uri, _hex(job.proof))
+        await send(job)
 
     async def _claim(self, job: Job) -> Job | None:
         """A drawn job's request, assigned: by this node now if nobody has (the loads may have
@@ -686,8 +775,11 @@ class EdgeNode:
         if not assigned.nodes:
             raise EdgeNodeError(f"request {rid} could not be assigned")
         if self.address not in assigned.nodes:
-            logger.info("request %d: assigned to %s, not this node (the draw moved with the loads); dropped", rid,
-                        ", ".join(assigned.nodes))
+            logger.info(
+                "request %d: assigned to %s, not this node (the draw moved with the loads); dropped",
+                rid,
+                ", ".join(assigned.nodes),
+            )
             self.journal.forget(rid)
             return None
         self.journal.set_request(rid, assigned)
@@ -712,8 +804,11 @@ class EdgeNode:
                 if self.contract.submittedMask(rid) & everyone == everyone or self.chain_time() > request.deadline:
                     return
                 if not logged:
-                    logger.info("request %d: waiting for the other nodes' commitments (or the deadline, in %d s) "
-                                "to reveal", rid, request.deadline - self.chain_time())
+                    logger.info(
+                        "request %d: waiting for the other nodes' commitments (or the deadline, in %d s) to reveal",
+                        rid,
+                        request.deadline - self.chain_time(),
+                    )
                     logged = True
                 try:
                     await asyncio.wait_for(wake.wait(), REVEAL_POLL_SECONDS)
@@ -723,8 +818,16 @@ class EdgeNode:
             self._wakeups.pop(rid, None)
 
     async def _reveal(self, job: Job) -> None:
-        await self._send(job, REVEALED, self.contract.revealResult, job.request, _hex(job.output_commitment),
-                         _hex(job.salt), job.output_uri, _hex(job.proof))
+        await self._send(
+            job,
+            REVEALED,
+            self.contract.revealResult,
+            job.request,
+            _hex(job.output_commitment),
+            _hex(job.salt),
+            job.output_uri,
+            _hex(job.proof),
+        )
 
     def _decline_turn(self, job: Job) -> float:
         nodes = job.request.nodes
@@ -741,13 +844,18 @@ class EdgeNode:
             # closes the request: each waits its turn (its slot), so that the others see it
             # closed instead of sending a decline that would revert.
             await asyncio.sleep(self._decline_turn(job))
-        if job.request.quorum > 1 and self.market.status(job.request_id) is RequestStatus.Open \
-                and self.contract.submittedMask(job.request_id) != 0:
+        if (
+            job.request.quorum > 1
+            and self.market.status(job.request_id) is RequestStatus.Open
+            and self.contract.submittedMask(job.request_id) != 0
+        ):
             # The chain refuses a decline once a node has committed: the request goes on without us.
-            logger.warning("request %d: cannot decline (another node already committed): %s", job.request_id,
-                           job.reason)
-            self.journal.update(job.request_id, FAILED,
-                                reason=_short(f"not declined, a node had committed: {job.reason}"))
+            logger.warning(
+                "request %d: cannot decline (another node already committed): %s", job.request_id, job.reason
+            )
+            self.journal.update(
+                job.request_id, FAILED, reason=_short(f"not declined, a node had committed: {job.reason}")
+            )
             return
         await self._send(job, DECLINED, self.contract.declineRequest, job.request, job.reason)
 
@@ -764,27 +872,45 @@ class EdgeNode:
             outcome = own if own is not None and own[0] == done else self._closed_state(job)
             if outcome is None:
                 raise
-            logger.info("request %d: the %s transaction failed (%s); the chain says %s", rid, _ACTIONS[done],
-                        _short(str(error)), outcome[0])
+            logger.info(
+                "request %d: the %s transaction failed (%s); the chain says %s",
+                rid,
+                _ACTIONS[done],
+                _short(str(error)),
+                outcome[0],
+            )
             self._finish(job, *outcome)
             return
         fields = {"tx_hash": receipt.txn_hash}
         if done != COMMITTED:
             fields["seconds"] = time.time() - job.received_at
         self.journal.update(rid, done, **fields)
-        logger.info("request %d: %s (tx %s, gas %s%s)", rid, done, receipt.txn_hash, f"{receipt.gas_used:,}",
-                    f", {fields['seconds']:.2f} s after the assignment" if "seconds" in fields else "")
+        logger.info(
+            "request %d: %s (tx %s, gas %s%s)",
+            rid,
+            done,
+            receipt.txn_hash,
+            f"{receipt.gas_used:,}",
+            f", {fields['seconds']:.2f} s after the assignment" if "seconds" in fields else "",
+        )
 
     def _finish(self, job: Job, state: str, tx_hash: str | None) -> None:
         self.journal.update(job.request_id, state, tx_hash=tx_hash or job.tx_hash)
         if state in (SUBMITTED, REVEALED, COMMITTED):
-            logger.info("request %d: our %s is already on chain (tx %s); not sending it again", job.request_id,
-                        "sealed result" if state == COMMITTED else "result", tx_hash)
+            logger.info(
+                "request %d: our %s is already on chain (tx %s); not sending it again",
+                job.request_id,
+                "sealed result" if state == COMMITTED else "result",
+                tx_hash,
+            )
         elif state == DECLINED:
             logger.info("request %d: our decline is already on chain (tx %s)", job.request_id, tx_hash)
         else:
-            logger.info("request %d: %s; nothing to send", job.request_id,
-                        "closed by the chain" if state == CLOSED else "deadline passed")
+            logger.info(
+                "request %d: %s; nothing to send",
+                job.request_id,
+                "closed by the chain" if state == CLOSED else "deadline passed",
+            )
 
     # ---- restart ----
 
@@ -837,8 +963,9 @@ class EdgeNode:
         if self._tasks:
             done, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
             for task in pending:
-                logger.warning("%s did not finish in %s s; the journal resumes it at the next start", task.get_name(),
-                               timeout)
+                logger.warning(
+                    "%s did not finish in %s s; the journal resumes it at the next start", task.get_name(), timeout
+                )
                 task.cancel()
 
     async def close(self) -> None:
@@ -895,8 +1022,14 @@ def node_status(market: ModelMarketplace, address: str, journal: JobJournal | No
         status["outcomes"] = journal.outcomes()
         status["fees_withdrawn"] = journal.withdrawn()
         status["recent"] = [
-            {"request": job.request_id, "model": job.model, "state": job.state, "outcome": job.outcome,
-             "reason": job.reason, "seconds": job.seconds}
+            {
+                "request": job.request_id,
+                "model": job.model,
+                "state": job.state,
+                "outcome": job.outcome,
+                "reason": job.reason,
+                "seconds": job.seconds,
+            }
             for job in journal.jobs(limit=10)
         ]
     return status

@@ -144,7 +144,9 @@ class InferenceNode:
         if self._marketplace is None:
             from joynet.chain.marketplace import ModelMarketplace
 
-            self._marketplace = ModelMarketplace(web3_provider=self.web3_provider, contract_address=self.contract_address)
+            self._marketplace = ModelMarketplace(
+                web3_provider=self.web3_provider, contract_address=self.contract_address
+            )
             self._owns_marketplace = True
         return self._marketplace
 
@@ -183,7 +185,8 @@ class InferenceNode:
         if expected_weights_commitment is not None and declared != "0x" + expected_weights_commitment.hex():
             raise ModelLoadError(
                 f"model {model_id!r}: the chain's weightsCommitment 0x{expected_weights_commitment.hex()} differs "
-                f"from its metadata's {declared}")
+                f"from its metadata's {declared}"
+            )
         return loaded
 
     async def _load(self, cid: str) -> LoadedModel:
@@ -203,14 +206,26 @@ class InferenceNode:
             raise
         except Exception as error:  # noqa: BLE001 - a plugin's failure is a load failure
             raise ModelLoadError(f"model {cid} ({package.framework}) failed to load: {error}") from error
-        logger.info("loaded model %s (%s, %s) from the store in %.2f s", package.name, package.framework, cid,
-                    time.perf_counter() - started)
+        logger.info(
+            "loaded model %s (%s, %s) from the store in %.2f s",
+            package.name,
+            package.framework,
+            cid,
+            time.perf_counter() - started,
+        )
         return LoadedModel(cid=cid, package=package, runtime=runtime, validator=validator)
 
     # ---- running ----
 
-    def run(self, loaded: LoadedModel, input_data, *, request_id: int | None = None, node: Any = None,
-            model_id: str | None = None) -> InferenceOutput:
+    def run(
+        self,
+        loaded: LoadedModel,
+        input_data,
+        *,
+        request_id: int | None = None,
+        node: Any = None,
+        model_id: str | None = None,
+    ) -> InferenceOutput:
         """Validates and runs one input on a loaded model (synchronous; for worker threads)."""
         started = time.perf_counter()
         value = decode_payload(input_data, self.max_input_bytes)
@@ -228,9 +243,18 @@ class InferenceNode:
             seconds=time.perf_counter() - started,
         )
 
-    async def execute_inference(self, model_id: str, input_data, use_iota: bool = False, *,
-                                request_id: int | None = None, node: Any = None, channel_id: str | None = None,
-                                credential: str | bytes | None = None, timeout: float = 120.0) -> InferenceOutput:
+    async def execute_inference(
+        self,
+        model_id: str,
+        input_data,
+        use_iota: bool = False,
+        *,
+        request_id: int | None = None,
+        node: Any = None,
+        channel_id: str | None = None,
+        credential: str | bytes | None = None,
+        timeout: float = 120.0,
+    ) -> InferenceOutput:
         """Runs ``input_data`` (a dict, or a raw JSON document as bytes/str) on ``model_id`` (a
         registered model id or a metadata CID). With ``request_id`` and ``node`` (an address), a ZK
         model also proves the result. Raises InvalidInputError (PayloadTooLargeError),
@@ -254,8 +278,9 @@ class InferenceNode:
         if self._iota_handler is None:
             from joynet.feeless.handler import IOTAInferenceHandler, admit_everyone
 
-            self._iota_handler = IOTAInferenceHandler(node_url=self.iota_node_url, wallet_seed=self.iota_wallet_seed,
-                                                      admission=admission or admit_everyone)
+            self._iota_handler = IOTAInferenceHandler(
+                node_url=self.iota_node_url, wallet_seed=self.iota_wallet_seed, admission=admission or admit_everyone
+            )
         return self._iota_handler
 
     async def open_model_channel(self, model_name: str, private: bool = True, access=None) -> str:
@@ -269,31 +294,61 @@ class InferenceNode:
             await self.iota_handler().subscribe(channel_id, credential)
             self._subscribed.add(channel_id)
 
-    async def serve_iota(self, channel_id: str, model_id: str, *, node_address: str, access=None,
-                         max_requests: int | None = None, timeout: float | None = None) -> int:
+    async def serve_iota(
+        self,
+        channel_id: str,
+        model_id: str,
+        *,
+        node_address: str,
+        access=None,
+        max_requests: int | None = None,
+        timeout: float | None = None,
+    ) -> int:
         """Answers feeless requests on ``channel_id`` with ``model_id`` (proofs bound to
         ``node_address``, the EVM address ProofOfUse credits); returns how many were answered."""
-        return await serve_channel(self.iota_handler(), self.execute_inference, channel_id, model_id,
-                                   node_address=node_address, access=access, max_requests=max_requests,
-                                   timeout=timeout)
+        return await serve_channel(
+            self.iota_handler(),
+            self.execute_inference,
+            channel_id,
+            model_id,
+            node_address=node_address,
+            access=access,
+            max_requests=max_requests,
+            timeout=timeout,
+        )
 
-    async def _request_over_channel(self, model_id: str, input_data, channel_id: str | None,
-                                    credential: str | bytes | None, timeout: float) -> InferenceOutput:
+    async def _request_over_channel(
+        self, model_id: str, input_data, channel_id: str | None, credential: str | bytes | None, timeout: float
+    ) -> InferenceOutput:
         channel_id = channel_id or self._model_channel(model_id)
         package = await self._model_metadata(model_id)
         credential = credential.encode() if isinstance(credential, str) else (credential or b"")
         await self.subscribe_once(channel_id, credential)
-        answer = await request_over_channel(self.iota_handler(), package, channel_id, model_id, input_data,
-                                            timeout=timeout, verify_pairing=self._verify_pairing)
+        answer = await request_over_channel(
+            self.iota_handler(),
+            package,
+            channel_id,
+            model_id,
+            input_data,
+            timeout=timeout,
+            verify_pairing=self._verify_pairing,
+        )
         calldata = b""
         if answer.proof is not None:
             from joynet.zk import encode_calldata
 
             calldata = encode_calldata(answer.proof["proof"])
         return InferenceOutput(
-            model_id=model_id, model_cid=package.cid, output=answer.output, output_commitment=answer.output_commitment,
-            input_commitment=None, proof=answer.proof, proof_calldata=calldata,
-            verification=dict(package.verification), seconds=0.0, proof_verified=answer.proof_verified,
+            model_id=model_id,
+            model_cid=package.cid,
+            output=answer.output,
+            output_commitment=answer.output_commitment,
+            input_commitment=None,
+            proof=answer.proof,
+            proof_calldata=calldata,
+            verification=dict(package.verification),
+            seconds=0.0,
+            proof_verified=answer.proof_verified,
         )
 
     def _model_channel(self, model_id: str) -> str:

@@ -93,9 +93,19 @@ class Job:
 
 
 def request_to_json(request: Request) -> str:
-    return json.dumps([request.id, "0x" + request.modelId.hex(), request.requester, str(request.escrow),
-                       "0x" + request.inputCommitment.hex(), request.deadline, request.seedBlock,
-                       request.coordinator, list(request.nodes)])
+    return json.dumps(
+        [
+            request.id,
+            "0x" + request.modelId.hex(),
+            request.requester,
+            str(request.escrow),
+            "0x" + request.inputCommitment.hex(),
+            request.deadline,
+            request.seedBlock,
+            request.coordinator,
+            list(request.nodes),
+        ]
+    )
 
 
 def request_from_json(text: str) -> Request:
@@ -103,8 +113,17 @@ def request_from_json(text: str) -> Request:
     if len(values) == 7:  # written before requests had a seed block and a coordinator: readable, not sendable
         values[6:6] = [0, "0x" + "00" * 20]
     rid, model_id, requester, escrow, commitment, deadline, seed_block, coordinator, nodes = values
-    return Request(rid, bytes.fromhex(model_id[2:]), requester, int(escrow), bytes.fromhex(commitment[2:]),
-                   deadline, seed_block, coordinator, nodes)
+    return Request(
+        rid,
+        bytes.fromhex(model_id[2:]),
+        requester,
+        int(escrow),
+        bytes.fromhex(commitment[2:]),
+        deadline,
+        seed_block,
+        coordinator,
+        nodes,
+    )
 
 
 class JobJournal:
@@ -141,15 +160,18 @@ class JobJournal:
                 self.set_meta(key, value)
             elif recorded.lower() != value.lower():
                 raise JournalError(
-                    f"journal {self.path} belongs to {key} {recorded}, not {value}: use another --journal")
+                    f"journal {self.path} belongs to {key} {recorded}, not {value}: use another --journal"
+                )
 
     def meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
     def set_meta(self, key: str, value) -> None:
-        self._db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                         (key, str(value)))
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, str(value)),
+        )
 
     @property
     def cursor(self) -> int | None:
@@ -169,7 +191,8 @@ class JobJournal:
         cursor = self._db.execute(
             "INSERT OR IGNORE INTO jobs (request_id, model, request, input_uri, block, state, received_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (request.id, model, request_to_json(request), input_uri, block, ASSIGNED, now, now))
+            (request.id, model, request_to_json(request), input_uri, block, ASSIGNED, now, now),
+        )
         return cursor.rowcount == 1
 
     def update(self, request_id: int, state: str | None = None, **fields) -> None:
@@ -214,14 +237,17 @@ class JobJournal:
         return dict(self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
 
     def outcomes(self) -> dict[str, int]:
-        return dict(self._db.execute(
-            "SELECT outcome, COUNT(*) FROM jobs WHERE outcome IS NOT NULL GROUP BY outcome").fetchall())
+        return dict(
+            self._db.execute("SELECT outcome, COUNT(*) FROM jobs WHERE outcome IS NOT NULL GROUP BY outcome").fetchall()
+        )
 
     # ---- fees ----
 
     def add_withdrawal(self, tx_hash: str, amount: int) -> None:
-        self._db.execute("INSERT OR IGNORE INTO withdrawals (tx_hash, amount, at) VALUES (?, ?, ?)",
-                         (tx_hash, str(amount), time.time()))
+        self._db.execute(
+            "INSERT OR IGNORE INTO withdrawals (tx_hash, amount, at) VALUES (?, ?, ?)",
+            (tx_hash, str(amount), time.time()),
+        )
 
     def withdrawn(self) -> int:
         return sum(int(row[0]) for row in self._db.execute("SELECT amount FROM withdrawals"))

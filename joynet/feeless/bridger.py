@@ -53,16 +53,23 @@ def accounting_of(message: Message) -> dict | None:
     return body if isinstance(body, dict) else None
 
 
-def build_checkpoint(transport: ChannelTransport, stream_id: bytes, last_sequence: int, last_head: bytes,
-                     has_checkpoint: bool, up_to: int | None = None) -> Checkpoint | None:
+def build_checkpoint(
+    transport: ChannelTransport,
+    stream_id: bytes,
+    last_sequence: int,
+    last_head: bytes,
+    has_checkpoint: bool,
+    up_to: int | None = None,
+) -> Checkpoint | None:
     """The next checkpoint of ``stream_id`` after the chain's (``last_sequence``, ``last_head``),
     covering messages up to ``up_to`` (default: the newest); None when it would credit nothing."""
     reader = ChannelReader(transport, stream_id)
     messages = reader.sync()  # every signature, link and order verified
     hashes = reader.state.hashes
     if has_checkpoint and (last_sequence >= len(hashes) or hashes[last_sequence] != last_head):
-        raise BridgeError(f"stream 0x{stream_id.hex()}: the checkpointed head (sequence {last_sequence}) "
-                          "is not in the channel")
+        raise BridgeError(
+            f"stream 0x{stream_id.hex()}: the checkpointed head (sequence {last_sequence}) is not in the channel"
+        )
     first = last_sequence + 1 if has_checkpoint else 0
     last = len(hashes) - 1 if up_to is None else up_to
     if last < first or last >= len(hashes):
@@ -98,8 +105,10 @@ def board_identity(chain_id: int, validator: str) -> ChannelIdentity:
 
 def checkpoint_to_json(checkpoint: Checkpoint) -> dict:
     return {
-        "streamId": "0x" + checkpoint.streamId.hex(), "sequence": checkpoint.sequence,
-        "previousHead": "0x" + checkpoint.previousHead.hex(), "headHash": "0x" + checkpoint.headHash.hex(),
+        "streamId": "0x" + checkpoint.streamId.hex(),
+        "sequence": checkpoint.sequence,
+        "previousHead": "0x" + checkpoint.previousHead.hex(),
+        "headHash": "0x" + checkpoint.headHash.hex(),
         "messagesRoot": "0x" + checkpoint.messagesRoot.hex(),
         "usage": [[entry.node, entry.count] for entry in checkpoint.usage],
     }
@@ -109,8 +118,14 @@ def checkpoint_from_json(document: dict) -> Checkpoint:
     def b32(key):
         return bytes.fromhex(document[key].removeprefix("0x"))
 
-    return Checkpoint(b32("streamId"), int(document["sequence"]), b32("previousHead"), b32("headHash"),
-                      b32("messagesRoot"), [Usage(to_checksum_address(node), int(count)) for node, count in document["usage"]])
+    return Checkpoint(
+        b32("streamId"),
+        int(document["sequence"]),
+        b32("previousHead"),
+        b32("headHash"),
+        b32("messagesRoot"),
+        [Usage(to_checksum_address(node), int(count)) for node, count in document["usage"]],
+    )
 
 
 def recover_signer(checkpoint: Checkpoint, signature: bytes, chain_id: int, validator: str) -> str:
@@ -134,8 +149,12 @@ class BridgeBoard:
         self._entries: list[tuple[Checkpoint, str, bytes]] = []
 
     def post(self, checkpoint: Checkpoint, signer: str, signature: bytes) -> None:
-        body = {"kind": SIGNATURE_KIND, "checkpoint": checkpoint_to_json(checkpoint), "signer": signer,
-                "signature": "0x" + signature.hex()}
+        body = {
+            "kind": SIGNATURE_KIND,
+            "checkpoint": checkpoint_to_json(checkpoint),
+            "signer": signer,
+            "signature": "0x" + signature.hex(),
+        }
         self.channel.publish(public=json.dumps(body, separators=(",", ":")).encode())
 
     def proposals(self, stream_id: bytes, previous_head: bytes, is_member) -> list[Proposal]:
@@ -203,23 +222,27 @@ class Bridger:
             return True
         endorsed = False  # a pending proposal this member agrees with
         for proposal in self.board.proposals(stream_id, head, validator.isCommitteeMember):
-            rebuilt = build_checkpoint(self.ledger, stream_id, state.sequence, head, has_checkpoint,
-                                       up_to=proposal.checkpoint.sequence)
+            rebuilt = build_checkpoint(
+                self.ledger, stream_id, state.sequence, head, has_checkpoint, up_to=proposal.checkpoint.sequence
+            )
             if rebuilt != proposal.checkpoint:
                 continue  # not what the channel says: never sign it
             endorsed = True
             if signer.address not in proposal.signatures:
                 proposal.signatures[signer.address] = self.sign(proposal.checkpoint)
                 self.board.post(proposal.checkpoint, signer.address, proposal.signatures[signer.address])
-                self.say(f"co-signed checkpoint of 0x{stream_id.hex()[:16]}... up to sequence "
-                         f"{proposal.checkpoint.sequence}")
+                self.say(
+                    f"co-signed checkpoint of 0x{stream_id.hex()[:16]}... up to sequence {proposal.checkpoint.sequence}"
+                )
             if len(proposal.signatures) >= validator.threshold():
                 self.submit(proposal)
                 return False
         if mine is not None and not endorsed:  # a wrong proposal by another member blocks nothing
             self.board.post(mine, signer.address, self.sign(mine))
-            self.say(f"proposed checkpoint of 0x{stream_id.hex()[:16]}... sequence {mine.sequence}, "
-                     f"{mine.inferences} inferences over {len(mine.usage)} node(s)")
+            self.say(
+                f"proposed checkpoint of 0x{stream_id.hex()[:16]}... sequence {mine.sequence}, "
+                f"{mine.inferences} inferences over {len(mine.usage)} node(s)"
+            )
         return mine is None
 
     def sign(self, checkpoint: Checkpoint) -> bytes:
@@ -240,5 +263,7 @@ class Bridger:
             if bytes(validator.streamOf(checkpoint.streamId).head) == checkpoint.headHash:
                 return
             raise BridgeError(f"submitCheckpoint failed: {error}") from error
-        self.say(f"submitted checkpoint of 0x{checkpoint.streamId.hex()[:16]}... sequence {checkpoint.sequence}: "
-                 f"{checkpoint.inferences} inferences credited, gas {receipt.gas_used:,}")
+        self.say(
+            f"submitted checkpoint of 0x{checkpoint.streamId.hex()[:16]}... sequence {checkpoint.sequence}: "
+            f"{checkpoint.inferences} inferences credited, gas {receipt.gas_used:,}"
+        )

@@ -139,8 +139,11 @@ class IOTAInferenceHandler:
         session = self._session(channel_id)
         self._pump(session)
         state = session.channel.state
-        newcomers = [(key, subscription.credential) for key, subscription in state.subscribers.items()
-                     if key not in state.writers and (key, subscription.credential) not in session.considered]
+        newcomers = [
+            (key, subscription.credential)
+            for key, subscription in state.subscribers.items()
+            if key not in state.writers and (key, subscription.credential) not in session.considered
+        ]
         session.considered.update(newcomers)
         accepted = []
         for key, credential in newcomers:
@@ -148,8 +151,12 @@ class IOTAInferenceHandler:
             if reason is None:
                 accepted.append(key)
             else:
-                refusal = {"kind": REFUSAL, "subscriber": "0x" + key.hex(),
-                           "credential": credential_digest(credential), "reason": reason}
+                refusal = {
+                    "kind": REFUSAL,
+                    "subscriber": "0x" + key.hex(),
+                    "credential": credential_digest(credential),
+                    "reason": reason,
+                }
                 session.channel.publish(public=_json_bytes(refusal))
         if accepted:
             session.channel.admit(set(state.writers) | set(accepted))
@@ -174,8 +181,15 @@ class IOTAInferenceHandler:
                 return session.pending_requests.popitem(last=False)[1]
             await self._wait(session, deadline, "a request")
 
-    async def send_response(self, channel_id: str | bytes, request_id: str, output: Any, proof: Any = None,
-                            node: str | None = None, error: str | None = None) -> str:
+    async def send_response(
+        self,
+        channel_id: str | bytes,
+        request_id: str,
+        output: Any,
+        proof: Any = None,
+        node: str | None = None,
+        error: str | None = None,
+    ) -> str:
         """Answer ``request_id``: an output (and proof), or ``error`` saying why it was declined.
         ``node`` is the EVM address credited for the inference (public, for the bridgers)."""
         accounting = {"kind": RESPONSE, "request_id": request_id, "node": node, "served": error is None}
@@ -206,13 +220,16 @@ class IOTAInferenceHandler:
         while not session.channel.admitted:
             if session.refusal is not None:
                 raise AdmissionRefusedError(
-                    f"the author of channel 0x{session.channel.channel_id.hex()} refused us: {session.refusal}")
+                    f"the author of channel 0x{session.channel.channel_id.hex()} refused us: {session.refusal}"
+                )
             await self._wait(session, deadline, "admission by the channel's author")
             self._pump(session)
         body = {"kind": REQUEST, "model_id": model_id, "input": input_data}
         return self._post(session, body, {"kind": REQUEST}).id
 
-    async def wait_response(self, channel_id: str | bytes, request_id: str, timeout: float = 30.0) -> IOTAInferenceResponse:
+    async def wait_response(
+        self, channel_id: str | bytes, request_id: str, timeout: float = 30.0
+    ) -> IOTAInferenceResponse:
         session = self._session(channel_id)
         deadline = time.monotonic() + timeout
         while True:
@@ -250,27 +267,43 @@ class IOTAInferenceHandler:
                 continue
             if body.get("kind") == REQUEST and channel.is_author:
                 request = IOTAInferenceRequest(
-                    message.id, "0x" + channel.channel_id.hex(), str(body.get("model_id")), body.get("input"),
-                    "0x" + message.sender.hex(), message.sequence,
+                    message.id,
+                    "0x" + channel.channel_id.hex(),
+                    str(body.get("model_id")),
+                    body.get("input"),
+                    "0x" + message.sender.hex(),
+                    message.sequence,
                 )
                 session.pending_requests[request.request_id] = request
             elif body.get("kind") == RESPONSE and message.sender == channel.state.author:
                 response = IOTAInferenceResponse(
-                    message.id, str(body.get("request_id")), "0x" + channel.channel_id.hex(), body.get("output"),
-                    body.get("proof"), "0x" + message.sender.hex(), message.sequence, body.get("node"),
+                    message.id,
+                    str(body.get("request_id")),
+                    "0x" + channel.channel_id.hex(),
+                    body.get("output"),
+                    body.get("proof"),
+                    "0x" + message.sender.hex(),
+                    message.sequence,
+                    body.get("node"),
                     body.get("error"),
                 )
                 session.responses[response.request_id] = response
                 # A node that restarts replays its channel: requests it already answered are done.
                 session.pending_requests.pop(response.request_id, None)
-            elif body.get("kind") == REFUSAL and message.sender == channel.state.author and self._refuses_us(session, body):
+            elif (
+                body.get("kind") == REFUSAL
+                and message.sender == channel.state.author
+                and self._refuses_us(session, body)
+            ):
                 session.refusal = str(body.get("reason") or REFUSED_WITHOUT_REASON)
 
     def _refuses_us(self, session: _Session, refusal: dict) -> bool:
         """Whether ``refusal`` judged our own latest subscription (our key and that credential)."""
-        return (session.presented is not None
-                and refusal.get("subscriber") == "0x" + self.identity.public_key.hex()
-                and refusal.get("credential") == credential_digest(session.presented))
+        return (
+            session.presented is not None
+            and refusal.get("subscriber") == "0x" + self.identity.public_key.hex()
+            and refusal.get("credential") == credential_digest(session.presented)
+        )
 
     def _packet_body(self, channel: Channel, message: Message) -> dict | None:
         """The JSON body of a packet we may read; None for everything else."""

@@ -45,8 +45,14 @@ class ChannelAnswer:
 
 
 async def request_over_channel(
-    handler: IOTAInferenceHandler, package: ModelPackage, channel_id: str, model_id: str, input_data, *,
-    timeout: float, verify_pairing: PairingCheck,
+    handler: IOTAInferenceHandler,
+    package: ModelPackage,
+    channel_id: str,
+    model_id: str,
+    input_data,
+    *,
+    timeout: float,
+    verify_pairing: PairingCheck,
 ) -> ChannelAnswer:
     """Posts ``input_data`` for ``model_id`` on ``channel_id`` (already subscribed) and returns the
     checked answer. AccessDeniedError when the node refused the requester, InferenceError when it
@@ -67,8 +73,13 @@ async def request_over_channel(
             raise ProofRejectedError(f"the Groth16 proof of {request_id} does not verify (snarkjs)")
     output = dict(response.output) if isinstance(response.output, dict) else {"value": response.output}
     commitment = check_output_commitment(package, output, output.pop("outputCommitment", None), request_id)
-    return ChannelAnswer(request_id=request_id, output=output, output_commitment=commitment, proof=proof,
-                         proof_verified=proof is not None)
+    return ChannelAnswer(
+        request_id=request_id,
+        output=output,
+        output_commitment=commitment,
+        proof=proof,
+        proof_verified=proof is not None,
+    )
 
 
 def check_output_commitment(package: ModelPackage, output: dict, claimed, request_id: str) -> bytes:
@@ -100,10 +111,13 @@ def check_proof_statement(package: ModelPackage, input_data, request_id: str, re
         raise ProofRejectedError(f"the answer to {request_id} cannot be checked: it names no node")
     try:
         expected = runtime_for(package.framework).proof_statement(
-            package.weights_commitment, value, response.output or {}, circuit_request_id(request_id), response.node)
+            package.weights_commitment, value, response.output or {}, circuit_request_id(request_id), response.node
+        )
         claimed = [int(signal) for signal in signals]
     except UnknownRuntimeError:
-        raise ProofRejectedError(f"model {package.cid}: no runtime here for {package.framework!r} to check its proof") from None
+        raise ProofRejectedError(
+            f"model {package.cid}: no runtime here for {package.framework!r} to check its proof"
+        ) from None
     except (KeyError, TypeError, ValueError) as error:
         raise ProofRejectedError(f"the answer to {request_id} cannot be checked: {error}") from None
     if expected is None:

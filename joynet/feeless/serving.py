@@ -30,8 +30,15 @@ Execute = Callable[..., Awaitable[Any]]
 
 
 async def serve_channel(
-    handler: IOTAInferenceHandler, execute: Execute, channel_id: str, model_id: str, *,
-    node_address: str, access: ModelAccessPolicy | None, max_requests: int | None, timeout: float | None,
+    handler: IOTAInferenceHandler,
+    execute: Execute,
+    channel_id: str,
+    model_id: str,
+    *,
+    node_address: str,
+    access: ModelAccessPolicy | None,
+    max_requests: int | None,
+    timeout: float | None,
 ) -> int:
     """Answers requests until ``max_requests`` were answered (or ``timeout`` passes with none);
     returns how many were answered."""
@@ -48,8 +55,9 @@ async def serve_channel(
                 raise InvalidInputError(f"this channel serves model {model_id!r}, not {request.model_id!r}")
             if access is not None:
                 access.check(handler.credential_of(channel_id, request.requester), request.requester)
-            result = await execute(model_id, request.input, request_id=circuit_request_id(request.request_id),
-                                   node=node_address)
+            result = await execute(
+                model_id, request.input, request_id=circuit_request_id(request.request_id), node=node_address
+            )
             reply["output"] = {**result.output, "outputCommitment": result.output_commitment_hex}
             reply["proof"] = proof_document(result.proof)
         except CredentialError as error:
@@ -58,6 +66,12 @@ async def serve_channel(
         except InferenceError as error:
             logger.info("declined request %s: %s", request.request_id, error)
             reply["error"] = str(error)
-        await handler.send_response(channel_id, request.request_id, reply.get("output"), reply.get("proof"),
-                                    node=node_address, error=reply.get("error"))
+        await handler.send_response(
+            channel_id,
+            request.request_id,
+            reply.get("output"),
+            reply.get("proof"),
+            node=node_address,
+            error=reply.get("error"),
+        )
     return answered

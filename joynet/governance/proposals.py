@@ -74,7 +74,9 @@ def parse_call(text: str, deployment, directory: ContractDirectory) -> EncodedCa
         raise GovernanceError(f"cannot read call {text!r}: write it as Contract.function(arg, ...)")
     contract, function, raw_args = match.groups()
     if contract not in deployment.contracts:
-        raise GovernanceError(f"unknown contract {contract!r}; the deployment has: {', '.join(sorted(deployment.contracts))}")
+        raise GovernanceError(
+            f"unknown contract {contract!r}; the deployment has: {', '.join(sorted(deployment.contracts))}"
+        )
     functions = directory.functions(contract)
     if function not in functions:
         raise GovernanceError(f"{contract} has no function {function!r}; its functions: {', '.join(sorted(functions))}")
@@ -86,7 +88,9 @@ def parse_call(text: str, deployment, directory: ContractDirectory) -> EncodedCa
     except (ValueError, SyntaxError):
         raise GovernanceError(f"cannot read the arguments of {contract}.{function}: {raw_args!r}") from None
     if len(values) != len(method.inputs):
-        raise GovernanceError(f"{contract}.{function} takes {len(method.inputs)} argument(s) ({signature}), got {len(values)}")
+        raise GovernanceError(
+            f"{contract}.{function} takes {len(method.inputs)} argument(s) ({signature}), got {len(values)}"
+        )
     converted = {
         arg.name: _convert(value, arg.canonical_type, f"{contract}.{function} argument {arg.name}")
         for arg, value in zip(method.inputs, values, strict=False)
@@ -161,7 +165,9 @@ def _decode_error(data: Any, contract: str, directory: ContractDirectory) -> str
     for error in directory.contract_type(contract).errors:
         if function_signature_to_4byte_selector(error.selector) == raw[:4]:
             values = abi_decode([arg.canonical_type for arg in error.inputs], raw[4:])
-            shown = ", ".join(f"{arg.name}={show_value(value)}" for arg, value in zip(error.inputs, values, strict=False))
+            shown = ", ".join(
+                f"{arg.name}={show_value(value)}" for arg, value in zip(error.inputs, values, strict=False)
+            )
             return f"{error.name}({shown})"
     return f"custom error 0x{raw[:4].hex()}"
 
@@ -191,7 +197,9 @@ def time_left(dao, proposal_id: int, seconds_per_block: float) -> str:
     if state is ProposalState.Queued:
         seconds = dao.proposalEta(proposal_id) - chain.pending_timestamp
         if seconds > 0:
-            return f"executable in {seconds:,} s (≈ {seconds / seconds_per_block:,.0f} block(s)), after the timelock delay"
+            return (
+                f"executable in {seconds:,} s (≈ {seconds / seconds_per_block:,.0f} block(s)), after the timelock delay"
+            )
         return "the timelock delay is over: ready to execute"
     if state is ProposalState.Succeeded:
         return "passed: ready to queue"

@@ -166,7 +166,9 @@ class ContractDirectory:
             values = abi_decode([argument.canonical_type for argument in method.inputs], calldata[4:])
         except Exception as err:  # eth_abi raises several kinds for malformed calldata
             return CallVerdict(False, f"{name}.{method.name}", f"calldata does not decode ({err})")
-        return DecodedCall(name, method.name, {arg.name: value for arg, value in zip(method.inputs, values, strict=False)})
+        return DecodedCall(
+            name, method.name, {arg.name: value for arg, value in zip(method.inputs, values, strict=False)}
+        )
 
     def contract_type(self, name: str):
         return self._by_name[name]
@@ -226,7 +228,10 @@ class VoterPolicy:
             arguments = entry.get("arguments") or {}
             if not isinstance(arguments, dict):
                 raise PolicyError(f"{where}: 'arguments' must map argument names to bounds")
-            bounds = {name: _parse_bound(spec, f"{where} ({contract}.{function}) argument {name!r}") for name, spec in arguments.items()}
+            bounds = {
+                name: _parse_bound(spec, f"{where} ({contract}.{function}) argument {name!r}")
+                for name, spec in arguments.items()
+            }
             if (contract, function) in {(rule.contract, rule.function) for rule in rules}:
                 raise PolicyError(f"{where}: {contract}.{function} is listed twice")
             rules.append(FunctionRule(contract, function, bounds))
@@ -238,7 +243,9 @@ class VoterPolicy:
         for rule in self.rules.values():
             where = f"{self.source}: {rule.contract}.{rule.function}"
             if rule.contract not in directory.names:
-                raise PolicyError(f"{where}: no contract {rule.contract!r} in the deployment (it has: {', '.join(directory.names)})")
+                raise PolicyError(
+                    f"{where}: no contract {rule.contract!r} in the deployment (it has: {', '.join(directory.names)})"
+                )
             functions = directory.functions(rule.contract)
             if rule.function not in functions:
                 raise PolicyError(
@@ -336,7 +343,14 @@ class PendingVote:
 class DaoVoter:
     """Votes on every proposal by the policy, once, as soon as voting opens."""
 
-    def __init__(self, policy: VoterPolicy, dao: ModelGovernanceDAO, token, directory: ContractDirectory, log: Callable[[str], None] = print):
+    def __init__(
+        self,
+        policy: VoterPolicy,
+        dao: ModelGovernanceDAO,
+        token,
+        directory: ContractDirectory,
+        log: Callable[[str], None] = print,
+    ):
         self.policy, self.dao, self.token, self.directory, self.log = policy, dao, token, directory, log
         self.account = dao.account
         self.pending: dict[int, PendingVote] = {}
@@ -350,7 +364,9 @@ class DaoVoter:
             await asyncio.to_thread(self.token.invoke_transaction, "delegate", self.account, sender=self.account)
             self.log(f"delegation: {self.account.address} had no delegate; delegated its {_joy(balance)} to itself")
         elif delegate != self.account.address:
-            self.log(f"delegation: {self.account.address} delegates its {_joy(balance)} to {delegate}; it votes with what others delegate to it")
+            self.log(
+                f"delegation: {self.account.address} delegates its {_joy(balance)} to {delegate}; it votes with what others delegate to it"
+            )
         self.log(f"voting power of {self.account.address}: {_joy(self.token.getVotes(self.account))}")
 
     def consider(self, created) -> None:
@@ -358,10 +374,15 @@ class DaoVoter:
         proposal_id = created.proposalId
         if self.dao.contract.hasVoted(proposal_id, self.account):
             return
-        calls = [ProposedCall(to_checksum_address(t), int(v), bytes(c)) for t, v, c in zip(created.targets, created.values, created.calldatas, strict=False)]
+        calls = [
+            ProposedCall(to_checksum_address(t), int(v), bytes(c))
+            for t, v, c in zip(created.targets, created.values, created.calldatas, strict=False)
+        ]
         decision = self.policy.evaluate(calls, self.directory)
         title = (created.description or "").splitlines()[0][:80] if created.description else "(no description)"
-        self.log(f"proposal {_short(proposal_id)} \"{title}\" by {created.proposer}: will vote {decision.support.name.upper()}")
+        self.log(
+            f'proposal {_short(proposal_id)} "{title}" by {created.proposer}: will vote {decision.support.name.upper()}'
+        )
         for verdict in decision.verdicts:
             self.log(f"    {'ok ' if verdict.supported else 'NO '} {verdict.call}: {verdict.why}")
         self.pending[proposal_id] = PendingVote(proposal_id, decision, int(created.voteStart))

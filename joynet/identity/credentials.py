@@ -130,8 +130,15 @@ class DIDIdentity:
         signing_input = f"{b64url(_compact(header))}.{b64url(_compact(claims))}"
         return f"{signing_input}.{b64url(self.channel_identity.sign(signing_input.encode()))}"
 
-    def issue_model_access(self, holder_did: str, model_id: str, *, expires_at: int, not_before: int | None = None,
-                           credential_id: str | None = None) -> str:
+    def issue_model_access(
+        self,
+        holder_did: str,
+        model_id: str,
+        *,
+        expires_at: int,
+        not_before: int | None = None,
+        credential_id: str | None = None,
+    ) -> str:
         """A model-access credential for ``holder_did`` on ``model_id``, valid until ``expires_at``
         (unix seconds)."""
         claims = {
@@ -187,8 +194,15 @@ def verify_jwt(jwt: str, issuer_document: dict) -> dict:
     return claims
 
 
-def verify_model_access(jwt: str | bytes, issuer_document: dict, *, model_id: str, holder_did: str,
-                        now: float | None = None, revoked: frozenset[str] | set[str] = frozenset()) -> ModelAccessCredential:
+def verify_model_access(
+    jwt: str | bytes,
+    issuer_document: dict,
+    *,
+    model_id: str,
+    holder_did: str,
+    now: float | None = None,
+    revoked: frozenset[str] | set[str] = frozenset(),
+) -> ModelAccessCredential:
     """The credential, if it grants ``holder_did`` access to ``model_id``; else CredentialError."""
     if isinstance(jwt, bytes):
         jwt = jwt.decode(errors="replace")
@@ -199,7 +213,9 @@ def verify_model_access(jwt: str | bytes, issuer_document: dict, *, model_id: st
     vc = claims.get("vc") or {}
     subject = vc.get("credentialSubject") or {}
     if claims.get("iss") != issuer_document.get("id"):
-        raise ForeignCredentialError(f"issued by {claims.get('iss')}, not by the model's owner {issuer_document.get('id')}")
+        raise ForeignCredentialError(
+            f"issued by {claims.get('iss')}, not by the model's owner {issuer_document.get('id')}"
+        )
     if CREDENTIAL_TYPE not in (vc.get("type") or []):
         raise ForeignCredentialError(f"not a {CREDENTIAL_TYPE}")
     if subject.get("model") != model_id:
@@ -214,8 +230,9 @@ def verify_model_access(jwt: str | bytes, issuer_document: dict, *, model_id: st
         raise ExpiredCredentialError(f"the credential is not valid before {claims['nbf']}")
     if claims.get("jti") in revoked:
         raise RevokedCredentialError(f"the credential {claims.get('jti')} was revoked by its issuer")
-    return ModelAccessCredential(claims.get("jti", ""), claims["iss"], claims["sub"], model_id,
-                                 claims.get("nbf", 0), claims["exp"])
+    return ModelAccessCredential(
+        claims.get("jti", ""), claims["iss"], claims["sub"], model_id, claims.get("nbf", 0), claims["exp"]
+    )
 
 
 # ---- the owner's access channel ----
@@ -276,8 +293,9 @@ class ModelAccessPolicy:
         if not self.private:
             return None
         key = holder_key if isinstance(holder_key, bytes) else bytes.fromhex(holder_key.removeprefix("0x"))
-        return verify_model_access(credential, self.owner_document, model_id=self.model_id, holder_did=did_of(key),
-                                   revoked=self.revoked)
+        return verify_model_access(
+            credential, self.owner_document, model_id=self.model_id, holder_did=did_of(key), revoked=self.revoked
+        )
 
     def admits(self, holder_key: bytes, credential: bytes) -> bool:
         """Admission policy for the model channel's keyloads (``IOTAInferenceHandler``): True, or

@@ -24,9 +24,17 @@ from joynet.storage import ModelStore
 
 DIGITS_MODEL = Path(__file__).resolve().parents[2] / "circuits" / "digits" / "model.json"
 MINILM_FILES = (  # what SentenceTransformer needs, plus the model card (license, provenance)
-    "README.md", "config.json", "config_sentence_transformers.json", "model.safetensors", "modules.json",
-    "sentence_bert_config.json", "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json",
-    "vocab.txt", "1_Pooling/config.json",
+    "README.md",
+    "config.json",
+    "config_sentence_transformers.json",
+    "model.safetensors",
+    "modules.json",
+    "sentence_bert_config.json",
+    "special_tokens_map.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "1_Pooling/config.json",
 )
 MINILM_DIMENSION = 384
 MINILM_MAX_TEXT = 8192  # characters per text (the model reads at most 256 tokens of it)
@@ -36,28 +44,45 @@ DEFAULT_MINILM_QUORUM = 3
 DIGITS_INPUT_SCHEMA = {
     "type": "object",
     "properties": {
-        "pixels": {"type": "array", "minItems": 64, "maxItems": 64,
-                   "items": {"type": "integer", "minimum": 0, "maximum": 16},
-                   "description": "the 8x8 image, row by row, integer intensities 0..16"},
-        "salt": {"anyOf": [{"type": "integer", "minimum": 0},
-                           {"type": "string", "pattern": "^(0x[0-9a-fA-F]{1,64}|[0-9]{1,78})$"}],
-                 "description": "the input commitment's salt, a BN254 field element (integer, decimal or 0x-hex string)"},
+        "pixels": {
+            "type": "array",
+            "minItems": 64,
+            "maxItems": 64,
+            "items": {"type": "integer", "minimum": 0, "maximum": 16},
+            "description": "the 8x8 image, row by row, integer intensities 0..16",
+        },
+        "salt": {
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": "^(0x[0-9a-fA-F]{1,64}|[0-9]{1,78})$"},
+            ],
+            "description": "the input commitment's salt, a BN254 field element (integer, decimal or 0x-hex string)",
+        },
     },
     "required": ["pixels", "salt"],
     "additionalProperties": False,
 }
 DIGITS_OUTPUT_SCHEMA = {
     "type": "object",
-    "properties": {"class": {"type": "integer", "minimum": 0, "maximum": 9},
-                   "logits": {"type": "array", "minItems": 10, "maxItems": 10, "items": {"type": "integer"}}},
+    "properties": {
+        "class": {"type": "integer", "minimum": 0, "maximum": 9},
+        "logits": {"type": "array", "minItems": 10, "maxItems": 10, "items": {"type": "integer"}},
+    },
     "required": ["class", "logits"],
 }
 _TEXT = {"type": "string", "minLength": 1, "maxLength": MINILM_MAX_TEXT}
-_EMBEDDING = {"type": "array", "minItems": MINILM_DIMENSION, "maxItems": MINILM_DIMENSION,
-              "items": {"type": "integer", "minimum": -127, "maximum": 127}}
+_EMBEDDING = {
+    "type": "array",
+    "minItems": MINILM_DIMENSION,
+    "maxItems": MINILM_DIMENSION,
+    "items": {"type": "integer", "minimum": -127, "maximum": 127},
+}
 MINILM_INPUT_SCHEMA = {
     "type": "object",
-    "properties": {"text": _TEXT, "texts": {"type": "array", "minItems": 1, "maxItems": MINILM_MAX_TEXTS, "items": _TEXT}},
+    "properties": {
+        "text": _TEXT,
+        "texts": {"type": "array", "minItems": 1, "maxItems": MINILM_MAX_TEXTS, "items": _TEXT},
+    },
     "oneOf": [{"required": ["text"]}, {"required": ["texts"]}],
     "additionalProperties": False,
 }
@@ -104,8 +129,11 @@ def minilm_description(weights: Path, quorum: int = DEFAULT_MINILM_QUORUM) -> di
         "description": "sentence-transformers/all-MiniLM-L6-v2 text embedder (384 dimensions), int8-quantized output",
         "inputSchema": MINILM_INPUT_SCHEMA,
         "outputSchema": MINILM_OUTPUT_SCHEMA,
-        "quantization": {"weights": "float32", "output": "int8",
-                         "rule": "q = clip(rint(float32(x) * 127), -127, 127) of the L2-normalised embedding"},
+        "quantization": {
+            "weights": "float32",
+            "output": "int8",
+            "rule": "q = clip(rint(float32(x) * 127), -127, 127) of the L2-normalised embedding",
+        },
         "weightsCommitment": "0x" + keccak(weights.read_bytes()).hex(),
         "verification": {"quorum": quorum, "circuitId": None},
         "outputCommitment": "keccak256(uint32be(n) || uint32be(384) || n x 384 int8 row-major)",
@@ -122,8 +150,9 @@ def write_digits_package(directory: str | Path) -> Path:
     return directory
 
 
-def write_minilm_package(directory: str | Path, quorum: int = DEFAULT_MINILM_QUORUM,
-                         source: str | Path | None = None) -> Path:
+def write_minilm_package(
+    directory: str | Path, quorum: int = DEFAULT_MINILM_QUORUM, source: str | Path | None = None
+) -> Path:
     """Links the model's files (not copied: 90 MB) from ``source`` (default: the installed wheel)."""
     directory, source = Path(directory), Path(source) if source else minilm_source_dir()
     for name in MINILM_FILES:
@@ -137,12 +166,14 @@ def write_minilm_package(directory: str | Path, quorum: int = DEFAULT_MINILM_QUO
     return directory
 
 
-async def publish_builtin_models(store: ModelStore, *, cid_version: int = 0,
-                                 minilm_quorum: int = DEFAULT_MINILM_QUORUM) -> dict[str, str]:
+async def publish_builtin_models(
+    store: ModelStore, *, cid_version: int = 0, minilm_quorum: int = DEFAULT_MINILM_QUORUM
+) -> dict[str, str]:
     """Publishes both models to ``store``; returns their metadata CIDs {"digits", "minilm"}."""
     with tempfile.TemporaryDirectory(prefix="joynet-models-") as staging_dir:
         staging = Path(staging_dir)
         digits = await publish_model(store, write_digits_package(staging / "digits"), cid_version=cid_version)
-        minilm = await publish_model(store, write_minilm_package(staging / "minilm", minilm_quorum),
-                                     cid_version=cid_version)
+        minilm = await publish_model(
+            store, write_minilm_package(staging / "minilm", minilm_quorum), cid_version=cid_version
+        )
     return {"digits": digits, "minilm": minilm}

@@ -83,11 +83,15 @@ async def publish_model(store: ModelStore, directory: str | Path, *, cid_version
     description_path = _description_path(directory)
     description = _read_description(description_path)
     if "files" in description:
-        raise ModelPackageError(f"{description_path}: 'files' is written by publish (it adds every file of {directory})")
+        raise ModelPackageError(
+            f"{description_path}: 'files' is written by publish (it adds every file of {directory})"
+        )
     _raise_if_invalid(_description_problems(description), description_path)
     files = {}
     for path in _package_files(directory, description_path):
-        files[path.relative_to(directory).as_posix()] = IPFS_SCHEME + await store.add_file(path, cid_version=cid_version)
+        files[path.relative_to(directory).as_posix()] = IPFS_SCHEME + await store.add_file(
+            path, cid_version=cid_version
+        )
     metadata = {**description, "files": files}
     _raise_if_invalid(_metadata_problems(metadata), description_path)
     encoded = json.dumps(metadata, sort_keys=True, separators=(",", ":")).encode()

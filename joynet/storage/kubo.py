@@ -81,9 +81,7 @@ class KuboStore(ModelStore):
             try:
                 self._client = aioipfs.AsyncIPFS(maddr=self.api)
             except aioipfs.InvalidNodeAddressError:
-                raise StoreUnavailableError(
-                    f"{self.api!r} is not an RPC API multiaddr (like {DEFAULT_API})"
-                ) from None
+                raise StoreUnavailableError(f"{self.api!r} is not an RPC API multiaddr (like {DEFAULT_API})") from None
         return self._client
 
     async def _call(self, request, what: str):

@@ -111,7 +111,11 @@ def decode_node(block: bytes) -> tuple[bytes | None, list[Link]]:
 
 def _decode_link(encoded: bytes) -> Link:
     fields = dict(_fields(encoded))
-    return Link(cid=cid_from_bytes(bytes(fields[1])), tsize=_varint_value(fields.get(3, 0)), name=bytes(fields.get(2, b"")).decode())
+    return Link(
+        cid=cid_from_bytes(bytes(fields[1])),
+        tsize=_varint_value(fields.get(3, 0)),
+        name=bytes(fields.get(2, b"")).decode(),
+    )
 
 
 # ---- UnixFS ----

@@ -27,12 +27,14 @@ CHAIN_ARITY = 16  # the widest circomlib Poseidon
 
 
 def pack_bytes(data: bytes) -> list[int]:
-    return [int.from_bytes(data[i:i + BYTES_PER_ELEMENT], "little") for i in range(0, len(data), BYTES_PER_ELEMENT)]
+    return [int.from_bytes(data[i : i + BYTES_PER_ELEMENT], "little") for i in range(0, len(data), BYTES_PER_ELEMENT)]
 
 
 def pack_nibbles(nibbles: list[int]) -> list[int]:
-    return [sum(n << (4 * k) for k, n in enumerate(nibbles[i:i + NIBBLES_PER_ELEMENT]))
-            for i in range(0, len(nibbles), NIBBLES_PER_ELEMENT)]
+    return [
+        sum(n << (4 * k) for k, n in enumerate(nibbles[i : i + NIBBLES_PER_ELEMENT]))
+        for i in range(0, len(nibbles), NIBBLES_PER_ELEMENT)
+    ]
 
 
 def chain_chunks(count: int) -> list[int]:
@@ -47,10 +49,10 @@ def chain_chunks(count: int) -> list[int]:
 
 def poseidon_chain(elements: list[int]) -> int:
     chunks = chain_chunks(len(elements))
-    digest = poseidon(elements[:chunks[0]])
+    digest = poseidon(elements[: chunks[0]])
     start = chunks[0]
     for size in chunks[1:]:
-        digest = poseidon([digest, *elements[start:start + size]])
+        digest = poseidon([digest, *elements[start : start + size]])
         start += size
     return digest
 

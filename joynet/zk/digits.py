@@ -12,11 +12,14 @@ def load_split():
 
     digits = load_digits()
     pixels = digits.data.astype(int)
-    return train_test_split(pixels, digits.target, test_size=HELD_OUT_FRACTION,
-                            random_state=SPLIT_SEED, stratify=digits.target)
+    return train_test_split(
+        pixels, digits.target, test_size=HELD_OUT_FRACTION, random_state=SPLIT_SEED, stratify=digits.target
+    )
 
 
 def accuracy(model, pixels, labels) -> float:
     """Share of images the quantized model (integer forward pass) classifies correctly."""
-    hits = sum(model.forward(image).label == label for image, label in zip(pixels.tolist(), labels.tolist(), strict=False))
+    hits = sum(
+        model.forward(image).label == label for image, label in zip(pixels.tolist(), labels.tolist(), strict=False)
+    )
     return hits / len(labels)

@@ -73,19 +73,30 @@ class QuantizedMLP:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
     def to_dict(self) -> dict:
-        return {"shift": SHIFT, "w1": [list(r) for r in self.w1], "b1": list(self.b1),
-                "w2": [list(r) for r in self.w2], "b2": list(self.b2)}
+        return {
+            "shift": SHIFT,
+            "w1": [list(r) for r in self.w1],
+            "b1": list(self.b1),
+            "w2": [list(r) for r in self.w2],
+            "b2": list(self.b2),
+        }
 
     def hidden_layer(self, pixels) -> list[int]:
         """The 16 hidden activations max(floor(acc1 / 2**SHIFT), 0) for integer pixels 0..16."""
         x = check_pixels(pixels)
         # Python's >> on ints is floor division by 2**SHIFT, as the circuit constrains it.
-        return [max((bias + sum(w * p for w, p in zip(row, x, strict=False))) >> SHIFT, 0) for row, bias in zip(self.w1, self.b1, strict=False)]
+        return [
+            max((bias + sum(w * p for w, p in zip(row, x, strict=False))) >> SHIFT, 0)
+            for row, bias in zip(self.w1, self.b1, strict=False)
+        ]
 
     def forward(self, pixels) -> Inference:
         """The circuit's computation on 64 integer pixels 0..16 (row by row)."""
         hidden = self.hidden_layer(pixels)
-        logits = tuple(bias + sum(w * h for w, h in zip(row, hidden, strict=False)) for row, bias in zip(self.w2, self.b2, strict=False))
+        logits = tuple(
+            bias + sum(w * h for w, h in zip(row, hidden, strict=False))
+            for row, bias in zip(self.w2, self.b2, strict=False)
+        )
         return Inference(label=logits.index(max(logits)), logits=logits)  # index(): the first maximum wins
 
     def weight_nibbles(self) -> list[int]:

@@ -78,6 +78,8 @@ def circuit_id(circuit_dir: str | Path = DEFAULT_CIRCUIT_DIR) -> bytes:
     the manifest), so that a new trusted setup is a new circuit the DAO must register."""
     manifest = json.loads((Path(circuit_dir) / "manifest.json").read_text())
     return bytes.fromhex(manifest["sha256"]["verification_key"])
+
+
 CALLDATA_TYPES = ["uint256[2]", "uint256[2][2]", "uint256[2]"]
 
 
@@ -170,13 +172,21 @@ def circuit_input(model: QuantizedMLP, pixels, salt: int, request_id: int, node)
 class ZKProver:
     """Proves digits-MLP inferences with the committed circuit artefacts (never reruns the ceremony)."""
 
-    def __init__(self, circuit_dir: str | Path = DEFAULT_CIRCUIT_DIR, *, node_binary: str = "node",
-                 start_timeout: float = 120.0, request_timeout: float = 300.0):
+    def __init__(
+        self,
+        circuit_dir: str | Path = DEFAULT_CIRCUIT_DIR,
+        *,
+        node_binary: str = "node",
+        start_timeout: float = 120.0,
+        request_timeout: float = 300.0,
+    ):
         self.circuit_dir = Path(circuit_dir)
         missing = [name for name in CIRCUIT_FILES if not (self.circuit_dir / name).is_file()]
         if missing:
-            raise ZKProofError(f"circuit artefacts missing in {self.circuit_dir}: {', '.join(missing)} "
-                               "(they are committed; `make circuits` rebuilds them)")
+            raise ZKProofError(
+                f"circuit artefacts missing in {self.circuit_dir}: {', '.join(missing)} "
+                "(they are committed; `make circuits` rebuilds them)"
+            )
         node = shutil.which(node_binary)
         if node is None:
             raise ZKProofError(f"Node.js ({node_binary!r}) not found on PATH; the prover worker needs it")
@@ -191,7 +201,10 @@ class ZKProver:
         self._stderr = tempfile.TemporaryFile(mode="w+")
         self._process = subprocess.Popen(
             [node, str(WORKER), *(str(self.circuit_dir / name) for name in CIRCUIT_FILES)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
             cwd=PROJECT_ROOT,
         )
         # Both are pipes (PIPE above), never None; kept typed as such for the worker protocol.
@@ -204,8 +217,9 @@ class ZKProver:
             raise ZKProofError(f"the prover worker did not start: {ready}")
         if ready.get("nPublic") != len(PUBLIC_INPUTS):
             self.close()
-            raise ZKProofError(f"the verification key has {ready.get('nPublic')} public inputs, "
-                               f"expected {len(PUBLIC_INPUTS)}")
+            raise ZKProofError(
+                f"the verification key has {ready.get('nPublic')} public inputs, expected {len(PUBLIC_INPUTS)}"
+            )
         logger.info("ZK prover worker ready in %.1f s", time.monotonic() - started)
 
     # ---- the worker protocol ----
@@ -257,8 +271,12 @@ class ZKProver:
             raise ZKProofError(f"the proof's public signals {signals} differ from the expected {expected}")
         if not answer["verified"]:
             raise ZKProofError("the proof does not verify against the verification key")
-        logger.info("proof for request %d ready: witness %.2f s, proof %.2f s, verified locally",
-                    request_id, answer["witnessSeconds"], answer["proveSeconds"])
+        logger.info(
+            "proof for request %d ready: witness %.2f s, proof %.2f s, verified locally",
+            request_id,
+            answer["witnessSeconds"],
+            answer["proveSeconds"],
+        )
         return ZKProof(
             inference=inference,
             weights_commitment=to_bytes32(signals[0]),

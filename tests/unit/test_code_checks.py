@@ -1,5 +1,6 @@
-"""`make lint`: the import layering (import-linter, contracts in pyproject.toml), lint (ruff) and
-types (mypy) pass on the code, and the layering check does fail on an import that breaks it.
+"""`make lint`: the import layering (import-linter, contracts in pyproject.toml), lint and format
+(ruff) and types (mypy) pass on the code, and the layering check does fail on an import that
+breaks it.
 
 Plain functions: no chain is needed. Each tool runs from the venv, as `make lint` runs it."""
 
@@ -33,6 +34,11 @@ def test_lint_imports__project__contracts_kept():
 
 def test_ruff_check__library_agents_bench_and_scripts__no_finding():
     process = run_tool("ruff", "check", "--no-cache", "joynet", "agents", "bench", "scripts")
+    assert process.returncode == 0, output(process)
+
+
+def test_ruff_format__library_agents_bench_and_scripts__already_formatted():
+    process = run_tool("ruff", "format", "--check", "--no-cache", "joynet", "agents", "bench", "scripts")
     assert process.returncode == 0, output(process)
 
 

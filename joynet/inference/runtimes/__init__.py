@@ -12,4 +12,11 @@ from joynet.inference.runtimes.base import (
     runtime_for,
 )
 
-__all__ = ["ModelRuntime", "RuntimeContext", "RuntimeOutput", "register_runtime", "registered_frameworks", "runtime_for"]
+__all__ = [
+    "ModelRuntime",
+    "RuntimeContext",
+    "RuntimeOutput",
+    "register_runtime",
+    "registered_frameworks",
+    "runtime_for",
+]

@@ -58,8 +58,9 @@ class ModelRuntime(ABC):
         return None
 
     @classmethod
-    def proof_statement(cls, weights_commitment: str, input_data: dict, output: dict, request_id: int,
-                        node: str) -> dict[str, int] | None:
+    def proof_statement(
+        cls, weights_commitment: str, input_data: dict, output: dict, request_id: int, node: str
+    ) -> dict[str, int] | None:
         """The public signals a proof of this result must state (for a model with a circuit), by name
         in the circuit's order, computed from the request and the claimed answer without the model;
         None when the runtime proves nothing. KeyError, TypeError or ValueError for an input or output it could not have taken."""

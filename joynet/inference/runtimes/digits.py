@@ -46,7 +46,8 @@ class DigitsMLPRuntime(ModelRuntime):
         if "0x" + self.weights_commitment.hex() != declared:
             raise ModelLoadError(
                 f"model {package.cid}: its weights hash to 0x{self.weights_commitment.hex()}, "
-                f"not to the weightsCommitment {declared} its metadata declares")
+                f"not to the weightsCommitment {declared} its metadata declares"
+            )
         self._prover = None
 
     def run(self, input_data, *, request_id=None, node=None) -> RuntimeOutput:
@@ -93,10 +94,13 @@ class DigitsMLPRuntime(ModelRuntime):
 
         declared = self.package.verification.get("circuitId")
         if declared is None:
-            raise ModelLoadError(f"model {self.package.cid} names no circuit (verification.circuitId): nothing to prove with")
+            raise ModelLoadError(
+                f"model {self.package.cid} names no circuit (verification.circuitId): nothing to prove with"
+            )
         if declared.lower() != "0x" + circuit_id().hex():
             raise ModelLoadError(
-                f"model {self.package.cid} is verified by circuit {declared}; this node proves with 0x{circuit_id().hex()}")
+                f"model {self.package.cid} is verified by circuit {declared}; this node proves with 0x{circuit_id().hex()}"
+            )
         if self._prover is None:
             factory = self.context.prover_factory
             if factory is None:

@@ -108,7 +108,8 @@ class SentenceEmbeddingRuntime(ModelRuntime):
         if actual != declared:
             raise ModelLoadError(
                 f"model {cid}: {WEIGHTS_FILE} hashes to {actual}, not to the weightsCommitment {declared} "
-                "its metadata declares")
+                "its metadata declares"
+            )
 
     def _materialise(self) -> Path:
         """Writes the verified files to cache_dir (replacing whatever was there) and returns it."""
