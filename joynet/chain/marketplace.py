@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -38,6 +39,8 @@ from joynet.chain.signing import SigningClient
 
 ZERO32 = b"\0" * 32
 
+
+logger = logging.getLogger("joynet.chain.marketplace")
 
 ZERO_ADDRESS = "0x" + "00" * 20
 
@@ -234,7 +237,10 @@ class ModelMarketplace(SigningClient):
         token moves. With ``assign`` the client also assigns the request's nodes from the next
         block, unless a node did it first. By default it does so for a quorum model only: a
         single-node request is assigned by its drawn node's result, which saves the requester
-        the assignment's transaction (about 50,000 gas less in all)."""
+        the assignment's transaction (about 50,000 gas less in all). When no node has room to
+        be assigned yet, the default leaves the open request to the edge agents (they assign it
+        once a request closes) and returns its id; ``assign=True`` raises MarketplaceError
+        naming the request."""
         from ape import chain
 
         model = self.get_model(model_id)
@@ -258,7 +264,17 @@ class ModelMarketplace(SigningClient):
         )
         (event,) = receipt.decode_logs(self.contract.InferenceRequested)
         if assign or (assign is None and model.quorum > 1):
-            await self.assign_nodes(Request.from_event(event))
+            try:
+                await self.assign_nodes(Request.from_event(event))
+            except Exception as error:  # noqa: BLE001 - the request stands: say which, or leave it to the agents
+                if type(error).__name__ != "NodeCoordinatorNoEligibleNode":
+                    raise
+                if assign:
+                    raise MarketplaceError(
+                        f"request {event.requestId} was made, but no node has room to be assigned yet: "
+                        "assign it later (assign_nodes) or let the edge agents assign it"
+                    ) from error
+                logger.warning("request %d: no node has room yet; the edge agents assign it later", event.requestId)
         return event.requestId
 
     async def assign_nodes_batch(self, requests: Sequence[int | Request]) -> list[Request]:

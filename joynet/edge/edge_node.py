@@ -70,6 +70,7 @@ MAX_REASON_CHARS = 300  # a decline reason is stored in an event: readable, not 
 # when nobody else does it, one node of the model assigns it rather than all at once.
 ASSIGN_GRACE_SECONDS = 1.0
 ASSIGN_SPREAD_SECONDS = 1.5
+CLAIM_RETRY_SECONDS = 2.0  # a drawn job waiting for a node with room looks again at least this often
 SEED_BLOCKS = 256  # assignment needs the hash of the request's block: the EVM keeps the last 256
 # A single-node request's drawn node answers it unassigned; the other nodes assign it only if it
 # is still unassigned this long after their grace (then the drawn node is liable for silence).
@@ -186,6 +187,7 @@ class EdgeNode:
         self._assigning: set[int] = set()  # their request ids
         self._graced: dict[int, tuple[Request, float]] = {}  # those, with when their grace ends (monotonic)
         self._backlog: dict[int, Request] = {}  # requests nobody could assign yet (no node had room)
+        self._room_freed = asyncio.Event()  # a request closed: nodes may have room again
         self._requested: dict[int, Any] = {}  # InferenceRequested events of served models, until assigned
         self._wakeups: dict[int, asyncio.Event] = {}  # quorum jobs waiting to reveal
         self._clock: tuple[int, int, float] | None = None  # latest block (number, timestamp) and when first seen
@@ -513,6 +515,7 @@ class EdgeNode:
     def retry_assignments(self) -> None:
         """Tries again the requests nobody could assign (no node had room), now that a request
         closed and freed some; forgets those past their deadline or their seed block's hash."""
+        self._room_freed.set()  # drawn jobs waiting for room (``_claim``) try again too
         if not self._backlog:
             return
         head, now = self._head(), self.chain_time()
@@ -759,21 +762,34 @@ class EdgeNode:
 
     async def _claim(self, job: Job) -> Job | None:
         """A drawn job's request, assigned: by this node now if nobody has (the loads may have
-        moved the draw since, or another node assigned it meanwhile). Returns the job as
-        assigned to this node; None when the chain closed the request (journaled) or assigned
-        it to another node (the job is forgotten: this node never held it)."""
-        rid = job.request_id
-        if self._unassigned(job.request):
+        moved the draw since, or another node assigned it meanwhile). When no node has room for
+        it yet, tries again whenever a request closes (or every few seconds) until its deadline.
+        Returns the job as assigned to this node; None when the chain closed the request
+        (journaled) or assigned it to another node (the job is forgotten: this node never held it)."""
+        rid, request = job.request_id, job.request
+        waiting = False
+        while True:
+            if self._unassigned(request):
+                try:
+                    await self._transact(self.contract.assignNodes, request)
+                except Exception as error:  # noqa: BLE001 - someone may have assigned it first: read the chain
+                    logger.debug("request %d: assignNodes failed: %s", rid, _short(str(error)))
+            if self.market.status(rid) is not RequestStatus.Open:
+                self._finish(job, CLOSED, None)
+                return None
+            assigned = self.market.get_request(rid)
+            if assigned.nodes:
+                break
+            if self.chain_time() > request.deadline or self._head() - request.seedBlock >= SEED_BLOCKS:
+                raise EdgeNodeError(f"request {rid} could not be assigned before its deadline")
+            if not waiting:
+                logger.info("request %d: no node has room for it yet; assigning it when a request closes", rid)
+                waiting = True
+            self._room_freed.clear()
             try:
-                await self._transact(self.contract.assignNodes, job.request)
-            except Exception as error:  # noqa: BLE001 - someone may have assigned it first: read the chain
-                logger.debug("request %d: assignNodes failed: %s", rid, _short(str(error)))
-        if self.market.status(rid) is not RequestStatus.Open:
-            self._finish(job, CLOSED, None)
-            return None
-        assigned = self.market.get_request(rid)
-        if not assigned.nodes:
-            raise EdgeNodeError(f"request {rid} could not be assigned")
+                await asyncio.wait_for(self._room_freed.wait(), CLAIM_RETRY_SECONDS)
+            except TimeoutError:
+                pass
         if self.address not in assigned.nodes:
             logger.info(
                 "request %d: assigned to %s, not this node (the draw moved with the loads); dropped",

@@ -189,6 +189,24 @@ def test_client__request_inference__quorum_request__assigned_by_default(
     assert marketplace.requestDigest(request_id) == marketplace.hashRequest(request)
 
 
+def test_client__request_inference__no_node_has_room__request_left_open_or_named_in_the_error(
+    client_for, register_model, register_node, requester, operators
+):
+    model_id = register_model("busy-pair", price=JOY, quorum=2)
+    for operator in operators[:2]:
+        register_node(operator, [model_id], capacity=1)
+    buyer = client_for(requester)
+    first = asyncio.run(buyer.request_inference("busy-pair", keccak(text="a"), "ipfs://a"))
+    assert len(buyer.get_request(first).nodes) == 2  # both nodes are now full
+    # By default the request stands, unassigned, for the edge agents to assign once room frees.
+    second = asyncio.run(buyer.request_inference("busy-pair", keccak(text="b"), "ipfs://b"))
+    assert buyer.status(second) is RequestStatus.Open and buyer.get_request(second).nodes == []
+    # Asked to assign, the client says which request was made, so nothing is lost.
+    with pytest.raises(MarketplaceError, match=rf"request {second + 1} was made, but no node has room"):
+        asyncio.run(buyer.request_inference("busy-pair", keccak(text="c"), "ipfs://c", assign=True))
+    assert buyer.status(second + 1) is RequestStatus.Open
+
+
 def test_client__request_inference__single_node_request__left_to_its_drawn_node_whose_result_assigns_it(
     client_for, served, requester, operators, marketplace
 ):
