@@ -748,11 +748,14 @@ class EdgeNode:
             try:
                 await send(job)
                 return
-            except TransactionWouldRevert as refused:
+            except Exception as refused:  # noqa: BLE001 - dry run or send refused: _claim reads the chain
+                # The draw can move between the dry run and the send (another request took the
+                # node's room): then the send itself reverts, which says no more than the dry run.
+                reason = refused.error if isinstance(refused, TransactionWouldRevert) else _short(str(refused))
                 logger.info(
                     "request %d: the result cannot assign the request (%s); assigning it first",
                     job.request_id,
-                    refused.error,
+                    reason,
                 )
             claimed = await self._claim(job)
             if claimed is None:
