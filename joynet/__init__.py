@@ -8,6 +8,7 @@ Importing this package does not import Ape; each client does when it is used.
 from joynet.chain.dao import GovernanceError, ModelGovernanceDAO, ProposalState, VoteType
 from joynet.chain.deploy import JOY
 from joynet.chain.deployment_file import Deployment, DeploymentError, load_deployment
+from joynet.chain.errors import TransactionRefusedError
 from joynet.chain.marketplace import InferenceResult, MarketplaceError, ModelMarketplace, RequestStatus, model_key
 from joynet.edge import EdgeNode, InferenceNode, InferenceOutput
 from joynet.errors import JoyNetError
@@ -37,6 +38,7 @@ __all__ = [
     "IOTAInferenceResponse",
     "InferenceResult",
     "MarketplaceError",
+    "TransactionRefusedError",
     "ModelMarketplace",
     "ModelPackage",
     "ModelPackageError",

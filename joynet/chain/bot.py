@@ -170,6 +170,7 @@ class Bot:
         provider = networks.provider
         nudger = _PoolNudger(provider, nudge_local_pool)
         abis = [getattr(contract, name).abi for name in self._events]
+        topics = ["0x" + keccak(text=abi.selector).hex() for abi in abis]  # any of the handled events
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         try:
             for handler in self._startup:
@@ -182,7 +183,7 @@ class Bot:
             )
             while not stop.is_set():
                 try:
-                    await self._poll(state, provider, contract.address, abis, cursor)
+                    await self._poll(state, provider, contract.address, abis, topics, cursor)
                     for handler in self._ticks:
                         await _call(handler, state)
                     nudger.check()
@@ -202,7 +203,7 @@ class Bot:
             for handler in self._shutdown:
                 await _call(handler, state)
 
-    async def _poll(self, state, provider, address: str, abis: list, cursor) -> None:
+    async def _poll(self, state, provider, address: str, abis: list, topics: list[str], cursor) -> None:
         """Handles the events of the blocks after the cursor, then the new head, then moves the cursor."""
         from ape.types import LogFilter
 
@@ -211,7 +212,6 @@ class Bot:
         if head <= start:
             return
         if abis:
-            topics = ["0x" + keccak(text=abi.selector).hex() for abi in abis]
             log_filter = LogFilter(
                 addresses=[address], events=abis, topic_filter=[topics], start_block=start + 1, stop_block=head
             )

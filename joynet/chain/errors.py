@@ -17,3 +17,12 @@ class MarketplaceError(JoyNetError, RuntimeError):
 
 class DeployConfigError(JoyNetError, ValueError):
     """The deploy configuration is missing a network, a field, or has an invalid value."""
+
+
+class TransactionRefusedError(JoyNetError, RuntimeError):
+    """A transaction whose dry run in the pending block reverted: it was not sent. ``error``:
+    the contract's custom error name when it is one of the project's, else the node's message."""
+
+    def __init__(self, message: str, error: str):
+        super().__init__(message)
+        self.error = error

@@ -34,7 +34,7 @@ from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
 from joynet.chain.deployment_file import load_deployment
-from joynet.chain.errors import MarketplaceError
+from joynet.chain.errors import MarketplaceError, TransactionRefusedError
 from joynet.chain.signing import SigningClient
 
 ZERO32 = b"\0" * 32
@@ -266,8 +266,8 @@ class ModelMarketplace(SigningClient):
         if assign or (assign is None and model.quorum > 1):
             try:
                 await self.assign_nodes(Request.from_event(event))
-            except Exception as error:  # noqa: BLE001 - the request stands: say which, or leave it to the agents
-                if type(error).__name__ != "NodeCoordinatorNoEligibleNode":
+            except TransactionRefusedError as error:  # the request stands: say which, or leave it to the agents
+                if error.error != "NodeCoordinatorNoEligibleNode":
                     raise
                 if assign:
                     raise MarketplaceError(
@@ -295,7 +295,7 @@ class ModelMarketplace(SigningClient):
         await self._next_block(after=request.seedBlock)
         try:
             receipt = await self._send(self.contract.assignNodes, request)
-        except Exception:  # a revert (Ape's ContractLogicError): a node may have assigned it first
+        except TransactionRefusedError:  # a node may have assigned it first
             assigned = self.get_request(request.id)
             if assigned.nodes or self.status(request.id) is not RequestStatus.Open:
                 return assigned

@@ -1,11 +1,20 @@
-"""What every JoyNet client that sends transactions shares: an Ape account, transactions sent
-from a worker thread (so an agent's event loop keeps serving while one is mined), and the
-receipt of the latest one for gas accounting."""
+"""What every JoyNet client that sends transactions shares: an Ape account, transactions checked
+in the pending block before they are sent and sent from a worker thread (so an agent's event
+loop keeps serving while one is mined), and the receipt of the latest one for gas accounting."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
+
+from eth_utils import keccak
+
+from joynet.chain.errors import TransactionRefusedError
+
+# Gas allowed above a transaction's estimate: a quorum reveal estimated while others are still
+# to come may land last, and then also judges and settles the request.
+GAS_MARGIN = 1_000_000
 
 
 class SigningClient:
@@ -16,6 +25,8 @@ class SigningClient:
     def __init__(self, account: Any = None):
         self.account = account
         self.last_receipt: Any = None
+        self._error_names: dict[str, str] | None = None  # custom error selector -> name
+        self._gas_ceiling: int | None = None  # the chain's block gas limit
 
     def _sender(self) -> str:
         if self.account is None:
@@ -23,6 +34,59 @@ class SigningClient:
         return self.account.address
 
     async def _send(self, method, *args) -> Any:
-        self._sender()
-        self.last_receipt = await asyncio.to_thread(method, *args, sender=self.account)
+        self.last_receipt = await self.transact(method, *args)
         return self.last_receipt
+
+    async def transact(self, method, *args) -> Any:
+        """Sends ``method(*args)`` (an Ape contract method) from the client's account and returns
+        its receipt. The transaction is dry-run in the pending block first and not sent if it
+        would revert (TransactionRefusedError naming the contract's error): on a local chain Ape
+        does not estimate gas, and would mine the failure. Its gas limit is the estimate plus
+        GAS_MARGIN, not the whole block, so that a block holds many transactions. Callers that
+        send concurrently from one account serialize their calls (one nonce sequence)."""
+        self._sender()
+        return await asyncio.to_thread(self._transact_now, method, *args)
+
+    def dry_run(self, method, *args) -> int:
+        """The gas ``method(*args)`` takes in the pending block, sent from the client's account;
+        TransactionRefusedError if it would revert."""
+        call = {"from": self._sender(), "to": method.contract.address, "data": method.encode_input(*args).to_0x_hex()}
+        try:
+            return int(method.provider.make_request("eth_estimateGas", [call, "pending"]), 16)
+        except Exception as error:  # noqa: BLE001 - a revert: named, if the error is one of the project's
+            if "revert" not in str(error).lower():
+                raise  # the client could not ask (an RPC failure), which says nothing of the transaction
+            message = self._explain(str(error))
+            name = re.search(r"custom error (\w+)", message)
+            if name:  # the rest is the error's raw ABI-encoded arguments
+                message = f"reverted: {name.group(1)}"
+            raise TransactionRefusedError(message, name.group(1) if name else message) from None
+
+    def _transact_now(self, method, *args) -> Any:
+        estimate = self.dry_run(method, *args)
+        limit = min(estimate + GAS_MARGIN, self._block_gas_limit(method.provider))
+        signed = method.as_transaction(*args, sender=self.account, gas_limit=limit, sign=True)
+        # Checked again once prepared and signed: another account's transaction may have changed
+        # the state meanwhile. What is left between this check and the send is one RPC call.
+        self.dry_run(method, *args)
+        return method.provider.send_transaction(signed)
+
+    def _block_gas_limit(self, provider) -> int:
+        if self._gas_ceiling is None:
+            block = provider.make_request("eth_getBlockByNumber", ["latest", False])
+            self._gas_ceiling = int(block["gasLimit"], 16)
+        return self._gas_ceiling
+
+    def _explain(self, message: str) -> str:
+        """A revert message with each custom error's selector replaced by its name (any error
+        the project's contracts declare)."""
+        if self._error_names is None:
+            from ape import project
+
+            self._error_names = {
+                "0x" + keccak(text=abi.selector)[:4].hex(): abi.name
+                for contract_type in project.contracts.values()
+                for abi in contract_type.errors
+            }
+        names = self._error_names
+        return re.sub(r"0x[0-9a-fA-F]{8}\b", lambda m: names.get(m.group(0).lower(), m.group(0)), message)

@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -39,8 +38,9 @@ from typing import Any
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
+from joynet.chain.errors import TransactionRefusedError
 from joynet.chain.marketplace import MarketplaceError, ModelMarketplace, Request, RequestStatus, model_key, seal_result
-from joynet.edge.errors import EdgeNodeError, TransactionWouldRevert
+from joynet.edge.errors import EdgeNodeError
 from joynet.edge.inference_node import InferenceNode
 from joynet.edge.journal import (
     ASSIGNED,
@@ -80,9 +80,6 @@ ANSWER_MARGIN_SECONDS = 10
 DECLINE_STEP_SECONDS = 2.0  # a quorum node declines this much later than the node of the slot before
 REVEAL_POLL_SECONDS = 1.0  # a quorum job waiting to reveal looks again at least this often
 REJOIN_POLL_SECONDS = 2.0  # a node waiting out the coordinator's rejoin delay looks at the head this often
-# Gas allowed above a transaction's estimate: a quorum reveal estimated while others are still
-# to come may land last, and then also judges and settles the request.
-GAS_MARGIN = 1_000_000
 _ACTIONS = {SUBMITTED: "result", COMMITTED: "commitment", REVEALED: "reveal", DECLINED: "decline"}
 _REQUEST_ABI = "(uint256,bytes32,address,uint96,bytes32,uint64,uint64,address,address[])"
 # One input per framework to run (and, for circuits, prove) once at start: the first request
@@ -125,12 +122,6 @@ def request_digest(request: Request) -> bytes:
             ],
         )
     )
-
-
-def _topic(value: int | str) -> str:
-    if isinstance(value, str):  # an address
-        return "0x" + value.lower().removeprefix("0x").rjust(64, "0")
-    return "0x" + value.to_bytes(32, "big").hex()
 
 
 class EdgeNode:
@@ -191,8 +182,6 @@ class EdgeNode:
         self._requested: dict[int, Any] = {}  # InferenceRequested events of served models, until assigned
         self._wakeups: dict[int, asyncio.Event] = {}  # quorum jobs waiting to reveal
         self._clock: tuple[int, int, float] | None = None  # latest block (number, timestamp) and when first seen
-        self._error_names: dict[str, str] | None = None  # custom error selector -> name, for the logs
-        self._gas_ceiling: int | None = None  # the chain's block gas limit
         self.ready = asyncio.Event()  # set once join() is done: models loaded, node eligible
 
     # ---- chain access ----
@@ -220,63 +209,15 @@ class EdgeNode:
     def _my_event_tx(self, job: Job, event: str) -> str | None:
         """The transaction of this node's ResultSubmitted / ResultCommitted / RequestDeclined for
         the job, if any."""
-        selector = getattr(self.contract, event).abi.selector
-        logs = self.provider.make_request(
-            "eth_getLogs",
-            [
-                {
-                    "address": self.contract.address,
-                    "fromBlock": hex(job.block),
-                    "toBlock": "latest",
-                    "topics": ["0x" + keccak(text=selector).hex(), _topic(job.request_id), _topic(self.address)],
-                }
-            ],
+        logs = getattr(self.contract, event).range(
+            job.block, self._head() + 1, search_topics={"requestId": job.request_id, "node": self.address}
         )
-        return logs[0]["transactionHash"] if logs else None
+        tx = next((log.transaction_hash for log in logs), None)
+        return tx if tx is None or isinstance(tx, str) else "0x" + bytes(tx).hex()
 
     async def _transact(self, method, *args):
         async with self._tx_lock:
-            return await self._send_now(method, *args)
-
-    async def _send_now(self, method, *args):
-        """Sends a transaction (the caller holds the transaction lock) after estimating its gas
-        in the pending block: one that would revert is not sent (Ape does not estimate on a local
-        chain, which would mine it as a failure). Its gas limit is the estimate plus GAS_MARGIN,
-        not the whole block: anvil fits only one whole-block transaction per block and leaves the
-        others pending until some later transaction arrives."""
-        estimate = await asyncio.to_thread(self._dry_run, method, *args)
-        limit = min(estimate + GAS_MARGIN, self._block_gas_limit())
-        return await asyncio.to_thread(method, *args, sender=self.account, gas_limit=limit)
-
-    def _block_gas_limit(self) -> int:
-        if self._gas_ceiling is None:
-            block = self.provider.make_request("eth_getBlockByNumber", ["latest", False])
-            self._gas_ceiling = int(block["gasLimit"], 16)
-        return self._gas_ceiling
-
-    def _dry_run(self, method, *args) -> int:
-        """The transaction's gas in the pending block; TransactionWouldRevert if it reverts."""
-        call = {"from": self.address, "to": method.contract.address, "data": method.encode_input(*args).to_0x_hex()}
-        try:
-            return int(self.provider.make_request("eth_estimateGas", [call, "pending"]), 16)
-        except Exception as error:  # noqa: BLE001 - a revert: named, if the error is one of ours
-            if "revert" not in str(error).lower():
-                raise  # the node could not ask (an RPC failure), which says nothing of the transaction
-            message = self._explain(str(error))
-            name = re.search(r"custom error (\w+)", message)
-            if name:  # the rest is the error's raw ABI-encoded arguments
-                message = f"reverted: {name.group(1)}"
-            raise TransactionWouldRevert(message, name.group(1) if name else message) from None
-
-    def _explain(self, message: str) -> str:
-        """A revert message with the custom error's selector replaced by its name."""
-        if self._error_names is None:
-            self._error_names = {}
-            for contract in (self.contract, self.coordinator, self.market.token):
-                for abi in contract.contract_type.errors:
-                    self._error_names["0x" + keccak(text=abi.selector)[:4].hex()] = abi.name
-        names = self._error_names
-        return re.sub(r"0x[0-9a-fA-F]{8}\b", lambda m: names.get(m.group(0).lower(), m.group(0)), message)
+            return await self.market.transact(method, *args)
 
     # ---- joining the network ----
 
@@ -477,9 +418,9 @@ class EdgeNode:
                     return
                 batch = self._due_for_assignment(request)
                 if len(batch) == 1:
-                    receipt = await self._send_now(self.contract.assignNodes, request)
+                    receipt = await self.market.transact(self.contract.assignNodes, request)
                 else:
-                    receipt = await self._send_now(self.contract.assignNodesBatch, batch)
+                    receipt = await self.market.transact(self.contract.assignNodesBatch, batch)
             assigned = {event.requestId for event in receipt.decode_logs(self.contract.NodesAssigned)}
             for assigned_id in assigned:
                 self._backlog.pop(assigned_id, None)
@@ -647,7 +588,7 @@ class EdgeNode:
         if job.state == COMPUTED:
             try:
                 await (self._commit if quorum > 1 else self._submit)(job)
-            except TransactionWouldRevert as refused:
+            except TransactionRefusedError as refused:
                 # The chain refuses the result itself while the request is still ours to answer
                 # (the proof does not verify, say): a decline refunds the requester now instead
                 # of a silent expiry and a slash.
@@ -751,7 +692,7 @@ class EdgeNode:
             except Exception as refused:  # noqa: BLE001 - dry run or send refused: _claim reads the chain
                 # The draw can move between the dry run and the send (another request took the
                 # node's room): then the send itself reverts, which says no more than the dry run.
-                reason = refused.error if isinstance(refused, TransactionWouldRevert) else _short(str(refused))
+                reason = refused.error if isinstance(refused, TransactionRefusedError) else _short(str(refused))
                 logger.info(
                     "request %d: the result cannot assign the request (%s); assigning it first",
                     job.request_id,
@@ -771,17 +712,13 @@ class EdgeNode:
         (journaled) or assigned it to another node (the job is forgotten: this node never held it)."""
         rid, request = job.request_id, job.request
         waiting = False
-        while True:
-            if self._unassigned(request):
-                try:
-                    await self._transact(self.contract.assignNodes, request)
-                except Exception as error:  # noqa: BLE001 - someone may have assigned it first: read the chain
-                    logger.debug("request %d: assignNodes failed: %s", rid, _short(str(error)))
-            if self.market.status(rid) is not RequestStatus.Open:
-                self._finish(job, CLOSED, None)
-                return None
-            assigned = self.market.get_request(rid)
-            if assigned.nodes:
+        while self._unassigned(request):
+            try:
+                await self._transact(self.contract.assignNodes, request)
+                break
+            except Exception as error:  # noqa: BLE001 - someone may have assigned it first: read the chain
+                logger.debug("request %d: assignNodes failed: %s", rid, _short(str(error)))
+            if not self._unassigned(request):
                 break
             if self.chain_time() > request.deadline or self._head() - request.seedBlock >= SEED_BLOCKS:
                 raise EdgeNodeError(f"request {rid} could not be assigned before its deadline")
@@ -793,6 +730,10 @@ class EdgeNode:
                 await asyncio.wait_for(self._room_freed.wait(), CLAIM_RETRY_SECONDS)
             except TimeoutError:
                 pass
+        if self.market.status(rid) is not RequestStatus.Open:
+            self._finish(job, CLOSED, None)
+            return None
+        assigned = self.market.get_request(rid)
         if self.address not in assigned.nodes:
             logger.info(
                 "request %d: assigned to %s, not this node (the draw moved with the loads); dropped",

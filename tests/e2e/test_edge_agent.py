@@ -7,7 +7,8 @@ reveal; each digits request answered by its drawn agent, whose result assigns it
 request its requester left unassigned is assigned by an agent, bad inputs are
 declined and refunded, an agent killed with SIGKILL mid-task is slashed while the two others
 reveal after the deadline and settle the request by majority, and restarted it submits nothing
-twice; SIGTERM drains; the status command reports; no agent ever had a transaction revert.
+twice; SIGTERM drains; the status command reports; an agent's transaction reverts only when it
+loses a race to another account's (rarely: the agents dry-run every transaction just before sending).
 """
 
 import asyncio
@@ -17,6 +18,7 @@ import signal
 
 import pytest
 from ape import accounts
+from eth_utils import keccak
 
 from joynet import JOY, ModelMarketplace
 from joynet.inference.inputs import digits_input, document_commitment, encode_document, publish_input
@@ -261,14 +263,32 @@ def test_edge_agents__three_processes__serve_decline_and_survive_sigkill(
         assert status["jobs"]["submitted"] >= 1 and status["fees_withdrawn"] > 0
         assert status["fees_unwithdrawn"] == 0  # collected on shutdown
 
-        # ---- the agents checked before sending: not one transaction of theirs reverted ----
-        failed = [(n, receipt["transactionHash"]) for n in range(start_block, chain.blocks.height + 1)
-                  for receipt in chain.provider.make_request("eth_getBlockReceipts", [hex(n)])
-                  if receipt["from"].lower() in {a.lower() for a in addresses.values()} and int(receipt["status"], 16) == 0]
-        assert failed == []
+        # ---- the agents checked before sending: what reverted lost a race, and rarely ----
+        senders = {a.lower() for a in addresses.values()}
+        sent_by_agents = [receipt for n in range(start_block, chain.blocks.height + 1)
+                          for receipt in chain.provider.make_request("eth_getBlockReceipts", [hex(n)])
+                          if receipt["from"].lower() in senders]
+        lost = [revert_error(chain, receipt["transactionHash"], marketplace, coordinator)
+                for receipt in sent_by_agents if int(receipt["status"], 16) == 0]
+        assert set(lost) <= RACE_LOSSES, lost
+        assert len(lost) * 50 <= len(sent_by_agents), f"{len(lost)} of {len(sent_by_agents)} transactions reverted"
     finally:
         for agent in agents:
             agent.stop(60)
+
+
+# Errors a transaction that passed its dry run meets when another account's transaction lands
+# between the dry run and its own: a drawn result whose node lost its room to an assignment, an
+# assignment that another node made first.
+RACE_LOSSES = {"NodeCoordinatorNoEligibleNode", "ModelMarketplaceRequestMismatch", "ModelMarketplaceNotAssigned"}
+
+
+def revert_error(chain, tx_hash, *contracts) -> str:
+    """The custom error a mined transaction reverted with (from its call trace), by name."""
+    trace = chain.provider.make_request("debug_traceTransaction", [tx_hash, {"tracer": "callTracer"}])
+    selector = bytes.fromhex(trace.get("output", "0x")[2:10])
+    names = {keccak(text=abi.selector)[:4]: abi.name for c in contracts for abi in c.contract_type.errors}
+    return names.get(selector, f"undecoded {trace.get('output')!r}")
 
 
 def wait_or_explain(predicate, timeout, what, client, request_ids, agents):

@@ -1,13 +1,15 @@
-"""Helpers shared by the test modules: revert assertions and EIP-2612 permit signatures."""
+"""Helpers shared by the test modules: revert and refusal assertions, EIP-2612 permit signatures."""
 
 import re
 from contextlib import contextmanager
 
 import ape
+import pytest
 from ape.exceptions import CustomError
 from eth_utils import keccak
 
 from joynet.chain.eip712 import sign_typed, typed_message
+from joynet.chain.errors import TransactionRefusedError
 
 _REVERT_DATA = re.compile(r"^(?:custom error )?0x([0-9a-fA-F]{8})([0-9a-fA-F]*)")
 
@@ -27,6 +29,18 @@ def _error_selectors(abi_source, error_names) -> set[str]:
     missing = set(error_names) - {e.name for e in abi_source.contract_type.errors}
     assert not missing, f"{abi_source.contract_type.name} declares no error named {sorted(missing)}"
     return selectors
+
+
+@contextmanager
+def refused_with(*error_names, account, sent=0):
+    """A client transaction its dry run refused with one of the named custom errors: raised as
+    TransactionRefusedError, and not sent (``account`` sent only the ``sent`` transactions the
+    block makes before the refused one)."""
+    nonce = account.nonce + sent
+    with pytest.raises(TransactionRefusedError) as info:
+        yield info
+    assert info.value.error in error_names, f"expected one of {error_names}, got {info.value}"
+    assert account.nonce == nonce, "the refused transaction was sent"
 
 
 @contextmanager

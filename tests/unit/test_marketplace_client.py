@@ -7,8 +7,8 @@ import os
 
 import pytest
 from eth_utils import keccak
+from helpers.chain_asserts import refused_with
 
-from helpers.chain_asserts import reverts_with
 from joynet import InferenceResult, MarketplaceError, ModelMarketplace, RequestStatus, model_key
 from joynet.chain.deploy import JOY
 from joynet.chain.marketplace import Request, seal_result
@@ -154,8 +154,8 @@ def test_client__register_model__taken_id__raises_before_sending(client_for, reg
     assert client.last_receipt is None
 
 
-def test_client__register_model__policy_refused_by_the_chain__reverts(client_for, model_owner):
-    with reverts_with("ModelMarketplaceInvalidPolicy"):
+def test_client__register_model__policy_refused_by_the_chain__registration_not_sent(client_for, model_owner):
+    with refused_with("ModelMarketplaceInvalidPolicy", account=model_owner, sent=1):  # after the commitment
         asyncio.run(client_for(model_owner).register_model("m", "ipfs://bafy", price=JOY, response_window=86_401))
 
 
@@ -258,7 +258,7 @@ def test_client__request_without_assign__assign_nodes_assigns_once(client_for, s
 def test_client__assign_nodes__someone_assigned_first__returns_the_assigned_request(
     client_for, served, requester, assign_nodes, marketplace
 ):
-    # Nodes serving the model assign what they see: the client's own attempt then reverts
+    # Nodes serving the model assign what they see: the client's own attempt is then refused by its dry run
     # (ModelMarketplaceRequestMismatch, as the request it holds is the unassigned one), and it
     # reads the assignment back instead of failing.
     served()
@@ -269,12 +269,36 @@ def test_client__assign_nodes__someone_assigned_first__returns_the_assigned_requ
     assert asyncio.run(buyer.assign_nodes(unassigned)) == by_a_node
 
 
+def test_client__transact__another_account_acts_while_it_is_signed__refused_and_nothing_sent(
+    client_for, served, requester, assign_nodes
+):
+    # The attack on a dry run: the state changes between the check and the send. The client
+    # checks again once the transaction is signed; here a node assigns the request while the
+    # requester's own assignment is being prepared, and the requester's is never sent.
+    served()
+    buyer = client_for(requester)
+    request_id = asyncio.run(buyer.request_inference("mymodel", keccak(text="in"), "ipfs://in", assign=False))
+    unassigned = buyer.get_request(request_id)
+    real_dry_run, interloper = buyer.dry_run, []
+
+    def dry_run_then_interlope(method, *args):
+        gas = real_dry_run(method, *args)
+        if not interloper:  # after the first check, before the transaction is signed and checked again
+            interloper.append(assign_nodes(unassigned))
+        return gas
+
+    buyer.dry_run = dry_run_then_interlope
+    nonce = requester.nonce
+    assert asyncio.run(buyer.assign_nodes(unassigned)) == interloper[0]  # read back, not failed
+    assert requester.nonce == nonce
+
+
 def test_client__assign_nodes__seed_gone__raises(client_for, served, requester, chain):
     served()
     buyer = client_for(requester)
     request_id = asyncio.run(buyer.request_inference("mymodel", keccak(text="in"), "ipfs://in", assign=False))
     chain.mine(300)
-    with reverts_with("ModelMarketplaceSeedNotAvailable"):
+    with refused_with("ModelMarketplaceSeedNotAvailable", account=requester):
         asyncio.run(buyer.assign_nodes(request_id))
     assert buyer.get_request(request_id).nodes == []
 
@@ -331,26 +355,26 @@ def test_client__commit_result__seals_for_the_signing_node(client_for, served, r
     assert marketplace.resultOf(request_id, slot) == seal_result(request_id, operators[0].address, keccak(text="e"), salt)
 
 
-def test_client__reveal_result__wrong_salt_or_not_yet_open__reverts(client_for, served, requester, operators):
+def test_client__reveal_result__wrong_salt_or_not_yet_open__refused_before_sending(client_for, served, requester, operators):
     served("pair", quorum=2)
     buyer = client_for(requester)
     request_id = asyncio.run(buyer.request_inference("pair", keccak(text="in"), "ipfs://in"))
     first, second = client_for(operators[0]), client_for(operators[1])
     asyncio.run(first.commit_result(request_id, keccak(text="e"), b"\1" * 32))
-    with reverts_with("ModelMarketplaceRevealNotOpen"):  # the other node has not committed yet
+    with refused_with("ModelMarketplaceRevealNotOpen", account=operators[0]):  # the other node has not committed yet
         asyncio.run(first.reveal_result(request_id, keccak(text="e"), b"\1" * 32, "ipfs://out"))
     asyncio.run(second.commit_result(request_id, keccak(text="e"), b"\2" * 32))
-    with reverts_with("ModelMarketplaceRevealMismatch"):
+    with refused_with("ModelMarketplaceRevealMismatch", account=operators[0]):
         asyncio.run(first.reveal_result(request_id, keccak(text="e"), b"\2" * 32, "ipfs://out"))
     with pytest.raises(MarketplaceError, match="salt must be 32 bytes"):
         asyncio.run(first.commit_result(request_id, keccak(text="e"), b"short"))
 
 
-def test_client__submit_result__on_a_quorum_request__reverts(client_for, served, requester, operators):
+def test_client__submit_result__on_a_quorum_request__refused_before_sending(client_for, served, requester, operators):
     served("pair", quorum=2)
     buyer = client_for(requester)
     request_id = asyncio.run(buyer.request_inference("pair", keccak(text="in"), "ipfs://in"))
-    with reverts_with("ModelMarketplaceCommitRequired"):
+    with refused_with("ModelMarketplaceCommitRequired", account=operators[0]):
         asyncio.run(client_for(operators[0]).submit_result(request_id, keccak(text="e"), "ipfs://out"))
 
 
@@ -372,7 +396,7 @@ def test_client__withdraw_balance__by_an_approved_operator__pays_the_account(
     asyncio.run(earn())
     earned = marketplace.balances(node_account)
     assert earned == JOY * 70 // 100
-    with reverts_with("ModelMarketplaceNotAuthorized"):  # not (yet) the node's operator
+    with refused_with("ModelMarketplaceNotAuthorized", account=outsider):  # not (yet) the node's operator
         asyncio.run(keeper.withdraw_balance(node_account.address))
     asyncio.run(node.set_operator(outsider.address))
     assert marketplace.isOperator(node_account, outsider)
@@ -390,7 +414,7 @@ def test_client__withdraw_balance__own_deposit_by_default(client_for, requester,
     tokens = token.balanceOf(requester)
     asyncio.run(buyer.withdraw_balance())
     assert token.balanceOf(requester) == tokens + 2 * JOY and marketplace.balances(requester) == 0
-    with reverts_with("ModelMarketplaceNothingToWithdraw"):
+    with refused_with("ModelMarketplaceNothingToWithdraw", account=requester):
         asyncio.run(buyer.withdraw_balance())
 
 
