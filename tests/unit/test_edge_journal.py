@@ -362,6 +362,43 @@ def test_restart__drawn_job_assigned_meanwhile_to_this_node__submits_the_assigne
     assert client.status(request_id) is RequestStatus.Settled
 
 
+def test_restart__drawn_job_while_no_node_has_room__waits_then_submits_once_a_request_closes(
+        digits_model, new_node, client, store, marketplace, operator, chain, monkeypatch):
+    # The node took a drawn request and computed it, but another request filled its only slot
+    # meanwhile: its result cannot assign the request, and nobody can assign it until room
+    # frees. The job waits (nothing sent, not failed) and goes out once a request closes.
+    monkeypatch.setattr(edge_node, "CLAIM_RETRY_SECONDS", 0.2)
+
+    async def scenario():
+        node = new_node(capacity=1)
+        await node.join()
+        # Both requested while the slot is free (a request nobody could take is refused).
+        waiting = await request_with_input(client, store, DIGITS, digits_input([1] * 64), zk=True)
+        busy = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True)
+        await client.assign_nodes(busy)  # the node's one slot
+        commitment = await _journal_drawn_result(node, marketplace, waiting)
+        start, nonce = chain.blocks.height, operator.nonce
+        assert await node.reconcile() == 1
+        await asyncio.sleep(1.0)  # several looks at the chain: still no room
+        assert (operator.nonce, node.journal.get(waiting).state) == (nonce, COMPUTED)
+        async with node._tx_lock:  # the node's own account frees the slot, as its decline would
+            await node.market.decline_request(busy, "frees the slot")
+        node.retry_assignments()  # what the agent does on each closed request
+        await node.drain()
+        job = node.journal.get(waiting)
+        await node.close()
+        return waiting, commitment, job, start
+
+    waiting, commitment, job, start = run(scenario())
+    assert job.state == SUBMITTED and client.status(waiting) is RequestStatus.Settled
+    (submitted,) = events_of(marketplace, "ResultSubmitted", 0, requestId=waiting)
+    assert submitted.node == operator.address and bytes(submitted.outputCommitment) == commitment
+    failed = [receipt for n in range(start + 1, chain.blocks.height + 1)
+              for receipt in chain.provider.make_request("eth_getBlockReceipts", [hex(n)])
+              if int(receipt["status"], 16) == 0]
+    assert failed == []
+
+
 def test_join__node_left_its_sets_recently__waits_out_the_rejoin_delay_then_reactivates(
         digits_model, new_node, coordinator, operator, chain, monkeypatch):
     monkeypatch.setattr(edge_node, "REJOIN_POLL_SECONDS", 0.05)
