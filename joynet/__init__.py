@@ -13,8 +13,15 @@ from joynet.chain.marketplace import InferenceResult, MarketplaceError, ModelMar
 from joynet.edge import EdgeNode, InferenceNode, InferenceOutput
 from joynet.errors import JoyNetError
 from joynet.feeless.handler import IOTAInferenceHandler, IOTAInferenceRequest, IOTAInferenceResponse
-from joynet.inference import InferenceError, InvalidInputError, ModelLoadError, PayloadTooLargeError
+from joynet.inference import (
+    InferenceError,
+    InvalidInputError,
+    ModelLoadError,
+    OutputMismatchError,
+    PayloadTooLargeError,
+)
 from joynet.inference.inputs import publish_input
+from joynet.inference.outputs import fetch_output
 from joynet.models.package import ModelPackage, ModelPackageError, load_model_package, publish_model
 from joynet.storage import ModelStore, StoreError, open_store
 from joynet.zk import QuantizedMLP, ZKProof, ZKProofError, ZKProver
@@ -24,6 +31,7 @@ __all__ = [
     "EdgeNode",
     "JoyNetError",
     "publish_input",
+    "fetch_output",
     "Deployment",
     "DeploymentError",
     "GovernanceError",
@@ -33,6 +41,7 @@ __all__ = [
     "InferenceOutput",
     "InvalidInputError",
     "ModelLoadError",
+    "OutputMismatchError",
     "PayloadTooLargeError",
     "IOTAInferenceRequest",
     "IOTAInferenceResponse",

@@ -194,6 +194,7 @@ class Demo:
         self.store: EmbeddedStore | None = None  # set when the models are published
         self.feeless_nodes: list = []
         self.references: dict[str, Callable[..., Any]] = {}
+        self.frameworks: dict[str, str] = {}  # model name -> its metadata's framework, once published
 
     def published_store(self) -> EmbeddedStore:
         """The store the models were published to (by the stage that publishes them)."""
@@ -243,6 +244,7 @@ class Demo:
         owner = self.accounts[MODEL_OWNER]
         client = ModelMarketplace(contract_address=self.marketplace.address, account=owner)
         metadata = {name: json.loads(asyncio.run(self.store.cat(cid))) for name, cid in cids.items()}
+        self.frameworks = {name: document["framework"] for name, document in metadata.items()}
         registered_from = chain.blocks.height
         if metadata[DIGITS]["verification"]["circuitId"] != "0x" + circuit_id().hex():
             raise DemoError("the digits package names another circuit than the committed one")
@@ -527,12 +529,10 @@ class Demo:
 
     def digits_request(self, pixels: list[int], label: int) -> PaidRequest:
         from joynet.inference.inputs import digits_input
-        from joynet.zk import to_bytes32
 
         request, result, submitted = self.paid_request(DIGITS, digits_input(pixels), zk=True)
-        document = json.loads(asyncio.run(self.published_store().cat(result.output_uri.removeprefix("ipfs://"))))
-        got, expected = document["output"]["class"], self.references[DIGITS](pixels)
-        if got != expected or result.output_commitment != to_bytes32(expected):
+        got, expected = self.settled_output(DIGITS, result)["class"], self.references[DIGITS](pixels)
+        if got != expected:
             raise DemoError(f"request {request.request_id}: class {got}, but the local quantized model says {expected}")
         request.checked = True
         proof = self.proof_seconds(request.request_id, submitted[0].node)
@@ -545,6 +545,7 @@ class Demo:
 
     def minilm_request(self, text: str) -> PaidRequest:
         request, result, submitted = self.paid_request(MINILM, {"text": text}, zk=False)
+        self.settled_output(MINILM, result)
         expected = self.references[MINILM](text)
         if result.output_commitment != expected:
             raise DemoError(
@@ -558,6 +559,14 @@ class Demo:
             f"settled {request.latency:.2f} s after the request"
         )
         return request
+
+    def settled_output(self, model: str, result) -> dict:
+        """The request's output document, read from the store and checked against the chain: this
+        request's, with the settled commitment, and an output that commits to it
+        (``OutputMismatchError`` otherwise)."""
+        from joynet.inference.outputs import fetch_output
+
+        return asyncio.run(fetch_output(self.published_store(), result, framework=self.frameworks[model]))
 
     def proof_seconds(self, request_id: int, node: str) -> float:
         """The proving time the node logged for the request ("proved in X s")."""

@@ -7,9 +7,10 @@ requests and responses travel as masked payloads that only admitted participants
 
 The handler only carries messages: running the model is the edge node's job.
 Payloads are JSON: ``{"kind": "request", "model_id", "input"}`` and
-``{"kind": "response", "request_id", "node", "output", "proof", "error"}``. A requester accepts a
-response only from the channel's author, so another admitted requester cannot answer in the
-node's place.
+``{"kind": "response", "request_id", "node", "output", "proof", "error", "error_kind"}``: a declined
+request's answer has no output and proof, the human message in ``error`` and why, as data, in
+``error_kind`` (a ``joynet.feeless.errors.ErrorKind`` value). A requester accepts a response only
+from the channel's author, so another admitted requester cannot answer in the node's place.
 
 A subscriber the author's admission policy refuses gets a public, author-signed
 ``{"kind": "refusal", "subscriber", "credential", "reason"}`` (``credential``: the SHA-256 of the
@@ -74,7 +75,8 @@ class IOTAInferenceResponse:
     responder: str  # hex Ed25519 key
     sequence: int
     node: str | None = None  # the EVM address the node is credited under
-    error: str | None = None  # why the node declined (then output and proof are None)
+    error: str | None = None  # why the node declined (then output and proof are None), for people
+    error_kind: str | None = None  # the kind of that refusal (an ErrorKind value, or a newer one)
 
 
 @dataclass
@@ -189,11 +191,13 @@ class IOTAInferenceHandler:
         proof: Any = None,
         node: str | None = None,
         error: str | None = None,
+        error_kind: str | None = None,
     ) -> str:
-        """Answer ``request_id``: an output (and proof), or ``error`` saying why it was declined.
-        ``node`` is the EVM address credited for the inference (public, for the bridgers)."""
+        """Answer ``request_id``: an output (and proof), or ``error`` saying why it was declined and
+        ``error_kind`` (an ``ErrorKind``) the kind of refusal the requester raises by. ``node`` is
+        the EVM address credited for the inference (public, for the bridgers)."""
         accounting = {"kind": RESPONSE, "request_id": request_id, "node": node, "served": error is None}
-        body = {**accounting, "output": output, "proof": proof, "error": error}
+        body = {**accounting, "output": output, "proof": proof, "error": error, "error_kind": error_kind}
         return self._post(self._session(channel_id), body, accounting).id
 
     def credential_of(self, channel_id: str | bytes, subscriber: str | bytes) -> bytes:
@@ -286,6 +290,7 @@ class IOTAInferenceHandler:
                     message.sequence,
                     body.get("node"),
                     body.get("error"),
+                    _text_or_none(body.get("error_kind")),
                 )
                 session.responses[response.request_id] = response
                 # A node that restarts replays its channel: requests it already answered are done.
@@ -315,6 +320,10 @@ class IOTAInferenceHandler:
         except (MaskedPayloadAccessError, ValueError):
             return None  # sealed before we were admitted, or not a JoyNet inference payload
         return body if isinstance(body, dict) else None
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def circuit_request_id(request_id: str) -> int:

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from joynet.channels.errors import AdmissionRefusedError
-from joynet.feeless.errors import AccessDeniedError, ProofRejectedError
+from joynet.feeless.errors import AccessDeniedError, ErrorKind, ProofRejectedError
 from joynet.feeless.handler import circuit_request_id
-from joynet.identity.credentials import ACCESS_DENIED
-from joynet.inference.errors import InferenceError, UnknownRuntimeError
+from joynet.inference.errors import InferenceError, InvalidInputError, UnknownRuntimeError
 from joynet.inference.runtimes import runtime_for
 from joynet.models.package import ModelPackage
 
@@ -31,6 +30,13 @@ if TYPE_CHECKING:
 
 # (public signals, snarkjs proof) -> whether the Groth16 pairing check holds
 PairingCheck = Callable[[list, dict], Awaitable[bool]]
+
+# the error a node's refusal raises, by its error_kind; any other kind (or none) is an InferenceError
+DECLINED_AS: dict[str, type[InferenceError]] = {
+    ErrorKind.ACCESS_DENIED: AccessDeniedError,
+    ErrorKind.INVALID_INPUT: InvalidInputError,
+    ErrorKind.INFERENCE_FAILED: InferenceError,
+}
 
 
 @dataclass(frozen=True)
@@ -55,16 +61,17 @@ async def request_over_channel(
     verify_pairing: PairingCheck,
 ) -> ChannelAnswer:
     """Posts ``input_data`` for ``model_id`` on ``channel_id`` (already subscribed) and returns the
-    checked answer. AccessDeniedError when the node refused the requester, InferenceError when it
-    declined, ProofRejectedError when the answer does not check out."""
+    checked answer. AccessDeniedError when the node refused the requester, InvalidInputError or
+    InferenceError when it declined (by the answer's ``error_kind``), ProofRejectedError when the
+    answer does not check out."""
     try:
         request_id = await handler.send_request(channel_id, model_id, input_data, timeout=timeout)
     except AdmissionRefusedError as refused:
         raise AccessDeniedError(str(refused)) from None
     response = await handler.wait_response(channel_id, request_id, timeout=timeout)
-    if response.error:
-        declined = AccessDeniedError if response.error.startswith(ACCESS_DENIED) else InferenceError
-        raise declined(f"the node declined: {response.error}")
+    if response.error or response.error_kind:
+        declined = DECLINED_AS.get(response.error_kind or "", InferenceError)
+        raise declined(f"the node declined: {response.error or response.error_kind}")
     proof = None
     circuit = package.verification.get("circuitId")
     if circuit and int(circuit, 16):

@@ -4,7 +4,9 @@ Each answer carries the model's output with its output commitment and, for a ZK 
 bound to the request (:func:`joynet.feeless.handler.circuit_request_id`) and to the node's EVM
 address. A private model is served only to a requester whose subscription carried a valid,
 unexpired, unrevoked model-access credential (``joynet.identity.credentials.ModelAccessPolicy``);
-others get a refusal and no output. Running the model is ``execute``'s job (the edge node's
+others get a refusal and no output. A refusal says why in ``error`` and of which kind in
+``error_kind`` (``joynet.feeless.errors.ErrorKind``): access denied, invalid input or a failed
+inference. Running the model is ``execute``'s job (the edge node's
 ``InferenceNode.execute_inference``).
 """
 
@@ -14,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from joynet.feeless.errors import ErrorKind
 from joynet.feeless.handler import circuit_request_id, proof_document
 from joynet.identity.credentials import ACCESS_DENIED, CredentialError
 from joynet.inference.errors import InferenceError, InvalidInputError
@@ -62,10 +65,13 @@ async def serve_channel(
             reply["proof"] = proof_document(result.proof)
         except CredentialError as error:
             logger.info("declined request %s: %s", request.request_id, error)
-            reply["error"] = f"{ACCESS_DENIED}: {error}"
+            reply["error"], reply["error_kind"] = f"{ACCESS_DENIED}: {error}", ErrorKind.ACCESS_DENIED
+        except InvalidInputError as error:
+            logger.info("declined request %s: %s", request.request_id, error)
+            reply["error"], reply["error_kind"] = str(error), ErrorKind.INVALID_INPUT
         except InferenceError as error:
             logger.info("declined request %s: %s", request.request_id, error)
-            reply["error"] = str(error)
+            reply["error"], reply["error_kind"] = str(error), ErrorKind.INFERENCE_FAILED
         await handler.send_response(
             channel_id,
             request.request_id,
@@ -73,5 +79,6 @@ async def serve_channel(
             reply.get("proof"),
             node=node_address,
             error=reply.get("error"),
+            error_kind=reply.get("error_kind"),
         )
     return answered

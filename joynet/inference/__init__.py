@@ -1,13 +1,15 @@
 """Model runtimes: a runtime plugin per metadata ``framework`` (``joynet.inference.runtimes``),
 the input and output schemas a package declares (``schema``), the request input documents
-(``inputs``: ``publish_input`` for requesters, ``fetch_input`` for nodes) and the errors a node
-reports when it cannot produce a result."""
+(``inputs``: ``publish_input`` for requesters, ``fetch_input`` for nodes), the output documents
+(``outputs``: ``fetch_output`` checks a settled request's output against the chain) and the errors
+a node reports when it cannot produce a result (or a requester, when an output does not check out)."""
 
 from joynet.inference.errors import (
     InferenceError,
     InvalidInputError,
     ModelLoadError,
     ModelNotRegisteredError,
+    OutputMismatchError,
     PayloadTooLargeError,
     UnknownRuntimeError,
 )
@@ -21,6 +23,7 @@ __all__ = [
     "ModelLoadError",
     "ModelNotRegisteredError",
     "ModelRuntime",
+    "OutputMismatchError",
     "PayloadTooLargeError",
     "RuntimeContext",
     "RuntimeOutput",

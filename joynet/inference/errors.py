@@ -1,5 +1,6 @@
-"""What can go wrong when a node runs a model. Every error is an ``InferenceError`` whose message
-is written for the requester (an edge agent declines a request with ``str(error)`` as reason)."""
+"""What can go wrong when a node runs a model, or when a requester checks the output it got. Every
+error is an ``InferenceError`` whose message is written for the requester (an edge agent declines
+a request with ``str(error)`` as reason)."""
 
 from joynet.errors import JoyNetError
 
@@ -28,3 +29,9 @@ class UnknownRuntimeError(ModelLoadError):
 
 class ModelNotRegisteredError(ModelLoadError):
     """``model_id`` names no model in the marketplace (and is not a CID)."""
+
+
+class OutputMismatchError(InferenceError):
+    """A request's output does not check out against the chain: the request is not settled, or its
+    output document names another request, carries another commitment than the one settled, or
+    holds an output that does not commit to it (the message names the request and what differs)."""

@@ -9,6 +9,7 @@ import pytest
 from joynet import IOTAInferenceHandler, IOTAInferenceRequest, IOTAInferenceResponse
 from joynet.channels import ChannelReader, MaskedPayloadAccessError, MessageType, SQLiteLedger
 from bench.channels import measure_channel
+from joynet.feeless.errors import ErrorKind
 from joynet.feeless.handler import REFUSED_WITHOUT_REASON, AdmissionRefusedError, credential_digest
 
 NODE_SEED = "abandon " * 11 + "about"
@@ -178,3 +179,28 @@ def test_handler__no_wallet_seed__refused():
 def test_measure_channel__small_run__positive_rate():
     result = measure_channel(n=50)
     assert set(result) == {"channel.messages_per_s"} and result["channel.messages_per_s"] > 0
+
+
+def test_send_response__declined_with_a_kind__requester_gets_message_and_kind_and_public_part_says_not_served(
+        ledger_path):
+    async def decline_one(node, channel_id):
+        request = await node.next_request(channel_id, timeout=5)
+        await node.send_response(channel_id, request.request_id, None, error="x is not a number",
+                                 error_kind=ErrorKind.INVALID_INPUT)
+
+    async def scenario():
+        node, requester = IOTAInferenceHandler(wallet_seed=NODE_SEED), IOTAInferenceHandler(wallet_seed=REQUESTER_SEED)
+        channel_id = await node.create_model_channel("mymodel")
+        await requester.subscribe(channel_id)
+        declining = asyncio.create_task(decline_one(node, channel_id))
+        request_id = await requester.send_request(channel_id, "mymodel", {"x": "?"}, timeout=5)
+        response = await requester.wait_response(channel_id, request_id, timeout=5)
+        await declining
+        return channel_id, response
+
+    channel_id, response = asyncio.run(scenario())
+    assert (response.output, response.proof) == (None, None)
+    assert (response.error, response.error_kind) == ("x is not a number", "invalid_input")
+    packets = [m for m in SQLiteLedger(ledger_path).read(bytes.fromhex(channel_id[2:])) if m.type is MessageType.PACKET]
+    assert json.loads(packets[-1].public) == {"kind": "response", "request_id": response.request_id, "node": None,
+                                              "served": False}  # the kind and the message stay masked

@@ -12,8 +12,9 @@ import pytest
 from joynet import InferenceNode
 from joynet.channels import MessageType, SQLiteLedger
 from joynet.identity.credentials import DIDIdentity, ModelAccessPolicy, ModelAccessRegistry
-from joynet.feeless.errors import AccessDeniedError, ProofRejectedError
+from joynet.feeless.errors import AccessDeniedError, ErrorKind, ProofRejectedError
 from joynet.feeless.handler import circuit_request_id
+from joynet.inference.errors import InferenceError, InvalidInputError
 from joynet.models.package import publish_model
 from joynet.models.builtin import write_digits_package
 from joynet.storage import EmbeddedStore
@@ -132,6 +133,69 @@ def test_execute_inference__use_iota_commitment_not_of_the_output__rejected(stor
 
 def test_execute_inference__use_iota_no_proof_for_zk_model__rejected(store, digits_cid, digit_inputs, tmp_path):
     assert "no Groth16 proof" in forged_answers(store, digits_cid, digit_inputs, tmp_path, lambda output, proof: (output, None))
+
+
+# ---- declined requests: the answer's error_kind picks the error ----
+
+
+def declined_answer(store, digits_cid, digit_inputs, tmp_path, error, error_kind):
+    """The node declines the request with ``error`` of ``error_kind``; what the requester raises."""
+
+    async def declining_node(serving, channel_id):
+        handler = serving.iota_handler()
+        request = await handler.next_request(channel_id, timeout=30)
+        await handler.send_response(channel_id, request.request_id, None, node=NODE_ADDRESS, error=error,
+                                    error_kind=error_kind)
+
+    async def scenario():
+        serving, requesting = nodes(store, tmp_path)
+        channel_id = await serving.open_model_channel("digits")
+        task = asyncio.create_task(declining_node(serving, channel_id))
+        try:
+            with pytest.raises(InferenceError) as declined:
+                await requesting.execute_inference(digits_cid, digit_inputs[1], use_iota=True, channel_id=channel_id)
+            await task
+        finally:
+            await close(serving, requesting)
+        return declined.value
+
+    return asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("error_kind, raised", [
+    (ErrorKind.ACCESS_DENIED, AccessDeniedError), (ErrorKind.INVALID_INPUT, InvalidInputError),
+    (ErrorKind.INFERENCE_FAILED, InferenceError), ("a_kind_of_a_newer_node", InferenceError), (None, InferenceError)])
+def test_execute_inference__use_iota_declined_with_an_error_kind__error_of_that_kind(
+        store, digits_cid, digit_inputs, tmp_path, error_kind, raised):
+    declined = declined_answer(store, digits_cid, digit_inputs, tmp_path, "the node says no", error_kind)
+    assert type(declined) is raised and str(declined) == "the node declined: the node says no"
+
+
+def test_execute_inference__use_iota_message_starts_access_denied_but_kind_invalid_input__not_access_denied(
+        store, digits_cid, digit_inputs, tmp_path):
+    message = "access denied: pixels out of range"  # the text of the old prefix, the kind of bad input
+    declined = declined_answer(store, digits_cid, digit_inputs, tmp_path, message, ErrorKind.INVALID_INPUT)
+    assert not isinstance(declined, AccessDeniedError)
+    assert type(declined) is InvalidInputError and str(declined) == f"the node declined: {message}"
+
+
+def test_execute_inference__use_iota_input_the_model_does_not_take__invalid_input_error(
+        store, digits_cid, tmp_path):
+    async def scenario():
+        serving, requesting = nodes(store, tmp_path)
+        channel_id = await serving.open_model_channel("digits")
+        served = asyncio.create_task(serving.serve_iota(channel_id, digits_cid, node_address=NODE_ADDRESS, max_requests=1))
+        try:
+            with pytest.raises(InferenceError) as declined:
+                await requesting.execute_inference(digits_cid, {"pixels": [1, 2], "salt": SALT}, use_iota=True,
+                                                   channel_id=channel_id)
+            assert await served == 1
+        finally:
+            await close(serving, requesting)
+        return declined.value
+
+    declined = asyncio.run(scenario())
+    assert type(declined) is InvalidInputError and str(declined).startswith("the node declined: ")
 
 
 # ---- private models ----
