@@ -51,10 +51,11 @@ from typing import Any
 
 from eth_utils import keccak
 
+from joynet.chain.constants import is_local_chain
+
 logger = logging.getLogger("joynet.bot")
 
 Handler = Callable[..., Any]  # sync or async
-LOCAL_CHAIN_IDS = (31337, 1337)
 STUCK_SECONDS = 1.0  # a transaction pending this long on an automining local chain is stuck
 
 
@@ -70,7 +71,7 @@ class _PoolNudger:
 
     def __init__(self, provider, enabled: bool):
         self.provider = provider
-        self.enabled = enabled and provider.chain_id in LOCAL_CHAIN_IDS
+        self.enabled = enabled and is_local_chain(provider.chain_id)
         self.since: float | None = None
         self.checked = 0.0
 

@@ -27,19 +27,18 @@ from typing import Any
 import yaml
 from eth_utils import to_checksum_address
 
+from joynet.chain.constants import ZERO_ADDRESS, is_local_chain
 from joynet.chain.deployment_file import PROJECT_ROOT, Deployment
 from joynet.chain.errors import DeployConfigError
 from joynet.zk.prover import ZK_VERIFIER_LAYOUT, circuit_id
 
 JOY = 10**18
-ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "deploy-config.yaml"
 
 
 # Chain ids of local development chains (anvil and hardhat, ganache and geth --dev): the only ones
 # on which the governance contracts accept their short floors (contracts/governance/JoyChains.sol)
 # and on which one genesis holder may reach the quorum alone (tests and demos need that).
-LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 
 
 @dataclass(frozen=True)
@@ -58,10 +57,6 @@ PRODUCTION_FLOORS = GovernanceFloors(
     voting_delay_blocks=21_600,  # 12 hours of 2-second blocks
     voting_period_blocks=129_600,  # 3 days of 2-second blocks
 )
-
-
-def is_local_chain(chain_id: int) -> bool:
-    return int(chain_id) in LOCAL_CHAIN_IDS
 
 
 def governance_floors(chain_id: int) -> GovernanceFloors:

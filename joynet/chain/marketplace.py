@@ -33,16 +33,12 @@ from typing import Any, NamedTuple
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
+from joynet.chain.constants import ZERO32, ZERO_ADDRESS, is_local_chain
 from joynet.chain.deployment_file import load_deployment
 from joynet.chain.errors import MarketplaceError, TransactionRefusedError
 from joynet.chain.signing import SigningClient
 
-ZERO32 = b"\0" * 32
-
-
 logger = logging.getLogger("joynet.chain.marketplace")
-
-ZERO_ADDRESS = "0x" + "00" * 20
 
 
 class Request(NamedTuple):
@@ -215,7 +211,7 @@ class ModelMarketplace(SigningClient):
 
     def get_model(self, model_id: str | bytes):
         model = self.contract.getModel(model_key(model_id))
-        if model.owner == "0x" + "00" * 20:
+        if model.owner == ZERO_ADDRESS:
             raise MarketplaceError(f"no model {model_id!r} is registered")
         return model
 
@@ -459,4 +455,4 @@ def _mines_on_demand() -> bool:
     the next transaction is always in a later block."""
     from ape import chain
 
-    return chain.chain_id in (31337, 1337)
+    return is_local_chain(chain.chain_id)

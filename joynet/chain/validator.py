@@ -14,8 +14,6 @@ from eth_account import Account
 
 from joynet.chain.eip712 import sign_typed, typed_message
 
-ZERO32 = b"\0" * 32
-
 
 class Usage(NamedTuple):
     """Inferences ``node`` served on the stream since the previous checkpoint."""

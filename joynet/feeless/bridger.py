@@ -32,7 +32,8 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import is_address, to_checksum_address
 
-from joynet.chain.validator import ZERO32, Checkpoint, Usage, checkpoint_typed_data
+from joynet.chain.constants import ZERO32
+from joynet.chain.validator import Checkpoint, Usage, checkpoint_typed_data
 from joynet.channels import Channel, ChannelIdentity, ChannelReader, Message, MessageType
 from joynet.channels.merkle import merkle_leaf, merkle_root
 from joynet.channels.transport import ChannelTransport

@@ -32,10 +32,10 @@ import yaml
 from eth_abi import decode as abi_decode
 from eth_utils import to_checksum_address
 
+from joynet.chain.constants import ZERO_ADDRESS
 from joynet.chain.dao import ModelGovernanceDAO, ProposalState, VoteType
 from joynet.governance.errors import PolicyError
 
-ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 OTHERWISE_CHOICES = {"against": VoteType.Against, "abstain": VoteType.Abstain}
 BOUND_KEYS = {"min", "max", "one_of"}
 RULE_KEYS = {"contract", "function", "arguments"}

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from joynet.chain.deploy import LOCAL_CHAIN_IDS
+from joynet.chain.constants import LOCAL_CHAIN_IDS
 from joynet.chain.deployment_file import Deployment
 from helpers.other_chains import ANVIL_ADDRESS_0, ZERO, connected, run_ape
 

@@ -6,11 +6,10 @@ has no conftest.py of its own: tests/conftest.py applies there as everywhere bel
 import pytest
 from eth_utils import keccak
 
+from joynet.chain.constants import ZERO32, ZERO_ADDRESS  # noqa: F401 - re-exported for the attack tests
 from joynet.chain.deploy import JOY
 from joynet.chain.marketplace import Request, model_key, seal_result
 
-ZERO32 = b"\0" * 32
-ZERO_ADDRESS = "0x" + "00" * 20
 TASK_BOND = 10 * JOY  # deploy-config local: nodes.task_bond
 NODE_SHARE_BPS, OWNER_SHARE_BPS, PROTOCOL_SHARE_BPS = 7_000, 2_000, 1_000  # local fee shares
 BPS = 10_000

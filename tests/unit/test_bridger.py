@@ -7,7 +7,8 @@ import pytest
 from eth_account import Account
 
 from joynet import IOTAInferenceHandler
-from joynet.chain.validator import ZERO32, sign_checkpoint
+from joynet.chain.constants import ZERO32
+from joynet.chain.validator import sign_checkpoint
 from joynet.feeless.bridger import BridgeBoard, BridgeError, build_checkpoint
 from joynet.channels import SQLiteLedger
 from joynet.channels.merkle import merkle_leaf, merkle_root
