@@ -19,13 +19,13 @@ def _free_local_port() -> int:
 if "APE_FOUNDRY_HOST" not in os.environ:
     os.environ["APE_FOUNDRY_HOST"] = f"http://127.0.0.1:{_free_local_port()}"
 
-import ape  # noqa: E402  (after the environment above is settled)
 from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 
 from joynet.chain.deploy import JOY, deploy_protocol, load_deploy_config  # noqa: E402
 from joynet.chain.dao import ProposalState  # noqa: E402
 from joynet.chain.marketplace import Request, model_key, registration_commitment, seal_result  # noqa: E402
-from helpers.other_chains import anvil, import_deployer_account, run_ape, supernet_chain_id  # noqa: E402
+from helpers.ape_commands import run_ape  # noqa: E402
+from helpers.other_chains import anvil, import_deployer_account, supernet_chain_id  # noqa: E402
 
 # The suite's one Hypothesis profile. Chain-bound examples take milliseconds to seconds, so no
 # deadline, and fixtures of Ape's isolation are function-scoped. No example database: the
@@ -222,8 +222,8 @@ def supernet_deploy(supernet_anvil, ape_data_folder, deployments_dir):
             "JOYNET_DEPLOYMENTS_DIR": str(deployments_dir),
         }
         return run_ape(
-            "run", "deploy", "--network", "polygon:supernet:node", "--account", SUPERNET_DEPLOYER, "--yes", *extra,
-            env_overrides=env,
+            ["run", "deploy", "--network", "polygon:supernet:node", "--account", SUPERNET_DEPLOYER, "--yes", *extra],
+            {**os.environ, **env}, timeout=300,
         )
 
     return deploy

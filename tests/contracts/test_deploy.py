@@ -5,12 +5,14 @@ These run the real script in a subprocess, as an operator would, against the sui
 """
 
 import json
+import os
 
 import pytest
 
 from joynet.chain.constants import LOCAL_CHAIN_IDS
 from joynet.chain.deployment_file import Deployment
-from helpers.other_chains import ANVIL_ADDRESS_0, ZERO, connected, run_ape
+from helpers.ape_commands import run_ape
+from helpers.other_chains import ANVIL_ADDRESS_0, ZERO, connected
 
 
 @pytest.fixture
@@ -19,7 +21,7 @@ def deploy_locally(chain, deployments_dir):
 
     def deploy(*extra):
         env = {"APE_FOUNDRY_HOST": chain.provider.uri, "JOYNET_DEPLOYMENTS_DIR": str(deployments_dir)}
-        process = run_ape("run", "deploy", *extra, env_overrides=env)
+        process = run_ape(["run", "deploy", *extra], {**os.environ, **env}, timeout=300)
         assert process.returncode == 0, process.stdout + process.stderr
         return process, json.loads((deployments_dir / "local.json").read_text())
 
@@ -165,7 +167,7 @@ def test_deploy__corrupt_file__fails_with_clear_message(chain, deployments_dir):
     deployments_dir.mkdir(parents=True)
     (deployments_dir / "local.json").write_text("{not json")
     env = {"APE_FOUNDRY_HOST": chain.provider.uri, "JOYNET_DEPLOYMENTS_DIR": str(deployments_dir)}
-    process = run_ape("run", "deploy", env_overrides=env)
+    process = run_ape(["run", "deploy"], {**os.environ, **env}, timeout=300)
     assert process.returncode != 0
     assert "is not valid JSON" in process.stderr
 
@@ -190,7 +192,7 @@ def test_deploy__supernet_network__deploys_with_named_account(supernet_anvil, su
 def test_deploy__supernet_without_account__fails_with_clear_message(supernet_anvil, deployments_dir):
     url, _ = supernet_anvil
     env = {"POLYGON_SUPERNET_RPC": url, "JOYNET_ACCOUNT": "", "JOYNET_DEPLOYMENTS_DIR": str(deployments_dir)}
-    process = run_ape("run", "deploy", "--network", "polygon:supernet:node", env_overrides=env)
+    process = run_ape(["run", "deploy", "--network", "polygon:supernet:node"], {**os.environ, **env}, timeout=300)
     assert process.returncode != 0
     assert "needs an account" in process.stderr
     assert not (deployments_dir / "supernet.json").exists()

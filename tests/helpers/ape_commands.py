@@ -22,5 +22,6 @@ def ape_env(chain, deployments_dir: Path, **extra: str) -> dict:
 
 
 def run_ape(args, env, timeout=180) -> subprocess.CompletedProcess:
-    """A one-shot `ape ...` command; returns the finished process (stdout, stderr, returncode)."""
+    """A one-shot `ape ...` command in ``env`` (a whole environment: see ape_env, or
+    ``{**os.environ, ...}``); returns the finished process (stdout, stderr, returncode)."""
     return subprocess.run([APE, *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout)

@@ -1,5 +1,5 @@
 """Chains other than the suite's own anvil: start an anvil with a given chain id, connect Ape to
-it from inside a test, and run `ape` in a subprocess as an operator would.
+it from inside a test (`ape` commands run through helpers.ape_commands.run_ape).
 
 The contracts and the deploy routine treat chain ids 31337 and 1337 as local development chains
 and every other chain id as production, so a production network is an anvil started with the
@@ -22,7 +22,6 @@ from helpers import PROJECT_ROOT
 
 from ape import networks
 
-APE = str(Path(sys.executable).with_name("ape"))
 ZERO = "0x0000000000000000000000000000000000000000"
 # Anvil's (and Ape's test mnemonic's) first account: a well-known development key.
 ANVIL_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
@@ -31,13 +30,6 @@ ANVIL_ADDRESS_0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 
 def supernet_chain_id() -> int:
     return int(os.environ["POLYGON_SUPERNET_CHAIN_ID"])
-
-
-def run_ape(*args, env_overrides, input_text=None):
-    env = {**os.environ, **env_overrides}
-    return subprocess.run(
-        [APE, *args], cwd=PROJECT_ROOT, env=env, input=input_text, capture_output=True, text=True, timeout=300
-    )
 
 
 def free_port() -> int:
