@@ -24,7 +24,7 @@ the weights are fixed in the circuit (the verifying key commits to them).
 Everything is local: the SRS is generated with ezkl.gen_srs (insecure, like our one-contributor
 ceremony; a production deployment would take a public KZG ceremony's SRS), nothing is downloaded.
 Needs the optional packages ezkl and onnx (requirements.txt); without them measure_ezkl raises
-EzklUnavailable, which scripts/bench.py reports as a skip.
+EzklUnavailable, which bench/protocol.py reports as a skip.
 """
 
 import contextlib

@@ -1,6 +1,7 @@
-"""BENCHMARKS.md from bench/results.json: metric, value, machine, the anchor's figure, the target.
+"""BENCHMARKS.md from bench/results.json: metric, value, machine, the anchor's figure, the target;
+and the console table ``ape run bench`` prints (``format_table``).
 
-`make bench` writes it after measuring; to regenerate it from the last results without
+`make bench` writes BENCHMARKS.md after measuring; to regenerate it from the last results without
 measuring again: ``.venv/bin/python -m bench.report`` (reads bench/results.json,
 bench/machine.txt, bench/before_hardening.json and bench/breakdown.json, writes BENCHMARKS.md).
 """
@@ -291,6 +292,26 @@ def write_benchmarks(
     )
     Path(out_path).write_text(render_benchmarks(results, machine, before, breakdown), encoding="utf8")
     return Path(out_path)
+
+
+def format_table(results: dict[str, float]) -> str:
+    """The results as the console table ``ape run bench`` prints: each metric with its target and
+    ``NOT MET`` where it is missed, then the ratios whose two figures were measured."""
+    lines = [f"{'metric':<36} {'value':>12} {'target':>12}"]
+    for name, value in sorted(results.items()):
+        target = METRICS[name].target if name in METRICS else None
+        shown = (
+            f"{value:>12.3f}"
+            if name.endswith(("seconds", "ratio", "_s")) or "_seconds_" in name
+            else f"{value:>12,.0f}"
+        )
+        verdict = ("" if target.met(value) else "  NOT MET") if target else ""
+        lines.append(f"{name:<36} {shown} {str(target) if target else '':>12}{verdict}")
+    for label, (numerator, denominator, target) in RATIOS.items():
+        if numerator in results and denominator in results:
+            ratio = results[numerator] / results[denominator]
+            lines.append(f"{label:<36} {ratio:>12.3f} {str(target):>12}{'' if target.met(ratio) else '  NOT MET'}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:

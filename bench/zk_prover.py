@@ -1,4 +1,4 @@
-"""Figures of the digits-MLP proof system, for scripts/bench.py (`make bench`).
+"""Figures of the digits-MLP proof system, for bench/protocol.py (`make bench`).
 
 measure_zk(n) starts a ZKProver, proves one warm-up inference, then n more (held-out digits),
 and returns a flat {"metric": number} dict:

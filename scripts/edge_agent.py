@@ -6,17 +6,15 @@ status (stake, load, jobs, fees).
     ape run edge_agent status --account-index 6 --journal ~/.joynet/edge/node6.sqlite
 
 The agent is agents/edge_node.py (one decorated handler per marketplace event, on the agents' bot,
-joynet/chain/bot.py); this script is its command line. Every option also reads an environment
-variable (shown by --help). The
+joynet/chain/bot.py); the status is joynet.edge's node_status and format_status; this script is
+their command line. Every option also reads an environment variable (shown by --help). The
 protocol is found through the deployment file (deployments/<network>.json, $JOYNET_DEPLOYMENTS_DIR);
 inputs and models come from the embedded store ($JOYNET_IPFS_DIR) or a Kubo RPC API ($JOYNET_IPFS_API).
 SIGTERM (or Ctrl-C) drains in-flight jobs, collects fees and exits.
 """
 
 import json
-import logging
 import os
-import sys
 from pathlib import Path
 
 import click
@@ -27,9 +25,9 @@ from ape.logging import logger as ape_logger
 from agents.edge_node import bot
 from joynet.chain.deploy import JOY
 from joynet.chain.marketplace import ModelMarketplace
-from joynet.edge import EdgeNode, JobJournal, node_status
-from joynet.edge.edge_node import EdgeNodeError, format_joy, logger
-from joynet.edge.journal import JournalError
+from joynet.edge import EdgeNode, JobJournal, format_status, node_status
+from joynet.edge.edge_node import EdgeNodeError, log_to_stderr, logger
+from joynet.edge.journal import JournalError, default_journal_path
 from joynet.inference import DEFAULT_MAX_INPUT_BYTES
 from joynet.storage import open_store
 
@@ -47,53 +45,6 @@ def _account(alias, index):
     if not networks.provider.network.is_local:
         raise click.UsageError("--account-index names Ape's test accounts, which exist on local networks only")
     return accounts.test_accounts[index]
-
-
-def _default_journal(address: str) -> Path:
-    return Path.home() / ".joynet" / "edge" / f"{networks.provider.network.name}-{address.lower()}.sqlite"
-
-
-def _setup_logging(address: str) -> None:
-    ape_logger.set_level("WARNING")  # the agent logs each transaction itself, with its request
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"%(asctime)s edge {address[:8]} %(levelname)s %(message)s", "%H:%M:%S"))
-    for name in ("joynet.edge", "joynet.inference", "joynet.bot"):
-        log = logging.getLogger(name)
-        log.handlers[:] = [handler]
-        log.setLevel(logging.INFO)
-        log.propagate = False
-
-
-def _print_status(status: dict, as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps(status, indent=1))
-        return
-    click.echo(
-        f"node            {status['node']}  ({'active' if status['active'] else 'inactive'}"
-        f"{'' if status['registered'] else ', not registered'})"
-    )
-    click.echo(
-        f"stake           {format_joy(status['stake'])} JOY ({format_joy(status['bonded'])} bonded to open tasks, "
-        f"{format_joy(status['unbonding'])} unbonding)"
-    )
-    click.echo(
-        f"load            {status['active_tasks']} / {status['capacity']} tasks, "
-        f"{status['missed_deadlines']} missed deadline(s) in a row"
-    )
-    click.echo(f"models          {', '.join(status['models']) or '-'}")
-    click.echo(
-        f"fees            {format_joy(status['fees_unwithdrawn'])} JOY to withdraw, "
-        f"{format_joy(status['fees_withdrawn'])} JOY withdrawn"
-    )
-    jobs = ", ".join(f"{count} {state}" for state, count in sorted(status["jobs"].items())) or "none"
-    outcomes = ", ".join(f"{count} {name}" for name, count in sorted(status["outcomes"].items())) or "none"
-    click.echo(f"jobs            {jobs} (requests {outcomes})")
-    for job in status["recent"]:
-        took = f"{job['seconds']:.2f} s" if job["seconds"] is not None else ""
-        reason = f"  {job['reason']}" if job["reason"] else ""
-        click.echo(
-            f"  #{job['request']:<6} {job['model']:<10} {job['state']:<10} {job['outcome'] or '':<9} {took:>8}{reason}"
-        )
 
 
 @click.command(cls=ConnectedProviderCommand, short_help="Run a JoyNet edge node agent, or show its status")
@@ -164,16 +115,18 @@ def cli(
     as_json,
 ):
     account = _account(account_alias, account_index)
-    journal_path = journal_path or _default_journal(account.address)
+    journal_path = journal_path or default_journal_path(networks.provider.network.name, account.address)
     models = [name for value in models for name in value.replace(",", " ").split()]
     market = ModelMarketplace(account=account)
     if action == "status":
         journal = JobJournal(journal_path, readonly=True) if journal_path.exists() else None
-        _print_status(node_status(market, account.address, journal, models), as_json)
+        status = node_status(market, account.address, journal, models)
+        click.echo(json.dumps(status, indent=1) if as_json else format_status(status))
         return
     if not models:
         raise click.UsageError("name the models to serve: --model NAME (repeatable) or JOYNET_EDGE_MODELS")
-    _setup_logging(account.address)
+    ape_logger.set_level("WARNING")  # the agent logs each transaction itself, with its request
+    log_to_stderr(account.address)
     try:
         node = EdgeNode(
             account,

@@ -7,7 +7,7 @@
     await node.on_assigned(event)     # NodesAssigned: journal the job, serve it if it is ours
     await node.drain()                # finish in-flight jobs, collect fees, close
 
-``scripts/edge_agent.py`` wires these to chain events (``ape run edge_agent``). A request is
+``agents/edge_node.py`` wires these to chain events (``ape run edge_agent``). A request is
 made unassigned; from the next block anyone assigns its nodes. The requester's client assigns a
 quorum request's. A single-node request is left to the node the draw names (``drawnNodes``):
 that node serves it at once and its result assigns it, one transaction instead of two; the
@@ -24,6 +24,9 @@ salt with it, commits to the sealed result, waits until every assigned node has 
 the deadline passed) and reveals it with that salt before the reveal window closes. An input it
 cannot serve, or a result it cannot compute before the deadline, is declined with a reason the
 requester can read (the escrow goes back at once); the node keeps serving.
+
+``node_status`` reads a node's stake, load, jobs and fees; ``format_status`` writes them as the
+lines of ``ape run edge_agent status``.
 """
 
 from __future__ import annotations
@@ -946,6 +949,20 @@ def _describe(output: dict) -> str:
     return "output"
 
 
+def log_to_stderr(address: str) -> None:
+    """The agent's own lines (its node, inference and event loop, at INFO) on stderr alone, each
+    with the time and the node's address."""
+    import sys
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"%(asctime)s edge {address[:8]} %(levelname)s %(message)s", "%H:%M:%S"))
+    for name in ("joynet.edge", "joynet.inference", "joynet.bot"):
+        log = logging.getLogger(name)
+        log.handlers[:] = [handler]
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
 def format_joy(wei: int) -> str:
     """JOY wei as whole JOY with two decimals."""
     from joynet.chain.deploy import JOY
@@ -993,3 +1010,29 @@ def node_status(market: ModelMarketplace, address: str, journal: JobJournal | No
             for job in journal.jobs(limit=10)
         ]
     return status
+
+
+def format_status(status: dict) -> str:
+    """A node's status (``node_status``) as the lines ``ape run edge_agent status`` prints: node,
+    stake, load, models, fees, jobs, then the most recent jobs one a line."""
+    activity = ("active" if status["active"] else "inactive") + ("" if status["registered"] else ", not registered")
+    stake, bonded, unbonding = (format_joy(status[key]) for key in ("stake", "bonded", "unbonding"))
+    load = f"{status['active_tasks']} / {status['capacity']} tasks, {status['missed_deadlines']} missed deadline(s) in a row"
+    unwithdrawn, withdrawn = (format_joy(status[key]) for key in ("fees_unwithdrawn", "fees_withdrawn"))
+    jobs = ", ".join(f"{count} {state}" for state, count in sorted(status["jobs"].items())) or "none"
+    outcomes = ", ".join(f"{count} {name}" for name, count in sorted(status["outcomes"].items())) or "none"
+    lines = [
+        f"node            {status['node']}  ({activity})",
+        f"stake           {stake} JOY ({bonded} bonded to open tasks, {unbonding} unbonding)",
+        f"load            {load}",
+        f"models          {', '.join(status['models']) or '-'}",
+        f"fees            {unwithdrawn} JOY to withdraw, {withdrawn} JOY withdrawn",
+        f"jobs            {jobs} (requests {outcomes})",
+    ]
+    for job in status["recent"]:
+        took = f"{job['seconds']:.2f} s" if job["seconds"] is not None else ""
+        reason = f"  {job['reason']}" if job["reason"] else ""
+        lines.append(
+            f"  #{job['request']:<6} {job['model']:<10} {job['state']:<10} {job['outcome'] or '':<9} {took:>8}{reason}"
+        )
+    return "\n".join(lines)

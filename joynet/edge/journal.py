@@ -66,6 +66,11 @@ CREATE TABLE IF NOT EXISTS withdrawals (tx_hash TEXT PRIMARY KEY, amount TEXT NO
 """
 
 
+def default_journal_path(network: str, address: str) -> Path:
+    """Where a node's journal is kept unless told: ``~/.joynet/edge/<network>-<address>.sqlite``."""
+    return Path.home() / ".joynet" / "edge" / f"{network}-{address.lower()}.sqlite"
+
+
 @dataclass(frozen=True)
 class Job:
     request_id: int

@@ -1,2 +1,3 @@
-"""Taking part in the DAO: the voter's policy and decisions (``voter``) and the proposals
-written on the command line (``proposals``). The DAO's contract client is ``joynet.chain.dao``."""
+"""Taking part in the DAO: the voter's policy and decisions (``voter``), the proposals written
+on the command line and their checks (``proposals``), and what the governance command prints
+(``reports``). The DAO's contract client is ``joynet.chain.dao``."""

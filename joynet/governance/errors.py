@@ -1,5 +1,6 @@
 """The errors of ``joynet.governance``."""
 
+from joynet.chain.errors import GovernanceError
 from joynet.errors import JoyNetError
 
 
@@ -9,3 +10,15 @@ class PolicyError(JoyNetError, ValueError):
 
 class AccountError(JoyNetError, ValueError):
     """An account option that names no usable account."""
+
+
+class UnknownProposal(GovernanceError):
+    """A proposal id that names no proposal of the DAO."""
+
+
+class AlreadyVoted(GovernanceError):
+    """A vote from an account that has already voted on the proposal."""
+
+
+class CallWouldRevert(GovernanceError):
+    """A proposed call that would revert when the timelock executes it."""

@@ -1,6 +1,7 @@
-"""What ``ape run governance`` (``scripts/governance.py``) is made of: accounts, proposed calls
-written as ``Contract.function(arg, ...)``, a dry run of each call as the timelock, and
-readable proposal states with the time left.
+"""What ``ape run governance`` (``scripts/governance.py``) is made of: accounts and the DAO client,
+proposed calls written as ``Contract.function(arg, ...)``, a dry run of each call as the timelock,
+the proposal a command names, and readable proposal states with the time left. What the command
+prints is ``joynet.governance.reports``.
 
     ape run governance propose --account test:1 --description "Royalty 25 %" \\
         --call "ModelMarketplace.setFeeShares(7000, 2500, 500)"
@@ -21,8 +22,9 @@ from typing import Any
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, is_address, to_checksum_address
 
-from joynet.chain.dao import GovernanceError, ProposalState
-from joynet.governance.errors import AccountError
+from joynet.chain.dao import GovernanceError, ModelGovernanceDAO, ProposalState
+from joynet.chain.deployment_file import load_deployment
+from joynet.governance.errors import AccountError, AlreadyVoted, CallWouldRevert, UnknownProposal
 from joynet.governance.voter import ContractDirectory, DecodedCall, show_value
 
 CALL_PATTERN = re.compile(r"^\s*(\w+)\.(\w+)\s*\((.*)\)\s*$", re.DOTALL)
@@ -54,6 +56,14 @@ def signing_account(spec: str | None):
         return accounts.load(spec)
     except Exception as err:  # Ape raises several kinds for unknown aliases
         raise AccountError(f"cannot load Ape account {spec!r}: {err}") from None
+
+
+def dao_client(account_spec: str | None = None, needs_account: bool = True) -> tuple[Any, ModelGovernanceDAO]:
+    """The connected network's deployment and a DAO client on it, signing with the account
+    ``account_spec`` names (see ``signing_account``) unless ``needs_account`` is False."""
+    deployment = load_deployment()
+    account = signing_account(account_spec) if needs_account else None
+    return deployment, ModelGovernanceDAO(deployment.address("ModelGovernanceDAO"), account=account)
 
 
 # ---- proposed calls ----
@@ -158,6 +168,29 @@ def dry_run(call: EncodedCall, timelock: str, governor: str, directory: Contract
     return None
 
 
+def checked_calls(texts, deployment, directory: ContractDirectory, governor: str) -> list[EncodedCall]:
+    """Each ``Contract.function(arg, ...)`` text parsed (``parse_call``) and dry-run as the
+    deployment's timelock; raises CallWouldRevert for the first call that would revert."""
+    timelock = deployment.address("TimelockController")
+    calls = []
+    for text in texts:
+        call = parse_call(text, deployment, directory)
+        if (revert := dry_run(call, timelock, governor, directory)) is not None:
+            raise CallWouldRevert(f"{call} would revert when the timelock executes it: {revert}")
+        calls.append(call)
+    return calls
+
+
+async def propose_checked(
+    dao: ModelGovernanceDAO, deployment, texts, description: str
+) -> tuple[int, list[EncodedCall]]:
+    """Proposes the calls written as ``texts`` once each is parsed and passes its dry run
+    (``checked_calls``); returns the proposal's id and the calls."""
+    calls = checked_calls(texts, deployment, ContractDirectory.from_deployment(deployment), dao.address)
+    targets, calldata = [call.target for call in calls], [call.calldata for call in calls]
+    return await dao.propose(targets, [0] * len(calls), calldata, description), calls
+
+
 def _decode_error(data: Any, contract: str, directory: ContractDirectory) -> str:
     from eth_abi import decode as abi_decode
 
@@ -180,6 +213,22 @@ def parse_proposal_id(text: str) -> int:
         return int(text, 0)
     except ValueError:
         raise GovernanceError(f"{text!r} is not a proposal id (a number, decimal or 0x-hex)") from None
+
+
+def existing_proposal(dao, text: str) -> int:
+    """The id written as ``text`` (hex or decimal) of a proposal the DAO client ``dao`` has;
+    raises UnknownProposal when it has none by that id."""
+    proposal_id = parse_proposal_id(text)
+    if dao.contract.proposalSnapshot(proposal_id) == 0:
+        raise UnknownProposal(f"no proposal {text} on this DAO (ape run governance status lists them)")
+    return proposal_id
+
+
+def check_not_voted(dao, proposal_id: int, text: str) -> None:
+    """Raises AlreadyVoted when the DAO client's account has voted on the proposal (``text``
+    as the proposal was written)."""
+    if dao.contract.hasVoted(proposal_id, dao.account):
+        raise AlreadyVoted(f"{dao.account.address} has already voted on proposal {text}")
 
 
 def time_left(dao, proposal_id: int, seconds_per_block: float) -> str:

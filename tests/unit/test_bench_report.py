@@ -4,7 +4,7 @@ target is met; then where each measured transaction's gas went."""
 
 import json
 
-from bench.report import main, render_benchmarks, write_benchmarks
+from bench.report import format_table, main, render_benchmarks, write_benchmarks
 
 MACHINE = "AMD EPYC, 2 cores, Linux"
 BEFORE = {"commit": "4ce07b15f1c2", "machine": MACHINE, "results": {"gas.round_trip_zk": 422_748}}
@@ -83,3 +83,19 @@ def test_write__from_results_file__regenerates_without_measuring(tmp_path, capsy
     before.unlink()
     write_benchmarks(results, machine, out, before, breakdown)
     assert row(out.read_text(), "`zk.constraints`")[1:5] == ["", "8,984", "", "unknown"]
+
+
+
+def test_format_table__metrics_and_ratio__sorted_with_targets_and_misses_marked():
+    results = {"gas.round_trip_zk": 454_803, "zk.prove_seconds_p50": 0.4567, "gas.assign_10_nodes": 100_000,
+               "gas.assign_1000_nodes": 104_000, "zk.new_figure": 3, "channel.messages_per_s": 1234.5}
+    assert format_table(results).splitlines() == [
+        "metric                                      value       target",
+        "channel.messages_per_s                   1234.500             ",
+        "gas.assign_1000_nodes                     104,000             ",
+        "gas.assign_10_nodes                       100,000             ",
+        "gas.round_trip_zk                         454,803    ≤ 430,000  NOT MET",
+        "zk.new_figure                                   3             ",
+        "zk.prove_seconds_p50                        0.457          ≤ 1",
+        "assign 1000 / 10 nodes                      1.040       ≤ 1.05",
+    ]
