@@ -37,9 +37,9 @@ def commitment_of(framework: str, output: dict) -> bytes:
     return runtime.commitment_of(output)
 
 
-@pytest.fixture
-def store(tmp_path):
-    return EmbeddedStore(tmp_path / "ipfs")
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return EmbeddedStore(tmp_path_factory.mktemp("ipfs"))
 
 
 def settled(store, document: dict, commitment: bytes, status=RequestStatus.Settled) -> InferenceResult:
