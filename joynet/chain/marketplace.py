@@ -363,6 +363,18 @@ class ModelMarketplace(SigningClient):
             proof,
         )
 
+    async def submit_results(self, results: Sequence[tuple[int | Request, bytes | str, str, bytes]]) -> Any:
+        """Submits several results of single-node requests in one transaction (submitResults):
+        each ``(request, output_commitment, output_uri, proof)`` as ``submit_result`` takes them.
+        All or nothing: one refused entry refuses the batch (TransactionRefusedError naming it)."""
+        requests, commitments, uris, proofs = [], [], [], []
+        for request, output_commitment, output_uri, proof in results:
+            requests.append(self._request(request))
+            commitments.append(_bytes32(output_commitment, "output_commitment"))
+            uris.append(output_uri)
+            proofs.append(proof)
+        return await self._send(self.contract.submitResults, requests, commitments, uris, proofs)
+
     async def commit_result(self, request: int | Request, output_commitment: bytes | str, salt: bytes) -> Any:
         """Commits to the sealed result of a quorum request; keep ``salt`` to reveal it."""
         request = self._request(request)

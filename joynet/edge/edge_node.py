@@ -78,6 +78,9 @@ SEED_BLOCKS = 256  # assignment needs the hash of the request's block: the EVM k
 # A single-node request's drawn node answers it unassigned; the other nodes assign it only if it
 # is still unassigned this long after their grace (then the drawn node is liable for silence).
 DRAWN_NODE_STANDBY_SECONDS = 10.0
+# Results of single-node requests ready together go out in one submitResults of at most this
+# many (its gas grows with each; 32 stay far below a block's gas limit, proofs included).
+MAX_RESULTS_PER_TRANSACTION = 32
 # A failed fee withdrawal is tried again after this, doubling up to the maximum.
 FEE_RETRY_SECONDS = 2.0
 FEE_RETRY_MAX_SECONDS = 120.0
@@ -192,6 +195,8 @@ class EdgeNode:
         self._wakeups: dict[int, asyncio.Event] = {}  # quorum jobs waiting to reveal
         self._clock: tuple[int, int, float] | None = None  # latest block (number, timestamp) and when first seen
         self._collector: asyncio.Task | None = None  # the queued fee withdrawal, if any
+        self._ready_results: list[tuple[tuple, asyncio.Future]] = []  # results waiting for a transaction
+        self._result_sender: asyncio.Task | None = None  # sends them, several at once
         self._collector_backing_off = False  # it failed and waits to try again
         self.ready = asyncio.Event()  # set once join() is done: models loaded, node eligible
 
@@ -837,7 +842,10 @@ class EdgeNode:
             self._finish(job, *closed)
             return
         try:
-            receipt = await self._transact(method, *args)
+            if done == SUBMITTED:
+                receipt = await self._submit_with_others(job, *args)
+            else:
+                receipt = await self._transact(method, *args)
         except Exception as error:  # noqa: BLE001 - a revert or an RPC failure: ask the chain what happened
             own = self._own_step(job)
             outcome = own if own is not None and own[0] == done else self._closed_state(job)
@@ -864,6 +872,43 @@ class EdgeNode:
             f"{receipt.gas_used:,}",
             f", {fields['seconds']:.2f} s after the assignment" if "seconds" in fields else "",
         )
+
+    async def _submit_with_others(self, job: Job, *args):
+        """Sends the job's result (``args``: submitResult's) together with the results that
+        became ready while the node's previous transaction was under way: one submitResults
+        for all of them (at most MAX_RESULTS_PER_TRANSACTION), so that a node's throughput is
+        not one result per block. Returns the receipt that carries this job's result. When the
+        batch is refused (one entry's check fails: it is all or nothing), each result is sent
+        alone, and gets its own answer."""
+        ready = asyncio.get_running_loop().create_future()
+        self._ready_results.append((args, ready))
+        if self._result_sender is None or self._result_sender.done():
+            self._result_sender = asyncio.create_task(self._send_ready_results(), name="submit-results")
+        return await ready
+
+    async def _send_ready_results(self) -> None:
+        while self._ready_results:
+            async with self._tx_lock:
+                batch = self._ready_results[:MAX_RESULTS_PER_TRANSACTION]
+                del self._ready_results[: len(batch)]
+                if len(batch) > 1:
+                    try:
+                        columns = [list(column) for column in zip(*(args for args, _ in batch), strict=True)]
+                        receipt = await self.market.transact(self.contract.submitResults, *columns)
+                    except Exception as error:  # noqa: BLE001 - one entry refused (or the RPC): each alone
+                        logger.info(
+                            "%d results: the batch was refused (%s); sending each alone", len(batch), _short(str(error))
+                        )
+                    else:
+                        logger.info("%d results in one transaction (tx %s)", len(batch), receipt.txn_hash)
+                        for _, ready in batch:
+                            _answer(ready, receipt)
+                        continue
+                for args, ready in batch:
+                    try:
+                        _answer(ready, await self.market.transact(self.contract.submitResult, *args))
+                    except Exception as error:  # noqa: BLE001 - the job's own _send reads the chain about it
+                        _answer(ready, error=error)
 
     def _finish(self, job: Job, state: str, tx_hash: str | None) -> None:
         self.journal.update(job.request_id, state, tx_hash=tx_hash or job.tx_hash)
@@ -983,6 +1028,17 @@ class EdgeNode:
 
     def status(self) -> dict:
         return node_status(self.market, self.address, self.journal, self.models.values())
+
+
+def _answer(ready: asyncio.Future, receipt=None, error: Exception | None = None) -> None:
+    """Tells a job waiting for its result's transaction (unless it stopped waiting: a drain's
+    cancellation; the journal then resumes it, and finds the transaction on chain)."""
+    if ready.done():
+        return
+    if error is not None:
+        ready.set_exception(error)
+    else:
+        ready.set_result(receipt)
 
 
 def _describe(output: dict) -> str:

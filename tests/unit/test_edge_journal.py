@@ -437,6 +437,39 @@ def test_request_fee_collection__first_withdrawal_fails__retried_in_the_backgrou
     assert marketplace.balances(operator) == 0
 
 
+def test_submit__results_ready_while_a_transaction_is_under_way__sent_together_in_one(
+        digits_model, new_node, client, store, marketplace, operator, chain):
+    # Results that become ready while the node's transaction lock is held go out in one
+    # submitResults when it frees, not one block each.
+    async def scenario():
+        node = new_node()
+        await node.join()
+        jobs = []
+        for pixel in (2, 3, 4):
+            request_id = await request_with_input(client, store, DIGITS, digits_input([pixel] * 64), zk=True)
+            assigned = await client.assign_nodes(request_id)
+            requested = _event(marketplace, "InferenceRequested", request_id)
+            node.journal.add(assigned, DIGITS, requested.inputURI, requested.block_number)
+            commitment, output_uri, proof, _ = await node._compute(node.journal.get(request_id))
+            node.journal.update(request_id, COMPUTED, output_commitment="0x" + commitment.hex(),
+                                output_uri=output_uri, proof="0x" + proof.hex())
+            jobs.append(node.journal.get(request_id))
+        nonce = operator.nonce
+        async with node._tx_lock:  # a transaction of the node's under way
+            submitting = [asyncio.create_task(node._submit(job)) for job in jobs]
+            await asyncio.sleep(0.3)
+        await asyncio.gather(*submitting)
+        done = [node.journal.get(job.request_id) for job in jobs]
+        await node.close()
+        return done, operator.nonce - nonce
+
+    done, sent = run(scenario())
+    assert sent == 1 and {job.state for job in done} == {SUBMITTED} and len({job.tx_hash for job in done}) == 1
+    receipt = chain.get_receipt(done[0].tx_hash)
+    assert receipt.method_called.name == "submitResults"
+    assert [e.requestId for e in receipt.decode_logs(marketplace.InferenceSettled)] == [j.request_id for j in done]
+
+
 def test_join__node_left_its_sets_recently__waits_out_the_rejoin_delay_then_reactivates(
         digits_model, new_node, coordinator, operator, chain, monkeypatch):
     monkeypatch.setattr(edge_node, "REJOIN_POLL_SECONDS", 0.05)
