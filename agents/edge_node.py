@@ -41,11 +41,12 @@ async def note_commitment(node: EdgeNode, event):
 
 @bot.on_("InferenceSettled")
 async def collect_fees(node: EdgeNode, event):
-    """A settled request of ours: withdraw the fees once they reach the threshold. Any
-    settlement frees nodes: a request nobody could assign is tried again."""
+    """A settled request of ours: withdraw the fees once they reach the threshold (queued: the
+    event loop does not wait on it). Any settlement frees nodes: a request nobody could assign
+    is tried again."""
     node.retry_assignments()
     if node.on_outcome(event.requestId, "settled"):
-        await node.collect_fees()
+        node.request_fee_collection()
 
 
 @bot.on_("InferenceRefunded")

@@ -363,6 +363,8 @@ def measure_protocol(bench: Bench, gas_only: bool = False) -> None:
 
     # Assignment shared: an edge agent assigns the pending requests it sees in one transaction.
     measure_batched_assignment(bench, digits)
+    # Results shared: a node submits the results it has ready in one transaction.
+    measure_batched_submission(bench, operators[0])
 
     # Timeouts: an assigned request whose node stayed silent, and one nobody assigned.
     assigned, _ = bench.assign(bench.request(digits)[0])
@@ -424,6 +426,26 @@ def measure_batched_assignment(bench: Bench, model_id) -> None:
         request = request.assigned(event)
         bench.submit(request, request.nodes[0])
     bench.say(f"assignment measured in a batch of {BATCH}")
+
+
+SUBMIT_BATCHES = (1, 8, 32)
+
+
+def measure_batched_submission(bench: Bench, operator) -> None:
+    """submitResults of 1, 8 and 32 assigned results of one node, per result. A model that only
+    ``operator`` serves makes every request its own."""
+    r = bench.results
+    model_id, _, _ = bench.model("batched-results")
+    bench.coordinator.serveModel(model_id, sender=operator)
+    for size in SUBMIT_BATCHES:
+        requests = [bench.assign(bench.request(model_id)[0])[0] for _ in range(size)]
+        receipt = bench.marketplace.submitResults(
+            requests, [OUTPUT] * size, ["ipfs://out"] * size, [b""] * size, sender=operator
+        )
+        if len(receipt.decode_logs(bench.marketplace.InferenceSettled)) != size:
+            raise BenchError(f"a batch of {size} results did not settle them all")
+        r[f"gas.submit_results_batch{size}_per_result"] = receipt.gas_used // size
+    bench.say(f"result submission measured in batches of {', '.join(map(str, SUBMIT_BATCHES))}")
 
 
 def measure_zk_round_trip(bench: Bench, nodes) -> None:

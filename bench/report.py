@@ -56,6 +56,9 @@ METRICS: dict[str, Metric] = {
     "gas.request_paid": Metric("requestInference paid by a token transfer: escrow only (before: escrow + assignment)"),
     "gas.assign_nodes": Metric("assignNodes, quorum 1 (its own transaction since the hardening)"),
     "gas.submit_settle_quorum1": Metric("result + settlement, quorum 1"),
+    "gas.submit_results_batch1_per_result": Metric("submitResults of 1 assigned result (+ settlement)"),
+    "gas.submit_results_batch8_per_result": Metric("submitResults of 8 results of one node, per result"),
+    "gas.submit_results_batch32_per_result": Metric("submitResults of 32 results of one node, per result"),
     "gas.submit_assign_settle_quorum1": Metric(
         "submitResult of the unassigned request by its drawn node: assignment + result + settlement"
     ),
@@ -141,7 +144,14 @@ METRICS: dict[str, Metric] = {
     ),
 }
 # Targets on a ratio of two measured figures.
-RATIOS = {"assign 1000 / 10 nodes": ("gas.assign_1000_nodes", "gas.assign_10_nodes", Target(1.05))}
+RATIOS = {
+    "assign 1000 / 10 nodes": ("gas.assign_1000_nodes", "gas.assign_10_nodes", Target(1.05)),
+    "result in a batch of 32 / alone": (
+        "gas.submit_results_batch32_per_result",
+        "gas.submit_settle_quorum1",
+        Target(0.85),
+    ),
+}
 
 
 def _number(value: float) -> str:

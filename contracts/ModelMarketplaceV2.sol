@@ -358,6 +358,40 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
         string calldata outputURI,
         bytes calldata proof
     ) external nonReentrant {
+        _submitResult(request, outputCommitment, outputURI, proof);
+    }
+
+    /// @notice Several results of single-node requests in one transaction: entry `i` is
+    /// {submitResult}(`requests[i]`, `outputCommitments[i]`, `outputURIs[i]`, `proofs[i]`), with
+    /// every one of its checks. All or nothing: the first entry that {submitResult} would refuse
+    /// reverts the batch with that entry's error, so a node never believes a result landed that
+    /// did not. Shares the transaction's base cost among the results.
+    /// @param requests the open requests, as {InferenceRequested} and {NodesAssigned} announced them
+    /// @param outputCommitments the results' output commitments
+    /// @param outputURIs where the requesters fetch the outputs
+    /// @param proofs ZK proofs for ZK models, empty otherwise
+    function submitResults(
+        Request[] calldata requests,
+        bytes32[] calldata outputCommitments,
+        string[] calldata outputURIs,
+        bytes[] calldata proofs
+    ) external nonReentrant {
+        uint256 count = requests.length;
+        if (outputCommitments.length != count || outputURIs.length != count || proofs.length != count) {
+            revert ModelMarketplaceBatchLengthMismatch(count, outputCommitments.length, outputURIs.length, proofs.length);
+        }
+        for (uint256 i = 0; i < count; ++i) {
+            _submitResult(requests[i], outputCommitments[i], outputURIs[i], proofs[i]);
+        }
+    }
+
+    /// @dev {submitResult}'s checks and effects, for one result.
+    function _submitResult(
+        Request calldata request,
+        bytes32 outputCommitment,
+        string calldata outputURI,
+        bytes calldata proof
+    ) private {
         _checkOpen(request);
         Model storage model = _models[request.modelId];
         address[] memory nodes = request.nodes;

@@ -10,7 +10,7 @@ joynet/chain/bot.py); the status is joynet.edge's node_status and format_status;
 their command line. Every option also reads an environment variable (shown by --help). The
 protocol is found through the deployment file (deployments/<network>.json, $JOYNET_DEPLOYMENTS_DIR);
 inputs and models come from the embedded store ($JOYNET_IPFS_DIR) or a Kubo RPC API ($JOYNET_IPFS_API).
-SIGTERM (or Ctrl-C) drains in-flight jobs, collects fees and exits.
+SIGTERM (or Ctrl-C) drains in-flight jobs (at most --drain-seconds), collects fees and exits.
 """
 
 import json
@@ -99,6 +99,14 @@ def _account(alias, index):
     envvar="JOYNET_EDGE_MAX_INPUT_BYTES",
     help="largest input document accepted",
 )
+@click.option(
+    "--drain-seconds",
+    type=click.FloatRange(0),
+    default=60.0,
+    show_default=True,
+    envvar="JOYNET_EDGE_DRAIN_SECONDS",
+    help="on SIGTERM, wait at most this long for in-flight jobs (the journal resumes the rest)",
+)
 @click.option("--json", "as_json", is_flag=True, help="status: print JSON")
 def cli(
     action,
@@ -112,6 +120,7 @@ def cli(
     journal_path,
     withdraw_at,
     max_input_bytes,
+    drain_seconds,
     as_json,
 ):
     account = _account(account_alias, account_index)
@@ -138,6 +147,7 @@ def cli(
             marketplace=market,
             max_input_bytes=max_input_bytes,
             withdraw_threshold=int(withdraw_at * JOY),
+            drain_seconds=drain_seconds,
         )
         logger.info(
             "edge agent %s on %s: models %s, capacity %d, journal %s",

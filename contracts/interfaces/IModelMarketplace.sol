@@ -135,6 +135,8 @@ interface IModelMarketplace {
     error ModelMarketplaceInvalidFeeShares(uint16 nodeShareBps, uint16 ownerShareBps, uint16 protocolShareBps);
     /// @notice An address that must be set is zero.
     error ModelMarketplaceZeroAddress();
+    /// @notice A batch of results whose arrays differ in length.
+    error ModelMarketplaceBatchLengthMismatch(uint256 requests, uint256 commitments, uint256 uris, uint256 proofs);
 
     // =====================================================================================
     // Events

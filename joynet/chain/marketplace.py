@@ -233,16 +233,22 @@ class ModelMarketplace(SigningClient):
         token moves. With ``assign`` the client also assigns the request's nodes from the next
         block, unless a node did it first. By default it does so for a quorum model only: a
         single-node request is assigned by its drawn node's result, which saves the requester
-        the assignment's transaction (about 50,000 gas less in all). When no node has room to
-        be assigned yet, the default leaves the open request to the edge agents (they assign it
-        once a request closes) and returns its id; ``assign=True`` raises MarketplaceError
-        naming the request."""
+        the assignment's transaction (about 50,000 gas less in all). A model with fewer nodes
+        serving it than its quorum is refused before anything is sent (MarketplaceError). When
+        its nodes are busy (none has room to be assigned yet), the default leaves the open
+        request to the edge agents (they assign it once a request closes) and returns its id;
+        ``assign=True`` raises MarketplaceError naming the request."""
         from ape import chain
 
         model = self.get_model(model_id)
         max_price = model.price if max_price is None else max_price
         if model.price > max_price:
             raise MarketplaceError(f"the price is {model.price} wei, above max_price {max_price}")
+        serving = self.coordinator.eligibleNodes(model_key(model_id))
+        if serving < model.quorum:  # busy nodes take it later; no node at all never would
+            raise MarketplaceError(
+                f"model {model_id!r} needs {model.quorum} node(s) and {serving} serve it now: nothing was sent"
+            )
         if from_balance:
             balance = self.contract.balances(self._sender())
             if balance < model.price:
@@ -356,6 +362,18 @@ class ModelMarketplace(SigningClient):
             output_uri,
             proof,
         )
+
+    async def submit_results(self, results: Sequence[tuple[int | Request, bytes | str, str, bytes]]) -> Any:
+        """Submits several results of single-node requests in one transaction (submitResults):
+        each ``(request, output_commitment, output_uri, proof)`` as ``submit_result`` takes them.
+        All or nothing: one refused entry refuses the batch (TransactionRefusedError naming it)."""
+        requests, commitments, uris, proofs = [], [], [], []
+        for request, output_commitment, output_uri, proof in results:
+            requests.append(self._request(request))
+            commitments.append(_bytes32(output_commitment, "output_commitment"))
+            uris.append(output_uri)
+            proofs.append(proof)
+        return await self._send(self.contract.submitResults, requests, commitments, uris, proofs)
 
     async def commit_result(self, request: int | Request, output_commitment: bytes | str, salt: bytes) -> Any:
         """Commits to the sealed result of a quorum request; keep ``salt`` to reveal it."""

@@ -78,6 +78,12 @@ SEED_BLOCKS = 256  # assignment needs the hash of the request's block: the EVM k
 # A single-node request's drawn node answers it unassigned; the other nodes assign it only if it
 # is still unassigned this long after their grace (then the drawn node is liable for silence).
 DRAWN_NODE_STANDBY_SECONDS = 10.0
+# Results of single-node requests ready together go out in one submitResults of at most this
+# many (its gas grows with each; 32 stay far below a block's gas limit, proofs included).
+MAX_RESULTS_PER_TRANSACTION = 32
+# A failed fee withdrawal is tried again after this, doubling up to the maximum.
+FEE_RETRY_SECONDS = 2.0
+FEE_RETRY_MAX_SECONDS = 120.0
 # Time kept before the deadline to send a decline (or a quorum commitment) and have it mined.
 ANSWER_MARGIN_SECONDS = 10
 DECLINE_STEP_SECONDS = 2.0  # a quorum node declines this much later than the node of the slot before
@@ -144,13 +150,15 @@ class EdgeNode:
         cache_dir: str | None = None,
         warm_up: bool = True,
         assign_delay: float = ASSIGN_GRACE_SECONDS,
+        drain_seconds: float | None = None,
     ):
         """``account``: the operator's Ape account; ``models``: names of models registered on
         chain to serve; ``capacity``: concurrent tasks declared on chain; ``stake``: JOY wei to
         hold staked (default: minStake + capacity task bonds); ``store``: the ModelStore inputs
         and models come from (default ``open_store()``); ``withdraw_threshold``: fees (JOY wei)
         from which a settlement triggers a withdrawal (0: after every settlement); ``assign_delay``:
-        seconds left to the requester's client to assign a request before this node does."""
+        seconds left to the requester's client to assign a request before this node does;
+        ``drain_seconds``: how long a shutdown waits for in-flight jobs (None: until they end)."""
         from joynet.storage import open_store
 
         if not models:
@@ -173,6 +181,7 @@ class EdgeNode:
         self.withdraw_threshold = withdraw_threshold
         self.warm_up = warm_up
         self.assign_delay = assign_delay
+        self.drain_seconds = drain_seconds
         self._slots = asyncio.Semaphore(capacity)
         self._tx_lock = asyncio.Lock()  # one nonce sequence: the node's transactions go one by one
         self._tasks: set[asyncio.Task] = set()
@@ -185,6 +194,10 @@ class EdgeNode:
         self._requested: dict[int, Any] = {}  # InferenceRequested events of served models, until assigned
         self._wakeups: dict[int, asyncio.Event] = {}  # quorum jobs waiting to reveal
         self._clock: tuple[int, int, float] | None = None  # latest block (number, timestamp) and when first seen
+        self._collector: asyncio.Task | None = None  # the queued fee withdrawal, if any
+        self._ready_results: list[tuple[tuple, asyncio.Future]] = []  # results waiting for a transaction
+        self._result_sender: asyncio.Task | None = None  # sends them, several at once
+        self._collector_backing_off = False  # it failed and waits to try again
         self.ready = asyncio.Event()  # set once join() is done: models loaded, node eligible
 
     # ---- chain access ----
@@ -829,7 +842,10 @@ class EdgeNode:
             self._finish(job, *closed)
             return
         try:
-            receipt = await self._transact(method, *args)
+            if done == SUBMITTED:
+                receipt = await self._submit_with_others(job, *args)
+            else:
+                receipt = await self._transact(method, *args)
         except Exception as error:  # noqa: BLE001 - a revert or an RPC failure: ask the chain what happened
             own = self._own_step(job)
             outcome = own if own is not None and own[0] == done else self._closed_state(job)
@@ -856,6 +872,43 @@ class EdgeNode:
             f"{receipt.gas_used:,}",
             f", {fields['seconds']:.2f} s after the assignment" if "seconds" in fields else "",
         )
+
+    async def _submit_with_others(self, job: Job, *args):
+        """Sends the job's result (``args``: submitResult's) together with the results that
+        became ready while the node's previous transaction was under way: one submitResults
+        for all of them (at most MAX_RESULTS_PER_TRANSACTION), so that a node's throughput is
+        not one result per block. Returns the receipt that carries this job's result. When the
+        batch is refused (one entry's check fails: it is all or nothing), each result is sent
+        alone, and gets its own answer."""
+        ready = asyncio.get_running_loop().create_future()
+        self._ready_results.append((args, ready))
+        if self._result_sender is None or self._result_sender.done():
+            self._result_sender = asyncio.create_task(self._send_ready_results(), name="submit-results")
+        return await ready
+
+    async def _send_ready_results(self) -> None:
+        while self._ready_results:
+            async with self._tx_lock:
+                batch = self._ready_results[:MAX_RESULTS_PER_TRANSACTION]
+                del self._ready_results[: len(batch)]
+                if len(batch) > 1:
+                    try:
+                        columns = [list(column) for column in zip(*(args for args, _ in batch), strict=True)]
+                        receipt = await self.market.transact(self.contract.submitResults, *columns)
+                    except Exception as error:  # noqa: BLE001 - one entry refused (or the RPC): each alone
+                        logger.info(
+                            "%d results: the batch was refused (%s); sending each alone", len(batch), _short(str(error))
+                        )
+                    else:
+                        logger.info("%d results in one transaction (tx %s)", len(batch), receipt.txn_hash)
+                        for _, ready in batch:
+                            _answer(ready, receipt)
+                        continue
+                for args, ready in batch:
+                    try:
+                        _answer(ready, await self.market.transact(self.contract.submitResult, *args))
+                    except Exception as error:  # noqa: BLE001 - the job's own _send reads the chain about it
+                        _answer(ready, error=error)
 
     def _finish(self, job: Job, state: str, tx_hash: str | None) -> None:
         self.journal.update(job.request_id, state, tx_hash=tx_hash or job.tx_hash)
@@ -905,20 +958,52 @@ class EdgeNode:
 
     async def collect_fees(self, minimum: int | None = None) -> int:
         """Withdraws the node's balance in the marketplace (the fees credited to it) when it
-        reaches ``minimum`` (default: the threshold); returns the amount withdrawn."""
+        reaches ``minimum`` (default: the threshold); returns the amount withdrawn, as the
+        receipt's BalanceWithdrawn event says (the balance may grow until the transaction runs)."""
         minimum = self.withdraw_threshold if minimum is None else minimum
-        amount = self.contract.balances(self.address)
-        if amount == 0 or amount < minimum:
-            return 0
-        receipt = await self._transact(self.contract.withdrawBalance, self.address)
+        async with self._tx_lock:  # read where it is sent: no other transaction of ours in between
+            balance = self.contract.balances(self.address)
+            if balance == 0 or balance < minimum:
+                return 0
+            receipt = await self.market.transact(self.contract.withdrawBalance, self.address)
+        amount = sum(event.amount for event in receipt.decode_logs(self.contract.BalanceWithdrawn))
         self.journal.add_withdrawal(receipt.txn_hash, amount)
         logger.info("collected %s JOY of fees (tx %s)", format_joy(amount), receipt.txn_hash)
         return amount
 
+    def request_fee_collection(self) -> None:
+        """Queues a fee withdrawal (``collect_fees`` at the threshold) as background work: the
+        loop that reads the chain never waits on a side transaction. One runs at a time; a
+        failed one is retried with a doubling delay, and said once in the log."""
+        if self._collector is None or self._collector.done():
+            self._collector = asyncio.create_task(self._collect_until_done(), name="collect-fees")
+
+    async def _collect_until_done(self) -> None:
+        delay, told = FEE_RETRY_SECONDS, False
+        while True:
+            try:
+                await self.collect_fees()
+                if told:
+                    logger.info("fee withdrawal succeeded after retrying")
+                return
+            except Exception as error:  # noqa: BLE001 - an RPC failure or a refusal: tried again later
+                if not told:
+                    logger.warning("fee withdrawal failed (%s); retrying in the background", _short(str(error)))
+                    told = True
+            self._collector_backing_off = True
+            try:
+                await asyncio.sleep(delay)
+            finally:
+                self._collector_backing_off = False
+            delay = min(delay * 2, FEE_RETRY_MAX_SECONDS)
+
     # ---- shutdown ----
 
     async def drain(self, timeout: float | None = None) -> None:
-        """Finishes the in-flight jobs (SIGTERM): no new work is taken meanwhile."""
+        """Finishes the in-flight jobs (SIGTERM), waiting at most ``timeout`` seconds (default:
+        the node's ``drain_seconds``): no new work is taken meanwhile; what is left unfinished
+        stays in the journal, which the next start resumes."""
+        timeout = self.drain_seconds if timeout is None else timeout
         if self._tasks:  # told at once: the assigners below may take a few seconds
             logger.info("draining %d in-flight job(s) before exit", len(self._tasks))
         if self._assigners:  # a few seconds at most; one of them may be sending
@@ -930,6 +1015,12 @@ class EdgeNode:
                     "%s did not finish in %s s; the journal resumes it at the next start", task.get_name(), timeout
                 )
                 task.cancel()
+        if self._collector is not None and not self._collector.done():
+            # One being sent is let finish (its receipt is journaled); one waiting to be tried
+            # again is dropped: the shutdown collects what is left.
+            if not self._collector_backing_off:
+                await asyncio.wait({self._collector}, timeout=timeout)
+            self._collector.cancel()
 
     async def close(self) -> None:
         await self.inference.close()
@@ -937,6 +1028,17 @@ class EdgeNode:
 
     def status(self) -> dict:
         return node_status(self.market, self.address, self.journal, self.models.values())
+
+
+def _answer(ready: asyncio.Future, receipt=None, error: Exception | None = None) -> None:
+    """Tells a job waiting for its result's transaction (unless it stopped waiting: a drain's
+    cancellation; the journal then resumes it, and finds the transaction on chain)."""
+    if ready.done():
+        return
+    if error is not None:
+        ready.set_exception(error)
+    else:
+        ready.set_result(receipt)
 
 
 def _describe(output: dict) -> str:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # imported at run time only where a proof is first checked (_
 logger = logging.getLogger("joynet.inference")
 
 MODEL_CACHE_ENV = "JOYNET_MODEL_CACHE"
+_VERIFIER_LANE = "verifier"  # the lane that checks channel answers' proofs
 ZERO_BYTES32 = b"\x00" * 32
 
 
@@ -129,9 +130,10 @@ class InferenceNode:
         self._subscribed: set[str] = set()
         self._verifier: ZKProver | None = None  # to check channel answers' proofs
         self._locks: dict[str, asyncio.Lock] = {}
-        # Models run on one long-lived worker thread: the event loop stays free, and torch's
-        # intra-op thread pool (OpenMP) is created once for that thread instead of per call.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="joynet-inference")
+        # Each model runs on its own long-lived worker thread (its lane): the event loop stays
+        # free, torch's intra-op thread pool (OpenMP) is created once per lane instead of per
+        # call, and a slow proof of one model does not queue another model's inferences.
+        self._lanes: dict[str, ThreadPoolExecutor] = {}
 
     @property
     def device(self) -> str:
@@ -201,7 +203,7 @@ class InferenceNode:
         validator = compile_schema(package.input_schema, cid)
         context = RuntimeContext(cache_dir=self.cache_dir / cid, device=self.device, prover_factory=self.prover_factory)
         try:
-            runtime = await self._in_worker(runtime_class, package, context)
+            runtime = await self._in_lane(cid, runtime_class, package, context)
         except InferenceError:
             raise
         except Exception as error:  # noqa: BLE001 - a plugin's failure is a load failure
@@ -268,7 +270,9 @@ class InferenceNode:
         if use_iota:
             return await self._request_over_channel(model_id, input_data, channel_id, credential, timeout)
         loaded = await self.load_model(model_id)
-        return await self._in_worker(self.run, loaded, input_data, request_id=request_id, node=node, model_id=model_id)
+        return await self._in_lane(
+            loaded.cid, self.run, loaded, input_data, request_id=request_id, node=node, model_id=model_id
+        )
 
     # ---- feeless (channel) mode ----
 
@@ -373,11 +377,15 @@ class InferenceNode:
             factory = self.prover_factory
             if factory is None:
                 from joynet.zk import ZKProver as factory
-            self._verifier = await self._in_worker(factory)
-        return await self._in_worker(self._verifier.verify, public_signals, proof)
+            self._verifier = await self._in_lane(_VERIFIER_LANE, factory)
+        return await self._in_lane(_VERIFIER_LANE, self._verifier.verify, public_signals, proof)
 
-    async def _in_worker(self, function, *args, **kwargs):
-        return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: function(*args, **kwargs))
+    async def _in_lane(self, lane: str, function, *args, **kwargs):
+        """Runs ``function`` on the lane's worker thread (one per model, by metadata CID)."""
+        executor = self._lanes.get(lane)
+        if executor is None:
+            executor = self._lanes[lane] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"joynet-{lane[:12]}")
+        return await asyncio.get_running_loop().run_in_executor(executor, lambda: function(*args, **kwargs))
 
     # ---- lifecycle ----
 
@@ -391,8 +399,9 @@ class InferenceNode:
         if self._verifier is not None:
             self._verifier.close()
             self._verifier = None
-        self._executor.shutdown(wait=True)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="joynet-inference")  # reusable
+        for executor in self._lanes.values():
+            executor.shutdown(wait=True)
+        self._lanes.clear()  # reusable: lanes are created again on use
         if self._owns_marketplace and self._marketplace is not None:
             self._marketplace.close()
             self._marketplace = None

@@ -6,6 +6,7 @@ the crash is the journal left as a killed process leaves it."""
 
 import asyncio
 import json
+import time
 
 import pytest
 
@@ -397,6 +398,76 @@ def test_restart__drawn_job_while_no_node_has_room__waits_then_submits_once_a_re
               for receipt in chain.provider.make_request("eth_getBlockReceipts", [hex(n)])
               if int(receipt["status"], 16) == 0]
     assert failed == []
+
+
+def test_request_fee_collection__first_withdrawal_fails__retried_in_the_background_and_journaled_from_the_receipt(
+        digits_model, new_node, client, store, marketplace, operator, monkeypatch):
+    # The settlement handler only queues the withdrawal: a failing one (an RPC error here) must
+    # not hold up the loop that reads the chain, nor be lost; what the journal says was
+    # withdrawn is what the chain's BalanceWithdrawn events say.
+    monkeypatch.setattr(edge_node, "FEE_RETRY_SECONDS", 0.1)
+
+    async def scenario():
+        node = new_node()
+        await node.join()
+        request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True)
+        await node.on_requested(_event(marketplace, "InferenceRequested", request_id))
+        await node.drain()  # served and settled: the fees are the node's balance
+        transact, failures = node.market.transact, []
+
+        async def withdrawal_fails_once(method, *args):
+            if method.abis[0].name == "withdrawBalance" and not failures:
+                failures.append(method.abis[0].name)
+                raise ConnectionError("the RPC endpoint is unreachable")
+            return await transact(method, *args)
+
+        node.market.transact = withdrawal_fails_once
+        queued_at = time.monotonic()
+        node.request_fee_collection()
+        queued_in = time.monotonic() - queued_at
+        await asyncio.wait_for(node._collector, 30)
+        withdrawn = node.journal.withdrawn()
+        await node.close()
+        return withdrawn, failures, queued_in
+
+    withdrawn, failures, queued_in = run(scenario())
+    assert failures == ["withdrawBalance"] and queued_in < 0.05
+    events = events_of(marketplace, "BalanceWithdrawn", 0, account=operator.address)
+    assert withdrawn == sum(event.amount for event in events) == 5 * JOY * 70 // 100  # the node's share of the price
+    assert marketplace.balances(operator) == 0
+
+
+def test_submit__results_ready_while_a_transaction_is_under_way__sent_together_in_one(
+        digits_model, new_node, client, store, marketplace, operator, chain):
+    # Results that become ready while the node's transaction lock is held go out in one
+    # submitResults when it frees, not one block each.
+    async def scenario():
+        node = new_node()
+        await node.join()
+        jobs = []
+        for pixel in (2, 3, 4):
+            request_id = await request_with_input(client, store, DIGITS, digits_input([pixel] * 64), zk=True)
+            assigned = await client.assign_nodes(request_id)
+            requested = _event(marketplace, "InferenceRequested", request_id)
+            node.journal.add(assigned, DIGITS, requested.inputURI, requested.block_number)
+            commitment, output_uri, proof, _ = await node._compute(node.journal.get(request_id))
+            node.journal.update(request_id, COMPUTED, output_commitment="0x" + commitment.hex(),
+                                output_uri=output_uri, proof="0x" + proof.hex())
+            jobs.append(node.journal.get(request_id))
+        nonce = operator.nonce
+        async with node._tx_lock:  # a transaction of the node's under way
+            submitting = [asyncio.create_task(node._submit(job)) for job in jobs]
+            await asyncio.sleep(0.3)
+        await asyncio.gather(*submitting)
+        done = [node.journal.get(job.request_id) for job in jobs]
+        await node.close()
+        return done, operator.nonce - nonce
+
+    done, sent = run(scenario())
+    assert sent == 1 and {job.state for job in done} == {SUBMITTED} and len({job.tx_hash for job in done}) == 1
+    receipt = chain.get_receipt(done[0].tx_hash)
+    assert receipt.method_called.name == "submitResults"
+    assert [e.requestId for e in receipt.decode_logs(marketplace.InferenceSettled)] == [j.request_id for j in done]
 
 
 def test_join__node_left_its_sets_recently__waits_out_the_rejoin_delay_then_reactivates(

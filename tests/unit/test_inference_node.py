@@ -176,6 +176,23 @@ def test_execute_inference__digits_with_request_and_node__proof_binds_same_outpu
     assert len(result.proof_calldata) == 8 * 32
 
 
+def test_execute_inference__embedding_during_a_proof__not_queued_behind_it(node, cids, held_out):
+    # Each model has its own worker thread: a digits proof (seconds) in flight does not hold up
+    # a MiniLM embedding (milliseconds) asked for after it.
+    async def both():
+        await node.load_model(cids["minilm"])
+        proving = asyncio.create_task(node.execute_inference(
+            cids["digits"], digit_input(held_out[0][1]), request_id=8, node="0x" + "42" * 20))
+        await asyncio.sleep(0.2)  # the proof is under way
+        embedding = await node.execute_inference(cids["minilm"], {"text": "not behind the proof"})
+        overtaken = not proving.done()
+        proved = await proving
+        return embedding, overtaken, proved
+
+    embedding, overtaken, proved = run(both())
+    assert overtaken and proved.proof is not None and len(embedding.output["embedding"]) == 384
+
+
 def test_execute_inference__raw_json_bytes__same_result_as_dict(node, cids, held_out):
     pixels = held_out[0][1]
     from_dict = run(node.execute_inference(cids["digits"], digit_input(pixels)))

@@ -207,6 +207,19 @@ def test_client__request_inference__no_node_has_room__request_left_open_or_named
     assert buyer.status(second + 1) is RequestStatus.Open
 
 
+def test_client__request_inference__fewer_nodes_serve_the_model_than_its_quorum__refused_before_sending(
+    client_for, register_model, register_node, requester, operators, token, marketplace
+):
+    model_id = register_model("lonely-pair", price=JOY, quorum=2)
+    register_node(operators[0], [model_id])  # one node: a quorum of 2 can never be assigned
+    token.approve(marketplace, 10 * JOY, sender=requester)
+    buyer = client_for(requester)
+    nonce, tokens = requester.nonce, token.balanceOf(requester)
+    with pytest.raises(MarketplaceError, match=r"needs 2 node\(s\) and 1 serve it now: nothing was sent"):
+        asyncio.run(buyer.request_inference("lonely-pair", keccak(text="in"), "ipfs://in"))
+    assert (requester.nonce, token.balanceOf(requester)) == (nonce, tokens)
+
+
 def test_client__request_inference__single_node_request__left_to_its_drawn_node_whose_result_assigns_it(
     client_for, served, requester, operators, marketplace
 ):
