@@ -19,6 +19,24 @@ class DeployConfigError(JoyNetError, ValueError):
     """The deploy configuration is missing a network, a field, or has an invalid value."""
 
 
+class TransactionPendingError(JoyNetError, RuntimeError):
+    """A transaction that was sent but not mined within the wait: it is in the pool (it may
+    still be mined) or was dropped from it. ``tx_hash``: its hash."""
+
+    def __init__(self, message: str, tx_hash: str):
+        super().__init__(message)
+        self.tx_hash = tx_hash
+
+
+class TransactionRevertedError(JoyNetError, RuntimeError):
+    """A transaction that passed its dry run but reverted when mined: another account's
+    transaction changed the state in between. ``tx_hash``: its hash."""
+
+    def __init__(self, message: str, tx_hash: str):
+        super().__init__(message)
+        self.tx_hash = tx_hash
+
+
 class TransactionRefusedError(JoyNetError, RuntimeError):
     """A transaction whose dry run in the pending block reverted: it was not sent. ``error``:
     the contract's custom error name when it is one of the project's, else the node's message."""

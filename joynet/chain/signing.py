@@ -10,7 +10,7 @@ from typing import Any
 
 from eth_utils import keccak
 
-from joynet.chain.errors import TransactionRefusedError
+from joynet.chain.errors import TransactionPendingError, TransactionRefusedError, TransactionRevertedError
 
 # Gas allowed above a transaction's estimate: a quorum reveal estimated while others are still
 # to come may land last, and then also judges and settles the request.
@@ -37,15 +37,49 @@ class SigningClient:
         self.last_receipt = await self.transact(method, *args)
         return self.last_receipt
 
-    async def transact(self, method, *args) -> Any:
+    async def transact(self, method, *args, wait: float | None = None) -> Any:
         """Sends ``method(*args)`` (an Ape contract method) from the client's account and returns
         its receipt. The transaction is dry-run in the pending block first and not sent if it
         would revert (TransactionRefusedError naming the contract's error): on a local chain Ape
         does not estimate gas, and would mine the failure. Its gas limit is the estimate plus
-        GAS_MARGIN, not the whole block, so that a block holds many transactions. Callers that
-        send concurrently from one account serialize their calls (one nonce sequence)."""
+        GAS_MARGIN, not the whole block, so that a block holds many transactions. Its nonce
+        follows the account's transactions already in the pool, so a transaction not yet mined
+        does not block the next one. ``wait``: seconds to wait for the receipt (default: the
+        network's acceptance timeout); TransactionPendingError when it is not mined by then
+        (``receipt`` waits for it again), TransactionRevertedError when it reverted. Callers
+        that send concurrently from one account serialize their calls (one nonce sequence)."""
         self._sender()
-        return await asyncio.to_thread(self._transact_now, method, *args)
+        return await asyncio.to_thread(self._transact_now, method, *args, wait=wait)
+
+    def receipt(self, tx_hash: str, wait: float | None = None) -> Any:
+        """The receipt of a transaction this client sent, waiting at most ``wait`` seconds
+        (default: the network's acceptance timeout); TransactionPendingError if it is not mined
+        by then, TransactionRevertedError if it reverted."""
+        from ape import networks
+        from ape.exceptions import TransactionNotFoundError
+
+        provider = networks.provider
+        timeout = provider.network.transaction_acceptance_timeout if wait is None else wait
+        try:
+            receipt = provider.get_receipt(tx_hash, timeout=timeout)
+        except TransactionNotFoundError:
+            raise TransactionPendingError(f"transaction {tx_hash} is not mined after {timeout} s", tx_hash) from None
+        if receipt.failed:
+            raise TransactionRevertedError(f"transaction {tx_hash} reverted", tx_hash)
+        return receipt
+
+    def dropped(self, tx_hash: str) -> bool:
+        """True when the chain knows nothing of a transaction this client sent: neither mined nor
+        in the pool (dropped, for instance by a node restart or a full pool). Sending it again is
+        safe: its nonce is free."""
+        from ape import networks
+        from web3.exceptions import TransactionNotFound
+
+        try:
+            networks.provider.web3.eth.get_transaction(tx_hash)
+        except TransactionNotFound:
+            return True
+        return False
 
     def dry_run(self, method, *args) -> int:
         """The gas ``method(*args)`` takes in the pending block, sent from the client's account;
@@ -62,14 +96,18 @@ class SigningClient:
                 message = f"reverted: {name.group(1)}"
             raise TransactionRefusedError(message, name.group(1) if name else message) from None
 
-    def _transact_now(self, method, *args) -> Any:
+    def _transact_now(self, method, *args, wait: float | None = None) -> Any:
+        provider = method.provider
         estimate = self.dry_run(method, *args)
-        limit = min(estimate + GAS_MARGIN, self._block_gas_limit(method.provider))
-        signed = method.as_transaction(*args, sender=self.account, gas_limit=limit, sign=True)
+        limit = min(estimate + GAS_MARGIN, self._block_gas_limit(provider))
+        # The pending count: the account's transactions still in the pool keep their nonces.
+        nonce = provider.web3.eth.get_transaction_count(self.account.address, "pending")
+        signed = method.as_transaction(*args, sender=self.account, gas_limit=limit, nonce=nonce, sign=True)
         # Checked again once prepared and signed: another account's transaction may have changed
         # the state meanwhile. What is left between this check and the send is one RPC call.
         self.dry_run(method, *args)
-        return method.provider.send_transaction(signed)
+        tx_hash = provider.web3.eth.send_raw_transaction(signed.serialize_transaction()).to_0x_hex()
+        return self.receipt(tx_hash, wait)
 
     def _block_gas_limit(self, provider) -> int:
         if self._gas_ceiling is None:

@@ -41,7 +41,7 @@ from typing import Any
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
-from joynet.chain.errors import TransactionRefusedError
+from joynet.chain.errors import TransactionPendingError, TransactionRefusedError
 from joynet.chain.marketplace import MarketplaceError, ModelMarketplace, Request, RequestStatus, model_key, seal_result
 from joynet.edge.errors import EdgeNodeError
 from joynet.edge.inference_node import InferenceNode
@@ -78,6 +78,11 @@ SEED_BLOCKS = 256  # assignment needs the hash of the request's block: the EVM k
 # A single-node request's drawn node answers it unassigned; the other nodes assign it only if it
 # is still unassigned this long after their grace (then the drawn node is liable for silence).
 DRAWN_NODE_STANDBY_SECONDS = 10.0
+# A node's transaction not mined within this is waited for outside its transaction lock (the
+# chain may have stopped mining): the node's other transactions go on, and the job is never
+# failed for it while its transaction can still land. Waited for in polls of PENDING_POLL_SECONDS.
+RECEIPT_WAIT_SECONDS = 10.0
+PENDING_POLL_SECONDS = 2.0
 # Results of single-node requests ready together go out in one submitResults of at most this
 # many (its gas grows with each; 32 stay far below a block's gas limit, proofs included).
 MAX_RESULTS_PER_TRANSACTION = 32
@@ -231,9 +236,13 @@ class EdgeNode:
         tx = next((log.transaction_hash for log in logs), None)
         return tx if tx is None or isinstance(tx, str) else "0x" + bytes(tx).hex()
 
-    async def _transact(self, method, *args):
+    async def _transact(self, method, *args, wait: float | None = RECEIPT_WAIT_SECONDS):
+        """Sends under the node's transaction lock, waiting ``wait`` seconds at most for the
+        receipt (None: the network's acceptance timeout, for joining): a transaction the chain
+        is slow to mine (TransactionPendingError) is waited for outside the lock, so that the
+        node's other transactions go on."""
         async with self._tx_lock:
-            return await self.market.transact(method, *args)
+            return await self.market.transact(method, *args, wait=wait)
 
     # ---- joining the network ----
 
@@ -263,7 +272,7 @@ class EdgeNode:
         keys = list(self.models)
         if not info.registered:
             await self._approve(target)
-            await self._transact(self.coordinator.registerNode, target, self.capacity, keys)
+            await self._transact(self.coordinator.registerNode, target, self.capacity, keys, wait=None)
             logger.info(
                 "registered node %s: stake %s JOY, capacity %d, models %s",
                 self.address,
@@ -274,20 +283,20 @@ class EdgeNode:
             return
         if info.stake < target:
             await self._approve(target - info.stake)
-            await self._transact(self.coordinator.addStake, target - info.stake)
+            await self._transact(self.coordinator.addStake, target - info.stake, wait=None)
             logger.info("added %s JOY of stake (now %s JOY)", format_joy(target - info.stake), format_joy(target))
         served = {bytes(key) for key in self.coordinator.modelsOf(self.address)}
         if not info.active or any(key not in served for key in keys):
             await self._await_rejoin()
         for key in keys:
             if key not in served:
-                await self._transact(self.coordinator.serveModel, key)
+                await self._transact(self.coordinator.serveModel, key, wait=None)
                 logger.info("now serving %s", self.models[key])
         if info.capacity != self.capacity:
-            await self._transact(self.coordinator.setCapacity, self.capacity)
+            await self._transact(self.coordinator.setCapacity, self.capacity, wait=None)
             logger.info("capacity set to %d (was %d)", self.capacity, info.capacity)
         if not self.coordinator.nodeInfo(self.address).active:
-            await self._transact(self.coordinator.reactivate)
+            await self._transact(self.coordinator.reactivate, wait=None)
             logger.info("node reactivated")
         logger.info(
             "node %s registered: stake %s JOY, capacity %d",
@@ -321,7 +330,7 @@ class EdgeNode:
             raise EdgeNodeError(
                 f"{self.address} holds {format_joy(balance)} JOY; staking needs {format_joy(amount)} JOY"
             )
-        await self._transact(self.market.token.approve, self.coordinator, amount)
+        await self._transact(self.market.token.approve, self.coordinator, amount, wait=None)
 
     async def _load(self, name: str) -> None:
         started = time.perf_counter()
@@ -434,9 +443,11 @@ class EdgeNode:
                     return
                 batch = self._due_for_assignment(request)
                 if len(batch) == 1:
-                    receipt = await self.market.transact(self.contract.assignNodes, request)
+                    receipt = await self.market.transact(self.contract.assignNodes, request, wait=RECEIPT_WAIT_SECONDS)
                 else:
-                    receipt = await self.market.transact(self.contract.assignNodesBatch, batch)
+                    receipt = await self.market.transact(
+                        self.contract.assignNodesBatch, batch, wait=RECEIPT_WAIT_SECONDS
+                    )
             assigned = {event.requestId for event in receipt.decode_logs(self.contract.NodesAssigned)}
             for assigned_id in assigned:
                 self._backlog.pop(assigned_id, None)
@@ -842,10 +853,22 @@ class EdgeNode:
             self._finish(job, *closed)
             return
         try:
-            if done == SUBMITTED:
-                receipt = await self._submit_with_others(job, *args)
-            else:
-                receipt = await self._transact(method, *args)
+            while True:
+                try:
+                    if done == SUBMITTED:
+                        receipt = await self._submit_with_others(job, *args)
+                    else:
+                        receipt = await self._transact(method, *args)
+                    break
+                except TransactionPendingError as pending:
+                    mined = await self._until_mined(job, done, pending)
+                    if mined is not None:
+                        receipt = mined
+                        break
+                    closed = self._closed_state(job)  # dropped, or the request closed meanwhile
+                    if closed is not None:
+                        self._finish(job, *closed)
+                        return
         except Exception as error:  # noqa: BLE001 - a revert or an RPC failure: ask the chain what happened
             own = self._own_step(job)
             outcome = own if own is not None and own[0] == done else self._closed_state(job)
@@ -873,6 +896,38 @@ class EdgeNode:
             f", {fields['seconds']:.2f} s after the assignment" if "seconds" in fields else "",
         )
 
+    async def _until_mined(self, job: Job, done: str, pending: TransactionPendingError):
+        """Waits for a sent transaction the chain has not mined yet (it may have stopped
+        mining): its receipt; None when it was dropped from the pool (sent again by the caller)
+        or when the request closed or the time for this step passed meanwhile. Never a failure
+        while the transaction can still land."""
+        rid, tx_hash = job.request_id, pending.tx_hash
+        logger.warning(
+            "request %d: the %s transaction %s is not mined yet; waiting for it", rid, _ACTIONS[done], tx_hash
+        )
+        while True:
+            try:
+                receipt = await asyncio.to_thread(self.market.receipt, tx_hash, PENDING_POLL_SECONDS)
+                logger.info("request %d: transaction %s mined after all", rid, tx_hash)
+                return receipt
+            except TransactionPendingError:
+                pass
+            if await asyncio.to_thread(self.market.dropped, tx_hash):
+                logger.warning("request %d: transaction %s was dropped from the pool; sending it again", rid, tx_hash)
+                return None
+            if self._closed_state(job) is not None:
+                return None
+
+    async def _mined_or_dropped(self, tx_hash: str):
+        """The receipt of a sent transaction, waited for as long as it is in the pool; None when
+        it was dropped from it."""
+        while True:
+            try:
+                return await asyncio.to_thread(self.market.receipt, tx_hash, PENDING_POLL_SECONDS)
+            except TransactionPendingError:
+                if await asyncio.to_thread(self.market.dropped, tx_hash):
+                    return None
+
     async def _submit_with_others(self, job: Job, *args):
         """Sends the job's result (``args``: submitResult's) together with the results that
         became ready while the node's previous transaction was under way: one submitResults
@@ -894,7 +949,9 @@ class EdgeNode:
                 if len(batch) > 1:
                     try:
                         columns = [list(column) for column in zip(*(args for args, _ in batch), strict=True)]
-                        receipt = await self.market.transact(self.contract.submitResults, *columns)
+                        receipt = await self.market.transact(
+                            self.contract.submitResults, *columns, wait=RECEIPT_WAIT_SECONDS
+                        )
                     except Exception as error:  # noqa: BLE001 - one entry refused (or the RPC): each alone
                         logger.info(
                             "%d results: the batch was refused (%s); sending each alone", len(batch), _short(str(error))
@@ -906,7 +963,10 @@ class EdgeNode:
                         continue
                 for args, ready in batch:
                     try:
-                        _answer(ready, await self.market.transact(self.contract.submitResult, *args))
+                        receipt = await self.market.transact(
+                            self.contract.submitResult, *args, wait=RECEIPT_WAIT_SECONDS
+                        )
+                        _answer(ready, receipt)
                     except Exception as error:  # noqa: BLE001 - the job's own _send reads the chain about it
                         _answer(ready, error=error)
 
@@ -965,7 +1025,17 @@ class EdgeNode:
             balance = self.contract.balances(self.address)
             if balance == 0 or balance < minimum:
                 return 0
-            receipt = await self.market.transact(self.contract.withdrawBalance, self.address)
+            unmined: str | None = None
+            try:
+                receipt = await self.market.transact(
+                    self.contract.withdrawBalance, self.address, wait=RECEIPT_WAIT_SECONDS
+                )
+            except TransactionPendingError as pending:
+                unmined = pending.tx_hash
+        if unmined is not None:  # waited for outside the lock; dropped: nothing withdrawn, tried again later
+            receipt = await self._mined_or_dropped(unmined)
+            if receipt is None:
+                return 0
         amount = sum(event.amount for event in receipt.decode_logs(self.contract.BalanceWithdrawn))
         self.journal.add_withdrawal(receipt.txn_hash, amount)
         logger.info("collected %s JOY of fees (tx %s)", format_joy(amount), receipt.txn_hash)

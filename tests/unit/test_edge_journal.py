@@ -437,6 +437,84 @@ def test_request_fee_collection__first_withdrawal_fails__retried_in_the_backgrou
     assert marketplace.balances(operator) == 0
 
 
+async def _computed_assigned_job(node, client, store, marketplace, pixel):
+    """A DIGITS request assigned to ``node`` and its result journaled as computed, not sent."""
+    request_id = await request_with_input(client, store, DIGITS, digits_input([pixel] * 64), zk=True)
+    assigned = await client.assign_nodes(request_id)
+    requested = _event(marketplace, "InferenceRequested", request_id)
+    node.journal.add(assigned, DIGITS, requested.inputURI, requested.block_number)
+    commitment, output_uri, proof, _ = await node._compute(node.journal.get(request_id))
+    node.journal.update(request_id, COMPUTED, output_commitment="0x" + commitment.hex(),
+                        output_uri=output_uri, proof="0x" + proof.hex())
+    return node.journal.get(request_id)
+
+
+@pytest.fixture
+def slow_receipts(monkeypatch):
+    """The node waits for a receipt half a second under its lock, then polls every 0.2 s."""
+    monkeypatch.setattr(edge_node, "RECEIPT_WAIT_SECONDS", 0.5)
+    monkeypatch.setattr(edge_node, "PENDING_POLL_SECONDS", 0.2)
+
+
+def _stop_mining(chain):
+    chain.provider.make_request("evm_setAutomine", [False])
+
+
+def _resume_mining(chain):
+    chain.provider.make_request("evm_setAutomine", [True])
+    chain.provider.make_request("evm_mine", [])
+
+
+def test_submit__chain_stops_mining__job_waits_unfailed_and_lands_once_mining_resumes(
+        digits_model, new_node, client, store, marketplace, operator, chain, slow_receipts):
+    # A chain that stops mining while a result is out used to fail the job at the receipt
+    # timeout (a final state, never retried): a computed result lost, and a slash to come.
+    async def scenario():
+        node = new_node()
+        await node.join()
+        job = await _computed_assigned_job(node, client, store, marketplace, 5)
+        _stop_mining(chain)
+        try:
+            submitting = asyncio.create_task(node._submit(job))
+            await asyncio.sleep(3.0)  # several receipt waits and polls
+            while_stopped = (node.journal.get(job.request_id).state, submitting.done())
+        finally:
+            _resume_mining(chain)
+        await asyncio.wait_for(submitting, 30)
+        done = node.journal.get(job.request_id)
+        await node.close()
+        return while_stopped, done
+
+    while_stopped, done = run(scenario())
+    assert while_stopped == (COMPUTED, False)
+    assert done.state == SUBMITTED and client.status(done.request_id) is RequestStatus.Settled
+    assert len(events_of(marketplace, "ResultSubmitted", 0, requestId=done.request_id)) == 1
+
+
+def test_submit__transaction_dropped_from_the_pool__sent_again_and_lands(
+        digits_model, new_node, client, store, marketplace, operator, chain, slow_receipts):
+    async def scenario():
+        node = new_node()
+        await node.join()
+        job = await _computed_assigned_job(node, client, store, marketplace, 6)
+        _stop_mining(chain)
+        try:
+            submitting = asyncio.create_task(node._submit(job))
+            await asyncio.sleep(1.5)  # sent, not mined, waited for
+            chain.provider.make_request("anvil_dropAllTransactions", [])
+            await asyncio.sleep(1.0)  # the node sees it gone and sends it again
+        finally:
+            _resume_mining(chain)
+        await asyncio.wait_for(submitting, 30)
+        done = node.journal.get(job.request_id)
+        await node.close()
+        return done
+
+    done = run(scenario())
+    assert done.state == SUBMITTED and client.status(done.request_id) is RequestStatus.Settled
+    assert len(events_of(marketplace, "ResultSubmitted", 0, requestId=done.request_id)) == 1
+
+
 def test_submit__results_ready_while_a_transaction_is_under_way__sent_together_in_one(
         digits_model, new_node, client, store, marketplace, operator, chain):
     # Results that become ready while the node's transaction lock is held go out in one
@@ -444,16 +522,7 @@ def test_submit__results_ready_while_a_transaction_is_under_way__sent_together_i
     async def scenario():
         node = new_node()
         await node.join()
-        jobs = []
-        for pixel in (2, 3, 4):
-            request_id = await request_with_input(client, store, DIGITS, digits_input([pixel] * 64), zk=True)
-            assigned = await client.assign_nodes(request_id)
-            requested = _event(marketplace, "InferenceRequested", request_id)
-            node.journal.add(assigned, DIGITS, requested.inputURI, requested.block_number)
-            commitment, output_uri, proof, _ = await node._compute(node.journal.get(request_id))
-            node.journal.update(request_id, COMPUTED, output_commitment="0x" + commitment.hex(),
-                                output_uri=output_uri, proof="0x" + proof.hex())
-            jobs.append(node.journal.get(request_id))
+        jobs = [await _computed_assigned_job(node, client, store, marketplace, pixel) for pixel in (2, 3, 4)]
         nonce = operator.nonce
         async with node._tx_lock:  # a transaction of the node's under way
             submitting = [asyncio.create_task(node._submit(job)) for job in jobs]
