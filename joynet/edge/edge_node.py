@@ -915,8 +915,11 @@ class EdgeNode:
             if await asyncio.to_thread(self.market.dropped, tx_hash):
                 logger.warning("request %d: transaction %s was dropped from the pool; sending it again", rid, tx_hash)
                 return None
-            if self._closed_state(job) is not None:
-                return None
+            if self._closed_state(job) is not None:  # perhaps by this very transaction, mined just now
+                try:
+                    return await asyncio.to_thread(self.market.receipt, tx_hash, PENDING_POLL_SECONDS)
+                except TransactionPendingError:
+                    return None
 
     async def _mined_or_dropped(self, tx_hash: str):
         """The receipt of a sent transaction, waited for as long as it is in the pool; None when

@@ -415,11 +415,11 @@ def test_request_fee_collection__first_withdrawal_fails__retried_in_the_backgrou
         await node.drain()  # served and settled: the fees are the node's balance
         transact, failures = node.market.transact, []
 
-        async def withdrawal_fails_once(method, *args):
+        async def withdrawal_fails_once(method, *args, **options):
             if method.abis[0].name == "withdrawBalance" and not failures:
                 failures.append(method.abis[0].name)
                 raise ConnectionError("the RPC endpoint is unreachable")
-            return await transact(method, *args)
+            return await transact(method, *args, **options)
 
         node.market.transact = withdrawal_fails_once
         queued_at = time.monotonic()
