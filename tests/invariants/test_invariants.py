@@ -431,6 +431,7 @@ CORE_PERMISSIONLESS = {
         f"assignNodesBatch({REQUEST}[])",  # each as assignNodes alone; the unassignable skipped
         # The assigned nodes only.
         f"submitResult({REQUEST},bytes32,string,bytes)",
+        f"submitResults({REQUEST}[],bytes32[],string[],bytes[])",  # each entry as submitResult alone
         f"commitResult({REQUEST},bytes32)",
         f"revealResult({REQUEST},bytes32,bytes32,string,bytes)",
         f"declineRequest({REQUEST},string)",
