@@ -515,6 +515,34 @@ def test_submit__transaction_dropped_from_the_pool__sent_again_and_lands(
     assert len(events_of(marketplace, "ResultSubmitted", 0, requestId=done.request_id)) == 1
 
 
+def test_drain__result_transaction_outstanding__ends_within_the_drain_time_and_the_restart_finishes_it(
+        digits_model, new_node, client, store, marketplace, operator, chain, slow_receipts):
+    # SIGTERM while the chain does not mine the node's result: the drain must not hang on the
+    # receipt; the job stays in the journal, unfailed, and the next start finishes it.
+    async def drain_while_stopped():
+        node = new_node(drain_seconds=1.0)
+        await node.join()
+        job = await _computed_assigned_job(node, client, store, marketplace, 7)
+        _stop_mining(chain)
+        try:
+            node._spawn(job)
+            await asyncio.sleep(1.5)  # sent, not mined, waited for
+            started = time.monotonic()
+            await node.drain()
+            drained_in = time.monotonic() - started
+            left = node.journal.get(job.request_id).state
+            await node.close()
+        finally:
+            _resume_mining(chain)
+        return job.request_id, drained_in, left
+
+    request_id, drained_in, left = run(drain_while_stopped())
+    assert drained_in < 2.0 and left == COMPUTED
+    resumed, job = run(restart(new_node, request_id))
+    assert resumed == 1 and job.state == SUBMITTED and client.status(request_id) is RequestStatus.Settled
+    assert len(events_of(marketplace, "ResultSubmitted", 0, requestId=request_id)) == 1
+
+
 def test_submit__results_ready_while_a_transaction_is_under_way__sent_together_in_one(
         digits_model, new_node, client, store, marketplace, operator, chain):
     # Results that become ready while the node's transaction lock is held go out in one
