@@ -515,10 +515,10 @@ def test_submit__transaction_dropped_from_the_pool__sent_again_and_lands(
     assert len(events_of(marketplace, "ResultSubmitted", 0, requestId=done.request_id)) == 1
 
 
-def test_drain__result_transaction_outstanding__ends_within_the_drain_time_and_the_restart_finishes_it(
+def test_drain__result_transaction_outstanding__ends_within_the_drain_time_and_the_restart_finds_it_landed(
         digits_model, new_node, client, store, marketplace, operator, chain, slow_receipts):
     # SIGTERM while the chain does not mine the node's result: the drain must not hang on the
-    # receipt; the job stays in the journal, unfailed, and the next start finishes it.
+    # receipt; the job stays in the journal, unfailed, and the next start settles its account.
     async def drain_while_stopped():
         node = new_node(drain_seconds=1.0)
         await node.join()
@@ -538,8 +538,10 @@ def test_drain__result_transaction_outstanding__ends_within_the_drain_time_and_t
 
     request_id, drained_in, left = run(drain_while_stopped())
     assert drained_in < 2.0 and left == COMPUTED
+    # Mining resumed with the transaction still in the pool: the restart finds it mined and
+    # sends nothing again.
     resumed, job = run(restart(new_node, request_id))
-    assert resumed == 1 and job.state == SUBMITTED and client.status(request_id) is RequestStatus.Settled
+    assert resumed == 0 and job.state == SUBMITTED and client.status(request_id) is RequestStatus.Settled
     assert len(events_of(marketplace, "ResultSubmitted", 0, requestId=request_id)) == 1
 
 
