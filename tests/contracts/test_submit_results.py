@@ -95,7 +95,7 @@ def test_submit_results__same_request_twice__whole_batch_reverts(marketplace, re
 def test_submit_results__an_entry_past_its_deadline__whole_batch_reverts(
     marketplace, request_inference, solo, operators, chain
 ):
-    late = request_inference(solo, deadline_in=60)[0]
+    late = request_inference(solo, deadline_in=120)[0]
     chain.pending_timestamp = late.deadline + 1
     fresh = request_inference(solo)[0]
 

@@ -3,7 +3,7 @@
 One test carries the agents' whole life, because Ape reverts the chain after each test and the
 agents' own transactions (registration, stake) would be reverted under them: 30 paid requests
 across both models settle with the right results (MiniLM's quorum of 3 through commit and
-reveal; each digits request answered by its drawn agent, whose result assigns it), a quorum
+reveal; each digits request assigned once, to the agent that answers it), a quorum
 request its requester left unassigned is assigned by an agent, bad inputs are
 declined and refunded, an agent killed with SIGKILL mid-task is slashed while the two others
 reveal after the deadline and settle the request by majority, and restarted it submits nothing
@@ -133,15 +133,14 @@ def test_edge_agents__three_processes__serve_decline_and_survive_sigkill(
             assert len(committed) == (3 if model == MINILM else 0) and len(revealed) == (3 if model == MINILM else 1)
             assert max(e.block_number for e in committed or revealed) <= min(e.block_number for e in revealed)
 
-        # Single-node requests were left unassigned by the client: each drawn agent's result
-        # assigned its request (one transaction), unless the standby agents assigned it first.
+        # Single-node requests were left unassigned by the client: each was assigned once, to the
+        # node that answered it: by the drawn agent's result, or first by an agent when the
+        # burst's quorum assignments had taken the drawn node's room (which comes first depends
+        # on timing here; tests/unit/test_edge_journal.py covers each path deterministically).
         for rid in (rid for rid, (model, _) in sent.items() if model == DIGITS):
             (assignment,) = events_of(marketplace, "NodesAssigned", start_block, requestId=rid)
             (submitted,) = events_of(marketplace, "ResultSubmitted", start_block, requestId=rid)
             assert list(assignment.nodes) == [submitted.node]
-        assert any(events_of(marketplace, "NodesAssigned", start_block, requestId=rid)[0].transaction_hash
-                   == events_of(marketplace, "ResultSubmitted", start_block, requestId=rid)[0].transaction_hash
-                   for rid, (model, _) in sent.items() if model == DIGITS)
 
         # ---- a request its requester does not assign: an agent serving the model does ----
         uri, commitment = run(publish_input(store, {"text": TEXTS[1]}, zk=False))
