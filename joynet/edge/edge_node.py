@@ -905,30 +905,27 @@ class EdgeNode:
         logger.warning(
             "request %d: the %s transaction %s is not mined yet; waiting for it", rid, _ACTIONS[done], tx_hash
         )
-        while True:
-            try:
-                receipt = await asyncio.to_thread(self.market.receipt, tx_hash, PENDING_POLL_SECONDS)
-                logger.info("request %d: transaction %s mined after all", rid, tx_hash)
-                return receipt
-            except TransactionPendingError:
-                pass
-            if await asyncio.to_thread(self.market.dropped, tx_hash):
-                logger.warning("request %d: transaction %s was dropped from the pool; sending it again", rid, tx_hash)
-                return None
-            if self._closed_state(job) is not None:  # perhaps by this very transaction, mined just now
-                try:
-                    return await asyncio.to_thread(self.market.receipt, tx_hash, PENDING_POLL_SECONDS)
-                except TransactionPendingError:
-                    return None
+        receipt = await self._mined_or_dropped(tx_hash, give_up=lambda: self._closed_state(job) is not None)
+        if receipt is not None:
+            logger.info("request %d: transaction %s mined after all", rid, tx_hash)
+        return receipt
 
-    async def _mined_or_dropped(self, tx_hash: str):
+    async def _mined_or_dropped(self, tx_hash: str, give_up=None):
         """The receipt of a sent transaction, waited for as long as it is in the pool; None when
-        it was dropped from it."""
+        it was dropped from it, or once ``give_up()`` says to stop waiting (after one last look:
+        the transaction may be what made it so)."""
         while True:
             try:
                 return await asyncio.to_thread(self.market.receipt, tx_hash, PENDING_POLL_SECONDS)
             except TransactionPendingError:
-                if await asyncio.to_thread(self.market.dropped, tx_hash):
+                pass
+            if await asyncio.to_thread(self.market.dropped, tx_hash):
+                logger.warning("transaction %s was dropped from the pool", tx_hash)
+                return None
+            if give_up is not None and give_up():
+                try:
+                    return await asyncio.to_thread(self.market.receipt, tx_hash, PENDING_POLL_SECONDS)
+                except TransactionPendingError:
                     return None
 
     async def _submit_with_others(self, job: Job, *args):

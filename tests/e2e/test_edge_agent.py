@@ -27,7 +27,7 @@ from joynet.chain.marketplace import RequestStatus
 from joynet.models.builtin import publish_builtin_models
 from joynet.storage import EmbeddedStore
 from joynet.storage.cids import parse_cid
-from helpers.edge_agents import EdgeAgent, events_of, request_with_input, wait_for, wait_until_nodes_free
+from helpers.edge_agents import EdgeAgent, events_of, receipts_since, request_with_input, wait_for, wait_until_nodes_free
 
 run = asyncio.run
 DIGITS, MINILM = "edge-digits", "edge-minilm"
@@ -264,9 +264,7 @@ def test_edge_agents__three_processes__serve_decline_and_survive_sigkill(
 
         # ---- the agents checked before sending: what reverted lost a race, and rarely ----
         senders = {a.lower() for a in addresses.values()}
-        sent_by_agents = [receipt for n in range(start_block, chain.blocks.height + 1)
-                          for receipt in chain.provider.make_request("eth_getBlockReceipts", [hex(n)])
-                          if receipt["from"].lower() in senders]
+        sent_by_agents = [receipt for receipt in receipts_since(chain, start_block) if receipt["from"].lower() in senders]
         lost = [revert_error(chain, receipt["transactionHash"], marketplace, coordinator)
                 for receipt in sent_by_agents if int(receipt["status"], 16) == 0]
         assert set(lost) <= RACE_LOSSES, lost

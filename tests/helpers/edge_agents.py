@@ -80,6 +80,12 @@ def wait_until_nodes_free(client, model: str, timeout: float = 120) -> None:
     wait_for(free_nodes, timeout, f"{quorum} free node(s) for {model}", interval=0.2)
 
 
+def receipts_since(chain, start_block: int) -> list[dict]:
+    """The raw receipts of every transaction mined from ``start_block`` on."""
+    return [receipt for n in range(start_block, chain.blocks.height + 1)
+            for receipt in chain.provider.make_request("eth_getBlockReceipts", [hex(n)])]
+
+
 def events_of(contract, event_name: str, start_block: int, **topics) -> list:
     from ape import chain
 

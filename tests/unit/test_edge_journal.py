@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from helpers.edge_agents import events_of, request_with_input
+from helpers.edge_agents import events_of, receipts_since, request_with_input
 from joynet import JOY, ModelMarketplace
 from joynet.edge import EdgeNode, JobJournal, JournalError
 from joynet.inference.inputs import digits_input
@@ -337,9 +337,7 @@ def test_restart__drawn_job_the_draw_now_gives_another_node__assigned_to_it_and_
     assert list(assigned.nodes) == [silent_peer.address]
     assert chain.get_receipt(assigned.transaction_hash).sender == operator.address
     assert not events_of(marketplace, "ResultSubmitted", 0, requestId=request_id)
-    failed = [receipt for n in range(start + 1, chain.blocks.height + 1)
-              for receipt in chain.provider.make_request("eth_getBlockReceipts", [hex(n)])
-              if int(receipt["status"], 16) == 0]
+    failed = [receipt for receipt in receipts_since(chain, start + 1) if int(receipt["status"], 16) == 0]
     assert failed == []
 
 
@@ -394,9 +392,7 @@ def test_restart__drawn_job_while_no_node_has_room__waits_then_submits_once_a_re
     assert job.state == SUBMITTED and client.status(waiting) is RequestStatus.Settled
     (submitted,) = events_of(marketplace, "ResultSubmitted", 0, requestId=waiting)
     assert submitted.node == operator.address and bytes(submitted.outputCommitment) == commitment
-    failed = [receipt for n in range(start + 1, chain.blocks.height + 1)
-              for receipt in chain.provider.make_request("eth_getBlockReceipts", [hex(n)])
-              if int(receipt["status"], 16) == 0]
+    failed = [receipt for receipt in receipts_since(chain, start + 1) if int(receipt["status"], 16) == 0]
     assert failed == []
 
 
