@@ -1,24 +1,66 @@
-"""What every JoyNet client that sends transactions shares: an Ape account, transactions checked
-in the pending block before they are sent and sent from a worker thread (so an agent's event
-loop keeps serving while one is mined), and the receipt of the latest one for gas accounting."""
+"""What every JoyNet client that sends transactions shares: an Ape account and a transaction
+manager for it. A transaction is checked in the pending block before it is sent; its nonce comes
+from a local sequence, so that one account has several transactions in flight; its fees follow
+the chain's base fee. While a receipt is awaited the manager tends the transaction: one the pool
+dropped is broadcast again, one priced under the base fee (a base-fee spike) or left waiting is
+replaced at its nonce with higher fees, and one that could no longer succeed is cancelled (its
+nonce taken by an empty transfer, so that the account's later transactions are not held up)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+import threading
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from eth_utils import keccak
 
 from joynet.chain.errors import TransactionPendingError, TransactionRefusedError, TransactionRevertedError
 
+logger = logging.getLogger(__name__)
+
 # Gas allowed above a transaction's estimate: a quorum reveal estimated while others are still
 # to come may land last, and then also judges and settles the request.
 GAS_MARGIN = 1_000_000
+# A replacement raises both fees by at least this factor (nodes refuse a replacement under
+# about +10 %: geth's and anvil's "replacement transaction underpriced").
+FEE_BUMP = 1.125
+# A transaction still in the pool this long while the chain mined other blocks is replaced with
+# a higher tip; one priced under the base fee is replaced at once.
+STUCK_SECONDS = 30.0
+# How often a receipt wait looks for the receipt, and how often it tends the transaction.
+RECEIPT_POLL_SECONDS = 0.2
+TEND_SECONDS = 2.0
+# A mined transaction's record is kept this long, for late readers of its receipt.
+FORGET_SECONDS = 600.0
+
+
+@dataclass
+class SentTransaction:
+    """One nonce of the account and every transaction sent at it (the first, then its
+    replacements); ``hashes[0]`` names it to callers."""
+
+    method: Any
+    args: tuple
+    nonce: int
+    gas_limit: int
+    max_fee: int | None
+    priority_fee: int | None
+    raw: bytes
+    sent_at: float
+    sent_at_block: int
+    hashes: list[str] = field(default_factory=list)
+    cancelled: bool = False
+    tended_at: float = 0.0
+    finished_at: float | None = None  # when its receipt was first read
 
 
 class SigningClient:
-    """Base of the async clients; ``error_type`` is the client's own error class."""
+    """Base of the async clients; ``error_type`` is the client's own error class. The methods
+    that send are safe to call from several threads at once (one nonce sequence per client)."""
 
     error_type: type[Exception] = RuntimeError
 
@@ -27,6 +69,9 @@ class SigningClient:
         self.last_receipt: Any = None
         self._error_names: dict[str, str] | None = None  # custom error selector -> name
         self._gas_ceiling: int | None = None  # the chain's block gas limit
+        self._nonce_lock = threading.Lock()  # allocation, signing and broadcast of one nonce
+        self._next_nonce: int | None = None
+        self._sent: dict[str, SentTransaction] = {}  # every hash of a sent nonce -> its record
 
     def _sender(self) -> str:
         if self.account is None:
@@ -42,44 +87,52 @@ class SigningClient:
         its receipt. The transaction is dry-run in the pending block first and not sent if it
         would revert (TransactionRefusedError naming the contract's error): on a local chain Ape
         does not estimate gas, and would mine the failure. Its gas limit is the estimate plus
-        GAS_MARGIN, not the whole block, so that a block holds many transactions. Its nonce
-        follows the account's transactions already in the pool, so a transaction not yet mined
-        does not block the next one. ``wait``: seconds to wait for the receipt (default: the
-        network's acceptance timeout); TransactionPendingError when it is not mined by then
-        (``receipt`` waits for it again), TransactionRevertedError when it reverted. Callers
-        that send concurrently from one account serialize their calls (one nonce sequence)."""
+        GAS_MARGIN, not the whole block, so that a block holds many transactions. ``wait``:
+        seconds to wait for the receipt (default: the network's acceptance timeout);
+        TransactionPendingError when it is not mined by then (``receipt`` waits for it again,
+        the transaction being tended meanwhile), TransactionRevertedError when it reverted."""
         self._sender()
         return await asyncio.to_thread(self._transact_now, method, *args, wait=wait)
 
+    async def send(self, method, *args) -> str:
+        """Sends ``method(*args)`` as ``transact`` does, without waiting for it to be mined: the
+        transaction's hash, for ``receipt``. Several may be in flight at once."""
+        self._sender()
+        return await asyncio.to_thread(self._send_now, method, *args)
+
     def receipt(self, tx_hash: str, wait: float | None = None) -> Any:
-        """The receipt of a transaction this client sent, waiting at most ``wait`` seconds
-        (default: the network's acceptance timeout); TransactionPendingError if it is not mined
-        by then, TransactionRevertedError if it reverted."""
-        from ape import networks
-        from ape.exceptions import TransactionNotFoundError
-
-        provider = networks.provider
-        timeout = provider.network.transaction_acceptance_timeout if wait is None else wait
-        try:
-            receipt = provider.get_receipt(tx_hash, timeout=timeout)
-        except TransactionNotFoundError:
-            raise TransactionPendingError(f"transaction {tx_hash} is not mined after {timeout} s", tx_hash) from None
-        if receipt.failed:
-            raise TransactionRevertedError(f"transaction {tx_hash} reverted", tx_hash)
-        return receipt
-
-    def dropped(self, tx_hash: str) -> bool:
-        """True when the chain knows nothing of a transaction this client sent: neither mined nor
-        in the pool (dropped, for instance by a node restart or a full pool). Sending it again is
-        safe: its nonce is free."""
+        """The receipt of a transaction this client sent (or of its replacement at the same
+        nonce), waiting at most ``wait`` seconds (default: the network's acceptance timeout) and
+        tending it meanwhile (see the module). TransactionPendingError if it is not mined by
+        then, TransactionRevertedError if it reverted, TransactionRefusedError if it was
+        cancelled because it could no longer succeed."""
         from ape import networks
         from web3.exceptions import TransactionNotFound
 
-        try:
-            networks.provider.web3.eth.get_transaction(tx_hash)
-        except TransactionNotFound:
-            return True
-        return False
+        provider = networks.provider
+        timeout = provider.network.transaction_acceptance_timeout if wait is None else wait
+        sent = self._sent.get(tx_hash)
+        deadline = time.monotonic() + timeout
+        while True:
+            for candidate in sent.hashes if sent is not None else [tx_hash]:
+                try:
+                    provider.web3.eth.get_transaction_receipt(candidate)
+                except TransactionNotFound:
+                    continue
+                return self._finished(sent, candidate, tx_hash)
+            now = time.monotonic()
+            if now >= deadline:
+                raise TransactionPendingError(f"transaction {tx_hash} is not mined after {timeout} s", tx_hash)
+            if sent is not None:
+                self._tend(sent)
+            time.sleep(min(RECEIPT_POLL_SECONDS, max(0.0, deadline - now)))
+
+    def dropped(self, tx_hash: str) -> bool:
+        """True when the chain knows nothing of a transaction this client sent nor of any of
+        its replacements: neither mined nor in the pool. (``receipt`` broadcasts such a
+        transaction again; a nonce this client cancelled is not dropped.)"""
+        sent = self._sent.get(tx_hash)
+        return not any(self._known(candidate) for candidate in (sent.hashes if sent is not None else [tx_hash]))
 
     def dry_run(self, method, *args) -> int:
         """The gas ``method(*args)`` takes in the pending block, sent from the client's account;
@@ -96,18 +149,218 @@ class SigningClient:
                 message = f"reverted: {name.group(1)}"
             raise TransactionRefusedError(message, name.group(1) if name else message) from None
 
+    # ---- sending ----
+
     def _transact_now(self, method, *args, wait: float | None = None) -> Any:
+        return self.receipt(self._send_now(method, *args), wait)
+
+    def _send_now(self, method, *args) -> str:
         provider = method.provider
         estimate = self.dry_run(method, *args)
         limit = min(estimate + GAS_MARGIN, self._block_gas_limit(provider))
-        # The pending count: the account's transactions still in the pool keep their nonces.
-        nonce = provider.web3.eth.get_transaction_count(self.account.address, "pending")
-        signed = method.as_transaction(*args, sender=self.account, gas_limit=limit, nonce=nonce, sign=True)
-        # Checked again once prepared and signed: another account's transaction may have changed
-        # the state meanwhile. What is left between this check and the send is one RPC call.
-        self.dry_run(method, *args)
-        tx_hash = provider.web3.eth.send_raw_transaction(signed.serialize_transaction()).to_0x_hex()
-        return self.receipt(tx_hash, wait)
+        max_fee, priority_fee = self._fees(provider)
+        with self._nonce_lock:
+            nonce = self._allocate_nonce(provider)
+            signed = self._sign(method, args, nonce, limit, max_fee, priority_fee)
+            # Checked again once prepared and signed: another account's transaction may have
+            # changed the state meanwhile. What is left between this check and the send is one
+            # RPC call.
+            self.dry_run(method, *args)
+            raw = bytes(signed.serialize_transaction())
+            try:
+                tx_hash = self._broadcast(provider, raw)
+            except Exception as error:  # noqa: BLE001 - "nonce too low": another sender of this account
+                if "nonce" not in str(error).lower():
+                    raise
+                self._next_nonce = None
+                nonce = self._allocate_nonce(provider)
+                signed = self._sign(method, args, nonce, limit, max_fee, priority_fee)
+                raw = bytes(signed.serialize_transaction())
+                tx_hash = self._broadcast(provider, raw)
+            self._next_nonce = nonce + 1
+            sent = SentTransaction(
+                method,
+                args,
+                nonce,
+                limit,
+                max_fee,
+                priority_fee,
+                raw,
+                time.monotonic(),
+                self._head(provider),
+                [tx_hash],
+            )
+            sent.tended_at = sent.sent_at
+            self._sent[tx_hash] = sent
+            self._forget_finished()
+        return tx_hash
+
+    def _forget_finished(self) -> None:
+        """Drops the records of transactions whose receipt was read FORGET_SECONDS ago (a
+        long-running agent sends without end)."""
+        now = time.monotonic()
+        old = [
+            h
+            for h, sent in self._sent.items()
+            if sent.finished_at is not None and now - sent.finished_at > FORGET_SECONDS
+        ]
+        for tx_hash in old:
+            del self._sent[tx_hash]
+
+    def _allocate_nonce(self, provider) -> int:
+        # The account's pending count covers transactions sent by other means (Ape directly); the
+        # local sequence covers this client's own, even those the pool has dropped (their
+        # waiters broadcast them again, so their nonces stay theirs).
+        pending = provider.web3.eth.get_transaction_count(self.account.address, "pending")
+        return pending if self._next_nonce is None else max(pending, self._next_nonce)
+
+    def _sign(self, method, args, nonce, limit, max_fee, priority_fee):
+        fees = {} if max_fee is None else {"max_fee": max_fee, "max_priority_fee": priority_fee}
+        return method.as_transaction(*args, sender=self.account, gas_limit=limit, nonce=nonce, sign=True, **fees)
+
+    @staticmethod
+    def _broadcast(provider, raw: bytes) -> str:
+        return provider.web3.eth.send_raw_transaction(raw).to_0x_hex()
+
+    @staticmethod
+    def _head(provider) -> int:
+        return provider.web3.eth.block_number
+
+    @staticmethod
+    def _base_fee(provider) -> int | None:
+        block = provider.make_request("eth_getBlockByNumber", ["pending", False]) or provider.make_request(
+            "eth_getBlockByNumber", ["latest", False]
+        )
+        fee = block.get("baseFeePerGas")
+        return None if fee is None else int(fee, 16)
+
+    def _fees(self, provider) -> tuple[int | None, int | None]:
+        """EIP-1559 fees: the node's suggested tip, and room for the base fee to double before
+        the transaction is priced out. (None, None) on a chain without a base fee."""
+        base = self._base_fee(provider)
+        if base is None:
+            return None, None
+        tip = int(provider.make_request("eth_maxPriorityFeePerGas", []), 16)
+        return 2 * base + tip, tip
+
+    # ---- tending what was sent ----
+
+    def _known(self, tx_hash: str) -> bool:
+        from ape import networks
+        from web3.exceptions import TransactionNotFound
+
+        try:
+            networks.provider.web3.eth.get_transaction(tx_hash)
+        except TransactionNotFound:
+            return False
+        return True
+
+    def _finished(self, sent: SentTransaction | None, mined_hash: str, tx_hash: str) -> Any:
+        from ape import networks
+
+        receipt = networks.provider.get_receipt(mined_hash)
+        if sent is not None and sent.finished_at is None:
+            sent.finished_at = time.monotonic()
+        if sent is not None and sent.cancelled and mined_hash != sent.hashes[0] and not receipt.failed:
+            if receipt.receiver == self.account.address:  # the empty transfer took the nonce
+                raise TransactionRefusedError(
+                    f"transaction {tx_hash} was cancelled: it could no longer succeed", "cancelled"
+                )
+        if receipt.failed:
+            raise TransactionRevertedError(f"transaction {tx_hash} reverted", tx_hash)
+        return receipt
+
+    def _tend(self, sent: SentTransaction) -> None:
+        """One look at a sent, unmined transaction: broadcast again when dropped, replaced with
+        higher fees when priced out or stuck, cancelled when it could no longer succeed."""
+        from ape import networks
+
+        provider = networks.provider
+        with self._nonce_lock:
+            if time.monotonic() - sent.tended_at < TEND_SECONDS:
+                return  # several waiters of one transaction tend it once
+            sent.tended_at = time.monotonic()
+            if provider.web3.eth.get_transaction_count(self.account.address, "latest") > sent.nonce:
+                return  # mined (its receipt is read next), by this or a replacement
+            if not any(self._known(candidate) for candidate in sent.hashes):
+                if not sent.cancelled and not self._still_valid(sent):
+                    self._replace(provider, sent, cancel=True)
+                    return
+                logger.warning("transaction %s was dropped from the pool; broadcasting it again", sent.hashes[0])
+                try:
+                    self._broadcast(provider, sent.raw)
+                except Exception as error:  # noqa: BLE001 - priced out since: replaced below
+                    logger.info("transaction %s: broadcast refused (%s)", sent.hashes[0], str(error)[:120])
+                    self._replace(provider, sent, cancel=sent.cancelled)
+                return
+            if sent.max_fee is None:
+                return  # a chain without a base fee: nothing to bump against
+            base = self._base_fee(provider) or 0
+            priced_out = sent.max_fee < base
+            waited = time.monotonic() - sent.sent_at >= STUCK_SECONDS and self._head(provider) > sent.sent_at_block + 1
+            if priced_out or waited:
+                logger.warning(
+                    "transaction %s is %s; replacing it with higher fees",
+                    sent.hashes[0],
+                    f"priced under the base fee ({base} wei)"
+                    if priced_out
+                    else f"not mined after {STUCK_SECONDS:.0f} s",
+                )
+                self._replace(provider, sent, cancel=sent.cancelled)
+
+    def _still_valid(self, sent: SentTransaction) -> bool:
+        try:
+            self.dry_run(sent.method, *sent.args)
+        except TransactionRefusedError:
+            return False
+        return True
+
+    def _replace(self, provider, sent: SentTransaction, cancel: bool) -> None:
+        """Sends a new transaction at ``sent``'s nonce, both fees raised by FEE_BUMP at least and
+        the fee cap at twice the base fee plus the tip: the same call, or (``cancel``) an empty
+        transfer to the account itself."""
+        base = self._base_fee(provider) or 0
+        tip = max(
+            int((sent.priority_fee or 0) * FEE_BUMP) + 1, int(provider.make_request("eth_maxPriorityFeePerGas", []), 16)
+        )
+        max_fee = max(int((sent.max_fee or 0) * FEE_BUMP) + 1, 2 * base + tip)
+        if cancel:
+            from ape import networks
+
+            transfer = networks.provider.network.ecosystem.create_transaction(
+                chain_id=provider.chain_id,
+                sender=self.account.address,
+                receiver=self.account.address,
+                value=0,
+                nonce=sent.nonce,
+                gas_limit=21_000,
+                max_fee=max_fee,
+                max_priority_fee=tip,
+                type=2,
+            )
+            signed = self.account.sign_transaction(transfer)
+        else:
+            signed = self._sign(sent.method, sent.args, sent.nonce, sent.gas_limit, max_fee, tip)
+        raw = bytes(signed.serialize_transaction())
+        try:
+            tx_hash = self._broadcast(provider, raw)
+        except Exception as error:  # noqa: BLE001 - mined meanwhile, or refused: looked at again next time
+            logger.info("transaction %s: replacement refused (%s)", sent.hashes[0], str(error)[:120])
+            return
+        sent.raw, sent.max_fee, sent.priority_fee, sent.cancelled = raw, max_fee, tip, cancel
+        sent.sent_at, sent.sent_at_block = time.monotonic(), self._head(provider)
+        sent.tended_at = sent.sent_at
+        sent.hashes.append(tx_hash)
+        self._sent[tx_hash] = sent
+        logger.info(
+            "transaction %s %s at nonce %d as %s (fee cap %d wei, tip %d wei)",
+            sent.hashes[0],
+            "cancelled" if cancel else "replaced",
+            sent.nonce,
+            tx_hash,
+            max_fee,
+            tip,
+        )
 
     def _block_gas_limit(self, provider) -> int:
         if self._gas_ceiling is None:

@@ -188,7 +188,7 @@ class EdgeNode:
         self.assign_delay = assign_delay
         self.drain_seconds = drain_seconds
         self._slots = asyncio.Semaphore(capacity)
-        self._tx_lock = asyncio.Lock()  # one nonce sequence: the node's transactions go one by one
+        self._tx_lock = asyncio.Lock()  # the node's sends go one by one; their receipts are awaited together
         self._tasks: set[asyncio.Task] = set()
         self._running: set[int] = set()  # request ids of the tasks in flight
         self._assigners: set[asyncio.Task] = set()  # assignment attempts in flight
@@ -237,12 +237,14 @@ class EdgeNode:
         return tx if tx is None or isinstance(tx, str) else "0x" + bytes(tx).hex()
 
     async def _transact(self, method, *args, wait: float | None = RECEIPT_WAIT_SECONDS):
-        """Sends under the node's transaction lock, waiting ``wait`` seconds at most for the
-        receipt (None: the network's acceptance timeout, for joining): a transaction the chain
-        is slow to mine (TransactionPendingError) is waited for outside the lock, so that the
-        node's other transactions go on."""
+        """Sends (checked and signed under the node's send lock, so that a check just before it
+        sees the node's previous sends) and waits ``wait`` seconds at most for the receipt (None:
+        the network's acceptance timeout, for joining) outside the lock: the node has several
+        transactions in flight, and one the chain is slow to mine (TransactionPendingError) is
+        tended by the client's transaction manager while it is waited for."""
         async with self._tx_lock:
-            return await self.market.transact(method, *args, wait=wait)
+            tx_hash = await self.market.send(method, *args)
+        return await asyncio.to_thread(self.market.receipt, tx_hash, wait)
 
     # ---- joining the network ----
 
@@ -443,11 +445,10 @@ class EdgeNode:
                     return
                 batch = self._due_for_assignment(request)
                 if len(batch) == 1:
-                    receipt = await self.market.transact(self.contract.assignNodes, request, wait=RECEIPT_WAIT_SECONDS)
+                    tx_hash = await self.market.send(self.contract.assignNodes, request)
                 else:
-                    receipt = await self.market.transact(
-                        self.contract.assignNodesBatch, batch, wait=RECEIPT_WAIT_SECONDS
-                    )
+                    tx_hash = await self.market.send(self.contract.assignNodesBatch, batch)
+            receipt = await asyncio.to_thread(self.market.receipt, tx_hash, RECEIPT_WAIT_SECONDS)
             assigned = {event.requestId for event in receipt.decode_logs(self.contract.NodesAssigned)}
             for assigned_id in assigned:
                 self._backlog.pop(assigned_id, None)
@@ -865,7 +866,7 @@ class EdgeNode:
                     if mined is not None:
                         receipt = mined
                         break
-                    closed = self._closed_state(job)  # dropped, or the request closed meanwhile
+                    closed = self._closed_state(job)  # the request closed meanwhile
                     if closed is not None:
                         self._finish(job, *closed)
                         return
@@ -898,30 +899,27 @@ class EdgeNode:
 
     async def _until_mined(self, job: Job, done: str, pending: TransactionPendingError):
         """Waits for a sent transaction the chain has not mined yet (it may have stopped
-        mining): its receipt; None when it was dropped from the pool (sent again by the caller)
-        or when the request closed or the time for this step passed meanwhile. Never a failure
-        while the transaction can still land."""
+        mining; the client's transaction manager broadcasts it again if the pool drops it and
+        raises its fees if it is priced out): its receipt; None when the request closed or the
+        time for this step passed meanwhile. Never a failure while the transaction can still land."""
         rid, tx_hash = job.request_id, pending.tx_hash
         logger.warning(
             "request %d: the %s transaction %s is not mined yet; waiting for it", rid, _ACTIONS[done], tx_hash
         )
-        receipt = await self._mined_or_dropped(tx_hash, give_up=lambda: self._closed_state(job) is not None)
+        receipt = await self._mined(tx_hash, give_up=lambda: self._closed_state(job) is not None)
         if receipt is not None:
             logger.info("request %d: transaction %s mined after all", rid, tx_hash)
         return receipt
 
-    async def _mined_or_dropped(self, tx_hash: str, give_up=None):
-        """The receipt of a sent transaction, waited for as long as it is in the pool; None when
-        it was dropped from it, or once ``give_up()`` says to stop waiting (after one last look:
-        the transaction may be what made it so)."""
+    async def _mined(self, tx_hash: str, give_up=None):
+        """The receipt of a sent transaction, waited for while the transaction manager tends
+        it; None once ``give_up()`` says to stop waiting (after one last look: the transaction
+        may be what made it so)."""
         while True:
             try:
                 return await asyncio.to_thread(self.market.receipt, tx_hash, PENDING_POLL_SECONDS)
             except TransactionPendingError:
                 pass
-            if await asyncio.to_thread(self.market.dropped, tx_hash):
-                logger.warning("transaction %s was dropped from the pool", tx_hash)
-                return None
             if give_up is not None and give_up():
                 try:
                     return await asyncio.to_thread(self.market.receipt, tx_hash, PENDING_POLL_SECONDS)
@@ -943,32 +941,31 @@ class EdgeNode:
 
     async def _send_ready_results(self) -> None:
         while self._ready_results:
-            async with self._tx_lock:
-                batch = self._ready_results[:MAX_RESULTS_PER_TRANSACTION]
-                del self._ready_results[: len(batch)]
-                if len(batch) > 1:
-                    try:
-                        columns = [list(column) for column in zip(*(args for args, _ in batch), strict=True)]
-                        receipt = await self.market.transact(
-                            self.contract.submitResults, *columns, wait=RECEIPT_WAIT_SECONDS
-                        )
-                    except Exception as error:  # noqa: BLE001 - one entry refused (or the RPC): each alone
-                        logger.info(
-                            "%d results: the batch was refused (%s); sending each alone", len(batch), _short(str(error))
-                        )
-                    else:
-                        logger.info("%d results in one transaction (tx %s)", len(batch), receipt.txn_hash)
-                        for _, ready in batch:
-                            _answer(ready, receipt)
-                        continue
-                for args, ready in batch:
-                    try:
-                        receipt = await self.market.transact(
-                            self.contract.submitResult, *args, wait=RECEIPT_WAIT_SECONDS
-                        )
+            batch = self._ready_results[:MAX_RESULTS_PER_TRANSACTION]
+            del self._ready_results[: len(batch)]
+            if len(batch) > 1:
+                try:
+                    columns = [list(column) for column in zip(*(args for args, _ in batch), strict=True)]
+                    receipt = await self._transact(self.contract.submitResults, *columns)
+                except TransactionPendingError as pending:  # each job waits for it: nothing sent twice
+                    for _, ready in batch:
+                        _answer(ready, error=pending)
+                    continue
+                except Exception as error:  # noqa: BLE001 - one entry refused (or the RPC): each alone
+                    logger.info(
+                        "%d results: the batch was refused (%s); sending each alone", len(batch), _short(str(error))
+                    )
+                else:
+                    logger.info("%d results in one transaction (tx %s)", len(batch), receipt.txn_hash)
+                    for _, ready in batch:
                         _answer(ready, receipt)
-                    except Exception as error:  # noqa: BLE001 - the job's own _send reads the chain about it
-                        _answer(ready, error=error)
+                    continue
+            for args, ready in batch:
+                try:
+                    receipt = await self._transact(self.contract.submitResult, *args)
+                    _answer(ready, receipt)
+                except Exception as error:  # noqa: BLE001 - the job's own _send reads the chain about it
+                    _answer(ready, error=error)
 
     def _finish(self, job: Job, state: str, tx_hash: str | None) -> None:
         self.journal.update(job.request_id, state, tx_hash=tx_hash or job.tx_hash)
@@ -1021,21 +1018,16 @@ class EdgeNode:
         reaches ``minimum`` (default: the threshold); returns the amount withdrawn, as the
         receipt's BalanceWithdrawn event says (the balance may grow until the transaction runs)."""
         minimum = self.withdraw_threshold if minimum is None else minimum
-        async with self._tx_lock:  # read where it is sent: no other transaction of ours in between
-            balance = self.contract.balances(self.address)
-            if balance == 0 or balance < minimum:
-                return 0
-            unmined: str | None = None
-            try:
-                receipt = await self.market.transact(
-                    self.contract.withdrawBalance, self.address, wait=RECEIPT_WAIT_SECONDS
-                )
-            except TransactionPendingError as pending:
-                unmined = pending.tx_hash
-        if unmined is not None:  # waited for outside the lock; dropped: nothing withdrawn, tried again later
-            receipt = await self._mined_or_dropped(unmined)
-            if receipt is None:
-                return 0
+        balance = self.contract.balances(self.address)
+        if balance == 0 or balance < minimum:
+            return 0
+        unmined: str | None = None
+        try:
+            receipt = await self._transact(self.contract.withdrawBalance, self.address)
+        except TransactionPendingError as pending:
+            unmined = pending.tx_hash
+        if unmined is not None:
+            receipt = await self._mined(unmined)
         amount = sum(event.amount for event in receipt.decode_logs(self.contract.BalanceWithdrawn))
         self.journal.add_withdrawal(receipt.txn_hash, amount)
         logger.info("collected %s JOY of fees (tx %s)", format_joy(amount), receipt.txn_hash)

@@ -409,15 +409,15 @@ def test_request_fee_collection__first_withdrawal_fails__retried_in_the_backgrou
         request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True)
         await node.on_requested(_event(marketplace, "InferenceRequested", request_id))
         await node.drain()  # served and settled: the fees are the node's balance
-        transact, failures = node.market.transact, []
+        send, failures = node.market.send, []
 
-        async def withdrawal_fails_once(method, *args, **options):
+        async def withdrawal_fails_once(method, *args):
             if method.abis[0].name == "withdrawBalance" and not failures:
                 failures.append(method.abis[0].name)
                 raise ConnectionError("the RPC endpoint is unreachable")
-            return await transact(method, *args, **options)
+            return await send(method, *args)
 
-        node.market.transact = withdrawal_fails_once
+        node.market.send = withdrawal_fails_once
         queued_at = time.monotonic()
         node.request_fee_collection()
         queued_in = time.monotonic() - queued_at
