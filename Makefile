@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 APE := .venv/bin/ape
 
-.PHONY: help setup test test-long lint demo bench deploy circuits slither docs clean
+.PHONY: help setup test test-long lint demo bench load deploy circuits slither docs clean
 
 help:
 	@echo "make setup   install the toolchain into .venv and node_modules (idempotent, offline registries only)"
@@ -11,6 +11,7 @@ help:
 	@echo "make lint    the code checks: import layering (lint-imports), ruff check and format, mypy joynet"
 	@echo "make demo    JoyNet end to end on a local chain: models, edge agents, bridgers, voter, requests, governance"
 	@echo "make bench   gas per protocol step from real transactions (writes bench/results.json)"
+	@echo "make load    1,000 paid requests against three edge agents on 2-second blocks, then the mixed load (writes bench/load.json)"
 	@echo "make circuits  rebuild the digits MLP circuit, its local trusted setup and DigitsMLPVerifier.sol"
 	@echo "make deploy  deploy to the local chain at JOYNET_LOCAL_CHAIN_HOST (ape run deploy)"
 	@echo "make slither  Slither static analysis of contracts/ (SLITHER_FAIL=medium fails on Medium or High findings)"
@@ -43,6 +44,11 @@ demo: setup
 
 bench: setup
 	$(APE) run bench
+
+# anvil without --steps-tracing: it would keep a per-opcode trace of each of the load's thousands of
+# transactions in memory (past 20 GB).
+load: setup
+	JOYNET_ANVIL_STEPS_TRACING=0 $(APE) run load
 
 deploy: setup
 	$(APE) run deploy

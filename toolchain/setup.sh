@@ -75,10 +75,19 @@ chmod +x "$SHIM.tmp" && mv "$SHIM.tmp" "$SHIM"
 # there when it is stopped by a signal, as ape-foundry stops it: about 500 MB per test run, which
 # filled the CI disk. The wrapper keeps old states in memory only (--max-persisted-states 0), so
 # state queries at blocks far behind the head fail with BlockOutOfRangeError; nothing here needs them.
+# JOYNET_ANVIL_STEPS_TRACING=0 drops the --steps-tracing ape-foundry passes: anvil then keeps no
+# per-opcode trace of every transaction in memory (call traces and gas breakdowns need them; the
+# load benchmark's thousands of transactions took anvil past 20 GB with them).
 rm -f "$VENV/bin/anvil"
 cat > "$VENV/bin/anvil.tmp" <<SH
 #!/bin/sh
 # anvil from npm, without on-disk state history; written by toolchain/setup.sh.
+if [ "\$JOYNET_ANVIL_STEPS_TRACING" = 0 ]; then
+  for arg in "\$@"; do
+    shift
+    [ "\$arg" = --steps-tracing ] || set -- "\$@" "\$arg"
+  done
+fi
 exec "$ROOT/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil" "\$@" --max-persisted-states 0
 SH
 chmod +x "$VENV/bin/anvil.tmp" && mv "$VENV/bin/anvil.tmp" "$VENV/bin/anvil"

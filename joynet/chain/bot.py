@@ -67,7 +67,9 @@ class BlockCursor:
 
 
 class _PoolNudger:
-    """Mines a block on a local chain whose pool has held a pending transaction for too long."""
+    """Mines a block on a local chain in automine mode whose pool has held a pending transaction
+    for too long. Not when the chain mines on an interval or was told to stop: that is the
+    chain's own choice, which a test of a stalled chain makes on purpose."""
 
     def __init__(self, provider, enabled: bool):
         self.provider = provider
@@ -80,8 +82,11 @@ class _PoolNudger:
             return
         self.checked = time.monotonic()
         try:
+            if not self.provider.make_request("anvil_getAutomine", []):
+                self.since = None
+                return
             pending = int(self.provider.make_request("txpool_status", [])["pending"], 16)
-        except Exception:  # noqa: BLE001 - a local node without txpool_status: nothing to do
+        except Exception:  # noqa: BLE001 - a local node without these calls: nothing to do
             self.enabled = False
             return
         now = time.monotonic()

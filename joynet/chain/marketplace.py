@@ -210,7 +210,7 @@ class ModelMarketplace(SigningClient):
         return key
 
     def get_model(self, model_id: str | bytes):
-        model = self.contract.getModel(model_key(model_id))
+        model = self.read(self.contract.getModel, model_key(model_id))
         if model.owner == ZERO_ADDRESS:
             raise MarketplaceError(f"no model {model_id!r} is registered")
         return model
@@ -244,16 +244,16 @@ class ModelMarketplace(SigningClient):
         max_price = model.price if max_price is None else max_price
         if model.price > max_price:
             raise MarketplaceError(f"the price is {model.price} wei, above max_price {max_price}")
-        serving = self.coordinator.eligibleNodes(model_key(model_id))
+        serving = self.read(self.coordinator.eligibleNodes, model_key(model_id))
         if serving < model.quorum:  # busy nodes take it later; no node at all never would
             raise MarketplaceError(
                 f"model {model_id!r} needs {model.quorum} node(s) and {serving} serve it now: nothing was sent"
             )
         if from_balance:
-            balance = self.contract.balances(self._sender())
+            balance = self.read(self.contract.balances, self._sender())
             if balance < model.price:
                 raise MarketplaceError(f"the balance is {balance} wei, below the price {model.price}: deposit first")
-        elif self.token.allowance(self._sender(), self.contract) < model.price:
+        elif self.read(self.token.allowance, self._sender(), self.contract.address) < model.price:
             await self._send(self.token.approve, self.contract, max_price)
         deadline = chain.pending_timestamp + deadline_seconds
         receipt = await self._send(
@@ -306,15 +306,16 @@ class ModelMarketplace(SigningClient):
         return request.assigned(event)
 
     def drawn_nodes(self, request: int | Request) -> list[str]:
-        """The nodes ``assign_nodes`` would assign to the unassigned request now (as the pending
+        """The nodes ``assign_nodes`` would assign to the unassigned request now (as the next
         block sees it: the request's seed is known from the block after it). A single node's
         draw follows the nodes' loads, so it holds until they change."""
         return [
-            to_checksum_address(node) for node in self.contract.drawnNodes(self._request(request), block_id="pending")
+            to_checksum_address(node)
+            for node in self.read(self.contract.drawnNodes, self._request(request), next_block=True)
         ]
 
     def status(self, request_id: int) -> RequestStatus:
-        return RequestStatus(self.contract.requestStatus(request_id))
+        return RequestStatus(self.read(self.contract.requestStatus, request_id))
 
     def get_request(self, request_id: int) -> Request:
         """The request as it was made and assigned (from its InferenceRequested and NodesAssigned

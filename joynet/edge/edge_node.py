@@ -82,6 +82,8 @@ DRAWN_NODE_STANDBY_SECONDS = 10.0
 # chain may have stopped mining): the node's other transactions go on, and the job is never
 # failed for it while its transaction can still land. Waited for in polls of PENDING_POLL_SECONDS.
 RECEIPT_WAIT_SECONDS = 10.0
+# Requests one assignNodesBatch of this node's assigns at most.
+MAX_ASSIGNMENTS_PER_TRANSACTION = 16
 PENDING_POLL_SECONDS = 2.0
 # Results of single-node requests ready together go out in one submitResults of at most this
 # many (its gas grows with each; 32 stay far below a block's gas limit, proofs included).
@@ -244,7 +246,7 @@ class EdgeNode:
         tended by the client's transaction manager while it is waited for."""
         async with self._tx_lock:
             tx_hash = await self.market.send(method, *args)
-        return await asyncio.to_thread(self.market.receipt, tx_hash, wait)
+        return await self.market.wait_for_receipt(tx_hash, wait)
 
     # ---- joining the network ----
 
@@ -379,7 +381,7 @@ class EdgeNode:
 
     def _unassigned(self, request: Request) -> bool:
         """True while the request is open and still has no nodes (its digest is the unassigned one)."""
-        return bytes(self.contract.requestDigest(request.id)) == request_digest(request)
+        return bytes(self.market.read(self.contract.requestDigest, request.id)) == request_digest(request)
 
     def _due_for_assignment(self, request: Request) -> list[Request]:
         """The request and every other one this node is about to assign whose grace has ended,
@@ -390,14 +392,19 @@ class EdgeNode:
             for other, graced_at in self._graced.values()
             if other.id != request.id and graced_at <= now and other.seedBlock <= head
         ]
-        return [request] + [other for other in due if self._unassigned(other)]
+        # Bounded: when no node has room, assignNodesBatch skips every entry, and a batch of
+        # hundreds (a backlog under overload) took half a block's gas to assign nothing.
+        return [request] + [other for other in due[: MAX_ASSIGNMENTS_PER_TRANSACTION - 1] if self._unassigned(other)]
 
     def _drawn(self, request: Request) -> list[str] | None:
-        """The nodes assignNodes would assign in the pending block (the request's seed is known
+        """The nodes assignNodes would assign in the next block (the request's seed is known
         there from the block after the request's), or None if it cannot say (no eligible node,
         the request closed or assigned)."""
         try:
-            return [to_checksum_address(node) for node in self.contract.drawnNodes(request, block_id="pending")]
+            return [
+                to_checksum_address(node)
+                for node in self.market.read(self.contract.drawnNodes, request, next_block=True)
+            ]
         except Exception:  # noqa: BLE001 - a revert: the assignment path says why, if it matters
             return None
 
@@ -448,7 +455,7 @@ class EdgeNode:
                     tx_hash = await self.market.send(self.contract.assignNodes, request)
                 else:
                     tx_hash = await self.market.send(self.contract.assignNodesBatch, batch)
-            receipt = await asyncio.to_thread(self.market.receipt, tx_hash, RECEIPT_WAIT_SECONDS)
+            receipt = await self.market.wait_for_receipt(tx_hash, RECEIPT_WAIT_SECONDS)
             assigned = {event.requestId for event in receipt.decode_logs(self.contract.NodesAssigned)}
             for assigned_id in assigned:
                 self._backlog.pop(assigned_id, None)
@@ -789,7 +796,10 @@ class EdgeNode:
                 wake.clear()
                 if self.market.status(rid) is not RequestStatus.Open:
                     return
-                if self.contract.submittedMask(rid) & everyone == everyone or self.chain_time() > request.deadline:
+                if (
+                    self.market.read(self.contract.submittedMask, rid) & everyone == everyone
+                    or self.chain_time() > request.deadline
+                ):
                     return
                 if not logged:
                     logger.info(
@@ -835,7 +845,7 @@ class EdgeNode:
         if (
             job.request.quorum > 1
             and self.market.status(job.request_id) is RequestStatus.Open
-            and self.contract.submittedMask(job.request_id) != 0
+            and self.market.read(self.contract.submittedMask, job.request_id) != 0
         ):
             # The chain refuses a decline once a node has committed: the request goes on without us.
             logger.warning(
@@ -917,12 +927,12 @@ class EdgeNode:
         may be what made it so)."""
         while True:
             try:
-                return await asyncio.to_thread(self.market.receipt, tx_hash, PENDING_POLL_SECONDS)
+                return await self.market.wait_for_receipt(tx_hash, PENDING_POLL_SECONDS)
             except TransactionPendingError:
                 pass
             if give_up is not None and give_up():
                 try:
-                    return await asyncio.to_thread(self.market.receipt, tx_hash, PENDING_POLL_SECONDS)
+                    return await self.market.wait_for_receipt(tx_hash, PENDING_POLL_SECONDS)
                 except TransactionPendingError:
                     return None
 
@@ -945,27 +955,55 @@ class EdgeNode:
             del self._ready_results[: len(batch)]
             if len(batch) > 1:
                 try:
-                    columns = [list(column) for column in zip(*(args for args, _ in batch), strict=True)]
-                    receipt = await self._transact(self.contract.submitResults, *columns)
-                except TransactionPendingError as pending:  # each job waits for it: nothing sent twice
-                    for _, ready in batch:
-                        _answer(ready, error=pending)
+                    await self._submit_batch(batch)
                     continue
-                except Exception as error:  # noqa: BLE001 - one entry refused (or the RPC): each alone
-                    logger.info(
-                        "%d results: the batch was refused (%s); sending each alone", len(batch), _short(str(error))
-                    )
-                else:
-                    logger.info("%d results in one transaction (tx %s)", len(batch), receipt.txn_hash)
-                    for _, ready in batch:
-                        _answer(ready, receipt)
+                except TransactionRefusedError as refused:
+                    # All or nothing: one entry refused (another node took its request meanwhile,
+                    # say) refuses the batch. Each entry is dry-run alone (nothing sent), and the
+                    # others go together without the refused ones, which get their refusal.
+                    batch = await self._without_refused(batch, refused)
+                except Exception as error:  # noqa: BLE001 - not mined in time, or the RPC: each job reads the chain
+                    _answer_all(batch, error)
+                    continue
+                if len(batch) > 1:
+                    try:
+                        await self._submit_batch(batch)
+                    except Exception as error:  # noqa: BLE001 - each job's _send reads the chain about it
+                        _answer_all(batch, error)
                     continue
             for args, ready in batch:
                 try:
-                    receipt = await self._transact(self.contract.submitResult, *args)
-                    _answer(ready, receipt)
+                    _answer(ready, await self._transact(self.contract.submitResult, *args))
                 except Exception as error:  # noqa: BLE001 - the job's own _send reads the chain about it
                     _answer(ready, error=error)
+
+    async def _submit_batch(self, batch: list[tuple[tuple, asyncio.Future]]):
+        """One submitResults for ``batch``; answers every entry with the receipt when it is mined."""
+        columns = [list(column) for column in zip(*(args for args, _ in batch), strict=True)]
+        receipt = await self._transact(self.contract.submitResults, *columns)
+        logger.info("%d results in one transaction (tx %s)", len(batch), receipt.txn_hash)
+        for _, ready in batch:
+            _answer(ready, receipt)
+        return receipt
+
+    async def _without_refused(self, batch: list[tuple[tuple, asyncio.Future]], refused: TransactionRefusedError):
+        """The entries of a refused batch that a submitResult of their own would not be refused
+        for; the others are answered with their own refusal."""
+        kept = []
+        for args, ready in batch:
+            try:
+                await asyncio.to_thread(self.market.dry_run, self.contract.submitResult, *args)
+                kept.append((args, ready))
+            except Exception as error:  # noqa: BLE001 - its own refusal, for its job to handle
+                _answer(ready, error=error)
+        logger.info(
+            "%d results: the batch was refused (%s); %d of them go without the %d refused",
+            len(batch),
+            refused.error,
+            len(kept),
+            len(batch) - len(kept),
+        )
+        return kept
 
     def _finish(self, job: Job, state: str, tx_hash: str | None) -> None:
         self.journal.update(job.request_id, state, tx_hash=tx_hash or job.tx_hash)
@@ -1090,6 +1128,11 @@ class EdgeNode:
 
     def status(self) -> dict:
         return node_status(self.market, self.address, self.journal, self.models.values())
+
+
+def _answer_all(batch: list[tuple[tuple, asyncio.Future]], error: Exception) -> None:
+    for _, ready in batch:
+        _answer(ready, error=error)
 
 
 def _answer(ready: asyncio.Future, receipt=None, error: Exception | None = None) -> None:

@@ -142,16 +142,28 @@ def node_as_uint(node) -> tuple[str, int]:
     return checksummed, int(checksummed, 16)
 
 
-def circuit_input(model: QuantizedMLP, pixels, salt: int, request_id: int, node) -> dict:
+def circuit_input(
+    model: QuantizedMLP,
+    pixels,
+    salt: int,
+    request_id: int,
+    node,
+    *,
+    inference: Inference | None = None,
+    weights: int | None = None,
+) -> dict:
     """The witness generator's input for one inference: the public inputs (commitments computed
     here) and the private ones, every signal a decimal field element (negative weights as r - |w|).
-    Raises ValueError for pixels, a salt, a request id or a node the circuit cannot take."""
+    ``inference`` (the model's forward pass on ``pixels``) and ``weights`` (its weights
+    commitment), when the caller has them already, are not computed again. Raises ValueError for
+    pixels, a salt, a request id or a node the circuit cannot take."""
     pixels = check_pixels(pixels)  # ModelError is a ValueError
     check_salt(salt)
+    inference = model.forward(pixels) if inference is None else inference
     public = {
-        "weightsCommitment": weights_commitment(model),
+        "weightsCommitment": weights_commitment(model) if weights is None else weights,
         "inputCommitment": input_commitment(pixels, salt),
-        "outputBinding": output_binding(output_commitment(model.forward(pixels)), request_id, node),
+        "outputBinding": output_binding(output_commitment(inference), request_id, node),
     }
 
     def field(value: int) -> str:
@@ -257,12 +269,24 @@ class ZKProver:
 
     # ---- API ----
 
-    def prove(self, model: QuantizedMLP, pixels, salt: int, request_id: int, node) -> ZKProof:
+    def prove(
+        self,
+        model: QuantizedMLP,
+        pixels,
+        salt: int,
+        request_id: int,
+        node,
+        *,
+        inference: Inference | None = None,
+        weights: int | None = None,
+    ) -> ZKProof:
         """Runs the model on `pixels` (64 integers 0..16) and proves it, bound to `request_id` and
-        `node`. The input commitment is salted with `salt` (a field element; see random_salt)."""
+        `node`. The input commitment is salted with `salt` (a field element; see random_salt).
+        A caller that ran the model already passes its ``inference`` (and the model's
+        ``weights`` commitment): neither is computed again before the witness."""
         node_address, _ = node_as_uint(node)
-        signals_in = circuit_input(model, pixels, salt, request_id, node)
-        inference = model.forward(pixels)
+        inference = model.forward(pixels) if inference is None else inference
+        signals_in = circuit_input(model, pixels, salt, request_id, node, inference=inference, weights=weights)
         logger.info("proving inference for request %d (class %d) ...", request_id, inference.label)
         answer = self._request("prove", input=signals_in)
         signals = tuple(int(v) for v in answer["publicSignals"])

@@ -565,6 +565,43 @@ def test_submit__results_ready_while_a_transaction_is_under_way__sent_together_i
     assert [e.requestId for e in receipt.decode_logs(marketplace.InferenceSettled)] == [j.request_id for j in done]
 
 
+def test_submit__one_result_of_a_batch_refused__the_others_still_go_together(
+        digits_model, new_node, client, store, marketplace, operator, chain):
+    # submitResults is all or nothing: one entry that can no longer be submitted (here its
+    # result landed meanwhile from another client of the same account; under load, a request
+    # another node took after the standby) refuses the batch. The others must not fall back to
+    # a transaction each (a block each, under load) but go together without it; the refused
+    # one's job reads the chain and finds its result there.
+    async def scenario():
+        node = new_node()
+        await node.join()
+        jobs = [await _computed_assigned_job(node, client, store, marketplace, pixel) for pixel in (5, 6, 7)]
+        landed = jobs[2]
+        nonce = operator.nonce
+        async with node._tx_lock:  # a transaction of the node's under way: the three queue up
+            submitting = [asyncio.create_task(node._submit(job)) for job in jobs]
+            await asyncio.sleep(0.3)
+            other_client = ModelMarketplace(contract_address=marketplace.address, account=operator)
+            direct = await other_client.transact(
+                marketplace.submitResult,
+                landed.request,
+                edge_node._hex(landed.output_commitment),
+                landed.output_uri,
+                edge_node._hex(landed.proof),
+            )
+        await asyncio.gather(*submitting)
+        done = [node.journal.get(job.request_id) for job in jobs]
+        await node.close()
+        return done, operator.nonce - nonce, direct.txn_hash
+
+    done, sent, direct = run(scenario())
+    assert sent == 2 and {job.state for job in done} == {SUBMITTED}  # the direct result, then one batch
+    assert done[0].tx_hash == done[1].tx_hash != direct and done[2].tx_hash == direct
+    receipt = chain.get_receipt(done[0].tx_hash)
+    assert receipt.method_called.name == "submitResults"
+    assert [e.requestId for e in receipt.decode_logs(marketplace.InferenceSettled)] == [j.request_id for j in done[:2]]
+
+
 def test_join__node_left_its_sets_recently__waits_out_the_rejoin_delay_then_reactivates(
         digits_model, new_node, coordinator, operator, chain, monkeypatch):
     monkeypatch.setattr(edge_node, "REJOIN_POLL_SECONDS", 0.05)

@@ -176,6 +176,30 @@ def test_execute_inference__digits_with_request_and_node__proof_binds_same_outpu
     assert len(result.proof_calldata) == 8 * 32
 
 
+def test_execute_inference__digits_proved__model_and_weights_commitment_computed_once(
+        node, cids, held_out, monkeypatch):
+    # A proven job reuses the runtime's forward pass and weights commitment for the circuit's
+    # input: the model runs once before the witness, not once for the answer and again for the proof.
+    from joynet.zk import commitments, model, prover
+
+    forward, hashing, calls = model.QuantizedMLP.forward, commitments.weights_commitment, []
+    run(node.load_model(cids["digits"]))  # loading hashes the weights once, to check the package
+
+    def counted_forward(self, pixels):
+        calls.append("forward")
+        return forward(self, pixels)
+
+    def counted_hashing(mlp):
+        calls.append("weights")
+        return hashing(mlp)
+
+    monkeypatch.setattr(model.QuantizedMLP, "forward", counted_forward)
+    monkeypatch.setattr(prover, "weights_commitment", counted_hashing)
+    result = run(node.execute_inference(cids["digits"], digit_input(held_out[0][2]), request_id=9, node="0x" + "42" * 20))
+    assert result.proof is not None and result.proof.output_commitment == result.output_commitment
+    assert calls == ["forward"]
+
+
 def test_execute_inference__embedding_during_a_proof__not_queued_behind_it(node, cids, held_out):
     # Each model has its own worker thread: a digits proof (seconds) in flight does not hold up
     # a MiniLM embedding (milliseconds) asked for after it.

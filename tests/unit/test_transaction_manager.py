@@ -40,6 +40,16 @@ def mining_stopped(chain):
 
 
 @pytest.fixture
+def base_fee_restored(chain):
+    """Puts the base fee back where it was after the test (a spike decays by 12.5 % a block only,
+    and the suite's later transactions are priced for the usual one)."""
+    base_fee = chain.provider.web3.eth.get_block("latest")["baseFeePerGas"]
+    yield
+    chain.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(base_fee)])
+    chain.provider.make_request("evm_mine", [])
+
+
+@pytest.fixture
 def quick_tending(monkeypatch):
     monkeypatch.setattr(signing, "TEND_SECONDS", 0.2)
 
@@ -92,7 +102,7 @@ def test_receipt__pool_dropped_the_transaction__broadcast_again_and_lands_once(
 
 
 def test_receipt__base_fee_spike_prices_it_out__replaced_with_higher_fees_at_its_nonce(
-    manager, token, sender, spender, mining_stopped, quick_tending
+    manager, token, sender, spender, base_fee_restored, mining_stopped, quick_tending
 ):
     chain = mining_stopped
     first = sender.nonce

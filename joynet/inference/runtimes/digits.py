@@ -61,7 +61,7 @@ class DigitsMLPRuntime(ModelRuntime):
         commitment = to_bytes32(output_commitment(inference))
         proof = None
         if request_id is not None and node is not None:
-            proof = self._prove(pixels, salt, request_id, node)
+            proof = self._prove(pixels, salt, request_id, node, inference)
             if proof.output_commitment != commitment:  # the prover runs the same integer model
                 raise InferenceError("the circuit's output commitment differs from the runtime's")
         return RuntimeOutput(
@@ -89,7 +89,7 @@ class DigitsMLPRuntime(ModelRuntime):
             "outputBinding": output_binding(int(output["class"]), request_id, node),
         }
 
-    def _prove(self, pixels, salt, request_id, node):
+    def _prove(self, pixels, salt, request_id, node, inference):
         from joynet.zk.prover import circuit_id
 
         declared = self.package.verification.get("circuitId")
@@ -107,7 +107,16 @@ class DigitsMLPRuntime(ModelRuntime):
                 from joynet.zk import ZKProver as factory
             self._prover = factory()
         try:
-            return self._prover.prove(self.model, pixels, salt, request_id, node)
+            # The forward pass above is reused: the model is not run again before the witness.
+            return self._prover.prove(
+                self.model,
+                pixels,
+                salt,
+                request_id,
+                node,
+                inference=inference,
+                weights=int.from_bytes(self.weights_commitment, "big"),
+            )
         except ValueError as error:  # a request id outside the field, a node that is not an address
             raise InvalidInputError(str(error)) from None
 
