@@ -320,9 +320,9 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     /// a full capacity does for any node. A node that toggles its lease once it knows a
     /// request's seed can only pass on a request it would have been drawn for, never be drawn
     /// for one it would not have won while live: no more than declining what it is assigned
-    /// (the marketplace's `declineRequest`, which no slash follows). Sybil nodes of one operator can pass a
-    /// request from one to another among them the same way, as they can with capacities; the
-    /// draw still decides which of them, if any, gets it
+    /// (the marketplace's `declineRequest`, which no slash follows). Sybil nodes of one
+    /// operator can pass a request from one to another among them the same way, as they can
+    /// with capacities; the draw still decides which of them, if any, gets it
     /// (tests/contracts/attacks/test_assignment_steering.py).
     function renewLease() external {
         Node storage node = _registeredNode(msg.sender);
@@ -362,12 +362,13 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     /// eligibility set are drawn and the better eligible one is kept; up to DRAW_ROUNDS rounds,
     /// then a probe of FALLBACK_WINDOW consecutive entries. Sets of at most FULL_SCAN_LIMIT
     /// entries are scanned whole. Eligible: active, activeTasks < capacity, free stake >=
-    /// taskBond, lease running ({renewLease}), not yet picked for this request. Score: the free share of the node's capacity,
-    /// `(capacity - activeTasks) / capacity`; the less utilized node wins, ties go to the first
-    /// draw, so load spreads in proportion to declared capacity. Stake does not weigh in: it
-    /// gates eligibility (minStake, a free bond per task), and weighting by it would steer work
-    /// to large stakers whatever their load. As an idle node cannot be beaten, an idle first
-    /// draw ends the comparison without reading the second (the common, cheap case).
+    /// taskBond, lease running ({renewLease}), not yet picked for this request. Score: the free
+    /// share of the node's capacity, `(capacity - activeTasks) / capacity`; the less utilized
+    /// node wins, ties go to the first draw, so load spreads in proportion to declared
+    /// capacity. Stake does not weigh in: it gates eligibility (minStake, a free bond per
+    /// task), and weighting by it would steer work to large stakers whatever their load. As an
+    /// idle node cannot be beaten, an idle first draw ends the comparison without reading the
+    /// second (the common, cheap case). The lease is read last, for a node otherwise eligible.
     /// A quorum's seats (`count` > 1) go to the first eligible draws, load aside: see `_score`.
     /// Randomness: keccak256(seed, draw) only. The marketplace derives the seed from the hash of
     /// the request's block, which the request could not see; nothing of the assigning
