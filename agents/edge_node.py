@@ -20,6 +20,13 @@ async def join_network(node: EdgeNode):
         logger.info("resumed %d unfinished job(s) from the journal", resumed)
 
 
+@bot.on_block()
+async def keep_lease(node: EdgeNode, height: int):
+    """A new head: renew the node's lease once about a third of it is left (queued, retried),
+    so that the coordinator keeps drawing this node while it runs and stops soon after it dies."""
+    node.on_block(height)
+
+
 @bot.on_("InferenceRequested")
 async def assign_request(node: EdgeNode, event):
     """A request for a model this node serves: assign its nodes if nobody has after a short grace."""
@@ -59,7 +66,7 @@ async def record_refund(node: EdgeNode, event):
 
 @bot.on_shutdown()
 async def drain(node: EdgeNode):
-    """SIGTERM: finish what is in flight, collect what was earned, close."""
+    """SIGTERM: end the lease (no new work), finish what is in flight, collect what was earned, close."""
     await node.drain()
     await node.collect_fees(minimum=1)
     status = node.status()

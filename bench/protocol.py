@@ -132,6 +132,7 @@ class Bench:
         self.names = {address: name for name, address in deployment.contracts.items()}
         self.requests = 0
         self.operators = 0
+        self.lease_holders: list = []  # the nodes registered with ``node``, whose leases ``request`` keeps
         self._epoch_clock = (self.usage.genesisTime(), self.usage.epochLength())
 
     def model(self, name, quorum=1, price=5 * JOY, circuit=ZERO32, weights=None, stream=ZERO32):
@@ -153,7 +154,43 @@ class Bench:
 
     def node(self, operator, model_ids, stake=2_000 * JOY, capacity=1_000):
         self.token.approve(self.coordinator, stake, sender=operator)
+        self.lease_holders.append(operator)
         return self.coordinator.registerNode(stake, capacity, list(model_ids), sender=operator).gas_used
+
+    def keep_leases(self) -> None:
+        """Renews the lease of each node registered with ``node`` that has a third of it or less
+        left, as its edge agent would: the measurements run for more blocks than a lease."""
+        head, lease_blocks = chain.blocks.height, self.coordinator.leaseBlocks()
+        for operator in self.lease_holders:
+            if self.coordinator.leaseEnd(operator) - (head + 1) <= lease_blocks // 3:
+                self.coordinator.renewLease(sender=operator)
+
+    def renew_leases_in_bulk(self, nodes: list[str], per_block: int = 400) -> None:
+        """Renews the leases of ``nodes`` (impersonated), ``per_block`` in a block, as the agents
+        of a live network would: registered one by one, a large network outlasts a lease."""
+        provider = networks.provider
+        data = self.coordinator.renewLease.encode_input().to_0x_hex()
+        provider.make_request("anvil_autoImpersonateAccount", [True])
+        try:
+            for start in range(0, len(nodes), per_block):
+                provider.auto_mine = False
+                try:
+                    hashes = [
+                        provider.make_request(
+                            "eth_sendTransaction",
+                            [{"from": node, "to": self.coordinator.address, "data": data, "gas": hex(100_000)}],
+                        )
+                        for node in nodes[start : start + per_block]
+                    ]
+                    provider.make_request("evm_mine", [])
+                finally:
+                    provider.auto_mine = True
+                for tx_hash in hashes:
+                    receipt = provider.make_request("eth_getTransactionReceipt", [tx_hash])
+                    if receipt is None or int(receipt["status"], 16) != 1:
+                        raise BenchError(f"a lease renewal failed: {tx_hash}")
+        finally:
+            provider.make_request("anvil_autoImpersonateAccount", [False])
 
     def bulk_register_nodes(self, model_id, count):
         """Registers ``count`` fresh nodes for ``model_id`` with raw eth_sendTransaction calls
@@ -164,6 +201,7 @@ class Bench:
         networks.provider.make_request("anvil_autoImpersonateAccount", [True])
         stake = 2_000 * JOY
         started = time.monotonic()
+        registered = []
         for index in range(count):
             self.operators += 1
             operator = to_checksum_address(keccak(text=f"bench-operator-{self.operators}")[:20])
@@ -178,6 +216,7 @@ class Bench:
                     self.coordinator.registerNode.encode_input(stake, 1_000, [model_id]),
                 ),
             ]
+            registered.append(operator)
             for sender, to, value, data in calls:
                 tx_hash = web3.eth.send_transaction({"from": sender, "to": to, "value": value, "data": data})
                 if web3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.005).status != 1:
@@ -185,6 +224,7 @@ class Bench:
             if (index + 1) % 250 == 0:
                 self.say(f"  {index + 1}/{count} nodes registered ({time.monotonic() - started:.0f} s)")
         networks.provider.make_request("anvil_autoImpersonateAccount", [False])
+        self.renew_leases_in_bulk(registered)
 
     def keep(self, name: str, trip: Trip) -> None:
         """Traces a measured round trip's transactions (see ``trace``)."""
@@ -210,7 +250,8 @@ class Bench:
     def request(self, model_id, price=5 * JOY, input_commitment=None, from_balance=False):
         """A request paid by a token transfer (approved just before, as a one-off requester
         does), or from the requester's deposited balance; returns the unassigned Request and
-        its receipt."""
+        its receipt. The nodes' leases are renewed first when due, as their agents would."""
+        self.keep_leases()
         self.requests += 1
         if from_balance:
             if self.marketplace.balances(self.requester) < price:
@@ -331,6 +372,10 @@ def measure_protocol(bench: Bench, gas_only: bool = False) -> None:
     embedder, _, _ = bench.model("minilm", quorum=3, price=9 * JOY)
     gas = [bench.node(op, [digits, embedder]) for op in operators]
     r["gas.register_node"] = gas[0]
+    # An agent renews its node's lease when a third of it is left (the registration started it).
+    renewed = bench.coordinator.renewLease(sender=operators[0])
+    r["gas.renew_lease"] = renewed.gas_used
+    bench.trace("renew_lease", renewed)
     say("models and nodes registered")
 
     # Quorum 1, paid by a token transfer.

@@ -53,6 +53,7 @@ METRICS: dict[str, Metric] = {
     "gas.commit_model_registration": Metric("commitModelRegistration (the first step of a registration)"),
     "gas.register_model_tx": Metric("registerModel, from a later block (the second step)"),
     "gas.register_node": Metric("register a node: stake, capacity, two models"),
+    "gas.renew_lease": Metric("renewLease: a node's agent keeps it drawn for leaseBlocks more blocks"),
     "gas.request_paid": Metric("requestInference paid by a token transfer: escrow only (before: escrow + assignment)"),
     "gas.assign_nodes": Metric("assignNodes, quorum 1 (its own transaction since the hardening)"),
     "gas.submit_settle_quorum1": Metric("result + settlement, quorum 1"),

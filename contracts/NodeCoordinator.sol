@@ -71,6 +71,11 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     /// @notice Bounds of {maxMissedDeadlines}.
     uint256 public constant MIN_MAX_MISSED_DEADLINES = 1;
     uint256 public constant MAX_MAX_MISSED_DEADLINES = 100;
+    /// @notice Bounds of {leaseBlocks}. At least a few blocks, so that an agent that renews with a
+    /// third of its lease left has blocks to spare for its transaction to land; at most a day of
+    /// 2-second blocks, past which a lease no longer bounds how long a dead node is drawn.
+    uint256 public constant MIN_LEASE_BLOCKS = 10;
+    uint256 public constant MAX_LEASE_BLOCKS = 43_200;
 
     // ---- fixed limits of nodes and assignment ----
 
@@ -130,6 +135,14 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     mapping(bytes32 modelId => uint256 blockNumber) private _eligibleChangedAt;
     /// @dev The last block in which the node left an eligibility set (0: never).
     mapping(address node => uint256 blockNumber) private _leftAt;
+    /// @dev Per node: the first block in which its lease no longer runs (0: never started). A
+    /// node is drawn only in blocks before it. Kept out of `Node`, whose slot has 8 free bits:
+    /// a block number cut to 8 (or, by narrowing capacity and activeTasks to their 11 used bits,
+    /// 18) bits wraps around within hours, and a wrapped lease of a dead node would run again.
+    /// `_score` reads it only for a node that is otherwise eligible, once per such draw.
+    mapping(address node => uint256 blockNumber) private _leaseEnds;
+    /// @dev Blocks a lease runs from its start or renewal; its own slot, read by renewals only.
+    uint32 private _leaseBlocks;
 
     modifier onlyMarketplace() {
         if (msg.sender != _marketplace) revert NodeCoordinatorCallerNotMarketplace(msg.sender);
@@ -152,6 +165,7 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     /// @param unbondingDelay_ seconds between an unstake request and its withdrawal
     /// @param maxMissedDeadlines_ missed deadlines in a row that deactivate a node
     /// @param slashBeneficiaryShareBps_ share of a slashed bond paid to the beneficiary
+    /// @param leaseBlocks_ blocks a node's lease runs from its start or renewal
     constructor(
         IERC20 joy_,
         address initialOwner,
@@ -160,7 +174,8 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         uint96 taskBond_,
         uint64 unbondingDelay_,
         uint8 maxMissedDeadlines_,
-        uint16 slashBeneficiaryShareBps_
+        uint16 slashBeneficiaryShareBps_,
+        uint32 leaseBlocks_
     ) JoyGoverned(initialOwner) {
         if (address(joy_) == address(0)) revert NodeCoordinatorInvalidAddress("joy", address(0));
         _joy = joy_;
@@ -170,6 +185,7 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         _setUnbondingDelay(unbondingDelay_);
         _setMaxMissedDeadlines(maxMissedDeadlines_);
         _setSlashBeneficiaryShareBps(slashBeneficiaryShareBps_);
+        _setLeaseBlocks(leaseBlocks_);
     }
 
     // =====================================================================================
@@ -177,7 +193,8 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     // =====================================================================================
 
     /// @notice Registers the caller as a node: pulls `stake` JOY (approve it first), records
-    /// `capacity` and `models`, and makes the node active, i.e. eligible for each model.
+    /// `capacity` and `models`, makes the node active, i.e. in the eligibility set of each
+    /// model, and starts its lease ({renewLease}).
     /// @param stake JOY to stake, at least {minStake}
     /// @param capacity concurrent tasks, in [1, MAX_CAPACITY]
     /// @param models 1 to MAX_MODELS_PER_NODE distinct, non-zero model ids
@@ -279,7 +296,7 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     }
 
     /// @notice The caller rejoins assignment for all the models it serves. Needs a stake of at
-    /// least {minStake}; resets the missed-deadline count.
+    /// least {minStake}; resets the missed-deadline count and starts a lease ({renewLease}).
     function reactivate() external {
         Node storage node = _registeredNode(msg.sender);
         if (node.active) revert NodeCoordinatorAlreadyActive(msg.sender);
@@ -287,6 +304,42 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         (node.active, node.missedDeadlines) = (true, 0);
         _joinEligibleSets(msg.sender);
         emit NodeReactivated(msg.sender);
+        _startLease(msg.sender);
+    }
+
+    /// @notice The caller, an active node, declares itself live for the next {leaseBlocks}
+    /// blocks: it can be drawn in this block and in the `leaseBlocks - 1` blocks after it, and
+    /// not from block `block.number + leaseBlocks` on unless it renews again. A node whose
+    /// agent died (killed, crashed, cut off) therefore stops being drawn at most {leaseBlocks}
+    /// blocks after its last renewal, whatever room its capacity has left. An agent renews
+    /// when about a third of its lease is left.
+    /// @dev A lease is not membership of an eligibility set: renewing or ending one changes
+    /// neither the order nor the size of any set, so it reseeds no draw and waits out no
+    /// REJOIN_DELAY. It only turns the node's own eligibility on or off in place, as
+    /// {setCapacity} already does for a node with open tasks (a capacity at or below them) and
+    /// a full capacity does for any node. A node that toggles its lease once it knows a
+    /// request's seed can only pass on a request it would have been drawn for, never be drawn
+    /// for one it would not have won while live: no more than declining what it is assigned
+    /// (the marketplace's `declineRequest`, which no slash follows). Sybil nodes of one
+    /// operator can pass a request from one to another among them the same way, as they can
+    /// with capacities; the draw still decides which of them, if any, gets it
+    /// (tests/contracts/attacks/test_assignment_steering.py).
+    function renewLease() external {
+        Node storage node = _registeredNode(msg.sender);
+        if (!node.active) revert NodeCoordinatorNotActive(msg.sender);
+        _startLease(msg.sender);
+    }
+
+    /// @notice The caller's lease ends now: it is not drawn from this block on, until it calls
+    /// {renewLease}. The graceful pause of an agent that drains: unlike {deactivate}, it keeps
+    /// the node in its eligibility sets, so renewing costs no REJOIN_DELAY. Open tasks continue.
+    /// @dev See {renewLease} on why this cannot steer a draw.
+    function endLease() external {
+        _registeredNode(msg.sender);
+        uint256 end = _leaseEnds[msg.sender];
+        if (end <= block.number) revert NodeCoordinatorLeaseNotRunning(msg.sender, end);
+        _leaseEnds[msg.sender] = block.number;
+        emit LeaseEnded(msg.sender);
     }
 
     /// @notice Removes from assignment an active node whose stake is below {minStake}. Anyone
@@ -309,12 +362,13 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     /// eligibility set are drawn and the better eligible one is kept; up to DRAW_ROUNDS rounds,
     /// then a probe of FALLBACK_WINDOW consecutive entries. Sets of at most FULL_SCAN_LIMIT
     /// entries are scanned whole. Eligible: active, activeTasks < capacity, free stake >=
-    /// taskBond, not yet picked for this request. Score: the free share of the node's capacity,
-    /// `(capacity - activeTasks) / capacity`; the less utilized node wins, ties go to the first
-    /// draw, so load spreads in proportion to declared capacity. Stake does not weigh in: it
-    /// gates eligibility (minStake, a free bond per task), and weighting by it would steer work
-    /// to large stakers whatever their load. As an idle node cannot be beaten, an idle first
-    /// draw ends the comparison without reading the second (the common, cheap case).
+    /// taskBond, lease running ({renewLease}), not yet picked for this request. Score: the free
+    /// share of the node's capacity, `(capacity - activeTasks) / capacity`; the less utilized
+    /// node wins, ties go to the first draw, so load spreads in proportion to declared
+    /// capacity. Stake does not weigh in: it gates eligibility (minStake, a free bond per
+    /// task), and weighting by it would steer work to large stakers whatever their load. As an
+    /// idle node cannot be beaten, an idle first draw ends the comparison without reading the
+    /// second (the common, cheap case). The lease is read last, for a node otherwise eligible.
     /// A quorum's seats (`count` > 1) go to the first eligible draws, load aside: see `_score`.
     /// Randomness: keccak256(seed, draw) only. The marketplace derives the seed from the hash of
     /// the request's block, which the request could not see; nothing of the assigning
@@ -434,6 +488,12 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         _setMaxMissedDeadlines(newMaxMissedDeadlines);
     }
 
+    /// @notice Sets how many blocks a node's lease runs, in [MIN_LEASE_BLOCKS, MAX_LEASE_BLOCKS].
+    /// Applies to leases started or renewed from now on; running leases keep their end.
+    function setLeaseBlocks(uint32 newLeaseBlocks) external onlyOwner {
+        _setLeaseBlocks(newLeaseBlocks);
+    }
+
     /// @notice Sets the share of a slashed bond paid to the beneficiary, in [0, 10,000] basis points.
     function setSlashBeneficiaryShareBps(uint16 newShareBps) external onlyOwner {
         _setSlashBeneficiaryShareBps(newShareBps);
@@ -491,6 +551,11 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     }
 
     /// @inheritdoc INodeCoordinator
+    function leaseBlocks() external view returns (uint256) {
+        return _leaseBlocks;
+    }
+
+    /// @inheritdoc INodeCoordinator
     function slashBeneficiaryShareBps() external view returns (uint256) {
         return _slashBeneficiaryShareBps;
     }
@@ -539,6 +604,17 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         return _eligibleChangedAt[modelId];
     }
 
+    /// @notice The first block in which the lease of `nodeAddress` no longer runs (0: it never
+    /// had one): it can be drawn only in blocks before this one.
+    function leaseEnd(address nodeAddress) external view returns (uint256) {
+        return _leaseEnds[nodeAddress];
+    }
+
+    /// @notice Whether the lease of `nodeAddress` runs in this block.
+    function leaseRunning(address nodeAddress) external view returns (bool) {
+        return block.number < _leaseEnds[nodeAddress];
+    }
+
     /// @notice The first block in which `nodeAddress` may join an eligibility set again
     /// ({serveModel}, {reactivate}): REJOIN_DELAY blocks after it last left one (0: any block).
     function rejoinableAt(address nodeAddress) public view returns (uint256) {
@@ -557,7 +633,7 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     }
 
     /// @notice Whether {assign} could pick the node for `modelId` now: active, serving the
-    /// model, below its capacity and with free stake for one task bond.
+    /// model, below its capacity, with free stake for one task bond and a running lease.
     function isEligible(address nodeAddress, bytes32 modelId) external view returns (bool) {
         return _eligible[modelId].contains(nodeAddress) && _score(nodeAddress, _taskBond, new address[](0), 0) != 0;
     }
@@ -582,7 +658,14 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
             _joinEligibleSet(models[i], msg.sender);
         }
         emit NodeRegistered(msg.sender, stake, capacity, models);
+        _startLease(msg.sender);
         _joy.safeTransferFrom(msg.sender, address(this), stake);
+    }
+
+    function _startLease(address nodeAddress) private {
+        uint256 end = block.number + _leaseBlocks;
+        _leaseEnds[nodeAddress] = end;
+        emit LeaseRenewed(nodeAddress, end);
     }
 
     function _registeredNode(address nodeAddress) private view returns (Node storage node) {
@@ -729,7 +812,8 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
     }
 
     /// @dev How well `nodeAddress` can take one more task: 0 if it cannot (inactive, at or over
-    /// capacity, free stake below `bond`, or already picked for this request), else its free
+    /// capacity, free stake below `bond`, lease not running, or already picked for this
+    /// request), else its free
     /// share of capacity, `(capacity - activeTasks) / capacity`, in units of 2**-32 (an idle
     /// node scores _IDLE_SCORE). Two different shares never round to the same score: with
     /// capacities of at most 2**10 they differ by at least 2**-20.
@@ -752,6 +836,8 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         bool active = (word >> _ACTIVE_OFFSET) & 1 == 1;
         uint256 free = uint96(word) - uint96(word >> _BONDED_OFFSET); // stake >= bonded
         if (!active || tasks >= capacity || free < bond) return 0;
+        // Read last, and only for a node eligible otherwise: one more slot per scored node.
+        if (block.number >= _leaseEnds[nodeAddress]) return 0;
         if (picked.length > 1) return _IDLE_SCORE;
         return ((capacity - tasks) << 32) / capacity;
     }
@@ -847,6 +933,12 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         _checkBounds("maxMissedDeadlines", newMaxMissedDeadlines, MIN_MAX_MISSED_DEADLINES, MAX_MAX_MISSED_DEADLINES);
         emit MaxMissedDeadlinesSet(_maxMissedDeadlines, newMaxMissedDeadlines);
         _maxMissedDeadlines = newMaxMissedDeadlines;
+    }
+
+    function _setLeaseBlocks(uint32 newLeaseBlocks) private {
+        _checkBounds("leaseBlocks", newLeaseBlocks, MIN_LEASE_BLOCKS, MAX_LEASE_BLOCKS);
+        emit LeaseBlocksSet(_leaseBlocks, newLeaseBlocks);
+        _leaseBlocks = newLeaseBlocks;
     }
 
     function _setSlashBeneficiaryShareBps(uint16 newShareBps) private {

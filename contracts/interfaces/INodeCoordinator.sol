@@ -62,6 +62,8 @@ interface INodeCoordinator {
     error NodeCoordinatorNoOpenTask(address node);
     /// @notice The node left an eligibility set less than REJOIN_DELAY blocks ago.
     error NodeCoordinatorRejoinTooSoon(address node, uint256 rejoinableAt);
+    /// @notice {endLease} by a node whose lease does not run (it ended at block `leaseEnd`).
+    error NodeCoordinatorLeaseNotRunning(address node, uint256 leaseEnd);
 
     // ---- events ----
 
@@ -74,6 +76,8 @@ interface INodeCoordinator {
     event UnbondingDelaySet(uint256 oldUnbondingDelay, uint256 newUnbondingDelay);
     /// @notice {maxMissedDeadlines} changed.
     event MaxMissedDeadlinesSet(uint256 oldMaxMissedDeadlines, uint256 newMaxMissedDeadlines);
+    /// @notice {leaseBlocks} changed; running leases keep their end.
+    event LeaseBlocksSet(uint256 oldLeaseBlocks, uint256 newLeaseBlocks);
     /// @notice {slashBeneficiaryShareBps} changed.
     event SlashBeneficiaryShareBpsSet(uint256 oldShareBps, uint256 newShareBps);
     /// @notice {treasury} changed.
@@ -99,6 +103,11 @@ interface INodeCoordinator {
     event NodeDeactivated(address indexed node, DeactivationReason reason);
     /// @notice The node is active again; its missed-deadline count was reset.
     event NodeReactivated(address indexed node);
+    /// @notice The node's lease runs until block `leaseEnd` (excluded): registered, reactivated
+    /// or renewed.
+    event LeaseRenewed(address indexed node, uint256 leaseEnd);
+    /// @notice The node ended its lease: it is not drawn until it renews it.
+    event LeaseEnded(address indexed node);
     // Assignments and releases emit nothing here: the marketplace's NodesAssigned,
     // InferenceSettled and InferenceRefunded name the nodes and the outcome of every task, and a
     // second log per node would cost every request about 3,000 gas.
@@ -150,6 +159,10 @@ interface INodeCoordinator {
 
     /// @notice Missed deadlines in a row that deactivate a node.
     function maxMissedDeadlines() external view returns (uint256);
+
+    /// @notice Blocks a node's lease runs from its start or renewal: a node is drawn only while
+    /// its lease runs.
+    function leaseBlocks() external view returns (uint256);
 
     /// @notice Share of a slashed bond paid to the beneficiary, in basis points.
     function slashBeneficiaryShareBps() external view returns (uint256);

@@ -95,6 +95,7 @@ class NodesConfig:
     unbonding_delay_seconds: int
     max_missed_deadlines: int
     slash_requester_share_bps: int
+    lease_blocks: int
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ class DeployConfig:
                     unbonding_delay_seconds=int(nodes["unbonding_delay_seconds"]),
                     max_missed_deadlines=int(nodes["max_missed_deadlines"]),
                     slash_requester_share_bps=int(nodes["slash_requester_share_bps"]),
+                    lease_blocks=int(nodes["lease_blocks"]),
                 ),
                 UsageConfig(
                     epoch_length_seconds=int(usage["epoch_length_seconds"]),
@@ -396,6 +398,7 @@ def _deploy_marketplace_core(deployer, config: DeployConfig, token, timelock, co
         nodes.unbonding_delay_seconds,
         nodes.max_missed_deadlines,
         nodes.slash_requester_share_bps,
+        nodes.lease_blocks,
     )
     log("ProofOfInference (quorum and zero-knowledge policies; the ZKVerifier circuit registry)")
     judge = deployer.deploy(project.ProofOfInference, deployer.address)

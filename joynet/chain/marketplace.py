@@ -350,6 +350,23 @@ class ModelMarketplace(SigningClient):
         await self._send(self.token.approve, self.coordinator, stake)
         await self._send(self.coordinator.registerNode, stake, capacity, [model_key(m) for m in models])
 
+    async def renew_lease(self) -> Any:
+        """Renews the node's lease: it can be drawn for the next ``leaseBlocks`` blocks (the
+        account must be an active node)."""
+        return await self._send(self.coordinator.renewLease)
+
+    async def end_lease(self) -> Any:
+        """Ends the node's lease at once (a graceful pause: no new work until renewed, no
+        rejoin delay); open tasks continue."""
+        return await self._send(self.coordinator.endLease)
+
+    def lease_blocks_left(self, node: str | None = None) -> int:
+        """Blocks from the next one in which ``node`` (default: this account) can still be
+        drawn before its lease runs out (0: its lease does not run in the next block)."""
+        from ape import chain
+
+        return max(self.coordinator.leaseEnd(node or self._sender()) - (chain.blocks.height + 1), 0)
+
     async def submit_result(
         self, request: int | Request, output_commitment: bytes | str, output_uri: str, proof: bytes = b""
     ) -> Any:

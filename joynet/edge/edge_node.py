@@ -5,7 +5,8 @@
     await node.reconcile()            # resume the journal's unfinished jobs (after a restart)
     await node.on_requested(event)    # InferenceRequested: assign the nodes if nobody does
     await node.on_assigned(event)     # NodesAssigned: journal the job, serve it if it is ours
-    await node.drain()                # finish in-flight jobs, collect fees, close
+    node.on_block(height)             # each new head: renew the node's lease when a third is left
+    await node.drain()                # end the lease, finish in-flight jobs, collect fees, close
 
 ``agents/edge_node.py`` wires these to chain events (``ape run edge_agent``). A request is
 made unassigned; from the next block anyone assigns its nodes. The requester's client assigns a
@@ -24,6 +25,13 @@ salt with it, commits to the sealed result, waits until every assigned node has 
 the deadline passed) and reveals it with that salt before the reveal window closes. An input it
 cannot serve, or a result it cannot compute before the deadline, is declined with a reason the
 requester can read (the escrow goes back at once); the node keeps serving.
+
+The coordinator draws a node only while its lease runs (``leaseBlocks`` blocks from its last
+renewal), so that a node whose agent died stops getting work within a lease. The agent renews it
+in the background when about a third of it is left (``LEASE_RENEW_FRACTION``), retried with a
+short backoff; a start whose lease ran out (or is about to) renews it once the models are
+loaded, before serving; a drain ends it first, so that no new work comes while in-flight jobs
+finish.
 
 ``node_status`` reads a node's stake, load, jobs and fees; ``format_status`` writes them as the
 lines of ``ape run edge_agent status``.
@@ -96,6 +104,15 @@ ANSWER_MARGIN_SECONDS = 10
 DECLINE_STEP_SECONDS = 2.0  # a quorum node declines this much later than the node of the slot before
 REVEAL_POLL_SECONDS = 1.0  # a quorum job waiting to reveal looks again at least this often
 REJOIN_POLL_SECONDS = 2.0  # a node waiting out the coordinator's rejoin delay looks at the head this often
+# The lease is renewed once no more than this fraction of it is left: with 30-block leases,
+# every ~20 blocks, leaving 10 blocks for the renewal to land (retried meanwhile).
+LEASE_RENEW_FRACTION = 1 / 3
+LEASE_RETRY_SECONDS = 1.0
+LEASE_RETRY_MAX_SECONDS = 8.0
+# A drain sends its endLease (and the assignment of what it was drawn for) and waits this long at
+# most for each receipt: a transaction in the pool takes effect when mined; the drain's time is
+# for the jobs.
+LEASE_END_WAIT_SECONDS = 0.2
 _ACTIONS = {SUBMITTED: "result", COMMITTED: "commitment", REVEALED: "reveal", DECLINED: "decline"}
 _REQUEST_ABI = "(uint256,bytes32,address,uint96,bytes32,uint64,uint64,address,address[])"
 # One input per framework to run (and, for circuits, prove) once at start: the first request
@@ -205,6 +222,10 @@ class EdgeNode:
         self._ready_results: list[tuple[tuple, asyncio.Future]] = []  # results waiting for a transaction
         self._result_sender: asyncio.Task | None = None  # sends them, several at once
         self._collector_backing_off = False  # it failed and waits to try again
+        self._lease: tuple[int, int] | None = None  # (leaseEnd, leaseBlocks) as last read or renewed
+        self._renewer: asyncio.Task | None = None  # the queued lease renewal, if any
+        self._draining = False  # drain() began: the lease is ended and not renewed again
+        self._told_inactive = False  # the log said the node is inactive and its lease not renewed
         self.ready = asyncio.Event()  # set once join() is done: models loaded, node eligible
 
     # ---- chain access ----
@@ -268,6 +289,11 @@ class EdgeNode:
         await self._ensure_registered()
         for name in self.models.values():
             await self._load(name)
+        self._read_lease()
+        if self.lease_due(self._head()):
+            # Registration or reactivation started a lease, which loading may have used up; a
+            # restart finds the lease of its last run ended. Renewed before serving.
+            await self.renew_lease()
         self.ready.set()
 
     async def _ensure_registered(self) -> None:
@@ -1079,35 +1105,148 @@ class EdgeNode:
             self._collector = asyncio.create_task(self._collect_until_done(), name="collect-fees")
 
     async def _collect_until_done(self) -> None:
-        delay, told = FEE_RETRY_SECONDS, False
-        while True:
+        def backing_off(waiting: bool) -> None:
+            self._collector_backing_off = waiting
+
+        await self._retried(
+            self.collect_fees, "fee withdrawal", FEE_RETRY_SECONDS, FEE_RETRY_MAX_SECONDS, waiting=backing_off
+        )
+
+    async def _retried(self, attempt, what: str, delay: float, most: float, *, stop=None, waiting=None) -> None:
+        """Awaits ``attempt()`` until it returns without raising, or ``stop()`` says to give up:
+        after a failure it waits ``delay`` seconds, doubled each time up to ``most`` (telling
+        ``waiting(True)``, then ``waiting(False)``). The first failure, and a success after it,
+        are said once in the log."""
+        told = False
+        while stop is None or not stop():
             try:
-                await self.collect_fees()
+                await attempt()
                 if told:
-                    logger.info("fee withdrawal succeeded after retrying")
+                    logger.info("%s succeeded after retrying", what)
                 return
             except Exception as error:  # noqa: BLE001 - an RPC failure or a refusal: tried again later
                 if not told:
-                    logger.warning("fee withdrawal failed (%s); retrying in the background", _short(str(error)))
+                    logger.warning("%s failed (%s); retrying in the background", what, _short(str(error)))
                     told = True
-            self._collector_backing_off = True
+            if waiting is not None:
+                waiting(True)
             try:
                 await asyncio.sleep(delay)
             finally:
-                self._collector_backing_off = False
-            delay = min(delay * 2, FEE_RETRY_MAX_SECONDS)
+                if waiting is not None:
+                    waiting(False)
+            delay = min(delay * 2, most)
+
+    # ---- the lease ----
+
+    def _read_lease(self) -> tuple[int, int]:
+        self._lease = (self.coordinator.leaseEnd(self.address), self.coordinator.leaseBlocks())
+        return self._lease
+
+    def lease_due(self, head: int) -> bool:
+        """Whether the lease needs renewing, seen from ``head`` (the latest block): the blocks it
+        still runs from the next one are at most ``LEASE_RENEW_FRACTION`` of a lease. Reads the
+        chain the first time only; then the end this node last renewed to."""
+        end, blocks = self._lease or self._read_lease()
+        return end - (head + 1) <= blocks * LEASE_RENEW_FRACTION
+
+    async def renew_lease(self) -> bool:
+        """Renews the lease unless it no longer needs it (read from the chain first: a lease
+        renewed elsewhere, or governance changed ``leaseBlocks``); returns whether it sent a
+        renewal."""
+        _, lease_blocks = self._read_lease()
+        if not self.lease_due(self._head()):
+            return False
+        if not self.coordinator.nodeInfo(self.address).active:  # left assignment: nothing to renew
+            if not self._told_inactive:
+                logger.warning("the node is inactive (it left assignment): its lease is not renewed")
+                self._told_inactive = True
+            return False
+        self._told_inactive = False
+        receipt = await self._transact(self.coordinator.renewLease)
+        (renewed,) = receipt.decode_logs(self.coordinator.LeaseRenewed)
+        self._lease = (renewed.leaseEnd, lease_blocks)
+        logger.info("lease renewed until block %d", renewed.leaseEnd)
+        return True
+
+    def on_block(self, head: int) -> None:
+        """A new head: queues a lease renewal when one is due (not while draining)."""
+        if not self._draining and self.ready.is_set() and self.lease_due(head):
+            self.request_lease_renewal()
+
+    def request_lease_renewal(self) -> None:
+        """Queues a lease renewal as background work, as a fee withdrawal is: one at a time, a
+        failed one tried again after a doubling delay (at most ``LEASE_RETRY_MAX_SECONDS``: a
+        lease runs out in blocks, not hours), said once in the log."""
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.create_task(self._renew_until_done(), name="renew-lease")
+
+    async def _renew_until_done(self) -> None:
+        await self._retried(
+            self.renew_lease, "lease renewal", LEASE_RETRY_SECONDS, LEASE_RETRY_MAX_SECONDS, stop=lambda: self._draining
+        )
+
+    async def _claim_drawn(self) -> None:
+        """Assigns, in one transaction, the in-flight requests drawn for this node that its
+        results were to assign: once its lease ends, the draw no longer gives them to it. (A
+        request the draw now gives another node goes to that node, and the job is dropped.)"""
+        drawn = []
+        for rid in sorted(self._running):
+            job = self.journal.get(rid)
+            if job is not None and not job.request.nodes and self._unassigned(job.request):
+                drawn.append(job.request)
+        if not drawn:
+            return
+        try:  # sent ahead of the lease's end, which follows it in the node's nonce order
+            receipt = await self._transact(self.contract.assignNodesBatch, drawn, wait=LEASE_END_WAIT_SECONDS)
+        except TransactionPendingError:
+            logger.info("requests %s: drawn for this node, assignment sent", ", ".join(str(r.id) for r in drawn))
+            return
+        assigned = sorted(event.requestId for event in receipt.decode_logs(self.contract.NodesAssigned))
+        logger.info(
+            "requests %s: drawn for this node, assigned before its lease ends (tx %s)",
+            ", ".join(map(str, assigned)) or "none",
+            receipt.txn_hash,
+        )
+
+    async def end_lease(self) -> bool:
+        """Ends the lease at once if it runs (no new work is drawn for this node; no rejoin delay
+        to come back); returns whether it sent the transaction. Stops renewals."""
+        self._draining = True
+        if self._renewer is not None and not self._renewer.done():
+            self._renewer.cancel()
+        end, lease_blocks = self._read_lease()
+        if end <= self._head() + 1:
+            return False  # not running in the next block already
+        try:
+            await self._transact(self.coordinator.endLease, wait=LEASE_END_WAIT_SECONDS)
+        except TransactionRefusedError as error:  # it ran out meanwhile: nothing to end
+            logger.info("lease not ended (%s)", error)
+            return False
+        except TransactionPendingError:
+            logger.info("lease end sent (not mined yet): no new work is drawn for this node once it is")
+            return True
+        self._lease = (self._head(), lease_blocks)
+        logger.info("lease ended: no new work is drawn for this node")
+        return True
 
     # ---- shutdown ----
 
     async def drain(self, timeout: float | None = None) -> None:
-        """Finishes the in-flight jobs (SIGTERM), waiting at most ``timeout`` seconds (default:
-        the node's ``drain_seconds``): no new work is taken meanwhile; what is left unfinished
+        """Ends the node's lease (once its assignment attempts are done and the requests it was
+        drawn for are assigned), then finishes the in-flight jobs (SIGTERM), waiting at most
+        ``timeout`` seconds (default: the node's ``drain_seconds``): no new work is taken meanwhile; what is left unfinished
         stays in the journal, which the next start resumes."""
         timeout = self.drain_seconds if timeout is None else timeout
         if self._tasks:  # told at once: the assigners below may take a few seconds
             logger.info("draining %d in-flight job(s) before exit", len(self._tasks))
         if self._assigners:  # a few seconds at most; one of them may be sending
             await asyncio.wait(set(self._assigners), timeout=timeout)
+        try:  # before the jobs are waited for, so that no new work is drawn for this node meanwhile
+            await self._claim_drawn()
+            await self.end_lease()
+        except Exception as error:  # noqa: BLE001 - the lease then runs out by itself within leaseBlocks
+            logger.warning("could not end the lease (%s); it runs out by itself", _short(str(error)))
         if self._tasks:
             done, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
             for task in pending:

@@ -58,10 +58,12 @@ def test_assign_batch__one_already_assigned_or_closed_or_altered__skipped_others
 
 
 def test_assign_batch__seed_gone_or_no_eligible_node__skipped_without_reverting(
-    marketplace, coordinator, digits, register_model, request_inference, outsider, chain
+    marketplace, coordinator, digits, register_model, request_inference, outsider, chain, operators
 ):
     stale = request_inference(digits, assign=False)[0]
     chain.mine(300)  # the request block's hash is gone (the EVM keeps 256)
+    for operator in operators:  # and the nodes' leases with it: live agents renew them
+        coordinator.renewLease(sender=operator)
     unserved_model = register_model("nobody-serves-it", price=PRICE)
     unserved = request_inference(unserved_model, assign=False)[0]
     fresh = request_inference(digits, assign=False)[0]

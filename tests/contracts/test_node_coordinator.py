@@ -35,7 +35,8 @@ UNBONDING_DELAY = 3_600
 MAX_MISSED = 3
 REJOIN_DELAY = 256  # blocks
 SHARE_BPS = 2_500
-PARAMETERS = (MIN_STAKE, TASK_BOND, UNBONDING_DELAY, MAX_MISSED, SHARE_BPS)
+LEASE_BLOCKS = 30  # deploy-config's default
+PARAMETERS = (MIN_STAKE, TASK_BOND, UNBONDING_DELAY, MAX_MISSED, SHARE_BPS, LEASE_BLOCKS)
 
 # NodeCoordinator.DeactivationReason
 VOLUNTARY, MISSED_DEADLINES, STAKE_BELOW_MINIMUM = range(3)
@@ -124,6 +125,29 @@ class BulkNodes:
             self._send(node, self.coordinator, register_node)
         return network
 
+    def renew_leases(self, network):
+        """Renews the leases of ``network`` in one block, as the agents of a live network would:
+        built a transaction at a time, a network of more than a few nodes outlasts a lease."""
+        self.provider.auto_mine = False
+        try:
+            data = self.coordinator.renewLease.encode_input()
+            hashes = [
+                self.provider.make_request(
+                    "eth_sendTransaction",
+                    [{"from": node, "to": self.coordinator.address, "data": data.to_0x_hex(), "gas": hex(100_000)}],
+                )
+                for node in network
+            ]
+            self.provider.make_request("evm_mine", [])
+        finally:
+            self.provider.auto_mine = True
+        blocks = set()
+        for tx_hash in hashes:
+            receipt = self.provider.make_request("eth_getTransactionReceipt", [tx_hash])
+            assert int(receipt["status"], 16) == 1, receipt
+            blocks.add(receipt["blockNumber"])
+        assert len(blocks) == 1, blocks
+
     def assign(self, marketplace_caller, model, seed):
         """The nodes assigned (the call's return value, asked right before: the draw depends on
         nothing of the transaction) and the gas used."""
@@ -199,12 +223,14 @@ def test_deploy__valid_parameters__sets_them_and_emits_events(project, token, ti
         own_coordinator.unbondingDelay(),
         own_coordinator.maxMissedDeadlines(),
         own_coordinator.slashBeneficiaryShareBps(),
+        own_coordinator.leaseBlocks(),
     )
     assert got == PARAMETERS
     receipt = own_coordinator.creation_metadata.receipt
     assert own_coordinator.MinStakeSet(0, MIN_STAKE) in receipt.events
     assert own_coordinator.TaskBondSet(0, TASK_BOND) in receipt.events
     assert own_coordinator.TreasurySet(ZERO_ADDRESS, timelock.address) in receipt.events
+    assert own_coordinator.LeaseBlocksSet(0, LEASE_BLOCKS) in receipt.events
 
 
 @pytest.mark.parametrize(
@@ -219,6 +245,8 @@ def test_deploy__valid_parameters__sets_them_and_emits_events(project, token, ti
         (3, 0, "maxMissedDeadlines"),
         (3, 101, "maxMissedDeadlines"),
         (4, 10_001, "slashBeneficiaryShareBps"),
+        (5, 9, "leaseBlocks"),
+        (5, 43_201, "leaseBlocks"),
     ],
 )
 def test_deploy__parameter_out_of_bounds__reverts(project, doomed_deployer, token, timelock, index, value, name):
@@ -246,6 +274,7 @@ SETTERS = [
     ("setUnbondingDelay", 7 * 86_400, "UnbondingDelaySet", "unbondingDelay"),
     ("setMaxMissedDeadlines", 5, "MaxMissedDeadlinesSet", "maxMissedDeadlines"),
     ("setSlashBeneficiaryShareBps", 10_000, "SlashBeneficiaryShareBpsSet", "slashBeneficiaryShareBps"),
+    ("setLeaseBlocks", 300, "LeaseBlocksSet", "leaseBlocks"),
 ]
 
 
@@ -270,6 +299,8 @@ def test_setter__by_owner_within_bounds__sets_and_emits(own_coordinator, deploye
         ("setMaxMissedDeadlines", 0, 1),
         ("setMaxMissedDeadlines", 101, 100),
         ("setSlashBeneficiaryShareBps", 10_001, 10_000),
+        ("setLeaseBlocks", 9, 10),
+        ("setLeaseBlocks", 43_201, 43_200),
     ],
 )
 def test_setter__out_of_bounds__reverts_and_the_bound_itself_is_accepted(
@@ -530,6 +561,8 @@ def test_register__without_approval__reverts(own_coordinator, alice):
         ("stopServingModel", (MODEL,)),
         ("deactivate", ()),
         ("reactivate", ()),
+        ("renewLease", ()),
+        ("endLease", ()),
     ],
 )
 def test_node_function__unregistered_caller__reverts(own_coordinator, outsider, method, args):
@@ -751,6 +784,7 @@ def test_serve_model__within_rejoin_delay_of_stopping_any_model__reverts(chain, 
             own_coordinator.serveModel(model, sender=alice)
     wait_out_rejoin_delay(chain, own_coordinator, alice)
     own_coordinator.serveModel(MODEL, sender=alice)
+    own_coordinator.renewLease(sender=alice)  # the wait outlasted the lease; a live agent renews it
     assert own_coordinator.isEligible(alice, MODEL) and own_coordinator.eligibleNodes(OTHER_MODEL) == 1
 
 
@@ -780,6 +814,105 @@ def test_evict_understaked__after_min_stake_raise__deactivates(own_coordinator, 
 
 
 # ---- marketplace: assign, release, slash ----
+
+
+# ---- the lease ----
+
+
+def next_block_is(chain, block):
+    """Mines blocks so that the next transaction lands in ``block``."""
+    chain.mine(block - chain.blocks.head.number - 1)
+
+
+def test_register__new_node__starts_a_lease_of_lease_blocks(own_coordinator, token, alice):
+    receipt = register(own_coordinator, token, alice)
+    end = receipt.block_number + LEASE_BLOCKS
+    assert own_coordinator.leaseEnd(alice) == end and own_coordinator.leaseRunning(alice)
+    assert own_coordinator.LeaseRenewed(alice, end) in receipt.events
+
+
+def test_assign__lease_ran_out__node_not_drawn_and_only_such_nodes_refused(
+        chain, own_coordinator, token, alice, bob, marketplace_caller):
+    register(own_coordinator, token, alice)
+    register(own_coordinator, token, bob)
+    next_block_is(chain, own_coordinator.leaseEnd(alice))  # alice's lease no longer runs
+    own_coordinator.renewLease(sender=bob)
+    assert not own_coordinator.isEligible(alice, MODEL) and own_coordinator.isEligible(bob, MODEL)
+    for seed in range(4):  # whatever the seed, only the node with a running lease is drawn
+        assert own_coordinator.draw(MODEL, 1, seed) == [bob.address]
+    with reverts_with("NodeCoordinatorNoEligibleNode", modelId=MODEL, wanted=2, found=1):
+        own_coordinator.assign(MODEL, 2, 1, sender=marketplace_caller)
+    next_block_is(chain, own_coordinator.leaseEnd(bob))
+    with reverts_with("NodeCoordinatorNoEligibleNode", modelId=MODEL, wanted=1, found=0):
+        own_coordinator.assign(MODEL, 1, 1, sender=marketplace_caller)
+    # Still active and in the set: only not drawn. Nothing changed the set (no reseed).
+    assert info(own_coordinator, alice).active and own_coordinator.eligibleNodes(MODEL) == 2
+
+
+def test_assign__killed_node__drawn_until_lease_blocks_after_its_last_renewal_and_not_after(
+        chain, own_coordinator, token, alice, marketplace_caller):
+    # The liveness bound: a node that stops renewing is drawn in the leaseBlocks blocks from its
+    # last renewal's, and in none after, whatever room its capacity has left.
+    register(own_coordinator, token, alice, capacity=100)
+    renewed = own_coordinator.renewLease(sender=alice).block_number
+    next_block_is(chain, renewed + LEASE_BLOCKS - 1)
+    assert assigned(own_coordinator, own_coordinator.assign(MODEL, 1, 1, sender=marketplace_caller)) == [alice.address]
+    with reverts_with("NodeCoordinatorNoEligibleNode"):
+        own_coordinator.assign(MODEL, 1, 2, sender=marketplace_caller)  # block renewed + LEASE_BLOCKS
+    assert info(own_coordinator, alice).activeTasks == 1
+
+
+def test_end_lease__running__undrawable_from_that_block_then_renew_lease_makes_it_drawable_without_rejoin_delay(
+        chain, own_coordinator, token, alice, marketplace_caller):
+    register(own_coordinator, token, alice)
+    changed = own_coordinator.eligibleChangedAt(MODEL)
+    receipt = own_coordinator.endLease(sender=alice)
+    assert own_coordinator.LeaseEnded(alice) in receipt.events
+    assert own_coordinator.leaseEnd(alice) == receipt.block_number and not own_coordinator.leaseRunning(alice)
+    with reverts_with("NodeCoordinatorNoEligibleNode"):
+        own_coordinator.assign(MODEL, 1, 1, sender=marketplace_caller)
+    # A pause, not a departure: the set, its change block and the rejoin delay are untouched.
+    assert own_coordinator.eligibleChangedAt(MODEL) == changed and own_coordinator.eligibleNodes(MODEL) == 1
+    assert own_coordinator.rejoinableAt(alice) == 0
+    receipt = own_coordinator.renewLease(sender=alice)
+    assert own_coordinator.LeaseRenewed(alice, receipt.block_number + LEASE_BLOCKS) in receipt.events
+    assert assigned(own_coordinator, own_coordinator.assign(MODEL, 1, 2, sender=marketplace_caller)) == [alice.address]
+
+
+def test_end_lease__not_running__reverts(chain, own_coordinator, token, alice):
+    register(own_coordinator, token, alice)
+    ended = own_coordinator.endLease(sender=alice).block_number
+    with reverts_with("NodeCoordinatorLeaseNotRunning", node=alice.address, leaseEnd=ended):
+        own_coordinator.endLease(sender=alice)
+    end = own_coordinator.renewLease(sender=alice).block_number + LEASE_BLOCKS
+    next_block_is(chain, end)  # ran out by itself
+    with reverts_with("NodeCoordinatorLeaseNotRunning", node=alice.address, leaseEnd=end):
+        own_coordinator.endLease(sender=alice)
+
+
+def test_renew_lease__inactive_node__reverts(chain, own_coordinator, token, alice):
+    register(own_coordinator, token, alice)
+    own_coordinator.deactivate(sender=alice)
+    with reverts_with("NodeCoordinatorNotActive", node=alice.address):
+        own_coordinator.renewLease(sender=alice)
+
+
+def test_reactivate__after_lease_ran_out__starts_a_lease(chain, own_coordinator, token, alice, marketplace_caller):
+    register(own_coordinator, token, alice)
+    own_coordinator.deactivate(sender=alice)
+    wait_out_rejoin_delay(chain, own_coordinator, alice)  # far past the lease
+    receipt = own_coordinator.reactivate(sender=alice)
+    assert own_coordinator.LeaseRenewed(alice, receipt.block_number + LEASE_BLOCKS) in receipt.events
+    assert assigned(own_coordinator, own_coordinator.assign(MODEL, 1, 1, sender=marketplace_caller)) == [alice.address]
+
+
+def test_set_lease_blocks__changed__running_leases_keep_their_end_and_renewals_take_the_new_length(
+        own_coordinator, token, deployer, alice):
+    end = register(own_coordinator, token, alice).block_number + LEASE_BLOCKS
+    own_coordinator.setLeaseBlocks(100, sender=deployer)
+    assert own_coordinator.leaseEnd(alice) == end
+    renewed = own_coordinator.renewLease(sender=alice).block_number
+    assert own_coordinator.leaseEnd(alice) == renewed + 100
 
 
 @pytest.mark.parametrize(
@@ -923,7 +1056,8 @@ def test_slash__max_missed_deadlines__deactivates_until_reactivated(
         own_coordinator.assign(MODEL, 2, 20, sender=marketplace_caller)
 
     wait_out_rejoin_delay(chain, own_coordinator, alice)
-    own_coordinator.reactivate(sender=alice)
+    own_coordinator.reactivate(sender=alice)  # starts alice's lease
+    own_coordinator.renewLease(sender=bob)  # the wait outlasted bob's; a live agent renews it
     assert info(own_coordinator, alice).missedDeadlines == 0
     assert sorted(assigned(own_coordinator, own_coordinator.assign(MODEL, 2, 21, sender=marketplace_caller))) == sorted(
         [alice.address, bob.address]
@@ -1019,6 +1153,7 @@ def test_assign__large_set_with_full_node__never_picks_it(own_coordinator, bulk,
     # 12 nodes: above the full-scan limit, so assignment samples.
     (full,) = bulk.nodes(1, capacity=1, models=lambda node: (MODEL, OTHER_MODEL))
     others = bulk.nodes(11, capacity=2)
+    bulk.renew_leases([full] + others)
     assert own_coordinator.eligibleNodes(MODEL) == 12 > own_coordinator.FULL_SCAN_LIMIT()
     assert bulk.assign(marketplace_caller, OTHER_MODEL, 0)[0] == [full]  # the only node of OTHER_MODEL
 
@@ -1038,7 +1173,7 @@ def test_assign__large_idle_set__picks_what_the_seed_alone_draws_in_any_block(
     """Assignment entropy is the seed only (the marketplace derives it from the hash of the
     request's block): the block that carries the assignment, its prevrandao and its time, changes
     nothing, so whoever sends the assignment cannot draw again by retrying later."""
-    bulk.nodes(12)
+    bulk.renew_leases(bulk.nodes(12))
     size = own_coordinator.eligibleNodes(MODEL)
     assert size == 12 > own_coordinator.FULL_SCAN_LIMIT()
     order = [own_coordinator.eligibleNodeAt(MODEL, index) for index in range(size)]
@@ -1066,8 +1201,13 @@ def test_assign__100_vs_10_nodes__costs_the_same_gas(own_coordinator, bulk, chai
     own_model = lambda node: keccak(text=node)  # noqa: E731
 
     def load(network):  # one task each, through a model only that node serves
-        for node in network:
-            bulk.assign(marketplace_caller, own_model(node), 0)
+        # A transaction per node outlasts a lease: renewed as live agents would, in one block.
+        for start in range(0, len(network), LEASE_BLOCKS // 2):
+            chunk = network[start : start + LEASE_BLOCKS // 2]
+            bulk.renew_leases(chunk)
+            for node in chunk:
+                bulk.assign(marketplace_caller, own_model(node), 0)
+        bulk.renew_leases(network)
 
     def assign_gas():
         gas = []
@@ -1078,12 +1218,14 @@ def test_assign__100_vs_10_nodes__costs_the_same_gas(own_coordinator, bulk, chai
         return gas
 
     first = bulk.nodes(10, models=lambda node: (MODEL, own_model(node)))
+    bulk.renew_leases(first)
     idle = chain.snapshot()
     gas = {"idle 10": assign_gas()}
     load(first)
     gas["busy 10"] = assign_gas()
     chain.restore(idle)
     rest = bulk.nodes(90, models=lambda node: (MODEL, own_model(node)))
+    bulk.renew_leases(first + rest)
     assert own_coordinator.eligibleNodes(MODEL) == 100
     gas["idle 100"] = assign_gas()
     load(first + rest)
@@ -1146,7 +1288,8 @@ def for_some_node(qualifies):
 
 
 class CoordinatorLedger(RuleBasedStateMachine):
-    """Four operators register, stake, unstake, withdraw, leave and rejoin; the marketplace
+    """Four operators register, stake, unstake, withdraw, leave and rejoin, renew and end their
+    leases; the marketplace
     assigns, releases and slashes; governance changes the task bond under open tasks and swaps
     the marketplace for another (the replaced one still releases and slashes, and may no longer
     assign). A Python model follows the stakes, bonds and tasks of every node, and the order of
@@ -1196,9 +1339,11 @@ class CoordinatorLedger(RuleBasedStateMachine):
         return operator, self.nodes[operator.address]
 
     def _eligible(self, address, picked=()):
+        """Whether the node can take a task in the next transaction's block."""
         node = self.nodes[address]
         return (
             node["active"]
+            and self.chain.blocks.head.number + 1 < node["lease_end"]
             and node["tasks"] < node["capacity"]
             and node["stake"] - node["bonded"] >= self.bond
             and address not in picked
@@ -1206,9 +1351,10 @@ class CoordinatorLedger(RuleBasedStateMachine):
 
     def _register(self, operator, extra, capacity):
         stake = MIN_STAKE + extra * JOY
-        register(self.coordinator, self.token, operator, stake=stake, capacity=capacity)
+        receipt = register(self.coordinator, self.token, operator, stake=stake, capacity=capacity)
         self.nodes[operator.address] = dict(
-            stake=stake, bonded=0, capacity=capacity, tasks=0, active=True, missed=0, unbonding=0, left_at=0
+            stake=stake, bonded=0, capacity=capacity, tasks=0, active=True, missed=0, unbonding=0, left_at=0,
+            lease_end=receipt.block_number + LEASE_BLOCKS,
         )
         self.order.append(operator.address)
 
@@ -1298,9 +1444,26 @@ class CoordinatorLedger(RuleBasedStateMachine):
             with reverts_with("NodeCoordinatorRejoinTooSoon"):
                 self.coordinator.reactivate(sender=operator)
         else:
-            self.coordinator.reactivate(sender=operator)
+            receipt = self.coordinator.reactivate(sender=operator)
             node["active"], node["missed"] = True, 0
+            node["lease_end"] = receipt.block_number + LEASE_BLOCKS
             self.order.append(operator.address)
+
+    @rule(pick=pick, end=st.booleans())
+    def renew_or_end_lease(self, pick, end):
+        """An agent renews its node's lease, or ends it (a drain); neither touches the set."""
+        operator, node = self._choose(pick, lambda node: True)
+        if end:
+            if self.chain.blocks.head.number + 1 >= node["lease_end"]:
+                with reverts_with("NodeCoordinatorLeaseNotRunning"):
+                    self.coordinator.endLease(sender=operator)
+                return
+            node["lease_end"] = self.coordinator.endLease(sender=operator).block_number
+        elif not node["active"]:
+            with reverts_with("NodeCoordinatorNotActive"):
+                self.coordinator.renewLease(sender=operator)
+        else:
+            node["lease_end"] = self.coordinator.renewLease(sender=operator).block_number + LEASE_BLOCKS
 
     @rule()
     def rejoin_delay_passes(self):
@@ -1431,6 +1594,7 @@ class CoordinatorLedger(RuleBasedStateMachine):
                 model["stake"], model["bonded"], model["capacity"], model["tasks"], model["active"], True
             )
             assert min(missed, MAX_MISSED) == min(model["missed"], MAX_MISSED)
+            assert self.coordinator.leaseEnd(address) == model["lease_end"]
         active = sum(1 for n in self.nodes.values() if n["active"])
         assert self.views.eligible_nodes(MODEL) == active == len(self.order)
         # The set's order, on which the next assignments depend.

@@ -451,6 +451,8 @@ CORE_PERMISSIONLESS = {
         "stopServingModel(bytes32)",
         "deactivate()",
         "reactivate()",
+        "renewLease()",  # the caller's own lease (an active node)
+        "endLease()",
         "evictUnderstaked(address)",
     },
     "ProofOfInference": set(),

@@ -10,7 +10,8 @@ Honest rules: register a model (commitment, then registration from the next bloc
 a few JOY, a response window of its own or the network's; now and then a squatter tries to
 register the committed id in between: ModelMarketplaceRegistrationNotCommitted), register a node
 (an operator, once; a subset of the public models, capacity 1-3, 1,000-3,000 JOY), add stake,
-reactivate, deposit (into one's own balance or another's), request an inference paid by transfer
+reactivate, renew the leases that are due (as the agents do) or end or renew one node's lease,
+deposit (into one's own balance or another's), request an inference paid by transfer
 or from a balance (now and then first with a deadline below the earliest or above the latest
 allowed: ModelMarketplaceInvalidDeadline; mostly assigned by someone in the next block, as the
 client does), assign a request's nodes (anyone, from a later block; or several requests in one
@@ -108,7 +109,8 @@ must agree with it and with these invariants:
    requests, rewards included. The bound is tight: a wash trader whose rewards reach the cap
    loses exactly a tenth (the run reports the least fraction each attacker lost).
 
-Assignment is checked exactly: quorum distinct nodes, each eligible and the least loaded (largest
+Assignment is checked exactly: quorum distinct nodes, each eligible (its lease running in the
+draw's block) and the least loaded (largest
 free share of its capacity) of those left, and precisely the nodes the coordinator's full scan of
 sets of up to 8 nodes draws from keccak(blockhash(seed block), id), the seed block being the
 request's block or, if later, the last block in which the model's eligibility set changed (the
@@ -172,6 +174,7 @@ EXPECTED_PARAMETERS = {
     "unbondingDelay": 60,
     "maxMissedDeadlines": 3,
     "slashBeneficiaryShareBps": 0,
+    "leaseBlocks": 120,
     "shares": (7_000, 2_000, 1_000),
     "maxDeadlineWindow": 86_400,
     "minResponseWindow": 60,
@@ -367,6 +370,8 @@ SIGNATURES = {
     "registerNode": "(uint96,uint16,bytes32[])",
     "addStake": "(uint96)",
     "reactivate": "()",
+    "renewLease": "()",
+    "endLease": "()",
     "serveModel": "(bytes32)",
     "stopServingModel": "(bytes32)",
     "requestUnstake": "(uint96)",
@@ -416,6 +421,7 @@ class NodeState:
     unbonding: int = 0
     ready_at: int = 0
     left_at: int = 0  # the last block in which it left an eligibility set
+    lease_end: int = 0  # the first block in which its lease no longer runs
 
 
 @dataclass
@@ -519,6 +525,7 @@ class Env:
             "unbondingDelay": v.call(co, "unbondingDelay()"),
             "maxMissedDeadlines": v.call(co, "maxMissedDeadlines()"),
             "slashBeneficiaryShareBps": v.call(co, "slashBeneficiaryShareBps()"),
+            "leaseBlocks": v.call(co, "leaseBlocks()"),
             "shares": tuple(
                 v.call(mk, f"{name}()") for name in ("nodeShareBps", "ownerShareBps", "protocolShareBps")
             ),
@@ -550,6 +557,8 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.node_bps, self.owner_bps, self.protocol_bps = p["shares"]
         self.max_deadline_window, self.min_window = p["maxDeadlineWindow"], p["minResponseWindow"]
         self.reveal_window = p["revealWindow"]
+        self.lease_blocks = p["leaseBlocks"]
+        self.draw_block = None  # the block of the draws the model predicts (None: the next one)
         self.epoch_length, self.pool_owner_bps = p["epochLength"], p["ownerShareBps"]
         self.mk, self.co, self.pou = env.marketplace.address, env.coordinator.address, env.proof_of_use.address
         self.treasury = to_checksum_address(env.marketplace_treasury)
@@ -723,6 +732,8 @@ class ProtocolMachine(RuleBasedStateMachine):
             return 0
         if node.stake - node.bonded < self.bond:
             return 0
+        if (self.block + 1 if self.draw_block is None else self.draw_block) >= node.lease_end:
+            return 0  # its lease does not run in the draw's block
         return ((node.capacity - node.active_tasks) << 32) // node.capacity
 
     def _open(self):
@@ -963,6 +974,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         self._send(self.co, "registerNode", stake, capacity, [model_id(n) for n in served], sender=address)
         self._move(address, self.co, stake)
         node = self.nodes[address] = NodeState(address, stake, capacity, list(served))
+        node.lease_end = self.tx_block + self.lease_blocks
         self._join_sets(node)
 
     def _setup_steerer(self, capacity, stake):
@@ -1095,6 +1107,13 @@ class ProtocolMachine(RuleBasedStateMachine):
         available = [self._seed_available(request) for request in requests]
         receipt = self._send(self.mk, "assignNodesBatch", structs, sender=sender)
         logs = decode_logs(receipt, self.mk, "NodesAssigned")
+        self.draw_block = self.block  # the batch's draws ran in its block, now the latest
+        try:
+            self._check_batch(requests, structs, available, logs, sender)
+        finally:
+            self.draw_block = None
+
+    def _check_batch(self, requests, structs, available, logs, sender):
         for request, struct, seed in zip(requests, structs, available):
             if request.status != OPEN or request.nodes or not seed:
                 self.env.count("batch entries skipped")
@@ -1247,7 +1266,37 @@ class ProtocolMachine(RuleBasedStateMachine):
             return
         self._send(self.co, "reactivate", sender=address)
         node.active, node.missed = True, 0
+        node.lease_end = self.tx_block + self.lease_blocks
         self._join_sets(node)
+
+    @precondition(lambda self: self.nodes)
+    @rule(data=st.data(), action=st.sampled_from(["renew due", "renew due", "end", "renew"]))
+    def lease(self, data, action):
+        """The nodes' agents renew the leases that have a third or less left; or one node ends its
+        lease (a drain) or renews it early. Neither changes an eligibility set."""
+        if action == "renew due":
+            for address, node in sorted(self.nodes.items()):
+                if node.active and node.lease_end - (self.block + 1) <= self.lease_blocks // 3:
+                    self._send(self.co, "renewLease", sender=address)
+                    node.lease_end = self.tx_block + self.lease_blocks
+                    self.env.count("lease renewed")
+            return
+        address = data.draw(st.sampled_from(sorted(self.nodes)), label="node")
+        node = self.nodes[address]
+        if action == "end":
+            if self.block + 1 >= node.lease_end:
+                with self._reverts("NodeCoordinatorLeaseNotRunning"):
+                    self._send(self.co, "endLease", sender=address)
+                return
+            self._send(self.co, "endLease", sender=address)
+            node.lease_end = self.tx_block
+            self.env.count("lease ended")
+        elif not node.active:
+            with self._reverts("NodeCoordinatorNotActive"):
+                self._send(self.co, "renewLease", sender=address)
+        else:
+            self._send(self.co, "renewLease", sender=address)
+            node.lease_end = self.tx_block + self.lease_blocks
 
     # ---- rules: requests ----
 
@@ -1826,6 +1875,7 @@ class ProtocolMachine(RuleBasedStateMachine):
                      returns=("bytes32",))
         for address in self.env.node_candidates:
             read(("node", address), co, "nodeInfo(address)", address, returns=NODE_INFO)
+            read(("lease", address), co, "leaseEnd(address)", address)
             read(("unbonding", address), co, "unbondingOf(address)", address, returns=("uint256", "uint256"))
         for name, model in self.models.items():
             read(("eligible", name), co, "eligibleNodes(bytes32)", model.id)
@@ -1963,6 +2013,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             on_chain = (stake, capacity, missed, active, registered)
             expected = (node.stake, node.capacity, node.missed, node.active, True)
             assert on_chain == expected, f"node {address}: chain {on_chain} != model {node}"
+            assert chain["lease", address] == node.lease_end, f"{address}: lease ends at {chain['lease', address]}"
         for name in self.models:
             members = self.eligible.get(name, [])
             expected = [a for a, n in self.nodes.items() if n.active and name in n.models]

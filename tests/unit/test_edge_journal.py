@@ -93,6 +93,14 @@ async def restart(new_node, request_id):
     return resumed, job
 
 
+async def until_idle(node):
+    """Waits for the node's assignment attempts, then its in-flight jobs, as a drain does but
+    without assigning what it was drawn for or ending its lease."""
+    while node._assigners or node._tasks:
+        await asyncio.gather(*node._assigners, *node._tasks, return_exceptions=True)
+        await asyncio.sleep(0)  # their done-callbacks take them out of the sets
+
+
 async def journal_result(node, marketplace, request_id, model):
     """What the agent journals before sending (the process then dies: nothing is sent)."""
     requested, assigned = (_event(marketplace, name, request_id) for name in ("InferenceRequested", "NodesAssigned"))
@@ -253,10 +261,12 @@ def test_on_requested__drawn_for_this_node__served_and_its_result_assigns_it(
         request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True)
         assert client.get_request(request_id).nodes == []  # the client leaves a single-node request to its node
         await node.on_requested(_event(marketplace, "InferenceRequested", request_id))
-        await node.drain()
+        await until_idle(node)  # served; a drain would first assign it, then end the node's lease
+        sent = operator.nonce - nonce
         job = node.journal.get(request_id)
+        await node.drain()
         await node.close()
-        return request_id, job, operator.nonce - nonce
+        return request_id, job, sent
 
     request_id, job, sent = run(scenario())
     assert job.state == SUBMITTED and client.status(request_id) is RequestStatus.Settled
@@ -631,11 +641,11 @@ def test_join__node_left_its_sets_recently__waits_out_the_rejoin_delay_then_reac
 
 
 def test_on_requested__requester_assigned_first__node_sends_nothing(
-        digits_model, new_node, client, store, marketplace, operator, chain):
+        digits_model, new_node, client, store, marketplace, coordinator, operator, chain):
     async def scenario():
         node = new_node(assign_delay=0)
         await node.join()
-        nonce = operator.nonce
+        nonce, start = operator.nonce, chain.blocks.height
         request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True,
                                               assign=True)  # the client assigns
         await node.on_requested(_event(marketplace, "InferenceRequested", request_id))
@@ -647,9 +657,11 @@ def test_on_requested__requester_assigned_first__node_sends_nothing(
         await node._assign(Request.from_event(_event(marketplace, "InferenceRequested", request_id)))
         sent = operator.nonce - nonce
         await node.close()
-        return sent
+        return sent, start
 
-    assert run(scenario()) == 0
+    sent, start = run(scenario())
+    # Nothing but the drain's end of its lease.
+    assert sent == 1 and len(events_of(coordinator, "LeaseEnded", start + 1, node=operator.address)) == 1
 
 
 def test_serve__result_not_computable_in_time__declined_before_the_deadline(
@@ -677,6 +689,60 @@ def test_serve__result_not_computable_in_time__declined_before_the_deadline(
     assert job.state == DECLINED
     result = run(client.get_result(request_id, timeout=0))
     assert result.status is RequestStatus.Refunded and "could not compute the result" in result.refund_reason
+
+
+def test_on_block__a_third_of_the_lease_left__renewed_in_the_background_before_it_runs_out(
+        digits_model, new_node, coordinator, operator, chain):
+    async def serve_blocks():
+        node = new_node()
+        await node.join()
+        lease_blocks, end = coordinator.leaseBlocks(), coordinator.leaseEnd(operator)
+        node.on_block(chain.blocks.height)  # a fresh lease: nothing to do
+        assert node._renewer is None
+        chain.mine(end - chain.blocks.height - 1 - lease_blocks // 3)  # a third left from the next block
+        node.on_block(chain.blocks.height)
+        await node._renewer
+        node.on_block(chain.blocks.height)  # renewed: not due again
+        assert node._renewer.done()
+        await node.drain()
+        await node.close()
+        return lease_blocks, end
+
+    lease_blocks, end = run(serve_blocks())
+    (renewed,) = events_of(coordinator, "LeaseRenewed", end - lease_blocks + 1, node=operator.address)
+    assert renewed.block_number < end and renewed.leaseEnd == renewed.block_number + lease_blocks
+
+
+def test_drain__lease_running__ended_before_in_flight_jobs_finish_and_a_restart_renews_it(
+        digits_model, new_node, coordinator, operator, chain):
+    seen = []
+
+    async def in_flight():  # stands for a job still running when the drain begins
+        await asyncio.sleep(0.2)
+        seen.append(coordinator.leaseRunning(operator))
+
+    async def drain_then_restart():
+        node = new_node()
+        await node.join()
+        assert coordinator.leaseRunning(operator)
+        node._tasks.add(asyncio.create_task(in_flight()))
+        await node.drain()
+        await node.close()
+        (ended,) = events_of(coordinator, "LeaseEnded", 0, node=operator.address)
+        assert seen == [False]  # no new work was drawn for it while the job finished
+        assert not coordinator.isEligible(operator, model_key(DIGITS))
+        assert coordinator.nodeInfo(operator).active  # a pause: still in its sets, no rejoin delay
+        chain.mine(coordinator.leaseBlocks())  # down for longer than a lease
+        node = new_node()
+        await node.join()
+        assert coordinator.leaseRunning(operator) and coordinator.isEligible(operator, model_key(DIGITS))
+        await node.drain()
+        await node.close()
+        return ended.block_number
+
+    ended = run(drain_then_restart())
+    renewals = events_of(coordinator, "LeaseRenewed", ended + 1, node=operator.address)
+    assert len(renewals) == 1  # the restart renewed it once, before serving
 
 
 def test_journal__assigned_request__round_trips_with_seed_block_coordinator_and_nodes(tmp_path):

@@ -31,6 +31,10 @@ A reseeded draw is blind, but it is a new draw: a node that disliked a pending r
 could leave and rejoin the set ahead of the assignment, again and again, until a draw gave it
 the request. A node that left a set now joins none for REJOIN_DELAY blocks, past the 256 blocks
 within which any pending request is assigned: its leave re-rolls the draw without it.
+
+A node's lease (it is drawn only while the lease it renews runs) is a switch a node flips at
+will, with no delay, in the block of an assignment if it likes. It changes no set, so it reseeds
+nothing: the node can only take itself out of a draw it knows, never into one.
 """
 
 import pytest
@@ -57,6 +61,14 @@ def steerer(project, marketplace, token, requester, fresh_account):
     contract = fresh_account().deploy(project.AssignmentSteerer, marketplace, token)
     token.transfer(contract, STEERER_FUNDS, sender=requester)
     return contract
+
+
+def renew_due_leases(coordinator, chain, nodes):
+    """Renews the leases with a third or less left, as the nodes' agents do: a long run of
+    requests outlasts a lease."""
+    for node in nodes:
+        if coordinator.leaseEnd(node) - (chain.blocks.height + 1) <= coordinator.leaseBlocks() // 3:
+            coordinator.renewLease(sender=node)
 
 
 def steered_request(marketplace, steerer, model_id, chain, requester, deadline_in=600) -> Request:
@@ -94,13 +106,14 @@ def test_assign_if_drawn__retried_in_later_blocks_and_by_other_senders__same_dra
 
 
 def test_assign_if_drawn__many_requests__chosen_node_gets_its_fair_share_only(
-    marketplace, steerer, digits, chain, requester, outsider, operators, by_address
+    marketplace, coordinator, steerer, digits, chain, requester, outsider, operators, by_address
 ):
     # 24 requests, four idle nodes: the attacker wants operators[2] on each. It tries right after
     # the request and again a few blocks later; when both fail, anyone (the nodes' agents) assigns.
     target = operators[2]
     requests, hits, first_try_hits = 24, 0, 0
     for _ in range(requests):
+        renew_due_leases(coordinator, chain, operators)  # before the request: its draw is then fixed
         request = steered_request(marketplace, steerer, digits, chain, requester)
         try:
             steerer.assignIfDrawn(request, target, sender=requester)
@@ -254,4 +267,40 @@ def test_node__leaves_and_rejoins_whenever_it_dislikes_the_draw__rejoin_refused_
     with reverts_with("NodeCoordinatorRejoinTooSoon", abi=coordinator):
         coordinator.serveModel(model_id, sender=attacker)  # mined in block rejoinable - 1
     coordinator.serveModel(model_id, sender=attacker)  # mined in block rejoinable
+    coordinator.renewLease(sender=attacker)  # the wait outlasted its lease, which its agent renews
     assert coordinator.servesModel(attacker, model_id) and coordinator.isEligible(attacker, model_id)
+
+
+def test_node__ends_its_lease_in_the_block_of_a_known_draw__only_passes_on_what_the_seed_gave_it(
+    marketplace, coordinator, chain, operators, request_inference, assign_nodes, register_node, outsider,
+    first_node_digits, by_address,
+):
+    # A lease is not membership of the set: ending and renewing one changes neither its order
+    # nor its size, so it reseeds no draw and waits out no rejoin delay. A node may pause in the
+    # very block of an assignment, ahead of it, once it knows the seed (as a node with open tasks
+    # may lower its capacity). All it moves is its own eligibility: a draw it was not given stays
+    # with the node it was given to, and a draw it was given goes to another node. It can pass
+    # on work, as declining does, and never take work the seed did not give it.
+    attacker = operators[0]
+    model_id = first_node_digits(lambda model: register_node(attacker, [model]))
+    changed = coordinator.eligibleChangedAt(model_id)
+    given = 0
+    for _ in range(8):
+        request, _, _ = request_inference(model_id, assign=False)
+        live = peek(chain, assign_nodes, request)
+        paused = peek(chain, assign_nodes, request, before=lambda: coordinator.endLease(sender=attacker))
+        assert paused != attacker.address
+        if live != attacker.address:
+            assert paused == live  # its pause moved nobody else's draw
+        given += live == attacker.address
+        ended, assignment = in_one_block(chain, [
+            (attacker, coordinator.endLease, ()),
+            (outsider, marketplace.assignNodes, (request,)),
+        ])
+        assert not ended.failed and not assignment.failed  # the same seed: nothing to refuse
+        (event,) = assignment.decode_logs(marketplace.NodesAssigned)
+        assert list(event.nodes) == [paused]
+        coordinator.renewLease(sender=attacker)  # back at once: no rejoin delay for a pause
+        served = request.assigned(event)
+        marketplace.submitResult(served, output("answer"), "ipfs://bafyout", b"", sender=by_address[paused])
+    assert coordinator.eligibleChangedAt(model_id) == changed  # no pause or renewal reseeded a draw

@@ -67,7 +67,7 @@ def new_coordinator(project, deployer_account, token, timelock, marketplace, dep
     nodes = deploy_config.nodes
     coordinator = deployer_account.deploy(
         project.NodeCoordinator, token, deployer_account, timelock, nodes.min_stake * JOY, nodes.task_bond * JOY,
-        nodes.unbonding_delay_seconds, nodes.max_missed_deadlines, 0,
+        nodes.unbonding_delay_seconds, nodes.max_missed_deadlines, 0, nodes.lease_blocks,
     )
     coordinator.setMarketplace(marketplace, sender=deployer_account)
     return coordinator
