@@ -54,7 +54,14 @@ class LoadPlan:
     digits: int = 0
     block_seconds: int = 2
     capacity: int = 64  # each agent's declared capacity (open tasks it accepts)
-    in_flight: int = 24  # outstanding requests per requester account
+    # Requests a requester account keeps open (sent, not yet settled), as a client awaiting its
+    # results does: 3 x 40 stays below the agents' declared capacity (3 x 64), so the load
+    # measures service, not a backlog that no node has room for.
+    in_flight: int = 40
+    # False: each requester sends all of its requests without waiting for any to close (the
+    # fault run, whose requests must all be out, and fit the agents' capacity, when it stops the
+    # chain).
+    closed_loop: bool = True
     settle_timeout: float = 900.0
     agent_start_timeout: float = 300.0
     # The fault run: once every request is sent, the chain stops mining for this long (0: no
@@ -260,19 +267,21 @@ def _measure(plan, workdir, say, supervisor, deployment, marketplace, token, coo
                 started = time.monotonic()
                 request_id = await client.request_inference(model, commitment, uri, deadline_seconds=1800)
                 sent_at[request_id], model_of[request_id], input_of[request_id] = started, model, index
+                while plan.closed_loop and request_id not in watcher.closings:  # open until seen closed
+                    await asyncio.sleep(0.1)
 
         await asyncio.gather(*(one(index) for index in indices))
 
     async def load() -> None:
         loop = asyncio.get_running_loop()
-        loop.set_default_executor(ThreadPoolExecutor(max_workers=len(requesters) * plan.in_flight + 8))
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=32))
         shares = [list(range(len(jobs)))[k :: len(requesters)] for k in range(len(requesters))]
         await asyncio.gather(*(requester(client, share) for client, share in zip(requesters, shares, strict=True)))
 
     started = time.monotonic()
     asyncio.run(load())
     sending_s = time.monotonic() - started
-    say(f"{len(sent_at)} requests sent in {sending_s:.1f} s; waiting for them to close")
+    say(f"{len(sent_at)} requests sent in {sending_s:.1f} s; waiting for the last to close")
     fault = _stop_mining(plan, supervisor, say) if plan.stop_mining_s else {}
     deadline = time.monotonic() + plan.settle_timeout
     last_report = time.monotonic()
@@ -303,7 +312,7 @@ def _measure(plan, workdir, say, supervisor, deployment, marketplace, token, coo
         "requests": len(sent_at),
         "settled": len(watcher.settled),
         "refunded": len(watcher.refunded),
-        "sending_s": round(sending_s, 1),
+        "load_s": round(sending_s, 1),  # first request sent -> last one closed (requesters keep in_flight open)
         "settled_per_min": round(len(watcher.settled) / (last - first) * 60, 1),
         # (not with a fault: the restarted agent is another process)
         "agent_cpu_ms_per_job": None if plan.stop_mining_s else round(cpu_s / max(1, jobs_served) * 1000, 1),

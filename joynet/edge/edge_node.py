@@ -49,7 +49,7 @@ from typing import Any
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
-from joynet.chain.errors import TransactionPendingError, TransactionRefusedError
+from joynet.chain.errors import TransactionPendingError, TransactionRefusedError, TransactionRevertedError
 from joynet.chain.marketplace import MarketplaceError, ModelMarketplace, Request, RequestStatus, model_key, seal_result
 from joynet.edge.errors import EdgeNodeError
 from joynet.edge.inference_node import InferenceNode
@@ -90,6 +90,11 @@ DRAWN_NODE_STANDBY_SECONDS = 10.0
 # chain may have stopped mining): the node's other transactions go on, and the job is never
 # failed for it while its transaction can still land. Waited for in polls of PENDING_POLL_SECONDS.
 RECEIPT_WAIT_SECONDS = 10.0
+# While a result transaction is on its way, results that become ready within this window go out
+# together in the next one: a few transactions a block, not one result each, nor a block's wait.
+RESULT_BATCH_WINDOW_SECONDS = 0.5
+# A job's transaction that reverted when mined is sent again this many times at most.
+MAX_REVERTED_SENDS = 3
 # Requests one assignNodesBatch of this node's assigns at most.
 MAX_ASSIGNMENTS_PER_TRANSACTION = 16
 PENDING_POLL_SECONDS = 2.0
@@ -221,6 +226,8 @@ class EdgeNode:
         self._collector: asyncio.Task | None = None  # the queued fee withdrawal, if any
         self._ready_results: list[tuple[tuple, asyncio.Future]] = []  # results waiting for a transaction
         self._result_sender: asyncio.Task | None = None  # sends them, several at once
+        self._results_in_flight = 0  # result transactions sent, receipts not read yet
+        self._receipt_waits: set[asyncio.Task] = set()  # the tasks awaiting their receipts
         self._collector_backing_off = False  # it failed and waits to try again
         self._lease: tuple[int, int] | None = None  # (leaseEnd, leaseBlocks) as last read or renewed
         self._renewer: asyncio.Task | None = None  # the queued lease renewal, if any
@@ -763,7 +770,20 @@ class EdgeNode:
             if claimed is None:
                 return
             job = claimed
-        await send(job)
+        try:
+            await send(job)
+        except TransactionRefusedError as refused:
+            if refused.error != "ModelMarketplaceRequestMismatch":
+                raise
+            # The request on chain is not the one journaled (assigned meanwhile, by a peer after
+            # the standby or by this node's own drain): read it back, and answer it if it is ours.
+            assigned = self.market.get_request(job.request_id)
+            if self.address not in assigned.nodes:
+                logger.info("request %d: assigned to %s, not this node; dropped", job.request_id, assigned.nodes)
+                self.journal.forget(job.request_id)
+                return
+            self.journal.set_request(job.request_id, assigned)
+            await send(self.journal.existing(job.request_id))
 
     async def _claim(self, job: Job) -> Job | None:
         """A drawn job's request, assigned: by this node now if nobody has (the loads may have
@@ -889,6 +909,7 @@ class EdgeNode:
         if closed is not None:
             self._finish(job, *closed)
             return
+        reverts = 0
         try:
             while True:
                 try:
@@ -906,6 +927,17 @@ class EdgeNode:
                     if closed is not None:
                         self._finish(job, *closed)
                         return
+                except TransactionRevertedError as reverted:
+                    # Mined and reverted: another transaction got in between its dry run and its
+                    # block (a peer's assignment of one entry of a batch, say). The job is not
+                    # lost for it: the chain is asked, and the result sent again if still due
+                    # (its dry run then refuses it if it can no longer land).
+                    own = self._own_step(job)
+                    outcome = own if own is not None and own[0] == done else self._closed_state(job)
+                    if outcome is not None or reverts >= MAX_REVERTED_SENDS:
+                        raise
+                    reverts += 1
+                    logger.info("request %d: %s; sending it again", rid, _short(str(reverted)))
         except Exception as error:  # noqa: BLE001 - a revert or an RPC failure: ask the chain what happened
             own = self._own_step(job)
             outcome = own if own is not None and own[0] == done else self._closed_state(job)
@@ -977,40 +1009,57 @@ class EdgeNode:
 
     async def _send_ready_results(self) -> None:
         while self._ready_results:
+            if self._results_in_flight:
+                # A result transaction of ours is on its way: what becomes ready within the
+                # window goes with the next one (its own transaction, not the next block).
+                await asyncio.sleep(RESULT_BATCH_WINDOW_SECONDS)
             batch = self._ready_results[:MAX_RESULTS_PER_TRANSACTION]
             del self._ready_results[: len(batch)]
             if len(batch) > 1:
                 try:
-                    await self._submit_batch(batch)
+                    await self._submit_results(batch)
                     continue
                 except TransactionRefusedError as refused:
                     # All or nothing: one entry refused (another node took its request meanwhile,
                     # say) refuses the batch. Each entry is dry-run alone (nothing sent), and the
                     # others go together without the refused ones, which get their refusal.
                     batch = await self._without_refused(batch, refused)
-                except Exception as error:  # noqa: BLE001 - not mined in time, or the RPC: each job reads the chain
+                except Exception as error:  # noqa: BLE001 - the RPC: each job's _send reads the chain
                     _answer_all(batch, error)
                     continue
-                if len(batch) > 1:
-                    try:
-                        await self._submit_batch(batch)
-                    except Exception as error:  # noqa: BLE001 - each job's _send reads the chain about it
-                        _answer_all(batch, error)
-                    continue
-            for args, ready in batch:
+            if batch:
                 try:
-                    _answer(ready, await self._transact(self.contract.submitResult, *args))
-                except Exception as error:  # noqa: BLE001 - the job's own _send reads the chain about it
-                    _answer(ready, error=error)
+                    await self._submit_results(batch)
+                except Exception as error:  # noqa: BLE001 - each job's _send reads the chain about it
+                    _answer_all(batch, error)
 
-    async def _submit_batch(self, batch: list[tuple[tuple, asyncio.Future]]):
-        """One submitResults for ``batch``; answers every entry with the receipt when it is mined."""
-        columns = [list(column) for column in zip(*(args for args, _ in batch), strict=True)]
-        receipt = await self._transact(self.contract.submitResults, *columns)
-        logger.info("%d results in one transaction (tx %s)", len(batch), receipt.txn_hash)
+    async def _submit_results(self, batch: list[tuple[tuple, asyncio.Future]]) -> None:
+        """Sends ``batch``'s results (one submitResult, or one submitResults for several) and
+        leaves its receipt to a task of its own, which answers every entry: the next results go
+        out without waiting for this block. A refusal (dry run) raises here, nothing sent."""
+        if len(batch) == 1:
+            method, args = self.contract.submitResult, list(batch[0][0])
+        else:
+            method, args = self.contract.submitResults, [list(c) for c in zip(*(a for a, _ in batch), strict=True)]
+        async with self._tx_lock:
+            tx_hash = await self.market.send(method, *args)
+        self._results_in_flight += 1
+        task = asyncio.create_task(self._answer_when_mined(tx_hash, batch), name=f"results-{tx_hash[:10]}")
+        self._receipt_waits.add(task)
+        task.add_done_callback(self._receipt_waits.discard)
+
+    async def _answer_when_mined(self, tx_hash: str, batch: list[tuple[tuple, asyncio.Future]]) -> None:
+        try:
+            receipt = await self.market.wait_for_receipt(tx_hash, RECEIPT_WAIT_SECONDS)
+        except Exception as error:  # noqa: BLE001 - not mined in time (each job waits on), or reverted
+            _answer_all(batch, error)
+            return
+        finally:
+            self._results_in_flight -= 1
+        if len(batch) > 1:
+            logger.info("%d results in one transaction (tx %s)", len(batch), receipt.txn_hash)
         for _, ready in batch:
             _answer(ready, receipt)
-        return receipt
 
     async def _without_refused(self, batch: list[tuple[tuple, asyncio.Future]], refused: TransactionRefusedError):
         """The entries of a refused batch that a submitResult of their own would not be refused
@@ -1262,6 +1311,8 @@ class EdgeNode:
             self._collector.cancel()
 
     async def close(self) -> None:
+        for task in self._receipt_waits:  # their jobs are done or journaled: the next start reads the chain
+            task.cancel()
         await self.inference.close()
         self.journal.close()
 
