@@ -8,6 +8,10 @@ in-process (``bot.serve(node, node.contract, node.journal, stop=event)``).
 from joynet.chain.bot import Bot
 from joynet.edge.edge_node import EdgeNode, format_joy, logger
 
+# A shutdown waits this long at most for its fee withdrawal (a chain that does not mine leaves it
+# pending; the next start journals it from its receipt).
+SHUTDOWN_FEE_WAIT_SECONDS = 5.0
+
 bot = Bot("edge_node")
 
 
@@ -68,7 +72,8 @@ async def record_refund(node: EdgeNode, event):
 async def drain(node: EdgeNode):
     """SIGTERM: end the lease (no new work), finish what is in flight, collect what was earned, close."""
     await node.drain()
-    await node.collect_fees(minimum=1)
+    # Bounded like the drain: a chain that does not mine leaves the withdrawal to the next start.
+    await node.collect_fees(minimum=1, wait=SHUTDOWN_FEE_WAIT_SECONDS)
     status = node.status()
     logger.info("stopped: jobs %s, %s JOY withdrawn in all", status["jobs"], format_joy(status["fees_withdrawn"]))
     await node.close()

@@ -166,7 +166,7 @@ class SigningClient:
 
     def read(self, method, *args, next_block: bool = False) -> Any:
         """``method(*args)`` (an Ape view method) as one eth_call on the latest block, or with
-        ``next_block`` in the block that comes next (see ``_next_block``), decoded as Ape
+        ``next_block`` in the block that comes next (see ``_in_next_block``), decoded as Ape
         decodes it (a single output unwrapped). The reads an agent or a busy requester makes per
         request: Ape's own call also looks up the contract's code and builds a transaction model
         each time (about 5 ms of CPU against 2 ms)."""
@@ -182,7 +182,7 @@ class SigningClient:
         return values[0] if len(values) == 1 else values
 
     def dry_run(self, method, *args) -> int:
-        """The gas ``method(*args)`` takes in the block that comes next (see ``_next_block``),
+        """The gas ``method(*args)`` takes in the block that comes next (see ``_in_next_block``),
         sent from the client's account; TransactionRefusedError if it would revert."""
         call = {"from": self._sender(), "to": method.contract.address, "data": method.encode_input(*args).to_0x_hex()}
         try:

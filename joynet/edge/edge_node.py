@@ -93,6 +93,8 @@ RECEIPT_WAIT_SECONDS = 10.0
 # While a result transaction is on its way, results that become ready within this window go out
 # together in the next one: a few transactions a block, not one result each, nor a block's wait.
 RESULT_BATCH_WINDOW_SECONDS = 0.5
+# The journal's meta key of a fee withdrawal a shutdown left unmined.
+PENDING_WITHDRAWAL = "pending_withdrawal"
 # A job's transaction that reverted when mined is sent again this many times at most.
 MAX_REVERTED_SENDS = 3
 # Requests one assignNodesBatch of this node's assigns at most.
@@ -289,6 +291,7 @@ class EdgeNode:
                 self.market.get_model(name)
             except MarketplaceError as error:
                 raise EdgeNodeError(f"cannot serve {name!r}: {error}") from None
+        self.record_pending_withdrawal()
         if self.journal.cursor is None:
             # A new journal: assignments can only be as old as the node's registration, which
             # the deployment's first block precedes.
@@ -1126,25 +1129,57 @@ class EdgeNode:
 
     # ---- fees ----
 
-    async def collect_fees(self, minimum: int | None = None) -> int:
+    async def collect_fees(self, minimum: int | None = None, wait: float | None = None) -> int:
         """Withdraws the node's balance in the marketplace (the fees credited to it) when it
         reaches ``minimum`` (default: the threshold); returns the amount withdrawn, as the
-        receipt's BalanceWithdrawn event says (the balance may grow until the transaction runs)."""
+        receipt's BalanceWithdrawn event says (the balance may grow until the transaction runs).
+        ``wait``: seconds to wait for the receipt at most (a shutdown's), else until it is mined.
+        A withdrawal not mined by then is journaled as pending; the next start (or collection)
+        records it from its receipt, so the journal's fees stay the chain's."""
+        self.record_pending_withdrawal()
+        if self.journal.meta(PENDING_WITHDRAWAL):
+            return 0  # one is on its way: its receipt says what it withdrew
         minimum = self.withdraw_threshold if minimum is None else minimum
         balance = self.contract.balances(self.address)
         if balance == 0 or balance < minimum:
             return 0
         unmined: str | None = None
         try:
-            receipt = await self._transact(self.contract.withdrawBalance, self.address)
+            receipt = await self._transact(
+                self.contract.withdrawBalance, self.address, wait=RECEIPT_WAIT_SECONDS if wait is None else wait
+            )
         except TransactionPendingError as pending:
             unmined = pending.tx_hash
         if unmined is not None:
+            if wait is not None:
+                self.journal.set_meta(PENDING_WITHDRAWAL, unmined)
+                logger.info("fee withdrawal %s sent, not mined yet: the next start records it", unmined)
+                return 0
             receipt = await self._mined(unmined)
+        return self._record_withdrawal(receipt)
+
+    def _record_withdrawal(self, receipt) -> int:
         amount = sum(event.amount for event in receipt.decode_logs(self.contract.BalanceWithdrawn))
         self.journal.add_withdrawal(receipt.txn_hash, amount)
         logger.info("collected %s JOY of fees (tx %s)", format_joy(amount), receipt.txn_hash)
         return amount
+
+    def record_pending_withdrawal(self) -> None:
+        """Journals the withdrawal a shutdown left unmined, once the chain says what became of it:
+        mined (its amount, from the receipt), or unknown to the chain (dropped: nothing was
+        withdrawn). One still in the pool stays pending."""
+        tx_hash = self.journal.meta(PENDING_WITHDRAWAL)
+        if not tx_hash:
+            return
+        if self.provider.make_request("eth_getTransactionReceipt", [tx_hash]) is not None:
+            from ape import chain
+
+            receipt = chain.get_receipt(tx_hash)
+            if not receipt.failed:
+                self._record_withdrawal(receipt)
+        elif not self.market.dropped(tx_hash):
+            return
+        self.journal.set_meta(PENDING_WITHDRAWAL, "")
 
     def request_fee_collection(self) -> None:
         """Queues a fee withdrawal (``collect_fees`` at the threshold) as background work: the

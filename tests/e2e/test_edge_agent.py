@@ -9,12 +9,15 @@ declined and refunded, an agent killed with SIGKILL mid-task is slashed while th
 reveal after the deadline and settle the request by majority, and restarted it submits nothing
 twice; SIGTERM drains; the status command reports; an agent's transaction reverts only when it
 loses a race to another account's (rarely: the agents dry-run every transaction just before sending).
+A second test runs one agent of its own: SIGTERM while the chain does not mine and its result is
+out, a bounded exit, and the result sent again by the restarted agent once the pool lost it.
 """
 
 import asyncio
 import json
 import os
 import signal
+import time
 
 import pytest
 from ape import accounts
@@ -22,7 +25,7 @@ from eth_utils import keccak
 
 from joynet import JOY, ModelMarketplace
 from joynet.inference.inputs import digits_input, document_commitment, encode_document, publish_input
-from joynet.edge.journal import REVEALED, RUNNING, SUBMITTED
+from joynet.edge.journal import COMPUTED, REVEALED, RUNNING, SUBMITTED
 from joynet.chain.marketplace import RequestStatus
 from joynet.models.builtin import publish_builtin_models
 from joynet.storage import EmbeddedStore
@@ -316,3 +319,43 @@ async def _publish_and_tamper(store, document):
     path = store.block_path(parse_cid(cid))
     path.write_bytes(path.read_bytes().replace(b"tampered", b"TAMPERED"))
     return "ipfs://" + cid, document_commitment(data)
+
+
+def test_edge_agent__sigterm_with_its_result_unmined__exits_within_the_drain_and_the_restart_lands_it(
+        edge_models, agent_env, store, marketplace, requester, chain, tmp_path):
+    # SIGTERM while the chain does not mine and the agent's result is out: the agent exits within
+    # its drain time (it used to hang on the receipt), journals the job as computed, not failed;
+    # the pool then loses the transaction, and the restarted agent sends the result again, once.
+    drain_seconds = 5
+    agent = EdgeAgent.in_workdir(6, tmp_path, agent_env, [DIGITS])
+    agent.args += ["--drain-seconds", str(drain_seconds)]
+    client = ModelMarketplace(contract_address=marketplace.address, account=requester)
+    start = chain.blocks.height
+    agent.start()
+    try:
+        agent.wait_ready(240)
+        request_id = run(request_with_input(client, store, DIGITS, digits_input([3] * 64), zk=True))
+        chain.provider.make_request("evm_setAutomine", [False])
+        try:
+            wait_for(lambda: agent.job_state(request_id) == COMPUTED, 60, "the result computed")
+            pending = lambda: int(chain.provider.make_request("txpool_status", [])["pending"], 16)  # noqa: E731
+            wait_for(lambda: pending() > 0, 30, "the result sent")
+            signalled = time.monotonic()
+            agent.signal(signal.SIGTERM)
+            wait_for(lambda: not agent.running(), drain_seconds + 30, "the agent to exit")
+            exited_after = time.monotonic() - signalled
+            assert agent.process.returncode == 0
+            assert exited_after < drain_seconds + 10
+            assert agent.job_state(request_id) == COMPUTED
+            chain.provider.make_request("anvil_dropAllTransactions", [])
+        finally:
+            chain.provider.make_request("evm_setAutomine", [True])
+            chain.provider.make_request("evm_mine", [])
+        assert client.status(request_id) is RequestStatus.Open
+        agent.start()
+        agent.wait_ready(240)
+        wait_for(lambda: client.status(request_id) is RequestStatus.Settled, 60, "the request settled")
+        wait_for(lambda: agent.job_state(request_id) == SUBMITTED, 30, "the job journaled submitted")
+        assert len(events_of(marketplace, "ResultSubmitted", start, requestId=request_id)) == 1
+    finally:
+        agent.stop()

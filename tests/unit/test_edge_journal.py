@@ -760,3 +760,38 @@ def test_journal__bound_to_another_node__refused(tmp_path):
     journal.bind("0x" + "11" * 20, "0x" + "22" * 20, 31337)
     with pytest.raises(JournalError, match="belongs to node 0x1111"):
         journal.bind("0x" + "33" * 20, "0x" + "22" * 20, 31337)
+
+
+def test_collect_fees__shutdown_wait_runs_out__journaled_pending_and_recorded_from_its_receipt_at_the_next_start(
+        digits_model, new_node, client, store, marketplace, operator, chain):
+    # A shutdown waits for its fee withdrawal a bounded time only: with the chain not mining it
+    # used to hang on the receipt. What it sent must still reach the journal, exactly, once the
+    # chain mined it: the next start reads the receipt.
+    async def scenario():
+        node = new_node()
+        await node.join()
+        request_id = await request_with_input(client, store, DIGITS, digits_input(PIXELS), zk=True)
+        await node.on_requested(_event(marketplace, "InferenceRequested", request_id))
+        await node.drain()  # served and settled: the fees are the node's balance
+        _stop_mining(chain)
+        try:
+            started = time.monotonic()
+            withdrawn_now = await node.collect_fees(minimum=1, wait=0.5)
+            waited = time.monotonic() - started
+            pending = node.journal.meta(edge_node.PENDING_WITHDRAWAL)
+        finally:
+            _resume_mining(chain)
+        await node.close()
+        restarted = new_node()
+        await restarted.join()
+        after = restarted.journal.withdrawn(), restarted.journal.meta(edge_node.PENDING_WITHDRAWAL)
+        await restarted.close()
+        return withdrawn_now, waited, pending, after
+
+    withdrawn_now, waited, pending, (journaled, still_pending) = run(scenario())
+    assert withdrawn_now == 0 and waited < 5 and pending
+    events = events_of(marketplace, "BalanceWithdrawn", 0, account=operator.address)
+    last = events[-1].transaction_hash
+    last = last if isinstance(last, str) else last.hex()
+    assert last.lower().removeprefix("0x") == pending.lower().removeprefix("0x")  # the shutdown's
+    assert journaled == sum(event.amount for event in events) == 5 * JOY * 70 // 100 and not still_pending
