@@ -776,7 +776,7 @@ class EdgeNode:
         try:
             await send(job)
         except TransactionRefusedError as refused:
-            if refused.error != "ModelMarketplaceRequestMismatch":
+            if refused.error not in ("ModelMarketplaceRequestMismatch", "ModelMarketplaceNotAssigned"):
                 raise
             # The request on chain is not the one journaled (assigned meanwhile, by a peer after
             # the standby or by this node's own drain): read it back, and answer it if it is ours.
@@ -1030,11 +1030,21 @@ class EdgeNode:
                 except Exception as error:  # noqa: BLE001 - the RPC: each job's _send reads the chain
                     _answer_all(batch, error)
                     continue
-            if batch:
+                if len(batch) > 1:
+                    try:
+                        await self._submit_results(batch)
+                        continue
+                    except TransactionRefusedError:
+                        pass  # refused again (the chain moved on meanwhile): each alone, below
+                    except Exception as error:  # noqa: BLE001 - the RPC: each job's _send reads the chain
+                        _answer_all(batch, error)
+                        continue
+            # One by one, each with its own answer: a refusal is never another entry's.
+            for entry in batch:
                 try:
-                    await self._submit_results(batch)
-                except Exception as error:  # noqa: BLE001 - each job's _send reads the chain about it
-                    _answer_all(batch, error)
+                    await self._submit_results([entry])
+                except Exception as error:  # noqa: BLE001 - the job's own _send reads the chain about it
+                    _answer(entry[1], error=error)
 
     async def _submit_results(self, batch: list[tuple[tuple, asyncio.Future]]) -> None:
         """Sends ``batch``'s results (one submitResult, or one submitResults for several) and
