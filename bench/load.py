@@ -363,6 +363,8 @@ def _stop_mining(plan: LoadPlan, supervisor: AgentSupervisor, say) -> dict:
         time.sleep(0.1)
     exit_s = time.monotonic() - signalled
     code = victim.process.returncode if victim.process else None
+    if victim.running():  # never two agents on one journal: the figure says it overran
+        victim.stop(timeout=0)
     say(f"{victim.name}: SIGTERM with its transactions unmined; exited after {exit_s:.1f} s (exit {code})")
     time.sleep(max(0.0, stopped_at + plan.stop_mining_s / 2 - time.monotonic()))
     pooled = provider.make_request("txpool_status", [])

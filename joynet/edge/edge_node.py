@@ -1161,11 +1161,14 @@ class EdgeNode:
         except TransactionPendingError as pending:
             unmined = pending.tx_hash
         if unmined is not None:
+            # Journaled as pending first: if the wait is cut short (a drain), the next start
+            # records it from its receipt.
+            self.journal.set_meta(PENDING_WITHDRAWAL, unmined)
             if wait is not None:
-                self.journal.set_meta(PENDING_WITHDRAWAL, unmined)
                 logger.info("fee withdrawal %s sent, not mined yet: the next start records it", unmined)
                 return 0
             receipt = await self._mined(unmined)
+            self.journal.set_meta(PENDING_WITHDRAWAL, "")
         return self._record_withdrawal(receipt)
 
     def _record_withdrawal(self, receipt) -> int:
@@ -1332,27 +1335,35 @@ class EdgeNode:
         ``timeout`` seconds (default: the node's ``drain_seconds``): no new work is taken meanwhile; what is left unfinished
         stays in the journal, which the next start resumes."""
         timeout = self.drain_seconds if timeout is None else timeout
+        deadline = None if timeout is None else time.monotonic() + timeout  # one bound for every wait below
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
         if self._tasks:  # told at once: the assigners below may take a few seconds
             logger.info("draining %d in-flight job(s) before exit", len(self._tasks))
         if self._assigners:  # a few seconds at most; one of them may be sending
-            await asyncio.wait(set(self._assigners), timeout=timeout)
+            await asyncio.wait(set(self._assigners), timeout=left())
+            for task in self._assigners:  # the chain may not be mining: others assign those requests
+                task.cancel()
         try:  # before the jobs are waited for, so that no new work is drawn for this node meanwhile
             await self._claim_drawn()
             await self.end_lease()
         except Exception as error:  # noqa: BLE001 - the lease then runs out by itself within leaseBlocks
             logger.warning("could not end the lease (%s); it runs out by itself", _short(str(error)))
         if self._tasks:
-            done, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+            done, pending = await asyncio.wait(set(self._tasks), timeout=left())
             for task in pending:
                 logger.warning(
                     "%s did not finish in %s s; the journal resumes it at the next start", task.get_name(), timeout
                 )
                 task.cancel()
         if self._collector is not None and not self._collector.done():
-            # One being sent is let finish (its receipt is journaled); one waiting to be tried
-            # again is dropped: the shutdown collects what is left.
+            # One being sent is let finish (its receipt is journaled; one still unmined was
+            # journaled as pending); one waiting to be tried again is dropped: the shutdown
+            # collects what is left.
             if not self._collector_backing_off:
-                await asyncio.wait({self._collector}, timeout=timeout)
+                await asyncio.wait({self._collector}, timeout=left())
             self._collector.cancel()
 
     async def close(self) -> None:
