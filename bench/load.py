@@ -381,7 +381,7 @@ def _stop_mining(plan: LoadPlan, supervisor: AgentSupervisor, say) -> dict:
     return {
         "fault.stop_mining_s": plan.stop_mining_s,
         "fault.sigterm_exit_s": round(exit_s, 1),
-        "fault.sigterm_exit_code": victim.process.returncode if victim.process else None,
+        "fault.sigterm_exit_code": code,
         "fault.dropped_from_pool": int(pooled["pending"], 16),
         "fault.base_fee_spike_gwei": spike // 10**9,
     }
