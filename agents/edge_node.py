@@ -8,8 +8,8 @@ in-process (``bot.serve(node, node.contract, node.journal, stop=event)``).
 from joynet.chain.bot import Bot
 from joynet.edge.edge_node import EdgeNode, format_joy, logger
 
-# A shutdown waits this long at most for its fee withdrawal (a chain that does not mine leaves it
-# pending; the next start journals it from its receipt).
+# A shutdown waits this long at most for its fee withdrawal, and no longer than the drain's time
+# left (a chain that does not mine leaves it pending; the next start journals it from its receipt).
 SHUTDOWN_FEE_WAIT_SECONDS = 5.0
 
 bot = Bot("edge_node")
@@ -44,6 +44,12 @@ async def serve_request(node: EdgeNode, event):
     await node.on_assigned(event)
 
 
+@bot.on_("ModelMetadataUpdated")
+async def reload_model(node: EdgeNode, event):
+    """A model's owner pointed it at new metadata: the model's next job loads it from there."""
+    node.on_metadata_updated(event)
+
+
 @bot.on_("ResultCommitted")
 async def note_commitment(node: EdgeNode, event):
     """A quorum node committed: a job of ours waiting for every commitment looks again at once."""
@@ -71,9 +77,10 @@ async def record_refund(node: EdgeNode, event):
 @bot.on_shutdown()
 async def drain(node: EdgeNode):
     """SIGTERM: end the lease (no new work), finish what is in flight, collect what was earned, close."""
-    await node.drain()
-    # Bounded like the drain: a chain that does not mine leaves the withdrawal to the next start.
-    await node.collect_fees(minimum=1, wait=SHUTDOWN_FEE_WAIT_SECONDS)
+    left = await node.drain()
+    # Within the drain's time: a chain that does not mine leaves the withdrawal to the next start.
+    wait = SHUTDOWN_FEE_WAIT_SECONDS if left is None else min(SHUTDOWN_FEE_WAIT_SECONDS, left)
+    await node.collect_fees(minimum=1, wait=wait)
     status = node.status()
     logger.info("stopped: jobs %s, %s JOY withdrawn in all", status["jobs"], format_joy(status["fees_withdrawn"]))
     await node.close()

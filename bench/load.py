@@ -10,6 +10,7 @@ flight from one account) and watches the chain until every request is closed. It
 
 - ``settled_per_min``: requests settled per minute, first request sent -> last one settled;
 - ``p50_s`` / ``p90_s``: request sent -> its InferenceSettled event seen, per model;
+- ``blocks_to_settle``: how many requests settled 1, 2, ... blocks after the block that took them;
 - ``agent_cpu_ms_per_job``: the agents' CPU time (user + system, their processes and children,
   from psutil) over the load, divided by the jobs they served;
 - the correctness checks: every request closed exactly once and settled, each output commitment
@@ -28,7 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from joynet.chain.deploy import JOY, deploy_protocol, load_deploy_config
@@ -69,6 +70,15 @@ class LoadPlan:
     # (restarted once mining resumes) and the base fee spikes for the first block after.
     stop_mining_s: float = 0.0
     drain_seconds: float = 20.0
+    # Requests sent per second in all (the requesters pace their sends; 0: as fast as they can).
+    requests_per_s: float = 0.0
+    # The crash run: this long after the first request, one agent is SIGKILLed; it is restarted
+    # once its lease has run out and ``restart_after_blocks`` more blocks are mined (0: no crash).
+    kill_after_s: float = 0.0
+    restart_after_blocks: int = 3
+    # The nodes' lease: the supernet's (a block every 2 s), not the local chain's default, which
+    # counts automine's one-transaction blocks.
+    lease_blocks: int = 30
 
 
 def sentence(i: int) -> str:
@@ -86,6 +96,7 @@ class Watcher(threading.Thread):
         super().__init__(name="load-watcher", daemon=True)
         self.marketplace, self.cursor, self.interval = marketplace, start_block, interval
         self.settled: dict[int, float] = {}
+        self.settled_in: dict[int, int] = {}  # the block of each request's settlement
         self.refunded: dict[int, str] = {}
         self.closings: Counter[int] = Counter()
         self.stopping = threading.Event()
@@ -99,6 +110,7 @@ class Watcher(threading.Thread):
                 seen = time.monotonic()
                 for log in self.marketplace.InferenceSettled.range(self.cursor, head + 1):
                     self.settled.setdefault(log.requestId, seen)
+                    self.settled_in.setdefault(log.requestId, log.block_number)
                     self.closings[log.requestId] += 1
                 for log in self.marketplace.InferenceRefunded.range(self.cursor, head + 1):
                     self.refunded[log.requestId] = log.reason
@@ -141,9 +153,9 @@ def run_load(plan: LoadPlan, workdir: Path, say: Callable[[str], None]) -> dict:
     test_accounts = accounts.test_accounts
     provider = networks.provider
     say(f"anvil at {provider.uri}; deploying")
-    deployment = deploy_protocol(
-        test_accounts[DEPLOYER], load_deploy_config(provider.network.name), list(test_accounts)
-    )
+    config = load_deploy_config(provider.network.name)
+    config = replace(config, nodes=replace(config.nodes, lease_blocks=plan.lease_blocks))
+    deployment = deploy_protocol(test_accounts[DEPLOYER], config, list(test_accounts))
     deployment_file = deployment_path(provider.network.name)
     deployment.save(deployment_file)
     marketplace, token = deployment.contract("ModelMarketplace"), deployment.contract("JoyToken")
@@ -261,6 +273,8 @@ def _measure(plan, workdir, say, supervisor, deployment, marketplace, token, coo
         outstanding = asyncio.Semaphore(plan.in_flight)
 
         async def one(index: int) -> None:
+            if plan.requests_per_s:  # paced: request ``index`` goes out index / rate seconds in
+                await asyncio.sleep(max(0.0, paced_from + index / plan.requests_per_s - time.monotonic()))
             async with outstanding:
                 model = jobs[index][0]
                 uri, commitment = published[index]
@@ -272,13 +286,18 @@ def _measure(plan, workdir, say, supervisor, deployment, marketplace, token, coo
 
         await asyncio.gather(*(one(index) for index in indices))
 
+    crash: dict = {}
+
     async def load() -> None:
         loop = asyncio.get_running_loop()
         loop.set_default_executor(ThreadPoolExecutor(max_workers=32))
         shares = [list(range(len(jobs)))[k :: len(requesters)] for k in range(len(requesters))]
-        await asyncio.gather(*(requester(client, share) for client, share in zip(requesters, shares, strict=True)))
+        crashing = [_crash_and_restart(plan, supervisor, coordinator, say, crash)] if plan.kill_after_s else []
+        await asyncio.gather(
+            *(requester(client, share) for client, share in zip(requesters, shares, strict=True)), *crashing
+        )
 
-    started = time.monotonic()
+    started = paced_from = time.monotonic()
     asyncio.run(load())
     sending_s = time.monotonic() - started
     say(f"{len(sent_at)} requests sent in {sending_s:.1f} s; waiting for the last to close")
@@ -304,6 +323,16 @@ def _measure(plan, workdir, say, supervisor, deployment, marketplace, token, coo
         if log.requestId in sent_at
     )
     jobs_served = sum(served.values())
+    requested_in = {
+        log.requestId: log.block_number
+        for log in marketplace.InferenceRequested.range(deployment.start_block, chain.blocks.height + 1)
+        if log.requestId in sent_at
+    }
+    blocks_to_settle = Counter(
+        block - requested_in[request_id]
+        for request_id, block in watcher.settled_in.items()
+        if request_id in requested_in
+    )
     latencies: dict[str, list[float]] = {MINILM: [], DIGITS: []}
     for request_id, seen in watcher.settled.items():
         latencies[model_of[request_id]].append(seen - sent_at[request_id])
@@ -314,9 +343,13 @@ def _measure(plan, workdir, say, supervisor, deployment, marketplace, token, coo
         "refunded": len(watcher.refunded),
         "load_s": round(sending_s, 1),  # first request sent -> last one closed (requesters keep in_flight open)
         "settled_per_min": round(len(watcher.settled) / (last - first) * 60, 1),
-        # (not with a fault: the restarted agent is another process)
-        "agent_cpu_ms_per_job": None if plan.stop_mining_s else round(cpu_s / max(1, jobs_served) * 1000, 1),
+        # (not with a fault or a crash: the restarted agent is another process)
+        "agent_cpu_ms_per_job": None
+        if plan.stop_mining_s or plan.kill_after_s
+        else round(cpu_s / max(1, jobs_served) * 1000, 1),
         "jobs_per_agent": {address: count for address, count in served.items()},
+        # how many requests settled k blocks after the block that took them (1: the very next)
+        "blocks_to_settle": {str(k): blocks_to_settle[k] for k in sorted(blocks_to_settle)},
         # CPU seconds over the load, per party (the requesters' clients share the benchmark's process)
         "cpu_s": {
             "agents": round(cpu_s, 1),
@@ -329,6 +362,8 @@ def _measure(plan, workdir, say, supervisor, deployment, marketplace, token, coo
             figures[f"{model}_p50_s"] = round(statistics.median(values), 2)
             figures[f"{model}_p90_s"] = round(_percentile(values, 0.9) or 0.0, 2)
     figures.update(fault)
+    if crash:
+        figures.update(_after_the_crash(crash, marketplace, deployment, say))
     if fault:
         figures.update(_after_the_fault(workdir, deployment, coordinator, marketplace, supervisor, say))
     say(json.dumps(figures))
@@ -385,6 +420,72 @@ def _stop_mining(plan: LoadPlan, supervisor: AgentSupervisor, say) -> dict:
         "fault.dropped_from_pool": int(pooled["pending"], 16),
         "fault.base_fee_spike_gwei": spike // 10**9,
     }
+
+
+async def _crash_and_restart(plan: LoadPlan, supervisor: AgentSupervisor, coordinator, say, crash: dict) -> None:
+    """The crash, during the load: one agent SIGKILLed (nothing drained, nothing said to the
+    chain), left dead until its lease has run out and a few more blocks are mined, restarted on
+    the same journal. Fills ``crash`` with the blocks it saw."""
+    import signal
+
+    from ape import accounts, chain
+
+    victim = supervisor.agents[1]
+    address = accounts.test_accounts[AGENTS[1]].address
+    await asyncio.sleep(plan.kill_after_s)
+    victim.signal(signal.SIGKILL)
+    await asyncio.to_thread(victim.process.wait)
+    killed_at, lease_end = chain.blocks.height, coordinator.leaseEnd(address)
+    say(f"{victim.name}: SIGKILL at block {killed_at}; its lease runs until block {lease_end}")
+    while chain.blocks.height < lease_end + plan.restart_after_blocks:
+        await asyncio.sleep(0.5)
+    restarted_at = chain.blocks.height
+    say(f"{victim.name}: restarted at block {restarted_at}")
+    victim.start()
+    await asyncio.to_thread(victim.wait_ready, plan.agent_start_timeout)
+    crash.update(victim=victim, address=address, killed_at=killed_at, lease_end=lease_end, restarted_at=restarted_at)
+
+
+def _after_the_crash(crash: dict, marketplace, deployment, say) -> dict:
+    """What the crash run must show: the dead node was assigned nothing after its lease ran out
+    (the liveness bound: ``leaseBlocks`` from its last renewal), and its restart resumed its
+    journal's jobs and served what was assigned to it while it was down."""
+    import re
+
+    from ape import chain
+
+    address, killed_at, lease_end = crash["address"], crash["killed_at"], crash["lease_end"]
+    while_dead = [
+        log.block_number
+        for log in marketplace.NodesAssigned.range(killed_at + 1, crash["restarted_at"] + 1)
+        if address in log.nodes
+    ]
+    served_after = sum(
+        1
+        for log in marketplace.ResultSubmitted.range(crash["restarted_at"] + 1, chain.blocks.height + 1)
+        if log.node == address
+    )
+    resumed = re.search(r"resumed (\d+) unfinished job", crash["victim"].log())
+    figures = {
+        "crash.lease_blocks": deployment.contract("NodeCoordinator").leaseBlocks(),
+        "crash.killed_at_block": killed_at,
+        "crash.lease_end_block": lease_end,
+        "crash.restarted_at_block": crash["restarted_at"],
+        "crash.assigned_while_dead": len(while_dead),
+        "crash.last_assigned_blocks_after_kill": max(while_dead) - killed_at if while_dead else None,
+        "crash.resumed_from_journal": int(resumed.group(1)) if resumed else 0,
+        "crash.served_after_restart": served_after,
+    }
+    late = [block for block in while_dead if block > lease_end]
+    if late:
+        raise LoadError(f"the killed node was assigned work after its lease ended (block {lease_end}): blocks {late}")
+    say(
+        f"after the crash: {len(while_dead)} assignments to the dead node, the last "
+        f"{figures['crash.last_assigned_blocks_after_kill']} blocks after the kill (lease end: "
+        f"{lease_end - killed_at} blocks after); the restart resumed {figures['crash.resumed_from_journal']} "
+        f"job(s) and served {served_after}"
+    )
+    return figures
 
 
 def _after_the_fault(workdir: Path, deployment, coordinator, marketplace, supervisor, say) -> dict:

@@ -1,7 +1,7 @@
 """`ape run load` (what `make load` runs): the load benchmark on a fresh local chain.
 
-    ape run load                          # 1,000 MiniLM requests, the mixed load (+100 digits), the fault run
-    ape run load --minilm 60 --digits 0 --fault-seconds 0   # a smaller run, no mixed load or fault
+    ape run load                          # 1,000 MiniLM requests, the mixed load (+100 digits), the fault and crash runs
+    ape run load --minilm 60 --digits 0 --fault-seconds 0 --no-crash   # a smaller run: MiniLM only
     ape run load --workdir DIR            # keep the store, journals and agent logs in DIR
 
 Three requester accounts against three `ape run edge_agent` processes, anvil mining a block every
@@ -9,8 +9,10 @@ Three requester accounts against three `ape run edge_agent` processes, anvil min
 the agents' CPU per job, and the correctness checks' counts. The fault run (150 requests, all
 sent at once) stops the chain for --fault-seconds once every request is sent (the pool emptied halfway, an agent stopped by SIGTERM
 and restarted, a base-fee spike when mining resumes) and checks that every request still settles,
-no job is journaled failed, nothing is slashed and the journals' fees are the chain's. What is measured, and how, is
-bench/load.py. A benchmark, not a test: a failed correctness check stops it with an error.
+no job is journaled failed, nothing is slashed and the journals' fees are the chain's. The crash
+run (300 requests at 2 a second) SIGKILLs an agent 20 s in, restarts it once its lease has run out
+and checks that it was assigned nothing after that. What is measured, and how, is bench/load.py.
+A benchmark, not a test: a failed correctness check stops it with an error.
 """
 
 import json
@@ -49,9 +51,16 @@ RESULTS = Path(__file__).resolve().parent.parent / "bench" / "load.json"
     help="the fault run (after the others): the chain stops mining this long once the MiniLM requests are "
     "sent, the pool is emptied, an agent gets SIGTERM and restarts, the base fee spikes (0: no fault run)",
 )
+@click.option(
+    "--crash/--no-crash",
+    default=True,
+    show_default=True,
+    help="the crash run (after the others): 300 MiniLM requests at 2 a second; one agent is SIGKILLed 20 s in "
+    "and restarted once its lease has run out",
+)
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), help="keep the run's files here")
 @click.option("--no-write", is_flag=True, help="print the figures only; leave bench/load.json as it is")
-def cli(minilm, digits, block_seconds, fault_seconds, workdir, no_write):
+def cli(minilm, digits, block_seconds, fault_seconds, crash, workdir, no_write):
     if not networks.provider.network.is_local:
         raise click.ClickException("the load benchmark runs on a local chain only (--network ethereum:local:foundry)")
     logger.set_level("WARNING")
@@ -65,6 +74,15 @@ def cli(minilm, digits, block_seconds, fault_seconds, workdir, no_write):
         # All sent before the chain stops: as many as the three agents' capacity holds open.
         runs["fault"] = LoadPlan(
             minilm=min(minilm, 150), block_seconds=block_seconds, stop_mining_s=fault_seconds, closed_loop=False
+        )
+    if crash:
+        # Paced, so that the dead node's share stays below its capacity while its lease runs out.
+        runs["crash"] = LoadPlan(
+            minilm=min(minilm, 300),
+            block_seconds=block_seconds,
+            requests_per_s=2.0,
+            kill_after_s=20.0,
+            closed_loop=False,
         )
     results: dict = {"machine": machine()}
     for name, plan in runs.items():

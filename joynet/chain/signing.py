@@ -52,12 +52,20 @@ class SentTransaction:
     max_fee: int | None
     priority_fee: int | None
     raw: bytes
-    sent_at: float
-    sent_at_block: int
+    sent_at: float  # monotonic, of the latest broadcast at this nonce
     hashes: list[str] = field(default_factory=list)
+    # The head when it was sent; read at its first tending (one mined at once never needs it).
+    sent_at_block: int | None = None
     cancelled: bool = False
-    tended_at: float = 0.0
+    tended_at: float | None = None  # when it was last tended (sent counts as tended)
+    looked_at: float = 0.0  # when a waiter last asked the chain for its receipt
     finished_at: float | None = None  # when its receipt was first read
+    receipt: Any = None  # that receipt, for every other waiter of the transaction
+    mined_hash: str | None = None  # the hash it names (the first's or a replacement's)
+
+    def __post_init__(self):
+        if self.tended_at is None:
+            self.tended_at = self.sent_at
 
 
 class SigningClient:
@@ -144,11 +152,20 @@ class SigningClient:
 
     def _look(self, tx_hash: str) -> Any:
         """One look for the receipt of ``tx_hash`` or of a replacement (None: not mined yet);
-        tends the transaction when it is due (see ``_tend``)."""
+        tends the transaction when it is due (see ``_tend``). Several waiters of one transaction
+        (the jobs of one batch of results, say) share the looks: the chain is asked at most once
+        per half RECEIPT_POLL_SECONDS, and the receipt read once."""
         from ape import networks
 
         provider = networks.provider
         sent = self._sent.get(tx_hash)
+        if sent is not None:
+            if sent.receipt is not None:
+                return self._finished(sent, sent.mined_hash, tx_hash)
+            now = time.monotonic()
+            if now - sent.looked_at < RECEIPT_POLL_SECONDS / 2:
+                return None  # another waiter has just looked
+            sent.looked_at = now
         for candidate in sent.hashes if sent is not None else [tx_hash]:
             # The raw RPC: web3's own call formats every field of a receipt it polls for.
             if provider.make_request("eth_getTransactionReceipt", [candidate]) is not None:
@@ -181,12 +198,13 @@ class SigningClient:
         values = provider.network.ecosystem.decode_returndata(abi, bytes.fromhex(returned[2:]))
         return values[0] if len(values) == 1 else values
 
-    def dry_run(self, method, *args) -> int:
-        """The gas ``method(*args)`` takes in the block that comes next (see ``_in_next_block``),
-        sent from the client's account; TransactionRefusedError if it would revert."""
+    def dry_run(self, method, *args, latest: dict | None = None) -> int:
+        """The gas ``method(*args)`` takes in the block that comes next (see ``_in_next_block``;
+        ``latest``: the latest block, if just read), sent from the client's account;
+        TransactionRefusedError if it would revert."""
         call = {"from": self._sender(), "to": method.contract.address, "data": method.encode_input(*args).to_0x_hex()}
         try:
-            return int(self._in_next_block(method.provider, "eth_estimateGas", call), 16)
+            return int(self._in_next_block(method.provider, "eth_estimateGas", call, latest), 16)
         except Exception as error:  # noqa: BLE001 - a revert: named, if the error is one of the project's
             if "revert" not in str(error).lower():
                 raise  # the client could not ask (an RPC failure), which says nothing of the transaction
@@ -196,7 +214,7 @@ class SigningClient:
                 message = f"reverted: {name.group(1)}"
             raise TransactionRefusedError(message, name.group(1) if name else message) from None
 
-    def _in_next_block(self, provider, rpc: str, call: dict) -> Any:
+    def _in_next_block(self, provider, rpc: str, call: dict, latest: dict | None = None) -> Any:
         """``rpc`` (eth_call or eth_estimateGas) in the block that comes next: the latest block's
         state, with the next block's number and timestamp as block overrides (so that, for
         instance, a request's seed, its block's hash, is known as it is to a transaction sent
@@ -208,7 +226,7 @@ class SigningClient:
         does not see the account's own unmined transactions: a transaction that depends on
         another waits for its receipt first. Nodes without block overrides get "pending"."""
         if self._overrides is not False:
-            block = provider.make_request("eth_getBlockByNumber", ["latest", False])
+            block = latest or provider.make_request("eth_getBlockByNumber", ["latest", False])
             number, stamp = int(block["number"], 16), int(block["timestamp"], 16)
             overrides = {"number": hex(number + 1), "time": hex(max(stamp + 1, int(time.time())))}
             try:
@@ -226,9 +244,10 @@ class SigningClient:
 
     def _send_now(self, method, *args) -> str:
         provider = method.provider
-        estimate = self.dry_run(method, *args)
+        latest = provider.make_request("eth_getBlockByNumber", ["latest", False])  # for the dry run and the fees
+        estimate = self.dry_run(method, *args, latest=latest)
         limit = min(estimate + GAS_MARGIN, self._block_gas_limit(provider))
-        max_fee, priority_fee = self._fees(provider)
+        max_fee, priority_fee = self._fees(provider, latest)
         with self._nonce_lock:
             nonce = self._allocate_nonce(provider)
             signed = self._sign(method, args, nonce, limit, max_fee, priority_fee)
@@ -248,19 +267,7 @@ class SigningClient:
                 raw = bytes(signed.serialize_transaction())
                 tx_hash = self._broadcast(provider, raw)
             self._next_nonce, self._last_send = nonce + 1, time.monotonic()
-            sent = SentTransaction(
-                method,
-                args,
-                nonce,
-                limit,
-                max_fee,
-                priority_fee,
-                raw,
-                time.monotonic(),
-                -1,  # read at its first tending: a transaction mined at once never needs it
-                [tx_hash],
-            )
-            sent.tended_at = sent.sent_at
+            sent = SentTransaction(method, args, nonce, limit, max_fee, priority_fee, raw, time.monotonic(), [tx_hash])
             self._sent[tx_hash] = sent
             self._forget_finished()
         return tx_hash
@@ -321,15 +328,15 @@ class SigningClient:
         return provider.web3.eth.block_number
 
     @staticmethod
-    def _base_fee(provider) -> int | None:
+    def _base_fee(provider, latest: dict | None = None) -> int | None:
         """The next block's base fee at most: the latest's plus the 12.5 % EIP-1559 allows per block."""
-        fee = provider.make_request("eth_getBlockByNumber", ["latest", False]).get("baseFeePerGas")
+        fee = (latest or provider.make_request("eth_getBlockByNumber", ["latest", False])).get("baseFeePerGas")
         return None if fee is None else int(fee, 16) * 9 // 8
 
-    def _fees(self, provider) -> tuple[int | None, int | None]:
+    def _fees(self, provider, latest: dict | None = None) -> tuple[int | None, int | None]:
         """EIP-1559 fees: the node's suggested tip, and room for the base fee to double before
         the transaction is priced out. (None, None) on a chain without a base fee."""
-        base = self._base_fee(provider)
+        base = self._base_fee(provider, latest)
         if base is None:
             return None, None
         tip = int(provider.make_request("eth_maxPriorityFeePerGas", []), 16)
@@ -350,9 +357,11 @@ class SigningClient:
     def _finished(self, sent: SentTransaction | None, mined_hash: str, tx_hash: str) -> Any:
         from ape import networks
 
-        receipt = networks.provider.get_receipt(mined_hash)
+        receipt = sent.receipt if sent is not None and sent.receipt is not None else None
+        if receipt is None:
+            receipt = networks.provider.get_receipt(mined_hash)
         if sent is not None and sent.finished_at is None:
-            sent.finished_at = time.monotonic()
+            sent.finished_at, sent.receipt, sent.mined_hash = time.monotonic(), receipt, mined_hash
         if sent is not None and sent.cancelled and mined_hash != sent.hashes[0] and not receipt.failed:
             if receipt.receiver == self.account.address:  # the empty transfer took the nonce
                 raise TransactionRefusedError(
@@ -389,7 +398,7 @@ class SigningClient:
                 return  # a chain without a base fee: nothing to bump against
             base = self._base_fee(provider) or 0
             priced_out = sent.max_fee < base
-            if sent.sent_at_block < 0:
+            if sent.sent_at_block is None:
                 sent.sent_at_block = self._head(provider)
             waited = time.monotonic() - sent.sent_at >= STUCK_SECONDS and self._head(provider) > sent.sent_at_block + 1
             if priced_out or waited:
@@ -442,8 +451,8 @@ class SigningClient:
             logger.info("transaction %s: replacement refused (%s)", sent.hashes[0], str(error)[:120])
             return
         sent.raw, sent.max_fee, sent.priority_fee, sent.cancelled = raw, max_fee, tip, cancel
-        sent.sent_at, sent.sent_at_block = time.monotonic(), self._head(provider)
-        sent.tended_at = sent.sent_at
+        sent.sent_at = sent.tended_at = time.monotonic()
+        sent.sent_at_block = self._head(provider)
         sent.hashes.append(tx_hash)
         self._sent[tx_hash] = sent
         logger.info(

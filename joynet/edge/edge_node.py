@@ -40,6 +40,7 @@ lines of ``ape run edge_agent status``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -52,7 +53,7 @@ from eth_utils import keccak, to_checksum_address
 from joynet.chain.errors import TransactionPendingError, TransactionRefusedError, TransactionRevertedError
 from joynet.chain.marketplace import MarketplaceError, ModelMarketplace, Request, RequestStatus, model_key, seal_result
 from joynet.edge.errors import EdgeNodeError
-from joynet.edge.inference_node import InferenceNode
+from joynet.edge.inference_node import InferenceNode, LoadedModel
 from joynet.edge.journal import (
     ASSIGNED,
     CLOSED,
@@ -100,6 +101,8 @@ MAX_REVERTED_SENDS = 3
 # Requests one assignNodesBatch of this node's assigns at most.
 MAX_ASSIGNMENTS_PER_TRANSACTION = 16
 PENDING_POLL_SECONDS = 2.0
+# The latest block (head, time) is read again only after this: a fraction of a block interval.
+LATEST_BLOCK_READ_SECONDS = 0.2
 # Results of single-node requests ready together go out in one submitResults of at most this
 # many (its gas grows with each; 32 stay far below a block's gas limit, proofs included).
 MAX_RESULTS_PER_TRANSACTION = 32
@@ -218,13 +221,18 @@ class EdgeNode:
         self._tasks: set[asyncio.Task] = set()
         self._running: set[int] = set()  # request ids of the tasks in flight
         self._assigners: set[asyncio.Task] = set()  # assignment attempts in flight
+        self._hurry = asyncio.Event()  # set by a drain: assignment attempts stop waiting their turn
         self._assigning: set[int] = set()  # their request ids
+        # Of those, the ones the events showed assigned or closed meanwhile: no read needed to drop them.
+        self._seen_assigned: set[int] = set()
         self._graced: dict[int, tuple[Request, float]] = {}  # those, with when their grace ends (monotonic)
         self._backlog: dict[int, Request] = {}  # requests nobody could assign yet (no node had room)
         self._room_freed = asyncio.Event()  # a request closed: nodes may have room again
         self._requested: dict[int, Any] = {}  # InferenceRequested events of served models, until assigned
+        self._loaded: dict[bytes, LoadedModel] = {}  # served models by id, until their metadata changes
         self._wakeups: dict[int, asyncio.Event] = {}  # quorum jobs waiting to reveal
-        self._clock: tuple[int, int, float] | None = None  # latest block (number, timestamp) and when first seen
+        # The latest block (number, timestamp), when this node first saw it, and when it last read it.
+        self._clock: tuple[int, int, float, float] | None = None
         self._collector: asyncio.Task | None = None  # the queued fee withdrawal, if any
         self._ready_results: list[tuple[tuple, asyncio.Future]] = []  # results waiting for a transaction
         self._result_sender: asyncio.Task | None = None  # sends them, several at once
@@ -245,35 +253,53 @@ class EdgeNode:
 
         return networks.provider
 
+    def _latest_block(self, fresh: bool = False) -> tuple[int, int, float]:
+        """(number, timestamp, when this node first saw it) of the latest block, read at most once
+        per LATEST_BLOCK_READ_SECONDS unless ``fresh``: every event and job asks for the head or
+        the time, and under load one read each was a fifth of the node's CPU. A newer block seen
+        in an event or reported by the bot (``_saw_block``) has it read at the next ask."""
+        clock, now = self._clock, time.monotonic()
+        if not fresh and clock is not None and now - clock[3] < LATEST_BLOCK_READ_SECONDS:
+            return clock[:3]
+        block = self.provider.make_request("eth_getBlockByNumber", ["latest", False])
+        number, stamp = int(block["number"], 16), int(block["timestamp"], 16)
+        first_seen = clock[2] if clock is not None and clock[:2] == (number, stamp) else now
+        self._clock = (number, stamp, first_seen, now)
+        return number, stamp, first_seen
+
+    def _saw_block(self, number: int) -> None:
+        """An event or the bot showed block ``number``: a head read before it is read again."""
+        clock = self._clock
+        if clock is not None and number > clock[0]:
+            self._clock = (*clock[:3], float("-inf"))
+
     def chain_time(self) -> int:
         """The chain's time now, at least: the latest block's timestamp plus the time since this
         node first saw that block. A local chain mines only with transactions, so its latest block
         may be old; the next block's timestamp is no less than this (a deadline this says has
         passed has passed for the next transaction too)."""
-        block = self.provider.make_request("eth_getBlockByNumber", ["latest", False])
-        number, stamp, now = int(block["number"], 16), int(block["timestamp"], 16), time.monotonic()
-        if self._clock is None or self._clock[:2] != (number, stamp):
-            self._clock = (number, stamp, now)
-        return int(stamp + now - self._clock[2])
+        _, stamp, first_seen = self._latest_block()
+        return int(stamp + time.monotonic() - first_seen)
 
-    def _head(self) -> int:
-        return int(self.provider.make_request("eth_blockNumber", []), 16)
+    def _head(self, fresh: bool = False) -> int:
+        return self._latest_block(fresh)[0]
 
     def _my_event_tx(self, job: Job, event: str) -> str | None:
         """The transaction of this node's ResultSubmitted / ResultCommitted / RequestDeclined for
         the job, if any."""
         logs = getattr(self.contract, event).range(
-            job.block, self._head() + 1, search_topics={"requestId": job.request_id, "node": self.address}
+            job.block, self._head(fresh=True) + 1, search_topics={"requestId": job.request_id, "node": self.address}
         )
         tx = next((log.transaction_hash for log in logs), None)
         return tx if tx is None or isinstance(tx, str) else "0x" + bytes(tx).hex()
 
     async def _transact(self, method, *args, wait: float | None = RECEIPT_WAIT_SECONDS):
-        """Sends (checked and signed under the node's send lock, so that a check just before it
-        sees the node's previous sends) and waits ``wait`` seconds at most for the receipt (None:
-        the network's acceptance timeout, for joining) outside the lock: the node has several
-        transactions in flight, and one the chain is slow to mine (TransactionPendingError) is
-        tended by the client's transaction manager while it is waited for."""
+        """Sends (checked and signed under the node's send lock, which keeps the node's sends in
+        the order its handlers made them) and waits ``wait`` seconds at most for the receipt
+        (None: the network's acceptance timeout, for joining) outside the lock: the node has
+        several transactions in flight, and one the chain is slow to mine
+        (TransactionPendingError) is tended by the client's transaction manager while it is
+        waited for."""
         async with self._tx_lock:
             tx_hash = await self.market.send(method, *args)
         return await self.market.wait_for_receipt(tx_hash, wait)
@@ -300,7 +326,7 @@ class EdgeNode:
         for name in self.models.values():
             await self._load(name)
         self._read_lease()
-        if self.lease_due(self._head()):
+        if self.lease_due(self._head(fresh=True)):
             # Registration or reactivation started a lease, which loading may have used up; a
             # restart finds the lease of its last run ended. Renewed before serving.
             await self.renew_lease()
@@ -350,18 +376,18 @@ class EdgeNode:
         that left one (stopped serving a model, deactivated, evicted) for REJOIN_DELAY blocks,
         so that leaving buys no fresh draw of pending requests."""
         rejoinable = self.coordinator.rejoinableAt(self.address)
-        if self._head() + 1 >= rejoinable:
+        if self._head(fresh=True) + 1 >= rejoinable:
             return
         logger.info(
             "this node left an eligibility set recently: it may rejoin from block %d (head %d); waiting",
             rejoinable,
-            self._head(),
+            self._head(fresh=True),
         )
         last_report = time.monotonic()
-        while self._head() + 1 < rejoinable:
+        while self._head(fresh=True) + 1 < rejoinable:
             await asyncio.sleep(REJOIN_POLL_SECONDS)
             if time.monotonic() - last_report >= 30:
-                logger.info("waiting to rejoin: %d blocks to go", rejoinable - self._head() - 1)
+                logger.info("waiting to rejoin: %d blocks to go", rejoinable - self._head(fresh=True) - 1)
                 last_report = time.monotonic()
 
     async def _approve(self, amount: int) -> None:
@@ -374,7 +400,7 @@ class EdgeNode:
 
     async def _load(self, name: str) -> None:
         started = time.perf_counter()
-        loaded = await self.inference.load_model(name)
+        loaded = self._loaded[model_key(name)] = await self.inference.load_model(name)
         warm_input = WARM_UP_INPUTS.get(loaded.package.framework) if self.warm_up else None
         if warm_input is not None:
             proving = bool(loaded.verification.get("circuitId"))
@@ -398,6 +424,7 @@ class EdgeNode:
         the chain, and assigns them itself only if nobody has."""
         if bytes(event.modelId) not in self.models:
             return
+        self._saw_block(event.block_number)
         rid = event.requestId
         self._requested[rid] = event
         for old in [r for r, e in self._requested.items() if e.block_number < event.block_number - SEED_BLOCKS]:
@@ -430,6 +457,7 @@ class EdgeNode:
         ]
         # Bounded: when no node has room, assignNodesBatch skips every entry, and a batch of
         # hundreds (a backlog under overload) took half a block's gas to assign nothing.
+        due = [other for other in due if other.id not in self._seen_assigned]
         return [request] + [other for other in due[: MAX_ASSIGNMENTS_PER_TRANSACTION - 1] if self._unassigned(other)]
 
     def _drawn(self, request: Request) -> list[str] | None:
@@ -448,7 +476,7 @@ class EdgeNode:
         """Journals and serves a single-node request the draw gave this node: its result will
         assign it (submitResult of the unassigned request)."""
         rid = request.id
-        requested = self._requested.pop(rid, None) or self._find_requested(rid, self._head())
+        requested = self._requested.pop(rid, None) or self._find_requested(rid, self._head(fresh=True))
         if requested is None or not self.journal.add(
             request,
             self.models.get(request.modelId, "0x" + request.modelId.hex()),
@@ -477,8 +505,9 @@ class EdgeNode:
             standby = DRAWN_NODE_STANDBY_SECONDS if drawn is not None and len(drawn) == 1 else 0.0
             # Batched with another assignment once its grace (and standby) ended, before its own offset.
             self._graced[rid] = (request, time.monotonic() + (self.assign_delay if delay else 0.0) + standby)
-            await asyncio.sleep(self._assign_delay(request, grace=delay) + standby)
-            if not self._unassigned(request):
+            with contextlib.suppress(TimeoutError):  # a drain cuts the wait short
+                await asyncio.wait_for(self._hurry.wait(), self._assign_delay(request, grace=delay) + standby)
+            if rid in self._seen_assigned or not self._unassigned(request):
                 self._backlog.pop(rid, None)
                 return
             async with self._tx_lock:
@@ -546,6 +575,7 @@ class EdgeNode:
         def assigned(done: asyncio.Task) -> None:
             self._assigners.discard(done)
             self._assigning.discard(rid)
+            self._seen_assigned.discard(rid)
             self._graced.pop(rid, None)
 
         task.add_done_callback(assigned)
@@ -555,9 +585,12 @@ class EdgeNode:
     async def on_assigned(self, event) -> None:
         """Handles a NodesAssigned event: journals the assigned request and starts serving it when
         this node is among its nodes."""
+        rid = event.requestId
+        self._saw_block(event.block_number)
+        if rid in self._assigning:
+            self._seen_assigned.add(rid)
         if self.address not in {to_checksum_address(node) for node in event.nodes}:
             return
-        rid = event.requestId
         job = self.journal.get(rid)
         if job is not None:
             if not job.request.nodes:  # a drawn job another node assigned (to this one) first
@@ -602,6 +635,8 @@ class EdgeNode:
 
     def on_outcome(self, request_id: int, outcome: str) -> bool:
         """Records how the chain closed a request (settled / refunded); True if it was ours."""
+        if request_id in self._assigning:
+            self._seen_assigned.add(request_id)
         if self.journal.get(request_id) is None:
             return False
         self.journal.update(request_id, outcome=outcome)
@@ -694,7 +729,8 @@ class EdgeNode:
         if request.modelId not in self.models:
             raise InvalidInputError(f"this node no longer serves model {job.model}")
         raw = await fetch_input(self.store, job.input_uri, self.inference.max_input_bytes)
-        result = await self.inference.execute_inference(job.model, raw)
+        loaded = await self._model_of(job)
+        result = await self.inference.execute_loaded(loaded, raw, model_id=job.model)
         committed = result.input_commitment or document_commitment(raw)
         if committed != request.inputCommitment:
             raise InvalidInputError(
@@ -704,7 +740,9 @@ class EdgeNode:
         proved = ""
         if result.verification.get("circuitId"):
             proof_started = time.perf_counter()
-            result = await self.inference.execute_inference(job.model, raw, request_id=request.id, node=self.address)
+            result = await self.inference.execute_loaded(
+                loaded, raw, request_id=request.id, node=self.address, model_id=job.model
+            )
             proved = f", proved in {time.perf_counter() - proof_started:.2f} s"
         document = {
             "requestId": request.id,
@@ -715,6 +753,19 @@ class EdgeNode:
         output_uri = IPFS_SCHEME + await self.store.add_bytes(encode_document(document))
         summary = f"computed {_describe(result.output)}{proved} ({time.perf_counter() - started:.2f} s)"
         return result.output_commitment, output_uri, result.proof_calldata, summary
+
+    async def _model_of(self, job: Job) -> LoadedModel:
+        """The job's model, as the registry's metadata names it: read from the chain once, then
+        kept until a ModelMetadataUpdated event (``on_metadata_updated``)."""
+        loaded = self._loaded.get(job.request.modelId)
+        if loaded is None:
+            loaded = await self.inference.load_model(job.model)
+            self._loaded[job.request.modelId] = loaded
+        return loaded
+
+    def on_metadata_updated(self, event) -> None:
+        """Handles a ModelMetadataUpdated event: the model's next job reads its metadata again."""
+        self._loaded.pop(bytes(event.modelId), None)
 
     # ---- what the chain says ----
 
@@ -1252,7 +1303,7 @@ class EdgeNode:
         renewed elsewhere, or governance changed ``leaseBlocks``); returns whether it sent a
         renewal."""
         _, lease_blocks = self._read_lease()
-        if not self.lease_due(self._head()):
+        if not self.lease_due(self._head(fresh=True)):
             return False
         if not self.coordinator.nodeInfo(self.address).active:  # left assignment: nothing to renew
             if not self._told_inactive:
@@ -1268,6 +1319,7 @@ class EdgeNode:
 
     def on_block(self, head: int) -> None:
         """A new head: queues a lease renewal when one is due (not while draining)."""
+        self._saw_block(head)
         if not self._draining and self.ready.is_set() and self.lease_due(head):
             self.request_lease_renewal()
 
@@ -1313,7 +1365,7 @@ class EdgeNode:
         if self._renewer is not None and not self._renewer.done():
             self._renewer.cancel()
         end, lease_blocks = self._read_lease()
-        if end <= self._head() + 1:
+        if end <= self._head(fresh=True) + 1:
             return False  # not running in the next block already
         try:
             await self._transact(self.coordinator.endLease, wait=LEASE_END_WAIT_SECONDS)
@@ -1323,17 +1375,18 @@ class EdgeNode:
         except TransactionPendingError:
             logger.info("lease end sent (not mined yet): no new work is drawn for this node once it is")
             return True
-        self._lease = (self._head(), lease_blocks)
+        self._lease = (self._head(fresh=True), lease_blocks)
         logger.info("lease ended: no new work is drawn for this node")
         return True
 
     # ---- shutdown ----
 
-    async def drain(self, timeout: float | None = None) -> None:
+    async def drain(self, timeout: float | None = None) -> float | None:
         """Ends the node's lease (once its assignment attempts are done and the requests it was
         drawn for are assigned), then finishes the in-flight jobs (SIGTERM), waiting at most
-        ``timeout`` seconds (default: the node's ``drain_seconds``): no new work is taken meanwhile; what is left unfinished
-        stays in the journal, which the next start resumes."""
+        ``timeout`` seconds (default: the node's ``drain_seconds``): no new work is taken
+        meanwhile; what is left unfinished stays in the journal, which the next start resumes.
+        Returns the seconds of ``timeout`` left (None without one), for what the shutdown does next."""
         timeout = self.drain_seconds if timeout is None else timeout
         deadline = None if timeout is None else time.monotonic() + timeout  # one bound for every wait below
 
@@ -1342,7 +1395,8 @@ class EdgeNode:
 
         if self._tasks:  # told at once: the assigners below may take a few seconds
             logger.info("draining %d in-flight job(s) before exit", len(self._tasks))
-        if self._assigners:  # a few seconds at most; one of them may be sending
+        if self._assigners:  # told not to wait their turn (up to a standby's seconds): they act now
+            self._hurry.set()
             await asyncio.wait(set(self._assigners), timeout=left())
             for task in self._assigners:  # the chain may not be mining: others assign those requests
                 task.cancel()
@@ -1365,6 +1419,7 @@ class EdgeNode:
             if not self._collector_backing_off:
                 await asyncio.wait({self._collector}, timeout=left())
             self._collector.cancel()
+        return left()
 
     async def close(self) -> None:
         for task in self._receipt_waits:  # their jobs are done or journaled: the next start reads the chain
@@ -1424,7 +1479,9 @@ def format_joy(wei: int) -> str:
 
 
 def node_status(market: ModelMarketplace, address: str, journal: JobJournal | None, models=()) -> dict:
-    """Stake, load, jobs and fees of a node, from the chain and (if given) its journal."""
+    """Stake, load, lease, jobs and fees of a node, from the chain and (if given) its journal."""
+    from ape import chain
+
     info = market.coordinator.nodeInfo(address)
     names = {model_key(name): name for name in models}
     served = [names.get(bytes(key), "0x" + bytes(key).hex()) for key in market.coordinator.modelsOf(address)]
@@ -1440,6 +1497,9 @@ def node_status(market: ModelMarketplace, address: str, journal: JobJournal | No
         "active_tasks": info.activeTasks,
         "load": info.activeTasks / info.capacity if info.capacity else 0.0,
         "missed_deadlines": info.missedDeadlines,
+        "head": chain.blocks.height,
+        "lease_end": market.coordinator.leaseEnd(address),  # drawn for new work while the head is below it
+        "lease_running": market.coordinator.leaseRunning(address),
         "models": served,
         "fees_unwithdrawn": market.contract.balances(address),
         "jobs": {},
@@ -1467,17 +1527,23 @@ def node_status(market: ModelMarketplace, address: str, journal: JobJournal | No
 
 def format_status(status: dict) -> str:
     """A node's status (``node_status``) as the lines ``ape run edge_agent status`` prints: node,
-    stake, load, models, fees, jobs, then the most recent jobs one a line."""
+    stake, load, lease, models, fees, jobs, then the most recent jobs one a line."""
     activity = ("active" if status["active"] else "inactive") + ("" if status["registered"] else ", not registered")
     stake, bonded, unbonding = (format_joy(status[key]) for key in ("stake", "bonded", "unbonding"))
     load = f"{status['active_tasks']} / {status['capacity']} tasks, {status['missed_deadlines']} missed deadline(s) in a row"
     unwithdrawn, withdrawn = (format_joy(status[key]) for key in ("fees_unwithdrawn", "fees_withdrawn"))
     jobs = ", ".join(f"{count} {state}" for state, count in sorted(status["jobs"].items())) or "none"
     outcomes = ", ".join(f"{count} {name}" for name, count in sorted(status["outcomes"].items())) or "none"
+    end = status["lease_end"]
+    if status["lease_running"]:
+        lease = f"until block {end} ({end - status['head']} blocks from the head): drawn for new work"
+    else:
+        lease = ("none" if end == 0 else f"ended at block {end}") + ": not drawn for new work"
     lines = [
         f"node            {status['node']}  ({activity})",
         f"stake           {stake} JOY ({bonded} bonded to open tasks, {unbonding} unbonding)",
         f"load            {load}",
+        f"lease           {lease}",
         f"models          {', '.join(status['models']) or '-'}",
         f"fees            {unwithdrawn} JOY to withdraw, {withdrawn} JOY withdrawn",
         f"jobs            {jobs} (requests {outcomes})",

@@ -264,6 +264,7 @@ def test_edge_agents__three_processes__serve_decline_and_survive_sigkill(
         assert status["active_tasks"] == 0 and set(status["models"]) == {DIGITS, MINILM}
         assert status["jobs"]["submitted"] >= 1 and status["fees_withdrawn"] > 0
         assert status["fees_unwithdrawn"] == 0  # collected on shutdown
+        assert not status["lease_running"] and status["lease_end"] <= status["head"]  # ended by the drain
 
         # ---- the agents checked before sending: what reverted lost a race, and rarely ----
         senders = {a.lower() for a in addresses.values()}

@@ -795,3 +795,59 @@ def test_collect_fees__shutdown_wait_runs_out__journaled_pending_and_recorded_fr
     last = last if isinstance(last, str) else last.hex()
     assert last.lower().removeprefix("0x") == pending.lower().removeprefix("0x")  # the shutdown's
     assert journaled == sum(event.amount for event in events) == 5 * JOY * 70 // 100 and not still_pending
+
+
+def test_on_assigned__request_assigned_while_this_node_waits_its_turn__dropped_without_a_read_or_a_send(
+        digits_model, new_node, client, store, marketplace, operator, peer):
+    async def scenario():
+        node = new_node(assign_delay=0.3)
+        await node.join()
+        reads = []
+        node._unassigned = lambda request: reads.append(request.id) or True  # would assign it, if asked
+        nonce = operator.nonce
+        request_id = await request_with_input(client, store, QUORUM, digits_input(PIXELS), zk=False,
+                                              assign=False)
+        await node.on_requested(_event(marketplace, "InferenceRequested", request_id))
+        await client.assign_nodes(request_id)  # the requester's assignment lands during the node's grace
+        await node.on_assigned(_event(marketplace, "NodesAssigned", request_id))
+        await asyncio.gather(*node._assigners)
+        sent = operator.nonce - nonce
+        await node.close()
+        return reads, sent
+
+    reads, sent = run(scenario())
+    assert reads == [] and sent == 0
+
+
+def test_compute__model_metadata_updated__the_next_job_runs_the_package_the_new_metadata_names(
+        digits_model, new_node, client, store, marketplace, model_owner):
+    metadata = json.loads(run(store.cat(digits_model)))
+    republished = run(store.add_bytes(json.dumps({**metadata, "version": "1.0.1"}).encode()))
+    loads = []
+
+    async def scenario():
+        node = new_node()
+        await node.join()
+        load_model = node.inference.load_model
+
+        async def counted(model_id, *args, **kwargs):
+            loads.append(model_id)
+            return await load_model(model_id, *args, **kwargs)
+
+        node.inference.load_model = counted
+        first = await _computed_assigned_job(node, client, store, marketplace, 1)
+        second = await _computed_assigned_job(node, client, store, marketplace, 2)
+        kept = (await node._model_of(second)).cid
+        marketplace.updateMetadata(model_key(DIGITS), f"ipfs://{republished}", sender=model_owner)
+        (updated,) = events_of(marketplace, "ModelMetadataUpdated", 0, modelId=model_key(DIGITS))
+        node.on_metadata_updated(updated)
+        third = await _computed_assigned_job(node, client, store, marketplace, 3)
+        now = (await node._model_of(third)).cid
+        await node.drain()
+        await node.close()
+        return first, kept, third, now
+
+    first, kept, third, now = run(scenario())
+    assert first.state == third.state == COMPUTED
+    # Loaded at join and kept for every job; read again from the registry only once it changed.
+    assert kept == digits_model and loads == [DIGITS] and now == republished

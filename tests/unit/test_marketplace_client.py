@@ -294,8 +294,8 @@ def test_client__transact__another_account_acts_while_it_is_signed__refused_and_
     unassigned = buyer.get_request(request_id)
     real_dry_run, interloper = buyer.dry_run, []
 
-    def dry_run_then_interlope(method, *args):
-        gas = real_dry_run(method, *args)
+    def dry_run_then_interlope(method, *args, **options):
+        gas = real_dry_run(method, *args, **options)
         if not interloper:  # after the first check, before the transaction is signed and checked again
             interloper.append(assign_nodes(unassigned))
         return gas

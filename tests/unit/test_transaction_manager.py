@@ -145,3 +145,38 @@ def test_receipt__dropped_and_no_longer_valid__cancelled_and_the_next_transactio
     assert sender.nonce == first + 1 and token.balanceOf(spender) == balance
     asyncio.run(manager.transact(token.approve, spender, 5, wait=10))
     assert token.allowance(sender, spender) == 5
+
+
+def test_wait_for_receipt__many_waiters_of_one_transaction_while_the_chain_stalls__share_their_looks(
+    manager, token, spender, mining_stopped, monkeypatch
+):
+    chain = mining_stopped
+    provider_class = type(chain.provider)  # a pydantic model: its methods are patched on the class
+    asked, fetched = [], []
+    make_request, get_receipt = provider_class.make_request, provider_class.get_receipt
+
+    def counted_request(self, method, params=None):
+        if method == "eth_getTransactionReceipt":
+            asked.append(params[0])
+        return make_request(self, method, params)
+
+    def counted_receipt(self, tx_hash, **kwargs):
+        fetched.append(tx_hash)
+        return get_receipt(self, tx_hash, **kwargs)
+
+    monkeypatch.setattr(provider_class, "make_request", counted_request)
+    monkeypatch.setattr(provider_class, "get_receipt", counted_receipt)
+
+    async def waiters():
+        tx_hash = await manager.send(token.approve, spender, 5)
+        waits = [asyncio.create_task(manager.wait_for_receipt(tx_hash, wait=30)) for _ in range(20)]
+        await asyncio.sleep(2.0)  # twenty jobs of one batch, waiting on a chain that does not mine
+        looks_while_stalled = len(asked)
+        _resume(chain)
+        receipts = await asyncio.gather(*waits)
+        return tx_hash, looks_while_stalled, receipts
+
+    tx_hash, looks_while_stalled, receipts = asyncio.run(waiters())
+    # One look per 0.1 s at most in all (each waiter polls every 0.2 s: 200 looks alone).
+    assert looks_while_stalled <= 2.0 / (signing.RECEIPT_POLL_SECONDS / 2) + 2
+    assert {receipt.txn_hash for receipt in receipts} == {tx_hash} and fetched == [tx_hash]
