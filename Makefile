@@ -11,7 +11,7 @@ help:
 	@echo "make lint    the code checks: import layering (lint-imports), ruff check and format, mypy joynet"
 	@echo "make demo    JoyNet end to end on a local chain: models, edge agents, bridgers, voter, requests, governance"
 	@echo "make bench   gas per protocol step from real transactions (writes bench/results.json)"
-	@echo "make load    1,000 paid requests against three edge agents on 2-second blocks, then the mixed load (writes bench/load.json)"
+	@echo "make load    1,000 paid requests against three edge agents on 2-second blocks, then the mixed load, a fault run and a crash run (writes bench/load.json)"
 	@echo "make circuits  rebuild the digits MLP circuit, its local trusted setup and DigitsMLPVerifier.sol"
 	@echo "make deploy  deploy to the local chain at JOYNET_LOCAL_CHAIN_HOST (ape run deploy)"
 	@echo "make slither  Slither static analysis of contracts/ (SLITHER_FAIL=medium fails on Medium or High findings)"
