@@ -95,6 +95,11 @@ class ChannelIdentity:
     def sign(self, data: bytes) -> bytes:
         return self._signing_key.sign(data)
 
+    @property
+    def signing_key(self) -> Ed25519PrivateKey:
+        """The Ed25519 key itself, for a library that signs with it (the JOSE credentials)."""
+        return self._signing_key
+
     def exchange(self, peer_public_key: bytes) -> bytes:
         return self._exchange_key.exchange(X25519PublicKey.from_public_bytes(peer_public_key))
 

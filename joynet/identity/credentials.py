@@ -13,7 +13,10 @@ publishing needs a node, and none exists here.)
 
 A model owner marks a model private and issues **model-access credentials**: W3C verifiable
 credentials as JWTs (``alg: EdDSA``, ``kid`` = the owner's verification method), with the claims
-IOTA Identity uses (``iss``, ``sub``, ``jti``, ``nbf``, ``exp``, ``vc``). The owner publishes its
+IOTA Identity uses (``iss``, ``sub``, ``jti``, ``nbf``, ``exp``, ``vc``), signed and checked with
+PyJWT (EdDSA on ``cryptography``'s Ed25519): a presented token is untrusted input from any
+subscriber, and whatever it holds (not a JWS, a header that is not an object, another algorithm,
+bad base64, claims of the wrong types) ends as a CredentialError saying why. The owner publishes its
 DID document, the private mark and revocations on its public *access channel*
 (``joynet-access:<model>``, authored by the owner's key, so every entry is signed by it); an edge
 node follows that channel (:class:`ModelAccessPolicy`) and serves the model only to the holder of a
@@ -29,7 +32,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
+import jwt as pyjwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from joynet.channels import Channel, ChannelIdentity, ChannelReader, MessageType, derive_channel_id
@@ -45,6 +48,11 @@ CREDENTIAL_TYPE = "ModelAccessCredential"
 VC_CONTEXT = "https://www.w3.org/2018/credentials/v1"
 ACCESS_CHANNEL_PREFIX = "joynet-access:"
 CLOCK_SKEW_SECONDS = 0
+JWT_ALGORITHM = "EdDSA"  # Ed25519: the only algorithm a credential may use
+# What PyJWT checks besides the signature: the claims' types. Times, issuer and subject are
+# checked here against the model, the holder and the caller's clock (verify_model_access).
+_DECODE_OPTIONS = {"verify_exp": False, "verify_nbf": False, "verify_iat": False, "verify_aud": False,
+                   "verify_iss": False}
 
 
 class ExpiredCredentialError(CredentialError):
@@ -126,9 +134,9 @@ class DIDIdentity:
         return did_document(self.public_key, self.network)
 
     def sign_jwt(self, claims: dict) -> str:
-        header = {"kid": self.method_id, "typ": "JWT", "alg": "EdDSA"}
-        signing_input = f"{b64url(_compact(header))}.{b64url(_compact(claims))}"
-        return f"{signing_input}.{b64url(self.channel_identity.sign(signing_input.encode()))}"
+        return pyjwt.encode(
+            claims, self.channel_identity.signing_key, algorithm=JWT_ALGORITHM, headers={"kid": self.method_id}
+        )
 
     def issue_model_access(
         self,
@@ -170,27 +178,32 @@ class ModelAccessCredential:
     expires_at: int
 
 
-def verify_jwt(jwt: str, issuer_document: dict) -> dict:
-    """The claims of an EdDSA JWT signed by a verification method of ``issuer_document``."""
+def verify_jwt(token: str, issuer_document: dict) -> dict:
+    """The claims of an EdDSA JWT signed by a verification method of ``issuer_document``;
+    CredentialError (or a subclass) for anything else, whatever the token holds."""
+    if not isinstance(token, str):
+        raise CredentialError("not a compact JWS (header.claims.signature)")
     try:
-        header_part, claims_part, signature_part = jwt.split(".")
-        header = json.loads(b64url_decode(header_part))
-        claims = json.loads(b64url_decode(claims_part))
-        signature = b64url_decode(signature_part)
-    except (ValueError, AttributeError):
-        raise CredentialError("not a compact JWS (header.claims.signature)") from None
-    if header.get("alg") != "EdDSA":
+        header = pyjwt.get_unverified_header(token)  # to find the key: nothing in it is trusted yet
+    except pyjwt.PyJWTError as error:
+        raise CredentialError(f"not a compact JWS (header.claims.signature): {error}") from None
+    if header.get("alg") != JWT_ALGORITHM:
         raise CredentialError(f"JWT algorithm {header.get('alg')!r}: only EdDSA (Ed25519) is accepted")
-    kid = str(header.get("kid", ""))
-    if kid.startswith("#"):
-        kid = issuer_document.get("id", "") + kid
-    key = document_methods(issuer_document).get(kid)
-    if key is None or not kid.startswith(issuer_document.get("id", "") + "#"):
-        raise ForeignCredentialError(f"signed with {kid!r}, not a verification method of {issuer_document.get('id')}")
+    issuer = issuer_document.get("id", "")
+    kid = header.get("kid")
+    if isinstance(kid, str) and kid.startswith("#"):
+        kid = issuer + kid
+    key = document_methods(issuer_document).get(kid) if isinstance(kid, str) else None
+    if key is None or not kid.startswith(issuer + "#"):
+        raise ForeignCredentialError(f"signed with {kid!r}, not a verification method of {issuer}")
     try:
-        Ed25519PublicKey.from_public_bytes(key).verify(signature, f"{header_part}.{claims_part}".encode())
-    except InvalidSignature:
+        claims = pyjwt.decode(
+            token, Ed25519PublicKey.from_public_bytes(key), algorithms=[JWT_ALGORITHM], options=_DECODE_OPTIONS
+        )
+    except pyjwt.InvalidSignatureError:
         raise CredentialError("the credential's signature does not verify") from None
+    except (pyjwt.PyJWTError, ValueError) as error:
+        raise CredentialError(f"not a valid credential: {error}") from None
     return claims
 
 
@@ -210,20 +223,24 @@ def verify_model_access(
         raise CredentialError("no access credential presented")
     claims = verify_jwt(jwt, issuer_document)
     now = time.time() if now is None else now
-    vc = claims.get("vc") or {}
-    subject = vc.get("credentialSubject") or {}
+    vc = claims.get("vc")
+    subject = vc.get("credentialSubject") if isinstance(vc, dict) else None
+    if not isinstance(subject, dict) or not isinstance(vc.get("type"), list):
+        raise ForeignCredentialError(f"not a {CREDENTIAL_TYPE}: its vc claim has no type list and subject")
     if claims.get("iss") != issuer_document.get("id"):
         raise ForeignCredentialError(
             f"issued by {claims.get('iss')}, not by the model's owner {issuer_document.get('id')}"
         )
-    if CREDENTIAL_TYPE not in (vc.get("type") or []):
+    if CREDENTIAL_TYPE not in vc["type"]:
         raise ForeignCredentialError(f"not a {CREDENTIAL_TYPE}")
     if subject.get("model") != model_id:
         raise ForeignCredentialError(f"grants model {subject.get('model')!r}, not {model_id!r}")
     if claims.get("sub") != holder_did:
         raise ForeignCredentialError(f"issued to {claims.get('sub')}, presented by {holder_did}")
-    if not isinstance(claims.get("exp"), int):
+    if not isinstance(claims.get("exp"), int) or isinstance(claims.get("exp"), bool):
         raise CredentialError("the credential has no expiry (exp)")
+    if not isinstance(claims.get("nbf", 0), int) or isinstance(claims.get("nbf", 0), bool):
+        raise CredentialError("the credential's nbf is not a time")
     if now >= claims["exp"] + CLOCK_SKEW_SECONDS:
         raise ExpiredCredentialError(f"the credential expired at {claims['exp']} (now {int(now)})")
     if now + CLOCK_SKEW_SECONDS < claims.get("nbf", 0):
