@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from mnemonic import Mnemonic
 from slip10 import HARDENED_INDEX, SLIP10, SLIP10DerivationError
@@ -87,8 +87,9 @@ class ChannelIdentity:
         """The Ed25519 key itself, for a library that signs with it (the JOSE credentials)."""
         return self._signing_key
 
-    def exchange(self, peer_public_key: bytes) -> bytes:
-        return self._exchange_key.exchange(X25519PublicKey.from_public_bytes(peer_public_key))
+    def open_sealed(self, sealed: bytes, suite, info: bytes) -> bytes:
+        """Opens what an HPKE ``suite`` (X25519 KEM) sealed to this identity's exchange key."""
+        return suite.decrypt(sealed, self._exchange_key, info)
 
     def iota_address(self, bech32_hrp: str = "iota") -> str:
         """The Stardust Ed25519 address of the signing key (what the wallet shows); needs the
