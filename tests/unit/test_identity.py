@@ -1,4 +1,4 @@
-"""joynet.identity.credentials: did:iota-shaped DID documents, model-access credentials (JWT, EdDSA) checked by
+"""joynet.identity.credentials: did:key DID documents, model-access credentials (JWT, EdDSA) checked by
 the edge node against the owner's access channel, and interoperability with IOTA Identity
 (@iota/identity-wasm, through toolchain/identity_interop.mjs) in both directions."""
 
@@ -74,7 +74,9 @@ def in_an_hour():
 def test_did_document__from_wallet_mnemonic__ed25519_method_of_the_channel_key(account):
     identity = DIDIdentity.from_mnemonic(OWNER_SEED, account=account)
     document = identity.document()
-    assert document["id"] == identity.did and identity.did.startswith("did:iota:joynet:0x") and len(identity.did) == 18 + 64
+    # did:key of an Ed25519 key: "z6Mk" then base58btc, 48 characters of fingerprint in all
+    assert document["id"] == identity.did and identity.did.startswith("did:key:z6Mk") and len(identity.did) == 8 + 48
+    assert identity.method_id == f"{identity.did}#{identity.did[8:]}"
     (method,) = document["verificationMethod"]
     assert method["type"] == "JsonWebKey2020" and method["publicKeyJwk"]["crv"] == "Ed25519"
     assert document["assertionMethod"] == document["authentication"] == [identity.method_id]
@@ -84,8 +86,15 @@ def test_did_document__from_wallet_mnemonic__ed25519_method_of_the_channel_key(a
 def test_check_document__key_swapped__refused(owner, stranger):
     document = owner.document()
     document["verificationMethod"][0]["publicKeyJwk"] = stranger.document()["verificationMethod"][0]["publicKeyJwk"]
-    with pytest.raises(CredentialError, match="does not hash to its DID"):
+    with pytest.raises(CredentialError, match="not the key its DID encodes"):
         check_document(document)
+
+
+@pytest.mark.parametrize("did", ["did:iota:joynet:0x" + "00" * 32, "did:key:z6Mk", "did:key:zzzz", "did:key:",
+                                 "did:key:z" + "1" * 48, 7])
+def test_check_document__not_the_did_key_of_an_ed25519_key__refused(owner, did):
+    with pytest.raises(CredentialError, match="not the did:key of an Ed25519 key"):
+        check_document({**owner.document(), "id": did})
 
 
 # ---- credentials in JoyNet ----
