@@ -28,8 +28,9 @@ async function validate({ jwt, issuerDocument }) {
   }
 }
 
-async function issue({ holder, model, expiresAt, network = "joynet" }) {
-  const document = new CoreDocument({ id: `did:iota:${network}:0x${"00".repeat(31)}01` });
+async function issue({ holder, model, expiresAt }) {
+  // An issuer of identity-wasm's own (a key in its memory store), not a JoyNet identity.
+  const document = new CoreDocument({ id: "did:example:model-owner" });
   const storage = new Storage(new JwkMemStore(), new KeyIdMemStore());
   const fragment = await document.generateMethod(storage, JwkMemStore.ed25519KeyType(), JwsAlgorithm.EdDSA,
     "#key-1", MethodScope.AssertionMethod());

@@ -2,9 +2,10 @@
 
 IOTA wallets derive Ed25519 keys with SLIP-10 from the BIP-39 seed along
 ``m/44'/4218'/account'/change'/index'`` (every level hardened: SLIP-10 ed25519 has no normal
-derivation). iota-sdk validates the mnemonic and computes the BIP-39 seed, but never hands out a
-private key, so the SLIP-10 walk is done here with hmac/hashlib; the tests check it against the
-SLIP-10 spec's vectors and against the public key and signature iota-sdk produces for the same path.
+derivation). The BIP-39 seed comes from trezor's ``mnemonic`` (which also checks the words and
+the checksum) and the SLIP-10 walk from trezor's ``slip10``, with no IOTA software involved; the
+tests check the walk against the SLIP-10 spec's vectors and, where ``iota-sdk`` is installed (the
+``iota`` extra), the key, signature and address against what it derives from the same mnemonic.
 
 The X25519 key used to receive keyloads is derived from the Ed25519 private key with HKDF
 (a separate key per purpose rather than converting the signing key to Montgomery form).
@@ -12,20 +13,20 @@ The X25519 key used to receive keyloads is derived from the Ed25519 private key 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from mnemonic import Mnemonic
+from slip10 import HARDENED_INDEX, SLIP10, SLIP10DerivationError
 
 IOTA_COIN_TYPE = 4218
-HARDENED = 0x8000_0000
-_SLIP10_ED25519_CURVE = b"ed25519 seed"
+HARDENED = HARDENED_INDEX
 _EXCHANGE_KEY_INFO = b"JoyNet channel X25519 key v1"
+_BIP39 = Mnemonic("english")
 
 
 @dataclass(frozen=True)
@@ -34,25 +35,13 @@ class ExtendedKey:
     chain_code: bytes
 
 
-def slip10_master(seed: bytes) -> ExtendedKey:
-    digest = hmac.new(_SLIP10_ED25519_CURVE, seed, hashlib.sha512).digest()
-    return ExtendedKey(digest[:32], digest[32:])
-
-
-def slip10_child(parent: ExtendedKey, index: int) -> ExtendedKey:
-    """Hardened child (the only kind SLIP-10 defines for ed25519)."""
-    if index < HARDENED:
-        raise ValueError("SLIP-10 ed25519 derives hardened children only (index >= 2**31)")
-    data = b"\x00" + parent.private_key + index.to_bytes(4, "big")
-    digest = hmac.new(parent.chain_code, data, hashlib.sha512).digest()
-    return ExtendedKey(digest[:32], digest[32:])
-
-
 def slip10_derive(seed: bytes, path: list[int]) -> ExtendedKey:
-    key = slip10_master(seed)
-    for index in path:
-        key = slip10_child(key, index)
-    return key
+    """The SLIP-10 ed25519 key at ``path`` (hardened indexes only) from a BIP-39 seed."""
+    try:
+        node = SLIP10.from_seed(seed, curve_name="ed25519").get_child_from_path(path)
+    except SLIP10DerivationError as error:
+        raise ValueError(f"SLIP-10 ed25519 derives hardened children only (index >= 2**31): {error}") from None
+    return ExtendedKey(bytes(node.privkey), bytes(node.chaincode))
 
 
 def iota_path(account: int = 0, index: int = 0, change: int = 0) -> list[int]:
@@ -60,14 +49,12 @@ def iota_path(account: int = 0, index: int = 0, change: int = 0) -> list[int]:
 
 
 def mnemonic_to_seed(mnemonic: str) -> bytes:
-    """BIP-39 seed; iota-sdk refuses a mnemonic with an unknown word or a bad checksum."""
-    from iota_sdk import Utils
-    from iota_sdk.utils import UtilsError
-
-    try:
-        return bytes.fromhex(Utils.mnemonic_to_hex_seed(" ".join(mnemonic.split()))[2:])
-    except UtilsError as error:
-        raise ValueError(f"not a valid BIP-39 mnemonic: {error}") from None
+    """The BIP-39 seed (no passphrase) of an English mnemonic; ValueError for an unknown word, a
+    wrong number of words or a bad checksum."""
+    words = " ".join(mnemonic.split())
+    if not _BIP39.check(words):
+        raise ValueError("not a valid BIP-39 mnemonic: an unknown word, a wrong word count or a bad checksum")
+    return Mnemonic.to_seed(words)
 
 
 def public_key_bytes(key) -> bytes:
@@ -95,12 +82,22 @@ class ChannelIdentity:
     def sign(self, data: bytes) -> bytes:
         return self._signing_key.sign(data)
 
-    def exchange(self, peer_public_key: bytes) -> bytes:
-        return self._exchange_key.exchange(X25519PublicKey.from_public_bytes(peer_public_key))
+    @property
+    def signing_key(self) -> Ed25519PrivateKey:
+        """The Ed25519 key itself, for a library that signs with it (the JOSE credentials)."""
+        return self._signing_key
+
+    def open_sealed(self, sealed: bytes, suite, info: bytes) -> bytes:
+        """Opens what an HPKE ``suite`` (X25519 KEM) sealed to this identity's exchange key."""
+        return suite.decrypt(sealed, self._exchange_key, info)
 
     def iota_address(self, bech32_hrp: str = "iota") -> str:
-        """The Stardust Ed25519 address of the signing key (what the wallet shows)."""
-        from iota_sdk import HexStr, Utils
+        """The Stardust Ed25519 address of the signing key (what the wallet shows); needs the
+        ``iota`` extra (``iota-sdk``)."""
+        try:
+            from iota_sdk import HexStr, Utils
+        except ImportError:
+            raise RuntimeError("an IOTA address needs iota-sdk: pip install 'joynet[iota]'") from None
 
         return Utils.hex_public_key_to_bech32_address(HexStr("0x" + self.public_key.hex()), bech32_hrp)
 

@@ -1,10 +1,10 @@
 """Keyloads and masked payloads.
 
-A keyload hands a fresh 32-byte channel key to chosen subscribers. The author draws one ephemeral
-X25519 key per keyload; for each recipient, X25519(ephemeral, recipient's announced exchange key)
-goes through HKDF-SHA256 (bound to the channel, the ephemeral key and the recipient) to a
-one-time wrapping key, and ChaCha20-Poly1305 seals the channel key under it. Because each wrapping
-key is used exactly once, the wrap uses a zero nonce.
+A keyload hands a fresh 32-byte channel key to chosen subscribers, sealed for each with HPKE
+(RFC 9180, base mode; DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305, as
+``cryptography`` implements it) to the X25519 key the recipient announced. The HPKE ``info``
+binds each sealed key to its channel and its recipient, so an entry cannot be moved to another
+channel or recipient.
 
 A masked payload is ChaCha20-Poly1305 under the channel key of the keyload it names, with a random
 96-bit nonce and the message header (everything but the masked part and the signature) as
@@ -16,35 +16,30 @@ from __future__ import annotations
 import os
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from joynet.channels.errors import InvalidMessageError, MaskedPayloadAccessError
-from joynet.channels.keys import ChannelIdentity, public_key_bytes
+from joynet.channels.keys import ChannelIdentity
 from joynet.channels.message import NONCE_BYTES, Keyload, MaskedPart
 
-_WRAP_INFO = b"JoyNet keyload wrap v1\x00"
-_ZERO_NONCE = bytes(NONCE_BYTES)
+_WRAP_INFO = b"JoyNet keyload v2\x00"
+_SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 
 
-def _wrapping_key(shared_secret: bytes, channel_id: bytes, ephemeral_key: bytes, recipient: bytes) -> bytes:
-    info = _WRAP_INFO + channel_id + ephemeral_key + recipient
-    return HKDF(hashes.SHA256(), 32, salt=None, info=info).derive(shared_secret)
+def _info(channel_id: bytes, recipient: bytes) -> bytes:
+    return _WRAP_INFO + channel_id + recipient
 
 
 def new_keyload(channel_id: bytes, recipients: dict[bytes, bytes]) -> tuple[Keyload, bytes]:
     """A keyload for ``recipients`` (Ed25519 key -> X25519 key) and the channel key it carries."""
     channel_key = ChaCha20Poly1305.generate_key()
-    ephemeral = X25519PrivateKey.generate()
-    ephemeral_key = public_key_bytes(ephemeral)
-    wrapped_keys = {}
-    for recipient, exchange_key in recipients.items():
-        shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(exchange_key))
-        wrapping_key = _wrapping_key(shared, channel_id, ephemeral_key, recipient)
-        wrapped_keys[recipient] = ChaCha20Poly1305(wrapping_key).encrypt(_ZERO_NONCE, channel_key, recipient)
-    return Keyload(ephemeral_key, wrapped_keys), channel_key
+    wrapped_keys = {
+        recipient: _SUITE.encrypt(channel_key, X25519PublicKey.from_public_bytes(exchange_key), _info(channel_id, recipient))
+        for recipient, exchange_key in recipients.items()
+    }
+    return Keyload(wrapped_keys), channel_key
 
 
 def open_keyload(channel_id: bytes, keyload: Keyload, identity: ChannelIdentity) -> bytes | None:
@@ -52,11 +47,9 @@ def open_keyload(channel_id: bytes, keyload: Keyload, identity: ChannelIdentity)
     wrapped = keyload.wrapped_keys.get(identity.public_key)
     if wrapped is None:
         return None
-    shared = identity.exchange(keyload.ephemeral_key)
-    wrapping_key = _wrapping_key(shared, channel_id, keyload.ephemeral_key, identity.public_key)
     try:
-        return ChaCha20Poly1305(wrapping_key).decrypt(_ZERO_NONCE, wrapped, identity.public_key)
-    except InvalidTag:
+        return identity.open_sealed(wrapped, _SUITE, _info(channel_id, identity.public_key))
+    except (InvalidTag, ValueError):
         raise InvalidMessageError("keyload entry does not open with this identity's exchange key") from None
 
 

@@ -1,9 +1,9 @@
 """The channel message and its one canonical encoding.
 
-Wire format (version 1), every integer big-endian, no optional fields, nothing after the end:
+Wire format (version 2), every integer big-endian, no optional fields, nothing after the end:
 
     offset  size  field
-         0     1  version            = 1
+         0     1  version            = 2 (1 wrapped keyloads by hand; its messages are refused)
          1     1  type               1 announce, 2 subscribe, 3 keyload, 4 packet
          2    32  channel id
         34     8  sequence           0 for the announcement, then +1 per message
@@ -28,7 +28,7 @@ Public payload per type (the masked payload is empty except for packets):
 
     announce   flags (1: bit 0 = private) | author X25519 key (32) | channel name (UTF-8, 1..200)
     subscribe  subscriber X25519 key (32) | credential (opaque, may be empty)
-    keyload    ephemeral X25519 key (32) | count (2) | count x (recipient Ed25519 key (32) | wrapped key (48))
+    keyload    count (2) | count x (recipient Ed25519 key (32) | HPKE encapsulated key (32) | sealed channel key (48))
     packet     application bytes
 """
 
@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from joynet.channels.errors import InvalidMessageError, InvalidSignatureError
 
-VERSION = 1
+VERSION = 2
 SIGNING_DOMAIN = b"JoyNet channel message v1\x00"
 CHANNEL_ID_DOMAIN = b"JoyNet channel id v1\x00"
 ZERO_HASH = bytes(32)
@@ -53,7 +53,9 @@ MAX_MESSAGE_BYTES = 32_000
 MAX_CHANNEL_NAME_BYTES = 200
 SIGNATURE_BYTES = 64
 KEY_BYTES = 32
-WRAPPED_KEY_BYTES = 48  # a 32-byte channel key + 16-byte Poly1305 tag
+# HPKE (X25519, HKDF-SHA256, ChaCha20-Poly1305) of a 32-byte channel key: the 32-byte
+# encapsulated key, then the key sealed with its 16-byte tag.
+WRAPPED_KEY_BYTES = 32 + 32 + 16
 NONCE_BYTES = 12
 
 _HEADER = struct.Struct(">BB32sQ32s32s")
@@ -209,17 +211,15 @@ class Subscription:
 
 @dataclass(frozen=True)
 class Keyload:
-    ephemeral_key: bytes
-    wrapped_keys: dict[bytes, bytes]  # recipient Ed25519 key -> channel key wrapped for it
+    wrapped_keys: dict[bytes, bytes]  # recipient Ed25519 key -> channel key sealed for it (HPKE)
 
     def encode(self) -> bytes:
         entries = b"".join(recipient + wrapped for recipient, wrapped in sorted(self.wrapped_keys.items()))
-        return self.ephemeral_key + _COUNT.pack(len(self.wrapped_keys)) + entries
+        return _COUNT.pack(len(self.wrapped_keys)) + entries
 
     @classmethod
     def decode(cls, public: bytes) -> Keyload:
         reader = _Reader(public)
-        ephemeral_key = reader.take(KEY_BYTES)
         (count,) = reader.unpack(_COUNT)
         wrapped_keys: dict[bytes, bytes] = {}
         previous_recipient = b""
@@ -233,7 +233,7 @@ class Keyload:
         reader.expect_end()
         if not wrapped_keys:
             raise InvalidMessageError("a keyload names at least one recipient")
-        return cls(ephemeral_key, wrapped_keys)
+        return cls(wrapped_keys)
 
 
 @dataclass(frozen=True)

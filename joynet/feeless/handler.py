@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -38,6 +39,8 @@ from joynet.channels import Channel, ChannelIdentity, MaskedPayloadAccessError, 
 from joynet.channels.errors import AdmissionRefusedError
 from joynet.channels.iota import IOTATransport
 from joynet.channels.transport import ChannelTransport
+
+logger = logging.getLogger("joynet.feeless")
 
 # (subscriber's Ed25519 key, its credential) -> admit? A policy refuses by returning False or, to
 # tell the subscriber why, by raising AdmissionRefusedError(reason).
@@ -165,11 +168,16 @@ class IOTAInferenceHandler:
         return ["0x" + key.hex() for key in accepted]
 
     def _refusal_reason(self, key: bytes, credential: bytes) -> str | None:
-        """None when the admission policy admits ``key``, else why not."""
+        """None when the admission policy admits ``key``, else why not. A policy that fails on a
+        subscription (whatever a subscriber sent) refuses that one subscriber, with the failure
+        as the reason: the other subscribers of the batch are still judged, and the node serves on."""
         try:
             return None if self.admission(key, credential) else REFUSED_WITHOUT_REASON
         except AdmissionRefusedError as refused:
             return str(refused) or REFUSED_WITHOUT_REASON
+        except Exception as error:  # noqa: BLE001 - a policy's bug must not stop the serving loop
+            logger.warning("admission policy failed on subscriber 0x%s: %r", key.hex(), error)
+            return f"{REFUSED_WITHOUT_REASON}: it could not judge this subscription ({type(error).__name__})"
 
     async def next_request(self, channel_id: str | bytes, timeout: float | None = None) -> IOTAInferenceRequest:
         """The oldest unanswered request; admits pending subscribers while it waits."""

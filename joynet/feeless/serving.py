@@ -72,6 +72,10 @@ async def serve_channel(
         except InferenceError as error:
             logger.info("declined request %s: %s", request.request_id, error)
             reply["error"], reply["error_kind"] = str(error), ErrorKind.INFERENCE_FAILED
+        except Exception as error:  # noqa: BLE001 - one request's failure must not stop the serving loop
+            logger.exception("request %s failed", request.request_id)
+            reply["error"] = f"the node failed on this request ({type(error).__name__}: {error})"
+            reply["error_kind"] = ErrorKind.INFERENCE_FAILED
         await handler.send_response(
             channel_id,
             request.request_id,

@@ -1,19 +1,24 @@
-"""Identity: ``did:iota``-shaped DID documents and model-access credentials (JWT, EdDSA).
+"""Identity: ``did:key`` DID documents and model-access credentials (JWT, EdDSA).
 
 Every participant (requester, node, model owner, bridger) has a DID derived from the same
-SLIP-10 Ed25519 key as its channel identity (``joynet.channels.ChannelIdentity``):
+SLIP-10 Ed25519 key as its channel identity (``joynet.channels.ChannelIdentity``), in the W3C
+CCG's ``did:key`` method, which needs no ledger:
 
-    did:iota:joynet:0x<blake2b-256(Ed25519 public key)>
+    did:key:z6Mk...   (multibase base58btc of the Ed25519 multicodec 0xed01 and the public key)
 
-and a DID document with that key as a ``JsonWebKey2020`` verification method (``#key-0``, in
-``authentication`` and ``assertionMethod``), the shape IOTA Identity writes. The tag is a hash of
-the key, so a document is self-certifying: :func:`check_document` accepts it only when its key
-hashes to its DID. (On IOTA the tag is the id of the object holding the document on the ledger;
-publishing needs a node, and none exists here.)
+and a DID document with that key as a ``JsonWebKey2020`` verification method (``#z6Mk...``, the
+same fingerprint, in ``authentication`` and ``assertionMethod``), the shape IOTA Identity and
+other DID libraries read. The DID is the key itself, so a document is self-certifying:
+:func:`check_document` accepts it only when its method's key is the one its DID encodes. These
+identities are not published anywhere (no IOTA node is reachable here), so they do not claim a
+``did:iota`` name, which would name a document on an IOTA network.
 
 A model owner marks a model private and issues **model-access credentials**: W3C verifiable
 credentials as JWTs (``alg: EdDSA``, ``kid`` = the owner's verification method), with the claims
-IOTA Identity uses (``iss``, ``sub``, ``jti``, ``nbf``, ``exp``, ``vc``). The owner publishes its
+IOTA Identity uses (``iss``, ``sub``, ``jti``, ``nbf``, ``exp``, ``vc``), signed and checked with
+PyJWT (EdDSA on ``cryptography``'s Ed25519): a presented token is untrusted input from any
+subscriber, and whatever it holds (not a JWS, a header that is not an object, another algorithm,
+bad base64, claims of the wrong types) ends as a CredentialError saying why. The owner publishes its
 DID document, the private mark and revocations on its public *access channel*
 (``joynet-access:<model>``, authored by the owner's key, so every entry is signed by it); an edge
 node follows that channel (:class:`ModelAccessPolicy`) and serves the model only to the holder of a
@@ -23,13 +28,13 @@ valid, unexpired, unrevoked credential issued by that owner for that model.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import time
 import uuid
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
+import jwt as pyjwt
+import multibase
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from joynet.channels import Channel, ChannelIdentity, ChannelReader, MessageType, derive_channel_id
@@ -39,12 +44,17 @@ from joynet.identity.errors import CredentialError
 
 ACCESS_DENIED = "access denied"  # how a node's refusal for want of a valid credential begins
 
-DID_NETWORK = "joynet"
-KEY_FRAGMENT = "key-0"
+DID_KEY_PREFIX = "did:key:"
+ED25519_MULTICODEC = b"\xed\x01"  # the multicodec of an Ed25519 public key (varint 0xed)
 CREDENTIAL_TYPE = "ModelAccessCredential"
 VC_CONTEXT = "https://www.w3.org/2018/credentials/v1"
 ACCESS_CHANNEL_PREFIX = "joynet-access:"
 CLOCK_SKEW_SECONDS = 0
+JWT_ALGORITHM = "EdDSA"  # Ed25519: the only algorithm a credential may use
+# What PyJWT checks besides the signature: the claims' types. Times, issuer and subject are
+# checked here against the model, the holder and the caller's clock (verify_model_access).
+_DECODE_OPTIONS = {"verify_exp": False, "verify_nbf": False, "verify_iat": False, "verify_aud": False,
+                   "verify_iss": False}
 
 
 class ExpiredCredentialError(CredentialError):
@@ -67,19 +77,37 @@ def b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def did_of(public_key: bytes, network: str = DID_NETWORK) -> str:
-    """The DID of an Ed25519 public key."""
-    return f"did:iota:{network}:0x{hashlib.blake2b(public_key, digest_size=32).hexdigest()}"
+def did_of(public_key: bytes) -> str:
+    """The ``did:key`` DID of an Ed25519 public key."""
+    return DID_KEY_PREFIX + multibase.encode("base58btc", ED25519_MULTICODEC + public_key).decode()
+
+
+def key_of_did(did: str) -> bytes:
+    """The Ed25519 public key a ``did:key`` DID encodes; CredentialError for any other DID."""
+    decoded = b""
+    if isinstance(did, str) and did.startswith(DID_KEY_PREFIX + "z"):
+        try:
+            decoded = multibase.decode(did.removeprefix(DID_KEY_PREFIX))
+        except (ValueError, TypeError):
+            pass
+    if len(decoded) != len(ED25519_MULTICODEC) + 32 or not decoded.startswith(ED25519_MULTICODEC):
+        raise CredentialError(f"{did!r} is not the did:key of an Ed25519 key")
+    return decoded[len(ED25519_MULTICODEC) :]
+
+
+def method_id_of(did: str) -> str:
+    """The id of a ``did:key`` DID's one verification method: the DID, then its fingerprint."""
+    return f"{did}#{did.removeprefix(DID_KEY_PREFIX)}"
 
 
 def ed25519_jwk(public_key: bytes) -> dict:
     return {"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "x": b64url(public_key)}
 
 
-def did_document(public_key: bytes, network: str = DID_NETWORK) -> dict:
+def did_document(public_key: bytes) -> dict:
     """The DID document of an Ed25519 key (one JsonWebKey2020 method for signing and auth)."""
-    did = did_of(public_key, network)
-    method_id = f"{did}#{KEY_FRAGMENT}"
+    did = did_of(public_key)
+    method_id = method_id_of(did)
     method = {"id": method_id, "controller": did, "type": "JsonWebKey2020", "publicKeyJwk": ed25519_jwk(public_key)}
     return {"id": did, "verificationMethod": [method], "authentication": [method_id], "assertionMethod": [method_id]}
 
@@ -97,22 +125,22 @@ def document_methods(document: dict) -> dict[str, bytes]:
 
 
 def check_document(document: dict) -> bytes:
-    """The Ed25519 key of a JoyNet DID document, after checking it hashes to the document's DID."""
+    """The Ed25519 key of a JoyNet DID document, after checking that its verification method
+    holds the key its ``did:key`` DID encodes."""
     did = document.get("id", "")
-    key = document_methods(document).get(f"{did}#{KEY_FRAGMENT}")
-    if key is None or did_of(key, did.split(":")[2] if did.count(":") >= 3 else DID_NETWORK) != did:
-        raise CredentialError(f"DID document {did!r}: its {KEY_FRAGMENT} key does not hash to its DID")
+    key = key_of_did(did)
+    if document_methods(document).get(method_id_of(did)) != key:
+        raise CredentialError(f"DID document {did!r}: its verification method is not the key its DID encodes")
     return key
 
 
 class DIDIdentity:
     """A participant's DID and the Ed25519 key behind it (the channel identity's key)."""
 
-    def __init__(self, channel_identity: ChannelIdentity, network: str = DID_NETWORK):
+    def __init__(self, channel_identity: ChannelIdentity):
         self.channel_identity = channel_identity
         self.public_key = channel_identity.public_key
-        self.did = did_of(self.public_key, network)
-        self.network = network
+        self.did = did_of(self.public_key)
 
     @classmethod
     def from_mnemonic(cls, mnemonic: str, account: int = 0, index: int = 0) -> DIDIdentity:
@@ -120,15 +148,15 @@ class DIDIdentity:
 
     @property
     def method_id(self) -> str:
-        return f"{self.did}#{KEY_FRAGMENT}"
+        return method_id_of(self.did)
 
     def document(self) -> dict:
-        return did_document(self.public_key, self.network)
+        return did_document(self.public_key)
 
     def sign_jwt(self, claims: dict) -> str:
-        header = {"kid": self.method_id, "typ": "JWT", "alg": "EdDSA"}
-        signing_input = f"{b64url(_compact(header))}.{b64url(_compact(claims))}"
-        return f"{signing_input}.{b64url(self.channel_identity.sign(signing_input.encode()))}"
+        return pyjwt.encode(
+            claims, self.channel_identity.signing_key, algorithm=JWT_ALGORITHM, headers={"kid": self.method_id}
+        )
 
     def issue_model_access(
         self,
@@ -170,27 +198,32 @@ class ModelAccessCredential:
     expires_at: int
 
 
-def verify_jwt(jwt: str, issuer_document: dict) -> dict:
-    """The claims of an EdDSA JWT signed by a verification method of ``issuer_document``."""
+def verify_jwt(token: str, issuer_document: dict) -> dict:
+    """The claims of an EdDSA JWT signed by a verification method of ``issuer_document``;
+    CredentialError (or a subclass) for anything else, whatever the token holds."""
+    if not isinstance(token, str):
+        raise CredentialError("not a compact JWS (header.claims.signature)")
     try:
-        header_part, claims_part, signature_part = jwt.split(".")
-        header = json.loads(b64url_decode(header_part))
-        claims = json.loads(b64url_decode(claims_part))
-        signature = b64url_decode(signature_part)
-    except (ValueError, AttributeError):
-        raise CredentialError("not a compact JWS (header.claims.signature)") from None
-    if header.get("alg") != "EdDSA":
+        header = pyjwt.get_unverified_header(token)  # to find the key: nothing in it is trusted yet
+    except pyjwt.PyJWTError as error:
+        raise CredentialError(f"not a compact JWS (header.claims.signature): {error}") from None
+    if header.get("alg") != JWT_ALGORITHM:
         raise CredentialError(f"JWT algorithm {header.get('alg')!r}: only EdDSA (Ed25519) is accepted")
-    kid = str(header.get("kid", ""))
-    if kid.startswith("#"):
-        kid = issuer_document.get("id", "") + kid
-    key = document_methods(issuer_document).get(kid)
-    if key is None or not kid.startswith(issuer_document.get("id", "") + "#"):
-        raise ForeignCredentialError(f"signed with {kid!r}, not a verification method of {issuer_document.get('id')}")
+    issuer = issuer_document.get("id", "")
+    kid = header.get("kid")
+    if isinstance(kid, str) and kid.startswith("#"):
+        kid = issuer + kid
+    key = document_methods(issuer_document).get(kid) if isinstance(kid, str) else None
+    if key is None or not kid.startswith(issuer + "#"):
+        raise ForeignCredentialError(f"signed with {kid!r}, not a verification method of {issuer}")
     try:
-        Ed25519PublicKey.from_public_bytes(key).verify(signature, f"{header_part}.{claims_part}".encode())
-    except InvalidSignature:
+        claims = pyjwt.decode(
+            token, Ed25519PublicKey.from_public_bytes(key), algorithms=[JWT_ALGORITHM], options=_DECODE_OPTIONS
+        )
+    except pyjwt.InvalidSignatureError:
         raise CredentialError("the credential's signature does not verify") from None
+    except (pyjwt.PyJWTError, ValueError) as error:
+        raise CredentialError(f"not a valid credential: {error}") from None
     return claims
 
 
@@ -210,20 +243,24 @@ def verify_model_access(
         raise CredentialError("no access credential presented")
     claims = verify_jwt(jwt, issuer_document)
     now = time.time() if now is None else now
-    vc = claims.get("vc") or {}
-    subject = vc.get("credentialSubject") or {}
+    vc = claims.get("vc")
+    subject = vc.get("credentialSubject") if isinstance(vc, dict) else None
+    if not isinstance(subject, dict) or not isinstance(vc.get("type"), list):
+        raise ForeignCredentialError(f"not a {CREDENTIAL_TYPE}: its vc claim has no type list and subject")
     if claims.get("iss") != issuer_document.get("id"):
         raise ForeignCredentialError(
             f"issued by {claims.get('iss')}, not by the model's owner {issuer_document.get('id')}"
         )
-    if CREDENTIAL_TYPE not in (vc.get("type") or []):
+    if CREDENTIAL_TYPE not in vc["type"]:
         raise ForeignCredentialError(f"not a {CREDENTIAL_TYPE}")
     if subject.get("model") != model_id:
         raise ForeignCredentialError(f"grants model {subject.get('model')!r}, not {model_id!r}")
     if claims.get("sub") != holder_did:
         raise ForeignCredentialError(f"issued to {claims.get('sub')}, presented by {holder_did}")
-    if not isinstance(claims.get("exp"), int):
+    if not isinstance(claims.get("exp"), int) or isinstance(claims.get("exp"), bool):
         raise CredentialError("the credential has no expiry (exp)")
+    if not isinstance(claims.get("nbf", 0), int) or isinstance(claims.get("nbf", 0), bool):
+        raise CredentialError("the credential's nbf is not a time")
     if now >= claims["exp"] + CLOCK_SKEW_SECONDS:
         raise ExpiredCredentialError(f"the credential expired at {claims['exp']} (now {int(now)})")
     if now + CLOCK_SKEW_SECONDS < claims.get("nbf", 0):

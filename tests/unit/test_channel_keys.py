@@ -112,3 +112,13 @@ def test_channel_signature__verified_by_iota_sdk():
     message = b"JoyNet channel message v1\x00" + bytes(32)
     signature = Ed25519Signature("0x" + identity.public_key.hex(), "0x" + identity.sign(message).hex())
     assert Utils.verify_ed25519_signature(signature, "0x" + message.hex())
+
+
+@pytest.mark.parametrize("mnemonic, why", [
+    ("abandon " * 23 + "abandon", "bad checksum"),
+    ("abandon " * 23 + "joynet", "unknown word"),
+    ("abandon " * 10 + "about", "eleven words"),
+])
+def test_from_mnemonic__not_a_bip39_mnemonic__refused(mnemonic, why):
+    with pytest.raises(ValueError, match="not a valid BIP-39 mnemonic"):
+        ChannelIdentity.from_mnemonic(mnemonic)

@@ -119,6 +119,39 @@ def test_decode__trailing_or_truncated_bytes__refused(channel, ledger):
         Message.from_bytes(wire[:-1])
 
 
+def test_decode__version_1_message__refused(channel, ledger):
+    # Version 1 wrapped keyloads by hand (X25519, HKDF, ChaCha20-Poly1305); version 2 uses HPKE.
+    wire = ledger.read(channel.channel_id)[0].to_bytes()
+    with pytest.raises(InvalidMessageError, match="unsupported message version 1"):
+        Message.from_bytes(bytes([1]) + wire[1:])
+
+
+def test_open_keyload__entry_moved_to_another_recipient_or_channel__refused(author, alice_identity, mallory):
+    from joynet.channels.masking import new_keyload, open_keyload
+    from joynet.channels.message import Keyload
+
+    channel_id, other_channel = bytes(32), bytes([1] * 32)
+    recipients = {who.public_key: who.exchange_public_key for who in (alice_identity, mallory)}
+    keyload, channel_key = new_keyload(channel_id, recipients)
+    assert open_keyload(channel_id, keyload, alice_identity) == channel_key
+    assert open_keyload(channel_id, Keyload.decode(keyload.encode()), mallory) == channel_key
+    with pytest.raises(InvalidMessageError):  # bound to its channel
+        open_keyload(other_channel, keyload, alice_identity)
+    swapped = Keyload({mallory.public_key: keyload.wrapped_keys[alice_identity.public_key]})
+    with pytest.raises(InvalidMessageError):  # sealed to alice's key
+        open_keyload(channel_id, swapped, mallory)
+    # Sealed to mallory's key but for alice's slot (the info names the recipient): refused too.
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+    from joynet.channels.masking import _SUITE, _info
+
+    relabelled = _SUITE.encrypt(channel_key, X25519PublicKey.from_public_bytes(mallory.exchange_public_key),
+                                _info(channel_id, alice_identity.public_key))
+    with pytest.raises(InvalidMessageError):
+        open_keyload(channel_id, Keyload({mallory.public_key: relabelled}), mallory)
+    assert open_keyload(channel_id, keyload, author) is None  # not a recipient
+
+
 def test_publish__payload_over_the_size_limit__refused_before_appending(ledger, channel):
     with pytest.raises(InvalidMessageError, match="IPFS"):
         channel.publish(public=b"x" * MAX_MESSAGE_BYTES)
