@@ -57,15 +57,14 @@ class SentTransaction:
     # The head when it was sent; read at its first tending (one mined at once never needs it).
     sent_at_block: int | None = None
     cancelled: bool = False
-    tended_at: float | None = None  # when it was last tended (sent counts as tended)
+    tended_at: float = field(init=False)  # when it was last tended (sending counts as tending)
     looked_at: float = 0.0  # when a waiter last asked the chain for its receipt
     finished_at: float | None = None  # when its receipt was first read
     receipt: Any = None  # that receipt, for every other waiter of the transaction
     mined_hash: str | None = None  # the hash it names (the first's or a replacement's)
 
     def __post_init__(self):
-        if self.tended_at is None:
-            self.tended_at = self.sent_at
+        self.tended_at = self.sent_at
 
 
 class SigningClient:
@@ -160,7 +159,7 @@ class SigningClient:
         provider = networks.provider
         sent = self._sent.get(tx_hash)
         if sent is not None:
-            if sent.receipt is not None:
+            if sent.receipt is not None and sent.mined_hash is not None:
                 return self._finished(sent, sent.mined_hash, tx_hash)
             now = time.monotonic()
             if now - sent.looked_at < RECEIPT_POLL_SECONDS / 2:

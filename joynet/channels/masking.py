@@ -36,7 +36,9 @@ def new_keyload(channel_id: bytes, recipients: dict[bytes, bytes]) -> tuple[Keyl
     """A keyload for ``recipients`` (Ed25519 key -> X25519 key) and the channel key it carries."""
     channel_key = ChaCha20Poly1305.generate_key()
     wrapped_keys = {
-        recipient: _SUITE.encrypt(channel_key, X25519PublicKey.from_public_bytes(exchange_key), _info(channel_id, recipient))
+        recipient: _SUITE.encrypt(
+            channel_key, X25519PublicKey.from_public_bytes(exchange_key), _info(channel_id, recipient)
+        )
         for recipient, exchange_key in recipients.items()
     }
     return Keyload(wrapped_keys), channel_key

@@ -32,6 +32,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import jwt as pyjwt
 import multibase
@@ -53,8 +54,13 @@ CLOCK_SKEW_SECONDS = 0
 JWT_ALGORITHM = "EdDSA"  # Ed25519: the only algorithm a credential may use
 # What PyJWT checks besides the signature: the claims' types. Times, issuer and subject are
 # checked here against the model, the holder and the caller's clock (verify_model_access).
-_DECODE_OPTIONS = {"verify_exp": False, "verify_nbf": False, "verify_iat": False, "verify_aud": False,
-                   "verify_iss": False}
+_DECODE_OPTIONS: Any = {
+    "verify_exp": False,
+    "verify_nbf": False,
+    "verify_iat": False,
+    "verify_aud": False,
+    "verify_iss": False,
+}
 
 
 class ExpiredCredentialError(CredentialError):
@@ -214,7 +220,7 @@ def verify_jwt(token: str, issuer_document: dict) -> dict:
     if isinstance(kid, str) and kid.startswith("#"):
         kid = issuer + kid
     key = document_methods(issuer_document).get(kid) if isinstance(kid, str) else None
-    if key is None or not kid.startswith(issuer + "#"):
+    if key is None or not str(kid).startswith(issuer + "#"):
         raise ForeignCredentialError(f"signed with {kid!r}, not a verification method of {issuer}")
     try:
         claims = pyjwt.decode(
@@ -244,9 +250,13 @@ def verify_model_access(
     claims = verify_jwt(jwt, issuer_document)
     now = time.time() if now is None else now
     vc = claims.get("vc")
-    subject = vc.get("credentialSubject") if isinstance(vc, dict) else None
-    if not isinstance(subject, dict) or not isinstance(vc.get("type"), list):
+    if (
+        not isinstance(vc, dict)
+        or not isinstance(vc.get("credentialSubject"), dict)
+        or not isinstance(vc.get("type"), list)
+    ):
         raise ForeignCredentialError(f"not a {CREDENTIAL_TYPE}: its vc claim has no type list and subject")
+    subject = vc["credentialSubject"]
     if claims.get("iss") != issuer_document.get("id"):
         raise ForeignCredentialError(
             f"issued by {claims.get('iss')}, not by the model's owner {issuer_document.get('id')}"
