@@ -1479,8 +1479,11 @@ def format_joy(wei: int) -> str:
 
 
 def node_status(market: ModelMarketplace, address: str, journal: JobJournal | None, models=()) -> dict:
-    """Stake, load, lease, jobs and fees of a node, from the chain and (if given) its journal."""
+    """Stake, load, lease, jobs and fees of a node, from the chain and (if given) its journal, and
+    the runtimes installed where it runs (the frameworks of the models it can load)."""
     from ape import chain
+
+    from joynet.inference.runtimes import registered_frameworks
 
     info = market.coordinator.nodeInfo(address)
     names = {model_key(name): name for name in models}
@@ -1501,6 +1504,7 @@ def node_status(market: ModelMarketplace, address: str, journal: JobJournal | No
         "lease_end": market.coordinator.leaseEnd(address),  # drawn for new work while the head is below it
         "lease_running": market.coordinator.leaseRunning(address),
         "models": served,
+        "runtimes": registered_frameworks(),
         "fees_unwithdrawn": market.contract.balances(address),
         "jobs": {},
         "outcomes": {},
@@ -1527,7 +1531,7 @@ def node_status(market: ModelMarketplace, address: str, journal: JobJournal | No
 
 def format_status(status: dict) -> str:
     """A node's status (``node_status``) as the lines ``ape run edge_agent status`` prints: node,
-    stake, load, lease, models, fees, jobs, then the most recent jobs one a line."""
+    stake, load, lease, models, runtimes, fees, jobs, then the most recent jobs one a line."""
     activity = ("active" if status["active"] else "inactive") + ("" if status["registered"] else ", not registered")
     stake, bonded, unbonding = (format_joy(status[key]) for key in ("stake", "bonded", "unbonding"))
     load = f"{status['active_tasks']} / {status['capacity']} tasks, {status['missed_deadlines']} missed deadline(s) in a row"
@@ -1545,6 +1549,7 @@ def format_status(status: dict) -> str:
         f"load            {load}",
         f"lease           {lease}",
         f"models          {', '.join(status['models']) or '-'}",
+        f"runtimes        {', '.join(status['runtimes']) or '-'}",
         f"fees            {unwithdrawn} JOY to withdraw, {withdrawn} JOY withdrawn",
         f"jobs            {jobs} (requests {outcomes})",
     ]

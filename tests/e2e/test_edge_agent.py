@@ -262,6 +262,7 @@ def test_edge_agents__three_processes__serve_decline_and_survive_sigkill(
         status = json.loads(status_run.stdout)
         assert status["node"] == node and status["registered"] and status["stake"] >= coordinator.minStake()
         assert status["active_tasks"] == 0 and set(status["models"]) == {DIGITS, MINILM}
+        assert {"joynet-int-mlp", "sentence-transformers"} <= set(status["runtimes"])
         assert status["jobs"]["submitted"] >= 1 and status["fees_withdrawn"] > 0
         assert status["fees_unwithdrawn"] == 0  # collected on shutdown
         assert not status["lease_running"] and status["lease_end"] <= status["head"]  # ended by the drain

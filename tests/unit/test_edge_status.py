@@ -22,6 +22,7 @@ BUSY = {
     "lease_end": 1_020,
     "lease_running": True,
     "models": ["digits", "minilm"],
+    "runtimes": ["joynet-int-mlp", "sentence-transformers"],
     "fees_unwithdrawn": 12_345 * JOY // 1_000,
     "jobs": {"submitted": 3, "computed": 1},
     "outcomes": {"settled": 3},
@@ -43,6 +44,7 @@ def test_format_status__busy_node__one_line_per_field_then_one_per_recent_job():
         "load            1 / 4 tasks, 0 missed deadline(s) in a row",
         "lease           until block 1020 (20 blocks from the head): drawn for new work",
         "models          digits, minilm",
+        "runtimes        joynet-int-mlp, sentence-transformers",
         "fees            12.35 JOY to withdraw, 7.00 JOY withdrawn",
         "jobs            1 computed, 3 submitted (requests 3 settled)",
         "  #12     digits     submitted  settled     1.23 s",
@@ -57,8 +59,8 @@ def test_format_status__unregistered_node_without_journal__says_so_with_none_and
     assert lines[2] == "load            0 / 0 tasks, 2 missed deadline(s) in a row"
     assert lines[3] == "lease           none: not drawn for new work"
     assert lines[4] == "models          -"
-    assert lines[6] == "jobs            none (requests none)"
-    assert len(lines) == 7
+    assert lines[7] == "jobs            none (requests none)"
+    assert len(lines) == 8
 
 
 def test_format_status__lease_run_out__says_when_and_that_no_new_work_is_drawn():

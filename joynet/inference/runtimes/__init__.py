@@ -1,9 +1,10 @@
-"""Runtime plugins, keyed by the model metadata's ``framework``. Importing this package registers
-the built-in ones: ``joynet-int-mlp`` (the digits MLP, ZK policy) and ``sentence-transformers``
+"""Runtime plugins, keyed by the model metadata's ``framework`` and found through the
+``joynet.runtimes`` entry-point group (``base``). The built-in ones are entry points of JoyNet's
+own distribution: ``joynet-int-mlp`` (the digits MLP, ZK policy) and ``sentence-transformers``
 (sentence embedders such as all-MiniLM-L6-v2, quorum policy)."""
 
-from joynet.inference.runtimes import digits, sentence_embedding  # noqa: F401  (registers them)
 from joynet.inference.runtimes.base import (
+    ENTRY_POINT_GROUP,
     ModelRuntime,
     RuntimeContext,
     RuntimeOutput,
@@ -13,6 +14,7 @@ from joynet.inference.runtimes.base import (
 )
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "ModelRuntime",
     "RuntimeContext",
     "RuntimeOutput",

@@ -2,9 +2,18 @@
 
 A runtime is built from a verified ``ModelPackage`` (every file already re-hashed against its CID
 by the store) and turns a schema-valid input into a deterministic output and the commitment a
-node submits on chain. Register a new one with ``@register_runtime("my-framework")``.
+node submits on chain.
+
+Runtimes are found through the ``joynet.runtimes`` entry-point group: a distribution declares
+``my-framework = "my_package.module:MyRuntime"`` under ``[project.entry-points."joynet.runtimes"]``
+and, once pip-installed, every node on that machine can load models whose metadata says
+``"framework": "my-framework"``. JoyNet's own runtimes are declared the same way in its
+``pyproject.toml``; a plugin is imported only when a model first needs it.
+``@register_runtime("name")`` registers a class in-process (a notebook, a test) and wins over an
+entry point of the same name.
 """
 
+import importlib.metadata
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +22,8 @@ from typing import Any
 from joynet.inference.errors import UnknownRuntimeError
 from joynet.models.package import ModelPackage
 
+ENTRY_POINT_GROUP = "joynet.runtimes"
+# Registered in-process, and the entry points' classes once loaded.
 _RUNTIMES: dict[str, type["ModelRuntime"]] = {}
 
 
@@ -76,13 +87,34 @@ def register_runtime(framework: str):
     return decorate
 
 
+def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+    return {entry.name: entry for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
 def runtime_for(framework: str) -> type[ModelRuntime]:
+    """The runtime class of ``framework``: registered in-process, else the installed entry point
+    of that name (imported now). UnknownRuntimeError when there is none, or when the plugin does
+    not import or is not a ModelRuntime."""
+    runtime = _RUNTIMES.get(framework)
+    if runtime is not None:
+        return runtime
+    entry = _entry_points().get(framework)
+    if entry is None:
+        known = ", ".join(registered_frameworks()) or "none"
+        raise UnknownRuntimeError(f"no runtime for framework {framework!r} on this node (known: {known})")
     try:
-        return _RUNTIMES[framework]
-    except KeyError:
-        known = ", ".join(sorted(_RUNTIMES)) or "none"
-        raise UnknownRuntimeError(f"no runtime for framework {framework!r} on this node (known: {known})") from None
+        loaded = entry.load()
+    except Exception as error:  # noqa: BLE001 - a third party's plugin: whatever it raises, say which
+        raise UnknownRuntimeError(
+            f"the runtime plugin {entry.value} for framework {framework!r} does not import: {error}"
+        ) from error
+    if not (isinstance(loaded, type) and issubclass(loaded, ModelRuntime)):
+        raise UnknownRuntimeError(f"the runtime plugin {entry.value} for framework {framework!r} is not a ModelRuntime")
+    loaded.framework = framework
+    _RUNTIMES[framework] = loaded
+    return loaded
 
 
 def registered_frameworks() -> list[str]:
-    return sorted(_RUNTIMES)
+    """Every framework this node can run: registered in-process or installed as an entry point."""
+    return sorted(set(_RUNTIMES) | set(_entry_points()))

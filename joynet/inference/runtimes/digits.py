@@ -11,7 +11,7 @@ address, the result also carries a Groth16 proof (``ZKProver.prove``) and its ca
 import json
 
 from joynet.inference.errors import InferenceError, InvalidInputError, ModelLoadError
-from joynet.inference.runtimes.base import ModelRuntime, RuntimeOutput, register_runtime
+from joynet.inference.runtimes.base import ModelRuntime, RuntimeOutput
 from joynet.zk.commitments import check_salt, input_commitment, output_commitment, to_bytes32, weights_commitment
 from joynet.zk.model import ModelError, QuantizedMLP, check_pixels
 
@@ -31,8 +31,9 @@ def parse_salt(salt) -> int:
         raise InvalidInputError(str(error)) from None
 
 
-@register_runtime(FRAMEWORK)
 class DigitsMLPRuntime(ModelRuntime):
+    framework = FRAMEWORK  # the name of its entry point (pyproject.toml)
+
     def __init__(self, package, context):
         super().__init__(package, context)
         if MODEL_FILE not in package.files:

@@ -30,7 +30,7 @@ import numpy as np
 from eth_hash.auto import keccak
 
 from joynet.inference.errors import InvalidInputError, ModelLoadError
-from joynet.inference.runtimes.base import ModelRuntime, RuntimeOutput, register_runtime
+from joynet.inference.runtimes.base import ModelRuntime, RuntimeOutput
 
 FRAMEWORK = "sentence-transformers"
 WEIGHTS_FILE = "model.safetensors"
@@ -70,8 +70,9 @@ def embedding_commitment(q: np.ndarray) -> bytes:
     return keccak(encode_quantized(q))
 
 
-@register_runtime(FRAMEWORK)
 class SentenceEmbeddingRuntime(ModelRuntime):
+    framework = FRAMEWORK  # the name of its entry point (pyproject.toml)
+
     def __init__(self, package, context):
         super().__init__(package, context)
         offline()
