@@ -14,10 +14,11 @@ from ape.cli import ConnectedProviderCommand
 from ape.logging import logger
 
 from agents.dao_voter import bot
+from joynet.chain.accounts import signing_account
 from joynet.chain.bot import BlockCursor
 from joynet.chain.dao import ModelGovernanceDAO
 from joynet.chain.deployment_file import PROJECT_ROOT, DeploymentError, load_deployment
-from joynet.governance.proposals import AccountError, signing_account
+from joynet.chain.errors import AccountError
 from joynet.governance.voter import ContractDirectory, DaoVoter, PolicyError, VoterPolicy, timestamped
 
 DEFAULT_POLICY = PROJECT_ROOT / "agents" / "voter-policy.yaml"

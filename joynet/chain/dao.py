@@ -86,9 +86,18 @@ class ModelGovernanceDAO(SigningClient):
     # ---- transactions (async) ----
 
     async def propose(
-        self, targets: Sequence[str], values: Sequence[int], calldata: Sequence[bytes], description: str
+        self,
+        targets: Sequence[str] | str,
+        values: Sequence[int] | int,
+        calldata: Sequence[bytes | str] | bytes | str,
+        description: str,
     ) -> int:
-        """Submits a proposal; returns its id."""
+        """Submits a proposal; returns its id. One call may be given as itself (a target, a
+        value, one encoded call as bytes or 0x-hex) or as lists of one, as the Governor takes them."""
+        targets = [targets] if isinstance(targets, str) else targets
+        values = [values] if isinstance(values, int) else values
+        calldata = [calldata] if isinstance(calldata, (bytes, str)) else calldata
+        calldata = [bytes.fromhex(call.removeprefix("0x")) if isinstance(call, str) else call for call in calldata]
         if not (len(targets) == len(values) == len(calldata)) or not targets:
             raise GovernanceError(
                 f"targets, values and calldata must be non-empty and of one length "

@@ -15,6 +15,10 @@ class MarketplaceError(JoyNetError, RuntimeError):
     """A marketplace call that cannot succeed as asked (bad argument, wrong state, timeout)."""
 
 
+class AccountError(JoyNetError, ValueError):
+    """An account option (or ``$JOYNET_ACCOUNT``) that names no usable account."""
+
+
 class DeployConfigError(JoyNetError, ValueError):
     """The deploy configuration is missing a network, a field, or has an invalid value."""
 

@@ -87,7 +87,16 @@ class SigningClient:
 
     def _sender(self) -> str:
         if self.account is None:
-            raise self.error_type("this client has no account: pass account= to sign transactions")
+            # A client made without account= signs with the account $JOYNET_ACCOUNT names, as
+            # the scripts do (an Ape alias, or test:N on a local chain).
+            from joynet.chain.accounts import ACCOUNT_ENV, environment_account
+
+            self.account = environment_account()
+            if self.account is None:
+                raise self.error_type(
+                    f"this client has no account: pass account= or set {ACCOUNT_ENV} "
+                    "(an Ape account alias, or test:N on a local chain)"
+                )
         return self.account.address
 
     async def _send(self, method, *args) -> Any:

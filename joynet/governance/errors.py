@@ -1,15 +1,13 @@
 """The errors of ``joynet.governance``."""
 
-from joynet.chain.errors import GovernanceError
+from joynet.chain.errors import AccountError, GovernanceError
 from joynet.errors import JoyNetError
+
+__all__ = ["AccountError", "AlreadyVoted", "CallWouldRevert", "PolicyError", "UnknownProposal"]
 
 
 class PolicyError(JoyNetError, ValueError):
     """A voter policy file that cannot be read, or that names what the protocol does not have."""
-
-
-class AccountError(JoyNetError, ValueError):
-    """An account option that names no usable account."""
 
 
 class UnknownProposal(GovernanceError):

@@ -14,7 +14,6 @@ prints is ``joynet.governance.reports``.
 from __future__ import annotations
 
 import ast
-import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -22,9 +21,10 @@ from typing import Any
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, is_address, to_checksum_address
 
+from joynet.chain.accounts import signing_account
 from joynet.chain.dao import GovernanceError, ModelGovernanceDAO, ProposalState
 from joynet.chain.deployment_file import load_deployment
-from joynet.governance.errors import AccountError, AlreadyVoted, CallWouldRevert, UnknownProposal
+from joynet.governance.errors import AlreadyVoted, CallWouldRevert, UnknownProposal
 from joynet.governance.voter import ContractDirectory, DecodedCall, show_value
 
 CALL_PATTERN = re.compile(r"^\s*(\w+)\.(\w+)\s*\((.*)\)\s*$", re.DOTALL)
@@ -32,30 +32,6 @@ HEX_TOKEN = re.compile(r"(?<![\w'\"])(0x[0-9a-fA-F]+)")
 # On a chain that mines only when asked (a local anvil) blocks have no natural pace; time left
 # in blocks is then shown in seconds at the supernet's pace.
 DEFAULT_SECONDS_PER_BLOCK = 2
-
-
-def signing_account(spec: str | None):
-    """``test:N`` (Ape's test account N, local chains only) or an Ape account alias; default
-    ``$JOYNET_ACCOUNT``, and on a local chain test account 0."""
-    from ape import accounts, networks
-
-    spec = spec or os.environ.get("JOYNET_ACCOUNT")
-    local = networks.provider.network.is_local
-    if not spec:
-        if local:
-            return accounts.test_accounts[0]
-        raise AccountError("this network needs an account: pass --account ALIAS or set JOYNET_ACCOUNT")
-    if spec.startswith("test:"):
-        index = spec.removeprefix("test:")
-        if not local:
-            raise AccountError(f"{spec!r}: test accounts exist only on local chains")
-        if not index.isdigit() or int(index) >= len(accounts.test_accounts):
-            raise AccountError(f"{spec!r}: there are {len(accounts.test_accounts)} test accounts (test:0 ...)")
-        return accounts.test_accounts[int(index)]
-    try:
-        return accounts.load(spec)
-    except Exception as err:  # Ape raises several kinds for unknown aliases
-        raise AccountError(f"cannot load Ape account {spec!r}: {err}") from None
 
 
 def dao_client(account_spec: str | None = None, needs_account: bool = True) -> tuple[Any, ModelGovernanceDAO]:

@@ -71,7 +71,27 @@ def test_client__mismatched_proposal_lists__raises_before_sending(dao, client_fo
         asyncio.run(client_for(alice).propose([dao.address], [0, 0], [b""], "Broken"))
 
 
-def test_client__without_account__reads_but_cannot_send(dao):
+def test_client__one_call_given_as_itself__proposed_as_a_list_of_one(dao, client_for, alice):
+    # The original design's example: one target, one value, one encoded call (bytes or 0x-hex).
+    client, call = client_for(alice), dao.setVotingDelay.encode_input(2)
+    proposal_id = asyncio.run(client.propose(targets=dao.address, values=0, calldata=call, description="One call"))
+    assert proposal_id == client.proposal_id([dao.address], [0], [call], "One call")
+    hex_id = asyncio.run(client.propose(dao.address, 0, "0x" + bytes(call).hex(), "One call, in hex"))
+    assert hex_id == client.proposal_id([dao.address], [0], [call], "One call, in hex")
+
+
+def test_client__no_account_given__signs_with_the_account_joynet_account_names(dao, alice, accounts, chain,
+                                                                               monkeypatch):
+    monkeypatch.setenv("JOYNET_ACCOUNT", f"test:{[a.address for a in accounts].index(alice.address)}")
+    client = ModelGovernanceDAO(address=dao.address)  # as in the original design: no account argument
+    proposal_id = asyncio.run(client.propose(dao.address, 0, dao.setVotingDelay.encode_input(2), "From the env"))
+    assert client.account.address == alice.address
+    (created,) = [log for log in dao.ProposalCreated.range(0, chain.blocks.height + 1) if log.proposalId == proposal_id]
+    assert created.proposer == alice.address
+
+
+def test_client__without_account__reads_but_cannot_send(dao, monkeypatch):
+    monkeypatch.delenv("JOYNET_ACCOUNT", raising=False)
     client = ModelGovernanceDAO(address=dao.address)
     with pytest.raises(GovernanceError, match="no account"):
         asyncio.run(client.propose([dao.address], [0], [b""], "No signer"))

@@ -92,9 +92,19 @@ def test_client__unknown_model__raises(client_for, requester):
         asyncio.run(client_for(requester).request_inference("ghost", keccak(text="in"), "ipfs://in"))
 
 
-def test_client__without_account__cannot_send(marketplace):
+def test_client__without_account__cannot_send(marketplace, monkeypatch):
+    monkeypatch.delenv("JOYNET_ACCOUNT", raising=False)
     client = ModelMarketplace(contract_address=marketplace.address)
-    with pytest.raises(MarketplaceError, match="no account"):
+    with pytest.raises(MarketplaceError, match="no account: pass account= or set JOYNET_ACCOUNT"):
+        asyncio.run(client.register_model("m", "ipfs://x", price=1))
+
+
+def test_client__no_account_given_and_joynet_account_names_none__account_error_before_sending(marketplace, monkeypatch):
+    from joynet.chain.errors import AccountError
+
+    monkeypatch.setenv("JOYNET_ACCOUNT", "test:9999")
+    client = ModelMarketplace(contract_address=marketplace.address)
+    with pytest.raises(AccountError, match="there are 10 test accounts"):
         asyncio.run(client.register_model("m", "ipfs://x", price=1))
 
 
