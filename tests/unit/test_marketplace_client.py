@@ -104,7 +104,7 @@ def test_client__no_account_given_and_joynet_account_names_none__account_error_b
 
     monkeypatch.setenv("JOYNET_ACCOUNT", "test:9999")
     client = ModelMarketplace(contract_address=marketplace.address)
-    with pytest.raises(AccountError, match="there are 10 test accounts"):
+    with pytest.raises(AccountError, match=r"there are \d+ test accounts"):
         asyncio.run(client.register_model("m", "ipfs://x", price=1))
 
 
