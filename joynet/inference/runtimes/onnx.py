@@ -53,7 +53,9 @@ class OnnxRuntime(ModelRuntime):
         super().__init__(package, context)
         config, cid = package.metadata.get("onnx"), package.cid
         if not isinstance(config, dict):
-            raise ModelLoadError(f"model {cid}: an onnx model's metadata needs an 'onnx' section (model, inputs, outputs)")
+            raise ModelLoadError(
+                f"model {cid}: an onnx model's metadata needs an 'onnx' section (model, inputs, outputs)"
+            )
         model_file = config.get("model")
         if model_file not in package.files:
             raise ModelLoadError(f"model {cid}: onnx.model names {model_file!r}, which is not a file of the package")
@@ -72,7 +74,9 @@ class OnnxRuntime(ModelRuntime):
         self.outputs = config.get("outputs") or list(graph_outputs)
         missing = [name for name in self.outputs if name not in graph_outputs]
         if missing:
-            raise ModelLoadError(f"model {cid}: the graph has no output {missing[0]!r} (it has {sorted(graph_outputs)})")
+            raise ModelLoadError(
+                f"model {cid}: the graph has no output {missing[0]!r} (it has {sorted(graph_outputs)})"
+            )
         quantization = package.metadata.get("quantization")
         scales = quantization.get("outputs", {}) if isinstance(quantization, dict) else {}
         self.scales: dict[str, float] = {}
@@ -110,7 +114,9 @@ class OnnxRuntime(ModelRuntime):
                 array = np.asarray(input_data[name], dtype=dtype)
             except (ValueError, TypeError) as error:
                 raise InvalidInputError(f"input {name!r} is not a {np.dtype(dtype).name} tensor: {error}") from None
-            if array.ndim != len(shape) or any(want not in (-1, got) for want, got in zip(shape, array.shape)):
+            if array.ndim != len(shape) or any(
+                want not in (-1, got) for want, got in zip(shape, array.shape, strict=True)
+            ):
                 raise InvalidInputError(f"input {name!r} has shape {list(array.shape)}, not {shape}")
             feeds[name] = array
         return feeds
@@ -122,7 +128,7 @@ class OnnxRuntime(ModelRuntime):
             raise
         except Exception as error:  # noqa: BLE001 - onnxruntime's errors for an input the graph refuses
             raise InvalidInputError(f"the model refused the input: {error}") from None
-        output = {name: self._quantized(name, value) for name, value in zip(self.outputs, results)}
+        output = {name: self._quantized(name, value) for name, value in zip(self.outputs, results, strict=True)}
         return RuntimeOutput(output, keccak(canonical_json(output)))
 
     def _quantized(self, name: str, value) -> Any:
