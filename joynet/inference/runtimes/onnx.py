@@ -96,7 +96,7 @@ class OnnxRuntime(ModelRuntime):
             raise ModelLoadError(f"model {cid}: onnx.inputs must map each input to its dtype and shape")
         declared = {}
         for name, spec in inputs.items():
-            dtype = DTYPES.get(spec.get("dtype")) if isinstance(spec, dict) else None
+            dtype = DTYPES.get(str(spec.get("dtype"))) if isinstance(spec, dict) else None
             shape = spec.get("shape") if isinstance(spec, dict) else None
             if dtype is None or not isinstance(shape, list) or not all(isinstance(d, int) and d >= -1 for d in shape):
                 raise ModelLoadError(
