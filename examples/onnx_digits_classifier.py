@@ -2,13 +2,13 @@
 
 A model owner trains a scikit-learn classifier (logistic regression on scikit-learn's 8x8 digits,
 fixed seed and split), exports it to ONNX with skl2onnx, and writes the package directory that
-`joynet publish` takes: the `.onnx` file and a `model.yaml` naming the `onnx` framework, the
+`joynet model publish` takes: the `.onnx` file and a `model.yaml` naming the `onnx` framework, the
 tensor input, the outputs, the quantization of the probabilities (nodes compare integers, not
 floats) and the weights commitment (keccak256 of the `.onnx` file). Reproducible: the same
 scikit-learn and skl2onnx give the same bytes.
 
     .venv/bin/python examples/onnx_digits_classifier.py DIR     # writes DIR/model.onnx, DIR/model.yaml
-    .venv/bin/joynet publish DIR                                  # prints the metadata CID
+    .venv/bin/joynet model publish DIR                                # prints the metadata CID
 """
 
 import argparse
