@@ -33,7 +33,7 @@ async def main(account_spec: str) -> None:
         IOTAInferenceHandler, InferenceNode, ModelMarketplace, load_deployment, load_model_package, model_key, open_store,
         publish_model,
     )
-    from joynet.governance.proposals import signing_account
+    from joynet.chain.accounts import signing_account
     from joynet.models.builtin import write_digits_package
     from joynet.zk import random_salt
     from joynet.zk.digits import load_split
