@@ -168,7 +168,7 @@ class SigningClient:
         provider = networks.provider
         sent = self._sent.get(tx_hash)
         if sent is not None:
-            if sent.receipt is not None and sent.mined_hash is not None:
+            if sent.mined_hash is not None:  # set with the receipt, once read
                 return self._finished(sent, sent.mined_hash, tx_hash)
             now = time.monotonic()
             if now - sent.looked_at < RECEIPT_POLL_SECONDS / 2:

@@ -272,20 +272,11 @@ class InferenceNode:
         loaded = await self.load_model(model_id)
         return await self.execute_loaded(loaded, input_data, request_id=request_id, node=node, model_id=model_id)
 
-    async def execute_loaded(
-        self,
-        loaded: LoadedModel,
-        input_data,
-        *,
-        request_id: int | None = None,
-        node: Any = None,
-        model_id: str | None = None,
-    ) -> InferenceOutput:
-        """``execute_inference`` on a model already loaded (``load_model``): runs in the model's
-        worker thread without reading the registry again."""
-        return await self._in_lane(
-            loaded.cid, self.run, loaded, input_data, request_id=request_id, node=node, model_id=model_id
-        )
+    async def execute_loaded(self, loaded: LoadedModel, input_data, **options) -> InferenceOutput:
+        """``execute_inference`` on a model already loaded (``load_model``): ``run`` (its
+        ``request_id=``, ``node=``, ``model_id=``) in the model's worker thread, without reading
+        the registry again."""
+        return await self._in_lane(loaded.cid, self.run, loaded, input_data, **options)
 
     # ---- feeless (channel) mode ----
 
