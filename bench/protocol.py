@@ -36,7 +36,14 @@ from bench.report import BREAKDOWN_PATH, MACHINE_PATH, RESULTS_PATH, write_bench
 from bench.zk_prover import calldata_gas, measure_zk
 from joynet.chain.deploy import JOY, deploy_protocol, load_deploy_config
 from joynet.chain.marketplace import Request, registration_commitment, seal_result
-from joynet.chain.validator import Checkpoint, Usage, ordered_signatures, sign_checkpoint
+from joynet.chain.validator import (
+    Checkpoint,
+    StreamLink,
+    Usage,
+    ordered_signatures,
+    sign_checkpoint,
+    sign_stream_link,
+)
 from joynet.zk import QuantizedMLP, ZKProver, circuit_id, input_commitment, random_salt, to_bytes32, weights_commitment
 from joynet.zk.digits import load_split
 
@@ -543,8 +550,12 @@ def measure_checkpoints(bench: Bench, operators) -> None:
     inference, then a batch of 1,000 served by the four nodes (one usage entry per node)."""
     r, stream = bench.results, keccak(text="bench-stream")
     model_id, _, _ = bench.model("feeless", price=0, weights=keccak(text="w"), stream=stream)
-    bench.bridge.linkStream(stream, model_id, sender=bench.owner)
     bridgers = [accounts.test_accounts[i] for i in (7, 8)]
+    link = StreamLink(stream, model_id, bench.owner.address)
+    signed_link = [sign_stream_link(b.private_key, link, chain.chain_id, bench.bridge.address) for b in bridgers]
+    r["gas.link_stream"] = bench.bridge.linkStream(
+        stream, model_id, ordered_signatures(signed_link), sender=bridgers[0]
+    ).gas_used
     head, sequence = ZERO32, 0
 
     def checkpoint(counts):

@@ -48,6 +48,8 @@ contract IOTAValidator is IIOTAValidator, JoyGoverned, EIP712 {
     bytes32 public constant CHECKPOINT_TYPEHASH = keccak256(
         "Checkpoint(bytes32 streamId,uint64 sequence,bytes32 previousHead,bytes32 headHash,bytes32 messagesRoot,Usage[] usage)Usage(address node,uint64 count)"
     );
+    bytes32 public constant STREAM_LINK_TYPEHASH =
+        keccak256("StreamLink(bytes32 streamId,bytes32 modelId,address modelOwner)");
     /// @notice Largest committee (signature checks grow with it).
     uint256 public constant MAX_COMMITTEE = 32;
 
@@ -86,17 +88,30 @@ contract IOTAValidator is IIOTAValidator, JoyGoverned, EIP712 {
         _setCommittee(members, threshold_);
     }
 
-    /// @notice Links the caller's feeless model to its stream, so that checkpoints of the stream
-    /// credit the model. The stream must be the one the model was registered with.
-    function linkStream(bytes32 streamId, bytes32 modelId) external {
-        IModelMarketplace.Model memory model = _marketplace.getModel(modelId);
-        if (model.owner != msg.sender) revert IOTAValidatorNotModelOwner(modelId, msg.sender);
-        if (model.price != 0 || model.iotaStreamId != streamId || streamId == bytes32(0)) {
-            revert IOTAValidatorNotFeelessStream(modelId, streamId);
-        }
-        if (_streams[streamId].modelOwner != address(0)) revert IOTAValidatorStreamLinked(streamId);
-        _streams[streamId] = Stream(modelId, msg.sender, 0, 0, bytes32(0));
-        emit StreamLinked(streamId, modelId, msg.sender);
+    /// @notice Asks the bridgers to link the caller's feeless model to its stream. They link it
+    /// ({linkStream}) only once the stream's author has consented on the stream itself: a packet
+    /// signed by the channel's author key naming this model, its owner, the chain and this
+    /// contract (see docs/feeless.md). Model owner only.
+    /// @param streamId the stream the model was registered with
+    /// @param modelId the feeless model
+    function requestStreamLink(bytes32 streamId, bytes32 modelId) external {
+        address modelOwner = _linkableOwner(streamId, modelId);
+        if (modelOwner != msg.sender) revert IOTAValidatorNotModelOwner(modelId, msg.sender);
+        emit StreamLinkRequested(streamId, modelId, modelOwner);
+    }
+
+    /// @notice Links a feeless model to its stream, so that checkpoints of the stream credit the
+    /// model. The committee attests that the stream's author consented to exactly this link: at
+    /// least {threshold} distinct members sign (EIP-712) the {streamLinkDigest} of the stream, the
+    /// model and its current owner. Anyone may submit; a stream is linked once, to one model.
+    /// @param streamId the stream the model was registered with
+    /// @param modelId the feeless model
+    /// @param signatures EIP-712 signatures of {streamLinkDigest}, sorted by signer address
+    function linkStream(bytes32 streamId, bytes32 modelId, bytes[] calldata signatures) external {
+        address modelOwner = _linkableOwner(streamId, modelId);
+        _checkSignatures(streamLinkDigest(streamId, modelId, modelOwner), signatures);
+        _streams[streamId] = Stream(modelId, modelOwner, 0, 0, bytes32(0));
+        emit StreamLinked(streamId, modelId, modelOwner);
     }
 
     /// @notice Accepts a checkpoint signed by at least {threshold} distinct committee members
@@ -158,6 +173,17 @@ contract IOTAValidator is IIOTAValidator, JoyGoverned, EIP712 {
         );
     }
 
+    /// @notice The EIP-712 digest the bridgers sign to link `streamId` to `modelId`, owned by
+    /// `modelOwner`; the domain names the chain and this contract.
+    function streamLinkDigest(bytes32 streamId, bytes32 modelId, address modelOwner) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(STREAM_LINK_TYPEHASH, streamId, modelId, modelOwner)));
+    }
+
+    /// @notice Whether `streamId` is linked to a model.
+    function isStreamLinked(bytes32 streamId) external view returns (bool) {
+        return _streams[streamId].modelOwner != address(0);
+    }
+
     /// @inheritdoc IIOTAValidator
     function marketplace() external view returns (IModelMarketplace) {
         return _marketplace;
@@ -212,6 +238,17 @@ contract IOTAValidator is IIOTAValidator, JoyGoverned, EIP712 {
             _proofOfUse.recordBridgedUsage(modelId, modelOwner, entry.node, entry.count);
             inferences += entry.count;
         }
+    }
+
+    /// @dev The owner of `modelId` when it is a feeless model registered with `streamId` and the
+    /// stream is not linked yet.
+    function _linkableOwner(bytes32 streamId, bytes32 modelId) private view returns (address) {
+        IModelMarketplace.Model memory model = _marketplace.getModel(modelId);
+        if (model.price != 0 || model.iotaStreamId != streamId || streamId == bytes32(0)) {
+            revert IOTAValidatorNotFeelessStream(modelId, streamId);
+        }
+        if (_streams[streamId].modelOwner != address(0)) revert IOTAValidatorStreamLinked(streamId);
+        return model.owner;
     }
 
     function _linkedStream(bytes32 streamId) private view returns (Stream storage stream) {

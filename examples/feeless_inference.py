@@ -1,8 +1,8 @@
 """Example: register a feeless model and serve an inference over its channel.
 
 The original design's first example. A model owner publishes the digits MLP to the model store,
-registers it at price 0 with the stream id of its channel, and links the stream in
-IOTAValidator (so the bridgers can checkpoint its usage). A requester with no EVM account at all
+registers it at price 0 with the stream id of its channel, and asks the bridgers to link the
+stream in IOTAValidator (so they can checkpoint its usage) once the channel's author consented. A requester with no EVM account at all
 subscribes to the channel and sends a request; the edge node reads it, runs the model resolved
 from its on-chain metadata (InferenceNode) and answers on the channel.
 
@@ -30,10 +30,17 @@ REQUESTER_WALLET = "legal winner thank year wave sausage worth useful legal winn
 
 async def main(account_spec: str) -> None:
     from joynet import (
-        IOTAInferenceHandler, InferenceNode, ModelMarketplace, load_deployment, load_model_package, model_key, open_store,
+        IOTAInferenceHandler,
+        InferenceNode,
+        ModelMarketplace,
+        load_deployment,
+        load_model_package,
+        model_key,
+        open_store,
         publish_model,
     )
     from joynet.chain.accounts import signing_account
+    from joynet.feeless.links import StreamLinkConsent
     from joynet.models.builtin import write_digits_package
     from joynet.zk import random_salt
     from joynet.zk.digits import load_split
@@ -66,10 +73,15 @@ async def main(account_spec: str) -> None:
     )
     model = marketplace.get_model(model_name)
     print(f"registered {model_name}: price {model.price}, stream {'0x' + bytes(model.iotaStreamId).hex()}")
+    #    The channel's author consents on the stream to carry this model of this owner; the owner
+    #    asks the bridgers (`ape run iota_bridger`), who link it once they saw that consent.
+    from ape import chain
+
     validator = deployment.contract("IOTAValidator")
-    validator.linkStream(channel_id, model_key(model_name), sender=owner)
-    stream = validator.streamOf(channel_id)
-    print(f"stream linked in IOTAValidator to the model of {stream.modelOwner}")
+    consent = StreamLinkConsent(model_key(model_name), owner.address, chain.chain_id, validator.address)
+    await node_channel.consent_to_link(channel_id, consent)
+    validator.requestStreamLink(channel_id, model_key(model_name), sender=owner)
+    print("stream link requested: the bridgers link it once they see the author's consent on the stream")
 
     # 4. The node serves one request: the model comes from its on-chain metadata, verified.
     inference_node = InferenceNode(store=store)
@@ -102,7 +114,9 @@ async def main(account_spec: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--network", default="ethereum:local:foundry")
-    parser.add_argument("--account", default="test:4", help="the model owner: test:N on a local chain, or an Ape account alias")
+    parser.add_argument(
+        "--account", default="test:4", help="the model owner: test:N on a local chain, or an Ape account alias"
+    )
     args = parser.parse_args()
     with networks.parse_network_choice(args.network):
         asyncio.run(main(args.account))

@@ -44,7 +44,9 @@ async def main() -> None:
         calldata=[marketplace.setFeeShares.encode_input(new_node, new_owner, protocol)],
         description=f"Model-owner royalty {owner / 100:g} % -> {new_owner / 100:g} % (block {chain.blocks.height})",
     )
-    print(f"proposed {hex(proposal_id)[:18]}...: royalty {owner} -> {new_owner} bps; state {dao.state(proposal_id).name}")
+    print(
+        f"proposed {hex(proposal_id)[:18]}...: royalty {owner} -> {new_owner} bps; state {dao.state(proposal_id).name}"
+    )
 
     chain.mine(dao.contract.votingDelay() + 1)
     await dao.castVote(proposal_id, True, reason="owners deserve more")
@@ -62,7 +64,9 @@ async def main() -> None:
     chain.mine()
     await dao.execute(proposal_id)
     assert dao.state(proposal_id) is ProposalState.Executed
-    print(f"executed: fee shares node/owner/protocol now {marketplace.nodeShareBps()}/{marketplace.ownerShareBps()}/{marketplace.protocolShareBps()} bps")
+    print(
+        f"executed: fee shares node/owner/protocol now {marketplace.nodeShareBps()}/{marketplace.ownerShareBps()}/{marketplace.protocolShareBps()} bps"
+    )
 
 
 if __name__ == "__main__":

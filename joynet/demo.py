@@ -303,12 +303,18 @@ class Demo:
         # Each registration is two transactions: a commitment to (name, owner, salt), then the
         # registration itself from a later block.
         self.record_registrations(registered_from)
+        # The stream's author (the node) consents on the stream to carry this model of this owner;
+        # the owner asks the bridgers, who link it once they saw that consent.
+        from joynet.feeless.links import StreamLinkConsent
+
+        consent = StreamLinkConsent(model_key(FEELESS), owner.address, chain.chain_id, self.validator.address)
+        asyncio.run(self.serving.iota_handler().consent_to_link(self.channel_id, consent))
         stream = bytes.fromhex(self.channel_id[2:])
-        receipt = self.validator.linkStream(stream, model_key(FEELESS), sender=owner)
-        self.steps.record("linkStream", receipt)
+        receipt = self.validator.requestStreamLink(stream, model_key(FEELESS), sender=owner)
+        self.steps.record("requestStreamLink", receipt)
         self.say(
-            f"{FEELESS:<15} price 0, stream {self.channel_id[:18]}... (the node's channel), linked in "
-            f"IOTAValidator for the bridgers"
+            f"{FEELESS:<15} price 0, stream {self.channel_id[:18]}... (the node's channel, which consented to "
+            f"carry it); the bridgers are asked to link it in IOTAValidator"
         )
 
     def record_registrations(self, after_block: int) -> None:
@@ -646,6 +652,13 @@ class Demo:
             self.supervisor,
             interval=0.25,
         )
+        for linked in self.validator.StreamLinked.range(
+            self.deployment.start_block, chain.blocks.height + 1, search_topics={"streamId": stream}
+        ):
+            receipt = chain.get_receipt(linked.transaction_hash)
+            self.steps.record("linkStream", receipt)
+            linker = next(name for name, index in BRIDGERS.items() if self.accounts[index].address == receipt.sender)
+            self.say(f"stream linked by {linker}: the committee saw the stream author's consent (2 of 3 signed)")
         genesis, length = self.proof_of_use.genesisTime(), self.proof_of_use.epochLength()
         for log in logs:
             receipt = chain.get_receipt(log.transaction_hash)

@@ -9,7 +9,7 @@ interface IIOTAValidator {
     /// @notice The committee is empty, too large, has a zero or repeated member, or the
     /// threshold is not a strict majority of it.
     error IOTAValidatorInvalidCommittee(uint256 size, uint256 threshold);
-    /// @notice Only the model's owner links its stream.
+    /// @notice Only the model's owner asks for its stream's link.
     error IOTAValidatorNotModelOwner(bytes32 modelId, address caller);
     /// @notice The model is not feeless or names another stream.
     error IOTAValidatorNotFeelessStream(bytes32 modelId, bytes32 streamId);
@@ -32,7 +32,10 @@ interface IIOTAValidator {
 
     /// @notice The DAO set the committee.
     event CommitteeSet(address[] members, uint256 threshold);
-    /// @notice A model owner linked the model's stream.
+    /// @notice A model owner asked the bridgers to link the model's stream.
+    event StreamLinkRequested(bytes32 indexed streamId, bytes32 indexed modelId, address indexed modelOwner);
+    /// @notice The model's stream was linked, with the committee's attestation of the stream
+    /// author's consent.
     event StreamLinked(bytes32 indexed streamId, bytes32 indexed modelId, address indexed modelOwner);
     /// @notice A checkpoint was accepted and its usage credited.
     /// @param inferences the feeless inferences the checkpoint credited, over all its nodes

@@ -1,8 +1,9 @@
-"""Checkpoints of feeless channels as the IOTAValidator contract accepts them.
+"""Checkpoints and stream links of feeless channels as the IOTAValidator contract accepts them.
 
-A bridger signs a :class:`Checkpoint` with EIP-712 (domain "JoyNet IOTAValidator", version "1",
-the chain id and the validator's address); the contract takes the signatures of at least its
-threshold of distinct committee members, ordered by signer address (:func:`ordered_signatures`).
+A bridger signs a :class:`Checkpoint` or a :class:`StreamLink` with EIP-712 (domain "JoyNet
+IOTAValidator", version "1", the chain id and the validator's address); the contract takes the
+signatures of at least its threshold of distinct committee members, ordered by signer address
+(:func:`ordered_signatures`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,36 @@ def checkpoint_typed_data(checkpoint: Checkpoint, chain_id: int, validator: str)
     }
     domain = ("JoyNet IOTAValidator", "1", chain_id, validator)
     return typed_message("Checkpoint", CHECKPOINT_TYPES, domain, message)
+
+
+class StreamLink(NamedTuple):
+    """IOTAValidator's StreamLink: the committee's attestation that the stream's author consented
+    to carry ``modelId`` of ``modelOwner``."""
+
+    streamId: bytes
+    modelId: bytes
+    modelOwner: str
+
+
+STREAM_LINK_TYPES = {
+    "StreamLink": [
+        {"name": "streamId", "type": "bytes32"},
+        {"name": "modelId", "type": "bytes32"},
+        {"name": "modelOwner", "type": "address"},
+    ]
+}
+
+
+def stream_link_typed_data(link: StreamLink, chain_id: int, validator: str) -> dict:
+    """The EIP-712 message a bridger signs to link a stream."""
+    domain = ("JoyNet IOTAValidator", "1", chain_id, validator)
+    return typed_message("StreamLink", STREAM_LINK_TYPES, domain, link._asdict())
+
+
+def sign_stream_link(private_key, link: StreamLink, chain_id: int, validator: str) -> tuple[str, bytes]:
+    """(signer address, 65-byte signature) of ``link`` by ``private_key``."""
+    signed = sign_typed(private_key, stream_link_typed_data(link, chain_id, validator))
+    return Account.from_key(private_key).address, bytes(signed.signature)
 
 
 def sign_checkpoint(private_key, checkpoint: Checkpoint, chain_id: int, validator: str) -> tuple[str, bytes]:

@@ -16,6 +16,12 @@ needs no access control: each entry carries a checkpoint and an EIP-712 signatur
 reader checks itself (recovered signer on the committee, digest of the checkpoint it recomputed
 from the channel). A bridger co-signs a proposal only when it rebuilt exactly that checkpoint.
 
+**Stream links.** A model owner asks for its stream's link (``StreamLinkRequested``); each
+bridger links it only when the stream's author consented on the stream itself to exactly that
+model and owner (``joynet.feeless.links``): it then signs the ``StreamLink`` and posts the
+signature on the board; the member that sees the threshold submits ``linkStream``. A request
+naming a stream whose author consented to another model (a squatter's) is never signed.
+
 **No double counting.** The only state is the chain's: a proposal counts only if it continues
 from the stream's current head, and a checkpoint is submitted only while its previous head is
 still the chain's. A restarted bridger reads the chain and the board again and carries on.
@@ -33,14 +39,23 @@ from eth_account.messages import encode_typed_data
 from eth_utils import is_address, to_checksum_address
 
 from joynet.chain.constants import ZERO32
-from joynet.chain.validator import Checkpoint, Usage, checkpoint_typed_data
+from joynet.chain.validator import (
+    Checkpoint,
+    StreamLink,
+    Usage,
+    checkpoint_typed_data,
+    ordered_signatures,
+    stream_link_typed_data,
+)
 from joynet.channels import Channel, ChannelIdentity, ChannelReader, Message, MessageType
 from joynet.channels.merkle import merkle_leaf, merkle_root
 from joynet.channels.transport import ChannelTransport
 from joynet.feeless.errors import BridgeError
+from joynet.feeless.links import author_consent
 
 BOARD_CHANNEL = "joynet-bridge-board"
 SIGNATURE_KIND = "checkpoint-signature"
+LINK_SIGNATURE_KIND = "stream-link-signature"
 
 
 def accounting_of(message: Message) -> dict | None:
@@ -134,6 +149,23 @@ def recover_signer(checkpoint: Checkpoint, signature: bytes, chain_id: int, vali
     return Account.recover_message(typed, signature=signature)
 
 
+def recover_link_signer(link: StreamLink, signature: bytes, chain_id: int, validator: str) -> str:
+    typed = encode_typed_data(full_message=stream_link_typed_data(link, chain_id, validator))
+    return Account.recover_message(typed, signature=signature)
+
+
+def link_to_json(link: StreamLink) -> dict:
+    return {"streamId": "0x" + link.streamId.hex(), "modelId": "0x" + link.modelId.hex(), "modelOwner": link.modelOwner}
+
+
+def link_from_json(document: dict) -> StreamLink:
+    return StreamLink(
+        bytes.fromhex(str(document["streamId"]).removeprefix("0x")),
+        bytes.fromhex(str(document["modelId"]).removeprefix("0x")),
+        to_checksum_address(document["modelOwner"]),
+    )
+
+
 @dataclass
 class Proposal:
     checkpoint: Checkpoint
@@ -148,29 +180,17 @@ class BridgeBoard:
         self.channel = Channel.create(transport, board_identity(chain_id, validator), BOARD_CHANNEL, private=False)
         self.reader = ChannelReader(transport, self.channel.channel_id)
         self._entries: list[tuple[Checkpoint, str, bytes]] = []
+        self._links: list[tuple[StreamLink, str, bytes]] = []
 
     def post(self, checkpoint: Checkpoint, signer: str, signature: bytes) -> None:
-        body = {
-            "kind": SIGNATURE_KIND,
-            "checkpoint": checkpoint_to_json(checkpoint),
-            "signer": signer,
-            "signature": "0x" + signature.hex(),
-        }
-        self.channel.publish(public=json.dumps(body, separators=(",", ":")).encode())
+        self._post(SIGNATURE_KIND, {"checkpoint": checkpoint_to_json(checkpoint)}, signer, signature)
+
+    def post_link(self, link: StreamLink, signer: str, signature: bytes) -> None:
+        self._post(LINK_SIGNATURE_KIND, {"link": link_to_json(link)}, signer, signature)
 
     def proposals(self, stream_id: bytes, previous_head: bytes, is_member) -> list[Proposal]:
         """Proposals continuing from ``previous_head``, each with its valid members' signatures."""
-        for message in self.reader.verified_messages():
-            body = accounting_of(message)
-            if not body or body.get("kind") != SIGNATURE_KIND:
-                continue
-            try:
-                checkpoint = checkpoint_from_json(body["checkpoint"])
-                signature = bytes.fromhex(str(body["signature"]).removeprefix("0x"))
-                signer = recover_signer(checkpoint, signature, self.chain_id, self.validator)
-            except (KeyError, TypeError, ValueError):
-                continue  # not a well-formed signature entry: anyone can write the board
-            self._entries.append((checkpoint, signer, signature))
+        self._read()
         found: dict[Checkpoint, Proposal] = {}
         for checkpoint, signer, signature in self._entries:
             if checkpoint.streamId != stream_id or checkpoint.previousHead != previous_head or not is_member(signer):
@@ -178,6 +198,34 @@ class BridgeBoard:
             key = checkpoint._replace(usage=tuple(checkpoint.usage))
             found.setdefault(key, Proposal(checkpoint, {})).signatures[signer] = signature
         return list(found.values())
+
+    def link_signatures(self, link: StreamLink, is_member) -> dict[str, bytes]:
+        """The valid members' signatures of ``link`` posted so far, by signer."""
+        self._read()
+        return {signer: signature for entry, signer, signature in self._links if entry == link and is_member(signer)}
+
+    def _post(self, kind: str, entry: dict, signer: str, signature: bytes) -> None:
+        body = {"kind": kind, **entry, "signer": signer, "signature": "0x" + signature.hex()}
+        self.channel.publish(public=json.dumps(body, separators=(",", ":")).encode())
+
+    def _read(self) -> None:
+        """Takes in the board's new entries, each with the signer its signature recovers to."""
+        for message in self.reader.verified_messages():
+            body = accounting_of(message)
+            if not body or body.get("kind") not in (SIGNATURE_KIND, LINK_SIGNATURE_KIND):
+                continue
+            try:
+                signature = bytes.fromhex(str(body["signature"]).removeprefix("0x"))
+                if body["kind"] == SIGNATURE_KIND:
+                    checkpoint = checkpoint_from_json(body["checkpoint"])
+                    signer = recover_signer(checkpoint, signature, self.chain_id, self.validator)
+                    self._entries.append((checkpoint, signer, signature))
+                else:
+                    link = link_from_json(body["link"])
+                    signer = recover_link_signer(link, signature, self.chain_id, self.validator)
+                    self._links.append((link, signer, signature))
+            except (KeyError, TypeError, ValueError):
+                continue  # not a well-formed signature entry: anyone can write the board
 
 
 # ---- the bridger agent's decisions ----
@@ -192,6 +240,7 @@ class Bridger:
         self.validator, self.signer, self.ledger, self.chain_id, self.say = validator, signer, ledger, chain_id, say
         self.board = BridgeBoard(ledger, chain_id, validator.address)
         self.streams: set[bytes] = set()
+        self.link_requests: dict[StreamLink, bool] = {}  # requested link -> said it waits for consent
         self.until_caught_up = until_caught_up
         self.caught_up = False  # every followed stream checkpointed (with ``until_caught_up``: time to stop)
 
@@ -200,6 +249,64 @@ class Bridger:
         stream_id = bytes(linked.streamId)
         self.streams.add(stream_id)
         self.say(f"following stream 0x{stream_id.hex()} (model 0x{bytes(linked.modelId).hex()[:16]}...)")
+
+    def consider_link(self, requested) -> None:
+        """A ``StreamLinkRequested`` log: link that stream once its author's consent is seen."""
+        link = StreamLink(
+            bytes(requested.streamId), bytes(requested.modelId), to_checksum_address(requested.modelOwner)
+        )
+        self.link_requests.setdefault(link, False)
+        self.say(f"link of stream 0x{link.streamId.hex()[:16]}... to model 0x{link.modelId.hex()[:16]}... requested")
+
+    def link_streams(self) -> bool:
+        """One round over the requested links; True when none waits for signatures."""
+        settled = True
+        for link in list(self.link_requests):
+            try:
+                settled &= self.link_stream(link)
+            except BridgeError as error:  # tried again next round; the other links go on
+                self.say(str(error))
+                settled = False
+        return settled
+
+    def link_stream(self, link: StreamLink) -> bool:
+        """Sign ``link`` if the stream's author consented to exactly it, and submit it once the board
+        holds the threshold; True when there is nothing more to do for it now."""
+        validator, stream = self.validator, "0x" + link.streamId.hex()[:16] + "..."
+        if validator.isStreamLinked(link.streamId):
+            del self.link_requests[link]
+            return True
+        consent = author_consent(self.ledger, link.streamId, self.chain_id, validator.address)
+        if consent is None:
+            if not self.link_requests[link]:
+                self.link_requests[link] = True
+                self.say(f"stream {stream}: waiting for its author's consent to a link")
+            return True
+        if (consent.model_id, consent.model_owner) != (link.modelId, link.modelOwner):
+            del self.link_requests[link]
+            self.say(
+                f"refused to link stream {stream} to model 0x{link.modelId.hex()[:16]}... of {link.modelOwner}: "
+                f"its author consented to model 0x{consent.model_id.hex()[:16]}... of {consent.model_owner}"
+            )
+            return True
+        signatures = self.board.link_signatures(link, validator.isCommitteeMember)
+        if self.signer.address not in signatures:
+            typed = encode_typed_data(full_message=stream_link_typed_data(link, self.chain_id, validator.address))
+            signatures[self.signer.address] = self.signer.sign_message(typed).encode_rsv()
+            self.board.post_link(link, self.signer.address, signatures[self.signer.address])
+            self.say(f"signed the link of stream {stream}: its author consented")
+        if len(signatures) < validator.threshold():
+            return False
+        try:
+            receipt = validator.linkStream(
+                link.streamId, link.modelId, ordered_signatures(list(signatures.items())), sender=self.signer
+            )
+        except Exception as error:  # noqa: BLE001 - a race lost to another member is not fatal
+            if validator.isStreamLinked(link.streamId):
+                return True
+            raise BridgeError(f"linkStream failed: {error}") from error
+        self.say(f"linked stream {stream} to model 0x{link.modelId.hex()[:16]}..., gas {receipt.gas_used:,}")
+        return True
 
     def checkpoint_streams(self) -> bool:
         """One round over every followed stream; True when none has anything left to checkpoint."""
@@ -252,8 +359,6 @@ class Bridger:
 
     def submit(self, proposal) -> None:
         """Submits a proposal holding the threshold, unless another member already did."""
-        from joynet.chain.validator import ordered_signatures
-
         checkpoint, validator = proposal.checkpoint, self.validator
         if bytes(validator.streamOf(checkpoint.streamId).head) != checkpoint.previousHead:
             return  # another member submitted it first: the chain moved on

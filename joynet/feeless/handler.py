@@ -36,9 +36,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from joynet.channels import Channel, ChannelIdentity, MaskedPayloadAccessError, Message, MessageType, SQLiteLedger
-from joynet.channels.errors import AdmissionRefusedError
+from joynet.channels.errors import AdmissionRefusedError, NotAuthorizedError
 from joynet.channels.iota import IOTATransport
 from joynet.channels.transport import ChannelTransport
+from joynet.feeless.links import StreamLinkConsent
 
 logger = logging.getLogger("joynet.feeless")
 
@@ -138,6 +139,15 @@ class IOTAInferenceHandler:
         channel = Channel.create(self.transport, self.identity, model_name, private)
         self._sessions.setdefault(channel.channel_id, _Session(channel))
         return "0x" + channel.channel_id.hex()
+
+    async def consent_to_link(self, channel_id: str | bytes, consent: StreamLinkConsent) -> str:
+        """Author only: the public, author-signed consent for the bridgers to link this stream to
+        ``consent``'s model (``joynet.feeless.links``); returns the packet's message id."""
+        session = self._session(channel_id)
+        self._pump(session)
+        if not session.channel.is_author:
+            raise NotAuthorizedError("only the channel's author can consent to link its stream to a model")
+        return session.channel.publish(public=consent.to_public()).id
 
     async def admit_pending(self, channel_id: str | bytes) -> list[str]:
         """Author only: one keyload admitting every new subscriber the admission policy accepts."""

@@ -1,4 +1,4 @@
-"""IOTAValidator: stream links, t-of-n EIP-712 checkpoints crediting ProofOfUse, inclusion proofs,
+"""IOTAValidator: stream links the committee attests (the stream's author consented), t-of-n EIP-712 checkpoints crediting ProofOfUse, inclusion proofs,
 and the committee only the DAO sets; every refusal leaves nothing recorded. Bridged (feeless)
 usage is counted per model and announced per node, but carries no reward weight: nobody paid for
 it, so a committee that inflated it could not mint rewards from the usage pool."""
@@ -7,7 +7,7 @@ import pytest
 from eth_utils import keccak
 
 from helpers.chain_asserts import reverts_with
-from joynet.chain.validator import Checkpoint, Usage, ordered_signatures, sign_checkpoint
+from joynet.chain.validator import Checkpoint, StreamLink, Usage, ordered_signatures, sign_checkpoint, sign_stream_link
 from joynet.channels.merkle import merkle_leaf, merkle_proof, merkle_root
 
 ZERO32 = b"\0" * 32
@@ -26,9 +26,21 @@ def bridgers(accounts):
 
 
 @pytest.fixture
-def feeless_model(register_model, bridge, model_owner):
+def sign_link(bridge, chain):
+    """Committee signatures of the link of ``stream`` to ``model_id`` of ``owner``, ordered."""
+
+    def sign_by(signers, stream, model_id, owner, chain_id=None, validator=None):
+        link = StreamLink(stream, model_id, owner.address)
+        domain = (chain_id or chain.chain_id, validator or bridge.address)
+        return ordered_signatures([sign_stream_link(s.private_key, link, *domain) for s in signers])
+
+    return sign_by
+
+
+@pytest.fixture
+def feeless_model(register_model, bridge, model_owner, bridgers, sign_link, outsider):
     model_id = register_model("feeless-digits", price=0, stream=STREAM)
-    bridge.linkStream(STREAM, model_id, sender=model_owner)
+    bridge.linkStream(STREAM, model_id, sign_link(bridgers[:2], STREAM, model_id, model_owner), sender=outsider)
     return model_id
 
 
@@ -66,28 +78,99 @@ def bridged_counts(proof_of_use, receipt):
 # ---- streams ----
 
 
-def test_link_stream__owner_of_feeless_model__links(feeless_model, bridge, model_owner):
-    stream = bridge.streamOf(STREAM)
-    assert (stream.modelId, stream.modelOwner, stream.checkpoints) == (feeless_model, model_owner.address, 0)
+def test_request_stream_link__owner_of_feeless_model__asks_the_bridgers(register_model, bridge, model_owner):
+    model_id = register_model("feeless-digits", price=0, stream=STREAM)
+    receipt = bridge.requestStreamLink(STREAM, model_id, sender=model_owner)
+    [event] = receipt.decode_logs(bridge.StreamLinkRequested)
+    assert (bytes(event.streamId), bytes(event.modelId), event.modelOwner) == (STREAM, model_id, model_owner.address)
+    assert not bridge.isStreamLinked(STREAM)  # asking links nothing
 
 
-def test_link_stream__not_the_owner__reverts(register_model, bridge, outsider):
+def test_request_stream_link__not_the_owner__reverts(register_model, bridge, outsider):
     model_id = register_model("feeless-digits", price=0, stream=STREAM)
     with reverts_with("IOTAValidatorNotModelOwner"):
-        bridge.linkStream(STREAM, model_id, sender=outsider)
+        bridge.requestStreamLink(STREAM, model_id, sender=outsider)
+
+
+def test_link_stream__threshold_attests_the_authors_consent__links(feeless_model, bridge, model_owner):
+    stream = bridge.streamOf(STREAM)
+    assert (stream.modelId, stream.modelOwner, stream.checkpoints) == (feeless_model, model_owner.address, 0)
+    assert bridge.isStreamLinked(STREAM)
+
+
+def test_link_stream__squatter_without_attestation__reverts(register_model, bridge, outsider, bridgers, sign_link):
+    """The squatting attack: a model naming someone else's stream, linked by its own owner."""
+    squat = register_model("squat", price=0, stream=STREAM, owner=outsider)
+    with reverts_with("IOTAValidatorBelowThreshold"):
+        bridge.linkStream(STREAM, squat, [], sender=outsider)
+    with reverts_with("IOTAValidatorBelowThreshold"):  # one member alone is not the committee
+        bridge.linkStream(STREAM, squat, sign_link(bridgers[:1], STREAM, squat, outsider), sender=outsider)
+    assert not bridge.isStreamLinked(STREAM)
+
+
+def test_link_stream__attestation_of_the_owners_link_reused_for_a_squatter__reverts(
+    register_model, bridge, model_owner, outsider, bridgers, sign_link
+):
+    model_id = register_model("feeless-digits", price=0, stream=STREAM)
+    squat = register_model("squat", price=0, stream=STREAM, owner=outsider)
+    attested = sign_link(bridgers[:2], STREAM, model_id, model_owner)
+    with reverts_with("IOTAValidatorNotCommitteeMember"):  # recovers to nobody on the committee
+        bridge.linkStream(STREAM, squat, attested, sender=outsider)
+    bridge.linkStream(STREAM, model_id, attested, sender=outsider)
+    assert bridge.streamOf(STREAM).modelOwner == model_owner.address
+
+
+@pytest.mark.parametrize("domain", ["another chain", "another validator"])
+def test_link_stream__attestation_for_another_deployment__reverts(
+    register_model, bridge, model_owner, bridgers, sign_link, domain
+):
+    model_id = register_model("feeless-digits", price=0, stream=STREAM)
+    other = {"another chain": {"chain_id": 1}, "another validator": {"validator": "0x" + "11" * 20}}[domain]
+    with reverts_with("IOTAValidatorNotCommitteeMember"):
+        bridge.linkStream(STREAM, model_id, sign_link(bridgers[:2], STREAM, model_id, model_owner, **other),
+                          sender=model_owner)
+
+
+def test_link_stream__unsorted_or_repeated_signers__reverts(register_model, bridge, model_owner, bridgers, sign_link):
+    model_id = register_model("feeless-digits", price=0, stream=STREAM)
+    ordered = sign_link(bridgers[:2], STREAM, model_id, model_owner)
+    for signatures in ([ordered[1], ordered[0]], [ordered[0], ordered[0]]):
+        with reverts_with("IOTAValidatorDuplicateOrUnsortedSigner"):
+            bridge.linkStream(STREAM, model_id, signatures, sender=model_owner)
 
 
 @pytest.mark.parametrize("case", ["paid model", "other stream"])
-def test_link_stream__not_the_models_feeless_stream__reverts(register_model, bridge, model_owner, case):
+def test_link_stream__not_the_models_feeless_stream__reverts(
+    register_model, bridge, model_owner, bridgers, sign_link, case
+):
     price, stream = (5 * 10**18, STREAM) if case == "paid model" else (0, keccak(text="another stream"))
     model_id = register_model("m", price=price, stream=stream)
     with reverts_with("IOTAValidatorNotFeelessStream"):
-        bridge.linkStream(STREAM, model_id, sender=model_owner)
+        bridge.linkStream(STREAM, model_id, sign_link(bridgers[:2], STREAM, model_id, model_owner), sender=model_owner)
+    with reverts_with("IOTAValidatorNotFeelessStream"):
+        bridge.requestStreamLink(STREAM, model_id, sender=model_owner)
 
 
-def test_link_stream__twice__reverts(feeless_model, bridge, model_owner):
+def test_link_stream__twice__reverts(feeless_model, register_model, bridge, model_owner, bridgers, sign_link):
     with reverts_with("IOTAValidatorStreamLinked"):
-        bridge.linkStream(STREAM, feeless_model, sender=model_owner)
+        bridge.linkStream(STREAM, feeless_model, sign_link(bridgers[:2], STREAM, feeless_model, model_owner),
+                          sender=model_owner)
+    # A stream belongs to one model: another model naming it can be neither linked nor requested.
+    other = register_model("feeless-copy", price=0, stream=STREAM)
+    with reverts_with("IOTAValidatorStreamLinked"):
+        bridge.linkStream(STREAM, other, sign_link(bridgers[:2], STREAM, other, model_owner), sender=model_owner)
+    with reverts_with("IOTAValidatorStreamLinked"):
+        bridge.requestStreamLink(STREAM, other, sender=model_owner)
+
+
+def test_stream_link_digest__python_typed_data__matches_the_contract(bridge, chain, model_owner):
+    from eth_account.messages import _hash_eip191_message, encode_typed_data
+
+    from joynet.chain.validator import stream_link_typed_data
+
+    link = StreamLink(STREAM, keccak(text="model"), model_owner.address)
+    typed = encode_typed_data(full_message=stream_link_typed_data(link, chain.chain_id, bridge.address))
+    assert bytes(bridge.streamLinkDigest(*link)) == _hash_eip191_message(typed)
 
 
 # ---- checkpoints ----

@@ -25,7 +25,7 @@ def test_example_feeless_inference__on_a_deployed_chain__answers_over_the_channe
     name = re.search(r"registered (digits-feeless-\d+): price 0, stream (0x[0-9a-f]{64})", out)
     assert name, out
     assert re.search(rf"channel {name.group(2)} announced", out)
-    assert "stream linked in IOTAValidator" in out
+    assert "stream link requested" in out
     label = re.search(r"response over the channel: class (\d) \(the image is a (\d)\)", out)
     assert label and label.group(1) == label.group(2), out
     assert "the requester sent no transaction: feeless" in out

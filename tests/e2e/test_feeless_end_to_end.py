@@ -1,6 +1,7 @@
 """Feeless inference end to end on Anvil: a price-0 digits model with a stream; requests and
 ZK-proven results travel over the channel (the requester sends no transaction); two `ape run
-iota_bridger` processes exchange signatures on the bridge board and checkpoint the stream;
+iota_bridger` processes link the stream to the model its author consented to (not to a
+squatter's), exchange signatures on the bridge board and checkpoint the stream;
 ProofOfUse counts the model's inferences, but feeless usage carries no reward weight (nobody paid
 for it), so neither the node nor the model owner can claim the DAO-funded epoch pool, which stays
 whole. Restarted bridgers (another pair) checkpoint only what is new."""
@@ -20,6 +21,7 @@ from joynet.channels import MessageType, SQLiteLedger
 from joynet.channels.merkle import merkle_leaf, merkle_proof
 from joynet.chain.deploy import JOY
 from joynet.chain.marketplace import model_key, registration_commitment
+from joynet.feeless.links import StreamLinkConsent
 from joynet.models.package import load_model_package, publish_model
 from joynet.models.builtin import write_digits_package
 from joynet.storage import EmbeddedStore
@@ -69,7 +71,7 @@ def feeless_requests(serving, requesting, channel_id, inputs, node_address):
 
 def test_feeless__channel_inferences_two_bridgers__usage_counted_without_reward_weight(
     feeless_env, tmp_path, chain, deployment, marketplace, proof_of_use, token, governance, model_owner, operators,
-    alice, bob,
+    alice, bob, outsider,
 ):
     bridge = deployment.contract("IOTAValidator")
     node_operator = operators[0]
@@ -81,7 +83,7 @@ def test_feeless__channel_inferences_two_bridgers__usage_counted_without_reward_
     requesting = InferenceNode(store=store, cache_dir=tmp_path / "req", iota_wallet_seed=REQUESTER_SEED, marketplace=client)
 
     # The node announces the model's channel; the owner registers the price-0 model with it as stream
-    # (committed first, registered from a later block) and links the stream in IOTAValidator.
+    # (committed first, registered from a later block).
     channel_id = asyncio.run(serving.open_model_channel(MODEL, private=True))
     stream = bytes.fromhex(channel_id[2:])
     circuit = bytes.fromhex(package.verification["circuitId"][2:])
@@ -90,7 +92,16 @@ def test_feeless__channel_inferences_two_bridgers__usage_counted_without_reward_
                                         sender=model_owner)
     marketplace.registerModel(model_key(MODEL), f"ipfs://{cid}", bytes.fromhex(package.weights_commitment[2:]), 0,
                               (1, circuit, 0), stream, salt, sender=model_owner)
-    bridge.linkStream(stream, model_key(MODEL), sender=model_owner)
+    # A squatter registers a feeless model naming the same stream and asks for the link first.
+    squat = model_key("squatted-digits")
+    marketplace.commitModelRegistration(registration_commitment(squat, outsider.address, salt), sender=outsider)
+    marketplace.registerModel(squat, f"ipfs://{cid}", bytes.fromhex(package.weights_commitment[2:]), 0,
+                              (1, circuit, 0), stream, salt, sender=outsider)
+    bridge.requestStreamLink(stream, squat, sender=outsider)
+    # The stream's author (the node) consents to carry the owner's model; the owner asks the bridgers.
+    consent = StreamLinkConsent(model_key(MODEL), model_owner.address, chain.chain_id, bridge.address)
+    asyncio.run(serving.iota_handler().consent_to_link(channel_id, consent))
+    bridge.requestStreamLink(stream, model_key(MODEL), sender=model_owner)
 
     # The DAO funds the next epoch's usage pool from the treasury (through the timelock).
     epoch = proof_of_use.currentEpoch() + 1
@@ -109,6 +120,9 @@ def test_feeless__channel_inferences_two_bridgers__usage_counted_without_reward_
     assert all(result.proof_verified for result in results)
 
     output = run_bridgers(feeless_env, [7, 8])
+    # The bridgers linked the stream to the model its author consented to, never the squatter's.
+    assert "refused to link stream" in output, output
+    assert (bridge.streamOf(stream).modelId, bridge.streamOf(stream).modelOwner) == (model_key(MODEL), model_owner.address)
     # One member proposes and the other co-signs, or both propose the same checkpoint at once
     # (each signature counts for the same checkpoint): either way one of them submits it.
     assert "submitted checkpoint" in output, output

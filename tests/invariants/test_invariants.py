@@ -462,7 +462,8 @@ CORE_PERMISSIONLESS = {
         "claimNodeReward(uint256)",
     },
     "IOTAValidator": {
-        "linkStream(bytes32,bytes32)",
+        "requestStreamLink(bytes32,bytes32)",  # the model's owner, and it only asks
+        "linkStream(bytes32,bytes32,bytes[])",  # with the committee's threshold of signatures
         "submitCheckpoint((bytes32,uint64,bytes32,bytes32,bytes32,(address,uint64)[]),bytes[])",
     },
 }

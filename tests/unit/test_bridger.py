@@ -1,5 +1,5 @@
-"""joynet.feeless.bridger: what a checkpoint of a feeless channel counts, and the bridge board where the
-committee's signatures meet (no chain needed: the EIP-712 signatures are checked off chain)."""
+"""joynet.feeless.bridger and links: what a checkpoint of a feeless channel counts, the stream author's
+consent to a link, and the bridge board where the committee's signatures meet (no chain needed: the EIP-712 signatures are checked off chain)."""
 
 import asyncio
 
@@ -8,8 +8,12 @@ from eth_account import Account
 
 from joynet import IOTAInferenceHandler
 from joynet.chain.constants import ZERO32
-from joynet.chain.validator import sign_checkpoint
+from eth_utils import to_checksum_address
+
+from joynet.chain.validator import StreamLink, sign_checkpoint, sign_stream_link
+from joynet.channels.errors import NotAuthorizedError
 from joynet.feeless.bridger import BridgeBoard, BridgeError, build_checkpoint
+from joynet.feeless.links import StreamLinkConsent, author_consent
 from joynet.channels import SQLiteLedger
 from joynet.channels.merkle import merkle_leaf, merkle_root
 
@@ -25,15 +29,21 @@ def ledger(tmp_path):
     return SQLiteLedger(tmp_path / "channels.sqlite3")
 
 
+async def admitted_channel(ledger):
+    """(node, requester, channel id): a private model channel whose author admitted the requester."""
+    node = IOTAInferenceHandler(wallet_seed=NODE_SEED, transport=ledger)
+    requester = IOTAInferenceHandler(wallet_seed=REQUESTER_SEED, transport=ledger)
+    channel_id = await node.create_model_channel("m")
+    await requester.subscribe(channel_id)
+    await node.admit_pending(channel_id)
+    return node, requester, channel_id
+
+
 def channel_with_traffic(ledger, answers):
     """A private model channel with two requests; ``answers``: (request index, node, error) in order."""
 
     async def scenario():
-        node = IOTAInferenceHandler(wallet_seed=NODE_SEED, transport=ledger)
-        requester = IOTAInferenceHandler(wallet_seed=REQUESTER_SEED, transport=ledger)
-        channel_id = await node.create_model_channel("m")
-        await requester.subscribe(channel_id)
-        await node.admit_pending(channel_id)
+        node, requester, channel_id = await admitted_channel(ledger)
         requests = [await requester.send_request(channel_id, "m", {"x": i}) for i in range(2)]
         for index, address, error in answers:
             await node.send_response(channel_id, requests[index], None if error else {"y": 1}, node=address, error=error)
@@ -84,3 +94,86 @@ def test_board__members_signatures__collected_per_checkpoint_outsiders_and_forge
     assert set(proposal.signatures) == {MEMBERS[0].address, MEMBERS[1].address}
     assert all(p.checkpoint != inflated or not p.signatures for p in other_process.proposals(stream, ZERO32, members.__contains__))
     assert other_process.proposals(stream, b"\x01" * 32, members.__contains__) == []  # not from the chain's head
+
+
+# ---- stream links ----
+
+MODEL_ID, OTHER_MODEL = b"\x01" * 32, b"\x02" * 32
+OWNER, SQUATTER = "0x" + "0c" * 20, "0x" + "0d" * 20
+
+
+def consent(model_id=MODEL_ID, owner=OWNER, chain_id=CHAIN_ID, validator=VALIDATOR):
+    return StreamLinkConsent(model_id, to_checksum_address(owner), chain_id, to_checksum_address(validator))
+
+
+def stream_with_consents(ledger, *consents, by_subscriber=()):
+    """A model channel whose author posts ``consents`` (in order) and whose admitted subscriber
+    posts ``by_subscriber`` first."""
+
+    async def scenario():
+        node, requester, channel_id = await admitted_channel(ledger)
+        for forged in by_subscriber:
+            requester._session(channel_id).channel.publish(public=forged.to_public())
+        for given in consents:
+            await node.consent_to_link(channel_id, given)
+        return channel_id
+
+    channel_id = asyncio.run(scenario())
+    return bytes.fromhex(channel_id[2:]), channel_id
+
+
+def test_author_consent__authors_packet__found_for_its_chain_and_validator(ledger):
+    stream, _ = stream_with_consents(ledger, consent())
+    assert author_consent(ledger, stream, CHAIN_ID, VALIDATOR) == consent()
+    assert author_consent(ledger, stream, 1, VALIDATOR) is None  # another chain
+    assert author_consent(ledger, stream, CHAIN_ID, "0x" + "22" * 20) is None  # another bridge
+
+
+def test_author_consent__a_subscribers_packet__is_no_consent(ledger):
+    stream, _ = stream_with_consents(ledger, by_subscriber=[consent(owner=SQUATTER)])
+    assert author_consent(ledger, stream, CHAIN_ID, VALIDATOR) is None
+
+
+def test_author_consent__a_later_consent_to_another_model__ignored(ledger):
+    stream, _ = stream_with_consents(ledger, consent(), consent(model_id=OTHER_MODEL, owner=SQUATTER))
+    assert author_consent(ledger, stream, CHAIN_ID, VALIDATOR) == consent()
+
+
+@pytest.mark.parametrize("public", [
+    b"not json", b"[]", b'{"kind":"stream-link"}',
+    b'{"kind":"stream-link","modelId":"0x01","modelOwner":"0x' + b"0c" * 20 + b'","chainId":31337,"validator":"0x' + b"11" * 20 + b'"}',
+    b'{"kind":"stream-link","modelId":"0x' + b"01" * 32 + b'","modelOwner":"nobody","chainId":31337,"validator":"0x' + b"11" * 20 + b'"}',
+    b'{"kind":"stream-link","modelId":"0x' + b"01" * 32 + b'","modelOwner":"0x' + b"0c" * 20 + b'","chainId":"31337","validator":"0x' + b"11" * 20 + b'"}',
+    b'{"kind":"stream-link","modelId":"0x' + b"01" * 32 + b'","modelOwner":"0x' + b"0c" * 20 + b'","chainId":true,"validator":"0x' + b"11" * 20 + b'"}',
+])
+def test_author_consent__malformed_packet_then_a_good_one__the_good_one_counts(ledger, public):
+    async def scenario():
+        node = IOTAInferenceHandler(wallet_seed=NODE_SEED, transport=ledger)
+        channel_id = await node.create_model_channel("m", private=False)
+        node._session(channel_id).channel.publish(public=public)
+        await node.consent_to_link(channel_id, consent())
+        return bytes.fromhex(channel_id[2:])
+
+    assert author_consent(ledger, asyncio.run(scenario()), CHAIN_ID, VALIDATOR) == consent()
+
+
+def test_consent_to_link__not_the_author__refused(ledger):
+    _, channel_id = stream_with_consents(ledger)
+    requester = IOTAInferenceHandler(wallet_seed=REQUESTER_SEED, transport=ledger)
+    with pytest.raises(NotAuthorizedError, match="only the channel's author"):
+        asyncio.run(requester.consent_to_link(channel_id, consent()))
+
+
+def test_board__link_signatures__members_only_and_never_moved_to_another_link(ledger):
+    stream, _ = stream_with_consents(ledger, consent())
+    link, squat = StreamLink(stream, MODEL_ID, to_checksum_address(OWNER)), StreamLink(stream, OTHER_MODEL, to_checksum_address(SQUATTER))
+    members = {member.address for member in MEMBERS}
+    board = BridgeBoard(ledger, CHAIN_ID, VALIDATOR)
+    for account in (MEMBERS[0], MEMBERS[1], Account.create()):  # the last is no member
+        signer, signature = sign_stream_link(account.key, link, CHAIN_ID, VALIDATOR)
+        board.post_link(link, signer, signature)
+    _, signature = sign_stream_link(MEMBERS[2].key, link, CHAIN_ID, VALIDATOR)
+    board.post_link(squat, MEMBERS[2].address, signature)  # a signature moved onto the squatter's link
+    signatures = board.link_signatures(link, members.__contains__)
+    assert set(signatures) == {MEMBERS[0].address, MEMBERS[1].address}
+    assert board.link_signatures(squat, members.__contains__) == {}
