@@ -358,6 +358,11 @@ def run_benchmark(say: Say, gas_only: bool = False) -> tuple[dict[str, float], P
 
         bench.results.update(measure_channel())
         say("feeless channel throughput measured (embedded ledger, signed and verified)")
+        from bench.feeless import measure_feeless
+
+        operator = accounts.test_accounts[6]  # a registered node (measure_protocol)
+        bench.results.update(measure_feeless(bench.marketplace.address, bench.owner, operator, bench.bridge))
+        say("feeless request -> verified answer measured (digits with a proof, MiniLM)")
         bench.results.update(measure_minilm_throughput(n=64))
         say("MiniLM throughput through InferenceNode vs bare sentence-transformers measured")
     bench.results["host.load_average_at_start"] = load_at_start
@@ -547,37 +552,48 @@ def measure_zk_round_trip(bench: Bench, nodes) -> None:
 
 def measure_checkpoints(bench: Bench, operators) -> None:
     """Gas of IOTAValidator checkpoints signed by two of the three local bridgers: one feeless
-    inference, then a batch of 1,000 served by the four nodes (one usage entry per node)."""
-    r, stream = bench.results, keccak(text="bench-stream")
-    model_id, _, _ = bench.model("feeless", price=0, weights=keccak(text="w"), stream=stream)
-    bridgers = [accounts.test_accounts[i] for i in (7, 8)]
-    link = StreamLink(stream, model_id, bench.owner.address)
-    signed_link = [sign_stream_link(b.private_key, link, chain.chain_id, bench.bridge.address) for b in bridgers]
-    r["gas.link_stream"] = bench.bridge.linkStream(
-        stream, model_id, ordered_signatures(signed_link), sender=bridgers[0]
-    ).gas_used
-    head, sequence = ZERO32, 0
+    inference, then a batch of 1,000 served by the four nodes (one usage entry per node), each paid
+    from the model's budget (the sponsored accounting); beside it, the same checkpoints of a model
+    without a budget (counted, nothing paid), the accounting before budgets."""
+    r, bridgers = bench.results, [accounts.test_accounts[i] for i in (7, 8)]
 
-    def checkpoint(counts):
-        nonlocal head, sequence
-        sequence += sum(counts)
-        new_head = keccak(text=f"head {sequence}")
-        cp = Checkpoint(
-            stream,
-            sequence,
-            head,
-            new_head,
-            keccak(text=f"root {sequence}"),
-            [Usage(op.address, count) for op, count in zip(operators, counts, strict=False)],
-        )
-        signed = [sign_checkpoint(b.private_key, cp, chain.chain_id, bench.bridge.address) for b in bridgers]
-        head = new_head
-        return bench.bridge.submitCheckpoint(cp, ordered_signatures(signed), sender=bridgers[0]).gas_used
+    def linked(name):
+        stream = keccak(text=f"bench-stream {name}")
+        model_id, _, _ = bench.model(name, price=0, weights=keccak(text="w"), stream=stream)
+        for operator in operators:
+            bench.coordinator.serveModel(model_id, sender=operator)
+            bench.bridge.bindChannelKey(model_id, keccak(text=f"{name} key of {operator.address}"), sender=operator)
+        link = StreamLink(stream, model_id, bench.owner.address)
+        signed = [sign_stream_link(b.private_key, link, chain.chain_id, bench.bridge.address) for b in bridgers]
+        receipt = bench.bridge.linkStream(stream, model_id, ordered_signatures(signed), sender=bridgers[0])
+        return stream, model_id, receipt.gas_used
 
-    checkpoint([1])  # warm-up: the stream's and the nodes' first usage slots
-    r["gas.checkpoint_batch_1"] = checkpoint([1])
-    r["gas.checkpoint_batch_1000"] = checkpoint([250, 250, 250, 250])
+    def checkpoints(stream):
+        head, sequence = ZERO32, 0
+
+        def checkpoint(counts):
+            nonlocal head, sequence
+            sequence += sum(counts)
+            new_head = keccak(text=f"head {sequence}")
+            usage = [Usage(op.address, count) for op, count in zip(operators, counts, strict=False)]
+            cp = Checkpoint(stream, sequence, head, new_head, keccak(text=f"root {sequence}"), usage)
+            signed = [sign_checkpoint(b.private_key, cp, chain.chain_id, bench.bridge.address) for b in bridgers]
+            head = new_head
+            return bench.bridge.submitCheckpoint(cp, ordered_signatures(signed), sender=bridgers[0]).gas_used
+
+        checkpoint([1, 1, 1, 1])  # warm-up: the stream's and the nodes' first usage (and earnings) slots
+        return checkpoint([1]), checkpoint([250, 250, 250, 250])
+
+    stream, model_id, r["gas.link_stream"] = linked("feeless")
+    budget = 10_000 * JOY
+    bench.token.approve(bench.bridge, budget, sender=bench.owner)
+    r["gas.fund_budget"] = bench.bridge.fundBudget(model_id, budget, sender=bench.owner).gas_used
+    bench.bridge.setFeelessRate(model_id, JOY, sender=bench.owner)
+    r["gas.checkpoint_batch_1"], r["gas.checkpoint_batch_1000"] = checkpoints(stream)
     r["gas.feeless_per_inference_batch1000"] = r["gas.checkpoint_batch_1000"] / 1000
+    unpaid_stream, _, _ = linked("feeless-unfunded")
+    r["gas.checkpoint_batch_1_unpaid"], r["gas.checkpoint_batch_1000_unpaid"] = checkpoints(unpaid_stream)
+    r["gas.feeless_per_inference_batch1000_unpaid"] = r["gas.checkpoint_batch_1000_unpaid"] / 1000
     bench.say("checkpoints measured")
 
 

@@ -135,11 +135,22 @@ METRICS: dict[str, Metric] = {
     "e2e.latency_minilm_p50_s": Metric("MiniLM request → settled, local chain, median"),
     "edge.zk_inferences_per_min": Metric("ZK inferences per minute, one edge agent"),
     "channel.messages_per_s": Metric("channel messages signed, appended and verified per second (embedded ledger)"),
-    "gas.checkpoint_batch_1": Metric("IOTAValidator checkpoint of 1 feeless inference"),
-    "gas.checkpoint_batch_1000": Metric("IOTAValidator checkpoint of 1,000 feeless inferences"),
-    "gas.feeless_per_inference_batch1000": Metric(
-        "the above per inference", "Livepeer winning-ticket redemption ~350,000", Target(1_000)
+    "feeless.digits_p50_s": Metric(
+        "feeless ZK digits request -> answer verified by the requester (snarkjs), median", "", Target(1.5)
     ),
+    "feeless.digits_p90_s": Metric("the same, 90th percentile"),
+    "feeless.minilm_p50_s": Metric("feeless MiniLM request -> verified answer, median", "", Target(1.0)),
+    "feeless.minilm_p90_s": Metric("the same, 90th percentile"),
+    "gas.link_stream": Metric("IOTAValidator linkStream with two committee signatures"),
+    "gas.fund_budget": Metric("IOTAValidator fundBudget (a feeless model's first funding)"),
+    "gas.checkpoint_batch_1": Metric("IOTAValidator checkpoint of 1 feeless inference, paid from the budget"),
+    "gas.checkpoint_batch_1000": Metric("IOTAValidator checkpoint of 1,000 feeless inferences, four nodes paid"),
+    "gas.feeless_per_inference_batch1000": Metric(
+        "the above per inference", "Livepeer winning-ticket redemption ~350,000", Target(200)
+    ),
+    "gas.checkpoint_batch_1_unpaid": Metric("checkpoint of 1 inference of a model without a budget"),
+    "gas.checkpoint_batch_1000_unpaid": Metric("checkpoint of 1,000 inferences of a model without a budget"),
+    "gas.feeless_per_inference_batch1000_unpaid": Metric("the above per inference (counted, nothing paid)"),
     "host.load_average_at_start": Metric(
         "1-minute load average when the bench started: the machine is shared, times grow with it"
     ),
@@ -147,6 +158,11 @@ METRICS: dict[str, Metric] = {
 # Targets on a ratio of two measured figures.
 RATIOS = {
     "assign 1000 / 10 nodes": ("gas.assign_1000_nodes", "gas.assign_10_nodes", Target(1.05)),
+    "checkpoint of 1,000 paid / unpaid": (
+        "gas.checkpoint_batch_1000",
+        "gas.checkpoint_batch_1000_unpaid",
+        Target(1.5),
+    ),
     "result in a batch of 32 / alone": (
         "gas.submit_results_batch32_per_result",
         "gas.submit_settle_quorum1",

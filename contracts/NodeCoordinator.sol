@@ -592,7 +592,7 @@ contract NodeCoordinator is INodeCoordinator, JoyGoverned {
         return _modelsOf[nodeAddress].values();
     }
 
-    /// @notice Whether a node serves `modelId` (active or not).
+    /// @inheritdoc INodeCoordinator
     function servesModel(address nodeAddress, bytes32 modelId) external view returns (bool) {
         return _modelsOf[nodeAddress].contains(modelId);
     }

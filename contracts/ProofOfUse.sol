@@ -22,7 +22,8 @@ import {BASIS_POINTS} from "./libraries/BasisPoints.sol";
 /// protocol's part of the fee (an account that owns the model, runs the node and pays the
 /// request gets every other part back), and no reward exceeds {REWARD_CAP_BPS} of the weight
 /// behind it, so the rewards a settlement earns in total stay below what it cost. Feeless usage
-/// is counted per model but weighs nothing: nobody paid for it. What the caps leave in a pool
+/// is paid from the model's feeless budget and weighs, likewise, the protocol's part of that
+/// payment, which whoever funded the budget never gets back. What the caps leave in a pool
 /// stays there until governance sweeps it after the claim period.
 ///
 /// The pool of an epoch is funded by anyone before the epoch ends (the DAO through a proposal
@@ -248,19 +249,41 @@ contract ProofOfUse is IProofOfUse, JoyGoverned, ReentrancyGuardTransient {
 
     /// @inheritdoc IProofOfUse
     /// @dev Counted in the epoch of the report, not of the feeless inferences: a checkpoint
-    /// cannot add usage to an epoch that has ended and may already be paying out.
-    function recordBridgedUsage(bytes32 modelId, address modelOwner, address node, uint256 count)
+    /// cannot add usage to an epoch that has ended and may already be paying out. Each entry's
+    /// `value` (in WEIGHT_UNITs, floored) weighs for its node and, summed, for the model's owner,
+    /// as a paid settlement's does. Reverts on a zero owner or node and on a count outside
+    /// [1, MAX_BRIDGED_COUNT].
+    function recordBridgedUsage(bytes32 modelId, address modelOwner, BridgedUsage[] calldata usage)
         external
         onlyBridge
     {
-        if (count == 0 || count > MAX_BRIDGED_COUNT) {
-            revert ProofOfUseCountOutOfBounds(count, 1, MAX_BRIDGED_COUNT);
-        }
         if (modelOwner == address(0)) revert ProofOfUseZeroAddress("modelOwner");
-        if (node == address(0)) revert ProofOfUseZeroAddress("node");
         uint256 epoch = currentEpoch();
+        uint256 count;
+        uint256 weight;
+        for (uint256 i = 0; i < usage.length; ++i) {
+            BridgedUsage calldata entry = usage[i];
+            if (entry.count == 0 || entry.count > MAX_BRIDGED_COUNT) {
+                revert ProofOfUseCountOutOfBounds(entry.count, 1, MAX_BRIDGED_COUNT);
+            }
+            if (entry.node == address(0)) revert ProofOfUseZeroAddress("node");
+            count += entry.count;
+            // A payment from a budget is JOY the bridge holds: at most the supply, 1e18 units.
+            uint256 units = entry.value / WEIGHT_UNIT;
+            if (units != 0) {
+                _accountUsage[entry.node][epoch >> 1][_lane(epoch, _NODE)] += uint64(units);
+                weight += units;
+            }
+        }
+        // Each count is below 2**32: a uint64 counter overflows only after 2**32 full entries.
         _modelUsage[modelId][epoch >> 2][epoch & 3] += uint64(count);
-        emit BridgedUsageRecorded(epoch, modelId, modelOwner, node, count);
+        if (weight != 0) {
+            EpochInfo storage info = _epochs[epoch];
+            (info.totalOwnerWeight, info.totalNodeWeight) =
+                (info.totalOwnerWeight + uint64(weight), info.totalNodeWeight + uint64(weight));
+            _accountUsage[modelOwner][epoch >> 1][_lane(epoch, _OWNER)] += uint64(weight);
+        }
+        emit BridgedUsageRecorded(epoch, modelId, modelOwner, usage);
     }
 
     // ---- pools and claims ----

@@ -52,7 +52,8 @@ PRICES = {DIGITS: 5 * JOY, MINILM: 6 * JOY}
 DEPLOYER, VOTER, ALICE, BOB, MODEL_OWNER, REQUESTER = 0, 0, 1, 2, 4, 5
 EDGE_NODES = {"edge-A": 3, "edge-B": 6, "edge-C": 9}
 BRIDGERS = {"bridger-1": 7, "bridger-2": 8}
-FEELESS_NODE = 6  # the operator of edge-B also serves the feeless channel (credited by ProofOfUse)
+FEELESS_NODE = ALICE  # runs the feeless model's node (a staked node, paid from the model's budget)
+FEELESS_BUDGET, FEELESS_RATE = 10 * JOY, JOY // 2  # the owner's sponsorship: budget, JOY per inference
 # Development wallets (BIP-39 test vectors) of the feeless channel's node and requester.
 NODE_WALLET = "abandon " * 11 + "about"
 REQUESTER_WALLET = "legal winner thank year wave sausage worth useful legal winner thank yellow"
@@ -315,6 +316,25 @@ class Demo:
         self.say(
             f"{FEELESS:<15} price 0, stream {self.channel_id[:18]}... (the node's channel, which consented to "
             f"carry it); the bridgers are asked to link it in IOTAValidator"
+        )
+        self.sponsor_feeless(owner)
+
+    def sponsor_feeless(self, owner) -> None:
+        """Feeless means sponsored: the node stakes and binds its channel key to the model, and the
+        owner funds the model's budget, which pays the node per checkpointed inference."""
+        node, model = self.accounts[FEELESS_NODE], model_key(FEELESS)
+        stake = self.coordinator.minStake() + self.coordinator.taskBond()
+        self.steps.record("approve", self.token.invoke_transaction("approve", self.coordinator, stake, sender=node))
+        self.coordinator.registerNode(stake, 1, [model], sender=node)  # recorded with the agents' registrations
+        key = self.serving.iota_handler().identity.public_key
+        self.steps.record("bindChannelKey", self.validator.bindChannelKey(model, key, sender=node))
+        receipt = self.token.invoke_transaction("approve", self.validator, FEELESS_BUDGET, sender=owner)
+        self.steps.record("approve", receipt)
+        self.steps.record("fundBudget", self.validator.fundBudget(model, FEELESS_BUDGET, sender=owner))
+        self.steps.record("setFeelessRate", self.validator.setFeelessRate(model, FEELESS_RATE, sender=owner))
+        self.say(
+            f"{FEELESS:<15} sponsored: the owner funds a {joy(FEELESS_BUDGET)} budget paying {joy(FEELESS_RATE)} "
+            f"per inference; node {node.address[:10]}... stakes {joy(stake)} and binds its channel key"
         )
 
     def record_registrations(self, after_block: int) -> None:
@@ -680,10 +700,19 @@ class Demo:
         if usage != wanted:
             raise DemoError(f"ProofOfUse counts {usage} feeless inference(s) in epoch {epoch}, not {wanted}")
         node_weight, owner_weight = self.proof_of_use.nodeUsage(epoch, node), self.proof_of_use.ownerUsage(epoch, owner)
+        model = model_key(FEELESS)
+        earned, spent = self.validator.earningsOf(model, node), FEELESS_BUDGET - self.validator.budgetOf(model).balance
+        if spent != wanted * FEELESS_RATE:
+            raise DemoError(f"the budget paid {joy(spent)} for {wanted} inference(s) at {joy(FEELESS_RATE)} each")
+        self.record.usage.update(budget_spent=spent, node_earned=earned)
+        self.say(
+            f"the budget paid {joy(spent)}: node {node.address[:10]}... earned {joy(earned)}, the protocol kept "
+            f"{joy(spent - earned)} for the treasury"
+        )
         self.say(
             f"ProofOfUse, epoch {epoch}: {usage} feeless inference(s) of {FEELESS} counted; reward weight this "
             f"epoch: node {node.address[:10]}... {joy(node_weight)}, owner {joy(owner_weight)} (the protocol's "
-            f"share of the paid fees; feeless usage carries none)"
+            f"share of what was paid: fees, and budgets for feeless usage)"
         )
 
     def governance(self) -> None:

@@ -30,6 +30,41 @@ interface IIOTAValidator {
     /// @notice A usage entry with a zero node or count.
     error IOTAValidatorInvalidUsage(address node, uint64 count);
 
+    /// @notice The node does not serve the model in the NodeCoordinator.
+    error IOTAValidatorNodeNotServing(address node, bytes32 modelId);
+    /// @notice Only the node unbinds its key while it still serves the model.
+    error IOTAValidatorNodeStillServing(address node, bytes32 modelId);
+    /// @notice The node has no channel key bound for the model: no checkpoint credits it.
+    error IOTAValidatorNodeNotBound(address node, bytes32 modelId);
+    /// @notice The channel key is zero or bound to another node for the model.
+    error IOTAValidatorChannelKeyTaken(bytes32 modelId, bytes32 channelKey);
+    /// @notice Nothing to fund, withdraw or pay.
+    error IOTAValidatorZeroAmount();
+    /// @notice The announced budget withdrawal is not due before `withdrawableAt`.
+    error IOTAValidatorWithdrawalNotDue(bytes32 modelId, uint256 withdrawableAt);
+    /// @notice A budget delay outside its bounds.
+    error IOTAValidatorDelayOutOfBounds(uint256 delay, uint256 min, uint256 max);
+
+    /// @notice `funder` added `amount` JOY to the budget of the feeless model `modelId`.
+    event BudgetFunded(bytes32 indexed modelId, address indexed funder, uint256 amount);
+    /// @notice The owner set the rate per inference, in force from `effectiveFrom`.
+    event FeelessRateSet(bytes32 indexed modelId, uint256 rate, uint256 effectiveFrom);
+    /// @notice The owner announced a withdrawal of `amount` from the budget, due at `withdrawableAt`.
+    event BudgetWithdrawalRequested(bytes32 indexed modelId, uint256 amount, uint256 withdrawableAt);
+    /// @notice The owner took `amount` back from the budget.
+    event BudgetWithdrawn(bytes32 indexed modelId, address indexed modelOwner, uint256 amount);
+    /// @notice A checkpoint paid `spent` from the budget, `protocolPart` of it kept for the treasury.
+    event BudgetSpent(bytes32 indexed modelId, uint256 spent, uint256 protocolPart);
+    /// @notice `node` bound its channel key for the feeless model `modelId`.
+    event ChannelKeyBound(bytes32 indexed modelId, address indexed node, bytes32 channelKey);
+    /// @notice `node`'s channel key for `modelId` was unbound.
+    event ChannelKeyUnbound(bytes32 indexed modelId, address indexed node, bytes32 channelKey);
+    /// @notice A node withdrew what budgets paid it.
+    event EarningsWithdrawn(address indexed node, uint256 amount);
+    /// @notice The protocol's part of budget payments went to the treasury.
+    event ProtocolEarningsWithdrawn(address indexed treasury, uint256 amount);
+    /// @notice The DAO set the delay of lower rates and budget withdrawals.
+    event BudgetDelaySet(uint256 oldDelay, uint256 newDelay);
     /// @notice The DAO set the committee.
     event CommitteeSet(address[] members, uint256 threshold);
     /// @notice A model owner asked the bridgers to link the model's stream.

@@ -173,4 +173,7 @@ interface INodeCoordinator {
     /// @notice The only caller of {assign} (zero until wired); it and the marketplaces it
     /// replaced call {release} and {slash}.
     function marketplace() external view returns (address);
+
+    /// @notice Whether a node serves `modelId` (active or not).
+    function servesModel(address nodeAddress, bytes32 modelId) external view returns (bool);
 }

@@ -6,6 +6,14 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 /// @title ProofOfUse's errors, events and parameter views, and the part the marketplace and the
 /// IOTA bridge call
 interface IProofOfUse {
+    /// @notice `count` feeless inferences served by `node`; `value` is the protocol's part of
+    /// what the model's budget paid for them (JOY wei), their reward weight.
+    struct BridgedUsage {
+        address node;
+        uint64 count;
+        uint128 value;
+    }
+
     /// @notice A governed parameter outside its hard bounds.
     /// @param name "epochLength" or "ownerShareBps"
     error ProofOfUseParameterOutOfBounds(string name, uint256 value, uint256 min, uint256 max);
@@ -48,9 +56,9 @@ interface IProofOfUse {
     // A settled paid inference emits nothing here: the marketplace's InferenceSettled (with
     // NodesAssigned) carries the model, the nodes and the protocol's part of the fee, which is
     // the usage's value; a second log would cost every settlement about 2,500 gas.
-    /// @notice `count` feeless inferences of `modelId` served by `node`, from a bridged checkpoint.
+    /// @notice Feeless inferences of `modelId` from a bridged checkpoint, per serving node.
     event BridgedUsageRecorded(
-        uint256 indexed epoch, bytes32 indexed modelId, address indexed modelOwner, address node, uint256 count
+        uint256 indexed epoch, bytes32 indexed modelId, address indexed modelOwner, BridgedUsage[] usage
     );
     /// @notice `funder` added `amount` JOY to the pool of `epoch`.
     event EpochFunded(uint256 indexed epoch, address indexed funder, uint256 amount);
@@ -75,10 +83,11 @@ interface IProofOfUse {
     /// cost. Callable only by the marketplace (or one it replaced, for requests it still closes).
     function recordUsage(bytes32 modelId, address modelOwner, address[] calldata nodes, uint256 value) external;
 
-    /// @notice `count` feeless inferences of `modelId` served by `node`, proven by a bridged
-    /// checkpoint. Callable only by the registered bridge (IOTAValidator). Counted, but carries
-    /// no reward weight: nobody paid for it.
-    function recordBridgedUsage(bytes32 modelId, address modelOwner, address node, uint256 count) external;
+    /// @notice The feeless inferences of `modelId` a bridged checkpoint proved, per serving node.
+    /// Callable only by the registered bridge (IOTAValidator). Each entry's `value`, the
+    /// protocol's part of what the model's feeless budget paid that node, is the usage's reward
+    /// weight, as a paid settlement's is (zero when the budget paid nothing).
+    function recordBridgedUsage(bytes32 modelId, address modelOwner, BridgedUsage[] calldata usage) external;
 
     // ---- parameter views ----
 

@@ -163,6 +163,7 @@ class ModelMarketplace(SigningClient):
         self.token = project.JoyToken.at(self.contract.joy())
         super().__init__(account)
         self.start_block = deployment.start_block if deployment else 0
+        self._validator: Any = None  # the feeless bridge, looked up when first needed
 
     def close(self) -> None:
         """Disconnects the provider this client connected (if it connected one)."""
@@ -214,6 +215,19 @@ class ModelMarketplace(SigningClient):
         if model.owner == ZERO_ADDRESS:
             raise MarketplaceError(f"no model {model_id!r} is registered")
         return model
+
+    def node_of_channel_key(self, model_id: str | bytes, channel_key: bytes) -> str | None:
+        """The node address ``channel_key`` is bound to for the feeless model ``model_id`` in the
+        marketplace's bridge (IOTAValidator, ``ProofOfUse.bridge``), or None."""
+        if self._validator is None:
+            from ape import project
+
+            bridge = project.ProofOfUse.at(self.read(self.contract.proofOfUse)).bridge()
+            if bridge == ZERO_ADDRESS:
+                return None
+            self._validator = project.IOTAValidator.at(bridge)
+        node = self.read(self._validator.nodeOfChannelKey, model_key(model_id), channel_key)
+        return None if node == ZERO_ADDRESS else node
 
     # ---- requesters ----
 

@@ -20,6 +20,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -332,6 +333,9 @@ class InferenceNode:
         package = await self._model_metadata(model_id)
         credential = credential.encode() if isinstance(credential, str) else (credential or b"")
         await self.subscribe_once(channel_id, credential)
+        # A model registered on chain: only a node whose channel key is bound to it may answer.
+        # A model named by its CID has no registry entry, hence no binding to check.
+        node_of_key = None if as_cid(model_id) is not None else partial(self.marketplace.node_of_channel_key, model_id)
         answer = await request_over_channel(
             self.iota_handler(),
             package,
@@ -340,6 +344,7 @@ class InferenceNode:
             input_data,
             timeout=timeout,
             verify_pairing=self._verify_pairing,
+            node_of_key=node_of_key,
         )
         calldata = b""
         if answer.proof is not None:

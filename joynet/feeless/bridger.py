@@ -3,9 +3,9 @@ committee exchanges signatures. ``scripts/iota_bridger.py`` (``ape run iota_brid
 
 **What a checkpoint counts.** Every message of the stream since the last accepted checkpoint (the
 chain's ``IOTAValidator.streamOf``: sequence and head) goes into the Merkle root; the usage is the
-number of requests the channel's author (the edge node) *served*, per node address, counting a
-response only when it answers an earlier request packet of another sender and is the first answer
-to it. The bridgers read only the public accounting part of packets (``joynet.feeless.handler``), so
+number of requests each node *served*, per node address, counting a response only when its signing
+key is bound on chain to the node it names (``IOTAValidator.bindChannelKey``), it answers an earlier
+request packet of another key, and it is the first answer to it. The bridgers read only the public accounting part of packets (``joynet.feeless.handler``), so
 they need no key of a private channel. Every bridger computes the same checkpoint from the same
 messages: usage is sorted by node address.
 
@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from eth_account import Account
@@ -76,9 +77,13 @@ def build_checkpoint(
     last_head: bytes,
     has_checkpoint: bool,
     up_to: int | None = None,
+    *,
+    node_of_key: Callable[[bytes], str | None],
 ) -> Checkpoint | None:
     """The next checkpoint of ``stream_id`` after the chain's (``last_sequence``, ``last_head``),
-    covering messages up to ``up_to`` (default: the newest); None when it would credit nothing."""
+    covering messages up to ``up_to`` (default: the newest); None when it would credit nothing.
+    ``node_of_key(channel key)`` is the node address that key is bound to on chain for the
+    stream's model (``IOTAValidator.nodeOfChannelKey``), or None."""
     reader = ChannelReader(transport, stream_id)
     messages = reader.sync()  # every signature, link and order verified
     hashes = reader.state.hashes
@@ -90,22 +95,27 @@ def build_checkpoint(
     last = len(hashes) - 1 if up_to is None else up_to
     if last < first or last >= len(hashes):
         return None
-    author = reader.state.author
-    requests: set[str] = set()
+    requesters: dict[str, bytes] = {}  # request id -> its sender's key
     answered: set[str] = set()
     usage: Counter[str] = Counter()
+    bound: dict[bytes, str | None] = {}
     for message in messages[: last + 1]:
         body = accounting_of(message)
         if body is None:
             continue
-        if body.get("kind") == "request" and message.sender != author:
-            requests.add(message.id)
-        elif body.get("kind") == "response" and message.sender == author:
-            request_id, node = body.get("request_id"), body.get("node")
-            if request_id in requests and request_id not in answered and body.get("served") and is_address(node or ""):
-                answered.add(request_id)
-                if message.sequence >= first:
-                    usage[to_checksum_address(node)] += 1
+        if body.get("kind") == "request":
+            requesters[message.id] = message.sender
+        elif body.get("kind") == "response" and body.get("served") and is_address(body.get("node") or ""):
+            request_id, node = body.get("request_id"), to_checksum_address(body["node"])
+            if request_id not in requesters or request_id in answered or requesters[request_id] == message.sender:
+                continue  # no such request, answered before, or a key answering itself
+            if message.sender not in bound:
+                bound[message.sender] = node_of_key(message.sender)
+            if bound[message.sender] != node:
+                continue  # only the node the signing key is bound to on chain is credited
+            answered.add(request_id)
+            if message.sequence >= first:
+                usage[node] += 1
     if not usage:
         return None
     root = merkle_root([merkle_leaf(digest) for digest in hashes[first : last + 1]])
@@ -323,15 +333,29 @@ class Bridger:
         validator, signer = self.validator, self.signer
         state = validator.streamOf(stream_id)
         head, has_checkpoint = bytes(state.head), state.checkpoints > 0
+        model_id = bytes(state.modelId)
+
+        def node_of_key(key: bytes) -> str | None:
+            node = validator.nodeOfChannelKey(model_id, key)
+            return None if int(node, 16) == 0 else to_checksum_address(node)
+
         try:
-            mine = build_checkpoint(self.ledger, stream_id, state.sequence, head, has_checkpoint)
+            mine = build_checkpoint(
+                self.ledger, stream_id, state.sequence, head, has_checkpoint, node_of_key=node_of_key
+            )
         except BridgeError as error:
             self.say(f"skipping: {error}")
             return True
         endorsed = False  # a pending proposal this member agrees with
         for proposal in self.board.proposals(stream_id, head, validator.isCommitteeMember):
             rebuilt = build_checkpoint(
-                self.ledger, stream_id, state.sequence, head, has_checkpoint, up_to=proposal.checkpoint.sequence
+                self.ledger,
+                stream_id,
+                state.sequence,
+                head,
+                has_checkpoint,
+                up_to=proposal.checkpoint.sequence,
+                node_of_key=node_of_key,
             )
             if rebuilt != proposal.checkpoint:
                 continue  # not what the channel says: never sign it

@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from eth_utils import is_address, to_checksum_address
+
 from joynet.channels.errors import AdmissionRefusedError
 from joynet.feeless.errors import AccessDeniedError, ErrorKind, ProofRejectedError
 from joynet.feeless.handler import circuit_request_id
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 
 # (public signals, snarkjs proof) -> whether the Groth16 pairing check holds
 PairingCheck = Callable[[list, dict], Awaitable[bool]]
+# a channel key -> the node address it is bound to on chain for the model, or None
+NodeOfKey = Callable[[bytes], str | None]
 
 # the error a node's refusal raises, by its error_kind; any other kind (or none) is an InferenceError
 DECLINED_AS: dict[str, type[InferenceError]] = {
@@ -59,16 +63,20 @@ async def request_over_channel(
     *,
     timeout: float,
     verify_pairing: PairingCheck,
+    node_of_key: NodeOfKey | None = None,
 ) -> ChannelAnswer:
     """Posts ``input_data`` for ``model_id`` on ``channel_id`` (already subscribed) and returns the
     checked answer. AccessDeniedError when the node refused the requester, InvalidInputError or
     InferenceError when it declined (by the answer's ``error_kind``), ProofRejectedError when the
-    answer does not check out."""
+    answer does not check out. With ``node_of_key`` (the chain's binding of channel keys to nodes
+    for this model), an answer counts only when its signing key is bound to the node it names."""
     try:
         request_id = await handler.send_request(channel_id, model_id, input_data, timeout=timeout)
     except AdmissionRefusedError as refused:
         raise AccessDeniedError(str(refused)) from None
     response = await handler.wait_response(channel_id, request_id, timeout=timeout)
+    if node_of_key is not None:
+        check_bound_node(node_of_key, response)
     if response.error or response.error_kind:
         declined = DECLINED_AS.get(response.error_kind or "", InferenceError)
         raise declined(f"the node declined: {response.error or response.error_kind}")
@@ -87,6 +95,17 @@ async def request_over_channel(
         proof=proof,
         proof_verified=proof is not None,
     )
+
+
+def check_bound_node(node_of_key: NodeOfKey, response: IOTAInferenceResponse) -> None:
+    """ProofRejectedError unless the answer's signing key is bound on chain to the node it names."""
+    bound = node_of_key(bytes.fromhex(response.responder.removeprefix("0x")))
+    named = response.node if isinstance(response.node, str) and is_address(response.node) else None
+    if bound is None or named is None or to_checksum_address(named) != to_checksum_address(bound):
+        raise ProofRejectedError(
+            f"the answer to {response.request_id} is signed by a key not bound on chain to the node it names "
+            f"({named or 'none'}; the key is bound to {bound or 'no node'})"
+        )
 
 
 def check_output_commitment(package: ModelPackage, output: dict, claimed, request_id: str) -> bytes:

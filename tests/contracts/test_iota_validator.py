@@ -4,14 +4,19 @@ usage is counted per model and announced per node, but carries no reward weight:
 it, so a committee that inflated it could not mint rewards from the usage pool."""
 
 import pytest
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from helpers.chain_asserts import reverts_with
+from joynet.chain.deploy import JOY
 from joynet.chain.validator import Checkpoint, StreamLink, Usage, ordered_signatures, sign_checkpoint, sign_stream_link
 from joynet.channels.merkle import merkle_leaf, merkle_proof, merkle_root
 
 ZERO32 = b"\0" * 32
+ZERO_ADDRESS = "0x" + "00" * 20
 STREAM = keccak(text="iota-stream:feeless-digits")
+BUDGET, RATE = 100 * JOY, JOY
 
 
 @pytest.fixture
@@ -37,11 +42,28 @@ def sign_link(bridge, chain):
     return sign_by
 
 
+def channel_key(node):
+    return keccak(text=f"channel key of {node.address}")
+
+
 @pytest.fixture
-def feeless_model(register_model, bridge, model_owner, bridgers, sign_link, outsider):
-    model_id = register_model("feeless-digits", price=0, stream=STREAM)
+def feeless_model(served_model, bridge, model_owner, bridgers, sign_link, outsider, operators):
+    """The linked feeless model of STREAM, every operator a node serving it with its channel key
+    bound; no budget yet."""
+    model_id = served_model("feeless-digits", price=0, stream=STREAM)
     bridge.linkStream(STREAM, model_id, sign_link(bridgers[:2], STREAM, model_id, model_owner), sender=outsider)
+    for operator in operators:
+        bridge.bindChannelKey(model_id, channel_key(operator), sender=operator)
     return model_id
+
+
+@pytest.fixture
+def funded_model(feeless_model, bridge, token, model_owner):
+    """The feeless model with a budget of BUDGET JOY paying RATE JOY per inference."""
+    token.approve(bridge, BUDGET, sender=model_owner)
+    bridge.fundBudget(feeless_model, BUDGET, sender=model_owner)
+    bridge.setFeelessRate(feeless_model, RATE, sender=model_owner)
+    return feeless_model
 
 
 @pytest.fixture
@@ -71,7 +93,8 @@ def bridged_counts(proof_of_use, receipt):
     """Per node, the feeless inferences a checkpoint's receipt reported to ProofOfUse."""
     counts = {}
     for event in receipt.decode_logs(proof_of_use.BridgedUsageRecorded):
-        counts[event.node] = counts.get(event.node, 0) + event.count
+        for node, count, _ in event.usage:
+            counts[to_checksum_address(node)] = counts.get(to_checksum_address(node), 0) + count
     return counts
 
 
@@ -176,14 +199,14 @@ def test_stream_link_digest__python_typed_data__matches_the_contract(bridge, cha
 # ---- checkpoints ----
 
 
-def test_checkpoint__threshold_of_members__counts_usage_without_reward_weight(
+def test_checkpoint__threshold_of_members_no_budget__counts_usage_without_pay_or_weight(
     bridge, proof_of_use, feeless_model, checkpoint, sign, bridgers, operators, outsider, model_owner
 ):
     cp, _ = checkpoint
     receipt = bridge.submitCheckpoint(cp, sign(bridgers[:2], cp), sender=outsider)  # anyone may relay
     assert bridge.CheckpointAccepted(STREAM, 3, cp.headHash, cp.messagesRoot, 4) in receipt.events
     assert bridged_counts(proof_of_use, receipt) == {operators[0].address: 3, operators[1].address: 1}
-    # Counted for the model, but no reward weight for the nodes or the owner: it was feeless.
+    # Counted for the model, but no pay and no reward weight: the model's budget paid nothing.
     assert usage_of(proof_of_use, feeless_model, [operators[0], operators[1]]) == (4, [0, 0])
     epoch = proof_of_use.currentEpoch()
     assert proof_of_use.ownerUsage(epoch, model_owner) == 0
@@ -269,6 +292,225 @@ def test_checkpoint__zero_count__reverts(bridge, proof_of_use, feeless_model, ch
              lambda: bridge.submitCheckpoint(empty, sign(bridgers[:2], empty), sender=bridgers[0]))
 
 
+@pytest.mark.parametrize("who", ["no node of the model", "unbound node"])
+def test_checkpoint__node_without_a_bound_key__reverts(
+    bridge, proof_of_use, funded_model, checkpoint, sign, bridgers, operators, alice, who
+):
+    stranger = alice
+    if who == "unbound node":
+        stranger = operators[2]
+        bridge.unbindChannelKey(funded_model, stranger, sender=stranger)
+    cp, _ = checkpoint
+    credited = cp._replace(usage=[*cp.usage, Usage(stranger.address, 5)])
+    with reverts_with("IOTAValidatorNodeNotBound"):
+        bridge.submitCheckpoint(credited, sign(bridgers[:2], credited), sender=bridgers[0])
+    assert bridge.budgetOf(funded_model).balance == BUDGET and bridge.earningsOf(funded_model, stranger) == 0
+
+
+# ---- channel keys ----
+
+
+def test_bind_channel_key__serving_node__binds_both_ways(bridge, feeless_model, operators):
+    node, key = operators[0], keccak(text="a new key")
+    receipt = bridge.bindChannelKey(feeless_model, key, sender=node)
+    assert bridge.ChannelKeyBound(feeless_model, node.address, key) in receipt.events
+    assert bridge.ChannelKeyUnbound(feeless_model, node.address, channel_key(node)) in receipt.events  # replaced
+    assert bytes(bridge.channelKeyOf(feeless_model, node)) == key
+    assert bridge.nodeOfChannelKey(feeless_model, key) == node.address
+    assert bridge.nodeOfChannelKey(feeless_model, channel_key(node)) == ZERO_ADDRESS
+
+
+def test_bind_channel_key__not_serving_the_model__reverts(bridge, feeless_model, alice):
+    with reverts_with("IOTAValidatorNodeNotServing"):
+        bridge.bindChannelKey(feeless_model, keccak(text="alice"), sender=alice)
+
+
+def test_bind_channel_key__another_nodes_key_or_zero__reverts(bridge, feeless_model, operators):
+    """A node cannot bind the key another node signs its answers with (and so take its usage)."""
+    for key in (channel_key(operators[1]), ZERO32):
+        with reverts_with("IOTAValidatorChannelKeyTaken"):
+            bridge.bindChannelKey(feeless_model, key, sender=operators[0])
+    assert bridge.nodeOfChannelKey(feeless_model, channel_key(operators[1])) == operators[1].address
+
+
+def test_bind_channel_key__paid_model__reverts(bridge, served_model, operators):
+    paid = served_model("paid", price=5 * JOY)
+    with reverts_with("IOTAValidatorNotFeelessStream"):
+        bridge.bindChannelKey(paid, keccak(text="k"), sender=operators[0])
+
+
+def test_unbind_channel_key__by_another_while_the_node_serves__reverts(bridge, coordinator, feeless_model, operators, outsider):
+    node = operators[0]
+    with reverts_with("IOTAValidatorNodeStillServing"):
+        bridge.unbindChannelKey(feeless_model, node, sender=outsider)
+    # Once the node stops serving the model, anyone may unbind it; its earnings stay.
+    coordinator.stopServingModel(feeless_model, sender=node)
+    receipt = bridge.unbindChannelKey(feeless_model, node, sender=outsider)
+    assert bridge.ChannelKeyUnbound(feeless_model, node.address, channel_key(node)) in receipt.events
+    assert bridge.channelKeyOf(feeless_model, node) == ZERO32
+    with reverts_with("IOTAValidatorNodeNotBound"):
+        bridge.unbindChannelKey(feeless_model, node, sender=node)
+
+
+# ---- budgets ----
+
+
+def protocol_part(marketplace, paid):
+    return paid * marketplace.protocolShareBps() // 10_000
+
+
+def test_checkpoint__funded_budget__pays_the_nodes_keeps_the_protocols_part_and_weighs_it(
+    bridge, proof_of_use, marketplace, funded_model, checkpoint, sign, bridgers, operators, model_owner
+):
+    cp, _ = checkpoint
+    receipt = bridge.submitCheckpoint(cp, sign(bridgers[:2], cp), sender=bridgers[0])
+    cut0, cut1 = protocol_part(marketplace, 3 * RATE), protocol_part(marketplace, RATE)
+    assert bridge.BudgetSpent(funded_model, 4 * RATE, cut0 + cut1) in receipt.events
+    assert bridge.budgetOf(funded_model).balance == BUDGET - 4 * RATE
+    earned = bridge.earningsOf(funded_model, operators[0]), bridge.earningsOf(funded_model, operators[1])
+    assert earned == (3 * RATE - cut0, RATE - cut1)
+    assert bridge.protocolEarnings() == cut0 + cut1
+    epoch = proof_of_use.currentEpoch()
+    # What whoever funded the budget never gets back is the usage's weight, as for a paid request.
+    assert (proof_of_use.nodeUsage(epoch, operators[0]), proof_of_use.nodeUsage(epoch, operators[1])) == (cut0, cut1)
+    assert proof_of_use.ownerUsage(epoch, model_owner) == cut0 + cut1
+
+
+def test_checkpoint__budget_runs_out__pays_what_is_left_and_counts_every_inference(
+    bridge, proof_of_use, token, feeless_model, checkpoint, sign, bridgers, operators, model_owner
+):
+    token.approve(bridge, 2 * RATE, sender=model_owner)
+    bridge.fundBudget(feeless_model, 2 * RATE, sender=model_owner)
+    bridge.setFeelessRate(feeless_model, RATE, sender=model_owner)
+    cp, _ = checkpoint  # operator 0 served 3, operator 1 served 1
+    bridge.submitCheckpoint(cp, sign(bridgers[:2], cp), sender=bridgers[0])
+    assert bridge.budgetOf(feeless_model).balance == 0
+    earned = [bridge.earningsOf(feeless_model, operator) for operator in operators[:2]]
+    assert sum(earned) + bridge.protocolEarnings() == 2 * RATE and earned[1] == 0
+    assert usage_of(proof_of_use, feeless_model, [])[0] == 4
+
+
+def test_fund_budget__anyone_for_a_feeless_model__adds_to_it(bridge, token, feeless_model, alice):
+    token.approve(bridge, 5 * JOY, sender=alice)
+    receipt = bridge.fundBudget(feeless_model, 5 * JOY, sender=alice)
+    assert bridge.BudgetFunded(feeless_model, alice.address, 5 * JOY) in receipt.events
+    assert bridge.budgetOf(feeless_model).balance == 5 * JOY
+    assert token.balanceOf(bridge) == 5 * JOY
+
+
+def test_fund_budget__paid_model_or_zero__reverts(bridge, token, register_model, feeless_model, model_owner):
+    paid = register_model("paid", price=5 * JOY)
+    token.approve(bridge, JOY, sender=model_owner)
+    with reverts_with("IOTAValidatorNotFeelessStream"):
+        bridge.fundBudget(paid, JOY, sender=model_owner)
+    with reverts_with("IOTAValidatorZeroAmount"):
+        bridge.fundBudget(feeless_model, 0, sender=model_owner)
+
+
+def test_set_feeless_rate__not_the_owner__reverts(bridge, feeless_model, outsider, operators):
+    for caller in (outsider, operators[0]):
+        with reverts_with("IOTAValidatorNotModelOwner"):
+            bridge.setFeelessRate(feeless_model, 2 * RATE, sender=caller)
+
+
+def test_set_feeless_rate__lower__applies_only_after_the_delay(
+    bridge, chain, funded_model, checkpoint, sign, bridgers, operators, model_owner, marketplace
+):
+    receipt = bridge.setFeelessRate(funded_model, RATE // 4, sender=model_owner)
+    due = receipt.timestamp + bridge.budgetDelay()
+    assert bridge.FeelessRateSet(funded_model, RATE // 4, due) in receipt.events
+    assert bridge.feelessRateOf(funded_model) == RATE  # nodes serving now are paid what they agreed to
+    cp, _ = checkpoint
+    bridge.submitCheckpoint(cp, sign(bridgers[:2], cp), sender=bridgers[0])
+    assert bridge.budgetOf(funded_model).balance == BUDGET - 4 * RATE
+    chain.pending_timestamp = due
+    chain.mine()
+    assert bridge.feelessRateOf(funded_model) == RATE // 4
+    following = Checkpoint(STREAM, 9, cp.headHash, keccak(text="m9"), keccak(text="r9"), [Usage(operators[0].address, 4)])
+    bridge.submitCheckpoint(following, sign(bridgers[:2], following), sender=bridgers[0])
+    assert bridge.budgetOf(funded_model).balance == BUDGET - 5 * RATE
+    # A higher rate applies at once, and drops a lower one still pending.
+    bridge.setFeelessRate(funded_model, RATE // 8, sender=model_owner)
+    bridge.setFeelessRate(funded_model, 3 * RATE, sender=model_owner)
+    assert bridge.feelessRateOf(funded_model) == 3 * RATE and bridge.budgetOf(funded_model).pendingRateFrom == 0
+
+
+def test_withdraw_budget__after_the_delay__pays_the_owner_what_is_left(
+    bridge, chain, token, funded_model, checkpoint, sign, bridgers, model_owner, outsider
+):
+    receipt = bridge.requestBudgetWithdrawal(funded_model, BUDGET, sender=model_owner)
+    due = receipt.timestamp + bridge.budgetDelay()
+    with reverts_with("IOTAValidatorWithdrawalNotDue"):
+        bridge.withdrawBudget(funded_model, sender=model_owner)
+    cp, _ = checkpoint  # the budget still pays for what is served meanwhile
+    bridge.submitCheckpoint(cp, sign(bridgers[:2], cp), sender=bridgers[0])
+    chain.pending_timestamp = due
+    chain.mine()
+    with reverts_with("IOTAValidatorNotModelOwner"):
+        bridge.withdrawBudget(funded_model, sender=outsider)
+    before = token.balanceOf(model_owner)
+    receipt = bridge.withdrawBudget(funded_model, sender=model_owner)
+    assert bridge.BudgetWithdrawn(funded_model, model_owner.address, BUDGET - 4 * RATE) in receipt.events
+    assert token.balanceOf(model_owner) == before + BUDGET - 4 * RATE
+    assert bridge.budgetOf(funded_model).balance == 0
+    with reverts_with("IOTAValidatorZeroAmount"):  # nothing announced any more
+        bridge.withdrawBudget(funded_model, sender=model_owner)
+
+
+def test_withdraw_budget__model_priced_since__still_returns_to_the_owner(
+    bridge, chain, token, marketplace, funded_model, model_owner
+):
+    marketplace.updatePrice(funded_model, 5 * JOY, sender=model_owner)  # no longer feeless
+    receipt = bridge.requestBudgetWithdrawal(funded_model, BUDGET, sender=model_owner)
+    chain.pending_timestamp = receipt.timestamp + bridge.budgetDelay()
+    chain.mine()
+    before = token.balanceOf(model_owner)
+    bridge.withdrawBudget(funded_model, sender=model_owner)
+    assert token.balanceOf(model_owner) == before + BUDGET
+
+
+def test_request_budget_withdrawal__not_the_owner__reverts(bridge, funded_model, outsider):
+    with reverts_with("IOTAValidatorNotModelOwner"):
+        bridge.requestBudgetWithdrawal(funded_model, BUDGET, sender=outsider)
+
+
+def test_withdraw_earnings__after_a_checkpoint__pays_node_and_treasury(
+    bridge, token, timelock, funded_model, checkpoint, sign, bridgers, operators, outsider
+):
+    cp, _ = checkpoint
+    bridge.submitCheckpoint(cp, sign(bridgers[:2], cp), sender=bridgers[0])
+    earned, protocol = bridge.earningsOf(funded_model, operators[0]), bridge.protocolEarnings()
+    node_before, treasury_before = token.balanceOf(operators[0]), token.balanceOf(timelock)
+    assert bridge.withdrawEarnings([funded_model], sender=operators[0]).return_value == earned
+    assert bridge.withdrawProtocolEarnings(sender=outsider).return_value == protocol  # anyone; to the treasury
+    assert token.balanceOf(operators[0]) == node_before + earned
+    assert token.balanceOf(timelock) == treasury_before + protocol
+    for call in (
+        lambda: bridge.withdrawEarnings([funded_model, funded_model], sender=operators[0]),
+        lambda: bridge.withdrawEarnings([funded_model], sender=outsider),  # earned nothing
+        lambda: bridge.withdrawProtocolEarnings(sender=outsider),
+    ):
+        with reverts_with("IOTAValidatorZeroAmount"):
+            call()
+    # JOY conserved: what stays in the bridge is the budget and the other node's earnings.
+    left = bridge.budgetOf(funded_model).balance + bridge.earningsOf(funded_model, operators[1])
+    assert token.balanceOf(bridge) == left
+
+
+def test_set_budget_delay__not_from_timelock__reverts(bridge, deployer, model_owner):
+    for caller in (deployer, model_owner):
+        with reverts_with("OwnableUnauthorizedAccount"):
+            bridge.setBudgetDelay(2 * 3600, sender=caller)
+
+
+@pytest.mark.parametrize("delay", [3599, 30 * 86400 + 1])
+def test_set_budget_delay__outside_bounds__cannot_execute(bridge, governance, alice, bob, dao, delay):
+    calls = [(bridge, bridge.setBudgetDelay.encode_input(delay))]
+    proposal_id = governance.ready_to_execute(alice, calls, f"Budget delay {delay}", [(alice, 1), (bob, 1)])
+    with reverts_with("IOTAValidatorDelayOutOfBounds"):
+        dao.execute(proposal_id, sender=alice)
+
+
 # ---- inclusion ----
 
 
@@ -321,3 +563,45 @@ def test_set_committee__repeated_member__cannot_execute(bridge, governance, alic
     proposal_id = governance.ready_to_execute(alice, calls, "Alice twice", [(alice, 1), (bob, 1)])
     with reverts_with("IOTAValidatorInvalidCommittee"):
         dao.execute(proposal_id, sender=alice)
+
+
+# ---- budgets: property ----
+
+AMOUNTS = st.one_of(st.integers(0, 10), st.integers(1, 10**20), st.integers(10**18, 10**24))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    budget=AMOUNTS,
+    rate=AMOUNTS,
+    rounds=st.lists(st.tuples(st.integers(1, 10**6), st.integers(0, 10**6)), min_size=1, max_size=3),
+)
+def test_checkpoints__random_budget_rate_and_usage__pay_in_order_and_conserve_joy(
+    bridge, chain, token, marketplace, feeless_model, sign, bridgers, operators, model_owner, budget, rate, rounds
+):
+    """Each checkpoint pays node by node, count x rate as far as the budget goes, the protocol keeping
+    its share of each payment; the bridge always holds exactly budget + earnings + protocol part."""
+    snapshot = chain.snapshot()
+    try:
+        if budget:
+            token.approve(bridge, budget, sender=model_owner)
+            bridge.fundBudget(feeless_model, budget, sender=model_owner)
+        rate = min(rate, 2**96 - 1)
+        bridge.setFeelessRate(feeless_model, rate, sender=model_owner)
+        left, earned, kept, head = budget, [0, 0], 0, ZERO32
+        for index, counts in enumerate(rounds):
+            usage = [Usage(operators[i].address, count) for i, count in enumerate(counts) if count]
+            new_head = keccak(text=f"head {index}")
+            cp = Checkpoint(STREAM, 10 * (index + 1), head, new_head, keccak(text=f"root {index}"), usage)
+            bridge.submitCheckpoint(cp, sign(bridgers[:2], cp), sender=bridgers[0])
+            head = new_head
+            for i, count in enumerate(counts):
+                paid = min(count * rate, left)
+                cut = paid * marketplace.protocolShareBps() // 10_000
+                left, earned[i], kept = left - paid, earned[i] + paid - cut, kept + cut
+            assert bridge.budgetOf(feeless_model).balance == left
+            assert [bridge.earningsOf(feeless_model, operator) for operator in operators[:2]] == earned
+            assert bridge.protocolEarnings() == kept
+            assert token.balanceOf(bridge) == left + sum(earned) + kept
+    finally:
+        chain.restore(snapshot)

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import pytest
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -213,7 +213,7 @@ def test_set_bridge__to_zero__disables_bridged_usage(pou, deployer, bridge, owne
     assert pou.bridge() == ZERO_ADDRESS
     assert pou.BridgeSet(bridge.address, ZERO_ADDRESS) in receipt.events
     with reverts_with("ProofOfUseCallerNotBridge"):
-        pou.recordBridgedUsage(MODEL_A, owners[0], nodes[0], 1, sender=bridge)
+        pou.recordBridgedUsage(MODEL_A, owners[0], [(nodes[0], 1, 0)], sender=bridge)
 
 
 def test_set_owner_share_bps__within_bounds__sets_and_emits(pou, deployer):
@@ -379,35 +379,52 @@ def test_record_usage__zero_account_and_no_weight__still_reverts(pou, marketplac
         pou.recordUsage(MODEL_A, owner, served_by, 0, sender=marketplace_account)
 
 
-def test_record_bridged_usage__by_bridge__counts_inferences_without_weight(pou, bridge, record, owners, nodes):
+def test_record_bridged_usage__unpaid__counts_inferences_without_weight(pou, bridge, record, owners, nodes):
     owner, node = owners[1], nodes[2]
     record(MODEL_B, owner, [nodes[0]])
-    receipt = pou.recordBridgedUsage(MODEL_B, owner, node, 40, sender=bridge)
-    assert pou.BridgedUsageRecorded(0, MODEL_B, owner.address, node.address, 40) in receipt.events
+    receipt = pou.recordBridgedUsage(MODEL_B, owner, [(node, 40, 0)], sender=bridge)
+    [event] = receipt.decode_logs(pou.BridgedUsageRecorded)
+    assert (event.epoch, event.modelId, event.modelOwner) == (0, MODEL_B, owner.address)
+    assert [(to_checksum_address(n), c, v) for n, c, v in event.usage] == [(node.address, 40, 0)]
     assert pou.modelUsage(0, MODEL_B) == 41
-    # Nobody paid for the feeless inferences: the owner weighs its paid settlement only, the
-    # node that served them nothing.
+    # The budget paid nothing for the feeless inferences: the owner weighs its paid settlement
+    # only, the node that served them nothing.
     assert pou.ownerUsage(0, owner) == FEE
     assert pou.nodeUsage(0, node) == 0
     info = pou.epochInfo(0)
     assert (info.totalOwnerWeight, info.totalNodeWeight) == (FEE // WEIGHT_UNIT,) * 2
 
 
+def test_record_bridged_usage__paid_from_a_budget__weighs_the_protocols_part_for_owner_and_node(
+    pou, bridge, owners, nodes
+):
+    owner, node = owners[1], nodes[2]
+    other = nodes[0]
+    receipt = pou.recordBridgedUsage(MODEL_B, owner, [(node, 40, FEE), (other, 2, 2 * FEE)], sender=bridge)
+    [event] = receipt.decode_logs(pou.BridgedUsageRecorded)
+    entries = [(to_checksum_address(n), c, v) for n, c, v in event.usage]
+    assert entries == [(node.address, 40, FEE), (other.address, 2, 2 * FEE)]
+    assert (pou.modelUsage(0, MODEL_B), pou.ownerUsage(0, owner)) == (42, 3 * FEE)
+    assert (pou.nodeUsage(0, node), pou.nodeUsage(0, other)) == (FEE, 2 * FEE)
+    info = pou.epochInfo(0)
+    assert (info.totalOwnerWeight, info.totalNodeWeight) == (3 * FEE // WEIGHT_UNIT,) * 2
+
+
 def test_record_bridged_usage__not_bridge__reverts(pou, marketplace_account, outsider, deployer, owners, nodes):
     for caller in (marketplace_account, outsider, deployer):
         with reverts_with("ProofOfUseCallerNotBridge"):
-            pou.recordBridgedUsage(MODEL_A, owners[0], nodes[0], 1, sender=caller)
+            pou.recordBridgedUsage(MODEL_A, owners[0], [(nodes[0], 1, 0)], sender=caller)
 
 
 @pytest.mark.parametrize("count", [0, MAX_BRIDGED_COUNT + 1])
 def test_record_bridged_usage__count_out_of_bounds__reverts(pou, bridge, owners, nodes, count):
     with reverts_with("ProofOfUseCountOutOfBounds"):
-        pou.recordBridgedUsage(MODEL_A, owners[0], nodes[0], count, sender=bridge)
+        pou.recordBridgedUsage(MODEL_A, owners[0], [(nodes[0], count, 0)], sender=bridge)
 
 
 def test_record_bridged_usage__largest_count__is_accepted(pou, bridge, owners, nodes):
-    pou.recordBridgedUsage(MODEL_A, owners[0], nodes[0], MAX_BRIDGED_COUNT, sender=bridge)
-    pou.recordBridgedUsage(MODEL_A, owners[0], nodes[0], MAX_BRIDGED_COUNT, sender=bridge)
+    pou.recordBridgedUsage(MODEL_A, owners[0], [(nodes[0], MAX_BRIDGED_COUNT, 0)], sender=bridge)
+    pou.recordBridgedUsage(MODEL_A, owners[0], [(nodes[0], MAX_BRIDGED_COUNT, 0)], sender=bridge)
     assert pou.modelUsage(0, MODEL_A) == 2 * MAX_BRIDGED_COUNT
     assert pou.nodeUsage(0, nodes[0]) == 0
 
@@ -417,7 +434,7 @@ def test_record_bridged_usage__zero_account__reverts(pou, bridge, owners, nodes,
     owner = ZERO_ADDRESS if zero == "owner" else owners[0]
     node = ZERO_ADDRESS if zero == "node" else nodes[0]
     with reverts_with("ProofOfUseZeroAddress"):
-        pou.recordBridgedUsage(MODEL_A, owner, node, 1, sender=bridge)
+        pou.recordBridgedUsage(MODEL_A, owner, [(node, 1, 0)], sender=bridge)
 
 
 # ---- funding ----
@@ -603,7 +620,7 @@ def test_claims__bridged_usage_only__has_nothing_to_claim(
     (owner_a, owner_b), (n1, n2, _) = owners, nodes
     fund(deployer, 0, joy(800))
     record(MODEL_A, owner_a, [n1])
-    pou.recordBridgedUsage(MODEL_B, owner_b, n2, 3, sender=bridge)
+    pou.recordBridgedUsage(MODEL_B, owner_b, [(n2, 3, 0)], sender=bridge)
     advance()
     with reverts_with("ProofOfUseNothingToClaim"):
         pou.claimOwnerReward(0, sender=owner_b)
@@ -741,7 +758,7 @@ def test_roll_over__epoch_with_only_unweighted_usage__moves_its_pool(
     """Feeless inferences and settlements worth less than a unit weigh nothing: nobody can claim
     the epoch's pool, so it may move on."""
     fund(deployer, 0, joy(100))
-    pou.recordBridgedUsage(MODEL_B, owners[1], nodes[1], 7, sender=bridge)
+    pou.recordBridgedUsage(MODEL_B, owners[1], [(nodes[1], 7, 0)], sender=bridge)
     record(MODEL_A, owners[0], [nodes[0]], WEIGHT_UNIT - 1)
     advance()
     receipt = pou.rollOver(0, 1, sender=deployer)
@@ -880,7 +897,7 @@ def test_record_usage__gas__fits_the_settlement_budget(
     gas["1 node, repeat"] = record(MODEL_A, o1, [n1]).gas_used
     gas["3 nodes, new model/owner/nodes (epoch totals warm)"] = record(MODEL_B, o2, [n2, n3, other]).gas_used
     gas["3 nodes, repeat"] = record(MODEL_B, o2, [n2, n3, other]).gas_used
-    gas["bridged, repeat"] = pou.recordBridgedUsage(MODEL_A, o1, n1, 5, sender=bridge).gas_used
+    gas["bridged, repeat"] = pou.recordBridgedUsage(MODEL_A, o1, [(n1, 5, 0)], sender=bridge).gas_used
     gas["1 node, below a weight unit, repeat"] = record(MODEL_A, o1, [n1], WEIGHT_UNIT - 1).gas_used
     # Epoch 1, funded in advance (its totals share the pool's slot), same actors as in epoch 0:
     # accounts keep epochs 0 and 1 in one slot, models epochs 0 to 3.
@@ -1059,9 +1076,14 @@ class RewardBooks(RuleBasedStateMachine):
                     self._weigh(self.epoch, "node", node, part)
             self._count(self.epoch, MODEL_A, 1)
         else:
+            # the protocol's part of what the model's budget paid (often nothing) weighs for both
             node = self.nodes[served_by[0]].address
-            self.pou.recordBridgedUsage(MODEL_B, owner, node, bridged, sender=self.bridge)
-            self._count(self.epoch, MODEL_B, bridged)  # counted, but it weighs nothing
+            self.pou.recordBridgedUsage(MODEL_B, owner, [(node, bridged, value)], sender=self.bridge)
+            units = value // WEIGHT_UNIT
+            if units:
+                self._weigh(self.epoch, "owner", owner, units)
+                self._weigh(self.epoch, "node", node, units)
+            self._count(self.epoch, MODEL_B, bridged)
         if then_advance:
             self.advance(1)
 

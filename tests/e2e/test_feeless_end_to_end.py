@@ -1,10 +1,11 @@
 """Feeless inference end to end on Anvil: a price-0 digits model with a stream; requests and
 ZK-proven results travel over the channel (the requester sends no transaction); two `ape run
 iota_bridger` processes link the stream to the model its author consented to (not to a
-squatter's), exchange signatures on the bridge board and checkpoint the stream;
-ProofOfUse counts the model's inferences, but feeless usage carries no reward weight (nobody paid
-for it), so neither the node nor the model owner can claim the DAO-funded epoch pool, which stays
-whole. Restarted bridgers (another pair) checkpoint only what is new."""
+squatter's), exchange signatures on the bridge board and checkpoint the stream, which pays the
+node, whose channel key is bound to it on chain, from the owner's budget. ProofOfUse counts the
+model's inferences, weighed by the protocol's part of what the budget paid, so the DAO-funded epoch
+pool pays node and owner back at most 90 % of it; JOY is conserved. Restarted bridgers (another
+pair) checkpoint only what is new."""
 
 import asyncio
 import os
@@ -15,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from helpers import PROJECT_ROOT
-from helpers.chain_asserts import reverts_with
 from joynet import InferenceNode, ModelMarketplace
 from joynet.channels import MessageType, SQLiteLedger
 from joynet.channels.merkle import merkle_leaf, merkle_proof
@@ -33,6 +33,7 @@ NODE_SEED = "abandon " * 11 + "about"
 REQUESTER_SEED = "legal winner thank year wave sausage worth useful legal winner thank yellow"
 MODEL = "feeless-digits"
 POOL = 10_000 * JOY
+BUDGET, RATE = 10 * JOY, JOY
 
 
 @pytest.fixture
@@ -69,9 +70,9 @@ def feeless_requests(serving, requesting, channel_id, inputs, node_address):
     return asyncio.run(scenario())
 
 
-def test_feeless__channel_inferences_two_bridgers__usage_counted_without_reward_weight(
+def test_feeless__channel_inferences_two_bridgers__node_paid_from_the_owners_budget(
     feeless_env, tmp_path, chain, deployment, marketplace, proof_of_use, token, governance, model_owner, operators,
-    alice, bob, outsider,
+    alice, bob, outsider, register_node, timelock,
 ):
     bridge = deployment.contract("IOTAValidator")
     node_operator = operators[0]
@@ -102,6 +103,14 @@ def test_feeless__channel_inferences_two_bridgers__usage_counted_without_reward_
     consent = StreamLinkConsent(model_key(MODEL), model_owner.address, chain.chain_id, bridge.address)
     asyncio.run(serving.iota_handler().consent_to_link(channel_id, consent))
     bridge.requestStreamLink(stream, model_key(MODEL), sender=model_owner)
+    # Feeless means sponsored: the node stakes for the model and binds its channel key; the owner
+    # funds the model's budget and sets what it pays per inference.
+    register_node(node_operator, [model_key(MODEL)])
+    bridge.bindChannelKey(model_key(MODEL), serving.iota_handler().identity.public_key, sender=node_operator)
+    token.approve(bridge, BUDGET, sender=model_owner)
+    bridge.fundBudget(model_key(MODEL), BUDGET, sender=model_owner)
+    bridge.setFeelessRate(model_key(MODEL), RATE, sender=model_owner)
+    joy_held = token.balanceOf(bridge) + token.balanceOf(proof_of_use) + token.balanceOf(timelock)
 
     # The DAO funds the next epoch's usage pool from the treasury (through the timelock).
     epoch = proof_of_use.currentEpoch() + 1
@@ -129,9 +138,12 @@ def test_feeless__channel_inferences_two_bridgers__usage_counted_without_reward_
     assert "co-signed" in output or output.count("proposed checkpoint") == 2, output
     state = bridge.streamOf(stream)
     assert state.checkpoints == 1
-    # Counted per model; no reward weight for the node or the owner: nobody paid for the inferences.
+    # The owner's budget paid the node; the protocol's part of it is the usage's reward weight.
+    cut = RATE * marketplace.protocolShareBps() // 10_000
     assert proof_of_use.modelUsage(epoch, model_key(MODEL)) == 2
-    assert proof_of_use.nodeUsage(epoch, node_operator) == proof_of_use.ownerUsage(epoch, model_owner) == 0
+    assert bridge.budgetOf(model_key(MODEL)).balance == BUDGET - 2 * RATE
+    assert bridge.earningsOf(model_key(MODEL), node_operator) == 2 * (RATE - cut)
+    assert proof_of_use.nodeUsage(epoch, node_operator) == proof_of_use.ownerUsage(epoch, model_owner) == 2 * cut
 
     # Anyone can prove a request message is in the checkpoint.
     messages = SQLiteLedger().read(stream)
@@ -147,21 +159,24 @@ def test_feeless__channel_inferences_two_bridgers__usage_counted_without_reward_
     run_bridgers(feeless_env, [8, 9])
     assert bridge.streamOf(stream).checkpoints == 2
     assert proof_of_use.modelUsage(epoch, model_key(MODEL)) == 3
-    assert proof_of_use.nodeUsage(epoch, node_operator) == proof_of_use.ownerUsage(epoch, model_owner) == 0
+    assert bridge.earningsOf(model_key(MODEL), node_operator) == 3 * (RATE - cut)
+    assert proof_of_use.nodeUsage(epoch, node_operator) == proof_of_use.ownerUsage(epoch, model_owner) == 3 * cut
     asyncio.run(serving.close())
     asyncio.run(requesting.close())
 
-    # After the epoch neither can claim any of the pool: feeless usage earns no reward. The epoch
-    # weighs nothing, so the pool stays whole for the DAO to roll over to a later epoch.
+    # The node withdraws its pay; after the epoch, owner and node claim from the DAO's pool at most
+    # 90 % of the protocol's part (the self-dealing bound), so the pool cannot be farmed for profit.
+    node_before = token.balanceOf(node_operator)
+    bridge.withdrawEarnings([model_key(MODEL)], sender=node_operator)
+    bridge.withdrawProtocolEarnings(sender=outsider)
+    assert token.balanceOf(node_operator) == node_before + 3 * (RATE - cut)
     chain.pending_timestamp = proof_of_use.epochEnd(epoch) + 10
     chain.mine()
-    assert proof_of_use.pendingOwnerReward(epoch, model_owner) == 0
-    assert proof_of_use.pendingNodeReward(epoch, node_operator) == 0
-    owner_before, node_before = token.balanceOf(model_owner), token.balanceOf(node_operator)
-    with reverts_with("ProofOfUseNothingToClaim"):
-        proof_of_use.claimOwnerReward(epoch, sender=model_owner)
-    with reverts_with("ProofOfUseNothingToClaim"):
-        proof_of_use.claimNodeReward(epoch, sender=node_operator)
-    assert (token.balanceOf(model_owner), token.balanceOf(node_operator)) == (owner_before, node_before)
+    proof_of_use.claimOwnerReward(epoch, sender=model_owner)
+    proof_of_use.claimNodeReward(epoch, sender=node_operator)
     info = proof_of_use.epochInfo(epoch)
-    assert (info.pool, info.paidOut, info.totalOwnerWeight, info.totalNodeWeight) == (POOL, 0, 0, 0)
+    assert 0 < info.paidOut <= 3 * cut * 9_000 // 10_000
+    # JOY conserved: what left the bridge, the pool and the treasury is the node's pay and rewards.
+    assert token.balanceOf(bridge) == BUDGET - 3 * RATE
+    joy_now = token.balanceOf(bridge) + token.balanceOf(proof_of_use) + token.balanceOf(timelock)
+    assert joy_held - joy_now == 3 * (RATE - cut) + info.paidOut

@@ -464,6 +464,14 @@ CORE_PERMISSIONLESS = {
     "IOTAValidator": {
         "requestStreamLink(bytes32,bytes32)",  # the model's owner, and it only asks
         "linkStream(bytes32,bytes32,bytes[])",  # with the committee's threshold of signatures
+        "fundBudget(bytes32,uint256)",  # anyone's own JOY, into a feeless model's budget
+        "setFeelessRate(bytes32,uint96)",  # the model's owner
+        "requestBudgetWithdrawal(bytes32,uint128)",  # the model's owner
+        "withdrawBudget(bytes32)",  # the model's owner, to itself, after the delay
+        "withdrawEarnings(bytes32[])",  # the caller's own earnings
+        "bindChannelKey(bytes32,bytes32)",  # a node serving the model, its own key
+        "unbindChannelKey(bytes32,address)",  # the node, or anyone once it stopped serving
+        "withdrawProtocolEarnings()",  # always to the treasury
         "submitCheckpoint((bytes32,uint64,bytes32,bytes32,bytes32,(address,uint64)[]),bytes[])",
     },
 }

@@ -29,6 +29,9 @@ def ledger(tmp_path):
     return SQLiteLedger(tmp_path / "channels.sqlite3")
 
 
+SECOND_NODE_SEED = "zoo " * 11 + "wrong"
+
+
 async def admitted_channel(ledger):
     """(node, requester, channel id): a private model channel whose author admitted the requester."""
     node = IOTAInferenceHandler(wallet_seed=NODE_SEED, transport=ledger)
@@ -40,46 +43,93 @@ async def admitted_channel(ledger):
 
 
 def channel_with_traffic(ledger, answers):
-    """A private model channel with two requests; ``answers``: (request index, node, error) in order."""
+    """A private model channel with two requests by the requester; ``answers``: (request index,
+    answering key: "node", "second" or "requester", node address named, error) in order. The
+    channel's author ("node") and an admitted second node ("second") may answer."""
 
     async def scenario():
-        node, requester, channel_id = await admitted_channel(ledger)
+        node = IOTAInferenceHandler(wallet_seed=NODE_SEED, transport=ledger)
+        second = IOTAInferenceHandler(wallet_seed=SECOND_NODE_SEED, transport=ledger)
+        requester = IOTAInferenceHandler(wallet_seed=REQUESTER_SEED, transport=ledger)
+        channel_id = await node.create_model_channel("m")
+        for subscriber in (second, requester):
+            await subscriber.subscribe(channel_id)
+        await node.admit_pending(channel_id)
         requests = [await requester.send_request(channel_id, "m", {"x": i}) for i in range(2)]
-        for index, address, error in answers:
-            await node.send_response(channel_id, requests[index], None if error else {"y": 1}, node=address, error=error)
-        # an admitted requester posing as a node is never counted
-        await requester.send_response(channel_id, requests[1], {"y": 2}, node=NODE_B)
-        return bytes.fromhex(channel_id[2:])
+        keys = {"node": node, "second": second, "requester": requester}
+        for index, key, address, error in answers:
+            answer = None if error else {"y": 1}
+            await keys[key].send_response(channel_id, requests[index], answer, node=address, error=error)
+        return bytes.fromhex(channel_id[2:]), {name: handler.identity.public_key for name, handler in keys.items()}
 
     return asyncio.run(scenario())
 
 
-def test_build_checkpoint__served_first_answers__counted_per_node_sorted_and_root_of_all_messages(ledger):
-    stream = channel_with_traffic(ledger, [(0, NODE_A, None), (0, NODE_A, None), (1, NODE_B, None)])
-    checkpoint = build_checkpoint(ledger, stream, 0, ZERO32, has_checkpoint=False)
+def bound(keys, bindings):
+    """node_of_key for ``bindings`` (key name -> node address), as the chain would answer."""
+    nodes = {keys[name]: to_checksum_address(node) for name, node in bindings.items()}
+    return nodes.get
+
+
+def counted(checkpoint):
+    return [(entry.node.lower(), entry.count) for entry in checkpoint.usage] if checkpoint else []
+
+
+def test_build_checkpoint__served_first_answers_of_bound_keys__counted_per_node_sorted_and_root_of_all_messages(ledger):
+    stream, keys = channel_with_traffic(
+        ledger, [(0, "node", NODE_A, None), (0, "node", NODE_A, None), (1, "second", NODE_B, None)]
+    )
+    node_of_key = bound(keys, {"node": NODE_A, "second": NODE_B})
+    checkpoint = build_checkpoint(ledger, stream, 0, ZERO32, has_checkpoint=False, node_of_key=node_of_key)
     hashes = [m.hash for m in ledger.read(stream)]
-    assert [(entry.node.lower(), entry.count) for entry in checkpoint.usage] == [(NODE_B, 1), (NODE_A, 1)]  # by address
+    assert counted(checkpoint) == [(NODE_B, 1), (NODE_A, 1)]  # one each (the second answer is not), by address
     assert (checkpoint.sequence, checkpoint.headHash, checkpoint.previousHead) == (len(hashes) - 1, hashes[-1], ZERO32)
     assert checkpoint.messagesRoot == merkle_root([merkle_leaf(h) for h in hashes])
 
 
+@pytest.mark.parametrize("answer", [
+    (1, "requester", NODE_B, None),  # an admitted requester posing as a node (its key is bound to none)
+    (1, "node", NODE_B, None),  # a bound node naming another node to credit
+    (1, "second", NODE_B, None),  # a node whose key is not bound (yet, or any more)
+])
+def test_build_checkpoint__answer_not_by_the_named_nodes_bound_key__not_counted(ledger, answer):
+    stream, keys = channel_with_traffic(ledger, [(0, "node", NODE_A, None), answer])
+    checkpoint = build_checkpoint(
+        ledger, stream, 0, ZERO32, has_checkpoint=False, node_of_key=bound(keys, {"node": NODE_A})
+    )
+    assert counted(checkpoint) == [(NODE_A, 1)]
+
+
+def test_build_checkpoint__a_key_answering_its_own_request__not_counted(ledger):
+    stream, keys = channel_with_traffic(ledger, [(1, "requester", NODE_B, None)])
+    node_of_key = bound(keys, {"requester": NODE_B})  # even if its key were bound
+    assert build_checkpoint(ledger, stream, 0, ZERO32, has_checkpoint=False, node_of_key=node_of_key) is None
+
+
 def test_build_checkpoint__declined_request__not_counted(ledger):
-    stream = channel_with_traffic(ledger, [(0, NODE_A, "no valid access credential"), (1, NODE_A, None)])
-    checkpoint = build_checkpoint(ledger, stream, 0, ZERO32, has_checkpoint=False)
-    assert [(entry.node.lower(), entry.count) for entry in checkpoint.usage] == [(NODE_A, 1)]
+    stream, keys = channel_with_traffic(
+        ledger, [(0, "node", NODE_A, "no valid access credential"), (1, "node", NODE_A, None)]
+    )
+    checkpoint = build_checkpoint(
+        ledger, stream, 0, ZERO32, has_checkpoint=False, node_of_key=bound(keys, {"node": NODE_A})
+    )
+    assert counted(checkpoint) == [(NODE_A, 1)]
 
 
 def test_build_checkpoint__after_a_checkpoint__only_new_answers_and_links_to_its_head(ledger):
-    stream = channel_with_traffic(ledger, [(0, NODE_A, None)])
-    first = build_checkpoint(ledger, stream, 0, ZERO32, has_checkpoint=False)
-    assert build_checkpoint(ledger, stream, first.sequence, first.headHash, has_checkpoint=True) is None
+    stream, keys = channel_with_traffic(ledger, [(0, "node", NODE_A, None)])
+    node_of_key = bound(keys, {"node": NODE_A})
+    first = build_checkpoint(ledger, stream, 0, ZERO32, has_checkpoint=False, node_of_key=node_of_key)
+    assert build_checkpoint(ledger, stream, first.sequence, first.headHash, has_checkpoint=True, node_of_key=node_of_key) is None
     with pytest.raises(BridgeError, match="not in the channel"):
-        build_checkpoint(ledger, stream, first.sequence, b"\x07" * 32, has_checkpoint=True)
+        build_checkpoint(ledger, stream, first.sequence, b"\x07" * 32, has_checkpoint=True, node_of_key=node_of_key)
 
 
 def test_board__members_signatures__collected_per_checkpoint_outsiders_and_forgeries_ignored(ledger):
-    stream = channel_with_traffic(ledger, [(0, NODE_A, None)])
-    checkpoint = build_checkpoint(ledger, stream, 0, ZERO32, has_checkpoint=False)
+    stream, keys = channel_with_traffic(ledger, [(0, "node", NODE_A, None)])
+    checkpoint = build_checkpoint(
+        ledger, stream, 0, ZERO32, has_checkpoint=False, node_of_key=bound(keys, {"node": NODE_A})
+    )
     members = {member.address for member in MEMBERS}
     board = BridgeBoard(ledger, CHAIN_ID, VALIDATOR)
     for account in (MEMBERS[0], MEMBERS[1], Account.create()):  # the last is no member

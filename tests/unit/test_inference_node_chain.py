@@ -7,6 +7,7 @@ import json
 import pytest
 
 from joynet import JOY, InferenceNode, ModelMarketplace
+from joynet.chain.marketplace import model_key
 from joynet.inference import ModelNotRegisteredError
 from joynet.models.builtin import publish_builtin_models
 from joynet.storage import EmbeddedStore
@@ -42,3 +43,52 @@ def test_execute_inference__unregistered_model_id__model_not_registered_error(ma
     node = InferenceNode(contract_address=marketplace.address, store=store, cache_dir=tmp_path / "models")
     with pytest.raises(ModelNotRegisteredError, match="no model 'nosuchmodel' is registered"):
         run(node.execute_inference("nosuchmodel", {"text": "x"}))
+
+
+NODE_SEED = "abandon " * 11 + "about"
+REQUESTER_SEED = "legal winner thank year wave sausage worth useful legal winner thank yellow"
+
+
+def test_execute_inference__feeless_answer_from_a_key_not_bound_to_its_node__rejected_until_bound(
+        marketplace, deployment, model_owner, operators, register_node, store, cids, tmp_path):
+    """The requester accepts a feeless answer only when its signing key is bound on chain to the
+    node it names (IOTAValidator.bindChannelKey)."""
+    from joynet.feeless.errors import ProofRejectedError
+
+    bridge = deployment.contract("IOTAValidator")
+    owner = ModelMarketplace(contract_address=marketplace.address, account=model_owner)
+    serving = InferenceNode(contract_address=marketplace.address, store=store, cache_dir=tmp_path / "node",
+                            iota_wallet_seed=NODE_SEED)
+    requesting = InferenceNode(contract_address=marketplace.address, store=store, cache_dir=tmp_path / "req",
+                               iota_wallet_seed=REQUESTER_SEED)
+    channel_id = run(serving.open_model_channel("bound-minilm"))
+    weights_commitment = json.loads(run(store.cat(cids["minilm"])))["weightsCommitment"]
+    run(owner.register_model(model_id="bound-minilm", metadata=f"ipfs://{cids['minilm']}", price=0,
+                             iota_stream_id=channel_id, weights_commitment=weights_commitment))
+    node, other = operators[0], operators[1]
+    model = model_key("bound-minilm")
+    for operator in (node, other):
+        register_node(operator, [model])
+
+    def ask(text):
+        async def scenario():
+            served = asyncio.create_task(serving.serve_iota(channel_id, "bound-minilm", node_address=node.address,
+                                                            max_requests=1))
+            try:
+                return await requesting.execute_inference("bound-minilm", {"text": text}, use_iota=True, timeout=60)
+            finally:
+                await served
+
+        return run(scenario())
+
+    with pytest.raises(ProofRejectedError, match="not bound on chain to the node it names"):
+        ask("nobody bound the key")
+    key = serving.iota_handler().identity.public_key
+    bridge.bindChannelKey(model, key, sender=other)  # bound, but to another node than the answer names
+    with pytest.raises(ProofRejectedError, match=f"bound to {other.address}"):
+        ask("bound to the other node")
+    bridge.unbindChannelKey(model, other, sender=other)
+    bridge.bindChannelKey(model, key, sender=node)
+    assert len(ask("bound to the node it names").output["embedding"]) == 384
+    run(serving.close())
+    run(requesting.close())

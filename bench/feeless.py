@@ -1,0 +1,87 @@
+"""Feeless request -> verified answer over the local channel (the embedded ledger): a requester
+with no EVM account asks a node serving the model's channel, and verifies the answer it gets (the
+Groth16 proof with snarkjs for the ZK digits model; the output commitment for MiniLM). The models
+are the built-in packages, published to an embedded store and registered at price 0 on the
+bench's chain, each with the serving node's channel as its stream and the node's channel key
+bound to it (the requester accepts answers only from a bound node)."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from joynet.chain.marketplace import ModelMarketplace, model_key
+
+NODE_SEED = "abandon " * 11 + "about"  # BIP-39 test vectors: development wallets only
+REQUESTER_SEED = "legal winner thank year wave sausage worth useful legal winner thank yellow"
+
+
+def measure_feeless(marketplace_address: str, owner, operator, bridge, n: int = 20) -> dict[str, float]:
+    """``feeless.<model>_p50_s`` and ``_p90_s``: request -> verified answer, after one warm-up.
+    ``operator`` (a registered node) serves both models with its channel key bound in ``bridge``."""
+    return asyncio.run(_measure(marketplace_address, owner, operator, bridge, n))
+
+
+async def _measure(marketplace_address: str, owner, operator, bridge, n: int) -> dict[str, float]:
+    from joynet.edge.inference_node import InferenceNode
+    from joynet.inference.runtimes.sentence_embedding import offline
+    from joynet.models.builtin import publish_builtin_models
+    from joynet.models.package import load_model_package
+    from joynet.storage import EmbeddedStore
+    from joynet.zk import random_salt
+    from joynet.zk.digits import load_split
+
+    offline()
+    _, pixels, _, _ = load_split()
+    inputs = {
+        "digits": lambda i: {"pixels": [int(p) for p in pixels[i]], "salt": random_salt()},
+        "minilm": lambda i: {"texts": [f"feeless request number {i} to a sentence embedding model"]},
+    }
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="joynet-bench-feeless-") as work:
+        store = EmbeddedStore(Path(work) / "ipfs")
+        cids = await publish_builtin_models(store)
+        client = ModelMarketplace(contract_address=marketplace_address, account=owner)
+        serving = InferenceNode(
+            store=store, cache_dir=Path(work) / "node", iota_wallet_seed=NODE_SEED, marketplace=client
+        )
+        requesting = InferenceNode(
+            store=store, cache_dir=Path(work) / "requester", iota_wallet_seed=REQUESTER_SEED, marketplace=client
+        )
+        try:
+            for name in ("digits", "minilm"):
+                model = f"bench-feeless-{name}"
+                package = await load_model_package(store, cids[name])
+                channel_id = await serving.open_model_channel(model, private=True)
+                await client.register_model(
+                    model,
+                    f"ipfs://{cids[name]}",
+                    price=0,
+                    iota_stream_id=channel_id,
+                    weights_commitment=package.weights_commitment,
+                    quorum=1,
+                    circuit_id=package.verification.get("circuitId"),
+                )
+                client.coordinator.serveModel(model_key(model), sender=operator)
+                bridge.bindChannelKey(model_key(model), serving.iota_handler().identity.public_key, sender=operator)
+                served = asyncio.create_task(
+                    serving.serve_iota(channel_id, model, node_address=operator.address, max_requests=n + 1)
+                )
+                seconds = []
+                for index in range(n + 1):
+                    started = time.perf_counter()
+                    answer = await requesting.execute_inference(model, inputs[name](index), use_iota=True)
+                    if name == "digits" and not answer.proof_verified:
+                        raise RuntimeError("a feeless digits answer came without a verified proof")
+                    if index:  # the first loads the model on both sides
+                        seconds.append(time.perf_counter() - started)
+                await served
+                results[f"feeless.{name}_p50_s"] = round(statistics.median(seconds), 3)
+                results[f"feeless.{name}_p90_s"] = round(statistics.quantiles(seconds, n=10)[-1], 3)
+        finally:
+            await serving.close()
+            await requesting.close()
+    return results
