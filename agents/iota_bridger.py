@@ -4,9 +4,10 @@ channels, each handler calling a :class:`~joynet.feeless.bridger.Bridger`.
   * ``StreamLinkRequested`` (IOTAValidator): consider the link a model owner asked for;
   * ``StreamLinked`` (IOTAValidator): follow the newly linked stream;
   * every tick: sign the requested links whose stream's author consented to them, and submit one
-    once the board holds the threshold; for each followed stream, co-sign the board's proposals that continue from the
-    chain's head and that this bridger rebuilt identically from the channel; propose its own
-    checkpoint when none is pending; submit a proposal once it holds the threshold of signatures.
+    once the board holds the threshold; for each followed stream, co-sign the board's proposals
+    that continue from the chain's head and that this bridger rebuilt identically from the
+    channel; propose its own checkpoint when none is pending; submit a proposal once it holds the
+    threshold of signatures.
 
 ``ape run iota_bridger`` (``scripts/iota_bridger.py``) runs ``bot`` with a ``Bridger`` built from its
 options, following the IOTAValidator.

@@ -3,7 +3,7 @@ with no EVM account asks a node serving the model's channel, and verifies the an
 Groth16 proof with snarkjs for the ZK digits model; the output commitment for MiniLM). The models
 are the built-in packages, published to an embedded store and registered at price 0 on the
 bench's chain, each with the serving node's channel as its stream and the node's channel key
-bound to it (the requester accepts answers only from a bound node)."""
+bound to it and vouching for it (the requester accepts answers only from such a node)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,10 @@ def measure_feeless(marketplace_address: str, owner, operator, bridge, n: int = 
 
 
 async def _measure(marketplace_address: str, owner, operator, bridge, n: int) -> dict[str, float]:
+    from ape import chain
+
     from joynet.edge.inference_node import InferenceNode
+    from joynet.feeless.claims import NODE_KEY, ChannelClaim
     from joynet.inference.runtimes.sentence_embedding import offline
     from joynet.models.builtin import publish_builtin_models
     from joynet.models.package import load_model_package
@@ -66,7 +69,10 @@ async def _measure(marketplace_address: str, owner, operator, bridge, n: int) ->
                     circuit_id=package.verification.get("circuitId"),
                 )
                 client.coordinator.serveModel(model_key(model), sender=operator)
-                bridge.bindChannelKey(model_key(model), serving.iota_handler().identity.public_key, sender=operator)
+                handler = serving.iota_handler()
+                bridge.bindChannelKey(model_key(model), handler.identity.public_key, sender=operator)
+                claim = ChannelClaim(NODE_KEY, model_key(model), operator.address, chain.chain_id, bridge.address)
+                await handler.post_claim(channel_id, claim)
                 served = asyncio.create_task(
                     serving.serve_iota(channel_id, model, node_address=operator.address, max_requests=n + 1)
                 )

@@ -31,7 +31,7 @@ import {BASIS_POINTS} from "./libraries/BasisPoints.sol";
 /// {withdrawBudget}); a lower rate and a withdrawal take effect only {budgetDelay} after they are
 /// announced, so a node never serves under terms that change behind it. A checkpoint pays each
 /// node `count x rate` from the budget (as far as it goes), and credits only nodes that bound
-/// their channel key for the model ({bindChannelKey}, nodes serving it in the NodeCoordinator);
+/// a channel key for the model ({bindChannelKey}, nodes serving it in the NodeCoordinator);
 /// the protocol keeps {IModelMarketplace.protocolShareBps} of every
 /// payment for the treasury, and that part, which whoever funded the budget never gets back, is
 /// the usage's reward weight in {IProofOfUse}. So usage farmed through self-requests can at most
@@ -118,7 +118,6 @@ contract IOTAValidator is IIOTAValidator, JoyGoverned, EIP712, ReentrancyGuardTr
     // The hot slot of a node serving a feeless model: checked and credited by every checkpoint.
     mapping(bytes32 modelId => mapping(address node => Server)) private _servers;
     mapping(bytes32 modelId => mapping(address node => bytes32 channelKey)) private _channelKeys;
-    mapping(bytes32 modelId => mapping(bytes32 channelKey => address node)) private _keyHolders;
     uint256 private _protocolEarnings;
     uint64 private _budgetDelay = 1 days;
 
@@ -229,23 +228,21 @@ contract IOTAValidator is IIOTAValidator, JoyGoverned, EIP712, ReentrancyGuardTr
 
     // ---- serving nodes ----
 
-    /// @notice Binds the caller's channel key to it for the feeless model `modelId`: from now on
-    /// the bridgers count the answers signed with that key as served by the caller, and
-    /// checkpoints may credit and pay it. The caller must serve the model in the NodeCoordinator;
-    /// a key serves one node per model. Binding again replaces the caller's key.
+    /// @notice Binds the caller's channel key to it for the feeless model `modelId`: answers
+    /// signed with that key and naming the caller count as served by it (once the key also
+    /// vouched for the caller on the model's stream, a `node-key` packet: the bridgers and the
+    /// requesters check both), and checkpoints may credit and pay the caller. The caller must
+    /// serve the model in the NodeCoordinator. Binding again replaces the caller's key. Several
+    /// nodes may name one key: only the one the key vouched for is ever credited, so binding
+    /// another's key gains nothing and blocks nobody.
     /// @param channelKey the node's Ed25519 channel key
     function bindChannelKey(bytes32 modelId, bytes32 channelKey) external {
         _feelessOwner(modelId);
         if (!_marketplace.coordinator().servesModel(msg.sender, modelId)) {
             revert IOTAValidatorNodeNotServing(msg.sender, modelId);
         }
-        address holder = _keyHolders[modelId][channelKey];
-        if (channelKey == bytes32(0) || (holder != address(0) && holder != msg.sender)) {
-            revert IOTAValidatorChannelKeyTaken(modelId, channelKey);
-        }
-        _unbind(modelId, msg.sender);
+        if (channelKey == bytes32(0)) revert IOTAValidatorZeroChannelKey(modelId);
         (_servers[modelId][msg.sender].bound, _channelKeys[modelId][msg.sender]) = (true, channelKey);
-        _keyHolders[modelId][channelKey] = msg.sender;
         emit ChannelKeyBound(modelId, msg.sender, channelKey);
     }
 
@@ -386,11 +383,6 @@ contract IOTAValidator is IIOTAValidator, JoyGoverned, EIP712, ReentrancyGuardTr
         return _channelKeys[modelId][node];
     }
 
-    /// @notice The node `channelKey` is bound to for `modelId` (zero: none).
-    function nodeOfChannelKey(bytes32 modelId, bytes32 channelKey) external view returns (address) {
-        return _keyHolders[modelId][channelKey];
-    }
-
     /// @notice The protocol's part of budget payments not yet sent to the treasury.
     function protocolEarnings() external view returns (uint256) {
         return _protocolEarnings;
@@ -490,7 +482,6 @@ contract IOTAValidator is IIOTAValidator, JoyGoverned, EIP712, ReentrancyGuardTr
     function _unbind(bytes32 modelId, address node) private returns (bool) {
         bytes32 key = _channelKeys[modelId][node];
         if (key == bytes32(0)) return false;
-        delete _keyHolders[modelId][key];
         delete _channelKeys[modelId][node];
         _servers[modelId][node].bound = false;
         emit ChannelKeyUnbound(modelId, node, key);

@@ -40,7 +40,7 @@ async def main(account_spec: str) -> None:
         publish_model,
     )
     from joynet.chain.accounts import signing_account
-    from joynet.feeless.links import StreamLinkConsent
+    from joynet.feeless.claims import STREAM_LINK, ChannelClaim
     from joynet.models.builtin import write_digits_package
     from joynet.zk import random_salt
     from joynet.zk.digits import load_split
@@ -78,8 +78,8 @@ async def main(account_spec: str) -> None:
     from ape import chain
 
     validator = deployment.contract("IOTAValidator")
-    consent = StreamLinkConsent(model_key(model_name), owner.address, chain.chain_id, validator.address)
-    await node_channel.consent_to_link(channel_id, consent)
+    consent = ChannelClaim(STREAM_LINK, model_key(model_name), owner.address, chain.chain_id, validator.address)
+    await node_channel.post_claim(channel_id, consent)
     validator.requestStreamLink(channel_id, model_key(model_name), sender=owner)
     print("stream link requested: the bridgers link it once they see the author's consent on the stream")
 

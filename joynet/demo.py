@@ -306,10 +306,10 @@ class Demo:
         self.record_registrations(registered_from)
         # The stream's author (the node) consents on the stream to carry this model of this owner;
         # the owner asks the bridgers, who link it once they saw that consent.
-        from joynet.feeless.links import StreamLinkConsent
+        from joynet.feeless.claims import STREAM_LINK, ChannelClaim
 
-        consent = StreamLinkConsent(model_key(FEELESS), owner.address, chain.chain_id, self.validator.address)
-        asyncio.run(self.serving.iota_handler().consent_to_link(self.channel_id, consent))
+        consent = ChannelClaim(STREAM_LINK, model_key(FEELESS), owner.address, chain.chain_id, self.validator.address)
+        asyncio.run(self.serving.iota_handler().post_claim(self.channel_id, consent))
         stream = bytes.fromhex(self.channel_id[2:])
         receipt = self.validator.requestStreamLink(stream, model_key(FEELESS), sender=owner)
         self.steps.record("requestStreamLink", receipt)
@@ -326,8 +326,15 @@ class Demo:
         stake = self.coordinator.minStake() + self.coordinator.taskBond()
         self.steps.record("approve", self.token.invoke_transaction("approve", self.coordinator, stake, sender=node))
         self.coordinator.registerNode(stake, 1, [model], sender=node)  # recorded with the agents' registrations
-        key = self.serving.iota_handler().identity.public_key
-        self.steps.record("bindChannelKey", self.validator.bindChannelKey(model, key, sender=node))
+        # The node binds its channel key on chain, and the key vouches for the node on the stream.
+        from joynet.feeless.claims import NODE_KEY, ChannelClaim
+
+        handler = self.serving.iota_handler()
+        self.steps.record(
+            "bindChannelKey", self.validator.bindChannelKey(model, handler.identity.public_key, sender=node)
+        )
+        claim = ChannelClaim(NODE_KEY, model, node.address, chain.chain_id, self.validator.address)
+        asyncio.run(handler.post_claim(self.channel_id, claim))
         receipt = self.token.invoke_transaction("approve", self.validator, FEELESS_BUDGET, sender=owner)
         self.steps.record("approve", receipt)
         self.steps.record("fundBudget", self.validator.fundBudget(model, FEELESS_BUDGET, sender=owner))

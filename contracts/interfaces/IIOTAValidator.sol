@@ -36,8 +36,8 @@ interface IIOTAValidator {
     error IOTAValidatorNodeStillServing(address node, bytes32 modelId);
     /// @notice The node has no channel key bound for the model: no checkpoint credits it.
     error IOTAValidatorNodeNotBound(address node, bytes32 modelId);
-    /// @notice The channel key is zero or bound to another node for the model.
-    error IOTAValidatorChannelKeyTaken(bytes32 modelId, bytes32 channelKey);
+    /// @notice A channel key of zero binds nothing.
+    error IOTAValidatorZeroChannelKey(bytes32 modelId);
     /// @notice Nothing to fund, withdraw or pay.
     error IOTAValidatorZeroAmount();
     /// @notice The announced budget withdrawal is not due before `withdrawableAt`.

@@ -216,9 +216,8 @@ class ModelMarketplace(SigningClient):
             raise MarketplaceError(f"no model {model_id!r} is registered")
         return model
 
-    def node_of_channel_key(self, model_id: str | bytes, channel_key: bytes) -> str | None:
-        """The node address ``channel_key`` is bound to for the feeless model ``model_id`` in the
-        marketplace's bridge (IOTAValidator, ``ProofOfUse.bridge``), or None."""
+    def bridge(self):
+        """The marketplace's feeless bridge (IOTAValidator, ``ProofOfUse.bridge``), or None."""
         if self._validator is None:
             from ape import project
 
@@ -226,8 +225,13 @@ class ModelMarketplace(SigningClient):
             if bridge == ZERO_ADDRESS:
                 return None
             self._validator = project.IOTAValidator.at(bridge)
-        node = self.read(self._validator.nodeOfChannelKey, model_key(model_id), channel_key)
-        return None if node == ZERO_ADDRESS else node
+        return self._validator
+
+    def channel_key_of(self, model_id: str | bytes, node: str) -> bytes | None:
+        """The channel key ``node`` bound for the feeless model ``model_id`` in the bridge, or None."""
+        bridge = self.bridge()
+        key = bytes(self.read(bridge.channelKeyOf, model_key(model_id), node)) if bridge is not None else ZERO32
+        return None if key == ZERO32 else key
 
     # ---- requesters ----
 

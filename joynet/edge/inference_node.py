@@ -335,7 +335,16 @@ class InferenceNode:
         await self.subscribe_once(channel_id, credential)
         # A model registered on chain: only a node whose channel key is bound to it may answer.
         # A model named by its CID has no registry entry, hence no binding to check.
-        node_of_key = None if as_cid(model_id) is not None else partial(self.marketplace.node_of_channel_key, model_id)
+        bindings = None
+        bridge = self.marketplace.bridge() if as_cid(model_id) is None else None
+        if bridge is not None:
+            from ape import chain
+
+            from joynet.chain.marketplace import model_key
+            from joynet.feeless.claims import Bindings
+
+            key_of_node = partial(self.marketplace.channel_key_of, model_id)
+            bindings = Bindings(model_key(model_id), chain.chain_id, bridge.address, key_of_node)
         answer = await request_over_channel(
             self.iota_handler(),
             package,
@@ -344,7 +353,7 @@ class InferenceNode:
             input_data,
             timeout=timeout,
             verify_pairing=self._verify_pairing,
-            node_of_key=node_of_key,
+            bindings=bindings,
         )
         calldata = b""
         if answer.proof is not None:

@@ -4,8 +4,9 @@ committee exchanges signatures. ``scripts/iota_bridger.py`` (``ape run iota_brid
 **What a checkpoint counts.** Every message of the stream since the last accepted checkpoint (the
 chain's ``IOTAValidator.streamOf``: sequence and head) goes into the Merkle root; the usage is the
 number of requests each node *served*, per node address, counting a response only when its signing
-key is bound on chain to the node it names (``IOTAValidator.bindChannelKey``), it answers an earlier
-request packet of another key, and it is the first answer to it. The bridgers read only the public accounting part of packets (``joynet.feeless.handler``), so
+key vouched on the stream for the node it names and the chain binds that node to the key
+(``joynet.feeless.claims.Bindings``), it answers an earlier request packet of another key, and it
+is the first answer to it. The bridgers read only the public parts of packets, so
 they need no key of a private channel. Every bridger computes the same checkpoint from the same
 messages: usage is sorted by node address.
 
@@ -18,7 +19,7 @@ from the channel). A bridger co-signs a proposal only when it rebuilt exactly th
 
 **Stream links.** A model owner asks for its stream's link (``StreamLinkRequested``); each
 bridger links it only when the stream's author consented on the stream itself to exactly that
-model and owner (``joynet.feeless.links``): it then signs the ``StreamLink`` and posts the
+model and owner (``joynet.feeless.claims``): it then signs the ``StreamLink`` and posts the
 signature on the board; the member that sees the threshold submits ``linkStream``. A request
 naming a stream whose author consented to another model (a squatter's) is never signed.
 
@@ -29,10 +30,10 @@ still the chain's. A restarted bridger reads the chain and the board again and c
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from eth_account import Account
@@ -51,8 +52,8 @@ from joynet.chain.validator import (
 from joynet.channels import Channel, ChannelIdentity, ChannelReader, Message, MessageType
 from joynet.channels.merkle import merkle_leaf, merkle_root
 from joynet.channels.transport import ChannelTransport
+from joynet.feeless.claims import Bindings, author_consent, claims_in
 from joynet.feeless.errors import BridgeError
-from joynet.feeless.links import author_consent
 
 BOARD_CHANNEL = "joynet-bridge-board"
 SIGNATURE_KIND = "checkpoint-signature"
@@ -78,12 +79,11 @@ def build_checkpoint(
     has_checkpoint: bool,
     up_to: int | None = None,
     *,
-    node_of_key: Callable[[bytes], str | None],
+    bindings: Bindings,
 ) -> Checkpoint | None:
     """The next checkpoint of ``stream_id`` after the chain's (``last_sequence``, ``last_head``),
     covering messages up to ``up_to`` (default: the newest); None when it would credit nothing.
-    ``node_of_key(channel key)`` is the node address that key is bound to on chain for the
-    stream's model (``IOTAValidator.nodeOfChannelKey``), or None."""
+    ``bindings`` says which key may answer for which node of the stream's model."""
     reader = ChannelReader(transport, stream_id)
     messages = reader.sync()  # every signature, link and order verified
     hashes = reader.state.hashes
@@ -98,7 +98,7 @@ def build_checkpoint(
     requesters: dict[str, bytes] = {}  # request id -> its sender's key
     answered: set[str] = set()
     usage: Counter[str] = Counter()
-    bound: dict[bytes, str | None] = {}
+    vouched = bindings.vouched(claims_in(messages[: last + 1]))
     for message in messages[: last + 1]:
         body = accounting_of(message)
         if body is None:
@@ -109,10 +109,8 @@ def build_checkpoint(
             request_id, node = body.get("request_id"), to_checksum_address(body["node"])
             if request_id not in requesters or request_id in answered or requesters[request_id] == message.sender:
                 continue  # no such request, answered before, or a key answering itself
-            if message.sender not in bound:
-                bound[message.sender] = node_of_key(message.sender)
-            if bound[message.sender] != node:
-                continue  # only the node the signing key is bound to on chain is credited
+            if not bindings.credits(message.sender, node, vouched):
+                continue  # only the node the signing key vouched for, and the chain binds to it
             answered.add(request_id)
             if message.sequence >= first:
                 usage[node] += 1
@@ -292,11 +290,11 @@ class Bridger:
                 self.link_requests[link] = True
                 self.say(f"stream {stream}: waiting for its author's consent to a link")
             return True
-        if (consent.model_id, consent.model_owner) != (link.modelId, link.modelOwner):
+        if (consent.model_id, consent.account) != (link.modelId, link.modelOwner):
             del self.link_requests[link]
             self.say(
                 f"refused to link stream {stream} to model 0x{link.modelId.hex()[:16]}... of {link.modelOwner}: "
-                f"its author consented to model 0x{consent.model_id.hex()[:16]}... of {consent.model_owner}"
+                f"its author consented to model 0x{consent.model_id.hex()[:16]}... of {consent.account}"
             )
             return True
         signatures = self.board.link_signatures(link, validator.isCommitteeMember)
@@ -333,16 +331,16 @@ class Bridger:
         validator, signer = self.validator, self.signer
         state = validator.streamOf(stream_id)
         head, has_checkpoint = bytes(state.head), state.checkpoints > 0
-        model_id = bytes(state.modelId)
 
-        def node_of_key(key: bytes) -> str | None:
-            node = validator.nodeOfChannelKey(model_id, key)
-            return None if int(node, 16) == 0 else to_checksum_address(node)
+        @functools.cache  # one read per node and round
+        def key_of_node(node: str) -> bytes | None:
+            key = bytes(validator.channelKeyOf(state.modelId, node))
+            return None if key == ZERO32 else key
+
+        bindings = Bindings(bytes(state.modelId), self.chain_id, validator.address, key_of_node)
 
         try:
-            mine = build_checkpoint(
-                self.ledger, stream_id, state.sequence, head, has_checkpoint, node_of_key=node_of_key
-            )
+            mine = build_checkpoint(self.ledger, stream_id, state.sequence, head, has_checkpoint, bindings=bindings)
         except BridgeError as error:
             self.say(f"skipping: {error}")
             return True
@@ -355,7 +353,7 @@ class Bridger:
                 head,
                 has_checkpoint,
                 up_to=proposal.checkpoint.sequence,
-                node_of_key=node_of_key,
+                bindings=bindings,
             )
             if rebuilt != proposal.checkpoint:
                 continue  # not what the channel says: never sign it

@@ -39,7 +39,7 @@ from joynet.channels import Channel, ChannelIdentity, MaskedPayloadAccessError, 
 from joynet.channels.errors import AdmissionRefusedError, NotAuthorizedError
 from joynet.channels.iota import IOTATransport
 from joynet.channels.transport import ChannelTransport
-from joynet.feeless.links import StreamLinkConsent
+from joynet.feeless.claims import STREAM_LINK, ChannelClaim
 
 logger = logging.getLogger("joynet.feeless")
 
@@ -93,6 +93,7 @@ class _Session:
     considered: set[tuple[bytes, bytes]] = field(default_factory=set)
     presented: bytes | None = None  # the credential of our own latest subscription
     refusal: str | None = None  # why the author refused that subscription
+    claims: list[tuple[bytes, ChannelClaim]] = field(default_factory=list)  # (signing key, claim) seen
 
 
 def _json_bytes(value: dict) -> bytes:
@@ -140,14 +141,21 @@ class IOTAInferenceHandler:
         self._sessions.setdefault(channel.channel_id, _Session(channel))
         return "0x" + channel.channel_id.hex()
 
-    async def consent_to_link(self, channel_id: str | bytes, consent: StreamLinkConsent) -> str:
-        """Author only: the public, author-signed consent for the bridgers to link this stream to
-        ``consent``'s model (``joynet.feeless.links``); returns the packet's message id."""
+    async def post_claim(self, channel_id: str | bytes, claim: ChannelClaim) -> str:
+        """A public packet in which this identity's key vouches for ``claim``
+        (``joynet.feeless.claims``): the author's consent to link the stream to a model, or a node's
+        proof that this is its channel key. Returns the packet's message id."""
         session = self._session(channel_id)
         self._pump(session)
-        if not session.channel.is_author:
+        if claim.kind == STREAM_LINK and not session.channel.is_author:
             raise NotAuthorizedError("only the channel's author can consent to link its stream to a model")
-        return session.channel.publish(public=consent.to_public()).id
+        return session.channel.publish(public=claim.to_public()).id
+
+    def claims(self, channel_id: str | bytes) -> list[tuple[bytes, ChannelClaim]]:
+        """(signing key, claim) of every claim seen on the channel so far."""
+        session = self._session(channel_id)
+        self._pump(session)
+        return list(session.claims)
 
     async def admit_pending(self, channel_id: str | bytes) -> list[str]:
         """Author only: one keyload admitting every new subscriber the admission policy accepts."""
@@ -281,9 +289,13 @@ class IOTAInferenceHandler:
         await self.transport.wait_for(session.channel.channel_id, session.channel.state.last_sequence, remaining)
 
     def _pump(self, session: _Session) -> None:
-        """Take in every newly verified message: queue requests, file responses."""
+        """Take in every newly verified message: queue requests, file responses, keep claims."""
         channel = session.channel
         for message in channel.receive():
+            claim = ChannelClaim.from_message(message)
+            if claim is not None:
+                session.claims.append((message.sender, claim))
+                continue
             body = self._packet_body(channel, message)
             if body is None:
                 continue

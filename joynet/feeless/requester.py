@@ -18,9 +18,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from eth_utils import is_address, to_checksum_address
+from eth_utils import is_address
 
 from joynet.channels.errors import AdmissionRefusedError
+from joynet.feeless.claims import Bindings
 from joynet.feeless.errors import AccessDeniedError, ErrorKind, ProofRejectedError
 from joynet.feeless.handler import circuit_request_id
 from joynet.inference.errors import InferenceError, InvalidInputError, UnknownRuntimeError
@@ -32,8 +33,7 @@ if TYPE_CHECKING:
 
 # (public signals, snarkjs proof) -> whether the Groth16 pairing check holds
 PairingCheck = Callable[[list, dict], Awaitable[bool]]
-# a channel key -> the node address it is bound to on chain for the model, or None
-NodeOfKey = Callable[[bytes], str | None]
+
 
 # the error a node's refusal raises, by its error_kind; any other kind (or none) is an InferenceError
 DECLINED_AS: dict[str, type[InferenceError]] = {
@@ -63,20 +63,21 @@ async def request_over_channel(
     *,
     timeout: float,
     verify_pairing: PairingCheck,
-    node_of_key: NodeOfKey | None = None,
+    bindings: Bindings | None = None,
 ) -> ChannelAnswer:
     """Posts ``input_data`` for ``model_id`` on ``channel_id`` (already subscribed) and returns the
     checked answer. AccessDeniedError when the node refused the requester, InvalidInputError or
     InferenceError when it declined (by the answer's ``error_kind``), ProofRejectedError when the
-    answer does not check out. With ``node_of_key`` (the chain's binding of channel keys to nodes
-    for this model), an answer counts only when its signing key is bound to the node it names."""
+    answer does not check out. With ``bindings`` (a model registered on chain), an answer counts
+    only when its signing key vouched on the channel for the node it names and the chain binds
+    that node to the key."""
     try:
         request_id = await handler.send_request(channel_id, model_id, input_data, timeout=timeout)
     except AdmissionRefusedError as refused:
         raise AccessDeniedError(str(refused)) from None
     response = await handler.wait_response(channel_id, request_id, timeout=timeout)
-    if node_of_key is not None:
-        check_bound_node(node_of_key, response)
+    if bindings is not None:
+        check_bound_node(bindings, handler.claims(channel_id), response)
     if response.error or response.error_kind:
         declined = DECLINED_AS.get(response.error_kind or "", InferenceError)
         raise declined(f"the node declined: {response.error or response.error_kind}")
@@ -97,14 +98,15 @@ async def request_over_channel(
     )
 
 
-def check_bound_node(node_of_key: NodeOfKey, response: IOTAInferenceResponse) -> None:
-    """ProofRejectedError unless the answer's signing key is bound on chain to the node it names."""
-    bound = node_of_key(bytes.fromhex(response.responder.removeprefix("0x")))
+def check_bound_node(bindings: Bindings, claims, response: IOTAInferenceResponse) -> None:
+    """ProofRejectedError unless the answer's signing key vouched on the channel (``claims``) for the
+    node the answer names, and the chain binds that node to the key."""
+    key = bytes.fromhex(response.responder.removeprefix("0x"))
     named = response.node if isinstance(response.node, str) and is_address(response.node) else None
-    if bound is None or named is None or to_checksum_address(named) != to_checksum_address(bound):
+    if named is None or not bindings.credits(key, named, bindings.vouched(claims)):
         raise ProofRejectedError(
-            f"the answer to {response.request_id} is signed by a key not bound on chain to the node it names "
-            f"({named or 'none'}; the key is bound to {bound or 'no node'})"
+            f"the answer to {response.request_id} is signed by a key that is not the bound channel key of the node "
+            f"it names ({named or 'none'})"
         )
 
 

@@ -21,7 +21,7 @@ from joynet.channels import MessageType, SQLiteLedger
 from joynet.channels.merkle import merkle_leaf, merkle_proof
 from joynet.chain.deploy import JOY
 from joynet.chain.marketplace import model_key, registration_commitment
-from joynet.feeless.links import StreamLinkConsent
+from joynet.feeless.claims import NODE_KEY, STREAM_LINK, ChannelClaim
 from joynet.models.package import load_model_package, publish_model
 from joynet.models.builtin import write_digits_package
 from joynet.storage import EmbeddedStore
@@ -100,13 +100,18 @@ def test_feeless__channel_inferences_two_bridgers__node_paid_from_the_owners_bud
                               (1, circuit, 0), stream, salt, sender=outsider)
     bridge.requestStreamLink(stream, squat, sender=outsider)
     # The stream's author (the node) consents to carry the owner's model; the owner asks the bridgers.
-    consent = StreamLinkConsent(model_key(MODEL), model_owner.address, chain.chain_id, bridge.address)
-    asyncio.run(serving.iota_handler().consent_to_link(channel_id, consent))
+    consent = ChannelClaim(STREAM_LINK, model_key(MODEL), model_owner.address, chain.chain_id, bridge.address)
+    asyncio.run(serving.iota_handler().post_claim(channel_id, consent))
     bridge.requestStreamLink(stream, model_key(MODEL), sender=model_owner)
     # Feeless means sponsored: the node stakes for the model and binds its channel key; the owner
     # funds the model's budget and sets what it pays per inference.
     register_node(node_operator, [model_key(MODEL)])
     bridge.bindChannelKey(model_key(MODEL), serving.iota_handler().identity.public_key, sender=node_operator)
+    vouch = ChannelClaim(NODE_KEY, model_key(MODEL), node_operator.address, chain.chain_id, bridge.address)
+    asyncio.run(serving.iota_handler().post_claim(channel_id, vouch))
+    # Another staked node binds the same key to itself: it can neither take the node's answers nor block it.
+    register_node(alice, [model_key(MODEL)])
+    bridge.bindChannelKey(model_key(MODEL), serving.iota_handler().identity.public_key, sender=alice)
     token.approve(bridge, BUDGET, sender=model_owner)
     bridge.fundBudget(model_key(MODEL), BUDGET, sender=model_owner)
     bridge.setFeelessRate(model_key(MODEL), RATE, sender=model_owner)
@@ -144,6 +149,8 @@ def test_feeless__channel_inferences_two_bridgers__node_paid_from_the_owners_bud
     assert bridge.budgetOf(model_key(MODEL)).balance == BUDGET - 2 * RATE
     assert bridge.earningsOf(model_key(MODEL), node_operator) == 2 * (RATE - cut)
     assert proof_of_use.nodeUsage(epoch, node_operator) == proof_of_use.ownerUsage(epoch, model_owner) == 2 * cut
+    # Alice bound the node's key to herself, but the key vouched for the node only: she gets nothing.
+    assert bridge.earningsOf(model_key(MODEL), alice) == proof_of_use.nodeUsage(epoch, alice) == 0
 
     # Anyone can prove a request message is in the checkpoint.
     messages = SQLiteLedger().read(stream)

@@ -13,7 +13,7 @@ from eth_utils import to_checksum_address
 from joynet.chain.validator import StreamLink, sign_checkpoint, sign_stream_link
 from joynet.channels.errors import NotAuthorizedError
 from joynet.feeless.bridger import BridgeBoard, BridgeError, build_checkpoint
-from joynet.feeless.links import StreamLinkConsent, author_consent
+from joynet.feeless.claims import NODE_KEY, STREAM_LINK, Bindings, ChannelClaim, author_consent
 from joynet.channels import SQLiteLedger
 from joynet.channels.merkle import merkle_leaf, merkle_root
 
@@ -22,6 +22,12 @@ REQUESTER_SEED = "legal winner thank year wave sausage worth useful legal winner
 NODE_A, NODE_B = "0x" + "aa" * 20, "0x" + "0b" * 20
 CHAIN_ID, VALIDATOR = 31337, "0x" + "11" * 20
 MEMBERS = [Account.create() for _ in range(3)]
+MODEL_ID, OTHER_MODEL = b"\x01" * 32, b"\x02" * 32
+OWNER, SQUATTER = "0x" + "0c" * 20, "0x" + "0d" * 20
+
+
+def claim(kind, model_id=MODEL_ID, account=OWNER, chain_id=CHAIN_ID, validator=VALIDATOR):
+    return ChannelClaim(kind, model_id, to_checksum_address(account), chain_id, to_checksum_address(validator))
 
 
 @pytest.fixture
@@ -42,10 +48,13 @@ async def admitted_channel(ledger):
     return node, requester, channel_id
 
 
-def channel_with_traffic(ledger, answers):
+def channel_with_traffic(ledger, answers, vouch=None):
     """A private model channel with two requests by the requester; ``answers``: (request index,
     answering key: "node", "second" or "requester", node address named, error) in order. The
-    channel's author ("node") and an admitted second node ("second") may answer."""
+    channel's author ("node") and an admitted second node ("second") may answer; ``vouch`` (key name
+    -> node; default node A for "node", node B for "second") says which node each key vouches for
+    in a ``node-key`` claim."""
+    vouch = {"node": NODE_A, "second": NODE_B} if vouch is None else vouch
 
     async def scenario():
         node = IOTAInferenceHandler(wallet_seed=NODE_SEED, transport=ledger)
@@ -55,8 +64,10 @@ def channel_with_traffic(ledger, answers):
         for subscriber in (second, requester):
             await subscriber.subscribe(channel_id)
         await node.admit_pending(channel_id)
-        requests = [await requester.send_request(channel_id, "m", {"x": i}) for i in range(2)]
         keys = {"node": node, "second": second, "requester": requester}
+        for name, address in vouch.items():
+            await keys[name].post_claim(channel_id, claim(NODE_KEY, account=address))
+        requests = [await requester.send_request(channel_id, "m", {"x": i}) for i in range(2)]
         for index, key, address, error in answers:
             answer = None if error else {"y": 1}
             await keys[key].send_response(channel_id, requests[index], answer, node=address, error=error)
@@ -65,71 +76,75 @@ def channel_with_traffic(ledger, answers):
     return asyncio.run(scenario())
 
 
-def bound(keys, bindings):
-    """node_of_key for ``bindings`` (key name -> node address), as the chain would answer."""
-    nodes = {keys[name]: to_checksum_address(node) for name, node in bindings.items()}
-    return nodes.get
+def chain_binding(keys, binds):
+    """Bindings whose chain binds each node of ``binds`` (node -> key name) to that key."""
+    table = {to_checksum_address(node): keys[name] for node, name in binds.items()}
+    return Bindings(MODEL_ID, CHAIN_ID, VALIDATOR, table.get)
 
 
 def counted(checkpoint):
     return [(entry.node.lower(), entry.count) for entry in checkpoint.usage] if checkpoint else []
 
 
+def checkpoint_of(ledger, stream, bindings, **options):
+    return build_checkpoint(ledger, stream, 0, ZERO32, has_checkpoint=False, bindings=bindings, **options)
+
+
 def test_build_checkpoint__served_first_answers_of_bound_keys__counted_per_node_sorted_and_root_of_all_messages(ledger):
     stream, keys = channel_with_traffic(
         ledger, [(0, "node", NODE_A, None), (0, "node", NODE_A, None), (1, "second", NODE_B, None)]
     )
-    node_of_key = bound(keys, {"node": NODE_A, "second": NODE_B})
-    checkpoint = build_checkpoint(ledger, stream, 0, ZERO32, has_checkpoint=False, node_of_key=node_of_key)
+    checkpoint = checkpoint_of(ledger, stream, chain_binding(keys, {NODE_A: "node", NODE_B: "second"}))
     hashes = [m.hash for m in ledger.read(stream)]
     assert counted(checkpoint) == [(NODE_B, 1), (NODE_A, 1)]  # one each (the second answer is not), by address
     assert (checkpoint.sequence, checkpoint.headHash, checkpoint.previousHead) == (len(hashes) - 1, hashes[-1], ZERO32)
     assert checkpoint.messagesRoot == merkle_root([merkle_leaf(h) for h in hashes])
 
 
-@pytest.mark.parametrize("answer", [
-    (1, "requester", NODE_B, None),  # an admitted requester posing as a node (its key is bound to none)
-    (1, "node", NODE_B, None),  # a bound node naming another node to credit
-    (1, "second", NODE_B, None),  # a node whose key is not bound (yet, or any more)
+@pytest.mark.parametrize("answer, binds", [
+    # an admitted requester posing as a node: its key vouched for nobody and is bound to nobody
+    ((1, "requester", NODE_B, None), {NODE_A: "node"}),
+    # a bound node naming another node to credit
+    ((1, "node", NODE_B, None), {NODE_A: "node"}),
+    # a node whose key vouched for it on the stream but is not bound on chain (yet, or any more)
+    ((1, "second", NODE_B, None), {NODE_A: "node"}),
+    # the chain binds node B to the author's key (B bound a key it does not hold): the key never vouched for B
+    ((1, "node", NODE_B, None), {NODE_A: "node", NODE_B: "node"}),
 ])
-def test_build_checkpoint__answer_not_by_the_named_nodes_bound_key__not_counted(ledger, answer):
+def test_build_checkpoint__answer_not_by_the_named_nodes_bound_and_vouching_key__not_counted(ledger, answer, binds):
     stream, keys = channel_with_traffic(ledger, [(0, "node", NODE_A, None), answer])
-    checkpoint = build_checkpoint(
-        ledger, stream, 0, ZERO32, has_checkpoint=False, node_of_key=bound(keys, {"node": NODE_A})
-    )
-    assert counted(checkpoint) == [(NODE_A, 1)]
+    assert counted(checkpoint_of(ledger, stream, chain_binding(keys, binds))) == [(NODE_A, 1)]
+
+
+def test_build_checkpoint__key_bound_on_chain_that_never_vouched__not_counted(ledger):
+    stream, keys = channel_with_traffic(ledger, [(0, "node", NODE_A, None)], vouch={})
+    assert checkpoint_of(ledger, stream, chain_binding(keys, {NODE_A: "node"})) is None
 
 
 def test_build_checkpoint__a_key_answering_its_own_request__not_counted(ledger):
-    stream, keys = channel_with_traffic(ledger, [(1, "requester", NODE_B, None)])
-    node_of_key = bound(keys, {"requester": NODE_B})  # even if its key were bound
-    assert build_checkpoint(ledger, stream, 0, ZERO32, has_checkpoint=False, node_of_key=node_of_key) is None
+    stream, keys = channel_with_traffic(ledger, [(1, "requester", NODE_B, None)], vouch={"requester": NODE_B})
+    assert checkpoint_of(ledger, stream, chain_binding(keys, {NODE_B: "requester"})) is None  # bound and vouched
 
 
 def test_build_checkpoint__declined_request__not_counted(ledger):
     stream, keys = channel_with_traffic(
         ledger, [(0, "node", NODE_A, "no valid access credential"), (1, "node", NODE_A, None)]
     )
-    checkpoint = build_checkpoint(
-        ledger, stream, 0, ZERO32, has_checkpoint=False, node_of_key=bound(keys, {"node": NODE_A})
-    )
-    assert counted(checkpoint) == [(NODE_A, 1)]
+    assert counted(checkpoint_of(ledger, stream, chain_binding(keys, {NODE_A: "node"}))) == [(NODE_A, 1)]
 
 
 def test_build_checkpoint__after_a_checkpoint__only_new_answers_and_links_to_its_head(ledger):
     stream, keys = channel_with_traffic(ledger, [(0, "node", NODE_A, None)])
-    node_of_key = bound(keys, {"node": NODE_A})
-    first = build_checkpoint(ledger, stream, 0, ZERO32, has_checkpoint=False, node_of_key=node_of_key)
-    assert build_checkpoint(ledger, stream, first.sequence, first.headHash, has_checkpoint=True, node_of_key=node_of_key) is None
+    bindings = chain_binding(keys, {NODE_A: "node"})
+    first = checkpoint_of(ledger, stream, bindings)
+    assert build_checkpoint(ledger, stream, first.sequence, first.headHash, has_checkpoint=True, bindings=bindings) is None
     with pytest.raises(BridgeError, match="not in the channel"):
-        build_checkpoint(ledger, stream, first.sequence, b"\x07" * 32, has_checkpoint=True, node_of_key=node_of_key)
+        build_checkpoint(ledger, stream, first.sequence, b"\x07" * 32, has_checkpoint=True, bindings=bindings)
 
 
 def test_board__members_signatures__collected_per_checkpoint_outsiders_and_forgeries_ignored(ledger):
     stream, keys = channel_with_traffic(ledger, [(0, "node", NODE_A, None)])
-    checkpoint = build_checkpoint(
-        ledger, stream, 0, ZERO32, has_checkpoint=False, node_of_key=bound(keys, {"node": NODE_A})
-    )
+    checkpoint = checkpoint_of(ledger, stream, chain_binding(keys, {NODE_A: "node"}))
     members = {member.address for member in MEMBERS}
     board = BridgeBoard(ledger, CHAIN_ID, VALIDATOR)
     for account in (MEMBERS[0], MEMBERS[1], Account.create()):  # the last is no member
@@ -148,12 +163,8 @@ def test_board__members_signatures__collected_per_checkpoint_outsiders_and_forge
 
 # ---- stream links ----
 
-MODEL_ID, OTHER_MODEL = b"\x01" * 32, b"\x02" * 32
-OWNER, SQUATTER = "0x" + "0c" * 20, "0x" + "0d" * 20
-
-
 def consent(model_id=MODEL_ID, owner=OWNER, chain_id=CHAIN_ID, validator=VALIDATOR):
-    return StreamLinkConsent(model_id, to_checksum_address(owner), chain_id, to_checksum_address(validator))
+    return claim(STREAM_LINK, model_id, owner, chain_id, validator)
 
 
 def stream_with_consents(ledger, *consents, by_subscriber=()):
@@ -165,7 +176,7 @@ def stream_with_consents(ledger, *consents, by_subscriber=()):
         for forged in by_subscriber:
             requester._session(channel_id).channel.publish(public=forged.to_public())
         for given in consents:
-            await node.consent_to_link(channel_id, given)
+            await node.post_claim(channel_id, given)
         return channel_id
 
     channel_id = asyncio.run(scenario())
@@ -191,27 +202,27 @@ def test_author_consent__a_later_consent_to_another_model__ignored(ledger):
 
 @pytest.mark.parametrize("public", [
     b"not json", b"[]", b'{"kind":"stream-link"}',
-    b'{"kind":"stream-link","modelId":"0x01","modelOwner":"0x' + b"0c" * 20 + b'","chainId":31337,"validator":"0x' + b"11" * 20 + b'"}',
-    b'{"kind":"stream-link","modelId":"0x' + b"01" * 32 + b'","modelOwner":"nobody","chainId":31337,"validator":"0x' + b"11" * 20 + b'"}',
-    b'{"kind":"stream-link","modelId":"0x' + b"01" * 32 + b'","modelOwner":"0x' + b"0c" * 20 + b'","chainId":"31337","validator":"0x' + b"11" * 20 + b'"}',
-    b'{"kind":"stream-link","modelId":"0x' + b"01" * 32 + b'","modelOwner":"0x' + b"0c" * 20 + b'","chainId":true,"validator":"0x' + b"11" * 20 + b'"}',
+    b'{"kind":"stream-link","modelId":"0x01","account":"0x' + b"0c" * 20 + b'","chainId":31337,"validator":"0x' + b"11" * 20 + b'"}',
+    b'{"kind":"stream-link","modelId":"0x' + b"01" * 32 + b'","account":"nobody","chainId":31337,"validator":"0x' + b"11" * 20 + b'"}',
+    b'{"kind":"stream-link","modelId":"0x' + b"01" * 32 + b'","account":"0x' + b"0c" * 20 + b'","chainId":"31337","validator":"0x' + b"11" * 20 + b'"}',
+    b'{"kind":"stream-link","modelId":"0x' + b"01" * 32 + b'","account":"0x' + b"0c" * 20 + b'","chainId":true,"validator":"0x' + b"11" * 20 + b'"}',
 ])
 def test_author_consent__malformed_packet_then_a_good_one__the_good_one_counts(ledger, public):
     async def scenario():
         node = IOTAInferenceHandler(wallet_seed=NODE_SEED, transport=ledger)
         channel_id = await node.create_model_channel("m", private=False)
         node._session(channel_id).channel.publish(public=public)
-        await node.consent_to_link(channel_id, consent())
+        await node.post_claim(channel_id, consent())
         return bytes.fromhex(channel_id[2:])
 
     assert author_consent(ledger, asyncio.run(scenario()), CHAIN_ID, VALIDATOR) == consent()
 
 
-def test_consent_to_link__not_the_author__refused(ledger):
+def test_post_claim__not_the_author__refused(ledger):
     _, channel_id = stream_with_consents(ledger)
     requester = IOTAInferenceHandler(wallet_seed=REQUESTER_SEED, transport=ledger)
     with pytest.raises(NotAuthorizedError, match="only the channel's author"):
-        asyncio.run(requester.consent_to_link(channel_id, consent()))
+        asyncio.run(requester.post_claim(channel_id, consent()))
 
 
 def test_board__link_signatures__members_only_and_never_moved_to_another_link(ledger):

@@ -7,7 +7,10 @@ import json
 import pytest
 
 from joynet import JOY, InferenceNode, ModelMarketplace
+from eth_utils import keccak
+
 from joynet.chain.marketplace import model_key
+from joynet.feeless.claims import NODE_KEY, ChannelClaim
 from joynet.inference import ModelNotRegisteredError
 from joynet.models.builtin import publish_builtin_models
 from joynet.storage import EmbeddedStore
@@ -50,9 +53,9 @@ REQUESTER_SEED = "legal winner thank year wave sausage worth useful legal winner
 
 
 def test_execute_inference__feeless_answer_from_a_key_not_bound_to_its_node__rejected_until_bound(
-        marketplace, deployment, model_owner, operators, register_node, store, cids, tmp_path):
+        marketplace, deployment, model_owner, operators, register_node, store, cids, tmp_path, chain):
     """The requester accepts a feeless answer only when its signing key is bound on chain to the
-    node it names (IOTAValidator.bindChannelKey)."""
+    node it names (IOTAValidator.bindChannelKey) and vouched for that node on the channel."""
     from joynet.feeless.errors import ProofRejectedError
 
     bridge = deployment.contract("IOTAValidator")
@@ -67,8 +70,7 @@ def test_execute_inference__feeless_answer_from_a_key_not_bound_to_its_node__rej
                              iota_stream_id=channel_id, weights_commitment=weights_commitment))
     node, other = operators[0], operators[1]
     model = model_key("bound-minilm")
-    for operator in (node, other):
-        register_node(operator, [model])
+    register_node(node, [model])
 
     def ask(text):
         async def scenario():
@@ -81,14 +83,21 @@ def test_execute_inference__feeless_answer_from_a_key_not_bound_to_its_node__rej
 
         return run(scenario())
 
-    with pytest.raises(ProofRejectedError, match="not bound on chain to the node it names"):
+    key, handler = serving.iota_handler().identity.public_key, serving.iota_handler()
+    with pytest.raises(ProofRejectedError, match="not the bound channel key of the node it names"):
         ask("nobody bound the key")
-    key = serving.iota_handler().identity.public_key
-    bridge.bindChannelKey(model, key, sender=other)  # bound, but to another node than the answer names
-    with pytest.raises(ProofRejectedError, match=f"bound to {other.address}"):
-        ask("bound to the other node")
-    bridge.unbindChannelKey(model, other, sender=other)
     bridge.bindChannelKey(model, key, sender=node)
-    assert len(ask("bound to the node it names").output["embedding"]) == 384
+    with pytest.raises(ProofRejectedError, match="not the bound channel key"):
+        ask("bound on chain, but the key has not vouched for the node on the stream")
+    claim = ChannelClaim(NODE_KEY, model, other.address, chain.chain_id, bridge.address)
+    run(handler.post_claim(channel_id, claim))
+    with pytest.raises(ProofRejectedError, match="not the bound channel key"):
+        ask("the key vouched for another node than the answer names")
+    run(handler.post_claim(channel_id, ChannelClaim(NODE_KEY, model, node.address, chain.chain_id, bridge.address)))
+    bridge.bindChannelKey(model, keccak(text="a key the node does not hold"), sender=node)
+    with pytest.raises(ProofRejectedError, match="not the bound channel key"):
+        ask("the node bound another key on chain since")
+    bridge.bindChannelKey(model, key, sender=node)
+    assert len(ask("bound on chain and vouched on the stream").output["embedding"]) == 384
     run(serving.close())
     run(requesting.close())
