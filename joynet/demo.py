@@ -341,7 +341,8 @@ class Demo:
         self.steps.record("setFeelessRate", self.validator.setFeelessRate(model, FEELESS_RATE, sender=owner))
         self.say(
             f"{FEELESS:<15} sponsored: the owner funds a {joy(FEELESS_BUDGET)} budget paying {joy(FEELESS_RATE)} "
-            f"per inference; node {node.address[:10]}... stakes {joy(stake)} and binds its channel key"
+            f"per inference; node {node.address[:10]}... stakes {joy(stake)}, binds its channel key, and the key "
+            f"vouches for it on the stream"
         )
 
     def record_registrations(self, after_block: int) -> None:
