@@ -53,10 +53,14 @@ REQUESTER_SEED = "legal winner thank year wave sausage worth useful legal winner
 
 
 def test_execute_inference__feeless_answer_from_a_key_not_bound_to_its_node__rejected_until_bound(
-        marketplace, deployment, model_owner, operators, register_node, store, cids, tmp_path, chain):
+        marketplace, deployment, model_owner, operators, register_node, store, cids, tmp_path, chain, monkeypatch):
     """The requester accepts a feeless answer only when its signing key is bound on chain to the
     node it names (IOTAValidator.bindChannelKey) and vouched for that node on the channel."""
     from joynet.feeless.errors import ProofRejectedError
+
+    # A ledger of its own: the channel's id and the claims are the same in every run on a local
+    # chain (same keys, same deployment addresses), so a shared ledger would hold an earlier run's.
+    monkeypatch.setenv("JOYNET_CHANNEL_DB", str(tmp_path / "channels.sqlite3"))
 
     bridge = deployment.contract("IOTAValidator")
     owner = ModelMarketplace(contract_address=marketplace.address, account=model_owner)
