@@ -8,10 +8,12 @@ bound to it and vouching for it (the requester accepts answers only from such a 
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 from joynet.chain.marketplace import ModelMarketplace, model_key
 
@@ -45,6 +47,9 @@ async def _measure(marketplace_address: str, owner, operator, bridge, n: int) ->
     }
     results: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="joynet-bench-feeless-") as work:
+        # Channels of their own: the default ledger would hold an earlier run's channels (the same
+        # keys and names), whose answered requests and claims the nodes would replay.
+        ledger = mock.patch.dict(os.environ, {"JOYNET_CHANNEL_DB": str(Path(work) / "channels.sqlite3")})
         store = EmbeddedStore(Path(work) / "ipfs")
         cids = await publish_builtin_models(store)
         client = ModelMarketplace(contract_address=marketplace_address, account=owner)
@@ -54,6 +59,7 @@ async def _measure(marketplace_address: str, owner, operator, bridge, n: int) ->
         requesting = InferenceNode(
             store=store, cache_dir=Path(work) / "requester", iota_wallet_seed=REQUESTER_SEED, marketplace=client
         )
+        ledger.start()
         try:
             for name in ("digits", "minilm"):
                 model = f"bench-feeless-{name}"
@@ -90,4 +96,5 @@ async def _measure(marketplace_address: str, owner, operator, bridge, n: int) ->
         finally:
             await serving.close()
             await requesting.close()
+            ledger.stop()
     return results
