@@ -221,7 +221,7 @@ class ModelMarketplace(SigningClient):
         if self._validator is None:
             from ape import project
 
-            bridge = project.ProofOfUse.at(self.read(self.contract.proofOfUse)).bridge()
+            bridge = self.read(project.ProofOfUse.at(self.read(self.contract.proofOfUse)).bridge)
             if bridge == ZERO_ADDRESS:
                 return None
             self._validator = project.IOTAValidator.at(bridge)

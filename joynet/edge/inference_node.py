@@ -24,6 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from joynet.feeless.claims import Bindings
 from joynet.feeless.errors import ProofRejectedError
 from joynet.feeless.requester import request_over_channel
 from joynet.feeless.serving import serve_channel
@@ -341,7 +342,6 @@ class InferenceNode:
             from ape import chain
 
             from joynet.chain.marketplace import model_key
-            from joynet.feeless.claims import Bindings
 
             key_of_node = partial(self.marketplace.channel_key_of, model_id)
             bindings = Bindings(model_key(model_id), chain.chain_id, bridge.address, key_of_node)

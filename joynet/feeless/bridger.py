@@ -52,7 +52,7 @@ from joynet.chain.validator import (
 from joynet.channels import Channel, ChannelIdentity, ChannelReader, Message, MessageType
 from joynet.channels.merkle import merkle_leaf, merkle_root
 from joynet.channels.transport import ChannelTransport
-from joynet.feeless.claims import Bindings, author_consent, claims_in
+from joynet.feeless.claims import Bindings, ConsentWatch, claims_in
 from joynet.feeless.errors import BridgeError
 
 BOARD_CHANNEL = "joynet-bridge-board"
@@ -152,14 +152,9 @@ def checkpoint_from_json(document: dict) -> Checkpoint:
     )
 
 
-def recover_signer(checkpoint: Checkpoint, signature: bytes, chain_id: int, validator: str) -> str:
-    typed = encode_typed_data(full_message=checkpoint_typed_data(checkpoint, chain_id, validator))
-    return Account.recover_message(typed, signature=signature)
-
-
-def recover_link_signer(link: StreamLink, signature: bytes, chain_id: int, validator: str) -> str:
-    typed = encode_typed_data(full_message=stream_link_typed_data(link, chain_id, validator))
-    return Account.recover_message(typed, signature=signature)
+def recover_signer(typed_data: dict, signature: bytes) -> str:
+    """Who signed the EIP-712 message ``typed_data`` (a checkpoint's or a stream link's)."""
+    return Account.recover_message(encode_typed_data(full_message=typed_data), signature=signature)
 
 
 def link_to_json(link: StreamLink) -> dict:
@@ -226,11 +221,12 @@ class BridgeBoard:
                 signature = bytes.fromhex(str(body["signature"]).removeprefix("0x"))
                 if body["kind"] == SIGNATURE_KIND:
                     checkpoint = checkpoint_from_json(body["checkpoint"])
-                    signer = recover_signer(checkpoint, signature, self.chain_id, self.validator)
+                    typed = checkpoint_typed_data(checkpoint, self.chain_id, self.validator)
+                    signer = recover_signer(typed, signature)
                     self._entries.append((checkpoint, signer, signature))
                 else:
                     link = link_from_json(body["link"])
-                    signer = recover_link_signer(link, signature, self.chain_id, self.validator)
+                    signer = recover_signer(stream_link_typed_data(link, self.chain_id, self.validator), signature)
                     self._links.append((link, signer, signature))
             except (KeyError, TypeError, ValueError):
                 continue  # not a well-formed signature entry: anyone can write the board
@@ -249,6 +245,7 @@ class Bridger:
         self.board = BridgeBoard(ledger, chain_id, validator.address)
         self.streams: set[bytes] = set()
         self.link_requests: dict[StreamLink, bool] = {}  # requested link -> said it waits for consent
+        self._consents: dict[bytes, ConsentWatch] = {}  # stream id -> its author's consent, read incrementally
         self.until_caught_up = until_caught_up
         self.caught_up = False  # every followed stream checkpointed (with ``until_caught_up``: time to stop)
 
@@ -282,16 +279,21 @@ class Bridger:
         holds the threshold; True when there is nothing more to do for it now."""
         validator, stream = self.validator, "0x" + link.streamId.hex()[:16] + "..."
         if validator.isStreamLinked(link.streamId):
-            del self.link_requests[link]
+            self._drop(link)
             return True
-        consent = author_consent(self.ledger, link.streamId, self.chain_id, validator.address)
+        watch = self._consents.get(link.streamId)
+        if watch is None:
+            watch = self._consents[link.streamId] = ConsentWatch(
+                self.ledger, link.streamId, self.chain_id, validator.address
+            )
+        consent = watch.read()
         if consent is None:
             if not self.link_requests[link]:
                 self.link_requests[link] = True
                 self.say(f"stream {stream}: waiting for its author's consent to a link")
             return True
         if (consent.model_id, consent.account) != (link.modelId, link.modelOwner):
-            del self.link_requests[link]
+            self._drop(link)
             self.say(
                 f"refused to link stream {stream} to model 0x{link.modelId.hex()[:16]}... of {link.modelOwner}: "
                 f"its author consented to model 0x{consent.model_id.hex()[:16]}... of {consent.account}"
@@ -299,8 +301,7 @@ class Bridger:
             return True
         signatures = self.board.link_signatures(link, validator.isCommitteeMember)
         if self.signer.address not in signatures:
-            typed = encode_typed_data(full_message=stream_link_typed_data(link, self.chain_id, validator.address))
-            signatures[self.signer.address] = self.signer.sign_message(typed).encode_rsv()
+            signatures[self.signer.address] = self.sign(stream_link_typed_data(link, self.chain_id, validator.address))
             self.board.post_link(link, self.signer.address, signatures[self.signer.address])
             self.say(f"signed the link of stream {stream}: its author consented")
         if len(signatures) < validator.threshold():
@@ -315,6 +316,12 @@ class Bridger:
             raise BridgeError(f"linkStream failed: {error}") from error
         self.say(f"linked stream {stream} to model 0x{link.modelId.hex()[:16]}..., gas {receipt.gas_used:,}")
         return True
+
+    def _drop(self, link: StreamLink) -> None:
+        """Forgets a settled link request, and its stream's watch once no request names the stream."""
+        del self.link_requests[link]
+        if all(other.streamId != link.streamId for other in self.link_requests):
+            self._consents.pop(link.streamId, None)
 
     def checkpoint_streams(self) -> bool:
         """One round over every followed stream; True when none has anything left to checkpoint."""
@@ -359,7 +366,7 @@ class Bridger:
                 continue  # not what the channel says: never sign it
             endorsed = True
             if signer.address not in proposal.signatures:
-                proposal.signatures[signer.address] = self.sign(proposal.checkpoint)
+                proposal.signatures[signer.address] = self.sign_checkpoint(proposal.checkpoint)
                 self.board.post(proposal.checkpoint, signer.address, proposal.signatures[signer.address])
                 self.say(
                     f"co-signed checkpoint of 0x{stream_id.hex()[:16]}... up to sequence {proposal.checkpoint.sequence}"
@@ -368,16 +375,19 @@ class Bridger:
                 self.submit(proposal)
                 return False
         if mine is not None and not endorsed:  # a wrong proposal by another member blocks nothing
-            self.board.post(mine, signer.address, self.sign(mine))
+            self.board.post(mine, signer.address, self.sign_checkpoint(mine))
             self.say(
                 f"proposed checkpoint of 0x{stream_id.hex()[:16]}... sequence {mine.sequence}, "
                 f"{mine.inferences} inferences over {len(mine.usage)} node(s)"
             )
         return mine is None
 
-    def sign(self, checkpoint: Checkpoint) -> bytes:
-        typed = encode_typed_data(full_message=checkpoint_typed_data(checkpoint, self.chain_id, self.validator.address))
-        return self.signer.sign_message(typed).encode_rsv()
+    def sign_checkpoint(self, checkpoint: Checkpoint) -> bytes:
+        return self.sign(checkpoint_typed_data(checkpoint, self.chain_id, self.validator.address))
+
+    def sign(self, typed_data: dict) -> bytes:
+        """This member's signature of the EIP-712 message ``typed_data``."""
+        return self.signer.sign_message(encode_typed_data(full_message=typed_data)).encode_rsv()
 
     def submit(self, proposal) -> None:
         """Submits a proposal holding the threshold, unless another member already did."""

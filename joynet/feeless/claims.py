@@ -92,21 +92,31 @@ def claims_in(messages: Iterable[Message]) -> list[tuple[bytes, ChannelClaim]]:
     return found
 
 
-def author_consent(transport: ChannelTransport, stream_id: bytes, chain_id: int, validator: str) -> ChannelClaim | None:
-    """The stream author's binding ``stream-link`` consent for this deployment: its first one among
-    the verified messages (a packet by any other writer is no consent). None while there is none.
-    Reading stops at the first message that fails verification: what came before it stands."""
-    reader = ChannelReader(transport, stream_id)
-    messages: list[Message] = []
-    try:
-        messages.extend(reader.verified_messages())  # every signature, link and order verified
-    except ChannelError:
-        pass
-    author, validator = reader.state.author, to_checksum_address(validator)
-    for key, claim in claims_in(messages):
-        if key == author and (claim.kind, claim.chain_id, claim.validator) == (STREAM_LINK, chain_id, validator):
-            return claim
-    return None
+class ConsentWatch:
+    """Follows one stream for its author's binding ``stream-link`` consent on one deployment (its
+    first), reading on each call only the messages it has not read yet, and none once it has it.
+    Reading stops at a message that fails verification: what came before it stands, and the next
+    call starts again from it."""
+
+    def __init__(self, transport: ChannelTransport, stream_id: bytes, chain_id: int, validator: str):
+        self.reader = ChannelReader(transport, stream_id)
+        self.chain_id, self.validator = chain_id, to_checksum_address(validator)
+        self.consent: ChannelClaim | None = None
+
+    def read(self) -> ChannelClaim | None:
+        """The consent, or None while the stream holds none."""
+        if self.consent is not None:
+            return self.consent
+        wanted = (STREAM_LINK, self.chain_id, self.validator)
+        try:
+            for message in self.reader.verified_messages():  # every signature, link and order verified
+                claim = ChannelClaim.from_message(message) if message.sender == self.reader.state.author else None
+                if claim is not None and (claim.kind, claim.chain_id, claim.validator) == wanted:
+                    self.consent = claim
+                    break
+        except ChannelError:
+            pass
+        return self.consent
 
 
 @dataclass(frozen=True)

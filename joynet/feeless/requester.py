@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 # (public signals, snarkjs proof) -> whether the Groth16 pairing check holds
 PairingCheck = Callable[[list, dict], Awaitable[bool]]
 
-
 # the error a node's refusal raises, by its error_kind; any other kind (or none) is an InferenceError
 DECLINED_AS: dict[str, type[InferenceError]] = {
     ErrorKind.ACCESS_DENIED: AccessDeniedError,

@@ -13,7 +13,7 @@ from eth_utils import to_checksum_address
 from joynet.chain.validator import StreamLink, sign_checkpoint, sign_stream_link
 from joynet.channels.errors import NotAuthorizedError
 from joynet.feeless.bridger import BridgeBoard, BridgeError, build_checkpoint
-from joynet.feeless.claims import NODE_KEY, STREAM_LINK, Bindings, ChannelClaim, author_consent
+from joynet.feeless.claims import NODE_KEY, STREAM_LINK, Bindings, ChannelClaim, ConsentWatch
 from joynet.channels import SQLiteLedger
 from joynet.channels.merkle import merkle_leaf, merkle_root
 
@@ -185,19 +185,27 @@ def stream_with_consents(ledger, *consents, by_subscriber=()):
 
 def test_author_consent__authors_packet__found_for_its_chain_and_validator(ledger):
     stream, _ = stream_with_consents(ledger, consent())
-    assert author_consent(ledger, stream, CHAIN_ID, VALIDATOR) == consent()
-    assert author_consent(ledger, stream, 1, VALIDATOR) is None  # another chain
-    assert author_consent(ledger, stream, CHAIN_ID, "0x" + "22" * 20) is None  # another bridge
+    assert ConsentWatch(ledger, stream, CHAIN_ID, VALIDATOR).read() == consent()
+    assert ConsentWatch(ledger, stream, 1, VALIDATOR).read() is None  # another chain
+    assert ConsentWatch(ledger, stream, CHAIN_ID, "0x" + "22" * 20).read() is None  # another bridge
 
 
 def test_author_consent__a_subscribers_packet__is_no_consent(ledger):
     stream, _ = stream_with_consents(ledger, by_subscriber=[consent(owner=SQUATTER)])
-    assert author_consent(ledger, stream, CHAIN_ID, VALIDATOR) is None
+    assert ConsentWatch(ledger, stream, CHAIN_ID, VALIDATOR).read() is None
+
+
+def test_consent_watch__consent_posted_after_a_read__found_by_the_next_read(ledger):
+    stream, channel_id = stream_with_consents(ledger)
+    watch = ConsentWatch(ledger, stream, CHAIN_ID, VALIDATOR)
+    assert watch.read() is None
+    asyncio.run(IOTAInferenceHandler(wallet_seed=NODE_SEED, transport=ledger).post_claim(channel_id, consent()))
+    assert watch.read() == consent()
 
 
 def test_author_consent__a_later_consent_to_another_model__ignored(ledger):
     stream, _ = stream_with_consents(ledger, consent(), consent(model_id=OTHER_MODEL, owner=SQUATTER))
-    assert author_consent(ledger, stream, CHAIN_ID, VALIDATOR) == consent()
+    assert ConsentWatch(ledger, stream, CHAIN_ID, VALIDATOR).read() == consent()
 
 
 @pytest.mark.parametrize("public", [
@@ -215,7 +223,7 @@ def test_author_consent__malformed_packet_then_a_good_one__the_good_one_counts(l
         await node.post_claim(channel_id, consent())
         return bytes.fromhex(channel_id[2:])
 
-    assert author_consent(ledger, asyncio.run(scenario()), CHAIN_ID, VALIDATOR) == consent()
+    assert ConsentWatch(ledger, asyncio.run(scenario()), CHAIN_ID, VALIDATOR).read() == consent()
 
 
 def test_post_claim__not_the_author__refused(ledger):

@@ -22,7 +22,6 @@ returned as they are. The output commitment is keccak256 of the output document'
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -30,6 +29,7 @@ from eth_hash.auto import keccak
 
 from joynet.inference.errors import InvalidInputError, ModelLoadError
 from joynet.inference.runtimes.base import ModelRuntime, RuntimeOutput
+from joynet.inference.schema import canonical_json
 
 FRAMEWORK = "onnx"
 DTYPES = {
@@ -40,10 +40,6 @@ DTYPES = {
     "bool": np.bool_,
 }
 MAX_THREADS = 64
-
-
-def canonical_json(output: dict) -> bytes:
-    return json.dumps(output, sort_keys=True, separators=(",", ":")).encode()
 
 
 class OnnxRuntime(ModelRuntime):
