@@ -91,12 +91,15 @@ class Channel:
         self._inbox: list[Message] = []
 
     @classmethod
-    def create(cls, transport: ChannelTransport, identity: ChannelIdentity, name: str, private: bool = True) -> Channel:
-        """Announce the channel ``name`` of ``identity``, or reopen it if it was announced before."""
+    def create(
+        cls, transport: ChannelTransport, identity: ChannelIdentity, name: str, private: bool = True, open: bool = False
+    ) -> Channel:
+        """Announce the channel ``name`` of ``identity``, or reopen it if it was announced before.
+        ``open``: a public channel on which every subscriber may publish (see ``ChannelState``)."""
         channel = cls(transport, identity, derive_channel_id(identity.public_key, name))
         channel._sync()
         if channel.state.announcement is None:
-            announcement = Announcement(name, private, identity.exchange_public_key)
+            announcement = Announcement(name, private, identity.exchange_public_key, open)
             try:
                 channel._publish(MessageType.ANNOUNCE, announcement.encode())
             except ReplayError:
@@ -121,7 +124,7 @@ class Channel:
 
     @property
     def admitted(self) -> bool:
-        return self.identity.public_key in self.state.writers
+        return self.state.may_publish(self.identity.public_key)
 
     def receive(self) -> list[Message]:
         """Every message accepted since the last call, in order.

@@ -26,7 +26,8 @@ construction, so there is nothing to canonicalise and no dependency to pin.
 
 Public payload per type (the masked payload is empty except for packets):
 
-    announce   flags (1: bit 0 = private) | author X25519 key (32) | channel name (UTF-8, 1..200)
+    announce   flags (1: bit 0 = private, bit 1 = open; not both) | author X25519 key (32) |
+               channel name (UTF-8, 1..200)
     subscribe  subscriber X25519 key (32) | credential (opaque, may be empty)
     keyload    count (2) | count x (recipient Ed25519 key (32) | HPKE encapsulated key (32) | sealed channel key (48))
     packet     application bytes
@@ -62,6 +63,9 @@ _HEADER = struct.Struct(">BB32sQ32s32s")
 _LENGTH = struct.Struct(">I")
 _COUNT = struct.Struct(">H")
 PRIVATE_FLAG = 0x01
+# An open channel lets every subscribed key publish (unmasked) packets without a keyload: the
+# model channels that the network's nodes serve, whose author need not be online to admit anyone.
+OPEN_FLAG = 0x02
 
 
 class MessageType(IntEnum):
@@ -172,18 +176,22 @@ class Announcement:
     name: str
     private: bool
     author_exchange_key: bytes
+    open: bool = False  # every subscriber may publish packets (a public channel only)
 
     def encode(self) -> bytes:
         name = self.name.encode()
         if not 0 < len(name) <= MAX_CHANNEL_NAME_BYTES:
             raise InvalidMessageError(f"a channel name has 1 to {MAX_CHANNEL_NAME_BYTES} UTF-8 bytes")
-        return bytes([PRIVATE_FLAG if self.private else 0]) + self.author_exchange_key + name
+        if self.private and self.open:
+            raise InvalidMessageError("a channel is private (keyloads admit writers) or open, not both")
+        flags = (PRIVATE_FLAG if self.private else 0) | (OPEN_FLAG if self.open else 0)
+        return bytes([flags]) + self.author_exchange_key + name
 
     @classmethod
     def decode(cls, public: bytes) -> Announcement:
         reader = _Reader(public)
         flags = reader.take(1)[0]
-        if flags & ~PRIVATE_FLAG:
+        if flags & ~(PRIVATE_FLAG | OPEN_FLAG) or flags == PRIVATE_FLAG | OPEN_FLAG:
             raise InvalidMessageError(f"unknown announcement flags {flags:#x}")
         exchange_key = reader.take(KEY_BYTES)
         try:
@@ -192,7 +200,7 @@ class Announcement:
             raise InvalidMessageError("channel name is not UTF-8") from error
         if not 0 < len(name.encode()) <= MAX_CHANNEL_NAME_BYTES:
             raise InvalidMessageError(f"a channel name has 1 to {MAX_CHANNEL_NAME_BYTES} UTF-8 bytes")
-        return cls(name, bool(flags & PRIVATE_FLAG), exchange_key)
+        return cls(name, bool(flags & PRIVATE_FLAG), exchange_key, bool(flags & OPEN_FLAG))
 
 
 @dataclass(frozen=True)

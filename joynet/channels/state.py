@@ -12,7 +12,8 @@ Who may write what:
   * subscribe - anyone but the author (a later subscribe of the same key replaces its exchange key);
   * keyload   - the author only, to subscribed keys (and the author itself);
   * packet    - the author, and the recipients of the latest keyload (the admitted writers);
-                a masked part must be sealed under the latest keyload's key.
+                a masked part must be sealed under the latest keyload's key. On an *open* channel
+                (announcement flag) every subscribed key may also publish unmasked packets.
 """
 
 from __future__ import annotations
@@ -69,6 +70,14 @@ class ChannelState:
         """Keys that may publish packets: the author and the latest keyload's recipients."""
         admitted = self.keyloads[self.latest_keyload_id].wrapped_keys if self.latest_keyload_id else {}
         return frozenset(admitted) | ({self.author} if self.author else frozenset())
+
+    @property
+    def open(self) -> bool:
+        return self.require_announced().open
+
+    def may_publish(self, key: bytes) -> bool:
+        """Whether ``key`` may publish (unmasked) packets: a writer, or any subscriber of an open channel."""
+        return key in self.writers or (self.announcement is not None and self.open and key in self.subscribers)
 
     def require_announced(self) -> Announcement:
         if self.announcement is None:
@@ -153,9 +162,11 @@ class ChannelState:
 
     def _packet(self, message: Message):
         self._require_body_of_channel(message)
-        if message.sender not in self.writers:
+        if not self.may_publish(message.sender):
             raise NotAuthorizedError(f"{message.sender.hex()[:16]} was not admitted to write on this channel")
         if message.masked:
+            if message.sender not in self.writers:
+                raise NotAuthorizedError("only the keyload's recipients seal masked payloads")
             keyload_id = MaskedPart.decode(message.masked).keyload_id
             if keyload_id != self.latest_keyload_id:
                 raise InvalidMessageError("a masked payload must be sealed under the latest keyload's key")

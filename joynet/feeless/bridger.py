@@ -5,8 +5,10 @@ committee exchanges signatures. ``scripts/iota_bridger.py`` (``ape run iota_brid
 chain's ``IOTAValidator.streamOf``: sequence and head) goes into the Merkle root; the usage is the
 number of requests each node *served*, per node address, counting a response only when its signing
 key vouched on the stream for the node it names and the chain binds that node to the key
-(``joynet.feeless.claims.Bindings``), it answers an earlier request packet of another key, and it
-is the first answer to it. The bridgers read only the public parts of packets, so
+(``joynet.feeless.claims.Bindings``) and it answers an earlier request packet of another key. A
+request counts once, in the checkpoint holding its first answer, for the node the assignment rule
+credits (``joynet.feeless.assignment``: the assigned node when it answered, else the first
+answer, so a node answering out of turn gains nothing while the assigned node serves). The bridgers read only the public parts of packets, so
 they need no key of a private channel. Every bridger computes the same checkpoint from the same
 messages: usage is sorted by node address.
 
@@ -38,7 +40,7 @@ from dataclasses import dataclass
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from eth_utils import is_address, to_checksum_address
+from eth_utils import to_checksum_address
 
 from joynet.chain.constants import ZERO32
 from joynet.chain.validator import (
@@ -49,26 +51,16 @@ from joynet.chain.validator import (
     ordered_signatures,
     stream_link_typed_data,
 )
-from joynet.channels import Channel, ChannelIdentity, ChannelReader, Message, MessageType
+from joynet.channels import Channel, ChannelIdentity, ChannelReader
 from joynet.channels.merkle import merkle_leaf, merkle_root
 from joynet.channels.transport import ChannelTransport
-from joynet.feeless.claims import Bindings, ConsentWatch, claims_in
+from joynet.feeless.assignment import AssignmentBook, accounting_of
+from joynet.feeless.claims import Bindings, ConsentWatch
 from joynet.feeless.errors import BridgeError
 
 BOARD_CHANNEL = "joynet-bridge-board"
 SIGNATURE_KIND = "checkpoint-signature"
 LINK_SIGNATURE_KIND = "stream-link-signature"
-
-
-def accounting_of(message: Message) -> dict | None:
-    """The public JSON of a packet (a request's or response's accounting part), else None."""
-    if message.type is not MessageType.PACKET or not message.public:
-        return None
-    try:
-        body = json.loads(message.public)
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
 
 
 def build_checkpoint(
@@ -95,25 +87,18 @@ def build_checkpoint(
     last = len(hashes) - 1 if up_to is None else up_to
     if last < first or last >= len(hashes):
         return None
-    requesters: dict[str, bytes] = {}  # request id -> its sender's key
-    answered: set[str] = set()
-    usage: Counter[str] = Counter()
-    vouched = bindings.vouched(claims_in(messages[: last + 1]))
+    book = AssignmentBook(bindings)
     for message in messages[: last + 1]:
-        body = accounting_of(message)
-        if body is None:
+        book.observe(message)
+    usage: Counter[str] = Counter()
+    for assignment in book.requests.values():
+        # A request counts in the checkpoint that holds its first answer (so once), for the node
+        # the assignment rule credits among the answers up to this checkpoint's end.
+        if not assignment.answers or assignment.answers[0].sequence < first:
             continue
-        if body.get("kind") == "request":
-            requesters[message.id] = message.sender
-        elif body.get("kind") == "response" and body.get("served") and is_address(body.get("node") or ""):
-            request_id, node = body.get("request_id"), to_checksum_address(body["node"])
-            if request_id not in requesters or request_id in answered or requesters[request_id] == message.sender:
-                continue  # no such request, answered before, or a key answering itself
-            if not bindings.credits(message.sender, node, vouched):
-                continue  # only the node the signing key vouched for, and the chain binds to it
-            answered.add(request_id)
-            if message.sequence >= first:
-                usage[node] += 1
+        credited = assignment.credited(up_to=last)
+        if credited is not None:
+            usage[credited.node] += 1
     if not usage:
         return None
     root = merkle_root([merkle_leaf(digest) for digest in hashes[first : last + 1]])

@@ -9,8 +9,11 @@ The handler only carries messages: running the model is the edge node's job.
 Payloads are JSON: ``{"kind": "request", "model_id", "input"}`` and
 ``{"kind": "response", "request_id", "node", "output", "proof", "error", "error_kind"}``: a declined
 request's answer has no output and proof, the human message in ``error`` and why, as data, in
-``error_kind`` (a ``joynet.feeless.errors.ErrorKind`` value). A requester accepts a response only
-from the channel's author, so another admitted requester cannot answer in the node's place.
+``error_kind`` (a ``joynet.feeless.errors.ErrorKind`` value). On an author-served channel a
+requester accepts a response only from the channel's author, so another admitted requester cannot
+answer in the node's place. On an *open* channel (the model owner's, which the network's nodes
+serve: ``joynet.feeless.assignment``) every subscriber may post, so every party reads every request
+and keeps every response, and the caller says which answers count (``wait_response(accept=)``).
 
 A subscriber the author's admission policy refuses gets a public, author-signed
 ``{"kind": "refusal", "subscriber", "credential", "reason"}`` (``credential``: the SHA-256 of the
@@ -35,7 +38,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from joynet.channels import Channel, ChannelIdentity, MaskedPayloadAccessError, Message, MessageType, SQLiteLedger
+from joynet.channels import (
+    Channel,
+    ChannelIdentity,
+    ChannelReader,
+    MaskedPayloadAccessError,
+    Message,
+    MessageType,
+    SQLiteLedger,
+)
 from joynet.channels.errors import AdmissionRefusedError, NotAuthorizedError
 from joynet.channels.iota import IOTATransport
 from joynet.channels.transport import ChannelTransport
@@ -87,7 +98,8 @@ class IOTAInferenceResponse:
 class _Session:
     channel: Channel
     pending_requests: OrderedDict[str, IOTAInferenceRequest] = field(default_factory=OrderedDict)
-    responses: dict[str, IOTAInferenceResponse] = field(default_factory=dict)
+    responses: dict[str, list[IOTAInferenceResponse]] = field(default_factory=dict)  # by request id, in order
+    observers: list[Callable[[Message], None]] = field(default_factory=list)
     # (subscriber, credential) pairs the admission policy has judged: a subscriber refused once is
     # judged again when it subscribes with another credential
     considered: set[tuple[bytes, bytes]] = field(default_factory=set)
@@ -135,9 +147,11 @@ class IOTAInferenceHandler:
 
     # ---- node / model owner side ----
 
-    async def create_model_channel(self, model_name: str, private: bool = True) -> str:
-        """Announce (or reopen) this identity's channel for ``model_name``; returns its id (bytes32 hex)."""
-        channel = Channel.create(self.transport, self.identity, model_name, private)
+    async def create_model_channel(self, model_name: str, private: bool = True, open: bool = False) -> str:
+        """Announce (or reopen) this identity's channel for ``model_name``; returns its id (bytes32 hex).
+        ``open=True`` (with ``private=False``): a model owner's channel that any subscriber may post
+        on and the network's nodes serve."""
+        channel = Channel.create(self.transport, self.identity, model_name, private, open)
         self._sessions.setdefault(channel.channel_id, _Session(channel))
         return "0x" + channel.channel_id.hex()
 
@@ -150,6 +164,15 @@ class IOTAInferenceHandler:
         if claim.kind == STREAM_LINK and not session.channel.is_author:
             raise NotAuthorizedError("only the channel's author can consent to link its stream to a model")
         return session.channel.publish(public=claim.to_public()).id
+
+    def watch(self, channel_id: str | bytes, observer: Callable[[Message], None]) -> None:
+        """Calls ``observer`` with every verified message of the channel, in order: those already
+        read now, the others as they arrive (an ``AssignmentBook.observe``)."""
+        session = self._session(channel_id)
+        seen = session.channel.state.last_sequence
+        for message in ChannelReader(self.transport, session.channel.channel_id).sync()[: seen + 1]:  # verified
+            observer(message)
+        session.observers.append(observer)
 
     def claims(self, channel_id: str | bytes) -> list[tuple[bytes, ChannelClaim]]:
         """(signing key, claim) of every claim seen on the channel so far."""
@@ -258,15 +281,36 @@ class IOTAInferenceHandler:
         return self._post(session, body, {"kind": REQUEST}).id
 
     async def wait_response(
-        self, channel_id: str | bytes, request_id: str, timeout: float = 30.0
+        self,
+        channel_id: str | bytes,
+        request_id: str,
+        timeout: float = 30.0,
+        accept: Callable[[IOTAInferenceResponse], bool] | None = None,
     ) -> IOTAInferenceResponse:
+        """The first response to ``request_id`` that ``accept`` takes (default: the first)."""
         session = self._session(channel_id)
         deadline = time.monotonic() + timeout
+        looked_at = 0
         while True:
             self._pump(session)
-            if request_id in session.responses:
-                return session.responses[request_id]
+            responses = session.responses.get(request_id, [])
+            for response in responses[looked_at:]:
+                if accept is None or accept(response):
+                    return response
+            looked_at = len(responses)
             await self._wait(session, deadline, f"the response to {request_id}")
+
+    def is_open(self, channel_id: str | bytes) -> bool:
+        """Whether the channel is open (any subscriber posts; the network's nodes serve it)."""
+        session = self._session(channel_id)
+        self._pump(session)
+        return session.channel.state.announcement is not None and session.channel.state.open
+
+    def responses_to(self, channel_id: str | bytes, request_id: str) -> list[IOTAInferenceResponse]:
+        """Every response to ``request_id`` read so far, in channel order."""
+        session = self._session(channel_id)
+        self._pump(session)
+        return list(session.responses.get(request_id, []))
 
     # ---- plumbing ----
 
@@ -292,6 +336,8 @@ class IOTAInferenceHandler:
         """Take in every newly verified message: queue requests, file responses, keep claims."""
         channel = session.channel
         for message in channel.receive():
+            for observe in session.observers:
+                observe(message)
             claim = ChannelClaim.from_message(message)
             if claim is not None:
                 session.claims.append((message.sender, claim))
@@ -299,7 +345,7 @@ class IOTAInferenceHandler:
             body = self._packet_body(channel, message)
             if body is None:
                 continue
-            if body.get("kind") == REQUEST and channel.is_author:
+            if body.get("kind") == REQUEST and (channel.is_author or channel.state.open):
                 request = IOTAInferenceRequest(
                     message.id,
                     "0x" + channel.channel_id.hex(),
@@ -309,7 +355,7 @@ class IOTAInferenceHandler:
                     message.sequence,
                 )
                 session.pending_requests[request.request_id] = request
-            elif body.get("kind") == RESPONSE and message.sender == channel.state.author:
+            elif body.get("kind") == RESPONSE and (message.sender == channel.state.author or channel.state.open):
                 response = IOTAInferenceResponse(
                     message.id,
                     str(body.get("request_id")),
@@ -322,9 +368,11 @@ class IOTAInferenceHandler:
                     body.get("error"),
                     _text_or_none(body.get("error_kind")),
                 )
-                session.responses[response.request_id] = response
-                # A node that restarts replays its channel: requests it already answered are done.
-                session.pending_requests.pop(response.request_id, None)
+                session.responses.setdefault(response.request_id, []).append(response)
+                if not channel.state.open:
+                    # A node that restarts replays its channel: requests it already answered are done.
+                    # (On an open channel anyone may post a response: the assignment book judges them.)
+                    session.pending_requests.pop(response.request_id, None)
             elif (
                 body.get("kind") == REFUSAL
                 and message.sender == channel.state.author

@@ -14,6 +14,7 @@ resolves the model's channel and metadata and calls :func:`request_over_channel`
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -66,15 +67,53 @@ async def request_over_channel(
 ) -> ChannelAnswer:
     """Posts ``input_data`` for ``model_id`` on ``channel_id`` (already subscribed) and returns the
     checked answer. AccessDeniedError when the node refused the requester, InvalidInputError or
-    InferenceError when it declined (by the answer's ``error_kind``), ProofRejectedError when the
-    answer does not check out. With ``bindings`` (a model registered on chain), an answer counts
+    InferenceError when it declined (by the answer's ``error_kind``), ProofRejectedError when no
+    answer came that checks out (an answer that does not is set aside while the timeout lasts:
+    on a channel the network serves, another node may still answer). With ``bindings`` (a model registered on chain), an answer counts
     only when its signing key vouched on the channel for the node it names and the chain binds
     that node to the key."""
     try:
         request_id = await handler.send_request(channel_id, model_id, input_data, timeout=timeout)
     except AdmissionRefusedError as refused:
         raise AccessDeniedError(str(refused)) from None
-    response = await handler.wait_response(channel_id, request_id, timeout=timeout)
+    deadline = time.monotonic() + timeout
+    rejected: dict[str, ProofRejectedError] = {}  # response id -> why it was refused
+
+    def worth_checking(response: IOTAInferenceResponse) -> bool:
+        return response.response_id not in rejected
+
+    while True:
+        try:
+            response = await handler.wait_response(
+                channel_id, request_id, timeout=max(0.0, deadline - time.monotonic()), accept=worth_checking
+            )
+        except TimeoutError:
+            if rejected:  # only answers that did not check out came
+                raise list(rejected.values())[-1] from None
+            raise
+        try:
+            return await check_answer(
+                package, input_data, request_id, response, handler, channel_id, bindings, verify_pairing
+            )
+        except ProofRejectedError as error:
+            if not handler.is_open(channel_id):
+                raise  # only the author answers on its channel, and that answer is wrong
+            # On a channel the network serves, anyone may post a response: one that does not check
+            # out is set aside and the requester waits for a bound node's answer until its timeout.
+            rejected[response.response_id] = error
+
+
+async def check_answer(
+    package: ModelPackage,
+    input_data,
+    request_id: str,
+    response: IOTAInferenceResponse,
+    handler: IOTAInferenceHandler,
+    channel_id: str,
+    bindings: Bindings | None,
+    verify_pairing: PairingCheck,
+) -> ChannelAnswer:
+    """The answer, once ``response`` checks out (see :func:`request_over_channel`)."""
     if bindings is not None:
         check_bound_node(bindings, handler.claims(channel_id), response)
     if response.error or response.error_kind:

@@ -250,6 +250,51 @@ def test_publish__subscriber_left_out_of_the_latest_keyload__not_authorized(ledg
         Channel(ledger, alice_identity, channel.channel_id).publish(public=b"still here?")
 
 
+# ---- open channels (the network serves them: no author online to admit anyone) ----
+
+
+@pytest.fixture
+def open_channel(ledger, author):
+    return Channel.create(ledger, author, "served-by-the-network", private=False, open=True)
+
+
+def test_publish__subscriber_of_an_open_channel__accepted_without_a_keyload(ledger, open_channel, alice_identity):
+    alice = Channel(ledger, alice_identity, open_channel.channel_id)
+    alice.subscribe(b"credential")
+    alice.receive()
+    assert alice.admitted
+    message = alice.publish(public=b"request")
+    assert ChannelReader(ledger, open_channel.channel_id).sync()[-1].hash == message.hash
+
+
+def test_publish__open_channel_key_that_never_subscribed__not_authorized(ledger, open_channel, mallory):
+    message = packet_after(head(ledger, open_channel), mallory, public=b"spam")
+    assert_refused(ledger, open_channel, message, NotAuthorizedError)
+
+
+def test_publish__masked_part_on_an_open_channel_from_a_subscriber__not_authorized(
+    ledger, open_channel, alice_identity, mallory
+):
+    Channel(ledger, alice_identity, open_channel.channel_id).subscribe()
+    Channel(ledger, mallory, open_channel.channel_id).subscribe()
+    open_channel.receive()
+    keyload = open_channel.admit([alice_identity.public_key])
+    # mallory moves a masked part onto her own packet: only the keyload's recipients seal masked parts
+    sealed = Channel(ledger, alice_identity, open_channel.channel_id).publish(masked=b"for the admitted")
+    message = packet_after(sealed, mallory, public=b"", masked=sealed.masked)
+    assert keyload.hash != message.hash
+    assert_refused(ledger, open_channel, message, NotAuthorizedError)
+
+
+@pytest.mark.parametrize("flags", [0x03, 0x04, 0x80])
+def test_announce__private_and_open_or_unknown_flags__refused(flags, author):
+    public = bytes([flags]) + author.exchange_public_key + b"mymodel"
+    with pytest.raises(InvalidMessageError, match="flags"):
+        Announcement.decode(public)
+    with pytest.raises(InvalidMessageError, match="not both"):
+        Announcement("mymodel", True, author.exchange_public_key, open=True).encode()
+
+
 # ---- masked payloads ----
 
 
