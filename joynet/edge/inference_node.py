@@ -313,9 +313,12 @@ class InferenceNode:
         access=None,
         max_requests: int | None = None,
         timeout: float | None = None,
+        **options,
     ) -> int:
         """Answers feeless requests on ``channel_id`` with ``model_id`` (proofs bound to
-        ``node_address``, the EVM address ProofOfUse credits); returns how many were answered."""
+        ``node_address``, the EVM address ProofOfUse credits); returns how many were answered.
+        ``options``: ``joynet.feeless.serving.serve_channel``'s (``book=`` on a channel the network
+        serves, ``failover_seconds=``, ``stop=``, ``on_answer=``)."""
         return await serve_channel(
             self.iota_handler(),
             self.execute_inference,
@@ -325,6 +328,7 @@ class InferenceNode:
             access=access,
             max_requests=max_requests,
             timeout=timeout,
+            **options,
         )
 
     async def _request_over_channel(

@@ -300,6 +300,10 @@ class IOTAInferenceHandler:
             looked_at = len(responses)
             await self._wait(session, deadline, f"the response to {request_id}")
 
+    def poll(self, channel_id: str | bytes) -> None:
+        """Reads the channel's new messages now (queues requests, files responses, tells watchers)."""
+        self._pump(self._session(channel_id))
+
     def is_open(self, channel_id: str | bytes) -> bool:
         """Whether the channel is open (any subscriber posts; the network's nodes serve it)."""
         session = self._session(channel_id)

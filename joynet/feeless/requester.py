@@ -72,6 +72,11 @@ async def request_over_channel(
     on a channel the network serves, another node may still answer). With ``bindings`` (a model registered on chain), an answer counts
     only when its signing key vouched on the channel for the node it names and the chain binds
     that node to the key."""
+    if bindings is None and handler.is_open(channel_id):
+        raise InferenceError(
+            f"channel {channel_id} is open to every subscriber: its answers can only be checked against the chain's "
+            "bindings of the model's nodes (a model registered on chain)"
+        )
     try:
         request_id = await handler.send_request(channel_id, model_id, input_data, timeout=timeout)
     except AdmissionRefusedError as refused:

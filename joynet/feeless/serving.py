@@ -96,6 +96,7 @@ async def serve_channel(
             if due > now:
                 break
             del fallbacks[request_id]
+            handler.poll(channel_id)  # the book must know of any answer posted until now
             if book is not None and not book.requests[request_id].answered:
                 logger.info("request %s: failing over to this node", request_id)
                 await answer(request)

@@ -1,0 +1,315 @@
+"""A model owner's open channel served by the network: every party derives the same assignment of
+each request from the channel alone (by load, ties by the head the request follows), a node that
+stops serving is failed over and then passed over, and bridgers credit the assigned node's answer,
+else the first. The attacks: a requester grinding its payload to pick its node, a node answering
+out of turn, a subscriber posting junk answers, a key the chain does not bind answering."""
+
+import asyncio
+from collections import Counter
+
+import pytest
+from eth_utils import to_checksum_address
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mnemonic import Mnemonic
+
+from joynet import IOTAInferenceHandler
+from joynet.channels import ChannelReader, SQLiteLedger
+from joynet.chain.constants import ZERO32
+from joynet.feeless.assignment import AssignmentBook
+from joynet.feeless.bridger import build_checkpoint
+from joynet.feeless.claims import NODE_KEY, Bindings, ChannelClaim
+
+CHAIN_ID, VALIDATOR = 31337, to_checksum_address("0x" + "11" * 20)
+MODEL_ID = b"\x07" * 32
+NODES = [to_checksum_address("0x" + f"{i:02x}" * 20) for i in (0xA1, 0xB2, 0xC3)]
+
+
+def seed(index: int) -> str:
+    return Mnemonic("english").to_mnemonic(bytes([index]) * 16)
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    ledger = SQLiteLedger(tmp_path / "channels.sqlite3")
+    yield ledger
+    ledger.close()
+
+
+class Network:
+    """An owner's open channel, three nodes bound on "chain" (a table) that vouched on the stream,
+    two requesters and an outsider (subscribed, never bound)."""
+
+    def __init__(self, ledger):
+        self.ledger = ledger
+        self.owner = IOTAInferenceHandler(wallet_seed=seed(1), transport=ledger)
+        self.nodes = [IOTAInferenceHandler(wallet_seed=seed(10 + i), transport=ledger) for i in range(3)]
+        self.requesters = [IOTAInferenceHandler(wallet_seed=seed(20 + i), transport=ledger) for i in range(2)]
+        self.outsider = IOTAInferenceHandler(wallet_seed=seed(30), transport=ledger)
+        self.bound = {node: handler.identity.public_key for node, handler in zip(NODES, self.nodes, strict=True)}
+        self.channel_id = ""
+
+    async def open(self):
+        self.channel_id = await self.owner.create_model_channel("served", private=False, open=True)
+        for handler in [*self.nodes, *self.requesters, self.outsider]:
+            await handler.subscribe(self.channel_id)
+        for node, handler in zip(NODES, self.nodes, strict=True):
+            await handler.post_claim(self.channel_id, ChannelClaim(NODE_KEY, MODEL_ID, node, CHAIN_ID, VALIDATOR))
+        return self
+
+    def bindings(self):
+        return Bindings(MODEL_ID, CHAIN_ID, VALIDATOR, self.bound.get)
+
+    def book(self):
+        book = AssignmentBook(self.bindings())
+        for message in ChannelReader(self.ledger, bytes.fromhex(self.channel_id[2:])).sync():
+            book.observe(message)
+        return book
+
+    async def request(self, payload, requester=0):
+        return await self.requesters[requester].send_request(self.channel_id, "served", payload)
+
+    async def answer(self, request_id, node_index, served=True, as_node=None):
+        handler = self.nodes[node_index] if node_index is not None else self.outsider
+        node = as_node or NODES[node_index]
+        error = None if served else "declined"
+        await handler.send_response(self.channel_id, request_id, None if error else {"y": 1}, node=node, error=error)
+
+    def checkpoint(self):
+        stream = bytes.fromhex(self.channel_id[2:])
+        return build_checkpoint(self.ledger, stream, 0, ZERO32, has_checkpoint=False, bindings=self.bindings())
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def network(ledger):
+    return run(Network(ledger).open())
+
+
+def counted(checkpoint):
+    return dict((entry.node, entry.count) for entry in checkpoint.usage) if checkpoint else {}
+
+
+def test_assignment__every_request_answered_by_its_assignee__load_spread_over_all_nodes(ledger):
+    net = network(ledger)
+
+    async def traffic():
+        for i in range(12):
+            request_id = await net.request({"x": i})
+            assignee = net.book().order(request_id)[0]
+            await net.answer(request_id, NODES.index(assignee))
+
+    run(traffic())
+    book = net.book()
+    assignees = Counter(assignment.assignee for assignment in book.requests.values())
+    assert set(assignees) == set(NODES)  # ties broken by the head: every node gets work
+    assert all(assignment.order and len(assignment.order) == 3 for assignment in book.requests.values())
+    assert counted(net.checkpoint()) == dict(assignees)
+
+
+def test_assignment__two_parties_reading_the_channel__same_order_for_every_request(ledger):
+    net = network(ledger)
+
+    async def traffic():
+        for i in range(6):
+            await net.request({"x": i}, requester=i % 2)
+
+    run(traffic())
+    first, second = net.book(), net.book()
+    assert [a.order for a in first.requests.values()] == [a.order for a in second.requests.values()]
+
+
+def test_assignment__open_requests__next_request_goes_to_a_node_without_load(ledger):
+    net = network(ledger)
+
+    async def traffic():
+        return [await net.request({"x": i}) for i in range(3)]
+
+    requests = run(traffic())
+    book = net.book()
+    # nobody answered: each of the three requests went to a different node (load 0 first)
+    assert sorted(book.order(request_id)[0] for request_id in requests) == sorted(NODES)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payloads=st.lists(st.dictionaries(st.text(max_size=5), st.integers()), min_size=2, max_size=6))
+def test_assignment__requester_grinding_its_payload__cannot_choose_the_node(tmp_path_factory, payloads):
+    """Whatever a requester puts in its request, a request following a given head gets one order."""
+    orders = set()
+    for payload in payloads:
+        ledger = SQLiteLedger(tmp_path_factory.mktemp("grind") / "channels.sqlite3")
+        net = network(ledger)
+        request_id = run(net.request(payload))
+        orders.add(net.book().order(request_id))
+        ledger.close()
+    assert len(orders) == 1
+
+
+def test_assignment__node_that_stopped__failed_over_then_passed_over(ledger):
+    net = network(ledger)
+    stopped = None
+
+    async def traffic():
+        nonlocal stopped
+        first = await net.request({"x": 0})
+        order = net.book().order(first)
+        stopped = order[0]
+        await net.answer(first, NODES.index(order[1]))  # failover: the next node answers
+        later = []
+        for i in range(1, 8):
+            request_id = await net.request({"x": i})
+            later.append(request_id)
+            await net.answer(request_id, NODES.index(net.book().order(request_id)[0]))
+        return later
+
+    later = run(traffic())
+    book = net.book()
+    assert stopped not in {book.order(request_id)[0] for request_id in later[:4]}
+    usage = counted(net.checkpoint())
+    assert stopped not in usage and sum(usage.values()) == 8
+
+
+def test_credit__node_answering_out_of_turn_before_the_assignee__assignee_credited(ledger):
+    net = network(ledger)
+
+    async def traffic():
+        request_id = await net.request({"x": 0})
+        assignee, thief, _ = net.book().order(request_id)
+        await net.answer(request_id, NODES.index(thief))
+        await net.answer(request_id, NODES.index(assignee))
+        return assignee
+
+    assignee = run(traffic())
+    assert counted(net.checkpoint()) == {assignee: 1}
+
+
+def test_credit__assignee_never_answers__first_other_node_credited_once(ledger):
+    net = network(ledger)
+
+    async def traffic():
+        request_id = await net.request({"x": 0})
+        _, second, third = net.book().order(request_id)
+        await net.answer(request_id, NODES.index(third))
+        await net.answer(request_id, NODES.index(second))
+        return third
+
+    third = run(traffic())
+    assert counted(net.checkpoint()) == {third: 1}
+
+
+def test_credit__assignee_declined__nobody_credited(ledger):
+    net = network(ledger)
+
+    async def traffic():
+        request_id = await net.request({"x": 0})
+        assignee, second, _ = net.book().order(request_id)
+        await net.answer(request_id, NODES.index(assignee), served=False)
+        await net.answer(request_id, NODES.index(second))
+
+    run(traffic())
+    assert net.checkpoint() is None
+
+
+def test_answers__junk_from_an_unbound_subscriber_or_a_key_naming_another_node__neither_answer_nor_credit(ledger):
+    net = network(ledger)
+
+    async def traffic():
+        request_id = await net.request({"x": 0})
+        assignee = net.book().order(request_id)[0]
+        await net.answer(request_id, None, as_node=assignee)  # the outsider names the assignee
+        other = next(index for index, node in enumerate(NODES) if node != assignee)
+        await net.answer(request_id, other, as_node=assignee)  # a bound key naming another node
+        return request_id
+
+    request_id = run(traffic())
+    assert not net.book().requests[request_id].answered  # the assignee still owes it; failover still runs
+    assert net.checkpoint() is None
+
+
+def test_assignment__node_unbound_on_chain__never_assigned(ledger):
+    net = network(ledger)
+    gone = NODES[1]
+    del net.bound[gone]
+    request_id = run(net.request({"x": 0}))
+    assert set(net.book().order(request_id)) == set(NODES) - {gone}
+
+
+# ---- real nodes: the digits model (Groth16) served by the network, one node stopped ----
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    from joynet.models.builtin import write_digits_package
+    from joynet.models.package import publish_model
+    from joynet.storage import EmbeddedStore
+    from joynet.zk.digits import load_split
+
+    store = EmbeddedStore(tmp_path_factory.mktemp("ipfs"))
+    cid = run(publish_model(store, write_digits_package(tmp_path_factory.mktemp("pkg") / "digits")))
+    _, pixels, _, _ = load_split()
+    return store, cid, [{"pixels": row, "salt": "1234567"} for row in pixels.tolist()[:4]]
+
+
+def test_serve__assigned_node_stopped__next_node_answers_after_the_failover_time_and_is_credited(
+    digits, tmp_path, monkeypatch
+):
+    from joynet import InferenceNode
+    from joynet.feeless.requester import request_over_channel
+    from joynet.models.package import ModelPackage
+    import json
+    import time
+
+    store, cid, inputs = digits
+    ledger_path = tmp_path / "channels.sqlite3"
+    monkeypatch.setenv("JOYNET_CHANNEL_DB", str(ledger_path))
+    ledger = SQLiteLedger(ledger_path)
+    net = network(ledger)
+    failover = 2.5  # above a digits proof's time on two cores, so one fallback answers
+
+    async def scenario():
+        # node 0 is bound and vouched on the stream, but its process is gone; nodes 1 and 2 serve
+        serving = [
+            InferenceNode(store=store, cache_dir=tmp_path / f"node{i}", iota_wallet_seed=seed(10 + i)) for i in (1, 2)
+        ]
+        stop = asyncio.Event()
+        loops = [
+            asyncio.create_task(
+                node.serve_iota(
+                    net.channel_id, cid, node_address=NODES[i], book=AssignmentBook(net.bindings()),
+                    failover_seconds=failover, stop=stop,
+                )
+            )
+            for node, i in zip(serving, (1, 2), strict=True)
+        ]
+        requester = InferenceNode(store=store, cache_dir=tmp_path / "requester", iota_wallet_seed=seed(20))
+        package = ModelPackage(cid=cid, metadata=json.loads(await store.cat(cid)), files={})
+        answers = []
+        for value in inputs:
+            started = time.monotonic()
+            answer = await request_over_channel(
+                net.requesters[0], package, net.channel_id, cid, value, timeout=60,
+                verify_pairing=requester._verify_pairing, bindings=net.bindings(),
+            )
+            answers.append((answer, time.monotonic() - started))
+        stop.set()
+        served = await asyncio.gather(*loops)
+        for node in [*serving, requester]:
+            await node.close()
+        return answers, served
+
+    answers, served = run(scenario())
+    book = net.book()
+    # a fallback whose turn came before an earlier fallback's answer (a cold model load) answers
+    # too: the requester takes the first that checks out, the bridgers credit one
+    assert all(answer.proof_verified for answer, _ in answers) and sum(served) >= len(inputs)
+    stopped = [
+        (answer, seconds) for answer, seconds in answers if book.requests[answer.request_id].assignee == NODES[0]
+    ]
+    assert stopped, "the stopped node was never assigned: the scenario shows no failover"
+    for answer, seconds in stopped:
+        credited = book.requests[answer.request_id].credited()
+        assert credited.node == book.order(answer.request_id)[1] and seconds >= failover
+    usage = counted(net.checkpoint())
+    assert NODES[0] not in usage and sum(usage.values()) == len(inputs)
