@@ -11,6 +11,11 @@ their command line. Every option also reads an environment variable (shown by --
 protocol is found through the deployment file (deployments/<network>.json, $JOYNET_DEPLOYMENTS_DIR);
 inputs and models come from the embedded store ($JOYNET_IPFS_DIR) or a Kubo RPC API ($JOYNET_IPFS_API).
 SIGTERM (or Ctrl-C) drains in-flight jobs (at most --drain-seconds), collects fees and exits.
+
+A feeless model (one with a stream on chain) is served on its owner's open channel: the agent binds
+its channel key to the model, vouches for the node with it on the stream and answers the requests
+assigned to it (and those it is next in line for when the assigned node is silent). The key is the
+mnemonic of --channel-mnemonic, else of the file --channel-key-file, created on first use.
 """
 
 import json
@@ -24,7 +29,8 @@ from ape.logging import logger as ape_logger
 
 from agents.edge_node import bot
 from joynet.chain.deploy import JOY
-from joynet.chain.marketplace import ModelMarketplace
+from joynet.chain.marketplace import MarketplaceError, ModelMarketplace
+from joynet.channels.keys import channel_mnemonic as channel_mnemonic_file
 from joynet.edge import EdgeNode, JobJournal, format_status, node_status
 from joynet.edge.edge_node import EdgeNodeError, log_to_stderr, logger
 from joynet.edge.journal import JournalError, default_journal_path
@@ -107,6 +113,17 @@ def _account(alias, index):
     envvar="JOYNET_EDGE_DRAIN_SECONDS",
     help="on SIGTERM, wait at most this long for in-flight jobs (the journal resumes the rest)",
 )
+@click.option(
+    "--channel-mnemonic",
+    envvar="JOYNET_CHANNEL_MNEMONIC",
+    help="BIP-39 mnemonic of the node's channel key (feeless models) [default: --channel-key-file's]",
+)
+@click.option(
+    "--channel-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="JOYNET_CHANNEL_KEY_FILE",
+    help="file holding the channel key's mnemonic, created on first use [default: the journal's, .channel-key]",
+)
 @click.option("--json", "as_json", is_flag=True, help="status: print JSON")
 def cli(
     action,
@@ -121,6 +138,8 @@ def cli(
     withdraw_at,
     max_input_bytes,
     drain_seconds,
+    channel_mnemonic,
+    channel_key_file,
     as_json,
 ):
     account = _account(account_alias, account_index)
@@ -137,6 +156,8 @@ def cli(
     ape_logger.set_level("WARNING")  # the agent logs each transaction itself, with its request
     log_to_stderr(account.address)
     try:
+        if channel_mnemonic is None and any(_feeless(market, name) for name in models):
+            channel_mnemonic = channel_mnemonic_file(channel_key_file or journal_path.with_suffix(".channel-key"))
         node = EdgeNode(
             account,
             models,
@@ -148,6 +169,7 @@ def cli(
             max_input_bytes=max_input_bytes,
             withdraw_threshold=int(withdraw_at * JOY),
             drain_seconds=drain_seconds,
+            channel_seed=channel_mnemonic,
         )
         logger.info(
             "edge agent %s on %s: models %s, capacity %d, journal %s",
@@ -158,5 +180,10 @@ def cli(
             journal_path,
         )
         bot.run(node, node.contract, node.journal, nudge_local_pool=True)
-    except (EdgeNodeError, JournalError) as error:
+    except (EdgeNodeError, JournalError, MarketplaceError, ValueError) as error:
         raise click.ClickException(str(error)) from None
+
+
+def _feeless(market, name: str) -> bool:
+    """Whether the model ``name`` is feeless (names a stream on chain)."""
+    return bytes(market.get_model(name).iotaStreamId) != bytes(32)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -55,6 +56,20 @@ def mnemonic_to_seed(mnemonic: str) -> bytes:
     if not _BIP39.check(words):
         raise ValueError("not a valid BIP-39 mnemonic: an unknown word, a wrong word count or a bad checksum")
     return Mnemonic.to_seed(words)
+
+
+def channel_mnemonic(path: str | Path) -> str:
+    """The mnemonic kept in the file ``path``; a new one (24 words, from the OS's randomness) is
+    written there first, readable by its owner only, when the file does not exist yet."""
+    path = Path(path)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(_BIP39.generate(256) + "\n")
+    words = path.read_text().strip()
+    mnemonic_to_seed(words)  # a file damaged by hand fails here, with its reason
+    return words
 
 
 def public_key_bytes(key) -> bytes:

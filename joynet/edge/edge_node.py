@@ -45,6 +45,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from eth_abi import encode as abi_encode
@@ -185,6 +186,7 @@ class EdgeNode:
         warm_up: bool = True,
         assign_delay: float = ASSIGN_GRACE_SECONDS,
         drain_seconds: float | None = None,
+        channel_seed: str | None = None,
     ):
         """``account``: the operator's Ape account; ``models``: names of models registered on
         chain to serve; ``capacity``: concurrent tasks declared on chain; ``stake``: JOY wei to
@@ -192,7 +194,9 @@ class EdgeNode:
         and models come from (default ``open_store()``); ``withdraw_threshold``: fees (JOY wei)
         from which a settlement triggers a withdrawal (0: after every settlement); ``assign_delay``:
         seconds left to the requester's client to assign a request before this node does;
-        ``drain_seconds``: how long a shutdown waits for in-flight jobs (None: until they end)."""
+        ``drain_seconds``: how long a shutdown waits for in-flight jobs (None: until they end);
+        ``channel_seed``: the BIP-39 mnemonic of the node's channel key, needed to serve a feeless
+        model (its owner's open channel: the key is bound on chain and vouches on the stream)."""
         from joynet.storage import open_store
 
         if not models:
@@ -206,7 +210,11 @@ class EdgeNode:
         self.coordinator = self.market.coordinator
         self.store = store if store is not None else open_store()
         self.inference = inference or InferenceNode(
-            store=self.store, marketplace=self.market, cache_dir=cache_dir, max_input_bytes=max_input_bytes
+            store=self.store,
+            marketplace=self.market,
+            cache_dir=cache_dir,
+            max_input_bytes=max_input_bytes,
+            iota_wallet_seed=channel_seed,
         )
         self.journal = journal if isinstance(journal, JobJournal) else JobJournal(journal)
         self.models = {model_key(name): name for name in models}
@@ -244,6 +252,8 @@ class EdgeNode:
         self._draining = False  # drain() began: the lease is ended and not renewed again
         self._told_inactive = False  # the log said the node is inactive and its lease not renewed
         self.ready = asyncio.Event()  # set once join() is done: models loaded, node eligible
+        self._channel_loops: set[asyncio.Task] = set()  # one per feeless model's channel served
+        self._stop_channels = asyncio.Event()  # set by a drain: the loops answer what they hold, then end
 
     # ---- chain access ----
 
@@ -325,6 +335,10 @@ class EdgeNode:
         await self._ensure_registered()
         for name in self.models.values():
             await self._load(name)
+        for key, name in self.models.items():
+            stream = bytes(self.market.get_model(name).iotaStreamId)
+            if stream != bytes(32):
+                await self._join_channel(key, name, "0x" + stream.hex())
         self._read_lease()
         if self.lease_due(self._head(fresh=True)):
             # Registration or reactivation started a lease, which loading may have used up; a
@@ -414,6 +428,68 @@ class EdgeNode:
             loaded.cid,
             time.perf_counter() - started,
         )
+
+    # ---- feeless models: the owner's open channel, which the network's nodes serve ----
+
+    async def _join_channel(self, key: bytes, name: str, channel_id: str) -> None:
+        """Binds this node's channel key to the feeless model on chain, vouches for the node with it
+        on the model's channel and starts answering the requests assigned to it there."""
+        from ape import chain
+
+        from joynet.feeless.assignment import AssignmentBook
+        from joynet.feeless.claims import NODE_KEY, Bindings, ChannelClaim
+
+        bridge = self.market.bridge()
+        if bridge is None:
+            raise EdgeNodeError(f"cannot serve the feeless model {name!r}: this deployment has no feeless bridge")
+        if not self.inference.iota_wallet_seed:
+            raise EdgeNodeError(
+                f"cannot serve the feeless model {name!r} without a channel key: give the node a channel mnemonic"
+            )
+        handler = self.inference.iota_handler()
+        await handler.ensure_subscribed(channel_id)
+        if not handler.is_open(channel_id):
+            raise EdgeNodeError(
+                f"the channel of {name!r} ({channel_id}) is not open: only its author serves it, not the network"
+            )
+        channel_key = handler.identity.public_key
+        if self.market.channel_key_of(key, self.address) != channel_key:
+            await self._transact(bridge.bindChannelKey, key, channel_key)
+            logger.info("bound channel key 0x%s to %s", channel_key.hex()[:16], name)
+        vouch = ChannelClaim(NODE_KEY, key, self.address, chain.chain_id, bridge.address)
+        if (channel_key, vouch) not in handler.claims(channel_id):
+            await handler.post_claim(channel_id, vouch)
+        bindings = Bindings(key, chain.chain_id, bridge.address, partial(self.market.channel_key_of, key))
+        failover = self._loaded[key].package.failover_seconds
+        loop = asyncio.create_task(
+            self.inference.serve_iota(
+                channel_id,
+                name,
+                node_address=self.address,
+                book=AssignmentBook(bindings),
+                failover_seconds=failover,
+                stop=self._stop_channels,
+                on_answer=partial(self._on_channel_answer, channel_id, name),
+            ),
+            name=f"channel {name}",
+        )
+        loop.add_done_callback(self._channel_loop_ended)
+        self._channel_loops.add(loop)
+        logger.info("serving feeless %s on channel %s (failover after %.1f s)", name, channel_id[:18], failover)
+
+    def _on_channel_answer(self, channel_id: str, name: str, request, error_kind: str | None) -> None:
+        self.journal.add_channel_answer(request.request_id, channel_id, name, error_kind or "served")
+        logger.info(
+            "feeless %s: %s request %s",
+            name,
+            "served" if error_kind is None else f"declined ({error_kind})",
+            request.request_id[:18],
+        )
+
+    def _channel_loop_ended(self, loop: asyncio.Task) -> None:
+        self._channel_loops.discard(loop)
+        if not loop.cancelled() and loop.exception() is not None:
+            logger.error("%s stopped: %r", loop.get_name(), loop.exception())
 
     # ---- assignment ----
 
@@ -1405,6 +1481,9 @@ class EdgeNode:
             await self.end_lease()
         except Exception as error:  # noqa: BLE001 - the lease then runs out by itself within leaseBlocks
             logger.warning("could not end the lease (%s); it runs out by itself", _short(str(error)))
+        self._stop_channels.set()  # the feeless loops answer what they hold, then end
+        if self._channel_loops:
+            await asyncio.wait(set(self._channel_loops), timeout=left())
         if self._tasks:
             done, pending = await asyncio.wait(set(self._tasks), timeout=left())
             for task in pending:
@@ -1422,6 +1501,8 @@ class EdgeNode:
         return left()
 
     async def close(self) -> None:
+        for loop in self._channel_loops:
+            loop.cancel()
         for task in self._receipt_waits:  # their jobs are done or journaled: the next start reads the chain
             task.cancel()
         await self.inference.close()
@@ -1509,12 +1590,14 @@ def node_status(market: ModelMarketplace, address: str, journal: JobJournal | No
         "jobs": {},
         "outcomes": {},
         "fees_withdrawn": 0,
+        "feeless": {},  # feeless requests answered on model channels, by outcome
         "recent": [],
     }
     if journal is not None:
         status["jobs"] = journal.counts()
         status["outcomes"] = journal.outcomes()
         status["fees_withdrawn"] = journal.withdrawn()
+        status["feeless"] = journal.channel_outcomes()
         status["recent"] = [
             {
                 "request": job.request_id,
@@ -1553,6 +1636,9 @@ def format_status(status: dict) -> str:
         f"fees            {unwithdrawn} JOY to withdraw, {withdrawn} JOY withdrawn",
         f"jobs            {jobs} (requests {outcomes})",
     ]
+    if status.get("feeless"):
+        answers = ", ".join(f"{count} {outcome}" for outcome, count in sorted(status["feeless"].items()))
+        lines.append(f"feeless         {answers} (requests answered on model channels)")
     for job in status["recent"]:
         took = f"{job['seconds']:.2f} s" if job["seconds"] is not None else ""
         reason = f"  {job['reason']}" if job["reason"] else ""

@@ -63,6 +63,13 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
 CREATE TABLE IF NOT EXISTS withdrawals (tx_hash TEXT PRIMARY KEY, amount TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS channel_answers (  -- feeless requests this node answered on a model's channel
+    request_id TEXT PRIMARY KEY,      -- the request message's hash
+    channel TEXT NOT NULL,
+    model TEXT NOT NULL,
+    outcome TEXT NOT NULL,            -- served, or the kind of refusal (an ErrorKind value)
+    at REAL NOT NULL
+);
 """
 
 
@@ -245,6 +252,18 @@ class JobJournal:
         return dict(
             self._db.execute("SELECT outcome, COUNT(*) FROM jobs WHERE outcome IS NOT NULL GROUP BY outcome").fetchall()
         )
+
+    # ---- feeless answers ----
+
+    def add_channel_answer(self, request_id: str, channel: str, model: str, outcome: str) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO channel_answers (request_id, channel, model, outcome, at) VALUES (?, ?, ?, ?, ?)",
+            (request_id, channel, model, outcome, time.time()),
+        )
+
+    def channel_outcomes(self) -> dict[str, int]:
+        """How many feeless requests this node answered, by outcome (served, or a refusal's kind)."""
+        return dict(self._db.execute("SELECT outcome, COUNT(*) FROM channel_answers GROUP BY outcome").fetchall())
 
     # ---- fees ----
 

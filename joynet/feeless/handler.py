@@ -264,6 +264,16 @@ class IOTAInferenceHandler:
         session.presented, session.refusal = credential, None
         return message.id
 
+    async def ensure_subscribed(self, channel_id: str | bytes, credential: bytes = b"") -> None:
+        """Subscribes unless this key's latest subscription to the channel carried ``credential``
+        (a restarted node does not subscribe again)."""
+        session = self._session(channel_id)
+        self._pump(session)
+        subscription = session.channel.state.subscribers.get(self.identity.public_key)
+        if session.channel.is_author or (subscription is not None and subscription.credential == credential):
+            return
+        await self.subscribe(channel_id, credential)
+
     async def send_request(self, channel_id: str | bytes, model_id: str, input_data: Any, timeout: float = 30.0) -> str:
         """Post a request once the author has admitted us; returns the request id (message hash).
         ``AdmissionRefusedError`` (with the author's reason) if the author refused us instead."""

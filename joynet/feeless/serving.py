@@ -24,6 +24,7 @@ from joynet.feeless.errors import ErrorKind
 from joynet.feeless.handler import circuit_request_id, proof_document
 from joynet.identity.credentials import ACCESS_DENIED, CredentialError
 from joynet.inference.errors import InferenceError, InvalidInputError
+from joynet.models.package import DEFAULT_FAILOVER_SECONDS
 
 if TYPE_CHECKING:
     from joynet.feeless.assignment import AssignmentBook
@@ -37,9 +38,6 @@ logger = logging.getLogger("joynet.feeless.serving")
 Execute = Callable[..., Awaitable[Any]]
 # How often a loop told to ``stop`` looks at it while no request comes.
 STOP_POLL_SECONDS = 0.2
-
-
-DEFAULT_FAILOVER_SECONDS = 10.0
 
 
 async def serve_channel(
@@ -92,14 +90,14 @@ async def serve_channel(
     idle_since = time.monotonic()
     while (max_requests is None or answered < max_requests) and not (stop is not None and stop.is_set()):
         now = time.monotonic()
-        for request_id, (due, request) in sorted(fallbacks.items(), key=lambda item: item[1][0]):
+        for request_id, (due, held) in sorted(fallbacks.items(), key=lambda item: item[1][0]):
             if due > now:
                 break
             del fallbacks[request_id]
             handler.poll(channel_id)  # the book must know of any answer posted until now
             if book is not None and not book.requests[request_id].answered:
                 logger.info("request %s: failing over to this node", request_id)
-                await answer(request)
+                await answer(held)
         request = await next_or_none(idle_since)
         if request is None:
             if timeout is not None and not fallbacks and time.monotonic() >= idle_since + timeout:

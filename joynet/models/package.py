@@ -6,7 +6,11 @@ The metadata (what a model's on-chain ``metadataURI`` points at)::
      "inputSchema": {...JSON Schema...}, "outputSchema": {...JSON Schema...},
      "quantization": "int8" or {...}, "weightsCommitment": "0x<32 bytes hex>",
      "verification": {"quorum": 1, "circuitId": "0x<32 bytes hex>" or null},
-     "license": "MIT", "files": {"model.pt": "ipfs://Qm..."}}
+     "license": "MIT", "files": {"model.pt": "ipfs://Qm..."},
+     "serving": {"failoverSeconds": 10}}
+
+``serving`` is optional: ``failoverSeconds`` is how long a feeless request waits for its assigned
+node before the next node answers it (``joynet.feeless.assignment``), from 0.5 to 600 seconds.
 
 ``publish_model`` builds it from a directory holding the files and a ``model.yaml`` (or
 ``model.json``) with every field but ``files``; ``load_model_package`` fetches it back, checks
@@ -28,6 +32,8 @@ from joynet.storage.errors import InvalidCIDError
 DESCRIPTION_FILES = ("model.yaml", "model.yml", "model.json")
 IPFS_SCHEME = "ipfs://"
 MAX_QUORUM = 16  # the marketplace's bound on k
+DEFAULT_FAILOVER_SECONDS = 10.0
+FAILOVER_RANGE = (0.5, 600.0)
 
 _BYTES32 = re.compile(r"0x[0-9a-fA-F]{64}")
 
@@ -65,6 +71,11 @@ class ModelPackage:
     @property
     def verification(self) -> dict:
         return self.metadata["verification"]
+
+    @property
+    def failover_seconds(self) -> float:
+        """How long a node serving the model's channel waits for the one before it (see above)."""
+        return float(self.metadata.get("serving", {}).get("failoverSeconds", DEFAULT_FAILOVER_SECONDS))
 
     def write_to(self, directory: str | Path) -> Path:
         """Writes the files under ``directory`` (for loaders that want paths); returns it."""
@@ -166,7 +177,18 @@ def _description_problems(document: dict) -> list[str]:
     if not _is_bytes32(document.get("weightsCommitment")):
         problems.append(_missing_or_wrong(document, "weightsCommitment", "0x and 64 hex digits"))
     problems += _verification_problems(document.get("verification"))
+    problems += _serving_problems(document.get("serving", {}))
     return problems
+
+
+def _serving_problems(serving) -> list[str]:
+    if not isinstance(serving, dict):
+        return ["serving must be an object ({failoverSeconds})"]
+    failover = serving.get("failoverSeconds", DEFAULT_FAILOVER_SECONDS)
+    low, high = FAILOVER_RANGE
+    if isinstance(failover, bool) or not isinstance(failover, (int, float)) or not low <= failover <= high:
+        return [f"serving.failoverSeconds must be a number of seconds from {low} to {high}"]
+    return []
 
 
 def _metadata_problems(document: dict) -> list[str]:

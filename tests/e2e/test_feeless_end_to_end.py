@@ -9,13 +9,10 @@ pair) checkpoint only what is new."""
 
 import asyncio
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from helpers import PROJECT_ROOT
+from helpers.bridgers import run_bridgers
 from joynet import InferenceNode, ModelMarketplace
 from joynet.channels import MessageType, SQLiteLedger
 from joynet.channels.merkle import merkle_leaf, merkle_proof
@@ -27,8 +24,6 @@ from joynet.models.builtin import write_digits_package
 from joynet.storage import EmbeddedStore
 from joynet.zk.digits import load_split
 
-PROJECT = PROJECT_ROOT
-APE = str(Path(sys.executable).with_name("ape"))
 NODE_SEED = "abandon " * 11 + "about"
 REQUESTER_SEED = "legal winner thank year wave sausage worth useful legal winner thank yellow"
 MODEL = "feeless-digits"
@@ -42,21 +37,6 @@ def feeless_env(tmp_path, monkeypatch, deployment, chain):
     monkeypatch.setenv("JOYNET_DEPLOYMENTS_DIR", str(tmp_path / "deployments"))
     deployment.save(tmp_path / "deployments" / "local.json")
     return {**os.environ, "APE_FOUNDRY_HOST": chain.provider.uri}
-
-
-def run_bridgers(env, members):
-    """Two (or more) bridger processes at once, each until the streams are checkpointed."""
-    processes = [
-        subprocess.Popen([APE, "run", "iota_bridger", "--test-account", str(member), "--until-caught-up",
-                          "--poll-seconds", "0.5", "--max-seconds", "150"],
-                         cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for member in members
-    ]
-    outputs = [process.communicate(timeout=240)[0] for process in processes]
-    for process, output in zip(processes, outputs):
-        assert process.returncode == 0, output
-    print(*outputs, sep="\n")  # the bridgers' log: shown with -s, and by pytest on failure
-    return "\n".join(outputs)
 
 
 def feeless_requests(serving, requesting, channel_id, inputs, node_address):
