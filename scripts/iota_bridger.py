@@ -6,7 +6,8 @@
 The agent is agents/iota_bridger.py (its handlers) and joynet.feeless.bridger.Bridger (its decisions);
 this script is its command line.
 
-Channels and the bridge board are on the embedded ledger (``$JOYNET_CHANNEL_DB``); see
+Channels and the bridge board are on the embedded ledger (``$JOYNET_CHANNEL_DB``), or on IPFS
+pubsub through the Kubo RPC API ``$JOYNET_CHANNEL_API`` when it is set; see
 ``joynet.feeless.bridger`` for what is counted and how signatures meet. ``--until-caught-up`` stops once
 every followed stream is checkpointed up to its last served request (for tests and cron use).
 """
@@ -19,7 +20,7 @@ from ape.logging import logger
 from agents.iota_bridger import bot
 from joynet.chain.bot import BlockCursor
 from joynet.chain.deployment_file import load_deployment
-from joynet.channels import SQLiteLedger
+from joynet.channels import open_transport
 from joynet.feeless.bridger import Bridger
 
 
@@ -42,10 +43,11 @@ def cli(account_alias, test_account, poll_seconds, max_seconds, until_caught_up)
     validator = deployment.contract("IOTAValidator")
     if not validator.isCommitteeMember(signer.address):
         raise click.ClickException(f"{signer.address} is not on the IOTAValidator committee")
-    ledger = SQLiteLedger()
-    bridger = Bridger(validator, signer, ledger, chain.chain_id, say=say, until_caught_up=until_caught_up)
+    transport = open_transport()
+    bridger = Bridger(validator, signer, transport, chain.chain_id, say=say, until_caught_up=until_caught_up)
+    where = getattr(transport, "path", None) or f"IPFS pubsub at {getattr(transport, 'api', '?')}"
     say(
-        f"member {signer.address}, validator {validator.address}, ledger {ledger.path}, "
+        f"member {signer.address}, validator {validator.address}, channels {where}, "
         f"threshold {validator.threshold()} of {len(validator.committee())}"
     )
     bot.poll_seconds = poll_seconds

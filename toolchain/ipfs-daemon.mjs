@@ -3,11 +3,14 @@
 // packages download their binary at install time, which cannot work offline, while js-ipfs runs
 // on node 20 and answers the same RPC API (/api/v0/add, cat, block/get, pin/...).
 //
-//   node toolchain/ipfs-daemon.mjs --repo DIR --api-port N --gateway-port M
+//   node toolchain/ipfs-daemon.mjs --repo DIR --api-port N --gateway-port M [--swarm-port P]
 //
-// Offline (no libp2p, no bootstrap peers): nothing leaves the machine, and a block the repo does
-// not hold fails at once instead of being searched for on the network. Prints "RPC API listening
-// on <multiaddr>" when the API answers; SIGTERM or SIGINT stops it cleanly.
+// Without --swarm-port it is offline (no libp2p, no bootstrap peers): nothing leaves the machine,
+// and a block the repo does not hold fails at once instead of being searched for on the network.
+// With --swarm-port it is a libp2p peer listening on 127.0.0.1:P only, still with no bootstrap
+// peers and no discovery: it talks to the daemons it is told to connect to (`swarm/connect`), and
+// gossips pubsub topics (gossipsub) with them: the channels' transport between machines.
+// Prints "RPC API listening on <multiaddr>" when the API answers; SIGTERM or SIGINT stops it cleanly.
 import { parseArgs } from 'node:util'
 
 // js-ipfs 0.66 dependencies call Promise.withResolvers, which node 20 lacks (node 22 has it).
@@ -23,7 +26,8 @@ const { values: args } = parseArgs({
   options: {
     repo: { type: 'string' },
     'api-port': { type: 'string' },
-    'gateway-port': { type: 'string' }
+    'gateway-port': { type: 'string' },
+    'swarm-port': { type: 'string' }
   }
 })
 if (!args.repo || !args['api-port'] || !args['gateway-port']) {
@@ -35,9 +39,10 @@ if (!args.repo || !args['api-port'] || !args['gateway-port']) {
 const { Daemon } = await import('ipfs-daemon')
 
 const apiAddress = `/ip4/127.0.0.1/tcp/${args['api-port']}`
+const online = Boolean(args['swarm-port'])
 const daemon = new Daemon({
   repo: args.repo,
-  offline: true,
+  offline: !online,
   silent: true,
   init: { algorithm: 'Ed25519' },
   config: {
@@ -45,10 +50,11 @@ const daemon = new Daemon({
       API: apiAddress,
       Gateway: `/ip4/127.0.0.1/tcp/${args['gateway-port']}`,
       RPC: '',
-      Swarm: []
+      Swarm: online ? [`/ip4/127.0.0.1/tcp/${args['swarm-port']}`] : []
     },
     Bootstrap: [],
-    Discovery: { MDNS: { Enabled: false }, webRTCStar: { Enabled: false } }
+    Discovery: { MDNS: { Enabled: false }, webRTCStar: { Enabled: false } },
+    Pubsub: { Enabled: true, Router: 'gossipsub' }
   }
 })
 await daemon.start()

@@ -1,9 +1,11 @@
 """An IOTA-Streams-style authenticated channel: announce, subscribe, keyloads, signed packets.
 
 See ``message`` for the wire format, ``state`` for the rules, ``channel`` for reading and writing,
-``ledger`` (embedded SQLite) and ``iota`` (iota-sdk) for the transports, ``merkle`` for the
-commitments the bridge puts on chain.
+``ledger`` (embedded SQLite), ``pubsub`` (IPFS pubsub, between machines) and ``iota`` (iota-sdk)
+for the transports, ``merkle`` for the commitments the bridge puts on chain.
 """
+
+import os
 
 from joynet.channels.channel import Channel, ChannelReader
 from joynet.channels.errors import (
@@ -26,7 +28,23 @@ from joynet.channels.message import Message, MessageType, derive_channel_id
 from joynet.channels.state import ChannelState
 from joynet.channels.transport import ChannelTransport
 
+# The Kubo RPC API (multiaddr) whose pubsub carries this party's channels; unset: the embedded ledger.
+CHANNEL_API_ENV = "JOYNET_CHANNEL_API"
+
+
+def open_transport(api: str | None = None) -> ChannelTransport:
+    """This party's channel transport: IPFS pubsub through the Kubo RPC API ``api`` (default
+    ``$JOYNET_CHANNEL_API``) to reach other machines, else the embedded ledger (one machine)."""
+    api = api or os.environ.get(CHANNEL_API_ENV)
+    if api:
+        from joynet.channels.pubsub import PubsubTransport  # aioipfs only when a daemon is used
+
+        return PubsubTransport(api)
+    return SQLiteLedger()
+
+
 __all__ = [
+    "CHANNEL_API_ENV",
     "BrokenLinkError",
     "Channel",
     "ChannelError",
@@ -49,4 +67,5 @@ __all__ = [
     "WrongChannelError",
     "default_ledger_path",
     "derive_channel_id",
+    "open_transport",
 ]

@@ -34,10 +34,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import struct
+import tempfile
 import threading
 import time
 from collections.abc import Coroutine
@@ -65,6 +65,7 @@ CATCH_UP_SECONDS = 20.0
 APPEND_TIMEOUT_SECONDS = 30.0
 TICK_SECONDS = 0.02
 _SEQUENCE = struct.Struct(">Q")
+REPLICA_ENV = "JOYNET_CHANNEL_REPLICA"
 NONCE_BYTES = 16
 
 
@@ -72,13 +73,11 @@ def topic_of(channel_id: bytes) -> str:
     return TOPIC_PREFIX + channel_id.hex()
 
 
-def default_replica_path(api: str) -> Path:
-    """``$JOYNET_CHANNEL_REPLICA``, else one file per RPC API under ``~/.local/share/joynet``."""
-    configured = os.environ.get("JOYNET_CHANNEL_REPLICA")
-    if configured:
-        return Path(configured)
-    data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return data_home / "joynet" / f"pubsub-{hashlib.sha256(api.encode()).hexdigest()[:16]}.sqlite3"
+def default_replica_path() -> Path | None:
+    """``$JOYNET_CHANNEL_REPLICA`` (a file that outlives the process), else None: a temporary
+    replica, deleted on close, filled again from the peers at the next start."""
+    configured = os.environ.get(REPLICA_ENV)
+    return Path(configured) if configured else None
 
 
 @dataclass
@@ -95,14 +94,20 @@ class _Channel:
 class PubsubTransport(ChannelTransport):
     """Channel messages over IPFS pubsub (see the module docstring). ``api``: the Kubo RPC API's
     multiaddr (``/ip4/127.0.0.1/tcp/5001``); ``replica``: this party's replica file (default
-    :func:`default_replica_path`)."""
+    :func:`default_replica_path`). Two processes never share a replica file."""
 
     def __init__(self, api: str, replica: str | os.PathLike | None = None, settle_seconds: float = SETTLE_SECONDS):
         import aioipfs
 
         self.api = api
         self.settle_seconds = settle_seconds
-        self.replica_path = Path(replica) if replica is not None else default_replica_path(api)
+        configured = Path(replica) if replica is not None else default_replica_path()
+        self._temporary = configured is None
+        if configured is None:
+            descriptor, name = tempfile.mkstemp(prefix="joynet-replica-", suffix=".sqlite3")
+            os.close(descriptor)
+            configured = Path(name)
+        self.replica_path = configured
         self._reader = SQLiteLedger(self.replica_path)  # the caller's thread reads through this one
         self._lock = threading.RLock()
         self._settled = threading.Condition(self._lock)
@@ -185,6 +190,9 @@ class PubsubTransport(ChannelTransport):
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._reader.close()
+        if self._temporary:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.replica_path}{suffix}").unlink(missing_ok=True)
 
     # ---- opening a channel: subscribe, then catch up with the peers ----
 

@@ -45,7 +45,7 @@ from joynet.channels import (
     MaskedPayloadAccessError,
     Message,
     MessageType,
-    SQLiteLedger,
+    open_transport,
 )
 from joynet.channels.errors import AdmissionRefusedError, NotAuthorizedError
 from joynet.channels.iota import IOTATransport
@@ -121,8 +121,10 @@ class IOTAInferenceHandler:
 
     ``wallet_seed`` is the IOTA wallet's BIP-39 mnemonic; the channel key is the wallet's Ed25519
     key at ``m/44'/4218'/account'/0'/address_index'``. Without ``node_url`` (and without an explicit
-    ``transport``) messages go to the embedded SQLite ledger at ``$JOYNET_CHANNEL_DB`` (default
-    ``~/.local/share/joynet/channels.sqlite3``), which every process on the machine shares.
+    ``transport``) messages go over IPFS pubsub through the Kubo RPC API ``$JOYNET_CHANNEL_API``
+    when it is set (parties on other machines: ``joynet.channels.pubsub``), else to the embedded
+    SQLite ledger at ``$JOYNET_CHANNEL_DB`` (default ``~/.local/share/joynet/channels.sqlite3``),
+    which every process on the machine shares.
     """
 
     def __init__(
@@ -137,7 +139,7 @@ class IOTAInferenceHandler:
         if not wallet_seed:
             raise ValueError("wallet_seed (the IOTA wallet's BIP-39 mnemonic) is required")
         self.identity = ChannelIdentity.from_mnemonic(wallet_seed, account, address_index)
-        self.transport = transport or (IOTATransport(node_url) if node_url else SQLiteLedger())
+        self.transport = transport or (IOTATransport(node_url) if node_url else open_transport())
         self.admission = admission
         self._sessions: dict[bytes, _Session] = {}
 

@@ -21,8 +21,9 @@ def free_local_port() -> int:
 
 
 @contextlib.contextmanager
-def running_ipfs_daemon(directory: Path, start_timeout: float = 60.0):
-    """Yields the daemon's RPC API multiaddr once the API answers; stops the daemon after."""
+def running_ipfs_daemon(directory: Path, start_timeout: float = 60.0, peer: bool = False):
+    """Yields the daemon's RPC API multiaddr once the API answers; stops the daemon after.
+    ``peer``: a libp2p peer on a local swarm port (for pubsub with other daemons), not offline."""
     node = shutil.which("node")
     if node is None:
         raise RuntimeError("node is not on PATH (make setup needs Node.js 20 or newer)")
@@ -30,6 +31,8 @@ def running_ipfs_daemon(directory: Path, start_timeout: float = 60.0):
     log = directory / "daemon.log"
     command = [node, str(LAUNCHER), "--repo", str(directory / "repo"),
                "--api-port", str(api_port), "--gateway-port", str(gateway_port)]
+    if peer:
+        command += ["--swarm-port", str(free_local_port())]
     with log.open("w") as log_stream:
         process = subprocess.Popen(command, stdout=log_stream, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
     try:
@@ -56,3 +59,31 @@ def _wait_for_rpc(process: subprocess.Popen, api_port: int, log: Path, timeout: 
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"the IPFS daemon's RPC API did not answer within {timeout:g} s:\n{log.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def running_ipfs_peers(directory: Path, count: int):
+    """``count`` daemons that are libp2p peers of each other (every pair connected); yields their
+    RPC API multiaddrs."""
+    with contextlib.ExitStack() as stack:
+        apis = []
+        for index in range(count):
+            folder = directory / f"daemon{index}"
+            folder.mkdir(parents=True, exist_ok=True)
+            apis.append(stack.enter_context(running_ipfs_daemon(folder, peer=True)))
+        addresses = [_rpc(api, "id")["Addresses"][0] for api in apis]
+        for index, api in enumerate(apis):
+            for address in addresses[index + 1:]:
+                _rpc(api, "swarm/connect", arg=address)
+        yield apis
+
+
+def _rpc(api: str, command: str, **params) -> dict:
+    import json
+    import urllib.parse
+
+    port = api.rsplit("/", 1)[1]
+    query = f"?{urllib.parse.urlencode(params)}" if params else ""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v0/{command}{query}", method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
