@@ -54,7 +54,7 @@ logger = logging.getLogger("joynet.channels.pubsub")
 
 TOPIC_PREFIX = "joynet-channel-v1/"
 MESSAGE, SYNC, HEAD = b"M", b"S", b"H"
-SETTLE_SECONDS = 0.25
+SETTLE_SECONDS = 0.5
 # How long opening a channel waits for a peer to say how far the channel goes.
 SYNC_WAIT_SECONDS = 2.0
 # How long opening a channel listens for more peers' heads after the first answer.
@@ -248,6 +248,21 @@ class PubsubTransport(ChannelTransport):
         started = asyncio.Event()
         self._loop.create_task(self._listen(channel_id, started))
         await asyncio.wait_for(started.wait(), timeout=30)
+        # Wait (a little) until the daemon knows another party on the topic: a message published
+        # before the peers learnt of each other's subscription would reach only some of them.
+        deadline = time.monotonic() + SYNC_WAIT_SECONDS
+        while time.monotonic() < deadline and not await self._topic_peers(channel_id):
+            await asyncio.sleep(0.1)
+
+    async def _topic_peers(self, channel_id: bytes) -> list:
+        pubsub = self._client.pubsub
+        try:
+            answer = await pubsub.fetch_json(
+                pubsub.url("pubsub/peers"), params={"arg": _multibase_topic(topic_of(channel_id))}
+            )
+        except Exception:  # noqa: BLE001 - an older daemon without the call: publish anyway
+            return ["?"]
+        return list(answer.get("Strings") or []) if isinstance(answer, dict) else []
 
     async def _listen(self, channel_id: bytes, started: asyncio.Event) -> None:
         """Follows the channel's topic for good (reconnecting after a broken stream)."""

@@ -415,6 +415,10 @@ class InferenceNode:
         return list(self._models.values())
 
     async def close(self) -> None:
+        if self._iota_handler is not None:
+            self._iota_handler.close()
+            self._iota_handler = None
+            self._subscribed.clear()
         for loaded in self._models.values():
             loaded.runtime.close()
         self._models.clear()

@@ -139,9 +139,17 @@ class IOTAInferenceHandler:
         if not wallet_seed:
             raise ValueError("wallet_seed (the IOTA wallet's BIP-39 mnemonic) is required")
         self.identity = ChannelIdentity.from_mnemonic(wallet_seed, account, address_index)
+        self._owns_transport = transport is None
         self.transport = transport or (IOTATransport(node_url) if node_url else open_transport())
         self.admission = admission
         self._sessions: dict[bytes, _Session] = {}
+
+    def close(self) -> None:
+        """Closes the transport this handler opened itself (a pubsub transport's connections and
+        temporary replica); a transport passed in is its owner's to close."""
+        close = getattr(self.transport, "close", None)
+        if self._owns_transport and close is not None:
+            close()
 
     @property
     def public_key(self) -> str:

@@ -4,7 +4,9 @@ channel keys and vouch on the stream; 30 requests from a requester with no EVM a
 answered and verified (Groth16, snarkjs), each by the node the channel assigns; SIGKILL of the node
 assigned to a request in flight: the next node answers it after the model's failover time; two
 `ape run iota_bridger` checkpoint the stream, paying each node from the owner's budget for what the
-channel credits it; JOY is conserved. (The channel is the embedded ledger here, one machine.)"""
+channel credits it; JOY is conserved. Over both transports: the embedded ledger (one machine), and
+IPFS pubsub with each party on its own daemon (five js-ipfs peers: the requester and owner, each
+agent, the bridgers), the transport between machines."""
 
 import asyncio
 import os
@@ -17,10 +19,11 @@ from ape import accounts
 
 from helpers.bridgers import run_bridgers
 from helpers.edge_agents import EdgeAgent, wait_for
+from helpers.ipfs_daemon import running_ipfs_peers
 from joynet import InferenceNode, ModelMarketplace
 from joynet.chain.deploy import JOY
 from joynet.chain.marketplace import model_key, registration_commitment
-from joynet.channels import ChannelReader, SQLiteLedger
+from joynet.channels import ChannelReader, open_transport
 from joynet.feeless.assignment import AssignmentBook
 from joynet.feeless.claims import STREAM_LINK, Bindings, ChannelClaim
 from joynet.feeless.handler import IOTAInferenceHandler
@@ -39,13 +42,34 @@ AGENT_ACCOUNTS = (1, 2, 3)  # not the bridgers' (7, 8, 9): each process sends fr
 REQUESTS = 30
 
 
+@pytest.fixture(params=["ledger", "ipfs-pubsub"])
+def channel_apis(request, tmp_path):
+    """None: every party on the embedded ledger; else the Kubo RPC API of each party's daemon:
+    the test (owner, requester), the three agents, the bridgers."""
+    if request.param == "ledger":
+        yield None
+        return
+    with running_ipfs_peers(tmp_path / "daemons", 5) as apis:
+        yield {"test": apis[0], "agents": apis[1:4], "bridgers": apis[4]}
+
+
 @pytest.fixture
-def network_env(tmp_path, monkeypatch, deployment, chain):
+def network_env(tmp_path, monkeypatch, deployment, chain, channel_apis):
     monkeypatch.setenv("JOYNET_CHANNEL_DB", str(tmp_path / "channels.sqlite3"))
     monkeypatch.setenv("JOYNET_DEPLOYMENTS_DIR", str(tmp_path / "deployments"))
     monkeypatch.setenv("JOYNET_IPFS_DIR", str(tmp_path / "ipfs"))
+    if channel_apis:
+        monkeypatch.setenv("JOYNET_CHANNEL_API", channel_apis["test"])
     deployment.save(tmp_path / "deployments" / f"{chain.provider.network.name}.json")
     return {**os.environ, "APE_FOUNDRY_HOST": chain.provider.uri}
+
+
+def party_env(env, channel_apis, party, index=0):
+    """``env`` with the channel API of ``party`` (its own daemon), when on pubsub."""
+    if not channel_apis:
+        return env
+    api = channel_apis[party][index] if party == "agents" else channel_apis[party]
+    return {**env, "JOYNET_CHANNEL_API": api}
 
 
 def publish_with_failover(store, directory):
@@ -58,7 +82,7 @@ def publish_with_failover(store, directory):
 
 
 def test_feeless_network__three_edge_agents_one_killed__every_request_answered_and_each_node_paid(
-    network_env, tmp_path, chain, deployment, marketplace, token, model_owner,
+    network_env, channel_apis, tmp_path, chain, deployment, marketplace, token, model_owner,
 ):
     bridge = deployment.contract("IOTAValidator")
     store = EmbeddedStore(tmp_path / "ipfs")
@@ -83,12 +107,13 @@ def test_feeless_network__three_edge_agents_one_killed__every_request_answered_a
     bridge.fundBudget(key, BUDGET, sender=model_owner)
     bridge.setFeelessRate(key, RATE, sender=model_owner)
 
-    agents = [EdgeAgent.in_workdir(index, tmp_path, network_env, [MODEL]) for index in AGENT_ACCOUNTS]
+    agents = [EdgeAgent.in_workdir(index, tmp_path, party_env(network_env, channel_apis, "agents", i), [MODEL])
+              for i, index in enumerate(AGENT_ACCOUNTS)]
     addresses = {agent.index: accounts.test_accounts[agent.index].address for agent in agents}
     bindings = Bindings(key, chain.chain_id, bridge.address,
                         lambda node: (lambda k: None if k == bytes(32) else k)(bytes(bridge.channelKeyOf(key, node))))
 
-    ledger = SQLiteLedger()
+    ledger = open_transport()  # the test's view of the channel (its own replica on pubsub)
 
     def book():
         book = AssignmentBook(bindings)
@@ -101,7 +126,12 @@ def test_feeless_network__three_edge_agents_one_killed__every_request_answered_a
             agent.start()
         for agent in agents:
             agent.wait_ready()
-        wait_for(lambda: len(book().serving) == 3, 60, "the three nodes vouching on the stream")
+        try:
+            wait_for(lambda: len(book().serving) == 3, 60, "the three nodes vouching on the stream")
+        except AssertionError:
+            messages = ChannelReader(ledger, stream).sync()
+            raise AssertionError(f"serving {book().serving}; the channel as seen here: "
+                                 f"{[(m.sequence, m.type.name, m.public[:60]) for m in messages]}") from None
         for agent in agents:
             assert "serving feeless network-digits" in agent.log(), agent.log()
 
@@ -157,7 +187,7 @@ def test_feeless_network__three_edge_agents_one_killed__every_request_answered_a
             credited[answer.node] = credited.get(answer.node, 0) + 1
         assert sum(credited.values()) == REQUESTS and len(credited) == 3
         joy_before = token.balanceOf(bridge)
-        run_bridgers(network_env, [7, 8])
+        run_bridgers(party_env(network_env, channel_apis, "bridgers"), [7, 8])
         assert bridge.streamOf(stream).modelId == key
         cut = RATE * marketplace.protocolShareBps() // 10_000
         for node, count in credited.items():
@@ -172,3 +202,6 @@ def test_feeless_network__three_edge_agents_one_killed__every_request_answered_a
         for agent in agents:
             if agent.running():
                 agent.signal(signal.SIGKILL)
+        owner_channel.close()
+        if hasattr(ledger, "api"):
+            ledger.close()

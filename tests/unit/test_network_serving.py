@@ -171,45 +171,26 @@ def test_assignment__node_that_stopped__failed_over_then_passed_over(ledger):
     assert stopped not in usage and sum(usage.values()) == 8
 
 
-def test_credit__node_answering_out_of_turn_before_the_assignee__assignee_credited(ledger):
+@pytest.mark.parametrize(
+    "answers, credited_rank",
+    [
+        pytest.param([(1, True), (0, True)], 0, id="out-of-turn answer before the assignee: the assignee"),
+        pytest.param([(2, True), (1, True)], 2, id="assignee silent: the first other answer, once"),
+        pytest.param([(0, False), (1, True)], None, id="assignee declined: nobody"),
+    ],
+)
+def test_credit__answers_in_this_order__the_assignment_rule_credits(ledger, answers, credited_rank):
     net = network(ledger)
 
     async def traffic():
         request_id = await net.request({"x": 0})
-        assignee, thief, _ = net.book().order(request_id)
-        await net.answer(request_id, NODES.index(thief))
-        await net.answer(request_id, NODES.index(assignee))
-        return assignee
+        order = net.book().order(request_id)
+        for rank, served in answers:
+            await net.answer(request_id, NODES.index(order[rank]), served=served)
+        return order
 
-    assignee = run(traffic())
-    assert counted(net.checkpoint()) == {assignee: 1}
-
-
-def test_credit__assignee_never_answers__first_other_node_credited_once(ledger):
-    net = network(ledger)
-
-    async def traffic():
-        request_id = await net.request({"x": 0})
-        _, second, third = net.book().order(request_id)
-        await net.answer(request_id, NODES.index(third))
-        await net.answer(request_id, NODES.index(second))
-        return third
-
-    third = run(traffic())
-    assert counted(net.checkpoint()) == {third: 1}
-
-
-def test_credit__assignee_declined__nobody_credited(ledger):
-    net = network(ledger)
-
-    async def traffic():
-        request_id = await net.request({"x": 0})
-        assignee, second, _ = net.book().order(request_id)
-        await net.answer(request_id, NODES.index(assignee), served=False)
-        await net.answer(request_id, NODES.index(second))
-
-    run(traffic())
-    assert net.checkpoint() is None
+    order = run(traffic())
+    assert counted(net.checkpoint()) == ({} if credited_rank is None else {order[credited_rank]: 1})
 
 
 def test_answers__junk_from_an_unbound_subscriber_or_a_key_naming_another_node__neither_answer_nor_credit(ledger):
