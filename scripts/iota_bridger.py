@@ -22,6 +22,8 @@ from joynet.chain.bot import BlockCursor
 from joynet.chain.deployment_file import load_deployment
 from joynet.channels import open_transport
 from joynet.feeless.bridger import Bridger
+from joynet.feeless.checks import model_answer_checks
+from joynet.storage import open_store
 
 
 def say(message: str) -> None:
@@ -44,7 +46,12 @@ def cli(account_alias, test_account, poll_seconds, max_seconds, until_caught_up)
     if not validator.isCommitteeMember(signer.address):
         raise click.ClickException(f"{signer.address} is not on the IOTAValidator committee")
     transport = open_transport()
-    bridger = Bridger(validator, signer, transport, chain.chain_id, say=say, until_caught_up=until_caught_up)
+    # On an open channel every answer is public: a model's proofs and commitments are checked
+    # (its metadata read from the store: $JOYNET_IPFS_DIR or $JOYNET_IPFS_API) before it is credited.
+    checks_for = model_answer_checks(deployment.contract("ModelMarketplace"), open_store())
+    bridger = Bridger(
+        validator, signer, transport, chain.chain_id, say=say, until_caught_up=until_caught_up, checks_for=checks_for
+    )
     where = getattr(transport, "path", None) or f"IPFS pubsub at {getattr(transport, 'api', '?')}"
     say(
         f"member {signer.address}, validator {validator.address}, channels {where}, "

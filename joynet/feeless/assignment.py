@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from eth_utils import is_address, to_checksum_address
@@ -45,6 +46,12 @@ class Answer:
     sequence: int
     node: str
     served: bool  # False: the node declined (invalid input, access denied, failed inference)
+    message_id: str = ""
+    body: dict = field(default_factory=dict, compare=False)  # the response's public JSON
+
+
+# (assignment, answer) -> whether the answer checks out (a bridger's proof and commitment check)
+AnswerCheck = Callable[["Assignment", Answer], bool]
 
 
 @dataclass
@@ -56,6 +63,7 @@ class Assignment:
     requester: bytes  # the request's signing key
     order: tuple[str, ...]  # node addresses, assigned first
     answers: list[Answer] = field(default_factory=list)
+    body: dict = field(default_factory=dict)  # the request's public JSON
 
     @property
     def assignee(self) -> str | None:
@@ -69,15 +77,19 @@ class Assignment:
         node = to_checksum_address(node)
         return self.order.index(node) if node in self.order else None
 
-    def credited(self, up_to: int | None = None) -> Answer | None:
+    def credited(self, up_to: int | None = None, check: AnswerCheck | None = None) -> Answer | None:
         """The answer the request is credited for, among those up to sequence ``up_to``: the
         assigned node's when it answered, else the first; None when nobody answered, or when
-        that answer declined."""
+        that answer declined. With ``check``, an answer that does not check out is passed over
+        for the next one (the assigned node's first, then in channel order)."""
         answers = [answer for answer in self.answers if up_to is None or answer.sequence <= up_to]
-        if not answers:
-            return None
-        chosen = next((answer for answer in answers if answer.node == self.assignee), answers[0])
-        return chosen if chosen.served else None
+        ranked = sorted(answers, key=lambda answer: answer.node != self.assignee)  # stable: channel order
+        for answer in ranked:
+            if not answer.served:
+                return None  # a decline stands: the input or the requester is refused by every node
+            if check is None or check(self, answer):
+                return answer
+        return None
 
 
 def accounting_of(message: Message) -> dict | None:
@@ -148,7 +160,7 @@ class AssignmentBook:
             if assignment.answered and assignment.answers[0].node != assignment.assignee and assignment.assignee:
                 load[assignment.assignee] += 1
         order = tuple(sorted(self.serving, key=lambda node: (load[node], tiebreak(message.previous, node))))
-        assignment = Assignment(message.id, message.sequence, message.sender, order)
+        assignment = Assignment(message.id, message.sequence, message.sender, order, body=accounting_of(message) or {})
         self.requests[message.id] = assignment
         self._unanswered[message.id] = assignment
         self._recent.append(assignment)
@@ -163,5 +175,5 @@ class AssignmentBook:
             return  # a key answering itself, or a key the chain does not bind to the node it names
         if any(answer.node == node for answer in assignment.answers):
             return  # a node's first answer is its answer
-        assignment.answers.append(Answer(message.sequence, node, bool(body.get("served"))))
+        assignment.answers.append(Answer(message.sequence, node, bool(body.get("served")), message.id, body))
         self._unanswered.pop(assignment.request_id, None)

@@ -36,6 +36,7 @@ import functools
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from eth_account import Account
@@ -54,7 +55,7 @@ from joynet.chain.validator import (
 from joynet.channels import Channel, ChannelIdentity, ChannelReader
 from joynet.channels.merkle import merkle_leaf, merkle_root
 from joynet.channels.transport import ChannelTransport
-from joynet.feeless.assignment import AssignmentBook, accounting_of
+from joynet.feeless.assignment import AnswerCheck, AssignmentBook, accounting_of
 from joynet.feeless.claims import Bindings, ConsentWatch
 from joynet.feeless.errors import BridgeError
 
@@ -72,10 +73,12 @@ def build_checkpoint(
     up_to: int | None = None,
     *,
     bindings: Bindings,
+    check: AnswerCheck | None = None,
 ) -> Checkpoint | None:
     """The next checkpoint of ``stream_id`` after the chain's (``last_sequence``, ``last_head``),
     covering messages up to ``up_to`` (default: the newest); None when it would credit nothing.
-    ``bindings`` says which key may answer for which node of the stream's model."""
+    ``bindings`` says which key may answer for which node of the stream's model; ``check``
+    (``joynet.feeless.checks``) whether an answer checks out: one that does not earns nothing."""
     reader = ChannelReader(transport, stream_id)
     messages = reader.sync()  # every signature, link and order verified
     hashes = reader.state.hashes
@@ -96,7 +99,7 @@ def build_checkpoint(
         # the assignment rule credits among the answers up to this checkpoint's end.
         if not assignment.answers or assignment.answers[0].sequence < first:
             continue
-        credited = assignment.credited(up_to=last)
+        credited = assignment.credited(up_to=last, check=check)
         if credited is not None:
             usage[credited.node] += 1
     if not usage:
@@ -223,10 +226,22 @@ class BridgeBoard:
 class Bridger:
     """One committee member's state and decisions; ``agents/iota_bridger.py`` calls it from its
     handlers. ``validator`` is the IOTAValidator contract, ``signer`` an Ape account on its
-    committee, ``ledger`` the channels' and the bridge board's ledger, ``say`` where it reports."""
+    committee, ``ledger`` the channels' and the bridge board's ledger, ``say`` where it reports,
+    ``checks_for(model_id)`` how a model's answers are checked before they are credited
+    (``joynet.feeless.checks.model_answer_checks``; None: only who answered is checked)."""
 
-    def __init__(self, validator, signer, ledger, chain_id: int, say=print, until_caught_up: bool = False):
+    def __init__(
+        self,
+        validator,
+        signer,
+        ledger,
+        chain_id: int,
+        say=print,
+        until_caught_up: bool = False,
+        checks_for: Callable[[bytes], AnswerCheck] | None = None,
+    ):
         self.validator, self.signer, self.ledger, self.chain_id, self.say = validator, signer, ledger, chain_id, say
+        self.checks_for = checks_for  # model id -> how its answers are checked (joynet.feeless.checks)
         self.board = BridgeBoard(ledger, chain_id, validator.address)
         self.streams: set[bytes] = set()
         self.link_requests: dict[StreamLink, bool] = {}  # requested link -> said it waits for consent
@@ -330,9 +345,12 @@ class Bridger:
             return None if key == ZERO32 else key
 
         bindings = Bindings(bytes(state.modelId), self.chain_id, validator.address, key_of_node)
+        check = self.checks_for(bytes(state.modelId)) if self.checks_for is not None else None
 
         try:
-            mine = build_checkpoint(self.ledger, stream_id, state.sequence, head, has_checkpoint, bindings=bindings)
+            mine = build_checkpoint(
+                self.ledger, stream_id, state.sequence, head, has_checkpoint, bindings=bindings, check=check
+            )
         except BridgeError as error:
             self.say(f"skipping: {error}")
             return True
@@ -346,6 +364,7 @@ class Bridger:
                 has_checkpoint,
                 up_to=proposal.checkpoint.sequence,
                 bindings=bindings,
+                check=check,
             )
             if rebuilt != proposal.checkpoint:
                 continue  # not what the channel says: never sign it

@@ -13,7 +13,6 @@ resolves the model's channel and metadata and calls :func:`request_over_channel`
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,11 +21,10 @@ from typing import TYPE_CHECKING
 from eth_utils import is_address
 
 from joynet.channels.errors import AdmissionRefusedError
+from joynet.feeless.checks import check_output_commitment, check_proof_statement
 from joynet.feeless.claims import Bindings
 from joynet.feeless.errors import AccessDeniedError, ErrorKind, ProofRejectedError
-from joynet.feeless.handler import circuit_request_id
-from joynet.inference.errors import InferenceError, InvalidInputError, UnknownRuntimeError
-from joynet.inference.runtimes import runtime_for
+from joynet.inference.errors import InferenceError, InvalidInputError
 from joynet.models.package import ModelPackage
 
 if TYPE_CHECKING:
@@ -151,51 +149,3 @@ def check_bound_node(bindings: Bindings, claims, response: IOTAInferenceResponse
             f"the answer to {response.request_id} is signed by a key that is not the bound channel key of the node "
             f"it names ({named or 'none'})"
         )
-
-
-def check_output_commitment(package: ModelPackage, output: dict, claimed, request_id: str) -> bytes:
-    """The answer's output commitment, once it is the one the model's runtime computes for the
-    output (what a node would submit on chain for it); ProofRejectedError otherwise."""
-    try:
-        commitment = bytes.fromhex(str(claimed).removeprefix("0x"))
-        if len(commitment) != 32:
-            raise ValueError(f"outputCommitment {claimed!r} is not 32 bytes")
-        expected = runtime_for(package.framework).commitment_of(output)
-    except UnknownRuntimeError:
-        expected = None  # a framework this requester has no runtime for: it cannot tell
-    except ValueError as error:
-        raise ProofRejectedError(f"the answer to {request_id} cannot be checked: {error}") from None
-    if expected is not None and commitment != expected:
-        raise ProofRejectedError(f"the answer to {request_id}: its outputCommitment does not commit to its output")
-    return commitment
-
-
-def check_proof_statement(package: ModelPackage, input_data, request_id: str, response: IOTAInferenceResponse) -> dict:
-    """The proof's public signals must state what the model's runtime says a proof of this result
-    states; returns the proof document. The pairing check itself is the caller's."""
-    document = response.proof
-    signals = document.get("publicSignals") if isinstance(document, dict) else None
-    if not isinstance(signals, list) or "proof" not in document:
-        raise ProofRejectedError(f"the answer to {request_id} carries no Groth16 proof for a ZK model")
-    value = json.loads(input_data) if isinstance(input_data, (str, bytes)) else input_data
-    if response.node is None:
-        raise ProofRejectedError(f"the answer to {request_id} cannot be checked: it names no node")
-    try:
-        expected = runtime_for(package.framework).proof_statement(
-            package.weights_commitment, value, response.output or {}, circuit_request_id(request_id), response.node
-        )
-        claimed = [int(signal) for signal in signals]
-    except UnknownRuntimeError:
-        raise ProofRejectedError(
-            f"model {package.cid}: no runtime here for {package.framework!r} to check its proof"
-        ) from None
-    except (KeyError, TypeError, ValueError) as error:
-        raise ProofRejectedError(f"the answer to {request_id} cannot be checked: {error}") from None
-    if expected is None:
-        raise ProofRejectedError(f"model {package.cid} names a circuit, but its runtime proves nothing")
-    if len(claimed) != len(expected):
-        raise ProofRejectedError(f"the answer to {request_id} carries no Groth16 proof for a ZK model")
-    wrong = [name for (name, want), got in zip(expected.items(), claimed, strict=False) if got != want]
-    if wrong:
-        raise ProofRejectedError(f"the proof of {request_id} does not state this result: {', '.join(wrong)} differ")
-    return document

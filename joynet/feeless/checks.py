@@ -1,0 +1,169 @@
+"""Whether an answer on a model's channel checks out: what a requester checks before it accepts
+an answer, and what a bridger checks before it credits one.
+
+An answer's output commitment must be the one the model's runtime computes for its output; a ZK
+model's answer must carry a Groth16 proof whose public signals state this model, this input, this
+output, this request and the answering node (``ModelRuntime.proof_statement``), and whose pairing
+holds. On an open channel (one the network serves) requests and answers are public, so the
+bridgers check every answer before they count it (:func:`answer_check`); on a private channel they
+see only its accounting part and cannot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from joynet.feeless.errors import ProofRejectedError
+from joynet.feeless.handler import IOTAInferenceResponse, circuit_request_id
+from joynet.inference.errors import UnknownRuntimeError
+from joynet.inference.runtimes import runtime_for
+from joynet.models.package import ModelPackage
+
+if TYPE_CHECKING:
+    from joynet.feeless.assignment import Answer, AnswerCheck, Assignment
+
+logger = logging.getLogger("joynet.feeless.checks")
+
+# (public signals, snarkjs proof) -> whether the Groth16 pairing check holds
+SyncPairingCheck = Callable[[list, dict], bool]
+
+
+def answer_check(package: ModelPackage, verify_pairing: SyncPairingCheck) -> AnswerCheck:
+    """A bridger's check of the answers of one model (``package``: its metadata), remembered per
+    answer: a checkpoint is built several times a round (its own, then each proposal's)."""
+    verdicts: dict[str, bool] = {}
+
+    def check(assignment: Assignment, answer: Answer) -> bool:
+        if answer.message_id not in verdicts:
+            verdicts[answer.message_id] = _checks_out(package, verify_pairing, assignment, answer)
+        return verdicts[answer.message_id]
+
+    return check
+
+
+def model_answer_checks(marketplace, store) -> Callable[[bytes], AnswerCheck]:
+    """For a bridger: ``checks_for(model_id)``, the :func:`answer_check` of each registered model
+    (``marketplace``: the ModelMarketplace contract; ``store``: where its metadata is), built once.
+    A model whose metadata cannot be read, or whose weights commitment is not the chain's, gets a
+    check that refuses every answer: nothing is credited that the bridgers could not check."""
+    checks: dict[bytes, AnswerCheck] = {}
+    prover = None
+
+    def verify_pairing(public_signals: list, proof: dict) -> bool:
+        nonlocal prover
+        if prover is None:
+            from joynet.zk import ZKProver
+
+            prover = ZKProver()
+        return prover.verify(public_signals, proof)
+
+    def checks_for(model_id: bytes) -> AnswerCheck:
+        def check(assignment: Assignment, answer: Answer) -> bool:
+            if "output" not in answer.body:
+                return True  # a private channel's answer: masked, nothing to check (nor to read)
+            if model_id not in checks:  # the model's metadata is read at its first public answer
+                checks[model_id] = _model_check(marketplace, store, model_id, verify_pairing)
+            return checks[model_id](assignment, answer)
+
+        return check
+
+    return checks_for
+
+
+def _model_check(marketplace, store, model_id: bytes, verify_pairing: SyncPairingCheck) -> AnswerCheck:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from joynet.models.package import IPFS_SCHEME
+
+    model = marketplace.getModel(model_id)
+    cid = str(model.metadataURI).removeprefix(IPFS_SCHEME)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as reader:  # the caller may be inside an event loop
+            metadata = json.loads(reader.submit(asyncio.run, store.cat(cid)).result(timeout=120))
+        package = ModelPackage(cid=cid, metadata=metadata, files={})
+        if package.weights_commitment.lower() != "0x" + bytes(model.weightsCommitment).hex():
+            raise ValueError("its metadata's weightsCommitment is not the chain's")
+    except Exception as error:  # noqa: BLE001 - any failure to read the model means nothing checks out
+        logger.warning("model 0x%s: cannot check its answers (%r); none is credited", model_id.hex()[:16], error)
+        return lambda assignment, answer: False
+    return answer_check(package, verify_pairing)
+
+
+def _checks_out(
+    package: ModelPackage, verify_pairing: SyncPairingCheck, assignment: Assignment, answer: Answer
+) -> bool:
+    if "output" not in answer.body:
+        return True  # a private channel's answer: its output and proof are masked from the bridgers
+    response = IOTAInferenceResponse(
+        answer.message_id,
+        assignment.request_id,
+        "",
+        answer.body.get("output"),
+        answer.body.get("proof"),
+        "",
+        answer.sequence,
+        answer.node,
+    )
+    try:
+        circuit = package.verification.get("circuitId")
+        if circuit and int(circuit, 16):
+            proof = check_proof_statement(package, assignment.body.get("input"), assignment.request_id, response)
+            if not verify_pairing(proof["publicSignals"], proof["proof"]):
+                return False
+        output = dict(response.output) if isinstance(response.output, dict) else {"value": response.output}
+        check_output_commitment(package, output, output.pop("outputCommitment", None), assignment.request_id)
+    except ProofRejectedError:
+        return False
+    return True
+
+
+def check_output_commitment(package: ModelPackage, output: dict, claimed, request_id: str) -> bytes:
+    """The answer's output commitment, once it is the one the model's runtime computes for the
+    output (what a node would submit on chain for it); ProofRejectedError otherwise."""
+    try:
+        commitment = bytes.fromhex(str(claimed).removeprefix("0x"))
+        if len(commitment) != 32:
+            raise ValueError(f"outputCommitment {claimed!r} is not 32 bytes")
+        expected = runtime_for(package.framework).commitment_of(output)
+    except UnknownRuntimeError:
+        expected = None  # a framework this requester has no runtime for: it cannot tell
+    except ValueError as error:
+        raise ProofRejectedError(f"the answer to {request_id} cannot be checked: {error}") from None
+    if expected is not None and commitment != expected:
+        raise ProofRejectedError(f"the answer to {request_id}: its outputCommitment does not commit to its output")
+    return commitment
+
+
+def check_proof_statement(package: ModelPackage, input_data, request_id: str, response: IOTAInferenceResponse) -> dict:
+    """The proof's public signals must state what the model's runtime says a proof of this result
+    states; returns the proof document. The pairing check itself is the caller's."""
+    document = response.proof
+    signals = document.get("publicSignals") if isinstance(document, dict) else None
+    if not isinstance(signals, list) or "proof" not in document:
+        raise ProofRejectedError(f"the answer to {request_id} carries no Groth16 proof for a ZK model")
+    value = json.loads(input_data) if isinstance(input_data, (str, bytes)) else input_data
+    if response.node is None:
+        raise ProofRejectedError(f"the answer to {request_id} cannot be checked: it names no node")
+    try:
+        expected = runtime_for(package.framework).proof_statement(
+            package.weights_commitment, value, response.output or {}, circuit_request_id(request_id), response.node
+        )
+        claimed = [int(signal) for signal in signals]
+    except UnknownRuntimeError:
+        raise ProofRejectedError(
+            f"model {package.cid}: no runtime here for {package.framework!r} to check its proof"
+        ) from None
+    except (KeyError, TypeError, ValueError) as error:
+        raise ProofRejectedError(f"the answer to {request_id} cannot be checked: {error}") from None
+    if expected is None:
+        raise ProofRejectedError(f"model {package.cid} names a circuit, but its runtime proves nothing")
+    if len(claimed) != len(expected):
+        raise ProofRejectedError(f"the answer to {request_id} carries no Groth16 proof for a ZK model")
+    wrong = [name for (name, want), got in zip(expected.items(), claimed, strict=False) if got != want]
+    if wrong:
+        raise ProofRejectedError(f"the proof of {request_id} does not state this result: {', '.join(wrong)} differ")
+    return document
