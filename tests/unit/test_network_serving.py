@@ -221,7 +221,7 @@ def test_assignment__node_unbound_on_chain__never_assigned(ledger):
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory):
+def digits_package(tmp_path_factory):
     from joynet.models.builtin import write_digits_package
     from joynet.models.package import publish_model
     from joynet.storage import EmbeddedStore
@@ -234,7 +234,7 @@ def digits(tmp_path_factory):
 
 
 def test_serve__assigned_node_stopped__next_node_answers_after_the_failover_time_and_is_credited(
-    digits, tmp_path, monkeypatch
+    digits_package, tmp_path, monkeypatch
 ):
     from joynet import InferenceNode
     from joynet.feeless.requester import request_over_channel
@@ -242,7 +242,7 @@ def test_serve__assigned_node_stopped__next_node_answers_after_the_failover_time
     import json
     import time
 
-    store, cid, inputs = digits
+    store, cid, inputs = digits_package
     ledger_path = tmp_path / "channels.sqlite3"
     monkeypatch.setenv("JOYNET_CHANNEL_DB", str(ledger_path))
     ledger = SQLiteLedger(ledger_path)
