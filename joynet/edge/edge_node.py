@@ -460,7 +460,8 @@ class EdgeNode:
         if (channel_key, vouch) not in handler.claims(channel_id):
             await handler.post_claim(channel_id, vouch)
         bindings = Bindings(key, chain.chain_id, bridge.address, partial(self.market.channel_key_of, key))
-        failover = self._loaded[key].package.failover_seconds
+        package = self._loaded[key].package
+        failover = package.failover_seconds
         loop = asyncio.create_task(
             self.inference.serve_iota(
                 channel_id,
@@ -470,6 +471,7 @@ class EdgeNode:
                 failover_seconds=failover,
                 stop=self._stop_channels,
                 on_answer=partial(self._on_channel_answer, channel_id, name),
+                requester_cap=package.max_requests_per_requester,
             ),
             name=f"channel {name}",
         )

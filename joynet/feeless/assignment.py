@@ -64,6 +64,7 @@ class Assignment:
     order: tuple[str, ...]  # node addresses, assigned first
     answers: list[Answer] = field(default_factory=list)
     body: dict = field(default_factory=dict)  # the request's public JSON
+    requester_count: int = 1  # this is the requester key's n-th request on the channel
 
     @property
     def assignee(self) -> str | None:
@@ -119,6 +120,7 @@ class AssignmentBook:
         self._bound: dict[tuple[bytes, str], bool] = {}  # the chain's answer, asked once
         self._recent: deque[Assignment] = deque(maxlen=MISS_WINDOW)
         self._unanswered: dict[str, Assignment] = {}
+        self._requests_of: Counter[bytes] = Counter()  # requests per requester key
 
     def observe(self, message: Message) -> None:
         claim = ChannelClaim.from_message(message)
@@ -160,7 +162,15 @@ class AssignmentBook:
             if assignment.answered and assignment.answers[0].node != assignment.assignee and assignment.assignee:
                 load[assignment.assignee] += 1
         order = tuple(sorted(self.serving, key=lambda node: (load[node], tiebreak(message.previous, node))))
-        assignment = Assignment(message.id, message.sequence, message.sender, order, body=accounting_of(message) or {})
+        self._requests_of[message.sender] += 1
+        assignment = Assignment(
+            message.id,
+            message.sequence,
+            message.sender,
+            order,
+            body=accounting_of(message) or {},
+            requester_count=self._requests_of[message.sender],
+        )
         self.requests[message.id] = assignment
         self._unanswered[message.id] = assignment
         self._recent.append(assignment)

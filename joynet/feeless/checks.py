@@ -4,9 +4,10 @@ an answer, and what a bridger checks before it credits one.
 An answer's output commitment must be the one the model's runtime computes for its output; a ZK
 model's answer must carry a Groth16 proof whose public signals state this model, this input, this
 output, this request and the answering node (``ModelRuntime.proof_statement``), and whose pairing
-holds. On an open channel (one the network serves) requests and answers are public, so the
-bridgers check every answer before they count it (:func:`answer_check`); on a private channel they
-see only its accounting part and cannot.
+holds; and the request must be within its requester's cap, when the model sets one. On an open
+channel (one the network serves) requests and answers are public, so the bridgers check every
+answer before they count it (:func:`answer_check`); on a private channel they see only its
+accounting part and cannot.
 """
 
 from __future__ import annotations

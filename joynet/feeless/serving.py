@@ -54,6 +54,7 @@ async def serve_channel(
     failover_seconds: float = DEFAULT_FAILOVER_SECONDS,
     stop: asyncio.Event | None = None,
     on_answer: Callable[[IOTAInferenceRequest, str | None], None] | None = None,
+    requester_cap: int | None = None,
 ) -> int:
     """Answers requests until ``max_requests`` were answered, ``timeout`` passes with none to
     answer, or ``stop`` is set (the request in hand is answered first); returns how many were answered.
@@ -61,8 +62,9 @@ async def serve_channel(
     Without ``book`` this node is the channel's only server (its author) and answers every request.
     With ``book`` (an ``AssignmentBook`` of a channel the network serves) it answers the requests
     assigned to it at once, and a request for which it is the k-th fallback once ``k x
-    failover_seconds`` passed without an answer from a bound node. ``on_answer(request, error_kind)``
-    is told of each answer (``error_kind`` None: served)."""
+    failover_seconds`` passed without an answer from a bound node, declining a request beyond its
+    requester's ``requester_cap`` (the model's ``serving.maxRequestsPerRequester``).
+    ``on_answer(request, error_kind)`` is told of each answer (``error_kind`` None: served)."""
     if book is not None:
         handler.watch(channel_id, book.observe)
     node_address = to_checksum_address(node_address)
@@ -72,7 +74,15 @@ async def serve_channel(
     async def answer(request: IOTAInferenceRequest) -> None:
         nonlocal answered
         answered += 1
-        error_kind = await answer_request(handler, execute, channel_id, model_id, request, node_address, access)
+        assignment = book.requests.get(request.request_id) if book is not None else None
+        if requester_cap is not None and assignment is not None and assignment.requester_count > requester_cap:
+            error_kind: str | None = ErrorKind.ACCESS_DENIED
+            reason = f"{ACCESS_DENIED}: this requester used up its {requester_cap} request(s) of this model"
+            await handler.send_response(
+                channel_id, request.request_id, None, None, node=node_address, error=reason, error_kind=error_kind
+            )
+        else:
+            error_kind = await answer_request(handler, execute, channel_id, model_id, request, node_address, access)
         if on_answer is not None:
             on_answer(request, error_kind)
 

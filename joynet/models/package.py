@@ -7,10 +7,13 @@ The metadata (what a model's on-chain ``metadataURI`` points at)::
      "quantization": "int8" or {...}, "weightsCommitment": "0x<32 bytes hex>",
      "verification": {"quorum": 1, "circuitId": "0x<32 bytes hex>" or null},
      "license": "MIT", "files": {"model.pt": "ipfs://Qm..."},
-     "serving": {"failoverSeconds": 10}}
+     "serving": {"failoverSeconds": 10, "maxRequestsPerRequester": 100}}
 
 ``serving`` is optional: ``failoverSeconds`` is how long a feeless request waits for its assigned
-node before the next node answers it (``joynet.feeless.assignment``), from 0.5 to 600 seconds.
+node before the next node answers it (``joynet.feeless.assignment``), from 0.5 to 600 seconds;
+``maxRequestsPerRequester`` (a positive integer, default none) caps the feeless requests one
+channel key may have served on the model's channel: the nodes decline the rest, and the bridgers
+credit none of them.
 
 ``publish_model`` builds it from a directory holding the files and a ``model.yaml`` (or
 ``model.json``) with every field but ``files``; ``load_model_package`` fetches it back, checks
@@ -76,6 +79,11 @@ class ModelPackage:
     def failover_seconds(self) -> float:
         """How long a node serving the model's channel waits for the one before it (see above)."""
         return float(self.metadata.get("serving", {}).get("failoverSeconds", DEFAULT_FAILOVER_SECONDS))
+
+    @property
+    def max_requests_per_requester(self) -> int | None:
+        """The feeless requests one requester key may have served (see above), or None."""
+        return self.metadata.get("serving", {}).get("maxRequestsPerRequester")
 
     def write_to(self, directory: str | Path) -> Path:
         """Writes the files under ``directory`` (for loaders that want paths); returns it."""
@@ -186,9 +194,13 @@ def _serving_problems(serving) -> list[str]:
         return ["serving must be an object ({failoverSeconds})"]
     failover = serving.get("failoverSeconds", DEFAULT_FAILOVER_SECONDS)
     low, high = FAILOVER_RANGE
+    problems = []
     if isinstance(failover, bool) or not isinstance(failover, (int, float)) or not low <= failover <= high:
-        return [f"serving.failoverSeconds must be a number of seconds from {low} to {high}"]
-    return []
+        problems.append(f"serving.failoverSeconds must be a number of seconds from {low} to {high}")
+    cap = serving.get("maxRequestsPerRequester")
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+        problems.append("serving.maxRequestsPerRequester must be a positive integer")
+    return problems
 
 
 def _metadata_problems(document: dict) -> list[str]:

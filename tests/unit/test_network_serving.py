@@ -294,3 +294,128 @@ def test_serve__assigned_node_stopped__next_node_answers_after_the_failover_time
         assert credited.node == book.order(answer.request_id)[1] and seconds >= failover
     usage = counted(net.checkpoint())
     assert NODES[0] not in usage and sum(usage.values()) == len(inputs)
+
+
+def test_credit__assignee_answers_with_the_proof_of_another_request__bridgers_credit_the_next_checked_answer(
+    digits_package, tmp_path
+):
+    """A lazy assigned node copies an earlier answer (output and proof) instead of running the model:
+    without the check it would be paid; the bridgers' check refuses it and credits the honest node."""
+    from joynet import InferenceNode
+    from joynet.feeless.checks import answer_check
+    from joynet.feeless.handler import circuit_request_id, proof_document
+    from joynet.models.package import ModelPackage
+    from joynet.zk import ZKProver
+    import json
+
+    store, cid, inputs = digits_package
+    net = network(SQLiteLedger(tmp_path / "channels.sqlite3"))
+    honest = InferenceNode(store=store, cache_dir=tmp_path / "honest")
+
+    async def answer_honestly(request_id, node):
+        result = await honest.execute_inference(cid, inputs[0 if request_id == first else 1],
+                                                request_id=circuit_request_id(request_id), node=node)
+        output = {**result.output, "outputCommitment": result.output_commitment_hex}
+        return output, proof_document(result.proof)
+
+    async def traffic():
+        nonlocal first
+        first = await net.requesters[0].send_request(net.channel_id, cid, inputs[0])
+        assignee = net.book().order(first)[0]
+        output, proof = await answer_honestly(first, assignee)
+        await net.nodes[NODES.index(assignee)].send_response(net.channel_id, first, output, proof, node=assignee)
+        second = await net.requesters[0].send_request(net.channel_id, cid, inputs[1])
+        lazy, fallback, _ = net.book().order(second)
+        # the lazy node sends the first answer again (its proof binds the first request and input)
+        await net.nodes[NODES.index(lazy)].send_response(net.channel_id, second, output, proof, node=lazy)
+        output, proof = await answer_honestly(second, fallback)
+        await net.nodes[NODES.index(fallback)].send_response(net.channel_id, second, output, proof, node=fallback)
+        await honest.close()
+        return assignee, lazy, fallback
+
+    first = None
+    first_node, lazy, fallback = run(traffic())
+    package = ModelPackage(cid=cid, metadata=json.loads(run(store.cat(cid))), files={})
+    stream = bytes.fromhex(net.channel_id[2:])
+    unchecked = counted(net.checkpoint())
+    with ZKProver() as prover:
+        check = answer_check(package, prover.verify)
+        checked = build_checkpoint(net.ledger, stream, 0, ZERO32, has_checkpoint=False, bindings=net.bindings(),
+                                   check=check)
+    expected_unchecked, expected_checked = Counter([first_node, lazy]), Counter([first_node, fallback])
+    assert unchecked == dict(expected_unchecked)  # the copy would be paid without the check
+    assert counted(checked) == dict(expected_checked)
+
+
+def test_cap__requester_beyond_the_models_cap__declined_by_its_node_and_a_rogue_answer_never_credited(
+    tmp_path, monkeypatch
+):
+    """serving.maxRequestsPerRequester = 2: the third request of one key is declined (access
+    denied) by the node serving it; a node that serves it anyway is not credited by the bridgers'
+    check, while another requester is still served."""
+    import json
+
+    import yaml
+
+    from joynet import InferenceNode
+    from joynet.feeless.checks import answer_check
+    from joynet.feeless.errors import AccessDeniedError
+    from joynet.feeless.handler import circuit_request_id, proof_document
+    from joynet.feeless.requester import request_over_channel
+    from joynet.models.builtin import write_digits_package
+    from joynet.models.package import ModelPackage, publish_model
+    from joynet.storage import EmbeddedStore
+    from joynet.zk import ZKProver
+    from joynet.zk.digits import load_split
+
+    store = EmbeddedStore(tmp_path / "ipfs")
+    directory = write_digits_package(tmp_path / "pkg")
+    description = yaml.safe_load((directory / "model.yaml").read_text())
+    description["serving"] = {"maxRequestsPerRequester": 2, "failoverSeconds": 30}
+    (directory / "model.yaml").write_text(yaml.safe_dump(description))
+    cid = run(publish_model(store, directory))
+    package = ModelPackage(cid=cid, metadata=json.loads(run(store.cat(cid))), files={})
+    assert package.max_requests_per_requester == 2
+    pixels = load_split()[1].tolist()
+    monkeypatch.setenv("JOYNET_CHANNEL_DB", str(tmp_path / "channels.sqlite3"))  # the node's own handler's
+    net = network(SQLiteLedger(tmp_path / "channels.sqlite3"))
+    del net.bound[NODES[1]], net.bound[NODES[2]]  # one serving node: every request is its own
+
+    async def scenario():
+        node = InferenceNode(store=store, cache_dir=tmp_path / "node", iota_wallet_seed=seed(10))
+        stop = asyncio.Event()
+        loop = asyncio.create_task(node.serve_iota(
+            net.channel_id, cid, node_address=NODES[0], book=AssignmentBook(net.bindings()), stop=stop,
+            failover_seconds=package.failover_seconds, requester_cap=package.max_requests_per_requester))
+        with ZKProver() as prover:
+            async def verify(signals, proof):
+                return prover.verify(signals, proof)
+
+            async def ask(requester, i):
+                return await request_over_channel(
+                    net.requesters[requester], package, net.channel_id, cid, {"pixels": pixels[i], "salt": str(i)},
+                    timeout=60, verify_pairing=verify, bindings=net.bindings())
+
+            served = [await ask(0, 0), await ask(0, 1)]
+            with pytest.raises(AccessDeniedError, match="used up its 2 request"):
+                await ask(0, 2)
+            served.append(await ask(1, 3))
+        # the node serves the third request anyway, with a valid proof: the bridgers do not pay it
+        third = [a for a in net.book().requests.values() if a.requester_count == 3][0]
+        result = await node.execute_inference(cid, {"pixels": pixels[2], "salt": "2"},
+                                              request_id=circuit_request_id(third.request_id), node=NODES[0])
+        await net.nodes[0].send_response(net.channel_id, third.request_id,
+                                         {**result.output, "outputCommitment": result.output_commitment_hex},
+                                         proof_document(result.proof), node=NODES[0])
+        stop.set()
+        await loop
+        await node.close()
+        return served
+
+    served = run(scenario())
+    assert all(answer.proof_verified for answer in served)
+    stream = bytes.fromhex(net.channel_id[2:])
+    with ZKProver() as prover:
+        checked = build_checkpoint(net.ledger, stream, 0, ZERO32, has_checkpoint=False, bindings=net.bindings(),
+                                   check=answer_check(package, prover.verify))
+    assert counted(checked) == {NODES[0]: 3}  # two of the first requester's, one of the second's
