@@ -54,7 +54,7 @@ logger = logging.getLogger("joynet.channels.pubsub")
 
 TOPIC_PREFIX = "joynet-channel-v1/"
 MESSAGE, SYNC, HEAD = b"M", b"S", b"H"
-SETTLE_SECONDS = 0.5
+SETTLE_SECONDS = 1.0
 # How long opening a channel waits for a peer to say how far the channel goes.
 SYNC_WAIT_SECONDS = 2.0
 # How long opening a channel listens for more peers' heads after the first answer.

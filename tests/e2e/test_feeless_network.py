@@ -122,9 +122,8 @@ def test_feeless_network__three_edge_agents_one_killed__every_request_answered_a
         return book
 
     try:
-        for agent in agents:
+        for agent in agents:  # operators join one after another
             agent.start()
-        for agent in agents:
             agent.wait_ready()
         try:
             wait_for(lambda: len(book().serving) == 3, 60, "the three nodes vouching on the stream")
