@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,7 @@ FEELESS_NODE = ALICE  # runs the feeless model's node (a staked node, paid from 
 FEELESS_BUDGET, FEELESS_RATE = 10 * JOY, JOY // 2  # the owner's sponsorship: budget, JOY per inference
 # Development wallets (BIP-39 test vectors) of the feeless channel's node and requester.
 NODE_WALLET = "abandon " * 11 + "about"
+OWNER_WALLET = "letter advice cage absurd amount doctor acoustic avoid letter advice cage above"
 REQUESTER_WALLET = "legal winner thank year wave sausage worth useful legal winner thank yellow"
 SENTENCES = [
     "Edge nodes stake JOY and serve models.",
@@ -271,8 +273,10 @@ class Demo:
                 f"weights {metadata[name]['weightsCommitment'][:18]}..."
             )
 
-        # The feeless model: the node announces its channel; the channel id is the model's stream.
+        # The feeless model: its owner announces an open channel, which staked nodes bound to the
+        # model serve; the channel id is the model's stream.
         from joynet import InferenceNode
+        from joynet.feeless.handler import IOTAInferenceHandler
 
         node_client = ModelMarketplace(contract_address=self.marketplace.address)
         self.serving = InferenceNode(
@@ -288,7 +292,8 @@ class Demo:
             iota_wallet_seed=REQUESTER_WALLET,
         )
         self.feeless_nodes = [self.serving, self.requesting]
-        self.channel_id = asyncio.run(self.serving.open_model_channel(FEELESS, private=True))
+        self.owner_channel = IOTAInferenceHandler(wallet_seed=OWNER_WALLET)
+        self.channel_id = asyncio.run(self.owner_channel.create_model_channel(FEELESS, private=False, open=True))
         verification = metadata[DIGITS]["verification"]
         asyncio.run(
             client.register_model(
@@ -304,18 +309,18 @@ class Demo:
         # Each registration is two transactions: a commitment to (name, owner, salt), then the
         # registration itself from a later block.
         self.record_registrations(registered_from)
-        # The stream's author (the node) consents on the stream to carry this model of this owner;
+        # The stream's author (the owner) consents on the stream to carry this model of this owner;
         # the owner asks the bridgers, who link it once they saw that consent.
         from joynet.feeless.claims import STREAM_LINK, ChannelClaim
 
         consent = ChannelClaim(STREAM_LINK, model_key(FEELESS), owner.address, chain.chain_id, self.validator.address)
-        asyncio.run(self.serving.iota_handler().post_claim(self.channel_id, consent))
+        asyncio.run(self.owner_channel.post_claim(self.channel_id, consent))
         stream = bytes.fromhex(self.channel_id[2:])
         receipt = self.validator.requestStreamLink(stream, model_key(FEELESS), sender=owner)
         self.steps.record("requestStreamLink", receipt)
         self.say(
-            f"{FEELESS:<15} price 0, stream {self.channel_id[:18]}... (the node's channel, which consented to "
-            f"carry it); the bridgers are asked to link it in IOTAValidator"
+            f"{FEELESS:<15} price 0, stream {self.channel_id[:18]}... (the owner's open channel, which the "
+            f"network's nodes serve); the bridgers are asked to link it in IOTAValidator"
         )
         self.sponsor_feeless(owner)
 
@@ -330,6 +335,7 @@ class Demo:
         from joynet.feeless.claims import NODE_KEY, ChannelClaim
 
         handler = self.serving.iota_handler()
+        asyncio.run(handler.ensure_subscribed(self.channel_id))  # a subscriber posts on an open channel
         self.steps.record(
             "bindChannelKey", self.validator.bindChannelKey(model, handler.identity.public_key, sender=node)
         )
@@ -622,10 +628,22 @@ class Demo:
         images = self.images[self.plan.digits : self.plan.digits + self.plan.feeless]
 
         async def scenario():
+            from joynet.feeless.assignment import AssignmentBook
+            from joynet.feeless.claims import Bindings
             from joynet.zk import random_salt
 
+            client = self.serving.marketplace
+            bindings = Bindings(
+                model_key(FEELESS), chain.chain_id, self.validator.address, partial(client.channel_key_of, FEELESS)
+            )
             served = asyncio.create_task(
-                self.serving.serve_iota(self.channel_id, FEELESS, node_address=node, max_requests=len(images))
+                self.serving.serve_iota(
+                    self.channel_id,
+                    FEELESS,
+                    node_address=node,
+                    max_requests=len(images),
+                    book=AssignmentBook(bindings),
+                )
             )
             for pixels, label in images:
                 started = time.monotonic()
@@ -853,6 +871,8 @@ class Demo:
         for node in self.feeless_nodes:
             asyncio.run(node.close())
         self.feeless_nodes = []
+        if getattr(self, "owner_channel", None) is not None:
+            self.owner_channel.close()
         if left := self.supervisor.leftovers():
             raise DemoError(f"processes still running after the stop: {left}")
 

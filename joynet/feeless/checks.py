@@ -6,8 +6,9 @@ model's answer must carry a Groth16 proof whose public signals state this model,
 output, this request and the answering node (``ModelRuntime.proof_statement``), and whose pairing
 holds; and the request must be within its requester's cap, when the model sets one. On an open
 channel (one the network serves) requests and answers are public, so the bridgers check every
-answer before they count it (:func:`answer_check`); on a private channel they see only its
-accounting part and cannot.
+answer before they count it (:func:`answer_check`). On a private channel they see only an
+answer's accounting part and cannot check it: they credit none (a private model's usage is
+neither paid from a budget nor weighed in a usage pool).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def model_answer_checks(marketplace, store) -> Callable[[bytes], AnswerCheck]:
     def checks_for(model_id: bytes) -> AnswerCheck:
         def check(assignment: Assignment, answer: Answer) -> bool:
             if "output" not in answer.body:
-                return True  # a private channel's answer: masked, nothing to check (nor to read)
+                return False  # a private channel's answer: masked, so it cannot be checked
             if model_id not in checks:  # the model's metadata is read at its first public answer
                 checks[model_id] = _model_check(marketplace, store, model_id, verify_pairing)
             return checks[model_id](assignment, answer)
@@ -98,7 +99,7 @@ def _checks_out(
     package: ModelPackage, verify_pairing: SyncPairingCheck, assignment: Assignment, answer: Answer
 ) -> bool:
     if "output" not in answer.body:
-        return True  # a private channel's answer: its output and proof are masked from the bridgers
+        return False  # a private channel's answer: its output and proof are masked from the bridgers
     response = IOTAInferenceResponse(
         answer.message_id,
         assignment.request_id,

@@ -1,5 +1,6 @@
-"""Feeless inference end to end on Anvil: a price-0 digits model with a stream; requests and
-ZK-proven results travel over the channel (the requester sends no transaction); two `ape run
+"""Feeless inference end to end on Anvil: a price-0 digits model whose stream is its owner's open
+channel, served by a staked node bound to it; requests and ZK-proven results travel over the
+channel (the requester sends no transaction); two `ape run
 iota_bridger` processes link the stream to the model its author consented to (not to a
 squatter's), exchange signatures on the bridge board and checkpoint the stream, which pays the
 node, whose channel key is bound to it on chain, from the owner's budget. ProofOfUse counts the
@@ -9,6 +10,7 @@ pair) checkpoint only what is new."""
 
 import asyncio
 import os
+from functools import partial
 
 import pytest
 
@@ -18,13 +20,16 @@ from joynet.channels import MessageType, SQLiteLedger
 from joynet.channels.merkle import merkle_leaf, merkle_proof
 from joynet.chain.deploy import JOY
 from joynet.chain.marketplace import model_key, registration_commitment
-from joynet.feeless.claims import NODE_KEY, STREAM_LINK, ChannelClaim
+from joynet.feeless.assignment import AssignmentBook
+from joynet.feeless.claims import NODE_KEY, STREAM_LINK, Bindings, ChannelClaim
+from joynet.feeless.handler import IOTAInferenceHandler
 from joynet.models.package import load_model_package, publish_model
 from joynet.models.builtin import write_digits_package
 from joynet.storage import EmbeddedStore
 from joynet.zk.digits import load_split
 
 NODE_SEED = "abandon " * 11 + "about"
+OWNER_SEED = "letter advice cage absurd amount doctor acoustic avoid letter advice cage above"
 REQUESTER_SEED = "legal winner thank year wave sausage worth useful legal winner thank yellow"
 MODEL = "feeless-digits"
 POOL = 10_000 * JOY
@@ -34,15 +39,18 @@ BUDGET, RATE = 10 * JOY, JOY
 @pytest.fixture
 def feeless_env(tmp_path, monkeypatch, deployment, chain):
     monkeypatch.setenv("JOYNET_CHANNEL_DB", str(tmp_path / "channels.sqlite3"))
+    monkeypatch.setenv("JOYNET_IPFS_DIR", str(tmp_path / "ipfs"))  # the bridgers check answers against the model's metadata
     monkeypatch.setenv("JOYNET_DEPLOYMENTS_DIR", str(tmp_path / "deployments"))
     deployment.save(tmp_path / "deployments" / "local.json")
     return {**os.environ, "APE_FOUNDRY_HOST": chain.provider.uri}
 
 
-def feeless_requests(serving, requesting, channel_id, inputs, node_address):
+def feeless_requests(serving, requesting, channel_id, inputs, node_address, chain, bridge):
     async def scenario():
+        bindings = Bindings(model_key(MODEL), chain.chain_id, bridge.address,
+                            partial(serving.marketplace.channel_key_of, MODEL))
         served = asyncio.create_task(serving.serve_iota(channel_id, MODEL, node_address=node_address,
-                                                        max_requests=len(inputs)))
+                                                        max_requests=len(inputs), book=AssignmentBook(bindings)))
         results = [await requesting.execute_inference(MODEL, data, use_iota=True) for data in inputs]
         assert await served == len(inputs)
         return results
@@ -63,9 +71,10 @@ def test_feeless__channel_inferences_two_bridgers__node_paid_from_the_owners_bud
     serving = InferenceNode(store=store, cache_dir=tmp_path / "models", iota_wallet_seed=NODE_SEED, marketplace=client)
     requesting = InferenceNode(store=store, cache_dir=tmp_path / "req", iota_wallet_seed=REQUESTER_SEED, marketplace=client)
 
-    # The node announces the model's channel; the owner registers the price-0 model with it as stream
-    # (committed first, registered from a later block).
-    channel_id = asyncio.run(serving.open_model_channel(MODEL, private=True))
+    # The owner announces the model's open channel and registers the price-0 model with it as stream
+    # (committed first, registered from a later block); staked nodes bound to the model serve it.
+    owner_channel = IOTAInferenceHandler(wallet_seed=OWNER_SEED)
+    channel_id = asyncio.run(owner_channel.create_model_channel(MODEL, private=False, open=True))
     stream = bytes.fromhex(channel_id[2:])
     circuit = bytes.fromhex(package.verification["circuitId"][2:])
     salt = model_key(f"salt:{MODEL}")
@@ -79,15 +88,16 @@ def test_feeless__channel_inferences_two_bridgers__node_paid_from_the_owners_bud
     marketplace.registerModel(squat, f"ipfs://{cid}", bytes.fromhex(package.weights_commitment[2:]), 0,
                               (1, circuit, 0), stream, salt, sender=outsider)
     bridge.requestStreamLink(stream, squat, sender=outsider)
-    # The stream's author (the node) consents to carry the owner's model; the owner asks the bridgers.
+    # The stream's author (the owner) consents to carry the owner's model; the owner asks the bridgers.
     consent = ChannelClaim(STREAM_LINK, model_key(MODEL), model_owner.address, chain.chain_id, bridge.address)
-    asyncio.run(serving.iota_handler().post_claim(channel_id, consent))
+    asyncio.run(owner_channel.post_claim(channel_id, consent))
     bridge.requestStreamLink(stream, model_key(MODEL), sender=model_owner)
     # Feeless means sponsored: the node stakes for the model and binds its channel key; the owner
     # funds the model's budget and sets what it pays per inference.
     register_node(node_operator, [model_key(MODEL)])
     bridge.bindChannelKey(model_key(MODEL), serving.iota_handler().identity.public_key, sender=node_operator)
     vouch = ChannelClaim(NODE_KEY, model_key(MODEL), node_operator.address, chain.chain_id, bridge.address)
+    asyncio.run(serving.iota_handler().ensure_subscribed(channel_id))
     asyncio.run(serving.iota_handler().post_claim(channel_id, vouch))
     # Another staked node binds the same key to itself: it can neither take the node's answers nor block it.
     register_node(alice, [model_key(MODEL)])
@@ -109,7 +119,7 @@ def test_feeless__channel_inferences_two_bridgers__node_paid_from_the_owners_bud
     _, pixels, _, labels = load_split()
     inputs = [{"pixels": row, "salt": str(1000 + i)} for i, row in enumerate(pixels.tolist()[:3])]
     height = chain.blocks.height
-    results = feeless_requests(serving, requesting, channel_id, inputs[:2], node_operator.address)
+    results = feeless_requests(serving, requesting, channel_id, inputs[:2], node_operator.address, chain, bridge)
     assert chain.blocks.height == height  # no transaction from the requester (nor from anyone)
     assert all(result.proof_verified for result in results)
 
@@ -142,13 +152,14 @@ def test_feeless__channel_inferences_two_bridgers__node_paid_from_the_owners_bud
     assert not bridge.verifyInclusion(stream, state.sequence, b"\x01" * 32, merkle_proof(leaves, index))
 
     # One more inference; a restarted pair of bridgers credits only the new one.
-    feeless_requests(serving, requesting, channel_id, inputs[2:], node_operator.address)
+    feeless_requests(serving, requesting, channel_id, inputs[2:], node_operator.address, chain, bridge)
     run_bridgers(feeless_env, [8, 9])
     assert bridge.streamOf(stream).checkpoints == 2
     assert proof_of_use.modelUsage(epoch, model_key(MODEL)) == 3
     assert bridge.earningsOf(model_key(MODEL), node_operator) == 3 * (RATE - cut)
     assert proof_of_use.nodeUsage(epoch, node_operator) == proof_of_use.ownerUsage(epoch, model_owner) == 3 * cut
     asyncio.run(serving.close())
+    owner_channel.close()
     asyncio.run(requesting.close())
 
     # The node withdraws its pay; after the epoch, owner and node claim from the DAO's pool at most

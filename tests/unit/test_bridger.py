@@ -246,3 +246,16 @@ def test_board__link_signatures__members_only_and_never_moved_to_another_link(le
     signatures = board.link_signatures(link, members.__contains__)
     assert set(signatures) == {MEMBERS[0].address, MEMBERS[1].address}
     assert board.link_signatures(squat, members.__contains__) == {}
+
+
+def test_build_checkpoint__private_channel_with_the_bridgers_answer_check__nothing_credited(ledger):
+    """A private channel's answers are masked from the bridgers: they cannot check them, so the
+    bridger agent's check credits none (a private model's usage is not paid)."""
+    from joynet.feeless.checks import answer_check
+    from joynet.models.package import ModelPackage
+
+    stream, keys = channel_with_traffic(ledger, [(0, "node", NODE_A, None), (1, "node", NODE_A, None)])
+    bindings = chain_binding(keys, {NODE_A: "node"})
+    assert counted(checkpoint_of(ledger, stream, bindings)) == [(NODE_A.lower(), 2)]  # who answered: bound
+    check = answer_check(ModelPackage(cid="unused", metadata={}, files={}), lambda signals, proof: True)
+    assert checkpoint_of(ledger, stream, bindings, check=check) is None
