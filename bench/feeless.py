@@ -1,8 +1,9 @@
 """Feeless request -> verified answer over the local channel (the embedded ledger): a requester
-with no EVM account asks a node serving the model's channel, and verifies the answer it gets (the
-Groth16 proof with snarkjs for the ZK digits model; the output commitment for MiniLM). The models
-are the built-in packages, published to an embedded store and registered at price 0 on the
-bench's chain, each with the serving node's channel as its stream and the node's channel key
+with no EVM account asks on the model owner's open channel, which a staked node bound to the model
+serves (the channel's assignment book gives it every request), and verifies the answer it gets
+(the Groth16 proof with snarkjs for the ZK digits model; the output commitment for MiniLM). The
+models are the built-in packages, published to an embedded store and registered at price 0 on
+the bench's chain, each with its owner's open channel as its stream and the node's channel key
 bound to it and vouching for it (the requester accepts answers only from such a node)."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import statistics
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from unittest import mock
 
@@ -19,6 +21,7 @@ from joynet.chain.marketplace import ModelMarketplace, model_key
 
 NODE_SEED = "abandon " * 11 + "about"  # BIP-39 test vectors: development wallets only
 REQUESTER_SEED = "legal winner thank year wave sausage worth useful legal winner thank yellow"
+OWNER_SEED = "letter advice cage absurd amount doctor acoustic avoid letter advice cage above"
 
 
 def measure_feeless(marketplace_address: str, owner, operator, bridge, n: int = 20) -> dict[str, float]:
@@ -31,7 +34,9 @@ async def _measure(marketplace_address: str, owner, operator, bridge, n: int) ->
     from ape import chain
 
     from joynet.edge.inference_node import InferenceNode
-    from joynet.feeless.claims import NODE_KEY, ChannelClaim
+    from joynet.feeless.assignment import AssignmentBook
+    from joynet.feeless.claims import NODE_KEY, Bindings, ChannelClaim
+    from joynet.feeless.handler import IOTAInferenceHandler
     from joynet.inference.runtimes.sentence_embedding import offline
     from joynet.models.builtin import publish_builtin_models
     from joynet.models.package import load_model_package
@@ -60,11 +65,12 @@ async def _measure(marketplace_address: str, owner, operator, bridge, n: int) ->
             store=store, cache_dir=Path(work) / "requester", iota_wallet_seed=REQUESTER_SEED, marketplace=client
         )
         ledger.start()
+        owner_channel = IOTAInferenceHandler(wallet_seed=OWNER_SEED)
         try:
             for name in ("digits", "minilm"):
                 model = f"bench-feeless-{name}"
                 package = await load_model_package(store, cids[name])
-                channel_id = await serving.open_model_channel(model, private=True)
+                channel_id = await owner_channel.create_model_channel(model, private=False, open=True)
                 await client.register_model(
                     model,
                     f"ipfs://{cids[name]}",
@@ -78,9 +84,19 @@ async def _measure(marketplace_address: str, owner, operator, bridge, n: int) ->
                 handler = serving.iota_handler()
                 bridge.bindChannelKey(model_key(model), handler.identity.public_key, sender=operator)
                 claim = ChannelClaim(NODE_KEY, model_key(model), operator.address, chain.chain_id, bridge.address)
+                await handler.ensure_subscribed(channel_id)
                 await handler.post_claim(channel_id, claim)
+                bindings = Bindings(
+                    model_key(model), chain.chain_id, bridge.address, partial(client.channel_key_of, model)
+                )
                 served = asyncio.create_task(
-                    serving.serve_iota(channel_id, model, node_address=operator.address, max_requests=n + 1)
+                    serving.serve_iota(
+                        channel_id,
+                        model,
+                        node_address=operator.address,
+                        max_requests=n + 1,
+                        book=AssignmentBook(bindings),
+                    )
                 )
                 seconds = []
                 for index in range(n + 1):
@@ -94,6 +110,7 @@ async def _measure(marketplace_address: str, owner, operator, bridge, n: int) ->
                 results[f"feeless.{name}_p50_s"] = round(statistics.median(seconds), 3)
                 results[f"feeless.{name}_p90_s"] = round(statistics.quantiles(seconds, n=10)[-1], 3)
         finally:
+            owner_channel.close()
             await serving.close()
             await requesting.close()
             ledger.stop()
