@@ -330,12 +330,6 @@ class IOTAInferenceHandler:
         self._pump(session)
         return session.channel.state.announcement is not None and session.channel.state.open
 
-    def responses_to(self, channel_id: str | bytes, request_id: str) -> list[IOTAInferenceResponse]:
-        """Every response to ``request_id`` read so far, in channel order."""
-        session = self._session(channel_id)
-        self._pump(session)
-        return list(session.responses.get(request_id, []))
-
     # ---- plumbing ----
 
     def _session(self, channel_id: str | bytes) -> _Session:

@@ -9,6 +9,7 @@ IPFS pubsub with each party on its own daemon (five js-ipfs peers: the requester
 agent, the bridgers), the transport between machines."""
 
 import asyncio
+import json
 import os
 import signal
 import time
@@ -197,6 +198,14 @@ def test_feeless_network__three_edge_agents_one_killed__every_request_answered_a
         for agent in agents:
             if agent is not victim:
                 assert agent.stop() == 0, agent.log()  # SIGTERM: the feeless loop ends, the agent drains
+        # `edge_agent status` reports what each surviving agent answered on the channel (its journal)
+        survivor = next(agent for agent in agents if agent is not victim)
+        status = survivor.status()
+        assert status.returncode == 0, status.stderr
+        answered = json.loads(status.stdout)["feeless"]
+        mine = sum(1 for a in final.requests.values() for answer in a.answers
+                   if answer.node == addresses[survivor.index])
+        assert answered.get("served", 0) == mine > 0, (answered, mine)
     finally:
         for agent in agents:
             if agent.running():

@@ -122,3 +122,24 @@ def test_channel_signature__verified_by_iota_sdk():
 def test_from_mnemonic__not_a_bip39_mnemonic__refused(mnemonic, why):
     with pytest.raises(ValueError, match="not a valid BIP-39 mnemonic"):
         ChannelIdentity.from_mnemonic(mnemonic)
+
+
+def test_channel_mnemonic__no_file__a_new_24_word_mnemonic_kept_owner_only_and_the_same_next_time(tmp_path):
+    import stat
+
+    from joynet.channels.keys import channel_mnemonic
+
+    path = tmp_path / "edge" / "node.channel-key"
+    words = channel_mnemonic(path)
+    assert len(words.split()) == 24 and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert channel_mnemonic(path) == words
+    assert ChannelIdentity.from_mnemonic(words).public_key == ChannelIdentity.from_mnemonic(channel_mnemonic(path)).public_key
+
+
+def test_channel_mnemonic__file_damaged_by_hand__refused_with_the_reason(tmp_path):
+    from joynet.channels.keys import channel_mnemonic
+
+    path = tmp_path / "node.channel-key"
+    path.write_text("abandon abandon not words")
+    with pytest.raises(ValueError, match="not a valid BIP-39 mnemonic"):
+        channel_mnemonic(path)
