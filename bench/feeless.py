@@ -13,7 +13,6 @@ import os
 import statistics
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 from unittest import mock
 
@@ -86,9 +85,7 @@ async def _measure(marketplace_address: str, owner, operator, bridge, n: int) ->
                 claim = ChannelClaim(NODE_KEY, model_key(model), operator.address, chain.chain_id, bridge.address)
                 await handler.ensure_subscribed(channel_id)
                 await handler.post_claim(channel_id, claim)
-                bindings = Bindings(
-                    model_key(model), chain.chain_id, bridge.address, partial(client.channel_key_of, model)
-                )
+                bindings = Bindings.registered(client, model)
                 served = asyncio.create_task(
                     serving.serve_iota(
                         channel_id,

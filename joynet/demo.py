@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -196,6 +195,7 @@ class Demo:
         self.accounts = accounts.test_accounts
         self.store: EmbeddedStore | None = None  # set when the models are published
         self.feeless_nodes: list = []
+        self.owner_channel: Any = None  # the feeless model owner's channel handler, once it announced it
         self.references: dict[str, Callable[..., Any]] = {}
         self.frameworks: dict[str, str] = {}  # model name -> its metadata's framework, once published
 
@@ -632,10 +632,7 @@ class Demo:
             from joynet.feeless.claims import Bindings
             from joynet.zk import random_salt
 
-            client = self.serving.marketplace
-            bindings = Bindings(
-                model_key(FEELESS), chain.chain_id, self.validator.address, partial(client.channel_key_of, FEELESS)
-            )
+            bindings = Bindings.registered(self.serving.marketplace, FEELESS)
             served = asyncio.create_task(
                 self.serving.serve_iota(
                     self.channel_id,
@@ -871,8 +868,9 @@ class Demo:
         for node in self.feeless_nodes:
             asyncio.run(node.close())
         self.feeless_nodes = []
-        if getattr(self, "owner_channel", None) is not None:
+        if self.owner_channel is not None:
             self.owner_channel.close()
+            self.owner_channel = None
         if left := self.supervisor.leftovers():
             raise DemoError(f"processes still running after the stop: {left}")
 

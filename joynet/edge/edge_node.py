@@ -434,13 +434,11 @@ class EdgeNode:
     async def _join_channel(self, key: bytes, name: str, channel_id: str) -> None:
         """Binds this node's channel key to the feeless model on chain, vouches for the node with it
         on the model's channel and starts answering the requests assigned to it there."""
-        from ape import chain
-
         from joynet.feeless.assignment import AssignmentBook
         from joynet.feeless.claims import NODE_KEY, Bindings, ChannelClaim
 
-        bridge = self.market.bridge()
-        if bridge is None:
+        bridge, bindings = self.market.bridge(), Bindings.registered(self.market, key)
+        if bridge is None or bindings is None:
             raise EdgeNodeError(f"cannot serve the feeless model {name!r}: this deployment has no feeless bridge")
         if not self.inference.iota_wallet_seed:
             raise EdgeNodeError(
@@ -456,10 +454,9 @@ class EdgeNode:
         if self.market.channel_key_of(key, self.address) != channel_key:
             await self._transact(bridge.bindChannelKey, key, channel_key)
             logger.info("bound channel key 0x%s to %s", channel_key.hex()[:16], name)
-        vouch = ChannelClaim(NODE_KEY, key, self.address, chain.chain_id, bridge.address)
+        vouch = ChannelClaim(NODE_KEY, key, self.address, bindings.chain_id, bridge.address)
         if (channel_key, vouch) not in handler.claims(channel_id):
             await handler.post_claim(channel_id, vouch)
-        bindings = Bindings(key, chain.chain_id, bridge.address, partial(self.market.channel_key_of, key))
         package = self._loaded[key].package
         failover = package.failover_seconds
         loop = asyncio.create_task(

@@ -20,7 +20,6 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -340,15 +339,7 @@ class InferenceNode:
         await self.subscribe_once(channel_id, credential)
         # A model registered on chain: only a node whose channel key is bound to it may answer.
         # A model named by its CID has no registry entry, hence no binding to check.
-        bindings = None
-        bridge = self.marketplace.bridge() if as_cid(model_id) is None else None
-        if bridge is not None:
-            from ape import chain
-
-            from joynet.chain.marketplace import model_key
-
-            key_of_node = partial(self.marketplace.channel_key_of, model_id)
-            bindings = Bindings(model_key(model_id), chain.chain_id, bridge.address, key_of_node)
+        bindings = Bindings.registered(self.marketplace, model_id) if as_cid(model_id) is None else None
         answer = await request_over_channel(
             self.iota_handler(),
             package,

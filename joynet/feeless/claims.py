@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 
 from eth_utils import is_address, to_checksum_address
 
@@ -140,6 +141,20 @@ class Bindings:
             if (claim.kind, claim.model_id, claim.chain_id, claim.validator)
             == (NODE_KEY, self.model_id, self.chain_id, validator)
         }
+
+    @classmethod
+    def registered(cls, marketplace, model_id: str | bytes) -> Bindings | None:
+        """The chain's bindings of a model registered through ``marketplace`` (a
+        ``joynet.chain.marketplace.ModelMarketplace``), read from its feeless bridge; None when the
+        deployment has no bridge."""
+        from ape import chain
+
+        from joynet.chain.marketplace import model_key
+
+        bridge = marketplace.bridge()
+        if bridge is None:
+            return None
+        return cls(model_key(model_id), chain.chain_id, bridge.address, partial(marketplace.channel_key_of, model_id))
 
     def credits(self, key: bytes, node: str, vouched: set[tuple[bytes, str]]) -> bool:
         """Whether an answer signed by ``key`` counts as served by ``node``: the key vouched for the

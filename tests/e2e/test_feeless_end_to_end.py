@@ -10,7 +10,6 @@ pair) checkpoint only what is new."""
 
 import asyncio
 import os
-from functools import partial
 
 import pytest
 
@@ -45,10 +44,9 @@ def feeless_env(tmp_path, monkeypatch, deployment, chain):
     return {**os.environ, "APE_FOUNDRY_HOST": chain.provider.uri}
 
 
-def feeless_requests(serving, requesting, channel_id, inputs, node_address, chain, bridge):
+def feeless_requests(serving, requesting, channel_id, inputs, node_address):
     async def scenario():
-        bindings = Bindings(model_key(MODEL), chain.chain_id, bridge.address,
-                            partial(serving.marketplace.channel_key_of, MODEL))
+        bindings = Bindings.registered(serving.marketplace, MODEL)
         served = asyncio.create_task(serving.serve_iota(channel_id, MODEL, node_address=node_address,
                                                         max_requests=len(inputs), book=AssignmentBook(bindings)))
         results = [await requesting.execute_inference(MODEL, data, use_iota=True) for data in inputs]
@@ -119,7 +117,7 @@ def test_feeless__channel_inferences_two_bridgers__node_paid_from_the_owners_bud
     _, pixels, _, labels = load_split()
     inputs = [{"pixels": row, "salt": str(1000 + i)} for i, row in enumerate(pixels.tolist()[:3])]
     height = chain.blocks.height
-    results = feeless_requests(serving, requesting, channel_id, inputs[:2], node_operator.address, chain, bridge)
+    results = feeless_requests(serving, requesting, channel_id, inputs[:2], node_operator.address)
     assert chain.blocks.height == height  # no transaction from the requester (nor from anyone)
     assert all(result.proof_verified for result in results)
 
@@ -152,7 +150,7 @@ def test_feeless__channel_inferences_two_bridgers__node_paid_from_the_owners_bud
     assert not bridge.verifyInclusion(stream, state.sequence, b"\x01" * 32, merkle_proof(leaves, index))
 
     # One more inference; a restarted pair of bridgers credits only the new one.
-    feeless_requests(serving, requesting, channel_id, inputs[2:], node_operator.address, chain, bridge)
+    feeless_requests(serving, requesting, channel_id, inputs[2:], node_operator.address)
     run_bridgers(feeless_env, [8, 9])
     assert bridge.streamOf(stream).checkpoints == 2
     assert proof_of_use.modelUsage(epoch, model_key(MODEL)) == 3

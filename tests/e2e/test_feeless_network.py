@@ -111,8 +111,7 @@ def test_feeless_network__three_edge_agents_one_killed__every_request_answered_a
     agents = [EdgeAgent.in_workdir(index, tmp_path, party_env(network_env, channel_apis, "agents", i), [MODEL])
               for i, index in enumerate(AGENT_ACCOUNTS)]
     addresses = {agent.index: accounts.test_accounts[agent.index].address for agent in agents}
-    bindings = Bindings(key, chain.chain_id, bridge.address,
-                        lambda node: (lambda k: None if k == bytes(32) else k)(bytes(bridge.channelKeyOf(key, node))))
+    bindings = Bindings.registered(ModelMarketplace(contract_address=marketplace.address), MODEL)
 
     ledger = open_transport()  # the test's view of the channel (its own replica on pubsub)
 
