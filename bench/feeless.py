@@ -38,7 +38,7 @@ async def _measure(marketplace_address: str, owner, operator, bridge, n: int) ->
     from joynet.feeless.handler import IOTAInferenceHandler
     from joynet.inference.runtimes.sentence_embedding import offline
     from joynet.models.builtin import publish_builtin_models
-    from joynet.models.package import load_model_package
+    from joynet.models.package import load_model_metadata
     from joynet.storage import EmbeddedStore
     from joynet.zk import random_salt
     from joynet.zk.digits import load_split
@@ -68,16 +68,16 @@ async def _measure(marketplace_address: str, owner, operator, bridge, n: int) ->
         try:
             for name in ("digits", "minilm"):
                 model = f"bench-feeless-{name}"
-                package = await load_model_package(store, cids[name])
+                metadata = await load_model_metadata(store, cids[name])
                 channel_id = await owner_channel.create_model_channel(model, private=False, open=True)
                 await client.register_model(
                     model,
                     f"ipfs://{cids[name]}",
                     price=0,
                     iota_stream_id=channel_id,
-                    weights_commitment=package.weights_commitment,
+                    weights_commitment=metadata["weightsCommitment"],
                     quorum=1,
-                    circuit_id=package.verification.get("circuitId"),
+                    circuit_id=metadata["verification"].get("circuitId"),
                 )
                 client.coordinator.serveModel(model_key(model), sender=operator)
                 handler = serving.iota_handler()

@@ -43,6 +43,7 @@ logger = logging.getLogger("joynet.inference")
 MODEL_CACHE_ENV = "JOYNET_MODEL_CACHE"
 _VERIFIER_LANE = "verifier"  # the lane that checks channel answers' proofs
 ZERO_BYTES32 = b"\x00" * 32
+FILES_DIR = "files"  # under the cache directory: models' files, each named by its CID
 
 
 def default_cache_dir() -> Path:
@@ -109,8 +110,9 @@ class InferenceNode:
         """``web3_provider`` / ``contract_address``: where the marketplace is (used, lazily, only
         to resolve model ids registered on chain; defaults: the connected provider and the
         deployment file); ``marketplace``: an existing ``joynet.ModelMarketplace`` instead;
-        ``store``: the ModelStore (default ``open_store()``); ``cache_dir``: where runtimes that
-        need files on disk write a package's verified files, one directory per metadata CID;
+        ``store``: the ModelStore (default ``open_store()``); ``cache_dir``: where models' files
+        are kept once fetched (``files/<CID>``) and runtimes keep what they derive from them
+        (one directory per metadata CID);
         ``device``: "cpu" or "cuda" (default: cuda when available); ``max_input_bytes``: the
         largest input payload accepted; ``prover_factory``: () -> ZKProver for ZK models."""
         if max_input_bytes <= 0:
@@ -195,7 +197,7 @@ class InferenceNode:
     async def _load(self, cid: str) -> LoadedModel:
         started = time.perf_counter()
         try:
-            package = await load_model_package(self.store, cid)
+            package = await load_model_package(self.store, cid, self.cache_dir / FILES_DIR)
         except StoreError as error:
             raise ModelLoadError(f"model {cid} cannot be loaded from the store: {error}") from None
         except ModelPackageError as error:

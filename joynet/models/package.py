@@ -17,19 +17,24 @@ credit none of them.
 
 ``publish_model`` builds it from a directory holding the files and a ``model.yaml`` (or
 ``model.json``) with every field but ``files``; ``load_model_package`` fetches it back, checks
-it, and fetches every file (each verified against its CID by the store).
+it, and fetches every file into a cache directory (each piece verified against its CID by the
+store). Files are streamed both ways: a model file is never held whole in memory, only on disk.
 """
 
 import json
+import os
 import re
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import yaml
+from eth_hash.auto import keccak
 
 from joynet.models.errors import ModelPackageError
 from joynet.storage import ModelStore
-from joynet.storage.cids import parse_cid
+from joynet.storage.cids import cid_text, parse_cid
 from joynet.storage.errors import InvalidCIDError
 
 DESCRIPTION_FILES = ("model.yaml", "model.yml", "model.json")
@@ -39,13 +44,17 @@ DEFAULT_FAILOVER_SECONDS = 10.0
 FAILOVER_RANGE = (0.5, 600.0)
 
 _BYTES32 = re.compile(r"0x[0-9a-fA-F]{64}")
+_HASH_PIECE = 1 << 20
+
+# Called as files are added or fetched: (file name, bytes done, the file's size).
+PackageProgress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
 class ModelPackage:
     cid: str  # of the metadata document
     metadata: dict
-    files: dict[str, bytes]  # name -> contents, each verified against its CID
+    files: dict[str, Path]  # name -> the file on disk, verified against its CID as it was fetched
 
     @property
     def name(self) -> str:
@@ -85,19 +94,45 @@ class ModelPackage:
         """The feeless requests one requester key may have served (see above), or None."""
         return self.metadata.get("serving", {}).get("maxRequestsPerRequester")
 
+    def path(self, name: str) -> Path:
+        """Where the package's file ``name`` is on disk; ModelPackageError if it has none."""
+        if name not in self.files:
+            raise ModelPackageError(f"model {self.cid}: the package has no file {name!r}")
+        return self.files[name]
+
+    def read(self, name: str) -> bytes:
+        """The contents of a (small) file of the package."""
+        return self.path(name).read_bytes()
+
+    def keccak(self, name: str) -> str:
+        """0x + keccak256 of a file of the package, read piece by piece."""
+        digest = keccak.new(b"")
+        with self.path(name).open("rb") as stream:
+            while piece := stream.read(_HASH_PIECE):
+                digest.update(piece)
+        return "0x" + digest.digest().hex()
+
     def write_to(self, directory: str | Path) -> Path:
-        """Writes the files under ``directory`` (for loaders that want paths); returns it."""
+        """Lays the files out under ``directory`` by name (for loaders that want a directory):
+        hard links to the cached files where the file system allows, copies otherwise."""
         directory = Path(directory)
-        for name, contents in self.files.items():
+        for name, source in self.files.items():
             path = directory / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(contents)
+            path.unlink(missing_ok=True)
+            try:
+                os.link(source, path)
+            except OSError:
+                shutil.copyfile(source, path)
         return directory
 
 
-async def publish_model(store: ModelStore, directory: str | Path, *, cid_version: int = 0) -> str:
+async def publish_model(
+    store: ModelStore, directory: str | Path, *, cid_version: int = 0, progress: PackageProgress | None = None
+) -> str:
     """Adds every file of ``directory`` (hidden ones excepted, as ``ipfs add -r`` does) and the
-    metadata built from its description; returns the metadata's CID."""
+    metadata built from its description; returns the metadata's CID. ``progress`` is told of
+    each file's bytes as they are added."""
     directory = Path(directory)
     description_path = _description_path(directory)
     description = _read_description(description_path)
@@ -108,8 +143,9 @@ async def publish_model(store: ModelStore, directory: str | Path, *, cid_version
     _raise_if_invalid(_description_problems(description), description_path)
     files = {}
     for path in _package_files(directory, description_path):
-        files[path.relative_to(directory).as_posix()] = IPFS_SCHEME + await store.add_file(
-            path, cid_version=cid_version
+        name = path.relative_to(directory).as_posix()
+        files[name] = IPFS_SCHEME + await store.add_file(
+            path, cid_version=cid_version, progress=_reporter(progress, name, path.stat().st_size)
         )
     metadata = {**description, "files": files}
     _raise_if_invalid(_metadata_problems(metadata), description_path)
@@ -117,8 +153,8 @@ async def publish_model(store: ModelStore, directory: str | Path, *, cid_version
     return await store.add_bytes(encoded, cid_version=cid_version)
 
 
-async def load_model_package(store: ModelStore, cid: str) -> ModelPackage:
-    """The package whose metadata has CID ``cid`` (or ``ipfs://CID``), with every file fetched."""
+async def load_model_metadata(store: ModelStore, cid: str) -> dict:
+    """The checked metadata document whose CID is ``cid`` (or ``ipfs://CID``); no file fetched."""
     cid = cid.removeprefix(IPFS_SCHEME)
     try:
         metadata = json.loads(await store.cat(cid))
@@ -127,8 +163,37 @@ async def load_model_package(store: ModelStore, cid: str) -> ModelPackage:
     if not isinstance(metadata, dict):
         raise ModelPackageError(f"{cid} is not model metadata (not a JSON object)")
     _raise_if_invalid(_metadata_problems(metadata), f"model metadata {cid}")
-    files = {name: await store.cat(uri.removeprefix(IPFS_SCHEME)) for name, uri in metadata["files"].items()}
+    return metadata
+
+
+async def load_model_package(
+    store: ModelStore, cid: str, cache_dir: str | Path, *, progress: PackageProgress | None = None
+) -> ModelPackage:
+    """The package whose metadata has CID ``cid`` (or ``ipfs://CID``), every file fetched into
+    ``cache_dir`` under its own CID (a file several packages share is fetched once; one already
+    there was verified as it was written, and is not fetched again)."""
+    cid = cid.removeprefix(IPFS_SCHEME)
+    metadata = await load_model_metadata(store, cid)
+    cache_dir = Path(cache_dir)
+    files = {}
+    for name, uri in metadata["files"].items():
+        file_cid = cid_text(parse_cid(uri.removeprefix(IPFS_SCHEME)))
+        path = cache_dir / file_cid
+        if not path.is_file():
+            report = _reporter(progress, name, await store.size(file_cid)) if progress else None
+            await store.save(file_cid, path, progress=report)
+        elif progress is not None:
+            size = path.stat().st_size
+            progress(name, size, size)
+        files[name] = path
     return ModelPackage(cid=cid, metadata=metadata, files=files)
+
+
+def _reporter(progress: PackageProgress | None, name: str, total: int) -> Callable[[int], None] | None:
+    if progress is None:
+        return None
+    progress(name, 0, total)
+    return lambda done: progress(name, done, total)
 
 
 # ---- reading a package directory ----

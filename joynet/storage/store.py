@@ -6,13 +6,18 @@ hand out bytes that were not re-hashed against the CID they were asked for.
 """
 
 import io
+import os
+import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 from joynet.storage.cids import CID, cid_text, parse_cid, verify_block
 from joynet.storage.errors import ContentNotFoundError
-from joynet.storage.unixfs import Block, chunked, file_blocks, read_file
+from joynet.storage.unixfs import Block, chunked, file_blocks, file_size, read_file
+
+# Called with the bytes done so far, as a file is added or fetched.
+Progress = Callable[[int], None]
 
 
 class ModelStore(ABC):
@@ -23,11 +28,15 @@ class ModelStore(ABC):
     async def add_bytes(self, data: bytes, *, cid_version: int = 0, only_hash: bool = False) -> str:
         return await self._add(io.BytesIO(data).read, data, cid_version, only_hash)
 
-    async def add_file(self, path: str | Path, *, cid_version: int = 0, only_hash: bool = False) -> str:
-        """Raises FileNotFoundError / IsADirectoryError for a path that is not a readable file."""
+    async def add_file(
+        self, path: str | Path, *, cid_version: int = 0, only_hash: bool = False, progress: Progress | None = None
+    ) -> str:
+        """Adds the file chunk by chunk (it is never read whole); ``progress`` gets the bytes read
+        so far. Raises FileNotFoundError / IsADirectoryError for a path that is not a readable file."""
         path = Path(path)
         with path.open("rb") as stream:
-            return await self._add(stream.read, path, cid_version, only_hash)
+            read = stream.read if progress is None else _reporting(stream.read, progress)
+            return await self._add(read, path, cid_version, only_hash)
 
     async def cat(self, cid: str) -> bytes:
         return b"".join([piece async for piece in self.iter_cat(cid)])
@@ -36,6 +45,30 @@ class ModelStore(ABC):
         """The file's bytes piece by piece (each piece verified before it is yielded)."""
         async for piece in read_file(parse_cid(cid), self._verified_block):
             yield piece
+
+    async def size(self, cid: str) -> int:
+        """The file's size in bytes, from its root block alone."""
+        parsed = parse_cid(cid)
+        return file_size(parsed, await self._verified_block(parsed))
+
+    async def save(self, cid: str, path: str | Path, *, progress: Progress | None = None) -> Path:
+        """Writes the file to ``path`` piece by piece, each piece verified before it is written;
+        ``path`` appears only once the whole file is there (written aside, then renamed), so a
+        failed or interrupted fetch leaves nothing under that name."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+        try:
+            with os.fdopen(descriptor, "wb") as stream:
+                async for piece in self.iter_cat(cid):
+                    stream.write(piece)
+                    if progress is not None:
+                        progress(stream.tell())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return path
 
     async def has(self, cid: str) -> bool:
         """Whether every block of the file is available (a block that is there but does not
@@ -82,6 +115,19 @@ class ModelStore(ABC):
     @abstractmethod
     async def _fetch_block(self, cid: CID) -> bytes:
         """The raw block stored under ``cid``, unverified; ContentNotFoundError if absent."""
+
+
+def _reporting(read: Callable[[int], bytes], progress: Progress) -> Callable[[int], bytes]:
+    done = 0
+
+    def read_and_report(size: int) -> bytes:
+        nonlocal done
+        piece = read(size)
+        done += len(piece)
+        progress(done)
+        return piece
+
+    return read_and_report
 
 
 def root_cid(blocks: Iterator[Block]) -> CID:

@@ -254,6 +254,18 @@ async def read_file(cid: CID, get_block: BlockGetter) -> AsyncIterator[bytes]:
             yield piece
 
 
+def file_size(cid: CID, block: bytes) -> int:
+    """The size of the file whose verified root block is ``block`` (its UnixFS filesize)."""
+    if cid.codec == RAW:
+        return len(block)
+    if cid.codec != DAG_PB:
+        raise NotAFileError(f"{cid_text(cid)} is a {cid.codec} block, not a UnixFS file")
+    content, _ = _file_node(cid, block)
+    data, _ = decode_node(block)
+    filesize = dict(_fields(data or b"")).get(3)
+    return len(content) if filesize is None else _varint_value(filesize)
+
+
 def _file_node(cid: CID, block: bytes) -> tuple[bytes, list[Link]]:
     try:
         data, links = decode_node(block)

@@ -84,8 +84,8 @@ def test_joynet__no_command__usage_and_exit_2():
 
 def test_model_publish__model_directory__prints_loadable_metadata_cid(tmp_path, capsys, store_directory):
     assert main(["model", "publish", str(write_model_directory(tmp_path / "digits"))]) == 0
-    package = asyncio.run(load_model_package(EmbeddedStore(store_directory), capsys.readouterr().out.strip()))
-    assert package.files["weights.bin"] == WEIGHTS
+    package = asyncio.run(load_model_package(EmbeddedStore(store_directory), capsys.readouterr().out.strip(), tmp_path / "cache"))
+    assert package.read("weights.bin") == WEIGHTS
 
 
 def test_pyproject__console_script__joynet_runs_cli_main():

@@ -2,11 +2,14 @@
 
 import asyncio
 import json
+import os
+import tracemalloc
 
 import pytest
+from eth_hash.auto import keccak
 
 from joynet import ModelPackageError, load_model_package, publish_model
-from joynet.storage import CIDMismatchError, EmbeddedStore
+from joynet.storage import CIDMismatchError, ContentNotFoundError, EmbeddedStore
 from joynet.storage.cids import parse_cid
 from helpers.model_directory import CONFIG, DESCRIPTION, WEIGHTS, write_model_directory
 
@@ -19,6 +22,11 @@ def fresh_store(tmp_path):
 
 
 @pytest.fixture
+def cache_dir(tmp_path):
+    return tmp_path / "cache"
+
+
+@pytest.fixture
 def model_directory(tmp_path):
     return write_model_directory(tmp_path / "digits")
 
@@ -27,9 +35,12 @@ def add_metadata(fresh_store, metadata: dict) -> str:
     return run(fresh_store.add_bytes(json.dumps(metadata).encode()))
 
 
-def test_load_model_package__published_directory__same_files_and_description(fresh_store, model_directory):
-    package = run(load_model_package(fresh_store, run(publish_model(fresh_store, model_directory))))
-    assert package.files == {"weights.bin": WEIGHTS, "config/layers.json": CONFIG}
+def test_load_model_package__published_directory__same_files_and_description(fresh_store, model_directory, cache_dir):
+    package = run(load_model_package(fresh_store, run(publish_model(fresh_store, model_directory)), cache_dir))
+    assert {name: path.read_bytes() for name, path in package.files.items()} == {
+        "weights.bin": WEIGHTS,
+        "config/layers.json": CONFIG,
+    }
     assert {key: value for key, value in package.metadata.items() if key != "files"} == DESCRIPTION
     assert (package.name, package.version, package.verification["quorum"]) == ("digits-mlp", "1.0.0", 1)
 
@@ -52,13 +63,13 @@ def test_publish_model__cid_version_1__every_cid_version_1(fresh_store, model_di
     assert all(parse_cid(cid).version == 1 for cid in uris)
 
 
-def test_publish_model__model_json_description__published(fresh_store, tmp_path):
+def test_publish_model__model_json_description__published(fresh_store, tmp_path, cache_dir):
     directory = tmp_path / "json-model"
     directory.mkdir()
     (directory / "model.json").write_text(json.dumps(DESCRIPTION))
     (directory / "weights.bin").write_bytes(b"w")
-    package = run(load_model_package(fresh_store, run(publish_model(fresh_store, directory))))
-    assert package.files == {"weights.bin": b"w"}
+    package = run(load_model_package(fresh_store, run(publish_model(fresh_store, directory)), cache_dir))
+    assert {name: path.read_bytes() for name, path in package.files.items()} == {"weights.bin": b"w"}
 
 
 def test_publish_model__description_without_license_and_commitment__error_names_both_and_adds_nothing(
@@ -91,43 +102,111 @@ def test_publish_model__directory_without_description__error(fresh_store, tmp_pa
         run(publish_model(fresh_store, tmp_path))
 
 
-def test_load_model_package__metadata_without_verification__error_names_it(fresh_store):
+def test_load_model_package__metadata_without_verification__error_names_it(fresh_store, cache_dir):
     weights = run(fresh_store.add_bytes(b"w"))
     metadata = {key: value for key, value in DESCRIPTION.items() if key != "verification"}
     cid = add_metadata(fresh_store, {**metadata, "files": {"weights.bin": f"ipfs://{weights}"}})
     with pytest.raises(ModelPackageError, match="verification is missing"):
-        run(load_model_package(fresh_store, cid))
+        run(load_model_package(fresh_store, cid, cache_dir))
 
 
 @pytest.mark.parametrize("name", ["../escape.bin", "/etc/passwd"])
-def test_load_model_package__file_name_outside_package__error(fresh_store, name):
+def test_load_model_package__file_name_outside_package__error(fresh_store, name, cache_dir):
     weights = run(fresh_store.add_bytes(b"w"))
     cid = add_metadata(fresh_store, {**DESCRIPTION, "files": {name: f"ipfs://{weights}"}})
     with pytest.raises(ModelPackageError, match="must be a relative path"):
-        run(load_model_package(fresh_store, cid))
+        run(load_model_package(fresh_store, cid, cache_dir))
 
 
-def test_load_model_package__not_json__error(fresh_store):
+def test_load_model_package__not_json__error(fresh_store, cache_dir):
     with pytest.raises(ModelPackageError, match="not model metadata"):
-        run(load_model_package(fresh_store, run(fresh_store.add_bytes(b"\x00 weights, not metadata"))))
+        run(load_model_package(fresh_store, run(fresh_store.add_bytes(b"\x00 weights, not metadata")), cache_dir))
 
 
-def test_load_model_package__tampered_weights_block__raises_cid_mismatch(fresh_store, model_directory):
+def test_load_model_package__tampered_weights_block__raises_cid_mismatch(fresh_store, model_directory, cache_dir):
     cid = run(publish_model(fresh_store, model_directory))
     weights_root = parse_cid(run(fresh_store.add_bytes(WEIGHTS, only_hash=True)))
     fresh_store.block_path(weights_root).write_bytes(b"\x00" + fresh_store.block_path(weights_root).read_bytes())
     with pytest.raises(CIDMismatchError):
-        run(load_model_package(fresh_store, cid))
+        run(load_model_package(fresh_store, cid, cache_dir))
 
 
-def test_load_model_package__ipfs_uri__same_package(fresh_store, model_directory):
+def test_load_model_package__ipfs_uri__same_package(fresh_store, model_directory, cache_dir):
     cid = run(publish_model(fresh_store, model_directory))
-    by_uri = run(load_model_package(fresh_store, f"ipfs://{cid}"))
-    assert by_uri.files == run(load_model_package(fresh_store, cid)).files
+    by_uri = run(load_model_package(fresh_store, f"ipfs://{cid}", cache_dir))
+    assert by_uri.files == run(load_model_package(fresh_store, cid, cache_dir)).files
 
 
-def test_write_to__loaded_package__files_in_their_subdirectories(fresh_store, model_directory, tmp_path):
-    package = run(load_model_package(fresh_store, run(publish_model(fresh_store, model_directory))))
+def test_write_to__loaded_package__files_in_their_subdirectories(fresh_store, model_directory, tmp_path, cache_dir):
+    package = run(load_model_package(fresh_store, run(publish_model(fresh_store, model_directory)), cache_dir))
     target = package.write_to(tmp_path / "materialized")
     assert (target / "config" / "layers.json").read_bytes() == CONFIG
     assert (target / "weights.bin").read_bytes() == WEIGHTS
+
+
+# ---- streaming: model files go to and from the store piece by piece ----
+
+LARGE_FILE_BYTES = 48 << 20
+PEAK_ALLOWED = 8 << 20  # a few 256 KiB chunks in flight, far from the file's 48 MiB
+
+
+@pytest.fixture
+def large_model_directory(tmp_path):
+    directory = write_model_directory(tmp_path / "large")
+    with (directory / "weights.bin").open("wb") as stream:
+        for _ in range(LARGE_FILE_BYTES >> 20):
+            stream.write(os.urandom(1 << 20))
+    return directory
+
+
+def peak_allocated(work) -> tuple[object, int]:
+    tracemalloc.start()
+    try:
+        result = work()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_publish_and_load__large_file__never_whole_in_memory(fresh_store, large_model_directory, cache_dir):
+    cid, publish_peak = peak_allocated(lambda: run(publish_model(fresh_store, large_model_directory)))
+    package, load_peak = peak_allocated(lambda: run(load_model_package(fresh_store, cid, cache_dir)))
+    assert publish_peak < PEAK_ALLOWED and load_peak < PEAK_ALLOWED, (publish_peak, load_peak)
+    assert package.path("weights.bin").stat().st_size == LARGE_FILE_BYTES
+    assert package.keccak("weights.bin") == "0x" + keccak((large_model_directory / "weights.bin").read_bytes()).hex()
+
+
+def test_publish_and_load__progress__every_file_reported_up_to_its_size(fresh_store, large_model_directory, cache_dir):
+    published, fetched = [], []
+    cid = run(publish_model(fresh_store, large_model_directory, progress=lambda *event: published.append(event)))
+    run(load_model_package(fresh_store, cid, cache_dir, progress=lambda *event: fetched.append(event)))
+    for events in (published, fetched):
+        assert {name: total for name, _, total in events} == {"weights.bin": LARGE_FILE_BYTES, "config/layers.json": len(CONFIG)}
+        assert ("weights.bin", LARGE_FILE_BYTES, LARGE_FILE_BYTES) in events
+        weights_done = [done for name, done, _ in events if name == "weights.bin"]
+        assert weights_done == sorted(weights_done) and len(weights_done) > 100  # reported as it goes
+
+
+def test_load_model_package__file_already_cached__not_fetched_again(fresh_store, model_directory, cache_dir):
+    cid = run(publish_model(fresh_store, model_directory))
+    run(load_model_package(fresh_store, cid, cache_dir))
+    weights_root = parse_cid(run(fresh_store.add_bytes(WEIGHTS, only_hash=True)))
+    fresh_store.block_path(weights_root).unlink()  # the store lost it; the node's cache has it
+    assert run(load_model_package(fresh_store, cid, cache_dir)).read("weights.bin") == WEIGHTS
+
+
+def test_load_model_package__block_missing_midway__nothing_left_in_cache(fresh_store, large_model_directory, cache_dir):
+    cid = run(publish_model(fresh_store, large_model_directory))
+    leaves = sorted(fresh_store.directory.joinpath("blocks").rglob("*.data"), key=lambda path: path.stat().st_size)
+    leaves[-1].unlink()  # one 256 KiB leaf of the weights
+    with pytest.raises(ContentNotFoundError):
+        run(load_model_package(fresh_store, cid, cache_dir))
+    assert not [path for path in cache_dir.rglob("*") if path.is_file() and path.stat().st_size > len(CONFIG)]
+
+
+@pytest.mark.parametrize("cid_version", [0, 1])
+@pytest.mark.parametrize("size", [0, 1, 262_144, 262_145, 3_000_000])
+def test_store_size__added_file__its_length(fresh_store, tmp_path, cid_version, size):
+    path = tmp_path / "file.bin"
+    path.write_bytes(os.urandom(size))
+    assert run(fresh_store.size(run(fresh_store.add_file(path, cid_version=cid_version)))) == size

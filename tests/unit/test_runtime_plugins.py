@@ -30,7 +30,7 @@ class Rot13Runtime(ModelRuntime):
 
     def __init__(self, package, context):
         super().__init__(package, context)
-        self.greeting = package.files["greeting.txt"].decode()
+        self.greeting = package.read("greeting.txt").decode()
 
     def run(self, input_data, *, request_id=None, node=None):
         output = {"text": self.greeting + codecs.encode(input_data["text"], "rot13")}

@@ -39,7 +39,7 @@ class DigitsMLPRuntime(ModelRuntime):
         if MODEL_FILE not in package.files:
             raise ModelLoadError(f"model {package.cid}: the package has no {MODEL_FILE}")
         try:
-            self.model = QuantizedMLP.from_dict(json.loads(package.files[MODEL_FILE]))
+            self.model = QuantizedMLP.from_dict(json.loads(package.read(MODEL_FILE)))
         except (ValueError, KeyError, TypeError) as error:
             raise ModelLoadError(f"model {package.cid}: {MODEL_FILE} is not a quantized digits MLP: {error}") from None
         self.weights_commitment = to_bytes32(weights_commitment(self.model))

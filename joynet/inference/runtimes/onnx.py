@@ -22,6 +22,7 @@ returned as they are. The output commitment is keccak256 of the output document'
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,8 +56,7 @@ class OnnxRuntime(ModelRuntime):
         model_file = config.get("model")
         if model_file not in package.files:
             raise ModelLoadError(f"model {cid}: onnx.model names {model_file!r}, which is not a file of the package")
-        model_bytes = package.files[model_file]
-        actual, declared = "0x" + keccak(model_bytes).hex(), package.weights_commitment.lower()
+        actual, declared = package.keccak(model_file), package.weights_commitment.lower()
         if actual != declared:
             raise ModelLoadError(
                 f"model {cid}: {model_file} hashes to {actual}, not to the weightsCommitment {declared} its metadata declares"
@@ -65,7 +65,7 @@ class OnnxRuntime(ModelRuntime):
         threads = config.get("threads", 1)
         if not isinstance(threads, int) or isinstance(threads, bool) or not 1 <= threads <= MAX_THREADS:
             raise ModelLoadError(f"model {cid}: onnx.threads must be an integer from 1 to {MAX_THREADS}")
-        self.session = _session(model_bytes, threads, cid)
+        self.session = _session(package.path(model_file), threads, cid)
         graph_outputs = {output.name: output.type for output in self.session.get_outputs()}
         self.outputs = config.get("outputs") or list(graph_outputs)
         missing = [name for name in self.outputs if name not in graph_outputs]
@@ -140,7 +140,7 @@ class OnnxRuntime(ModelRuntime):
         return keccak(canonical_json(output))
 
 
-def _session(model_bytes: bytes, threads: int, cid: str):
+def _session(model_file: Path, threads: int, cid: str):
     try:
         import onnxruntime
     except ImportError:
@@ -151,6 +151,6 @@ def _session(model_bytes: bytes, threads: int, cid: str):
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     options.use_deterministic_compute = True
     try:
-        return onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+        return onnxruntime.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # noqa: BLE001 - any loader failure is the package's
         raise ModelLoadError(f"model {cid}: onnxruntime cannot load it: {error}") from None

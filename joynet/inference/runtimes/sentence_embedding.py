@@ -98,13 +98,13 @@ class SentenceEmbeddingRuntime(ModelRuntime):
         if unsafe:
             raise ModelLoadError(f"model {cid}: refusing files that could run code when loaded: {', '.join(unsafe)}")
         try:
-            modules = json.loads(files["modules.json"])
+            modules = json.loads(self.package.read("modules.json"))
             types = {module["type"] for module in modules}
         except (ValueError, TypeError, KeyError) as error:
             raise ModelLoadError(f"model {cid}: modules.json is malformed: {error}") from None
         if not types <= ALLOWED_MODULES:
             raise ModelLoadError(f"model {cid}: module types {sorted(types - ALLOWED_MODULES)} are not allowed")
-        actual = "0x" + keccak(files[WEIGHTS_FILE]).hex()
+        actual = self.package.keccak(WEIGHTS_FILE)
         declared = self.package.weights_commitment.lower()
         if actual != declared:
             raise ModelLoadError(
