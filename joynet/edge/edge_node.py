@@ -325,7 +325,8 @@ class EdgeNode:
         for name in self.models.values():
             try:
                 self.market.get_model(name)
-            except MarketplaceError as error:
+                await self.inference.runtime_of(name)  # never stake on a model this machine cannot run
+            except (MarketplaceError, InferenceError) as error:
                 raise EdgeNodeError(f"cannot serve {name!r}: {error}") from None
         self.record_pending_withdrawal()
         if self.journal.cursor is None:

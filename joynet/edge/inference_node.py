@@ -30,7 +30,13 @@ from joynet.feeless.serving import serve_channel
 from joynet.inference.errors import InferenceError, ModelLoadError, ModelNotRegisteredError
 from joynet.inference.runtimes import RuntimeContext, RuntimeOutput, runtime_for
 from joynet.inference.schema import DEFAULT_MAX_INPUT_BYTES, compile_schema, decode_payload, validate_input
-from joynet.models.package import IPFS_SCHEME, ModelPackage, ModelPackageError, load_model_package
+from joynet.models.package import (
+    IPFS_SCHEME,
+    ModelPackage,
+    ModelPackageError,
+    load_model_metadata,
+    load_model_package,
+)
 from joynet.storage import ModelStore, StoreError, open_store
 from joynet.storage.cids import cid_text, parse_cid
 from joynet.storage.errors import InvalidCIDError
@@ -43,11 +49,26 @@ logger = logging.getLogger("joynet.inference")
 MODEL_CACHE_ENV = "JOYNET_MODEL_CACHE"
 _VERIFIER_LANE = "verifier"  # the lane that checks channel answers' proofs
 ZERO_BYTES32 = b"\x00" * 32
+FETCH_LOG_SECONDS = 5.0
 FILES_DIR = "files"  # under the cache directory: models' files, each named by its CID
 
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get(MODEL_CACHE_ENV) or Path.home() / ".joynet" / "models")
+
+
+def _fetch_logger(cid: str):
+    """Logs a model file's fetch as it goes: when it starts, every ``FETCH_LOG_SECONDS``, when done."""
+    last_logged: dict[str, float] = {}
+
+    def log(name: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done in (0, total) or now - last_logged.get(name, now) >= FETCH_LOG_SECONDS:
+            if done != total or name in last_logged:  # a file found in the cache is not news
+                logger.info("model %s: fetching %s, %.1f of %.1f MB", cid, name, done / 1e6, total / 1e6)
+            last_logged[name] = now
+
+    return log
 
 
 def default_device() -> str:
@@ -175,6 +196,19 @@ class InferenceNode:
         commitment = bytes(model.weightsCommitment)
         return cid, (commitment if commitment != ZERO_BYTES32 else None)
 
+    async def runtime_of(self, model_id: str) -> type:
+        """The runtime class that would run ``model_id``, from its metadata alone (no file is
+        fetched): UnknownRuntimeError when this node has none for its framework, ModelLoadError
+        when its metadata cannot be read. A node checks it before it stakes on a model."""
+        cid, _ = await self.resolve(model_id)
+        try:
+            metadata = await load_model_metadata(self.store, cid)
+        except StoreError as error:
+            raise ModelLoadError(f"model {cid} cannot be loaded from the store: {error}") from None
+        except ModelPackageError as error:
+            raise ModelLoadError(f"model {cid} has bad metadata: {error}") from None
+        return runtime_for(metadata["framework"])
+
     async def load_model(self, model_id: str, expected_weights_commitment: bytes | None = None) -> LoadedModel:
         """The model (loaded once per metadata CID, then kept). Raises ModelLoadError."""
         cid = as_cid(model_id)
@@ -197,7 +231,7 @@ class InferenceNode:
     async def _load(self, cid: str) -> LoadedModel:
         started = time.perf_counter()
         try:
-            package = await load_model_package(self.store, cid, self.cache_dir / FILES_DIR)
+            package = await load_model_package(self.store, cid, self.cache_dir / FILES_DIR, progress=_fetch_logger(cid))
         except StoreError as error:
             raise ModelLoadError(f"model {cid} cannot be loaded from the store: {error}") from None
         except ModelPackageError as error:

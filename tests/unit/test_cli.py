@@ -79,7 +79,7 @@ def test_joynet__bad_input__one_line_error_and_exit_1(args, message):
 
 def test_joynet__no_command__usage_and_exit_2():
     finished = joynet()
-    assert finished.returncode == 2 and "usage: joynet" in finished.stderr
+    assert finished.returncode == 2 and "usage: joynet" in finished.stderr.lower()
 
 
 def test_model_publish__model_directory__prints_loadable_metadata_cid(tmp_path, capsys, store_directory):
@@ -91,3 +91,35 @@ def test_model_publish__model_directory__prints_loadable_metadata_cid(tmp_path, 
 def test_pyproject__console_script__joynet_runs_cli_main():
     pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
     assert pyproject["project"]["scripts"] == {"joynet": "joynet.cli:main"}
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--price", "zero"], "--price 'zero' is not a number of JOY"),
+        (["--price", "0.0000000000000000001"], "at most 18 decimals"),
+        (["--price", "-1"], "a JOY amount from 0"),
+        (["--price", "0"], "a model at price 0 is feeless: name its channel with --stream"),
+    ],
+)
+def test_model_register__bad_price__one_line_error_before_anything_is_sent(extra, message):
+    finished = joynet("model", "register", HELLO_WORLD_CID, "--model-id", "mine", *extra)
+    assert finished.returncode == 1
+    assert finished.stderr.startswith("joynet: error: ") and message in finished.stderr
+    assert finished.stderr.count("\n") == 1
+
+
+def test_model_register__cid_that_is_not_model_metadata__one_line_error(hello_file):
+    main(["ipfs", "add", str(hello_file)])
+    finished = joynet("model", "register", HELLO_WORLD_CID, "--model-id", "mine", "--price", "1")
+    assert finished.returncode == 1 and "is not model metadata" in finished.stderr
+    assert finished.stderr.count("\n") == 1
+
+
+def test_model_register__no_chain_running__says_to_start_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("JOYNET_LOCAL_CHAIN_HOST", "http://127.0.0.1:9")  # the discard port: nothing listens
+    monkeypatch.delenv("APE_FOUNDRY_HOST", raising=False)
+    cid = joynet("model", "publish", str(write_model_directory(tmp_path / "digits"))).stdout.strip()
+    finished = joynet("model", "register", cid, "--model-id", "mine", "--price", "1")
+    assert finished.returncode == 1
+    assert "no local chain answers at http://127.0.0.1:9" in finished.stderr and finished.stderr.count("\n") == 1

@@ -97,7 +97,8 @@ def test_execute_inference__digits_held_out__equals_quantized_mlp(node, cids, he
 def test_execute_inference__digits_package__loaded_from_store_not_package_path(node, cids):
     loaded = run(node.load_model(cids["digits"]))
     assert loaded.cid == cids["digits"]
-    assert loaded.package.files["model.json"] == (PROJECT / "circuits/digits/model.json").read_bytes()
+    assert loaded.package.read("model.json") == (PROJECT / "circuits/digits/model.json").read_bytes()
+    assert loaded.package.path("model.json").is_relative_to(node.cache_dir)
     assert loaded.verification["quorum"] == 1
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from joynet.cli import main
+
+sys.exit(main())

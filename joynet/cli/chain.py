@@ -1,0 +1,63 @@
+"""Connecting a ``joynet`` command to the chain and to the deployment on it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+from joynet.cli.output import CommandError
+from joynet.errors import JoyNetError
+
+LOCAL_CHAIN_ENV = "JOYNET_LOCAL_CHAIN_HOST"
+DEFAULT_LOCAL_CHAIN = "http://127.0.0.1:8545"
+
+
+@contextlib.contextmanager
+def connected(network: str, account: str | None) -> Iterator:
+    """A ``ModelMarketplace`` of the deployment on ``network`` that signs with ``account``
+    (default ``$JOYNET_ACCOUNT``). On the local network a chain must already be running: Ape would
+    otherwise start an empty one of its own, where nothing is deployed."""
+    from ape import networks
+    from ape.exceptions import ApeException
+
+    if ":local" in network and not _listening(_local_chain_url()):
+        raise CommandError(
+            f"no local chain answers at {_local_chain_url()}: start one (`make demo`, or anvil and `ape run deploy`)"
+        )
+    try:
+        with networks.parse_network_choice(network):
+            from ape import chain
+
+            from joynet.chain.accounts import signing_account
+            from joynet.chain.deployment_file import load_deployment
+            from joynet.chain.marketplace import ModelMarketplace
+
+            deployment = load_deployment()
+            address = deployment.address("ModelMarketplace")
+            if not chain.provider.get_code(address):
+                raise CommandError(
+                    f"{deployment.path} names a marketplace at {address}, but chain {chain.chain_id} has no "
+                    "contract there: deploy again (`ape run deploy`)"
+                )
+            marketplace = ModelMarketplace(contract_address=address, account=signing_account(account))
+            yield marketplace
+    except JoyNetError as error:
+        raise CommandError(str(error)) from None
+    except ApeException as error:
+        raise CommandError(f"{network}: {str(error).splitlines()[0]}") from None
+
+
+def _local_chain_url() -> str:
+    return os.environ.get("APE_FOUNDRY_HOST") or os.environ.get(LOCAL_CHAIN_ENV) or DEFAULT_LOCAL_CHAIN
+
+
+def _listening(url: str) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 8545), timeout=2):
+            return True
+    except OSError:
+        return False
