@@ -14,6 +14,17 @@ cores are shared with other jobs); each side keeps its best round:
     edge.minilm_node_embeddings_per_s
     edge.minilm_bare_embeddings_per_s
     edge.minilm_load_seconds              fetching the package from the store + loading it
+
+measure_onnx_throughput(n) does the same for a model of one's own on the ``onnx`` runtime: the CNN
+that examples/onnx_cnn_classifier.py trains and exports from PyTorch, published and loaded
+through an InferenceNode, against a bare onnxruntime session on the same .onnx file with the
+same settings (the thread count the package declares), on a batch of n held-out images. Both
+sides start from the request's JSON document, as a node receives it from the store, and end with
+the logits as numbers:
+
+    onnx.throughput_ratio                 node images/s ÷ bare images/s (target >= 0.9)
+    onnx.throughput_ratio_median_pair     as for MiniLM
+    onnx.node_images_per_s, onnx.bare_images_per_s
 """
 
 import asyncio
@@ -21,6 +32,8 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 SUBJECTS = (
     "The edge node",
@@ -103,7 +116,63 @@ async def _measure(n: int, rounds: int) -> dict[str, float]:
     }
 
 
+def measure_onnx_throughput(n: int = 64, rounds: int = 10) -> dict[str, float]:
+    return asyncio.run(_measure_onnx(n, rounds))
+
+
+async def _measure_onnx(n: int, rounds: int) -> dict[str, float]:
+    import importlib.util
+    import json
+
+    import numpy as np
+    import onnxruntime
+    import yaml
+
+    from joynet.edge.inference_node import InferenceNode
+    from joynet.models.package import publish_model
+    from joynet.storage import EmbeddedStore
+
+    spec = importlib.util.spec_from_file_location("onnx_cnn_classifier", EXAMPLES / "onnx_cnn_classifier.py")
+    example = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(example)  # type: ignore[union-attr]
+    with tempfile.TemporaryDirectory(prefix="joynet-bench-") as work:
+        package = example.export(Path(work) / "cnn")
+        description = yaml.safe_load((package / "model.yaml").read_text())
+        images = example.digits_images()[0][-n:].numpy()
+        store = EmbeddedStore(Path(work) / "ipfs")
+        cid = await publish_model(store, package)
+        node = InferenceNode(store=store, cache_dir=Path(work) / "models", max_input_bytes=1 << 20)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = description["onnx"]["threads"]
+        bare = onnxruntime.InferenceSession(str(package / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        payload = json.dumps({"image": images.tolist()}).encode()
+        await node.execute_inference(cid, payload)  # warm-up, both sides
+        bare.run(["logits"], {"image": images})
+        node_best = bare_best = float("inf")
+        pair_ratios = []
+        for round_ in range(rounds):
+            times = {}
+            for side in ("node", "bare") if round_ % 2 == 0 else ("bare", "node"):
+                started = time.perf_counter()
+                if side == "node":
+                    await node.execute_inference(cid, payload)
+                else:
+                    document = json.loads(payload)
+                    (logits,) = bare.run(["logits"], {"image": np.asarray(document["image"], dtype=np.float32)})
+                    logits.tolist()
+                times[side] = time.perf_counter() - started
+            node_best, bare_best = min(node_best, times["node"]), min(bare_best, times["bare"])
+            pair_ratios.append(times["bare"] / times["node"])
+        await node.close()
+    return {
+        "onnx.throughput_ratio": round(bare_best / node_best, 3),
+        "onnx.throughput_ratio_median_pair": round(statistics.median(pair_ratios), 3),
+        "onnx.node_images_per_s": round(n / node_best, 1),
+        "onnx.bare_images_per_s": round(n / bare_best, 1),
+    }
+
+
 if __name__ == "__main__":
     import json
 
-    print(json.dumps(measure_minilm_throughput(), indent=1))
+    print(json.dumps({**measure_minilm_throughput(), **measure_onnx_throughput()}, indent=1))

@@ -354,7 +354,7 @@ def run_benchmark(say: Say, gas_only: bool = False) -> tuple[dict[str, float], P
     BREAKDOWN_PATH.write_text(json.dumps(bench.breakdown, indent=1) + "\n")
     if not gas_only:
         from bench.channels import measure_channel
-        from bench.inference import measure_minilm_throughput
+        from bench.inference import measure_minilm_throughput, measure_onnx_throughput
 
         bench.results.update(measure_channel())
         say("feeless channel throughput measured (embedded ledger, signed and verified)")
@@ -365,6 +365,8 @@ def run_benchmark(say: Say, gas_only: bool = False) -> tuple[dict[str, float], P
         say("feeless request -> verified answer measured (digits with a proof, MiniLM)")
         bench.results.update(measure_minilm_throughput(n=64))
         say("MiniLM throughput through InferenceNode vs bare sentence-transformers measured")
+        bench.results.update(measure_onnx_throughput(n=256))
+        say("a PyTorch-exported CNN through the onnx runtime vs bare onnxruntime measured")
     bench.results["host.load_average_at_start"] = load_at_start
     RESULTS_PATH.parent.mkdir(exist_ok=True)
     RESULTS_PATH.write_text(json.dumps(bench.results, indent=2, sort_keys=True) + "\n")

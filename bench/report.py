@@ -131,6 +131,12 @@ METRICS: dict[str, Metric] = {
     "edge.minilm_throughput_ratio": Metric(
         "MiniLM embeddings/s through InferenceNode ÷ bare sentence-transformers", "", Target(0.9, at_most=False)
     ),
+    "onnx.throughput_ratio": Metric(
+        "a model of one's own (PyTorch CNN exported to ONNX, 256 images a request): images/s through "
+        "InferenceNode ÷ bare onnxruntime, both from the request's JSON",
+        "",
+        Target(0.9, at_most=False),
+    ),
     "e2e.latency_zk_p50_s": Metric("ZK request → settled, local chain, median", "", Target(2.0)),
     "e2e.latency_minilm_p50_s": Metric("MiniLM request → settled, local chain, median"),
     "edge.zk_inferences_per_min": Metric("ZK inferences per minute, one edge agent"),

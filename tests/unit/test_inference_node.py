@@ -377,3 +377,12 @@ def test_measure_minilm_throughput__small_batch__reports_edge_figures():
                             "edge.minilm_load_seconds"}
     assert all(value > 0 for value in figures.values())
     assert len(set(sample_texts(64))) == 64
+
+
+def test_measure_onnx_throughput__small_batch__reports_onnx_figures():
+    from bench.inference import measure_onnx_throughput
+
+    figures = measure_onnx_throughput(n=8, rounds=1)
+    assert set(figures) == {"onnx.throughput_ratio", "onnx.throughput_ratio_median_pair", "onnx.node_images_per_s",
+                            "onnx.bare_images_per_s"}
+    assert all(value > 0 for value in figures.values())

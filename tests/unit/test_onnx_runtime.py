@@ -114,3 +114,22 @@ def test_load__package_that_cannot_be_run_deterministically__model_load_error(pa
 def test_execute_inference__input_of_the_wrong_shape_or_type__invalid_input(package_dir, tmp_path, document, error):
     with pytest.raises(InvalidInputError, match=error):
         run_on_node(tmp_path, package_dir, [copy.deepcopy(document)])
+
+
+def test_cnn_example__exported_from_pytorch__reproducible_accurate_and_served_as_onnxruntime_runs_it(tmp_path):
+    import onnxruntime
+
+    spec = importlib.util.spec_from_file_location("onnx_cnn_classifier", PROJECT_ROOT / "examples" / "onnx_cnn_classifier.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    first, second = example.export(tmp_path / "first"), example.export(tmp_path / "second")
+    assert (first / "model.onnx").read_bytes() == (second / "model.onnx").read_bytes()  # the same weights commitment
+    description = yaml.safe_load((first / "model.yaml").read_text())
+    assert float(description["description"].rsplit(" ", 1)[1]) >= 0.9  # held-out accuracy
+
+    images = example.digits_images()[0][-20:].numpy()
+    results = run_on_node(tmp_path, first, [{"image": images[i : i + 4].tolist()} for i in range(0, 20, 4)])
+    session = onnxruntime.InferenceSession(str(first / "model.onnx"), providers=["CPUExecutionProvider"])
+    for i, result in zip(range(0, 20, 4), results):
+        (logits,) = session.run(["logits"], {"image": images[i : i + 4]})
+        assert result.output == {"logits": np.rint(logits.astype(np.float64) * example.LOGIT_SCALE).astype(np.int64).tolist()}
