@@ -34,7 +34,7 @@ async def main(account_spec: str) -> None:
         InferenceNode,
         ModelMarketplace,
         load_deployment,
-        load_model_package,
+        load_model_metadata,
         model_key,
         open_store,
         publish_model,
@@ -53,8 +53,8 @@ async def main(account_spec: str) -> None:
     store = open_store()
     with tempfile.TemporaryDirectory() as staging:
         metadata_cid = await publish_model(store, write_digits_package(staging))
-    package = await load_model_package(store, metadata_cid)
-    print(f"published {package.name} {package.version}: metadata ipfs://{metadata_cid}")
+    metadata = await load_model_metadata(store, metadata_cid)
+    print(f"published {metadata['name']} {metadata['version']}: metadata ipfs://{metadata_cid}")
 
     # 2. The edge node opens the model's channel; its id is the model's IOTA stream id.
     model_name = f"digits-feeless-{int(time.time())}"
@@ -69,7 +69,7 @@ async def main(account_spec: str) -> None:
         metadata=f"ipfs://{metadata_cid}",
         price=0,
         iota_stream_id=channel_id,
-        weights_commitment=package.weights_commitment,
+        weights_commitment=metadata["weightsCommitment"],
     )
     model = marketplace.get_model(model_name)
     print(f"registered {model_name}: price {model.price}, stream {'0x' + bytes(model.iotaStreamId).hex()}")

@@ -22,7 +22,13 @@ from joynet.inference import (
 )
 from joynet.inference.inputs import publish_input
 from joynet.inference.outputs import fetch_output
-from joynet.models.package import ModelPackage, ModelPackageError, load_model_package, publish_model
+from joynet.models.package import (
+    ModelPackage,
+    ModelPackageError,
+    load_model_metadata,
+    load_model_package,
+    publish_model,
+)
 from joynet.storage import ModelStore, StoreError, open_store
 from joynet.zk import QuantizedMLP, ZKProof, ZKProofError, ZKProver
 
@@ -62,6 +68,7 @@ __all__ = [
     "ZKProofError",
     "ZKProver",
     "load_deployment",
+    "load_model_metadata",
     "load_model_package",
     "model_key",
     "open_store",

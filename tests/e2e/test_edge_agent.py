@@ -281,8 +281,10 @@ def test_edge_agents__three_processes__serve_decline_and_survive_sigkill(
 
 # Errors a transaction that passed its dry run meets when another account's transaction lands
 # between the dry run and its own: a drawn result whose node lost its room to an assignment, an
-# assignment that another node made first.
-RACE_LOSSES = {"NodeCoordinatorNoEligibleNode", "ModelMarketplaceRequestMismatch", "ModelMarketplaceNotAssigned"}
+# assignment that another node made first, a request that another transaction closed (settled or
+# expired) first.
+RACE_LOSSES = {"NodeCoordinatorNoEligibleNode", "ModelMarketplaceRequestMismatch", "ModelMarketplaceNotAssigned",
+               "ModelMarketplaceRequestClosed"}
 
 
 def revert_error(chain, tx_hash, *contracts) -> str:

@@ -64,7 +64,7 @@ def test_feeless__channel_inferences_two_bridgers__node_paid_from_the_owners_bud
     node_operator = operators[0]
     store = EmbeddedStore(tmp_path / "ipfs")
     cid = asyncio.run(publish_model(store, write_digits_package(tmp_path / "pkg")))
-    package = asyncio.run(load_model_package(store, cid))
+    package = asyncio.run(load_model_package(store, cid, tmp_path / "cache"))
     client = ModelMarketplace(contract_address=marketplace.address)
     serving = InferenceNode(store=store, cache_dir=tmp_path / "models", iota_wallet_seed=NODE_SEED, marketplace=client)
     requesting = InferenceNode(store=store, cache_dir=tmp_path / "req", iota_wallet_seed=REQUESTER_SEED, marketplace=client)

@@ -88,7 +88,7 @@ def test_feeless_network__three_edge_agents_one_killed__every_request_answered_a
     bridge = deployment.contract("IOTAValidator")
     store = EmbeddedStore(tmp_path / "ipfs")
     cid = publish_with_failover(store, tmp_path / "pkg")
-    package = asyncio.run(load_model_package(store, cid))
+    package = asyncio.run(load_model_package(store, cid, tmp_path / "cache"))
     key = model_key(MODEL)
 
     # The owner announces the model's open channel, registers the price-0 model with it as stream,

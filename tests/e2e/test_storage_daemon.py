@@ -183,6 +183,9 @@ def test_joynet_ipfs_cat__joynet_ipfs_api_set__reads_from_the_daemon(ipfs_api, m
 def test_load_model_package__published_through_the_daemon__same_files(ipfs_api, tmp_path):
     async def publish_then_load():
         async with KuboStore(ipfs_api) as store:
-            return await load_model_package(store, await publish_model(store, write_model_directory(tmp_path / "m")))
+            cid = await publish_model(store, write_model_directory(tmp_path / "m"))
+            return await load_model_package(store, cid, tmp_path / "cache")
 
-    assert run(publish_then_load()).files == {"weights.bin": WEIGHTS, "config/layers.json": CONFIG}
+    package = run(publish_then_load())
+    assert {name: path.read_bytes() for name, path in package.files.items()} == {
+        "weights.bin": WEIGHTS, "config/layers.json": CONFIG}
