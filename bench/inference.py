@@ -67,6 +67,26 @@ def sample_texts(n: int) -> list[str]:
     return texts
 
 
+async def alternating_rounds(rounds: int, node_call, bare_call) -> tuple[float, float, list[float]]:
+    """Times ``await node_call()`` against ``bare_call()`` over ``rounds`` rounds, alternating which
+    goes first (the cores are shared with other jobs): (node's best, bare's best, each round's bare
+    time ÷ node time)."""
+    node_best = bare_best = float("inf")
+    pair_ratios = []
+    for round_ in range(rounds):
+        times = {}
+        for side in ("node", "bare") if round_ % 2 == 0 else ("bare", "node"):
+            started = time.perf_counter()
+            if side == "node":
+                await node_call()
+            else:
+                bare_call()
+            times[side] = time.perf_counter() - started
+        node_best, bare_best = min(node_best, times["node"]), min(bare_best, times["bare"])
+        pair_ratios.append(times["bare"] / times["node"])
+    return node_best, bare_best, pair_ratios
+
+
 def measure_minilm_throughput(n: int = 64, rounds: int = 10) -> dict[str, float]:
     return asyncio.run(_measure(n, rounds))
 
@@ -92,20 +112,11 @@ async def _measure(n: int, rounds: int) -> dict[str, float]:
         payload = {"texts": texts}
         await node.execute_inference(cid, payload)  # warm-up, both sides
         bare.encode(texts, batch_size=BATCH_SIZE, convert_to_numpy=True, show_progress_bar=False)
-        node_best = bare_best = float("inf")
-        pair_ratios = []
-        for round_ in range(rounds):
-            times = {}
-            for side in ("node", "bare") if round_ % 2 == 0 else ("bare", "node"):  # alternate who goes first
-                started = time.perf_counter()
-                if side == "node":
-                    await node.execute_inference(cid, payload)
-                    times["node"] = time.perf_counter() - started
-                else:
-                    bare.encode(texts, batch_size=BATCH_SIZE, convert_to_numpy=True, show_progress_bar=False)
-                    times["bare"] = time.perf_counter() - started
-            node_best, bare_best = min(node_best, times["node"]), min(bare_best, times["bare"])
-            pair_ratios.append(times["bare"] / times["node"])
+        node_best, bare_best, pair_ratios = await alternating_rounds(
+            rounds,
+            lambda: node.execute_inference(cid, payload),
+            lambda: bare.encode(texts, batch_size=BATCH_SIZE, convert_to_numpy=True, show_progress_bar=False),
+        )
         await node.close()
     return {
         "edge.minilm_throughput_ratio": round(bare_best / node_best, 3),
@@ -148,21 +159,15 @@ async def _measure_onnx(n: int, rounds: int) -> dict[str, float]:
         payload = json.dumps({"image": images.tolist()}).encode()
         await node.execute_inference(cid, payload)  # warm-up, both sides
         bare.run(["logits"], {"image": images})
-        node_best = bare_best = float("inf")
-        pair_ratios = []
-        for round_ in range(rounds):
-            times = {}
-            for side in ("node", "bare") if round_ % 2 == 0 else ("bare", "node"):
-                started = time.perf_counter()
-                if side == "node":
-                    await node.execute_inference(cid, payload)
-                else:
-                    document = json.loads(payload)
-                    (logits,) = bare.run(["logits"], {"image": np.asarray(document["image"], dtype=np.float32)})
-                    logits.tolist()
-                times[side] = time.perf_counter() - started
-            node_best, bare_best = min(node_best, times["node"]), min(bare_best, times["bare"])
-            pair_ratios.append(times["bare"] / times["node"])
+
+        def bare_run():
+            document = json.loads(payload)
+            (logits,) = bare.run(["logits"], {"image": np.asarray(document["image"], dtype=np.float32)})
+            return logits.tolist()
+
+        node_best, bare_best, pair_ratios = await alternating_rounds(
+            rounds, lambda: node.execute_inference(cid, payload), bare_run
+        )
         await node.close()
     return {
         "onnx.throughput_ratio": round(bare_best / node_best, 3),

@@ -12,6 +12,7 @@ refuses the model before it stakes anything.
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -63,10 +64,13 @@ def onnx_package(tmp_path_factory):
 
 
 def pip_install_plugin(site: Path) -> Path:
-    """`pip install joynet-rot13` into a directory of its own (put on the agent's PYTHONPATH)."""
+    """`pip install joynet-rot13` into a directory of its own (put on the agent's PYTHONPATH),
+    from a copy of its source: setuptools builds in the source tree."""
+    source = site.parent / "joynet-rot13"
+    shutil.copytree(PLUGIN_PACKAGE, source)
     installed = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-         "--target", str(site), str(PLUGIN_PACKAGE)],
+         "--target", str(site), str(source)],
         capture_output=True, text=True, timeout=300,
     )
     assert installed.returncode == 0, installed.stderr
