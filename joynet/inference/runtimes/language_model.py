@@ -286,34 +286,42 @@ class LanguageModelRuntime(ModelRuntime):
             torch.set_num_threads(self.settings.threads)
 
     def _forward(self, ids, cache=None):
-        """Final-layer hidden states (after the last norm) of ``ids`` (1 x n), extending ``cache``."""
-        return self.model.base_model(
-            input_ids=ids, past_key_values=cache, use_cache=cache is not None
-        ).last_hidden_state
+        """Final-layer hidden states (after the last norm) of ``ids`` (1 x n), extending ``cache``;
+        in inference mode, with the declared threads (never held across a yield: the caller of a
+        stream runs in between)."""
+        import torch
+
+        with torch.inference_mode():
+            self._threads()
+            return self.model.base_model(
+                input_ids=torch.tensor(ids), past_key_values=cache, use_cache=cache is not None
+            ).last_hidden_state
+
+    def _head(self, states):
+        """float32 logits of hidden states."""
+        import torch
+
+        with torch.inference_mode():
+            return self.model.get_output_embeddings()(states).float()
 
     def _greedy(self, prompt_ids: list[int], limit: int, hidden: list | None) -> Iterator[int]:
         """Greedy token ids, one forward pass each over the key-value cache; with ``hidden``, the
         hidden states of every position are appended to it (the last token's too, once fed)."""
-        import torch
         from transformers import DynamicCache
 
-        with torch.inference_mode():
-            self._threads()
-            cache = DynamicCache(config=self.model.config)
-            ids = torch.tensor([prompt_ids])
-            token = None
-            for _ in range(limit):
-                states = self._forward(ids, cache)
-                if hidden is not None:
-                    hidden.append(states[0].float())
-                token = int(self.model.get_output_embeddings()(states[:, -1]).float().argmax(dim=-1))
-                yield token
-                self._threads()  # the consumer may have run anything in between
-                if token in self.eos_ids:
-                    break
-                ids = torch.tensor([[token]])
-            if hidden is not None and token is not None:
-                hidden.append(self._forward(torch.tensor([[token]]), cache)[0].float())
+        cache = DynamicCache(config=self.model.config)
+        ids, token = [prompt_ids], None
+        for _ in range(limit):
+            states = self._forward(ids, cache)
+            if hidden is not None:
+                hidden.append(states[0].float())
+            token = int(self._head(states[:, -1]).argmax(dim=-1))
+            yield token
+            if token in self.eos_ids:
+                break
+            ids = [[token]]
+        if hidden is not None and token is not None:
+            hidden.append(self._forward([[token]], cache)[0].float())
 
     def _pieces(self, tokens: Iterator[int], limit: int, emitted: list[int]) -> Iterator[tuple[int, str]]:
         """(token id, its text piece): the decoding's growth, held back while it ends inside a
@@ -363,15 +371,9 @@ class LanguageModelRuntime(ModelRuntime):
     def prefill(self, ids: list[int], logits_from: int | None = None):
         """One forward pass over ``ids``: (hidden states, positions x hidden size, float32; the
         logits of positions ``logits_from`` to the next-to-last, float32, or None)."""
-        import torch
-
-        with torch.inference_mode():
-            self._threads()
-            states = self._forward(torch.tensor([list(ids)]))[0]
-            logits = None
-            if logits_from is not None:
-                logits = self.model.get_output_embeddings()(states[logits_from:-1]).float()
-            return states.float(), logits
+        states = self._forward([list(ids)])[0]
+        logits = self._head(states[logits_from:-1]) if logits_from is not None else None
+        return states.float(), logits
 
     # ---- output ----
 
