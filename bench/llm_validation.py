@@ -103,7 +103,7 @@ def load_runtimes(workdir: Path) -> tuple[dict, dict]:
 
     async def published():
         cid = await publish_model(store, write_smollm2_package(workdir / "package", maxNewTokens=MAX_TOKENS))
-        return await load_model_package(store, cid)
+        return await load_model_package(store, cid, workdir / "files")
 
     package = asyncio.run(published())
     context = RuntimeContext(cache_dir=workdir / "cache" / package.cid, device="cpu")

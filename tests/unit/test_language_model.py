@@ -285,6 +285,7 @@ def test_validate__proof_of_the_wrong_size__rejected(runtime, hello):
     assert not verdict.accepted and verdict.reasons == ["an activation proof is a non-empty sequence of 258-byte blocks"]
 
 
-def test_load_model_package__published_smollm2__the_wheels_gguf(store, cid):
-    package = run(load_model_package(store, cid))
-    assert package.files["SmolLM2-135M-Instruct.Q4_1.gguf"] == smollm2_gguf().read_bytes()
+def test_load_model_package__published_smollm2__the_wheels_gguf(store, cid, tmp_path):
+    package = run(load_model_package(store, cid, tmp_path))
+    assert package.keccak("SmolLM2-135M-Instruct.Q4_1.gguf") == package.weights_commitment
+    assert package.path("SmolLM2-135M-Instruct.Q4_1.gguf").stat().st_size == smollm2_gguf().stat().st_size
