@@ -75,9 +75,11 @@ class ProofSettings:
 class Thresholds:
     """Acceptance bounds; each figure measures an error (accepted at or below the bound).
 
-    Calibrated on SmolLM2-135M-Instruct (bench/llm_validation.py): honest answers re-checked with
-    another thread count or with bfloat16 against float32 stay well inside them; a changed model,
-    prompt, precision (int8) or continuation does not."""
+    Calibrated on SmolLM2-135M-Instruct (bench/llm_validation.py, 32-token answers to 11 prompts):
+    honest answers re-checked with another thread count or with bfloat16 against float32 reached at
+    worst 10 exponent mismatches, a mantissa error mean of 3.1 and median of 2, a logit gap of 0.26;
+    the same model with 2 % weight noise never fell below a mean of 6.7 and a median of 4, its int8
+    quantization below 63 mismatches, a token changed at random above a gap of 13."""
 
     max_exponent_mismatches: int = 20  # of top_k points per block
     max_mantissa_error_mean: float = 5.0  # bfloat16 mantissa units (0..127)
