@@ -131,6 +131,7 @@ _REQUEST_ABI = "(uint256,bytes32,address,uint96,bytes32,uint64,uint64,address,ad
 WARM_UP_INPUTS = {
     "joynet-int-mlp": {"pixels": [0] * 64, "salt": 1},
     "sentence-transformers": {"text": "warm up"},
+    "causal-lm": {"text": "warm up", "max_tokens": 1},
 }
 
 
@@ -826,6 +827,9 @@ class EdgeNode:
             "output": result.output,
             "outputCommitment": result.output_commitment_hex,
         }
+        if isinstance(proof := result.extra.get("activationProof"), bytes):
+            # A language model's answer: what validators re-check by a prefill (joynet.inference.toploc).
+            document["activationProof"] = "0x" + proof.hex()
         output_uri = IPFS_SCHEME + await self.store.add_bytes(encode_document(document))
         summary = f"computed {_describe(result.output)}{proved} ({time.perf_counter() - started:.2f} s)"
         return result.output_commitment, output_uri, result.proof_calldata, summary

@@ -19,7 +19,7 @@ import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +107,7 @@ class InferenceOutput:
     verification: dict  # the model's {quorum, circuitId}
     seconds: float  # validation + run
     proof_verified: bool = False  # a feeless answer's proof checked by this requester
+    extra: dict = field(default_factory=dict)  # the runtime's own (e.g. a language model's activationProof)
 
     @property
     def output_commitment_hex(self) -> str:
@@ -280,6 +281,7 @@ class InferenceNode:
             proof_calldata=result.proof_calldata,
             verification=dict(loaded.verification),
             seconds=time.perf_counter() - started,
+            extra=dict(result.extra),
         )
 
     async def execute_inference(

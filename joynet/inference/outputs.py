@@ -2,8 +2,9 @@
 
 **Format.** The node that computed the result stores, as canonical JSON (``encode_document``),
 ``{"requestId": <the request's id>, "model": <the model's name or CID>, "output": {...},
-"outputCommitment": "0x<bytes32>"}``; the request's ``outputURI`` on chain is ``ipfs://<CID>`` of
-that file. Only the commitment is on chain: :func:`fetch_output` reads the document and accepts its
+"outputCommitment": "0x<bytes32>"}``, plus ``"activationProof": "0x..."`` for a language model's
+answer (``joynet.inference.toploc``: what validators re-check by a prefill); the request's
+``outputURI`` on chain is ``ipfs://<CID>`` of that file. Only the commitment is on chain: :func:`fetch_output` reads the document and accepts its
 output once it is this request's, with the commitment the chain settled, and (when the model's
 runtime can compute it) once the output itself commits to that commitment.
 

@@ -450,9 +450,18 @@ def _convert(gguf: Path, name: str, directory: Path, cid: str) -> None:
         model.save_pretrained(str(staging))
         tokenizer.save_pretrained(str(staging))
         (staging / CONVERTED_MARK).write_text(json.dumps({"gguf": name, "transformers": transformers.__version__}))
+        # Several nodes on one machine may share a cache: the first complete conversion stays.
+        if (directory / CONVERTED_MARK).is_file():
+            shutil.rmtree(staging)
+            return
         if directory.exists():
-            shutil.rmtree(directory)
-        staging.rename(directory)
+            shutil.rmtree(directory)  # an incomplete one (no mark)
+        try:
+            staging.rename(directory)
+        except OSError:
+            if not (directory / CONVERTED_MARK).is_file():
+                raise
+            shutil.rmtree(staging)  # another process renamed its complete one in between
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
