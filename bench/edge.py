@@ -11,6 +11,8 @@ machine share its cores. It returns
   drawn node, whose result assigns it;
 - ``e2e.latency_minilm_p50_s``: the same for MiniLM with a quorum of 3 agreeing nodes (each
   commits to its sealed result, then reveals it once all three have committed);
+- ``e2e.latency_llm_p50_s``: the same for SmolLM2-135M-Instruct (a chat prompt, 32 tokens at most,
+  greedy; quorum 1, the first node), published through the store like the others;
 - ``edge.zk_inferences_per_min``: proven digits inferences settled per minute by one node, with
   requests sent back to back.
 """
@@ -30,9 +32,19 @@ from joynet.chain.marketplace import ModelMarketplace, RequestStatus
 from joynet.edge import InferenceNode
 from joynet.edge.edge_node import EdgeNode
 from joynet.inference.inputs import digits_input, publish_input
+from joynet.inference.runtimes.language_model import write_smollm2_package
 from joynet.models.builtin import publish_builtin_models
+from joynet.models.package import publish_model
 from joynet.storage import EmbeddedStore
 
+LLM_MAX_TOKENS = 32
+CHATS = [
+    "Hello world",
+    "What is the capital of France?",
+    "Name three primary colors.",
+    "Why is the sky blue?",
+    "What do bees make?",
+]
 SENTENCES = [
     "Edge nodes serve models.",
     "A proof binds the output.",
@@ -64,10 +76,15 @@ async def _measure(marketplace_address, owner, requester, operators, workdir: Pa
 
     store = EmbeddedStore(workdir / "ipfs")
     cids = await publish_builtin_models(store)
+    cids["llm"] = await publish_model(store, write_smollm2_package(workdir / "smollm2", maxNewTokens=LLM_MAX_TOKENS))
     owner_client = ModelMarketplace(contract_address=marketplace_address, account=owner)
     suffix = str(int(time.time()))
-    digits, minilm = f"bench-edge-digits-{suffix}", f"bench-edge-minilm-{suffix}"
-    for name, cid, price in ((digits, cids["digits"], 5 * JOY), (minilm, cids["minilm"], 9 * JOY)):
+    digits, minilm, llm = f"bench-edge-digits-{suffix}", f"bench-edge-minilm-{suffix}", f"bench-edge-llm-{suffix}"
+    for name, cid, price in (
+        (digits, cids["digits"], 5 * JOY),
+        (minilm, cids["minilm"], 9 * JOY),
+        (llm, cids["llm"], 1 * JOY),
+    ):
         description = json.loads(await store.cat(cid))
         await owner_client.register_model(
             name,
@@ -83,7 +100,7 @@ async def _measure(marketplace_address, owner, requester, operators, workdir: Pa
     nodes = [
         EdgeNode(
             operator,
-            [digits, minilm] if index == 0 else [minilm],
+            [digits, minilm, llm] if index == 0 else [minilm],
             journal=workdir / f"journal{index}.sqlite",
             capacity=16,
             store=store,
@@ -111,7 +128,14 @@ async def _measure(marketplace_address, owner, requester, operators, workdir: Pa
             await _settle_time(client, store, minilm, {"text": SENTENCES[i % len(SENTENCES)]}, False)
             for i in range(n_latency)
         ]
-        say(f"edge bench: latency ZK {statistics.median(zk):.2f} s, MiniLM {statistics.median(text):.2f} s (p50)")
+        chat = [
+            await _settle_time(client, store, llm, {"text": prompt, "max_tokens": LLM_MAX_TOKENS}, False)
+            for prompt in CHATS
+        ]
+        say(
+            f"edge bench: latency ZK {statistics.median(zk):.2f} s, MiniLM {statistics.median(text):.2f} s, "
+            f"SmolLM2 {statistics.median(chat):.2f} s (p50)"
+        )
         batch = []
         for image in images[20 : 20 + n_throughput]:
             batch.append(await publish_input(store, digits_input(image), zk=True))
@@ -128,6 +152,7 @@ async def _measure(marketplace_address, owner, requester, operators, workdir: Pa
     return {
         "e2e.latency_zk_p50_s": statistics.median(zk),
         "e2e.latency_minilm_p50_s": statistics.median(text),
+        "e2e.latency_llm_p50_s": statistics.median(chat),
         "edge.zk_inferences_per_min": settled / elapsed * 60,
     }
 

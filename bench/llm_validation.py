@@ -26,8 +26,8 @@ structural checks), plus the worst figures seen. Also measured:
 
     llm.load_cold_seconds         the runtime's first load: hash, GGUF conversion, save, load
     llm.load_cached_seconds       the next load, from the converted cache
-    llm.node_tokens_per_s         LanguageModelRuntime.run (greedy, detokenization, proof)
-    llm.bare_tokens_per_s         transformers' model.generate(do_sample=False) on the same weights
+    llm.tokens_per_s_node         LanguageModelRuntime.run (greedy, detokenization, proof)
+    llm.tokens_per_s_bare         transformers' model.generate(do_sample=False) on the same weights
     llm.throughput_ratio          node / bare (each side's best of ROUNDS rounds, alternating which goes first)
     llm.throughput_ratio_median_pair  the median over rounds of bare time / node time of the same
                                   round (adjacent runs see similar contention from other jobs)
@@ -284,8 +284,8 @@ def speed(runtimes: dict) -> dict:
     node_rate, bare_rate = max(node), max(bare)
     generate, validation = statistics.median(generate_seconds), statistics.median(validate_seconds)
     return {
-        "llm.node_tokens_per_s": node_rate,
-        "llm.bare_tokens_per_s": bare_rate,
+        "llm.tokens_per_s_node": node_rate,
+        "llm.tokens_per_s_bare": bare_rate,
         "llm.throughput_ratio": node_rate / bare_rate,
         "llm.throughput_ratio_median_pair": statistics.median(pairs),
         "llm.generate_seconds": generate,

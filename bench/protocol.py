@@ -49,6 +49,7 @@ from joynet.zk.digits import load_split
 
 ZERO32 = b"\0" * 32
 OUTPUT = b"\1" * 32
+MEMORY_AGENT_ACCOUNT = 3  # a test account the other measurements leave alone (an edge agent of its own)
 BATCH = 10
 Say = Callable[[str], None]
 
@@ -124,6 +125,7 @@ class Bench:
     ``say`` reports progress (and side figures that could not be had)."""
 
     def __init__(self, deployment, say: Say):
+        self.deployment = deployment
         self.token = project.JoyToken.at(deployment.address("JoyToken"))
         self.coordinator = deployment.contract("NodeCoordinator")
         self.marketplace = deployment.contract("ModelMarketplace")
@@ -367,6 +369,11 @@ def run_benchmark(say: Say, gas_only: bool = False) -> tuple[dict[str, float], P
         say("MiniLM throughput through InferenceNode vs bare sentence-transformers measured")
         bench.results.update(measure_onnx_throughput(n=256))
         say("a PyTorch-exported CNN through the onnx runtime vs bare onnxruntime measured")
+        from bench.llm_validation import DEFAULT_OUTPUT as LLM_VALIDATION_PATH
+        from bench.llm_validation import main as measure_llm_validation
+
+        say("language model: the tolerant check's trials and the runtime against bare transformers (about 5 min)")
+        bench.results.update(measure_llm_validation(["--output", str(LLM_VALIDATION_PATH)])["metrics"])
     bench.results["host.load_average_at_start"] = load_at_start
     RESULTS_PATH.parent.mkdir(exist_ok=True)
     RESULTS_PATH.write_text(json.dumps(bench.results, indent=2, sort_keys=True) + "\n")
@@ -612,3 +619,12 @@ def measure_edge_agents(bench: Bench) -> None:
         )
     except Exception as why:  # noqa: BLE001  (the figures measured so far are still written)
         say(f"edge agents NOT measured: {type(why).__name__}: {why}")
+    from bench.agent_memory import measure_agent_memory
+
+    say("agent memory: one `ape run edge_agent` serving the four kinds of model")
+    try:
+        bench.results.update(
+            measure_agent_memory(bench.deployment, bench.owner, bench.requester, MEMORY_AGENT_ACCOUNT, say=say)
+        )
+    except Exception as why:  # noqa: BLE001
+        say(f"agent memory NOT measured: {type(why).__name__}: {why}")

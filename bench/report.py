@@ -137,6 +137,27 @@ METRICS: dict[str, Metric] = {
         "",
         Target(0.9, at_most=False),
     ),
+    "llm.throughput_ratio": Metric(
+        "SmolLM2-135M-Instruct tokens/s through the causal-lm runtime ÷ bare transformers generate, same weights",
+        "",
+        Target(0.9, at_most=False),
+    ),
+    "llm.tokens_per_s_node": Metric("SmolLM2 greedy tokens/s through the runtime (one thread)"),
+    "llm.tokens_per_s_bare": Metric("the same with transformers' generate"),
+    "llm.validate_to_generate": Metric("validating a 32-token answer (one prefill) ÷ generating it", "", Target(0.2)),
+    "llm.validate_seconds": Metric("validating a 32-token answer: prefill, activation comparison, greedy check"),
+    "llm.generate_seconds": Metric("generating that answer"),
+    "llm.false_accepts": Metric(
+        "tolerant check: dishonest answers accepted (swapped, int8, changed prompt, cut, altered)"
+    ),
+    "llm.false_rejects": Metric("tolerant check: honest answers rejected (other threads, bfloat16)"),
+    "llm.trials": Metric("tolerant check: trials"),
+    "edge.agent_peak_rss_mb": Metric(
+        "peak memory (MB) of one edge agent serving digits (ZK), MiniLM, an ONNX CNN and SmolLM2, prover worker included",
+        "",
+        Target(2000),
+    ),
+    "e2e.latency_llm_p50_s": Metric("SmolLM2 chat (32 tokens at most) request → settled, local chain, median"),
     "e2e.latency_zk_p50_s": Metric("ZK request → settled, local chain, median", "", Target(2.0)),
     "e2e.latency_minilm_p50_s": Metric("MiniLM request → settled, local chain, median"),
     "edge.zk_inferences_per_min": Metric("ZK inferences per minute, one edge agent"),
