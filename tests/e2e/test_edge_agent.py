@@ -15,7 +15,6 @@ out, a bounded exit, and the result sent again by the restarted agent once the p
 
 import asyncio
 import json
-import os
 import signal
 import time
 
@@ -30,7 +29,8 @@ from joynet.chain.marketplace import RequestStatus
 from joynet.models.builtin import publish_builtin_models
 from joynet.storage import EmbeddedStore
 from joynet.storage.cids import parse_cid
-from helpers.edge_agents import EdgeAgent, events_of, receipts_since, request_with_input, wait_for, wait_until_nodes_free
+from helpers.edge_agents import (EdgeAgent, agent_environment, events_of, receipts_since, request_with_input, wait_for,
+                                 wait_until_nodes_free)
 
 run = asyncio.run
 DIGITS, MINILM = "edge-digits", "edge-minilm"
@@ -65,10 +65,7 @@ def edge_models(marketplace, model_owner, store):
 
 @pytest.fixture(scope="module")
 def agent_env(deployment, store, tmp_path_factory, chain):
-    directory = tmp_path_factory.mktemp("edge-deployments")
-    deployment.save(directory / f"{chain.provider.network.name}.json")
-    return {**os.environ, "JOYNET_DEPLOYMENTS_DIR": str(directory), "APE_FOUNDRY_HOST": chain.provider.uri,
-            "JOYNET_IPFS_DIR": str(store.directory)}
+    return agent_environment(deployment, chain, store.directory, tmp_path_factory.mktemp("edge-deployments"))
 
 
 @pytest.fixture(scope="module")

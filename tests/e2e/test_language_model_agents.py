@@ -8,7 +8,6 @@ re-running only the prefill accepts it.
 
 import asyncio
 import json
-import os
 
 import pytest
 from ape import accounts
@@ -20,7 +19,7 @@ from joynet.inference import toploc
 from joynet.inference.runtimes.language_model import write_smollm2_package
 from joynet.models.package import load_model_metadata, publish_model
 from joynet.storage import EmbeddedStore
-from helpers.edge_agents import EdgeAgent, events_of, request_with_input, wait_for
+from helpers.edge_agents import EdgeAgent, agent_environment, events_of, request_with_input, wait_for
 
 run = asyncio.run
 MODEL, PRICE, MAX_TOKENS = "smollm2-chat", 1 * JOY, 32
@@ -52,10 +51,7 @@ def llm_cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def llm_env(deployment, llm_store, tmp_path_factory, chain):
-    directory = tmp_path_factory.mktemp("llm-deployments")
-    deployment.save(directory / f"{chain.provider.network.name}.json")
-    return {**os.environ, "JOYNET_DEPLOYMENTS_DIR": str(directory), "APE_FOUNDRY_HOST": chain.provider.uri,
-            "JOYNET_IPFS_DIR": str(llm_store.directory), "PYTHONUNBUFFERED": "1"}
+    return agent_environment(deployment, chain, llm_store.directory, tmp_path_factory.mktemp("llm-deployments"))
 
 
 def test_language_model__three_agents_quorum_3__eleven_chats_settle_identical_and_validate(

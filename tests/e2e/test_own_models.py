@@ -28,7 +28,7 @@ from joynet.chain.marketplace import RequestStatus, model_key
 from joynet.storage import EmbeddedStore
 from helpers import PROJECT_ROOT
 from helpers.ape_commands import run_ape
-from helpers.edge_agents import EdgeAgent, events_of, request_with_input, wait_for
+from helpers.edge_agents import EdgeAgent, agent_environment, events_of, request_with_input, wait_for
 from helpers.model_directory import DESCRIPTION
 
 run = asyncio.run
@@ -46,10 +46,7 @@ def store(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def agent_env(deployment, store, tmp_path_factory, chain):
-    directory = tmp_path_factory.mktemp("own-deployments")
-    deployment.save(directory / f"{chain.provider.network.name}.json")
-    return {**os.environ, "JOYNET_DEPLOYMENTS_DIR": str(directory), "APE_FOUNDRY_HOST": chain.provider.uri,
-            "JOYNET_IPFS_DIR": str(store.directory), "PYTHONUNBUFFERED": "1"}
+    return agent_environment(deployment, chain, store.directory, tmp_path_factory.mktemp("own-deployments"))
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Helpers of the edge-agent tests: real `ape run edge_agent` processes on the suite's anvil,
 requests with published input documents, and the chain's record of what happened."""
 
+import os
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -10,6 +11,14 @@ from helpers.ape_commands import run_ape
 from joynet.edge import JobJournal
 from joynet.inference.inputs import publish_input
 from joynet.processes import Agent
+
+
+def agent_environment(deployment, chain, store_directory: Path, deployments_dir: Path) -> dict:
+    """The environment of agent processes on the suite's anvil: the deployment saved where they
+    look for it, the chain they join, the store they read models and inputs from."""
+    deployment.save(deployments_dir / f"{chain.provider.network.name}.json")
+    return {**os.environ, "JOYNET_DEPLOYMENTS_DIR": str(deployments_dir), "APE_FOUNDRY_HOST": chain.provider.uri,
+            "JOYNET_IPFS_DIR": str(store_directory), "PYTHONUNBUFFERED": "1"}
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):

@@ -1,7 +1,9 @@
 """Runtime plugins, keyed by the model metadata's ``framework`` and found through the
 ``joynet.runtimes`` entry-point group (``base``). The built-in ones are entry points of JoyNet's
-own distribution: ``joynet-int-mlp`` (the digits MLP, ZK policy) and ``sentence-transformers``
-(sentence embedders such as all-MiniLM-L6-v2, quorum policy)."""
+own distribution: ``joynet-int-mlp`` (the digits MLP, ZK policy), ``sentence-transformers``
+(sentence embedders such as all-MiniLM-L6-v2, quorum policy), ``onnx`` (any ONNX model with
+declared tensors and output quantization) and ``causal-lm`` (a chat language model in one GGUF
+file, such as SmolLM2-135M-Instruct)."""
 
 from joynet.inference.runtimes.base import (
     ENTRY_POINT_GROUP,
