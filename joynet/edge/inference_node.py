@@ -34,6 +34,7 @@ from joynet.models.package import (
     IPFS_SCHEME,
     ModelPackage,
     ModelPackageError,
+    PackageTooLargeError,
     load_model_metadata,
     load_model_package,
 )
@@ -47,6 +48,10 @@ if TYPE_CHECKING:  # imported at run time only where a proof is first checked (_
 logger = logging.getLogger("joynet.inference")
 
 MODEL_CACHE_ENV = "JOYNET_MODEL_CACHE"
+MAX_MODEL_BYTES_ENV = "JOYNET_MAX_MODEL_BYTES"
+# The largest model package (all its files) a node fetches unless told otherwise: a model owner
+# (or a metadata update) must not be able to fill a serving node's disk.
+DEFAULT_MAX_MODEL_BYTES = 8 << 30
 _VERIFIER_LANE = "verifier"  # the lane that checks channel answers' proofs
 ZERO_BYTES32 = b"\x00" * 32
 FETCH_LOG_SECONDS = 5.0
@@ -128,6 +133,7 @@ class InferenceNode:
         device: str | None = None,
         max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
         prover_factory: Any = None,
+        max_model_bytes: int | None = None,
     ):
         """``web3_provider`` / ``contract_address``: where the marketplace is (used, lazily, only
         to resolve model ids registered on chain; defaults: the connected provider and the
@@ -136,7 +142,9 @@ class InferenceNode:
         are kept once fetched (``files/<CID>``) and runtimes keep what they derive from them
         (one directory per metadata CID);
         ``device``: "cpu" or "cuda" (default: cuda when available); ``max_input_bytes``: the
-        largest input payload accepted; ``prover_factory``: () -> ZKProver for ZK models."""
+        largest input payload accepted; ``prover_factory``: () -> ZKProver for ZK models;
+        ``max_model_bytes``: the largest model package fetched (default ``$JOYNET_MAX_MODEL_BYTES``,
+        else 8 GiB)."""
         if max_input_bytes <= 0:
             raise ValueError("max_input_bytes must be positive")
         self.web3_provider = web3_provider
@@ -150,6 +158,7 @@ class InferenceNode:
         self._device = device
         self.max_input_bytes = max_input_bytes
         self.prover_factory = prover_factory
+        self.max_model_bytes = max_model_bytes or int(os.environ.get(MAX_MODEL_BYTES_ENV) or DEFAULT_MAX_MODEL_BYTES)
         self._models: dict[str, LoadedModel] = {}
         self._iota_handler = None
         self._subscribed: set[str] = set()
@@ -232,9 +241,13 @@ class InferenceNode:
     async def _load(self, cid: str) -> LoadedModel:
         started = time.perf_counter()
         try:
-            package = await load_model_package(self.store, cid, self.cache_dir / FILES_DIR, progress=_fetch_logger(cid))
+            package = await load_model_package(
+                self.store, cid, self.cache_dir / FILES_DIR, progress=_fetch_logger(cid), max_bytes=self.max_model_bytes
+            )
         except StoreError as error:
             raise ModelLoadError(f"model {cid} cannot be loaded from the store: {error}") from None
+        except PackageTooLargeError as error:
+            raise ModelLoadError(str(error)) from None
         except ModelPackageError as error:
             raise ModelLoadError(f"model {cid} has bad metadata: {error}") from None
         runtime_class = runtime_for(package.framework)

@@ -32,10 +32,10 @@ from pathlib import Path, PurePosixPath
 import yaml
 from eth_hash.auto import keccak
 
-from joynet.models.errors import ModelPackageError
+from joynet.models.errors import ModelPackageError, PackageTooLargeError
 from joynet.storage import ModelStore
 from joynet.storage.cids import cid_text, parse_cid
-from joynet.storage.errors import InvalidCIDError
+from joynet.storage.errors import ContentTooLargeError, InvalidCIDError
 
 DESCRIPTION_FILES = ("model.yaml", "model.yml", "model.json")
 IPFS_SCHEME = "ipfs://"
@@ -167,26 +167,51 @@ async def load_model_metadata(store: ModelStore, cid: str) -> dict:
 
 
 async def load_model_package(
-    store: ModelStore, cid: str, cache_dir: str | Path, *, progress: PackageProgress | None = None
+    store: ModelStore,
+    cid: str,
+    cache_dir: str | Path,
+    *,
+    progress: PackageProgress | None = None,
+    max_bytes: int | None = None,
 ) -> ModelPackage:
     """The package whose metadata has CID ``cid`` (or ``ipfs://CID``), every file fetched into
     ``cache_dir`` under its own CID (a file several packages share is fetched once; one already
-    there was verified as it was written, and is not fetched again)."""
+    there was verified as it was written, and is not fetched again). With ``max_bytes``, a
+    package whose files add up to more is refused (ModelPackageError) before anything is fetched,
+    and a fetch is cut off as soon as the bytes that arrive pass it, whatever the files' root
+    blocks claim: a model owner cannot fill a node's disk."""
     cid = cid.removeprefix(IPFS_SCHEME)
     metadata = await load_model_metadata(store, cid)
     cache_dir = Path(cache_dir)
-    files = {}
-    for name, uri in metadata["files"].items():
-        file_cid = cid_text(parse_cid(uri.removeprefix(IPFS_SCHEME)))
-        path = cache_dir / file_cid
-        if not path.is_file():
-            report = _reporter(progress, name, await store.size(file_cid)) if progress else None
-            await store.save(file_cid, path, progress=report)
+    paths = {
+        name: cache_dir / cid_text(parse_cid(uri.removeprefix(IPFS_SCHEME))) for name, uri in metadata["files"].items()
+    }
+    missing = {name: path for name, path in paths.items() if not path.is_file()}
+    sizes = {name: await store.size(path.name) for name, path in missing.items()}
+    budget = None
+    if max_bytes is not None:
+        total = sum(sizes.values()) + sum(path.stat().st_size for name, path in paths.items() if name not in missing)
+        if total > max_bytes:
+            raise PackageTooLargeError(f"model {cid}: its files are {total:,} bytes, {_over_the_limit(max_bytes)}")
+        budget = max_bytes - total + sum(sizes.values())
+    for name, path in paths.items():
+        if name in missing:
+            try:
+                await store.save(path.name, path, progress=_reporter(progress, name, sizes[name]), max_bytes=budget)
+            except ContentTooLargeError:
+                raise PackageTooLargeError(
+                    f"model {cid}: {name} is larger than its root block says, {_over_the_limit(max_bytes)}"
+                ) from None
+            if budget is not None:
+                budget -= path.stat().st_size
         elif progress is not None:
             size = path.stat().st_size
             progress(name, size, size)
-        files[name] = path
-    return ModelPackage(cid=cid, metadata=metadata, files=files)
+    return ModelPackage(cid=cid, metadata=metadata, files=paths)
+
+
+def _over_the_limit(max_bytes: int | None) -> str:
+    return f"more than the {max_bytes:,} bytes this node takes"
 
 
 def _reporter(progress: PackageProgress | None, name: str, total: int) -> Callable[[int], None] | None:

@@ -10,6 +10,7 @@ from joynet.storage.embedded import EmbeddedStore
 from joynet.storage.errors import (
     CIDMismatchError,
     ContentNotFoundError,
+    ContentTooLargeError,
     InvalidCIDError,
     NotAFileError,
     StoreError,
@@ -33,6 +34,7 @@ __all__ = [
     "API_ENV",
     "CIDMismatchError",
     "ContentNotFoundError",
+    "ContentTooLargeError",
     "EmbeddedStore",
     "InvalidCIDError",
     "ModelStore",

@@ -26,3 +26,7 @@ class NotAFileError(StoreError):
 
 class StoreUnavailableError(StoreError):
     """The store's backend (an IPFS RPC API) could not be reached or answered badly."""
+
+
+class ContentTooLargeError(StoreError):
+    """A file is larger than the caller would keep (``ModelStore.save``'s ``max_bytes``)."""

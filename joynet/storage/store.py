@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 from joynet.storage.cids import CID, cid_text, parse_cid, verify_block
-from joynet.storage.errors import ContentNotFoundError
+from joynet.storage.errors import ContentNotFoundError, ContentTooLargeError
 from joynet.storage.unixfs import Block, chunked, file_blocks, file_size, read_file
 
 # Called with the bytes done so far, as a file is added or fetched.
@@ -51,10 +51,13 @@ class ModelStore(ABC):
         parsed = parse_cid(cid)
         return file_size(parsed, await self._verified_block(parsed))
 
-    async def save(self, cid: str, path: str | Path, *, progress: Progress | None = None) -> Path:
+    async def save(
+        self, cid: str, path: str | Path, *, progress: Progress | None = None, max_bytes: int | None = None
+    ) -> Path:
         """Writes the file to ``path`` piece by piece, each piece verified before it is written;
         ``path`` appears only once the whole file is there (written aside, then renamed), so a
-        failed or interrupted fetch leaves nothing under that name."""
+        failed or interrupted fetch leaves nothing under that name. ContentTooLargeError as soon as
+        more than ``max_bytes`` arrived (whatever size the file's root block claims)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
@@ -62,6 +65,8 @@ class ModelStore(ABC):
             with os.fdopen(descriptor, "wb") as stream:
                 async for piece in self.iter_cat(cid):
                     stream.write(piece)
+                    if max_bytes is not None and stream.tell() > max_bytes:
+                        raise ContentTooLargeError(f"{cid} is larger than {max_bytes:,} bytes")
                     if progress is not None:
                         progress(stream.tell())
             os.replace(temporary, path)

@@ -256,6 +256,17 @@ def test_load_model__tampered_block__model_load_error(tmp_path):
         run(node_for(store, tmp_path).load_model(cid))
 
 
+def test_load_model__package_larger_than_the_node_takes__model_load_error_and_nothing_cached(
+        tmp_path, store, cids, monkeypatch):
+    monkeypatch.setenv("JOYNET_MAX_MODEL_BYTES", "1000000")  # MiniLM's files are about 90 MB
+    node = InferenceNode(store=store, cache_dir=tmp_path / "small-node")
+    assert node.max_model_bytes == 1_000_000
+    with pytest.raises(ModelLoadError, match=r"^model \S+: its files are [\d,]+ bytes, more than the 1,000,000 bytes this node takes$"):
+        run(node.load_model(cids["minilm"]))
+    assert not [path for path in (tmp_path / "small-node").rglob("*") if path.is_file()]
+    assert run(node.load_model(cids["digits"])).package.read("model.json")  # a small one still loads
+
+
 def test_load_model__cid_not_in_store__model_load_error(store, workdir):
     absent = run(EmbeddedStore(workdir / "other").add_bytes(b"not published here"))
     with pytest.raises(ModelLoadError, match=f"model {absent} cannot be loaded from the store: .*not in the store"):

@@ -210,3 +210,44 @@ def test_store_size__added_file__its_length(fresh_store, tmp_path, cid_version, 
     path = tmp_path / "file.bin"
     path.write_bytes(os.urandom(size))
     assert run(fresh_store.size(run(fresh_store.add_file(path, cid_version=cid_version)))) == size
+
+
+# ---- a node's disk: a package larger than the node takes is refused, whatever its blocks claim ----
+
+
+def test_load_model_package__files_beyond_the_nodes_limit__refused_before_anything_is_fetched(
+        fresh_store, large_model_directory, cache_dir):
+    cid = run(publish_model(fresh_store, large_model_directory))
+    with pytest.raises(ModelPackageError, match=r"more than the 10,000,000 bytes this node takes"):
+        run(load_model_package(fresh_store, cid, cache_dir, max_bytes=10_000_000))
+    assert not cache_dir.exists() or not any(cache_dir.iterdir())
+
+
+def test_load_model_package__root_block_understating_its_size__cut_off_at_the_limit(fresh_store, tmp_path, cache_dir):
+    """An owner's file whose root block claims 1 KB but links 5 MB of leaves (a valid DAG, every block
+    matching its CID): the node stops writing at its limit and keeps nothing."""
+    import io
+
+    from joynet.storage.cids import DAG_PB, cid_of_block, cid_text
+    from joynet.storage.unixfs import Block, Link, _unixfs_file, chunked, encode_node, file_blocks
+
+    content = os.urandom(5 << 20)
+    leaves = [block for block in file_blocks(chunked(io.BytesIO(content).read), 0)][:-1]  # every block but the real root
+    for leaf in leaves:
+        fresh_store._write_block(leaf)
+    lying_root = encode_node(_unixfs_file(b"", 1_000), [Link(leaf.cid, len(leaf.data)) for leaf in leaves])
+    root = Block(cid_of_block(lying_root, DAG_PB, 0), lying_root)
+    fresh_store._write_block(root)
+    weights_cid = cid_text(root.cid)
+    assert run(fresh_store.size(weights_cid)) == 1_000
+    metadata = {**DESCRIPTION, "files": {"weights.bin": f"ipfs://{weights_cid}"}}
+    cid = add_metadata(fresh_store, metadata)
+    with pytest.raises(ModelPackageError, match="more than the 2,000,000 bytes this node takes"):
+        run(load_model_package(fresh_store, cid, cache_dir, max_bytes=2_000_000))
+    assert not [path for path in cache_dir.rglob("*") if path.is_file()]
+
+
+def test_load_model_package__within_the_limit__loaded(fresh_store, model_directory, cache_dir):
+    package = run(load_model_package(fresh_store, run(publish_model(fresh_store, model_directory)), cache_dir,
+                                     max_bytes=len(WEIGHTS) + len(CONFIG)))
+    assert package.read("weights.bin") == WEIGHTS
