@@ -177,7 +177,7 @@ async def load_model_package(
     """The package whose metadata has CID ``cid`` (or ``ipfs://CID``), every file fetched into
     ``cache_dir`` under its own CID (a file several packages share is fetched once; one already
     there was verified as it was written, and is not fetched again). With ``max_bytes``, a
-    package whose files add up to more is refused (ModelPackageError) before anything is fetched,
+    package whose files add up to more is refused (PackageTooLargeError) before anything is fetched,
     and a fetch is cut off as soon as the bytes that arrive pass it, whatever the files' root
     blocks claim: a model owner cannot fill a node's disk."""
     cid = cid.removeprefix(IPFS_SCHEME)
