@@ -14,6 +14,7 @@ its output commitment. Every failure is an ``InferenceError`` with a message a r
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -60,6 +61,19 @@ FILES_DIR = "files"  # under the cache directory: models' files, each named by i
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get(MODEL_CACHE_ENV) or Path.home() / ".joynet" / "models")
+
+
+@contextlib.contextmanager
+def _load_errors(cid: str):
+    """Reading model ``cid`` from the store: its failures as ModelLoadErrors that say which."""
+    try:
+        yield
+    except StoreError as error:
+        raise ModelLoadError(f"model {cid} cannot be loaded from the store: {error}") from None
+    except PackageTooLargeError as error:
+        raise ModelLoadError(str(error)) from None
+    except ModelPackageError as error:
+        raise ModelLoadError(f"model {cid} has bad metadata: {error}") from None
 
 
 def _fetch_logger(cid: str):
@@ -211,12 +225,8 @@ class InferenceNode:
         fetched): UnknownRuntimeError when this node has none for its framework, ModelLoadError
         when its metadata cannot be read. A node checks it before it stakes on a model."""
         cid, _ = await self.resolve(model_id)
-        try:
+        with _load_errors(cid):
             metadata = await load_model_metadata(self.store, cid)
-        except StoreError as error:
-            raise ModelLoadError(f"model {cid} cannot be loaded from the store: {error}") from None
-        except ModelPackageError as error:
-            raise ModelLoadError(f"model {cid} has bad metadata: {error}") from None
         return runtime_for(metadata["framework"])
 
     async def load_model(self, model_id: str, expected_weights_commitment: bytes | None = None) -> LoadedModel:
@@ -240,16 +250,10 @@ class InferenceNode:
 
     async def _load(self, cid: str) -> LoadedModel:
         started = time.perf_counter()
-        try:
+        with _load_errors(cid):
             package = await load_model_package(
                 self.store, cid, self.cache_dir / FILES_DIR, progress=_fetch_logger(cid), max_bytes=self.max_model_bytes
             )
-        except StoreError as error:
-            raise ModelLoadError(f"model {cid} cannot be loaded from the store: {error}") from None
-        except PackageTooLargeError as error:
-            raise ModelLoadError(str(error)) from None
-        except ModelPackageError as error:
-            raise ModelLoadError(f"model {cid} has bad metadata: {error}") from None
         runtime_class = runtime_for(package.framework)
         validator = compile_schema(package.input_schema, cid)
         context = RuntimeContext(cache_dir=self.cache_dir / cid, device=self.device, prover_factory=self.prover_factory)

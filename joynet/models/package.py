@@ -106,11 +106,7 @@ class ModelPackage:
 
     def keccak(self, name: str) -> str:
         """0x + keccak256 of a file of the package, read piece by piece."""
-        digest = keccak.new(b"")
-        with self.path(name).open("rb") as stream:
-            while piece := stream.read(_HASH_PIECE):
-                digest.update(piece)
-        return "0x" + digest.digest().hex()
+        return file_keccak(self.path(name))
 
     def write_to(self, directory: str | Path) -> Path:
         """Lays the files out under ``directory`` by name (for loaders that want a directory):
@@ -125,6 +121,15 @@ class ModelPackage:
             except OSError:
                 shutil.copyfile(source, path)
         return directory
+
+
+def file_keccak(path: str | Path) -> str:
+    """0x + keccak256 of a file, read piece by piece (never whole into memory)."""
+    digest = keccak.new(b"")
+    with Path(path).open("rb") as stream:
+        while piece := stream.read(_HASH_PIECE):
+            digest.update(piece)
+    return "0x" + digest.digest().hex()
 
 
 async def publish_model(

@@ -19,7 +19,7 @@ from joynet.inference import toploc
 from joynet.inference.runtimes.language_model import write_smollm2_package
 from joynet.models.package import load_model_metadata, publish_model
 from joynet.storage import EmbeddedStore
-from helpers.edge_agents import EdgeAgent, agent_environment, events_of, request_with_input, wait_for
+from helpers.edge_agents import EdgeAgent, agent_environment, events_of, request_with_input, wait_until_closed
 
 run = asyncio.run
 MODEL, PRICE, MAX_TOKENS = "smollm2-chat", 1 * JOY, 32
@@ -83,13 +83,7 @@ def test_language_model__three_agents_quorum_3__eleven_chats_settle_identical_an
             agent.wait_ready(300)
         sent = {run(request_with_input(client, llm_store, MODEL, document, zk=False)): i
                 for i, document in enumerate(documents)}
-
-        def closed():
-            for agent in agents:
-                agent.check_alive()
-            return all(client.status(rid) is not RequestStatus.Open for rid in sent)
-
-        wait_for(closed, 400, "the eleven chats to close", interval=0.5)
+        wait_until_closed(client, list(sent), agents, 400)
     finally:
         for agent in agents:
             agent.stop()

@@ -28,7 +28,7 @@ from joynet.chain.marketplace import RequestStatus, model_key
 from joynet.storage import EmbeddedStore
 from helpers import PROJECT_ROOT
 from helpers.ape_commands import run_ape
-from helpers.edge_agents import EdgeAgent, agent_environment, events_of, request_with_input, wait_for
+from helpers.edge_agents import EdgeAgent, agent_environment, events_of, request_with_input, wait_until_closed
 from helpers.model_directory import DESCRIPTION
 
 run = asyncio.run
@@ -101,12 +101,7 @@ def direct_onnxruntime(package_dir: Path, row: list[float]) -> dict:
 
 
 def settled_outputs(client, store, sent: dict, agents, timeout: float) -> dict:
-    def closed():
-        for agent in agents:
-            agent.check_alive()
-        return all(client.status(rid) is not RequestStatus.Open for rid in sent)
-
-    wait_for(closed, timeout, f"{len(sent)} requests to close", interval=0.5)
+    wait_until_closed(client, list(sent), agents, timeout)
     outputs = {}
     for rid in sent:
         result = run(client.get_result(rid))

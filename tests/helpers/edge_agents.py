@@ -76,6 +76,18 @@ async def request_with_input(client, store, model: str, document: dict, *, zk: b
     return await client.request_inference(model, commitment, uri, deadline_seconds=deadline_seconds, assign=assign)
 
 
+def wait_until_closed(client, request_ids, agents, timeout: float) -> None:
+    """Waits until no request of ``request_ids`` is open, failing at once if an agent died."""
+    from joynet.chain.marketplace import RequestStatus
+
+    def closed():
+        for agent in agents:
+            agent.check_alive()
+        return all(client.status(rid) is not RequestStatus.Open for rid in request_ids)
+
+    wait_for(closed, timeout, f"{len(request_ids)} request(s) to close", interval=0.5)
+
+
 def wait_until_nodes_free(client, model: str, timeout: float = 120) -> None:
     from joynet.chain.marketplace import model_key
 

@@ -57,6 +57,7 @@ from joynet.inference.runtimes.base import ModelRuntime, RuntimeOutput
 from joynet.inference.runtimes.sentence_embedding import offline
 from joynet.inference.schema import canonical_json
 from joynet.inference.toploc import ProofSettings, Thresholds, build_proof
+from joynet.models.package import file_keccak
 
 FRAMEWORK = "causal-lm"
 SECTION = "causalLM"
@@ -66,7 +67,6 @@ DEFAULT_MAX_NEW_TOKENS = 64
 DEFAULT_MAX_PROMPT_TOKENS = 2048
 MAX_NEW_TOKENS = 4096
 MAX_THREADS = 64
-HASH_CHUNK = 1 << 20
 CONVERTED = "converted"  # under the cache directory: <GGUF keccak>-transformers-<version>/
 CONVERTED_MARK = "joynet-converted.json"  # written last: a directory without it is incomplete
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -152,15 +152,6 @@ class Settings:
             proof=ProofSettings(block_tokens, top_k),
             thresholds=thresholds,
         )
-
-
-def file_keccak(path: Path) -> str:
-    """0x-prefixed keccak256 of a file, read in chunks."""
-    digest = keccak.new(b"")
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(HASH_CHUNK), b""):
-            digest.update(chunk)
-    return "0x" + digest.digest().hex()
 
 
 class LanguageModelRuntime(ModelRuntime):
