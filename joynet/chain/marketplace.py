@@ -137,6 +137,10 @@ class InferenceResult:
     output_uri: str | None = None
     nodes: list[str] = field(default_factory=list)
     refund_reason: str | None = None
+    # The transaction that closed the request (settled or refunded it) and its block: where
+    # anyone checks the outcome on chain.
+    transaction_hash: str | None = None
+    block_number: int | None = None
 
 
 class ModelMarketplace(SigningClient):
@@ -361,6 +365,17 @@ class ModelMarketplace(SigningClient):
             raise MarketplaceError(f"there is no request {request_id}")
         return self._outcome(request_id, status)
 
+    def outcome(self, request_id: int) -> InferenceResult:
+        """The request's outcome as the chain records it now, without waiting: its status, and
+        once closed its commitment, output URI, refund reason and closing transaction. For a
+        caller that polls on its own terms (from a worker thread, say)."""
+        status = self.status(request_id)
+        if status is RequestStatus.Unknown:
+            raise MarketplaceError(f"there is no request {request_id}")
+        if status is RequestStatus.Open:
+            return InferenceResult(request_id, status, nodes=self.get_request(request_id).nodes)
+        return self._outcome(request_id, status)
+
     # ---- node operators ----
 
     async def register_node(self, stake: int, capacity: int, models: Sequence[str | bytes]) -> None:
@@ -490,6 +505,7 @@ class ModelMarketplace(SigningClient):
                 self.start_block, stop + 1, search_topics={"requestId": request_id}
             )
             result.output_commitment = bytes(settled.outputCommitment)
+            result.transaction_hash, result.block_number = _transaction_of(settled), settled.block_number
             for submitted in self.contract.ResultSubmitted.range(
                 self.start_block, stop + 1, search_topics={"requestId": request_id}
             ):
@@ -501,7 +517,14 @@ class ModelMarketplace(SigningClient):
                 self.start_block, stop + 1, search_topics={"requestId": request_id}
             )
             result.refund_reason = refunded.reason
+            result.transaction_hash, result.block_number = _transaction_of(refunded), refunded.block_number
         return result
+
+
+def _transaction_of(event) -> str:
+    """The 0x hash of the transaction that emitted ``event`` (an Ape contract log)."""
+    tx_hash = event.transaction_hash
+    return tx_hash if isinstance(tx_hash, str) else "0x" + bytes(tx_hash).hex()
 
 
 def _mines_on_demand() -> bool:

@@ -1,0 +1,205 @@
+"""The gateway's HTTP application (aiohttp.web): OpenAI's routes over the marketplace.
+
+    GET  /healthz                  the gateway is up and the chain answers
+    GET  /v1/models                the exposed models, from the registry on chain and their metadata
+    POST /v1/embeddings            a sentence-transformers model (OpenAI's embeddings format)
+    POST /v1/chat/completions      a causal-lm model; ``stream: true`` answers Server-Sent Events
+    POST /v1/inference/{model}     any exposed model: its input document in, its output out
+    GET  /v1/requests/{id}         any request's status and receipt
+
+Every ``/v1`` route needs ``Authorization: Bearer <key>`` (a key of the keys file). Every answer
+carries the request's verification receipt under ``joynet``; errors are OpenAI's
+``{"error": {"message", "type", "code"}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from joynet.chain.marketplace import ModelMarketplace
+from joynet.gateway import openai_format
+from joynet.gateway.errors import BadRequestError, GatewayError, RequestNotFoundError
+from joynet.gateway.keys import ApiKey, KeyLedger
+from joynet.gateway.service import ExposedModel, GatewaySettings, InferenceService
+from joynet.storage import ModelStore
+
+logger = logging.getLogger("joynet.gateway")
+
+EMBEDDING_FRAMEWORKS = ("sentence-transformers",)
+CHAT_FRAMEWORKS = ("causal-lm",)
+
+SERVICE = web.AppKey("service", InferenceService)
+LEDGER = web.AppKey("ledger", KeyLedger)
+STARTED = web.AppKey("started", int)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def create_app(
+    settings: GatewaySettings, marketplace: ModelMarketplace, store: ModelStore, ledger: KeyLedger
+) -> web.Application:
+    """The gateway's application. ``marketplace``: the client of the gateway's own account (it
+    pays every request from its deposited balance); ``store``: the model store the nodes read
+    (inputs are published there, outputs fetched from there); ``ledger``: the API keys."""
+    app = web.Application(middlewares=[_errors], client_max_size=2 * settings.max_input_bytes + 4096)
+    app[SERVICE] = InferenceService(marketplace, store, settings)
+    app[LEDGER] = ledger
+    app[STARTED] = int(time.time())
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/v1/models/{model}", get_model)
+    app.router.add_post("/v1/embeddings", embeddings)
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/inference/{model}", inference)
+    app.router.add_get("/v1/requests/{request_id}", request_status)
+    return app
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error as OpenAI's error body: the gateway's own with their status and headers,
+    aiohttp's (no such route, wrong method) with theirs, anything else as a 500 that is logged."""
+    try:
+        return await handler(request)
+    except GatewayError as error:
+        return web.json_response(error.body(), status=error.status, headers=error.headers)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        code = "not_found" if error.status == 404 else error.reason.lower().replace(" ", "_")
+        body = {
+            "error": {
+                "message": f"{request.method} {request.path}: {error.reason}",
+                "type": "invalid_request_error",
+                "code": code,
+            }
+        }
+        return web.json_response(
+            body, status=error.status, headers={k: v for k, v in error.headers.items() if k == "Allow"}
+        )
+    except Exception:
+        logger.exception("%s %s failed", request.method, request.path)
+        body: dict[str, dict] = {
+            "error": {
+                "message": "the gateway failed on this request; its log says why",
+                "type": "server_error",
+                "code": None,
+            }
+        }
+        return web.json_response(body, status=500)
+
+
+def _service(request: web.Request) -> InferenceService:
+    return request.app[SERVICE]
+
+
+def _authenticate(request: web.Request) -> ApiKey:
+    return request.app[LEDGER].authenticate(request.headers.get("Authorization"))
+
+
+async def _body(request: web.Request) -> dict:
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequestError("the request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequestError("the request body must be a JSON object")
+    return body
+
+
+async def _model_of(service: InferenceService, name: object, frameworks: tuple[str, ...], what: str) -> ExposedModel:
+    if not isinstance(name, str) or not name:
+        raise BadRequestError("'model' must name a model: GET /v1/models lists them")
+    model = await service.model(name)
+    if model.framework not in frameworks:
+        raise BadRequestError(f"model {name!r} is a {model.framework} model, not {what}")
+    return model
+
+
+# ---- routes ----
+
+
+async def healthz(request: web.Request) -> web.Response:
+    service = _service(request)
+    from ape import chain
+
+    block = await service.chain(lambda: chain.blocks.height)
+    return web.json_response({"status": "ok", "chain_id": await service.chain_id(), "block": block})
+
+
+async def list_models(request: web.Request) -> web.Response:
+    _authenticate(request)
+    models = await _service(request).models()
+    created = request.app[STARTED]
+    entries = [openai_format.model_entry(model.name, created, model.describe()) for model in models]
+    return web.json_response(openai_format.model_list(entries))
+
+
+async def get_model(request: web.Request) -> web.Response:
+    _authenticate(request)
+    model = await _service(request).model(request.match_info["model"])
+    return web.json_response(openai_format.model_entry(model.name, request.app[STARTED], model.describe()))
+
+
+async def embeddings(request: web.Request) -> web.Response:
+    key = _authenticate(request)
+    body = await _body(request)
+    service = _service(request)
+    texts = openai_format.embedding_texts(body)
+    model = await _model_of(service, body.get("model"), EMBEDDING_FRAMEWORKS, "an embedding model")
+    settled = await service.infer(model, {"texts": texts}, key, request.app[LEDGER])
+    answer = openai_format.embeddings_response(
+        model.name, settled.output, body.get("encoding_format") or "float", settled.receipt
+    )
+    return web.json_response(answer)
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    key = _authenticate(request)
+    body = await _body(request)
+    service = _service(request)
+    document = openai_format.chat_input(body)
+    model = await _model_of(service, body.get("model"), CHAT_FRAMEWORKS, "a chat model")
+    # The answer is known once the request settles on chain: a stream starts then.
+    settled = await service.infer(model, document, key, request.app[LEDGER])
+    if not body.get("stream"):
+        return web.json_response(openai_format.chat_completion(model.name, settled.output, settled.receipt))
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    for chunk in openai_format.chat_chunks(model.name, settled.output, settled.receipt):
+        await response.write(openai_format.sse(chunk))
+    await response.write(openai_format.sse(openai_format.DONE))
+    await response.write_eof()
+    return response
+
+
+async def inference(request: web.Request) -> web.Response:
+    key = _authenticate(request)
+    service = _service(request)
+    model = await service.model(request.match_info["model"])
+    document = await _body(request)
+    settled = await service.infer(model, document, key, request.app[LEDGER])
+    return web.json_response(
+        {
+            "requestId": settled.result.request_id,
+            "model": model.name,
+            "output": settled.output,
+            "outputCommitment": settled.receipt["output_commitment"],
+            "joynet": settled.receipt,
+        }
+    )
+
+
+async def request_status(request: web.Request) -> web.Response:
+    _authenticate(request)
+    try:
+        request_id = int(request.match_info["request_id"])
+    except ValueError:
+        raise RequestNotFoundError(f"{request.match_info['request_id']!r} is not a request id") from None
+    if request_id < 0:
+        raise RequestNotFoundError(f"there is no request {request_id}")
+    return web.json_response(await _service(request).request_status(request_id))

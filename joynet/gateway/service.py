@@ -1,0 +1,340 @@
+"""What the gateway does on chain and in the store, whatever the HTTP route: read the models it
+exposes, make a paid request from its deposited balance, wait for the request to close, fetch the
+output document and check it against the chain, and say how it was verified (the receipt).
+
+Every chain call goes through Ape, on a worker thread (``asyncio.to_thread``): Ape and web3 block,
+and the gateway's event loop serves other users meanwhile. Reads that decide whether to send at all
+(the model, the nodes with room) are bounded by ``chain_timeout``: a chain that does not answer is
+a 503, never a hung request. A request once sent is never abandoned by the gateway: if it does not
+close within ``settle_timeout`` the answer is a 504 naming it, and ``GET /v1/requests/{id}``
+follows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from joynet.chain.constants import ZERO32
+from joynet.chain.errors import MarketplaceError, TransactionRefusedError
+from joynet.chain.marketplace import InferenceResult, ModelMarketplace, RequestStatus, model_key
+from joynet.gateway.errors import (
+    BadRequestError,
+    GatewayError,
+    ModelNotFoundError,
+    NoCapacityError,
+    RefundedError,
+    RequestNotFoundError,
+    SettlementTimeoutError,
+    UnverifiedOutputError,
+)
+from joynet.gateway.keys import ApiKey, KeyLedger
+from joynet.inference.errors import InvalidInputError, OutputMismatchError
+from joynet.inference.inputs import publish_input
+from joynet.inference.outputs import fetch_output
+from joynet.inference.schema import DEFAULT_MAX_INPUT_BYTES, compile_schema, decode_payload, validate_input
+from joynet.models.errors import ModelPackageError
+from joynet.models.package import load_model_metadata
+from joynet.storage import ModelStore, StoreError
+
+logger = logging.getLogger("joynet.gateway")
+
+T = TypeVar("T")
+
+# Seconds a client is told to wait before trying again when no node has room.
+RETRY_AFTER_SECONDS = 5
+# The error the coordinator reverts with when no node serving a model has room.
+NO_ELIGIBLE_NODE = "NodeCoordinatorNoEligibleNode"
+
+
+@dataclass
+class GatewaySettings:
+    """``models``: the model ids (names registered on chain) the gateway exposes.
+    ``settle_timeout``: seconds a request may take to close before the answer is a 504.
+    ``chain_timeout``: seconds the reads before a request may take before the answer is a 503.
+    ``max_input_bytes``: the largest input document accepted (canonical JSON)."""
+
+    models: list[str]
+    settle_timeout: float = 120.0
+    chain_timeout: float = 1.5
+    poll_seconds: float = 0.25
+    retry_after: int = RETRY_AFTER_SECONDS
+    max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
+
+
+@dataclass
+class ExposedModel:
+    """A model as the registry on chain and its metadata in the store describe it."""
+
+    name: str
+    key: bytes
+    owner: str
+    price: int
+    quorum: int
+    circuit_id: bytes | None
+    active: bool
+    metadata_uri: str
+    metadata: dict
+    validator: Any = field(default=None, repr=False)  # the compiled inputSchema, if the metadata has one
+
+    @property
+    def framework(self) -> str | None:
+        return self.metadata.get("framework")
+
+    @property
+    def zk(self) -> bool:
+        """Verified by a circuit: its input commitment is the circuit's (Poseidon, salted)."""
+        return self.circuit_id is not None
+
+    def policy(self) -> dict:
+        """How the chain checks this model's results: a zero-knowledge proof of the named circuit,
+        or a quorum of k distinct nodes agreeing on the output's commitment."""
+        return {
+            "kind": "zk" if self.zk else "quorum",
+            "quorum": self.quorum,
+            "circuit_id": "0x" + self.circuit_id.hex() if self.circuit_id else None,
+        }
+
+    def describe(self) -> dict:
+        """The JoyNet fields of the model's entry in ``GET /v1/models``."""
+        return {
+            "key": "0x" + self.key.hex(),
+            "owner": self.owner,
+            "price_wei": str(self.price),
+            "policy": self.policy(),
+            "active": self.active,
+            "metadata_uri": self.metadata_uri,
+            "framework": self.framework,
+            "runtime": self.metadata.get("name"),
+            "description": self.metadata.get("description"),
+            "input_schema": self.metadata.get("inputSchema"),
+        }
+
+
+@dataclass
+class Settlement:
+    """A settled request whose output checked out: the output and its receipt."""
+
+    model: ExposedModel
+    result: InferenceResult
+    output: dict
+    receipt: dict
+
+
+class InferenceService:
+    """The gateway's side of the marketplace: one requester account (``marketplace.account``)
+    that pays every request from its deposited balance, and the store the nodes read."""
+
+    def __init__(self, marketplace: ModelMarketplace, store: ModelStore, settings: GatewaySettings):
+        self.marketplace = marketplace
+        self.store = store
+        self.settings = settings
+        self._metadata: dict[str, dict] = {}  # metadata URI -> document (content-addressed: never stale)
+        self._validators: dict[str, Any] = {}
+        self._names = {model_key(name): name for name in settings.models}
+        self._chain_id: int | None = None
+
+    # ---- reading ----
+
+    async def chain(self, call: Callable[..., T], *args: Any, bounded: bool = True) -> T:
+        """``call(*args)`` on a worker thread; with ``bounded``, a NoCapacityError when the chain
+        takes longer than ``chain_timeout``."""
+        work = asyncio.to_thread(call, *args)
+        if not bounded:
+            return await work
+        try:
+            return await asyncio.wait_for(work, self.settings.chain_timeout)
+        except TimeoutError:
+            raise NoCapacityError(
+                f"the chain did not answer within {self.settings.chain_timeout} s: try again later",
+                code="chain_unavailable",
+                headers=self.retry_headers(),
+            ) from None
+
+    def retry_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.settings.retry_after)}
+
+    async def model(self, name: str) -> ExposedModel:
+        """The exposed model ``name`` as registered now; ModelNotFoundError for any other."""
+        if not isinstance(name, str) or name not in self.settings.models:
+            raise ModelNotFoundError(f"the model {name!r} does not exist here: GET /v1/models lists the models")
+        try:
+            entry = await self.chain(self.marketplace.get_model, name)
+        except MarketplaceError:
+            raise ModelNotFoundError(f"the model {name!r} is not registered on this chain") from None
+        uri = entry.metadataURI
+        metadata = self._metadata.get(uri)
+        if metadata is None:
+            try:
+                metadata = await load_model_metadata(self.store, uri)
+            except (StoreError, ModelPackageError) as error:
+                raise GatewayError(f"the metadata of model {name!r} ({uri}) cannot be read: {error}") from None
+            self._metadata[uri] = metadata
+            if isinstance(metadata.get("inputSchema"), dict):
+                self._validators[uri] = compile_schema(metadata["inputSchema"], name)
+        circuit = bytes(entry.circuitId)
+        return ExposedModel(
+            name=name,
+            key=model_key(name),
+            owner=entry.owner,
+            price=int(entry.price),
+            quorum=int(entry.quorum),
+            circuit_id=None if circuit == ZERO32 else circuit,
+            active=bool(entry.active),
+            metadata_uri=uri,
+            metadata=metadata,
+            validator=self._validators.get(uri),
+        )
+
+    async def models(self) -> list[ExposedModel]:
+        """Every exposed model the chain has registered (one not registered is left out)."""
+        found = []
+        for name in self.settings.models:
+            try:
+                found.append(await self.model(name))
+            except ModelNotFoundError:
+                logger.warning("model %r is exposed but not registered on this chain", name)
+        return found
+
+    async def chain_id(self) -> int:
+        if self._chain_id is None:
+            from ape import chain
+
+            self._chain_id = chain_id = await self.chain(lambda: chain.chain_id)
+            return chain_id
+        return self._chain_id
+
+    # ---- requesting ----
+
+    def check_input(self, model: ExposedModel, document: Any) -> dict:
+        """The input document, if the model takes it (its size, and its metadata's inputSchema);
+        BadRequestError otherwise. Nothing is published before it passes."""
+        if not isinstance(document, dict):
+            raise BadRequestError(f"the input of model {model.name!r} must be a JSON object")
+        try:
+            decode_payload(document, self.settings.max_input_bytes)
+            if model.validator is not None:
+                validate_input(model.validator, document, model.name)
+        except InvalidInputError as error:
+            raise BadRequestError(str(error)) from None
+        return document
+
+    async def infer(self, model: ExposedModel, document: dict, key: ApiKey, ledger: KeyLedger) -> Settlement:
+        """Requests an inference of ``model`` on ``document``, paid from the gateway's balance
+        and charged to ``key``, and returns it once settled and checked."""
+        self.check_input(model, document)
+        serving = await self.chain(self.marketplace.read, self.marketplace.coordinator.eligibleNodes, model.key)
+        if serving < model.quorum:
+            raise self.no_capacity(model, serving)
+        ledger.reserve(key, model.price)  # refused (402) before anything is published or sent
+        charged: bool | None = False  # None: the request was made and may still be charged
+        try:
+            input_uri, commitment = await publish_input(self.store, document, zk=model.zk)
+            request_id = await self._request(model, input_uri, commitment)
+            charged = None
+            result = await self._closed(request_id, model)
+            charged = result.status is RequestStatus.Settled
+        finally:
+            if charged is not None:
+                ledger.settle(key, model.price, charged)
+        receipt = await self.receipt(result, model, input_uri=input_uri, input_commitment=commitment)
+        if result.status is RequestStatus.Refunded:
+            raise RefundedError(f"request {request_id} was refunded on chain: {result.refund_reason}", receipt=receipt)
+        try:
+            output = await fetch_output(self.store, result, framework=model.framework)
+        except (OutputMismatchError, StoreError) as error:
+            raise UnverifiedOutputError(str(error), receipt=receipt) from None
+        return Settlement(model, result, output, receipt)
+
+    def no_capacity(self, model: ExposedModel, serving: int) -> NoCapacityError:
+        return NoCapacityError(
+            f"model {model.name!r} needs {model.quorum} node(s) with room and {serving} serve it now: "
+            f"nothing was sent; try again in {self.settings.retry_after} s",
+            headers=self.retry_headers(),
+        )
+
+    async def _request(self, model: ExposedModel, input_uri: str, commitment: bytes) -> int:
+        try:
+            return await self.marketplace.request_inference(
+                model.name, commitment, input_uri, max_price=model.price, from_balance=True
+            )
+        except TransactionRefusedError as error:
+            if error.error == NO_ELIGIBLE_NODE:
+                raise self.no_capacity(model, 0) from None
+            raise GatewayError(f"the request for model {model.name!r} was refused on chain: {error}") from None
+        except MarketplaceError as error:
+            message = str(error)
+            if "serve it now" in message:
+                raise NoCapacityError(message, headers=self.retry_headers()) from None
+            if "deposit first" in message:
+                raise NoCapacityError(
+                    f"the gateway's balance on chain cannot pay for this request ({message})",
+                    code="gateway_balance_low",
+                    headers=self.retry_headers(),
+                ) from None
+            raise GatewayError(message) from None
+
+    async def _closed(self, request_id: int, model: ExposedModel) -> InferenceResult:
+        """The request's outcome once it is settled or refunded (polled on a worker thread)."""
+        deadline = time.monotonic() + self.settings.settle_timeout
+        while True:
+            status = await self.chain(self.marketplace.status, request_id, bounded=False)
+            if status is not RequestStatus.Open:
+                return await self.chain(self.marketplace.outcome, request_id, bounded=False)
+            if time.monotonic() > deadline:
+                open_result = InferenceResult(request_id, status)
+                raise SettlementTimeoutError(
+                    f"request {request_id} is still open after {self.settings.settle_timeout:.0f} s: "
+                    f"follow it at /v1/requests/{request_id}",
+                    receipt=await self.receipt(open_result, model),
+                )
+            await asyncio.sleep(self.settings.poll_seconds)
+
+    # ---- receipts ----
+
+    async def receipt(
+        self,
+        result: InferenceResult,
+        model: ExposedModel | None,
+        input_uri: str | None = None,
+        input_commitment: bytes | None = None,
+    ) -> dict:
+        """How the request was verified, for anyone to check on chain: its id and status, the
+        transaction and block that closed it, the model's policy, the nodes, the output's
+        commitment and URI (or the refund's reason)."""
+        return {
+            "request_id": result.request_id,
+            "status": result.status.name,
+            "chain_id": await self.chain_id(),
+            "marketplace": self.marketplace.address,
+            "model": model.name if model else None,
+            "policy": model.policy() if model else None,
+            "price_wei": str(model.price) if model else None,
+            "transaction_hash": result.transaction_hash,
+            "block_number": result.block_number,
+            "nodes": list(result.nodes),
+            "input_uri": input_uri,
+            "input_commitment": "0x" + input_commitment.hex() if input_commitment else None,
+            "output_commitment": "0x" + result.output_commitment.hex() if result.output_commitment else None,
+            "output_uri": result.output_uri,
+            "refund_reason": result.refund_reason,
+        }
+
+    async def request_status(self, request_id: int) -> dict:
+        """Any request's status and receipt, as the chain records it now."""
+        try:
+            result = await self.chain(self.marketplace.outcome, request_id, bounded=False)
+            request = await self.chain(self.marketplace.get_request, request_id, bounded=False)
+        except MarketplaceError:
+            raise RequestNotFoundError(f"there is no request {request_id} on this chain") from None
+        name = self._names.get(request.modelId)
+        model = await self.model(name) if name is not None else None
+        receipt = await self.receipt(result, model)
+        if model is None:
+            receipt["model_key"] = "0x" + request.modelId.hex()
+        receipt["input_commitment"] = "0x" + request.inputCommitment.hex()
+        return receipt
