@@ -6,6 +6,7 @@
     joynet model register SOURCE --model-id ID ...         registers a published model on chain
     joynet model publish-builtin                           publishes the digits MLP and all-MiniLM-L6-v2;
                                                            prints {"digits": CID, "minilm": CID}
+    joynet gateway --model ID --keys FILE [--deposit JOY]  serves OpenAI's API over the marketplace
 
 Content goes to the embedded store ($JOYNET_IPFS_DIR, default ~/.joynet/ipfs) unless
 ``--api MULTIADDR`` (or $JOYNET_IPFS_API) names a Kubo RPC API. What a command prints on stdout
@@ -19,6 +20,7 @@ import sys
 
 import click
 
+from joynet.cli.gateway import gateway
 from joynet.cli.ipfs import ipfs
 from joynet.cli.model import model
 from joynet.cli.output import CommandError, fail
@@ -32,6 +34,7 @@ def joynet(context: click.Context) -> None:
         raise click.UsageError("missing command", context)
 
 
+joynet.add_command(gateway)
 joynet.add_command(ipfs)
 joynet.add_command(model)
 

@@ -73,7 +73,7 @@ def register(api, source, model_id, price, stream, response_window, network, acc
     """Register the model SOURCE (a metadata CID or ipfs:// URI, or a model directory, which is
     published first) on chain under MODEL_ID, with the weights commitment and the verification
     policy its metadata declares. Prints the registration as JSON."""
-    price_wei = _joy_to_wei(price)
+    price_wei = joy_to_wei(price, "--price")
     if price_wei == 0 and not stream:
         raise CommandError("a model at price 0 is feeless: name its channel with --stream 0x...")
     cid, metadata = run(_metadata_of(api, source))
@@ -113,11 +113,12 @@ async def _metadata_of(api: str | None, source: str) -> tuple[str, dict]:
         return cid, await load_model_metadata(store, cid)
 
 
-def _joy_to_wei(price: str) -> int:
+def joy_to_wei(amount: str, option: str) -> int:
+    """A JOY amount given to ``option`` (a decimal number) in wei."""
     try:
-        wei = Decimal(price).scaleb(JOY_DECIMALS)
+        wei = Decimal(amount).scaleb(JOY_DECIMALS)
     except InvalidOperation:
-        raise CommandError(f"--price {price!r} is not a number of JOY") from None
+        raise CommandError(f"{option} {amount!r} is not a number of JOY") from None
     if not wei.is_finite() or wei != wei.to_integral_value() or not 0 <= wei <= MAX_PRICE_WEI:
-        raise CommandError(f"--price {price!r}: a JOY amount from 0 with at most {JOY_DECIMALS} decimals")
+        raise CommandError(f"{option} {amount!r}: a JOY amount from 0 with at most {JOY_DECIMALS} decimals")
     return int(wei)

@@ -71,26 +71,19 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if error.status < 400:
             raise
         code = "not_found" if error.status == 404 else error.reason.lower().replace(" ", "_")
-        body = {
-            "error": {
-                "message": f"{request.method} {request.path}: {error.reason}",
-                "type": "invalid_request_error",
-                "code": code,
-            }
-        }
         return web.json_response(
-            body, status=error.status, headers={k: v for k, v in error.headers.items() if k == "Allow"}
+            _error_body(f"{request.method} {request.path}: {error.reason}", "invalid_request_error", code),
+            status=error.status,
+            headers={k: v for k, v in error.headers.items() if k == "Allow"},
         )
     except Exception:
         logger.exception("%s %s failed", request.method, request.path)
-        body: dict[str, dict] = {
-            "error": {
-                "message": "the gateway failed on this request; its log says why",
-                "type": "server_error",
-                "code": None,
-            }
-        }
+        body = _error_body("the gateway failed on this request; its log says why", "server_error", None)
         return web.json_response(body, status=500)
+
+
+def _error_body(message: str, kind: str, code: str | None) -> dict:
+    return {"error": {"message": message, "type": kind, "code": code}}
 
 
 def _service(request: web.Request) -> InferenceService:

@@ -1,0 +1,93 @@
+"""``joynet gateway``: the OpenAI-compatible HTTP gateway (``joynet.gateway``) on a host and port."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import click
+
+from joynet.cli.chain import connected
+from joynet.cli.model import joy_to_wei
+from joynet.cli.options import store_api
+from joynet.cli.output import CommandError, run, stderr
+from joynet.errors import JoyNetError
+
+
+@click.command()
+@store_api
+@click.option("--host", default="127.0.0.1", show_default=True, help="the address to listen on")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="the port to listen on")
+@click.option("--model", "models", multiple=True, required=True, help="a registered model id to expose (repeatable)")
+@click.option(
+    "--keys",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="the API keys and their spending limits (JSON or YAML)",
+)
+@click.option("--deposit", metavar="JOY", help="JOY to deposit into the gateway's balance first (it pays from it)")
+@click.option(
+    "--settle-timeout",
+    type=click.FloatRange(1),
+    default=120.0,
+    show_default=True,
+    help="seconds a request may take to close before the answer is a 504",
+)
+@click.option(
+    "--network",
+    default=lambda: os.environ.get("JOYNET_NETWORK", "ethereum:local:foundry"),
+    show_default="$JOYNET_NETWORK, else ethereum:local:foundry",
+    help="the Ape network choice of the chain",
+)
+@click.option("--account", help="the gateway's paying account: an Ape alias or test:N (default: $JOYNET_ACCOUNT)")
+def gateway(api, host, port, models, keys, deposit, settle_timeout, network, account) -> None:
+    """Serve OpenAI's API (models, embeddings, chat completions) over the marketplace: every
+    request is paid from the account's deposited balance and answered once settled on chain,
+    with its verification receipt. Runs until Ctrl-C or SIGTERM."""
+    from joynet.gateway import GatewaySettings, KeyLedger
+
+    try:
+        ledger = KeyLedger.from_file(keys)
+    except JoyNetError as error:
+        raise CommandError(str(error)) from None
+    deposit_wei = joy_to_wei(deposit, "--deposit") if deposit else 0
+    settings = GatewaySettings(models=list(dict.fromkeys(models)), settle_timeout=settle_timeout)
+    with connected(network, account) as marketplace:
+        run(_serve(marketplace, api, settings, ledger, host, port, deposit_wei))
+
+
+async def _serve(marketplace, api, settings, ledger, host: str, port: int, deposit_wei: int) -> None:
+    from aiohttp import web
+
+    from joynet.gateway import create_app
+    from joynet.gateway.app import SERVICE
+    from joynet.storage import open_store
+
+    async with open_store(api) as store:
+        if deposit_wei:
+            await marketplace.deposit(deposit_wei)
+        app = create_app(settings, marketplace, store, ledger)
+        for name in settings.models:  # a model that is not registered fails now, not at the first request
+            await app[SERVICE].model(name)
+        balance = await asyncio.to_thread(marketplace.read, marketplace.contract.balances, marketplace.account.address)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, host, port)
+            try:
+                await site.start()
+            except OSError as error:
+                raise CommandError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            stderr.print(
+                f"gateway listening on http://{host}:{port}/v1 for {', '.join(settings.models)} "
+                f"(account {marketplace.account.address}, balance {balance} wei)"
+            )
+            await stop.wait()
+        finally:
+            await runner.cleanup()
