@@ -227,12 +227,12 @@ class InferenceService:
         """Requests an inference of ``model`` on ``document``, paid from the gateway's balance
         and charged to ``key``, and returns it once settled and checked."""
         self.check_input(model, document)
-        serving = await self.chain(self.marketplace.read, self.marketplace.coordinator.eligibleNodes, model.key)
-        if serving < model.quorum:
-            raise self.no_capacity(model, serving)
-        ledger.reserve(key, model.price)  # refused (402) before anything is published or sent
+        ledger.reserve(key, model.price)  # refused (402) before anything is read, published or sent
         charged: bool | None = False  # None: the request was made and may still be charged
         try:
+            serving = await self.chain(self.marketplace.read, self.marketplace.coordinator.eligibleNodes, model.key)
+            if serving < model.quorum:
+                raise self.no_capacity(model, serving)
             input_uri, commitment = await publish_input(self.store, document, zk=model.zk)
             request_id = await self._request(model, input_uri, commitment)
             charged = None

@@ -1,0 +1,271 @@
+"""The OpenAI-compatible gateway (joynet.gateway) in front of the marketplace, called by the real
+`openai` SDK.
+
+The gateway runs in this process (aiohttp on a free port, its own event loop in a thread) and pays
+from the requester's deposited balance on the suite's anvil. Without any node: the list of models
+from the registry, and every refusal (unknown model, missing or unknown key, a key past its
+spending limit, no node serving, bad input) with its status and body, nothing sent on chain. With
+one `ape run edge_agent` serving all-MiniLM-L6-v2 (quorum 1): embeddings equal to a local
+sentence-transformers run through the project's int8 quantization, a receipt that checks out on
+chain, and a key stopped at its limit. With one agent serving SmolLM2: a streamed chat completion
+whose text is the settled answer's.
+"""
+
+import asyncio
+import json
+import time
+
+import numpy as np
+import openai
+import pytest
+import requests
+import yaml
+from ape import accounts
+
+from joynet import JOY, ModelMarketplace
+from joynet.chain.marketplace import RequestStatus, model_key
+from joynet.gateway import GatewaySettings, KeyLedger, create_app
+from joynet.models.builtin import publish_builtin_models
+from joynet.storage import EmbeddedStore
+from helpers.edge_agents import EdgeAgent, agent_environment, events_of
+from helpers.gateway import GatewayServer
+
+run = asyncio.run
+MINILM, IDLE, UNREGISTERED = "gw-minilm", "gw-minilm-idle", "gw-not-registered"
+PRICE = 2 * JOY
+KEY, BROKE_KEY = "jn-test-alice", "jn-test-broke"
+LIMIT = 5 * JOY  # two requests at PRICE, not three
+TEXTS = ["The gateway speaks OpenAI's API.", "Hello world", "Edge nodes stake JOY and serve models."]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return EmbeddedStore(tmp_path_factory.mktemp("gateway-ipfs"))
+
+
+@pytest.fixture(scope="module")
+def minilm_cid(marketplace, model_owner, store):
+    """MiniLM published once and registered twice at quorum 1: MINILM (served in the end-to-end
+    test) and IDLE (never served)."""
+    cid = run(publish_builtin_models(store, minilm_quorum=1))["minilm"]
+    metadata = json.loads(run(store.cat(cid)))
+    owner = ModelMarketplace(contract_address=marketplace.address, account=model_owner)
+    for name in (MINILM, IDLE):
+        run(owner.register_model(name, f"ipfs://{cid}", price=PRICE, quorum=1,
+                                 weights_commitment=metadata["weightsCommitment"]))
+    return cid
+
+
+@pytest.fixture
+def keys_file(tmp_path):
+    path = tmp_path / "keys.yaml"
+    path.write_text(yaml.safe_dump({"keys": [
+        {"name": "alice", "key": KEY, "limit_wei": str(LIMIT)},
+        {"name": "broke", "key": BROKE_KEY, "limit_wei": PRICE - 1},
+    ]}))
+    return path
+
+
+@pytest.fixture
+def gateway(minilm_cid, marketplace, requester, store, keys_file):
+    """The gateway, paying as the requester; a new one per test (Ape reverts the chain after each,
+    and a client's nonces must follow)."""
+    client = ModelMarketplace(contract_address=marketplace.address, account=requester)
+    settings = GatewaySettings(models=[MINILM, IDLE, UNREGISTERED], settle_timeout=120)
+    with GatewayServer(create_app(settings, client, store, KeyLedger.from_file(keys_file))) as server:
+        yield server
+
+
+def sdk(gateway, key=KEY) -> openai.OpenAI:
+    """The real SDK against the gateway; no retries, so that each refusal is seen once."""
+    return openai.OpenAI(base_url=gateway.url, api_key=key, max_retries=0, timeout=60)
+
+
+def post(gateway, path, body, key=KEY) -> requests.Response:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return requests.post(f"{gateway.url}{path}", json=body, headers=headers, timeout=60)
+
+
+def assert_openai_error(body: dict, code: str, type_: str):
+    assert set(body["error"]) == {"message", "type", "code"}, body
+    assert (body["error"]["code"], body["error"]["type"]) == (code, type_), body
+    assert body["error"]["message"]
+
+
+def local_quantized(texts):
+    """all-MiniLM-L6-v2 loaded straight from the wheel, through the project's int8 quantization."""
+    from sentence_transformers import SentenceTransformer
+
+    from joynet.inference.runtimes.sentence_embedding import quantize
+    from joynet.models.builtin import minilm_source_dir
+
+    embedder = SentenceTransformer(str(minilm_source_dir()), device="cpu", local_files_only=True)
+    return quantize(embedder.encode(texts, batch_size=32))
+
+
+def hex_of(value) -> str:
+    return value if isinstance(value, str) else "0x" + bytes(value).hex()
+
+
+# ---- without nodes ----
+
+
+def test_list_models__registered_and_unregistered_exposed__registered_ones_with_chain_price_policy_and_framework(
+        gateway, minilm_cid, model_owner):
+    listed = sdk(gateway).models.list()
+    assert [model.id for model in listed.data] == [MINILM, IDLE]
+    entry = listed.data[0]
+    assert (entry.object, entry.owned_by) == ("model", "joynet")
+    joynet = entry.model_extra["joynet"]
+    assert joynet["price_wei"] == str(PRICE)
+    assert joynet["policy"] == {"kind": "quorum", "quorum": 1, "circuit_id": None}
+    assert joynet["framework"] == "sentence-transformers"
+    assert joynet["metadata_uri"] == f"ipfs://{minilm_cid}"
+    assert joynet["owner"] == model_owner.address
+    assert joynet["key"] == "0x" + model_key(MINILM).hex()
+
+
+def test_embeddings__unknown_or_unregistered_model__404_in_openai_error_format(gateway, chain):
+    height = chain.blocks.height
+    for name in ("no-such-model", UNREGISTERED):
+        with pytest.raises(openai.NotFoundError) as refused:
+            sdk(gateway).embeddings.create(model=name, input="Hello world")
+        assert refused.value.status_code == 404
+        assert refused.value.body["code"] == "model_not_found"
+        assert_openai_error(refused.value.response.json(), "model_not_found", "invalid_request_error")
+    assert chain.blocks.height == height
+
+
+def test_embeddings__missing_or_unknown_key__401_and_nothing_sent(gateway, chain):
+    height = chain.blocks.height
+    missing = post(gateway, "/embeddings", {"model": MINILM, "input": "Hello world"}, key=None)
+    assert missing.status_code == 401
+    assert_openai_error(missing.json(), "invalid_api_key", "invalid_request_error")
+    with pytest.raises(openai.AuthenticationError) as refused:
+        sdk(gateway, key="jn-wrong").embeddings.create(model=MINILM, input="Hello world")
+    assert refused.value.status_code == 401
+    assert_openai_error(refused.value.response.json(), "invalid_api_key", "invalid_request_error")
+    assert requests.get(f"{gateway.url}/models", timeout=30).status_code == 401
+    assert chain.blocks.height == height
+
+
+def test_embeddings__key_below_the_price__402_and_nothing_sent_on_chain(gateway, chain, marketplace):
+    height = chain.blocks.height
+    refused = post(gateway, "/embeddings", {"model": MINILM, "input": "Hello world"}, key=BROKE_KEY)
+    assert refused.status_code == 402
+    assert_openai_error(refused.json(), "spending_limit_reached", "insufficient_quota")
+    assert str(PRICE) in refused.json()["error"]["message"]
+    assert chain.blocks.height == height
+    assert events_of(marketplace, "InferenceRequested", height) == []
+
+
+def test_embeddings__no_node_serving__503_with_retry_after_within_2_s(gateway, chain):
+    height = chain.blocks.height
+    started = time.monotonic()
+    refused = post(gateway, "/embeddings", {"model": IDLE, "input": "Hello world"})
+    elapsed = time.monotonic() - started
+    assert refused.status_code == 503
+    assert elapsed < 2, elapsed
+    assert int(refused.headers["Retry-After"]) > 0
+    assert_openai_error(refused.json(), "no_capacity", "server_error")
+    assert "0 serve it now" in refused.json()["error"]["message"]
+    assert chain.blocks.height == height
+
+
+@pytest.mark.parametrize("path, body, words", [
+    ("/embeddings", {"model": MINILM, "input": []}, "'input'"),
+    ("/embeddings", {"model": MINILM, "input": [1, 2]}, "'input'"),
+    ("/embeddings", {"input": "Hello world"}, "'model'"),
+    ("/embeddings", {"model": MINILM, "input": "Hello", "encoding_format": "int8"}, "encoding_format"),
+    ("/chat/completions", {"model": MINILM, "messages": [{"role": "user", "content": "Hi"}]}, "not a chat model"),
+    ("/chat/completions", {"model": MINILM, "messages": [{"role": "robot", "content": "Hi"}]}, "role"),
+    (f"/inference/{MINILM}", {"sentence": "Hello"}, "inputSchema"),
+    (f"/inference/{MINILM}", {"texts": "x" * 70_000}, "bytes"),
+])
+def test_post__bad_input__400_and_nothing_sent(gateway, chain, path, body, words):
+    height = chain.blocks.height
+    refused = post(gateway, path, body)
+    assert refused.status_code == 400, refused.text
+    assert_openai_error(refused.json(), "invalid_input", "invalid_request_error")
+    assert words in refused.json()["error"]["message"]
+    assert chain.blocks.height == height
+
+
+def test_post__body_not_json__400(gateway):
+    refused = requests.post(f"{gateway.url}/embeddings", data=b"{not json", timeout=30,
+                            headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+    assert refused.status_code == 400
+    assert_openai_error(refused.json(), "invalid_input", "invalid_request_error")
+
+
+def test_get_request__unknown_id__404(gateway):
+    missing = requests.get(f"{gateway.url}/requests/999999", headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
+    assert missing.status_code == 404
+    assert_openai_error(missing.json(), "request_not_found", "invalid_request_error")
+
+
+def test_healthz__chain_up__ok_with_chain_id_and_block(gateway, chain):
+    health = requests.get(f"{gateway.root}/healthz", timeout=30)
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "chain_id": chain.chain_id, "block": chain.blocks.height}
+
+
+# ---- with an edge agent ----
+
+
+def test_embeddings__openai_sdk_through_the_gateway_and_one_agent__local_quantized_floats_and_receipt_on_chain(
+        gateway, store, deployment, chain, marketplace, token, requester, tmp_path):
+    expected = local_quantized(TEXTS)
+    start_block = chain.blocks.height
+    token.approve(marketplace, 10 * JOY, sender=requester)
+    marketplace.deposit(requester, 10 * JOY, sender=requester)
+    balance = marketplace.balances(requester)
+    env = agent_environment(deployment, chain, store.directory, tmp_path / "deployments")
+    agent = EdgeAgent.in_workdir(6, tmp_path, env, [MINILM])
+    client = sdk(gateway)
+    try:
+        agent.start()
+        agent.wait_ready()
+        # The SDK's default: base64 float32, which it decodes.
+        batch = client.embeddings.create(model=MINILM, input=TEXTS)
+        single = client.embeddings.create(model=MINILM, input=TEXTS[1], encoding_format="float")
+        with pytest.raises(openai.APIStatusError) as over_limit:  # a third request would pass the key's limit
+            client.embeddings.create(model=MINILM, input="One too many")
+        followed = requests.get(f"{gateway.url}/requests/{batch.model_extra['joynet']['request_id']}",
+                                headers={"Authorization": f"Bearer {KEY}"}, timeout=30).json()
+    finally:
+        agent.stop()
+
+    floats = expected.astype(np.float64) / 127
+    assert [item.index for item in batch.data] == [0, 1, 2]
+    assert [item.embedding for item in batch.data] == floats.astype(np.float32).tolist()
+    assert single.data[0].embedding == floats[1].tolist()  # "float": q / 127 exactly
+    assert len(single.data[0].embedding) == 384
+
+    node = accounts.test_accounts[agent.index].address
+    from joynet.inference.runtimes.sentence_embedding import embedding_commitment
+
+    for answer, q in ((batch, expected), (single, expected[1:2])):
+        receipt = answer.model_extra["joynet"]
+        rid = receipt["request_id"]
+        assert receipt["status"] == "Settled"
+        assert marketplace.requestStatus(rid) == RequestStatus.Settled
+        (settled,) = events_of(marketplace, "InferenceSettled", start_block, requestId=rid)
+        assert receipt["transaction_hash"] == hex_of(settled.transaction_hash)
+        assert receipt["block_number"] == settled.block_number
+        assert receipt["output_commitment"] == "0x" + bytes(settled.outputCommitment).hex()
+        assert bytes(settled.outputCommitment) == embedding_commitment(q)
+        (submitted,) = events_of(marketplace, "ResultSubmitted", start_block, requestId=rid)
+        assert receipt["output_uri"] == submitted.outputURI
+        assert receipt["nodes"] == [node]
+        assert receipt["policy"] == {"kind": "quorum", "quorum": 1, "circuit_id": None}
+        (requested,) = events_of(marketplace, "InferenceRequested", start_block, requestId=rid)
+        assert requested.requester == requester.address
+        assert receipt["input_commitment"] == "0x" + bytes(requested.inputCommitment).hex()
+    assert followed["status"] == "Settled"
+    assert followed["transaction_hash"] == batch.model_extra["joynet"]["transaction_hash"]
+
+    assert over_limit.value.status_code == 402
+    assert over_limit.value.body["code"] == "spending_limit_reached"
+    assert len(events_of(marketplace, "InferenceRequested", start_block)) == 2  # the third was never sent
+    assert marketplace.balances(requester) == balance - 2 * PRICE
