@@ -33,6 +33,7 @@ from helpers.gateway import GatewayServer
 run = asyncio.run
 MINILM, IDLE, UNREGISTERED = "gw-minilm", "gw-minilm-idle", "gw-not-registered"
 PRICE = 2 * JOY
+CHAT, CHAT_PRICE, CHAT_TOKENS = "gw-smollm2", 1 * JOY, 16
 KEY, BROKE_KEY = "jn-test-alice", "jn-test-broke"
 LIMIT = 5 * JOY  # two requests at PRICE, not three
 TEXTS = ["The gateway speaks OpenAI's API.", "Hello world", "Edge nodes stake JOY and serve models."]
@@ -56,6 +57,21 @@ def minilm_cid(marketplace, model_owner, store):
     return cid
 
 
+@pytest.fixture(scope="module")
+def smollm2_cid(marketplace, model_owner, store, tmp_path_factory):
+    """SmolLM2-135M-Instruct published and registered at quorum 1 (one agent answers)."""
+    from joynet.inference.runtimes.language_model import write_smollm2_package
+    from joynet.models.package import load_model_metadata, publish_model
+
+    package_dir = write_smollm2_package(tmp_path_factory.mktemp("smollm2"), maxNewTokens=CHAT_TOKENS)
+    cid = run(publish_model(store, package_dir))
+    metadata = run(load_model_metadata(store, cid))
+    owner = ModelMarketplace(contract_address=marketplace.address, account=model_owner)
+    run(owner.register_model(CHAT, f"ipfs://{cid}", price=CHAT_PRICE, quorum=1,
+                             weights_commitment=metadata["weightsCommitment"]))
+    return cid
+
+
 @pytest.fixture
 def keys_file(tmp_path):
     path = tmp_path / "keys.yaml"
@@ -66,14 +82,25 @@ def keys_file(tmp_path):
     return path
 
 
-@pytest.fixture
-def gateway(minilm_cid, marketplace, requester, store, keys_file):
+def serve_gateway(models, marketplace, requester, store, keys_file) -> GatewayServer:
     """The gateway, paying as the requester; a new one per test (Ape reverts the chain after each,
     and a client's nonces must follow)."""
     client = ModelMarketplace(contract_address=marketplace.address, account=requester)
-    settings = GatewaySettings(models=[MINILM, IDLE, UNREGISTERED], settle_timeout=120)
-    with GatewayServer(create_app(settings, client, store, KeyLedger.from_file(keys_file))) as server:
+    settings = GatewaySettings(models=models, settle_timeout=240)
+    return GatewayServer(create_app(settings, client, store, KeyLedger.from_file(keys_file)))
+
+
+@pytest.fixture
+def gateway(minilm_cid, marketplace, requester, store, keys_file):
+    with serve_gateway([MINILM, IDLE, UNREGISTERED], marketplace, requester, store, keys_file) as server:
         yield server
+
+
+def deposit(marketplace, token, requester, amount):
+    """The gateway's deposit, made by its account directly."""
+    token.approve(marketplace, amount, sender=requester)
+    marketplace.deposit(requester, amount, sender=requester)
+    return marketplace.balances(requester)
 
 
 def sdk(gateway, key=KEY) -> openai.OpenAI:
@@ -217,9 +244,7 @@ def test_embeddings__openai_sdk_through_the_gateway_and_one_agent__local_quantiz
         gateway, store, deployment, chain, marketplace, token, requester, tmp_path):
     expected = local_quantized(TEXTS)
     start_block = chain.blocks.height
-    token.approve(marketplace, 10 * JOY, sender=requester)
-    marketplace.deposit(requester, 10 * JOY, sender=requester)
-    balance = marketplace.balances(requester)
+    balance = deposit(marketplace, token, requester, 10 * JOY)
     env = agent_environment(deployment, chain, store.directory, tmp_path / "deployments")
     agent = EdgeAgent.in_workdir(6, tmp_path, env, [MINILM])
     client = sdk(gateway)
@@ -269,3 +294,42 @@ def test_embeddings__openai_sdk_through_the_gateway_and_one_agent__local_quantiz
     assert over_limit.value.body["code"] == "spending_limit_reached"
     assert len(events_of(marketplace, "InferenceRequested", start_block)) == 2  # the third was never sent
     assert marketplace.balances(requester) == balance - 2 * PRICE
+
+
+def test_chat_completions__streamed_by_the_openai_sdk_from_one_smollm2_agent__settled_text_in_chunks_and_receipt_last(
+        store, smollm2_cid, deployment, chain, marketplace, token, requester, keys_file, tmp_path):
+    from joynet.inference.runtimes.language_model import LanguageModelRuntime
+
+    start_block = chain.blocks.height
+    deposit(marketplace, token, requester, 10 * JOY)
+    env = agent_environment(deployment, chain, store.directory, tmp_path / "deployments")
+    agent = EdgeAgent.in_workdir(7, tmp_path, env, [CHAT])
+    try:
+        agent.start()
+        with serve_gateway([CHAT], marketplace, requester, store, keys_file) as gateway:
+            agent.wait_ready(300)
+            stream = sdk(gateway).chat.completions.create(
+                model=CHAT, messages=[{"role": "user", "content": "Hello world"}], max_tokens=CHAT_TOKENS, stream=True)
+            chunks = list(stream)
+    finally:
+        agent.stop()
+
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks)
+    assert len(chunks) >= 3  # the role, at least one piece of text, the end
+    assert all(chunk.choices[0].finish_reason is None for chunk in chunks[:-1])
+    last = chunks[-1]
+    receipt = last.model_extra["joynet"]
+    rid = receipt["request_id"]
+    assert marketplace.requestStatus(rid) == RequestStatus.Settled
+    (settled,) = events_of(marketplace, "InferenceSettled", start_block, requestId=rid)
+    assert receipt["transaction_hash"] == hex_of(settled.transaction_hash)
+    assert receipt["output_commitment"] == "0x" + bytes(settled.outputCommitment).hex()
+    assert receipt["nodes"] == [accounts.test_accounts[agent.index].address]
+    document = json.loads(run(store.cat(receipt["output_uri"].removeprefix("ipfs://"))))
+    assert document["requestId"] == rid
+    output = document["output"]
+    assert text == output["text"] and text.strip()
+    assert last.choices[0].finish_reason == output["finish_reason"]
+    assert last.usage.completion_tokens == len(output["tokens"]) <= CHAT_TOKENS
+    assert LanguageModelRuntime.commitment_of(output) == bytes(settled.outputCommitment)

@@ -71,3 +71,14 @@ def test_reserve__in_flight_and_spent_count__refused_past_the_limit_and_refunds_
     with pytest.raises(SpendingLimitError):
         ledger.reserve(alice, 1)
     assert alice.usage() == {"key": "alice", "limit_wei": "10", "spent_wei": "10"}
+
+
+def test_gateway_command__malformed_keys_file__exit_1_with_one_line_before_any_chain(tmp_path, capsys):
+    from joynet.cli import main
+
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("keys:\n  - {name: a, key: k}\n")
+    assert main(["gateway", "--model", "minilm", "--keys", str(keys), "--network", "ethereum:local:nowhere"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("joynet: error: keys file") and "limit_wei" in error
+    assert len(error.splitlines()) == 1
