@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from joynet.chain.constants import ZERO32
 from joynet.chain.errors import MarketplaceError, TransactionRefusedError
 from joynet.chain.marketplace import InferenceResult, ModelMarketplace, RequestStatus, model_key
+from joynet.errors import JoyNetError
 from joynet.gateway.errors import (
     BadRequestError,
     GatewayError,
@@ -233,7 +234,10 @@ class InferenceService:
             serving = await self.chain(self.marketplace.read, self.marketplace.coordinator.eligibleNodes, model.key)
             if serving < model.quorum:
                 raise self.no_capacity(model, serving)
-            input_uri, commitment = await publish_input(self.store, document, zk=model.zk)
+            try:
+                input_uri, commitment = await publish_input(self.store, document, zk=model.zk)
+            except StoreError as error:
+                raise GatewayError(f"the input cannot be published to the store: {error}") from None
             request_id = await self._request(model, input_uri, commitment)
             charged = None
             result = await self._closed(request_id, model)
@@ -277,6 +281,8 @@ class InferenceService:
                     headers=self.retry_headers(),
                 ) from None
             raise GatewayError(message) from None
+        except JoyNetError as error:  # a transaction left pending or reverted by another's: nothing settled
+            raise GatewayError(f"the request for model {model.name!r} did not go through: {error}") from None
 
     async def _closed(self, request_id: int, model: ExposedModel) -> InferenceResult:
         """The request's outcome once it is settled or refunded (polled on a worker thread)."""
