@@ -241,7 +241,7 @@ def test_healthz__chain_up__ok_with_chain_id_and_block(gateway, chain):
 
 
 def test_embeddings__openai_sdk_through_the_gateway_and_one_agent__local_quantized_floats_and_receipt_on_chain(
-        gateway, store, deployment, chain, marketplace, token, requester, tmp_path):
+        store, deployment, chain, marketplace, token, requester, gateway, tmp_path):
     expected = local_quantized(TEXTS)
     start_block = chain.blocks.height
     balance = deposit(marketplace, token, requester, 10 * JOY)
