@@ -154,7 +154,7 @@ class Bench:
             f"ipfs://bafy{name}",
             weights or keccak(text=name + "w"),
             price,
-            (quorum, circuit, 0),
+            (quorum, circuit, 0, False),
             stream,
             salt,
             sender=self.owner,
