@@ -37,6 +37,8 @@ def standard_input() -> dict:
     }
     if solidity.get("evm_version"):
         settings["evmVersion"] = solidity["evm_version"]
+    if solidity.get("via_ir"):
+        settings["viaIR"] = True
     return {
         "language": "Solidity",
         "sources": {source: {"urls": [source]} for source in sources},

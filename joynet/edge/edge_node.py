@@ -349,10 +349,16 @@ class EdgeNode:
         self.journal.bind(self.address, self.contract.address, chain.chain_id)
         for name in self.models.values():
             try:
-                self.market.get_model(name)
-                await self.inference.runtime_of(name)  # never stake on a model this machine cannot run
+                model = self.market.get_model(name)
+                runtime = await self.inference.runtime_of(name)  # never stake on a model this machine cannot run
             except (MarketplaceError, InferenceError) as error:
                 raise EdgeNodeError(f"cannot serve {name!r}: {error}") from None
+            if model.tolerant and not hasattr(runtime, "prefill"):
+                # Its validators re-check answers with a prefill (InferenceNode.check_answer).
+                raise EdgeNodeError(
+                    f"cannot serve {name!r}: its policy is tolerant, and its runtime ({runtime.framework}) "
+                    "cannot re-check another node's answer"
+                )
         self.record_pending_withdrawal()
         if self.journal.cursor is None:
             # A new journal: assignments can only be as old as the node's registration, which
@@ -914,22 +920,17 @@ class EdgeNode:
         for its ResultSubmitted, or polling); _NothingToValidate once the deadline passed without,
         or the request closed."""
         rid, request = job.request_id, job.request
-        wake = self._wakeups.setdefault(rid, asyncio.Event())
-        try:
-            while True:
-                wake.clear()
-                if self.market.read(self.contract.submittedMask, rid) & 1:
-                    break
-                if self.market.status(rid) is not RequestStatus.Open:
-                    raise _NothingToValidate("closed before its generator submitted a result")
-                if self.chain_time() > request.deadline:
-                    raise _NothingToValidate("its generator submitted no result in time: nothing to validate")
-                try:
-                    await asyncio.wait_for(wake.wait(), REVEAL_POLL_SECONDS)
-                except TimeoutError:
-                    pass
-        finally:
-            self._wakeups.pop(rid, None)
+
+        def submitted() -> bool:
+            if self.market.read(self.contract.submittedMask, rid) & 1:
+                return True
+            if self.market.status(rid) is not RequestStatus.Open:
+                raise _NothingToValidate("closed before its generator submitted a result")
+            if self.chain_time() > request.deadline:
+                raise _NothingToValidate("its generator submitted no result in time: nothing to validate")
+            return False
+
+        await self._until(rid, submitted)
         generated = bytes(self.market.read(self.contract.resultOf, rid, 0))
         events = self.contract.ResultSubmitted.range(
             job.block, self._head(fresh=True) + 1, search_topics={"requestId": rid, "node": request.nodes[0]}
@@ -1084,25 +1085,38 @@ class EdgeNode:
         rid, request = job.request_id, job.request
         commit_deadline = self._commit_deadline(job, self._role(job))
         everyone = (1 << request.quorum) - 1
-        wake = self._wakeups.setdefault(rid, asyncio.Event())
         logged = False
+
+        def revealable() -> bool:
+            nonlocal logged
+            if self.market.status(rid) is not RequestStatus.Open:
+                return True
+            if (
+                self.market.read(self.contract.submittedMask, rid) & everyone == everyone
+                or self.chain_time() > commit_deadline
+            ):
+                return True
+            if not logged:
+                logger.info(
+                    "request %d: waiting for the other nodes' commitments (or their end, in %d s) to reveal",
+                    rid,
+                    commit_deadline - self.chain_time(),
+                )
+                logged = True
+            return False
+
+        await self._until(rid, revealable)
+
+    async def _until(self, rid: int, ready) -> None:
+        """Waits until ``ready()`` (which may raise to give up), asked again at each event about
+        request ``rid`` that wakes its job (``on_committed``, ``on_result_submitted``,
+        ``on_outcome``) and at least every REVEAL_POLL_SECONDS."""
+        wake = self._wakeups.setdefault(rid, asyncio.Event())
         try:
             while True:
                 wake.clear()
-                if self.market.status(rid) is not RequestStatus.Open:
+                if ready():
                     return
-                if (
-                    self.market.read(self.contract.submittedMask, rid) & everyone == everyone
-                    or self.chain_time() > commit_deadline
-                ):
-                    return
-                if not logged:
-                    logger.info(
-                        "request %d: waiting for the other nodes' commitments (or their end, in %d s) to reveal",
-                        rid,
-                        commit_deadline - self.chain_time(),
-                    )
-                    logged = True
                 try:
                     await asyncio.wait_for(wake.wait(), REVEAL_POLL_SECONDS)
                 except TimeoutError:

@@ -319,7 +319,9 @@ def _verification_problems(verification) -> list[str]:
     if not isinstance(tolerant, bool):
         problems.append("verification.tolerant must be true or false")
     elif tolerant and (quorum == 1 or circuit is not None):
-        problems.append("verification.tolerant needs a quorum of at least 2 (a generator and validators) and no circuit")
+        problems.append(
+            "verification.tolerant needs a quorum of at least 2 (a generator and validators) and no circuit"
+        )
     return problems
 
 

@@ -8,8 +8,8 @@ re-running only the prefill accepts it.
 Then the same model under the tolerant policy (one generator, two validators): two agents run it
 one in bfloat16 and one on two threads, and this test's own node (float32, one thread) takes the
 third seat. The agents' honest answers are accepted by validators on other settings and settle;
-when this node is the generator it submits a continuation with its last token altered, which
-both agents reject on chain: refunded, and this node slashed.
+when this node is the generator it submits a continuation with one token altered, which both
+agents reject on chain: refunded, and this node slashed.
 """
 
 import asyncio
@@ -118,7 +118,6 @@ def test_language_model__three_agents_quorum_3__eleven_chats_settle_identical_an
 
 
 TOLERANT_MODEL = "smollm2-tolerant"
-TOLERANT_PROMPTS = PROMPTS[:8]
 
 
 def test_language_model__tolerant_policy__other_dtypes_and_threads_accepted_and_an_altered_answer_rejected(
@@ -149,8 +148,12 @@ def test_language_model__tolerant_policy__other_dtypes_and_threads_accepted_and_
             agent.start()
         for agent in agents:
             agent.wait_ready(300)
-        for prompt in TOLERANT_PROMPTS:
-            document = {"text": prompt, "max_tokens": MAX_TOKENS}
+        # The generator's seat is drawn uniformly among the three: requests go on until this node
+        # has generated at least once and validated twice (20 at most: (2/3)^20 ~ 0.03 % of
+        # runs would never draw it as the generator).
+        for attempt in range(20):
+            prompt = PROMPTS[attempt % len(PROMPTS)]
+            document = {"text": prompt, "max_tokens": MAX_TOKENS - attempt // len(PROMPTS)}
             rid = run(request_with_input(client, llm_store, TOLERANT_MODEL, document, zk=False))
             request = client.get_request(rid)
             role = "generator" if request.nodes[0] == own.address else "validator"
@@ -160,7 +163,8 @@ def test_language_model__tolerant_policy__other_dtypes_and_threads_accepted_and_
                 validate_answer(reference, loaded, llm_store, marketplace, request, document, own)
             wait_until_closed(client, [rid], agents, 300)
             outcomes[rid] = (role, prompt)
-            if {role for role, _ in outcomes.values()} == {"generator", "validator"} and len(outcomes) >= 4:
+            roles = [role for role, _ in outcomes.values()]
+            if roles.count("generator") >= 1 and roles.count("validator") >= 2:
                 break
     finally:
         for agent in agents:
@@ -188,11 +192,11 @@ def test_language_model__tolerant_policy__other_dtypes_and_threads_accepted_and_
 
 
 def forge_answer(reference, loaded, store, marketplace, request, document, node):
-    """This node as a cheating generator: the honest answer with its last token changed, under
-    the honest activation proof, submitted before the deadline."""
+    """This node as a cheating generator: the honest answer with its middle token changed (the
+    text decoded again, so that only a prefill can tell), under the honest activation proof."""
     honest = run(reference.execute_loaded(loaded, document))
     tokens = list(honest.output["tokens"])
-    tokens[-1] = (tokens[-1] + 1) % loaded.runtime.vocabulary_size
+    tokens[len(tokens) // 2] = (tokens[len(tokens) // 2] + 1) % loaded.runtime.vocabulary_size
     output = {**honest.output, "tokens": tokens, "text": loaded.runtime.decode(tokens)}
     commitment = loaded.runtime.commitment_of(output)
     answer = {"requestId": request.id, "model": TOLERANT_MODEL, "output": output,
