@@ -356,7 +356,7 @@ class EdgeNode:
             if model.tolerant and not hasattr(runtime, "prefill"):
                 # Its validators re-check answers with a prefill (InferenceNode.check_answer).
                 raise EdgeNodeError(
-                    f"cannot serve {name!r}: its policy is tolerant, and its runtime ({runtime.framework}) "
+                    f"cannot serve {name!r}: its policy is tolerant, and its runtime ({runtime.__name__}) "
                     "cannot re-check another node's answer"
                 )
         self.record_pending_withdrawal()
