@@ -32,7 +32,7 @@ def standard_input() -> dict:
     settings = {
         # Ape maps @openzeppelin/contracts to its dependency of the same npm package.
         "remappings": ["@openzeppelin/contracts/=node_modules/@openzeppelin/contracts/"],
-        "optimizer": {"enabled": bool(solidity.get("optimize", True)), "runs": 200},
+        "optimizer": {"enabled": bool(solidity.get("optimize", True)), "runs": solidity.get("optimization_runs", 200)},
         "outputSelection": {"*": {"": ["ast"]}},
     }
     if solidity.get("evm_version"):
