@@ -165,7 +165,10 @@ METRICS: dict[str, Metric] = {
         "",
         Target(2000),
     ),
-    "e2e.latency_llm_p50_s": Metric("SmolLM2 chat (32 tokens at most) request → settled, local chain, median"),
+    "e2e.latency_llm_p50_s": Metric(
+        "SmolLM2 chat (32 tokens at most) request → settled under the tolerant policy (a generator, two "
+        "validators), local chain, median"
+    ),
     "e2e.latency_zk_p50_s": Metric("ZK request → settled, local chain, median", "", Target(2.0)),
     "e2e.latency_minilm_p50_s": Metric("MiniLM request → settled, local chain, median"),
     "edge.zk_inferences_per_min": Metric("ZK inferences per minute, one edge agent"),

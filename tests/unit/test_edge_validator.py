@@ -36,7 +36,7 @@ def llm_cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tolerant_model(marketplace, coordinator, model_owner, store, tmp_path_factory):
+def tolerant_smollm2(marketplace, coordinator, model_owner, store, tmp_path_factory):
     """SmolLM2 registered under a tolerant quorum of 2: one generator, one validator. Names the
     session's ``coordinator`` so that it is set up before any module snapshot."""
     cid = run(publish_model(store, write_smollm2_package(tmp_path_factory.mktemp("package"), maxNewTokens=8)))
@@ -53,7 +53,7 @@ def validator(accounts):
 
 
 @pytest.fixture
-def generator(accounts, register_node, tolerant_model):
+def generator(accounts, register_node, tolerant_smollm2):
     """The other node of the model, driven by the test itself."""
     return register_node(accounts[8], [model_key(MODEL)])
 
@@ -93,7 +93,7 @@ async def until_idle(node):
 
 
 def test_validator__generator_silent_past_the_deadline__sends_nothing_and_only_the_generator_is_slashed(
-        tolerant_model, generator, validator, new_node, client, store, marketplace, coordinator, chain, outsider):
+        tolerant_smollm2, generator, validator, new_node, client, store, marketplace, coordinator, chain, outsider):
     async def scenario():
         node = new_node()
         await node.join()
@@ -121,7 +121,7 @@ def test_validator__generator_silent_past_the_deadline__sends_nothing_and_only_t
 
 
 def test_validator__output_document_not_json__votes_to_reject_and_is_paid_for_it(
-        tolerant_model, generator, validator, new_node, client, store, marketplace, coordinator):
+        tolerant_smollm2, generator, validator, new_node, client, store, marketplace, coordinator):
     async def scenario():
         node = new_node()
         await node.join()
