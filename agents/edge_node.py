@@ -40,7 +40,8 @@ async def assign_request(node: EdgeNode, event):
 @bot.on_("NodesAssigned")
 async def serve_request(node: EdgeNode, event):
     """An assignment naming this node: journal it, then fetch, run, prove and submit (a quorum:
-    commit, then reveal), or decline, in the background."""
+    commit, then reveal; a tolerant policy's validator: check the generator's result, then
+    commit and reveal its vote), or decline, in the background."""
     await node.on_assigned(event)
 
 
@@ -54,6 +55,12 @@ async def reload_model(node: EdgeNode, event):
 async def note_commitment(node: EdgeNode, event):
     """A quorum node committed: a job of ours waiting for every commitment looks again at once."""
     node.on_committed(event)
+
+
+@bot.on_("ResultSubmitted")
+async def note_result(node: EdgeNode, event):
+    """A node's result is public: a validation of ours waiting for its generator looks at once."""
+    node.on_result_submitted(event)
 
 
 @bot.on_("InferenceSettled")

@@ -1,10 +1,10 @@
 """Edge agent figures, measured through real EdgeNodes on the connected (local) chain.
 
-``measure_edge_e2e(funder, owner, requester)`` publishes both built-in models to a fresh store,
-registers them, funds three new operators and serves them with the agent's own handlers
-(``agents.edge_node.bot``) in this process's event loop: one node serves the digits model (ZK)
-and MiniLM, two more serve MiniLM (quorum 3); all share one InferenceNode, as processes on one
-machine share its cores. It returns
+``measure_edge_e2e(funder, owner, requester)`` publishes both built-in models and SmolLM2 to a
+fresh store, registers them, funds three new operators and serves them with the agent's own
+handlers (``agents.edge_node.bot``) in this process's event loop: one node serves the digits
+model (ZK), all three serve MiniLM (quorum 3) and SmolLM2; all share one InferenceNode, as
+processes on one machine share its cores. It returns
 
 - ``e2e.latency_zk_p50_s``: request sent -> InferenceSettled, digits model with a Groth16 proof
   verified on chain, one request at a time (median); the client leaves the request to its
@@ -12,7 +12,9 @@ machine share its cores. It returns
 - ``e2e.latency_minilm_p50_s``: the same for MiniLM with a quorum of 3 agreeing nodes (each
   commits to its sealed result, then reveals it once all three have committed);
 - ``e2e.latency_llm_p50_s``: the same for SmolLM2-135M-Instruct (a chat prompt, 32 tokens at most,
-  greedy; quorum 1, the first node), published through the store like the others;
+  greedy) under the tolerant policy its package declares, with a quorum of 3: one node generates
+  and submits, the two others re-check the answer with a prefill and commit, then reveal, their
+  votes; published through the store like the others;
 - ``edge.zk_inferences_per_min``: proven digits inferences settled per minute by one node, with
   requests sent back to back.
 """
@@ -80,10 +82,10 @@ async def _measure(marketplace_address, owner, requester, operators, workdir: Pa
     owner_client = ModelMarketplace(contract_address=marketplace_address, account=owner)
     suffix = str(int(time.time()))
     digits, minilm, llm = f"bench-edge-digits-{suffix}", f"bench-edge-minilm-{suffix}", f"bench-edge-llm-{suffix}"
-    for name, cid, price in (
-        (digits, cids["digits"], 5 * JOY),
-        (minilm, cids["minilm"], 9 * JOY),
-        (llm, cids["llm"], 1 * JOY),
+    for name, cid, price, quorum in (
+        (digits, cids["digits"], 5 * JOY, None),
+        (minilm, cids["minilm"], 9 * JOY, None),
+        (llm, cids["llm"], 1 * JOY, 3),  # the three nodes here: one generator, two validators
     ):
         description = json.loads(await store.cat(cid))
         await owner_client.register_model(
@@ -91,8 +93,9 @@ async def _measure(marketplace_address, owner, requester, operators, workdir: Pa
             f"ipfs://{cid}",
             price=price,
             weights_commitment=description["weightsCommitment"],
-            quorum=description["verification"]["quorum"],
+            quorum=quorum or description["verification"]["quorum"],
             circuit_id=description["verification"]["circuitId"],
+            tolerant=description["verification"].get("tolerant", False),
         )
     client = ModelMarketplace(contract_address=marketplace_address, account=requester)
     client.token.approve(client.contract, 100_000 * JOY, sender=requester)
@@ -100,7 +103,7 @@ async def _measure(marketplace_address, owner, requester, operators, workdir: Pa
     nodes = [
         EdgeNode(
             operator,
-            [digits, minilm, llm] if index == 0 else [minilm],
+            [digits, minilm, llm] if index == 0 else [minilm, llm],
             journal=workdir / f"journal{index}.sqlite",
             capacity=16,
             store=store,

@@ -144,7 +144,7 @@ class Bench:
         self.lease_holders: list = []  # the nodes registered with ``node``, whose leases ``request`` keeps
         self._epoch_clock = (self.usage.genesisTime(), self.usage.epochLength())
 
-    def model(self, name, quorum=1, price=5 * JOY, circuit=ZERO32, weights=None, stream=ZERO32):
+    def model(self, name, quorum=1, price=5 * JOY, circuit=ZERO32, weights=None, stream=ZERO32, tolerant=False):
         """Registers a model in its two steps; returns its id and the gas of each step."""
         model_id, salt = keccak(text=name), keccak(text=f"salt:{name}")
         commitment = registration_commitment(model_id, self.owner.address, salt)
@@ -154,7 +154,7 @@ class Bench:
             f"ipfs://bafy{name}",
             weights or keccak(text=name + "w"),
             price,
-            (quorum, circuit, 0),
+            (quorum, circuit, 0, tolerant),
             stream,
             salt,
             sender=self.owner,
@@ -321,6 +321,24 @@ class Bench:
             )
         return Trip(list(request.nodes), steps, self.epoch_of(receipt))
 
+    def tolerant_trip(self, model_id, price) -> Trip:
+        """Request, assignment, the generator's result, a sealed vote from each validator, then
+        each validator's reveal (the last one judges and settles)."""
+        request, requested = self.request(model_id, price)
+        request, assigned = self.assign(request)
+        generator, *validators = request.nodes
+        steps = {"request": requested, "assign": assigned}
+        steps["generate"] = self.submit(request, generator)
+        salts = {node: keccak(text=f"salt:{request.id}:{node}") for node in validators}
+        for index, node in enumerate(validators):
+            sealed = seal_result(request.id, node, OUTPUT, salts[node])
+            steps[f"vote{index + 1}"] = self.marketplace.commitResult(request, sealed, sender=accounts[node])
+        for index, node in enumerate(validators):
+            steps[f"reveal{index + 1}"] = receipt = self.marketplace.revealResult(
+                request, OUTPUT, salts[node], "ipfs://out", b"", sender=accounts[node]
+            )
+        return Trip(list(request.nodes), steps, self.epoch_of(receipt))
+
     def steady(self, trip: Callable[[], Trip], nodes, *measured: Callable[[], Trip]) -> list[Trip]:
         """Warm-up round trips (``trip``) until each of ``nodes`` has served one in the current
         usage epoch, then the ``measured`` round trips, which must settle in that epoch too
@@ -391,7 +409,8 @@ def measure_protocol(bench: Bench, gas_only: bool = False) -> None:
     digits, r["gas.commit_model_registration"], r["gas.register_model_tx"] = bench.model("digits")
     r["gas.register_model"] = r["gas.commit_model_registration"] + r["gas.register_model_tx"]
     embedder, _, _ = bench.model("minilm", quorum=3, price=9 * JOY)
-    gas = [bench.node(op, [digits, embedder]) for op in operators]
+    chat, _, _ = bench.model("smollm2", quorum=3, price=9 * JOY, tolerant=True)
+    gas = [bench.node(op, [digits, embedder, chat]) for op in operators]
     r["gas.register_node"] = gas[0]
     # An agent renews its node's lease when a third of it is left (the registration started it).
     renewed = bench.coordinator.renewLease(sender=operators[0])
@@ -425,6 +444,16 @@ def measure_protocol(bench: Bench, gas_only: bool = False) -> None:
     r["gas.reveal_result"], r["gas.reveal_and_settle_quorum3"] = s["reveal1"], s["reveal3"]
     r["gas.reveal_results_quorum3"] = s["reveal1"] + s["reveal2"] + s["reveal3"]
     r["gas.round_trip_quorum3"] = trip.total
+
+    # Tolerant policy, quorum 3: one generator's result, two validators' votes.
+    tolerant3 = lambda: bench.tolerant_trip(chat, 9 * JOY)  # noqa: E731
+    (trip,) = bench.steady(tolerant3, addresses, tolerant3)
+    bench.keep("tolerant3", trip)
+    s = trip.steps
+    r["gas.submit_generation"] = s["generate"]
+    r["gas.reveal_and_settle_tolerant3"] = s["reveal2"]
+    r["gas.round_trip_tolerant3"] = trip.total
+    r["gas.tolerant3_to_quorum3"] = trip.total / r["gas.round_trip_quorum3"]
     say("round trips measured")
 
     # Assignment shared: an edge agent assigns the pending requests it sees in one transaction.

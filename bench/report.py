@@ -52,7 +52,7 @@ METRICS: dict[str, Metric] = {
     ),
     "gas.commit_model_registration": Metric("commitModelRegistration (the first step of a registration)"),
     "gas.register_model_tx": Metric("registerModel, from a later block (the second step)"),
-    "gas.register_node": Metric("register a node: stake, capacity, two models"),
+    "gas.register_node": Metric("register a node: stake, capacity, three models"),
     "gas.renew_lease": Metric("renewLease: a node's agent keeps it drawn for leaseBlocks more blocks"),
     "gas.request_paid": Metric("requestInference paid by a token transfer: escrow only (before: escrow + assignment)"),
     "gas.assign_nodes": Metric("assignNodes, quorum 1 (its own transaction since the hardening)"),
@@ -93,6 +93,14 @@ METRICS: dict[str, Metric] = {
         "",
         Target(700_000),
     ),
+    "gas.submit_generation": Metric("submitResult of a tolerant request's generator (public, not settled)"),
+    "gas.reveal_and_settle_tolerant3": Metric(
+        "revealResult of the last validator: judge + settlement (three nodes paid)"
+    ),
+    "gas.round_trip_tolerant3": Metric(
+        "request + assignment + the generator's result + two validators' votes and reveals, tolerant quorum 3"
+    ),
+    "gas.tolerant3_to_quorum3": Metric("the above ÷ the quorum-3 round trip (one commitment fewer)"),
     "gas.timeout_refund": Metric("closeExpired of a silent node's request: refund + slash"),
     "gas.timeout_refund_unassigned": Metric("closeExpired of a request nobody assigned: refund"),
     "gas.assign_10_nodes": Metric("assignNodes with 10 eligible nodes (before: a request, with its assignment)"),
@@ -157,7 +165,10 @@ METRICS: dict[str, Metric] = {
         "",
         Target(2000),
     ),
-    "e2e.latency_llm_p50_s": Metric("SmolLM2 chat (32 tokens at most) request → settled, local chain, median"),
+    "e2e.latency_llm_p50_s": Metric(
+        "SmolLM2 chat (32 tokens at most) request → settled under the tolerant policy (a generator, two "
+        "validators), local chain, median"
+    ),
     "e2e.latency_zk_p50_s": Metric("ZK request → settled, local chain, median", "", Target(2.0)),
     "e2e.latency_minilm_p50_s": Metric("MiniLM request → settled, local chain, median"),
     "edge.zk_inferences_per_min": Metric("ZK inferences per minute, one edge agent"),

@@ -26,13 +26,22 @@ import {IProofOfUse} from "./interfaces/IProofOfUse.sol";
 /// 3. **Result**. One node: it submits its output commitment ({submitResult}; with a ZK proof
 ///    when the model has a circuit). k nodes: each first commits to a sealed result
 ///    ({commitResult}), and once all have committed, or the deadline has passed, each reveals
-///    it ({revealResult}), so that no node can copy another's answer.
+///    it ({revealResult}), so that no node can copy another's answer. Tolerant policy (outputs
+///    that differ across hardware, such as a language model's): the first of the k nodes, the
+///    generator, submits its result in the clear ({submitResult}); the other k - 1, the
+///    validators, check it (re-running the model's prefill over it) and commit, then reveal,
+///    a vote: the generator's output commitment to accept it, any other value to reject it.
 /// 4. **Settlement**: an accepted result (the single node's, or one that a strict majority of
 ///    the k assigned nodes revealed) splits the fee between the nodes that produced it, the
 ///    model owner and the protocol treasury; nodes that stayed silent or dissented are slashed,
 ///    every slash going to the treasury, never to the requester. A request nobody served is
 ///    refunded; a quorum without a majority refunds all but the nodes' share of the fee, since
-///    the requester holds the answers that were revealed.
+///    the requester holds the answers that were revealed. A tolerant request settles on the
+///    generator's result when a strict majority of its validators accept it (the generator and
+///    the accepting validators are paid, the others slashed); when a strict majority reject it,
+///    the generator and the validators that accepted are slashed, each rejecting validator is
+///    paid what it would have earned for an accept, and the requester gets the rest of the
+///    escrow back less the nodes' share.
 /// @dev Escrow and balances stay in this contract: its JOY balance is the escrow of open
 /// requests, plus the balances it holds for accounts ({balances}: fees credited to nodes and
 /// model owners, and requesters' deposits), plus the protocol's share of settled fees (the rest;
@@ -139,9 +148,10 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
     /// @param metadataURI `ipfs://<CID>` of the model's metadata JSON
     /// @param weightsCommitment commitment to the quantized weights (Poseidon hash for ZK models)
     /// @param price JOY wei per inference; 0 only together with an IOTA stream (feeless model)
-    /// @param policy verification policy: quorum k (1..16), optional ZK circuit id, and the
+    /// @param policy verification policy: quorum k (1..16), optional ZK circuit id, the
     /// response window its nodes need, at most one day (the network's minimum applies when it
-    /// is shorter, 0 included)
+    /// is shorter, 0 included), and whether the k nodes are one generator and k - 1 validators
+    /// (tolerant: k >= 2, no circuit) rather than k nodes that must agree bit for bit
     /// @param iotaStreamId the model's IOTA channel id, or zero
     /// @param salt the salt of the registration commitment
     function registerModel(
@@ -165,6 +175,9 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
             policy.quorum == 0 || policy.quorum > MAX_QUORUM
                 || (policy.responseWindow != 0 && policy.responseWindow > MAX_RESPONSE_WINDOW)
         ) revert ModelMarketplaceInvalidPolicy(policy.quorum, policy.responseWindow);
+        if (policy.tolerant && (policy.quorum < 2 || policy.circuitId != bytes32(0))) {
+            revert ModelMarketplaceInvalidTolerantPolicy(policy.quorum, policy.circuitId);
+        }
         if (price == 0 && iotaStreamId == bytes32(0)) revert ModelMarketplaceInvalidPrice(price, iotaStreamId);
         _models[modelId] = Model({
             owner: msg.sender,
@@ -174,11 +187,20 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
             quorum: policy.quorum,
             active: true,
             responseWindow: policy.responseWindow,
+            tolerant: policy.tolerant,
             iotaStreamId: iotaStreamId,
             metadataURI: metadataURI
         });
         emit ModelRegistered(
-            modelId, msg.sender, metadataURI, weightsCommitment, price, policy.quorum, policy.circuitId, iotaStreamId
+            modelId,
+            msg.sender,
+            metadataURI,
+            weightsCommitment,
+            price,
+            policy.quorum,
+            policy.circuitId,
+            iotaStreamId,
+            policy.tolerant
         );
     }
 
@@ -347,7 +369,9 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
     /// its proof (if the model has a circuit) checks out: the fee is split and credited.
     /// A single-node request may also be submitted unassigned, by the node that {assignNodes}
     /// would assign now ({drawnNodes}): the draw, the assignment and the result then take one
-    /// transaction instead of two. Quorum requests use {commitResult} and {revealResult}.
+    /// transaction instead of two. Quorum requests use {commitResult} and {revealResult}. The
+    /// generator of a tolerant request (its first node) submits its result here too; it is then
+    /// public, and its validators vote on it.
     /// @param request the open request, as {InferenceRequested} and {NodesAssigned} announced it
     /// @param outputCommitment commitment to the (quantized) output
     /// @param outputURI where the requester fetches the output
@@ -403,6 +427,9 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
             if (nodes[0] != msg.sender) revert ModelMarketplaceNotAssigned(request.id, msg.sender);
             // Announced as any assignment is: whoever rebuilds requests from events sees its node.
             emit NodesAssigned(request.id, request.deadline, nodes);
+        } else if (nodes.length > 1 && model.tolerant) {
+            _submitGeneration(request, outputCommitment, outputURI);
+            return;
         } else {
             if (nodes.length != 1) revert ModelMarketplaceCommitRequired(request.id);
             if (nodes[0] != msg.sender) revert ModelMarketplaceNotAssigned(request.id, msg.sender);
@@ -416,13 +443,22 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
     /// @notice A node of a quorum request commits to its result before the deadline, without
     /// showing it: `sealedResult` = {sealResult}(request id, node, output commitment, salt).
     /// The reveals open once every assigned node has committed, or once the deadline passed.
+    /// A validator of a tolerant request commits its vote the same way (the output commitment
+    /// it accepts, or any other value to reject), once the generator has submitted and until
+    /// {revealWindow} after the deadline; its reveals open then, or once every validator voted.
     /// @param request the open request, as {InferenceRequested} and {NodesAssigned} announced it
     function commitResult(Request calldata request, bytes32 sealedResult) external nonReentrant {
         _checkOpen(request);
         if (request.nodes.length < 2) revert ModelMarketplaceNotQuorum(request.id);
-        if (block.timestamp > request.deadline) revert ModelMarketplaceDeadlinePassed(request.id, request.deadline);
+        bool tolerant = _models[request.modelId].tolerant;
+        uint256 commitDeadline = _commitDeadline(request, tolerant);
+        if (block.timestamp > commitDeadline) revert ModelMarketplaceDeadlinePassed(request.id, commitDeadline);
         uint256 slot = _assignedSlot(request, msg.sender);
         uint256 mask = _submittedMasks[request.id];
+        if (tolerant) {
+            if (slot == 0) revert ModelMarketplaceGeneratorSubmits(request.id);
+            if (mask & 1 == 0) revert ModelMarketplaceNothingToValidate(request.id);
+        }
         if (mask & (1 << slot) != 0) revert ModelMarketplaceAlreadySubmitted(request.id, msg.sender);
         mask |= 1 << slot;
         _submittedMasks[request.id] = mask;
@@ -455,6 +491,23 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
         if ((mask >> _REVEALED_OFFSET) == (1 << request.nodes.length) - 1) _judge(request, model, mask);
     }
 
+    /// @dev {submitResult} by the generator of a tolerant request: its result is public at once
+    /// (stored in slot 0, marked committed and revealed) and the validators vote on it.
+    function _submitGeneration(Request calldata request, bytes32 outputCommitment, string calldata outputURI)
+        private
+    {
+        if (request.nodes[0] != msg.sender) {
+            _assignedSlot(request, msg.sender); // NotAssigned for a stranger
+            revert ModelMarketplaceCommitRequired(request.id);
+        }
+        if (block.timestamp > request.deadline) revert ModelMarketplaceDeadlinePassed(request.id, request.deadline);
+        uint256 mask = _submittedMasks[request.id];
+        if (mask & 1 != 0) revert ModelMarketplaceAlreadySubmitted(request.id, msg.sender);
+        _submittedMasks[request.id] = mask | 1 | (1 << _REVEALED_OFFSET);
+        _results[request.id][0] = outputCommitment;
+        emit ResultSubmitted(request.id, msg.sender, outputCommitment, outputURI);
+    }
+
     /// @notice An assigned node declines a request it cannot serve (input fails the model's
     /// schema, cannot be fetched, is too large...). The requester is refunded at once with the
     /// reason; no node is slashed, since the input is what failed. Only before the deadline and
@@ -472,19 +525,22 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
     }
 
     /// @notice Closes a request that ended without an accepted result in time. Anyone may call
-    /// it, after the deadline (quorum requests: after the reveal window that follows it).
+    /// it, after the deadline (quorum requests: after the reveal window that follows it;
+    /// tolerant requests: after the validators' commit window and their reveal window).
     /// - Never assigned: the requester is refunded; nobody is slashed.
     /// - One node, silent: refunded; the node is slashed (to the treasury).
     /// - Quorum: judged on what was revealed. A strict majority of the assigned nodes behind
     ///   one output settles as usual (the silent and the dissenters slashed); otherwise the
     ///   silent are slashed and the requester gets the escrow back less the nodes' share if
     ///   any result was revealed.
+    /// - Tolerant: a silent generator is slashed and the requester refunded; otherwise judged on
+    ///   the validators' revealed votes (see the contract's description).
     /// @param request the open request, as {InferenceRequested} and {NodesAssigned} announced it
     function closeExpired(Request calldata request) external nonReentrant {
         _checkOpen(request);
         uint256 quorum = request.nodes.length;
         uint256 closableAfter = request.deadline;
-        if (quorum > 1) closableAfter += _revealWindow;
+        if (quorum > 1) closableAfter = _commitDeadline(request, _models[request.modelId].tolerant) + _revealWindow;
         if (block.timestamp <= closableAfter) revert ModelMarketplaceDeadlineNotPassed(request.id, closableAfter);
         if (quorum == 0) {
             _refund(request, request.escrow, "no node was assigned");
@@ -805,6 +861,10 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
     /// Unrevealed and dissenting slots are slashed when a majority was found; without one only
     /// the unrevealed, as nobody can tell who was right.
     function _judge(Request calldata request, Model storage model, uint256 mask) private {
+        if (model.tolerant) {
+            _judgeVotes(request, model, mask);
+            return;
+        }
         uint256 revealed = mask >> _REVEALED_OFFSET;
         (bytes32[] memory outputs, bytes32[] memory revealedOutputs) = _collectResults(request, mask);
         (IProofOfInference.Verdict verdict, bytes32 accepted) =
@@ -813,19 +873,87 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
             _settle(request, model, accepted, _sortOut(request, outputs, revealed, accepted));
             return;
         }
-        INodeCoordinator coordinator_ = INodeCoordinator(request.coordinator);
-        for (uint256 i = 0; i < request.nodes.length; ++i) {
-            if (revealed & (1 << i) == 0) coordinator_.slash(request.nodes[i], address(0), true);
-            else coordinator_.release(request.nodes[i]);
-        }
+        _slashSilent(request, revealed);
         if (revealedOutputs.length == 0) {
             _refund(request, request.escrow, "no result was revealed");
         } else {
             // The requester has seen the revealed answers: the nodes' share of the fee is not
             // refunded (it stays with the protocol), so that forcing "no majority" is never free.
-            uint256 kept = (uint256(request.escrow) * _nodeShareBps) / BASIS_POINTS;
-            _refund(request, request.escrow - kept, "no majority among the results");
+            _refund(request, request.escrow - _nodesShare(request), "no majority among the results");
         }
+    }
+
+    /// @dev Judges a tolerant request on its validators' revealed votes and closes it (see the
+    /// contract's description). A validator earns the same for an accept and a reject that the
+    /// majority shares, so that its vote pays nothing to bias; the nodes' share is never
+    /// refunded once the generator's answer is public, as for a quorum without a majority.
+    function _judgeVotes(Request calldata request, Model storage model, uint256 mask) private {
+        uint256 revealed = mask >> _REVEALED_OFFSET;
+        (bytes32[] memory votes,) = _collectResults(request, mask);
+        uint256 refund = request.escrow;
+        bool generated = revealed & 1 != 0;
+        if (generated) {
+            uint256 accepts;
+            uint256 rejects;
+            for (uint256 i = 1; i < votes.length; ++i) {
+                if (revealed & (1 << i) == 0) continue;
+                if (votes[i] == votes[0]) ++accepts;
+                else ++rejects;
+            }
+            uint256 validators = votes.length - 1;
+            if (accepts * 2 > validators) {
+                // Validators that rejected or stayed silent are slashed like dissenters and the silent.
+                _settle(request, model, votes[0], _sortOut(request, votes, revealed, votes[0]));
+                return;
+            }
+            if (rejects * 2 > validators) {
+                _reject(request, votes, revealed);
+                return;
+            }
+            refund -= _nodesShare(request);
+        }
+        // Nothing generated, so nothing to vote on: the generator alone failed. No majority
+        // either way: only the silent are to blame.
+        if (!generated) revealed = (1 << votes.length) - 2; // every validator blameless
+        _slashSilent(request, revealed);
+        _refund(request, refund, generated ? "no majority among the validators" : "no result was submitted");
+    }
+
+    /// @dev A tolerant request whose validators rejected the generator's result by a strict
+    /// majority: the generator and the validators that accepted are slashed (the silent too),
+    /// each rejecting validator is paid its share as if all had accepted.
+    function _reject(Request calldata request, bytes32[] memory votes, uint256 revealed) private {
+        INodeCoordinator coordinator_ = INodeCoordinator(request.coordinator);
+        uint256 nodesShare = _nodesShare(request);
+        uint256 perValidator = nodesShare / request.nodes.length;
+        uint256 credited;
+        coordinator_.slash(request.nodes[0], address(0), false);
+        for (uint256 i = 1; i < request.nodes.length; ++i) {
+            bool silent = revealed & (1 << i) == 0;
+            if (silent || votes[i] == votes[0]) {
+                coordinator_.slash(request.nodes[i], address(0), silent);
+            } else {
+                _credit(request.nodes[i], perValidator);
+                credited += perValidator;
+                coordinator_.release(request.nodes[i]);
+            }
+        }
+        _totals.balances += uint96(credited);
+        _refund(request, request.escrow - nodesShare, "the validators rejected the result");
+    }
+
+    /// @dev Slashes the assigned nodes that revealed nothing (as silent) and releases the others.
+    function _slashSilent(Request calldata request, uint256 revealed) private {
+        INodeCoordinator coordinator_ = INodeCoordinator(request.coordinator);
+        for (uint256 i = 0; i < request.nodes.length; ++i) {
+            if (revealed & (1 << i) == 0) coordinator_.slash(request.nodes[i], address(0), true);
+            else coordinator_.release(request.nodes[i]);
+        }
+    }
+
+    /// @dev The nodes' share of the request's fee.
+    function _nodesShare(Request calldata request) private view returns (uint256) {
+        return (uint256(request.escrow) * _nodeShareBps) / BASIS_POINTS;
     }
 
     /// @dev Reads (and deletes) a quorum request's results: `outputs[i]` is slot i's revealed
@@ -938,14 +1066,22 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
             revert ModelMarketplaceAlreadySubmitted(request.id, msg.sender);
         }
         uint256 everyone = (1 << quorum) - 1;
-        if (mask & everyone != everyone && block.timestamp <= request.deadline) {
+        uint256 commitDeadline = _commitDeadline(request, _models[request.modelId].tolerant);
+        if (mask & everyone != everyone && block.timestamp <= commitDeadline) {
             revert ModelMarketplaceRevealNotOpen(request.id);
         }
-        uint256 revealDeadline = uint256(request.deadline) + _revealWindow;
+        uint256 revealDeadline = commitDeadline + _revealWindow;
         if (block.timestamp > revealDeadline) revert ModelMarketplaceRevealClosed(request.id, revealDeadline);
         if (_results[request.id][slot] != sealResult(request.id, msg.sender, outputCommitment, salt)) {
             revert ModelMarketplaceRevealMismatch(request.id, msg.sender);
         }
+    }
+
+    /// @dev The last moment a node of a quorum request may commit: the deadline, or for a
+    /// tolerant request's validators {revealWindow} later, their time to check the generator's
+    /// result submitted by the deadline. The reveals close {revealWindow} after it.
+    function _commitDeadline(Request calldata request, bool tolerant) private view returns (uint256) {
+        return tolerant ? uint256(request.deadline) + _revealWindow : request.deadline;
     }
 
     /// @dev A deadline leaves at least the response window (so that no request is made that no

@@ -430,14 +430,17 @@ class Demo:
         self.say(f"voter: {voter_line.split('voting power of ', 1)[-1].strip()}")
 
     def balances(self) -> dict[str, int]:
-        """Each party's JOY: wallet plus its balance in the marketplace."""
+        """Each party's JOY: wallet plus its balance in the marketplace, both read at one block
+        (the agents still run: a fee withdrawal mined between the two reads would count twice
+        or not at all)."""
         parties = {
             **{name: self.accounts[i].address for name, i in EDGE_NODES.items()},
             "owner": self.accounts[MODEL_OWNER].address,
             "requester": self.accounts[REQUESTER].address,
         }
+        block = chain.blocks.height
         return {
-            name: self.token.balanceOf(address) + self.marketplace.balances(address)
+            name: self.token.balanceOf(address, block_id=block) + self.marketplace.balances(address, block_id=block)
             for name, address in parties.items()
         }
 

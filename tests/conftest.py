@@ -279,7 +279,7 @@ def register_model(marketplace, model_owner):
 
     def register(
         name="digits", price=5 * JOY, quorum=1, circuit_id=b"\0" * 32, stream=b"\0" * 32, owner=None,
-        response_window=0,
+        response_window=0, tolerant=False,
     ):
         owner = owner or model_owner
         model_id = model_key(name)
@@ -290,7 +290,7 @@ def register_model(marketplace, model_owner):
             f"ipfs://bafy{name}metadata",
             model_key(f"weights:{name}"),
             price,
-            (quorum, circuit_id, response_window),
+            (quorum, circuit_id, response_window, tolerant),
             stream,
             salt,
             sender=owner,

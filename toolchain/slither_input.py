@@ -32,11 +32,13 @@ def standard_input() -> dict:
     settings = {
         # Ape maps @openzeppelin/contracts to its dependency of the same npm package.
         "remappings": ["@openzeppelin/contracts/=node_modules/@openzeppelin/contracts/"],
-        "optimizer": {"enabled": bool(solidity.get("optimize", True)), "runs": 200},
+        "optimizer": {"enabled": bool(solidity.get("optimize", True)), "runs": solidity.get("optimization_runs", 200)},
         "outputSelection": {"*": {"": ["ast"]}},
     }
     if solidity.get("evm_version"):
         settings["evmVersion"] = solidity["evm_version"]
+    if solidity.get("via_ir"):
+        settings["viaIR"] = True
     return {
         "language": "Solidity",
         "sources": {source: {"urls": [source]} for source in sources},

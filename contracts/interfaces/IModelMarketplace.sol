@@ -14,6 +14,9 @@ interface IModelMarketplace {
         uint8 quorum; // k distinct assigned nodes must agree (1..MAX_QUORUM)
         bytes32 circuitId; // nonzero: each result carries a ZK proof for this circuit
         uint32 responseWindow; // seconds a node gets at least; 0: the network's minimum
+        // true: the first of the k nodes generates and the other k - 1 validate its result
+        // (k >= 2, no circuit), for outputs that differ across hardware (language models)
+        bool tolerant;
     }
 
     /// @notice A registered model.
@@ -25,6 +28,7 @@ interface IModelMarketplace {
         uint8 quorum; // slot 3
         bool active;
         uint32 responseWindow;
+        bool tolerant; // see {Policy}
         bytes32 iotaStreamId; // slot 4 (nonzero: the model has an IOTA channel)
         string metadataURI; // slot 5 (ipfs://...)
     }
@@ -70,6 +74,9 @@ interface IModelMarketplace {
     error ModelMarketplaceInvalidMetadataURI();
     /// @notice A quorum outside 1..MAX_QUORUM, or a response window above MAX_RESPONSE_WINDOW.
     error ModelMarketplaceInvalidPolicy(uint8 quorum, uint32 responseWindow);
+    /// @notice A tolerant policy needs a generator and at least one validator (quorum >= 2) and no
+    /// circuit (a proven result needs no validators).
+    error ModelMarketplaceInvalidTolerantPolicy(uint8 quorum, bytes32 circuitId);
     /// @notice A price of zero for a model without an IOTA stream (only feeless models are free).
     error ModelMarketplaceInvalidPrice(uint96 price, bytes32 iotaStreamId);
     /// @notice No registration commitment of the caller from an earlier block matches the model
@@ -105,8 +112,14 @@ interface IModelMarketplace {
     error ModelMarketplaceNotAssigned(uint256 requestId, address caller);
     /// @notice The node already committed (or revealed) its result.
     error ModelMarketplaceAlreadySubmitted(uint256 requestId, address node);
-    /// @notice A quorum request's results are committed and revealed, not submitted.
+    /// @notice A quorum request's results are committed and revealed, not submitted (a tolerant
+    /// request's validators commit and reveal their votes).
     error ModelMarketplaceCommitRequired(uint256 requestId);
+    /// @notice The generator of a tolerant request submits its result in the clear
+    /// ({submitResult}); only its validators commit (votes).
+    error ModelMarketplaceGeneratorSubmits(uint256 requestId);
+    /// @notice A tolerant request's validators vote only once its generator has submitted.
+    error ModelMarketplaceNothingToValidate(uint256 requestId);
     /// @notice Commit and reveal are for quorum requests only.
     error ModelMarketplaceNotQuorum(uint256 requestId);
     /// @notice The node has nothing committed to reveal.
@@ -155,7 +168,8 @@ interface IModelMarketplace {
         uint96 price,
         uint8 quorum,
         bytes32 circuitId,
-        bytes32 iotaStreamId
+        bytes32 iotaStreamId,
+        bool tolerant
     );
     /// @notice The model's price changed.
     event ModelPriceUpdated(bytes32 indexed modelId, uint96 oldPrice, uint96 newPrice);
@@ -178,7 +192,9 @@ interface IModelMarketplace {
     event NodesAssigned(uint256 indexed requestId, uint64 deadline, address[] nodes);
     /// @notice A quorum node committed to a sealed result; `committed` nodes have so far.
     event ResultCommitted(uint256 indexed requestId, address indexed node, uint256 committed);
-    /// @notice A node's result is public: submitted (one node) or revealed (quorum).
+    /// @notice A node's result is public: submitted (one node, or a tolerant request's generator)
+    /// or revealed (quorum; a tolerant request's validator reveals the output commitment it
+    /// accepts, any other value being a rejection).
     event ResultSubmitted(uint256 indexed requestId, address indexed node, bytes32 outputCommitment, string outputURI);
     /// @notice The request was settled on `outputCommitment`; the fee was split into the three parts.
     event InferenceSettled(

@@ -91,6 +91,11 @@ class RequestStatus(enum.IntEnum):
     Refunded = 3
 
 
+# The vote a validator of a tolerant request reveals to reject the generator's result (to accept
+# it, the generator's output commitment; any other value rejects too).
+REJECTED_VOTE = keccak(text="joynet.tolerant.reject")
+
+
 def seal_result(request_id: int, node: str, output_commitment: bytes, salt: bytes) -> bytes:
     """The sealed result a quorum node commits to (ModelMarketplace.sealResult)."""
     return keccak(
@@ -191,9 +196,12 @@ class ModelMarketplace(SigningClient):
         quorum: int = 1,
         circuit_id: bytes | str | None = None,
         response_window: int = 0,
+        tolerant: bool = False,
     ) -> bytes:
         """Registers a model; returns its on-chain key. ``price`` in JOY wei; 0 needs a stream.
         ``response_window``: the seconds its nodes need at least (0: the network's minimum).
+        ``tolerant``: the first of the ``quorum`` nodes generates and the others validate its
+        result (``quorum`` >= 2, no circuit) instead of all agreeing bit for bit.
         Two transactions: a commitment to (key, owner, a random salt), then the registration
         from a later block, so that nobody who sees the registration can take the name first."""
         if not metadata.startswith("ipfs://"):
@@ -205,7 +213,7 @@ class ModelMarketplace(SigningClient):
             raise MarketplaceError(f"model {model_id!r} is already registered")
         # Every argument is checked before the commitment is sent: a bad one found afterwards
         # would leave a spent commitment transaction and no registration.
-        policy = (quorum, _bytes32(circuit_id, "circuit_id"), response_window)
+        policy = (quorum, _bytes32(circuit_id, "circuit_id"), response_window, tolerant)
         weights = _bytes32(weights_commitment, "weights_commitment")
         stream = _bytes32(iota_stream_id, "iota_stream_id")
         salt = os.urandom(32)

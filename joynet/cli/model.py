@@ -88,6 +88,7 @@ def register(api, source, model_id, price, stream, response_window, network, acc
                 quorum=metadata["verification"]["quorum"],
                 circuit_id=metadata["verification"].get("circuitId"),
                 response_window=response_window,
+                tolerant=metadata["verification"].get("tolerant", False),
             )
         )
         registration = {

@@ -22,7 +22,12 @@ metadataURI), checks the request's inputCommitment against the document, proves 
 :class:`joynet.ZKProver`, publishes the output document to the store and journals the result
 before sending anything. A single node then submits it. A node of a quorum journals a random
 salt with it, commits to the sealed result, waits until every assigned node has committed (or
-the deadline passed) and reveals it with that salt before the reveal window closes. An input it
+the deadline passed) and reveals it with that salt before the reveal window closes. Under a
+model's tolerant policy the first node of the request, the generator, computes and submits its
+result like a single node; each other node, a validator, waits for that result, re-checks it
+(``InferenceNode.check_answer``: the prefill over the claimed tokens against the published
+activation proof) and commits, then reveals, its vote as a quorum node does its result: the
+generator's output commitment to accept it, ``REJECTED_VOTE`` to reject it. An input it
 cannot serve, or a result it cannot compute before the deadline, is declined with a reason the
 requester can read (the escrow goes back at once); the node keeps serving.
 
@@ -41,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import time
@@ -52,7 +58,15 @@ from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
 from joynet.chain.errors import TransactionPendingError, TransactionRefusedError, TransactionRevertedError
-from joynet.chain.marketplace import MarketplaceError, ModelMarketplace, Request, RequestStatus, model_key, seal_result
+from joynet.chain.marketplace import (
+    REJECTED_VOTE,
+    MarketplaceError,
+    ModelMarketplace,
+    Request,
+    RequestStatus,
+    model_key,
+    seal_result,
+)
 from joynet.edge.errors import EdgeNodeError
 from joynet.edge.inference_node import InferenceNode, LoadedModel
 from joynet.edge.journal import (
@@ -76,6 +90,11 @@ from joynet.inference.inputs import document_commitment, encode_document, fetch_
 from joynet.models.package import IPFS_SCHEME
 
 logger = logging.getLogger("joynet.edge")
+
+
+class _NothingToValidate(Exception):
+    """A validator's generator submitted nothing in time, or the request closed first."""
+
 
 MAX_REASON_CHARS = 300  # a decline reason is stored in an event: readable, not a stack trace
 # The requester's client assigns a request's nodes right after the request (by default): a node
@@ -113,7 +132,11 @@ FEE_RETRY_MAX_SECONDS = 120.0
 # Time kept before the deadline to send a decline (or a quorum commitment) and have it mined.
 ANSWER_MARGIN_SECONDS = 10
 DECLINE_STEP_SECONDS = 2.0  # a quorum node declines this much later than the node of the slot before
-REVEAL_POLL_SECONDS = 1.0  # a quorum job waiting to reveal looks again at least this often
+REVEAL_POLL_SECONDS = 1.0  # a quorum job waiting to reveal (or a validator, its generator) looks again this often
+# A node's part in a request (``EdgeNode._role``).
+SINGLE, QUORUM, GENERATOR, VALIDATOR = "single", "quorum", "generator", "validator"
+SEALING_ROLES = (QUORUM, VALIDATOR)  # they commit, then reveal
+MAX_OUTPUT_DOCUMENT_BYTES = 16 << 20  # a validator fetches the generator's output document up to this
 REJOIN_POLL_SECONDS = 2.0  # a node waiting out the coordinator's rejoin delay looks at the head this often
 # The lease is renewed once no more than this fraction of it is left: with 30-block leases,
 # every ~20 blocks, leaving 10 blocks for the renewal to land (retried meanwhile).
@@ -239,7 +262,8 @@ class EdgeNode:
         self._room_freed = asyncio.Event()  # a request closed: nodes may have room again
         self._requested: dict[int, Any] = {}  # InferenceRequested events of served models, until assigned
         self._loaded: dict[bytes, LoadedModel] = {}  # served models by id, until their metadata changes
-        self._wakeups: dict[int, asyncio.Event] = {}  # quorum jobs waiting to reveal
+        self._wakeups: dict[int, asyncio.Event] = {}  # quorum jobs waiting to reveal, validators their generator
+        self._tolerant: dict[bytes, bool] = {}  # served models' policies (fixed at registration)
         # The latest block (number, timestamp), when this node first saw it, and when it last read it.
         self._clock: tuple[int, int, float, float] | None = None
         self._collector: asyncio.Task | None = None  # the queued fee withdrawal, if any
@@ -325,10 +349,16 @@ class EdgeNode:
         self.journal.bind(self.address, self.contract.address, chain.chain_id)
         for name in self.models.values():
             try:
-                self.market.get_model(name)
-                await self.inference.runtime_of(name)  # never stake on a model this machine cannot run
+                model = self.market.get_model(name)
+                runtime = await self.inference.runtime_of(name)  # never stake on a model this machine cannot run
             except (MarketplaceError, InferenceError) as error:
                 raise EdgeNodeError(f"cannot serve {name!r}: {error}") from None
+            if model.tolerant and not hasattr(runtime, "prefill"):
+                # Its validators re-check answers with a prefill (InferenceNode.check_answer).
+                raise EdgeNodeError(
+                    f"cannot serve {name!r}: its policy is tolerant, and its runtime ({runtime.__name__}) "
+                    "cannot re-check another node's answer"
+                )
         self.record_pending_withdrawal()
         if self.journal.cursor is None:
             # A new journal: assignments can only be as old as the node's registration, which
@@ -710,6 +740,11 @@ class EdgeNode:
         if (wake := self._wakeups.get(event.requestId)) is not None:
             wake.set()
 
+    def on_result_submitted(self, event) -> None:
+        """Handles a ResultSubmitted event: wakes this node's validation waiting for its
+        generator's result, if any."""
+        self.on_committed(event)
+
     def on_outcome(self, request_id: int, outcome: str) -> bool:
         """Records how the chain closed a request (settled / refunded); True if it was ours."""
         if request_id in self._assigning:
@@ -740,12 +775,31 @@ class EdgeNode:
                 logger.exception("request %d: failed", job.request_id)
                 self.journal.update(job.request_id, FAILED, reason=_short(f"{type(error).__name__}: {error}"))
 
+    def _role(self, job: Job) -> str:
+        """This node's part in the job: SINGLE, QUORUM, or under a tolerant policy GENERATOR (the
+        request's first node) or VALIDATOR."""
+        request = job.request
+        if request.quorum <= 1:
+            return SINGLE
+        tolerant = self._tolerant.get(request.modelId)
+        if tolerant is None:
+            tolerant = self._tolerant[request.modelId] = bool(
+                self.market.read(self.contract.getModel, request.modelId).tolerant
+            )
+        if not tolerant:
+            return QUORUM
+        return GENERATOR if request.nodes[0] == self.address else VALIDATOR
+
     async def _work(self, job: Job) -> None:
-        rid, quorum = job.request_id, job.request.quorum
+        rid, role = job.request_id, self._role(job)
         if job.state in (ASSIGNED, RUNNING):
             self.journal.update(rid, RUNNING)
             try:
-                commitment, output_uri, proof, summary = await self._compute_in_time(job)
+                commitment, output_uri, proof, summary = await self._compute_in_time(job, role)
+            except _NothingToValidate as nothing:
+                logger.info("request %d: %s", rid, nothing)
+                self._finish(job, *(self._closed_state(job) or (EXPIRED, None)))
+                return
             except InferenceError as error:
                 reason = _short(str(error))
                 logger.warning("request %d: declining: %s", rid, reason)
@@ -763,14 +817,14 @@ class EdgeNode:
                     "output_uri": output_uri,
                     "proof": "0x" + proof.hex(),
                 }
-                if quorum > 1:
+                if role in SEALING_ROLES:
                     fields["salt"] = "0x" + os.urandom(32).hex()
                 self.journal.update(rid, COMPUTED, **fields)
                 logger.info("request %d: %s", rid, summary)
             job = self.journal.existing(rid)
         if job.state == COMPUTED:
             try:
-                await (self._commit if quorum > 1 else self._submit)(job)
+                await (self._commit if role in SEALING_ROLES else self._submit)(job)
             except TransactionRefusedError as refused:
                 # The chain refuses the result itself while the request is still ours to answer
                 # (the proof does not verify, say): a decline refunds the requester now instead
@@ -788,14 +842,15 @@ class EdgeNode:
         elif job.state == DECLINING:
             await self._decline(job)
 
-    async def _compute_in_time(self, job: Job) -> tuple[bytes, str, bytes, str]:
-        """_compute, given up in time to still decline (or commit) before the deadline."""
+    async def _compute_in_time(self, job: Job, role: str) -> tuple[bytes, str, bytes, str]:
+        """_compute (a validator: _validate), given up in time to still decline (or commit)
+        before the deadline (a validator: before its votes close)."""
         margin = ANSWER_MARGIN_SECONDS + self._decline_turn(job)
-        budget = job.request.deadline - self.chain_time() - margin
+        budget = self._commit_deadline(job, role) - self.chain_time() - margin
         if budget <= 0:
             raise InferenceError(f"the deadline is too close: {margin:g} s are needed to answer")
         try:
-            return await asyncio.wait_for(self._compute(job), budget)
+            return await asyncio.wait_for((self._validate if role == VALIDATOR else self._compute)(job), budget)
         except TimeoutError:
             raise InferenceError(
                 f"this node could not compute the result within the {int(budget)} s left before the deadline"
@@ -834,6 +889,56 @@ class EdgeNode:
         summary = f"computed {_describe(result.output)}{proved} ({time.perf_counter() - started:.2f} s)"
         return result.output_commitment, output_uri, result.proof_calldata, summary
 
+    async def _validate(self, job: Job) -> tuple[bytes, str, bytes, str]:
+        """A validator's vote on its generator's result, as (vote, the generator's output URI,
+        no proof, a summary): waits for the result, fetches the input and the output document,
+        and re-checks the answer. The vote is the generator's output commitment to accept it,
+        REJECTED_VOTE to reject it."""
+        request, started = job.request, time.perf_counter()
+        if request.modelId not in self.models:
+            raise InvalidInputError(f"this node no longer serves model {job.model}")
+        generated, output_uri = await self._generated(job)
+        raw = await fetch_input(self.store, job.input_uri, self.inference.max_input_bytes)
+        loaded = await self._model_of(job)
+        committed = document_commitment(raw)
+        if committed != request.inputCommitment:
+            # The generator should have declined it: no answer to this request is right.
+            return REJECTED_VOTE, output_uri, b"", "rejected: the input document is not the request's"
+        try:
+            document = json.loads(await fetch_input(self.store, output_uri, MAX_OUTPUT_DOCUMENT_BYTES))
+        except (InvalidInputError, ValueError) as error:
+            # What the requester cannot read is no answer either.
+            return REJECTED_VOTE, output_uri, b"", _short(f"rejected: the generator's output document: {error}")
+        verdict = await self.inference.check_answer_loaded(loaded, raw, document, generated)
+        seconds = time.perf_counter() - started
+        if verdict.accepted:
+            return generated, output_uri, b"", f"accepted the generator's answer ({seconds:.2f} s)"
+        return REJECTED_VOTE, output_uri, b"", _short(f"rejected the generator's answer: {'; '.join(verdict.reasons)}")
+
+    async def _generated(self, job: Job) -> tuple[bytes, str]:
+        """The generator's output commitment and output URI, once it has submitted them (waiting
+        for its ResultSubmitted, or polling); _NothingToValidate once the deadline passed without,
+        or the request closed."""
+        rid, request = job.request_id, job.request
+
+        def submitted() -> bool:
+            if self.market.read(self.contract.submittedMask, rid) & 1:
+                return True
+            if self.market.status(rid) is not RequestStatus.Open:
+                raise _NothingToValidate("closed before its generator submitted a result")
+            if self.chain_time() > request.deadline:
+                raise _NothingToValidate("its generator submitted no result in time: nothing to validate")
+            return False
+
+        await self._until(rid, submitted)
+        generated = bytes(self.market.read(self.contract.resultOf, rid, 0))
+        events = self.contract.ResultSubmitted.range(
+            job.block, self._head(fresh=True) + 1, search_topics={"requestId": rid, "node": request.nodes[0]}
+        )
+        for event in events:
+            return generated, event.outputURI
+        raise EdgeNodeError(f"request {rid}: the generator's ResultSubmitted event is not found")
+
     async def _model_of(self, job: Job) -> LoadedModel:
         """The job's model, as the registry's metadata names it: read from the chain once, then
         kept until a ModelMetadataUpdated event (``on_metadata_updated``)."""
@@ -855,9 +960,10 @@ class EdgeNode:
         After a restart the last transaction may have been mined just before the process died."""
         if tx := self._my_event_tx(job, "RequestDeclined"):
             return DECLINED, tx
+        role = self._role(job)
         if tx := self._my_event_tx(job, "ResultSubmitted"):
-            return (REVEALED if job.request.quorum > 1 else SUBMITTED), tx
-        if job.request.quorum > 1 and (tx := self._my_event_tx(job, "ResultCommitted")):
+            return (REVEALED if role in SEALING_ROLES else SUBMITTED), tx
+        if role in SEALING_ROLES and (tx := self._my_event_tx(job, "ResultCommitted")):
             return COMMITTED, tx
         return None
 
@@ -866,9 +972,10 @@ class EdgeNode:
         has passed (a reveal: the reveal window after the deadline), else None."""
         if self.market.status(job.request_id) is not RequestStatus.Open:
             return CLOSED, None
-        limit = job.request.deadline
+        role = self._role(job)
+        limit = self._commit_deadline(job, role)
         if job.state == COMMITTED:
-            limit += self.contract.revealWindow()
+            limit += self._reveal_window()
         if self.chain_time() > limit:
             return EXPIRED, None
         return None
@@ -964,30 +1071,52 @@ class EdgeNode:
         sealed = seal_result(job.request_id, self.address, _hex(job.output_commitment), _hex(job.salt))
         await self._send(job, COMMITTED, self.contract.commitResult, job.request, sealed)
 
+    def _reveal_window(self) -> int:
+        return int(self.market.read(self.contract.revealWindow))
+
+    def _commit_deadline(self, job: Job, role: str) -> int:
+        """The last moment this node may send its answer (a validator: its sealed vote, which
+        the chain takes until revealWindow after the deadline); the reveals close a revealWindow later."""
+        return job.request.deadline + (self._reveal_window() if role == VALIDATOR else 0)
+
     async def _wait_until_revealable(self, job: Job) -> None:
-        """Waits until every assigned node has committed, or the deadline has passed (then the
+        """Waits until every assigned node has committed, or the commitments closed (then the
         reveals are open to those who committed), or the request closed."""
         rid, request = job.request_id, job.request
+        commit_deadline = self._commit_deadline(job, self._role(job))
         everyone = (1 << request.quorum) - 1
-        wake = self._wakeups.setdefault(rid, asyncio.Event())
         logged = False
+
+        def revealable() -> bool:
+            nonlocal logged
+            if self.market.status(rid) is not RequestStatus.Open:
+                return True
+            if (
+                self.market.read(self.contract.submittedMask, rid) & everyone == everyone
+                or self.chain_time() > commit_deadline
+            ):
+                return True
+            if not logged:
+                logger.info(
+                    "request %d: waiting for the other nodes' commitments (or their end, in %d s) to reveal",
+                    rid,
+                    commit_deadline - self.chain_time(),
+                )
+                logged = True
+            return False
+
+        await self._until(rid, revealable)
+
+    async def _until(self, rid: int, ready) -> None:
+        """Waits until ``ready()`` (which may raise to give up), asked again at each event about
+        request ``rid`` that wakes its job (``on_committed``, ``on_result_submitted``,
+        ``on_outcome``) and at least every REVEAL_POLL_SECONDS."""
+        wake = self._wakeups.setdefault(rid, asyncio.Event())
         try:
             while True:
                 wake.clear()
-                if self.market.status(rid) is not RequestStatus.Open:
+                if ready():
                     return
-                if (
-                    self.market.read(self.contract.submittedMask, rid) & everyone == everyone
-                    or self.chain_time() > request.deadline
-                ):
-                    return
-                if not logged:
-                    logger.info(
-                        "request %d: waiting for the other nodes' commitments (or the deadline, in %d s) to reveal",
-                        rid,
-                        request.deadline - self.chain_time(),
-                    )
-                    logged = True
                 try:
                     await asyncio.wait_for(wake.wait(), REVEAL_POLL_SECONDS)
                 except TimeoutError:

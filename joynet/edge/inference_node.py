@@ -28,7 +28,7 @@ from joynet.feeless.claims import Bindings
 from joynet.feeless.errors import ProofRejectedError
 from joynet.feeless.requester import request_over_channel
 from joynet.feeless.serving import serve_channel
-from joynet.inference.errors import InferenceError, ModelLoadError, ModelNotRegisteredError
+from joynet.inference.errors import InferenceError, InvalidInputError, ModelLoadError, ModelNotRegisteredError
 from joynet.inference.runtimes import RuntimeContext, RuntimeOutput, runtime_for
 from joynet.inference.schema import DEFAULT_MAX_INPUT_BYTES, compile_schema, decode_payload, validate_input
 from joynet.models.package import (
@@ -333,6 +333,52 @@ class InferenceNode:
         ``request_id=``, ``node=``, ``model_id=``) in the model's worker thread, without reading
         the registry again."""
         return await self._in_lane(loaded.cid, self.run, loaded, input_data, **options)
+
+    # ---- checking another node's answer (tolerant policy) ----
+
+    def check_answer(self, loaded: LoadedModel, input_data, document: Any, output_commitment: bytes):
+        """A validator's check of another node's answer to ``input_data`` (a raw input
+        document), published as the output document ``document`` and committed on chain as
+        ``output_commitment``: a :class:`joynet.inference.toploc.Verdict` (synchronous; for
+        worker threads). An input the model does not take has no right answer: rejected.
+        Raises ModelLoadError for a model whose runtime cannot re-check an answer."""
+        from joynet.inference import toploc
+
+        runtime = loaded.runtime
+        if not hasattr(runtime, "prefill"):
+            raise ModelLoadError(
+                f"model {loaded.cid} ({loaded.package.framework}): its runtime cannot check another node's answer"
+            )
+        try:
+            value = decode_payload(input_data, self.max_input_bytes)
+            validate_input(loaded.validator, value, loaded.cid)
+        except InvalidInputError as error:
+            return toploc.Verdict(False, [f"the model does not take this input, so no answer is right: {error}"])
+        if not isinstance(document, dict) or not isinstance(output := document.get("output"), dict):
+            return toploc.Verdict(False, ["the output document has no output object"])
+        try:
+            committed = runtime.commitment_of(output)
+        except ValueError as error:
+            return toploc.Verdict(False, [f"the output document: {error}"])
+        if committed != output_commitment:
+            return toploc.Verdict(
+                False, [f"the output document commits to 0x{committed.hex()}, not 0x{output_commitment.hex()}"]
+            )
+        proof = document.get("activationProof")
+        try:
+            proof_bytes = bytes.fromhex(str(proof).removeprefix("0x")) if isinstance(proof, str) else b""
+        except ValueError:
+            proof_bytes = b""
+        if not proof_bytes:
+            return toploc.Verdict(False, ["the output document carries no activation proof (0x and hex digits)"])
+        try:
+            return toploc.validate(runtime, value, output, proof_bytes)
+        except InvalidInputError as error:
+            return toploc.Verdict(False, [f"the model does not take this input, so no answer is right: {error}"])
+
+    async def check_answer_loaded(self, loaded: LoadedModel, input_data, document: Any, output_commitment: bytes):
+        """``check_answer`` in the model's worker thread."""
+        return await self._in_lane(loaded.cid, self.check_answer, loaded, input_data, document, output_commitment)
 
     # ---- feeless (channel) mode ----
 

@@ -5,10 +5,13 @@ The metadata (what a model's on-chain ``metadataURI`` points at)::
     {"name": "digits-mlp", "version": "1.0.0", "framework": "pytorch",
      "inputSchema": {...JSON Schema...}, "outputSchema": {...JSON Schema...},
      "quantization": "int8" or {...}, "weightsCommitment": "0x<32 bytes hex>",
-     "verification": {"quorum": 1, "circuitId": "0x<32 bytes hex>" or null},
+     "verification": {"quorum": 1, "circuitId": "0x<32 bytes hex>" or null, "tolerant": false},
      "license": "MIT", "files": {"model.pt": "ipfs://Qm..."},
      "serving": {"failoverSeconds": 10, "maxRequestsPerRequester": 100}}
 
+``verification.tolerant`` is optional (default false): true registers the tolerant policy, where
+the first of the ``quorum`` nodes generates and the others validate its answer (quorum at least 2,
+no circuit; an odd number of validators, so that one validator's vote never ties the others').
 ``serving`` is optional: ``failoverSeconds`` is how long a feeless request waits for its assigned
 node before the next node answers it (``joynet.feeless.assignment``), from 0.5 to 600 seconds;
 ``maxRequestsPerRequester`` (a positive integer, default none) caps the feeless requests one
@@ -312,6 +315,13 @@ def _verification_problems(verification) -> list[str]:
     circuit = verification.get("circuitId")
     if circuit is not None and not _is_bytes32(circuit):
         problems.append("verification.circuitId must be null or 0x and 64 hex digits")
+    tolerant = verification.get("tolerant", False)
+    if not isinstance(tolerant, bool):
+        problems.append("verification.tolerant must be true or false")
+    elif tolerant and (quorum == 1 or circuit is not None):
+        problems.append(
+            "verification.tolerant needs a quorum of at least 2 (a generator and validators) and no circuit"
+        )
     return problems
 
 

@@ -196,3 +196,15 @@ def test_deploy__supernet_without_account__fails_with_clear_message(supernet_anv
     assert process.returncode != 0
     assert "needs an account" in process.stderr
     assert not (deployments_dir / "supernet.json").exists()
+
+
+EIP170_CODE_SIZE_LIMIT = 24_576  # bytes of runtime code a contract may have on Ethereum and Polygon chains
+
+
+@pytest.mark.parametrize("name", ["ModelMarketplaceV2", "NodeCoordinator", "ProofOfUse", "IOTAValidator",
+                                  "ModelGovernanceDAO", "ProofOfInference", "JoyToken", "JoyTimelock"])
+def test_contracts__compiled__fit_the_code_size_limit(project, name):
+    code = getattr(project, name).contract_type.runtime_bytecode.bytecode
+    size = (len(code) - 2) // 2
+    print(f"{name}: {size:,} bytes of {EIP170_CODE_SIZE_LIMIT:,}")
+    assert 0 < size <= EIP170_CODE_SIZE_LIMIT

@@ -89,7 +89,7 @@ def commit_registration(marketplace, owner, model_id, salt, committer=None):
     return marketplace.commitModelRegistration(commitment, sender=committer or owner)
 
 
-def register(marketplace, owner, model_id, salt, uri="ipfs://bafymodel", price=PRICE, policy=(1, ZERO32, 0)):
+def register(marketplace, owner, model_id, salt, uri="ipfs://bafymodel", price=PRICE, policy=(1, ZERO32, 0, False)):
     return marketplace.registerModel(model_id, uri, keccak(text="weights"), price, policy, ZERO32, salt, sender=owner)
 
 
@@ -156,7 +156,7 @@ def test_register_model__same_block_as_the_commitment__reverts(marketplace, mode
     committed, registered = in_one_block(chain, [
         (model_owner, marketplace.commitModelRegistration, (commitment,)),
         (model_owner, marketplace.registerModel,
-         (model_id, "ipfs://bafymodel", ZERO32, PRICE, (1, ZERO32, 0), ZERO32, salt)),
+         (model_id, "ipfs://bafymodel", ZERO32, PRICE, (1, ZERO32, 0, False), ZERO32, salt)),
     ])
     assert not committed.failed
     assert revert_name(registered) == "ModelMarketplaceRegistrationNotCommitted"
@@ -207,7 +207,7 @@ def test_register_model__commitment_renewed_by_someone_else__still_registers(mar
     renewed, registered = in_one_block(chain, [
         (outsider, marketplace.commitModelRegistration, (commitment,)),
         (model_owner, marketplace.registerModel,
-         (model_id, "ipfs://bafymodel", ZERO32, PRICE, (1, ZERO32, 0), ZERO32, salt)),
+         (model_id, "ipfs://bafymodel", ZERO32, PRICE, (1, ZERO32, 0, False), ZERO32, salt)),
     ])
     assert not renewed.failed
     assert not registered.failed, f"re-committing a public commitment blocked its registration: {revert_name(registered)}"

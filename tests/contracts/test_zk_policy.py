@@ -37,7 +37,7 @@ def zk_model(marketplace, model_owner, model, operators, register_node):
             f"ipfs://bafy{name}",
             weights or to_bytes32(weights_commitment(model)),
             PRICE,
-            (quorum, circuit or circuit_id(), 0),
+            (quorum, circuit or circuit_id(), 0, False),
             b"\0" * 32,
             salt,
             sender=model_owner,

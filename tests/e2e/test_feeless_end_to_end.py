@@ -79,12 +79,12 @@ def test_feeless__channel_inferences_two_bridgers__node_paid_from_the_owners_bud
     marketplace.commitModelRegistration(registration_commitment(model_key(MODEL), model_owner.address, salt),
                                         sender=model_owner)
     marketplace.registerModel(model_key(MODEL), f"ipfs://{cid}", bytes.fromhex(package.weights_commitment[2:]), 0,
-                              (1, circuit, 0), stream, salt, sender=model_owner)
+                              (1, circuit, 0, False), stream, salt, sender=model_owner)
     # A squatter registers a feeless model naming the same stream and asks for the link first.
     squat = model_key("squatted-digits")
     marketplace.commitModelRegistration(registration_commitment(squat, outsider.address, salt), sender=outsider)
     marketplace.registerModel(squat, f"ipfs://{cid}", bytes.fromhex(package.weights_commitment[2:]), 0,
-                              (1, circuit, 0), stream, salt, sender=outsider)
+                              (1, circuit, 0, False), stream, salt, sender=outsider)
     bridge.requestStreamLink(stream, squat, sender=outsider)
     # The stream's author (the owner) consents to carry the owner's model; the owner asks the bridgers.
     consent = ChannelClaim(STREAM_LINK, model_key(MODEL), model_owner.address, chain.chain_id, bridge.address)

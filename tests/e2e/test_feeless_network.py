@@ -100,7 +100,7 @@ def test_feeless_network__three_edge_agents_one_killed__every_request_answered_a
     marketplace.commitModelRegistration(registration_commitment(key, model_owner.address, salt), sender=model_owner)
     circuit = bytes.fromhex(package.verification["circuitId"][2:])
     marketplace.registerModel(key, f"ipfs://{cid}", bytes.fromhex(package.weights_commitment[2:]), 0,
-                              (1, circuit, 0), stream, salt, sender=model_owner)
+                              (1, circuit, 0, False), stream, salt, sender=model_owner)
     consent = ChannelClaim(STREAM_LINK, key, model_owner.address, chain.chain_id, bridge.address)
     asyncio.run(owner_channel.post_claim(channel_id, consent))
     bridge.requestStreamLink(stream, key, sender=model_owner)

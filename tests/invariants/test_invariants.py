@@ -418,7 +418,7 @@ CORE_PERMISSIONLESS = {
         # Registration: a commitment anyone may make (it binds the future owner), then the
         # registration by that owner from a later block.
         "commitModelRegistration(bytes32)",
-        "registerModel(bytes32,string,bytes32,uint96,(uint8,bytes32,uint32),bytes32,bytes32)",
+        "registerModel(bytes32,string,bytes32,uint96,(uint8,bytes32,uint32,bool),bytes32,bytes32)",
         "updatePrice(bytes32,uint96)",  # the model's owner only
         "updateMetadata(bytes32,string)",
         "deactivateModel(bytes32)",

@@ -352,7 +352,7 @@ REQUEST_ABI = "(uint256,bytes32,address,uint96,bytes32,uint64,uint64,address,add
 SIGNATURES = {
     # ModelMarketplace
     "commitModelRegistration": "(bytes32)",
-    "registerModel": "(bytes32,string,bytes32,uint96,(uint8,bytes32,uint32),bytes32,bytes32)",
+    "registerModel": "(bytes32,string,bytes32,uint96,(uint8,bytes32,uint32,bool),bytes32,bytes32)",
     "requestInference": "(bytes32,bytes32,string,uint256,uint64)",
     "requestInferenceFromBalance": "(bytes32,bytes32,string,uint256,uint64)",
     "deposit": "(address,uint256)",
@@ -956,7 +956,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         the id first fails: it has no commitment of its own)."""
         key, salt = model_id(name), keccak(text=f"salt:{name}")
         self._send(self.mk, "commitModelRegistration", registration_commitment(key, owner, salt), sender=owner)
-        args = (key, f"ipfs://bafy{name}metadata", keccak(text=f"weights:{name}"), price, (quorum, ZERO32, window),
+        args = (key, f"ipfs://bafy{name}metadata", keccak(text=f"weights:{name}"), price, (quorum, ZERO32, window, False),
                 ZERO32, salt)
         if squatter is not None:
             with self._reverts("ModelMarketplaceRegistrationNotCommitted"):

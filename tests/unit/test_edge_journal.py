@@ -12,7 +12,7 @@ import pytest
 
 from helpers.edge_agents import events_of, receipts_since, request_with_input
 from joynet import JOY, ModelMarketplace
-from joynet.edge import EdgeNode, JobJournal, JournalError
+from joynet.edge import EdgeNode, EdgeNodeError, JobJournal, JournalError
 from joynet.inference.inputs import digits_input
 from joynet.edge import edge_node
 from joynet.edge.journal import COMMITTED, COMPUTED, DECLINED, REVEALED, SUBMITTED
@@ -854,3 +854,22 @@ def test_compute__model_metadata_updated__the_next_job_runs_the_package_the_new_
     assert first.state == third.state == COMPUTED
     # Loaded at join and kept for every job; read again from the registry only once it changed.
     assert kept == digits_model and loads == [DIGITS] and now == republished
+
+
+def test_join__tolerant_model_whose_runtime_cannot_recheck_answers__refused_before_staking(
+        digits_model, marketplace, model_owner, operator, coordinator, store, tmp_path):
+    # The digits package registered under the tolerant policy: its runtime has no prefill, so
+    # this node could never validate another node's answer (nor its answers be validated).
+    owner = ModelMarketplace(contract_address=marketplace.address, account=model_owner)
+    metadata = json.loads(run(store.cat(digits_model)))
+    run(owner.register_model("journal-digits-tolerant", f"ipfs://{digits_model}", price=5 * JOY, quorum=3,
+                             tolerant=True, weights_commitment=metadata["weightsCommitment"]))
+    before = coordinator.nodeInfo(operator)
+    node = EdgeNode(operator, ["journal-digits-tolerant"], journal=tmp_path / "journal.sqlite", store=store,
+                    warm_up=False, cache_dir=tmp_path / "models",
+                    marketplace=ModelMarketplace(contract_address=marketplace.address, account=operator))
+    with pytest.raises(EdgeNodeError, match="its policy is tolerant, and its runtime .* cannot re-check"):
+        run(node.join())
+    run(node.close())
+    assert coordinator.nodeInfo(operator) == before
+    assert model_key("journal-digits-tolerant") not in {bytes(key) for key in coordinator.modelsOf(operator)}

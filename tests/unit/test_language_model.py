@@ -289,3 +289,72 @@ def test_load_model_package__published_smollm2__the_wheels_gguf(store, cid, tmp_
     package = run(load_model_package(store, cid, tmp_path))
     assert package.keccak("SmolLM2-135M-Instruct.Q4_1.gguf") == package.weights_commitment
     assert package.path("SmolLM2-135M-Instruct.Q4_1.gguf").stat().st_size == smollm2_gguf().stat().st_size
+
+
+# ---- a validator's check of another node's answer (InferenceNode.check_answer) ----
+
+
+def answer_document(result) -> dict:
+    """The output document an edge agent publishes for ``result``."""
+    return {"output": result.output, "outputCommitment": result.output_commitment_hex,
+            "activationProof": "0x" + result.extra["activationProof"].hex()}
+
+
+def check(node, cid, document: dict, answer: dict, commitment: bytes):
+    loaded = run(node.load_model(cid))
+    return run(node.check_answer_loaded(loaded, json.dumps(document).encode(), answer, commitment))
+
+
+def test_check_answer__honest_answer_document__accepted(node, cid, hello):
+    verdict = check(node, cid, HELLO, answer_document(hello), hello.output_commitment)
+    assert verdict.accepted, verdict.reasons
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        (lambda doc, hello: (doc, keccak(b"another commitment")), "the output document commits to"),
+        (lambda doc, hello: ({**doc, "activationProof": None}, hello.output_commitment), "no activation proof"),
+        (lambda doc, hello: ({**doc, "activationProof": "0xzz"}, hello.output_commitment), "no activation proof"),
+        (lambda doc, hello: ({**doc, "output": "text"}, hello.output_commitment), "no output object"),
+        (lambda doc, hello: ({**doc, "output": {"tokens": "abc"}}, hello.output_commitment), "tokens, a list"),
+    ],
+)
+def test_check_answer__document_not_matching_the_chain__rejected_without_prefill(node, cid, hello, change, reason):
+    answer, commitment = change(answer_document(hello), hello)
+    verdict = check(node, cid, HELLO, answer, commitment)
+    assert not verdict.accepted and reason in "; ".join(verdict.reasons)
+
+
+def test_check_answer__input_the_model_does_not_take__rejected(node, cid, hello):
+    verdict = check(node, cid, {"prompt": "Hello world"}, answer_document(hello), hello.output_commitment)
+    assert not verdict.accepted and "does not take this input" in verdict.reasons[0]
+
+
+def test_check_answer__answer_to_another_prompt__rejected(node, cid, hello):
+    verdict = check(node, cid, {"text": "Hello there"}, answer_document(hello), hello.output_commitment)
+    assert not verdict.accepted
+
+
+def test_check_answer__model_whose_runtime_cannot_recheck__model_load_error(node, cid, hello):
+    loaded = dataclasses.replace(run(node.load_model(cid)), runtime=object())
+    with pytest.raises(ModelLoadError, match="cannot check another node's answer"):
+        node.check_answer(loaded, json.dumps(HELLO).encode(), answer_document(hello), hello.output_commitment)
+
+
+@pytest.mark.parametrize("env, value", [("JOYNET_LLM_DTYPE", "float16"), ("JOYNET_LLM_THREADS", "0"),
+                                        ("JOYNET_LLM_THREADS", "two")])
+def test_load__bad_node_override__model_load_error_names_it(runtime, monkeypatch, env, value):
+    monkeypatch.setenv(env, value)
+    with pytest.raises(ModelLoadError, match=env):
+        variant(runtime)
+
+
+def test_load__node_overrides_dtype_and_threads__runs_in_them(runtime, monkeypatch):
+    import torch
+
+    monkeypatch.setenv("JOYNET_LLM_DTYPE", "bfloat16")
+    monkeypatch.setenv("JOYNET_LLM_THREADS", "2")
+    other = variant(runtime)
+    assert (other.settings.dtype, other.settings.threads) == ("bfloat16", 2)
+    assert next(other.model.parameters()).dtype == torch.bfloat16

@@ -86,6 +86,9 @@ def test_publish_model__description_without_license_and_commitment__error_names_
     [
         ("verification", {"quorum": 0, "circuitId": None}, "verification.quorum must be an integer from 1 to 16"),
         ("verification", {"quorum": 2, "circuitId": "0x12"}, "circuitId must be null or 0x and 64 hex digits"),
+        ("verification", {"quorum": 3, "circuitId": None, "tolerant": "yes"}, "tolerant must be true or false"),
+        ("verification", {"quorum": 1, "circuitId": None, "tolerant": True}, "tolerant needs a quorum of at least 2"),
+        ("verification", {"quorum": 3, "circuitId": "0x" + "ab" * 32, "tolerant": True}, "and no circuit"),
         ("inputSchema", "pixels", "inputSchema must be a JSON Schema object"),
         ("files", {"weights.bin": "ipfs://Qm"}, "'files' is written by publish"),
     ],

@@ -40,8 +40,10 @@ version; later loads read that (under a second). Nothing is downloaded (``HF_HUB
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -67,6 +69,11 @@ DEFAULT_MAX_NEW_TOKENS = 64
 DEFAULT_MAX_PROMPT_TOKENS = 2048
 MAX_NEW_TOKENS = 4096
 MAX_THREADS = 64
+# A node may run a model in another dtype, or with another thread count, than its metadata
+# declares: under a tolerant policy validators accept it (joynet.inference.toploc); under a
+# quorum policy its commitments would then differ from the other nodes' and be slashed.
+DTYPE_ENV = "JOYNET_LLM_DTYPE"
+THREADS_ENV = "JOYNET_LLM_THREADS"
 CONVERTED = "converted"  # under the cache directory: <GGUF keccak>-transformers-<version>/
 CONVERTED_MARK = "joynet-converted.json"  # written last: a directory without it is incomplete
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -154,6 +161,17 @@ class Settings:
         )
 
 
+def _with_node_overrides(settings: Settings) -> Settings:
+    """The metadata's settings with this node's own dtype and threads (DTYPE_ENV, THREADS_ENV)."""
+    dtype = os.environ.get(DTYPE_ENV) or settings.dtype
+    if dtype not in DTYPES:
+        raise ModelLoadError(f"{DTYPE_ENV} must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    threads = os.environ.get(THREADS_ENV) or str(settings.threads)
+    if not threads.isdigit() or not 1 <= int(threads) <= MAX_THREADS:
+        raise ModelLoadError(f"{THREADS_ENV} must be an integer from 1 to {MAX_THREADS}, not {threads!r}")
+    return dataclasses.replace(settings, dtype=dtype, threads=int(threads))
+
+
 class LanguageModelRuntime(ModelRuntime):
     framework = FRAMEWORK  # the name of its entry point (pyproject.toml)
 
@@ -162,7 +180,7 @@ class LanguageModelRuntime(ModelRuntime):
         offline()
         started = time.perf_counter()
         cid = package.cid
-        self.settings = Settings.from_metadata(package.metadata, cid)
+        self.settings = _with_node_overrides(Settings.from_metadata(package.metadata, cid))
         if self.settings.gguf not in package.files:
             raise ModelLoadError(
                 f"model {cid}: {SECTION}.gguf names {self.settings.gguf!r}, which is not a file of the package"
@@ -482,7 +500,9 @@ def smollm2_description(gguf: Path, **settings: Any) -> dict:
         "outputSchema": OUTPUT_SCHEMA,
         "quantization": {"weights": "GGUF Q4_1, dequantized to float32"},
         "weightsCommitment": file_keccak(gguf),
-        "verification": {"quorum": 1, "circuitId": None},
+        # One generator and three validators (joynet.inference.toploc): honest nodes on other
+        # CPUs, thread counts or dtypes are accepted; an odd number of validators never ties.
+        "verification": {"quorum": 4, "circuitId": None, "tolerant": True},
         "outputCommitment": "keccak256 of the canonical JSON of the token ids",
         SECTION: {
             "gguf": gguf.name,

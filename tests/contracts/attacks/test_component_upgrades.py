@@ -187,7 +187,7 @@ def test_fresh_marketplace_on_the_same_judge__request_ids_restart__quorum_reques
     proof_of_use.setMarketplace(successor, sender=as_timelock)
     salt = model_key("salt")
     successor.commitModelRegistration(registration_commitment(minilm, model_owner.address, salt), sender=model_owner)
-    successor.registerModel(minilm, "ipfs://bafyminilm", model_key("weights"), EMBEDDER_PRICE, (3, b"\0" * 32, 0),
+    successor.registerModel(minilm, "ipfs://bafyminilm", model_key("weights"), EMBEDDER_PRICE, (3, b"\0" * 32, 0, False),
                             b"\0" * 32, salt, sender=model_owner)
     token.approve(successor, EMBEDDER_PRICE, sender=requester)
     receipt = successor.requestInference(minilm, model_key("in"), "ipfs://bafyin", EMBEDDER_PRICE,

@@ -30,7 +30,7 @@ from joynet.chain.marketplace import model_key, registration_commitment
 
 MODEL = model_key("joy-llm-7b")
 OWNER_SALT, ATTACKER_SALT = model_key("the owner's secret"), model_key("the attacker's secret")
-POLICY = (1, ZERO32, 0)
+POLICY = (1, ZERO32, 0, False)
 
 
 def registration(marketplace, salt, uri):
