@@ -77,6 +77,7 @@ class ExposedModel:
     price: int
     quorum: int
     circuit_id: bytes | None
+    tolerant: bool
     active: bool
     metadata_uri: str
     metadata: dict
@@ -93,9 +94,10 @@ class ExposedModel:
 
     def policy(self) -> dict:
         """How the chain checks this model's results: a zero-knowledge proof of the named circuit,
-        or a quorum of k distinct nodes agreeing on the output's commitment."""
+        a quorum of k distinct nodes agreeing on the output's commitment, or (tolerant) one node
+        generating and the k - 1 others re-checking its answer and voting."""
         return {
-            "kind": "zk" if self.zk else "quorum",
+            "kind": "zk" if self.zk else "tolerant" if self.tolerant else "quorum",
             "quorum": self.quorum,
             "circuit_id": "0x" + self.circuit_id.hex() if self.circuit_id else None,
         }
@@ -185,6 +187,7 @@ class InferenceService:
             price=int(entry.price),
             quorum=int(entry.quorum),
             circuit_id=None if circuit == ZERO32 else circuit,
+            tolerant=bool(entry.tolerant),
             active=bool(entry.active),
             metadata_uri=uri,
             metadata=metadata,
