@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import click
 
 from joynet.cli.chain import connected
 from joynet.cli.model import joy_to_wei
-from joynet.cli.options import store_api
+from joynet.cli.options import chain_network, store_api
 from joynet.cli.output import CommandError, run, stderr
 from joynet.errors import JoyNetError
 
@@ -35,12 +34,7 @@ from joynet.errors import JoyNetError
     show_default=True,
     help="seconds a request may take to close before the answer is a 504",
 )
-@click.option(
-    "--network",
-    default=lambda: os.environ.get("JOYNET_NETWORK", "ethereum:local:foundry"),
-    show_default="$JOYNET_NETWORK, else ethereum:local:foundry",
-    help="the Ape network choice of the chain",
-)
+@chain_network
 @click.option("--account", help="the gateway's paying account: an Ape alias or test:N (default: $JOYNET_ACCOUNT)")
 def gateway(api, host, port, models, keys, deposit, settle_timeout, network, account) -> None:
     """Serve OpenAI's API (models, embeddings, chat completions) over the marketplace: every

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import click
 
 from joynet.cli.chain import connected
-from joynet.cli.options import cid_version, store_api
+from joynet.cli.options import chain_network, cid_version, store_api
 from joynet.cli.output import CommandError, file_progress, run
 from joynet.models.package import IPFS_SCHEME, load_model_metadata, publish_model
 from joynet.storage import open_store
@@ -62,12 +61,7 @@ def publish_builtin(api, cid_version) -> None:
 @click.option(
     "--response-window", type=click.IntRange(0), default=0, help="seconds its nodes need at least (0: the network's)"
 )
-@click.option(
-    "--network",
-    default=lambda: os.environ.get("JOYNET_NETWORK", "ethereum:local:foundry"),
-    show_default="$JOYNET_NETWORK, else ethereum:local:foundry",
-    help="the Ape network choice of the chain",
-)
+@chain_network
 @click.option("--account", help="the signing account: an Ape alias or test:N (default: $JOYNET_ACCOUNT)")
 def register(api, source, model_id, price, stream, response_window, network, account) -> None:
     """Register the model SOURCE (a metadata CID or ipfs:// URI, or a model directory, which is

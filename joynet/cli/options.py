@@ -1,5 +1,7 @@
 """Options several ``joynet`` commands share."""
 
+import os
+
 import click
 
 from joynet.storage import API_ENV
@@ -16,4 +18,10 @@ cid_version = click.option(
     default=0,
     show_default=True,
     help="0, or 1 (raw leaves, base32), as in kubo",
+)
+chain_network = click.option(
+    "--network",
+    default=lambda: os.environ.get("JOYNET_NETWORK", "ethereum:local:foundry"),
+    show_default="$JOYNET_NETWORK, else ethereum:local:foundry",
+    help="the Ape network choice of the chain",
 )

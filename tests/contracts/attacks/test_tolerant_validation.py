@@ -109,7 +109,7 @@ def assert_all_free(coordinator, accounts):
 # ---- registration ----
 
 
-def test_register_model__tolerant__stored_and_announced(marketplace, register_model):
+def test_register_model__tolerant__stored_with_the_model(marketplace, register_model):
     model_id = register_model("smollm2", price=PRICE, quorum=4, tolerant=True)
     model = marketplace.getModel(model_id)
     assert model.tolerant and model.quorum == 4
