@@ -335,6 +335,21 @@ class ModelMarketplace(SigningClient):
         (event,) = receipt.decode_logs(self.contract.NodesAssigned)
         return request.assigned(event)
 
+    def nodes_with_room(self, model_id: str | bytes, enough: int | None = None) -> tuple[int, int]:
+        """(nodes with room, nodes serving): how many of the nodes serving ``model_id`` could be
+        assigned a request now (``isEligible``: below capacity, free stake for a bond, a running
+        lease), and how many serve it at all. With ``enough``, counting stops once that many have
+        room. A request made while none has room waits for one (the agents assign it later)."""
+        key = model_key(model_id)
+        serving = self.read(self.coordinator.eligibleNodes, key)
+        room = 0
+        for index in range(serving):
+            node = self.read(self.coordinator.eligibleNodeAt, key, index)
+            room += bool(self.read(self.coordinator.isEligible, node, key))
+            if enough is not None and room >= enough:
+                break
+        return room, serving
+
     def drawn_nodes(self, request: int | Request) -> list[str]:
         """The nodes ``assign_nodes`` would assign to the unassigned request now (as the next
         block sees it: the request's seed is known from the block after it). A single node's

@@ -50,6 +50,8 @@ class ChannelAnswer:
     output_commitment: bytes  # bytes32, checked against the output
     proof: dict | None  # {"proof", "publicSignals"} for a ZK model, else None
     proof_verified: bool  # the proof states this result and its pairing holds
+    node: str | None = None  # the EVM address the answer names (checked against the chain with bindings)
+    responder: str | None = None  # the answer's signing key (hex Ed25519)
 
 
 async def request_over_channel(
@@ -136,6 +138,8 @@ async def check_answer(
         output_commitment=commitment,
         proof=proof,
         proof_verified=proof is not None,
+        node=response.node,
+        responder=response.responder,
     )
 
 

@@ -5,6 +5,8 @@
     POST /v1/embeddings            a sentence-transformers model (OpenAI's embeddings format)
     POST /v1/chat/completions      a causal-lm model; ``stream: true`` answers Server-Sent Events
     POST /v1/inference/{model}     any exposed model: its input document in, its output out
+    POST /v1/inference/{model}/batch   several input documents, each its own request: 200 when all
+                                   were answered, 207 with each item's own error otherwise
     GET  /v1/requests/{id}         any request's status and receipt
 
 Every ``/v1`` route needs ``Authorization: Bearer <key>`` (a key of the keys file). Every answer
@@ -14,9 +16,10 @@ carries the request's verification receipt under ``joynet``; errors are OpenAI's
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
@@ -24,7 +27,7 @@ from joynet.chain.marketplace import ModelMarketplace
 from joynet.gateway import openai_format
 from joynet.gateway.errors import BadRequestError, GatewayError, RequestNotFoundError
 from joynet.gateway.keys import ApiKey, KeyLedger
-from joynet.gateway.service import ExposedModel, GatewaySettings, InferenceService
+from joynet.gateway.service import ExposedModel, GatewaySettings, InferenceService, Settlement
 from joynet.storage import ModelStore
 
 logger = logging.getLogger("joynet.gateway")
@@ -49,14 +52,22 @@ def create_app(
     app[SERVICE] = InferenceService(marketplace, store, settings)
     app[LEDGER] = ledger
     app[STARTED] = int(time.time())
+    app.cleanup_ctx.append(_service_lifetime)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/v1/models/{model}", get_model)
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/inference/{model}", inference)
+    app.router.add_post("/v1/inference/{model}/batch", inference_batch)
     app.router.add_get("/v1/requests/{request_id}", request_status)
     return app
+
+
+async def _service_lifetime(app: web.Application) -> AsyncIterator[None]:
+    """The service's channel transport is closed with the application."""
+    yield
+    app[SERVICE].close()
 
 
 @web.middleware
@@ -176,14 +187,52 @@ async def inference(request: web.Request) -> web.Response:
     model = await service.model(request.match_info["model"])
     document = await _body(request)
     settled = await service.infer(model, document, key, request.app[LEDGER])
+    return web.json_response(_inference_answer(settled))
+
+
+def _inference_answer(settled: Settlement) -> dict:
+    return {
+        "requestId": settled.request_id,
+        "model": settled.model.name,
+        "output": settled.output,
+        "outputCommitment": settled.receipt["output_commitment"],
+        "joynet": settled.receipt,
+    }
+
+
+# The most input documents one batch may carry: each is a request of its own, made concurrently.
+MAX_BATCH = 32
+
+
+async def inference_batch(request: web.Request) -> web.Response:
+    """Each input of ``{"inputs": [...]}`` as its own request, made concurrently. One item's
+    failure (bad input, no capacity, spending limit, refund...) is that item's error, in OpenAI's
+    format with its HTTP ``status`` (and its receipt once something was sent); the others go on.
+    200 when every item was answered, else 207 (Multi-Status)."""
+    key = _authenticate(request)
+    service = _service(request)
+    model = await service.model(request.match_info["model"])
+    inputs = (await _body(request)).get("inputs")
+    if not isinstance(inputs, list) or not 1 <= len(inputs) <= MAX_BATCH:
+        raise BadRequestError(f"'inputs' must be a list of 1 to {MAX_BATCH} input documents")
+    ledger = request.app[LEDGER]
+
+    async def item(index: int, document: object) -> dict:
+        try:
+            if not isinstance(document, dict):
+                raise BadRequestError(f"input {index} must be a JSON object")
+            return {
+                "index": index,
+                "status": 200,
+                **_inference_answer(await service.infer(model, document, key, ledger)),
+            }
+        except GatewayError as error:
+            return {"index": index, "status": error.status, **error.body()}
+
+    items = await asyncio.gather(*(item(index, document) for index, document in enumerate(inputs)))
+    failed = sum(entry["status"] != 200 for entry in items)
     return web.json_response(
-        {
-            "requestId": settled.result.request_id,
-            "model": model.name,
-            "output": settled.output,
-            "outputCommitment": settled.receipt["output_commitment"],
-            "joynet": settled.receipt,
-        }
+        {"object": "list", "model": model.name, "data": items, "failed": failed}, status=207 if failed else 200
     )
 
 

@@ -74,6 +74,12 @@ class RefundedError(GatewayError):
     status, type, code = 422, "inference_refunded", "refunded"
 
 
+class DeclinedError(GatewayError):
+    """The node serving a feeless model declined the request over its channel (422, with its reason)."""
+
+    status, type, code = 422, "inference_declined", "declined"
+
+
 class UnverifiedOutputError(GatewayError):
     """The settled output does not check out against the chain's commitment (502)."""
 

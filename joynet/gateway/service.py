@@ -1,6 +1,8 @@
 """What the gateway does on chain and in the store, whatever the HTTP route: read the models it
 exposes, make a paid request from its deposited balance, wait for the request to close, fetch the
-output document and check it against the chain, and say how it was verified (the receipt).
+output document and check it against the chain, and say how it was verified (the receipt). A
+feeless model (price 0, a stream on chain) is asked over its owner's channel instead: nothing is
+sent on chain, and the answer counts only from a node the chain binds to its signing key.
 
 Every chain call goes through Ape, on a worker thread (``asyncio.to_thread``): Ape and web3 block,
 and the gateway's event loop serves other users meanwhile. Reads that decide whether to send at all
@@ -23,8 +25,12 @@ from joynet.chain.constants import ZERO32
 from joynet.chain.errors import MarketplaceError, TransactionRefusedError
 from joynet.chain.marketplace import InferenceResult, ModelMarketplace, RequestStatus, model_key
 from joynet.errors import JoyNetError
+from joynet.feeless.claims import Bindings
+from joynet.feeless.errors import AccessDeniedError, ProofRejectedError
+from joynet.feeless.requester import ChannelAnswer, request_over_channel
 from joynet.gateway.errors import (
     BadRequestError,
+    DeclinedError,
     GatewayError,
     ModelNotFoundError,
     NoCapacityError,
@@ -34,12 +40,12 @@ from joynet.gateway.errors import (
     UnverifiedOutputError,
 )
 from joynet.gateway.keys import ApiKey, KeyLedger
-from joynet.inference.errors import InvalidInputError, OutputMismatchError
+from joynet.inference.errors import InferenceError, InvalidInputError, OutputMismatchError
 from joynet.inference.inputs import publish_input
 from joynet.inference.outputs import fetch_output
 from joynet.inference.schema import DEFAULT_MAX_INPUT_BYTES, compile_schema, decode_payload, validate_input
 from joynet.models.errors import ModelPackageError
-from joynet.models.package import load_model_metadata
+from joynet.models.package import ModelPackage, load_model_metadata
 from joynet.storage import ModelStore, StoreError
 
 logger = logging.getLogger("joynet.gateway")
@@ -57,14 +63,17 @@ class GatewaySettings:
     """``models``: the model ids (names registered on chain) the gateway exposes.
     ``settle_timeout``: seconds a request may take to close before the answer is a 504.
     ``chain_timeout``: seconds the reads before a request may take before the answer is a 503.
-    ``max_input_bytes``: the largest input document accepted (canonical JSON)."""
+    ``max_input_bytes``: the largest input document accepted (canonical JSON).
+    ``channel_seed``: the BIP-39 mnemonic of the gateway's channel key, with which it asks feeless
+    models (default: a new key each time the gateway starts; feeless channels admit anyone)."""
 
     models: list[str]
     settle_timeout: float = 120.0
     chain_timeout: float = 1.5
-    poll_seconds: float = 0.25
+    poll_seconds: float = 0.1
     retry_after: int = RETRY_AFTER_SECONDS
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
+    channel_seed: str | None = None
 
 
 @dataclass
@@ -81,11 +90,22 @@ class ExposedModel:
     active: bool
     metadata_uri: str
     metadata: dict
+    stream: bytes | None = None  # the channel of a model served feeless (its iotaStreamId)
+    weights_commitment: bytes = ZERO32
     validator: Any = field(default=None, repr=False)  # the compiled inputSchema, if the metadata has one
 
     @property
     def framework(self) -> str | None:
         return self.metadata.get("framework")
+
+    @property
+    def feeless(self) -> bool:
+        """Asked over its owner's channel (price 0 and a stream on chain), not paid on chain."""
+        return self.price == 0 and self.stream is not None
+
+    @property
+    def channel_id(self) -> str | None:
+        return "0x" + self.stream.hex() if self.stream is not None else None
 
     @property
     def zk(self) -> bool:
@@ -109,6 +129,8 @@ class ExposedModel:
             "owner": self.owner,
             "price_wei": str(self.price),
             "policy": self.policy(),
+            "mode": "feeless" if self.feeless else "paid",
+            "channel_id": self.channel_id,
             "active": self.active,
             "metadata_uri": self.metadata_uri,
             "framework": self.framework,
@@ -120,10 +142,11 @@ class ExposedModel:
 
 @dataclass
 class Settlement:
-    """A settled request whose output checked out: the output and its receipt."""
+    """A request answered with an output that checked out: the output and its receipt.
+    ``request_id``: the request's id on chain, or a feeless request's message id on its channel."""
 
     model: ExposedModel
-    result: InferenceResult
+    request_id: int | str
     output: dict
     receipt: dict
 
@@ -140,6 +163,15 @@ class InferenceService:
         self._validators: dict[str, Any] = {}
         self._names = {model_key(name): name for name in settings.models}
         self._chain_id: int | None = None
+        self._channel: Any = None  # the gateway's IOTAInferenceHandler, made on the first feeless request
+        self._prover: Any = None  # snarkjs, for feeless ZK answers' proofs
+        self._proving = asyncio.Lock()
+
+    def close(self) -> None:
+        """Closes the gateway's channel transport, if it opened one."""
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
 
     # ---- reading ----
 
@@ -180,6 +212,7 @@ class InferenceService:
             if isinstance(metadata.get("inputSchema"), dict):
                 self._validators[uri] = compile_schema(metadata["inputSchema"], name)
         circuit = bytes(entry.circuitId)
+        stream = bytes(entry.iotaStreamId)
         return ExposedModel(
             name=name,
             key=model_key(name),
@@ -192,6 +225,8 @@ class InferenceService:
             metadata_uri=uri,
             metadata=metadata,
             validator=self._validators.get(uri),
+            stream=None if stream == ZERO32 else stream,
+            weights_commitment=bytes(entry.weightsCommitment),
         )
 
     async def models(self) -> list[ExposedModel]:
@@ -228,15 +263,17 @@ class InferenceService:
         return document
 
     async def infer(self, model: ExposedModel, document: dict, key: ApiKey, ledger: KeyLedger) -> Settlement:
-        """Requests an inference of ``model`` on ``document``, paid from the gateway's balance
-        and charged to ``key``, and returns it once settled and checked."""
+        """Requests an inference of ``model`` on ``document`` and returns it once answered and
+        checked: paid from the gateway's balance and charged to ``key``, or over the model's
+        channel for a feeless model."""
         self.check_input(model, document)
+        if model.feeless:
+            await self.check_capacity(model)
+            return await self._ask_channel(model, document)
         ledger.reserve(key, model.price)  # refused (402) before anything is read, published or sent
         charged: bool | None = False  # None: the request was made and may still be charged
         try:
-            serving = await self.chain(self.marketplace.read, self.marketplace.coordinator.eligibleNodes, model.key)
-            if serving < model.quorum:
-                raise self.no_capacity(model, serving)
+            await self.check_capacity(model)
             try:
                 input_uri, commitment = await publish_input(self.store, document, zk=model.zk)
             except StoreError as error:
@@ -255,11 +292,19 @@ class InferenceService:
             output = await fetch_output(self.store, result, framework=model.framework)
         except (OutputMismatchError, StoreError) as error:
             raise UnverifiedOutputError(str(error), receipt=receipt) from None
-        return Settlement(model, result, output, receipt)
+        return Settlement(model, result.request_id, output, receipt)
 
-    def no_capacity(self, model: ExposedModel, serving: int) -> NoCapacityError:
+    async def check_capacity(self, model: ExposedModel) -> None:
+        """NoCapacityError (503) unless enough nodes serving ``model`` have room now: a request
+        made while they are all busy would wait on chain for one, and the user with it."""
+        room, serving = await self.chain(self.marketplace.nodes_with_room, model.name, model.quorum)
+        if room < model.quorum:
+            raise self.no_capacity(model, room, serving)
+
+    def no_capacity(self, model: ExposedModel, room: int, serving: int | None = None) -> NoCapacityError:
+        serving_now = "no node serves it" if serving == 0 else f"{room} of the nodes serving it have room now"
         return NoCapacityError(
-            f"model {model.name!r} needs {model.quorum} node(s) with room and {serving} serve it now: "
+            f"model {model.name!r} needs {model.quorum} node(s) with room and {serving_now}: "
             f"nothing was sent; try again in {self.settings.retry_after} s",
             headers=self.retry_headers(),
         )
@@ -303,6 +348,90 @@ class InferenceService:
                 )
             await asyncio.sleep(self.settings.poll_seconds)
 
+    # ---- feeless ----
+
+    def channel(self) -> Any:
+        """The gateway's participant on the channels (its key: ``channel_seed``, else a new one)."""
+        if self._channel is None:
+            from mnemonic import Mnemonic
+
+            from joynet.feeless.handler import IOTAInferenceHandler
+
+            seed = self.settings.channel_seed or Mnemonic("english").generate(128)
+            self._channel = IOTAInferenceHandler(wallet_seed=seed)
+        return self._channel
+
+    async def _ask_channel(self, model: ExposedModel, document: dict) -> Settlement:
+        """Asks a feeless model over its owner's channel and returns the answer once it checks
+        out: signed by the key the chain binds to the node it names, with an output that commits
+        to what it says (and, for a ZK model, a Groth16 proof snarkjs accepts here)."""
+        channel_id = model.channel_id
+        assert channel_id is not None
+        package = ModelPackage(cid=model.metadata_uri.removeprefix("ipfs://"), metadata=model.metadata, files={})
+        if package.weights_commitment.lower() != "0x" + model.weights_commitment.hex():
+            raise GatewayError(f"model {model.name!r}: its metadata's weightsCommitment differs from the chain's")
+        handler = self.channel()
+        try:
+            await handler.ensure_subscribed(channel_id)
+            bindings = await self.chain(Bindings.registered, self.marketplace, model.name, bounded=False)
+            answer = await request_over_channel(
+                handler,
+                package,
+                channel_id,
+                model.name,
+                document,
+                timeout=self.settings.settle_timeout,
+                verify_pairing=self._verify_pairing,
+                bindings=bindings,
+            )
+        except TimeoutError:
+            raise SettlementTimeoutError(
+                f"no node answered model {model.name!r} on its channel {channel_id} within "
+                f"{self.settings.settle_timeout:.0f} s; nothing was charged",
+                headers=self.retry_headers(),
+            ) from None
+        except InvalidInputError as error:
+            raise BadRequestError(f"the node declined the input: {error}") from None
+        except ProofRejectedError as error:
+            raise UnverifiedOutputError(str(error)) from None
+        except AccessDeniedError as error:
+            raise GatewayError(f"the channel of model {model.name!r} refused the gateway: {error}") from None
+        except InferenceError as error:
+            raise DeclinedError(str(error)) from None
+        return Settlement(model, answer.request_id, answer.output, await self.channel_receipt(model, answer))
+
+    async def _verify_pairing(self, public_signals: list, proof: dict) -> bool:
+        """snarkjs's Groth16 check of a feeless answer's proof, on a worker thread."""
+        async with self._proving:
+            if self._prover is None:
+                from joynet.zk import ZKProver
+
+                self._prover = await asyncio.to_thread(ZKProver)
+            return await asyncio.to_thread(self._prover.verify, public_signals, proof)
+
+    async def channel_receipt(self, model: ExposedModel, answer: ChannelAnswer) -> dict:
+        """How a feeless answer was verified: the channel and the request's message id on it, the
+        node the answer names and the key that signed it (the chain binds one to the other: the
+        feeless bridge's ``channelKeyOf``), the output's commitment, and the proof when checked.
+        It is settled on chain later, in a checkpoint of the channel by the bridgers."""
+        return {
+            "request_id": answer.request_id,
+            "status": "Answered",
+            "mode": "feeless",
+            "chain_id": await self.chain_id(),
+            "marketplace": self.marketplace.address,
+            "model": model.name,
+            "policy": model.policy(),
+            "price_wei": "0",
+            "channel_id": model.channel_id,
+            "transaction_hash": None,
+            "block_number": None,
+            "nodes": [answer.node] if answer.node else [],
+            "responder_key": answer.responder,
+            "output_commitment": "0x" + answer.output_commitment.hex(),
+            "proof_verified": answer.proof_verified,
+        }
+
     # ---- receipts ----
 
     async def receipt(
@@ -318,6 +447,7 @@ class InferenceService:
         return {
             "request_id": result.request_id,
             "status": result.status.name,
+            "mode": "paid",
             "chain_id": await self.chain_id(),
             "marketplace": self.marketplace.address,
             "model": model.name if model else None,

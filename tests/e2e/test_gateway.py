@@ -7,11 +7,14 @@ from the registry, and every refusal (unknown model, missing or unknown key, a k
 spending limit, no node serving, bad input) with its status and body, nothing sent on chain. With
 one `ape run edge_agent` serving all-MiniLM-L6-v2 (quorum 1): embeddings equal to a local
 sentence-transformers run through the project's int8 quantization, a receipt that checks out on
-chain, and a key stopped at its limit. With one agent serving SmolLM2: a streamed chat completion
-whose text is the settled answer's.
+chain, and a key stopped at its limit; a batch whose bad item is its own error. With one agent
+serving MiniLM feeless on its owner's channel: the same embeddings, asked over the channel, with
+nothing sent on chain. With one agent serving SmolLM2: a streamed chat completion whose text is the
+settled answer's. With the only node at its capacity: 503 within 2 s.
 """
 
 import asyncio
+import concurrent.futures
 import json
 import time
 
@@ -21,20 +24,22 @@ import pytest
 import requests
 import yaml
 from ape import accounts
+from helpers.edge_agents import EdgeAgent, agent_environment, events_of, wait_for
+from helpers.gateway import GatewayServer
 
 from joynet import JOY, ModelMarketplace
 from joynet.chain.marketplace import RequestStatus, model_key
 from joynet.gateway import GatewaySettings, KeyLedger, create_app
 from joynet.models.builtin import publish_builtin_models
 from joynet.storage import EmbeddedStore
-from helpers.edge_agents import EdgeAgent, agent_environment, events_of
-from helpers.gateway import GatewayServer
 
 run = asyncio.run
 MINILM, IDLE, UNREGISTERED = "gw-minilm", "gw-minilm-idle", "gw-not-registered"
+FEELESS = "gw-minilm-feeless"
+OWNER_SEED = "letter advice cage absurd amount doctor acoustic avoid letter advice cage above"
 PRICE = 2 * JOY
 CHAT, CHAT_PRICE, CHAT_TOKENS = "gw-smollm2", 1 * JOY, 16
-KEY, BROKE_KEY = "jn-test-alice", "jn-test-broke"
+KEY, BROKE_KEY, BATCH_KEY = "jn-test-alice", "jn-test-broke", "jn-test-batch"
 LIMIT = 5 * JOY  # two requests at PRICE, not three
 TEXTS = ["The gateway speaks OpenAI's API.", "Hello world", "Edge nodes stake JOY and serve models."]
 
@@ -78,15 +83,16 @@ def keys_file(tmp_path):
     path.write_text(yaml.safe_dump({"keys": [
         {"name": "alice", "key": KEY, "limit_wei": str(LIMIT)},
         {"name": "broke", "key": BROKE_KEY, "limit_wei": PRICE - 1},
+        {"name": "batch", "key": BATCH_KEY, "limit_wei": str(10 * PRICE)},
     ]}))
     return path
 
 
-def serve_gateway(models, marketplace, requester, store, keys_file) -> GatewayServer:
+def serve_gateway(models, marketplace, requester, store, keys_file, settle_timeout=240) -> GatewayServer:
     """The gateway, paying as the requester; a new one per test (Ape reverts the chain after each,
     and a client's nonces must follow)."""
     client = ModelMarketplace(contract_address=marketplace.address, account=requester)
-    settings = GatewaySettings(models=models, settle_timeout=240)
+    settings = GatewaySettings(models=models, settle_timeout=settle_timeout)
     return GatewayServer(create_app(settings, client, store, KeyLedger.from_file(keys_file)))
 
 
@@ -195,8 +201,48 @@ def test_embeddings__no_node_serving__503_with_retry_after_within_2_s(gateway, c
     assert elapsed < 2, elapsed
     assert int(refused.headers["Retry-After"]) > 0
     assert_openai_error(refused.json(), "no_capacity", "server_error")
-    assert "0 serve it now" in refused.json()["error"]["message"]
+    assert f"model {IDLE!r} needs 1 node(s) with room and no node serves it" in refused.json()["error"]["message"]
     assert chain.blocks.height == height
+
+
+def test_embeddings__the_only_node_at_its_capacity__503_with_retry_after_within_2_s(
+        operators, marketplace, token, requester, gateway, register_node, request_inference, chain):
+    register_node(operators[0], [model_key(IDLE)], capacity=1)
+    request_inference(model_key(IDLE))  # assigned to the node, which is now full
+    deposit(marketplace, token, requester, 10 * JOY)
+    height = chain.blocks.height
+    started = time.monotonic()
+    with pytest.raises(openai.APIStatusError) as refused:
+        sdk(gateway).embeddings.create(model=IDLE, input="Hello world")
+    elapsed = time.monotonic() - started
+    assert refused.value.status_code == 503
+    assert elapsed < 2, elapsed
+    assert int(refused.value.response.headers["Retry-After"]) > 0
+    assert refused.value.body["code"] == "no_capacity"
+    assert f"model {IDLE!r} needs 1 node(s) with room and 0 of the nodes serving it have room now" in (
+        refused.value.body["message"])
+    assert chain.blocks.height == height
+
+
+def test_inference_batch__bad_items_among_good__207_with_each_item_its_own_error_nothing_sent(gateway, chain):
+    height = chain.blocks.height
+    answer = post(gateway, f"/inference/{IDLE}/batch", {"inputs": [{"texts": ["fine"]}, {"sentence": "no"}, "text"]})
+    assert answer.status_code == 207, answer.text
+    body = answer.json()
+    assert body["failed"] == 3
+    first, second, third = body["data"]
+    assert [item["index"] for item in body["data"]] == [0, 1, 2]
+    assert first["status"] == 503 and first["error"]["code"] == "no_capacity"  # a valid input, but no node
+    assert second["status"] == 400 and "inputSchema" in second["error"]["message"]
+    assert third["status"] == 400 and "input 2 must be a JSON object" in third["error"]["message"]
+    assert chain.blocks.height == height
+
+
+@pytest.mark.parametrize("inputs", [[], "x", [{"texts": ["a"]}] * 33])
+def test_inference_batch__no_list_of_inputs__400(gateway, inputs):
+    refused = post(gateway, f"/inference/{MINILM}/batch", {"inputs": inputs})
+    assert refused.status_code == 400
+    assert_openai_error(refused.json(), "invalid_input", "invalid_request_error")
 
 
 @pytest.mark.parametrize("path, body, words", [
@@ -237,6 +283,75 @@ def test_healthz__chain_up__ok_with_chain_id_and_block(gateway, chain):
     assert health.json() == {"status": "ok", "chain_id": chain.chain_id, "block": chain.blocks.height}
 
 
+# ---- with the test as the node ----
+
+
+def request_as_the_node_acts(gateway, marketplace, chain, act, path, body):
+    """POSTs ``body`` to the gateway from a thread and, once the request is on chain, calls
+    ``act(request_id)`` (the test acting as the request's node); returns the gateway's answer."""
+    start_block = chain.blocks.height
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(post, gateway, path, body)
+        (requested,) = wait_for(lambda: events_of(marketplace, "InferenceRequested", start_block), 30,
+                                "the gateway's request on chain")
+        act(requested.requestId)
+        return answer.result(timeout=60)
+
+
+@pytest.fixture
+def idle_node(operators, marketplace, token, requester, register_node):
+    """The node serving IDLE, acted by the test (no agent), and the gateway's deposit."""
+    register_node(operators[1], [model_key(IDLE)])
+    deposit(marketplace, token, requester, 10 * JOY)
+    return ModelMarketplace(contract_address=marketplace.address, account=operators[1])
+
+
+def test_inference__the_node_declines__422_with_the_chains_reason_and_the_refund_receipt(
+        idle_node, gateway, marketplace, token, requester, chain):
+    balance, wallet = marketplace.balances(requester), token.balanceOf(requester)
+    reason = "this node does not take texts in that language"
+    answer = request_as_the_node_acts(gateway, marketplace, chain, lambda rid: run(idle_node.decline_request(rid, reason)),
+                                      f"/inference/{IDLE}", {"texts": ["Bonjour"]})
+    assert answer.status_code == 422, answer.text
+    body = answer.json()
+    assert_openai_error(body, "refunded", "inference_refunded")
+    assert reason in body["error"]["message"]
+    receipt = body["joynet"]
+    assert (receipt["status"], receipt["refund_reason"]) == ("Refunded", reason)
+    assert marketplace.requestStatus(receipt["request_id"]) == RequestStatus.Refunded
+    # The escrow came back, to the gateway's wallet (a refund is a transfer, not a deposit).
+    assert (marketplace.balances(requester), token.balanceOf(requester)) == (balance - PRICE, wallet + PRICE)
+
+
+@pytest.mark.parametrize("lie", ["another output", "another commitment"])
+def test_inference__the_node_settles_an_output_that_does_not_check_out__502_and_the_output_withheld(
+        idle_node, gateway, marketplace, chain, store, lie):
+    from joynet.inference.inputs import encode_document
+    from joynet.inference.runtimes.sentence_embedding import embedding_commitment
+
+    honest = np.zeros((1, 384), dtype=np.int8)
+    honest[0, 0] = 127
+
+    def settle_a_lie(request_id):
+        shown = honest.copy()
+        shown[0, 1] = 5 if lie == "another output" else 0
+        document = {"requestId": request_id, "model": IDLE, "output": {"embeddings": shown.tolist()},
+                    "outputCommitment": "0x" + embedding_commitment(honest).hex()}
+        if lie == "another commitment":
+            document["outputCommitment"] = "0x" + model_key("not the settled one").hex()
+        cid = run(store.add_bytes(encode_document(document)))
+        run(idle_node.submit_result(request_id, embedding_commitment(honest), f"ipfs://{cid}"))
+
+    answer = request_as_the_node_acts(gateway, marketplace, chain, settle_a_lie, f"/inference/{IDLE}",
+                                      {"texts": ["Hello"]})
+    assert answer.status_code == 502, answer.text
+    body = answer.json()
+    assert_openai_error(body, "output_mismatch", "verification_error")
+    assert "output" not in body
+    assert body["joynet"]["status"] == "Settled"
+    assert body["joynet"]["output_commitment"] == "0x" + embedding_commitment(honest).hex()
+
+
 # ---- with an edge agent ----
 
 
@@ -258,8 +373,22 @@ def test_embeddings__openai_sdk_through_the_gateway_and_one_agent__local_quantiz
             client.embeddings.create(model=MINILM, input="One too many")
         followed = requests.get(f"{gateway.url}/requests/{batch.model_extra['joynet']['request_id']}",
                                 headers={"Authorization": f"Bearer {KEY}"}, timeout=30).json()
+        # Any model's own route, and a batch whose bad item fails alone.
+        direct = post(gateway, f"/inference/{MINILM}", {"texts": TEXTS[:1]}, key=BATCH_KEY)
+        mixed = post(gateway, f"/inference/{MINILM}/batch",
+                     {"inputs": [{"texts": TEXTS[2:]}, {"texts": 7}]}, key=BATCH_KEY)
     finally:
         agent.stop()
+
+    assert direct.status_code == 200, direct.text
+    assert direct.json()["output"]["embeddings"] == expected[:1].tolist()
+    assert direct.json()["joynet"]["status"] == "Settled"
+    assert direct.json()["outputCommitment"] == direct.json()["joynet"]["output_commitment"]
+    assert mixed.status_code == 207, mixed.text
+    good, bad = mixed.json()["data"]
+    assert good["status"] == 200 and good["output"]["embeddings"] == expected[2:].tolist()
+    assert marketplace.requestStatus(good["requestId"]) == RequestStatus.Settled
+    assert bad["status"] == 400 and bad["error"]["code"] == "invalid_input" and "joynet" not in bad
 
     floats = expected.astype(np.float64) / 127
     assert [item.index for item in batch.data] == [0, 1, 2]
@@ -292,11 +421,85 @@ def test_embeddings__openai_sdk_through_the_gateway_and_one_agent__local_quantiz
 
     assert over_limit.value.status_code == 402
     assert over_limit.value.body["code"] == "spending_limit_reached"
-    assert len(events_of(marketplace, "InferenceRequested", start_block)) == 2  # the third was never sent
-    assert marketplace.balances(requester) == balance - 2 * PRICE
+    assert len(events_of(marketplace, "InferenceRequested", start_block)) == 4  # the over-limit one was never sent
+    assert marketplace.balances(requester) == balance - 4 * PRICE
 
 
-def test_chat_completions__streamed_by_the_openai_sdk_from_one_smollm2_agent__settled_text_in_chunks_and_receipt_last(
+def register_feeless(store, minilm_cid, marketplace, model_owner):
+    """FEELESS: MiniLM at price 0 with its owner's open channel as stream; returns the owner's
+    channel handler and the channel id."""
+    from joynet.feeless.handler import IOTAInferenceHandler
+
+    owner_channel = IOTAInferenceHandler(wallet_seed=OWNER_SEED)
+    channel_id = run(owner_channel.create_model_channel(FEELESS, private=False, open=True))
+    metadata = json.loads(run(store.cat(minilm_cid)))
+    owner = ModelMarketplace(contract_address=marketplace.address, account=model_owner)
+    run(owner.register_model(FEELESS, f"ipfs://{minilm_cid}", price=0, quorum=1, iota_stream_id=channel_id,
+                             weights_commitment=metadata["weightsCommitment"]))
+    return owner_channel, channel_id
+
+
+def test_embeddings__feeless_model_whose_node_never_answers__504_naming_the_channel_nothing_charged(
+        store, minilm_cid, operators, marketplace, model_owner, requester, keys_file, register_node, chain,
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("JOYNET_CHANNEL_DB", str(tmp_path / "channels.sqlite3"))
+    owner_channel, channel_id = register_feeless(store, minilm_cid, marketplace, model_owner)
+    register_node(operators[0], [model_key(FEELESS)])  # staked and with room, but no agent runs
+    height = chain.blocks.height
+    try:
+        with serve_gateway([FEELESS], marketplace, requester, store, keys_file, settle_timeout=2) as gateway:
+            started = time.monotonic()
+            refused = post(gateway, "/embeddings", {"model": FEELESS, "input": "Hello world"})
+            elapsed = time.monotonic() - started
+    finally:
+        owner_channel.close()
+    assert refused.status_code == 504, refused.text
+    assert_openai_error(refused.json(), "settlement_timeout", "server_error")
+    assert channel_id in refused.json()["error"]["message"] and "nothing was charged" in refused.json()["error"]["message"]
+    assert 2 <= elapsed < 10, elapsed
+    assert chain.blocks.height == height
+
+
+def test_embeddings__feeless_model_served_by_one_agent__asked_over_its_channel_nothing_paid_answer_bound_on_chain(
+        store, minilm_cid, deployment, chain, marketplace, model_owner, requester, keys_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("JOYNET_CHANNEL_DB", str(tmp_path / "channels.sqlite3"))  # the parties' shared ledger
+    from joynet.feeless.claims import STREAM_LINK, ChannelClaim
+
+    expected = local_quantized(TEXTS)
+    owner_channel, channel_id = register_feeless(store, minilm_cid, marketplace, model_owner)
+    bridge = deployment.contract("IOTAValidator")
+    run(owner_channel.post_claim(channel_id, ChannelClaim(STREAM_LINK, model_key(FEELESS), model_owner.address,
+                                                          chain.chain_id, bridge.address)))
+    env = agent_environment(deployment, chain, store.directory, tmp_path / "deployments")
+    agent = EdgeAgent.in_workdir(6, tmp_path, env, [FEELESS])
+    balance = marketplace.balances(requester)
+    try:
+        agent.start()
+        with serve_gateway([FEELESS], marketplace, requester, store, keys_file, settle_timeout=60) as gateway:
+            agent.wait_ready()
+            entry = sdk(gateway).models.retrieve(FEELESS).model_extra["joynet"]
+            start_block = chain.blocks.height
+            answer = sdk(gateway).embeddings.create(model=FEELESS, input=TEXTS, encoding_format="float")
+    finally:
+        agent.stop()
+        owner_channel.close()
+
+    assert (entry["mode"], entry["channel_id"], entry["price_wei"]) == ("feeless", channel_id, "0")
+    assert [item.embedding for item in answer.data] == (expected.astype(np.float64) / 127).tolist()
+    receipt = answer.model_extra["joynet"]
+    node = accounts.test_accounts[agent.index].address
+    assert (receipt["mode"], receipt["status"], receipt["channel_id"]) == ("feeless", "Answered", channel_id)
+    assert receipt["nodes"] == [node]
+    # The key that signed the answer is the one the chain binds to that node for this model.
+    assert "0x" + bytes(bridge.channelKeyOf(model_key(FEELESS), node)).hex() == receipt["responder_key"]
+    from joynet.inference.runtimes.sentence_embedding import embedding_commitment
+
+    assert receipt["output_commitment"] == "0x" + embedding_commitment(expected).hex()
+    assert events_of(marketplace, "InferenceRequested", start_block) == []
+    assert marketplace.balances(requester) == balance
+
+
+def test_chat_completions__by_the_openai_sdk_from_one_smollm2_agent__streamed_in_chunks_or_whole_settled_text_and_receipt(
         store, smollm2_cid, deployment, chain, marketplace, token, requester, keys_file, tmp_path):
     from joynet.inference.runtimes.language_model import LanguageModelRuntime
 
@@ -311,8 +514,18 @@ def test_chat_completions__streamed_by_the_openai_sdk_from_one_smollm2_agent__se
             stream = sdk(gateway).chat.completions.create(
                 model=CHAT, messages=[{"role": "user", "content": "Hello world"}], max_tokens=CHAT_TOKENS, stream=True)
             chunks = list(stream)
+            whole = sdk(gateway).chat.completions.create(
+                model=CHAT, messages=[{"role": "user", "content": "Name a colour."}], max_tokens=CHAT_TOKENS)
     finally:
         agent.stop()
+
+    # Not streamed: one completion, the settled answer's text.
+    answered = json.loads(run(store.cat(whole.model_extra["joynet"]["output_uri"].removeprefix("ipfs://"))))["output"]
+    assert whole.choices[0].message.content == answered["text"] and answered["text"].strip()
+    assert whole.choices[0].message.role == "assistant"
+    assert whole.choices[0].finish_reason == answered["finish_reason"]
+    assert whole.usage.completion_tokens == len(answered["tokens"])
+    assert marketplace.requestStatus(whole.model_extra["joynet"]["request_id"]) == RequestStatus.Settled
 
     assert chunks[0].choices[0].delta.role == "assistant"
     text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks)
