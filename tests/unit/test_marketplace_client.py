@@ -217,6 +217,21 @@ def test_client__request_inference__no_node_has_room__request_left_open_or_named
     assert buyer.status(second + 1) is RequestStatus.Open
 
 
+def test_client__nodes_with_room__full_and_free_nodes__counts_only_those_assignable_now(
+    client_for, register_model, register_node, requester, operators
+):
+    model_id = register_model("half-busy", price=JOY, quorum=1)
+    buyer = client_for(requester)
+    assert buyer.nodes_with_room("half-busy") == (0, 0)
+    for operator in operators[:3]:
+        register_node(operator, [model_id], capacity=1)
+    assert buyer.nodes_with_room("half-busy") == (3, 3)
+    assert buyer.nodes_with_room("half-busy", enough=1) == (1, 3)  # stops counting once enough have room
+    for text in ("a", "b"):  # two nodes fill up
+        asyncio.run(buyer.request_inference("half-busy", keccak(text=text), f"ipfs://{text}", assign=True))
+    assert buyer.nodes_with_room("half-busy") == (1, 3)
+
+
 def test_client__request_inference__fewer_nodes_serve_the_model_than_its_quorum__refused_before_sending(
     client_for, register_model, register_node, requester, operators, token, marketplace
 ):
