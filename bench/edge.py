@@ -16,7 +16,10 @@ processes on one machine share its cores. It returns
   and submits, the two others re-check the answer with a prefill and commit, then reveal, their
   votes; published through the store like the others;
 - ``edge.zk_inferences_per_min``: proven digits inferences settled per minute by one node, with
-  requests sent back to back.
+  requests sent back to back;
+- ``gateway.embeddings_per_s`` and ``client.embeddings_per_s``: MiniLM (quorum 3) embeddings per
+  second through the OpenAI-compatible gateway and through the Python client on the same
+  requests, four at a time, paid from the requester's balance (bench.gateway).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import time
 from pathlib import Path
 
 from agents.edge_node import bot
+from bench.gateway import paid_overhead
 from joynet.chain.deploy import JOY
 from joynet.chain.marketplace import ModelMarketplace, RequestStatus
 from joynet.edge import InferenceNode
@@ -40,6 +44,8 @@ from joynet.models.package import publish_model
 from joynet.storage import EmbeddedStore
 
 LLM_MAX_TOKENS = 32
+GATEWAY_TEXTS = 8  # texts per embeddings request, gateway against client
+GATEWAY_DEPOSIT = 400 * JOY  # 24 requests at 9 JOY, with room
 CHATS = [
     "Hello world",
     "What is the capital of France?",
@@ -139,6 +145,12 @@ async def _measure(marketplace_address, owner, requester, operators, workdir: Pa
             f"edge bench: latency ZK {statistics.median(zk):.2f} s, MiniLM {statistics.median(text):.2f} s, "
             f"SmolLM2 {statistics.median(chat):.2f} s (p50)"
         )
+        await client.deposit(GATEWAY_DEPOSIT)
+        overhead = await paid_overhead(client, store, minilm, SENTENCES[:GATEWAY_TEXTS])
+        say(
+            f"edge bench: MiniLM embeddings per second through the gateway {overhead['gateway.embeddings_per_s']:.1f}, "
+            f"through the Python client {overhead['client.embeddings_per_s']:.1f}"
+        )
         batch = []
         for image in images[20 : 20 + n_throughput]:
             batch.append(await publish_input(store, digits_input(image), zk=True))
@@ -157,6 +169,7 @@ async def _measure(marketplace_address, owner, requester, operators, workdir: Pa
         "e2e.latency_minilm_p50_s": statistics.median(text),
         "e2e.latency_llm_p50_s": statistics.median(chat),
         "edge.zk_inferences_per_min": settled / elapsed * 60,
+        **overhead,
     }
 
 

@@ -4,7 +4,9 @@ serves (the channel's assignment book gives it every request), and verifies the 
 (the Groth16 proof with snarkjs for the ZK digits model; the output commitment for MiniLM). The
 models are the built-in packages, published to an embedded store and registered at price 0 on
 the bench's chain, each with its owner's open channel as its stream and the node's channel key
-bound to it and vouching for it (the requester accepts answers only from such a node)."""
+bound to it and vouching for it (the requester accepts answers only from such a node). MiniLM's
+requests alternate with the same through the OpenAI-compatible gateway (``POST /v1/embeddings``),
+which asks over the channel as the requester does: ``gateway.feeless_minilm_p50_s``."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import time
 from pathlib import Path
 from unittest import mock
 
+from bench.gateway import feeless_answer_seconds, served_gateway
 from joynet.chain.marketplace import ModelMarketplace, model_key
 
 NODE_SEED = "abandon " * 11 + "about"  # BIP-39 test vectors: development wallets only
@@ -86,26 +89,35 @@ async def _measure(marketplace_address: str, owner, operator, bridge, n: int) ->
                 await handler.ensure_subscribed(channel_id)
                 await handler.post_claim(channel_id, claim)
                 bindings = Bindings.registered(client, model)
+                through_gateway = name == "minilm"  # the same requests, also through the gateway
                 served = asyncio.create_task(
                     serving.serve_iota(
                         channel_id,
                         model,
                         node_address=operator.address,
-                        max_requests=n + 1,
+                        max_requests=(n + 1) * (2 if through_gateway else 1),
                         book=AssignmentBook(bindings),
                     )
                 )
-                seconds = []
-                for index in range(n + 1):
-                    started = time.perf_counter()
-                    answer = await requesting.execute_inference(model, inputs[name](index), use_iota=True)
-                    if name == "digits" and not answer.proof_verified:
-                        raise RuntimeError("a feeless digits answer came without a verified proof")
-                    if index:  # the first loads the model on both sides
-                        seconds.append(time.perf_counter() - started)
+                seconds, gateway_seconds = [], []
+                async with served_gateway([model], client, store) as gateway:
+                    for index in range(n + 1):
+                        started = time.perf_counter()
+                        answer = await requesting.execute_inference(model, inputs[name](index), use_iota=True)
+                        if name == "digits" and not answer.proof_verified:
+                            raise RuntimeError("a feeless digits answer came without a verified proof")
+                        if index:  # the first loads the model on both sides
+                            seconds.append(time.perf_counter() - started)
+                        if through_gateway:
+                            text = inputs[name](index)["texts"][0] + " (gateway)"
+                            took = await feeless_answer_seconds(gateway, model, text)
+                            if index:  # the first subscribes the gateway to the channel
+                                gateway_seconds.append(took)
                 await served
                 results[f"feeless.{name}_p50_s"] = round(statistics.median(seconds), 3)
                 results[f"feeless.{name}_p90_s"] = round(statistics.quantiles(seconds, n=10)[-1], 3)
+                if through_gateway:
+                    results[f"gateway.feeless_{name}_p50_s"] = round(statistics.median(gateway_seconds), 3)
         finally:
             owner_channel.close()
             await serving.close()

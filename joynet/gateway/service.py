@@ -311,9 +311,12 @@ class InferenceService:
 
     async def _request(self, model: ExposedModel, input_uri: str, commitment: bytes) -> int:
         try:
-            return await self.marketplace.request_inference(
+            # The client reads and waits for its transaction's receipt with blocking calls: on a
+            # worker thread (with a loop of its own), the gateway's loop serves the others meanwhile.
+            request = self.marketplace.request_inference(
                 model.name, commitment, input_uri, max_price=model.price, from_balance=True
             )
+            return await asyncio.to_thread(asyncio.run, request)
         except TransactionRefusedError as error:
             if error.error == NO_ELIGIBLE_NODE:
                 raise self.no_capacity(model, 0) from None
