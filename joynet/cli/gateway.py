@@ -26,6 +26,11 @@ from joynet.errors import JoyNetError
     required=True,
     help="the API keys and their spending limits (JSON or YAML)",
 )
+@click.option(
+    "--spending",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="the SQLite file that keeps what each key spent across restarts (default: KEYS' stem + -spending.sqlite3)",
+)
 @click.option("--deposit", metavar="JOY", help="JOY to deposit into the gateway's balance first (it pays from it)")
 @click.option(
     "--settle-timeout",
@@ -36,20 +41,23 @@ from joynet.errors import JoyNetError
 )
 @chain_network
 @click.option("--account", help="the gateway's paying account: an Ape alias or test:N (default: $JOYNET_ACCOUNT)")
-def gateway(api, host, port, models, keys, deposit, settle_timeout, network, account) -> None:
+def gateway(api, host, port, models, keys, spending, deposit, settle_timeout, network, account) -> None:
     """Serve OpenAI's API (models, embeddings, chat completions) over the marketplace: every
     request is paid from the account's deposited balance and answered once settled on chain,
     with its verification receipt. Runs until Ctrl-C or SIGTERM."""
     from joynet.gateway import GatewaySettings, KeyLedger
 
     try:
-        ledger = KeyLedger.from_file(keys)
+        ledger = KeyLedger.from_file(keys, spending or keys.with_name(f"{keys.stem}-spending.sqlite3"))
     except JoyNetError as error:
         raise CommandError(str(error)) from None
-    deposit_wei = joy_to_wei(deposit, "--deposit") if deposit else 0
-    settings = GatewaySettings(models=list(dict.fromkeys(models)), settle_timeout=settle_timeout)
-    with connected(network, account) as marketplace:
-        run(_serve(marketplace, api, settings, ledger, host, port, deposit_wei))
+    try:
+        deposit_wei = joy_to_wei(deposit, "--deposit") if deposit else 0
+        settings = GatewaySettings(models=list(dict.fromkeys(models)), settle_timeout=settle_timeout)
+        with connected(network, account) as marketplace:
+            run(_serve(marketplace, api, settings, ledger, host, port, deposit_wei))
+    finally:
+        ledger.close()
 
 
 async def _serve(marketplace, api, settings, ledger, host: str, port: int, deposit_wei: int) -> None:

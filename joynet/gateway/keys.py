@@ -11,13 +11,19 @@ a spending limit in JOY wei::
 A request costs its model's price, taken from the gateway's deposited balance on chain. The price
 is reserved for the key before anything is sent; a refunded request gives it back, a settled one
 keeps it. A request that would take a key past its limit is refused (402) and nothing is sent.
-The ledger lives in the gateway's memory: a restart forgets what each key spent.
+
+With a spending file (SQLite, ``KeyLedger(keys, spending_path=...)``) what each key spent, and what
+it holds reserved, is written before the request goes out, so that a restart does not give a key
+its limit back. A reservation left in the file by a gateway that stopped without settling it
+counts as spent: the gateway cannot tell whether that request was paid, and a limit errs on the
+side of the operator's money.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,16 +54,56 @@ class KeyLedger:
     the reservation that follows it happen with no await in between, so two requests of one key
     cannot both pass the last of its limit."""
 
-    def __init__(self, keys: list[ApiKey]):
+    def __init__(self, keys: list[ApiKey], spending_path: str | Path | None = None):
         self._by_secret: dict[str, ApiKey] = {}
+        names = set()
         for key in keys:
             if key.secret in self._by_secret:
                 raise KeysFileError(f"the API key of {key.name!r} is listed twice")
+            if key.name in names:
+                raise KeysFileError(f"two API keys are named {key.name!r}: their spending would be one")
             self._by_secret[key.secret] = key
+            names.add(key.name)
+        self._db: sqlite3.Connection | None = None
+        if spending_path is not None:
+            self._open(Path(spending_path))
 
     @classmethod
-    def from_file(cls, path: str | Path) -> KeyLedger:
-        return cls(load_keys(path))
+    def from_file(cls, path: str | Path, spending_path: str | Path | None = None) -> KeyLedger:
+        return cls(load_keys(path), spending_path)
+
+    def _open(self, path: Path) -> None:
+        """Reads each key's spending back from ``path`` (reservations left unsettled count as
+        spent) and keeps writing it there."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS spending (name TEXT PRIMARY KEY, spent TEXT, reserved TEXT)")
+            recorded = {
+                name: int(spent) + int(reserved)
+                for name, spent, reserved in self._db.execute("SELECT name, spent, reserved FROM spending")
+            }
+        except (sqlite3.Error, ValueError) as error:
+            raise KeysFileError(f"spending file {path}: {error}") from None
+        for key in self._by_secret.values():
+            key.spent, key.reserved = recorded.get(key.name, 0), 0
+            self._record(key)
+
+    def _record(self, key: ApiKey) -> None:
+        if self._db is not None:
+            self._db.execute(
+                "INSERT INTO spending (name, spent, reserved) VALUES (?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET spent = excluded.spent, reserved = excluded.reserved",
+                (key.name, str(key.spent), str(key.reserved)),
+            )
+
+    def close(self) -> None:
+        """Closes the spending file, if any."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     def authenticate(self, authorization: str | None) -> ApiKey:
         """The key an ``Authorization: Bearer <key>`` header names; UnauthorizedError otherwise."""
@@ -79,12 +125,14 @@ class KeyLedger:
                 f"this request costs {amount} wei: nothing was sent"
             )
         key.reserved += amount
+        self._record(key)
 
     def settle(self, key: ApiKey, amount: int, charged: bool) -> None:
         """Ends a reservation: the amount is spent (``charged``) or given back (a refund)."""
         key.reserved -= amount
         if charged:
             key.spent += amount
+        self._record(key)
 
 
 def load_keys(path: str | Path) -> list[ApiKey]:

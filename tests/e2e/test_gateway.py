@@ -16,6 +16,10 @@ settled answer's. With the only node at its capacity: 503 within 2 s.
 import asyncio
 import concurrent.futures
 import json
+import signal
+import sqlite3
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -24,8 +28,10 @@ import pytest
 import requests
 import yaml
 from ape import accounts
+from helpers import PROJECT_ROOT
+from helpers.ape_commands import ape_env
 from helpers.edge_agents import EdgeAgent, agent_environment, events_of, wait_for
-from helpers.gateway import GatewayServer
+from helpers.gateway import GatewayServer, free_port
 
 from joynet import JOY, ModelMarketplace
 from joynet.chain.marketplace import RequestStatus, model_key
@@ -281,6 +287,42 @@ def test_healthz__chain_up__ok_with_chain_id_and_block(gateway, chain):
     health = requests.get(f"{gateway.root}/healthz", timeout=30)
     assert health.status_code == 200
     assert health.json() == {"status": "ok", "chain_id": chain.chain_id, "block": chain.blocks.height}
+
+
+def test_gateway_command__started_then_sigterm__deposits_serves_the_registry_and_keeps_spending_in_its_file(
+        minilm_cid, deployment, chain, marketplace, requester, store, keys_file, tmp_path):
+    env = ape_env(chain, tmp_path / "deployments", JOYNET_IPFS_DIR=str(store.directory))
+    deployment.save(tmp_path / "deployments" / f"{chain.provider.network.name}.json")
+    balance, port = marketplace.balances(requester), free_port()
+    command = [sys.executable, "-m", "joynet.cli", "gateway", "--model", MINILM, "--keys", str(keys_file),
+               "--port", str(port), "--account", "test:5", "--deposit", "3"]
+    process = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        health = wait_for(lambda: _answer(f"http://127.0.0.1:{port}/healthz"), 90, "the gateway's /healthz")
+        listed = requests.get(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": f"Bearer {KEY}"},
+                              timeout=30).json()
+        deposited = marketplace.balances(requester)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert health.json()["chain_id"] == chain.chain_id
+    assert [entry["id"] for entry in listed["data"]] == [MINILM]
+    assert listed["data"][0]["joynet"]["price_wei"] == str(PRICE)
+    assert deposited == balance + 3 * JOY
+    assert f"gateway listening on http://127.0.0.1:{port}/v1 for {MINILM}" in err
+    spending = sqlite3.connect(keys_file.with_name("keys-spending.sqlite3"))
+    assert sorted(spending.execute("SELECT name, spent, reserved FROM spending")) == [
+        ("alice", "0", "0"), ("batch", "0", "0"), ("broke", "0", "0")]
+    spending.close()
+
+
+def _answer(url: str):
+    try:
+        answer = requests.get(url, timeout=5)
+    except requests.ConnectionError:
+        return None
+    return answer if answer.status_code == 200 else None
 
 
 # ---- with the test as the node ----

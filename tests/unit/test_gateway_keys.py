@@ -73,6 +73,43 @@ def test_reserve__in_flight_and_spent_count__refused_past_the_limit_and_refunds_
     assert alice.usage() == {"key": "alice", "limit_wei": "10", "spent_wei": "10"}
 
 
+def test_key_ledger__two_keys_of_one_name__refused():
+    with pytest.raises(KeysFileError, match="two API keys are named 'a'"):
+        KeyLedger([ApiKey("a", "jn-1", 1), ApiKey("a", "jn-2", 1)])
+
+
+def test_key_ledger__restarted_on_its_spending_file__spent_kept_and_unsettled_reservations_count_as_spent(tmp_path):
+    spending = tmp_path / "spending.sqlite3"
+
+    def started():
+        ledger = KeyLedger([ApiKey("alice", "jn-a", 10), ApiKey("bob", "jn-b", 10)], spending)
+        return ledger, ledger.authenticate("Bearer jn-a"), ledger.authenticate("Bearer jn-b")
+
+    ledger, alice, bob = started()
+    ledger.reserve(alice, 3)
+    ledger.settle(alice, 3, charged=True)
+    ledger.reserve(alice, 2)
+    ledger.settle(alice, 2, charged=False)  # refunded
+    ledger.reserve(bob, 4)  # in flight when the gateway stops
+    ledger.close()
+
+    ledger, alice, bob = started()
+    assert (alice.spent, alice.reserved) == (3, 0)
+    assert (bob.spent, bob.reserved) == (4, 0)  # it may have been paid: it stays spent
+    with pytest.raises(SpendingLimitError):
+        ledger.reserve(bob, 7)  # 4 + 7 > 10: the restart gave nothing back
+    ledger.reserve(bob, 6)
+    ledger.close()
+
+
+def test_key_ledger__spending_file_not_sqlite__one_line_error_naming_it(tmp_path):
+    spending = tmp_path / "spending.sqlite3"
+    spending.write_text("not a database" * 100)
+    with pytest.raises(KeysFileError, match="spending file") as error:
+        KeyLedger([ApiKey("alice", "jn-a", 10)], spending)
+    assert str(spending) in str(error.value)
+
+
 def test_gateway_command__malformed_keys_file__exit_1_with_one_line_before_any_chain(tmp_path, capsys):
     from joynet.cli import main
 
