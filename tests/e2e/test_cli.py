@@ -49,9 +49,10 @@ def store(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def cli_env(deployment, store, chain, tmp_path_factory):
+def cli_env(deployment, store, chain, tmp_path_factory, marketplace, coordinator, token, dao, timelock):
     """The environment of the commands (and of the agent): the deployment file, the store, the
-    channel ledger; no account, store daemon or channel daemon from the outer environment."""
+    channel ledger; no account, store daemon or channel daemon from the outer environment. Names
+    the session's contracts so that they are set up before any module snapshot."""
     env = agent_environment(deployment, chain, store.directory, tmp_path_factory.mktemp("cli-deployments"))
     env["JOYNET_CHANNEL_DB"] = str(tmp_path_factory.mktemp("cli-channels") / "channels.sqlite3")
     with pytest.MonkeyPatch.context() as patch:
@@ -84,7 +85,7 @@ def refused(finished: Finished, message: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def owned_model(marketplace, model_owner, store, tmp_path_factory):
+def cli_owned(cli_env, marketplace, model_owner, store, tmp_path_factory):
     """A model of test:4's, published from a model directory and registered at 1 JOY."""
     cid = run(publish_model(store, write_model_directory(tmp_path_factory.mktemp("owned") / "model")))
     owner = ModelMarketplace(contract_address=marketplace.address, account=model_owner)
@@ -94,7 +95,7 @@ def owned_model(marketplace, model_owner, store, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def digits_model(marketplace, model_owner, store, tmp_path_factory):
+def cli_digits(cli_env, marketplace, model_owner, store, tmp_path_factory):
     """The digits MLP (ZK policy), registered at DIGITS_PRICE; and a feeless model of test:4's."""
     cid = run(publish_model(store, write_digits_package(tmp_path_factory.mktemp("digits") / "digits")))
     metadata = run(load_model_metadata(store, cid))
@@ -112,14 +113,14 @@ def digits_model(marketplace, model_owner, store, tmp_path_factory):
 
 
 def test_model_update__owner_price_and_metadata__chain_changed_and_json_printed(
-        joynet, owned_model, marketplace, tmp_path):
+        joynet, cli_owned, marketplace, tmp_path):
     republished = write_model_directory(tmp_path / "v2", {**DESCRIPTION, "version": "1.0.1"})
     finished = joynet("model", "update", OWNED, "--price", "2.5", "--metadata", republished, "--account", "test:4")
     assert finished.status == 0, finished.err
     printed = finished.json()
     entry = marketplace.getModel(model_key(OWNED))
     assert entry.price == 25 * JOY // 10 and printed["price"] == str(entry.price)
-    assert printed["metadataURI"] == entry.metadataURI != f"ipfs://{owned_model}"
+    assert printed["metadataURI"] == entry.metadataURI != f"ipfs://{cli_owned}"
     assert printed["active"] is True and len(printed["transactions"]) == 2
 
 
@@ -131,25 +132,25 @@ def test_model_update__owner_price_and_metadata__chain_changed_and_json_printed(
         (["--price", "-1", "--account", "test:4"], "--price '-1': a JOY amount from 0"),
     ],
 )
-def test_model_update__refused__one_line_and_nothing_sent(joynet, owned_model, marketplace, args, message):
+def test_model_update__refused__one_line_and_nothing_sent(joynet, cli_owned, marketplace, args, message):
     refused(joynet("model", "update", OWNED, *args), message)
     assert marketplace.getModel(model_key(OWNED)).price == 1 * JOY
 
 
 def test_model_update__metadata_with_other_weights__refused_before_anything_is_sent(
-        joynet, owned_model, marketplace, tmp_path):
+        joynet, cli_owned, marketplace, tmp_path):
     other = write_model_directory(tmp_path / "other", {**DESCRIPTION, "weightsCommitment": "0x" + "cd" * 32})
     refused(joynet("model", "update", OWNED, "--metadata", other, "--account", "test:4"),
             "is not the registered 0x" + "ab" * 32 + ": nodes would refuse its weights")
-    assert marketplace.getModel(model_key(OWNED)).metadataURI == f"ipfs://{owned_model}"
+    assert marketplace.getModel(model_key(OWNED)).metadataURI == f"ipfs://{cli_owned}"
 
 
-def test_model_update__unknown_model__one_line(joynet, owned_model):
+def test_model_update__unknown_model__one_line(joynet, cli_owned):
     refused(joynet("model", "update", "cli-nobody", "--price", "1", "--account", "test:4"),
             "no model 'cli-nobody' is registered")
 
 
-def test_model_deactivate__owner__inactive_then_refused_again_and_for_requests(joynet, owned_model, marketplace):
+def test_model_deactivate__owner__inactive_then_refused_again_and_for_requests(joynet, cli_owned, marketplace):
     refused(joynet("model", "deactivate", OWNED, "--account", "test:5"), "sign with its owner's account")
     finished = joynet("model", "deactivate", OWNED, "--account", "test:4")
     assert finished.status == 0, finished.err
@@ -162,7 +163,7 @@ def test_model_deactivate__owner__inactive_then_refused_again_and_for_requests(j
 # ---- request ----
 
 
-def test_request__no_deposit__says_to_deposit_and_sends_nothing(joynet, digits_model, marketplace, requester, tmp_path):
+def test_request__no_deposit__says_to_deposit_and_sends_nothing(joynet, cli_digits, marketplace, requester, tmp_path):
     (tmp_path / "input.json").write_text(json.dumps({"pixels": [0] * 64}))
     before = marketplace.requestCount()
     refused(joynet("request", DIGITS, "--input", tmp_path / "input.json", "--account", "test:5"),
@@ -172,7 +173,7 @@ def test_request__no_deposit__says_to_deposit_and_sends_nothing(joynet, digits_m
 
 
 def test_request__deposit_but_no_node_serving__deposited_and_nothing_requested(
-        joynet, digits_model, marketplace, requester, tmp_path):
+        joynet, cli_digits, marketplace, requester, tmp_path):
     (tmp_path / "input.json").write_text(json.dumps({"pixels": [0] * 64}))
     before = marketplace.requestCount()
     refused(joynet("request", DIGITS, "--input", tmp_path / "input.json", "--deposit", "3", "--account", "test:5"),
@@ -190,14 +191,14 @@ def test_request__deposit_but_no_node_serving__deposited_and_nothing_requested(
         ([DIGITS, "--text", "hi", "--deposit", "lots"], "--deposit 'lots' is not a number of JOY"),
     ],
 )
-def test_request__bad_request__one_line_and_nothing_sent(joynet, digits_model, marketplace, args, message):
+def test_request__bad_request__one_line_and_nothing_sent(joynet, cli_digits, marketplace, args, message):
     before = marketplace.requestCount()
     refused(joynet("request", *args, "--account", "test:5"), message)
     assert marketplace.requestCount() == before
 
 
 def test_request__one_agent_serving_digits__settles_output_checked_receipt_and_node_status(
-        joynet, digits_model, cli_env, marketplace, requester, operators, tmp_path):
+        joynet, cli_digits, cli_env, marketplace, requester, operators, tmp_path):
     from joynet.zk import QuantizedMLP
 
     pixels = [0, 0, 5, 13, 9, 1, 0, 0] * 8
@@ -233,7 +234,7 @@ def test_request__one_agent_serving_digits__settles_output_checked_receipt_and_n
 # ---- node status ----
 
 
-def test_node_status__registered_node__json_and_text(joynet, register_node, operators, digits_model):
+def test_node_status__registered_node__json_and_text(joynet, register_node, operators, cli_digits):
     operator = register_node(operators[1], [model_key(DIGITS)], stake=3_000 * JOY, capacity=5)
     finished = joynet("node", "status", operator.address, "--model", DIGITS, "--json")
     assert finished.status == 0, finished.err
@@ -260,7 +261,7 @@ def test_node_status__not_a_node__one_line(joynet, args, message):
 # ---- credential issue | revoke ----
 
 
-def test_credential__issue_then_revoke__node_admits_then_refuses_holder(joynet, digits_model, cli_env):
+def test_credential__issue_then_revoke__node_admits_then_refuses_holder(joynet, cli_digits, cli_env):
     holder = ChannelIdentity.generate()
     holder_did = DIDIdentity(holder).did
     owner = DIDIdentity.from_mnemonic(OWNER_MNEMONIC)
@@ -294,7 +295,7 @@ def test_credential__issue_then_revoke__node_admits_then_refuses_holder(joynet, 
          "--mnemonic: not a valid BIP-39 mnemonic"),
     ],
 )
-def test_credential__refused__one_line(joynet, digits_model, args, message):
+def test_credential__refused__one_line(joynet, cli_digits, args, message):
     holder = DIDIdentity(ChannelIdentity.generate()).did
     args = [arg.replace("{holder}", holder) for arg in args]
     refused(joynet("credential", *args, *([] if "--mnemonic" in args else ["--mnemonic", OWNER_MNEMONIC])), message)
