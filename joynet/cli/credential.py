@@ -14,10 +14,10 @@ import time
 import click
 
 from joynet.cli.chain import connected
-from joynet.cli.options import chain_network
+from joynet.cli.options import chain_account, chain_network
 from joynet.cli.output import CommandError
 
-DEFAULT_VALIDITY_SECONDS = 30 * 24 * 3600
+DEFAULT_VALIDITY = 30 * 24 * 3600  # seconds
 
 owner_key = click.option(
     "--mnemonic",
@@ -33,9 +33,7 @@ channel_api = click.option(
     metavar="MULTIADDR",
     help="Kubo RPC API whose pubsub carries the channels (default: $JOYNET_CHANNEL_API, else the embedded ledger)",
 )
-owner_account = click.option(
-    "--account", help="the model's owner on chain: an Ape alias or test:N (default: $JOYNET_ACCOUNT)"
-)
+owner_account = chain_account("the model's owner on chain")
 
 
 @click.group()
@@ -47,11 +45,7 @@ def credential() -> None:
 @click.argument("model_id", metavar="MODEL")
 @click.argument("holder", metavar="HOLDER_DID")
 @click.option(
-    "--expires-in",
-    type=click.IntRange(1),
-    default=DEFAULT_VALIDITY_SECONDS,
-    show_default=True,
-    help="seconds the credential is valid for",
+    "--expires-in", type=click.IntRange(1), default=DEFAULT_VALIDITY, help="seconds it is valid [default: 30 days]"
 )
 @click.option("--id", "credential_id", help="the credential's id (default: a new urn:uuid:...)")
 @owner_key

@@ -5,24 +5,40 @@ DAO would refuse fails with one line before anything is sent."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import click
 
 from joynet.cli.chain import governed
-from joynet.cli.options import chain_network
+from joynet.cli.options import chain_account, chain_network
 from joynet.cli.output import CommandError, run, stderr
 
 SUPPORT = ("for", "against", "abstain")
-account_option = click.option(
-    "--account", help="the signing account: an Ape alias or test:N (default: $JOYNET_ACCOUNT)"
-)
+account_option = chain_account()
 
 
 @click.group()
 def gov() -> None:
     """Governance: propose, vote, queue, execute and follow DAO proposals."""
+
+
+def proposal_command(function):
+    """A ``gov`` command on one PROPOSAL (its id, hex or decimal), with --network and --account."""
+    return gov.command()(click.argument("proposal")(chain_network(account_option(function))))
+
+
+@contextlib.contextmanager
+def on_proposal(network: str, account: str | None, proposal: str) -> Iterator[tuple[Any, int]]:
+    """The DAO client signing with ``account`` and the id of its proposal written ``proposal``
+    (one-line error when there is none)."""
+    from joynet.governance.proposals import existing_proposal
+
+    with governed(network, account) as (_, dao):
+        yield dao, existing_proposal(dao, proposal)
 
 
 @gov.command()
@@ -73,93 +89,45 @@ def propose(description, calls, target, signature, calldata, args, network, acco
                     description,
                 )
             )
-        click.echo(
-            json.dumps(
-                {
-                    "proposal": hex(proposal_id),
-                    "calls": [
-                        {"call": str(call), "target": call.target, "calldata": "0x" + call.calldata.hex()}
-                        for call in encoded
-                    ],
-                    "state": dao.state(proposal_id).name,
-                    "transaction": dao.last_receipt.txn_hash,
-                    "block": dao.last_receipt.block_number,
-                }
-            )
-        )
+        calls = [{"call": str(call), "target": call.target, "calldata": "0x" + call.calldata.hex()} for call in encoded]
+        _sent(dao, proposal_id, calls=calls)
 
 
-@gov.command()
-@click.argument("proposal")
+@proposal_command
 @click.argument("support", type=click.Choice(SUPPORT, case_sensitive=False))
 @click.option("--reason", default="", help="recorded on chain with the vote")
-@chain_network
-@account_option
 def vote(proposal, support, reason, network, account) -> None:
     """Vote for, against or abstain on the active PROPOSAL (its id, hex or decimal). Prints the
     vote's weight and the votes so far as JSON."""
     from joynet.chain.dao import VoteType
-    from joynet.governance.proposals import check_not_voted, existing_proposal
+    from joynet.governance.proposals import check_not_voted
 
-    with governed(network, account) as (_, dao):
-        proposal_id = existing_proposal(dao, proposal)
+    with on_proposal(network, account, proposal) as (dao, proposal_id):
         check_not_voted(dao, proposal_id, proposal)
         run(dao.castVote(proposal_id, VoteType[support.capitalize()], reason))
         weight = dao.contract.getVotes(dao.account, dao.contract.proposalSnapshot(proposal_id))
-        click.echo(
-            json.dumps(
-                {
-                    "proposal": hex(proposal_id),
-                    "voter": dao.account.address,
-                    "support": support.lower(),
-                    "weight": str(weight),
-                    "votes": _votes(dao, proposal_id),
-                    "transaction": dao.last_receipt.txn_hash,
-                }
-            )
-        )
+        _sent(dao, proposal_id, voter=dao.account.address, support=support.lower(), weight=str(weight))
         if weight == 0:
             stderr.print("note: this account had no voting power at the proposal's snapshot (delegate first)")
 
 
-@gov.command()
-@click.argument("proposal")
-@chain_network
-@account_option
+@proposal_command
 def queue(proposal, network, account) -> None:
     """Queue the succeeded PROPOSAL in the timelock. Prints its timelock ETA as JSON."""
-    from joynet.governance.proposals import existing_proposal
-
-    with governed(network, account) as (_, dao):
-        proposal_id = existing_proposal(dao, proposal)
+    with on_proposal(network, account, proposal) as (dao, proposal_id):
         run(dao.queue(proposal_id))
         eta = dao.contract.proposalEta(proposal_id)
-        click.echo(
-            json.dumps(
-                {
-                    "proposal": hex(proposal_id),
-                    "state": dao.state(proposal_id).name,
-                    "eta": eta,
-                    "eta_utc": _utc(eta),
-                    "transaction": dao.last_receipt.txn_hash,
-                }
-            )
-        )
+        _sent(dao, proposal_id, eta=eta, eta_utc=_utc(eta))
 
 
-@gov.command()
-@click.argument("proposal")
-@chain_network
-@account_option
+@proposal_command
 def execute(proposal, network, account) -> None:
     """Execute the queued PROPOSAL once its timelock delay is over. Prints the state it left as JSON."""
     from ape import chain
 
     from joynet.chain.dao import ProposalState
-    from joynet.governance.proposals import existing_proposal
 
-    with governed(network, account) as (_, dao):
-        proposal_id = existing_proposal(dao, proposal)
+    with on_proposal(network, account, proposal) as (dao, proposal_id):
         if dao.state(proposal_id) is ProposalState.Queued:
             eta = dao.contract.proposalEta(proposal_id)
             left = eta - chain.pending_timestamp
@@ -167,16 +135,7 @@ def execute(proposal, network, account) -> None:
                 raise CommandError(f"timelock: {left} s left (ETA {_utc(eta)}, chain time)")
         with stderr.status("executing"):
             run(dao.execute(proposal_id))
-        click.echo(
-            json.dumps(
-                {
-                    "proposal": hex(proposal_id),
-                    "state": dao.state(proposal_id).name,
-                    "transaction": dao.last_receipt.txn_hash,
-                    "block": dao.last_receipt.block_number,
-                }
-            )
-        )
+        _sent(dao, proposal_id)
 
 
 @gov.command()
@@ -219,6 +178,14 @@ def _status(dao, proposal_id: int, pace: float) -> dict:
         "eta": eta,
         "eta_utc": _utc(eta) if eta else None,
     }
+
+
+def _sent(dao, proposal_id: int, **fields) -> None:
+    """Prints, as JSON, the proposal after the transaction just sent: its id, state and votes,
+    the transaction and its block, and the command's own ``fields``."""
+    receipt = dao.last_receipt
+    shown = {"proposal": hex(proposal_id), "state": dao.state(proposal_id).name, "votes": _votes(dao, proposal_id)}
+    click.echo(json.dumps({**shown, **fields, "transaction": receipt.txn_hash, "block": receipt.block_number}))
 
 
 def _votes(dao, proposal_id: int) -> dict[str, str]:

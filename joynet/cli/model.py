@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from joynet.cli.chain import connected
-from joynet.cli.options import chain_network, cid_version, store_api
+from joynet.cli.options import chain_account, chain_network, cid_version, store_api
 from joynet.cli.output import CommandError, file_progress, run
 from joynet.models.package import IPFS_SCHEME, load_model_metadata, publish_model
 from joynet.storage import open_store
@@ -63,7 +63,7 @@ def publish_builtin(api, cid_version) -> None:
     "--response-window", type=click.IntRange(0), default=0, help="seconds its nodes need at least (0: the network's)"
 )
 @chain_network
-@click.option("--account", help="the signing account: an Ape alias or test:N (default: $JOYNET_ACCOUNT)")
+@chain_account()
 def register(api, source, model_id, price, stream, response_window, network, account) -> None:
     """Register the model SOURCE (a metadata CID or ipfs:// URI, or a model directory, which is
     published first) on chain under MODEL_ID, with the weights commitment and the verification
@@ -104,7 +104,7 @@ def register(api, source, model_id, price, stream, response_window, network, acc
 @click.option("--price", metavar="JOY", help="the new price per request (0 only for a feeless model)")
 @click.option("--metadata", "source", help="new metadata: a CID or ipfs:// URI, or a model directory (published first)")
 @chain_network
-@click.option("--account", help="the model's owner: an Ape alias or test:N (default: $JOYNET_ACCOUNT)")
+@chain_account("the model's owner")
 def update(api, model_id, price, source, network, account) -> None:
     """Change what the owner of MODEL may change: its price and its metadata. The weights
     commitment and the verification policy stay those it was registered with (register a new
@@ -134,7 +134,7 @@ def update(api, model_id, price, source, network, account) -> None:
 @model.command()
 @click.argument("model_id", metavar="MODEL")
 @chain_network
-@click.option("--account", help="the model's owner: an Ape alias or test:N (default: $JOYNET_ACCOUNT)")
+@chain_account("the model's owner")
 def deactivate(model_id, network, account) -> None:
     """Withdraw MODEL from the marketplace for good: no new request is accepted, open ones
     still complete. Prints the model as it now stands, as JSON."""

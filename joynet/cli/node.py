@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from joynet.cli.chain import connected
-from joynet.cli.options import chain_network
+from joynet.cli.options import chain_account, chain_network
 from joynet.cli.output import CommandError
 
 
@@ -27,9 +27,7 @@ def node() -> None:
 @click.option("--model", "models", multiple=True, help="a model name to show by name (repeatable; others show as keys)")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 @chain_network
-@click.option(
-    "--account", help="the node's account when no ADDRESS is given: an Ape alias or test:N (default: $JOYNET_ACCOUNT)"
-)
+@chain_account("the node's account when no ADDRESS is given")
 def status(address, journal, models, as_json, network, account) -> None:
     """The node ADDRESS (default: the --account's): stake (bonded, unbonding), load and capacity, lease, missed deadlines,
     models, fees to withdraw and, with --journal, its jobs and fees withdrawn."""

@@ -11,7 +11,7 @@ import click
 
 from joynet.cli.chain import connected
 from joynet.cli.model import joy_to_wei
-from joynet.cli.options import chain_network, store_api
+from joynet.cli.options import chain_account, chain_network, deposit, settle_timeout, store_api
 from joynet.cli.output import CommandError, run, stderr
 
 
@@ -25,18 +25,10 @@ from joynet.cli.output import CommandError, run, stderr
     help="the input document (JSON) the model's inputSchema describes",
 )
 @click.option("--text", help='a text input: the document {"text": TEXT} (MiniLM, language models)')
-@click.option(
-    "--deposit", metavar="JOY", help="JOY to deposit into the account's balance first (the request pays from it)"
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(1),
-    default=300.0,
-    show_default=True,
-    help="seconds to wait for the request to settle (it stands on chain either way)",
-)
+@deposit("the account's")
+@settle_timeout("--timeout", 300.0, "the command gives up waiting (the request stands on chain)")
 @chain_network
-@click.option("--account", help="the paying account: an Ape alias or test:N (default: $JOYNET_ACCOUNT)")
+@chain_account("the paying account")
 def request(api, model_id, input_file, text, deposit, timeout, network, account) -> None:
     """Request an inference of MODEL on an input, paid from the account's deposited balance; wait
     until it settles, fetch the output from the store and check it against the chain. Prints
