@@ -44,6 +44,7 @@ from joynet.cli.model import model
 from joynet.cli.node import node
 from joynet.cli.output import CommandError, fail
 from joynet.cli.request import request
+from joynet.errors import JoyNetError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_code
     except click.Abort:
         return fail("interrupted")
-    except CommandError as error:
+    except (CommandError, JoyNetError) as error:  # the project's own errors are one line, wherever raised
         return fail(str(error))
     return 0
 

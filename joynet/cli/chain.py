@@ -28,8 +28,13 @@ def on_chain(network: str) -> Iterator:
         raise CommandError(
             f"no local chain answers at {_local_chain_url()}: start one (`make demo`, or anvil and `ape run deploy`)"
         )
+    active = networks.active_provider
+    if active is not None and active.is_connected and active.network_choice == network:
+        connection = contextlib.nullcontext()  # called from a process already on that chain (a test, a console)
+    else:
+        connection = networks.parse_network_choice(network)
     try:
-        with networks.parse_network_choice(network):
+        with connection:
             from ape import chain
 
             from joynet.chain.deployment_file import load_deployment
