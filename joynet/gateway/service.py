@@ -256,9 +256,7 @@ class InferenceService:
         """Checks the input (``check_input``) and that enough nodes serve the model, publishes
         the input and requests an inference of ``model`` on it, paid from the account's balance."""
         self.check_input(model, document)
-        serving = await self.chain(self.marketplace.read, self.marketplace.coordinator.eligibleNodes, model.key)
-        if serving < model.quorum:
-            raise self.no_capacity(model, serving)
+        await self.check_capacity(model)
         try:
             input_uri, commitment = await publish_input(self.store, document, zk=model.zk)
         except StoreError as error:
@@ -282,6 +280,12 @@ class InferenceService:
         except (OutputMismatchError, StoreError) as error:
             raise UnverifiedOutputError(str(error), receipt=receipt) from None
         return Settlement(model, result, output, receipt)
+
+    async def check_capacity(self, model: ExposedModel) -> None:
+        """NoCapacityError unless as many nodes as the model's quorum serve it now."""
+        serving = await self.chain(self.marketplace.read, self.marketplace.coordinator.eligibleNodes, model.key)
+        if serving < model.quorum:
+            raise self.no_capacity(model, serving)
 
     def no_capacity(self, model: ExposedModel, serving: int) -> NoCapacityError:
         return NoCapacityError(

@@ -162,7 +162,9 @@ def test_model_deactivate__owner__inactive_then_refused_again_and_for_requests(j
 # ---- request ----
 
 
-def test_request__no_deposit__says_to_deposit_and_sends_nothing(joynet, cli_digits, marketplace, requester, tmp_path):
+def test_request__no_deposit__says_to_deposit_and_sends_nothing(
+        joynet, cli_digits, marketplace, requester, register_node, operators, tmp_path):
+    register_node(operators[1], [model_key(DIGITS)])  # a node serves it: the balance is what is missing
     (tmp_path / "input.json").write_text(json.dumps({"pixels": [0] * 64}))
     before = marketplace.requestCount()
     refused(joynet("request", DIGITS, "--input", tmp_path / "input.json", "--account", "test:5"),
@@ -171,13 +173,13 @@ def test_request__no_deposit__says_to_deposit_and_sends_nothing(joynet, cli_digi
     assert marketplace.requestCount() == before
 
 
-def test_request__deposit_but_no_node_serving__deposited_and_nothing_requested(
+def test_request__no_node_serving__refused_before_depositing_or_requesting(
         joynet, cli_digits, marketplace, requester, tmp_path):
     (tmp_path / "input.json").write_text(json.dumps({"pixels": [0] * 64}))
     before = marketplace.requestCount()
     refused(joynet("request", DIGITS, "--input", tmp_path / "input.json", "--deposit", "3", "--account", "test:5"),
             "model 'cli-digits' needs 1 node(s) with room and 0 serve it now: nothing was sent")
-    assert marketplace.balances(requester) == 3 * JOY and marketplace.requestCount() == before
+    assert marketplace.balances(requester) == 0 and marketplace.requestCount() == before
 
 
 @pytest.mark.parametrize(
