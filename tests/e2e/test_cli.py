@@ -49,7 +49,8 @@ def store(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def cli_env(deployment, store, chain, tmp_path_factory, marketplace, coordinator, token, dao, timelock):
+def cli_env(deployment, store, chain, tmp_path_factory, marketplace, coordinator, token, dao, timelock,
+            alice, bob, carol, model_owner, requester, operators):
     """The environment of the commands (and of the agent): the deployment file, the store, the
     channel ledger; no account, store daemon or channel daemon from the outer environment. Names
     the session's contracts so that they are set up before any module snapshot."""
