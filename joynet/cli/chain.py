@@ -29,11 +29,11 @@ def on_chain(network: str) -> Iterator:
             f"no local chain answers at {_local_chain_url()}: start one (`make demo`, or anvil and `ape run deploy`)"
         )
     active = networks.active_provider
-    if active is not None and active.is_connected and active.network_choice == network:
-        connection = contextlib.nullcontext()  # called from a process already on that chain (a test, a console)
-    else:
-        connection = networks.parse_network_choice(network)
     try:
+        if active is not None and active.is_connected and active.network_choice == network:
+            connection = contextlib.nullcontext()  # called from a process already on that chain (a test, a console)
+        else:
+            connection = networks.parse_network_choice(network)
         with connection:
             from ape import chain
 
@@ -50,7 +50,8 @@ def on_chain(network: str) -> Iterator:
     except JoyNetError as error:
         raise CommandError(str(error)) from None
     except ApeException as error:
-        raise CommandError(f"{network}: {str(error).splitlines()[0]}") from None
+        first, *rest = str(error).splitlines() or [type(error).__name__]
+        raise CommandError(f"{network}: {first}" + (f" {', '.join(rest)}" if rest else "")) from None
 
 
 @contextlib.contextmanager

@@ -6,10 +6,13 @@ each refusal by its one-line message and exit status 1, before anything is sent.
 
 import asyncio
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import pytest
 from eth_utils import keccak
+from helpers import PROJECT_ROOT
 from helpers.edge_agents import EdgeAgent, agent_environment, events_of
 from helpers.model_directory import DESCRIPTION, write_model_directory
 
@@ -392,6 +395,20 @@ def test_gov__refused__one_line(joynet, voters, args, message):
 def test_commands__no_chain_running__say_to_start_one(joynet, monkeypatch, args):
     monkeypatch.setenv("APE_FOUNDRY_HOST", DISCARD)
     refused(joynet(*args), f"no local chain answers at {DISCARD}: start one")
+
+
+def test_commands__unknown_network__one_line_naming_it(joynet):
+    finished = joynet("gov", "status", "--network", "nowhere:local:foundry")
+    refused(finished, "nowhere:local:foundry: No ecosystem named 'nowhere'. Options: ")
+    assert "ethereum, " in finished.err
+
+
+def test_node_status__as_a_process__reads_the_deployment_and_prints_json(cli_env, register_node, operators):
+    operator = register_node(operators[2], [model_key(DIGITS)])
+    finished = subprocess.run([sys.executable, "-m", "joynet.cli", "node", "status", operator.address, "--json"],
+                              env=cli_env, capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120)
+    assert finished.returncode == 0, finished.stderr
+    assert json.loads(finished.stdout)["stake"] == 2_000 * JOY
 
 
 def test_commands__no_deployment_file__say_to_deploy(joynet, monkeypatch, tmp_path):
