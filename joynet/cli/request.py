@@ -4,6 +4,7 @@ checked output and its receipt. What it does on chain and in the store is the ga
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -107,8 +108,6 @@ async def _request(marketplace, api, model_id: str, document: dict, deposit_wei:
 
 async def _pay_from_balance(marketplace, model, deposit_wei: int) -> None:
     """Deposits ``deposit_wei`` first (if any); then the balance must cover the model's price."""
-    import asyncio
-
     from joynet.edge.edge_node import format_joy
 
     if deposit_wei:
