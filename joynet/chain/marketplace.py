@@ -222,6 +222,36 @@ class ModelMarketplace(SigningClient):
         await self._send(self.contract.registerModel, key, metadata, weights, price, policy, stream, salt)
         return key
 
+    async def update_price(self, model_id: str | bytes, price: int) -> Any:
+        """Changes the model's price (JOY wei; 0 only for a feeless model). Its owner only."""
+        self.owned_model(model_id)
+        return await self._send(self.contract.updatePrice, model_key(model_id), price)
+
+    async def update_metadata(self, model_id: str | bytes, metadata: str) -> Any:
+        """Points the model at new metadata (an ipfs:// URI). Its owner only; the weights
+        commitment and the verification policy stay those it was registered with."""
+        if not metadata.startswith("ipfs://") or len(metadata) <= len("ipfs://"):
+            raise MarketplaceError(f"metadata must be an ipfs:// URI, got {metadata!r}")
+        self.owned_model(model_id)
+        return await self._send(self.contract.updateMetadata, model_key(model_id), metadata)
+
+    async def deactivate_model(self, model_id: str | bytes) -> Any:
+        """Withdraws the model from the marketplace for good (open requests still complete). Its
+        owner only."""
+        if not self.owned_model(model_id).active:
+            raise MarketplaceError(f"model {model_id!r} is already deactivated")
+        return await self._send(self.contract.deactivateModel, model_key(model_id))
+
+    def owned_model(self, model_id: str | bytes):
+        """The registered model, if this client's account owns it; MarketplaceError otherwise
+        (checked before anything is sent: the contract would refuse anyone else)."""
+        model = self.get_model(model_id)
+        if model.owner != self._sender():
+            raise MarketplaceError(
+                f"model {model_id!r} belongs to {model.owner}, not to {self._sender()}: sign with its owner's account"
+            )
+        return model
+
     def get_model(self, model_id: str | bytes):
         model = self.read(self.contract.getModel, model_key(model_id))
         if model.owner == ZERO_ADDRESS:

@@ -16,10 +16,11 @@ DEFAULT_LOCAL_CHAIN = "http://127.0.0.1:8545"
 
 
 @contextlib.contextmanager
-def connected(network: str, account: str | None) -> Iterator:
-    """A ``ModelMarketplace`` of the deployment on ``network`` that signs with ``account``
-    (default ``$JOYNET_ACCOUNT``). On the local network a chain must already be running: Ape would
-    otherwise start an empty one of its own, where nothing is deployed."""
+def on_chain(network: str) -> Iterator:
+    """The deployment on ``network``, connected, once its marketplace is found where its file
+    says. On the local network a chain must already be running: Ape would otherwise start an
+    empty one of its own, where nothing is deployed. The project's errors and Ape's become
+    CommandErrors (one line)."""
     from ape import networks
     from ape.exceptions import ApeException
 
@@ -27,13 +28,16 @@ def connected(network: str, account: str | None) -> Iterator:
         raise CommandError(
             f"no local chain answers at {_local_chain_url()}: start one (`make demo`, or anvil and `ape run deploy`)"
         )
+    active = networks.active_provider
     try:
-        with networks.parse_network_choice(network):
+        if active is not None and active.is_connected and active.network_choice == network:
+            connection = contextlib.nullcontext()  # called from a process already on that chain (a test, a console)
+        else:
+            connection = networks.parse_network_choice(network)
+        with connection:
             from ape import chain
 
-            from joynet.chain.accounts import signing_account
             from joynet.chain.deployment_file import load_deployment
-            from joynet.chain.marketplace import ModelMarketplace
 
             deployment = load_deployment()
             address = deployment.address("ModelMarketplace")
@@ -42,12 +46,36 @@ def connected(network: str, account: str | None) -> Iterator:
                     f"{deployment.path} names a marketplace at {address}, but chain {chain.chain_id} has no "
                     "contract there: deploy again (`ape run deploy`)"
                 )
-            marketplace = ModelMarketplace(contract_address=address, account=signing_account(account))
-            yield marketplace
+            yield deployment
     except JoyNetError as error:
         raise CommandError(str(error)) from None
     except ApeException as error:
-        raise CommandError(f"{network}: {str(error).splitlines()[0]}") from None
+        first, *rest = str(error).splitlines() or [type(error).__name__]
+        raise CommandError(f"{network}: {first}" + (f" {', '.join(rest)}" if rest else "")) from None
+
+
+@contextlib.contextmanager
+def connected(network: str, account: str | None, needs_account: bool = True) -> Iterator:
+    """A ``ModelMarketplace`` of the deployment on ``network`` (see ``on_chain``) that signs
+    with ``account`` (default ``$JOYNET_ACCOUNT``); for reads only (``needs_account`` False)
+    without an account unless one is named."""
+    with on_chain(network) as deployment:
+        from joynet.chain.accounts import signing_account
+        from joynet.chain.marketplace import ModelMarketplace
+
+        signer = signing_account(account) if needs_account or account else None
+        yield ModelMarketplace(contract_address=deployment.address("ModelMarketplace"), account=signer)
+
+
+@contextlib.contextmanager
+def governed(network: str, account: str | None, needs_account: bool = True) -> Iterator:
+    """The deployment on ``network`` (see ``on_chain``) and a ``ModelGovernanceDAO`` client of
+    its governor, signing with ``account`` (default ``$JOYNET_ACCOUNT``) unless ``needs_account``
+    is False."""
+    with on_chain(network):
+        from joynet.governance.proposals import dao_client
+
+        yield dao_client(account, needs_account)
 
 
 def _local_chain_url() -> str:

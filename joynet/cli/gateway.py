@@ -10,7 +10,7 @@ import click
 
 from joynet.cli.chain import connected
 from joynet.cli.model import joy_to_wei
-from joynet.cli.options import chain_network, store_api
+from joynet.cli.options import chain_account, chain_network, deposit, settle_timeout, store_api
 from joynet.cli.output import CommandError, run, stderr
 from joynet.errors import JoyNetError
 
@@ -31,16 +31,10 @@ from joynet.errors import JoyNetError
     type=click.Path(dir_okay=False, path_type=Path),
     help="the SQLite file that keeps what each key spent across restarts (default: KEYS' stem + -spending.sqlite3)",
 )
-@click.option("--deposit", metavar="JOY", help="JOY to deposit into the gateway's balance first (it pays from it)")
-@click.option(
-    "--settle-timeout",
-    type=click.FloatRange(1),
-    default=120.0,
-    show_default=True,
-    help="seconds a request may take to close before the answer is a 504",
-)
+@deposit("the gateway's")
+@settle_timeout("--settle-timeout", 120.0, "the answer is a 504")
 @chain_network
-@click.option("--account", help="the gateway's paying account: an Ape alias or test:N (default: $JOYNET_ACCOUNT)")
+@chain_account("the gateway's paying account")
 def gateway(api, host, port, models, keys, spending, deposit, settle_timeout, network, account) -> None:
     """Serve OpenAI's API (models, embeddings, chat completions) over the marketplace: every
     request is paid from the account's deposited balance and answered once settled on chain,

@@ -1,4 +1,5 @@
-"""``joynet model``: publish a model package to the store, register it on chain."""
+"""``joynet model``: publish a model package to the store, register it on chain, change its price or
+metadata, deactivate it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import click
 
 from joynet.cli.chain import connected
-from joynet.cli.options import chain_network, cid_version, store_api
+from joynet.cli.options import chain_account, chain_network, cid_version, store_api
 from joynet.cli.output import CommandError, file_progress, run
 from joynet.models.package import IPFS_SCHEME, load_model_metadata, publish_model
 from joynet.storage import open_store
@@ -20,7 +21,7 @@ MAX_PRICE_WEI = (1 << 96) - 1  # the marketplace keeps prices as uint96
 
 @click.group()
 def model() -> None:
-    """Model packages: publish them to the store and register them on chain."""
+    """Model packages: publish them to the store, register them on chain, update or withdraw them."""
 
 
 @model.command()
@@ -62,7 +63,7 @@ def publish_builtin(api, cid_version) -> None:
     "--response-window", type=click.IntRange(0), default=0, help="seconds its nodes need at least (0: the network's)"
 )
 @chain_network
-@click.option("--account", help="the signing account: an Ape alias or test:N (default: $JOYNET_ACCOUNT)")
+@chain_account()
 def register(api, source, model_id, price, stream, response_window, network, account) -> None:
     """Register the model SOURCE (a metadata CID or ipfs:// URI, or a model directory, which is
     published first) on chain under MODEL_ID, with the weights commitment and the verification
@@ -95,6 +96,68 @@ def register(api, source, model_id, price, stream, response_window, network, acc
             "block": marketplace.last_receipt.block_number,
         }
     click.echo(json.dumps(registration))
+
+
+@model.command()
+@store_api
+@click.argument("model_id", metavar="MODEL")
+@click.option("--price", metavar="JOY", help="the new price per request (0 only for a feeless model)")
+@click.option("--metadata", "source", help="new metadata: a CID or ipfs:// URI, or a model directory (published first)")
+@chain_network
+@chain_account("the model's owner")
+def update(api, model_id, price, source, network, account) -> None:
+    """Change what the owner of MODEL may change: its price and its metadata. The weights
+    commitment and the verification policy stay those it was registered with (register a new
+    model to change them). Prints the model as it now stands, as JSON."""
+    if price is None and source is None:
+        raise CommandError("nothing to update: give --price JOY and/or --metadata SOURCE")
+    price_wei = joy_to_wei(price, "--price") if price is not None else None
+    with connected(network, account) as marketplace:
+        registered = marketplace.owned_model(model_id)  # refused before anything is published or sent
+        transactions = []
+        if source is not None:
+            cid, metadata = run(_metadata_of(api, source))
+            weights = "0x" + bytes(registered.weightsCommitment).hex()
+            if str(metadata["weightsCommitment"]).lower() != weights:
+                raise CommandError(
+                    f"the new metadata's weightsCommitment {metadata['weightsCommitment']} is not the registered "
+                    f"{weights}: nodes would refuse its weights; register it as a new model instead"
+                )
+            run(marketplace.update_metadata(model_id, IPFS_SCHEME + cid))
+            transactions.append(marketplace.last_receipt.txn_hash)
+        if price_wei is not None:
+            run(marketplace.update_price(model_id, price_wei))
+            transactions.append(marketplace.last_receipt.txn_hash)
+        click.echo(json.dumps({**_model_json(marketplace, model_id), "transactions": transactions}))
+
+
+@model.command()
+@click.argument("model_id", metavar="MODEL")
+@chain_network
+@chain_account("the model's owner")
+def deactivate(model_id, network, account) -> None:
+    """Withdraw MODEL from the marketplace for good: no new request is accepted, open ones
+    still complete. Prints the model as it now stands, as JSON."""
+    with connected(network, account) as marketplace:
+        run(marketplace.deactivate_model(model_id))
+        click.echo(
+            json.dumps({**_model_json(marketplace, model_id), "transactions": [marketplace.last_receipt.txn_hash]})
+        )
+
+
+def _model_json(marketplace, model_id: str) -> dict:
+    """The registered model as JSON: its key, owner, price (wei), metadata URI and whether active."""
+    from joynet.chain.marketplace import model_key
+
+    entry = marketplace.get_model(model_id)
+    return {
+        "modelId": model_id,
+        "key": "0x" + model_key(model_id).hex(),
+        "owner": entry.owner,
+        "price": str(entry.price),
+        "metadataURI": entry.metadataURI,
+        "active": bool(entry.active),
+    }
 
 
 async def _metadata_of(api: str | None, source: str) -> tuple[str, dict]:

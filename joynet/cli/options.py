@@ -25,3 +25,24 @@ chain_network = click.option(
     show_default="$JOYNET_NETWORK, else ethereum:local:foundry",
     help="the Ape network choice of the chain",
 )
+
+
+def chain_account(role: str = "the signing account"):
+    """``--account``: who signs (``role``), as every command on chain names it."""
+    return click.option("--account", help=f"{role}: an Ape alias or test:N (default: $JOYNET_ACCOUNT)")
+
+
+def deposit(whose: str):
+    """``--deposit JOY``: moved into ``whose`` balance on the marketplace first, to pay from."""
+    return click.option("--deposit", metavar="JOY", help=f"JOY to deposit into {whose} balance first (it pays from it)")
+
+
+def settle_timeout(name: str, default: float, after: str):
+    """``name``: how long a request may take to settle; ``after``: what happens then."""
+    return click.option(
+        name,
+        type=click.FloatRange(1),
+        default=default,
+        show_default=True,
+        help=f"seconds a request may take to settle before {after}",
+    )

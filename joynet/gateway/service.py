@@ -141,6 +141,15 @@ class ExposedModel:
 
 
 @dataclass
+class Submitted:
+    """A request just made: its id and its published input."""
+
+    request_id: int
+    input_uri: str
+    input_commitment: bytes
+
+
+@dataclass
 class Settlement:
     """A request answered with an output that checked out: the output and its receipt.
     ``request_id``: the request's id on chain, or a feeless request's message id on its channel."""
@@ -269,25 +278,42 @@ class InferenceService:
         self.check_input(model, document)
         if model.feeless:
             await self.check_capacity(model)
-            return await self._ask_channel(model, document)
+            return await self.ask_channel(model, document)
         ledger.reserve(key, model.price)  # refused (402) before anything is read, published or sent
         charged: bool | None = False  # None: the request was made and may still be charged
         try:
-            await self.check_capacity(model)
-            try:
-                input_uri, commitment = await publish_input(self.store, document, zk=model.zk)
-            except StoreError as error:
-                raise GatewayError(f"the input cannot be published to the store: {error}") from None
-            request_id = await self._request(model, input_uri, commitment)
+            submitted = await self.submit(model, document)
             charged = None
-            result = await self._closed(request_id, model)
+            result = await self.closed(submitted.request_id, model)
             charged = result.status is RequestStatus.Settled
         finally:
             if charged is not None:
                 ledger.settle(key, model.price, charged)
-        receipt = await self.receipt(result, model, input_uri=input_uri, input_commitment=commitment)
+        return await self.settlement(model, result, submitted)
+
+    async def submit(self, model: ExposedModel, document: dict) -> Submitted:
+        """Checks the input (``check_input``) and that enough nodes serve the model, publishes
+        the input and requests an inference of ``model`` on it, paid from the account's balance."""
+        self.check_input(model, document)
+        await self.check_capacity(model)
+        try:
+            input_uri, commitment = await publish_input(self.store, document, zk=model.zk)
+        except StoreError as error:
+            raise GatewayError(f"the input cannot be published to the store: {error}") from None
+        request_id = await self._request(model, input_uri, commitment)
+        return Submitted(request_id, input_uri, commitment)
+
+    async def settlement(self, model: ExposedModel, result: InferenceResult, submitted: Submitted) -> Settlement:
+        """The closed request's output, fetched from the store and checked against the chain
+        (``fetch_output``), with its receipt; RefundedError for a refunded request,
+        UnverifiedOutputError for an output that does not check out (each with the receipt)."""
+        receipt = await self.receipt(
+            result, model, input_uri=submitted.input_uri, input_commitment=submitted.input_commitment
+        )
         if result.status is RequestStatus.Refunded:
-            raise RefundedError(f"request {request_id} was refunded on chain: {result.refund_reason}", receipt=receipt)
+            raise RefundedError(
+                f"request {result.request_id} was refunded on chain: {result.refund_reason}", receipt=receipt
+            )
         try:
             output = await fetch_output(self.store, result, framework=model.framework)
         except (OutputMismatchError, StoreError) as error:
@@ -335,13 +361,22 @@ class InferenceService:
         except JoyNetError as error:  # a transaction left pending or reverted by another's: nothing settled
             raise GatewayError(f"the request for model {model.name!r} did not go through: {error}") from None
 
-    async def _closed(self, request_id: int, model: ExposedModel) -> InferenceResult:
-        """The request's outcome once it is settled or refunded (polled on a worker thread)."""
+    async def closed(
+        self, request_id: int, model: ExposedModel, on_assigned: Callable[[list[str]], None] | None = None
+    ) -> InferenceResult:
+        """The request's outcome once it is settled or refunded (polled on a worker thread).
+        ``on_assigned``: called once with the request's nodes when they are assigned while it is
+        still open (a single-node request is usually assigned and settled by one transaction)."""
         deadline = time.monotonic() + self.settings.settle_timeout
         while True:
             status = await self.chain(self.marketplace.status, request_id, bounded=False)
             if status is not RequestStatus.Open:
                 return await self.chain(self.marketplace.outcome, request_id, bounded=False)
+            if on_assigned is not None:
+                open_now = await self.chain(self.marketplace.outcome, request_id, bounded=False)
+                if open_now.nodes:
+                    on_assigned(open_now.nodes)
+                    on_assigned = None
             if time.monotonic() > deadline:
                 open_result = InferenceResult(request_id, status)
                 raise SettlementTimeoutError(
@@ -364,7 +399,7 @@ class InferenceService:
             self._channel = IOTAInferenceHandler(wallet_seed=seed)
         return self._channel
 
-    async def _ask_channel(self, model: ExposedModel, document: dict) -> Settlement:
+    async def ask_channel(self, model: ExposedModel, document: dict) -> Settlement:
         """Asks a feeless model over its owner's channel and returns the answer once it checks
         out: signed by the key the chain binds to the node it names, with an output that commits
         to what it says (and, for a ZK model, a Groth16 proof snarkjs accepts here)."""

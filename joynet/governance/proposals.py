@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +87,75 @@ def parse_call(text: str, deployment, directory: ContractDirectory) -> EncodedCa
     return EncodedCall(contract, function, converted, deployment.address(contract), calldata)
 
 
+SIGNATURE_PATTERN = re.compile(r"^\s*(\w+)\s*\(([\w\[\],\s]*)\)\s*$")
+
+
+def signature_call(target: str, signature: str, args: Sequence[str], deployment) -> EncodedCall:
+    """A call given as a target (a contract of the deployment by name, or an address), a function
+    signature ``name(type,...)`` and its arguments as text (numbers, 0x-hex, true/false, strings;
+    lists as ``[1,2]``); a readable GovernanceError for a bad signature or argument."""
+    match = SIGNATURE_PATTERN.match(signature)
+    if not match:
+        raise GovernanceError(
+            f"cannot read signature {signature!r}: write it as name(type,...), e.g. setFeeShares(uint16,uint16,uint16)"
+        )
+    function, raw_types = match.groups()
+    types = [abi_type.strip() for abi_type in raw_types.split(",") if abi_type.strip()]
+    if len(args) != len(types):
+        raise GovernanceError(f"{signature} takes {len(types)} argument(s), got {len(args)}")
+    where = f"{function}"
+    values = [
+        _convert(_literal(text, abi_type), abi_type, f"{where} argument {index}")
+        for index, (text, abi_type) in enumerate(zip(args, types, strict=True))
+    ]
+    canonical = f"{function}({','.join(types)})"
+    try:
+        calldata = function_signature_to_4byte_selector(canonical) + abi_encode(types, values)
+    except Exception as error:  # eth_abi raises several kinds for a type it does not know
+        raise GovernanceError(f"cannot encode {canonical}: {error}") from None
+    name, address = _target(target, deployment)
+    return EncodedCall(name, function, {f"arg{index}": value for index, value in enumerate(values)}, address, calldata)
+
+
+def raw_call(target: str, calldata: str, deployment) -> EncodedCall:
+    """A call given as a target (a contract of the deployment by name, or an address) and its
+    encoded calldata (0x-hex: the selector and the ABI-encoded arguments)."""
+    try:
+        data = bytes.fromhex(calldata.removeprefix("0x"))
+    except ValueError:
+        raise GovernanceError(f"--calldata {calldata!r} is not 0x-hex") from None
+    if len(data) < 4:
+        raise GovernanceError(f"--calldata {calldata!r} has no 4-byte function selector")
+    name, address = _target(target, deployment)
+    return EncodedCall(name, f"0x{data[:4].hex()}", {}, address, data)
+
+
+def _target(target: str, deployment) -> tuple[str, str]:
+    """(the deployment's name of the contract, or its address; its address) of ``target``."""
+    if target in deployment.contracts:
+        return target, deployment.address(target)
+    if not is_address(target):
+        raise GovernanceError(
+            f"target {target!r} is neither an address nor a contract of the deployment "
+            f"({', '.join(sorted(deployment.contracts))})"
+        )
+    address = to_checksum_address(target)
+    names = [name for name, known in deployment.contracts.items() if known == address]
+    return (names[0] if names else address), address
+
+
+def _literal(text: str, abi_type: str) -> Any:
+    """A command-line argument as ``parse_call`` reads one (hex stays text), strings as given."""
+    if abi_type == "string":
+        return text
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        return ast.literal_eval(HEX_TOKEN.sub(r"'\1'", text))
+    except (ValueError, SyntaxError):
+        return text
+
+
 def _convert(value: Any, abi_type: str, where: str) -> Any:
     if abi_type.endswith("[]"):
         if not isinstance(value, (list, tuple)):
@@ -147,13 +217,16 @@ def dry_run(call: EncodedCall, timelock: str, governor: str, directory: Contract
 def checked_calls(texts, deployment, directory: ContractDirectory, governor: str) -> list[EncodedCall]:
     """Each ``Contract.function(arg, ...)`` text parsed (``parse_call``) and dry-run as the
     deployment's timelock; raises CallWouldRevert for the first call that would revert."""
+    return check_calls([parse_call(text, deployment, directory) for text in texts], deployment, directory, governor)
+
+
+def check_calls(calls: list[EncodedCall], deployment, directory: ContractDirectory, governor: str) -> list[EncodedCall]:
+    """``calls``, once each passes its dry run as the deployment's timelock; raises
+    CallWouldRevert for the first call that would revert."""
     timelock = deployment.address("TimelockController")
-    calls = []
-    for text in texts:
-        call = parse_call(text, deployment, directory)
+    for call in calls:
         if (revert := dry_run(call, timelock, governor, directory)) is not None:
             raise CallWouldRevert(f"{call} would revert when the timelock executes it: {revert}")
-        calls.append(call)
     return calls
 
 
@@ -171,6 +244,8 @@ def _decode_error(data: Any, contract: str, directory: ContractDirectory) -> str
     from eth_abi import decode as abi_decode
 
     raw = bytes.fromhex(data[2:]) if isinstance(data, str) else bytes(data)
+    if contract not in directory.names:  # a target outside the deployment: its errors are unknown
+        return f"custom error 0x{raw[:4].hex()}"
     for error in directory.contract_type(contract).errors:
         if function_signature_to_4byte_selector(error.selector) == raw[:4]:
             values = abi_decode([arg.canonical_type for arg in error.inputs], raw[4:])
