@@ -82,7 +82,7 @@ def test_create_model_channel__iota_transport_without_node__iota_node_unavailabl
 
     handler = IOTAInferenceHandler(wallet_seed=MNEMONIC, transport=IOTATransport())
     with pytest.raises(IOTANodeUnavailable):
-        asyncio.run(handler.create_model_channel("mymodel"))
+        asyncio.run(handler.create_model_channel("mymodel", private=True))
 
 
 def test_iota_transport__env_node_url__picked_up(monkeypatch):
