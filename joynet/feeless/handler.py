@@ -1,9 +1,10 @@
 """``IOTAInferenceHandler``: feeless requests and responses over a JoyNet channel.
 
-The original design's API over our Streams-style channel. A model's node (the channel's author)
-creates the model channel; a requester subscribes, is admitted by the author's next keyload,
-then posts requests; the node reads them and posts responses. On a private channel (the default)
-requests and responses travel as masked payloads that only admitted participants can read.
+The original design's API over our Streams-style channel. By default a model's channel is its
+owner's open one, which the network's nodes serve (below). On a private channel
+(``create_model_channel(name, private=True)``) a model's node is the channel's author: a requester
+subscribes, is admitted by the author's next keyload, then posts requests; the node reads them
+and posts responses, as masked payloads that only admitted participants can read.
 
 The handler only carries messages: running the model is the edge node's job.
 Payloads are JSON: ``{"kind": "request", "model_id", "input"}`` and
