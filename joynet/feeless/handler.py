@@ -332,7 +332,9 @@ class IOTAInferenceHandler:
 
     def is_author(self, channel_id: str | bytes) -> bool:
         """Whether this identity announced the channel (its author needs no subscription)."""
-        return self._session(channel_id).channel.is_author
+        session = self._session(channel_id)
+        self._pump(session)
+        return session.channel.is_author
 
     def is_open(self, channel_id: str | bytes) -> bool:
         """Whether the channel is open (any subscriber posts; the network's nodes serve it)."""

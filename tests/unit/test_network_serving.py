@@ -436,7 +436,8 @@ def test_requester__no_node_serves_yet__waits_for_a_bound_node_before_it_posts(l
         channel_id = await owner.create_model_channel("served")  # the owner's channel: open by default
         for handler in (node, outsider, requester):
             await handler.subscribe(channel_id)
-        assert requester.is_open(channel_id)
+        assert requester.is_open(channel_id) and not requester.is_author(channel_id)
+        assert IOTAInferenceHandler(wallet_seed=seed(1), transport=ledger).is_author(channel_id)  # the owner, again
         # a key the chain does not bind, vouching for the bound node, serves nothing
         await outsider.post_claim(channel_id, ChannelClaim(NODE_KEY, MODEL_ID, NODES[0], CHAIN_ID, VALIDATOR))
         with pytest.raises(TimeoutError, match="no node serves channel"):
