@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from helpers import PROJECT_ROOT
@@ -75,6 +76,31 @@ def finished(example, timeout):
     return out
 
 
+def test_design_governance_example__as_the_chain_moves_on__hands_the_marketplace_to_the_new_governance(
+        chain, deployment, marketplace, token, timelock, alice, accounts, tmp_path):
+    token.invoke_transaction("delegate", alice, sender=alice)  # the proposer's JOY counts from its proposal on
+    new_governance = accounts[6].address
+    example = start_example("governance_handover", ape_env(
+        chain, tmp_path, POLYGON_SUPERNET_RPC=chain.provider.uri, MODEL_MARKETPLACE_ADDRESS=marketplace.address,
+        MODEL_GOVERNANCE_DAO_ADDRESS=deployment.address("ModelGovernanceDAO"), NEW_GOVERNANCE_ADDRESS=new_governance,
+        JOYNET_ACCOUNT=f"test:{[a.address for a in accounts].index(alice.address)}"))
+    try:
+        deadline = time.monotonic() + 120
+        while example.poll() is None and time.monotonic() < deadline:
+            # A block every 0.1 s, each 15 s of chain time later: the voting delay and period
+            # pass in a few seconds, the timelock's minute in about one.
+            chain.provider.make_request("evm_increaseTime", [15])
+            chain.provider.make_request("evm_mine", [])
+            time.sleep(0.1)
+        out = finished(example, 10)
+    finally:
+        if example.poll() is None:
+            example.kill()
+    assert re.search(r"proposed 0x[0-9a-f]+\nvoted for\nqueued: executable from \d+\n", out), out
+    assert f"executed: the marketplace's governance is now {new_governance}" in out
+    assert marketplace.owner() == new_governance and timelock.address != new_governance
+
+
 @pytest.fixture(scope="module")
 def text_model(tmp_path_factory):
     """all-MiniLM-L6-v2 published to a store of its own: (store directory, metadata CID)."""
@@ -94,55 +120,32 @@ def test_design_feeless_example__an_edge_agent_serves_mymodel__prints_the_local_
         POLYGON_SUPERNET_RPC=chain.provider.uri, MODEL_MARKETPLACE_ADDRESS=marketplace.address,
         JOYNET_ACCOUNT="test:4", MODEL_METADATA_CID=cid, JOYNET_MODEL_CACHE=str(tmp_path / "requester")))
     agent = EdgeAgent.in_workdir(AGENT_ACCOUNT, tmp_path, ape_env(chain, tmp_path, **common), ["mymodel"])
-    try:
-        # The operator starts serving once the owner registered the model; the example's request
-        # waits for a serving node.
-        wait_for(lambda: example.poll() is not None or marketplace.getModel(model_key("mymodel")).owner != ZERO_ADDRESS,
-                 120, "mymodel to be registered")
-        agent.start()
-        out = finished(example, 180)
-    finally:
-        if example.poll() is None:
-            example.kill()
-        if agent.running():
-            agent.stop()
-    assert "registered mymodel at price 0 on stream 0x" in out
-    assert marketplace.isFeeless(model_key("mymodel"))
-    assert "serving feeless mymodel" in agent.log(), agent.log()
-    printed = json.loads(out.strip().splitlines()[-1])
 
-    async def locally():
+    async def run_locally():
         node = InferenceNode(store=EmbeddedStore(store_dir), cache_dir=tmp_path / "local")
         try:
             return await node.execute_inference(f"ipfs://{cid}", {"text": "Hello world"})
         finally:
             await node.close()
 
-    local = asyncio.run(locally())
+    with ThreadPoolExecutor(1) as local_run:  # the reference embedding, on the core the agent leaves free
+        local = local_run.submit(asyncio.run, run_locally())
+        try:
+            # The operator starts serving once the owner registered the model; the example's
+            # request waits for a serving node.
+            wait_for(lambda: example.poll() is not None
+                     or marketplace.getModel(model_key("mymodel")).owner != ZERO_ADDRESS, 120, "mymodel's registration")
+            agent.start()
+            out = finished(example, 180)
+        finally:
+            if example.poll() is None:
+                example.kill()
+            if agent.running():
+                agent.stop()
+        local = local.result()
+    assert "registered mymodel at price 0 on stream 0x" in out
+    assert marketplace.isFeeless(model_key("mymodel"))
+    assert "serving feeless mymodel" in agent.log(), agent.log()
+    printed = json.loads(out.strip().splitlines()[-1])
     assert printed == local.output and len(printed["embedding"]) == 384
     assert f"output commitment {local.output_commitment_hex}" in out
-
-
-def test_design_governance_example__as_the_chain_moves_on__hands_the_marketplace_to_the_new_governance(
-        chain, deployment, marketplace, token, timelock, alice, accounts, tmp_path):
-    token.invoke_transaction("delegate", alice, sender=alice)  # the proposer's JOY counts from its proposal on
-    new_governance = accounts[6].address
-    example = start_example("governance_handover", ape_env(
-        chain, tmp_path, POLYGON_SUPERNET_RPC=chain.provider.uri, MODEL_MARKETPLACE_ADDRESS=marketplace.address,
-        MODEL_GOVERNANCE_DAO_ADDRESS=deployment.address("ModelGovernanceDAO"), NEW_GOVERNANCE_ADDRESS=new_governance,
-        JOYNET_ACCOUNT=f"test:{[a.address for a in accounts].index(alice.address)}"))
-    try:
-        deadline = time.monotonic() + 120
-        while example.poll() is None and time.monotonic() < deadline:
-            # A block every 0.2 s, each 10 s of chain time later: the voting delay and period
-            # pass in a few seconds, the timelock's minute in about one.
-            chain.provider.make_request("evm_increaseTime", [10])
-            chain.provider.make_request("evm_mine", [])
-            time.sleep(0.2)
-        out = finished(example, 10)
-    finally:
-        if example.poll() is None:
-            example.kill()
-    assert re.search(r"proposed 0x[0-9a-f]+\nvoted for\nqueued: executable from \d+\n", out), out
-    assert f"executed: the marketplace's governance is now {new_governance}" in out
-    assert marketplace.owner() == new_governance and timelock.address != new_governance
