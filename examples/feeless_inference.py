@@ -59,7 +59,7 @@ async def main(account_spec: str) -> None:
     # 2. The edge node opens the model's channel; its id is the model's IOTA stream id.
     model_name = f"digits-feeless-{int(time.time())}"
     node_channel = IOTAInferenceHandler(node_url=iota_node_url, wallet_seed=NODE_WALLET)
-    channel_id = await node_channel.create_model_channel(model_name)
+    channel_id = await node_channel.create_model_channel(model_name, private=True)
     print(f"channel {channel_id} announced by node key {node_channel.public_key}")
 
     # 3. Register the model at price 0 with its stream, and link the stream for the bridgers.

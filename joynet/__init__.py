@@ -8,7 +8,7 @@ Importing this package does not import Ape; each client does when it is used.
 from joynet.chain.dao import GovernanceError, ModelGovernanceDAO, ProposalState, VoteType
 from joynet.chain.deploy import JOY
 from joynet.chain.deployment_file import Deployment, DeploymentError, load_deployment
-from joynet.chain.errors import TransactionRefusedError
+from joynet.chain.errors import ProposalStateError, TimelockNotReadyError, TransactionRefusedError
 from joynet.chain.marketplace import InferenceResult, MarketplaceError, ModelMarketplace, RequestStatus, model_key
 from joynet.edge import EdgeNode, InferenceNode, InferenceOutput
 from joynet.errors import JoyNetError
@@ -61,6 +61,8 @@ __all__ = [
     "RequestStatus",
     "ModelGovernanceDAO",
     "ProposalState",
+    "ProposalStateError",
+    "TimelockNotReadyError",
     "StoreError",
     "VoteType",
     "QuantizedMLP",

@@ -1,4 +1,5 @@
-"""Which Ape account signs: ``test:N`` (Ape's test account N, local chains only) or the alias of
+"""Which Ape account signs: ``test:N`` (Ape's test account N, local chains only: Ape's local
+network, or a development chain such as anvil reached by its URL) or the alias of
 an account Ape keeps (``ape accounts import``), named by an option or by ``$JOYNET_ACCOUNT``.
 The scripts (``--account``) and the clients (``ModelMarketplace``, ``ModelGovernanceDAO``
 created without ``account=``) resolve it the same way."""
@@ -8,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from joynet.chain.constants import is_local_chain
 from joynet.chain.errors import AccountError
 
 ACCOUNT_ENV = "JOYNET_ACCOUNT"
@@ -40,7 +42,7 @@ def named_account(spec: str) -> Any:
 
     if spec.startswith("test:"):
         index = spec.removeprefix("test:")
-        if not networks.provider.network.is_local:
+        if not (networks.provider.network.is_local or is_local_chain(networks.provider.chain_id)):
             raise AccountError(f"{spec!r}: test accounts exist only on local chains")
         if not index.isdigit() or int(index) >= len(accounts.test_accounts):
             raise AccountError(f"{spec!r}: there are {len(accounts.test_accounts)} test accounts (test:0 ...)")

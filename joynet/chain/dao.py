@@ -2,24 +2,37 @@
 
     dao = ModelGovernanceDAO(account=voter)             # address from deployments/<network>.json
     proposal_id = await dao.propose(targets=[...], values=[0], calldata=[...], description="...")
+    await dao.wait_for_state(proposal_id, ProposalState.Active)     # the voting delay
     await dao.castVote(proposal_id, True)               # True: for, False: against, or a VoteType
+    await dao.wait_for_state(proposal_id, ProposalState.Succeeded)  # the voting period
     await dao.queue(proposal_id)                        # after the vote succeeded
-    await dao.execute(proposal_id)                      # after the timelock delay
+    await dao.wait_for_eta(proposal_id)                 # the timelock's delay
+    await dao.execute(proposal_id)                      # by id: the governor keeps the actions
     dao.state(proposal_id)                              # ProposalState.Executed
 
+Without ``account=`` the client signs with the account ``$JOYNET_ACCOUNT`` names. One call may be
+given as itself (``calldata=<bytes>``) or as lists of one. A vote, queue or execution the
+proposal's state does not allow raises ``ProposalStateError`` saying what it waits for, an early
+execution ``TimelockNotReadyError`` ("timelock: 42 s left (ETA ...)"), and nothing is sent.
 It talks to the chain through Ape (the connected provider and an Ape account). Transactions run
 in a worker thread so that an agent's event loop keeps serving while one is mined.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from joynet.chain.deployment_file import load_deployment
-from joynet.chain.errors import GovernanceError
+from joynet.chain.errors import GovernanceError, ProposalStateError, TimelockNotReadyError
 from joynet.chain.signing import SigningClient
+
+# How often the waits (``wait_for_state``, ``wait_for_eta``) read the chain.
+WAIT_POLL_SECONDS = 0.5
 
 
 class ProposalState(enum.IntEnum):
@@ -47,6 +60,31 @@ def _support(vote: bool | int | VoteType) -> VoteType:
     if isinstance(vote, bool):
         return VoteType.For if vote else VoteType.Against
     return VoteType(int(vote))
+
+
+Actions = tuple[list[str], list[int], list[bytes]]
+
+
+def proposal_actions(
+    targets: Sequence[str] | str, values: Sequence[int] | int, calldata: Sequence[bytes | str] | bytes | str
+) -> Actions:
+    """A proposal's (targets, values, calldatas) as the Governor takes them: one call may be given
+    as itself (a target, a value, one encoded call as bytes or 0x-hex) or as lists of one.
+    GovernanceError when the lists are empty or of different lengths."""
+    targets = [targets] if isinstance(targets, str) else list(targets)
+    values = [values] if isinstance(values, int) else list(values)
+    calls = [calldata] if isinstance(calldata, (bytes, bytearray, str)) else list(calldata)
+    encoded = [bytes.fromhex(call.removeprefix("0x")) if isinstance(call, str) else bytes(call) for call in calls]
+    if not (len(targets) == len(values) == len(encoded)) or not targets:
+        raise GovernanceError(
+            f"targets, values and calldata must be non-empty and of one length "
+            f"(got {len(targets)}, {len(values)}, {len(encoded)})"
+        )
+    return targets, values, encoded
+
+
+def _utc(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 class ModelGovernanceDAO(SigningClient):
@@ -79,9 +117,11 @@ class ModelGovernanceDAO(SigningClient):
         return {"against": against, "for": for_, "abstain": abstain}
 
     def proposal_id(self, targets, values, calldata, description: str) -> int:
+        """The id the governor gives these actions and description (one call may be given as
+        itself, as in ``propose``)."""
         from eth_utils import keccak
 
-        return self.contract.hashProposal(targets, values, calldata, keccak(text=description))
+        return self.contract.hashProposal(*proposal_actions(targets, values, calldata), keccak(text=description))
 
     # ---- transactions (async) ----
 
@@ -94,43 +134,128 @@ class ModelGovernanceDAO(SigningClient):
     ) -> int:
         """Submits a proposal; returns its id. One call may be given as itself (a target, a
         value, one encoded call as bytes or 0x-hex) or as lists of one, as the Governor takes them."""
-        targets = [targets] if isinstance(targets, str) else targets
-        values = [values] if isinstance(values, int) else values
-        calldata = [calldata] if isinstance(calldata, (bytes, str)) else calldata
-        calldata = [bytes.fromhex(call.removeprefix("0x")) if isinstance(call, str) else call for call in calldata]
-        if not (len(targets) == len(values) == len(calldata)) or not targets:
-            raise GovernanceError(
-                f"targets, values and calldata must be non-empty and of one length "
-                f"(got {len(targets)}, {len(values)}, {len(calldata)})"
-            )
-        receipt = await self._send(self.contract.propose, list(targets), list(values), list(calldata), description)
+        targets, values, calls = proposal_actions(targets, values, calldata)
+        receipt = await self._send(self.contract.propose, targets, values, calls, description)
         (created,) = receipt.decode_logs(self.contract.ProposalCreated)
         return created.proposalId
 
     async def castVote(self, proposal_id: int, support: bool | int | VoteType, reason: str = "") -> Any:
-        """Votes for (True), against (False) or abstains (``VoteType.Abstain``)."""
-        if (state := self.state(proposal_id)) is not ProposalState.Active:
-            raise GovernanceError(f"proposal {proposal_id:#x} is {state.name}, not Active: no vote possible")
+        """Votes for (True), against (False) or abstains (``VoteType.Abstain``). ProposalStateError
+        (nothing sent) unless voting is open in the block the vote would land in."""
+        state = self._next_state(proposal_id)
+        if state is not ProposalState.Active:
+            raise ProposalStateError(
+                f"proposal {proposal_id:#x} is {state.name}, not Active: no vote possible ({self._voting_window(proposal_id, state)})",
+                state,
+            )
         if reason:
             return await self._send(self.contract.castVoteWithReason, proposal_id, _support(support), reason)
         return await self._send(self.contract.castVote, proposal_id, _support(support))
 
     async def queue(self, proposal_id: int) -> Any:
-        """Queues a succeeded proposal in the timelock."""
-        if (state := self.state(proposal_id)) is not ProposalState.Succeeded:
-            raise GovernanceError(f"proposal {proposal_id:#x} is {state.name}; only a Succeeded one can be queued")
+        """Queues a succeeded proposal in the timelock (by id: the governor keeps its actions).
+        ProposalStateError (nothing sent) unless it has succeeded."""
+        state = self._next_state(proposal_id)
+        if state is not ProposalState.Succeeded:
+            raise ProposalStateError(
+                f"proposal {proposal_id:#x} is {state.name}; only a Succeeded one can be queued "
+                f"({self._voting_window(proposal_id, state)})",
+                state,
+            )
         return await self._send(self.contract.queue, proposal_id)
 
     async def execute(self, proposal_id: int) -> Any:
-        """Executes a queued proposal whose timelock delay has passed."""
+        """Executes a queued proposal whose timelock delay has passed (by id: the governor keeps
+        its actions). ProposalStateError (nothing sent) unless it is queued;
+        TimelockNotReadyError, saying how long is left, before the timelock's ETA."""
+        state = self._next_state(proposal_id)
+        if state is not ProposalState.Queued:
+            hint = (
+                "queue it first, then execute it once the timelock's delay is over"
+                if state is ProposalState.Succeeded
+                else self._voting_window(proposal_id, state)
+            )
+            raise ProposalStateError(
+                f"proposal {proposal_id:#x} is {state.name}; only a Queued one can be executed ({hint})", state
+            )
+        eta = int(self.contract.proposalEta(proposal_id))
+        if (left := eta - self._next_timestamp()) > 0:
+            raise TimelockNotReadyError(
+                f"proposal {proposal_id:#x} is in the timelock: {left} s left (ETA {_utc(eta)})", state, left, eta
+            )
+        return await self._send(self.contract.execute, proposal_id)
+
+    # ---- waiting for the chain ----
+
+    async def wait_for_state(
+        self, proposal_id: int, state: ProposalState, timeout: float | None = None
+    ) -> ProposalState:
+        """Waits until the proposal is in ``state`` in the block a transaction sent now would land
+        in (``Active``: voting is open; ``Succeeded``: it passed and may be queued), reading the
+        chain every WAIT_POLL_SECONDS, at most ``timeout`` seconds (None: no limit). Returns the
+        state; ProposalStateError as soon as the proposal can no longer reach ``state`` (it was
+        defeated while waiting for Succeeded, say), TimeoutError when the time is up."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (current := self._next_state(proposal_id)) is not state:
+            if current > state or (state is ProposalState.Succeeded and current in _DEAD_ENDS):
+                raise ProposalStateError(
+                    f"proposal {proposal_id:#x} is {current.name}: it will not be {state.name}", current
+                )
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"proposal {proposal_id:#x} is still {current.name} after {timeout} s")
+            await asyncio.sleep(WAIT_POLL_SECONDS)
+        return current
+
+    async def wait_for_eta(self, proposal_id: int, timeout: float | None = None) -> int:
+        """Waits until a queued proposal's timelock delay is over (the chain's next block is at
+        its ETA or later), at most ``timeout`` seconds; returns the ETA. ProposalStateError when
+        it is not queued, TimeoutError when the time is up."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        state = self._next_state(proposal_id)
+        if state is not ProposalState.Queued:
+            raise ProposalStateError(f"proposal {proposal_id:#x} is {state.name}, not Queued: it has no ETA", state)
+        eta = int(self.contract.proposalEta(proposal_id))
+        while (left := eta - self._next_timestamp()) > 0:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"proposal {proposal_id:#x}: timelock: {left} s left (ETA {_utc(eta)})")
+            await asyncio.sleep(WAIT_POLL_SECONDS)
+        return eta
+
+    # ---- what the chain says next ----
+
+    def _next_state(self, proposal_id: int) -> ProposalState:
+        """The proposal's state in the block that comes next, where a transaction sent now lands
+        (voting opens and closes by block number)."""
+        return ProposalState(self.read(self.contract.state, proposal_id, next_block=True))
+
+    @staticmethod
+    def _next_timestamp() -> int:
+        """The timestamp of the chain's next block, as the node sees it (a local chain's time
+        may have been moved ahead)."""
+        from ape import networks
+
+        return int(networks.provider.make_request("eth_getBlockByNumber", ["pending", False])["timestamp"], 16)
+
+    def _voting_window(self, proposal_id: int, state: ProposalState) -> str:
+        """What a proposal in ``state`` waits for, in blocks of its vote."""
         from ape import chain
 
-        if (state := self.state(proposal_id)) is not ProposalState.Queued:
-            raise GovernanceError(f"proposal {proposal_id:#x} is {state.name}; only a Queued one can be executed")
-        eta = self.contract.proposalEta(proposal_id)
-        if (now := chain.pending_timestamp) < eta:
-            raise GovernanceError(f"proposal {proposal_id:#x} is in the timelock until {eta} ({eta - now} s from now)")
-        return await self._send(self.contract.execute, proposal_id)
+        head = chain.blocks.height
+        if state is ProposalState.Pending:
+            opens = int(self.contract.proposalSnapshot(proposal_id)) + 1
+            return f"voting opens in block {opens}; the chain is at block {head}"
+        if state is ProposalState.Active:
+            closes = int(self.contract.proposalDeadline(proposal_id))
+            return f"voting closes after block {closes}; the chain is at block {head}"
+        if state is ProposalState.Succeeded:
+            return "voting is over and it passed: queue it"
+        if state is ProposalState.Queued:
+            return "it is queued in the timelock: execute it once the delay is over"
+        return f"a {state.name} proposal goes no further"
 
     # snake_case aliases of the original camelCase API
     cast_vote = castVote
+
+
+# States a proposal never leaves (Executed aside, which is past every other).
+_DEAD_ENDS = frozenset({ProposalState.Canceled, ProposalState.Defeated, ProposalState.Expired})

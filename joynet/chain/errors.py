@@ -7,6 +7,25 @@ class GovernanceError(JoyNetError, RuntimeError):
     """A governance action that cannot happen in the proposal's current state."""
 
 
+class ProposalStateError(GovernanceError):
+    """A vote, queue or execution asked of a proposal in a state that does not allow it, and
+    nothing was sent. ``state``: its state (a ``joynet.chain.dao.ProposalState``); the message
+    says what it waits for (the block voting opens or closes at, say)."""
+
+    def __init__(self, message: str, state):
+        super().__init__(message)
+        self.state = state
+
+
+class TimelockNotReadyError(ProposalStateError):
+    """An execution asked of a queued proposal before the timelock's delay is over, and nothing
+    was sent. ``seconds_left``: until ``eta`` (the unix time it becomes executable)."""
+
+    def __init__(self, message: str, state, seconds_left: int, eta: int):
+        super().__init__(message, state)
+        self.seconds_left, self.eta = seconds_left, eta
+
+
 class DeploymentError(JoyNetError, RuntimeError):
     """A deployment file is missing, malformed, or does not belong to the connected chain."""
 

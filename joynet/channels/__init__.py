@@ -43,6 +43,23 @@ def open_transport(api: str | None = None) -> ChannelTransport:
     return SQLiteLedger()
 
 
+LEDGER_URL_SCHEME = "sqlite://"
+
+
+def transport_for_node_url(node_url: str | None) -> ChannelTransport:
+    """The transport an ``IOTAInferenceHandler``'s ``node_url`` names: ``sqlite:///path`` the
+    embedded ledger at that path (``sqlite://`` alone: the default ledger), the local stand-in
+    for an IOTA node that the tests and a single machine use; any other URL an IOTA node
+    (``IOTATransport``); None this party's default (``open_transport``)."""
+    if not node_url:
+        return open_transport()
+    if node_url.startswith(LEDGER_URL_SCHEME):
+        return SQLiteLedger(node_url.removeprefix(LEDGER_URL_SCHEME) or None)
+    from joynet.channels.iota import IOTATransport
+
+    return IOTATransport(node_url)
+
+
 __all__ = [
     "CHANNEL_API_ENV",
     "BrokenLinkError",
@@ -68,4 +85,5 @@ __all__ = [
     "default_ledger_path",
     "derive_channel_id",
     "open_transport",
+    "transport_for_node_url",
 ]

@@ -397,11 +397,14 @@ class InferenceNode:
         """Announces (or reopens) this node's channel for ``model_name``; with ``access`` (a
         ``joynet.identity.credentials.ModelAccessPolicy``) only credential holders are admitted to it."""
         admission = access.admits if access is not None else None
-        return await self.iota_handler(admission).create_model_channel(model_name, private=private)
+        return await self.iota_handler(admission).create_model_channel(model_name, private=private, open=False)
 
     async def subscribe_once(self, channel_id: str, credential: bytes = b"") -> None:
         if channel_id not in self._subscribed:
-            await self.iota_handler().subscribe(channel_id, credential)
+            handler = self.iota_handler()
+            # A model owner asking on its own channel is its author: it posts without subscribing.
+            if not handler.is_author(channel_id):
+                await handler.subscribe(channel_id, credential)
             self._subscribed.add(channel_id)
 
     async def serve_iota(

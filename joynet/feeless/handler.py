@@ -1,9 +1,10 @@
 """``IOTAInferenceHandler``: feeless requests and responses over a JoyNet channel.
 
-The original design's API over our Streams-style channel. A model's node (the channel's author)
-creates the model channel; a requester subscribes, is admitted by the author's next keyload,
-then posts requests; the node reads them and posts responses. On a private channel (the default)
-requests and responses travel as masked payloads that only admitted participants can read.
+The original design's API over our Streams-style channel. By default a model's channel is its
+owner's open one, which the network's nodes serve (below). On a private channel
+(``create_model_channel(name, private=True)``) a model's node is the channel's author: a requester
+subscribes, is admitted by the author's next keyload, then posts requests; the node reads them
+and posts responses, as masked payloads that only admitted participants can read.
 
 The handler only carries messages: running the model is the edge node's job.
 Payloads are JSON: ``{"kind": "request", "model_id", "input"}`` and
@@ -45,10 +46,9 @@ from joynet.channels import (
     MaskedPayloadAccessError,
     Message,
     MessageType,
-    open_transport,
+    transport_for_node_url,
 )
 from joynet.channels.errors import AdmissionRefusedError, NotAuthorizedError
-from joynet.channels.iota import IOTATransport
 from joynet.channels.transport import ChannelTransport
 from joynet.feeless.claims import STREAM_LINK, ChannelClaim
 
@@ -120,11 +120,13 @@ class IOTAInferenceHandler:
     """One participant (requester, node or both) on any number of model channels.
 
     ``wallet_seed`` is the IOTA wallet's BIP-39 mnemonic; the channel key is the wallet's Ed25519
-    key at ``m/44'/4218'/account'/0'/address_index'``. Without ``node_url`` (and without an explicit
-    ``transport``) messages go over IPFS pubsub through the Kubo RPC API ``$JOYNET_CHANNEL_API``
-    when it is set (parties on other machines: ``joynet.channels.pubsub``), else to the embedded
-    SQLite ledger at ``$JOYNET_CHANNEL_DB`` (default ``~/.local/share/joynet/channels.sqlite3``),
-    which every process on the machine shares.
+    key at ``m/44'/4218'/account'/0'/address_index'``. ``node_url``: an IOTA node
+    (``http(s)://...``), or the embedded ledger as ``sqlite:///path/to/channels.sqlite3`` (the
+    local stand-in for a node: ``joynet.channels.transport_for_node_url``). Without ``node_url``
+    (and without an explicit ``transport``) messages go over IPFS pubsub through the Kubo RPC API
+    ``$JOYNET_CHANNEL_API`` when it is set (parties on other machines: ``joynet.channels.pubsub``),
+    else to the embedded SQLite ledger at ``$JOYNET_CHANNEL_DB`` (default
+    ``~/.local/share/joynet/channels.sqlite3``), which every process on the machine shares.
     """
 
     def __init__(
@@ -140,7 +142,7 @@ class IOTAInferenceHandler:
             raise ValueError("wallet_seed (the IOTA wallet's BIP-39 mnemonic) is required")
         self.identity = ChannelIdentity.from_mnemonic(wallet_seed, account, address_index)
         self._owns_transport = transport is None
-        self.transport = transport or (IOTATransport(node_url) if node_url else open_transport())
+        self.transport = transport or transport_for_node_url(node_url)
         self.admission = admission
         self._sessions: dict[bytes, _Session] = {}
 
@@ -157,10 +159,14 @@ class IOTAInferenceHandler:
 
     # ---- node / model owner side ----
 
-    async def create_model_channel(self, model_name: str, private: bool = True, open: bool = False) -> str:
-        """Announce (or reopen) this identity's channel for ``model_name``; returns its id (bytes32 hex).
-        ``open=True`` (with ``private=False``): a model owner's channel that any subscriber may post
-        on and the network's nodes serve."""
+    async def create_model_channel(self, model_name: str, private: bool = False, open: bool | None = None) -> str:
+        """Announce (or reopen) this identity's channel for ``model_name``; returns its id (bytes32 hex),
+        the stream id a feeless model is registered with. By default the model owner's channel:
+        public and open (``open`` defaults to ``not private``), any subscriber may post on it and
+        the network's staked nodes serve it. ``private=True``: a channel only its author serves,
+        whose requests and answers are masked to the subscribers it admits."""
+        if open is None:
+            open = not private
         channel = Channel.create(self.transport, self.identity, model_name, private, open)
         self._sessions.setdefault(channel.channel_id, _Session(channel))
         return "0x" + channel.channel_id.hex()
@@ -323,6 +329,12 @@ class IOTAInferenceHandler:
     def poll(self, channel_id: str | bytes) -> None:
         """Reads the channel's new messages now (queues requests, files responses, tells watchers)."""
         self._pump(self._session(channel_id))
+
+    def is_author(self, channel_id: str | bytes) -> bool:
+        """Whether this identity announced the channel (its author needs no subscription)."""
+        session = self._session(channel_id)
+        self._pump(session)
+        return session.channel.is_author
 
     def is_open(self, channel_id: str | bytes) -> bool:
         """Whether the channel is open (any subscriber posts; the network's nodes serve it)."""

@@ -13,6 +13,7 @@ resolves the model's channel and metadata and calls :func:`request_over_channel`
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
 
 # (public signals, snarkjs proof) -> whether the Groth16 pairing check holds
 PairingCheck = Callable[[list, dict], Awaitable[bool]]
+
+# How often a requester on a channel nobody serves yet looks for a serving node's claim.
+SERVING_POLL_SECONDS = 0.2
 
 # the error a node's refusal raises, by its error_kind; any other kind (or none) is an InferenceError
 DECLINED_AS: dict[str, type[InferenceError]] = {
@@ -77,11 +81,15 @@ async def request_over_channel(
             f"channel {channel_id} is open to every subscriber: its answers can only be checked against the chain's "
             "bindings of the model's nodes (a model registered on chain)"
         )
+    deadline = time.monotonic() + timeout
+    if bindings is not None and handler.is_open(channel_id):
+        await wait_for_serving_node(handler, channel_id, bindings, deadline)
     try:
-        request_id = await handler.send_request(channel_id, model_id, input_data, timeout=timeout)
+        request_id = await handler.send_request(
+            channel_id, model_id, input_data, timeout=max(0.0, deadline - time.monotonic())
+        )
     except AdmissionRefusedError as refused:
         raise AccessDeniedError(str(refused)) from None
-    deadline = time.monotonic() + timeout
     rejected: dict[str, ProofRejectedError] = {}  # response id -> why it was refused
 
     def worth_checking(response: IOTAInferenceResponse) -> bool:
@@ -106,6 +114,23 @@ async def request_over_channel(
             # On a channel the network serves, anyone may post a response: one that does not check
             # out is set aside and the requester waits for a bound node's answer until its timeout.
             rejected[response.response_id] = error
+
+
+async def wait_for_serving_node(
+    handler: IOTAInferenceHandler, channel_id: str, bindings: Bindings, deadline: float
+) -> None:
+    """Waits until a node the chain binds to the model vouched on the open channel ``channel_id``:
+    a request is assigned among the nodes serving when it arrives (``joynet.feeless.assignment``),
+    so one posted before any serves would never be answered (a model just registered, its nodes
+    still starting). TimeoutError at ``deadline`` (a monotonic time)."""
+    while True:
+        if any(
+            bindings.credits(key, node, {(key, node)}) for key, node in bindings.vouched(handler.claims(channel_id))
+        ):
+            return
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"no node serves channel {channel_id} yet: nobody would be assigned the request")
+        await asyncio.sleep(SERVING_POLL_SECONDS)
 
 
 async def check_answer(

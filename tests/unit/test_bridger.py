@@ -42,7 +42,7 @@ async def admitted_channel(ledger):
     """(node, requester, channel id): a private model channel whose author admitted the requester."""
     node = IOTAInferenceHandler(wallet_seed=NODE_SEED, transport=ledger)
     requester = IOTAInferenceHandler(wallet_seed=REQUESTER_SEED, transport=ledger)
-    channel_id = await node.create_model_channel("m")
+    channel_id = await node.create_model_channel("m", private=True)
     await requester.subscribe(channel_id)
     await node.admit_pending(channel_id)
     return node, requester, channel_id
@@ -60,7 +60,7 @@ def channel_with_traffic(ledger, answers, vouch=None):
         node = IOTAInferenceHandler(wallet_seed=NODE_SEED, transport=ledger)
         second = IOTAInferenceHandler(wallet_seed=SECOND_NODE_SEED, transport=ledger)
         requester = IOTAInferenceHandler(wallet_seed=REQUESTER_SEED, transport=ledger)
-        channel_id = await node.create_model_channel("m")
+        channel_id = await node.create_model_channel("m", private=True)
         for subscriber in (second, requester):
             await subscriber.subscribe(channel_id)
         await node.admit_pending(channel_id)
@@ -218,7 +218,7 @@ def test_author_consent__a_later_consent_to_another_model__ignored(ledger):
 def test_author_consent__malformed_packet_then_a_good_one__the_good_one_counts(ledger, public):
     async def scenario():
         node = IOTAInferenceHandler(wallet_seed=NODE_SEED, transport=ledger)
-        channel_id = await node.create_model_channel("m", private=False)
+        channel_id = await node.create_model_channel("m", private=False, open=False)
         node._session(channel_id).channel.publish(public=public)
         await node.post_claim(channel_id, consent())
         return bytes.fromhex(channel_id[2:])

@@ -34,7 +34,7 @@ async def serve_one(node, channel_id, timeout=5):
 def round_trip(private):
     async def scenario():
         node, requester = IOTAInferenceHandler(wallet_seed=NODE_SEED), IOTAInferenceHandler(wallet_seed=REQUESTER_SEED)
-        channel_id = await node.create_model_channel("mymodel", private=private)
+        channel_id = await node.create_model_channel("mymodel", private=private, open=False)
         await requester.subscribe(channel_id)
         serving = asyncio.create_task(serve_one(node, channel_id))
         request_id = await requester.send_request(channel_id, "mymodel", {"x": 21}, timeout=5)
@@ -74,7 +74,7 @@ def refused_round(policy, presented=b"forged"):
     async def scenario():
         node = IOTAInferenceHandler(wallet_seed=NODE_SEED, admission=policy)
         requester = IOTAInferenceHandler(wallet_seed=REQUESTER_SEED)
-        channel_id = await node.create_model_channel("private-model")
+        channel_id = await node.create_model_channel("private-model", private=True)
         await requester.subscribe(channel_id, credential=presented)
         assert await node.admit_pending(channel_id) == []
         with pytest.raises(AdmissionRefusedError) as refused:
@@ -111,7 +111,7 @@ def test_send_request__refused_then_new_credential__judged_again_and_served(ledg
     async def scenario():
         node = IOTAInferenceHandler(wallet_seed=NODE_SEED, admission=lambda key, credential: credential == b"valid")
         requester = IOTAInferenceHandler(wallet_seed=REQUESTER_SEED)
-        channel_id = await node.create_model_channel("private-model")
+        channel_id = await node.create_model_channel("private-model", private=True)
         await requester.subscribe(channel_id, credential=b"forged")
         await node.admit_pending(channel_id)
         with pytest.raises(AdmissionRefusedError):
@@ -129,7 +129,7 @@ def test_wait_response__answer_posted_by_another_requester__ignored(ledger_path)
     async def scenario():
         node = IOTAInferenceHandler(wallet_seed=NODE_SEED)
         requester, impostor = IOTAInferenceHandler(wallet_seed=REQUESTER_SEED), IOTAInferenceHandler(wallet_seed=OTHER_SEED)
-        channel_id = await node.create_model_channel("mymodel")
+        channel_id = await node.create_model_channel("mymodel", private=True)
         await requester.subscribe(channel_id)
         await impostor.subscribe(channel_id)
         await node.admit_pending(channel_id)
@@ -146,7 +146,7 @@ def test_wait_response__answer_posted_by_another_requester__ignored(ledger_path)
 def test_next_request__node_restarts__answered_requests_not_served_again(ledger_path):
     async def scenario():
         node, requester = IOTAInferenceHandler(wallet_seed=NODE_SEED), IOTAInferenceHandler(wallet_seed=REQUESTER_SEED)
-        channel_id = await node.create_model_channel("mymodel")
+        channel_id = await node.create_model_channel("mymodel", private=True)
         await requester.subscribe(channel_id)
         await node.admit_pending(channel_id)
         first = await requester.send_request(channel_id, "mymodel", {"x": 1})
@@ -154,7 +154,7 @@ def test_next_request__node_restarts__answered_requests_not_served_again(ledger_
         assert (await serve_one(node, channel_id)).request_id == first
 
         restarted = IOTAInferenceHandler(wallet_seed=NODE_SEED)
-        assert await restarted.create_model_channel("mymodel") == channel_id
+        assert await restarted.create_model_channel("mymodel", private=True) == channel_id
         return second, await serve_one(restarted, channel_id)
 
     second, served = asyncio.run(scenario())
@@ -164,7 +164,7 @@ def test_next_request__node_restarts__answered_requests_not_served_again(ledger_
 def test_next_request__nothing_arrives__timeout_error():
     async def scenario():
         node = IOTAInferenceHandler(wallet_seed=NODE_SEED)
-        channel_id = await node.create_model_channel("quiet")
+        channel_id = await node.create_model_channel("quiet", private=True)
         await node.next_request(channel_id, timeout=0.1)
 
     with pytest.raises(TimeoutError, match="a request"):
@@ -190,7 +190,7 @@ def test_send_response__declined_with_a_kind__requester_gets_message_and_kind_an
 
     async def scenario():
         node, requester = IOTAInferenceHandler(wallet_seed=NODE_SEED), IOTAInferenceHandler(wallet_seed=REQUESTER_SEED)
-        channel_id = await node.create_model_channel("mymodel")
+        channel_id = await node.create_model_channel("mymodel", private=True)
         await requester.subscribe(channel_id)
         declining = asyncio.create_task(decline_one(node, channel_id))
         request_id = await requester.send_request(channel_id, "mymodel", {"x": "?"}, timeout=5)

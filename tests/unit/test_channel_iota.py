@@ -82,7 +82,7 @@ def test_create_model_channel__iota_transport_without_node__iota_node_unavailabl
 
     handler = IOTAInferenceHandler(wallet_seed=MNEMONIC, transport=IOTATransport())
     with pytest.raises(IOTANodeUnavailable):
-        asyncio.run(handler.create_model_channel("mymodel"))
+        asyncio.run(handler.create_model_channel("mymodel", private=True))
 
 
 def test_iota_transport__env_node_url__picked_up(monkeypatch):
@@ -95,3 +95,16 @@ def test_message_from_payload__truncated_data__refused(message):
     payload.data = payload.data[:-2]
     with pytest.raises(InvalidMessageError):
         message_from_payload(payload, message.channel_id)
+
+
+def test_node_url__sqlite_url__the_embedded_ledger_at_that_path_stands_in_for_a_node(tmp_path):
+    import asyncio
+
+    path = tmp_path / "stand-in" / "channels.sqlite3"
+    handler = IOTAInferenceHandler(node_url=f"sqlite://{path}", wallet_seed=MNEMONIC)
+    assert isinstance(handler.transport, SQLiteLedger) and handler.transport.path == path
+    channel_id = asyncio.run(handler.create_model_channel("mymodel"))
+    # another process on the machine (an edge agent) reads it from the same file
+    assert SQLiteLedger(path).head_sequence(bytes.fromhex(channel_id[2:])) == 0
+    assert isinstance(IOTAInferenceHandler(node_url="http://127.0.0.1:14265", wallet_seed=MNEMONIC).transport,
+                      IOTATransport)

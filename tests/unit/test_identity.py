@@ -281,7 +281,7 @@ def test_admit_pending__junk_credentials_in_one_batch__each_refused_with_a_reaso
         registry.mark_private()
         policy = ModelAccessPolicy(ledger, owner.document(), MODEL)
         node = IOTAInferenceHandler(wallet_seed=OWNER_SEED, admission=policy.admits)
-        channel_id = await node.create_model_channel(MODEL)
+        channel_id = await node.create_model_channel(MODEL, private=True)
         strangers = [IOTAInferenceHandler(wallet_seed=OTHER_SEED, address_index=i) for i in range(len(junk))]
         for stranger, token in zip(strangers, junk, strict=True):
             await stranger.subscribe(channel_id, credential=token.encode(errors="surrogateescape"))

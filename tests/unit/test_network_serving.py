@@ -5,6 +5,7 @@ else the first. The attacks: a requester grinding its payload to pick its node, 
 out of turn, a subscriber posting junk answers, a key the chain does not bind answering."""
 
 import asyncio
+import time
 from collections import Counter
 
 import pytest
@@ -419,3 +420,36 @@ def test_cap__requester_beyond_the_models_cap__declined_by_its_node_and_a_rogue_
         checked = build_checkpoint(net.ledger, stream, 0, ZERO32, has_checkpoint=False, bindings=net.bindings(),
                                    check=answer_check(package, prover.verify))
     assert counted(checked) == {NODES[0]: 3}  # two of the first requester's, one of the second's
+
+
+def test_requester__no_node_serves_yet__waits_for_a_bound_node_before_it_posts(ledger):
+    # A request is assigned among the nodes serving when it arrives: one posted before any serves
+    # (a model just registered, its agents still starting) would never be answered.
+    from joynet.feeless.requester import wait_for_serving_node
+
+    owner = IOTAInferenceHandler(wallet_seed=seed(1), transport=ledger)
+    node, outsider = (IOTAInferenceHandler(wallet_seed=seed(s), transport=ledger) for s in (10, 30))
+    requester = IOTAInferenceHandler(wallet_seed=seed(20), transport=ledger)
+    bindings = Bindings(MODEL_ID, CHAIN_ID, VALIDATOR, {NODES[0]: node.identity.public_key}.get)
+
+    async def scenario():
+        channel_id = await owner.create_model_channel("served")  # the owner's channel: open by default
+        for handler in (node, outsider, requester):
+            await handler.subscribe(channel_id)
+        assert requester.is_open(channel_id) and not requester.is_author(channel_id)
+        assert IOTAInferenceHandler(wallet_seed=seed(1), transport=ledger).is_author(channel_id)  # the owner, again
+        # a key the chain does not bind, vouching for the bound node, serves nothing
+        await outsider.post_claim(channel_id, ChannelClaim(NODE_KEY, MODEL_ID, NODES[0], CHAIN_ID, VALIDATOR))
+        with pytest.raises(TimeoutError, match="no node serves channel"):
+            await wait_for_serving_node(requester, channel_id, bindings, time.monotonic() + 0.5)
+
+        async def vouch_later():
+            await asyncio.sleep(0.5)
+            await node.post_claim(channel_id, ChannelClaim(NODE_KEY, MODEL_ID, NODES[0], CHAIN_ID, VALIDATOR))
+
+        started = time.monotonic()
+        await asyncio.gather(
+            wait_for_serving_node(requester, channel_id, bindings, started + 10), vouch_later())
+        return time.monotonic() - started
+
+    assert 0.5 <= run(scenario()) < 5
