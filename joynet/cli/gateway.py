@@ -39,7 +39,8 @@ from joynet.errors import JoyNetError
 def gateway(api, host, port, models, keys, deposit, settle_timeout, network, account) -> None:
     """Serve OpenAI's API (models, embeddings, chat completions) over the marketplace: every
     request is paid from the account's deposited balance and answered once settled on chain,
-    with its verification receipt. Runs until Ctrl-C or SIGTERM."""
+    with its verification receipt. Serves the explorer's pages of the chain at /explorer too.
+    Runs until Ctrl-C or SIGTERM."""
     from joynet.gateway import GatewaySettings, KeyLedger
 
     try:
@@ -55,6 +56,7 @@ def gateway(api, host, port, models, keys, deposit, settle_timeout, network, acc
 async def _serve(marketplace, api, settings, ledger, host: str, port: int, deposit_wei: int) -> None:
     from aiohttp import web
 
+    from joynet.chain.dao import ModelGovernanceDAO
     from joynet.gateway import create_app
     from joynet.gateway.app import SERVICE
     from joynet.storage import open_store
@@ -62,7 +64,7 @@ async def _serve(marketplace, api, settings, ledger, host: str, port: int, depos
     async with open_store(api) as store:
         if deposit_wei:
             await marketplace.deposit(deposit_wei)
-        app = create_app(settings, marketplace, store, ledger)
+        app = create_app(settings, marketplace, store, ledger, dao=ModelGovernanceDAO())
         for name in settings.models:  # a model that is not registered fails now, not at the first request
             await app[SERVICE].model(name)
         balance = await asyncio.to_thread(marketplace.read, marketplace.contract.balances, marketplace.account.address)
@@ -80,7 +82,8 @@ async def _serve(marketplace, api, settings, ledger, host: str, port: int, depos
                 loop.add_signal_handler(signum, stop.set)
             stderr.print(
                 f"gateway listening on http://{host}:{port}/v1 for {', '.join(settings.models)} "
-                f"(account {marketplace.account.address}, balance {balance} wei)"
+                f"(account {marketplace.account.address}, balance {balance} wei); "
+                f"explorer at http://{host}:{port}/explorer"
             )
             await stop.wait()
         finally:

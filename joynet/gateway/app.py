@@ -6,6 +6,7 @@
     POST /v1/chat/completions      a causal-lm model; ``stream: true`` answers Server-Sent Events
     POST /v1/inference/{model}     any exposed model: its input document in, its output out
     GET  /v1/requests/{id}         any request's status and receipt
+    GET  /explorer/...             the explorer: public, read-only pages of the chain (``explorer``)
 
 Every ``/v1`` route needs ``Authorization: Bearer <key>`` (a key of the keys file). Every answer
 carries the request's verification receipt under ``joynet``; errors are OpenAI's
@@ -20,9 +21,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from joynet.chain.dao import ModelGovernanceDAO
 from joynet.chain.marketplace import ModelMarketplace
 from joynet.gateway import openai_format
+from joynet.gateway.chain_index import ChainIndex
 from joynet.gateway.errors import BadRequestError, GatewayError, RequestNotFoundError
+from joynet.gateway.explorer import add_explorer
 from joynet.gateway.keys import ApiKey, KeyLedger
 from joynet.gateway.service import ExposedModel, GatewaySettings, InferenceService
 from joynet.storage import ModelStore
@@ -40,11 +44,16 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def create_app(
-    settings: GatewaySettings, marketplace: ModelMarketplace, store: ModelStore, ledger: KeyLedger
+    settings: GatewaySettings,
+    marketplace: ModelMarketplace,
+    store: ModelStore,
+    ledger: KeyLedger,
+    dao: ModelGovernanceDAO | None = None,
 ) -> web.Application:
     """The gateway's application. ``marketplace``: the client of the gateway's own account (it
     pays every request from its deposited balance); ``store``: the model store the nodes read
-    (inputs are published there, outputs fetched from there); ``ledger``: the API keys."""
+    (inputs are published there, outputs fetched from there); ``ledger``: the API keys;
+    ``dao``: the governor whose proposals the explorer shows (none without it)."""
     app = web.Application(middlewares=[_errors], client_max_size=2 * settings.max_input_bytes + 4096)
     app[SERVICE] = InferenceService(marketplace, store, settings)
     app[LEDGER] = ledger
@@ -56,6 +65,7 @@ def create_app(
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/inference/{model}", inference)
     app.router.add_get("/v1/requests/{request_id}", request_status)
+    add_explorer(app, ChainIndex(marketplace, dao, names=settings.models))
     return app
 
 
