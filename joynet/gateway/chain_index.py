@@ -397,13 +397,14 @@ class ChainIndex:
         self._budget_spent[(transaction_of(log), hex32(log.modelId))] = log.spent
 
     def _on_ProposalCreated(self, log: Any) -> None:
+        fields = log.event_arguments  # "values" read as an attribute could be a method's name
         self.proposals[log.proposalId] = ProposalRecord(
             id=log.proposalId,
             proposer=log.proposer,
             description=log.description or "",
             calls=[
                 (target, value, hex32(data))
-                for target, value, data in zip(log.targets, log.values, log.calldatas, strict=False)
+                for target, value, data in zip(fields["targets"], fields["values"], fields["calldatas"], strict=False)
             ],
             vote_start=log.voteStart,
             vote_end=log.voteEnd,

@@ -214,7 +214,8 @@ async def model_page(request: web.Request) -> web.Response:
         if model is None:
             return _missing(f"no model {wanted!r} is registered on this chain")
         requests = [request_row(index, r) for r in reversed(index.requests.values()) if r.model_key == key]
-        serving = [node for node in index.nodes if model.label in index.node_state(node)["models"]]
+        # node_state names the models the gateway exposes, and gives the others' keys.
+        serving = [node for node in index.nodes if (model.name or model.key) in index.node_state(node)["models"]]
         checkpoints = [c for c in index.checkpoints if c.model_key == key]
         return {"model": model, "requests": requests, "serving": serving, "checkpoints": checkpoints}
 
