@@ -15,6 +15,7 @@ import asyncio
 import os
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,14 @@ from joynet.gateway.keys import ApiKey
 from joynet.models.builtin import publish_builtin_models
 from joynet.storage import EmbeddedStore
 
-run = asyncio.run
+
+def run(coroutine):
+    """The coroutine run to its end on a thread of its own: Playwright's sync API keeps an event
+    loop of its own on the test's thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 MINILM, PRICE = "ex-minilm", 2 * JOY
 FEELESS, STREAM = "ex-feeless", keccak(text="iota-stream:ex-feeless")
 KEY = "jn-explorer"
@@ -76,10 +84,11 @@ def gateway(explorer_minilm, deployment, marketplace, requester, explorer_store)
         yield server
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser(tmp_path_factory):
     """Debian's Chromium, headless, with a fresh profile; Playwright drives it (its own browsers
-    are never downloaded)."""
+    are never downloaded). For the one test that needs it: a module's fixture made after the
+    chain's function-scoped state would make Ape rebuild that state."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium")
     from playwright.sync_api import sync_playwright
@@ -87,7 +96,7 @@ def browser(tmp_path_factory):
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1180, "height": 760})
+            args=CHROMIUM_ARGS, viewport={"width": 1100, "height": 400})
         context.set_default_timeout(30_000)
         yield context
         context.close()
@@ -105,6 +114,12 @@ def screenshots_dir(tmp_path) -> Path:
     directory = Path(os.environ.get("JOYNET_EXPLORER_SCREENSHOTS") or tmp_path / "screenshots")
     directory.mkdir(parents=True, exist_ok=True)
     return directory
+
+
+def shoot(page, path: Path) -> None:
+    """The page down to its end, at the viewport's width (small files for the docs)."""
+    page.wait_for_function("document.getElementById('live').classList.contains('on')")  # the script follows the head
+    page.screenshot(path=path, full_page=True)
 
 
 def text_of(page, selector: str) -> str:
@@ -140,24 +155,6 @@ def test_explorer__unknown_id__404_page_that_says_so(gateway, path, words):
     answer = requests.get(f"{gateway.root}/explorer{path}", timeout=30)
     assert answer.status_code == 404
     assert words in answer.text.replace("&#39;", "'")
-
-
-def test_index__chain_reverted__forgets_the_undone_request(
-        served_model, request_inference, marketplace, deployment, chain):
-    client = ModelMarketplace(contract_address=marketplace.address)
-    index = ChainIndex(client, names=["ex-reverted"])
-    model_id = served_model("ex-reverted", price=PRICE)
-    index.refresh()
-    before = set(index.requests)
-    snapshot = chain.snapshot()
-    request, _, _ = request_inference(model_id)
-    index.refresh()
-    assert index.requests[request.id].status == "Open"
-    assert index.models["0x" + model_id.hex()].requests == 1
-    chain.restore(snapshot)
-    index.refresh()
-    assert set(index.requests) == before
-    assert index.models["0x" + model_id.hex()].requests == 0
 
 
 # ---- a network: one edge agent, the DAO, a feeless stream ----
@@ -219,18 +216,18 @@ def test_explorer__network_with_an_agent_proposals_and_a_checkpoint__pages_show_
         (settled_event,) = events_of(marketplace, "InferenceSettled", start_block, requestId=rid)
         page.goto(f"{gateway.root}/explorer")
         assert re.search(r"1 settled, 1 refunded, 0 open", text_of(page, "dl.facts"))
-        page.screenshot(path=shots / "explorer-overview.png")
+        shoot(page, shots / "explorer-overview.png")
 
         page.goto(f"{gateway.root}/explorer/requests/{rid}")
         assert text_of(page, "h1") == f"Request #{rid} Settled"
         assert text_of(page, "#verification") == "1 of 1 node(s) agreed on the output commitment"
-        assert page.locator(f"[title='{settled['output_commitment']}']").count() == 1
+        assert page.locator(f"dl.facts [title='{settled['output_commitment']}']").count() == 1
         assert settled["output_commitment"] == "0x" + bytes(settled_event.outputCommitment).hex()
         requested_at = chain.blocks[settled["block_number"]].timestamp
         (requested_event,) = events_of(marketplace, "InferenceRequested", start_block, requestId=rid)
         latency = requested_at - chain.blocks[requested_event.block_number].timestamp
         assert text_of(page, "#latency") == f"{latency} s"
-        page.screenshot(path=shots / "explorer-request.png")
+        shoot(page, shots / "explorer-request.png")
 
         page.goto(f"{gateway.root}/explorer/requests/{refunded_id}")
         assert text_of(page, "h1") == f"Request #{refunded_id} Refunded"
@@ -254,13 +251,12 @@ def test_explorer__network_with_an_agent_proposals_and_a_checkpoint__pages_show_
         assert "2 request(s): 1 settled, 1 refunded" in " ".join(model_row_page.split())
         page.goto(f"{gateway.root}/explorer/models")
         assert f"{MINILM}" in text_of(page, f"#model-0x{model_key(MINILM).hex()}")
-        page.screenshot(path=shots / "explorer-models.png")
 
         page.goto(f"{gateway.root}/explorer/proposals")
         assert ProposalState(dao.state(queued)) is ProposalState.Queued
         assert "Queued" in text_of(page, f"#proposal-{queued:#x}")
         assert "Active" in text_of(page, f"#proposal-{active:#x}")
-        page.screenshot(path=shots / "explorer-proposals.png")
+        shoot(page, shots / "explorer-proposals.png")
         page.goto(f"{gateway.root}/explorer/proposals/{queued:#x}")
         assert text_of(page, "#eta") == utc(dao.proposalEta(queued))
         page.goto(f"{gateway.root}/explorer/proposals/{active:#x}")
@@ -272,7 +268,7 @@ def test_explorer__network_with_an_agent_proposals_and_a_checkpoint__pages_show_
         assert cells[0].startswith("0x" + STREAM.hex()[:8]) and cells[2:5] == ["4", "3", "0 JOY"]
         feeless_key = "0x" + model_key(FEELESS).hex()
         assert page.locator("table.checkpoints tbody tr td a").get_attribute("href") == f"/explorer/models/{feeless_key}"
-        page.screenshot(path=shots / "explorer-checkpoints.png")
+        shoot(page, shots / "explorer-checkpoints.png")
 
         # ---- live: a request settling after the page loaded appears without a reload ----
         page.goto(f"{gateway.root}/explorer/requests")
@@ -287,3 +283,24 @@ def test_explorer__network_with_an_agent_proposals_and_a_checkpoint__pages_show_
         assert page.locator(f"#request-{answers[0]['request_id']}").get_attribute("data-status") == "Settled"
     finally:
         agent.stop()
+
+
+# ---- the index ----
+
+
+def test_index__chain_reverted__forgets_the_undone_request(
+        served_model, request_inference, marketplace, deployment, chain):
+    client = ModelMarketplace(contract_address=marketplace.address)
+    index = ChainIndex(client, names=["ex-reverted"])
+    model_id = served_model("ex-reverted", price=PRICE)
+    index.refresh()
+    before = set(index.requests)
+    snapshot = chain.snapshot()
+    request, _, _ = request_inference(model_id)
+    index.refresh()
+    assert index.requests[request.id].status == "Open"
+    assert index.models["0x" + model_id.hex()].requests == 1
+    chain.restore(snapshot)
+    index.refresh()
+    assert set(index.requests) == before
+    assert index.models["0x" + model_id.hex()].requests == 0
