@@ -14,15 +14,17 @@ Every method blocks (Ape and web3 do): the explorer calls them on a worker threa
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_utils import to_checksum_address
 
 from joynet.chain.constants import ZERO32
 from joynet.chain.dao import ModelGovernanceDAO, ProposalState, seconds_per_block, time_left
 from joynet.chain.marketplace import ModelMarketplace, model_key, node_state
+
+T = TypeVar("T")
 
 
 def hex32(value: Any) -> str:
@@ -189,20 +191,29 @@ class ChainIndex:
 
     def refresh(self) -> int:
         """Reads the events mined since the last refresh; returns the head block."""
+        with self._lock:
+            return self._refresh()
+
+    def read(self, build: Callable[[ChainIndex], T]) -> tuple[int, T]:
+        """Refreshes, then ``build(self)`` before any other refresh changes what it reads (pages
+        are built on several threads at once); returns the head block and what ``build`` made."""
+        with self._lock:
+            return self._refresh(), build(self)
+
+    def _refresh(self) -> int:
         from ape import chain
 
-        with self._lock:
-            head = chain.blocks.height
-            if self._last_hash is not None and (
-                head < self.last_block or bytes(chain.blocks[self.last_block].hash) != self._last_hash
-            ):
-                self._reset()  # the chain went back: what was read may never have happened
-            if head > self.last_block:
-                for log in self._logs(self.last_block + 1, head + 1):
-                    self._apply(log)
-                self.last_block = head
-                self._last_hash = bytes(chain.blocks[head].hash)
-            return head
+        head = chain.blocks.height
+        if self._last_hash is not None and (
+            head < self.last_block or bytes(chain.blocks[self.last_block].hash) != self._last_hash
+        ):
+            self._reset()  # the chain went back: what was read may never have happened
+        if head > self.last_block:
+            for log in self._logs(self.last_block + 1, head + 1):
+                self._apply(log)
+            self.last_block = head
+            self._last_hash = bytes(chain.blocks[head].hash)
+        return head
 
     def _sources(self) -> list[tuple[Any, list[str]]]:
         market = self.marketplace

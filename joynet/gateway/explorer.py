@@ -112,11 +112,9 @@ def _index(request: web.Request) -> ChainIndex:
 
 
 async def _page(request: web.Request, template: str, build: Callable[[ChainIndex], dict], status: int = 200):
-    """Refreshes the index, builds the page's values from it (on a worker thread) and renders
-    ``template`` with them."""
-    index = _index(request)
-    block = await _read(index.refresh)
-    values = await _read(build, index)
+    """Refreshes the index and builds the page's values from it (on a worker thread), then
+    renders ``template`` with them."""
+    block, values = await _read(_index(request).read, build)
     if values.get("missing"):
         template, status = "not_found.html", 404
     return _render(request, template, {**values, "block": block}, status)

@@ -52,6 +52,12 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def session_fixtures_first(token, dao, coordinator, operators, outsider, model_owner, requester, alice, bob, carol, timelock):
+    """The session's fixtures this module uses, made before any of its chain state: Ape rebuilds
+    the state of the narrower scopes when a wider-scoped fixture comes after them."""
+
+
 @pytest.fixture(scope="module")
 def explorer_store(tmp_path_factory):
     return EmbeddedStore(tmp_path_factory.mktemp("explorer-ipfs"))
