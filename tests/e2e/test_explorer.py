@@ -194,6 +194,8 @@ def test_explorer__network_with_an_agent_proposals_and_a_checkpoint__pages_show_
         gateway, page, governance, dao, token, marketplace, coordinator, requester, bob, alice, carol, deployment,
         chain, explorer_store, register_model, register_node, model_owner, tmp_path):
     shots = screenshots_dir(tmp_path)
+    fetched: list[str] = []
+    page.on("request", lambda sent: fetched.append(sent.url))
     start_block = chain.blocks.height
     # The DAO: one proposal queued in the timelock (its ETA shown), one being voted on.
     queued = governance.pass_and_queue(alice, [(token, token.transfer.encode_input(bob, 1_000 * JOY))],
@@ -287,6 +289,9 @@ def test_explorer__network_with_an_agent_proposals_and_a_checkpoint__pages_show_
         worker.join(timeout=120)
         assert page.evaluate("window.loadedOnce") is True  # the same document: swapped, not reloaded
         assert page.locator(f"#request-{answers[0]['request_id']}").get_attribute("data-status") == "Settled"
+        # Everything the pages needed came from the gateway: no script, style or font from elsewhere.
+        assert fetched and all(url.startswith(gateway.root + "/explorer") for url in fetched), set(fetched)
+        assert f"{gateway.root}/explorer/head" in fetched and f"{gateway.root}/explorer/static/explorer.js" in fetched
     finally:
         agent.stop()
 
