@@ -57,6 +57,7 @@ async def _serve(marketplace, api, settings, ledger, host: str, port: int, depos
     from aiohttp import web
 
     from joynet.chain.dao import ModelGovernanceDAO
+    from joynet.chain.deployment_file import load_deployment
     from joynet.gateway import create_app
     from joynet.gateway.app import SERVICE
     from joynet.storage import open_store
@@ -64,7 +65,11 @@ async def _serve(marketplace, api, settings, ledger, host: str, port: int, depos
     async with open_store(api) as store:
         if deposit_wei:
             await marketplace.deposit(deposit_wei)
-        app = create_app(settings, marketplace, store, ledger, dao=ModelGovernanceDAO())
+        # The explorer reads the events from the deployment's first block, not from the genesis.
+        deployment = load_deployment()
+        marketplace.start_block = max(marketplace.start_block, deployment.start_block)
+        dao = ModelGovernanceDAO(deployment.address("ModelGovernanceDAO"))
+        app = create_app(settings, marketplace, store, ledger, dao=dao)
         for name in settings.models:  # a model that is not registered fails now, not at the first request
             await app[SERVICE].model(name)
         balance = await asyncio.to_thread(marketplace.read, marketplace.contract.balances, marketplace.account.address)

@@ -14,6 +14,8 @@ explorer-screenshots`` writes them to docs/images).
 import asyncio
 import os
 import re
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,8 +24,9 @@ import pytest
 import requests
 from ape import accounts
 from eth_utils import keccak
+from helpers import PROJECT_ROOT
 from helpers.edge_agents import EdgeAgent, agent_environment, events_of, request_with_input, wait_for
-from helpers.gateway import GatewayServer
+from helpers.gateway import GatewayServer, free_port
 
 from joynet import JOY, ModelMarketplace
 from joynet.chain.dao import ModelGovernanceDAO, ProposalState
@@ -133,6 +136,36 @@ def text_of(page, selector: str) -> str:
 
 
 # ---- without nodes ----
+
+
+def test_joynet_gateway__command__serves_the_explorer_from_the_deployment(
+        explorer_minilm, deployment, chain, explorer_store, tmp_path):
+    env = agent_environment(deployment, chain, explorer_store.directory, tmp_path / "deployments")
+    keys = tmp_path / "keys.yaml"
+    keys.write_text(f"keys:\n  - {{name: alice, key: {KEY}, limit_wei: '1'}}\n")
+    port = free_port()
+    command = [sys.executable, "-m", "joynet.cli", "gateway", "--model", MINILM, "--keys", str(keys),
+               "--port", str(port), "--account", "test:5"]
+    process = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    root = f"http://127.0.0.1:{port}/explorer"
+    try:
+        wait_for(lambda: process.poll() is not None or answers(f"{root}/head"), 120, "the gateway to listen")
+        assert process.poll() is None, process.stderr.read()
+        models = requests.get(f"{root}/models", timeout=30)
+        assert models.status_code == 200 and f">{MINILM}</a>" in models.text
+        assert requests.get(f"{root}/proposals", timeout=30).status_code == 200  # the deployment's DAO
+    finally:
+        process.terminate()
+        _, errors = process.communicate(timeout=30)
+    assert f"explorer at http://127.0.0.1:{port}/explorer" in " ".join(errors.split())  # rich wraps the line
+
+
+def answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=5).status_code == 200
+    except requests.ConnectionError:
+        return False
 
 
 def test_explorer__no_key__every_page_served_and_nothing_writable(gateway, chain):
