@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 APE := .venv/bin/ape
 
-.PHONY: help setup test test-long lint demo bench load deploy circuits slither docs clean
+.PHONY: help setup test test-long lint demo bench load deploy circuits slither docs explorer-screenshots clean
 
 help:
 	@echo "make setup   install the toolchain into .venv and node_modules (idempotent, offline registries only)"
@@ -16,6 +16,7 @@ help:
 	@echo "make deploy  deploy to the local chain at JOYNET_LOCAL_CHAIN_HOST (ape run deploy)"
 	@echo "make slither  Slither static analysis of contracts/ (SLITHER_FAIL=medium fails on Medium or High findings)"
 	@echo "make docs    build the documentation site into site/ (mkdocs --strict; open site/index.html)"
+	@echo "make explorer-screenshots  refresh docs/images/explorer-*.png from the explorer's browser test"
 	@echo "make clean   remove everything make setup and the builds created"
 
 setup:
@@ -68,6 +69,10 @@ slither: setup
 # The documentation site (mkdocs.yml, docs/): any warning, broken link or anchor fails the build.
 docs: setup
 	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --site-dir site
+
+# The explorer's screenshots in the docs: its browser test, writing them to docs/images.
+explorer-screenshots: setup
+	JOYNET_EXPLORER_SCREENSHOTS=$(CURDIR)/docs/images $(APE) test tests/e2e/test_explorer.py -q -k network
 
 clean:
 	rm -rf .venv .venv-slither node_modules .build contracts/.cache toolchain/.solc-version-cache site

@@ -42,6 +42,19 @@ if [ "$(cat "$MERMAID_DIR/VERSION" 2>/dev/null)" != "$MERMAID_VERSION" ]; then
   rm -rf "$tmp"
 fi
 
+# 1c. Debian's Chromium, the headless browser of the explorer's test (tests/e2e/test_explorer.py,
+#     driven by Playwright, whose own browser downloads are never used). Installed when missing
+#     and we are root; otherwise the step says what to run.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    step "apt-get install chromium (the explorer's browser test)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "joynet setup: /usr/bin/chromium is missing: run 'apt-get update && apt-get install -y chromium' as root" \
+      "(the explorer's browser test needs it; everything else works without)" >&2
+  fi
+fi
+
 # 2. Python virtualenv from the pinned requirements (requirements-docs.txt: the documentation site's
 #    tools; requirements-dev.txt: the code checks of make lint), with the joynet package itself editable.
 if [ ! -x "$VENV/bin/python" ]; then

@@ -56,6 +56,11 @@ class VoteType(enum.IntEnum):
     Abstain = 2
 
 
+# On a chain that mines only when asked (a local anvil) blocks have no natural pace; time left
+# in blocks is then shown in seconds at the supernet's pace.
+DEFAULT_SECONDS_PER_BLOCK = 2
+
+
 def _support(vote: bool | int | VoteType) -> VoteType:
     if isinstance(vote, bool):
         return VoteType.For if vote else VoteType.Against
@@ -259,3 +264,43 @@ class ModelGovernanceDAO(SigningClient):
 
 # States a proposal never leaves (Executed aside, which is past every other).
 _DEAD_ENDS = frozenset({ProposalState.Canceled, ProposalState.Defeated, ProposalState.Expired})
+
+
+def time_left(dao, proposal_id: int, seconds_per_block: float) -> str:
+    """What the proposal waits for and how long, in blocks and seconds."""
+    from ape import chain
+
+    state = ProposalState(dao.state(proposal_id))
+    head = chain.blocks.height
+    if state is ProposalState.Pending:
+        blocks = dao.proposalSnapshot(proposal_id) + 1 - head
+        return f"voting opens in {blocks} block(s) (≈ {blocks * seconds_per_block:,.0f} s)"
+    if state is ProposalState.Active:
+        blocks = dao.proposalDeadline(proposal_id) + 1 - head
+        return f"voting closes in {blocks} block(s) (≈ {blocks * seconds_per_block:,.0f} s)"
+    if state is ProposalState.Queued:
+        seconds = dao.proposalEta(proposal_id) - chain.pending_timestamp
+        if seconds > 0:
+            return (
+                f"executable in {seconds:,} s (≈ {seconds / seconds_per_block:,.0f} block(s)), after the timelock delay"
+            )
+        return "the timelock delay is over: ready to execute"
+    if state is ProposalState.Succeeded:
+        return "passed: ready to queue"
+    if state is ProposalState.Defeated:
+        return "did not pass (more against than for, or below quorum)"
+    return "nothing left to wait for"
+
+
+def seconds_per_block() -> float:
+    from ape import networks
+
+    block_time = networks.provider.network.block_time
+    return block_time if block_time and not networks.provider.network.is_local else DEFAULT_SECONDS_PER_BLOCK
+
+
+def proposals(dao, start_block: int) -> list:
+    """Every ProposalCreated log of the governor since ``start_block``, oldest first."""
+    from ape import chain
+
+    return list(dao.ProposalCreated.range(start_block, chain.blocks.height + 1))

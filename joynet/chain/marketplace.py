@@ -574,6 +574,35 @@ class ModelMarketplace(SigningClient):
         return result
 
 
+def node_state(market: ModelMarketplace, address: str, models=()) -> dict:
+    """A node as the chain records it now: registration, stake (bonded to open tasks, unbonding),
+    capacity and load, missed deadlines in a row, lease, the models it serves (by name when
+    ``models`` names them) and the fees credited to it not yet withdrawn."""
+    from ape import chain
+
+    info = market.coordinator.nodeInfo(address)
+    names = {model_key(name): name for name in models}
+    served = [names.get(bytes(key), "0x" + bytes(key).hex()) for key in market.coordinator.modelsOf(address)]
+    unbonding, _ready_at = market.coordinator.unbondingOf(address)
+    return {
+        "node": address,
+        "registered": info.registered,
+        "active": info.active,
+        "stake": info.stake,
+        "bonded": info.bonded,
+        "unbonding": unbonding,
+        "capacity": info.capacity,
+        "active_tasks": info.activeTasks,
+        "load": info.activeTasks / info.capacity if info.capacity else 0.0,
+        "missed_deadlines": info.missedDeadlines,
+        "head": chain.blocks.height,
+        "lease_end": market.coordinator.leaseEnd(address),  # drawn for new work while the head is below it
+        "lease_running": market.coordinator.leaseRunning(address),
+        "models": served,
+        "fees_unwithdrawn": market.contract.balances(address),
+    }
+
+
 def _transaction_of(event) -> str:
     """The 0x hash of the transaction that emitted ``event`` (an Ape contract log)."""
     tx_hash = event.transaction_hash

@@ -38,7 +38,8 @@ from joynet.errors import JoyNetError
 def gateway(api, host, port, models, keys, spending, deposit, settle_timeout, network, account) -> None:
     """Serve OpenAI's API (models, embeddings, chat completions) over the marketplace: every
     request is paid from the account's deposited balance and answered once settled on chain,
-    with its verification receipt. Runs until Ctrl-C or SIGTERM."""
+    with its verification receipt. Serves the explorer's pages of the chain at /explorer too.
+    Runs until Ctrl-C or SIGTERM."""
     from joynet.gateway import GatewaySettings, KeyLedger
 
     try:
@@ -57,6 +58,8 @@ def gateway(api, host, port, models, keys, spending, deposit, settle_timeout, ne
 async def _serve(marketplace, api, settings, ledger, host: str, port: int, deposit_wei: int) -> None:
     from aiohttp import web
 
+    from joynet.chain.dao import ModelGovernanceDAO
+    from joynet.chain.deployment_file import load_deployment
     from joynet.gateway import create_app
     from joynet.gateway.app import SERVICE
     from joynet.storage import open_store
@@ -64,7 +67,11 @@ async def _serve(marketplace, api, settings, ledger, host: str, port: int, depos
     async with open_store(api) as store:
         if deposit_wei:
             await marketplace.deposit(deposit_wei)
-        app = create_app(settings, marketplace, store, ledger)
+        # The explorer reads the events from the deployment's first block, not from the genesis.
+        deployment = load_deployment()
+        marketplace.start_block = max(marketplace.start_block, deployment.start_block)
+        dao = ModelGovernanceDAO(deployment.address("ModelGovernanceDAO"))
+        app = create_app(settings, marketplace, store, ledger, dao=dao)
         for name in settings.models:  # a model that is not registered fails now, not at the first request
             await app[SERVICE].model(name)
         balance = await asyncio.to_thread(marketplace.read, marketplace.contract.balances, marketplace.account.address)
@@ -82,7 +89,8 @@ async def _serve(marketplace, api, settings, ledger, host: str, port: int, depos
                 loop.add_signal_handler(signum, stop.set)
             stderr.print(
                 f"gateway listening on http://{host}:{port}/v1 for {', '.join(settings.models)} "
-                f"(account {marketplace.account.address}, balance {balance} wei)"
+                f"(account {marketplace.account.address}, balance {balance} wei); "
+                f"explorer at http://{host}:{port}/explorer"
             )
             await stop.wait()
         finally:

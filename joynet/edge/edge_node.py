@@ -65,6 +65,7 @@ from joynet.chain.marketplace import (
     Request,
     RequestStatus,
     model_key,
+    node_state,
     seal_result,
 )
 from joynet.edge.errors import EdgeNodeError
@@ -1693,33 +1694,13 @@ def format_joy(wei: int) -> str:
 
 
 def node_status(market: ModelMarketplace, address: str, journal: JobJournal | None, models=()) -> dict:
-    """Stake, load, lease, jobs and fees of a node, from the chain and (if given) its journal, and
-    the runtimes installed where it runs (the frameworks of the models it can load)."""
-    from ape import chain
-
+    """Stake, load, lease, jobs and fees of a node, from the chain (``node_state``) and (if given)
+    its journal, and the runtimes installed where it runs (the frameworks of the models it can load)."""
     from joynet.inference.runtimes import registered_frameworks
 
-    info = market.coordinator.nodeInfo(address)
-    names = {model_key(name): name for name in models}
-    served = [names.get(bytes(key), "0x" + bytes(key).hex()) for key in market.coordinator.modelsOf(address)]
-    unbonding, ready_at = market.coordinator.unbondingOf(address)
     status = {
-        "node": address,
-        "registered": info.registered,
-        "active": info.active,
-        "stake": info.stake,
-        "bonded": info.bonded,
-        "unbonding": unbonding,
-        "capacity": info.capacity,
-        "active_tasks": info.activeTasks,
-        "load": info.activeTasks / info.capacity if info.capacity else 0.0,
-        "missed_deadlines": info.missedDeadlines,
-        "head": chain.blocks.height,
-        "lease_end": market.coordinator.leaseEnd(address),  # drawn for new work while the head is below it
-        "lease_running": market.coordinator.leaseRunning(address),
-        "models": served,
+        **node_state(market, address, models),
         "runtimes": registered_frameworks(),
-        "fees_unwithdrawn": market.contract.balances(address),
         "jobs": {},
         "outcomes": {},
         "fees_withdrawn": 0,

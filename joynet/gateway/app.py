@@ -8,6 +8,7 @@
     POST /v1/inference/{model}/batch   several input documents, each its own request: 200 when all
                                    were answered, 207 with each item's own error otherwise
     GET  /v1/requests/{id}         any request's status and receipt
+    GET  /explorer/...             the explorer: public, read-only pages of the chain (``explorer``)
 
 Every ``/v1`` route needs ``Authorization: Bearer <key>`` (a key of the keys file). Every answer
 carries the request's verification receipt under ``joynet``; errors are OpenAI's
@@ -23,9 +24,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
+from joynet.chain.dao import ModelGovernanceDAO
 from joynet.chain.marketplace import ModelMarketplace
 from joynet.gateway import openai_format
+from joynet.gateway.chain_index import ChainIndex
 from joynet.gateway.errors import BadRequestError, GatewayError, RequestNotFoundError
+from joynet.gateway.explorer import add_explorer
 from joynet.gateway.keys import ApiKey, KeyLedger
 from joynet.gateway.service import ExposedModel, GatewaySettings, InferenceService, Settlement
 from joynet.storage import ModelStore
@@ -43,11 +47,16 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def create_app(
-    settings: GatewaySettings, marketplace: ModelMarketplace, store: ModelStore, ledger: KeyLedger
+    settings: GatewaySettings,
+    marketplace: ModelMarketplace,
+    store: ModelStore,
+    ledger: KeyLedger,
+    dao: ModelGovernanceDAO | None = None,
 ) -> web.Application:
     """The gateway's application. ``marketplace``: the client of the gateway's own account (it
     pays every request from its deposited balance); ``store``: the model store the nodes read
-    (inputs are published there, outputs fetched from there); ``ledger``: the API keys."""
+    (inputs are published there, outputs fetched from there); ``ledger``: the API keys;
+    ``dao``: the governor whose proposals the explorer shows (none without it)."""
     app = web.Application(middlewares=[_errors], client_max_size=2 * settings.max_input_bytes + 4096)
     app[SERVICE] = InferenceService(marketplace, store, settings)
     app[LEDGER] = ledger
@@ -61,6 +70,7 @@ def create_app(
     app.router.add_post("/v1/inference/{model}", inference)
     app.router.add_post("/v1/inference/{model}/batch", inference_batch)
     app.router.add_get("/v1/requests/{request_id}", request_status)
+    add_explorer(app, ChainIndex(marketplace, dao, names=settings.models))
     return app
 
 

@@ -1,6 +1,6 @@
 """What ``ape run governance`` (``scripts/governance.py``) is made of: accounts and the DAO client,
 proposed calls written as ``Contract.function(arg, ...)``, a dry run of each call as the timelock,
-the proposal a command names, and readable proposal states with the time left. What the command
+the proposal a command names (the time left of a proposal is ``joynet.chain.dao.time_left``). What the command
 prints is ``joynet.governance.reports``.
 
     ape run governance propose --account test:1 --description "Royalty 25 %" \\
@@ -23,16 +23,13 @@ from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, is_address, to_checksum_address
 
 from joynet.chain.accounts import signing_account
-from joynet.chain.dao import GovernanceError, ModelGovernanceDAO, ProposalState
+from joynet.chain.dao import GovernanceError, ModelGovernanceDAO
 from joynet.chain.deployment_file import load_deployment
 from joynet.governance.errors import AlreadyVoted, CallWouldRevert, UnknownProposal
 from joynet.governance.voter import ContractDirectory, DecodedCall, show_value
 
 CALL_PATTERN = re.compile(r"^\s*(\w+)\.(\w+)\s*\((.*)\)\s*$", re.DOTALL)
 HEX_TOKEN = re.compile(r"(?<![\w'\"])(0x[0-9a-fA-F]+)")
-# On a chain that mines only when asked (a local anvil) blocks have no natural pace; time left
-# in blocks is then shown in seconds at the supernet's pace.
-DEFAULT_SECONDS_PER_BLOCK = 2
 
 
 def dao_client(account_spec: str | None = None, needs_account: bool = True) -> tuple[Any, ModelGovernanceDAO]:
@@ -280,43 +277,3 @@ def check_not_voted(dao, proposal_id: int, text: str) -> None:
     as the proposal was written)."""
     if dao.contract.hasVoted(proposal_id, dao.account):
         raise AlreadyVoted(f"{dao.account.address} has already voted on proposal {text}")
-
-
-def time_left(dao, proposal_id: int, seconds_per_block: float) -> str:
-    """What the proposal waits for and how long, in blocks and seconds."""
-    from ape import chain
-
-    state = ProposalState(dao.state(proposal_id))
-    head = chain.blocks.height
-    if state is ProposalState.Pending:
-        blocks = dao.proposalSnapshot(proposal_id) + 1 - head
-        return f"voting opens in {blocks} block(s) (≈ {blocks * seconds_per_block:,.0f} s)"
-    if state is ProposalState.Active:
-        blocks = dao.proposalDeadline(proposal_id) + 1 - head
-        return f"voting closes in {blocks} block(s) (≈ {blocks * seconds_per_block:,.0f} s)"
-    if state is ProposalState.Queued:
-        seconds = dao.proposalEta(proposal_id) - chain.pending_timestamp
-        if seconds > 0:
-            return (
-                f"executable in {seconds:,} s (≈ {seconds / seconds_per_block:,.0f} block(s)), after the timelock delay"
-            )
-        return "the timelock delay is over: ready to execute"
-    if state is ProposalState.Succeeded:
-        return "passed: ready to queue"
-    if state is ProposalState.Defeated:
-        return "did not pass (more against than for, or below quorum)"
-    return "nothing left to wait for"
-
-
-def seconds_per_block() -> float:
-    from ape import networks
-
-    block_time = networks.provider.network.block_time
-    return block_time if block_time and not networks.provider.network.is_local else DEFAULT_SECONDS_PER_BLOCK
-
-
-def proposals(dao, start_block: int) -> list:
-    """Every ProposalCreated log of the governor since ``start_block``, oldest first."""
-    from ape import chain
-
-    return list(dao.ProposalCreated.range(start_block, chain.blocks.height + 1))

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import time
 
-from joynet.chain.dao import ModelGovernanceDAO, ProposalState
+from joynet.chain.dao import ModelGovernanceDAO, ProposalState, proposals, seconds_per_block, time_left
 from joynet.chain.deploy import JOY
-from joynet.governance.proposals import EncodedCall, existing_proposal, proposals, seconds_per_block, time_left
+from joynet.governance.proposals import EncodedCall, existing_proposal
 from joynet.governance.voter import ContractDirectory, DecodedCall
 
 
