@@ -146,6 +146,8 @@ def execute(proposal, network, account) -> None:
 def status(proposal, as_json, network, account) -> None:
     """PROPOSAL in detail (state, votes, what it waits for, the timelock's ETA), or every
     proposal with its state and time left."""
+    from joynet.chain.dao import proposals as chain_proposals
+    from joynet.chain.dao import seconds_per_block
     from joynet.governance import proposals, reports
 
     with governed(network, account, needs_account=False) as (deployment, dao):
@@ -155,16 +157,15 @@ def status(proposal, as_json, network, account) -> None:
         ids = (
             [proposals.existing_proposal(dao, proposal)]
             if proposal is not None
-            else [log.proposalId for log in proposals.proposals(dao.contract, deployment.start_block)]
+            else [log.proposalId for log in chain_proposals(dao.contract, deployment.start_block)]
         )
-        pace = proposals.seconds_per_block()
+        pace = seconds_per_block()
         shown = [_status(dao, proposal_id, pace) for proposal_id in ids]
         click.echo(json.dumps(shown[0] if proposal is not None else shown))
 
 
 def _status(dao, proposal_id: int, pace: float) -> dict:
-    from joynet.chain.dao import ProposalState
-    from joynet.governance.proposals import time_left
+    from joynet.chain.dao import ProposalState, time_left
 
     state = dao.state(proposal_id)
     eta = dao.contract.proposalEta(proposal_id) if state in (ProposalState.Queued, ProposalState.Executed) else None
