@@ -77,7 +77,6 @@ async def _request(marketplace, api, model_id: str, document: dict, deposit_wei:
         if model.zk and "salt" not in document and "pixels" in document:
             document = digits_input(document["pixels"])  # the circuit's input commitment needs a salt
         service.check_input(model, document)  # refused before anything is deposited
-        await service.check_capacity(model)
         if model.feeless:
             with stderr.status(f"asking {model_id} over its channel {model.channel_id}"):
                 answered = await service.ask_channel(model, document)
@@ -86,6 +85,7 @@ async def _request(marketplace, api, model_id: str, document: dict, deposit_wei:
                 "output": answered.output,
                 "receipt": {**answered.receipt, "verified_by": _verified_by(marketplace, answered)},
             }
+        await service.check_capacity(model)
         await _pay_from_balance(marketplace, model, deposit_wei)
         with stderr.status(f"requesting {model_id}") as status:
             submitted = await service.submit(model, document)

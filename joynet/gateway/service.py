@@ -27,7 +27,7 @@ from joynet.chain.marketplace import InferenceResult, ModelMarketplace, RequestS
 from joynet.errors import JoyNetError
 from joynet.feeless.claims import Bindings
 from joynet.feeless.errors import AccessDeniedError, ProofRejectedError
-from joynet.feeless.requester import ChannelAnswer, request_over_channel
+from joynet.feeless.requester import ChannelAnswer, request_over_channel, wait_for_serving_node
 from joynet.gateway.errors import (
     BadRequestError,
     DeclinedError,
@@ -54,6 +54,8 @@ T = TypeVar("T")
 
 # Seconds a client is told to wait before trying again when no node has room.
 RETRY_AFTER_SECONDS = 5
+# Seconds a feeless request waits for a node serving its model's channel before the answer is a 503.
+FEELESS_SERVING_WAIT = 1.0
 # The error the coordinator reverts with when no node serving a model has room.
 NO_ELIGIBLE_NODE = "NodeCoordinatorNoEligibleNode"
 
@@ -276,8 +278,7 @@ class InferenceService:
         checked: paid from the gateway's balance and charged to ``key``, or over the model's
         channel for a feeless model."""
         self.check_input(model, document)
-        if model.feeless:
-            await self.check_capacity(model)
+        if model.feeless:  # no capacity on chain to check: ask_channel looks for a serving node
             return await self.ask_channel(model, document)
         ledger.reserve(key, model.price)  # refused (402) before anything is read, published or sent
         charged: bool | None = False  # None: the request was made and may still be charged
@@ -412,6 +413,8 @@ class InferenceService:
         try:
             await handler.ensure_subscribed(channel_id)
             bindings = await self.chain(Bindings.registered, self.marketplace, model.name, bounded=False)
+            if bindings is not None:
+                await self._serving_node(model, channel_id, handler, bindings)
             answer = await request_over_channel(
                 handler,
                 package,
@@ -437,6 +440,19 @@ class InferenceService:
         except InferenceError as error:
             raise DeclinedError(str(error)) from None
         return Settlement(model, answer.request_id, answer.output, await self.channel_receipt(model, answer))
+
+    async def _serving_node(self, model: ExposedModel, channel_id: str, handler: Any, bindings: Bindings) -> None:
+        """NoCapacityError (503) unless a node the chain binds to the model vouched on its channel
+        within ``FEELESS_SERVING_WAIT`` s: a request is assigned among the nodes serving when it
+        arrives, so one sent while none serves would wait for nobody."""
+        try:
+            await wait_for_serving_node(handler, channel_id, bindings, time.monotonic() + FEELESS_SERVING_WAIT)
+        except TimeoutError:
+            raise NoCapacityError(
+                f"no node serves model {model.name!r} on its channel {channel_id} now: nothing was sent; "
+                f"try again in {self.settings.retry_after} s",
+                headers=self.retry_headers(),
+            ) from None
 
     async def _verify_pairing(self, public_signals: list, proof: dict) -> bool:
         """snarkjs's Groth16 check of a feeless answer's proof, on a worker thread."""

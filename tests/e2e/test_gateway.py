@@ -481,24 +481,47 @@ def register_feeless(store, minilm_cid, marketplace, model_owner):
     return owner_channel, channel_id
 
 
-def test_embeddings__feeless_model_whose_node_never_answers__504_naming_the_channel_nothing_charged(
-        store, minilm_cid, operators, marketplace, model_owner, requester, keys_file, register_node, chain,
-        tmp_path, monkeypatch):
+NODE_SEED = "abandon " * 11 + "about"  # BIP-39 test vectors: development wallets only
+
+
+@pytest.mark.parametrize("node", ["none serving", "vouched but silent"])
+def test_embeddings__feeless_model_nobody_answers__503_at_once_or_504_after_the_timeout_nothing_charged(
+        store, minilm_cid, operators, deployment, marketplace, model_owner, requester, keys_file, register_node,
+        chain, tmp_path, monkeypatch, node):
+    from joynet.feeless.claims import NODE_KEY, ChannelClaim
+    from joynet.feeless.handler import IOTAInferenceHandler
+
     monkeypatch.setenv("JOYNET_CHANNEL_DB", str(tmp_path / "channels.sqlite3"))
     owner_channel, channel_id = register_feeless(store, minilm_cid, marketplace, model_owner)
-    register_node(operators[0], [model_key(FEELESS)])  # staked and with room, but no agent runs
+    register_node(operators[0], [model_key(FEELESS)])  # staked, but no agent runs
+    silent = IOTAInferenceHandler(wallet_seed=NODE_SEED)
+    if node == "vouched but silent":  # bound on chain and vouching on the channel: it counts as serving
+        bridge = deployment.contract("IOTAValidator")
+        bridge.bindChannelKey(model_key(FEELESS), silent.identity.public_key, sender=operators[0])
+        run(silent.ensure_subscribed(channel_id))
+        run(silent.post_claim(channel_id, ChannelClaim(NODE_KEY, model_key(FEELESS), operators[0].address,
+                                                       chain.chain_id, bridge.address)))
     height = chain.blocks.height
     try:
-        with serve_gateway([FEELESS], marketplace, requester, store, keys_file, settle_timeout=2) as gateway:
+        with serve_gateway([FEELESS], marketplace, requester, store, keys_file, settle_timeout=3) as gateway:
             started = time.monotonic()
             refused = post(gateway, "/embeddings", {"model": FEELESS, "input": "Hello world"})
             elapsed = time.monotonic() - started
     finally:
         owner_channel.close()
-    assert refused.status_code == 504, refused.text
-    assert_openai_error(refused.json(), "settlement_timeout", "server_error")
-    assert channel_id in refused.json()["error"]["message"] and "nothing was charged" in refused.json()["error"]["message"]
-    assert 2 <= elapsed < 10, elapsed
+        silent.close()
+    message = refused.json()["error"]["message"]
+    assert channel_id in message, message
+    if node == "none serving":
+        assert refused.status_code == 503, refused.text
+        assert_openai_error(refused.json(), "no_capacity", "server_error")
+        assert f"no node serves model {FEELESS!r}" in message and int(refused.headers["Retry-After"]) > 0
+        assert elapsed < 2, elapsed
+    else:
+        assert refused.status_code == 504, refused.text
+        assert_openai_error(refused.json(), "settlement_timeout", "server_error")
+        assert "nothing was charged" in message
+        assert 3 <= elapsed < 10, elapsed
     assert chain.blocks.height == height
 
 
