@@ -17,6 +17,7 @@ import enum
 from collections.abc import Sequence
 from typing import Any
 
+from joynet.chain.contract_types import container
 from joynet.chain.deployment_file import load_deployment
 from joynet.chain.errors import GovernanceError
 from joynet.chain.signing import SigningClient
@@ -57,12 +58,10 @@ class ModelGovernanceDAO(SigningClient):
     def __init__(self, address: str | None = None, account: Any = None):
         """``address``: the governor (default: from the connected network's deployment file);
         ``account``: the Ape account that signs (needed for everything but reads)."""
-        from ape import project
-
         if address is None:
             address = load_deployment().address("ModelGovernanceDAO")
         super().__init__(account)
-        self.contract = project.ModelGovernanceDAO.at(address)
+        self.contract = container("ModelGovernanceDAO").at(address)
 
     @property
     def address(self) -> str:

@@ -7,6 +7,7 @@
     joynet model publish-builtin                           publishes the digits MLP and all-MiniLM-L6-v2;
                                                            prints {"digits": CID, "minilm": CID}
     joynet gateway --model ID --keys FILE [--deposit JOY]  serves OpenAI's API over the marketplace
+    joynet agent edge|bridger|voter [OPTIONS]              runs an agent (--metrics-port: /healthz, /metrics)
 
 Content goes to the embedded store ($JOYNET_IPFS_DIR, default ~/.joynet/ipfs) unless
 ``--api MULTIADDR`` (or $JOYNET_IPFS_API) names a Kubo RPC API. What a command prints on stdout
@@ -20,6 +21,7 @@ import sys
 
 import click
 
+from joynet.cli.agent import agent
 from joynet.cli.gateway import gateway
 from joynet.cli.ipfs import ipfs
 from joynet.cli.model import model
@@ -34,6 +36,7 @@ def joynet(context: click.Context) -> None:
         raise click.UsageError("missing command", context)
 
 
+joynet.add_command(agent)
 joynet.add_command(gateway)
 joynet.add_command(ipfs)
 joynet.add_command(model)
