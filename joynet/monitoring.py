@@ -136,11 +136,15 @@ class AgentMonitor:
         self._last_poll = time.monotonic()
         self._last_poll_gauge.set_to_current_time()
 
-    def poll_failed(self, error: BaseException) -> None:
-        """A poll raised: the chain is taken as unreachable until the next poll reads its head."""
+    def chain_unreachable(self, error: BaseException) -> None:
+        """Reading the chain's head failed: unreachable until a poll reads it again."""
         self.reachable = False
-        self.last_error = f"{type(error).__name__}: {error}"[:300]
         self._reachable_gauge.set(0)
+        self.last_error = _describe(error)
+
+    def poll_failed(self, error: BaseException) -> None:
+        """A poll raised (it is retried from the same cursor); polls that keep failing stall the agent."""
+        self.last_error = _describe(error)
         self._poll_failures.inc()
 
     def _update_lag(self) -> None:
@@ -151,11 +155,11 @@ class AgentMonitor:
 
     def health(self) -> Health:
         since = None if self._last_poll is None else time.monotonic() - self._last_poll
-        if self._last_poll is None and self.head is None:
-            status = "starting" if self.last_error is None else "chain unreachable"
-        elif not self.reachable:
+        if not self.reachable and self.last_error is not None:
             status = "chain unreachable"
-        elif since is None or since > self.stall_seconds:
+        elif since is None:
+            status = "starting"
+        elif since > self.stall_seconds:
             status = "stalled"
         else:
             status = "ok"
@@ -192,3 +196,7 @@ class AgentMonitor:
         response = web.Response(body=self.metrics_text())
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:300]

@@ -226,7 +226,11 @@ class Bot:
         """Handles the events of the blocks after the cursor, then the new head, then moves the cursor."""
         from ape.types import LogFilter
 
-        head = int(provider.make_request("eth_blockNumber", []), 16)
+        try:
+            head = int(provider.make_request("eth_blockNumber", []), 16)
+        except Exception as error:
+            monitor.chain_unreachable(error)
+            raise
         monitor.saw_head(head)
         start = cursor.cursor
         monitor.handled_through(start)
