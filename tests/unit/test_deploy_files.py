@@ -15,8 +15,8 @@ from pathlib import Path
 import click
 import pytest
 import yaml
-
 from helpers import PROJECT_ROOT
+
 from joynet.cli import joynet as joynet_group
 from joynet.gateway.keys import load_keys
 
