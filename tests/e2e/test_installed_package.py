@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -26,6 +25,8 @@ import pytest
 from ape import accounts
 from helpers import PROJECT_ROOT
 from helpers.edge_agents import request_with_input, wait_for
+from helpers.ipfs_daemon import free_local_port
+from helpers.metrics import metric_samples as samples
 
 from joynet import JOY, ModelMarketplace
 from joynet.chain.marketplace import RequestStatus
@@ -38,12 +39,6 @@ run = asyncio.run
 MODEL = "installed-digits"
 OPERATOR = 6  # Ape's test account of the edge agent
 SOURCES = ("pyproject.toml", "README.md", "joynet", "agents", "bench")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +136,7 @@ def test_installed_edge_agent__local_chain__joins_answers_a_request_and_serves_h
     run(owner.register_model(MODEL, f"ipfs://{digits_cid}", price=5 * JOY,
                              weights_commitment=metadata["weightsCommitment"],
                              quorum=metadata["verification"]["quorum"], circuit_id=metadata["verification"]["circuitId"]))
-    port = free_port()
+    port = free_local_port()
     env = {**installed_env, "APE_FOUNDRY_HOST": chain.provider.uri, "OMP_NUM_THREADS": "1",
            "JOYNET_NODE_MODULES": str(PROJECT_ROOT / "node_modules")}
     common = ["--network", "ethereum:local:foundry", "--account-index", str(OPERATOR), "--model", MODEL]
@@ -203,13 +198,3 @@ def test_installed_edge_agent__local_chain__joins_answers_a_request_and_serves_h
     with pytest.raises(OSError):  # the server went with the agent
         get("/healthz")
 
-
-def samples(text: str) -> dict[str, float]:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f'{key}="{value}"' for key, value in sorted(sample.labels.items()))
-            found[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-    return found

@@ -4,20 +4,14 @@ unreachable, stalled) with 503."""
 
 import asyncio
 import json
-import socket
 
 import aiohttp
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+from helpers.ipfs_daemon import free_local_port
+from helpers.metrics import metric_samples as samples
 
 from joynet.chain.bot import BlockCursor, Bot
 from joynet.monitoring import AgentMonitor
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def get(port: int, path: str) -> tuple[int, str]:
@@ -25,19 +19,9 @@ async def get(port: int, path: str) -> tuple[int, str]:
         return response.status, await response.text()
 
 
-def samples(text: str) -> dict[str, float]:
-    """The metric samples of a /metrics page: name{labels} -> value."""
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f'{key}="{value}"' for key, value in sorted(sample.labels.items()))
-            found[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-    return found
-
-
 @pytest.fixture
 def monitor():
-    return AgentMonitor("test", port=free_port(), host="127.0.0.1")
+    return AgentMonitor("test", port=free_local_port(), host="127.0.0.1")
 
 
 def test_serve__with_a_monitor__healthz_and_metrics_follow_the_polls(chain, token, alice, bob, monitor):
