@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
@@ -48,7 +48,6 @@ class Health:
     lag_blocks: int | None
     seconds_since_poll: float | None
     error: str | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
@@ -67,7 +66,7 @@ class Health:
         }
         if self.error:
             document["error"] = self.error
-        return document | self.extra
+        return document
 
 
 class AgentMonitor:
