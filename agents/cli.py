@@ -60,7 +60,7 @@ from joynet.feeless.bridger import Bridger
 from joynet.feeless.checks import model_answer_checks
 from joynet.governance.voter import ContractDirectory, DaoVoter, PolicyError, VoterPolicy, timestamped
 from joynet.inference import DEFAULT_MAX_INPUT_BYTES
-from joynet.monitoring import METRICS_PORT_ENV, AgentMonitor
+from joynet.monitoring import METRICS_PORT_ENV, AgentMonitor, MonitoringError
 from joynet.storage import open_store
 
 metrics_port = click.option(
@@ -219,7 +219,7 @@ def edge(
         )
         monitor = AgentMonitor(bot.name, registry=node.metrics.registry, port=metrics_port)
         bot.run(node, node.contract, node.journal, nudge_local_pool=True, monitor=monitor)
-    except (EdgeNodeError, JournalError, MarketplaceError, ValueError) as error:
+    except (EdgeNodeError, JournalError, MarketplaceError, MonitoringError, ValueError) as error:
         raise click.ClickException(str(error)) from None
 
 
@@ -269,9 +269,12 @@ def bridger(account_alias, test_account, poll_seconds, max_seconds, until_caught
     )
     bridger_bot.poll_seconds = poll_seconds
     monitor = AgentMonitor(bridger_bot.name, registry=member.metrics.registry, port=metrics_port)
-    bridger_bot.run(
-        member, validator, BlockCursor(deployment.start_block - 1), max_seconds=max_seconds, monitor=monitor
-    )
+    try:
+        bridger_bot.run(
+            member, validator, BlockCursor(deployment.start_block - 1), max_seconds=max_seconds, monitor=monitor
+        )
+    except MonitoringError as error:
+        raise click.ClickException(str(error)) from None
 
 
 DEFAULT_POLICY = Path(__file__).with_name("voter-policy.yaml")
@@ -325,5 +328,8 @@ def voter(policy_path, account_spec, from_block, poll_seconds, metrics_port):
     say(f"following ModelGovernanceDAO {dao.address} from block {start}")
     voter_bot.poll_seconds = poll_seconds
     monitor = AgentMonitor(voter_bot.name, registry=dao_voter.metrics.registry, port=metrics_port)
-    voter_bot.run(dao_voter, dao.contract, BlockCursor(start - 1), monitor=monitor)
+    try:
+        voter_bot.run(dao_voter, dao.contract, BlockCursor(start - 1), monitor=monitor)
+    except MonitoringError as error:
+        raise click.ClickException(str(error)) from None
     say(f"dao_voter stopped after {dao_voter.votes_cast} vote(s)")

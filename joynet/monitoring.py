@@ -28,12 +28,18 @@ from dataclasses import dataclass
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 
+from joynet.errors import JoyNetError
+
 logger = logging.getLogger("joynet.monitoring")
 
 METRICS_PORT_ENV = "JOYNET_METRICS_PORT"
 METRICS_HOST_ENV = "JOYNET_METRICS_HOST"
 DEFAULT_METRICS_HOST = "0.0.0.0"  # noqa: S104 - a container's probe and Prometheus come from outside it
 DEFAULT_STALL_SECONDS = 120.0
+
+
+class MonitoringError(JoyNetError):
+    """The health and metrics server cannot listen (its port is taken, say)."""
 
 
 @dataclass
@@ -178,7 +184,13 @@ class AgentMonitor:
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as error:
+            await self.stop()
+            raise MonitoringError(
+                f"cannot serve /healthz and /metrics on {self.host}:{self.port}: {error.strerror or error}"
+            ) from None
         self.bound_port = self.port
         logger.info("%s: /healthz and /metrics on http://%s:%d", self.agent, self.host, self.port)
 

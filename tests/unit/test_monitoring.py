@@ -11,7 +11,7 @@ from helpers.ipfs_daemon import free_local_port
 from helpers.metrics import metric_samples as samples
 
 from joynet.chain.bot import BlockCursor, Bot
-from joynet.monitoring import AgentMonitor
+from joynet.monitoring import AgentMonitor, MonitoringError
 
 
 async def get(port: int, path: str) -> tuple[int, str]:
@@ -111,3 +111,16 @@ def test_monitor__without_port__serves_nothing_and_two_agents_keep_separate_regi
     first.saw_head(7)
     assert samples(first.metrics_text().decode())["joynet_chain_head_block"] == 7
     assert "joynet_chain_head_block 0.0" in second.metrics_text().decode()
+
+
+def test_start__port_taken__monitoring_error_naming_the_port(monitor):
+    async def scenario():
+        await monitor.start()
+        try:
+            taken = AgentMonitor("second", port=monitor.port, host="127.0.0.1")
+            with pytest.raises(MonitoringError, match=f"cannot serve /healthz and /metrics on 127.0.0.1:{monitor.port}"):
+                await taken.start()
+        finally:
+            await monitor.stop()
+
+    asyncio.run(scenario())
