@@ -72,6 +72,16 @@ def home(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def deployment_file(home, deployment, chain, marketplace, coordinator, model_owner, requester):
+    """The suite's deployment, saved where an installed package looks: $JOYNET_HOME/deployments/.
+    Both tests take it, so that the session's chain fixtures exist before this module's first
+    snapshot (Ape would otherwise rebase the chain under the module)."""
+    path = home / "deployments" / f"{chain.provider.network.name}.json"
+    deployment.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
 def outside(tmp_path_factory):
     """The working directory of the installed commands: not the checkout."""
     return tmp_path_factory.mktemp("elsewhere")
@@ -102,16 +112,17 @@ def digits_cid(venv, outside, installed_env, tmp_path_factory):
 
 
 def test_installed_package__outside_the_checkout__the_installed_copy_publishes_a_model(
-        venv, outside, installed_env, home, digits_cid, tmp_path):
+        venv, outside, installed_env, home, digits_cid, deployment_file, deployment, tmp_path):
     probe = installed(venv, outside, installed_env, "python", "-c", (
         "import json, joynet, agents; from joynet.paths import CHECKOUT; "
-        "from joynet.chain.deployment_file import deployments_dir; from joynet.zk.prover import DEFAULT_CIRCUIT_DIR; "
-        "print(json.dumps([joynet.__file__, agents.__file__, str(CHECKOUT), str(deployments_dir()), "
-        "sorted(p.name for p in DEFAULT_CIRCUIT_DIR.iterdir())]))"))
+        "from joynet.chain.deployment_file import Deployment, deployment_path; "
+        "from joynet.zk.prover import DEFAULT_CIRCUIT_DIR; path = deployment_path('local'); "
+        "print(json.dumps([joynet.__file__, agents.__file__, str(CHECKOUT), str(path), "
+        "Deployment.load(path).contracts, sorted(p.name for p in DEFAULT_CIRCUIT_DIR.iterdir())]))"))
     assert probe.returncode == 0, probe.stderr
-    joynet_file, agents_file, checkout, deployments, circuit = json.loads(probe.stdout)
+    joynet_file, agents_file, checkout, found, contracts, circuit = json.loads(probe.stdout)
     assert Path(joynet_file).is_relative_to(venv) and Path(agents_file).is_relative_to(venv)
-    assert checkout == "None" and deployments == str(home / "deployments")
+    assert checkout == "None" and found == str(deployment_file) and contracts == deployment.contracts
     assert circuit == ["digits_mlp.wasm", "digits_mlp.zkey", "manifest.json", "verification_key.json"]
 
     help_text = installed(venv, outside, installed_env, "joynet", "--help")
@@ -127,9 +138,8 @@ def test_installed_package__outside_the_checkout__the_installed_copy_publishes_a
 
 
 def test_installed_edge_agent__local_chain__joins_answers_a_request_and_serves_healthz_and_metrics(
-        venv, outside, installed_env, home, digits_cid, deployment, chain, marketplace, model_owner, requester,
+        venv, outside, installed_env, home, digits_cid, deployment_file, chain, marketplace, model_owner, requester,
         coordinator):
-    deployment.save(home / "deployments" / f"{chain.provider.network.name}.json")
     store = EmbeddedStore(home / "ipfs")
     metadata = json.loads(run(store.cat(digits_cid)))
     owner = ModelMarketplace(contract_address=marketplace.address, account=model_owner)
