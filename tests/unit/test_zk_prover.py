@@ -11,6 +11,7 @@ from joynet.zk import (
     PUBLIC_INPUTS, SNARK_SCALAR_FIELD, circuit_input, input_commitment, output_binding, request_binding,
 )
 from joynet.zk.digits import load_split
+from joynet.zk.model import MODEL_DIR
 from joynet.zk.prover import DEFAULT_CIRCUIT_DIR
 
 NODE = "0x" + "ab" * 20
@@ -97,7 +98,7 @@ def test_prove__digit__returns_output_commitments_and_public_signals_in_order(pr
         3 * 2**224 + 42 * 2**160 + int(NODE, 16))
     assert proof.public_signals[2] == output_binding(3, 42, NODE)
     assert "0x" + proof.weights_commitment.hex() == json.loads(
-        (DEFAULT_CIRCUIT_DIR.parent / "digits" / "manifest.json").read_text())["weights_commitment"]
+        (MODEL_DIR / "manifest.json").read_text())["weights_commitment"]
     assert len(proof.calldata) == 8 * 32
 
 
