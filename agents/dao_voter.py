@@ -1,8 +1,8 @@
 """The DAO voter agent: one handler per DAO event and per new block, each calling a
 :class:`~joynet.governance.voter.DaoVoter`.
 
-``ape run dao_voter`` (``scripts/dao_voter.py``) runs ``bot`` with a ``DaoVoter`` built from its
-options, following the ModelGovernanceDAO.
+``joynet agent voter`` / ``ape run dao_voter`` (``agents/cli.py``) runs ``bot`` with a ``DaoVoter``
+built from its options, following the ModelGovernanceDAO.
 """
 
 from joynet.chain.bot import Bot

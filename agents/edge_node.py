@@ -1,8 +1,8 @@
 """The edge node agent: one handler per marketplace event, each calling an :class:`EdgeNode`.
 
-``ape run edge_agent`` (``scripts/edge_agent.py``) runs ``bot`` with an ``EdgeNode`` built from its
-options, following the marketplace from the node's journal cursor; the benchmark runs it
-in-process (``bot.serve(node, node.contract, node.journal, stop=event)``).
+``joynet agent edge`` / ``ape run edge_agent`` (``agents/cli.py``) runs ``bot`` with an ``EdgeNode``
+built from its options, following the marketplace from the node's journal cursor; the benchmark runs
+it in-process (``bot.serve(node, node.contract, node.journal, stop=event)``).
 """
 
 from joynet.chain.bot import Bot

@@ -9,8 +9,8 @@ channels, each handler calling a :class:`~joynet.feeless.bridger.Bridger`.
     channel; propose its own checkpoint when none is pending; submit a proposal once it holds the
     threshold of signatures.
 
-``ape run iota_bridger`` (``scripts/iota_bridger.py``) runs ``bot`` with a ``Bridger`` built from its
-options, following the IOTAValidator.
+``joynet agent bridger`` / ``ape run iota_bridger`` (``agents/cli.py``) runs ``bot`` with a
+``Bridger`` built from its options, following the IOTAValidator.
 """
 
 from joynet.chain.bot import Bot

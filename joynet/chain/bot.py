@@ -52,6 +52,7 @@ from typing import Any
 from eth_utils import keccak
 
 from joynet.chain.constants import is_local_chain
+from joynet.monitoring import AgentMonitor
 
 logger = logging.getLogger("joynet.bot")
 
@@ -161,10 +162,13 @@ class Bot:
         stop: asyncio.Event | None = None,
         nudge_local_pool: bool = False,
         max_seconds: float | None = None,
+        monitor: AgentMonitor | None = None,
     ) -> None:
         """Startup handlers, then polls until stopped (or ``max_seconds``), then the shutdown
         handlers. Without ``stop``, SIGTERM and SIGINT stop it (main thread only); several states
-        can be served in one event loop, each with its own ``stop`` event."""
+        can be served in one event loop, each with its own ``stop`` event. ``monitor`` is told what
+        each poll saw and serves ``/healthz`` and ``/metrics`` (from before the startup handlers:
+        a probe sees a starting agent) until the shutdown handlers are done."""
         from ape import networks
 
         loop = asyncio.get_running_loop()
@@ -178,6 +182,8 @@ class Bot:
         abis = [getattr(contract, name).abi for name in self._events]
         topics = ["0x" + keccak(text=abi.selector).hex() for abi in abis]  # any of the handled events
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        monitor = monitor or AgentMonitor(self.name)
+        await monitor.start()
         try:
             for handler in self._startup:
                 await _call(handler, state)
@@ -189,11 +195,13 @@ class Bot:
             )
             while not stop.is_set():
                 try:
-                    await self._poll(state, provider, contract.address, abis, topics, cursor)
+                    await self._poll(state, provider, contract.address, abis, topics, cursor, monitor)
                     for handler in self._ticks:
                         await _call(handler, state)
                     nudger.check()
+                    monitor.poll_done()
                 except Exception as error:  # noqa: BLE001 - an RPC hiccup must not stop an agent
+                    monitor.poll_failed(error)
                     # The cursor did not move: the same blocks are read again (handlers are idempotent).
                     logger.warning("%s: a poll failed (%s: %s); retrying", self.name, type(error).__name__, error)
                 if deadline is not None and time.monotonic() >= deadline:
@@ -206,15 +214,26 @@ class Bot:
             for signum in signals:
                 loop.remove_signal_handler(signum)
             self._stops.remove(stop)
-            for handler in self._shutdown:
-                await _call(handler, state)
+            try:
+                for handler in self._shutdown:
+                    await _call(handler, state)
+            finally:
+                await monitor.stop()
 
-    async def _poll(self, state, provider, address: str, abis: list, topics: list[str], cursor) -> None:
+    async def _poll(
+        self, state, provider, address: str, abis: list, topics: list[str], cursor, monitor: AgentMonitor
+    ) -> None:
         """Handles the events of the blocks after the cursor, then the new head, then moves the cursor."""
         from ape.types import LogFilter
 
-        head = int(provider.make_request("eth_blockNumber", []), 16)
+        try:
+            head = int(provider.make_request("eth_blockNumber", []), 16)
+        except Exception as error:
+            monitor.chain_unreachable(error)
+            raise
+        monitor.saw_head(head)
         start = cursor.cursor
+        monitor.handled_through(start)
         if head <= start:
             return
         if abis:
@@ -227,6 +246,7 @@ class Bot:
         for handler in self._blocks:
             await _call(handler, state, head)
         cursor.cursor = head
+        monitor.handled_through(head)
 
     def _on_signal(self, signum: int, stop: asyncio.Event) -> None:
         logger.info("%s: %s received: finishing in-flight work, then exiting", self.name, signal.Signals(signum).name)

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from joynet.chain.contract_types import container
 from joynet.chain.deployment_file import load_deployment
 from joynet.chain.errors import GovernanceError, ProposalStateError, TimelockNotReadyError
 from joynet.chain.signing import SigningClient
@@ -100,12 +101,10 @@ class ModelGovernanceDAO(SigningClient):
     def __init__(self, address: str | None = None, account: Any = None):
         """``address``: the governor (default: from the connected network's deployment file);
         ``account``: the Ape account that signs (needed for everything but reads)."""
-        from ape import project
-
         if address is None:
             address = load_deployment().address("ModelGovernanceDAO")
         super().__init__(account)
-        self.contract = project.ModelGovernanceDAO.at(address)
+        self.contract = container("ModelGovernanceDAO").at(address)
 
     @property
     def address(self) -> str:

@@ -5,7 +5,9 @@
     {"chain_id": 31337, "deployer": "0x...", "start_block": 1,
      "contracts": {"JoyToken": "0x...", "TimelockController": "0x...", "ModelGovernanceDAO": "0x..."}}
 
-The directory is ``$JOYNET_DEPLOYMENTS_DIR`` (default ``deployments/`` in the project).
+The directory is ``$JOYNET_DEPLOYMENTS_DIR`` (a relative path: from the checkout, or outside one
+from the working directory); unset, ``deployments/`` in a source checkout, else
+``$JOYNET_HOME/deployments`` (``~/.joynet/deployments``) for an installed package.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from eth_utils import to_checksum_address
 
 from joynet.chain.errors import DeploymentError
+from joynet.paths import CHECKOUT, joynet_home
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # The contract type behind each name in the deployment file, where the two differ.
@@ -25,8 +28,12 @@ CONTRACT_TYPES = {"TimelockController": "JoyTimelock", "ModelMarketplace": "Mode
 
 
 def deployments_dir() -> Path:
-    configured = Path(os.environ.get("JOYNET_DEPLOYMENTS_DIR") or "deployments")
-    return configured if configured.is_absolute() else PROJECT_ROOT / configured
+    """Where deployment files are read and written (see the module's docstring)."""
+    configured = os.environ.get("JOYNET_DEPLOYMENTS_DIR")
+    if not configured:
+        return CHECKOUT / "deployments" if CHECKOUT else joynet_home() / "deployments"
+    path = Path(configured).expanduser()
+    return path if path.is_absolute() else (CHECKOUT or Path.cwd()) / path
 
 
 def deployment_path(network_name: str, directory: Path | None = None) -> Path:
@@ -52,9 +59,9 @@ class Deployment:
 
     def contract(self, name: str):
         """The Ape contract instance deployed under ``name`` (with its deployed type's ABI)."""
-        from ape import project
+        from joynet.chain.contract_types import container
 
-        return getattr(project, CONTRACT_TYPES.get(name, name)).at(self.address(name))
+        return container(CONTRACT_TYPES.get(name, name)).at(self.address(name))
 
     def to_json(self) -> dict:
         return {

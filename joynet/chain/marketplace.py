@@ -34,6 +34,7 @@ from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
 from joynet.chain.constants import ZERO32, ZERO_ADDRESS, is_local_chain
+from joynet.chain.contract_types import container
 from joynet.chain.deployment_file import load_deployment
 from joynet.chain.errors import MarketplaceError, TransactionRefusedError
 from joynet.chain.signing import SigningClient
@@ -157,7 +158,7 @@ class ModelMarketplace(SigningClient):
         """``web3_provider``: an RPC URL to connect Ape to when no provider is connected yet;
         ``contract_address``: the marketplace (default: from the deployment file);
         ``account``: the Ape account that signs transactions."""
-        from ape import networks, project
+        from ape import networks
 
         self._provider_context = None
         if web3_provider and not networks.active_provider:
@@ -167,9 +168,9 @@ class ModelMarketplace(SigningClient):
         if contract_address is None:
             deployment = load_deployment()
             contract_address = deployment.address("ModelMarketplace")
-        self.contract = project.ModelMarketplaceV2.at(contract_address)
-        self.coordinator = project.NodeCoordinator.at(self.contract.coordinator())
-        self.token = project.JoyToken.at(self.contract.joy())
+        self.contract = container("ModelMarketplaceV2").at(contract_address)
+        self.coordinator = container("NodeCoordinator").at(self.contract.coordinator())
+        self.token = container("JoyToken").at(self.contract.joy())
         super().__init__(account)
         self.start_block = deployment.start_block if deployment else 0
         self._validator: Any = None  # the feeless bridge, looked up when first needed
@@ -261,12 +262,10 @@ class ModelMarketplace(SigningClient):
     def bridge(self):
         """The marketplace's feeless bridge (IOTAValidator, ``ProofOfUse.bridge``), or None."""
         if self._validator is None:
-            from ape import project
-
-            bridge = self.read(project.ProofOfUse.at(self.read(self.contract.proofOfUse)).bridge)
+            bridge = self.read(container("ProofOfUse").at(self.read(self.contract.proofOfUse)).bridge)
             if bridge == ZERO_ADDRESS:
                 return None
-            self._validator = project.IOTAValidator.at(bridge)
+            self._validator = container("IOTAValidator").at(bridge)
         return self._validator
 
     def channel_key_of(self, model_id: str | bytes, node: str) -> bytes | None:

@@ -483,11 +483,11 @@ class SigningClient:
         """A revert message with each custom error's selector replaced by its name (any error
         the project's contracts declare)."""
         if self._error_names is None:
-            from ape import project
+            from joynet.chain.contract_types import all_contract_types
 
             self._error_names = {
                 "0x" + keccak(text=abi.selector)[:4].hex(): abi.name
-                for contract_type in project.contracts.values()
+                for contract_type in all_contract_types()
                 for abi in contract_type.errors
             }
         names = self._error_names

@@ -20,12 +20,14 @@
         (--signature "fn(types)" ARGS... | --calldata 0x...))
     joynet gov vote PROPOSAL for|against|abstain           (and queue, execute, status [PROPOSAL])
     joynet gateway --model ID --keys FILE [--deposit JOY]  serves OpenAI's API over the marketplace
+    joynet agent edge|bridger|voter [OPTIONS]              runs an agent (--metrics-port: /healthz, /metrics)
 
 Content goes to the embedded store ($JOYNET_IPFS_DIR, default ~/.joynet/ipfs) unless
 ``--api MULTIADDR`` (or $JOYNET_IPFS_API) names a Kubo RPC API. The commands on chain take
 ``--network`` (an Ape network choice; default $JOYNET_NETWORK, else the local anvil) and
 ``--account`` (an Ape alias or test:N; default $JOYNET_ACCOUNT), and find the protocol in the
-network's deployment file ($JOYNET_DEPLOYMENTS_DIR, default deployments/). What a command prints
+network's deployment file ($JOYNET_DEPLOYMENTS_DIR; default deployments/ in a checkout, else
+$JOYNET_HOME/deployments). What a command prints
 on stdout is its result alone (JSON where a script reads it); progress goes to stderr. Errors
 print one line on stderr and exit 1; a command line that does not parse exits 2 with the usage.
 """
@@ -36,6 +38,7 @@ import sys
 
 import click
 
+from joynet.cli.agent import agent
 from joynet.cli.credential import credential
 from joynet.cli.gateway import gateway
 from joynet.cli.gov import gov
@@ -56,6 +59,7 @@ def joynet(context: click.Context) -> None:
 
 
 joynet.add_command(credential)
+joynet.add_command(agent)
 joynet.add_command(gateway)
 joynet.add_command(gov)
 joynet.add_command(ipfs)

@@ -86,6 +86,7 @@ from joynet.edge.journal import (
     Job,
     JobJournal,
 )
+from joynet.edge.metrics import EdgeMetrics
 from joynet.inference import DEFAULT_MAX_INPUT_BYTES, InferenceError, InvalidInputError
 from joynet.inference.inputs import document_commitment, encode_document, fetch_input
 from joynet.models.package import IPFS_SCHEME
@@ -122,6 +123,7 @@ MAX_REVERTED_SENDS = 3
 # Requests one assignNodesBatch of this node's assigns at most.
 MAX_ASSIGNMENTS_PER_TRANSACTION = 16
 PENDING_POLL_SECONDS = 2.0
+JOY_WEI = 10**18  # wei per JOY (the token's 18 decimals)
 # The latest block (head, time) is read again only after this: a fraction of a block interval.
 LATEST_BLOCK_READ_SECONDS = 0.2
 # Results of single-node requests ready together go out in one submitResults of at most this
@@ -280,6 +282,7 @@ class EdgeNode:
         self.ready = asyncio.Event()  # set once join() is done: models loaded, node eligible
         self._channel_loops: set[asyncio.Task] = set()  # one per feeless model's channel served
         self._stop_channels = asyncio.Event()  # set by a drain: the loops answer what they hold, then end
+        self.metrics = EdgeMetrics(in_flight=lambda: len(self._running))  # served by the agent's monitor
 
     # ---- chain access ----
 
@@ -386,6 +389,7 @@ class EdgeNode:
         if not info.registered:
             await self._approve(target)
             await self._transact(self.coordinator.registerNode, target, self.capacity, keys, wait=None)
+            self.metrics.stake.set(target / JOY_WEI)
             logger.info(
                 "registered node %s: stake %s JOY, capacity %d, models %s",
                 self.address,
@@ -394,6 +398,7 @@ class EdgeNode:
                 ", ".join(self.models.values()),
             )
             return
+        self.metrics.stake.set(info.stake / JOY_WEI)
         if info.stake < target:
             await self._approve(target - info.stake)
             await self._transact(self.coordinator.addStake, target - info.stake, wait=None)
@@ -411,12 +416,9 @@ class EdgeNode:
         if not self.coordinator.nodeInfo(self.address).active:
             await self._transact(self.coordinator.reactivate, wait=None)
             logger.info("node reactivated")
-        logger.info(
-            "node %s registered: stake %s JOY, capacity %d",
-            self.address,
-            format_joy(self.coordinator.nodeInfo(self.address).stake),
-            self.capacity,
-        )
+        stake = self.coordinator.nodeInfo(self.address).stake
+        self.metrics.stake.set(stake / JOY_WEI)
+        logger.info("node %s registered: stake %s JOY, capacity %d", self.address, format_joy(stake), self.capacity)
 
     async def _await_rejoin(self) -> None:
         """Waits until the node may join eligibility sets again: the coordinator refuses a node
@@ -750,8 +752,11 @@ class EdgeNode:
         """Records how the chain closed a request (settled / refunded); True if it was ours."""
         if request_id in self._assigning:
             self._seen_assigned.add(request_id)
-        if self.journal.get(request_id) is None:
+        job = self.journal.get(request_id)
+        if job is None:
             return False
+        if job.outcome is None:  # a poll that failed half-way replays its events: counted once
+            self.metrics.jobs.labels(outcome).inc()
         self.journal.update(request_id, outcome=outcome)
         if (wake := self._wakeups.get(request_id)) is not None:
             wake.set()
@@ -775,6 +780,7 @@ class EdgeNode:
             except Exception as error:  # noqa: BLE001 - the node's own failure: journaled, the agent goes on
                 logger.exception("request %d: failed", job.request_id)
                 self.journal.update(job.request_id, FAILED, reason=_short(f"{type(error).__name__}: {error}"))
+                self.metrics.failures.inc()
 
     def _role(self, job: Job) -> str:
         """This node's part in the job: SINGLE, QUORUM, or under a tolerant policy GENERATOR (the
@@ -853,6 +859,7 @@ class EdgeNode:
         try:
             return await asyncio.wait_for((self._validate if role == VALIDATOR else self._compute)(job), budget)
         except TimeoutError:
+            self.metrics.missed_deadlines.inc()
             raise InferenceError(
                 f"this node could not compute the result within the {int(budget)} s left before the deadline"
             ) from None
@@ -876,7 +883,9 @@ class EdgeNode:
             result = await self.inference.execute_loaded(
                 loaded, raw, request_id=request.id, node=self.address, model_id=job.model
             )
-            proved = f", proved in {time.perf_counter() - proof_started:.2f} s"
+            proof_seconds = time.perf_counter() - proof_started
+            self.metrics.proof_seconds.observe(proof_seconds)
+            proved = f", proved in {proof_seconds:.2f} s"
         document = {
             "requestId": request.id,
             "model": job.model,
@@ -1164,8 +1173,11 @@ class EdgeNode:
             self.journal.update(
                 job.request_id, FAILED, reason=_short(f"not declined, a node had committed: {job.reason}")
             )
+            self.metrics.failures.inc()
             return
         await self._send(job, DECLINED, self.contract.declineRequest, job.request, job.reason)
+        if (sent := self.journal.get(job.request_id)) is not None and sent.state == DECLINED:
+            self.metrics.declines.inc()
 
     async def _send(self, job: Job, done: str, method, *args) -> None:
         rid = job.request_id
@@ -1366,6 +1378,8 @@ class EdgeNode:
         elif state == DECLINED:
             logger.info("request %d: our decline is already on chain (tx %s)", job.request_id, tx_hash)
         else:
+            if state == EXPIRED:
+                self.metrics.missed_deadlines.inc()
             logger.info(
                 "request %d: %s; nothing to send",
                 job.request_id,
@@ -1515,7 +1529,9 @@ class EdgeNode:
         _, lease_blocks = self._read_lease()
         if not self.lease_due(self._head(fresh=True)):
             return False
-        if not self.coordinator.nodeInfo(self.address).active:  # left assignment: nothing to renew
+        info = self.coordinator.nodeInfo(self.address)
+        self.metrics.stake.set(info.stake / JOY_WEI)  # a slash shows here, at the latest a third of a lease later
+        if not info.active:  # left assignment: nothing to renew
             if not self._told_inactive:
                 logger.warning("the node is inactive (it left assignment): its lease is not renewed")
                 self._told_inactive = True
@@ -1688,9 +1704,7 @@ def log_to_stderr(address: str) -> None:
 
 def format_joy(wei: int) -> str:
     """JOY wei as whole JOY with two decimals."""
-    from joynet.chain.deploy import JOY
-
-    return f"{wei / JOY:,.2f}"
+    return f"{wei / JOY_WEI:,.2f}"
 
 
 def node_status(market: ModelMarketplace, address: str, journal: JobJournal | None, models=()) -> dict:

@@ -39,6 +39,7 @@ from joynet.models.package import (
     load_model_metadata,
     load_model_package,
 )
+from joynet.paths import joynet_home
 from joynet.storage import ModelStore, StoreError, open_store
 from joynet.storage.cids import cid_text, parse_cid
 from joynet.storage.errors import InvalidCIDError
@@ -60,7 +61,7 @@ FILES_DIR = "files"  # under the cache directory: models' files, each named by i
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get(MODEL_CACHE_ENV) or Path.home() / ".joynet" / "models")
+    return Path(os.environ.get(MODEL_CACHE_ENV) or joynet_home() / "models")
 
 
 @contextlib.contextmanager

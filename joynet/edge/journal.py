@@ -33,6 +33,7 @@ from pathlib import Path
 
 from joynet.chain.marketplace import Request
 from joynet.edge.errors import JournalError
+from joynet.paths import joynet_home
 
 ASSIGNED, RUNNING, COMPUTED, SUBMITTED = "assigned", "running", "computed", "submitted"
 COMMITTED, REVEALED = "committed", "revealed"
@@ -74,8 +75,9 @@ CREATE TABLE IF NOT EXISTS channel_answers (  -- feeless requests this node answ
 
 
 def default_journal_path(network: str, address: str) -> Path:
-    """Where a node's journal is kept unless told: ``~/.joynet/edge/<network>-<address>.sqlite``."""
-    return Path.home() / ".joynet" / "edge" / f"{network}-{address.lower()}.sqlite"
+    """Where a node's journal is kept unless told: ``$JOYNET_HOME/edge/<network>-<address>.sqlite``
+    (``~/.joynet/edge/...``)."""
+    return joynet_home() / "edge" / f"{network}-{address.lower()}.sqlite"
 
 
 @dataclass(frozen=True)

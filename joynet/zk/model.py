@@ -30,7 +30,9 @@ QUOTIENT_BITS = ACC1_BITS - SHIFT + 1  # signed quotient in [-2**14, 2**14): 15 
 LOGIT_DIFF_BITS = 23  # |logit| <= 16 * (2**14 - 1) * 8 + 2**15 < 2**22, so differences < 2**23
 NIBBLE_BITS = 4  # the weights commitment hashes the model as a stream of 4-bit nibbles
 
-MODEL_DIR = Path(__file__).resolve().parents[2] / "circuits" / "digits"
+# The quantized model and its training manifest, shipped with the package (circuits/digits/ in a
+# checkout links to them; circuits/digits/train.py writes them).
+MODEL_DIR = Path(__file__).resolve().with_name("digits_model")
 DEFAULT_MODEL = MODEL_DIR / "model.json"
 
 

@@ -11,6 +11,7 @@ proof only. The proof is verified locally before it is returned.
 
 import json
 import logging
+import os
 import shutil
 import subprocess
 import tempfile
@@ -36,9 +37,14 @@ from joynet.zk.poseidon import SNARK_SCALAR_FIELD
 
 logger = logging.getLogger("joynet.zk")
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CIRCUIT_DIR = PROJECT_ROOT / "circuits" / "build"
+# The committed circuit artefacts ship with the package (circuits/build in a checkout links here;
+# `make circuits` rebuilds them).
+DEFAULT_CIRCUIT_DIR = Path(__file__).resolve().with_name("circuit")
 WORKER = Path(__file__).with_name("prover_worker.js")
+# Where the worker's Node packages (snarkjs, circom_runtime) are: $JOYNET_NODE_MODULES, else the
+# checkout's node_modules (found by Node itself from the worker's path). An installed package
+# names a directory holding them (`npm install snarkjs@<version of package.json>` somewhere).
+NODE_MODULES_ENV = "JOYNET_NODE_MODULES"
 CIRCUIT_FILES = ("digits_mlp.wasm", "digits_mlp.zkey", "verification_key.json")
 # The circuit's public inputs, in the order the verifier takes them.
 PUBLIC_INPUTS = ("weightsCommitment", "inputCommitment", "outputBinding")
@@ -181,6 +187,15 @@ def circuit_input(
     }
 
 
+def worker_environment() -> dict[str, str]:
+    """The prover worker's environment: this process's, with ``$JOYNET_NODE_MODULES`` first on
+    Node's module path when it is set."""
+    env = dict(os.environ)
+    if modules := env.get(NODE_MODULES_ENV):
+        env["NODE_PATH"] = os.pathsep.join(filter(None, [modules, env.get("NODE_PATH")]))
+    return env
+
+
 class ZKProver:
     """Proves digits-MLP inferences with the committed circuit artefacts (never reruns the ceremony)."""
 
@@ -217,7 +232,8 @@ class ZKProver:
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             text=True,
-            cwd=PROJECT_ROOT,
+            cwd=self.circuit_dir,
+            env=worker_environment(),
         )
         # Both are pipes (PIPE above), never None; kept typed as such for the worker protocol.
         assert self._process.stdin is not None and self._process.stdout is not None
@@ -249,7 +265,12 @@ class ZKProver:
             self._process.wait(timeout=10)
             self._stderr.seek(0)
             stderr = self._stderr.read().strip()[-2000:]
-            raise ZKProofError(f"the prover worker exited (code {self._process.returncode}): {stderr}")
+            hint = (
+                f" (set ${NODE_MODULES_ENV} to a node_modules directory holding snarkjs)"
+                if "Cannot find module" in stderr
+                else ""
+            )
+            raise ZKProofError(f"the prover worker exited (code {self._process.returncode}){hint}: {stderr}")
         return json.loads(line)
 
     def _request(self, op: str, **payload) -> dict:

@@ -1,10 +1,15 @@
 """`ape run dao_voter` as a separate process on the suite's chain: it delegates to itself, then
-votes by agents/voter-policy.yaml, and with its weight decides the outcome."""
+votes by agents/voter-policy.yaml, and with its weight decides the outcome; its /metrics counts
+the vote."""
+
+import urllib.request
 
 import pytest
 
 from joynet.chain.dao import ProposalState, VoteType
 from helpers.ape_commands import ape_env
+from helpers.ipfs_daemon import free_local_port
+from helpers.metrics import metric_samples
 from joynet.processes import Agent
 
 VOTER_ACCOUNT_INDEX = 6
@@ -27,9 +32,11 @@ def backers(token, voter_account, alice, bob):
 def voter_agent(chain, deployment, tmp_path, token, voter_account, backers):
     deployment.save(tmp_path / "local.json")
     assert token.delegates(voter_account) == "0x" + "00" * 20  # so the agent has to delegate
+    port = free_local_port()
     agent = Agent(
-        "voter", ["dao_voter", "--account", f"test:{VOTER_ACCOUNT_INDEX}", "--poll-seconds", "0.2"],
-        tmp_path / "voter.log", "following ModelGovernanceDAO", ape_env(chain, tmp_path),
+        "voter", ["dao_voter", "--account", f"test:{VOTER_ACCOUNT_INDEX}", "--poll-seconds", "0.2",
+                  "--metrics-port", str(port)],
+        tmp_path / "voter.log", "following ModelGovernanceDAO", ape_env(chain, tmp_path), extra={"port": port},
     )
     agent.start()
     agent.wait_ready(90)
@@ -74,6 +81,11 @@ def test_dao_voter__royalty_above_policy__votes_against_with_reason_and_proposal
     vote = vote_cast_by(dao, voter_account, proposal_id, chain, deployment.start_block)
     assert vote.support == VoteType.Against and vote.weight == 100_000_000 * 10**18
     assert "newOwnerShareBps=4500 is above the policy's maximum 3000" in vote.reason
+    with urllib.request.urlopen(f"http://127.0.0.1:{voter_agent.extra['port']}/metrics", timeout=10) as page:
+        metrics = metric_samples(page.read().decode())
+    assert metrics['joynet_voter_votes_cast_total{support="against"}'] == 1
+    assert metrics['joynet_voter_votes_cast_total{support="for"}'] == 0
+    assert metrics["joynet_voter_proposals_seen_total"] == 1 and metrics["joynet_voter_votes_pending"] == 0
     chain.mine(dao.votingPeriod() + 1)
     assert ProposalState(dao.state(proposal_id)) is ProposalState.Defeated
     assert marketplace.ownerShareBps() == 2000

@@ -6,11 +6,14 @@ import json
 
 import pytest
 
+import joynet.zk.prover as prover_module
+from helpers import PROJECT_ROOT
 from joynet import ZKProofError, ZKProver
 from joynet.zk import (
     PUBLIC_INPUTS, SNARK_SCALAR_FIELD, circuit_input, input_commitment, output_binding, request_binding,
 )
 from joynet.zk.digits import load_split
+from joynet.zk.model import MODEL_DIR
 from joynet.zk.prover import DEFAULT_CIRCUIT_DIR
 
 NODE = "0x" + "ab" * 20
@@ -97,7 +100,7 @@ def test_prove__digit__returns_output_commitments_and_public_signals_in_order(pr
         3 * 2**224 + 42 * 2**160 + int(NODE, 16))
     assert proof.public_signals[2] == output_binding(3, 42, NODE)
     assert "0x" + proof.weights_commitment.hex() == json.loads(
-        (DEFAULT_CIRCUIT_DIR.parent / "digits" / "manifest.json").read_text())["weights_commitment"]
+        (MODEL_DIR / "manifest.json").read_text())["weights_commitment"]
     assert len(proof.calldata) == 8 * 32
 
 
@@ -153,3 +156,18 @@ def test_close__then_prove__raises_and_worker_is_gone(model):
     assert prover._process.poll() == 0
     with pytest.raises(ZKProofError, match="not running"):
         prover.prove(model, [0] * 64, 1, 1, NODE)
+
+
+def test_worker__outside_the_checkout__finds_snarkjs_through_joynet_node_modules_or_names_the_variable(
+        proof, tmp_path, monkeypatch):
+    # The worker as an installed package has it: no node_modules above its directory.
+    worker = tmp_path / "site-packages" / "prover_worker.js"
+    worker.parent.mkdir()
+    worker.write_text((PROJECT_ROOT / "joynet" / "zk" / "prover_worker.js").read_text())
+    monkeypatch.setattr(prover_module, "WORKER", worker)
+    monkeypatch.setenv("JOYNET_NODE_MODULES", str(tmp_path / "empty"))
+    with pytest.raises(ZKProofError, match=r"set \$JOYNET_NODE_MODULES to a node_modules directory holding snarkjs"):
+        ZKProver()
+    monkeypatch.setenv("JOYNET_NODE_MODULES", str(PROJECT_ROOT / "node_modules"))
+    with ZKProver() as installed:
+        assert installed.verify(proof.public_signals, proof.proof)
