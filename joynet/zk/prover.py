@@ -433,7 +433,6 @@ class ZKProver:
                 worker.close()
         if getattr(self, "_scratch", None):
             shutil.rmtree(str(self._scratch), ignore_errors=True)
-            self._scratch = None
 
     def __enter__(self) -> "ZKProver":
         return self
