@@ -6,9 +6,9 @@ class * 2^224 + requestId * 2^160 + node)."""
 
 import pytest
 
+from bench.zk_prover import calldata_gas
 from joynet import ZKProver
 from joynet.zk import SNARK_SCALAR_FIELD, QuantizedMLP, decode_calldata, output_binding
-from bench.zk_prover import calldata_gas
 from joynet.zk.digits import load_split
 from joynet.zk.prover import BACKENDS
 
