@@ -78,6 +78,15 @@ def test_native_worker__unreadable_witness__clear_error_and_worker_goes_on(nativ
     assert native_prover.prove(model, [1] * 64, salt=3, request_id=1, node=NODE).label in range(10)
 
 
+def test_prove__native__input_of_another_class__witness_refused_with_the_circuits_error(native_prover, model):
+    """The native path's witness comes from the circuit's wasm too: an output binding that is not
+    the network's class fails there, with the circuit's message, before anything is proven."""
+    signals_in = circuit_input(model, [4] * 64, 5, 3, NODE)
+    signals_in["outputBinding"] = str(int(signals_in["outputBinding"]) ^ (1 << 224))  # class ^ 1
+    with pytest.raises(ZKProofError, match="prover worker failed: .*Assert Failed"):
+        native_prover._prove_signals(signals_in)
+
+
 def test_native_worker__witness_breaking_the_constraints__proof_does_not_verify(native_prover, model, tmp_path):
     """groth16py proves whatever witness it is given: the snarkjs check in ZKProver.prove is what
     refuses a proof of a witness that does not satisfy the circuit."""
