@@ -1,25 +1,34 @@
 """Figures of the digits-MLP proof system, for bench/protocol.py (`make bench`).
 
-measure_zk(n) starts a ZKProver, proves one warm-up inference, then n more (held-out digits),
-and returns a flat {"metric": number} dict:
+measure_zk(n) starts a ZKProver with the default backend (native when groth16py is installed)
+and, when that is not snarkjs, one with snarkjs beside it; proves one warm-up inference with each,
+then n more (held-out digits), each digit with both provers in turn so that both see the same
+load, and returns a flat {"metric": number} dict:
 
     zk.constraints              R1CS constraints of the circuit (circuits/build/manifest.json)
-    zk.prover_start_seconds     ZKProver() until its worker is ready (keys loaded, curve built)
+    zk.prover_start_seconds     ZKProver() until its workers are ready (keys loaded, curve built)
     zk.witness_seconds_p50      witness generation, median
-    zk.prove_seconds_p50        witness + Groth16 proof, median (warm worker)
-    zk.prove_call_seconds_p50   the whole ZKProver.prove call: commitments, witness, proof, local verification
+    zk.prove_seconds_p50        witness + Groth16 proof, median (warm workers)
+    zk.prove_call_seconds_p50   the whole ZKProver.prove call: commitments, witness, proof, snarkjs's check
+    zk.native_prover            1 when the figures above are the native prover's, 0 for snarkjs's
+    zk.prove_seconds_p50_snarkjs, zk.prove_call_seconds_p50_snarkjs, zk.prover_start_seconds_snarkjs
+                                the same with snarkjs, in the same run (native default only)
     gas.groth16_verify         verifyProof in a real transaction, whole (when a deployed verifier is given)
     gas.groth16_verify_execution  the same without the transaction's 21,000 base and its calldata
                                 (4 gas per zero byte, 16 per other byte): the verifier's own execution
+
+    .venv/bin/python -m bench.zk_prover [n]     these figures alone (no chain), as JSON
 """
 
 import json
 import statistics
+import sys
 import time
+from contextlib import ExitStack
 
 from joynet.zk.commitments import random_salt
 from joynet.zk.model import QuantizedMLP
-from joynet.zk.prover import DEFAULT_CIRCUIT_DIR, ZKProver
+from joynet.zk.prover import DEFAULT_CIRCUIT_DIR, ZKProver, prover_backend
 
 BENCH_NODE = "0x" + "42" * 20
 
@@ -29,32 +38,53 @@ def calldata_gas(data: bytes) -> int:
     return sum(4 if byte == 0 else 16 for byte in data)
 
 
+def _median(values: list[float]) -> float:
+    return round(statistics.median(values), 3)
+
+
 def measure_zk(n: int = 5, *, circuit_dir=DEFAULT_CIRCUIT_DIR, verifier=None, sender=None) -> dict[str, float]:
-    """Measures n warm proofs. With `verifier` (a deployed DigitsMLPVerifier, e.g. an Ape
+    """Measures n warm proofs with the default prover backend, and with snarkjs beside it when
+    the default is the native one. With `verifier` (a deployed DigitsMLPVerifier, e.g. an Ape
     contract instance) and `sender`, also the gas of verifyProof sent as a transaction."""
     from joynet.zk.digits import load_split
 
     manifest = json.loads((DEFAULT_CIRCUIT_DIR / "manifest.json").read_text())
     model = QuantizedMLP.load()
     _, images, _, _ = load_split()
-    started = time.monotonic()
-    with ZKProver(circuit_dir) as prover:
-        start_seconds = time.monotonic() - started
-        prover.prove(model, images[0].tolist(), random_salt(), 1, BENCH_NODE)  # warm-up
-        witness, prove, call = [], [], []
-        for index in range(n):
+    default = prover_backend()
+    backends = [default] + (["snarkjs"] if default != "snarkjs" else [])
+    start: dict[str, float] = {}
+    witness: dict[str, list[float]] = {backend: [] for backend in backends}
+    prove: dict[str, list[float]] = {backend: [] for backend in backends}
+    call: dict[str, list[float]] = {backend: [] for backend in backends}
+    with ExitStack() as stack:
+        provers = {}
+        for backend in backends:
             started = time.monotonic()
-            proof = prover.prove(model, images[1 + index].tolist(), random_salt(), 2 + index, BENCH_NODE)
-            call.append(time.monotonic() - started)
-            witness.append(proof.witness_seconds)
-            prove.append(proof.witness_seconds + proof.prove_seconds)
-    results = {
+            provers[backend] = stack.enter_context(ZKProver(circuit_dir, backend=backend))
+            start[backend] = time.monotonic() - started
+            provers[backend].prove(model, images[0].tolist(), random_salt(), 1, BENCH_NODE)  # warm-up
+        for index in range(n):
+            for backend, prover in provers.items():
+                started = time.monotonic()
+                proof = prover.prove(model, images[1 + index].tolist(), random_salt(), 2 + index, BENCH_NODE)
+                call[backend].append(time.monotonic() - started)
+                witness[backend].append(proof.witness_seconds)
+                prove[backend].append(proof.witness_seconds + proof.prove_seconds)
+    results: dict[str, float] = {
         "zk.constraints": manifest["constraints"],
-        "zk.prover_start_seconds": round(start_seconds, 3),
-        "zk.witness_seconds_p50": round(statistics.median(witness), 3),
-        "zk.prove_seconds_p50": round(statistics.median(prove), 3),
-        "zk.prove_call_seconds_p50": round(statistics.median(call), 3),
+        "zk.prover_start_seconds": round(start[default], 3),
+        "zk.witness_seconds_p50": _median(witness[default]),
+        "zk.prove_seconds_p50": _median(prove[default]),
+        "zk.prove_call_seconds_p50": _median(call[default]),
+        "zk.native_prover": int(default == "native"),
     }
+    if default != "snarkjs":
+        results |= {
+            "zk.prover_start_seconds_snarkjs": round(start["snarkjs"], 3),
+            "zk.prove_seconds_p50_snarkjs": _median(prove["snarkjs"]),
+            "zk.prove_call_seconds_p50_snarkjs": _median(call["snarkjs"]),
+        }
     if verifier is not None:
         args = proof.verifier_args()
         receipt = verifier.invoke_transaction("verifyProof", *args, sender=sender)
@@ -63,3 +93,7 @@ def measure_zk(n: int = 5, *, circuit_dir=DEFAULT_CIRCUIT_DIR, verifier=None, se
             receipt.gas_used - 21_000 - calldata_gas(bytes(verifier.verifyProof.encode_input(*args)))
         )
     return results
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure_zk(int(sys.argv[1]) if len(sys.argv) > 1 else 5), indent=1))

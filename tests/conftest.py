@@ -392,7 +392,8 @@ def commit_reveal(marketplace, accounts):
 
 @pytest.fixture(scope="session")
 def prover():
-    """One warm joynet.ZKProver (a long-lived Node worker) for the whole session."""
+    """One warm joynet.ZKProver (its default backend: native when groth16py is installed) for the
+    whole session."""
     from joynet import ZKProver
 
     with ZKProver() as instance:

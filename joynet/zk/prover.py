@@ -1,19 +1,22 @@
 """joynet.ZKProver: Groth16 proofs that a digits-MLP inference was computed as committed.
 
 A ZKProver owns one long-lived Node process (joynet/zk/prover_worker.js) that keeps the wasm
-witness generator, the proving key and the curve loaded; each `prove` costs the witness and the
-proof only. The proof is verified locally before it is returned.
+witness generator, the proving key and the curve loaded, and with the native backend a second
+one (joynet/zk/native_prover_worker.py, groth16py) that proves from that witness; each `prove`
+costs the witness and the proof only. The proof is verified by snarkjs before it is returned.
 
     with ZKProver() as prover:
         proof = prover.prove(model, pixels, salt, request_id, node)
         verifier.verifyProof(*proof.verifier_args())    # DigitsMLPVerifier on chain
 """
 
+import importlib.util
 import json
 import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -196,13 +199,126 @@ def worker_environment() -> dict[str, str]:
     return env
 
 
+PROVER_ENV = "JOYNET_ZK_PROVER"
+BACKENDS = ("native", "snarkjs")
+NATIVE_WORKER = Path(__file__).with_name("native_prover_worker.py")
+NATIVE_REQUIREMENT = "groth16py==0.2.0"
+
+
+def prover_backend(backend: str | None = None) -> str:
+    """The Groth16 prover to use: ``backend`` if given, else $JOYNET_ZK_PROVER, else "native"
+    when groth16py is installed and "snarkjs" otherwise. Raises ZKProofError for another name,
+    or for "native" asked for explicitly without groth16py."""
+    chosen = backend or os.environ.get(PROVER_ENV) or None
+    if chosen is None:
+        # find_spec locates the package without importing it: groth16py (GPL-3.0) only ever
+        # runs in the native worker's own process.
+        return "native" if importlib.util.find_spec("groth16py") is not None else "snarkjs"
+    if chosen not in BACKENDS:
+        raise ZKProofError(f"unknown ZK prover {chosen!r} (from {PROVER_ENV} or backend=): use native or snarkjs")
+    if chosen == "native" and importlib.util.find_spec("groth16py") is None:
+        raise ZKProofError(
+            f"the native ZK prover needs groth16py: pip install {NATIVE_REQUIREMENT} (or {PROVER_ENV}=snarkjs)"
+        )
+    return chosen
+
+
+class _Worker:
+    """One long-lived worker process answering JSON lines on stdin with JSON lines on stdout
+    (prover_worker.js, native_prover_worker.py); it answers {"ready": true, ...} once started."""
+
+    def __init__(self, name: str, command: list[str], *, cwd: Path, start_timeout: float, request_timeout: float):
+        self.name = name
+        self.request_timeout = request_timeout
+        self._lock = threading.Lock()
+        self._next_id = 0
+        # stderr goes to a file, not a pipe: nobody reads it while the worker runs, and a full
+        # pipe would block the worker.
+        self._stderr = tempfile.TemporaryFile(mode="w+")
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            cwd=cwd,
+            env=worker_environment(),
+        )
+        # Both are pipes (PIPE above), never None; kept typed as such for the worker protocol.
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self._stdin: IO[str] = self.process.stdin
+        self._stdout: IO[str] = self.process.stdout
+        self.ready = self._read(start_timeout)
+        if not self.ready.get("ready"):
+            self.close()
+            raise ZKProofError(f"the {name} did not start: {self.ready}")
+
+    def _read(self, timeout: float) -> dict:
+        result: list[str] = []
+        reader = threading.Thread(target=lambda: result.append(self._stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if reader.is_alive():
+            self.kill()
+            raise ZKProofError(f"the {self.name} gave no answer within {timeout:.0f} s (stopped)")
+        line = result[0] if result else ""
+        if not line:
+            self.process.wait(timeout=10)
+            self._stderr.seek(0)
+            stderr = self._stderr.read().strip()[-2000:]
+            hint = (
+                f" (set ${NODE_MODULES_ENV} to a node_modules directory holding snarkjs)"
+                if "Cannot find module" in stderr
+                else ""
+            )
+            raise ZKProofError(f"the {self.name} exited (code {self.process.returncode}){hint}: {stderr}")
+        return json.loads(line)
+
+    def request(self, op: str, **payload) -> dict:
+        with self._lock:
+            if self.process.poll() is not None:
+                raise ZKProofError(f"the {self.name} is not running (closed or crashed)")
+            self._next_id += 1
+            request_id = self._next_id
+            self._stdin.write(json.dumps({"id": request_id, "op": op, **payload}) + "\n")
+            self._stdin.flush()
+            answer = self._read(self.request_timeout)
+        if answer.get("id") != request_id:
+            raise ZKProofError(f"the {self.name} answered request {answer.get('id')}, expected {request_id}")
+        if "error" in answer:
+            raise ZKProofError(f"the {self.name} failed: {answer['error']}")
+        return answer
+
+    def close(self) -> None:
+        """Ends the worker: EOF on its stdin lets it release its threads and exit."""
+        if self.process.poll() is None:
+            try:
+                self._stdin.close()
+                self.process.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.kill()
+        self._stdout.close()
+        self._stderr.close()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
 class ZKProver:
-    """Proves digits-MLP inferences with the committed circuit artefacts (never reruns the ceremony)."""
+    """Proves digits-MLP inferences with the committed circuit artefacts (never reruns the ceremony).
+
+    ``backend`` (or $JOYNET_ZK_PROVER) picks the Groth16 prover: "native" (groth16py, arkworks,
+    in its own process; the default when installed) or "snarkjs". Both take the witness from the
+    circuit's wasm in the Node worker, use the same proving key, return snarkjs's proof JSON and
+    check every proof with snarkjs's verifier before returning it."""
 
     def __init__(
         self,
         circuit_dir: str | Path = DEFAULT_CIRCUIT_DIR,
         *,
+        backend: str | None = None,
         node_binary: str = "node",
         start_timeout: float = 120.0,
         request_timeout: float = 300.0,
@@ -214,79 +330,61 @@ class ZKProver:
                 f"circuit artefacts missing in {self.circuit_dir}: {', '.join(missing)} "
                 "(they are committed; `make circuits` rebuilds them)"
             )
+        self.backend = prover_backend(backend)
         node = shutil.which(node_binary)
         if node is None:
             raise ZKProofError(f"Node.js ({node_binary!r}) not found on PATH; the prover worker needs it")
-        self.request_timeout = request_timeout
-        self._lock = threading.Lock()
-        self._next_id = 0
+        wasm, zkey, vkey = (str(self.circuit_dir / name) for name in CIRCUIT_FILES)
         zkey_mb = (self.circuit_dir / "digits_mlp.zkey").stat().st_size / 2**20
-        logger.info("starting the ZK prover worker (loading a %.1f MB proving key)", zkey_mb)
+        logger.info("starting the %s ZK prover (loading a %.1f MB proving key)", self.backend, zkey_mb)
         started = time.monotonic()
-        # stderr goes to a file, not a pipe: nobody reads it while the worker runs, and a full
-        # pipe would block the worker.
-        self._stderr = tempfile.TemporaryFile(mode="w+")
-        self._process = subprocess.Popen(
-            [node, str(WORKER), *(str(self.circuit_dir / name) for name in CIRCUIT_FILES)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-            cwd=self.circuit_dir,
-            env=worker_environment(),
-        )
-        # Both are pipes (PIPE above), never None; kept typed as such for the worker protocol.
-        assert self._process.stdin is not None and self._process.stdout is not None
-        self._stdin: IO[str] = self._process.stdin
-        self._stdout: IO[str] = self._process.stdout
-        ready = self._read(start_timeout)
-        if not ready.get("ready"):
+        timeouts = {"start_timeout": start_timeout, "request_timeout": request_timeout}
+        self._native: _Worker | None = None
+        self._scratch: str | None = None
+        self._worker = _Worker("prover worker", [node, str(WORKER), wasm, zkey, vkey], cwd=self.circuit_dir, **timeouts)
+        try:
+            self._check_public_inputs(self._worker)
+            if self.backend == "native":
+                command = [sys.executable, str(NATIVE_WORKER), zkey, vkey]
+                self._native = _Worker("native prover worker", command, cwd=self.circuit_dir, **timeouts)
+                self._check_public_inputs(self._native)
+                # The witness goes from one worker to the other as a .wtns file, in memory where
+                # the system has a tmpfs.
+                shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+                self._scratch = tempfile.mkdtemp(prefix="joynet-zk-", dir=shm)
+        except BaseException:
             self.close()
-            raise ZKProofError(f"the prover worker did not start: {ready}")
-        if ready.get("nPublic") != len(PUBLIC_INPUTS):
-            self.close()
+            raise
+        logger.info("%s ZK prover ready in %.1f s", self.backend, time.monotonic() - started)
+
+    @staticmethod
+    def _check_public_inputs(worker: _Worker) -> None:
+        if worker.ready.get("nPublic") != len(PUBLIC_INPUTS):
             raise ZKProofError(
-                f"the verification key has {ready.get('nPublic')} public inputs, expected {len(PUBLIC_INPUTS)}"
+                f"the verification key has {worker.ready.get('nPublic')} public inputs, expected {len(PUBLIC_INPUTS)}"
             )
-        logger.info("ZK prover worker ready in %.1f s", time.monotonic() - started)
-
-    # ---- the worker protocol ----
-
-    def _read(self, timeout: float) -> dict:
-        result: list[str] = []
-        reader = threading.Thread(target=lambda: result.append(self._stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(timeout)
-        if reader.is_alive():
-            self._kill()
-            raise ZKProofError(f"the prover worker gave no answer within {timeout:.0f} s (stopped)")
-        line = result[0] if result else ""
-        if not line:
-            self._process.wait(timeout=10)
-            self._stderr.seek(0)
-            stderr = self._stderr.read().strip()[-2000:]
-            hint = (
-                f" (set ${NODE_MODULES_ENV} to a node_modules directory holding snarkjs)"
-                if "Cannot find module" in stderr
-                else ""
-            )
-            raise ZKProofError(f"the prover worker exited (code {self._process.returncode}){hint}: {stderr}")
-        return json.loads(line)
 
     def _request(self, op: str, **payload) -> dict:
-        with self._lock:
-            if self._process.poll() is not None:
-                raise ZKProofError("the prover worker is not running (closed or crashed)")
-            self._next_id += 1
-            request_id = self._next_id
-            self._stdin.write(json.dumps({"id": request_id, "op": op, **payload}) + "\n")
-            self._stdin.flush()
-            answer = self._read(self.request_timeout)
-        if answer.get("id") != request_id:
-            raise ZKProofError(f"the prover worker answered request {answer.get('id')}, expected {request_id}")
-        if "error" in answer:
-            raise ZKProofError(f"the prover worker failed: {answer['error']}")
-        return answer
+        return self._worker.request(op, **payload)
+
+    def _prove_signals(self, signals_in: dict) -> tuple[dict, tuple[int, ...], bool, float, float]:
+        """(proof, public signals, verified by snarkjs, witness seconds, proof seconds)."""
+        if self._native is None:
+            answer = self._request("prove", input=signals_in)
+            signals = tuple(int(v) for v in answer["publicSignals"])
+            return answer["proof"], signals, answer["verified"], answer["witnessSeconds"], answer["proveSeconds"]
+        assert self._scratch is not None  # made with the native worker
+        wtns = os.path.join(self._scratch, f"witness-{threading.get_ident()}.wtns")
+        try:
+            witness = self._request("wtns", input=signals_in, path=wtns)
+            proved = self._native.request("prove", wtns=wtns)
+        finally:
+            if os.path.exists(wtns):
+                os.remove(wtns)
+        # The public inputs are the circuit's inputs: the proof must verify for exactly these.
+        signals = tuple(int(signals_in[name]) for name in PUBLIC_INPUTS)
+        verified = self.verify(signals, proved["proof"])
+        return proved["proof"], signals, verified, witness["witnessSeconds"], proved["proveSeconds"]
 
     # ---- API ----
 
@@ -309,18 +407,18 @@ class ZKProver:
         inference = model.forward(pixels) if inference is None else inference
         signals_in = circuit_input(model, pixels, salt, request_id, node, inference=inference, weights=weights)
         logger.info("proving inference for request %d (class %d) ...", request_id, inference.label)
-        answer = self._request("prove", input=signals_in)
-        signals = tuple(int(v) for v in answer["publicSignals"])
+        proof, signals, verified, witness_seconds, prove_seconds = self._prove_signals(signals_in)
         expected = tuple(int(signals_in[name]) for name in PUBLIC_INPUTS)
         if signals != expected:
             raise ZKProofError(f"the proof's public signals {signals} differ from the expected {expected}")
-        if not answer["verified"]:
+        if not verified:
             raise ZKProofError("the proof does not verify against the verification key")
         logger.info(
-            "proof for request %d ready: witness %.2f s, proof %.2f s, verified locally",
+            "proof for request %d ready (%s): witness %.2f s, proof %.2f s, verified locally",
             request_id,
-            answer["witnessSeconds"],
-            answer["proveSeconds"],
+            self.backend,
+            witness_seconds,
+            prove_seconds,
         )
         return ZKProof(
             inference=inference,
@@ -330,10 +428,10 @@ class ZKProver:
             request_id=request_id,
             node=node_address,
             public_signals=signals,
-            proof=answer["proof"],
-            calldata=encode_calldata(answer["proof"]),
-            witness_seconds=answer["witnessSeconds"],
-            prove_seconds=answer["proveSeconds"],
+            proof=proof,
+            calldata=encode_calldata(proof),
+            witness_seconds=witness_seconds,
+            prove_seconds=prove_seconds,
         )
 
     def witness(self, signals_in: dict) -> list[int]:
@@ -349,21 +447,12 @@ class ZKProver:
         return bool(self._request("verify", publicSignals=signals, proof=proof)["verified"])
 
     def close(self) -> None:
-        """Ends the worker: EOF on its stdin lets it release its threads and exit."""
-        process = self._process
-        if process.poll() is None:
-            try:
-                self._stdin.close()
-                process.wait(timeout=10)
-            except (OSError, subprocess.TimeoutExpired):
-                self._kill()
-        self._stdout.close()
-        self._stderr.close()
-
-    def _kill(self) -> None:
-        if self._process.poll() is None:
-            self._process.kill()
-            self._process.wait()
+        """Ends the workers (EOF on their stdin lets them exit) and removes the scratch directory."""
+        for worker in (getattr(self, "_worker", None), getattr(self, "_native", None)):
+            if worker is not None:
+                worker.close()
+        if getattr(self, "_scratch", None):
+            shutil.rmtree(str(self._scratch), ignore_errors=True)
 
     def __enter__(self) -> "ZKProver":
         return self
@@ -372,6 +461,6 @@ class ZKProver:
         self.close()
 
     def __del__(self):
-        process = getattr(self, "_process", None)
-        if process is not None and process.poll() is None:
-            process.kill()
+        for worker in (getattr(self, "_worker", None), getattr(self, "_native", None)):
+            if worker is not None and worker.process.poll() is None:
+                worker.process.kill()

@@ -14,6 +14,8 @@
 //   -> {"id": 2, "verified": true}
 //   <- {"id": 3, "op": "witness", "input": {...}}
 //   -> {"id": 3, "witness": ["1", ...]}            (every wire, for tests and debugging)
+//   <- {"id": 4, "op": "wtns", "input": {...}, "path": "/tmp/.../witness.wtns"}
+//   -> {"id": 4, "witnessSeconds": 0.02}           (the witness as a .wtns file, for the native prover)
 // A failed request answers {"id": n, "error": "..."}; the process goes on. EOF on stdin ends it.
 // stdout carries only these lines; diagnostics go to stderr.
 "use strict";
@@ -58,6 +60,11 @@ async function main() {
   const handlers = {
     prove: (request) => prove(request.input),
     verify: async (request) => ({ verified: await snarkjs.groth16.verify(vkey, request.publicSignals, request.proof) }),
+    wtns: async (request) => {
+      const start = process.hrtime.bigint();
+      fs.writeFileSync(request.path, await witnessCalculator.calculateWTNSBin(request.input, true));
+      return { witnessSeconds: seconds(start) };
+    },
     witness: async (request) => ({
       witness: (await witnessCalculator.calculateWitness(request.input, true)).map(String),
     }),

@@ -1,15 +1,16 @@
-"""A real proof from joynet.ZKProver verifies in the deployed DigitsMLPVerifier (the snarkjs
-Solidity verifier exported by `make circuits`), with the calldata decoded as ProofOfInference
-will decode it, and fails for a tampered proof and for every other public signal: another
+"""A real proof from joynet.ZKProver, with either prover backend (native, snarkjs), verifies in
+the deployed DigitsMLPVerifier (the snarkjs Solidity verifier exported by `make circuits`), with
+the calldata decoded as ProofOfInference will decode it, and fails for a tampered proof and for every other public signal: another
 output, other weights, another request, another node (the output binding
 class * 2^224 + requestId * 2^160 + node)."""
 
 import pytest
 
+from bench.zk_prover import calldata_gas
 from joynet import ZKProver
 from joynet.zk import SNARK_SCALAR_FIELD, QuantizedMLP, decode_calldata, output_binding
-from bench.zk_prover import calldata_gas
 from joynet.zk.digits import load_split
+from joynet.zk.prover import BACKENDS
 
 # The BN254 base field: negating a G1 point is (x, q - y).
 BASE_FIELD = 21888242871839275222246405745257275088696311157297823662689037894645226208583
@@ -20,10 +21,11 @@ def verifier(project, deployer):
     return project.DigitsMLPVerifier.deploy(sender=deployer)
 
 
-@pytest.fixture(scope="module")
-def proof(alice):
+@pytest.fixture(scope="module", params=BACKENDS)
+def proof(request, alice):
+    """A proof from each prover backend (native: groth16py; snarkjs): every test below runs on both."""
     _, pixels, _, _ = load_split()
-    with ZKProver() as prover:
+    with ZKProver(backend=request.param) as prover:
         return prover.prove(QuantizedMLP.load(), pixels[0].tolist(), salt=987654321, request_id=7, node=alice)
 
 

@@ -151,9 +151,9 @@ def test_prover__verification_key_of_another_setup__refuses_to_start(tmp_path):
 
 
 def test_close__then_prove__raises_and_worker_is_gone(model):
-    prover = ZKProver()
+    prover = ZKProver(backend="snarkjs")
     prover.close()
-    assert prover._process.poll() == 0
+    assert prover._worker.process.poll() == 0
     with pytest.raises(ZKProofError, match="not running"):
         prover.prove(model, [0] * 64, 1, 1, NODE)
 
