@@ -12,10 +12,11 @@ import subprocess
 import sys
 
 import pytest
+from helpers import PROJECT_ROOT
 
 from joynet import ZKProofError, ZKProver
 from joynet.zk import PUBLIC_INPUTS, circuit_input
-from joynet.zk.prover import DEFAULT_CIRCUIT_DIR, NATIVE_WORKER, PROJECT_ROOT, PROVER_ENV, prover_backend
+from joynet.zk.prover import DEFAULT_CIRCUIT_DIR, NATIVE_WORKER, PROVER_ENV, prover_backend
 
 NODE = "0x" + "cd" * 20
 SNARKJS = PROJECT_ROOT / "node_modules" / ".bin" / "snarkjs"
