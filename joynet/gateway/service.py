@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from joynet.chain.constants import ZERO32
 from joynet.chain.errors import MarketplaceError, TransactionRefusedError
 from joynet.chain.marketplace import InferenceResult, ModelMarketplace, RequestStatus, model_key
+from joynet.channels.errors import ChannelError
 from joynet.errors import JoyNetError
 from joynet.feeless.claims import Bindings
 from joynet.feeless.errors import AccessDeniedError, ProofRejectedError
@@ -412,6 +413,13 @@ class InferenceService:
         handler = self.channel()
         try:
             await handler.ensure_subscribed(channel_id)
+        except ChannelError as error:  # e.g. a stream no channel announced on this transport
+            raise NoCapacityError(
+                f"no node serves model {model.name!r}: its channel {channel_id} cannot be read here ({error}); "
+                f"nothing was sent; try again in {self.settings.retry_after} s",
+                headers=self.retry_headers(),
+            ) from None
+        try:
             bindings = await self.chain(Bindings.registered, self.marketplace, model.name, bounded=False)
             if bindings is not None:
                 await self._serving_node(model, channel_id, handler, bindings)

@@ -191,7 +191,7 @@ def test_request__feeless_model_no_node_serving__refused_before_asking_its_chann
     (tmp_path / "input.json").write_text(json.dumps({"pixels": [0] * 64, "salt": "7"}))
     before = marketplace.requestCount()
     refused(joynet("request", FEELESS, "--input", tmp_path / "input.json", "--account", "test:5"),
-            "model 'cli-feeless' needs 1 node(s) with room and no node serves it: nothing was sent")
+            "no node serves model 'cli-feeless': its channel 0x")  # no channel was announced for its stream
     assert marketplace.requestCount() == before
 
 
