@@ -182,6 +182,30 @@ def test_explorer__no_key__every_page_served_and_nothing_writable(gateway, chain
     assert chain.blocks.height == height
 
 
+HOSTILE_REASON = '<img src=x onerror="document.title=\'pwned\'"><script>document.title="pwned"</script>'
+
+
+def test_explorer__node_declines_with_markup_as_its_reason__shown_as_text_and_never_run(
+        register_node, operators, marketplace, token, requester, gateway, page, chain):
+    # The decline reason is any string a node chooses, stored on chain and shown to every visitor.
+    register_node(operators[1], [model_key(MINILM)])
+    client = ModelMarketplace(contract_address=marketplace.address, account=requester)
+    token.approve(marketplace, PRICE, sender=requester)
+    request_id = run(client.request_inference(MINILM, keccak(text="hostile input"), "ipfs://bafyhostile"))
+    node = ModelMarketplace(contract_address=marketplace.address, account=operators[1])
+    run(node.decline_request(request_id, HOSTILE_REASON))
+    assert marketplace.requestStatus(request_id) == RequestStatus.Refunded
+
+    for path in (f"/explorer/requests/{request_id}", "/explorer/requests", f"/explorer/nodes/{operators[1].address}"):
+        page.goto(f"{gateway.root}{path}")
+        page.wait_for_load_state("load")
+        assert page.title() != "pwned", path
+        assert page.locator("main img").count() == 0, path  # no element made from the reason
+    page.goto(f"{gateway.root}/explorer/requests/{request_id}")
+    assert HOSTILE_REASON in page.locator("main").inner_text()  # shown as the text it is
+    assert page.title() != "pwned"
+
+
 @pytest.mark.parametrize("path, words", [
     ("/requests/999999", "there is no request '999999'"),
     ("/requests/seven", "there is no request 'seven'"),
