@@ -9,8 +9,8 @@ a spending limit in JOY wei::
         limit_wei: "20000000000000000000"   # 20 JOY; a string or an integer
 
 A request costs its model's price, taken from the gateway's deposited balance on chain. The price
-is reserved for the key before anything is sent; a refunded request gives it back, a settled one
-keeps it. A request that would take a key past its limit is refused (402) and nothing is sent.
+is reserved for the key before anything is sent; a refunded request gives it back, and so does a
+settled one whose output does not check out; a settled and checked one keeps it. A request that would take a key past its limit is refused (402) and nothing is sent.
 
 With a spending file (SQLite, ``KeyLedger(keys, spending_path=...)``) what each key spent, and what
 it holds reserved, is written before the request goes out, so that a restart does not give a key

@@ -287,11 +287,13 @@ class InferenceService:
             submitted = await self.submit(model, document)
             charged = None
             result = await self.closed(submitted.request_id, model)
-            charged = result.status is RequestStatus.Settled
+            charged = False  # refunded, or settled with an output that does not check out: not the user's cost
+            settled = await self.settlement(model, result, submitted)
+            charged = True
+            return settled
         finally:
             if charged is not None:
                 ledger.settle(key, model.price, charged)
-        return await self.settlement(model, result, submitted)
 
     async def submit(self, model: ExposedModel, document: dict) -> Submitted:
         """Checks the input (``check_input``) and that enough nodes serve the model, publishes

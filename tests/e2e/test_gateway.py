@@ -36,6 +36,7 @@ from helpers.gateway import GatewayServer, free_port
 from joynet import JOY, ModelMarketplace
 from joynet.chain.marketplace import RequestStatus, model_key
 from joynet.gateway import GatewaySettings, KeyLedger, create_app
+from joynet.gateway.app import LEDGER
 from joynet.models.builtin import publish_builtin_models
 from joynet.storage import EmbeddedStore
 
@@ -363,6 +364,8 @@ def test_inference__the_node_declines__422_with_the_chains_reason_and_the_refund
     assert marketplace.requestStatus(receipt["request_id"]) == RequestStatus.Refunded
     # The escrow came back, to the gateway's wallet (a refund is a transfer, not a deposit).
     assert (marketplace.balances(requester), token.balanceOf(requester)) == (balance - PRICE, wallet + PRICE)
+    alice = gateway.app[LEDGER].authenticate(f"Bearer {KEY}")
+    assert (alice.spent, alice.reserved) == (0, 0)  # a refund is given back to the key
 
 
 @pytest.mark.parametrize("lie", ["another output", "another commitment"])
@@ -392,6 +395,8 @@ def test_inference__the_node_settles_an_output_that_does_not_check_out__502_and_
     assert "output" not in body
     assert body["joynet"]["status"] == "Settled"
     assert body["joynet"]["output_commitment"] == "0x" + embedding_commitment(honest).hex()
+    alice = gateway.app[LEDGER].authenticate(f"Bearer {KEY}")
+    assert (alice.spent, alice.reserved) == (0, 0)  # the gateway paid for it, the user is not charged
 
 
 # ---- with an edge agent ----
