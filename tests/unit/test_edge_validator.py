@@ -54,15 +54,16 @@ def validator(accounts):
 
 @pytest.fixture
 def generator(accounts, register_node, tolerant_smollm2):
-    """The other node of the model, driven by the test itself."""
-    return register_node(accounts[8], [model_key(MODEL)])
+    """The other node of the model, driven by the test itself. Room for every request a test may
+    make until the draw gives this node the generator's seat (each leaves both nodes busy)."""
+    return register_node(accounts[8], [model_key(MODEL)], capacity=SEAT_ATTEMPTS)
 
 
 @pytest.fixture
 def new_node(validator, marketplace, store, llm_cache, tmp_path):
     def build():
         return EdgeNode(validator, [MODEL], journal=tmp_path / "journal.sqlite", store=store, warm_up=False,
-                        cache_dir=llm_cache,
+                        cache_dir=llm_cache, capacity=SEAT_ATTEMPTS,
                         marketplace=ModelMarketplace(contract_address=marketplace.address, account=validator))
 
     return build
@@ -74,10 +75,15 @@ def client(marketplace, requester, token):
     return ModelMarketplace(contract_address=marketplace.address, account=requester)
 
 
+# Requests a test makes at most until the generator's seat (one of two, uniform) falls to the
+# test's node: all of them miss with probability 2^-12.
+SEAT_ATTEMPTS = 12
+
+
 async def request_generated_by(client, store, marketplace, generator) -> tuple[Request, object]:
     """A request whose generator's seat the draw gave ``generator`` (the seat is uniform: tries
     until it does, leaving the others open); returns it and its NodesAssigned event."""
-    for attempt in range(12):
+    for attempt in range(SEAT_ATTEMPTS):
         rid = await request_with_input(client, store, MODEL, {"text": f"Say hello ({attempt})", "max_tokens": 8},
                                        zk=False)
         (assigned,) = events_of(marketplace, "NodesAssigned", 0, requestId=rid)
