@@ -42,18 +42,22 @@ if [ "$(cat "$MERMAID_DIR/VERSION" 2>/dev/null)" != "$MERMAID_VERSION" ]; then
   rm -rf "$tmp"
 fi
 
-# 1c. Debian's Chromium, the headless browser of the explorer's test (tests/e2e/test_explorer.py,
-#     driven by Playwright, whose own browser downloads are never used). Installed when missing
-#     and we are root; otherwise the step says what to run.
-if [ ! -x /usr/bin/chromium ]; then
+# 1c. Debian packages that two tests run (nothing else needs them), each installed when its program
+#     is missing and we are root; otherwise the step says what to run.
+debian_program() {  # debian_program PATH PACKAGE WHAT-NEEDS-IT
+  [ -x "$1" ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    step "apt-get install chromium (the explorer's browser test)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    step "apt-get install $2 ($3)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
   else
-    echo "joynet setup: /usr/bin/chromium is missing: run 'apt-get update && apt-get install -y chromium' as root" \
-      "(the explorer's browser test needs it; everything else works without)" >&2
+    echo "joynet setup: $1 is missing: run 'apt-get update && apt-get install -y $2' as root ($3 needs it)" >&2
   fi
-fi
+}
+# Chromium: the explorer's browser test (tests/e2e/test_explorer.py), driven by Playwright, whose own
+# browser downloads are never used.
+debian_program /usr/bin/chromium chromium "the explorer's browser test"
+# systemd-analyze: the check of the edge agent's systemd unit (tests/unit/test_deploy_files.py).
+debian_program /usr/bin/systemd-analyze systemd "the systemd unit's test"
 
 # 2. Python virtualenv from the pinned requirements (requirements-docs.txt: the documentation site's
 #    tools; requirements-dev.txt: the code checks of make lint), with the joynet package itself editable.

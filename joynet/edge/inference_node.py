@@ -494,7 +494,7 @@ class InferenceNode:
         if self._verifier is None:
             factory = self.prover_factory
             if factory is None:
-                from joynet.zk import ZKProver as factory
+                from joynet.zk import groth16_verifier as factory
             self._verifier = await self._in_lane(_VERIFIER_LANE, factory)
         return await self._in_lane(_VERIFIER_LANE, self._verifier.verify, public_signals, proof)
 

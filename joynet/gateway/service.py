@@ -296,9 +296,9 @@ class InferenceService:
                 ledger.settle(key, model.price, charged)
 
     async def submit(self, model: ExposedModel, document: dict) -> Submitted:
-        """Checks the input (``check_input``) and that enough nodes serve the model, publishes
-        the input and requests an inference of ``model`` on it, paid from the account's balance."""
-        self.check_input(model, document)
+        """Checks that enough nodes have room for the model, publishes the input (which the caller
+        has checked: ``check_input``) and requests an inference of ``model`` on it, paid from the
+        account's balance."""
         await self.check_capacity(model)
         try:
             input_uri, commitment = await publish_input(self.store, document, zk=model.zk)
@@ -468,9 +468,9 @@ class InferenceService:
         """snarkjs's Groth16 check of a feeless answer's proof, on a worker thread."""
         async with self._proving:
             if self._prover is None:
-                from joynet.zk import ZKProver
+                from joynet.zk import groth16_verifier
 
-                self._prover = await asyncio.to_thread(ZKProver)
+                self._prover = await asyncio.to_thread(groth16_verifier)
             return await asyncio.to_thread(self._prover.verify, public_signals, proof)
 
     async def channel_receipt(self, model: ExposedModel, answer: ChannelAnswer) -> dict:

@@ -223,6 +223,12 @@ def prover_backend(backend: str | None = None) -> str:
     return chosen
 
 
+def groth16_verifier() -> "ZKProver":
+    """A ZKProver for checking others' proofs only: the snarkjs worker alone (verifying needs no
+    native prover worker, whose start-up would be wasted)."""
+    return ZKProver(backend="snarkjs")
+
+
 class _Worker:
     """One long-lived worker process answering JSON lines on stdin with JSON lines on stdout
     (prover_worker.js, native_prover_worker.py); it answers {"ready": true, ...} once started."""

@@ -14,7 +14,7 @@
 //   -> {"id": 2, "verified": true}
 //   <- {"id": 3, "op": "witness", "input": {...}}
 //   -> {"id": 3, "witness": ["1", ...]}            (every wire, for tests and debugging)
-//   <- {"id": 4, "op": "wtns", "input": {...}, "path": "/tmp/.../witness.wtns"}
+//   <- {"id": 4, "op": "wtns", "input": {...}, "path": "<scratch dir>/witness.wtns"}
 //   -> {"id": 4, "witnessSeconds": 0.02}           (the witness as a .wtns file, for the native prover)
 // A failed request answers {"id": n, "error": "..."}; the process goes on. EOF on stdin ends it.
 // stdout carries only these lines; diagnostics go to stderr.
