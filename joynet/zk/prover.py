@@ -48,7 +48,7 @@ WORKER = Path(__file__).with_name("prover_worker.js")
 # checkout's node_modules (found by Node itself from the worker's path). An installed package
 # names a directory holding them (`npm install snarkjs@<version of package.json>` somewhere).
 NODE_MODULES_ENV = "JOYNET_NODE_MODULES"
-CIRCUIT_FILES = ("digits_mlp.wasm", "digits_mlp.zkey", "verification_key.json")
+VERIFICATION_KEY = "verification_key.json"
 # The circuit's public inputs, in the order the verifier takes them.
 PUBLIC_INPUTS = ("weightsCommitment", "inputCommitment", "outputBinding")
 # ZKVerifier's layout of those signals: byte i is the ZKVerifier.Signal at position i (the
@@ -80,6 +80,28 @@ def output_binding(output: int, request_id: int, node) -> int:
     if not isinstance(output, int) or isinstance(output, bool) or not 0 <= output < 2**OUTPUT_BITS:
         raise ValueError(f"output must be an integer in [0, 2**{OUTPUT_BITS}), got {output!r}")
     return (output << OUTPUT_SHIFT) | request_binding(request_id, node)
+
+
+def circuit_files(circuit_dir: str | Path) -> tuple[Path, Path, Path]:
+    """(witness generator .wasm, proving key .zkey, verification key) of a circuit directory: one
+    of each, whatever the circuit's name. Raises ZKProofError naming what is missing."""
+    directory = Path(circuit_dir)
+    found = []
+    problems = []
+    for what, pattern in (("witness generator", "*.wasm"), ("proving key", "*.zkey")):
+        matches = sorted(directory.glob(pattern))
+        if len(matches) != 1:
+            problems.append(f"{'no' if not matches else 'more than one'} {what} ({pattern})")
+        found.extend(matches[:1])
+    if not (directory / VERIFICATION_KEY).is_file():
+        problems.append(f"no {VERIFICATION_KEY}")
+    if problems:
+        raise ZKProofError(
+            f"circuit artefacts missing in {directory}: {', '.join(problems)} "
+            "(the digits circuit's are committed and `make circuits` rebuilds them; "
+            "`joynet circuit build` makes a generated circuit's)"
+        )
+    return found[0], found[1], directory / VERIFICATION_KEY
 
 
 def circuit_id(circuit_dir: str | Path = DEFAULT_CIRCUIT_DIR) -> bytes:
@@ -330,18 +352,13 @@ class ZKProver:
         request_timeout: float = 300.0,
     ):
         self.circuit_dir = Path(circuit_dir)
-        missing = [name for name in CIRCUIT_FILES if not (self.circuit_dir / name).is_file()]
-        if missing:
-            raise ZKProofError(
-                f"circuit artefacts missing in {self.circuit_dir}: {', '.join(missing)} "
-                "(they are committed; `make circuits` rebuilds them)"
-            )
+        wasm_path, zkey_path, vkey_path = circuit_files(self.circuit_dir)
         self.backend = prover_backend(backend)
         node = shutil.which(node_binary)
         if node is None:
             raise ZKProofError(f"Node.js ({node_binary!r}) not found on PATH; the prover worker needs it")
-        wasm, zkey, vkey = (str(self.circuit_dir / name) for name in CIRCUIT_FILES)
-        zkey_mb = (self.circuit_dir / "digits_mlp.zkey").stat().st_size / 2**20
+        wasm, zkey, vkey = str(wasm_path), str(zkey_path), str(vkey_path)
+        zkey_mb = zkey_path.stat().st_size / 2**20
         logger.info("starting the %s ZK prover (loading a %.1f MB proving key)", self.backend, zkey_mb)
         started = time.monotonic()
         timeouts = {"start_timeout": start_timeout, "request_timeout": request_timeout}
@@ -409,9 +426,16 @@ class ZKProver:
         `node`. The input commitment is salted with `salt` (a field element; see random_salt).
         A caller that ran the model already passes its ``inference`` (and the model's
         ``weights`` commitment): neither is computed again before the witness."""
-        node_address, _ = node_as_uint(node)
         inference = model.forward(pixels) if inference is None else inference
         signals_in = circuit_input(model, pixels, salt, request_id, node, inference=inference, weights=weights)
+        return self.prove_signals(signals_in, inference, request_id, node)
+
+    def prove_signals(self, signals_in: dict, inference, request_id: int, node) -> ZKProof:
+        """Proves a circuit input already built (:func:`circuit_input` for the digits MLP,
+        ``joynet.zk.circuitgen.circuit_signals`` for a generated circuit) whose ``inference`` (the
+        reference forward pass: ``label`` and ``logits``) is known, bound to ``request_id`` and
+        ``node``; the proof is checked by snarkjs before it is returned."""
+        node_address, _ = node_as_uint(node)
         logger.info("proving inference for request %d (class %d) ...", request_id, inference.label)
         proof, signals, verified, witness_seconds, prove_seconds = self._prove_signals(signals_in)
         expected = tuple(int(signals_in[name]) for name in PUBLIC_INPUTS)
@@ -419,6 +443,8 @@ class ZKProver:
             raise ZKProofError(f"the proof's public signals {signals} differ from the expected {expected}")
         if not verified:
             raise ZKProofError("the proof does not verify against the verification key")
+        if signals[2] != output_binding(inference.label, request_id, node):
+            raise ZKProofError("the circuit input's output binding does not name this inference, request and node")
         logger.info(
             "proof for request %d ready (%s): witness %.2f s, proof %.2f s, verified locally",
             request_id,

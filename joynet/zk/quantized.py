@@ -47,6 +47,7 @@ import numpy as np
 
 from joynet.zk.commitments import check_salt, pack_bytes, pack_nibbles, poseidon_chain
 from joynet.zk.errors import ModelError
+from joynet.zk.model import Inference  # label and logits, as for the digits MLP
 
 FORMAT = "joynet-quantized-model/1"
 MAX_INPUT = 255  # inputs are committed as bytes
@@ -109,14 +110,6 @@ class ArgMax:
 
 Layer = Dense | Conv2d | ReLU | MaxPool2d | AvgPool2d | Flatten | ArgMax
 WeightedLayer = Dense | Conv2d
-
-
-@dataclass(frozen=True)
-class Inference:
-    """The model's answer: the label (argmax) and the integer logits it was taken from."""
-
-    label: int
-    logits: tuple[int, ...]
 
 
 @dataclass(frozen=True)
