@@ -113,6 +113,15 @@ METRICS: dict[str, Metric] = {
         Target(0.3),
     ),
     "zk.prove_seconds_p50_snarkjs": Metric("the same with snarkjs, in the same run (target on the ratio below)"),
+    "zk.proof_seconds_p50": Metric("the Groth16 proof alone (zk.prove_seconds_p50 without the witness), median"),
+    "zk.proof_cpu_seconds_p50": Metric(
+        "CPU time of that proof, median: the native prover's on one core, what it costs on an idle core"
+    ),
+    "zk.proof_cpu_seconds_p50_snarkjs": Metric("the same with snarkjs (its worker threads added up)"),
+    "zk.prove_call_overhead_seconds_p50": Metric(
+        "the rest of a ZKProver.prove call: inputs and commitments, pipes, the .wtns file, snarkjs's check"
+    ),
+    "zk.load_average": Metric("the machine's 1-minute load average when the proofs started"),
     "gas.groth16_verify_execution": Metric(
         "verifyProof execution gas", "EZKL on this model: 476k-577k gas", Target(215_000)
     ),

@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 from eth_abi import decode, encode
 from eth_utils import is_address, to_checksum_address
@@ -128,7 +128,10 @@ class ZKProof:
     proof: dict  # snarkjs's JSON (pi_a, pi_b, pi_c in projective coordinates)
     calldata: bytes  # abi.encode(uint256[2] a, uint256[2][2] b, uint256[2] c)
     witness_seconds: float
-    prove_seconds: float
+    prove_seconds: float  # the Groth16 proof alone (wall clock, in its worker)
+    # The CPU time the proof took (every thread of its worker): groth16py's on one core is its
+    # cost on an idle machine, however loaded this one is; snarkjs's adds up its worker threads.
+    prove_cpu_seconds: float
 
     @property
     def label(self) -> int:
@@ -141,6 +144,17 @@ class ZKProof:
     def verifier_args(self) -> tuple:
         """(a, b, c, publicSignals): the arguments of the snarkjs verifier's verifyProof."""
         return (*solidity_proof(self.proof), list(self.public_signals))
+
+
+class _Proved(NamedTuple):
+    """What a backend answers for one circuit input, before ZKProver.prove checks it."""
+
+    proof: dict
+    public_signals: tuple[int, ...]
+    verified: bool  # by snarkjs
+    witness_seconds: float
+    prove_seconds: float
+    prove_cpu_seconds: float
 
 
 def solidity_proof(proof: dict) -> tuple[list[int], list[list[int]], list[int]]:
@@ -390,12 +404,12 @@ class ZKProver:
     def _request(self, op: str, **payload) -> dict:
         return self._worker.request(op, **payload)
 
-    def _prove_signals(self, signals_in: dict) -> tuple[dict, tuple[int, ...], bool, float, float]:
-        """(proof, public signals, verified by snarkjs, witness seconds, proof seconds)."""
+    def _prove_signals(self, signals_in: dict) -> "_Proved":
         if self._native is None:
             answer = self._request("prove", input=signals_in)
             signals = tuple(int(v) for v in answer["publicSignals"])
-            return answer["proof"], signals, answer["verified"], answer["witnessSeconds"], answer["proveSeconds"]
+            seconds = (answer["witnessSeconds"], answer["proveSeconds"], answer["proveCpuSeconds"])
+            return _Proved(answer["proof"], signals, answer["verified"], *seconds)
         assert self._scratch is not None  # made with the native worker
         wtns = os.path.join(self._scratch, f"witness-{threading.get_ident()}.wtns")
         try:
@@ -407,7 +421,8 @@ class ZKProver:
         # The public inputs are the circuit's inputs: the proof must verify for exactly these.
         signals = tuple(int(signals_in[name]) for name in PUBLIC_INPUTS)
         verified = self.verify(signals, proved["proof"])
-        return proved["proof"], signals, verified, witness["witnessSeconds"], proved["proveSeconds"]
+        seconds = (witness["witnessSeconds"], proved["proveSeconds"], proved["proveCpuSeconds"])
+        return _Proved(proved["proof"], signals, verified, *seconds)
 
     # ---- API ----
 
@@ -437,11 +452,12 @@ class ZKProver:
         ``node``; the proof is checked by snarkjs before it is returned."""
         node_address, _ = node_as_uint(node)
         logger.info("proving inference for request %d (class %d) ...", request_id, inference.label)
-        proof, signals, verified, witness_seconds, prove_seconds = self._prove_signals(signals_in)
+        proved = self._prove_signals(signals_in)
+        proof, signals = proved.proof, proved.public_signals
         expected = tuple(int(signals_in[name]) for name in PUBLIC_INPUTS)
         if signals != expected:
             raise ZKProofError(f"the proof's public signals {signals} differ from the expected {expected}")
-        if not verified:
+        if not proved.verified:
             raise ZKProofError("the proof does not verify against the verification key")
         if signals[2] != output_binding(inference.label, request_id, node):
             raise ZKProofError("the circuit input's output binding does not name this inference, request and node")
@@ -449,8 +465,8 @@ class ZKProver:
             "proof for request %d ready (%s): witness %.2f s, proof %.2f s, verified locally",
             request_id,
             self.backend,
-            witness_seconds,
-            prove_seconds,
+            proved.witness_seconds,
+            proved.prove_seconds,
         )
         return ZKProof(
             inference=inference,
@@ -462,8 +478,9 @@ class ZKProver:
             public_signals=signals,
             proof=proof,
             calldata=encode_calldata(proof),
-            witness_seconds=witness_seconds,
-            prove_seconds=prove_seconds,
+            witness_seconds=proved.witness_seconds,
+            prove_seconds=proved.prove_seconds,
+            prove_cpu_seconds=proved.prove_cpu_seconds,
         )
 
     def witness(self, signals_in: dict) -> list[int]:

@@ -149,3 +149,10 @@ def test_close__native__both_workers_gone_and_scratch_removed(model):
     assert scratch is not None and not os.path.exists(scratch)
     with pytest.raises(ZKProofError, match="not running"):
         prover.prove(model, [0] * 64, 1, 1, NODE)
+
+
+def test_prove__native__cpu_time_of_the_proof_on_one_core(native_proof):
+    """groth16py proves on one thread: the proof's CPU time is at most its wall time (plus the
+    clocks' granularity), whatever else runs on the machine."""
+    assert 0.05 < native_proof.prove_cpu_seconds <= native_proof.prove_seconds + 0.02
+
