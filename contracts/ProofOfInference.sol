@@ -48,13 +48,8 @@ contract ProofOfInference is IProofOfInference, ZKVerifier {
 
     /// @inheritdoc IProofOfInference
     function checkResults(
-        address node,
-        bytes32 weightsCommitment,
-        bytes32 circuitId,
-        IModelMarketplace.Request[] calldata requests,
-        bytes32[] calldata outputCommitments,
-        string[] calldata,
-        bytes[] calldata proofs
+        address node, bytes32 weightsCommitment, bytes32 circuitId, IModelMarketplace.Request[] calldata requests,
+        bytes32[] calldata outputCommitments, string[] calldata, bytes[] calldata proofs
     ) external view {
         ResultContext[] memory ctxs = new ResultContext[](requests.length);
         for (uint256 i = 0; i < requests.length; ++i) {

@@ -114,6 +114,22 @@ contract DigitsMLPBatchVerifier {
     /// pairing check, then scratch for the precompile calls.
     function _verify(uint256 proofsAt, uint256 signalsAt, uint256 count) private view returns (bool valid) {
         assembly {
+            // A G2 point's four words at p.
+            function g2(p, x1, x2, y1, y2) {
+                mstore(p, x1)
+                mstore(add(p, 32), x2)
+                mstore(add(p, 64), y1)
+                mstore(add(p, 96), y2)
+            }
+            // The point at s += k * (x, y), with scratch at s + 64 (the layout check() describes).
+            function mulAdd(s, x, y, k) -> ok {
+                mstore(add(s, 64), x)
+                mstore(add(s, 96), y)
+                mstore(add(s, 128), k)
+                // Two statements: Yul evaluates arguments right to left, and the addition needs the product.
+                ok := staticcall(gas(), 7, add(s, 64), 96, add(s, 64), 64)
+                ok := and(ok, staticcall(gas(), 6, s, 128, s, 64))
+            }
             function check(pProofs, pSignals, n) -> ok {
                 let mem := mload(0x40)
                 let proofBytes := shl(8, n)
@@ -166,11 +182,7 @@ contract DigitsMLPBatchVerifier {
                     mstore(add(pair, 128), mload(add(proof, 128)))
                     mstore(add(pair, 160), mload(add(proof, 160)))
                     // (r - r_i) * C_i = -(r_i * C_i), added to the running sum.
-                    mstore(add(s, 64), mload(add(proof, 192)))
-                    mstore(add(s, 96), mload(add(proof, 224)))
-                    mstore(add(s, 128), sub(r, ri))
-                    success := and(success, staticcall(gas(), 7, add(s, 64), 96, add(s, 64), 64))
-                    success := and(success, staticcall(gas(), 6, s, 128, s, 64))
+                    success := and(success, mulAdd(s, mload(add(proof, 192)), mload(add(proof, 224)), sub(r, ri)))
                     let row := add(signals, mul(i, 96))
                     mstore(add(s, 224), addmod(mload(add(s, 224)), mulmod(ri, mload(add(row, 0)), r), r))
                     mstore(add(s, 256), addmod(mload(add(s, 256)), mulmod(ri, mload(add(row, 32)), r), r))
@@ -182,43 +194,22 @@ contract DigitsMLPBatchVerifier {
                 mstore(add(s, 96), alphay)
                 mstore(add(s, 128), sub(r, sumR))
                 success := and(success, staticcall(gas(), 7, add(s, 64), 96, tail, 64))
-                mstore(add(tail, 64), betax1)
-                mstore(add(tail, 96), betax2)
-                mstore(add(tail, 128), betay1)
-                mstore(add(tail, 160), betay2)
+                g2(add(tail, 64), betax1, betax2, betay1, betay2)
                 // -sum r_i * C_i with delta (last pair), before the scratch is reused.
                 mstore(add(tail, 384), mload(s))
                 mstore(add(tail, 416), mload(add(s, 32)))
-                mstore(add(tail, 448), deltax1)
-                mstore(add(tail, 480), deltax2)
-                mstore(add(tail, 512), deltay1)
-                mstore(add(tail, 544), deltay2)
+                g2(add(tail, 448), deltax1, deltax2, deltay1, deltay2)
                 // -(sum r_i * vk_x_i) = (r - sum r_i) * IC_0 + sum_j (r - t_j) * IC_j, with gamma.
                 mstore(add(s, 64), IC0x)
                 mstore(add(s, 96), IC0y)
                 mstore(add(s, 128), sub(r, sumR))
                 success := and(success, staticcall(gas(), 7, add(s, 64), 96, s, 64))
-                mstore(add(s, 64), IC1x)
-                mstore(add(s, 96), IC1y)
-                mstore(add(s, 128), sub(r, mload(add(s, 224))))
-                success := and(success, staticcall(gas(), 7, add(s, 64), 96, add(s, 64), 64))
-                success := and(success, staticcall(gas(), 6, s, 128, s, 64))
-                mstore(add(s, 64), IC2x)
-                mstore(add(s, 96), IC2y)
-                mstore(add(s, 128), sub(r, mload(add(s, 256))))
-                success := and(success, staticcall(gas(), 7, add(s, 64), 96, add(s, 64), 64))
-                success := and(success, staticcall(gas(), 6, s, 128, s, 64))
-                mstore(add(s, 64), IC3x)
-                mstore(add(s, 96), IC3y)
-                mstore(add(s, 128), sub(r, mload(add(s, 288))))
-                success := and(success, staticcall(gas(), 7, add(s, 64), 96, add(s, 64), 64))
-                success := and(success, staticcall(gas(), 6, s, 128, s, 64))
+                success := and(success, mulAdd(s, IC1x, IC1y, sub(r, mload(add(s, 224)))))
+                success := and(success, mulAdd(s, IC2x, IC2y, sub(r, mload(add(s, 256)))))
+                success := and(success, mulAdd(s, IC3x, IC3y, sub(r, mload(add(s, 288)))))
                 mstore(add(tail, 192), mload(s))
                 mstore(add(tail, 224), mload(add(s, 32)))
-                mstore(add(tail, 256), gammax1)
-                mstore(add(tail, 288), gammax2)
-                mstore(add(tail, 320), gammay1)
-                mstore(add(tail, 352), gammay2)
+                g2(add(tail, 256), gammax1, gammax2, gammay1, gammay2)
                 // One pairing check of N + 3 pairs. Two statements: the result is read only after the call.
                 mstore(s, 0)
                 success := and(success, staticcall(gas(), 8, pairing, pairBytes, s, 32))
