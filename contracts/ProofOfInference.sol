@@ -14,8 +14,10 @@ import {ZKVerifier} from "./ZKVerifier.sol";
 ///   request leaves no state behind.
 /// - **zero knowledge** (circuitId != 0): every result must carry a proof that the circuit
 ///   registered under the model's circuit id accepts for this model's weights, this request's
-///   input, the claimed output, this request and this node ({checkProof}). The circuit registry
-///   is {ZKVerifier}, which this contract is: circuits are registered here, by the DAO only.
+///   input, the claimed output, this request and this node ({checkProof}). Several results of
+///   one circuit are checked together with one pairing check when the DAO registered the
+///   circuit's batch verifier ({checkProofs}, {checkResults}). The circuit registry is
+///   {ZKVerifier}, which this contract is: circuits are registered here, by the DAO only.
 contract ProofOfInference is IProofOfInference, ZKVerifier {
     /// @param initialOwner the deployer while wiring; the timelock afterwards
     constructor(address initialOwner) JoyGoverned(initialOwner) {}
