@@ -292,3 +292,17 @@ def test_submit_results__same_result_twice__reverts(marketplace, zk_batch, by_ad
     with reverts_with("ModelMarketplaceRequestClosed", requestId=requests[0].id):
         submit_all(marketplace, requests * 2, proofs * 2, by_address[node])
     assert marketplace.requestStatus(requests[0].id) == OPEN
+
+
+def test_submit_results__batch_verifier_removed_by_the_dao__each_proof_checked(
+    marketplace, judge, governance, alice, bob, zk_batch, by_address
+):
+    removal = judge.removeBatchVerifier.encode_input(circuit_id())
+    governance.enact(alice, [(judge, removal)], "Remove the batch verifier", [(alice, 1), (bob, 1)])
+    assert judge.batchVerifierOf(circuit_id()) == "0x" + "00" * 20
+    requests, proofs, node = zk_batch(2)
+    calldata = [proofs[0].calldata, proofs[1].calldata[:255] + bytes([proofs[1].calldata[255] ^ 1])]
+    with reverts_with("ProofOfInferenceInvalidProof", abi=judge):  # entry by entry: the bad one named
+        submit_all(marketplace, requests, proofs, by_address[node], calldata=calldata)
+    submit_all(marketplace, requests, proofs, by_address[node])
+    assert all(marketplace.requestStatus(r.id) == SETTLED for r in requests)
