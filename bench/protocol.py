@@ -33,6 +33,7 @@ from eth_utils import keccak, to_checksum_address
 
 from bench.ezkl import EzklUnavailable, measure_ezkl
 from bench.report import BREAKDOWN_PATH, MACHINE_PATH, RESULTS_PATH, write_benchmarks
+from bench.zk_batch import measure_zk_batch
 from bench.zk_prover import calldata_gas, measure_zk
 from joynet.chain.deploy import JOY, deploy_protocol, load_deploy_config
 from joynet.chain.marketplace import Request, registration_commitment, seal_result
@@ -488,6 +489,7 @@ def measure_protocol(bench: Bench, gas_only: bool = False) -> None:
     verifier = project.DigitsMLPVerifier.deploy(sender=accounts.test_accounts[0])
     r.update(measure_zk(n=5, verifier=verifier, sender=accounts.test_accounts[0]))
     measure_zk_round_trip(bench, addresses)
+    measure_zk_batch(bench, operators[0])
     say("zero-knowledge proofs measured")
     if gas_only:
         return

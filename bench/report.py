@@ -126,6 +126,29 @@ METRICS: dict[str, Metric] = {
         "verifyProof execution gas", "EZKL on this model: 476k-577k gas", Target(215_000)
     ),
     "gas.groth16_verify": Metric("verifyProof as a whole transaction"),
+    "gas.groth16_batch_verify_per_proof_n16": Metric(
+        "DigitsMLPBatchVerifier.verifyProofs of 16 distinct proofs, execution gas ÷ 16 "
+        "(floor of N + 3 pairings under EIP-1108: about 56,500; docs/benchmarks.md)",
+        "",
+        Target(50_000),
+    ),
+    "gas.groth16_batch_verify_per_proof_n64": Metric(
+        "the same with 64 proofs (floor about 48,700: one pairing and two scalar multiplications a proof)",
+        "",
+        Target(25_000),
+    ),
+    "gas.groth16_batch_verify_tx_per_proof_n16": Metric("the 16-proof transaction as a whole ÷ 16"),
+    "gas.groth16_batch_verify_tx_per_proof_n64": Metric("the 64-proof transaction as a whole ÷ 64"),
+    "gas.groth16_batch_to_single_n16": Metric("batch execution gas per proof at 16 ÷ one verifyProof's"),
+    "gas.groth16_batch_to_single_n64": Metric("the same at 64"),
+    "zk.batch_proofs_seconds": Metric("proving the 64 distinct proofs of the batch figures (once a run)"),
+    "gas.zk_round_trip_batch16_per_request": Metric(
+        "16 requests (from a balance) + one assignNodesBatch + one submitResults of 16 proven results "
+        "(one batch check), ÷ 16",
+        "",
+        Target(150_000),
+    ),
+    "gas.zk_submit_results_batch16_per_result": Metric("that submitResults alone ÷ 16 (batch check + 16 settlements)"),
     "gas.request_from_balance": Metric("requestInferenceFromBalance: escrow only (before: escrow + assignment)"),
     "gas.assign_nodes_zk": Metric("assignNodes of the ZK request"),
     "gas.submit_settle_zk": Metric("proven result (Groth16 verified on chain) + settlement"),

@@ -6,7 +6,8 @@
 #   3. a local powers-of-tau ceremony of 2^POWER (cached in circuits/ptau/, never committed):
 #      new -> one contribution -> a beacon -> prepare phase2;
 #   4. Groth16 phase 2: setup -> one contribution -> a beacon -> verification key;
-#   5. the Solidity verifier, renamed DigitsMLPVerifier, into contracts/verifiers/;
+#   5. the Solidity verifier, renamed DigitsMLPVerifier, into contracts/verifiers/, and the batch
+#      verifier DigitsMLPBatchVerifier generated from the same key (joynet.zk.batch_verifier);
 #   6. circuits/build/manifest.json: sha256 of every committed artefact and the constraint count.
 #
 # Reproducibility: the compile (R1CS, wasm) and the beacons are deterministic, but snarkjs mixes
@@ -91,6 +92,9 @@ export_artefacts() {
                  print "// Public inputs, in order: [weightsCommitment, inputCommitment, outputBinding = class * 2^224 + requestId * 2^160 + node]."; next }
        { sub(/contract Groth16Verifier/, "contract DigitsMLPVerifier"); print }' \
     "$WORK/verifier.sol" > contracts/verifiers/DigitsMLPVerifier.sol
+  step "batch verifier (N proofs in one pairing check), from the same verification key"
+  "${PYTHON:-python3}" -m joynet.zk.batch_verifier "$BUILD/verification_key.json" \
+    contracts/verifiers/DigitsMLPBatchVerifier.sol
   step "manifest"
   "${PYTHON:-python3}" circuits/write_manifest.py "$WORK/digits_mlp.r1cs" "$WORK/digits_mlp.sym"
 }
@@ -100,4 +104,4 @@ ptau
 compile
 setup
 export_artefacts
-step "done: circuits/build/ and contracts/verifiers/DigitsMLPVerifier.sol"
+step "done: circuits/build/ and contracts/verifiers/DigitsMLP{,Batch}Verifier.sol"

@@ -382,7 +382,7 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
         string calldata outputURI,
         bytes calldata proof
     ) external nonReentrant {
-        _submitResult(request, outputCommitment, outputURI, proof);
+        _submitResult(request, outputCommitment, outputURI, proof, false);
     }
 
     /// @notice Several results of single-node requests in one transaction: entry `i` is
@@ -404,17 +404,20 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
         if (outputCommitments.length != count || outputURIs.length != count || proofs.length != count) {
             revert ModelMarketplaceBatchLengthMismatch(count, outputCommitments.length, outputURIs.length, proofs.length);
         }
+        bool proven = _checkProofsIfZK(requests);
         for (uint256 i = 0; i < count; ++i) {
-            _submitResult(requests[i], outputCommitments[i], outputURIs[i], proofs[i]);
+            _submitResult(requests[i], outputCommitments[i], outputURIs[i], proofs[i], proven);
         }
     }
 
-    /// @dev {submitResult}'s checks and effects, for one result.
+    /// @dev {submitResult}'s checks and effects, for one result; `proven`: its proof was
+    /// already checked with the batch's ({_checkProofsIfZK}).
     function _submitResult(
         Request calldata request,
         bytes32 outputCommitment,
         string calldata outputURI,
-        bytes calldata proof
+        bytes calldata proof,
+        bool proven
     ) private {
         _checkOpen(request);
         Model storage model = _models[request.modelId];
@@ -436,7 +439,7 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
         }
         if (block.timestamp > request.deadline) revert ModelMarketplaceDeadlinePassed(request.id, request.deadline);
         emit ResultSubmitted(request.id, msg.sender, outputCommitment, outputURI);
-        _checkProofIfZK(request, model, outputCommitment, proof);
+        if (!proven) _checkProofIfZK(request, model, outputCommitment, proof);
         _settle(request, model, outputCommitment, nodes);
     }
 
@@ -1047,6 +1050,48 @@ contract ModelMarketplaceV2 is IModelMarketplace, JoyGoverned, ReentrancyGuardTr
             outputCommitment,
             proof
         );
+    }
+
+    /// @dev A batch of two or more results of one ZK model (called by {submitResults} only: it
+    /// forwards that call's calldata): reverts unless every proof proves its entry's output for
+    /// this model, the entry's request and input, and the caller, checked in one
+    /// {IProofOfInference-checkResults} call (one pairing check when the circuit has a batch
+    /// verifier). False, checking nothing, for any other batch: its entries are checked one by one.
+    function _checkProofsIfZK(Request[] calldata requests) private view returns (bool) {
+        uint256 count = requests.length;
+        if (count < 2) return false;
+        bytes32 modelId = requests[0].modelId;
+        Model storage model = _models[modelId];
+        bytes32 circuitId = model.circuitId;
+        if (circuitId == bytes32(0)) return false;
+        for (uint256 i = 1; i < count; ++i) {
+            if (requests[i].modelId != modelId) return false;
+        }
+        bytes32 weights = model.weightsCommitment;
+        address judge = address(_proofOfInference);
+        bytes4 selector = IProofOfInference.checkResults.selector;
+        // checkResults(node, weights, circuit, <submitResults' four arguments>): the three words
+        // first, then this call's arguments as they are, their four head offsets (relative to
+        // the arguments' start) moved past the three words. The judge's revert is passed on.
+        assembly ("memory-safe") {
+            let data := mload(0x40)
+            let size := sub(calldatasize(), 4)
+            mstore(data, selector)
+            mstore(add(data, 4), caller())
+            mstore(add(data, 36), weights)
+            mstore(add(data, 68), circuitId)
+            let args := add(data, 100)
+            calldatacopy(args, 4, size)
+            for { let i := 0 } lt(i, 4) { i := add(i, 1) } {
+                let head := add(args, shl(5, i))
+                mstore(head, add(mload(head), 96))
+            }
+            if iszero(staticcall(gas(), judge, data, add(size, 100), 0, 0)) {
+                returndatacopy(data, 0, returndatasize())
+                revert(data, returndatasize())
+            }
+        }
+        return true;
     }
 
     /// @dev Reverts unless the caller may reveal `outputCommitment` now: an assigned node of a

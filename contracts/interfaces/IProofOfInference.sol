@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {IModelMarketplace} from "./IModelMarketplace.sol";
+
 /// @title How the marketplace asks whether a result is valid under the model's policy
 /// @notice The judge keeps no state of its own about requests: the marketplace holds the
 /// commitments and reveals of every open request, so a request closes the same way whichever
@@ -8,6 +10,11 @@ pragma solidity 0.8.28;
 interface IProofOfInference {
     /// @notice The proof does not verify for this model, input, output, request and node.
     error ProofOfInferenceInvalidProof(uint256 requestId, address node);
+    /// @notice The batch's single pairing check failed: at least one of its `count` proofs of
+    /// `circuitId` is invalid for its model, input, output, request and node.
+    error ProofOfInferenceInvalidBatch(bytes32 circuitId, uint256 count);
+    /// @notice A batch whose arrays differ in length.
+    error ProofOfInferenceBatchLengthMismatch(uint256 contexts, uint256 outputs, uint256 proofs);
     /// @notice A quorum of zero, or more outputs than the quorum.
     error ProofOfInferenceInvalidTally(uint256 quorum, uint256 outputs);
 
@@ -41,4 +48,31 @@ interface IProofOfInference {
     /// @notice Reverts unless `proof` is valid for `ctx` and `outputCommitment` under the ZK
     /// policy (`ctx.circuitId` nonzero). Records nothing.
     function checkProof(ResultContext calldata ctx, bytes32 outputCommitment, bytes calldata proof) external view;
+
+    /// @notice Reverts unless every `proofs[i]` is valid for `ctxs[i]` and `outputCommitments[i]`
+    /// under the ZK policy, each with its own request, node, weights and input commitments and
+    /// output. When all entries name one circuit and the DAO registered its batch verifier, one
+    /// batch verification checks them all (ProofOfInferenceInvalidBatch when it fails);
+    /// otherwise each entry is checked as {checkProof} checks it. Records nothing.
+    function checkProofs(
+        ResultContext[] calldata ctxs,
+        bytes32[] calldata outputCommitments,
+        bytes[] calldata proofs
+    ) external view;
+
+    /// @notice {checkProofs} for the results of one model that one node submits together
+    /// (ModelMarketplaceV2.submitResults): entry i's context is (`requests[i].id`, `node`,
+    /// `weightsCommitment`, `requests[i].inputCommitment`, `circuitId`). The last four arguments
+    /// are submitResults' own, so the marketplace forwards its calldata as it is (the cheapest
+    /// call in its bytecode); `outputURIs` is not read. The requests are not checked against the
+    /// marketplace's digests here: the marketplace does that for every entry.
+    function checkResults(
+        address node,
+        bytes32 weightsCommitment,
+        bytes32 circuitId,
+        IModelMarketplace.Request[] calldata requests,
+        bytes32[] calldata outputCommitments,
+        string[] calldata outputURIs,
+        bytes[] calldata proofs
+    ) external view;
 }

@@ -405,6 +405,9 @@ def _deploy_marketplace_core(deployer, config: DeployConfig, token, timelock, co
     log("DigitsMLPVerifier (Groth16, the committed digits-MLP circuit), registered in ProofOfInference")
     digits_verifier = deployer.deploy(project.DigitsMLPVerifier)
     judge.registerCircuit(circuit_id(), digits_verifier, ZK_VERIFIER_LAYOUT, sender=deployer)
+    log("DigitsMLPBatchVerifier (N proofs of the digits circuit in one pairing check), registered beside it")
+    digits_batch_verifier = deployer.deploy(project.DigitsMLPBatchVerifier)
+    judge.registerBatchVerifier(circuit_id(), digits_batch_verifier, sender=deployer)
     log(f"ProofOfUse (epochs of {usage.epoch_length_seconds:,} s)")
     proof_of_use = deployer.deploy(
         project.ProofOfUse, token.address, deployer.address, usage.epoch_length_seconds, usage.owner_share_bps
@@ -435,11 +438,12 @@ def _deploy_marketplace_core(deployer, config: DeployConfig, token, timelock, co
         "NodeCoordinator": coordinator,
         "ProofOfInference": judge,
         "DigitsMLPVerifier": digits_verifier,
+        "DigitsMLPBatchVerifier": digits_batch_verifier,
         "ProofOfUse": proof_of_use,
         "ModelMarketplace": marketplace,
         "IOTAValidator": bridge,
     }
     for contract in core.values():
-        if contract is not digits_verifier:  # a pure verifier: no owner, nothing to govern
+        if contract not in (digits_verifier, digits_batch_verifier):  # pure verifiers: no owner, nothing to govern
             contract.transferOwnership(timelock, sender=deployer)
     return core

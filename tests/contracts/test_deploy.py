@@ -45,6 +45,7 @@ PROTOCOL = {
     "NodeCoordinator",
     "ProofOfInference",
     "DigitsMLPVerifier",
+    "DigitsMLPBatchVerifier",
     "ProofOfUse",
     "ModelMarketplace",
     "IOTAValidator",
