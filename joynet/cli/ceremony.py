@@ -20,20 +20,18 @@ from joynet.cli.output import CommandError, stderr
 ceremony_dir = click.argument("directory", metavar="CEREMONY_DIR", type=click.Path(path_type=Path))
 
 
-def _progress(text: str) -> None:
-    stderr.print(f"[dim]{text}[/dim]", highlight=False)
-
-
 def _echo(result) -> None:
     click.echo(json.dumps(result, indent=2))
 
 
 def _checked(function, *args, **kwargs):
-    """Runs a ceremony step; its CeremonyError becomes the command's one-line error."""
+    """Runs a ceremony step, its progress on stderr (a status line on a terminal); its
+    CeremonyError becomes the command's one-line error."""
     from joynet.zk.errors import CeremonyError
 
     try:
-        return function(*args, progress=_progress, **kwargs)
+        with stderr.status("starting") as status:
+            return function(*args, progress=lambda text: status.update(text), **kwargs)
     except CeremonyError as error:
         raise CommandError(str(error)) from None
 
@@ -74,7 +72,7 @@ def contribute(directory, name) -> None:
     "--beacon", required=True, metavar="HEX", help="a public random value fixed in advance, e.g. a future block hash"
 )
 @click.option(
-    "--iterations", type=click.IntRange(1, 63), default=10, show_default=True, help="the beacon is hashed 2^N times"
+    "--iterations", type=click.IntRange(10, 63), default=10, show_default=True, help="the beacon is hashed 2^N times"
 )
 def beacon(directory, beacon, iterations) -> None:
     """Close the ceremony with a contribution derived from a public random value. Prints the

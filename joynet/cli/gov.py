@@ -139,7 +139,8 @@ def propose_circuit(directory, verifier, title, ptau, layout, api, network, acco
     if not (Path(directory) / SOLIDITY_VERIFIER).is_file():
         raise CommandError(f"{directory} has no {SOLIDITY_VERIFIER}: run joynet ceremony export first")
     try:
-        result = verify_ceremony(directory, ptau, progress=lambda text: stderr.print(text, highlight=False))
+        with stderr.status("verifying the ceremony") as status:
+            result = verify_ceremony(directory, ptau, progress=lambda text: status.update(text))
     except CeremonyError as error:
         raise CommandError(f"the ceremony does not verify: {error}") from None
     circuit_id = "0x" + result.circuit_id.hex()

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eth_utils import to_checksum_address
+
 from joynet.storage import ModelStore, StoreError
 from joynet.zk.ceremony import (
     R1CS,
@@ -172,8 +174,7 @@ class CeremonyCheck:
             return f"{len(contributions)} contribution(s), the policy asks for {self.rules.min_contributions}"
         if bytes(arguments["circuitId"]) != result.circuit_id:
             return f"circuitId is not the ceremony's (0x{result.circuit_id.hex()}, the sha256 of its verification key)"
-        if (
-            why := bytecode_carries_key(bytes(self.code_at(arguments["verifier"])), result.verification_key)
-        ) is not None:
-            return f"the verifier at {arguments['verifier']} is not the ceremony's: {why}"
+        verifier = to_checksum_address(arguments["verifier"])
+        if (why := bytecode_carries_key(bytes(self.code_at(verifier)), result.verification_key)) is not None:
+            return f"the verifier at {verifier} is not the ceremony's: {why}"
         return None

@@ -259,8 +259,10 @@ def apply_beacon(directory: str | Path, beacon: str, iterations: int, progress: 
     block hash fixed before it was known) hashed 2**``iterations`` times. Returns the step."""
     directory = Path(directory)
     beacon = _check_hex(beacon, "--beacon")
-    if not isinstance(iterations, int) or not 1 <= iterations <= 63:
-        raise CeremonyError(f"--iterations must be between 1 and 63 (the exponent of 2), got {iterations}")
+    if not isinstance(iterations, int) or not 10 <= iterations <= 63:
+        raise CeremonyError(
+            f"--iterations must be between 10 and 63 (snarkjs hashes the beacon 2^N times), got {iterations}"
+        )
     transcript = load_transcript(directory)
     last, previous = _last_zkey(directory, transcript)
     if last["kind"] == "new":
