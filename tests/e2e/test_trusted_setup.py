@@ -20,7 +20,7 @@ from joynet.cli import main
 from joynet.governance.circuits import CeremonyCheck, circuit_description, publish_ceremony
 from joynet.governance.voter import ContractDirectory, DaoVoter, VoterPolicy
 from joynet.storage import EmbeddedStore
-from joynet.zk.ceremony import export_ceremony, snarkjs, verify_ceremony
+from joynet.zk.ceremony import snarkjs, verify_ceremony
 from joynet.zk.poseidon import SNARK_SCALAR_FIELD
 from joynet.zk.prover import ZK_VERIFIER_LAYOUT, encode_calldata, output_binding, solidity_proof
 
