@@ -226,61 +226,52 @@ def _last_zkey(directory: Path, transcript: dict) -> tuple[dict, Path]:
 def contribute(directory: str | Path, name: str, progress: Progress = _quiet) -> dict:
     """Appends a contribution by ``name`` to the last zkey; the entropy comes from the operating
     system (never from the caller). Returns the transcript's new step."""
-    directory = Path(directory)
-    transcript = load_transcript(directory)
     if not name or not name.strip() or "\n" in name:
         raise CeremonyError("a contribution needs a --name on one line")
-    last, previous = _last_zkey(directory, transcript)
-    index = last["index"] + 1
-    zkey = directory / ZKEYS / f"{index:04d}.zkey"
-    started = _now()
-    progress(f"contribution #{index} by {name} (snarkjs zkey contribute)")
-    output = snarkjs(
-        "zkey", "contribute", previous, zkey, f"--name={name}",
-        stdin=os.urandom(ENTROPY_BYTES).hex() + "\n", what="snarkjs zkey contribute",
-    )  # fmt: skip
-    step = {
-        "index": index,
-        "kind": "contribution",
-        "name": name,
-        "contribution_hash": _printed_hash(output, "Contribution Hash:"),
-        "zkey": f"{ZKEYS}/{zkey.name}",
-        "zkey_sha256": sha256_file(zkey),
-        "started": started,
-        "finished": _now(),
-    }
-    transcript["steps"].append(step)
-    _save_transcript(directory, transcript)
-    return step
+
+    def run(previous: Path, zkey: Path) -> str:
+        progress(f"contribution by {name} (snarkjs zkey contribute)")
+        return snarkjs(
+            "zkey", "contribute", previous, zkey, f"--name={name}",
+            stdin=os.urandom(ENTROPY_BYTES).hex() + "\n", what="snarkjs zkey contribute",
+        )  # fmt: skip
+
+    return _append_step(Path(directory), {"kind": "contribution", "name": name}, run)
 
 
 def apply_beacon(directory: str | Path, beacon: str, iterations: int, progress: Progress = _quiet) -> dict:
     """The last step: a contribution derived from a public random value ``beacon`` (hex, e.g. a
     block hash fixed before it was known) hashed 2**``iterations`` times. Returns the step."""
-    directory = Path(directory)
     beacon = _check_hex(beacon, "--beacon")
     if not isinstance(iterations, int) or not 10 <= iterations <= 63:
         raise CeremonyError(
             f"--iterations must be between 10 and 63 (snarkjs hashes the beacon 2^N times), got {iterations}"
         )
+
+    def run(previous: Path, zkey: Path) -> str:
+        progress(f"beacon 0x{beacon[:16]}... with 2^{iterations} iterations (snarkjs zkey beacon)")
+        return snarkjs(
+            "zkey", "beacon", previous, zkey, beacon, str(iterations), "--name=beacon", what="snarkjs zkey beacon"
+        )
+
+    step = {"kind": "beacon", "name": "beacon", "beacon": beacon, "iterations": iterations}
+    return _append_step(Path(directory), step, run)
+
+
+def _append_step(directory: Path, fields: dict, run: Callable[[Path, Path], str]) -> dict:
+    """Runs ``run(last zkey, next zkey)`` (a snarkjs step printing its contribution hash) and
+    records the step (``fields`` plus its index, hash, zkey and times) in the transcript."""
     transcript = load_transcript(directory)
     last, previous = _last_zkey(directory, transcript)
-    if last["kind"] == "new":
+    if fields["kind"] == "beacon" and last["kind"] == "new":
         raise CeremonyError("no contribution yet: a beacon alone would leave the setup known to everyone")
     index = last["index"] + 1
     zkey = directory / ZKEYS / f"{index:04d}.zkey"
     started = _now()
-    progress(f"beacon 0x{beacon[:16]}... with 2^{iterations} iterations (snarkjs zkey beacon)")
-    name = "beacon"
-    output = snarkjs(
-        "zkey", "beacon", previous, zkey, beacon, str(iterations), f"--name={name}", what="snarkjs zkey beacon"
-    )
+    output = run(previous, zkey)
     step = {
         "index": index,
-        "kind": "beacon",
-        "name": name,
-        "beacon": beacon,
-        "iterations": iterations,
+        **fields,
         "contribution_hash": _printed_hash(output, "Contribution Hash:"),
         "zkey": f"{ZKEYS}/{zkey.name}",
         "zkey_sha256": sha256_file(zkey),
