@@ -60,7 +60,7 @@ def propose(description, calls, target, signature, calldata, args, network, acco
     """Propose calls for the timelock to make: each --call, or one --target with --signature
     and its ARGS or with --calldata. Every call is dry-run as the timelock first. Prints the
     proposal's id, calls, state and transaction as JSON."""
-    from joynet.governance.circuits import REGISTER
+    from joynet.governance.circuits import refuse_bare_registration
     from joynet.governance.proposals import check_calls, parse_call, raw_call, signature_call
     from joynet.governance.voter import ContractDirectory
 
@@ -81,11 +81,7 @@ def propose(description, calls, target, signature, calldata, args, network, acco
                 if signature is not None
                 else raw_call(target, calldata, deployment)
             )
-        decoded = [directory.decode(call.target, call.calldata) for call in encoded]
-        if any((getattr(call, "contract", None), getattr(call, "function", None)) == REGISTER for call in decoded):
-            raise CommandError(
-                "a circuit registration needs its ceremony transcript: use joynet gov propose-circuit CEREMONY_DIR"
-            )
+        refuse_bare_registration(encoded, directory)
         check_calls(encoded, deployment, directory, dao.address)
         with stderr.status("proposing"):
             proposal_id = run(

@@ -62,6 +62,19 @@ MAX_FILE_BYTES = {"r1cs": 1 << 30, "zkey": 1 << 31, "ptau": 1 << 31}
 MAX_RECORD_BYTES = 1 << 20
 
 
+def refuse_bare_registration(calls: list[Any], directory: Any) -> None:
+    """GovernanceError when ``calls`` (target and calldata each) register a circuit: a
+    registration goes through ``joynet gov propose-circuit``, which names its transcript."""
+    from joynet.chain.dao import GovernanceError
+
+    for call in calls:
+        decoded = directory.decode(call.target, call.calldata)
+        if (getattr(decoded, "contract", None), getattr(decoded, "function", None)) == REGISTER:
+            raise GovernanceError(
+                "a circuit registration needs its ceremony transcript: use joynet gov propose-circuit CEREMONY_DIR"
+            )
+
+
 def description_fields(description: str) -> dict[str, str]:
     """The ``name: value`` lines of a proposal description (the first of each name)."""
     fields: dict[str, str] = {}
@@ -120,7 +133,8 @@ async def fetch_and_verify(store: ModelStore, record_cid: str, scratch: Path) ->
 @dataclass(frozen=True)
 class CeremonyRules:
     """What a voter asks of a ceremony beyond its verifying: the powers of tau it accepts (by
-    sha256; empty: any) and the fewest contributions (the beacon not counted)."""
+    sha256; none listed: every registration is voted down) and the fewest contributions (the
+    beacon not counted)."""
 
     ptau_sha256: frozenset[str] = frozenset()
     min_contributions: int = 1
@@ -167,8 +181,13 @@ class CeremonyCheck:
             return (
                 f"the transcript's final zkey is {result.zkey_sha256[:16]}..., not the proposal's {zkey_sha256[:16]}..."
             )
-        if self.rules.ptau_sha256 and result.transcript["ptau"]["sha256"] not in self.rules.ptau_sha256:
-            return "the ceremony used a powers of tau the policy does not accept"
+        # Phase 1 must be trusted too: whoever knows a powers of tau's secret can forge proofs
+        # whatever phase 2 did, so only the files the policy names are accepted.
+        if result.transcript["ptau"]["sha256"] not in self.rules.ptau_sha256:
+            return (
+                f"the ceremony's powers of tau (sha256 {result.transcript['ptau']['sha256'][:16]}...) is not one the "
+                "policy accepts (ceremonies.ptau_sha256)"
+            )
         contributions = [step for step in result.contributions if step["kind"] == "contribution"]
         if len(contributions) < self.rules.min_contributions:
             return f"{len(contributions)} contribution(s), the policy asks for {self.rules.min_contributions}"

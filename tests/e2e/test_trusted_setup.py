@@ -14,13 +14,14 @@ import pytest
 from eth_utils import keccak
 from helpers import PROJECT_ROOT
 
-from joynet.chain.dao import ModelGovernanceDAO, ProposalState, VoteType
+from joynet.chain.dao import GovernanceError, ModelGovernanceDAO, ProposalState, VoteType
 from joynet.chain.dao import proposals as chain_proposals
 from joynet.cli import main
 from joynet.governance.circuits import CeremonyCheck, circuit_description, publish_ceremony
+from joynet.governance.proposals import propose_checked
 from joynet.governance.voter import ContractDirectory, DaoVoter, VoterPolicy
 from joynet.storage import EmbeddedStore
-from joynet.zk.ceremony import snarkjs, verify_ceremony
+from joynet.zk.ceremony import sha256_file, snarkjs, verify_ceremony
 from joynet.zk.poseidon import SNARK_SCALAR_FIELD
 from joynet.zk.prover import ZK_VERIFIER_LAYOUT, encode_calldata, output_binding, solidity_proof
 
@@ -261,18 +262,21 @@ def cli_env(deployment, store, chain, tmp_path):
         yield
 
 
-POLICY = {
-    "otherwise": "against",
-    "supports": [{"contract": "ProofOfInference", "function": "registerCircuit"}],
-    "ceremonies": {"min_contributions": 2},
-}
+def registration_policy(ptau=None, min_contributions=2):
+    """A voter policy that supports circuit registrations made with the powers of tau ``ptau``."""
+    return VoterPolicy.from_mapping({
+        "otherwise": "against",
+        "supports": [{"contract": "ProofOfInference", "function": "registerCircuit"}],
+        "ceremonies": {"ptau_sha256": [sha256_file(ptau)] if ptau else [], "min_contributions": min_contributions},
+    })
 
 
 @pytest.fixture
-def voter(deployment, dao, token, store, alice, chain):
-    """The voter agent's DaoVoter with a policy that supports circuit registrations."""
+def voter(deployment, dao, token, store, alice, chain, circuits):
+    """The voter agent's DaoVoter with a policy that supports circuit registrations made with
+    the session's powers of tau."""
     directory = ContractDirectory.from_deployment(deployment)
-    policy = VoterPolicy.from_mapping(POLICY)
+    policy = registration_policy(circuits.ptau)
     client = ModelGovernanceDAO(dao.address, account=alice)
     check = CeremonyCheck(store, lambda address: bytes(chain.provider.get_code(address)), policy.ceremonies)
     return DaoVoter(policy, client, token, directory, log=lambda _: None, ceremonies=check)
@@ -397,8 +401,26 @@ def test_voter__verified_ceremony_but_another_verifier__votes_against(
     assert f"the verifier at {digits_verifier} is not the ceremony's" in decision.reason
 
 
+@pytest.mark.parametrize("accepted_ptau, min_contributions, reason", [
+    (False, 2, "is not one the policy accepts (ceremonies.ptau_sha256)"),
+    (True, 3, "2 contribution(s), the policy asks for 3"),
+], ids=["powers-of-tau-not-accepted", "too-few-contributions"])
+def test_voter__verified_ceremony_short_of_the_policy__votes_against(
+        published, circuits, tiny_verifier, voter, voters, zk_verifier, deployment, dao, alice,
+        accepted_ptau, min_contributions, reason):
+    voter.policy = registration_policy(circuits.ptau if accepted_ptau else None, min_contributions)
+    voter.ceremonies.rules = voter.policy.ceremonies
+    description = circuit_description("Tiny", published.tiny_cid, published.tiny)
+    receipt = dao.propose([zk_verifier.address], [0],
+                          [register_call(zk_verifier, published.tiny.circuit_id, tiny_verifier.address)], description,
+                          sender=alice)
+    (created,) = receipt.decode_logs(dao.ProposalCreated)
+    decision = decide(voter, deployment, created.proposalId)
+    assert decision.support is VoteType.Against and reason in decision.reason, decision.reason
+
+
 def test_gov_propose_circuit__refused__one_line_and_nothing_proposed(
-        cli_env, ceremony, copy, tiny_verifier, deployment, dao, capsys):
+        cli_env, ceremony, copy, tiny_verifier, deployment, dao, alice, capsys):
     before = len(chain_proposals(dao, deployment.start_block))
     copy.edit(lambda transcript: transcript["steps"][-1].update(beacon="22" * 32))
     refused(run_joynet(capsys, "gov", "propose-circuit", copy.dir, "--verifier", tiny_verifier.address,
@@ -409,6 +431,9 @@ def test_gov_propose_circuit__refused__one_line_and_nothing_proposed(
     refused(run_joynet(capsys, "gov", "propose", "--description", "bare", "--account", "test:1", "--call",
                        f"ProofOfInference.registerCircuit({circuit_id}, {tiny_verifier.address}, 0x000102)"),
             "a circuit registration needs its ceremony transcript: use joynet gov propose-circuit")
+    with pytest.raises(GovernanceError, match="a circuit registration needs its ceremony transcript"):  # ape run governance
+        asyncio.run(propose_checked(ModelGovernanceDAO(dao.address, account=alice), deployment, [
+            f"ProofOfInference.registerCircuit({circuit_id}, {tiny_verifier.address}, 0x000102)"], "bare"))
     (copy.dir / "Verifier.sol").unlink()
     refused(run_joynet(capsys, "gov", "propose-circuit", copy.dir, "--verifier", tiny_verifier.address,
                        "--account", "test:1"), "run joynet ceremony export first")
