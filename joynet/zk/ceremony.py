@@ -10,7 +10,8 @@ A ceremony lives in one directory that is handed from contributor to contributor
 
 Each step runs snarkjs as a separate program (it is GPL-3.0): ``zkey new``, ``zkey contribute``
 (its entropy typed on its stdin from ``os.urandom``; snarkjs mixes in its own randomness too),
-``zkey beacon`` and ``zkey verify``. The final zkey carries its whole contribution history;
+``zkey beacon``, and ``zkey verify`` with the verification key's export (in one Node process,
+``ceremony_verify.js``, on snarkjs's library). The final zkey carries its whole contribution history;
 ``verify_ceremony`` re-runs ``snarkjs zkey verify`` against the r1cs and the powers of tau and
 checks that history, entry by entry, against the transcript. The setup is secure as long as one
 contributor destroyed their entropy; the transcript tells who contributed, the verification tells
@@ -50,6 +51,8 @@ SOLIDITY_VERIFIER = "Verifier.sol"
 DIGEST = "transcript-digest.txt"
 TRANSCRIPT_VERSION = 1
 ENTROPY_BYTES = 64
+# zkey verify and export verificationkey in one Node process (half the start-ups of the CLI's two).
+VERIFY_SCRIPT = Path(__file__).with_name("ceremony_verify.js")
 # snarkjs's logger colours its lines; the parser reads them plain.
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 CONTRIBUTION_LINE = re.compile(r"contribution #(\d+) (.*):$")
@@ -78,8 +81,12 @@ def snarkjs_command() -> list[str]:
 def snarkjs(*args: str | Path, stdin: str | None = None, what: str = "snarkjs") -> str:
     """Runs ``snarkjs args`` and returns its output without colours; CeremonyError with the
     last error line when it fails."""
+    return _node([*snarkjs_command(), *map(str, args)], stdin, what)
+
+
+def _node(command: list[str], stdin: str | None, what: str) -> str:
     process = subprocess.run(
-        [*snarkjs_command(), *map(str, args)],
+        command,
         input=stdin if stdin is not None else "",
         capture_output=True,
         text=True,
@@ -359,13 +366,16 @@ def verify_ceremony(
     if zkey_sha256 != final["zkey_sha256"]:
         raise CeremonyError(f"{zkey} is not the zkey the transcript's last step recorded (sha256 differs)")
     progress(f"snarkjs zkey verify {zkey.name} against {r1cs.name} and {ptau.name}")
-    output = snarkjs("zkey", "verify", r1cs, ptau, zkey, what="snarkjs zkey verify")
-    if "ZKey Ok!" not in output:
-        raise CeremonyError(f"snarkjs zkey verify did not accept {zkey}")
+    with tempfile.TemporaryDirectory(prefix="joynet-ceremony-") as scratch:
+        vkey_path = Path(scratch) / VERIFICATION_KEY
+        command = ["node", "--max-old-space-size=4096", str(VERIFY_SCRIPT), *map(str, (r1cs, ptau, zkey, vkey_path))]
+        output = _node(command, None, "snarkjs zkey verify")
+        if "ZKey Ok!" not in output:
+            raise CeremonyError(f"snarkjs zkey verify did not accept {zkey}")
+        vkey_bytes = vkey_path.read_bytes()
     if (printed := _printed_hash(output, "Circuit Hash:")) != transcript["circuit"]["circuit_hash"]:
         raise CeremonyError(f"the zkey's circuit hash {printed[:16]}... is not the transcript's")
     _match_contributions(zkey_contributions(output), steps[1:])
-    vkey_bytes = _export_verification_key(zkey)
     vkey = json.loads(vkey_bytes)
     exported = directory / VERIFICATION_KEY
     if exported.exists() and exported.read_bytes() != vkey_bytes:
@@ -407,13 +417,6 @@ def _match_contributions(in_zkey: list[dict], recorded: list[dict]) -> None:
                 f"the beacon recorded ({step['beacon'][:16]}..., 2^{step['iterations']}) is not the zkey's "
                 f"({found['beacon'][:16]}..., 2^{found.get('iterations')})"
             )
-
-
-def _export_verification_key(zkey: Path) -> bytes:
-    with tempfile.TemporaryDirectory(prefix="joynet-ceremony-") as scratch:
-        path = Path(scratch) / VERIFICATION_KEY
-        snarkjs("zkey", "export", "verificationkey", zkey, path, what="snarkjs zkey export verificationkey")
-        return path.read_bytes()
 
 
 # ---- the Solidity verifier ----
