@@ -26,6 +26,10 @@ from joynet.zk.ceremony import sha256_file, snarkjs, verify_ceremony
 from joynet.zk.poseidon import SNARK_SCALAR_FIELD
 from joynet.zk.prover import ZK_VERIFIER_LAYOUT, encode_calldata, output_binding, solidity_proof
 
+# The session's contracts first: a session fixture set up after this module's fixtures would make
+# Ape re-run them (the circuits and ceremonies twice).
+pytestmark = pytest.mark.usefixtures("chain", "deployment", "token", "dao", "timelock", "zk_verifier", "deployer", "alice",
+                                      "bob", "carol")
 BEACON = "0x" + keccak(text="block 123456").hex().removeprefix("0x")
 # c = a * x + b with x private: the three public inputs are ZKVerifier's [weights, input, binding].
 TINY = """pragma circom 2.0.0;
