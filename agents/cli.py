@@ -58,6 +58,7 @@ from joynet.edge.edge_node import EdgeNodeError, log_to_stderr, logger
 from joynet.edge.journal import JournalError, default_journal_path
 from joynet.feeless.bridger import Bridger
 from joynet.feeless.checks import model_answer_checks
+from joynet.governance.circuits import CeremonyCheck
 from joynet.governance.voter import ContractDirectory, DaoVoter, PolicyError, VoterPolicy, timestamped
 from joynet.inference import DEFAULT_MAX_INPUT_BYTES
 from joynet.monitoring import METRICS_PORT_ENV, AgentMonitor, MonitoringError
@@ -319,7 +320,10 @@ def voter(policy_path, account_spec, from_block, poll_seconds, metrics_port):
         sys.exit(1)
 
     dao = ModelGovernanceDAO(deployment.address("ModelGovernanceDAO"), account=account)
-    dao_voter = DaoVoter(policy, dao, deployment.contract("JoyToken"), directory, log=say)
+    # Circuit registrations are checked against their ceremony records, fetched from the store
+    # ($JOYNET_IPFS_DIR or $JOYNET_IPFS_API) and verified with snarkjs.
+    ceremonies = CeremonyCheck(open_store(), lambda address: bytes(chain.provider.get_code(address)), policy.ceremonies)
+    dao_voter = DaoVoter(policy, dao, deployment.contract("JoyToken"), directory, log=say, ceremonies=ceremonies)
     start = deployment.start_block if from_block is None else from_block
     supported = ", ".join(f"{c}.{f}" for c, f in policy.rules) or "nothing"
     say(

@@ -18,9 +18,10 @@ async def delegate_if_needed(voter: DaoVoter):
 
 
 @bot.on_("ProposalCreated")
-def proposal_created(voter: DaoVoter, log):
-    """Decide by the policy now; vote once voting opens."""
-    voter.consider(log)
+async def proposal_created(voter: DaoVoter, log):
+    """Decide by the policy now (a circuit registration: once its ceremony transcript is
+    checked); vote once voting opens."""
+    await voter.consider(log)
 
 
 @bot.on_block()

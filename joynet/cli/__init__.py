@@ -19,6 +19,9 @@
     joynet gov propose --description TEXT (--call "Contract.fn(args)" | --target T
         (--signature "fn(types)" ARGS... | --calldata 0x...))
     joynet gov vote PROPOSAL for|against|abstain           (and queue, execute, status [PROPOSAL])
+    joynet gov propose-circuit CEREMONY_DIR --verifier ADDRESS
+                                                           registers a verifier with its pinned transcript
+    joynet ceremony init|contribute|beacon|verify|export   a multi-party trusted setup of a circuit
     joynet gateway --model ID --keys FILE [--deposit JOY]  serves OpenAI's API over the marketplace
     joynet agent edge|bridger|voter [OPTIONS]              runs an agent (--metrics-port: /healthz, /metrics)
 
@@ -39,6 +42,7 @@ import sys
 import click
 
 from joynet.cli.agent import agent
+from joynet.cli.ceremony import ceremony
 from joynet.cli.credential import credential
 from joynet.cli.gateway import gateway
 from joynet.cli.gov import gov
@@ -60,6 +64,7 @@ def joynet(context: click.Context) -> None:
 
 joynet.add_command(credential)
 joynet.add_command(agent)
+joynet.add_command(ceremony)
 joynet.add_command(gateway)
 joynet.add_command(gov)
 joynet.add_command(ipfs)

@@ -9,12 +9,13 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import click
 
 from joynet.cli.chain import governed
-from joynet.cli.options import chain_account, chain_network
+from joynet.cli.options import chain_account, chain_network, store_api
 from joynet.cli.output import CommandError, run, stderr
 
 SUPPORT = ("for", "against", "abstain")
@@ -59,6 +60,7 @@ def propose(description, calls, target, signature, calldata, args, network, acco
     """Propose calls for the timelock to make: each --call, or one --target with --signature
     and its ARGS or with --calldata. Every call is dry-run as the timelock first. Prints the
     proposal's id, calls, state and transaction as JSON."""
+    from joynet.governance.circuits import refuse_bare_registration
     from joynet.governance.proposals import check_calls, parse_call, raw_call, signature_call
     from joynet.governance.voter import ContractDirectory
 
@@ -79,6 +81,7 @@ def propose(description, calls, target, signature, calldata, args, network, acco
                 if signature is not None
                 else raw_call(target, calldata, deployment)
             )
+        refuse_bare_registration(encoded, directory)
         check_calls(encoded, deployment, directory, dao.address)
         with stderr.status("proposing"):
             proposal_id = run(
@@ -91,6 +94,79 @@ def propose(description, calls, target, signature, calldata, args, network, acco
             )
         calls = [{"call": str(call), "target": call.target, "calldata": "0x" + call.calldata.hex()} for call in encoded]
         _sent(dao, proposal_id, calls=calls)
+
+
+@gov.command("propose-circuit")
+@click.argument("directory", metavar="CEREMONY_DIR", type=click.Path(path_type=Path))
+@click.option(
+    "--verifier", required=True, metavar="ADDRESS", help="the deployed Solidity verifier the ceremony exported"
+)
+@click.option("--title", help="the description's first line [default: Register circuit <id>]")
+@click.option(
+    "--ptau", type=click.Path(path_type=Path), help="the powers of tau, if not where the transcript recorded it"
+)
+@click.option(
+    "--layout",
+    default="0x000102",
+    show_default=True,
+    help="byte i: the ZKVerifier signal at public input i (0 weights, 1 input, 2 output binding)",
+)
+@store_api
+@chain_network
+@account_option
+def propose_circuit(directory, verifier, title, ptau, layout, api, network, account) -> None:
+    """Propose registering the verifier of the ceremony in CEREMONY_DIR (ProofOfInference.
+    registerCircuit), once the ceremony verifies and the code at --verifier carries its
+    verification key. Its r1cs, powers of tau, final zkey and transcript are pinned; the
+    description names the record's CID and the final zkey's sha256, which voters check. Prints
+    the proposal, the circuit id and the record's CID as JSON."""
+    from ape import chain
+    from eth_utils import is_address, to_checksum_address
+
+    from joynet.governance.circuits import circuit_description, publish_ceremony
+    from joynet.governance.proposals import check_calls, parse_call
+    from joynet.governance.voter import ContractDirectory
+    from joynet.storage import open_store
+    from joynet.zk.ceremony import SOLIDITY_VERIFIER, bytecode_carries_key, verify_ceremony
+    from joynet.zk.errors import CeremonyError
+
+    if not is_address(verifier):
+        raise CommandError(f"--verifier {verifier!r} is not an address")
+    if not (Path(directory) / SOLIDITY_VERIFIER).is_file():
+        raise CommandError(f"{directory} has no {SOLIDITY_VERIFIER}: run joynet ceremony export first")
+    try:
+        with stderr.status("verifying the ceremony") as status:
+            result = verify_ceremony(directory, ptau, progress=lambda text: status.update(text))
+    except CeremonyError as error:
+        raise CommandError(f"the ceremony does not verify: {error}") from None
+    circuit_id = "0x" + result.circuit_id.hex()
+    with governed(network, account) as (deployment, dao):
+        verifier = to_checksum_address(verifier)
+        if (why := bytecode_carries_key(bytes(chain.provider.get_code(verifier)), result.verification_key)) is not None:
+            raise CommandError(f"the contract at {verifier} is not the ceremony's verifier: {why}")
+        directory_of_contracts = ContractDirectory.from_deployment(deployment)
+        call = parse_call(
+            f"ProofOfInference.registerCircuit({circuit_id}, {verifier}, {layout})", deployment, directory_of_contracts
+        )
+        check_calls([call], deployment, directory_of_contracts, dao.address)
+
+        async def pinning() -> str:
+            async with open_store(api) as store:
+                return await publish_ceremony(store, directory, result, Path(ptau or result.transcript["ptau"]["file"]))
+
+        with stderr.status("pinning the ceremony's r1cs, powers of tau, final zkey and transcript"):
+            record_cid = run(pinning())
+        description = circuit_description(title or f"Register circuit {circuit_id}", record_cid, result)
+        with stderr.status("proposing"):
+            proposal_id = run(dao.propose([call.target], [0], [call.calldata], description))
+        _sent(
+            dao,
+            proposal_id,
+            call=str(call),
+            circuit_id=circuit_id,
+            transcript=record_cid,
+            zkey_sha256=result.zkey_sha256,
+        )
 
 
 @proposal_command

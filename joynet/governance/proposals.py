@@ -25,6 +25,7 @@ from eth_utils import function_signature_to_4byte_selector, is_address, to_check
 from joynet.chain.accounts import signing_account
 from joynet.chain.dao import GovernanceError, ModelGovernanceDAO
 from joynet.chain.deployment_file import load_deployment
+from joynet.governance.circuits import refuse_bare_registration
 from joynet.governance.errors import AlreadyVoted, CallWouldRevert, UnknownProposal
 from joynet.governance.voter import ContractDirectory, DecodedCall, show_value
 
@@ -211,12 +212,6 @@ def dry_run(call: EncodedCall, timelock: str, governor: str, directory: Contract
     return None
 
 
-def checked_calls(texts, deployment, directory: ContractDirectory, governor: str) -> list[EncodedCall]:
-    """Each ``Contract.function(arg, ...)`` text parsed (``parse_call``) and dry-run as the
-    deployment's timelock; raises CallWouldRevert for the first call that would revert."""
-    return check_calls([parse_call(text, deployment, directory) for text in texts], deployment, directory, governor)
-
-
 def check_calls(calls: list[EncodedCall], deployment, directory: ContractDirectory, governor: str) -> list[EncodedCall]:
     """``calls``, once each passes its dry run as the deployment's timelock; raises
     CallWouldRevert for the first call that would revert."""
@@ -231,8 +226,12 @@ async def propose_checked(
     dao: ModelGovernanceDAO, deployment, texts, description: str
 ) -> tuple[int, list[EncodedCall]]:
     """Proposes the calls written as ``texts`` once each is parsed and passes its dry run
-    (``checked_calls``); returns the proposal's id and the calls."""
-    calls = checked_calls(texts, deployment, ContractDirectory.from_deployment(deployment), dao.address)
+    (``check_calls``), unless one registers a circuit (that goes through ``joynet gov
+    propose-circuit``, with its transcript); returns the proposal's id and the calls."""
+    directory = ContractDirectory.from_deployment(deployment)
+    calls = [parse_call(text, deployment, directory) for text in texts]
+    refuse_bare_registration(calls, directory)
+    calls = check_calls(calls, deployment, directory, dao.address)
     targets, calldata = [call.target for call in calls], [call.calldata for call in calls]
     return await dao.propose(targets, [0] * len(calls), calldata, description), calls
 

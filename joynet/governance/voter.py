@@ -35,12 +35,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from joynet.chain.constants import ZERO_ADDRESS
 from joynet.chain.dao import ModelGovernanceDAO, ProposalState, VoteType
+from joynet.governance.circuits import REGISTER, CeremonyCheck, CeremonyRules
 from joynet.governance.errors import PolicyError
 
 OTHERWISE_CHOICES = {"against": VoteType.Against, "abstain": VoteType.Abstain}
 BOUND_KEYS = {"min", "max", "one_of"}
 RULE_KEYS = {"contract", "function", "arguments"}
-POLICY_KEYS = {"otherwise", "supports"}
+POLICY_KEYS = {"otherwise", "supports", "ceremonies"}
 
 
 # ---- the policy ----
@@ -181,10 +182,17 @@ class ContractDirectory:
 class VoterPolicy:
     """Which calls the voter supports, within which bounds, and its vote on everything else."""
 
-    def __init__(self, rules: Iterable[FunctionRule], otherwise: VoteType = VoteType.Against, source: str = "policy"):
+    def __init__(
+        self,
+        rules: Iterable[FunctionRule],
+        otherwise: VoteType = VoteType.Against,
+        source: str = "policy",
+        ceremonies: CeremonyRules | None = None,
+    ):
         self.rules = {(rule.contract, rule.function): rule for rule in rules}
         self.otherwise = otherwise
         self.source = source
+        self.ceremonies = ceremonies or CeremonyRules()
 
     # -- reading --
 
@@ -235,7 +243,8 @@ class VoterPolicy:
             if (contract, function) in {(rule.contract, rule.function) for rule in rules}:
                 raise PolicyError(f"{where}: {contract}.{function} is listed twice")
             rules.append(FunctionRule(contract, function, bounds))
-        return cls(rules, OTHERWISE_CHOICES[otherwise], source)
+        ceremonies = CeremonyRules.from_mapping(data.get("ceremonies"), source)
+        return cls(rules, OTHERWISE_CHOICES[otherwise], source, ceremonies)
 
     def check_against(self, directory: ContractDirectory) -> None:
         """Refuses a policy that names a contract, function or argument the protocol lacks
@@ -259,9 +268,38 @@ class VoterPolicy:
     # -- deciding --
 
     def evaluate(self, calls: Iterable[ProposedCall], directory: ContractDirectory) -> Decision:
-        verdicts = tuple(self._judge(call, directory) for call in calls)
+        return self.decide(tuple(self._judge(call, directory) for call in calls))
+
+    def decide(self, verdicts: tuple[CallVerdict, ...]) -> Decision:
+        """For when there are verdicts and every one supports its call; otherwise the policy's vote."""
         support = VoteType.For if verdicts and all(v.supported for v in verdicts) else self.otherwise
         return Decision(support, verdicts)
+
+    async def check_registrations(
+        self,
+        calls: list[ProposedCall],
+        decision: Decision,
+        description: str,
+        directory: ContractDirectory,
+        ceremonies: CeremonyCheck | None,
+    ) -> Decision:
+        """``decision`` once every circuit registration it supports is checked against the
+        ceremony transcript its description names (``joynet.governance.circuits``): the DAO
+        registers a verifier only with a transcript anyone can verify."""
+        verdicts = list(decision.verdicts)
+        for index, (call, verdict) in enumerate(zip(calls, verdicts, strict=True)):
+            decoded = directory.decode(call.target, call.calldata)
+            if not verdict.supported or not isinstance(decoded, DecodedCall):
+                continue
+            if (decoded.contract, decoded.function) != REGISTER:
+                continue
+            if ceremonies is None:
+                why: str | None = "cannot check its ceremony transcript (the voter has no IPFS store)"
+            else:
+                why = await ceremonies.judge(description, decoded.arguments)
+            if why is not None:
+                verdicts[index] = CallVerdict(False, verdict.call, why)
+        return self.decide(tuple(verdicts))
 
     def _judge(self, call: ProposedCall, directory: ContractDirectory) -> CallVerdict:
         decoded = directory.decode(call.target, call.calldata)
@@ -350,8 +388,12 @@ class DaoVoter:
         token,
         directory: ContractDirectory,
         log: Callable[[str], None] = print,
+        ceremonies: CeremonyCheck | None = None,
     ):
+        """``ceremonies`` checks the transcript of each circuit registration (without it, every
+        registration is voted down: its transcript cannot be checked)."""
         self.policy, self.dao, self.token, self.directory, self.log = policy, dao, token, directory, log
+        self.ceremonies = ceremonies
         self.account = dao.account
         self.pending: dict[int, PendingVote] = {}
         self.votes_cast = 0
@@ -370,7 +412,7 @@ class DaoVoter:
             )
         self.log(f"voting power of {self.account.address}: {_joy(self.token.getVotes(self.account))}")
 
-    def consider(self, created) -> None:
+    async def consider(self, created) -> None:
         """A ``ProposalCreated`` log: decide now, vote when voting opens."""
         proposal_id = created.proposalId
         if self.dao.contract.hasVoted(proposal_id, self.account):
@@ -380,6 +422,9 @@ class DaoVoter:
             for t, v, c in zip(created.targets, created.values, created.calldatas, strict=False)
         ]
         decision = self.policy.evaluate(calls, self.directory)
+        decision = await self.policy.check_registrations(
+            calls, decision, created.description or "", self.directory, self.ceremonies
+        )
         title = (created.description or "").splitlines()[0][:80] if created.description else "(no description)"
         self.log(
             f'proposal {_short(proposal_id)} "{title}" by {created.proposer}: will vote {decision.support.name.upper()}'

@@ -9,3 +9,7 @@ class ModelError(JoyNetError, ValueError):
 
 class ZKProofError(JoyNetError, RuntimeError):
     """The prover could not produce a proof that verifies, or its worker failed."""
+
+
+class CeremonyError(JoyNetError, ValueError):
+    """A trusted-setup ceremony step that cannot be made, or a ceremony that does not verify."""

@@ -155,6 +155,9 @@ def test_check_against__shipped_policy__matches_the_contracts(directory):
         ("supports: [{contract: M, function: f, arguments: {x: {max: ten}}}]", "max must be an integer"),
         ("supports: [{contract: M, function: f, arguments: {x: {below: 3}}}]", "unknown key(s) below"),
         ("supports: [{contract: M, function: f}, {contract: M, function: f}]", "M.f is listed twice"),
+        ("supports: []\nceremonies: {ptau: []}", "'ceremonies' takes ptau_sha256 (a list) and min_contributions"),
+        ("supports: []\nceremonies: {ptau_sha256: [abc]}", "must list sha256 digests (64 lowercase hex digits)"),
+        ("supports: []\nceremonies: {min_contributions: 0}", "min_contributions must be a positive integer"),
     ],
 )
 def test_load__malformed_policy__raises_a_clear_error(write_policy, text, message):
