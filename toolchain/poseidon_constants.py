@@ -15,10 +15,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "node_modules" / "circomlib" / "circuits" / "poseidon_constants.circom"
 TARGET = ROOT / "joynet" / "zk" / "poseidon_constants.json"
-# State widths t = inputs + 1: Poseidon(2) (the common pair hash), Poseidon(4) (input commitment),
-# Poseidon(16) and Poseidon(6) (weights commitment chain: 21 elements = 16 + 5), Poseidon(10),
-# Poseidon(11) (output commitment).
-WIDTHS = (3, 5, 7, 11, 12, 17)
+# Every state width t = inputs + 1 of circomlib's Poseidon(1..16): a generated circuit's
+# commitment chain ends on a hash of whatever number of elements its model leaves over.
+WIDTHS = tuple(range(2, 18))
 # circomlib's poseidon.circom: N_ROUNDS_P[t - 2]; 8 full rounds for every width.
 PARTIAL_ROUNDS = [56, 57, 56, 60, 60, 63, 64, 63, 60, 66, 60, 65, 70, 60, 64, 68]
 FULL_ROUNDS = 8
