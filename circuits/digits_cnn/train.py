@@ -139,7 +139,9 @@ def quantize(net: DigitsCNN) -> tuple[dict, dict]:
         scales[f"weights{index + 1}"] = weight_scale
         scale /= 2**shift
         scales[f"layer{index + 1}"] = scale
-    conv1, conv2, dense1, dense2 = ({"type": kind, **q} for kind, q in zip(("conv2d", "conv2d", "dense", "dense"), quantized, strict=True))
+    conv1, conv2, dense1, dense2 = (
+        {"type": kind, **q} for kind, q in zip(("conv2d", "conv2d", "dense", "dense"), quantized, strict=True)
+    )
     conv1["padding"] = conv2["padding"] = 1
     model = {
         "format": "joynet-quantized-model/1",
@@ -233,14 +235,30 @@ def main() -> None:
     estimate = estimate_constraints(model)
     manifest = {
         "dataset": "scikit-learn load_digits (1,797 images of 8x8 pixels 0..16)",
-        "split": {"held_out_fraction": HELD_OUT_FRACTION, "random_state": SPLIT_SEED, "stratified": True,
-                  "train": len(y_train), "held_out": len(y_test)},
+        "split": {
+            "held_out_fraction": HELD_OUT_FRACTION,
+            "random_state": SPLIT_SEED,
+            "stratified": True,
+            "train": len(y_train),
+            "held_out": len(y_test),
+        },
         "architecture": "conv3x3(16) avgpool2 relu, conv3x3(32) avgpool2 relu, dense 352 relu, dense 10, argmax",
-        "training": {"torch_seed": TORCH_SEED, "epochs": EPOCHS, "optimizer": "Adam full batch",
-                     "learning_rate": LEARNING_RATE, "weight_decay": WEIGHT_DECAY,
-                     "torch": torch.__version__, "scikit-learn": sklearn.__version__, "python": platform.python_version()},
-        "quantization": {"weights": "symmetric per layer, post-training", "weight_bits": list(WEIGHT_BITS),
-                         "biases": "at the accumulator's scale", "scales": scales},
+        "training": {
+            "torch_seed": TORCH_SEED,
+            "epochs": EPOCHS,
+            "optimizer": "Adam full batch",
+            "learning_rate": LEARNING_RATE,
+            "weight_decay": WEIGHT_DECAY,
+            "torch": torch.__version__,
+            "scikit-learn": sklearn.__version__,
+            "python": platform.python_version(),
+        },
+        "quantization": {
+            "weights": "symmetric per layer, post-training",
+            "weight_bits": list(WEIGHT_BITS),
+            "biases": "at the accumulator's scale",
+            "scales": scales,
+        },
         **results,
         "estimated_constraints": estimate,
         "weights_commitment": "0x" + model.weights_commitment().to_bytes(32, "big").hex(),
