@@ -140,8 +140,8 @@ METRICS: dict[str, Metric] = {
     "zk.ezkl_prove_seconds": Metric("EZKL 23 proof of the same network, measured here"),
     "gas.ezkl_verify": Metric("EZKL verifier call, same network, measured here", "EZKL on this model: 476k-577k gas"),
     "zk.cnn_constraints": Metric(
-        "R1CS constraints of the digits CNN's circuit (53,738 parameters, public weights); 2**16 is the ceremony's",
-        "estimated 29,362 (circuits/digits_cnn/manifest.json)",
+        "R1CS constraints of the digits CNN's circuit (51,434 parameters, public weights); 2**16 is the ceremony's",
+        "estimated 27,038 (circuits/digits_cnn/manifest.json)",
         Target(65_536),
     ),
     "zk.cnn_prove_seconds_p50": Metric("digits CNN: witness + Groth16 proof, warm prover, median", "", Target(10)),

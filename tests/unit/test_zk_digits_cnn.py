@@ -50,8 +50,23 @@ def test_cnn_model__public_weights__estimated_below_the_ceremony_power(cnn, trai
     estimate = training.estimate_constraints(cnn)
     assert estimate == MANIFEST["estimated_constraints"]
     assert estimate["total"] < 2**16
-    # The convolutions keep shift 0: they are linear in the circuit and cost nothing.
-    assert not any(key.endswith("conv2d") for key in estimate)
+    # The last dense layer (shift 0, no ReLU) is linear in the circuit and costs nothing.
+    last_dense = max(index for index, layer in enumerate(cnn.layers) if layer.type == "dense")
+    assert f"{last_dense}:dense" not in estimate
+
+
+def test_fit_commitment__chain_ending_on_a_poseidon_without_constants__bias_widened_until_it_has(training):
+    # 40x10 int4 weights and 40 int4 biases: 440 nibbles, 7 elements, a Poseidon of 7 inputs
+    # (no constants); 20-bit biases make 600 nibbles, 10 elements: the first width that works.
+    dense = {"type": "dense", "weight_bits": 4, "bias_bits": 4, "shift": 0,
+             "weights": [[1] * 10] * 40, "bias": [0] * 40}  # fmt: skip
+    model = {"format": "joynet-quantized-model/1", "name": "t", "input": {"shape": [10], "max": 16},
+             "layers": [dense, {"type": "argmax"}]}  # fmt: skip
+    with pytest.raises(ValueError, match="not supported"):
+        QuantizedModel.from_dict(model).weights_commitment()
+    fitted = training.fit_commitment(model)
+    assert fitted["layers"][0]["bias_bits"] == 20
+    QuantizedModel.from_dict(fitted).weights_commitment()
 
 
 @pytest.fixture
@@ -71,3 +86,14 @@ def test_cnn_training__two_short_runs__identical_weights(training, monkeypatch, 
     first, second = (training.quantize(training.train(x_train[:200], y_train[:200]))[0] for _ in range(2))
     assert first == second
     assert QuantizedModel.from_dict(first).parameter_count == MANIFEST["parameters"]
+
+
+def test_cnn_bench__no_circuit_artefacts__skipped_with_the_reason(tmp_path, monkeypatch):
+    from bench.zk_prover import CnnCircuitUnavailable, measure_cnn_zk
+
+    monkeypatch.setenv("JOYNET_CNN_CIRCUIT_DIR", str(tmp_path))
+    with pytest.raises(CnnCircuitUnavailable, match=f"no CNN circuit in {tmp_path}"):
+        measure_cnn_zk(1)
+    (tmp_path / "manifest.json").write_text('{"constraints": 1}')  # a manifest, but no keys
+    with pytest.raises(CnnCircuitUnavailable, match="cannot be proven"):
+        measure_cnn_zk(1)
