@@ -123,27 +123,42 @@ def cnn_circuit_dir() -> Path:
 
 
 def measure_cnn_zk(n: int = 5, *, circuit_dir: Path | None = None) -> dict[str, float]:
-    """n warm proofs of held-out digits with the digits CNN's circuit and the default backend
-    (see the module docstring); CnnCircuitUnavailable when its artefacts are missing."""
+    """n warm proofs of held-out digits with the digits CNN's circuit (generated with public
+    weights by joynet.zk.circuitgen) and the default backend (see the module docstring);
+    CnnCircuitUnavailable when its artefacts, the circuit generator's signals or the prover's
+    prove_signals are missing."""
     from joynet.zk.digits import load_split
 
     circuit_dir = circuit_dir or cnn_circuit_dir()
     manifest_path = circuit_dir / "manifest.json"
     if not manifest_path.is_file():
         raise CnnCircuitUnavailable(f"no CNN circuit in {circuit_dir} (its manifest.json is missing)")
+    try:
+        from joynet.zk.circuitgen import circuit_signals
+    except ImportError as error:
+        raise CnnCircuitUnavailable(f"the circuit generator's signals are not available: {error}") from error
     model = QuantizedModel.load(CNN_MODEL_DIR / "model.json")
     _, images, _, _ = load_split()
+
+    def prove(prover: ZKProver, index: int):
+        values = images[index].tolist()
+        inference = model.forward(values)
+        signals = circuit_signals(
+            model, values, random_salt(), 1 + index, BENCH_NODE, weights="public", inference=inference
+        )
+        return prover.prove_signals(signals, inference, 1 + index, BENCH_NODE)
+
     prove_seconds = []
     try:
         with ZKProver(circuit_dir) as prover:
-            prover.prove(model, images[0].tolist(), random_salt(), 1, BENCH_NODE)  # warm-up
-            for index in range(n):
-                proof = prover.prove(model, images[1 + index].tolist(), random_salt(), 2 + index, BENCH_NODE)
+            prove(prover, 0)  # warm-up
+            for index in range(1, n + 1):
+                proof = prove(prover, index)
                 prove_seconds.append(proof.witness_seconds + proof.prove_seconds)
             workers = [w for w in (prover._worker, prover._native) if w is not None]
             peak_mb = sum(peak_memory_mb(worker.process.pid) for worker in workers)
-    except ZKProofError as error:
-        raise CnnCircuitUnavailable(f"the CNN circuit in {circuit_dir} cannot be proven with: {error}") from error
+    except (ZKProofError, TypeError) as error:  # TypeError: a prover without prove_signals(signals, inference, ...)
+        raise CnnCircuitUnavailable(f"the CNN circuit in {circuit_dir} cannot be proven: {error}") from error
     return {
         "zk.cnn_constraints": json.loads(manifest_path.read_text())["constraints"],
         "zk.cnn_prove_seconds_p50": _median(prove_seconds),

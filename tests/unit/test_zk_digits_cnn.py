@@ -81,9 +81,9 @@ def torch_settings_restored():
 
 
 def test_cnn_training__two_short_runs__identical_weights(training, monkeypatch, torch_settings_restored):
-    monkeypatch.setattr(training, "EPOCHS", 3)
+    monkeypatch.setattr(training, "EPOCHS", 2)
     x_train, _, y_train, _ = load_split()
-    first, second = (training.quantize(training.train(x_train[:200], y_train[:200]))[0] for _ in range(2))
+    first, second = (training.quantize(training.train(x_train[:64], y_train[:64]))[0] for _ in range(2))
     assert first == second
     assert QuantizedModel.from_dict(first).parameter_count == MANIFEST["parameters"]
 
@@ -95,5 +95,5 @@ def test_cnn_bench__no_circuit_artefacts__skipped_with_the_reason(tmp_path, monk
     with pytest.raises(CnnCircuitUnavailable, match=f"no CNN circuit in {tmp_path}"):
         measure_cnn_zk(1)
     (tmp_path / "manifest.json").write_text('{"constraints": 1}')  # a manifest, but no keys
-    with pytest.raises(CnnCircuitUnavailable, match="cannot be proven"):
+    with pytest.raises(CnnCircuitUnavailable, match="cannot be proven|circuit generator"):
         measure_cnn_zk(1)
