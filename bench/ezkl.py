@@ -21,6 +21,15 @@ quantizes to its own fixed point). Its class agrees with QuantizedMLP.forward on
 digits (measure_ezkl checks the proven one). Input and output are public instances of the proof,
 the weights are fixed in the circuit (the verifying key commits to them).
 
+measure_ezkl_cnn(workdir) runs the same pipeline on the digits CNN (joynet/zk/digits_cnn_model,
+dequantized by cnn_network with its manifest's scales) and proves in a child process
+(`python -m bench.ezkl prove ...`) whose peak memory and CPU time it reports:
+
+    zk.cnn_ezkl_logrows, zk.cnn_ezkl_setup_seconds, zk.cnn_ezkl_prove_seconds,
+    zk.cnn_ezkl_prove_peak_memory_mb, zk.cnn_ezkl_prove_cpu_seconds
+
+It takes minutes (a 2^17-row circuit): bench/protocol.py runs it only with JOYNET_BENCH_EZKL_CNN=1.
+
 Everything is local: the SRS is generated with ezkl.gen_srs (insecure, like our one-contributor
 ceremony; a production deployment would take a public KZG ceremony's SRS), nothing is downloaded.
 Needs the optional packages ezkl and onnx (requirements.txt); without them measure_ezkl raises
