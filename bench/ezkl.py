@@ -21,6 +21,15 @@ quantizes to its own fixed point). Its class agrees with QuantizedMLP.forward on
 digits (measure_ezkl checks the proven one). Input and output are public instances of the proof,
 the weights are fixed in the circuit (the verifying key commits to them).
 
+measure_ezkl_cnn(workdir) runs the same pipeline on the digits CNN (joynet/zk/digits_cnn_model,
+dequantized by cnn_network with its manifest's scales) and proves in a child process
+(`python -m bench.ezkl prove ...`) whose peak memory and CPU time it reports:
+
+    zk.cnn_ezkl_logrows, zk.cnn_ezkl_setup_seconds, zk.cnn_ezkl_prove_seconds,
+    zk.cnn_ezkl_prove_peak_memory_mb, zk.cnn_ezkl_prove_cpu_seconds
+
+It takes minutes (a 2^17-row circuit): bench/protocol.py runs it only with JOYNET_BENCH_EZKL_CNN=1.
+
 Everything is local: the SRS is generated with ezkl.gen_srs (insecure, like our one-contributor
 ceremony; a production deployment would take a public KZG ceremony's SRS), nothing is downloaded.
 Needs the optional packages ezkl and onnx (requirements.txt); without them measure_ezkl raises
@@ -32,15 +41,20 @@ import json
 import logging
 import os
 import statistics
+import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
 
+from joynet.zk.digits import CNN_MODEL_DIR
 from joynet.zk.model import MODEL_DIR, QuantizedMLP
+from joynet.zk.quantized import AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, QuantizedModel, ReLU
 
 log = logging.getLogger("joynet.zk")
 
 PROOFS = 3  # EZKL proofs are ~10 s each here: the median of three
+CNN_PROOFS = 1
 CALIBRATION_IMAGES = 8  # held-out digits used by calibrate_settings
 MAX_LOGROWS = 18
 
@@ -85,6 +99,56 @@ def export_onnx(path: Path, model: QuantizedMLP | None = None) -> None:
         net[0].bias.copy_(torch.tensor(weights["b1"]))
         net[2].weight.copy_(torch.tensor(weights["w2"]))
         net[2].bias.copy_(torch.tensor(weights["b2"]))
+    _write_onnx(net, path)
+
+
+def cnn_network(model: QuantizedModel, scales: dict[str, float]):
+    """The digits CNN in real units as a torch module taking the raw pixels (1, 64): every
+    integer activation divided by its scale (circuits/digits_cnn/train.py's `quantize`), without
+    the integer network's floor divisions. The first layer takes the raw pixels, so its weights
+    are divided by the accumulator's scale (the pixels' 16 times the weights'); the others by
+    their weights' scale; every bias by its accumulator's scale."""
+    import torch
+
+    modules: list = [torch.nn.Unflatten(1, tuple(model.input_shape))]
+    weighted = 0
+    for layer in model.layers:
+        if isinstance(layer, Dense | Conv2d):
+            weighted += 1
+            weight_scale = scales[f"weights{weighted}"]
+            accumulator_scale = scales["input" if weighted == 1 else f"layer{weighted - 1}"] * weight_scale
+            # The network's input is the integer pixels, every later layer's a real value.
+            weights = layer.weights / (accumulator_scale if weighted == 1 else weight_scale)
+            out_features, in_features = layer.weights.shape[:2]
+            if isinstance(layer, Dense):
+                module = torch.nn.Linear(in_features, out_features)
+            else:
+                module = torch.nn.Conv2d(in_features, out_features, layer.weights.shape[2], padding=layer.padding)
+            with torch.no_grad():
+                module.weight.copy_(torch.tensor(weights, dtype=torch.float32))
+                module.bias.copy_(torch.tensor(layer.bias / accumulator_scale, dtype=torch.float32))
+            modules.append(module)
+        elif isinstance(layer, ReLU):
+            modules.append(torch.nn.ReLU())
+        elif isinstance(layer, AvgPool2d):
+            modules.append(torch.nn.AvgPool2d(layer.size))
+        elif isinstance(layer, MaxPool2d):
+            modules.append(torch.nn.MaxPool2d(layer.size))
+        elif isinstance(layer, Flatten):
+            modules.append(torch.nn.Flatten())
+    return torch.nn.Sequential(*modules)
+
+
+def export_cnn_onnx(path: Path, model: QuantizedModel | None = None) -> None:
+    """The dequantized digits CNN (cnn_network) as ONNX, input shape (1, 64) of raw pixels."""
+    model = model or QuantizedModel.load(CNN_MODEL_DIR / "model.json")
+    scales = json.loads((CNN_MODEL_DIR / "manifest.json").read_text())["quantization"]["scales"]
+    _write_onnx(cnn_network(model, scales), path)
+
+
+def _write_onnx(net, path: Path) -> None:
+    import torch
+
     net.eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
@@ -178,8 +242,26 @@ def _send(web3, sender: str, tx: dict) -> dict:
     return receipt
 
 
+EZKL_FILES = (
+    "network.onnx",
+    "settings.json",
+    "calibration.json",
+    "input.json",
+    "network.ezkl",
+    "kzg.srs",
+    "vk.key",
+    "pk.key",
+    "witness.json",
+    "proof.json",
+    "Verifier.sol",
+    "Verifier.abi",
+    "calldata.bin",
+)
+
+
 def measure_ezkl(workdir, deployer=None, *, web3=None, proofs: int = PROOFS) -> dict[str, float]:
-    """Runs the whole EZKL pipeline in `workdir` (an empty directory) and returns the figures.
+    """Runs the whole EZKL pipeline on the digits MLP in `workdir` (an empty directory) and
+    returns the figures.
 
     With `deployer` (an address or an Ape account, unlocked on the connected local chain) and
     `web3` (defaults to Ape's connected provider), also deploys the generated verifier and
@@ -189,33 +271,35 @@ def measure_ezkl(workdir, deployer=None, *, web3=None, proofs: int = PROOFS) -> 
         raise EzklUnavailable(why)
     import ezkl
 
+    model = QuantizedMLP.load()
+    paths, figures = _prove_with_ezkl(
+        Path(workdir), lambda path: export_onnx(path, model), model.forward, proofs=proofs, in_child=False
+    )
+    results = {
+        "zk.ezkl_logrows": figures["logrows"],
+        "zk.ezkl_setup_seconds": figures["setup_seconds"],
+        "zk.ezkl_prove_seconds": figures["prove_seconds"],
+    }
+    if deployer is not None:
+        results.update(_measure_verify_gas(ezkl, paths, deployer, web3))
+    return results
+
+
+def _prove_with_ezkl(work: Path, export, forward, *, proofs: int, in_child: bool) -> tuple[dict, dict]:
+    """Exports the network (`export(path)` writes its ONNX, input = the flat pixels), calibrates,
+    sets up and proves one held-out digit `proofs` times; checks that the proven class is
+    `forward(pixels).label` and that the proof verifies. With `in_child` the proofs run in a child
+    process, whose peak resident memory (VmHWM) is reported too. Returns (paths, figures)."""
+    import ezkl
+
     from joynet.zk.digits import load_split
 
-    work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
-    paths = {
-        name: str(work / name)
-        for name in (
-            "network.onnx",
-            "settings.json",
-            "calibration.json",
-            "input.json",
-            "network.ezkl",
-            "kzg.srs",
-            "vk.key",
-            "pk.key",
-            "witness.json",
-            "proof.json",
-            "Verifier.sol",
-            "Verifier.abi",
-            "calldata.bin",
-        )
-    }
-    model = QuantizedMLP.load()
+    paths = {name: str(work / name) for name in EZKL_FILES}
     _, images, _, _ = load_split()
     image = images[0].tolist()
 
-    export_onnx(Path(paths["network.onnx"]), model)
+    export(Path(paths["network.onnx"]))
     _data(Path(paths["input.json"]), [image])
     _data(Path(paths["calibration.json"]), images[1 : 1 + CALIBRATION_IMAGES].tolist())
 
@@ -259,34 +343,82 @@ def measure_ezkl(workdir, deployer=None, *, web3=None, proofs: int = PROOFS) -> 
         srs_path=paths["kzg.srs"],
     )
     outputs = [ezkl.felt_to_float(felt, settings["model_output_scales"][0]) for felt in witness["outputs"][0]]
-    expected = model.forward(image).label
-    if max(range(10), key=lambda k: (outputs[k], -k)) != expected:
+    expected = forward(image).label
+    if max(range(len(outputs)), key=lambda k: (outputs[k], -k)) != expected:
         raise RuntimeError(f"EZKL's network classifies the digit as {outputs}, the quantized model as {expected}")
 
-    prove_seconds = []
-    for _ in range(proofs):
-        started = time.monotonic()
-        _run(
-            ezkl.prove,
-            paths["witness.json"],
-            paths["network.ezkl"],
-            paths["pk.key"],
-            paths["proof.json"],
-            srs_path=paths["kzg.srs"],
-        )
-        prove_seconds.append(time.monotonic() - started)
-        log.info("ezkl: proof in %.1f s", prove_seconds[-1])
+    figures: dict = {"logrows": logrows, "setup_seconds": round(setup_seconds, 3)}
+    if in_child:
+        child = _prove_in_child(paths, proofs)
+        prove_seconds = child["seconds"]
+        figures["prove_peak_memory_mb"] = child["peak_memory_mb"]
+        figures["prove_cpu_seconds"] = child["cpu_seconds"]
+    else:
+        prove_seconds = [_prove_once(paths) for _ in range(proofs)]
+    figures["prove_seconds"] = round(statistics.median(prove_seconds), 3)
     if not ezkl.verify(paths["proof.json"], paths["settings.json"], paths["vk.key"], srs_path=paths["kzg.srs"]):
         raise RuntimeError("ezkl.verify rejected its own proof")
+    return paths, figures
 
-    results = {
-        "zk.ezkl_logrows": logrows,
-        "zk.ezkl_setup_seconds": round(setup_seconds, 3),
-        "zk.ezkl_prove_seconds": round(statistics.median(prove_seconds), 3),
+
+def _prove_once(paths: dict) -> float:
+    """One ezkl.prove from the witness and the keys on disk; returns its seconds."""
+    import ezkl
+
+    started = time.monotonic()
+    _run(
+        ezkl.prove,
+        paths["witness.json"],
+        paths["network.ezkl"],
+        paths["pk.key"],
+        paths["proof.json"],
+        srs_path=paths["kzg.srs"],
+    )
+    seconds = time.monotonic() - started
+    log.info("ezkl: proof in %.1f s", seconds)
+    return seconds
+
+
+def peak_memory_mb(pid: int | str = "self") -> float:
+    """The process's peak resident memory so far (Linux's VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
+
+
+def _prove_in_child(paths: dict, proofs: int) -> dict:
+    """`proofs` proofs in a fresh Python process (python -m bench.ezkl prove ...), so that its
+    peak memory is the prover's own: {"seconds": [each proof's], "peak_memory_mb": the process's
+    peak, "cpu_seconds": its user + system CPU time, imports included (on a shared machine the
+    wall time grows with the load, the CPU time much less)}."""
+    command = [sys.executable, "-m", "bench.ezkl", "prove", json.dumps(paths), str(proofs)]
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    answer = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root)
+    if answer.returncode != 0:
+        raise RuntimeError(f"the EZKL prover process failed: {answer.stderr.strip()[-2000:]}")
+    return json.loads(answer.stdout.strip().splitlines()[-1])
+
+
+def measure_ezkl_cnn(workdir, *, proofs: int = CNN_PROOFS) -> dict[str, float]:
+    """The same pipeline on the digits CNN (joynet/zk/digits_cnn_model): its integer weights
+    dequantized by the manifest's scales, proven in a child process whose peak memory is
+    measured. Raises EzklUnavailable without ezkl."""
+    available, why = ezkl_available()
+    if not available:
+        raise EzklUnavailable(why)
+    model = QuantizedModel.load(CNN_MODEL_DIR / "model.json")
+    _, figures = _prove_with_ezkl(
+        Path(workdir), lambda path: export_cnn_onnx(path, model), model.forward, proofs=proofs, in_child=True
+    )
+    return {
+        "zk.cnn_ezkl_logrows": figures["logrows"],
+        "zk.cnn_ezkl_setup_seconds": figures["setup_seconds"],
+        "zk.cnn_ezkl_prove_seconds": figures["prove_seconds"],
+        "zk.cnn_ezkl_prove_peak_memory_mb": figures["prove_peak_memory_mb"],
+        "zk.cnn_ezkl_prove_cpu_seconds": figures["prove_cpu_seconds"],
     }
-    if deployer is not None:
-        results.update(_measure_verify_gas(ezkl, paths, deployer, web3))
-    return results
 
 
 def _measure_verify_gas(ezkl, paths: dict, deployer, web3) -> dict[str, float]:
@@ -316,3 +448,16 @@ def _measure_verify_gas(ezkl, paths: dict, deployer, web3) -> dict[str, float]:
         raise RuntimeError(f"the EZKL verifier did not accept the proof: {answer.hex()}")
     receipt = _send(web3, sender, {"to": verifier, "data": "0x" + calldata.hex()})
     return {"gas.ezkl_verify": receipt.gasUsed, "zk.ezkl_verifier_bytes": runtime_size}
+
+
+if __name__ == "__main__":
+    # The child process of _prove_in_child: python -m bench.ezkl prove '<paths as JSON>' <proofs>
+    if len(sys.argv) != 4 or sys.argv[1] != "prove":
+        raise SystemExit("usage: python -m bench.ezkl prove '<paths as JSON>' <proofs>")
+    import resource
+
+    child_paths = json.loads(sys.argv[2])
+    seconds = [_prove_once(child_paths) for _ in range(int(sys.argv[3]))]
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = round(usage.ru_utime + usage.ru_stime, 3)
+    print(json.dumps({"seconds": seconds, "peak_memory_mb": peak_memory_mb(), "cpu_seconds": cpu}))

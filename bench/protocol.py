@@ -31,10 +31,10 @@ from typing import Any
 from ape import accounts, chain, networks, project
 from eth_utils import keccak, to_checksum_address
 
-from bench.ezkl import EzklUnavailable, measure_ezkl
+from bench.ezkl import EzklUnavailable, measure_ezkl, measure_ezkl_cnn
 from bench.report import BREAKDOWN_PATH, MACHINE_PATH, RESULTS_PATH, write_benchmarks
 from bench.zk_batch import measure_zk_batch
-from bench.zk_prover import calldata_gas, measure_zk
+from bench.zk_prover import CnnCircuitUnavailable, calldata_gas, measure_cnn_zk, measure_zk
 from joynet.chain.deploy import JOY, deploy_protocol, load_deploy_config
 from joynet.chain.marketplace import Request, registration_commitment, seal_result
 from joynet.chain.validator import (
@@ -49,6 +49,8 @@ from joynet.zk import QuantizedMLP, ZKProver, circuit_id, input_commitment, rand
 from joynet.zk.digits import load_split
 
 ZERO32 = b"\0" * 32
+# EZKL on the digits CNN takes minutes (bench/ezkl.py): only when this variable is 1.
+EZKL_CNN_ENV = "JOYNET_BENCH_EZKL_CNN"
 OUTPUT = b"\1" * 32
 MEMORY_AGENT_ACCOUNT = 3  # a test account the other measurements leave alone (an edge agent of its own)
 BATCH = 10
@@ -491,6 +493,11 @@ def measure_protocol(bench: Bench, gas_only: bool = False) -> None:
     measure_zk_round_trip(bench, addresses)
     measure_zk_batch(bench, operators[0])
     say("zero-knowledge proofs measured")
+    try:
+        r.update(measure_cnn_zk(n=5))
+        say("digits CNN proofs measured")
+    except CnnCircuitUnavailable as why:
+        say(f"digits CNN proofs skipped: {why}")
     if gas_only:
         return
 
@@ -502,6 +509,16 @@ def measure_protocol(bench: Bench, gas_only: bool = False) -> None:
             say("EZKL measured")
         except EzklUnavailable as why:
             say(f"EZKL comparison skipped: {why}")
+    if os.environ.get(EZKL_CNN_ENV) == "1":
+        with tempfile.TemporaryDirectory(prefix="joynet-ezkl-cnn-") as workdir:
+            try:
+                say("EZKL: proving the digits CNN with Halo2 (several minutes)")
+                r.update(measure_ezkl_cnn(workdir))
+                say("EZKL on the CNN measured")
+            except EzklUnavailable as why:
+                say(f"EZKL comparison on the CNN skipped: {why}")
+    else:
+        say(f"EZKL on the digits CNN skipped (several minutes): {EZKL_CNN_ENV}=1 runs it")
     measure_edge_agents(bench)
 
 

@@ -25,7 +25,17 @@ load, and returns a flat {"metric": number} dict:
     gas.groth16_verify_execution  the same without the transaction's 21,000 base and its calldata
                                 (4 gas per zero byte, 16 per other byte): the verifier's own execution
 
-    .venv/bin/python -m bench.zk_prover [n]     these figures alone (no chain), as JSON
+measure_cnn_zk(n) does the same for the digits CNN's circuit (public weights), when its artefacts
+exist (CNN_CIRCUIT_DIR, or $JOYNET_CNN_CIRCUIT_DIR), with the default backend alone:
+
+    zk.cnn_constraints            R1CS constraints of the CNN's circuit (its manifest.json)
+    zk.cnn_prove_seconds_p50      witness + Groth16 proof of a held-out digit, warm prover, median
+    zk.cnn_prove_peak_memory_mb   peak resident memory of the prover's worker processes (VmHWM), summed
+
+Without the artefacts it raises CnnCircuitUnavailable, which bench/protocol.py reports as a skip.
+
+    .venv/bin/python -m bench.zk_prover [n]       these figures alone (no chain), as JSON
+    .venv/bin/python -m bench.zk_prover cnn [n]   the CNN's
 """
 
 import json
@@ -34,12 +44,24 @@ import statistics
 import sys
 import time
 from contextlib import ExitStack
+from pathlib import Path
 
+from bench.ezkl import peak_memory_mb
 from joynet.zk.commitments import random_salt
+from joynet.zk.digits import CNN_MODEL_DIR
+from joynet.zk.errors import ZKProofError
 from joynet.zk.model import QuantizedMLP
 from joynet.zk.prover import DEFAULT_CIRCUIT_DIR, ZKProver, prover_backend
+from joynet.zk.quantized import QuantizedModel
 
 BENCH_NODE = "0x" + "42" * 20
+# Where the digits CNN's circuit artefacts (wasm, zkey, verification key, manifest.json with its
+# constraint count) are expected; $JOYNET_CNN_CIRCUIT_DIR overrides it.
+CNN_CIRCUIT_DIR = DEFAULT_CIRCUIT_DIR.with_name("digits_cnn_circuit")
+
+
+class CnnCircuitUnavailable(RuntimeError):
+    """The digits CNN's circuit artefacts are not built (or the prover cannot load them)."""
 
 
 def calldata_gas(data: bytes) -> int:
@@ -117,5 +139,57 @@ def measure_zk(n: int = 5, *, circuit_dir=DEFAULT_CIRCUIT_DIR, verifier=None, se
     return results
 
 
+def cnn_circuit_dir() -> Path:
+    return Path(os.environ.get("JOYNET_CNN_CIRCUIT_DIR") or CNN_CIRCUIT_DIR)
+
+
+def measure_cnn_zk(n: int = 5, *, circuit_dir: Path | None = None) -> dict[str, float]:
+    """n warm proofs of held-out digits with the digits CNN's circuit (generated with public
+    weights by joynet.zk.circuitgen) and the default backend (see the module docstring);
+    CnnCircuitUnavailable when its artefacts, the circuit generator's signals or the prover's
+    prove_signals are missing."""
+    from joynet.zk.digits import load_split
+
+    circuit_dir = circuit_dir or cnn_circuit_dir()
+    manifest_path = circuit_dir / "manifest.json"
+    if not manifest_path.is_file():
+        raise CnnCircuitUnavailable(f"no CNN circuit in {circuit_dir} (its manifest.json is missing)")
+    try:
+        from joynet.zk.circuitgen import circuit_signals
+    except ImportError as error:
+        raise CnnCircuitUnavailable(f"the circuit generator's signals are not available: {error}") from error
+    model = QuantizedModel.load(CNN_MODEL_DIR / "model.json")
+    _, images, _, _ = load_split()
+
+    def prove(prover: ZKProver, index: int):
+        values = images[index].tolist()
+        inference = model.forward(values)
+        signals = circuit_signals(
+            model, values, random_salt(), 1 + index, BENCH_NODE, weights="public", inference=inference
+        )
+        return prover.prove_signals(signals, inference, 1 + index, BENCH_NODE)
+
+    prove_seconds = []
+    try:
+        with ZKProver(circuit_dir) as prover:
+            prove(prover, 0)  # warm-up
+            for index in range(1, n + 1):
+                proof = prove(prover, index)
+                prove_seconds.append(proof.witness_seconds + proof.prove_seconds)
+            workers = [w for w in (prover._worker, prover._native) if w is not None]
+            peak_mb = sum(peak_memory_mb(worker.process.pid) for worker in workers)
+    except (ZKProofError, TypeError) as error:  # TypeError: a prover without prove_signals(signals, inference, ...)
+        raise CnnCircuitUnavailable(f"the CNN circuit in {circuit_dir} cannot be proven: {error}") from error
+    return {
+        "zk.cnn_constraints": json.loads(manifest_path.read_text())["constraints"],
+        "zk.cnn_prove_seconds_p50": _median(prove_seconds),
+        "zk.cnn_prove_peak_memory_mb": round(peak_mb, 1),
+    }
+
+
 if __name__ == "__main__":
-    print(json.dumps(measure_zk(int(sys.argv[1]) if len(sys.argv) > 1 else 5), indent=1))
+    arguments = sys.argv[1:]
+    measure = measure_zk
+    if arguments[:1] == ["cnn"]:
+        measure, arguments = measure_cnn_zk, arguments[1:]
+    print(json.dumps(measure(int(arguments[0]) if arguments else 5), indent=1))

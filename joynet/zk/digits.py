@@ -1,8 +1,13 @@
 """scikit-learn's 8x8 digits (shipped inside the package, nothing downloaded) and the fixed
 train / held-out split the committed model was trained and measured on."""
 
+from pathlib import Path
+
 SPLIT_SEED = 0
 HELD_OUT_FRACTION = 0.25
+# The digits CNN (joynet-quantized-model/1) and its training manifest, shipped with the package
+# (circuits/digits_cnn/ in a checkout links to them; circuits/digits_cnn/train.py writes them).
+CNN_MODEL_DIR = Path(__file__).resolve().with_name("digits_cnn_model")
 
 
 def load_split():
