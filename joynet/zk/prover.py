@@ -48,7 +48,13 @@ WORKER = Path(__file__).with_name("prover_worker.js")
 # checkout's node_modules (found by Node itself from the worker's path). An installed package
 # names a directory holding them (`npm install snarkjs@<version of package.json>` somewhere).
 NODE_MODULES_ENV = "JOYNET_NODE_MODULES"
-CIRCUIT_FILES = ("digits_mlp.wasm", "digits_mlp.zkey", "verification_key.json")
+DEFAULT_CIRCUIT_NAME = "digits_mlp"  # the artefacts are <name>.wasm, <name>.zkey, verification_key.json
+
+
+def circuit_files(name: str = DEFAULT_CIRCUIT_NAME) -> tuple[str, str, str]:
+    """The artefacts a prover loads from a circuit directory (circuits/build.sh writes them)."""
+    return f"{name}.wasm", f"{name}.zkey", "verification_key.json"
+
 # The circuit's public inputs, in the order the verifier takes them.
 PUBLIC_INPUTS = ("weightsCommitment", "inputCommitment", "outputBinding")
 # ZKVerifier's layout of those signals: byte i is the ZKVerifier.Signal at position i (the
@@ -313,7 +319,8 @@ class _Worker:
 
 
 class ZKProver:
-    """Proves digits-MLP inferences with the committed circuit artefacts (never reruns the ceremony).
+    """Proves inferences with committed circuit artefacts (never reruns the ceremony): the digits
+    MLP's by default, another circuit's with ``circuit_dir`` and ``circuit_name``.
 
     ``backend`` (or $JOYNET_ZK_PROVER) picks the Groth16 prover: "native" (groth16py, arkworks,
     in its own process; the default when installed) or "snarkjs". Both take the witness from the
@@ -324,13 +331,15 @@ class ZKProver:
         self,
         circuit_dir: str | Path = DEFAULT_CIRCUIT_DIR,
         *,
+        circuit_name: str = DEFAULT_CIRCUIT_NAME,
         backend: str | None = None,
         node_binary: str = "node",
         start_timeout: float = 120.0,
         request_timeout: float = 300.0,
     ):
         self.circuit_dir = Path(circuit_dir)
-        missing = [name for name in CIRCUIT_FILES if not (self.circuit_dir / name).is_file()]
+        files = circuit_files(circuit_name)
+        missing = [name for name in files if not (self.circuit_dir / name).is_file()]
         if missing:
             raise ZKProofError(
                 f"circuit artefacts missing in {self.circuit_dir}: {', '.join(missing)} "
@@ -340,8 +349,8 @@ class ZKProver:
         node = shutil.which(node_binary)
         if node is None:
             raise ZKProofError(f"Node.js ({node_binary!r}) not found on PATH; the prover worker needs it")
-        wasm, zkey, vkey = (str(self.circuit_dir / name) for name in CIRCUIT_FILES)
-        zkey_mb = (self.circuit_dir / "digits_mlp.zkey").stat().st_size / 2**20
+        wasm, zkey, vkey = (str(self.circuit_dir / name) for name in files)
+        zkey_mb = Path(zkey).stat().st_size / 2**20
         logger.info("starting the %s ZK prover (loading a %.1f MB proving key)", self.backend, zkey_mb)
         started = time.monotonic()
         timeouts = {"start_timeout": start_timeout, "request_timeout": request_timeout}
@@ -373,8 +382,10 @@ class ZKProver:
     def _request(self, op: str, **payload) -> dict:
         return self._worker.request(op, **payload)
 
-    def _prove_signals(self, signals_in: dict) -> tuple[dict, tuple[int, ...], bool, float, float]:
-        """(proof, public signals, verified by snarkjs, witness seconds, proof seconds)."""
+    def prove_signals(self, signals_in: dict) -> tuple[dict, tuple[int, ...], bool, float, float]:
+        """Proves a circuit input as it is (e.g. a generated circuit's, see
+        joynet.zk.circuitgen.circuit_signals): (proof, public signals, verified by snarkjs,
+        witness seconds, proof seconds)."""
         if self._native is None:
             answer = self._request("prove", input=signals_in)
             signals = tuple(int(v) for v in answer["publicSignals"])
@@ -413,7 +424,7 @@ class ZKProver:
         inference = model.forward(pixels) if inference is None else inference
         signals_in = circuit_input(model, pixels, salt, request_id, node, inference=inference, weights=weights)
         logger.info("proving inference for request %d (class %d) ...", request_id, inference.label)
-        proof, signals, verified, witness_seconds, prove_seconds = self._prove_signals(signals_in)
+        proof, signals, verified, witness_seconds, prove_seconds = self.prove_signals(signals_in)
         expected = tuple(int(signals_in[name]) for name in PUBLIC_INPUTS)
         if signals != expected:
             raise ZKProofError(f"the proof's public signals {signals} differ from the expected {expected}")
