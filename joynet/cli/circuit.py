@@ -18,11 +18,23 @@ def circuit() -> None:
 
 @circuit.command(name="generate")
 @click.argument("model_file", metavar="MODEL.json", type=click.Path(path_type=Path))
-@click.option("--weights", type=click.Choice(WEIGHT_MODES), default="private", show_default=True,
-              help="private: weights are private signals, range-checked and hashed in the circuit; "
-              "public: weights are constants of the circuit (the model is public)")
-@click.option("-o", "--output", "directory", type=click.Path(path_type=Path), default=Path("."),
-              show_default=True, help="directory for the circuit")
+@click.option(
+    "--weights",
+    type=click.Choice(WEIGHT_MODES),
+    default="private",
+    show_default=True,
+    help="private: weights are private signals, range-checked and hashed in the circuit; "
+    "public: weights are constants of the circuit (the model is public)",
+)
+@click.option(
+    "-o",
+    "--output",
+    "directory",
+    type=click.Path(path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="directory for the circuit",
+)
 @click.option("--name", help="the circuit's file name without .circom (default: the model's name)")
 def generate_command(model_file, weights, directory, name) -> None:
     """Write the Circom circuit proving one inference of MODEL.json (joynet-quantized-model/1);
@@ -39,5 +51,8 @@ def generate_command(model_file, weights, directory, name) -> None:
     path = directory / f"{stem}.circom"
     path.write_text(generated.source)
     stderr.print(f"wrote {path} ({weights} weights, {len(generated.source):,} bytes)")
-    click.echo(json.dumps({"circuit": str(path), "weights": weights,
-                           "weightsCommitment": f"0x{model.weights_commitment():064x}"}))
+    click.echo(
+        json.dumps(
+            {"circuit": str(path), "weights": weights, "weightsCommitment": f"0x{model.weights_commitment():064x}"}
+        )
+    )

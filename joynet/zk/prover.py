@@ -55,6 +55,7 @@ def circuit_files(name: str = DEFAULT_CIRCUIT_NAME) -> tuple[str, str, str]:
     """The artefacts a prover loads from a circuit directory (circuits/build.sh writes them)."""
     return f"{name}.wasm", f"{name}.zkey", "verification_key.json"
 
+
 # The circuit's public inputs, in the order the verifier takes them.
 PUBLIC_INPUTS = ("weightsCommitment", "inputCommitment", "outputBinding")
 # ZKVerifier's layout of those signals: byte i is the ZKVerifier.Signal at position i (the

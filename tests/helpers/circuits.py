@@ -70,7 +70,9 @@ def r1cs_constraints(path: Path) -> tuple[int, int]:
         offset += 12
         if kind == 1:
             (field_size,) = struct.unpack_from("<I", data, offset)
-            wires, _out, _pub, _priv, _labels, constraints = struct.unpack_from("<IIIIQI", data, offset + 4 + field_size)
+            wires, _out, _pub, _priv, _labels, constraints = struct.unpack_from(
+                "<IIIIQI", data, offset + 4 + field_size
+            )
             return constraints, wires
         offset += size
     raise ValueError("no R1CS header")

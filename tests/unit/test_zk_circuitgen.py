@@ -6,8 +6,8 @@ setup); their witnesses come from the wasm, which checks every constraint."""
 import random
 
 import pytest
-
 from helpers.circuits import PROJECT_ROOT, compile_circuit, signed
+
 from joynet.zk.circuitgen import GenerationError, generate
 from joynet.zk.circuitgen.signals import circuit_signals
 from joynet.zk.model import QuantizedMLP
@@ -25,8 +25,9 @@ def _random_array(rng: random.Random, bits: int, *shape: int, spread: int | None
     return [_random_array(rng, bits, *shape[1:], spread=spread) for _ in range(shape[0])]
 
 
-def tiny_cnn(seed: int = 8) -> QuantizedModel:
-    """conv(1->2, 3x3, padding 1) + relu, maxpool 2, conv(2->2, 1x1), avgpool 2, dense(2->3)."""
+def tiny_cnn(seed: int = 22) -> QuantizedModel:
+    """conv(1->2, 3x3, padding 1), maxpool 2, relu (on its own), conv(2->2, 1x1), avgpool 2 +
+    relu (fused), dense(2->3) with a rescale."""
     rng = random.Random(seed)
     return QuantizedModel.from_dict(
         {
@@ -34,16 +35,36 @@ def tiny_cnn(seed: int = 8) -> QuantizedModel:
             "name": "tiny-cnn",
             "input": {"shape": [1, 4, 4], "max": 15},
             "layers": [
-                {"type": "conv2d", "weight_bits": 8, "bias_bits": 8, "shift": 4, "padding": 1,
-                 "weights": _random_array(rng, 8, 2, 1, 3, 3), "bias": _random_array(rng, 8, 2, spread=8)},
-                {"type": "relu"},
+                {
+                    "type": "conv2d",
+                    "weight_bits": 8,
+                    "bias_bits": 8,
+                    "shift": 4,
+                    "padding": 1,
+                    "weights": _random_array(rng, 8, 2, 1, 3, 3),
+                    "bias": _random_array(rng, 8, 2, spread=8),
+                },
                 {"type": "maxpool2d", "size": 2},
-                {"type": "conv2d", "weight_bits": 8, "bias_bits": 8, "shift": 3,
-                 "weights": _random_array(rng, 8, 2, 2, 1, 1), "bias": _random_array(rng, 8, 2, spread=8)},
+                {"type": "relu"},
+                {
+                    "type": "conv2d",
+                    "weight_bits": 8,
+                    "bias_bits": 8,
+                    "shift": 3,
+                    "weights": _random_array(rng, 8, 2, 2, 1, 1),
+                    "bias": _random_array(rng, 8, 2, spread=8),
+                },
                 {"type": "avgpool2d", "size": 2},
+                {"type": "relu"},
                 {"type": "flatten"},
-                {"type": "dense", "weight_bits": 4, "bias_bits": 12, "shift": 1,
-                 "weights": _random_array(rng, 4, 3, 2), "bias": _random_array(rng, 12, 3, spread=4)},
+                {
+                    "type": "dense",
+                    "weight_bits": 4,
+                    "bias_bits": 12,
+                    "shift": 1,
+                    "weights": _random_array(rng, 4, 3, 2),
+                    "bias": _random_array(rng, 12, 3, spread=4),
+                },
                 {"type": "argmax"},
             ],
         }
@@ -60,11 +81,23 @@ def tiny_mlp(seed: int = 9) -> QuantizedModel:
             "name": "tiny-mlp",
             "input": {"shape": [6], "max": 200},
             "layers": [
-                {"type": "dense", "weight_bits": 8, "bias_bits": 8, "shift": 0,
-                 "weights": _random_array(rng, 8, 4, 6), "bias": _random_array(rng, 8, 4)},
+                {
+                    "type": "dense",
+                    "weight_bits": 8,
+                    "bias_bits": 8,
+                    "shift": 0,
+                    "weights": _random_array(rng, 8, 4, 6),
+                    "bias": _random_array(rng, 8, 4),
+                },
                 {"type": "relu"},
-                {"type": "dense", "weight_bits": 4, "bias_bits": 8, "shift": 2,
-                 "weights": _random_array(rng, 4, 3, 4), "bias": _random_array(rng, 8, 3)},
+                {
+                    "type": "dense",
+                    "weight_bits": 4,
+                    "bias_bits": 8,
+                    "shift": 2,
+                    "weights": _random_array(rng, 4, 3, 4),
+                    "bias": _random_array(rng, 8, 3),
+                },
                 {"type": "argmax"},
             ],
         }
@@ -137,9 +170,7 @@ def test_generate__public_weights__pin_the_commitment_and_declare_no_weight_inpu
     assert "w1" not in circuit_signals(model, _inputs(model, 1)[0], SALT, 1, NODE, weights="public")
 
 
-@pytest.mark.parametrize(
-    "name, weights", [("tiny-cnn", "private"), ("tiny-cnn", "public"), ("tiny-mlp", "private")]
-)
+@pytest.mark.parametrize("name, weights", [("tiny-cnn", "private"), ("tiny-cnn", "public"), ("tiny-mlp", "private")])
 def test_generated_circuit__random_inputs__label_and_maximum_logit_agree_with_the_reference(
     compiled_circuit, name, weights
 ):
@@ -150,9 +181,13 @@ def test_generated_circuit__random_inputs__label_and_maximum_logit_agree_with_th
     assert len({inference.label for inference in inferences}) > 1  # the inputs exercise the argmax
     honest = [circuit_signals(model, v, SALT, 3, NODE, weights=weights) for v in inputs]
     classes = model.classes
-    claims = [_with_label(s, (i.label + k) % classes, 3) for s, i in zip(honest, inferences) for k in range(1, classes)]
+    claims = [
+        _with_label(s, (i.label + k) % classes, 3)
+        for s, i in zip(honest, inferences, strict=True)
+        for k in range(1, classes)
+    ]
     results = circuit.witnesses(honest + claims)
-    for inference, witness in zip(inferences, results[: len(honest)]):
+    for inference, witness in zip(inferences, results[: len(honest)], strict=True):
         assert not isinstance(witness, str), witness
         picked = [witness[circuit.wires[f"main.label.picked[{k}]"]] for k in range(classes)]
         assert signed(picked[inference.label]) == max(inference.logits)
@@ -222,14 +257,13 @@ def test_witness__input_above_its_maximum__fails(compiled_circuit):
     assert isinstance(result, str) and "Num2Bits" in result
 
 
-def test_generate__relu_without_a_weighted_layer__is_refused():
-    data = tiny_cnn().to_dict()
-    data["layers"].insert(3, {"type": "relu"})  # after the max pool
-    with pytest.raises(GenerationError, match="a relu must follow a dense or conv2d layer"):
-        generate(QuantizedModel.from_dict(data), "private")
+def test_generate__relu__fused_with_a_rescale_or_on_its_own():
+    source = generate(tiny_cnn(), "private").source
+    assert "relu2[o] = RescaleReLU(0, " in source  # after the max pool: a rescale by 2^0
+    assert "avgpool4[o] = RescaleReLU(2, " in source  # fused with the average pool's division
+    assert "relu5" not in source
 
 
 def test_generate__unknown_weight_mode__is_refused():
     with pytest.raises(GenerationError, match="weights must be one of private, public"):
         generate(tiny_mlp(), "secret")  # type: ignore[arg-type]
-

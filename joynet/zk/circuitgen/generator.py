@@ -28,6 +28,7 @@ from pathlib import Path
 from joynet.zk.circuitgen.bounds import Interval, layer_bounds, signed_bits, unsigned_bits
 from joynet.zk.errors import ModelError
 from joynet.zk.quantized import WEIGHT_MODES, QuantizedModel, WeightMode
+
 LIBRARY = Path(__file__).with_name("library.circom")
 # The circomlib files a generated circuit includes (build scripts copy them next to it).
 CIRCOMLIB_FILES = ("poseidon", "poseidon_constants", "bitify", "comparators", "binsum", "aliascheck", "compconstant")
@@ -35,6 +36,7 @@ BINDING_BITS = 224  # requestNode = requestId * 2^160 + node < 2^224
 NIBBLES_PER_ELEMENT = 63
 BYTES_PER_ELEMENT = 31
 
+FUSES_RELU = ("dense", "conv2d", "avgpool2d")  # layers ending in a rescale
 # An activation element as a Circom expression, from a Circom index expression.
 Reference = Callable[[str], str]
 
@@ -99,14 +101,14 @@ def _brackets(names: list[str]) -> str:
 
 
 def _steps(layers: list[dict]) -> list[_Layer]:
-    """The model's layers with each ReLU fused into the dense/conv2d layer before it."""
+    """The model's layers with each ReLU fused into the layer before it when that layer ends in
+    a rescale (dense, conv2d, avgpool2d): the quotient's sign bit then gives the ReLU for one
+    constraint. Any other ReLU stays a step of its own (a rescale by 2^0 with the ReLU)."""
     steps: list[_Layer] = []
     weighted = 0
     for index, spec in enumerate(layers):
         kind = spec["type"]
-        if kind == "relu":
-            if not steps or steps[-1].spec["type"] not in ("dense", "conv2d") or steps[-1].relu:
-                raise GenerationError(f"layer {index}: a relu must follow a dense or conv2d layer")
+        if kind == "relu" and steps and steps[-1].spec["type"] in FUSES_RELU and not steps[-1].relu:
             steps[-1].relu = True
             continue
         step = _Layer(index=index, spec=spec)
@@ -143,9 +145,7 @@ class _Emitter:
         elements = (count + BYTES_PER_ELEMENT - 1) // BYTES_PER_ELEMENT
         self.declarations.append(f"component pixelRange[{count}];")
         self.body += [f"// ---- input: {count} values 0..{maximum}, salted commitment ----"]
-        self.body += _loops(
-            [("i", count)], [f"pixelRange[i] = {template};", "pixelRange[i].in <== pixels[i];"]
-        )
+        self.body += _loops([("i", count)], [f"pixelRange[i] = {template};", "pixelRange[i].in <== pixels[i];"])
         self.body += [
             f"component pixelElements = PackBytes({count});",
             "pixelElements.in <== pixels;",
@@ -221,14 +221,18 @@ class _Emitter:
         bits = signed_bits(accumulator.floor_shift(shift))
         template = "RescaleReLU" if step.relu else "Rescale"
         self.declarations.append(f"component rescale{k}[{count}];")
-        self.body += _loops(dims, [*inner, f"rescale{k}[o] = {template}({shift}, {bits});", f"rescale{k}[o].in <== acc;"])
+        self.body += _loops(
+            dims, [*inner, f"rescale{k}[o] = {template}({shift}, {bits});", f"rescale{k}[o].in <== acc;"]
+        )
         return lambda i: f"rescale{k}[{i}].out"
 
     def dense(self, step: _Layer, x: Reference, accumulator: Interval) -> Reference:
         k, spec = step.weighted_index, step.spec
         outputs, inputs = len(spec["weights"]), len(spec["weights"][0])
-        self.body.append(f"// ---- layer {step.index}: dense {inputs} -> {outputs}, shift {spec['shift']}"
-                         f"{', relu' if step.relu else ''} ----")
+        self.body.append(
+            f"// ---- layer {step.index}: dense {inputs} -> {outputs}, shift {spec['shift']}"
+            f"{', relu' if step.relu else ''} ----"
+        )
         self.weight_arrays(k, spec)
         if self.weights == "private":
             self.declarations.append(f"signal products{k}[{outputs}][{inputs}];")
@@ -257,20 +261,26 @@ class _Emitter:
         padding = spec.get("padding", 0)
         out_h, out_w = height + 2 * padding - kernel + 1, width + 2 * padding - kernel + 1
         count = out_channels * out_h * out_w
-        self.body.append(f"// ---- layer {step.index}: conv2d {channels}x{height}x{width} -> "
-                         f"{out_channels}x{out_h}x{out_w}, kernel {kernel}, padding {padding}, "
-                         f"shift {spec['shift']}{', relu' if step.relu else ''} ----")
+        self.body.append(
+            f"// ---- layer {step.index}: conv2d {channels}x{height}x{width} -> "
+            f"{out_channels}x{out_h}x{out_w}, kernel {kernel}, padding {padding}, "
+            f"shift {spec['shift']}{', relu' if step.relu else ''} ----"
+        )
         self.weight_arrays(k, spec)
         tap = f"{x(f'c * {height * width} + yy * {width} + xx')}"
         if self.weights == "private":
-            products = sum(
-                1
-                for y in range(out_h)
-                for xx in range(out_w)
-                for i in range(kernel)
-                for j in range(kernel)
-                if 0 <= y + i - padding < height and 0 <= xx + j - padding < width
-            ) * out_channels * channels
+            products = (
+                sum(
+                    1
+                    for y in range(out_h)
+                    for xx in range(out_w)
+                    for i in range(kernel)
+                    for j in range(kernel)
+                    if 0 <= y + i - padding < height and 0 <= xx + j - padding < width
+                )
+                * out_channels
+                * channels
+            )
             self.declarations.append(f"signal products{k}[{products}];")
             self.body.append(f"var at{k} = 0;")
             term = [
@@ -304,7 +314,10 @@ class _Emitter:
         out_h, out_w = height // size, width // size
         count = channels * out_h * out_w
         name = f"{'maxpool' if kind == 'maxpool2d' else 'avgpool'}{step.index}"
-        self.body.append(f"// ---- layer {step.index}: {kind} {size}x{size} on {channels}x{height}x{width} ----")
+        self.body.append(
+            f"// ---- layer {step.index}: {kind} {size}x{size} on {channels}x{height}x{width}"
+            f"{', relu' if step.relu else ''} ----"
+        )
         self.declarations.append(f"component {name}[{count}];")
         window = f"{x(f'c * {height * width} + (y * {size} + i) * {width} + x * {size} + j')}"
         head = f"var o = c * {out_h * out_w} + y * {out_w} + x;"
@@ -313,18 +326,38 @@ class _Emitter:
             bits = unsigned_bits(before.high - before.low)
             self.body += _loops(
                 dims,
-                [head, f"{name}[o] = MaxPool({size * size}, {bits});",
-                 *_loops([("i", size), ("j", size)], [f"{name}[o].in[i * {size} + j] <== {window};"])],
+                [
+                    head,
+                    f"{name}[o] = MaxPool({size * size}, {bits});",
+                    *_loops([("i", size), ("j", size)], [f"{name}[o].in[i * {size} + j] <== {window};"]),
+                ],
             )
         else:
             shift = (size * size).bit_length() - 1
             window_sum = Interval(before.low * size * size, before.high * size * size)
             bits = signed_bits(window_sum.floor_shift(shift))
+            template = "RescaleReLU" if step.relu else "Rescale"
             self.body += _loops(
                 dims,
-                [head, "var sum = 0;", *_loops([("i", size), ("j", size)], [f"sum += {window};"]),
-                 f"{name}[o] = Rescale({shift}, {bits});", f"{name}[o].in <== sum;"],
+                [
+                    head,
+                    "var sum = 0;",
+                    *_loops([("i", size), ("j", size)], [f"sum += {window};"]),
+                    f"{name}[o] = {template}({shift}, {bits});",
+                    f"{name}[o].in <== sum;",
+                ],
             )
+        self.body.append("")
+        return lambda i: f"{name}[{i}].out"
+
+    def relu(self, step: _Layer, x: Reference, count: int, before: Interval) -> Reference:
+        """A ReLU on its own: max(v, 0) as a rescale by 2^0 (the sign bit of v's range check)."""
+        name = f"relu{step.index}"
+        self.body.append(f"// ---- layer {step.index}: relu on {count} values ----")
+        self.declarations.append(f"component {name}[{count}];")
+        self.body += _loops(
+            [("o", count)], [f"{name}[o] = RescaleReLU(0, {signed_bits(before)});", f"{name}[o].in <== {x('o')};"]
+        )
         self.body.append("")
         return lambda i: f"{name}[{i}].out"
 
@@ -371,6 +404,8 @@ def generate(model: QuantizedModel, weights: WeightMode = "private", *, name: st
         elif kind in ("maxpool2d", "avgpool2d"):
             reference = emitter.pool(step, reference, shape, before)
             shape = [shape[0], shape[1] // spec["size"], shape[2] // spec["size"]]
+        elif kind == "relu":
+            reference = emitter.relu(step, reference, _product(shape), before)
         elif kind == "flatten":
             shape = [_product(shape)]
         elif kind == "argmax":
