@@ -251,7 +251,6 @@ template DigitsMlp() {
     signal input w2[10][16];
     signal input b2[10];
     signal products2[10][16];
-    signal out2[10];
 
     // ---- input: 64 values 0..16, salted commitment ----
     for (var i = 0; i < 64; i++) {
@@ -324,13 +323,14 @@ template DigitsMlp() {
     }
 
     // ---- layer 2: dense 16 -> 10, shift 0 ----
+    var out2[10];
     for (var o = 0; o < 10; o++) {
         var acc = b2[o];
         for (var i = 0; i < 16; i++) {
             products2[o][i] <== w2[o][i] * rescale1[i].out;
             acc += products2[o][i];
         }
-        out2[o] <== acc;
+        out2[o] = acc;
     }
 
     // ---- argmax over 10 values ----

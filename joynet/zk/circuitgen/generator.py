@@ -215,8 +215,10 @@ class _Emitter:
         the layer's rescale (and ReLU) and returns a reference to its outputs."""
         k, shift = step.weighted_index, step.spec["shift"]
         if shift == 0 and not step.relu:
-            self.declarations.append(f"signal out{k}[{count}];")
-            self.body += _loops(dims, [*inner, f"out{k}[o] <== acc;"])
+            # A linear layer's outputs stay linear expressions (a var array, no signals): they
+            # cost nothing until a non-linear constraint uses them.
+            self.body.append(f"var out{k}[{count}];")
+            self.body += _loops(dims, [*inner, f"out{k}[o] = acc;"])
             return lambda i: f"out{k}[{i}]"
         bits = signed_bits(accumulator.floor_shift(shift))
         template = "RescaleReLU" if step.relu else "Rescale"
