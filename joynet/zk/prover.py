@@ -37,6 +37,7 @@ from joynet.zk.commitments import (
 from joynet.zk.errors import ZKProofError
 from joynet.zk.model import Inference, QuantizedMLP, check_pixels
 from joynet.zk.poseidon import SNARK_SCALAR_FIELD
+from joynet.zk.quantized import Inference as ModelInference
 
 logger = logging.getLogger("joynet.zk")
 
@@ -49,6 +50,15 @@ WORKER = Path(__file__).with_name("prover_worker.js")
 # names a directory holding them (`npm install snarkjs@<version of package.json>` somewhere).
 NODE_MODULES_ENV = "JOYNET_NODE_MODULES"
 DEFAULT_CIRCUIT_NAME = "digits_mlp"  # the artefacts are <name>.wasm, <name>.zkey, verification_key.json
+
+
+def manifest_circuit_name(circuit_dir: Path) -> str:
+    """The artefacts' name in a circuit directory: its manifest's circuit source's (digits_mlp
+    when there is no manifest)."""
+    manifest = circuit_dir / "manifest.json"
+    if not manifest.is_file():
+        return DEFAULT_CIRCUIT_NAME
+    return Path(json.loads(manifest.read_text())["circuit"]).stem
 
 
 def circuit_files(name: str = DEFAULT_CIRCUIT_NAME) -> tuple[str, str, str]:
@@ -103,7 +113,7 @@ CALLDATA_TYPES = ["uint256[2]", "uint256[2][2]", "uint256[2]"]
 class ZKProof:
     """A verified proof of one inference and everything needed to check it on chain."""
 
-    inference: Inference
+    inference: Inference | ModelInference  # the digits MLP's, or a quantized model's
     weights_commitment: bytes  # bytes32, big-endian field elements
     input_commitment: bytes
     output_commitment: bytes  # the class as a bytes32: the output submitResult carries
@@ -321,7 +331,8 @@ class _Worker:
 
 class ZKProver:
     """Proves inferences with committed circuit artefacts (never reruns the ceremony): the digits
-    MLP's by default, another circuit's with ``circuit_dir`` and ``circuit_name``.
+    MLP's by default, another circuit's with ``circuit_dir`` (its artefacts are named after the
+    circuit its manifest names, or ``circuit_name``).
 
     ``backend`` (or $JOYNET_ZK_PROVER) picks the Groth16 prover: "native" (groth16py, arkworks,
     in its own process; the default when installed) or "snarkjs". Both take the witness from the
@@ -332,14 +343,14 @@ class ZKProver:
         self,
         circuit_dir: str | Path = DEFAULT_CIRCUIT_DIR,
         *,
-        circuit_name: str = DEFAULT_CIRCUIT_NAME,
+        circuit_name: str | None = None,
         backend: str | None = None,
         node_binary: str = "node",
         start_timeout: float = 120.0,
         request_timeout: float = 300.0,
     ):
         self.circuit_dir = Path(circuit_dir)
-        files = circuit_files(circuit_name)
+        files = circuit_files(circuit_name or manifest_circuit_name(self.circuit_dir))
         missing = [name for name in files if not (self.circuit_dir / name).is_file()]
         if missing:
             raise ZKProofError(
@@ -383,10 +394,8 @@ class ZKProver:
     def _request(self, op: str, **payload) -> dict:
         return self._worker.request(op, **payload)
 
-    def prove_signals(self, signals_in: dict) -> tuple[dict, tuple[int, ...], bool, float, float]:
-        """Proves a circuit input as it is (e.g. a generated circuit's, see
-        joynet.zk.circuitgen.circuit_signals): (proof, public signals, verified by snarkjs,
-        witness seconds, proof seconds)."""
+    def _prove_signals(self, signals_in: dict) -> tuple[dict, tuple[int, ...], bool, float, float]:
+        """(proof, public signals, verified by snarkjs, witness seconds, proof seconds)."""
         if self._native is None:
             answer = self._request("prove", input=signals_in)
             signals = tuple(int(v) for v in answer["publicSignals"])
@@ -421,11 +430,17 @@ class ZKProver:
         `node`. The input commitment is salted with `salt` (a field element; see random_salt).
         A caller that ran the model already passes its ``inference`` (and the model's
         ``weights`` commitment): neither is computed again before the witness."""
-        node_address, _ = node_as_uint(node)
         inference = model.forward(pixels) if inference is None else inference
         signals_in = circuit_input(model, pixels, salt, request_id, node, inference=inference, weights=weights)
+        return self.prove_signals(signals_in, inference, request_id, node)
+
+    def prove_signals(self, signals_in: dict, inference: Inference | ModelInference, request_id: int, node) -> ZKProof:
+        """Proves a circuit input built already, e.g. a generated circuit's
+        (joynet.zk.circuitgen.circuit_signals), for the ``inference`` it claims, bound to
+        ``request_id`` and ``node`` (the ones its outputBinding names)."""
+        node_address, _ = node_as_uint(node)
         logger.info("proving inference for request %d (class %d) ...", request_id, inference.label)
-        proof, signals, verified, witness_seconds, prove_seconds = self.prove_signals(signals_in)
+        proof, signals, verified, witness_seconds, prove_seconds = self._prove_signals(signals_in)
         expected = tuple(int(signals_in[name]) for name in PUBLIC_INPUTS)
         if signals != expected:
             raise ZKProofError(f"the proof's public signals {signals} differ from the expected {expected}")

@@ -15,6 +15,7 @@ from joynet.zk.prover import circuit_input, output_binding
 from joynet.zk.quantized import QuantizedModel, from_digits_mlp
 
 NODE = "0x" + "42" * 20
+CNN_MODEL = PROJECT_ROOT / "joynet" / "zk" / "digits_cnn_model" / "model.json"
 SALT = 987654321
 
 
@@ -152,6 +153,12 @@ def test_generate__digits_mlp_private__is_the_committed_circuit():
     model = from_digits_mlp(QuantizedMLP.load())
     committed = (PROJECT_ROOT / "circuits" / "digits_mlp.circom").read_text()
     assert generate(model, "private").source == committed
+
+
+@pytest.mark.skipif(not CNN_MODEL.is_file(), reason="the digits CNN's model is not in this checkout")
+def test_generate__digits_cnn_public__is_the_committed_circuit():
+    committed = (PROJECT_ROOT / "circuits" / "digits_cnn.circom").read_text()
+    assert generate(QuantizedModel.load(CNN_MODEL), "public").source == committed
 
 
 def test_circuit_signals__digits_mlp__equal_the_provers_input():

@@ -85,7 +85,7 @@ def test_prove__native__input_of_another_class__witness_refused_with_the_circuit
     signals_in = circuit_input(model, [4] * 64, 5, 3, NODE)
     signals_in["outputBinding"] = str(int(signals_in["outputBinding"]) ^ (1 << 224))  # class ^ 1
     with pytest.raises(ZKProofError, match="prover worker failed: .*Assert Failed"):
-        native_prover.prove_signals(signals_in)
+        native_prover._prove_signals(signals_in)
 
 
 def test_native_worker__witness_breaking_the_constraints__proof_does_not_verify(native_prover, model, tmp_path):
