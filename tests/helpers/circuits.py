@@ -2,7 +2,6 @@
 
 import json
 import shutil
-import struct
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +20,6 @@ class CompiledCircuit:
     wasm: Path
     r1cs: Path
     wires: dict[str, int]  # signal name -> witness position, for the signals --O2 kept
-
-    @property
-    def constraints(self) -> int:
-        return r1cs_constraints(self.r1cs)[0]
 
     def witnesses(self, inputs: list[dict]) -> list[list[int] | str]:
         """Each input's witness, or the witness generator's error (a failed constraint)."""
@@ -58,24 +53,6 @@ def compile_circuit(source: str, directory: Path, name: str = "circuit") -> Comp
         if int(wire) >= 0:
             wires[signal] = int(wire)
     return CompiledCircuit(directory / f"{name}_js" / f"{name}.wasm", directory / f"{name}.r1cs", wires)
-
-
-def r1cs_constraints(path: Path) -> tuple[int, int]:
-    """(constraints, wires) from an R1CS file's header section."""
-    data = path.read_bytes()
-    _magic, _version, sections = struct.unpack_from("<4sII", data, 0)
-    offset = 12
-    for _ in range(sections):
-        kind, size = struct.unpack_from("<IQ", data, offset)
-        offset += 12
-        if kind == 1:
-            (field_size,) = struct.unpack_from("<I", data, offset)
-            wires, _out, _pub, _priv, _labels, constraints = struct.unpack_from(
-                "<IIIIQI", data, offset + 4 + field_size
-            )
-            return constraints, wires
-        offset += size
-    raise ValueError("no R1CS header")
 
 
 def signed(value: int) -> int:

@@ -26,83 +26,52 @@ def _random_array(rng: random.Random, bits: int, *shape: int, spread: int | None
     return [_random_array(rng, bits, *shape[1:], spread=spread) for _ in range(shape[0])]
 
 
+def _weighted(rng, kind, shape, weight_bits, bias_bits, shift, *, bias_spread=None, **extra) -> dict:
+    """A dense or conv2d layer with random weights of `shape` and random biases."""
+    weights = _random_array(rng, weight_bits, *shape)
+    bias = _random_array(rng, bias_bits, shape[0], spread=bias_spread)
+    return {"type": kind, "weight_bits": weight_bits, "bias_bits": bias_bits, "shift": shift,
+            "weights": weights, "bias": bias, **extra}  # fmt: skip
+
+
+def _model(name: str, shape: list[int], maximum: int, layers: list[dict]) -> QuantizedModel:
+    return QuantizedModel.from_dict(
+        {
+            "format": "joynet-quantized-model/1",
+            "name": name,
+            "input": {"shape": shape, "max": maximum},
+            "layers": layers,
+        }
+    )
+
+
 def tiny_cnn(seed: int = 22) -> QuantizedModel:
     """conv(1->2, 3x3, padding 1), maxpool 2, relu (on its own), conv(2->2, 1x1), avgpool 2 +
     relu (fused), dense(2->3) with a rescale."""
     rng = random.Random(seed)
-    return QuantizedModel.from_dict(
-        {
-            "format": "joynet-quantized-model/1",
-            "name": "tiny-cnn",
-            "input": {"shape": [1, 4, 4], "max": 15},
-            "layers": [
-                {
-                    "type": "conv2d",
-                    "weight_bits": 8,
-                    "bias_bits": 8,
-                    "shift": 4,
-                    "padding": 1,
-                    "weights": _random_array(rng, 8, 2, 1, 3, 3),
-                    "bias": _random_array(rng, 8, 2, spread=8),
-                },
-                {"type": "maxpool2d", "size": 2},
-                {"type": "relu"},
-                {
-                    "type": "conv2d",
-                    "weight_bits": 8,
-                    "bias_bits": 8,
-                    "shift": 3,
-                    "weights": _random_array(rng, 8, 2, 2, 1, 1),
-                    "bias": _random_array(rng, 8, 2, spread=8),
-                },
-                {"type": "avgpool2d", "size": 2},
-                {"type": "relu"},
-                {"type": "flatten"},
-                {
-                    "type": "dense",
-                    "weight_bits": 4,
-                    "bias_bits": 12,
-                    "shift": 1,
-                    "weights": _random_array(rng, 4, 3, 2),
-                    "bias": _random_array(rng, 12, 3, spread=4),
-                },
-                {"type": "argmax"},
-            ],
-        }
-    )
+    return _model("tiny-cnn", [1, 4, 4], 15, [
+        _weighted(rng, "conv2d", (2, 1, 3, 3), 8, 8, 4, bias_spread=8, padding=1),
+        {"type": "maxpool2d", "size": 2},
+        {"type": "relu"},
+        _weighted(rng, "conv2d", (2, 2, 1, 1), 8, 8, 3, bias_spread=8),
+        {"type": "avgpool2d", "size": 2},
+        {"type": "relu"},
+        {"type": "flatten"},
+        _weighted(rng, "dense", (3, 2), 4, 12, 1, bias_spread=4),
+        {"type": "argmax"},
+    ])  # fmt: skip
 
 
 def tiny_mlp(seed: int = 9) -> QuantizedModel:
     """Inputs 0..200 (neither 2^k nor 2^k - 1), dense + relu with shift 0, dense with a signed
     rescale (no relu)."""
     rng = random.Random(seed)
-    return QuantizedModel.from_dict(
-        {
-            "format": "joynet-quantized-model/1",
-            "name": "tiny-mlp",
-            "input": {"shape": [6], "max": 200},
-            "layers": [
-                {
-                    "type": "dense",
-                    "weight_bits": 8,
-                    "bias_bits": 8,
-                    "shift": 0,
-                    "weights": _random_array(rng, 8, 4, 6),
-                    "bias": _random_array(rng, 8, 4),
-                },
-                {"type": "relu"},
-                {
-                    "type": "dense",
-                    "weight_bits": 4,
-                    "bias_bits": 8,
-                    "shift": 2,
-                    "weights": _random_array(rng, 4, 3, 4),
-                    "bias": _random_array(rng, 8, 3),
-                },
-                {"type": "argmax"},
-            ],
-        }
-    )
+    return _model("tiny-mlp", [6], 200, [
+        _weighted(rng, "dense", (4, 6), 8, 8, 0),
+        {"type": "relu"},
+        _weighted(rng, "dense", (3, 4), 4, 8, 2),
+        {"type": "argmax"},
+    ])  # fmt: skip
 
 
 MODELS = {"tiny-cnn": tiny_cnn, "tiny-mlp": tiny_mlp}
