@@ -67,10 +67,10 @@ def witness_wires(sym: Path) -> dict:
 
 
 def main(r1cs: str, sym: str, source: str, build: Path, verifier: str, power: int) -> None:
-    name = Path(source).stem
+    circuit = Path(source).stem
     artefacts = {
-        "wasm": build / f"{name}.wasm",
-        "zkey": build / f"{name}.zkey",
+        "wasm": build / f"{circuit}.wasm",
+        "zkey": build / f"{circuit}.zkey",
         "verification_key": build / "verification_key.json",
     }
     if verifier != "none":
@@ -93,7 +93,7 @@ def main(r1cs: str, sym: str, source: str, build: Path, verifier: str, power: in
         "sha256": {key: hashlib.sha256(path.read_bytes()).hexdigest() for key, path in artefacts.items()},
         "files": {key: display(path) for key, path in artefacts.items()},
     }
-    if name == "digits_mlp":
+    if circuit == "digits_mlp":
         manifest["witness_wires"] = witness_wires(Path(sym))
     (build / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     print(f"{display(build / 'manifest.json')}: {header['constraints']} constraints")
