@@ -17,12 +17,13 @@
 # contributor is for development only: see "Zero-knowledge proofs" in the README.
 #
 # Usage: circuits/build.sh [--ptau-only] [--source FILE.circom] [--out DIR] [--verifier NAME|none]
-#                          [--ptau FILE --power N]
+#                          [--ptau FILE --power N [--wait]]
 #   --source    the circuit (default circuits/digits_mlp.circom); its artefacts are named after it
 #   --out       where the artefacts go (default circuits/build, i.e. joynet/zk/circuit/)
 #   --verifier  the Solidity verifier contract's name in contracts/verifiers/ (default
 #               DigitsMLPVerifier), or none
 #   --ptau      an existing prepared powers of tau of 2^N (--power N) instead of the local one
+#   --wait      compile first, then wait for the --ptau file (a ceremony still being prepared)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -33,14 +34,16 @@ SOURCE="circuits/digits_mlp.circom"
 BUILD="$ROOT/circuits/build"
 VERIFIER=DigitsMLPVerifier
 PTAU_ONLY=0
+WAIT=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --ptau-only) PTAU_ONLY=1 ;;
     --source) SOURCE=$2; shift ;;
     --out) BUILD=$(realpath -m "$2"); shift ;;
     --verifier) VERIFIER=$2; shift ;;
-    --ptau) PTAU=$(realpath "$2"); shift ;;
+    --ptau) PTAU=$(realpath -m "$2"); shift ;;
     --power) POWER=$2; shift ;;
+    --wait) WAIT=1 ;;
     *) echo "circuits/build.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -57,6 +60,10 @@ step() { printf '==> %s\n' "$*"; }
 
 ptau() {
   if [ -n "$PTAU" ]; then
+    if [ "$WAIT" = 1 ]; then
+      step "powers of tau 2^$POWER: waiting for $PTAU"
+      while [ ! -s "$PTAU" ]; do sleep 10; done
+    fi
     step "powers of tau 2^$POWER: $PTAU"
     return
   fi
@@ -128,9 +135,12 @@ export_artefacts() {
     --source "$SOURCE" --out "$BUILD" --verifier "$VERIFIER" --power "$POWER"
 }
 
+if [ "$PTAU_ONLY" = 1 ]; then
+  ptau
+  exit 0
+fi
+compile  # first: a compile error shows before a long ceremony
 ptau
-[ "$PTAU_ONLY" = 1 ] && exit 0
-compile
 setup
 export_artefacts
 step "done: ${BUILD#"$ROOT"/}/$NAME.* (verifier: $VERIFIER)"
