@@ -11,7 +11,7 @@ from helpers.circuits import PROJECT_ROOT, compile_circuit, signed
 from joynet.zk.circuitgen import GenerationError, generate
 from joynet.zk.circuitgen.signals import circuit_signals
 from joynet.zk.model import QuantizedMLP
-from joynet.zk.prover import circuit_input, output_binding
+from joynet.zk.prover import ZKProver, circuit_input, output_binding
 from joynet.zk.quantized import QuantizedModel, from_digits_mlp
 
 NODE = "0x" + "42" * 20
@@ -128,6 +128,19 @@ def test_generate__digits_mlp_private__is_the_committed_circuit():
 def test_generate__digits_cnn_public__is_the_committed_circuit():
     committed = (PROJECT_ROOT / "circuits" / "digits_cnn.circom").read_text()
     assert generate(QuantizedModel.load(CNN_MODEL), "public").source == committed
+
+
+@pytest.mark.skipif(not CNN_MODEL.is_file(), reason="the digits CNN's model is not in this checkout")
+def test_prove_signals__digits_cnn_committed_artefacts__proof_of_the_reference_label_verifies():
+    model = QuantizedModel.load(CNN_MODEL)
+    values = [(7 * i) % 17 for i in range(64)]
+    inference = model.forward(values)
+    signals = circuit_signals(model, values, SALT, 4, NODE, weights="public", inference=inference)
+    with ZKProver(PROJECT_ROOT / "joynet" / "zk" / "digits_cnn_circuit") as prover:  # names from its manifest
+        proof = prover.prove_signals(signals, inference, 4, NODE)
+        assert prover.verify(proof.public_signals, proof.proof)
+    assert proof.label == inference.label
+    assert proof.public_signals[0] == model.weights_commitment()
 
 
 def test_circuit_signals__digits_mlp__equal_the_provers_input():
