@@ -3,11 +3,13 @@ witnesses that cheat on a rescale, a pooling maximum, the argmax, the weights' r
 commitment. Small generated circuits are compiled once per session (circom2 --O2, no trusted
 setup); their witnesses come from the wasm, which checks every constraint."""
 
+import json
 import random
 
 import pytest
 from helpers.circuits import PROJECT_ROOT, compile_circuit, signed
 
+from joynet.cli import main
 from joynet.zk.circuitgen import GenerationError, generate
 from joynet.zk.circuitgen.signals import circuit_signals
 from joynet.zk.model import QuantizedMLP
@@ -256,3 +258,29 @@ def test_generate__relu__fused_with_a_rescale_or_on_its_own():
 def test_generate__unknown_weight_mode__is_refused():
     with pytest.raises(GenerationError, match="weights must be one of private, public"):
         generate(tiny_mlp(), "secret")  # type: ignore[arg-type]
+
+
+def test_cli_circuit_generate__digits_model__prints_the_committed_circuit_and_commitment(tmp_path, capsys):
+    model = from_digits_mlp(QuantizedMLP.load())
+    model.save(tmp_path / "digits.json")
+    assert main(["circuit", "generate", str(tmp_path / "digits.json"), "-o", str(tmp_path / "out")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == {
+        "circuit": str(tmp_path / "out" / "digits_mlp.circom"),
+        "weights": "private",
+        "weightsCommitment": f"0x{model.weights_commitment():064x}",
+    }
+    assert (tmp_path / "out" / "digits_mlp.circom").read_text() == (
+        PROJECT_ROOT / "circuits" / "digits_mlp.circom"
+    ).read_text()
+
+
+def test_cli_circuit_generate__not_a_model__one_line_error(tmp_path, capsys):
+    (tmp_path / "model.json").write_text('{"format": "onnx"}')
+    assert main(["circuit", "generate", str(tmp_path / "model.json"), "--weights", "public"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert (
+        captured.err
+        == f"joynet: error: {tmp_path / 'model.json'}: not a quantized model: format is 'onnx', expected 'joynet-quantized-model/1'\n"
+    )
