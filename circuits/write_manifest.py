@@ -5,28 +5,24 @@ witness positions of the signals the tests compare with the Python forward pass.
 write it if a public input's point in the verification key is the point at infinity: such an
 input would not be bound by the proof.
 
-    python circuits/write_manifest.py <circuit.r1cs> <circuit.sym>
+    python circuits/write_manifest.py <circuit.r1cs> <circuit.sym> [--source FILE.circom]
+        [--out DIR] [--verifier NAME|none] [--power N]
 """
 
+import argparse
 import hashlib
 import json
 import re
 import struct
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "circuits" / "build"
-ARTEFACTS = {
-    "wasm": BUILD / "digits_mlp.wasm",
-    "zkey": BUILD / "digits_mlp.zkey",
-    "verification_key": BUILD / "verification_key.json",
-    "solidity_verifier": ROOT / "contracts" / "verifiers" / "DigitsMLPVerifier.sol",
-}
 PUBLIC_INPUTS = ["weightsCommitment", "inputCommitment", "outputBinding"]
-# Signals of the circuit that the forward-pass test reads from the witness.
+# Signals of the digits circuit that the forward-pass test reads from the witness: the hidden
+# layer's ReLU outputs, the second layer's products and biases (the logits are their sums).
 WITNESS_SIGNALS = {
-    "hidden": re.compile(r"^main\.hidden\[(\d+)\]\.out$"),
+    "hidden": re.compile(r"^main\.rescale1\[(\d+)\]\.out$"),
     "products2": re.compile(r"^main\.products2\[(\d+)\]\[(\d+)\]$"),
     "b2": re.compile(r"^main\.b2\[(\d+)\]$"),
     "outputBinding": re.compile(r"^main\.outputBinding$"),  # class * 2^224 + requestNode
@@ -70,29 +66,55 @@ def witness_wires(sym: Path) -> dict:
             "products2": as_list(found["products2"], (10, 16)), "outputBinding": found["outputBinding"]}
 
 
-def main(r1cs: str, sym: str) -> None:
+def main(r1cs: str, sym: str, source: str, build: Path, verifier: str, power: int) -> None:
+    circuit = Path(source).stem
+    artefacts = {
+        "wasm": build / f"{circuit}.wasm",
+        "zkey": build / f"{circuit}.zkey",
+        "verification_key": build / "verification_key.json",
+    }
+    if verifier != "none":
+        artefacts["solidity_verifier"] = ROOT / "contracts" / "verifiers" / f"{verifier}.sol"
     header = r1cs_header(Path(r1cs))
-    vkey = json.loads(ARTEFACTS["verification_key"].read_text())
+    vkey = json.loads(artefacts["verification_key"].read_text())
     if vkey["nPublic"] != len(PUBLIC_INPUTS):
         raise SystemExit(f"the circuit has {vkey['nPublic']} public signals, expected {len(PUBLIC_INPUTS)}")
     for name, point in zip(PUBLIC_INPUTS, vkey["IC"][1:]):
         if point[2] == "0":  # projective z = 0: the point at infinity
             raise SystemExit(f"public input {name} has a zero IC point: the proof would not bind it")
     manifest = {
-        "circuit": "circuits/digits_mlp.circom",
+        "circuit": source,
         "compiler": "circom2 --O2",
         "public_inputs": PUBLIC_INPUTS,
         "constraints": header["constraints"],
         "wires": header["wires"],
         "private_inputs": header["private_inputs"],
-        "ptau_power": 14,
-        "sha256": {key: hashlib.sha256(path.read_bytes()).hexdigest() for key, path in ARTEFACTS.items()},
-        "files": {key: str(path.relative_to(ROOT)) for key, path in ARTEFACTS.items()},
-        "witness_wires": witness_wires(Path(sym)),
+        "ptau_power": power,
+        "sha256": {key: hashlib.sha256(path.read_bytes()).hexdigest() for key, path in artefacts.items()},
+        "files": {key: display(path) for key, path in artefacts.items()},
     }
-    (BUILD / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    print(f"circuits/build/manifest.json: {header['constraints']} constraints")
+    if circuit == "digits_mlp":
+        manifest["witness_wires"] = witness_wires(Path(sym))
+    (build / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    print(f"{display(build / 'manifest.json')}: {header['constraints']} constraints")
+
+
+def display(path: Path) -> str:
+    """A path as the manifest records it: relative to the checkout (circuits/build for the digits
+    circuit's directory, which links to joynet/zk/circuit)."""
+    path = path.resolve()
+    if path.is_relative_to(BUILD.resolve()):
+        return str(Path("circuits/build") / path.relative_to(BUILD.resolve()))
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("r1cs")
+    parser.add_argument("sym")
+    parser.add_argument("--source", default="circuits/digits_mlp.circom")
+    parser.add_argument("--out", type=Path, default=BUILD)
+    parser.add_argument("--verifier", default="DigitsMLPVerifier")
+    parser.add_argument("--power", type=int, default=14)
+    args = parser.parse_args()
+    main(args.r1cs, args.sym, args.source, args.out, args.verifier, args.power)

@@ -24,6 +24,8 @@
     joynet ceremony init|contribute|beacon|verify|export   a multi-party trusted setup of a circuit
     joynet gateway --model ID --keys FILE [--deposit JOY]  serves OpenAI's API over the marketplace
     joynet agent edge|bridger|voter [OPTIONS]              runs an agent (--metrics-port: /healthz, /metrics)
+    joynet circuit generate MODEL.json [--weights private|public] [-o DIR]
+                                                           writes the Circom circuit of a quantized model
 
 Content goes to the embedded store ($JOYNET_IPFS_DIR, default ~/.joynet/ipfs) unless
 ``--api MULTIADDR`` (or $JOYNET_IPFS_API) names a Kubo RPC API. The commands on chain take
@@ -43,6 +45,7 @@ import click
 
 from joynet.cli.agent import agent
 from joynet.cli.ceremony import ceremony
+from joynet.cli.circuit import circuit
 from joynet.cli.credential import credential
 from joynet.cli.gateway import gateway
 from joynet.cli.gov import gov
@@ -62,6 +65,7 @@ def joynet(context: click.Context) -> None:
         raise click.UsageError("missing command", context)
 
 
+joynet.add_command(circuit)
 joynet.add_command(credential)
 joynet.add_command(agent)
 joynet.add_command(ceremony)

@@ -48,7 +48,23 @@ WORKER = Path(__file__).with_name("prover_worker.js")
 # checkout's node_modules (found by Node itself from the worker's path). An installed package
 # names a directory holding them (`npm install snarkjs@<version of package.json>` somewhere).
 NODE_MODULES_ENV = "JOYNET_NODE_MODULES"
-VERIFICATION_KEY = "verification_key.json"
+DEFAULT_CIRCUIT_NAME = "digits_mlp"  # the artefacts are <name>.wasm, <name>.zkey, verification_key.json
+
+
+def manifest_circuit_name(circuit_dir: Path) -> str:
+    """The artefacts' name in a circuit directory: its manifest's circuit source's (digits_mlp
+    when there is no manifest)."""
+    manifest = circuit_dir / "manifest.json"
+    if not manifest.is_file():
+        return DEFAULT_CIRCUIT_NAME
+    return Path(json.loads(manifest.read_text())["circuit"]).stem
+
+
+def circuit_files(name: str = DEFAULT_CIRCUIT_NAME) -> tuple[str, str, str]:
+    """The artefacts a prover loads from a circuit directory (circuits/build.sh writes them)."""
+    return f"{name}.wasm", f"{name}.zkey", "verification_key.json"
+
+
 # The circuit's public inputs, in the order the verifier takes them.
 PUBLIC_INPUTS = ("weightsCommitment", "inputCommitment", "outputBinding")
 # ZKVerifier's layout of those signals: byte i is the ZKVerifier.Signal at position i (the
@@ -82,28 +98,6 @@ def output_binding(output: int, request_id: int, node) -> int:
     return (output << OUTPUT_SHIFT) | request_binding(request_id, node)
 
 
-def circuit_files(circuit_dir: str | Path) -> tuple[Path, Path, Path]:
-    """(witness generator .wasm, proving key .zkey, verification key) of a circuit directory: one
-    of each, whatever the circuit's name. Raises ZKProofError naming what is missing."""
-    directory = Path(circuit_dir)
-    found = []
-    problems = []
-    for what, pattern in (("witness generator", "*.wasm"), ("proving key", "*.zkey")):
-        matches = sorted(directory.glob(pattern))
-        if len(matches) != 1:
-            problems.append(f"{'no' if not matches else 'more than one'} {what} ({pattern})")
-        found.extend(matches[:1])
-    if not (directory / VERIFICATION_KEY).is_file():
-        problems.append(f"no {VERIFICATION_KEY}")
-    if problems:
-        raise ZKProofError(
-            f"circuit artefacts missing in {directory}: {', '.join(problems)} "
-            "(the digits circuit's are committed and `make circuits` rebuilds them; "
-            "`joynet circuit build` makes a generated circuit's)"
-        )
-    return found[0], found[1], directory / VERIFICATION_KEY
-
-
 def circuit_id(circuit_dir: str | Path = DEFAULT_CIRCUIT_DIR) -> bytes:
     """The circuit's id in the ZKVerifier registry: the sha-256 of its verification key (from
     the manifest), so that a new trusted setup is a new circuit the DAO must register."""
@@ -118,7 +112,7 @@ CALLDATA_TYPES = ["uint256[2]", "uint256[2][2]", "uint256[2]"]
 class ZKProof:
     """A verified proof of one inference and everything needed to check it on chain."""
 
-    inference: Inference
+    inference: Inference  # the digits MLP's, or any quantized model's
     weights_commitment: bytes  # bytes32, big-endian field elements
     input_commitment: bytes
     output_commitment: bytes  # the class as a bytes32: the output submitResult carries
@@ -349,7 +343,9 @@ class _Worker:
 
 
 class ZKProver:
-    """Proves digits-MLP inferences with the committed circuit artefacts (never reruns the ceremony).
+    """Proves inferences with committed circuit artefacts (never reruns the ceremony): the digits
+    MLP's by default, another circuit's with ``circuit_dir`` (its artefacts are named after the
+    circuit its manifest names, or ``circuit_name``).
 
     ``backend`` (or $JOYNET_ZK_PROVER) picks the Groth16 prover: "native" (groth16py, arkworks,
     in its own process; the default when installed) or "snarkjs". Both take the witness from the
@@ -360,19 +356,26 @@ class ZKProver:
         self,
         circuit_dir: str | Path = DEFAULT_CIRCUIT_DIR,
         *,
+        circuit_name: str | None = None,
         backend: str | None = None,
         node_binary: str = "node",
         start_timeout: float = 120.0,
         request_timeout: float = 300.0,
     ):
         self.circuit_dir = Path(circuit_dir)
-        wasm_path, zkey_path, vkey_path = circuit_files(self.circuit_dir)
+        files = circuit_files(circuit_name or manifest_circuit_name(self.circuit_dir))
+        missing = [name for name in files if not (self.circuit_dir / name).is_file()]
+        if missing:
+            raise ZKProofError(
+                f"circuit artefacts missing in {self.circuit_dir}: {', '.join(missing)} "
+                "(they are committed; `make circuits` rebuilds them)"
+            )
         self.backend = prover_backend(backend)
         node = shutil.which(node_binary)
         if node is None:
             raise ZKProofError(f"Node.js ({node_binary!r}) not found on PATH; the prover worker needs it")
-        wasm, zkey, vkey = str(wasm_path), str(zkey_path), str(vkey_path)
-        zkey_mb = zkey_path.stat().st_size / 2**20
+        wasm, zkey, vkey = (str(self.circuit_dir / name) for name in files)
+        zkey_mb = Path(zkey).stat().st_size / 2**20
         logger.info("starting the %s ZK prover (loading a %.1f MB proving key)", self.backend, zkey_mb)
         started = time.monotonic()
         timeouts = {"start_timeout": start_timeout, "request_timeout": request_timeout}
@@ -445,11 +448,12 @@ class ZKProver:
         signals_in = circuit_input(model, pixels, salt, request_id, node, inference=inference, weights=weights)
         return self.prove_signals(signals_in, inference, request_id, node)
 
-    def prove_signals(self, signals_in: dict, inference, request_id: int, node) -> ZKProof:
+    def prove_signals(self, signals_in: dict, inference: Inference, request_id: int, node) -> ZKProof:
         """Proves a circuit input already built (:func:`circuit_input` for the digits MLP,
         ``joynet.zk.circuitgen.circuit_signals`` for a generated circuit) whose ``inference`` (the
         reference forward pass: ``label`` and ``logits``) is known, bound to ``request_id`` and
-        ``node``; the proof is checked by snarkjs before it is returned."""
+        ``node`` (the ones its outputBinding names); the proof is checked by snarkjs before it is
+        returned."""
         node_address, _ = node_as_uint(node)
         logger.info("proving inference for request %d (class %d) ...", request_id, inference.label)
         proved = self._prove_signals(signals_in)

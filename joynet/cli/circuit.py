@@ -1,0 +1,58 @@
+"""``joynet circuit``: Circom circuits generated from quantized models."""
+
+import json
+from pathlib import Path
+
+import click
+
+from joynet.cli.output import CommandError, stderr
+from joynet.zk.circuitgen import WEIGHT_MODES, generate
+from joynet.zk.errors import ModelError
+from joynet.zk.quantized import QuantizedModel
+
+
+@click.group()
+def circuit() -> None:
+    """Circom circuits generated from quantized models."""
+
+
+@circuit.command(name="generate")
+@click.argument("model_file", metavar="MODEL.json", type=click.Path(path_type=Path))
+@click.option(
+    "--weights",
+    type=click.Choice(WEIGHT_MODES),
+    default="private",
+    show_default=True,
+    help="private: weights are private signals, range-checked and hashed in the circuit; "
+    "public: weights are constants of the circuit (the model is public)",
+)
+@click.option(
+    "-o",
+    "--output",
+    "directory",
+    type=click.Path(path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="directory for the circuit",
+)
+@click.option("--name", help="the circuit's file name without .circom (default: the model's name)")
+def generate_command(model_file, weights, directory, name) -> None:
+    """Write the Circom circuit proving one inference of MODEL.json (joynet-quantized-model/1);
+    print {"circuit": path, "weights": mode, "weightsCommitment": hex}. Build it with
+    `circuits/build.sh --source PATH --out DIR --verifier NAME|none [--ptau FILE --power N]`."""
+    try:
+        model = QuantizedModel.load(model_file)
+        generated = generate(model, weights)
+    except ModelError as error:
+        message = str(error)
+        raise CommandError(message if str(model_file) in message else f"{model_file}: {message}") from None
+    stem = name or generated.name.replace("-", "_") or "model"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{stem}.circom"
+    path.write_text(generated.source)
+    stderr.print(f"wrote {path} ({weights} weights, {len(generated.source):,} bytes)")
+    click.echo(
+        json.dumps(
+            {"circuit": str(path), "weights": weights, "weightsCommitment": f"0x{model.weights_commitment():064x}"}
+        )
+    )
