@@ -132,7 +132,7 @@ export_artefacts() {
       "$WORK/verifier.sol" > "contracts/verifiers/$VERIFIER.sol"
     step "batch verifier (N proofs in one pairing check), from the same verification key"
     "${PYTHON:-python3}" -m joynet.zk.batch_verifier "$BUILD/verification_key.json" \
-      "contracts/verifiers/${VERIFIER%Verifier}BatchVerifier.sol"
+      "contracts/verifiers/${VERIFIER%Verifier}BatchVerifier.sol" --name "${VERIFIER%Verifier}BatchVerifier"
   fi
   step "manifest"
   "${PYTHON:-python3}" circuits/write_manifest.py "$WORK/$NAME.r1cs" "$WORK/$NAME.sym" \

@@ -82,8 +82,11 @@ def main(r1cs: str, sym: str, source: str, build: Path, verifier: str, power: in
     for name, point in zip(PUBLIC_INPUTS, vkey["IC"][1:]):
         if point[2] == "0":  # projective z = 0: the point at infinity
             raise SystemExit(f"public input {name} has a zero IC point: the proof would not bind it")
+    # The generator names the weight mode in the circuit's header: "(private weights)" or "(public weights)".
+    mode = re.search(r"\((private|public) weights\)", (ROOT / source).read_text())
     manifest = {
         "circuit": source,
+        "weights": mode.group(1) if mode else "private",
         "compiler": "circom2 --O2",
         "public_inputs": PUBLIC_INPUTS,
         "constraints": header["constraints"],

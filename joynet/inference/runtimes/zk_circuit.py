@@ -3,7 +3,7 @@
 The package holds the model and its circuit:
 
     model.json                    the quantized model (joynet.zk.quantized, joynet-quantized-model/1)
-    circuit/manifest.json         written by `joynet circuit build`: the weight mode and hashes
+    circuit/manifest.json         written by circuits/build.sh: the circuit's name, its weight mode
     circuit/<name>.wasm           the witness generator
     circuit/<name>.zkey           the proving key (from the circuit's ceremony)
     circuit/verification_key.json its sha-256 is the circuit id the DAO registered
@@ -38,7 +38,7 @@ class ZKCircuitRuntime(ModelRuntime):
         super().__init__(package, context)
         for name in (MODEL_FILE, MANIFEST, VERIFICATION_KEY):
             if name not in package.files:
-                raise ModelLoadError(f"model {package.cid}: the package has no {name} (see `joynet circuit build`)")
+                raise ModelLoadError(f"model {package.cid}: the package has no {name} (see docs/zk-models.md)")
         try:
             self.model = QuantizedModel.from_dict(json.loads(package.read(MODEL_FILE)))
         except (ValueError, TypeError) as error:
@@ -62,7 +62,6 @@ class ZKCircuitRuntime(ModelRuntime):
                 f"model {package.cid} is verified by circuit {circuit}; its package's verification key "
                 f"is circuit 0x{self.circuit_id.hex()}"
             )
-        self.circuit_dir = package.path(VERIFICATION_KEY).parent
         self._prover = None
 
     def run(self, input_data, *, request_id=None, node=None) -> RuntimeOutput:
@@ -98,7 +97,9 @@ class ZKCircuitRuntime(ModelRuntime):
         from joynet.zk.prover import ZKProver
 
         if self._prover is None:
-            self._prover = ZKProver(self.circuit_dir)
+            # The store keeps files by CID; the prover wants the circuit's files by name.
+            layout = self.package.write_to(self.context.cache_dir / "package")
+            self._prover = ZKProver(layout / CIRCUIT_DIR)
         try:
             signals = circuit_signals(
                 self.model, values.tolist(), salt, request_id, node, weights=self.weight_mode, inference=inference
