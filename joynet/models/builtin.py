@@ -42,6 +42,13 @@ MINILM_MAX_TEXT = 8192  # characters per text (the model reads at most 256 token
 MINILM_MAX_TEXTS = 256
 DEFAULT_MINILM_QUORUM = 3
 
+SALT_SCHEMA = {  # what a ZK model's input commitment is salted with
+    "anyOf": [
+        {"type": "integer", "minimum": 0},
+        {"type": "string", "pattern": "^(0x[0-9a-fA-F]{1,64}|[0-9]{1,78})$"},
+    ],
+    "description": "the input commitment's salt, a BN254 field element (integer, decimal or 0x-hex string)",
+}
 DIGITS_INPUT_SCHEMA = {
     "type": "object",
     "properties": {
@@ -52,13 +59,7 @@ DIGITS_INPUT_SCHEMA = {
             "items": {"type": "integer", "minimum": 0, "maximum": 16},
             "description": "the 8x8 image, row by row, integer intensities 0..16",
         },
-        "salt": {
-            "anyOf": [
-                {"type": "integer", "minimum": 0},
-                {"type": "string", "pattern": "^(0x[0-9a-fA-F]{1,64}|[0-9]{1,78})$"},
-            ],
-            "description": "the input commitment's salt, a BN254 field element (integer, decimal or 0x-hex string)",
-        },
+        "salt": SALT_SCHEMA,
     },
     "required": ["pixels", "salt"],
     "additionalProperties": False,

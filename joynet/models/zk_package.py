@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from joynet.models.builtin import SALT_SCHEMA
 from joynet.models.errors import ModelPackageError
 from joynet.zk.errors import ModelError
 from joynet.zk.quantized import QuantizedModel
@@ -74,13 +75,7 @@ def write_zk_package(
                     "items": {"type": "integer", "minimum": 0, "maximum": model.input_max},
                     "description": f"the input, shape {list(model.input_shape)}, flat in C-H-W order",
                 },
-                "salt": {
-                    "anyOf": [
-                        {"type": "integer", "minimum": 0},
-                        {"type": "string", "pattern": "^(0x[0-9a-fA-F]{1,64}|[0-9]{1,78})$"},
-                    ],
-                    "description": "the input commitment's salt, a BN254 field element",
-                },
+                "salt": SALT_SCHEMA,
             },
             "required": ["input", "salt"],
             "additionalProperties": False,

@@ -129,7 +129,7 @@ def test_commitment_of__not_an_int8_embedding__value_error(output):
 
 @pytest.mark.parametrize("output", [{}, {"class": "seven"}, {"class": None}])
 def test_commitment_of__not_a_digits_output__value_error(output):
-    with pytest.raises(ValueError, match="not a digits output"):
+    with pytest.raises(ValueError, match="not a classifier.s output"):
         DigitsMLPRuntime.commitment_of(output)
 
 

@@ -31,6 +31,15 @@ def parse_salt(salt) -> int:
         raise InvalidInputError(str(error)) from None
 
 
+def class_commitment(output: dict) -> bytes:
+    """A classifier's output commitment: its class as a big-endian bytes32 (what the proof's
+    outputBinding carries); ValueError for an output without an integer class."""
+    try:
+        return to_bytes32(int(output["class"]))
+    except (KeyError, TypeError, ValueError, OverflowError) as error:
+        raise ValueError(f"not a classifier's output: {error!r}") from None
+
+
 class DigitsMLPRuntime(ModelRuntime):
     framework = FRAMEWORK  # the name of its entry point (pyproject.toml)
 
@@ -75,10 +84,7 @@ class DigitsMLPRuntime(ModelRuntime):
 
     @classmethod
     def commitment_of(cls, output: dict) -> bytes:
-        try:
-            return to_bytes32(int(output["class"]))
-        except (KeyError, TypeError, ValueError, OverflowError) as error:
-            raise ValueError(f"not a digits output: {error!r}") from None
+        return class_commitment(output)
 
     @classmethod
     def proof_statement(cls, weights_commitment, input_data, output, request_id, node):

@@ -19,7 +19,7 @@ import json
 
 from joynet.inference.errors import InferenceError, InvalidInputError, ModelLoadError
 from joynet.inference.runtimes.base import ModelRuntime, RuntimeOutput
-from joynet.inference.runtimes.digits import parse_salt
+from joynet.inference.runtimes.digits import class_commitment, parse_salt
 from joynet.zk.commitments import to_bytes32
 from joynet.zk.errors import ModelError
 from joynet.zk.quantized import WEIGHT_MODES, QuantizedModel
@@ -78,19 +78,16 @@ class ZKCircuitRuntime(ModelRuntime):
             if proof.output_commitment != commitment:  # the circuit computes the same integer model
                 raise InferenceError("the circuit's output commitment differs from the runtime's")
         return RuntimeOutput(
-            output={"class": inference.label, "logits": list(inference.logits)},
-            output_commitment=commitment,
-            input_commitment=to_bytes32(self.model.input_commitment(values, salt)),
-            proof=proof,
-            proof_calldata=proof.calldata if proof else b"",
+            {"class": inference.label, "logits": list(inference.logits)},
+            commitment,
+            to_bytes32(self.model.input_commitment(values, salt)),
+            proof,
+            proof.calldata if proof else b"",
         )
 
     @classmethod
     def commitment_of(cls, output: dict) -> bytes:
-        try:
-            return to_bytes32(int(output["class"]))
-        except (KeyError, TypeError, ValueError, OverflowError) as error:
-            raise ValueError(f"not a classifier's output: {error!r}") from None
+        return class_commitment(output)
 
     def _prove(self, values, salt, request_id, node, inference):
         from joynet.zk.circuitgen import circuit_signals
