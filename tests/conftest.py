@@ -22,9 +22,9 @@ if "APE_FOUNDRY_HOST" not in os.environ:
 from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 
 from joynet.chain.deploy import JOY, deploy_protocol, load_deploy_config  # noqa: E402
-from joynet.chain.dao import ProposalState  # noqa: E402
 from joynet.chain.marketplace import Request, model_key, registration_commitment, seal_result  # noqa: E402
 from helpers.ape_commands import run_ape  # noqa: E402
+from helpers.governance import Governance  # noqa: E402
 from helpers.other_chains import anvil, import_deployer_account, supernet_chain_id  # noqa: E402
 
 # The suite's one Hypothesis profile. Chain-bound examples take milliseconds to seconds, so no
@@ -125,48 +125,6 @@ def voters(token, alice, bob, carol):
     for voter in (alice, bob, carol):
         token.invoke_transaction("delegate", voter, sender=voter)
     return alice, bob, carol
-
-
-class Governance:
-    """Drives a proposal through the governor with real transactions and chain-time moves."""
-
-    def __init__(self, dao, timelock, chain):
-        self.dao, self.timelock, self.chain = dao, timelock, chain
-
-    def propose(self, proposer, calls, description):
-        targets = [target.address if hasattr(target, "address") else target for target, _ in calls]
-        calldata = [data for _, data in calls]
-        values = [0] * len(calls)
-        receipt = self.dao.propose(targets, values, calldata, description, sender=proposer)
-        (created,) = receipt.decode_logs(self.dao.ProposalCreated)
-        self.chain.mine(self.dao.votingDelay() + 1)
-        return created.proposalId
-
-    def vote(self, proposal_id, ballots):
-        for voter, support in ballots:
-            self.dao.castVote(proposal_id, support, sender=voter)
-        self.chain.mine(self.dao.votingPeriod() + 1)
-        return ProposalState(self.dao.state(proposal_id))
-
-    def wait_timelock(self):
-        self.chain.pending_timestamp += self.timelock.getMinDelay() + 1
-        self.chain.mine()
-
-    def pass_and_queue(self, proposer, calls, description, ballots):
-        proposal_id = self.propose(proposer, calls, description)
-        assert self.vote(proposal_id, ballots) is ProposalState.Succeeded
-        self.dao.queue(proposal_id, sender=proposer)
-        return proposal_id
-
-    def ready_to_execute(self, proposer, calls, description, ballots):
-        """Passes, queues and waits out the timelock; returns the proposal id."""
-        proposal_id = self.pass_and_queue(proposer, calls, description, ballots)
-        self.wait_timelock()
-        return proposal_id
-
-    def enact(self, proposer, calls, description, ballots):
-        proposal_id = self.ready_to_execute(proposer, calls, description, ballots)
-        return self.dao.execute(proposal_id, sender=proposer)
 
 
 @pytest.fixture

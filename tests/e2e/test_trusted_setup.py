@@ -257,7 +257,7 @@ def store(tmp_path_factory):
 
 
 @pytest.fixture
-def cli_env(deployment, store, chain, tmp_path):
+def ceremony_cli_env(deployment, store, chain, tmp_path):
     deployment.save(tmp_path / f"{chain.provider.network.name}.json")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("JOYNET_DEPLOYMENTS_DIR", str(tmp_path))
@@ -304,7 +304,7 @@ def register_call(zk_verifier, circuit_id, verifier):
 
 
 def test_gov_propose_circuit__verified_ceremony__voter_supports_and_circuit_proves_on_chain(
-        cli_env, ceremony, circuits, tiny_verifier, voter, voters, governance, zk_verifier, deployment, store,
+        ceremony_cli_env, ceremony, circuits, tiny_verifier, voter, voters, governance, zk_verifier, deployment, store,
         tmp_path, capsys):
     proposed = run_joynet(capsys, "gov", "propose-circuit", ceremony, "--verifier", tiny_verifier.address,
                           "--title", "Tiny circuit", "--account", "test:1")
@@ -431,7 +431,7 @@ def test_voter__verified_ceremony_short_of_the_policy__votes_against(
 
 
 def test_gov_propose_circuit__refused__one_line_and_nothing_proposed(
-        cli_env, ceremony, copy, tiny_verifier, deployment, dao, alice, capsys):
+        ceremony_cli_env, ceremony, copy, tiny_verifier, deployment, dao, alice, capsys):
     before = len(chain_proposals(dao, deployment.start_block))
     copy.edit(lambda transcript: transcript["steps"][-1].update(beacon="22" * 32))
     refused(run_joynet(capsys, "gov", "propose-circuit", copy.dir, "--verifier", tiny_verifier.address,

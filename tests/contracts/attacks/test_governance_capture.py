@@ -18,7 +18,7 @@ import yaml
 from eth_abi import decode as abi_decode
 
 from helpers.chain_asserts import reverts_with
-from conftest import Governance
+from helpers.governance import Governance
 from joynet.chain.deploy import (
     DEFAULT_CONFIG_PATH,
     JOY,
