@@ -47,6 +47,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench.ezkl import peak_memory_mb
+from joynet.zk.circuitgen import circuit_signals
 from joynet.zk.commitments import random_salt
 from joynet.zk.digits import CNN_MODEL_DIR
 from joynet.zk.errors import ZKProofError
@@ -146,18 +147,13 @@ def cnn_circuit_dir() -> Path:
 def measure_cnn_zk(n: int = 5, *, circuit_dir: Path | None = None) -> dict[str, float]:
     """n warm proofs of held-out digits with the digits CNN's circuit (generated with public
     weights by joynet.zk.circuitgen) and the default backend (see the module docstring);
-    CnnCircuitUnavailable when its artefacts, the circuit generator's signals or the prover's
-    prove_signals are missing."""
+    CnnCircuitUnavailable when its artefacts are missing or do not load."""
     from joynet.zk.digits import load_split
 
     circuit_dir = circuit_dir or cnn_circuit_dir()
     manifest_path = circuit_dir / "manifest.json"
     if not manifest_path.is_file():
         raise CnnCircuitUnavailable(f"no CNN circuit in {circuit_dir} (its manifest.json is missing)")
-    try:
-        from joynet.zk.circuitgen import circuit_signals
-    except ImportError as error:
-        raise CnnCircuitUnavailable(f"the circuit generator's signals are not available: {error}") from error
     model = QuantizedModel.load(CNN_MODEL_DIR / "model.json")
     _, images, _, _ = load_split()
 
@@ -178,7 +174,7 @@ def measure_cnn_zk(n: int = 5, *, circuit_dir: Path | None = None) -> dict[str, 
                 prove_seconds.append(proof.witness_seconds + proof.prove_seconds)
             workers = [w for w in (prover._worker, prover._native) if w is not None]
             peak_mb = sum(peak_memory_mb(worker.process.pid) for worker in workers)
-    except (ZKProofError, TypeError) as error:  # TypeError: a prover without prove_signals(signals, inference, ...)
+    except ZKProofError as error:
         raise CnnCircuitUnavailable(f"the CNN circuit in {circuit_dir} cannot be proven: {error}") from error
     return {
         "zk.cnn_constraints": json.loads(manifest_path.read_text())["constraints"],

@@ -57,7 +57,10 @@ def manifest_circuit_name(circuit_dir: Path) -> str:
     manifest = circuit_dir / "manifest.json"
     if not manifest.is_file():
         return DEFAULT_CIRCUIT_NAME
-    return Path(json.loads(manifest.read_text())["circuit"]).stem
+    circuit = json.loads(manifest.read_text()).get("circuit")
+    if not isinstance(circuit, str) or not circuit:
+        raise ZKProofError(f"{manifest} names no circuit (circuits/build.sh writes it)")
+    return Path(circuit).stem
 
 
 def circuit_files(name: str = DEFAULT_CIRCUIT_NAME) -> tuple[str, str, str]:
@@ -486,6 +489,15 @@ class ZKProver:
             prove_seconds=proved.prove_seconds,
             prove_cpu_seconds=proved.prove_cpu_seconds,
         )
+
+    def check_witness(self, signals_in: dict) -> float:
+        """Computes the witness of a circuit input with every constraint checked, and discards it
+        (cheaper than :meth:`witness`, which sends every wire back); returns the witness seconds.
+        Raises ZKProofError when the input violates a constraint."""
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        with tempfile.TemporaryDirectory(prefix="joynet-zk-check-", dir=shm) as scratch:
+            answer = self._request("wtns", input=signals_in, path=os.path.join(scratch, "check.wtns"))
+        return float(answer["witnessSeconds"])
 
     def witness(self, signals_in: dict) -> list[int]:
         """Every wire of the witness for a circuit input (see circuit_input); raises ZKProofError

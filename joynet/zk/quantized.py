@@ -40,6 +40,7 @@ around the field.
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -271,6 +272,12 @@ class QuantizedModel:
         return out
 
     def weights_commitment(self) -> int:
+        return self._weights_commitment
+
+    @cached_property
+    def _weights_commitment(self) -> int:
+        # Computed once per model: a large model's chain is hundreds of Poseidon hashes, and every
+        # circuit input names the commitment.
         return poseidon_chain(pack_nibbles(self.weight_nibbles()))
 
     def input_commitment(self, values, salt: int) -> int:

@@ -46,7 +46,7 @@ def test_cnn_circuit__every_held_out_digit__accepts_the_reference_label(cnn, hel
             # The witness generator checks every constraint: the outputBinding names the
             # reference's label, and the argmax's constraints pin that label down.
             signals = circuit_signals(cnn, image, SALT, request_id, NODE, weights="public", inference=inference)
-            prover.witness(signals)
+            prover.check_witness(signals)
     assert len(pixels) == 450
 
 

@@ -517,6 +517,8 @@ def test_core_guarded_function__any_caller_any_arguments__reverts(deployment, ge
     assert {selector for selector in guarded if selector.startswith("ProofOfInference.")} == {
         "ProofOfInference.registerCircuit(bytes32,address,bytes3)",
         "ProofOfInference.removeCircuit(bytes32)",
+        "ProofOfInference.registerBatchVerifier(bytes32,address)",
+        "ProofOfInference.removeBatchVerifier(bytes32)",
         "ProofOfInference.transferOwnership(address)",
     }
 
