@@ -126,13 +126,11 @@ def test_generate__digits_mlp_private__is_the_committed_circuit():
     assert generate(model, "private").source == committed
 
 
-@pytest.mark.skipif(not CNN_MODEL.is_file(), reason="the digits CNN's model is not in this checkout")
 def test_generate__digits_cnn_public__is_the_committed_circuit():
     committed = (PROJECT_ROOT / "circuits" / "digits_cnn.circom").read_text()
     assert generate(QuantizedModel.load(CNN_MODEL), "public").source == committed
 
 
-@pytest.mark.skipif(not CNN_MODEL.is_file(), reason="the digits CNN's model is not in this checkout")
 def test_prove_signals__digits_cnn_committed_artefacts__proof_of_the_reference_label_verifies():
     model = QuantizedModel.load(CNN_MODEL)
     values = [(7 * i) % 17 for i in range(64)]

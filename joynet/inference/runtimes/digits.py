@@ -31,6 +31,19 @@ def parse_salt(salt) -> int:
         raise InvalidInputError(str(error)) from None
 
 
+def checked_weights_commitment(package, commitment: int) -> bytes:
+    """``commitment`` (the weights' hash, a field element) as a bytes32, once it is the
+    weightsCommitment the package's metadata declares; ModelLoadError otherwise."""
+    computed = to_bytes32(commitment)
+    declared = package.weights_commitment.lower()
+    if "0x" + computed.hex() != declared:
+        raise ModelLoadError(
+            f"model {package.cid}: its weights hash to 0x{computed.hex()}, "
+            f"not to the weightsCommitment {declared} its metadata declares"
+        )
+    return computed
+
+
 def class_commitment(output: dict) -> bytes:
     """A classifier's output commitment: its class as a big-endian bytes32 (what the proof's
     outputBinding carries); ValueError for an output without an integer class."""
@@ -51,13 +64,7 @@ class DigitsMLPRuntime(ModelRuntime):
             self.model = QuantizedMLP.from_dict(json.loads(package.read(MODEL_FILE)))
         except (ValueError, KeyError, TypeError) as error:
             raise ModelLoadError(f"model {package.cid}: {MODEL_FILE} is not a quantized digits MLP: {error}") from None
-        self.weights_commitment = to_bytes32(weights_commitment(self.model))
-        declared = package.weights_commitment.lower()
-        if "0x" + self.weights_commitment.hex() != declared:
-            raise ModelLoadError(
-                f"model {package.cid}: its weights hash to 0x{self.weights_commitment.hex()}, "
-                f"not to the weightsCommitment {declared} its metadata declares"
-            )
+        self.weights_commitment = checked_weights_commitment(package, weights_commitment(self.model))
         self._prover = None
 
     def run(self, input_data, *, request_id=None, node=None) -> RuntimeOutput:

@@ -19,7 +19,7 @@ import json
 
 from joynet.inference.errors import InferenceError, InvalidInputError, ModelLoadError
 from joynet.inference.runtimes.base import ModelRuntime, RuntimeOutput
-from joynet.inference.runtimes.digits import class_commitment, parse_salt
+from joynet.inference.runtimes.digits import checked_weights_commitment, class_commitment, parse_salt
 from joynet.zk.commitments import to_bytes32
 from joynet.zk.errors import ModelError
 from joynet.zk.quantized import WEIGHT_MODES, QuantizedModel
@@ -43,13 +43,7 @@ class ZKCircuitRuntime(ModelRuntime):
             self.model = QuantizedModel.from_dict(json.loads(package.read(MODEL_FILE)))
         except (ValueError, TypeError) as error:
             raise ModelLoadError(f"model {package.cid}: {MODEL_FILE} is not a quantized model: {error}") from None
-        self.weights_commitment = to_bytes32(self.model.weights_commitment())
-        declared = package.weights_commitment.lower()
-        if "0x" + self.weights_commitment.hex() != declared:
-            raise ModelLoadError(
-                f"model {package.cid}: its weights hash to 0x{self.weights_commitment.hex()}, "
-                f"not to the weightsCommitment {declared} its metadata declares"
-            )
+        self.weights_commitment = checked_weights_commitment(package, self.model.weights_commitment())
         manifest = json.loads(package.read(MANIFEST))
         self.weight_mode = manifest.get("weights")
         if self.weight_mode not in WEIGHT_MODES:
