@@ -49,8 +49,6 @@ from joynet.zk import QuantizedMLP, ZKProver, circuit_id, input_commitment, rand
 from joynet.zk.digits import load_split
 
 ZERO32 = b"\0" * 32
-# EZKL on the digits CNN takes minutes (bench/ezkl.py): only when this variable is 1.
-EZKL_CNN_ENV = "JOYNET_BENCH_EZKL_CNN"
 OUTPUT = b"\1" * 32
 MEMORY_AGENT_ACCOUNT = 3  # a test account the other measurements leave alone (an edge agent of its own)
 BATCH = 10
@@ -509,16 +507,15 @@ def measure_protocol(bench: Bench, gas_only: bool = False) -> None:
             say("EZKL measured")
         except EzklUnavailable as why:
             say(f"EZKL comparison skipped: {why}")
-    if os.environ.get(EZKL_CNN_ENV) == "1":
-        with tempfile.TemporaryDirectory(prefix="joynet-ezkl-cnn-") as workdir:
-            try:
-                say("EZKL: proving the digits CNN with Halo2 (several minutes)")
-                r.update(measure_ezkl_cnn(workdir))
-                say("EZKL on the CNN measured")
-            except EzklUnavailable as why:
-                say(f"EZKL comparison on the CNN skipped: {why}")
-    else:
-        say(f"EZKL on the digits CNN skipped (several minutes): {EZKL_CNN_ENV}=1 runs it")
+    # The same comparison on the CNN (a 2^17-row Halo2 circuit: several minutes, most of them the
+    # local SRS and the keys).
+    with tempfile.TemporaryDirectory(prefix="joynet-ezkl-cnn-") as workdir:
+        try:
+            say("EZKL: proving the digits CNN with Halo2 (about 7 minutes)")
+            r.update(measure_ezkl_cnn(workdir))
+            say("EZKL on the CNN measured")
+        except EzklUnavailable as why:
+            say(f"EZKL comparison on the CNN skipped: {why}")
     measure_edge_agents(bench)
 
 

@@ -143,12 +143,20 @@ METRICS: dict[str, Metric] = {
     "gas.groth16_batch_to_single_n64": Metric("the same at 64"),
     "zk.batch_proofs_seconds": Metric("proving the 64 distinct proofs of the batch figures (once a run)"),
     "gas.zk_round_trip_batch16_per_request": Metric(
-        "16 requests (from a balance) + one assignNodesBatch + one submitResults of 16 proven results "
-        "(one batch check), ÷ 16",
+        "16 requests (from a balance) + one submitResults of their 16 proven results by the drawn node, "
+        "which assigns them (one batch check), ÷ 16: what an edge agent's batch costs",
         "",
         Target(150_000),
     ),
-    "gas.zk_submit_results_batch16_per_result": Metric("that submitResults alone ÷ 16 (batch check + 16 settlements)"),
+    "gas.zk_round_trip_batch16_assigned_first_per_request": Metric(
+        "the same with one assignNodesBatch of the 16 before their results"
+    ),
+    "gas.zk_submit_results_batch16_per_result": Metric(
+        "the assigned batch's submitResults alone ÷ 16 (batch check + 16 settlements)"
+    ),
+    "gas.zk_submit_assign_results_batch16_per_result": Metric(
+        "the unassigned batch's submitResults alone ÷ 16 (batch check + 16 assignments and settlements)"
+    ),
     "gas.request_from_balance": Metric("requestInferenceFromBalance: escrow only (before: escrow + assignment)"),
     "gas.assign_nodes_zk": Metric("assignNodes of the ZK request"),
     "gas.submit_settle_zk": Metric("proven result (Groth16 verified on chain) + settlement"),

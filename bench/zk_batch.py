@@ -5,9 +5,11 @@
                                                      21,000 base and its calldata) ÷ N
     gas.groth16_batch_verify_tx_per_proof_n{16,64}   the whole transaction ÷ N
     gas.groth16_batch_to_single_n{16,64}             the first ÷ gas.groth16_verify_execution
-    gas.zk_round_trip_batch16_per_request            16 requests (from a balance) + one assignNodesBatch +
-                                                     one submitResults of their 16 proven results (one
-                                                     batch check), ÷ 16
+    gas.zk_round_trip_batch16_per_request            16 requests (from a balance) + one submitResults of
+                                                     their 16 proven results by the drawn node, which
+                                                     assigns them (one batch check), ÷ 16: an agent's path
+    gas.zk_round_trip_batch16_assigned_first_per_request
+                                                     the same with one assignNodesBatch before the results
     zk.batch_proofs_seconds                          proving the 64 distinct proofs (native prover, once)
 
 The floor of the construction under EIP-1108 prices: each proof beyond the first costs one more
@@ -83,8 +85,9 @@ def measure_zk_batch(bench, operator) -> None:
 
 
 def measure_zk_round_trip_batch(bench, prover, model, images, operator) -> None:
-    """16 requests paid from a balance, one assignNodesBatch, one submitResults of the 16 proven
-    results (one batch check through ProofOfInference), per request. A warm-up result first, as
+    """16 requests paid from a balance and one submitResults of the 16 proven results (one batch
+    check through ProofOfInference), per request: assigned first by one assignNodesBatch, and
+    submitted unassigned by their drawn node, which assigns them. A warm-up result first, as
     in the single round trips (a model's first settlement writes slots later ones update)."""
     model_id, _, _ = bench.model("zk-digits-batch", circuit=circuit_id(), weights=to_bytes32(weights_commitment(model)))
     bench.coordinator.serveModel(model_id, sender=operator)
@@ -104,10 +107,32 @@ def measure_zk_round_trip_batch(bench, prover, model, images, operator) -> None:
     warm, _ = bench.assign(warm)
     bench.submit(warm, operator.address, *_proven(prover, model, warm, pixels, salt, operator))
 
+    # As the requester's client or another node would: one assignNodesBatch, then the results.
     made = requests(ROUND_TRIP_BATCH)
     assigned = bench.marketplace.assignNodesBatch([m[0] for m in made], sender=bench.requester)
     events = assigned.decode_logs(bench.marketplace.NodesAssigned)
     batch = [request.assigned(event) for (request, *_), event in zip(made, events, strict=True)]
+    submitted = _submit_batch(bench, prover, model, operator, batch, made)
+    total = sum(m[1].gas_used for m in made) + assigned.gas_used + submitted.gas_used
+    bench.results[f"gas.zk_round_trip_batch{ROUND_TRIP_BATCH}_assigned_first_per_request"] = total // ROUND_TRIP_BATCH
+    bench.results[f"gas.zk_submit_results_batch{ROUND_TRIP_BATCH}_per_result"] = submitted.gas_used // ROUND_TRIP_BATCH
+
+    # As the drawn node's agent does: the unassigned requests' results, each assigning its request.
+    made = requests(ROUND_TRIP_BATCH)
+    for request, *_ in made:
+        if list(bench.marketplace.drawnNodes(request, block_id="pending")) != [operator.address]:
+            raise RuntimeError("the operator is not the drawn node of its own model's request")
+    submitted = _submit_batch(bench, prover, model, operator, [m[0] for m in made], made)
+    bench.trace(f"zk_batch{ROUND_TRIP_BATCH}.submit", submitted)
+    total = sum(m[1].gas_used for m in made) + submitted.gas_used
+    bench.results[f"gas.zk_round_trip_batch{ROUND_TRIP_BATCH}_per_request"] = total // ROUND_TRIP_BATCH
+    bench.results[f"gas.zk_submit_assign_results_batch{ROUND_TRIP_BATCH}_per_result"] = (
+        submitted.gas_used // ROUND_TRIP_BATCH
+    )
+
+
+def _submit_batch(bench, prover, model, operator, batch: list[Request], made):
+    """One submitResults of ``operator``'s proven results for ``batch``; every one must settle."""
     proven = [
         _proven(prover, model, req, pixels, salt, operator)
         for req, (_, _, pixels, salt) in zip(batch, made, strict=True)
@@ -115,12 +140,9 @@ def measure_zk_round_trip_batch(bench, prover, model, images, operator) -> None:
     submitted = bench.marketplace.submitResults(
         batch, [p[0] for p in proven], ["ipfs://out"] * len(batch), [p[1] for p in proven], sender=operator
     )
-    if len(submitted.decode_logs(bench.marketplace.InferenceSettled)) != ROUND_TRIP_BATCH:
+    if len(submitted.decode_logs(bench.marketplace.InferenceSettled)) != len(batch):
         raise RuntimeError("the batch of ZK results did not settle them all")
-    bench.trace(f"zk_batch{ROUND_TRIP_BATCH}.submit", submitted)
-    total = sum(m[1].gas_used for m in made) + assigned.gas_used + submitted.gas_used
-    bench.results[f"gas.zk_round_trip_batch{ROUND_TRIP_BATCH}_per_request"] = total // ROUND_TRIP_BATCH
-    bench.results[f"gas.zk_submit_results_batch{ROUND_TRIP_BATCH}_per_result"] = submitted.gas_used // ROUND_TRIP_BATCH
+    return submitted
 
 
 def _proven(prover, model, request: Request, pixels, salt, operator):

@@ -172,8 +172,7 @@ def measure_cnn_zk(n: int = 5, *, circuit_dir: Path | None = None) -> dict[str, 
             for index in range(1, n + 1):
                 proof = prove(prover, index)
                 prove_seconds.append(proof.witness_seconds + proof.prove_seconds)
-            workers = [w for w in (prover._worker, prover._native) if w is not None]
-            peak_mb = sum(peak_memory_mb(worker.process.pid) for worker in workers)
+            peak_mb = sum(peak_memory_mb(pid) for pid in prover.worker_pids())
     except ZKProofError as error:
         raise CnnCircuitUnavailable(f"the CNN circuit in {circuit_dir} cannot be proven: {error}") from error
     return {

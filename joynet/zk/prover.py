@@ -511,6 +511,11 @@ class ZKProver:
             raise ValueError(f"expected {len(PUBLIC_INPUTS)} public signals, got {len(signals)}")
         return bool(self._request("verify", publicSignals=signals, proof=proof)["verified"])
 
+    def worker_pids(self) -> list[int]:
+        """The process ids of the prover's workers (the Node worker, and the native one when it
+        proves): what a benchmark reads the proving's memory from."""
+        return [worker.process.pid for worker in (self._worker, self._native) if worker is not None]
+
     def close(self) -> None:
         """Ends the workers (EOF on their stdin lets them exit) and removes the scratch directory."""
         for worker in (getattr(self, "_worker", None), getattr(self, "_native", None)):

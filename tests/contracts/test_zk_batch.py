@@ -235,16 +235,23 @@ def test_check_proofs__with_batch_verifier__one_pairing_check(own_judge, batch_v
 
 
 @pytest.fixture
-def zk_batch(zk_model, zk_request, prover, model):
-    """`size` open requests of a ZK model that one node serves, with a valid proof each."""
+def zk_batch(marketplace, zk_model, zk_request, prover, model):
+    """`size` open requests of a ZK model that one node serves, with a valid proof each. With
+    ``assign=False`` the requests stay unassigned and ``nodes`` operators serve the model; the
+    proofs name the first request's drawn node, or ``prover_node(drawn node)``."""
 
-    def make(size):
-        model_id = zk_model()
+    def make(size, assign=True, nodes=1, prover_node=None):
+        model_id = zk_model(nodes=nodes)
         _, pixels, _, _ = load_split()
         requests, proofs = [], []
         for i in range(size):
-            request, (node,), _ = zk_request(model_id, pixels=pixels[i].tolist())
+            request, assigned, _ = zk_request(model_id, pixels=pixels[i].tolist(), assign=assign)
             requests.append(request)
+            if assign:
+                (node,) = assigned
+            else:
+                node = marketplace.drawnNodes(requests[0], block_id="pending")[0]
+                node = prover_node(node) if prover_node else node
             proofs.append(prover.prove(model, pixels[i].tolist(), SALT, request.id, node))
         return requests, proofs, node
 
@@ -267,6 +274,34 @@ def test_submit_results__zk_batch__settled_with_one_batch_check(marketplace, zk_
     assert all(marketplace.requestStatus(r.id) == SETTLED for r in requests)
     assert marketplace.balances(node) == 3 * PRICE * 70 // 100
     assert len(receipt.decode_logs(marketplace.InferenceSettled)) == 3
+
+
+def test_submit_results__unassigned_zk_batch_by_its_drawn_node__assigned_and_settled(
+    marketplace, zk_batch, by_address
+):
+    requests, proofs, node = zk_batch(3, assign=False)
+    receipt = submit_all(marketplace, requests, proofs, by_address[node])
+    assert all(marketplace.requestStatus(r.id) == SETTLED for r in requests)
+    assigned = receipt.decode_logs(marketplace.NodesAssigned)
+    assert [(e.requestId, list(e.nodes)) for e in assigned] == [(r.id, [node]) for r in requests]
+    assert marketplace.balances(node) == 3 * PRICE * 70 // 100
+
+
+def test_submit_results__unassigned_zk_batch_by_a_node_not_drawn__reverts_and_pays_nothing(
+    marketplace, token, zk_batch, operators, by_address
+):
+    # Two nodes serve the model; the one not drawn proves every result for itself, so each proof
+    # is valid for its sender: the draw alone must stop it.
+    def not_drawn(drawn):
+        return next(operator.address for operator in operators[:2] if operator.address != drawn)
+
+    requests, proofs, intruder = zk_batch(2, assign=False, nodes=2, prover_node=not_drawn)
+    assert marketplace.drawnNodes(requests[0])[0] != intruder
+    balance = token.balanceOf(marketplace)
+    with reverts_with("ModelMarketplaceNotAssigned", requestId=requests[0].id, caller=intruder):
+        submit_all(marketplace, requests, proofs, by_address[intruder])
+    assert all(marketplace.requestStatus(r.id) == OPEN for r in requests)
+    assert token.balanceOf(marketplace) == balance and marketplace.balances(intruder) == 0
 
 
 def test_submit_results__one_tampered_proof__whole_batch_reverts(marketplace, token, judge, zk_batch, by_address):

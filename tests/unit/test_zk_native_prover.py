@@ -141,6 +141,18 @@ def test_prover_backend__groth16py_missing__snarkjs_by_default_and_native_refuse
         prover_backend("native")
 
 
+@pytest.mark.parametrize(("backend", "count"), [("native", 2), ("snarkjs", 1)])
+def test_worker_pids__each_backend__its_running_workers(backend, count):
+    with ZKProver(backend=backend) as prover:
+        pids = prover.worker_pids()
+        assert len(set(pids)) == count
+        for pid in pids:
+            os.kill(pid, 0)  # alive: no ProcessLookupError
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
 def test_close__native__both_workers_gone_and_scratch_removed(model):
     prover = ZKProver(backend="native")
     scratch = prover._scratch
