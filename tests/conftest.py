@@ -43,6 +43,16 @@ settings.register_profile(
 settings.load_profile("joynet")
 
 
+# ---- machine-wide caches ----
+
+
+@pytest.fixture(scope="session")
+def smollm2_cache(tmp_path_factory):
+    """One model cache for every node that runs SmolLM2 in the session, as the nodes of one
+    machine share theirs: the GGUF's conversion to transformers' format (about 25 s) is made once."""
+    return tmp_path_factory.mktemp("smollm2-cache")
+
+
 # ---- accounts ----
 
 

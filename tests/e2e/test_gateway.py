@@ -570,13 +570,14 @@ def test_embeddings__feeless_model_served_by_one_agent__asked_over_its_channel_n
 
 
 def test_chat_completions__by_the_openai_sdk_from_one_smollm2_agent__streamed_in_chunks_or_whole_settled_text_and_receipt(
-        store, smollm2_cid, deployment, chain, marketplace, token, requester, keys_file, tmp_path):
+        store, smollm2_cid, smollm2_cache, deployment, chain, marketplace, token, requester, keys_file, tmp_path):
     from joynet.inference.runtimes.language_model import LanguageModelRuntime
 
     start_block = chain.blocks.height
     deposit(marketplace, token, requester, 10 * JOY)
     env = agent_environment(deployment, chain, store.directory, tmp_path / "deployments")
     agent = EdgeAgent.in_workdir(7, tmp_path, env, [CHAT])
+    agent.env["JOYNET_MODEL_CACHE"] = str(smollm2_cache)  # the session's SmolLM2 conversion
     try:
         agent.start()
         with serve_gateway([CHAT], marketplace, requester, store, keys_file) as gateway:

@@ -54,9 +54,10 @@ def llm_store(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def llm_cache(tmp_path_factory):
-    """One machine's model cache, shared by the three agents (files by CID, the conversion by hash)."""
-    return tmp_path_factory.mktemp("llm-cache")
+def llm_cache(smollm2_cache):
+    """One machine's model cache, shared by the three agents (files by CID, the conversion by
+    hash) and the session's other SmolLM2 nodes."""
+    return smollm2_cache
 
 
 @pytest.fixture(scope="module")

@@ -124,7 +124,7 @@ holders' keys and impersonates the generated accounts), each with a gas limit th
 hash of the example's history, so that a replayed example (Hypothesis replays while shrinking)
 is the same chain block for block, seeds included.
 
-Size: JOYNET_STATEFUL_EXAMPLES examples (default 200) of up to JOYNET_STATEFUL_STEPS steps
+Size: JOYNET_STATEFUL_EXAMPLES examples (default 120) of up to JOYNET_STATEFUL_STEPS steps
 (default 10, the bootstrap being the first). Hypothesis ends some examples early, so the run counts
 the steps it took and fails below JOYNET_STATEFUL_MIN_STEPS: `make test-long` runs 800 examples of
 up to 20 steps and requires 10,000. The run prints its step count and what the attackers and the
@@ -158,7 +158,7 @@ from helpers.draw_model import predict_draw
 from joynet.chain.deploy import JOY
 from joynet.chain.marketplace import Request, registration_commitment, seal_result
 
-EXAMPLES = int(os.environ.get("JOYNET_STATEFUL_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("JOYNET_STATEFUL_EXAMPLES", "120"))
 STEPS = int(os.environ.get("JOYNET_STATEFUL_STEPS", "10"))
 MIN_STEPS = int(os.environ.get("JOYNET_STATEFUL_MIN_STEPS", "0"))  # a run that took fewer steps fails
 

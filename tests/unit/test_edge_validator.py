@@ -30,9 +30,9 @@ def store(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def llm_cache(tmp_path_factory):
-    """The converted SmolLM2, made once for the module's nodes."""
-    return tmp_path_factory.mktemp("validator-models")
+def llm_cache(smollm2_cache):
+    """The converted SmolLM2, made once for the session's nodes."""
+    return smollm2_cache
 
 
 @pytest.fixture(scope="module")

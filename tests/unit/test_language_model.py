@@ -63,8 +63,8 @@ def cid(store, workdir):
 
 
 @pytest.fixture(scope="module")
-def node(store, workdir, cid):
-    node = InferenceNode(store=store, cache_dir=workdir / "models")
+def node(store, smollm2_cache, cid):
+    node = InferenceNode(store=store, cache_dir=smollm2_cache)
     yield node
     run(node.close())
 
