@@ -149,6 +149,19 @@ class InferenceResult:
     block_number: int | None = None
 
 
+def circuit_registered(marketplace, circuit_id: bytes) -> bool:
+    """Whether ``circuit_id`` is a circuit the DAO registered in the ProofOfInference of
+    ``marketplace`` (a ModelMarketplaceV2 contract): its ``circuitOf`` reverts for any other."""
+    from ape.exceptions import ContractLogicError
+
+    registry = container("ProofOfInference").at(marketplace.proofOfInference())
+    try:
+        registry.circuitOf(bytes(circuit_id))
+    except ContractLogicError:
+        return False
+    return True
+
+
 class ModelMarketplace(SigningClient):
     """Client of the deployed ModelMarketplaceV2 (and the NodeCoordinator it uses)."""
 
@@ -258,6 +271,10 @@ class ModelMarketplace(SigningClient):
         if model.owner == ZERO_ADDRESS:
             raise MarketplaceError(f"no model {model_id!r} is registered")
         return model
+
+    def circuit_registered(self, circuit_id: bytes) -> bool:
+        """Whether the DAO registered ``circuit_id`` in ProofOfInference (see circuit_registered)."""
+        return circuit_registered(self.contract, circuit_id)
 
     def bridge(self):
         """The marketplace's feeless bridge (IOTAValidator, ``ProofOfUse.bridge``), or None."""

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from joynet.feeless.checks import check_registered_circuit, circuit_verification_key
 from joynet.feeless.claims import Bindings
 from joynet.feeless.errors import ProofRejectedError
 from joynet.feeless.requester import request_over_channel
@@ -440,6 +441,11 @@ class InferenceNode:
     ) -> InferenceOutput:
         channel_id = channel_id or self._model_channel(model_id)
         package = await self._model_metadata(model_id)
+        if as_cid(model_id) is None:  # registered: its proofs are of the circuit the chain names
+            check_registered_circuit(
+                package, self.marketplace.get_model(model_id).circuitId, self.marketplace.circuit_registered
+            )
+        verification_key = await circuit_verification_key(package, self.store)
         credential = credential.encode() if isinstance(credential, str) else (credential or b"")
         await self.subscribe_once(channel_id, credential)
         # A model registered on chain: only a node whose channel key is bound to it may answer.
@@ -452,7 +458,7 @@ class InferenceNode:
             model_id,
             input_data,
             timeout=timeout,
-            verify_pairing=self._verify_pairing,
+            verify_pairing=lambda public_signals, proof: self._verify_pairing(public_signals, proof, verification_key),
             bindings=bindings,
         )
         calldata = b""
@@ -489,14 +495,15 @@ class InferenceNode:
             raise ProofRejectedError(f"model {model_id!r}: its metadata's weightsCommitment differs from the chain's")
         return package
 
-    async def _verify_pairing(self, public_signals: list, proof: dict) -> bool:
-        """snarkjs's Groth16 check of a channel answer's proof, on this node's worker thread."""
+    async def _verify_pairing(self, public_signals: list, proof: dict, verification_key: dict | None = None) -> bool:
+        """snarkjs's Groth16 check of a channel answer's proof (with the model package's key, or the
+        built-in digits circuit's when None), on this node's worker thread."""
         if self._verifier is None:
             factory = self.prover_factory
             if factory is None:
                 from joynet.zk import groth16_verifier as factory
             self._verifier = await self._in_lane(_VERIFIER_LANE, factory)
-        return await self._in_lane(_VERIFIER_LANE, self._verifier.verify, public_signals, proof)
+        return await self._in_lane(_VERIFIER_LANE, self._verifier.verify, public_signals, proof, verification_key)
 
     async def _in_lane(self, lane: str, function, *args, **kwargs):
         """Runs ``function`` on the lane's worker thread (one per model, by metadata CID)."""

@@ -14,6 +14,7 @@ neither paid from a budget nor weighed in a usage pool).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from joynet.feeless.errors import ProofRejectedError
 from joynet.feeless.handler import IOTAInferenceResponse, circuit_request_id
 from joynet.inference.errors import UnknownRuntimeError
 from joynet.inference.runtimes import runtime_for
-from joynet.models.package import ModelPackage
+from joynet.models.package import IPFS_SCHEME, ModelPackage
 
 if TYPE_CHECKING:
     from joynet.feeless.assignment import Answer, AnswerCheck, Assignment
@@ -32,6 +33,58 @@ logger = logging.getLogger("joynet.feeless.checks")
 
 # (public signals, snarkjs proof) -> whether the Groth16 pairing check holds
 SyncPairingCheck = Callable[[list, dict], bool]
+PUBLIC_INPUTS = 3  # the protocol's: weightsCommitment, inputCommitment, outputBinding
+
+
+async def circuit_verification_key(package: ModelPackage, store) -> dict | None:
+    """The snarkjs verification key a proof of ``package``'s model is checked with: None when its
+    runtime proves with the built-in circuit (the digits MLP's key, in ``joynet.zk``) or it names
+    no circuit; else the key file its runtime names (``ModelRuntime.verification_key_file``),
+    fetched from ``store`` by the CID the metadata gives it, and refused (ProofRejectedError)
+    unless its SHA-256 is the circuit id the metadata names."""
+    circuit = str(package.verification.get("circuitId") or "0x0")
+    if not int(circuit, 16):
+        return None
+    try:
+        name = runtime_for(package.framework).verification_key_file
+    except UnknownRuntimeError:
+        return None  # check_proof_statement refuses the answer: no runtime here to state its proof
+    if name is None:
+        return None
+    uri = package.metadata.get("files", {}).get(name)
+    if not isinstance(uri, str):
+        raise ProofRejectedError(f"model {package.cid}: its package has no {name} to check proofs with")
+    data = await store.cat(uri.removeprefix(IPFS_SCHEME))
+    if "0x" + hashlib.sha256(data).hexdigest() != circuit.lower():
+        raise ProofRejectedError(f"model {package.cid}: its {name} is not circuit {circuit}")
+    try:
+        key = json.loads(data)
+        if key["nPublic"] != PUBLIC_INPUTS:
+            raise ValueError(f"{key['nPublic']} public inputs, not the protocol's {PUBLIC_INPUTS}")
+    except (ValueError, KeyError, TypeError) as error:
+        raise ProofRejectedError(f"model {package.cid}: its {name} is not a verification key: {error}") from None
+    return key
+
+
+def check_registered_circuit(
+    package: ModelPackage, chain_circuit: bytes, registered: Callable[[bytes], bool] | None = None
+) -> None:
+    """ProofRejectedError unless the circuit the metadata names is the one the model's chain
+    registration names (what a paid result's proof is checked against) and, with ``registered``
+    (``joynet.chain.marketplace.circuit_registered``), one the DAO registered: a feeless answer's
+    proof is worth what its circuit's trusted setup is worth, and only the DAO's registrations
+    come with a ceremony transcript anyone can verify."""
+    named = int(str(package.verification.get("circuitId") or "0x0"), 16)
+    circuit = bytes(chain_circuit)
+    if named != int.from_bytes(circuit, "big"):
+        raise ProofRejectedError(
+            f"model {package.cid}: its metadata names circuit {package.verification.get('circuitId')}, "
+            f"the chain 0x{circuit.hex()}"
+        )
+    if named and registered is not None and not registered(circuit):
+        raise ProofRejectedError(
+            f"model {package.cid}: circuit 0x{circuit.hex()} is not one the DAO registered (ProofOfInference)"
+        )
 
 
 def answer_check(package: ModelPackage, verify_pairing: SyncPairingCheck) -> AnswerCheck:
@@ -55,13 +108,13 @@ def model_answer_checks(marketplace, store) -> Callable[[bytes], AnswerCheck]:
     checks: dict[bytes, AnswerCheck] = {}
     prover = None
 
-    def verify_pairing(public_signals: list, proof: dict) -> bool:
+    def verify_pairing(public_signals: list, proof: dict, verification_key: dict | None) -> bool:
         nonlocal prover
         if prover is None:
             from joynet.zk import groth16_verifier
 
             prover = groth16_verifier()
-        return prover.verify(public_signals, proof)
+        return prover.verify(public_signals, proof, verification_key)
 
     def checks_for(model_id: bytes) -> AnswerCheck:
         def check(assignment: Assignment, answer: Answer) -> bool:
@@ -76,23 +129,27 @@ def model_answer_checks(marketplace, store) -> Callable[[bytes], AnswerCheck]:
     return checks_for
 
 
-def _model_check(marketplace, store, model_id: bytes, verify_pairing: SyncPairingCheck) -> AnswerCheck:
+def _model_check(
+    marketplace, store, model_id: bytes, verify_pairing: Callable[[list, dict, dict | None], bool]
+) -> AnswerCheck:
     from concurrent.futures import ThreadPoolExecutor
 
-    from joynet.models.package import IPFS_SCHEME
+    from joynet.chain.marketplace import circuit_registered
 
     model = marketplace.getModel(model_id)
     cid = str(model.metadataURI).removeprefix(IPFS_SCHEME)
     try:
         with ThreadPoolExecutor(max_workers=1) as reader:  # the caller may be inside an event loop
             metadata = json.loads(reader.submit(asyncio.run, store.cat(cid)).result(timeout=120))
-        package = ModelPackage(cid=cid, metadata=metadata, files={})
-        if package.weights_commitment.lower() != "0x" + bytes(model.weightsCommitment).hex():
-            raise ValueError("its metadata's weightsCommitment is not the chain's")
+            package = ModelPackage(cid=cid, metadata=metadata, files={})
+            if package.weights_commitment.lower() != "0x" + bytes(model.weightsCommitment).hex():
+                raise ValueError("its metadata's weightsCommitment is not the chain's")
+            check_registered_circuit(package, model.circuitId, lambda circuit: circuit_registered(marketplace, circuit))
+            key = reader.submit(asyncio.run, circuit_verification_key(package, store)).result(timeout=120)
     except Exception as error:  # noqa: BLE001 - any failure to read the model means nothing checks out
         logger.warning("model 0x%s: cannot check its answers (%r); none is credited", model_id.hex()[:16], error)
         return lambda assignment, answer: False
-    return answer_check(package, verify_pairing)
+    return answer_check(package, lambda public_signals, proof: verify_pairing(public_signals, proof, key))
 
 
 def _checks_out(

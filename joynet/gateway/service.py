@@ -26,6 +26,7 @@ from joynet.chain.errors import MarketplaceError, TransactionRefusedError
 from joynet.chain.marketplace import InferenceResult, ModelMarketplace, RequestStatus, model_key
 from joynet.channels.errors import ChannelError
 from joynet.errors import JoyNetError
+from joynet.feeless.checks import check_registered_circuit, circuit_verification_key
 from joynet.feeless.claims import Bindings
 from joynet.feeless.errors import AccessDeniedError, ProofRejectedError
 from joynet.feeless.requester import ChannelAnswer, request_over_channel, wait_for_serving_node
@@ -412,6 +413,13 @@ class InferenceService:
         package = ModelPackage(cid=model.metadata_uri.removeprefix("ipfs://"), metadata=model.metadata, files={})
         if package.weights_commitment.lower() != "0x" + model.weights_commitment.hex():
             raise GatewayError(f"model {model.name!r}: its metadata's weightsCommitment differs from the chain's")
+        try:
+            await self.chain(
+                check_registered_circuit, package, model.circuit_id or ZERO32, self.marketplace.circuit_registered
+            )
+            verification_key = await circuit_verification_key(package, self.store)
+        except ProofRejectedError as error:
+            raise GatewayError(f"model {model.name!r}: its answers cannot be checked here: {error}") from None
         handler = self.channel()
         try:
             await handler.ensure_subscribed(channel_id)
@@ -432,7 +440,9 @@ class InferenceService:
                 model.name,
                 document,
                 timeout=self.settings.settle_timeout,
-                verify_pairing=self._verify_pairing,
+                verify_pairing=lambda public_signals, proof: self._verify_pairing(
+                    public_signals, proof, verification_key
+                ),
                 bindings=bindings,
             )
         except TimeoutError:
@@ -464,14 +474,15 @@ class InferenceService:
                 headers=self.retry_headers(),
             ) from None
 
-    async def _verify_pairing(self, public_signals: list, proof: dict) -> bool:
-        """snarkjs's Groth16 check of a feeless answer's proof, on a worker thread."""
+    async def _verify_pairing(self, public_signals: list, proof: dict, verification_key: dict | None = None) -> bool:
+        """snarkjs's Groth16 check of a feeless answer's proof (with the model package's key, or
+        the built-in digits circuit's when None), on a worker thread."""
         async with self._proving:
             if self._prover is None:
                 from joynet.zk import groth16_verifier
 
                 self._prover = await asyncio.to_thread(groth16_verifier)
-            return await asyncio.to_thread(self._prover.verify, public_signals, proof)
+            return await asyncio.to_thread(self._prover.verify, public_signals, proof, verification_key)
 
     async def channel_receipt(self, model: ExposedModel, answer: ChannelAnswer) -> dict:
         """How a feeless answer was verified: the channel and the request's message id on it, the

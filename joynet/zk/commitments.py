@@ -67,6 +67,14 @@ def check_salt(salt: int) -> int:
     return salt
 
 
+def byte_input_commitment(values, salt: int) -> int:
+    """A generated circuit's input commitment: chain(pack(the input's values as bytes) + [salt]).
+    ValueError or TypeError for a value that is not an integer 0..255 (no circuit takes it)."""
+    if any(isinstance(v, bool) or not isinstance(v, int) for v in values):
+        raise TypeError("input values must be integers")
+    return poseidon_chain([*pack_bytes(bytes(values)), check_salt(salt)])
+
+
 def random_salt() -> int:
     """A uniformly random field element: the input commitment must not be brute-forceable from
     the few possible 8x8 images."""

@@ -504,12 +504,15 @@ class ZKProver:
         when the input violates a constraint. For tests and debugging: prove() needs no call."""
         return [int(v) for v in self._request("witness", input=signals_in)["witness"]]
 
-    def verify(self, public_signals, proof: dict) -> bool:
-        """Checks a snarkjs proof against the verification key (off chain)."""
+    def verify(self, public_signals, proof: dict, verification_key: dict | None = None) -> bool:
+        """Checks a snarkjs proof against the verification key (off chain): this prover's own, or
+        ``verification_key`` (snarkjs's JSON of another circuit with the protocol's public inputs,
+        e.g. a model package's)."""
         signals = [str(int(v)) for v in public_signals]
         if len(signals) != len(PUBLIC_INPUTS):
             raise ValueError(f"expected {len(PUBLIC_INPUTS)} public signals, got {len(signals)}")
-        return bool(self._request("verify", publicSignals=signals, proof=proof)["verified"])
+        key = {} if verification_key is None else {"vkey": verification_key}
+        return bool(self._request("verify", publicSignals=signals, proof=proof, **key)["verified"])
 
     def worker_pids(self) -> list[int]:
         """The process ids of the prover's workers (the Node worker, and the native one when it

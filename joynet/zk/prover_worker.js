@@ -12,8 +12,8 @@
 //       "witnessSeconds": 0.9, "proveSeconds": 2.4, "proveCpuSeconds": 4.1, "verifySeconds": 0.02}
 //   (proveCpuSeconds: the CPU time of the whole process during the proof, the curve's worker
 //   threads included; above proveSeconds when they ran in parallel)
-//   <- {"id": 2, "op": "verify", "publicSignals": [...], "proof": {...}}
-//   -> {"id": 2, "verified": true}
+//   <- {"id": 2, "op": "verify", "publicSignals": [...], "proof": {...}, "vkey": {...} (optional)}
+//   -> {"id": 2, "verified": true}   (against "vkey" when given, else the worker's own key)
 //   <- {"id": 3, "op": "witness", "input": {...}}
 //   -> {"id": 3, "witness": ["1", ...]}            (every wire, for tests and debugging)
 //   <- {"id": 4, "op": "wtns", "input": {...}, "path": "<scratch dir>/witness.wtns"}
@@ -67,7 +67,10 @@ async function main() {
 
   const handlers = {
     prove: (request) => prove(request.input),
-    verify: async (request) => ({ verified: await snarkjs.groth16.verify(vkey, request.publicSignals, request.proof) }),
+    // With "vkey": the proof of another circuit (a model package's own key), on the same curve.
+    verify: async (request) => ({
+      verified: await snarkjs.groth16.verify(request.vkey || vkey, request.publicSignals, request.proof),
+    }),
     wtns: async (request) => {
       const start = process.hrtime.bigint();
       fs.writeFileSync(request.path, await witnessCalculator.calculateWTNSBin(request.input, true));

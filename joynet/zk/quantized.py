@@ -46,7 +46,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from joynet.zk.commitments import check_salt, pack_bytes, pack_nibbles, poseidon_chain
+from joynet.zk.commitments import byte_input_commitment, pack_nibbles, poseidon_chain
 from joynet.zk.errors import ModelError
 from joynet.zk.model import Inference  # label and logits, as for the digits MLP
 
@@ -281,8 +281,7 @@ class QuantizedModel:
         return poseidon_chain(pack_nibbles(self.weight_nibbles()))
 
     def input_commitment(self, values, salt: int) -> int:
-        data = bytes(int(v) for v in self.check_input(values))
-        return poseidon_chain([*pack_bytes(data), check_salt(salt)])
+        return byte_input_commitment([int(v) for v in self.check_input(values)], salt)
 
 
 def from_digits_mlp(mlp) -> QuantizedModel:

@@ -48,6 +48,10 @@ class RuntimeOutput:
 
 class ModelRuntime(ABC):
     framework: str = ""
+    # For a runtime that proves: the package file holding the circuit's snarkjs verification key,
+    # with which a requester or a bridger checks a channel answer's proof (its SHA-256 is the
+    # circuit id). None: proofs are checked with the built-in digits circuit's key (joynet.zk).
+    verification_key_file: str | None = None
 
     def __init__(self, package: ModelPackage, context: RuntimeContext):
         self.package = package

@@ -20,7 +20,7 @@ import json
 from joynet.inference.errors import InferenceError, InvalidInputError, ModelLoadError
 from joynet.inference.runtimes.base import ModelRuntime, RuntimeOutput
 from joynet.inference.runtimes.digits import checked_weights_commitment, class_commitment, parse_salt
-from joynet.zk.commitments import to_bytes32
+from joynet.zk.commitments import byte_input_commitment, to_bytes32
 from joynet.zk.errors import ModelError
 from joynet.zk.quantized import WEIGHT_MODES, QuantizedModel
 
@@ -33,6 +33,7 @@ VERIFICATION_KEY = f"{CIRCUIT_DIR}/verification_key.json"
 
 class ZKCircuitRuntime(ModelRuntime):
     framework = FRAMEWORK  # the name of its entry point (pyproject.toml)
+    verification_key_file = VERIFICATION_KEY
 
     def __init__(self, package, context):
         super().__init__(package, context)
@@ -82,6 +83,16 @@ class ZKCircuitRuntime(ModelRuntime):
     @classmethod
     def commitment_of(cls, output: dict) -> bytes:
         return class_commitment(output)
+
+    @classmethod
+    def proof_statement(cls, weights_commitment, input_data, output, request_id, node):
+        from joynet.zk.prover import output_binding
+
+        return {
+            "weightsCommitment": int(weights_commitment, 16),
+            "inputCommitment": byte_input_commitment(list(input_data["input"]), parse_salt(input_data["salt"])),
+            "outputBinding": output_binding(int(output["class"]), request_id, node),
+        }
 
     def _prove(self, values, salt, request_id, node, inference):
         from joynet.zk.circuitgen import circuit_signals
