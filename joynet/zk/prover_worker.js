@@ -13,7 +13,8 @@
 //   (proveCpuSeconds: the CPU time of the whole process during the proof, the curve's worker
 //   threads included; above proveSeconds when they ran in parallel)
 //   <- {"id": 2, "op": "verify", "publicSignals": [...], "proof": {...}, "vkey": {...} (optional)}
-//   -> {"id": 2, "verified": true}   (against "vkey" when given, else the worker's own key)
+//   -> {"id": 2, "verified": true}   (against "vkey" when given, else the worker's own key;
+//                                     a proof it cannot read: "verified": false, "unreadable": why)
 //   <- {"id": 3, "op": "witness", "input": {...}}
 //   -> {"id": 3, "witness": ["1", ...]}            (every wire, for tests and debugging)
 //   <- {"id": 4, "op": "wtns", "input": {...}, "path": "<scratch dir>/witness.wtns"}
@@ -68,9 +69,15 @@ async function main() {
   const handlers = {
     prove: (request) => prove(request.input),
     // With "vkey": the proof of another circuit (a model package's own key), on the same curve.
-    verify: async (request) => ({
-      verified: await snarkjs.groth16.verify(request.vkey || vkey, request.publicSignals, request.proof),
-    }),
+    // A proof snarkjs cannot read (missing or malformed points) does not verify: it comes from
+    // whoever answered, and must not pass for a failure of this worker.
+    verify: async (request) => {
+      try {
+        return { verified: await snarkjs.groth16.verify(request.vkey || vkey, request.publicSignals, request.proof) };
+      } catch (error) {
+        return { verified: false, unreadable: String((error && error.message) || error) };
+      }
+    },
     wtns: async (request) => {
       const start = process.hrtime.bigint();
       fs.writeFileSync(request.path, await witnessCalculator.calculateWTNSBin(request.input, true));

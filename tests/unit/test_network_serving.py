@@ -348,6 +348,51 @@ def test_credit__assignee_answers_with_the_proof_of_another_request__bridgers_cr
     assert counted(checked) == dict(expected_checked)
 
 
+@pytest.mark.parametrize("junk", [{}, "junk", {"pi_a": ["x"]}, {"pi_a": ["1", "2"], "pi_b": [], "pi_c": None}])
+def test_credit__assignee_answers_with_a_malformed_proof__checks_refuse_it_and_credit_the_next_answer(
+    digits_package, tmp_path, junk
+):
+    """The assigned node answers with the right public signals and a proof snarkjs cannot even
+    read: the bridgers' check must refuse it as any proof that does not verify (not stop on it,
+    which would leave every node of the channel unpaid) and credit the node after it; a
+    requester sets it aside the same way."""
+    from joynet import InferenceNode
+    from joynet.feeless.checks import answer_check
+    from joynet.feeless.handler import circuit_request_id, proof_document
+    from joynet.models.package import ModelPackage
+    from joynet.zk import ZKProver
+    import json
+
+    store, cid, inputs = digits_package
+    net = network(SQLiteLedger(tmp_path / "channels.sqlite3"))
+    honest = InferenceNode(store=store, cache_dir=tmp_path / "honest")
+
+    async def answer_honestly(request_id, node):
+        result = await honest.execute_inference(cid, inputs[0], request_id=circuit_request_id(request_id), node=node)
+        output = {**result.output, "outputCommitment": result.output_commitment_hex}
+        return output, proof_document(result.proof)
+
+    async def traffic():
+        request = await net.requesters[0].send_request(net.channel_id, cid, inputs[0])
+        assignee, fallback, _ = net.book().order(request)
+        output, proof = await answer_honestly(request, assignee)
+        await net.nodes[NODES.index(assignee)].send_response(
+            net.channel_id, request, output, {**proof, "proof": junk}, node=assignee)
+        output, proof = await answer_honestly(request, fallback)
+        await net.nodes[NODES.index(fallback)].send_response(net.channel_id, request, output, proof, node=fallback)
+        await honest.close()
+        return assignee, fallback
+
+    assignee, fallback = run(traffic())
+    package = ModelPackage(cid=cid, metadata=json.loads(run(store.cat(cid))), files={})
+    stream = bytes.fromhex(net.channel_id[2:])
+    with ZKProver(backend="snarkjs") as prover:
+        assert prover.verify([1, 2, 3], junk) is False
+        checked = build_checkpoint(net.ledger, stream, 0, ZERO32, has_checkpoint=False, bindings=net.bindings(),
+                                   check=answer_check(package, prover.verify))
+    assert counted(checked) == {fallback: 1}
+
+
 def test_cap__requester_beyond_the_models_cap__declined_by_its_node_and_a_rogue_answer_never_credited(
     tmp_path, monkeypatch
 ):
