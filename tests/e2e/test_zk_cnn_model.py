@@ -20,11 +20,11 @@ from helpers.zk_requests import PRICE, SALT
 
 from joynet import JOY, ModelMarketplace
 from joynet.chain.marketplace import model_key, registration_commitment
+from joynet.edge.inference_node import InferenceNode
 from joynet.feeless.assignment import AssignmentBook
 from joynet.feeless.claims import NODE_KEY, STREAM_LINK, Bindings, ChannelClaim
 from joynet.feeless.errors import ProofRejectedError
 from joynet.feeless.handler import IOTAInferenceHandler
-from joynet.edge.inference_node import InferenceNode
 from joynet.models.package import publish_model
 from joynet.models.zk_package import write_zk_package
 from joynet.storage import EmbeddedStore

@@ -119,7 +119,7 @@ def test_check_registered_circuit__metadata_names_another_circuit_than_the_chain
             check_registered_circuit(cnn_package, chain_circuit)
 
 
-def test_check_registered_circuit__not_registered_by_the_dao__rejected(cnn_package, marketplace, zk_verifier, deployer):
+def test_check_registered_circuit__not_registered_by_the_dao__rejected(cnn_package, marketplace):
     from joynet.chain.marketplace import circuit_registered
     from joynet.zk import circuit_id
 
@@ -139,7 +139,7 @@ def test_verify__cnn_proof__accepted_with_its_key_refused_with_the_digits_key(st
 def test_verify__cnn_proof_tampered_or_signal_changed__refused(store, cnn_package, cnn_proof, verifier):
     key = run(circuit_verification_key(cnn_package, store))
     tampered = json.loads(json.dumps(cnn_proof["proof"]))
-    tampered["pi_a"][0] = str((int(tampered["pi_a"][0]) + 1))
+    tampered["pi_a"][0] = str(int(tampered["pi_a"][0]) + 1)
     assert not verifier.verify(cnn_proof["publicSignals"], tampered, key)
     signals = list(cnn_proof["publicSignals"])
     signals[2] = str(int(signals[2]) + 1)
