@@ -28,8 +28,8 @@ dequantized by cnn_network with its manifest's scales) and proves in a child pro
     zk.cnn_ezkl_logrows, zk.cnn_ezkl_setup_seconds, zk.cnn_ezkl_prove_seconds,
     zk.cnn_ezkl_prove_peak_memory_mb, zk.cnn_ezkl_prove_cpu_seconds
 
-It takes about 7 minutes (a 2^17-row circuit, its local SRS and keys); `make bench` runs it after the
-MLP's.
+It takes about a minute on a quiet machine, 7 on a loaded one (a 2^17-row circuit, its local SRS
+and keys); `make bench` runs it after the MLP's.
 
 Everything is local: the SRS is generated with ezkl.gen_srs (insecure, like our one-contributor
 ceremony; a production deployment would take a public KZG ceremony's SRS), nothing is downloaded.

@@ -507,11 +507,11 @@ def measure_protocol(bench: Bench, gas_only: bool = False) -> None:
             say("EZKL measured")
         except EzklUnavailable as why:
             say(f"EZKL comparison skipped: {why}")
-    # The same comparison on the CNN (a 2^17-row Halo2 circuit: several minutes, most of them the
-    # local SRS and the keys).
+    # The same comparison on the CNN (a 2^17-row Halo2 circuit: about a minute on a quiet machine,
+    # most of it the local SRS and the keys).
     with tempfile.TemporaryDirectory(prefix="joynet-ezkl-cnn-") as workdir:
         try:
-            say("EZKL: proving the digits CNN with Halo2 (about 7 minutes)")
+            say("EZKL: proving the digits CNN with Halo2 (about a minute)")
             r.update(measure_ezkl_cnn(workdir))
             say("EZKL on the CNN measured")
         except EzklUnavailable as why:
