@@ -25,6 +25,7 @@ from joynet.feeless.handler import IOTAInferenceResponse, circuit_request_id
 from joynet.inference.errors import UnknownRuntimeError
 from joynet.inference.runtimes import runtime_for
 from joynet.models.package import IPFS_SCHEME, ModelPackage
+from joynet.zk.prover import PUBLIC_INPUTS
 
 if TYPE_CHECKING:
     from joynet.feeless.assignment import Answer, AnswerCheck, Assignment
@@ -33,7 +34,9 @@ logger = logging.getLogger("joynet.feeless.checks")
 
 # (public signals, snarkjs proof) -> whether the Groth16 pairing check holds
 SyncPairingCheck = Callable[[list, dict], bool]
-PUBLIC_INPUTS = 3  # the protocol's: weightsCommitment, inputCommitment, outputBinding
+# Verification key files by their CID: content-addressed, so fetched once per process (a
+# requester checks every answer of a model with the same key).
+_KEY_FILES: dict[str, bytes] = {}
 
 
 async def circuit_verification_key(package: ModelPackage, store) -> dict | None:
@@ -54,13 +57,16 @@ async def circuit_verification_key(package: ModelPackage, store) -> dict | None:
     uri = package.metadata.get("files", {}).get(name)
     if not isinstance(uri, str):
         raise ProofRejectedError(f"model {package.cid}: its package has no {name} to check proofs with")
-    data = await store.cat(uri.removeprefix(IPFS_SCHEME))
+    cid = uri.removeprefix(IPFS_SCHEME)
+    if cid not in _KEY_FILES:
+        _KEY_FILES[cid] = await store.cat(cid)
+    data = _KEY_FILES[cid]
     if "0x" + hashlib.sha256(data).hexdigest() != circuit.lower():
         raise ProofRejectedError(f"model {package.cid}: its {name} is not circuit {circuit}")
     try:
         key = json.loads(data)
-        if key["nPublic"] != PUBLIC_INPUTS:
-            raise ValueError(f"{key['nPublic']} public inputs, not the protocol's {PUBLIC_INPUTS}")
+        if key["nPublic"] != len(PUBLIC_INPUTS):
+            raise ValueError(f"{key['nPublic']} public inputs, not the protocol's {len(PUBLIC_INPUTS)}")
     except (ValueError, KeyError, TypeError) as error:
         raise ProofRejectedError(f"model {package.cid}: its {name} is not a verification key: {error}") from None
     return key

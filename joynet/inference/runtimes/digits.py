@@ -31,6 +31,18 @@ def parse_salt(salt) -> int:
         raise InvalidInputError(str(error)) from None
 
 
+def classifier_statement(weights_commitment: str, input_commitment: int, output: dict, request_id: int, node) -> dict:
+    """The public signals of a classifier's proof (the protocol's three, in the circuit's order):
+    the weights commitment, the input's, and the claimed class bound to the request and node."""
+    from joynet.zk.prover import output_binding
+
+    return {
+        "weightsCommitment": int(weights_commitment, 16),
+        "inputCommitment": input_commitment,
+        "outputBinding": output_binding(int(output["class"]), request_id, node),
+    }
+
+
 def checked_weights_commitment(package, commitment: int) -> bytes:
     """``commitment`` (the weights' hash, a field element) as a bytes32, once it is the
     weightsCommitment the package's metadata declares; ModelLoadError otherwise."""
@@ -95,13 +107,8 @@ class DigitsMLPRuntime(ModelRuntime):
 
     @classmethod
     def proof_statement(cls, weights_commitment, input_data, output, request_id, node):
-        from joynet.zk.prover import output_binding
-
-        return {
-            "weightsCommitment": int(weights_commitment, 16),
-            "inputCommitment": input_commitment(input_data["pixels"], parse_salt(input_data["salt"])),
-            "outputBinding": output_binding(int(output["class"]), request_id, node),
-        }
+        commitment = input_commitment(input_data["pixels"], parse_salt(input_data["salt"]))
+        return classifier_statement(weights_commitment, commitment, output, request_id, node)
 
     def _prove(self, pixels, salt, request_id, node, inference):
         from joynet.zk.prover import circuit_id

@@ -19,7 +19,12 @@ import json
 
 from joynet.inference.errors import InferenceError, InvalidInputError, ModelLoadError
 from joynet.inference.runtimes.base import ModelRuntime, RuntimeOutput
-from joynet.inference.runtimes.digits import checked_weights_commitment, class_commitment, parse_salt
+from joynet.inference.runtimes.digits import (
+    checked_weights_commitment,
+    class_commitment,
+    classifier_statement,
+    parse_salt,
+)
 from joynet.zk.commitments import byte_input_commitment, to_bytes32
 from joynet.zk.errors import ModelError
 from joynet.zk.quantized import WEIGHT_MODES, QuantizedModel
@@ -86,13 +91,8 @@ class ZKCircuitRuntime(ModelRuntime):
 
     @classmethod
     def proof_statement(cls, weights_commitment, input_data, output, request_id, node):
-        from joynet.zk.prover import output_binding
-
-        return {
-            "weightsCommitment": int(weights_commitment, 16),
-            "inputCommitment": byte_input_commitment(list(input_data["input"]), parse_salt(input_data["salt"])),
-            "outputBinding": output_binding(int(output["class"]), request_id, node),
-        }
+        commitment = byte_input_commitment(list(input_data["input"]), parse_salt(input_data["salt"]))
+        return classifier_statement(weights_commitment, commitment, output, request_id, node)
 
     def _prove(self, values, salt, request_id, node, inference):
         from joynet.zk.circuitgen import circuit_signals
